@@ -1,0 +1,38 @@
+# Entry points a new user needs; everything else is plain CMake presets.
+#   make demo   install dependencies, build (release), run the examples
+#   make test   install dependencies, build (dev and asan), run every test
+JOBS ?= $(shell nproc)
+
+.PHONY: deps build release asan demo test test-dev test-asan fuzz clean
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	cmake --preset dev >/dev/null
+	cmake --build --preset dev -j $(JOBS)
+
+release: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+
+asan: deps
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS)
+
+demo: release
+	./scripts/demo.sh build/release
+
+test-dev: build
+	ctest --preset dev -j $(JOBS)
+
+test-asan: asan
+	ctest --preset asan -j $(JOBS) -LE kernel
+
+fuzz: deps
+	./scripts/run-fuzzers.sh
+
+test: test-dev test-asan fuzz
+
+clean:
+	rm -rf build

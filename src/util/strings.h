@@ -1,0 +1,38 @@
+// Small string helpers shared by the parsers: shell-like word splitting,
+// strict number parsing, trimming. All take string_view and never throw.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/result.h"
+
+namespace nfemu {
+
+// A word of a command line with the 1-based column where it starts.
+struct Word {
+  std::string text;
+  int col = 1;
+};
+
+// Splits a line into words as a POSIX shell does for one simple command:
+// blanks separate words, single quotes are literal, double quotes allow
+// \" \\ \$ \` escapes, a backslash outside quotes escapes the next byte.
+// No expansion of any kind. Fails on an unterminated quote.
+Result<std::vector<Word>> shell_split(std::string_view line);
+
+// Strict unsigned parse: decimal, or hexadecimal with 0x. No sign, no
+// trailing bytes, fails when the value exceeds max.
+std::optional<uint64_t> parse_uint(std::string_view s, uint64_t max = UINT64_MAX);
+
+// As iptables' xtables_strtoui: decimal, 0x hex or leading-0 octal.
+std::optional<uint64_t> parse_uint_c(std::string_view s, uint64_t max = UINT64_MAX);
+
+std::string_view trim(std::string_view s);
+bool starts_with(std::string_view s, std::string_view prefix);
+std::vector<std::string_view> split(std::string_view s, char sep);
+
+}  // namespace nfemu
