@@ -1,0 +1,82 @@
+// nfemu: the command-line front end. Thin by design: every subcommand is a
+// few calls into the libraries.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "ruleset/restore.h"
+
+namespace {
+
+constexpr int kExitBadInput = 2;
+
+bool read_file(const std::string& path, std::string& out) {
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    out = ss.str();
+    return true;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  return true;
+}
+
+// Loads FILE as iptables-legacy-restore would; prints the error and
+// returns false when the kernel tools would refuse it.
+bool load(const std::string& path, bool counters, nfemu::xt::Ruleset& rs) {
+  std::string text;
+  if (!read_file(path, text)) {
+    std::cerr << path << ": error: cannot open file\n";
+    return false;
+  }
+  auto r = nfemu::ruleset::restore(text, rs, {.counters = counters});
+  if (!r) {
+    std::cerr << r.error().format(path == "-" ? "<stdin>" : path) << "\n";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"nfemu: an offline, deterministic emulator of Linux Netfilter"};
+  app.require_subcommand(1);
+
+  std::string check_file;
+  auto* check = app.add_subcommand("check", "Exit 0 when the kernel would accept this iptables-save file, 2 otherwise");
+  check->add_option("FILE", check_file, "iptables-save file ('-' for standard input)")->required();
+
+  std::string save_file;
+  bool print_counters = false, load_counters = false;
+  auto* save = app.add_subcommand("save", "Print the ruleset as iptables-legacy-save would after iptables-legacy-restore");
+  save->add_option("FILE", save_file, "iptables-save file ('-' for standard input)")->required();
+  save->add_flag("-c", print_counters, "Print rule counters, as iptables-save -c");
+  save->add_flag("--counters", load_counters, "Load counters from the file, as iptables-restore --counters");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitBadInput;
+  }
+
+  if (*check) {
+    nfemu::xt::Ruleset rs;
+    return load(check_file, false, rs) ? 0 : kExitBadInput;
+  }
+  if (*save) {
+    nfemu::xt::Ruleset rs;
+    if (!load(save_file, load_counters, rs)) return kExitBadInput;
+    std::cout << nfemu::ruleset::save(rs, {.counters = print_counters});
+    return 0;
+  }
+  return 0;
+}

@@ -1,0 +1,83 @@
+#include "xtables/ext_util.h"
+
+#include <fmt/format.h>
+
+#include "util/strings.h"
+
+namespace nfemu::xt {
+
+namespace {
+struct Service {
+  std::string_view name;
+  uint16_t port;
+  std::string_view proto;
+};
+constexpr Service kServices[] = {
+#include "xtables/services.inc"
+};
+}  // namespace
+
+Result<uint16_t> parse_port(std::string_view s, std::string_view proto) {
+  for (const auto& svc : kServices)
+    if (svc.name == s && svc.proto == proto) return svc.port;
+  if (auto v = parse_uint_c(s, 65535)) return static_cast<uint16_t>(*v);
+  return make_error(fmt::format("invalid port/service `{}' specified", s));
+}
+
+Result<PortRange> parse_port_range(std::string_view s, std::string_view proto) {
+  size_t colon = s.find(':');
+  if (colon == std::string_view::npos) {
+    auto p = parse_port(s, proto);
+    if (!p) return p.error();
+    return PortRange{*p, *p};
+  }
+  PortRange r;
+  std::string_view lo = s.substr(0, colon), hi = s.substr(colon + 1);
+  if (!lo.empty()) {
+    auto p = parse_port(lo, proto);
+    if (!p) return p.error();
+    r.lo = *p;
+  }
+  if (!hi.empty()) {
+    auto p = parse_port(hi, proto);
+    if (!p) return p.error();
+    r.hi = *p;
+  }
+  if (r.lo > r.hi) return make_error("invalid portrange (min > max)");
+  return r;
+}
+
+Result<std::pair<uint32_t, uint32_t>> parse_mark_mask(std::string_view s, std::string_view ext) {
+  std::string_view value = s, mask;
+  bool has_mask = false;
+  if (size_t slash = s.find('/'); slash != std::string_view::npos) {
+    value = s.substr(0, slash);
+    mask = s.substr(slash + 1);
+    has_mask = true;
+  }
+  auto v = parse_uint_c(value, UINT32_MAX);
+  if (!v) return make_error(fmt::format("{}: bad mark value \"{}\"", ext, s));
+  uint32_t m = 0xffffffffu;
+  if (has_mask) {
+    auto mv = parse_uint_c(mask, UINT32_MAX);
+    if (!mv) return make_error(fmt::format("{}: bad mask value \"{}\"", ext, s));
+    m = static_cast<uint32_t>(*mv);
+  }
+  return std::pair<uint32_t, uint32_t>{static_cast<uint32_t>(*v), m};
+}
+
+Result<uint32_t> parse_number(std::string_view s, uint32_t min, uint32_t max, std::string_view ext,
+                              std::string_view option) {
+  auto v = parse_uint_c(s, max);
+  if (!v || *v < min)
+    return make_error(fmt::format("{}: Bad value for \"--{}\" option: \"{}\" (must be {}..{})", ext, option, s, min, max));
+  return static_cast<uint32_t>(*v);
+}
+
+Error bad_value(std::string_view ext, std::string_view option, std::string_view arg) {
+  return make_error(fmt::format("{}: Bad value for \"--{}\" option: \"{}\"", ext, option, arg));
+}
+
+std::string hex(uint32_t v) { return fmt::format("0x{:x}", v); }
+
+}  // namespace nfemu::xt

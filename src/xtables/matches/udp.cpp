@@ -1,0 +1,63 @@
+// -m udp: source and destination port ranges (xt_tcpudp.c, libxt_udp.c).
+#include <fmt/format.h>
+
+#include "xtables/ext_util.h"
+#include "xtables/registry.h"
+#include "xtables/rule.h"
+
+namespace nfemu::xt {
+namespace {
+
+constexpr uint8_t kInvSrcPt = 0x01, kInvDstPt = 0x02;
+
+class UdpMatch : public MatchBase<UdpMatch> {
+ public:
+  std::string_view name() const override { return "udp"; }
+  std::span<const OptionSpec> options() const override {
+    static constexpr OptionSpec kOptions[] = {
+        {"source-port", ArgKind::Required, true},
+        {"sport", ArgKind::Required, true},
+        {"destination-port", ArgKind::Required, true},
+        {"dport", ArgKind::Required, true},
+    };
+    return kOptions;
+  }
+
+  Result<void> parse(const OptionCall& opt, const ParseContext&) override {
+    bool source = opt.name == "source-port" || opt.name == "sport";
+    bool& have = source ? have_sport_ : have_dport_;
+    if (have) return make_error(source ? "Only one `--source-port' allowed" : "Only one `--destination-port' allowed");
+    auto r = parse_port_range(opt.arg, "udp");
+    if (!r) return r.error();
+    (source ? sport_ : dport_) = *r;
+    have = true;
+    if (opt.invert) inv_ |= source ? kInvSrcPt : kInvDstPt;
+    return {};
+  }
+
+  KernelSpec kernel_spec() const override { return {.proto = 17}; }
+
+  void save(std::string& out, const IpCriteria&) const override {
+    auto one = [&](const char* opt, PortRange r, bool invert) {
+      if (r.lo == 0 && r.hi == 0xffff) return;
+      if (invert) out += " !";
+      if (r.lo != r.hi)
+        out += fmt::format(" --{} {}:{}", opt, r.lo, r.hi);
+      else
+        out += fmt::format(" --{} {}", opt, r.lo);
+    };
+    one("sport", sport_, inv_ & kInvSrcPt);
+    one("dport", dport_, inv_ & kInvDstPt);
+  }
+
+ private:
+  PortRange sport_, dport_;
+  uint8_t inv_ = 0;
+  bool have_sport_ = false, have_dport_ = false;
+};
+
+}  // namespace
+
+void register_match_udp(Registry& r) { r.add_match<UdpMatch>("udp"); }
+
+}  // namespace nfemu::xt
