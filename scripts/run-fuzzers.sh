@@ -14,8 +14,8 @@ for target in build/fuzz/fuzz/fuzz_*; do
   work=$(mktemp -d)
   [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
   echo "fuzz: $name for ${seconds}s"
-  if ! "$target" -max_total_time="$seconds" -max_len=4096 -print_final_stats=0 "$work" >"$work.log" 2>&1; then
-    tail -40 "$work.log"
+  if ! "$target" -max_total_time="$seconds" -max_len=4096 -print_final_stats=0 -artifact_prefix="$work.crash-" "$work" >"$work.log" 2>&1; then
+    tail -40 "$work.log"; ls "$work".crash-* 2>/dev/null
     echo "fuzz: $name FAILED" >&2
     status=1
   fi

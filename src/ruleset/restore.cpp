@@ -168,6 +168,11 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
       }
       continue;
     }
+    if (in_table && line[0] == '*')
+      return make_error(fmt::format("table `{}' opened before COMMIT of the table opened on line {} (iptables-restore "
+                                    "reads this line as a rule: Bad argument `{}')",
+                                    line.substr(1), table_line, line),
+                        line_no, 1);
     if (in_table) {
       xt::Table& t = *pending.find(*in_table);
       std::string_view rest = line;
@@ -212,9 +217,6 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
       }
       continue;
     }
-    if (line[0] == '*') return make_error(fmt::format("table `{}' opened before COMMIT of the table opened on line {}",
-                                                      line.substr(1), table_line),
-                                          line_no, 1);
     return make_error("rule or chain outside of a table (a `*table' line must come first)", line_no, 1);
   }
   if (in_table) return make_error(fmt::format("COMMIT expected at line {}", line_no + 1), line_no + 1);

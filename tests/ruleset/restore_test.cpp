@@ -1,0 +1,98 @@
+#include "ruleset/restore.h"
+
+#include <gtest/gtest.h>
+
+namespace nfemu::ruleset {
+namespace {
+
+Result<std::string> load(std::string_view text, bool counters = false, bool print_counters = false) {
+  xt::Ruleset rs;
+  auto r = restore(text, rs, {.counters = counters});
+  if (!r) return r.error();
+  return save(rs, {.counters = print_counters});
+}
+
+TEST(RestoreTest, TablesPrintNewestFirstAndUserChainsSorted) {
+  auto out = load("*filter\n:zeta - [0:0]\n:Alpha - [0:0]\nCOMMIT\n*raw\nCOMMIT\n");
+  ASSERT_TRUE(out) << out.error().format("t");
+  EXPECT_EQ(*out, "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+                  "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                  ":Alpha - [0:0]\n:zeta - [0:0]\nCOMMIT\n");
+}
+
+TEST(RestoreTest, CountersOnlyWithCountersOptionButDashCAlways) {
+  std::string text = "*filter\n:INPUT DROP [5:500]\n[3:300] -A INPUT -j ACCEPT\n-A INPUT -c 7 70\nCOMMIT\n";
+  auto with = load(text, true, true);
+  ASSERT_TRUE(with);
+  EXPECT_NE(with->find(":INPUT DROP [5:500]"), std::string::npos);
+  EXPECT_NE(with->find("[3:300] -A INPUT -j ACCEPT\n[7:70] -A INPUT\n"), std::string::npos);
+  auto without = load(text, false, true);
+  ASSERT_TRUE(without);
+  EXPECT_NE(without->find(":INPUT DROP [0:0]"), std::string::npos);
+  EXPECT_NE(without->find("[0:0] -A INPUT -j ACCEPT\n[7:70] -A INPUT\n"), std::string::npos);
+}
+
+TEST(RestoreTest, CommentsBlankLinesAndQuotes) {
+  auto out = load("# hello\n\n*filter\n-A INPUT -s \"192.0.2.1\" -j ACCEPT\nCOMMIT\n");
+  ASSERT_TRUE(out) << out.error().format("t");
+  EXPECT_NE(out->find("-A INPUT -s 192.0.2.1/32 -j ACCEPT"), std::string::npos);
+}
+
+struct BadCase {
+  const char* text;
+  int line;
+  const char* message;
+};
+
+TEST(RestoreTest, ErrorsNameTheLine) {
+  const BadCase cases[] = {
+      {"*filter\n-A INPUT -j ACCEPT\n", 3, "COMMIT expected at line 3"},
+      {"-A INPUT -j ACCEPT\n", 1, "outside of a table"},
+      {"*bogus\nCOMMIT\n", 1, "Table does not exist"},
+      {"*filter\n:foo - [0:0]\n:foo - [0:0]\nCOMMIT\n", 3, "Chain already exists"},
+      {"*filter\n:foo ACCEPT [0:0]\nCOMMIT\n", 2, "Bad built-in chain name"},
+      {"*filter\n:INPUT REJECT [0:0]\nCOMMIT\n", 2, "Bad policy name"},
+      {"*filter\n-A INPUT -s 300.1.1.1 -j ACCEPT\nCOMMIT\n", 2, "host/network `300.1.1.1' not found"},
+      {"*filter\n-A INPUT -p tcp --dport 70000\nCOMMIT\n", 2, "invalid port/service `70000' specified"},
+      {"*filter\n-A INPUT --comment \"abc\nCOMMIT\n", 2, "unterminated quote"},
+      {"*filter\n:a - [0:0]\n-A INPUT -j a\n-A a -j a\nCOMMIT\n", 4, "loop"},
+      {"*filter\n-A INPUT -m tcp --dport 22\nCOMMIT\n", 2, "tcp match: only valid for protocol 6"},
+      {"*filter\n-A INPUT\0 -j ACCEPT\nCOMMIT\n", 2, "NUL byte"},
+      {"*filter\n*nat\nCOMMIT\n", 2, "before COMMIT"},
+      {"*filter\n-t nat -A INPUT\nCOMMIT\n", 2, "cannot be used in iptables-restore"},
+  };
+  for (const auto& c : cases) {
+    std::string_view text(c.text, std::char_traits<char>::length(c.text));
+    if (std::string_view(c.message) == "NUL byte") text = std::string_view("*filter\n-A INPUT\0 -j ACCEPT\nCOMMIT\n", 36);
+    auto out = load(text);
+    ASSERT_FALSE(out) << c.text;
+    EXPECT_EQ(out.error().line, c.line) << c.text << " -> " << out.error().message;
+    EXPECT_NE(out.error().message.find(c.message), std::string::npos) << out.error().message;
+  }
+}
+
+TEST(RestoreTest, ErrorColumnPointsAtTheWord) {
+  auto out = load("*filter\n-A INPUT -p tcp --dport 22 --bogus 1\nCOMMIT\n");
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().line, 2);
+  EXPECT_EQ(out.error().col, 28);  // where --bogus starts
+}
+
+TEST(RestoreTest, FailedBlockKeepsEarlierCommits) {
+  xt::Ruleset rs;
+  auto r = restore("*nat\n-A PREROUTING -j ACCEPT\nCOMMIT\n*filter\n-A INPUT -j nosuch\nCOMMIT\n", rs);
+  ASSERT_FALSE(r);
+  ASSERT_EQ(rs.tables().size(), 1u);
+  EXPECT_EQ(rs.tables()[0].name(), "nat");
+}
+
+TEST(RestoreSplitTest, QuotesAndBackslashes) {
+  auto w = restore_split(R"(-m comment --comment "a \"quoted\" word" 'single')");
+  ASSERT_TRUE(w);
+  ASSERT_EQ(w->size(), 5u);
+  EXPECT_EQ((*w)[3].text, "a \"quoted\" word");
+  EXPECT_EQ((*w)[4].text, "'single'");
+}
+
+}  // namespace
+}  // namespace nfemu::ruleset
