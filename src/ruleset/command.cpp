@@ -544,17 +544,22 @@ Result<Command> parse_command(std::span<const Word> words, const CommandOptions&
 }
 
 Result<void> apply_command(Command& cmd, xt::Ruleset& rs, bool verify) {
-  xt::Ruleset before_state = rs;
+  // A single iptables command is all-or-nothing, like its one kernel
+  // commit. Inside a restore block the caller discards the whole block
+  // instead, so no snapshot is taken there (it would make loading O(n^2)).
+  std::optional<xt::Ruleset> before_state;
+  if (verify) before_state = rs;
   xt::Table& t = rs.instantiate(cmd.table);
   auto fail = [&](Error e) -> Result<void> {
-    rs = std::move(before_state);
+    if (before_state) rs = std::move(*before_state);
     return e;
   };
   Result<void> r;
   switch (cmd.op) {
     case Op::Append:
       for (auto& rule : cmd.rules)
-        if (r = t.append(cmd.chain, rule.clone()); !r) break;
+        if (r = t.append(cmd.chain, std::move(rule)); !r) break;
+      cmd.rules.clear();
       break;
     case Op::Insert: {
       int n = cmd.rulenum;

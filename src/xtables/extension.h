@@ -62,6 +62,9 @@ struct CheckContext {
   TableId table;
   std::string_view chain;
   HookMask hooks;  // hooks the rule is reachable from (0: unreachable user chain)
+  // The rule's matches, for targets whose checkentry looks at them (TCPMSS
+  // insists on a SYN-only tcp match).
+  std::span<const std::unique_ptr<class Match>> matches = {};
 };
 
 // Restrictions the kernel module declares in its xt_match / xt_target.

@@ -249,7 +249,7 @@ Result<void> Table::verify() const {
   for (size_t ci = 0; ci < chains_.size(); ++ci) {
     const Chain& c = chains_[ci];
     for (const Rule& r : c.rules) {
-      CheckContext ctx{r.ip, id_, c.name, (*reach)[ci]};
+      CheckContext ctx{r.ip, id_, c.name, (*reach)[ci], r.matches};
       auto located = [&](Error e) {
         e.line = r.line;
         return e;
