@@ -222,7 +222,7 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     } else if (form.text == "type") {
       s = default_spec(SpecKind::IcmpType);
       ++i;
-      if (!need(i)) return missing("missing value after 'type'");
+      if (!need(i)) return make_error("missing value after 'type'", 0, form.col);
       auto t = number("type", w[i].text, w[i].col, 255);
       if (!t) return t.error();
       s.icmp_type = static_cast<uint8_t>(*t);

@@ -30,7 +30,6 @@ std::optional<uint16_t> compute_l4_checksum(ConstIpv4View ip) {
   auto l4 = ip.payload();
   uint8_t proto = ip.protocol();
   if (l4_check_offset(proto) == 0 || l4.size() < l4_min_header(proto)) return std::nullopt;
-  if (proto == kIpProtoTcp && l4.size() < ConstTcpView(l4).header_len()) return std::nullopt;
   size_t off = l4_check_offset(proto);
   uint32_t sum = 0;
   if (proto != kIpProtoIcmp) sum = pseudo_header_sum(ip.saddr(), ip.daddr(), proto, static_cast<uint32_t>(l4.size()));
