@@ -91,6 +91,8 @@ bool rewrite_port(Ipv4View ip, Side side, uint16_t port) {
     field = side == Side::Src ? 0 : 2;
     check_off = proto == kIpProtoTcp ? 16 : 6;
   } else if (proto == kIpProtoIcmp) {
+    // Only queries have an id; an error's second word is MTU or pointer.
+    if (l4.size() < kIcmpHeader || icmp_is_error(l4[0])) return false;
     field = 4;
     check_off = 2;
   } else {

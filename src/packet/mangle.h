@@ -38,8 +38,8 @@ void fill_checksums(Ipv4View ip);
 // (a UDP checksum of 0 stays 0, a result of 0 becomes 0xffff).
 void rewrite_addr(Ipv4View ip, Side side, uint32_t addr);
 
-// Rewrites a TCP or UDP port, or the ICMP echo id (either side), on a first
-// fragment. As tcp_manip_pkt, a TCP header cut before its checksum field
+// Rewrites a TCP or UDP port, or the id of an ICMP query such as echo
+// (either side), on a first fragment. As tcp_manip_pkt, a TCP header cut before its checksum field
 // (inside an ICMP error) gets the port but no checksum update. Returns
 // false when there is no such field to rewrite.
 bool rewrite_port(Ipv4View ip, Side side, uint16_t port);

@@ -34,6 +34,7 @@ Result<PcapWriter> PcapWriter::open(const std::string& path, int linktype, int s
 }
 
 void PcapWriter::write(uint64_t ts_us, std::span<const uint8_t> frame, uint32_t orig_len) {
+  if (!impl_) return;  // closed
   pcap_pkthdr h{};
   h.ts.tv_sec = static_cast<time_t>(ts_us / 1000000);
   h.ts.tv_usec = static_cast<suseconds_t>(ts_us % 1000000);
@@ -76,10 +77,11 @@ Result<PcapReader> PcapReader::open(const std::string& path) {
   return PcapReader(std::move(impl));
 }
 
-int PcapReader::linktype() const { return pcap_datalink(impl_->p); }
-int PcapReader::snaplen() const { return pcap_snapshot(impl_->p); }
+int PcapReader::linktype() const { return impl_ ? pcap_datalink(impl_->p) : -1; }
+int PcapReader::snaplen() const { return impl_ ? pcap_snapshot(impl_->p) : 0; }
 
 Result<std::optional<PcapFrame>> PcapReader::next() {
+  if (!impl_) return make_error("pcap reader used after move");
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
   int rc = pcap_next_ex(impl_->p, &h, &data);

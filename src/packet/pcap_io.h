@@ -39,7 +39,8 @@ class PcapWriter {
   ~PcapWriter();
 
   // Appends a record: captured length min(frame, snaplen), original length
-  // orig_len (the frame's size when 0).
+  // orig_len (the frame's size when 0). Buffered by stdio; errors surface
+  // at close(). Does nothing after close().
   void write(uint64_t ts_us, std::span<const uint8_t> frame, uint32_t orig_len = 0);
   // Flushes and closes; reports a write error (disk full...) if any.
   Result<void> close();

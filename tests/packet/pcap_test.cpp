@@ -101,6 +101,27 @@ TEST_F(PcapTest, ReaderReportsLinkTypeAndSnaplen) {
   EXPECT_FALSE(*end);
 }
 
+TEST_F(PcapTest, NanosecondFilesAreReadInMicroseconds) {
+  // A hand-made nanosecond pcap (magic a1b23c4d) with one 3-byte record at
+  // 5 s + 123456789 ns.
+  auto file = path("ns.pcap");
+  std::ofstream out(file, std::ios::binary);
+  const uint32_t hdr[6] = {0xa1b23c4d, 0x00040002, 0, 0, 65535, 1};
+  const uint32_t rec[4] = {5, 123456789, 3, 60};
+  out.write(reinterpret_cast<const char*>(hdr), sizeof hdr);
+  out.write(reinterpret_cast<const char*>(rec), sizeof rec);
+  out.write("abc", 3);
+  out.close();
+  int lt = 0;
+  auto frames = read_pcap_file(file, &lt);
+  ASSERT_TRUE(frames) << frames.error().message;
+  ASSERT_EQ(frames->size(), 1u);
+  EXPECT_EQ((*frames)[0].ts_us, 5123456u);
+  EXPECT_EQ((*frames)[0].orig_len, 60u);
+  EXPECT_EQ((*frames)[0].data, (std::vector<uint8_t>{'a', 'b', 'c'}));
+  EXPECT_EQ(lt, kLinkTypeEthernet);
+}
+
 TEST_F(PcapTest, TruncatedFileIsAnErrorNotACrash) {
   auto file = write_examples();
   auto size = fs::file_size(file);
