@@ -1,0 +1,61 @@
+#include "packet/addr.h"
+
+#include <cstdio>
+
+namespace nfemu::packet {
+
+std::optional<uint32_t> parse_ipv4_addr(std::string_view s) {
+  uint32_t addr = 0;
+  size_t i = 0;
+  for (int part = 0; part < 4; ++part) {
+    if (part > 0) {
+      if (i >= s.size() || s[i] != '.') return std::nullopt;
+      ++i;
+    }
+    size_t start = i;
+    unsigned v = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - start < 3) v = v * 10 + (s[i++] - '0');
+    size_t digits = i - start;
+    if (digits == 0 || v > 255 || (digits > 1 && s[start] == '0')) return std::nullopt;
+    addr = addr << 8 | v;
+  }
+  if (i != s.size()) return std::nullopt;
+  return addr;
+}
+
+size_t format_ipv4_addr(uint32_t a, char* out) {
+  int n = std::snprintf(out, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
+  return static_cast<size_t>(n);
+}
+
+std::string format_ipv4_addr(uint32_t a) {
+  char buf[16];
+  return std::string(buf, format_ipv4_addr(a, buf));
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<Mac> parse_mac(std::string_view s) {
+  if (s.size() != 17) return std::nullopt;
+  Mac m{};
+  for (size_t k = 0; k < 6; ++k) {
+    int hi = hexval(s[k * 3]), lo = hexval(s[k * 3 + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    if (k < 5 && s[k * 3 + 2] != ':') return std::nullopt;
+    m[k] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return m;
+}
+
+std::string format_mac(const Mac& m) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  return buf;
+}
+
+}  // namespace nfemu::packet

@@ -1,0 +1,500 @@
+#include "packet/grammar.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "packet/addr.h"
+#include "packet/mangle.h"
+#include "util/strings.h"
+
+namespace nfemu::packet {
+
+namespace {
+
+// Flag letters in print order (tcpdump's), with their bits.
+constexpr std::array<std::pair<char, uint8_t>, 8> kFlagLetters = {{
+    {'S', tcp_flag::kSyn},
+    {'F', tcp_flag::kFin},
+    {'R', tcp_flag::kRst},
+    {'P', tcp_flag::kPsh},
+    {'A', tcp_flag::kAck},
+    {'U', tcp_flag::kUrg},
+    {'E', tcp_flag::kEce},
+    {'C', tcp_flag::kCwr},
+}};
+
+size_t l4_header_len(SpecKind k) {
+  switch (k) {
+    case SpecKind::Tcp: return kTcpMinHeader;
+    case SpecKind::Udp: return kUdpHeader;
+    case SpecKind::IcmpEcho:
+    case SpecKind::IcmpType: return kIcmpHeader;
+  }
+  return 0;
+}
+
+uint32_t default_payload(SpecKind k) { return k == SpecKind::IcmpEcho ? 56 : 0; }
+
+const char* kind_name(SpecKind k) {
+  switch (k) {
+    case SpecKind::Tcp: return "tcp";
+    case SpecKind::Udp: return "udp";
+    case SpecKind::IcmpEcho: return "icmp echo";
+    case SpecKind::IcmpType: return "icmp type";
+  }
+  return "?";
+}
+
+struct Tok {
+  std::string_view text;
+  int col;
+};
+
+std::vector<Tok> tokenize(std::string_view s) {
+  std::vector<Tok> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    if (i >= s.size()) break;
+    size_t start = i;
+    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+    out.push_back({s.substr(start, i - start), static_cast<int>(start) + 1});
+  }
+  return out;
+}
+
+bool looks_numeric(std::string_view s) {
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    s.remove_prefix(2);
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  }
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A number in 0..max, named `what` in messages.
+Result<uint64_t> number(std::string_view what, std::string_view text, int col, uint64_t max) {
+  auto v = parse_uint(text);
+  if (!v) {
+    if (looks_numeric(text)) return make_error(fmt::format("{} out of range: {} (maximum {})", what, text, max), 0, col);
+    return make_error(fmt::format("bad number for {}: '{}'", what, text), 0, col);
+  }
+  if (*v > max) return make_error(fmt::format("{} out of range: {} (maximum {})", what, text, max), 0, col);
+  return *v;
+}
+
+Result<uint32_t> address(std::string_view text, int col) {
+  auto a = parse_ipv4_addr(text);
+  if (!a) return make_error(fmt::format("bad IPv4 address: '{}'", text), 0, col);
+  return *a;
+}
+
+struct Endpoint {
+  uint32_t addr;
+  uint16_t port;
+};
+
+Result<Endpoint> endpoint(const Tok& t) {
+  size_t colon = t.text.rfind(':');
+  if (colon == std::string_view::npos)
+    return make_error(fmt::format("expected ADDRESS:PORT, got '{}'", t.text), 0, t.col);
+  auto a = address(t.text.substr(0, colon), t.col);
+  if (!a) return a.error();
+  int pcol = t.col + static_cast<int>(colon) + 1;
+  std::string_view ptext = t.text.substr(colon + 1);
+  if (ptext.empty()) return make_error(fmt::format("missing port in '{}'", t.text), 0, pcol);
+  auto p = number("port", ptext, pcol, 65535);
+  if (!p) return p.error();
+  return Endpoint{*a, static_cast<uint16_t>(*p)};
+}
+
+Result<uint8_t> flags(const Tok& t) {
+  uint8_t bits = 0;
+  for (size_t i = 0; i < t.text.size(); ++i) {
+    char c = t.text[i];
+    int col = t.col + static_cast<int>(i);
+    auto it = std::find_if(kFlagLetters.begin(), kFlagLetters.end(), [c](auto& f) { return f.first == c; });
+    if (it == kFlagLetters.end())
+      return make_error(fmt::format("unknown flag letter '{}' in flags (expected S A F R P U E C)", c), 0, col);
+    if (bits & it->second) return make_error(fmt::format("duplicate flag letter '{}' in flags", c), 0, col);
+    bits |= it->second;
+  }
+  return bits;
+}
+
+// The options a kind accepts beside COMMON.
+bool option_allowed(SpecKind k, std::string_view key) {
+  static constexpr std::string_view kCommon[] = {"ttl", "tos", "ipid", "df", "payload"};
+  if (std::find(std::begin(kCommon), std::end(kCommon), key) != std::end(kCommon)) return true;
+  switch (k) {
+    case SpecKind::Tcp: return key == "flags" || key == "seq" || key == "ack" || key == "win";
+    case SpecKind::Udp: return false;
+    case SpecKind::IcmpEcho: return key == "id" || key == "seq";
+    case SpecKind::IcmpType: return key == "code";
+  }
+  return false;
+}
+
+bool option_known(std::string_view key) {
+  for (SpecKind k : {SpecKind::Tcp, SpecKind::IcmpEcho, SpecKind::IcmpType})
+    if (option_allowed(k, key)) return true;
+  return false;
+}
+
+}  // namespace
+
+PacketSpec default_spec(SpecKind kind) {
+  PacketSpec s;
+  s.kind = kind;
+  s.payload = default_payload(kind);
+  if (kind == SpecKind::IcmpType) s.icmp_type = 0;
+  return s;
+}
+
+Result<PacketSpec> parse_packet_spec(std::string_view text) {
+  std::vector<Tok> w = tokenize(text);
+  if (w.empty()) return make_error("empty packet description", 0, 1);
+  size_t i = 0;
+  // Where a missing word would start: one blank after the last word.
+  auto missing = [&](std::string what) {
+    const Tok& last = w.back();
+    return make_error(std::move(what), 0, last.col + static_cast<int>(last.text.size()) + 1);
+  };
+  auto need = [&](size_t k) { return k < w.size(); };
+
+  PacketSpec s;
+  std::string_view proto = w[0].text;
+  bool ports;
+  if (proto == "tcp") {
+    s = default_spec(SpecKind::Tcp);
+    ports = true;
+  } else if (proto == "udp") {
+    s = default_spec(SpecKind::Udp);
+    ports = true;
+  } else if (proto == "icmp") {
+    ports = false;
+  } else {
+    return make_error(fmt::format("unknown protocol '{}' (expected tcp, udp or icmp)", proto), 0, w[0].col);
+  }
+  i = 1;
+  if (!need(i)) return missing(ports ? "missing SRC:PORT after the protocol" : "missing source address after 'icmp'");
+  if (ports) {
+    auto e = endpoint(w[i]);
+    if (!e) return e.error();
+    s.src = e->addr;
+    s.sport = e->port;
+  } else {
+    auto a = address(w[i].text, w[i].col);
+    if (!a) return a.error();
+    s.src = *a;
+  }
+  ++i;
+  if (!need(i)) return missing("missing '>' after the source");
+  if (w[i].text != ">") return make_error(fmt::format("expected '>' after the source, got '{}'", w[i].text), 0, w[i].col);
+  ++i;
+  if (!need(i)) return missing(ports ? "missing DST:PORT after '>'" : "missing destination address after '>'");
+  uint32_t dst;
+  uint16_t dport = 0;
+  if (ports) {
+    auto e = endpoint(w[i]);
+    if (!e) return e.error();
+    dst = e->addr;
+    dport = e->port;
+  } else {
+    auto a = address(w[i].text, w[i].col);
+    if (!a) return a.error();
+    dst = *a;
+  }
+  ++i;
+  if (!ports) {
+    uint32_t src = s.src;
+    if (!need(i)) return missing("missing echo-request, echo-reply or type N after the destination");
+    const Tok& form = w[i];
+    if (form.text == "echo-request" || form.text == "echo-reply") {
+      s = default_spec(SpecKind::IcmpEcho);
+      s.icmp_type = form.text == "echo-request" ? icmp_type::kEcho : icmp_type::kEchoReply;
+      ++i;
+    } else if (form.text == "type") {
+      s = default_spec(SpecKind::IcmpType);
+      ++i;
+      if (!need(i)) return make_error("missing value after 'type'", 0, form.col);
+      auto t = number("type", w[i].text, w[i].col, 255);
+      if (!t) return t.error();
+      s.icmp_type = static_cast<uint8_t>(*t);
+      ++i;
+    } else {
+      return make_error(
+          fmt::format("expected echo-request, echo-reply or type N after the destination, got '{}'", form.text), 0,
+          form.col);
+    }
+    s.src = src;
+  }
+  s.dst = dst;
+  s.dport = dport;
+
+  std::vector<std::string_view> seen;
+  for (; i < w.size(); ++i) {
+    const Tok& key = w[i];
+    if (!option_allowed(s.kind, key.text)) {
+      if (option_known(key.text))
+        return make_error(fmt::format("'{}' is not an option of {} packets", key.text, kind_name(s.kind)), 0, key.col);
+      return make_error(fmt::format("unknown option '{}'", key.text), 0, key.col);
+    }
+    if (std::find(seen.begin(), seen.end(), key.text) != seen.end())
+      return make_error(fmt::format("duplicate option '{}'", key.text), 0, key.col);
+    seen.push_back(key.text);
+    if (key.text == "df") {
+      s.df = true;
+      continue;
+    }
+    if (!need(i + 1)) return make_error(fmt::format("missing value after '{}'", key.text), 0, key.col);
+    const Tok& val = w[++i];
+    if (key.text == "flags") {
+      auto f = flags(val);
+      if (!f) return f.error();
+      s.tcp_flags = *f;
+      continue;
+    }
+    uint64_t max = 255;
+    if (key.text == "seq" || key.text == "ack") max = s.kind == SpecKind::Tcp ? UINT32_MAX : 65535;
+    else if (key.text == "win" || key.text == "ipid" || key.text == "id") max = 65535;
+    else if (key.text == "payload") max = kIpv4MaxLength - kIpv4MinHeader - l4_header_len(s.kind);
+    std::string what(key.text);
+    if (key.text == "payload") what = "payload";
+    auto n = number(what, val.text, val.col, max);
+    if (!n) {
+      if (key.text == "payload" && looks_numeric(val.text))
+        return make_error(fmt::format("payload too large: {} (maximum {} for {})", val.text, max, kind_name(s.kind)), 0,
+                          val.col);
+      return n.error();
+    }
+    uint64_t v = *n;
+    if (key.text == "seq") {
+      if (s.kind == SpecKind::Tcp) s.seq = static_cast<uint32_t>(v);
+      else s.echo_seq = static_cast<uint16_t>(v);
+    } else if (key.text == "ack") s.ack = static_cast<uint32_t>(v);
+    else if (key.text == "win") s.win = static_cast<uint16_t>(v);
+    else if (key.text == "id") s.echo_id = static_cast<uint16_t>(v);
+    else if (key.text == "code") s.icmp_code = static_cast<uint8_t>(v);
+    else if (key.text == "ttl") s.ttl = static_cast<uint8_t>(v);
+    else if (key.text == "tos") s.tos = static_cast<uint8_t>(v);
+    else if (key.text == "ipid") s.ipid = static_cast<uint16_t>(v);
+    else if (key.text == "payload") s.payload = static_cast<uint32_t>(v);
+  }
+  return s;
+}
+
+size_t packet_length(const PacketSpec& s) { return kIpv4MinHeader + l4_header_len(s.kind) + s.payload; }
+
+size_t build_packet(const PacketSpec& s, std::span<uint8_t> out) {
+  size_t len = packet_length(s);
+  std::memset(out.data(), 0, len);
+  Ipv4View ip(out.first(len));
+  ip.set_version_ihl(4, 5);
+  ip.set_tos(s.tos);
+  ip.set_total_length(static_cast<uint16_t>(len));
+  ip.set_id(s.ipid);
+  ip.set_df(s.df);
+  ip.set_ttl(s.ttl);
+  ip.set_saddr(s.src);
+  ip.set_daddr(s.dst);
+  auto l4 = out.subspan(kIpv4MinHeader, len - kIpv4MinHeader);
+  switch (s.kind) {
+    case SpecKind::Tcp: {
+      ip.set_protocol(kIpProtoTcp);
+      TcpView t(l4);
+      t.set_sport(s.sport);
+      t.set_dport(s.dport);
+      t.set_seq(s.seq);
+      t.set_ack_seq(s.ack);
+      t.set_data_offset(5);
+      t.set_flags(s.tcp_flags);
+      t.set_window(s.win);
+      break;
+    }
+    case SpecKind::Udp: {
+      ip.set_protocol(kIpProtoUdp);
+      UdpView u(l4);
+      u.set_sport(s.sport);
+      u.set_dport(s.dport);
+      u.set_length(static_cast<uint16_t>(l4.size()));
+      break;
+    }
+    case SpecKind::IcmpEcho:
+    case SpecKind::IcmpType: {
+      ip.set_protocol(kIpProtoIcmp);
+      IcmpView c(l4);
+      c.set_type(s.icmp_type);
+      c.set_code(s.icmp_code);
+      if (s.kind == SpecKind::IcmpEcho) {
+        c.set_echo_id(s.echo_id);
+        c.set_echo_seq(s.echo_seq);
+      } else {
+        c.set_rest(s.icmp_rest);
+      }
+      break;
+    }
+  }
+  fill_checksums(ip);
+  return len;
+}
+
+Packet build_packet(const PacketSpec& s) {
+  Packet p;
+  p.resize(packet_length(s));
+  build_packet(s, p.data());
+  return p;
+}
+
+Result<Packet> parse_packet(std::string_view text) {
+  auto s = parse_packet_spec(text);
+  if (!s) return s.error();
+  return build_packet(*s);
+}
+
+std::string format_spec(const PacketSpec& s) {
+  std::string out;
+  auto app = [&out](std::string_view key, uint64_t v) { out += fmt::format(" {} {}", key, v); };
+  char a[16], b[16];
+  std::string_view src(a, format_ipv4_addr(s.src, a)), dst(b, format_ipv4_addr(s.dst, b));
+  switch (s.kind) {
+    case SpecKind::Tcp:
+    case SpecKind::Udp:
+      out = fmt::format("{} {}:{} > {}:{}", s.kind == SpecKind::Tcp ? "tcp" : "udp", src, s.sport, dst, s.dport);
+      break;
+    case SpecKind::IcmpEcho:
+      out = fmt::format("icmp {} > {} {}", src, dst, s.icmp_type == icmp_type::kEchoReply ? "echo-reply" : "echo-request");
+      break;
+    case SpecKind::IcmpType: out = fmt::format("icmp {} > {} type {}", src, dst, s.icmp_type); break;
+  }
+  if (s.kind == SpecKind::Tcp) {
+    if (s.tcp_flags) {
+      out += " flags ";
+      for (auto [c, bit] : kFlagLetters)
+        if (s.tcp_flags & bit) out += c;
+    }
+    if (s.seq != 1000) app("seq", s.seq);
+    if (s.ack != 0) app("ack", s.ack);
+    if (s.win != 64240) app("win", s.win);
+  } else if (s.kind == SpecKind::IcmpEcho) {
+    if (s.echo_id != 1) app("id", s.echo_id);
+    if (s.echo_seq != 1) app("seq", s.echo_seq);
+  } else if (s.kind == SpecKind::IcmpType) {
+    if (s.icmp_code != 0) app("code", s.icmp_code);
+  }
+  if (s.ttl != 64) app("ttl", s.ttl);
+  if (s.tos != 0) app("tos", s.tos);
+  if (s.ipid != 1) app("ipid", s.ipid);
+  if (s.df) out += " df";
+  if (s.payload != default_payload(s.kind)) app("payload", s.payload);
+  return out;
+}
+
+Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
+  auto fail = [](std::string why) { return make_error("not expressible in the packet grammar: " + why); };
+  if (ip.size() < kIpv4MinHeader || ip.version() != 4 || ip.ihl() < 5 || ip.size() < ip.header_len())
+    return fail("not a valid IPv4 header");
+  if (ip.ihl() != 5) return fail("IPv4 options");
+  if (ip.rf()) return fail("reserved IP flag set");
+  if (ip.is_fragment()) return fail("a fragment");
+  if (ip.total_length() != ip.size()) return fail("total length differs from the datagram size");
+  if (ip.checksum() != ip.compute_checksum()) return fail("wrong IPv4 header checksum");
+  auto l4 = ip.payload();
+  PacketSpec s;
+  size_t hlen;
+  switch (ip.protocol()) {
+    case kIpProtoTcp: {
+      auto t = parse_tcp(l4);
+      if (!t) return fail(t.error().message);
+      if (t->data_offset() != 5) return fail("TCP options");
+      if (t->reserved() != 0) return fail("reserved TCP bits set");
+      if (t->urg_ptr() != 0) return fail("TCP urgent pointer");
+      s = default_spec(SpecKind::Tcp);
+      s.sport = t->sport();
+      s.dport = t->dport();
+      s.seq = t->seq();
+      s.ack = t->ack_seq();
+      s.tcp_flags = t->flags();
+      s.win = t->window();
+      hlen = kTcpMinHeader;
+      break;
+    }
+    case kIpProtoUdp: {
+      auto u = parse_udp(l4);
+      if (!u) return fail(u.error().message);
+      if (u->length() != l4.size()) return fail("UDP length differs from the IP payload size");
+      if (u->checksum() == 0) return fail("UDP without checksum");
+      s = default_spec(SpecKind::Udp);
+      s.sport = u->sport();
+      s.dport = u->dport();
+      hlen = kUdpHeader;
+      break;
+    }
+    case kIpProtoIcmp: {
+      auto c = parse_icmp(l4);
+      if (!c) return fail(c.error().message);
+      if ((c->type() == icmp_type::kEcho || c->type() == icmp_type::kEchoReply) && c->code() == 0) {
+        s = default_spec(SpecKind::IcmpEcho);
+        s.echo_id = c->echo_id();
+        s.echo_seq = c->echo_seq();
+      } else {
+        if (c->rest() != 0) return fail("ICMP header word after the checksum is not zero");
+        s = default_spec(SpecKind::IcmpType);
+        s.icmp_code = c->code();
+      }
+      s.icmp_type = c->type();
+      hlen = kIcmpHeader;
+      break;
+    }
+    default: return fail(fmt::format("IP protocol {}", ip.protocol()));
+  }
+  auto pay = l4.subspan(hlen);
+  if (std::any_of(pay.begin(), pay.end(), [](uint8_t b) { return b != 0; })) return fail("non-zero payload bytes");
+  auto want = compute_l4_checksum(ip);
+  if (!want || load16(l4.data() + (s.kind == SpecKind::Tcp ? 16 : s.kind == SpecKind::Udp ? 6 : 2)) != *want)
+    return fail("wrong transport checksum");
+  s.src = ip.saddr();
+  s.dst = ip.daddr();
+  s.ttl = ip.ttl();
+  s.tos = ip.tos();
+  s.ipid = ip.id();
+  s.df = ip.df();
+  s.payload = static_cast<uint32_t>(pay.size());
+  return s;
+}
+
+Result<std::string> format_packet(ConstIpv4View ip) {
+  auto s = spec_from_packet(ip);
+  if (!s) return s.error();
+  return format_spec(*s);
+}
+
+Result<Packet> build_icmp_error(const PacketSpec& spec, ConstIpv4View offending, size_t max_len) {
+  if (spec.kind != SpecKind::IcmpType || !icmp_is_error(spec.icmp_type))
+    return make_error(fmt::format("ICMP type {} is not an error type (3, 4, 5, 11 or 12)", spec.icmp_type));
+  size_t fixed = kIpv4MinHeader + kIcmpHeader;
+  if (max_len < fixed) return make_error(fmt::format("ICMP error length limit {} below 28", max_len));
+  if (max_len > kIpv4MaxLength) max_len = kIpv4MaxLength;
+  size_t quote = std::min(offending.size(), max_len - fixed);
+  PacketSpec s = spec;
+  s.payload = static_cast<uint32_t>(quote);
+  Packet p;
+  p.resize(packet_length(s));
+  auto d = p.data();
+  // build_packet zeroes the payload: build the headers into place first,
+  // then copy the quote and recompute the ICMP checksum.
+  s.payload = 0;
+  build_packet(s, d.first(fixed));
+  Ipv4View ip(d);
+  ip.set_total_length(static_cast<uint16_t>(d.size()));
+  std::memcpy(d.data() + fixed, offending.bytes().data(), quote);
+  fill_checksums(ip);
+  return p;
+}
+
+}  // namespace nfemu::packet

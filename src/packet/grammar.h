@@ -1,0 +1,93 @@
+// The scenario packet grammar (shared/spec/scenario.md, "Packet grammar"):
+// text -> PacketSpec -> bytes, and bytes -> PacketSpec -> text.
+//
+//   tcp  SRC:SPORT > DST:DPORT [flags F] [seq N] [ack N] [win N] [COMMON]
+//   udp  SRC:SPORT > DST:DPORT [COMMON]
+//   icmp SRC > DST echo-request|echo-reply [id N] [seq N] [COMMON]
+//   icmp SRC > DST type N [code N] [COMMON]
+//   COMMON := [ttl N] [tos N] [ipid N] [df] [payload N]
+//
+// Options may come in any order, each at most once. Without `flags` a TCP
+// segment has no flag set. Errors carry the 1-based column (Error::col,
+// line 0) of the offending word, or of the offending part of an
+// ADDRESS:PORT word or of a flags letter; the caller adds the line.
+//
+//   auto spec = parse_packet_spec("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S");
+//   if (!spec) return spec.error();            // "port out of range: 70000" at col 31
+//   Packet p = build_packet(*spec);            // checksums computed
+//   format_packet(p.ip());                     // the same text back
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "packet/headers.h"
+#include "packet/packet.h"
+#include "util/result.h"
+
+namespace nfemu::packet {
+
+enum class SpecKind : uint8_t { Tcp, Udp, IcmpEcho, IcmpType };
+
+struct PacketSpec {
+  SpecKind kind = SpecKind::Tcp;
+  uint32_t src = 0;  // host order
+  uint32_t dst = 0;
+  // tcp, udp
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+  // tcp
+  uint8_t tcp_flags = 0;  // tcp_flag::k*
+  uint32_t seq = 1000;
+  uint32_t ack = 0;
+  uint16_t win = 64240;
+  // icmp: IcmpEcho uses type 8 (echo-request) or 0 (echo-reply), code 0
+  uint8_t icmp_type = icmp_type::kEcho;
+  uint8_t icmp_code = 0;
+  uint16_t echo_id = 1;
+  uint16_t echo_seq = 1;
+  uint32_t icmp_rest = 0;  // IcmpType: the second header word; not in the grammar
+  // common
+  uint8_t ttl = 64;
+  uint8_t tos = 0;
+  uint16_t ipid = 1;
+  bool df = false;
+  uint32_t payload = 0;  // zero bytes after the transport header
+
+  bool operator==(const PacketSpec&) const = default;
+};
+
+// The spec's defaults for a kind (payload 56 for ICMP echo, else 0).
+PacketSpec default_spec(SpecKind kind);
+
+Result<PacketSpec> parse_packet_spec(std::string_view text);
+
+// Total Length of the datagram the spec describes.
+size_t packet_length(const PacketSpec& spec);
+// Writes the datagram into out (out.size() >= packet_length(spec)) with
+// every checksum computed; returns its length. No allocation.
+size_t build_packet(const PacketSpec& spec, std::span<uint8_t> out);
+Packet build_packet(const PacketSpec& spec);
+// parse_packet_spec then build_packet.
+Result<Packet> parse_packet(std::string_view text);
+
+// Canonical text: options in grammar order, only those that differ from
+// the defaults. parse_packet_spec(format_spec(s)) == s, icmp_rest aside.
+std::string format_spec(const PacketSpec& spec);
+
+// The spec that builds exactly these bytes, or why none can: IP options,
+// fragments, TCP options, non-zero payload, a wrong or absent checksum...
+Result<PacketSpec> spec_from_packet(ConstIpv4View ip);
+// spec_from_packet then format_spec.
+Result<std::string> format_packet(ConstIpv4View ip);
+
+// An ICMP error (spec.kind IcmpType with an error type: 3, 4, 5, 11, 12)
+// quoting the offending datagram from its IP header on. As icmp_send, the
+// quote is cut so that the whole error is at most max_len bytes (576 in
+// the kernel; 20 + 8 + IHL + 8 gives the RFC 792 minimum). spec.payload is
+// ignored; spec.icmp_rest gives the MTU, pointer or gateway word.
+Result<Packet> build_icmp_error(const PacketSpec& spec, ConstIpv4View offending, size_t max_len = 576);
+
+}  // namespace nfemu::packet

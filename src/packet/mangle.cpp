@@ -1,0 +1,130 @@
+#include "packet/mangle.h"
+
+namespace nfemu::packet {
+
+namespace {
+
+// Offset of the transport checksum field, or 0 when there is none.
+size_t l4_check_offset(uint8_t proto) {
+  switch (proto) {
+    case kIpProtoTcp: return 16;
+    case kIpProtoUdp: return 6;
+    case kIpProtoIcmp: return 2;
+    default: return 0;
+  }
+}
+
+size_t l4_min_header(uint8_t proto) {
+  switch (proto) {
+    case kIpProtoTcp: return kTcpMinHeader;
+    case kIpProtoUdp: return kUdpHeader;
+    case kIpProtoIcmp: return kIcmpHeader;
+    default: return SIZE_MAX;
+  }
+}
+
+}  // namespace
+
+std::optional<uint16_t> compute_l4_checksum(ConstIpv4View ip) {
+  if (ip.is_fragment()) return std::nullopt;
+  auto l4 = ip.payload();
+  uint8_t proto = ip.protocol();
+  if (l4_check_offset(proto) == 0 || l4.size() < l4_min_header(proto)) return std::nullopt;
+  size_t off = l4_check_offset(proto);
+  uint32_t sum = 0;
+  if (proto != kIpProtoIcmp) sum = pseudo_header_sum(ip.saddr(), ip.daddr(), proto, static_cast<uint32_t>(l4.size()));
+  sum = csum_bytes(l4, sum);
+  sum = csum_sub(sum, load16(l4.data() + off));  // as if the field were zero
+  uint16_t check = csum_finish(sum);
+  if (proto == kIpProtoUdp && check == 0) check = 0xffff;
+  return check;
+}
+
+L4Checksum check_l4_checksum(ConstIpv4View ip) {
+  auto want = compute_l4_checksum(ip);
+  if (!want) return L4Checksum::Unchecked;
+  uint16_t have = load16(ip.payload().data() + l4_check_offset(ip.protocol()));
+  if (ip.protocol() == kIpProtoUdp && have == 0) return L4Checksum::None;
+  // 0 and 0xffff are the same ones' complement value; a receiver that sums
+  // everything accepts either, so compare by summing, not by field value.
+  if (have == *want) return L4Checksum::Ok;
+  return csum_fold(csum_add(static_cast<uint16_t>(~have), *want)) == 0xffff ? L4Checksum::Ok : L4Checksum::Bad;
+}
+
+void fill_checksums(Ipv4View ip) {
+  if (auto c = compute_l4_checksum(ip)) store16(ip.payload().data() + l4_check_offset(ip.protocol()), *c);
+  ip.update_checksum();
+}
+
+void rewrite_addr(Ipv4View ip, Side side, uint32_t addr) {
+  uint32_t old = side == Side::Src ? ip.saddr() : ip.daddr();
+  if (old == addr) return;
+  if (side == Side::Src)
+    ip.set_saddr(addr);
+  else
+    ip.set_daddr(addr);
+  uint16_t check = ip.checksum();
+  csum_replace4(check, old, addr);
+  ip.set_checksum(check);
+  if (ip.frag_offset() != 0) return;
+  auto l4 = ip.payload();
+  uint8_t proto = ip.protocol();
+  if (proto == kIpProtoTcp && l4.size() >= kTcpMinHeader) {
+    uint16_t c = load16(l4.data() + 16);
+    csum_replace4(c, old, addr);
+    store16(l4.data() + 16, c);
+  } else if (proto == kIpProtoUdp && l4.size() >= kUdpHeader) {
+    uint16_t c = load16(l4.data() + 6);
+    if (c == 0) return;  // no checksum: leave it absent
+    csum_replace4(c, old, addr);
+    store16(l4.data() + 6, c == 0 ? 0xffff : c);
+  }
+}
+
+bool rewrite_port(Ipv4View ip, Side side, uint16_t port) {
+  if (ip.frag_offset() != 0) return false;
+  auto l4 = ip.payload();
+  uint8_t proto = ip.protocol();
+  size_t field;
+  size_t check_off;
+  if (proto == kIpProtoTcp || proto == kIpProtoUdp) {
+    field = side == Side::Src ? 0 : 2;
+    check_off = proto == kIpProtoTcp ? 16 : 6;
+  } else if (proto == kIpProtoIcmp) {
+    // Only queries have an id; an error's second word is MTU or pointer.
+    if (l4.size() < kIcmpHeader || icmp_is_error(l4[0])) return false;
+    field = 4;
+    check_off = 2;
+  } else {
+    return false;
+  }
+  if (l4.size() < field + 2) return false;
+  uint16_t old = load16(l4.data() + field);
+  store16(l4.data() + field, port);
+  if (l4.size() < check_off + 2) return true;
+  uint16_t c = load16(l4.data() + check_off);
+  if (proto == kIpProtoUdp && c == 0) return true;
+  csum_replace2(c, old, port);
+  if (proto == kIpProtoUdp && c == 0) c = 0xffff;
+  store16(l4.data() + check_off, c);
+  return true;
+}
+
+void rewrite_ttl(Ipv4View ip, uint8_t ttl) {
+  // TTL shares a 16-bit word with the protocol.
+  uint16_t old = load16(ip.bytes().data() + 8);
+  ip.set_ttl(ttl);
+  uint16_t check = ip.checksum();
+  csum_replace2(check, old, load16(ip.bytes().data() + 8));
+  ip.set_checksum(check);
+}
+
+void rewrite_tos(Ipv4View ip, uint8_t tos) {
+  uint16_t old = load16(ip.bytes().data());
+  ip.set_tos(tos);
+  uint16_t check = ip.checksum();
+  csum_replace2(check, old, load16(ip.bytes().data()));
+  ip.set_checksum(check);
+}
+
+}  // namespace nfemu::packet

@@ -1,0 +1,122 @@
+// Packet: the bytes of one IPv4 datagram plus the metadata that travels
+// beside them through a host, like the kernel's sk_buff.
+//
+// data() starts at the IPv4 header. The Ethernet header, when the packet
+// came from or goes to a link, sits in the headroom right before it, so
+// frame() is contiguous without a copy (as skb_mac_header). The buffer's
+// capacity is kept across assign() and resize(): a replay loop that reuses
+// one Packet allocates nothing per packet.
+//
+//   Packet p(bytes);                         // copy an IPv4 datagram in
+//   p.meta.in.set("eth0");
+//   p.meta.hook = Hook::PreRouting;
+//   if (auto ip = parse_ipv4(p.data())) ...  // validate once, then p.ip()
+//   p.set_mac_header({dst, src});
+//   pcap.write(ts_us, p.frame());
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "packet/ethernet.h"
+#include "packet/headers.h"
+
+namespace nfemu::packet {
+
+// Netfilter hooks, numbered as NF_INET_*.
+enum class Hook : uint8_t { PreRouting = 0, LocalIn = 1, Forward = 2, LocalOut = 3, PostRouting = 4, None = 0xff };
+std::string_view to_string(Hook h);  // "PREROUTING", "INPUT", ...
+
+// Connection tracking state of a packet, numbered as enum ip_conntrack_info.
+enum class CtInfo : uint8_t {
+  Established = 0,
+  Related = 1,
+  New = 2,
+  EstablishedReply = 3,
+  RelatedReply = 4,
+  Untracked = 7,
+};
+
+// An interface name as Linux stores it: at most 15 bytes, inline, so that
+// copying metadata never allocates. Longer names are cut (the scenario
+// loader refuses them first).
+class IfName {
+ public:
+  static constexpr size_t kMax = 15;  // IFNAMSIZ - 1
+  IfName() = default;
+  IfName(std::string_view s) { set(s); }  // NOLINT: implicit from text
+  void set(std::string_view s) {
+    len_ = static_cast<uint8_t>(s.size() < kMax ? s.size() : kMax);
+    std::memcpy(buf_, s.data(), len_);
+  }
+  std::string_view view() const { return {buf_, len_}; }
+  bool empty() const { return len_ == 0; }
+  bool operator==(const IfName& o) const { return view() == o.view(); }
+
+ private:
+  char buf_[kMax] = {};
+  uint8_t len_ = 0;
+};
+
+struct PacketMeta {
+  IfName in;   // empty when locally generated
+  IfName out;  // empty until routed
+  uint32_t mark = 0;
+  void* ct = nullptr;  // the conntrack entry, owned and typed by conntrack/
+  CtInfo ctinfo = CtInfo::New;  // meaningful only when ct is set
+  bool trace = false;           // set by the TRACE target
+  Hook hook = Hook::None;       // the hook being traversed
+  uint64_t tstamp_ns = 0;       // virtual time of arrival or creation
+};
+
+class Packet {
+ public:
+  // Enough for an Ethernet header and later encapsulations.
+  static constexpr size_t kHeadroom = 64;
+
+  Packet() = default;
+  explicit Packet(std::span<const uint8_t> l3) { assign(l3); }
+
+  // Replaces the datagram bytes; metadata and capacity are kept, the MAC
+  // header is dropped.
+  void assign(std::span<const uint8_t> l3);
+  // Grows (zero-filled) or trims the datagram.
+  void resize(size_t n);
+
+  std::span<uint8_t> data() { return buf_.empty() ? std::span<uint8_t>() : std::span(buf_.data() + kHeadroom, len_); }
+  std::span<const uint8_t> data() const {
+    return buf_.empty() ? std::span<const uint8_t>() : std::span(buf_.data() + kHeadroom, len_);
+  }
+  size_t size() const { return len_; }
+  bool empty() const { return len_ == 0; }
+
+  // Views of the IPv4 header without any check: call parse_ipv4 once when
+  // the bytes enter the emulator, and use these afterwards.
+  Ipv4View ip() { return Ipv4View(data()); }
+  ConstIpv4View ip() const { return ConstIpv4View(data()); }
+
+  void set_mac_header(const EthernetHeader& h);
+  void clear_mac_header() { has_mac_ = false; }
+  bool has_mac_header() const { return has_mac_; }
+  EthernetHeader mac_header() const;  // precondition: has_mac_header()
+  // The MAC header (if any) followed by the datagram.
+  std::span<const uint8_t> frame() const;
+
+  // An Ethernet frame as received from a link or a pcap file: keeps the MAC
+  // header, copies the payload. Fails on a frame shorter than 14 bytes.
+  static Result<Packet> from_frame(std::span<const uint8_t> frame);
+
+  PacketMeta meta;
+
+ private:
+  void ensure_buffer();
+  std::vector<uint8_t> buf_;  // kHeadroom bytes, then the datagram
+  size_t len_ = 0;
+  bool has_mac_ = false;
+};
+
+}  // namespace nfemu::packet

@@ -1,0 +1,271 @@
+#include "packet/grammar.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "packet/mangle.h"
+#include "test_util.h"
+
+namespace nfemu::packet {
+namespace {
+
+PacketSpec parse_ok(std::string_view text) {
+  auto r = parse_packet_spec(text);
+  EXPECT_TRUE(r) << text << ": " << r.error().message;
+  return r ? *r : PacketSpec{};
+}
+
+void expect_error(std::string_view text, std::string_view message, int col) {
+  auto r = parse_packet_spec(text);
+  ASSERT_FALSE(r) << text;
+  EXPECT_EQ(r.error().message, message) << text;
+  EXPECT_EQ(r.error().col, col) << text;
+  EXPECT_EQ(r.error().line, 0) << text;
+}
+
+TEST(GrammarTest, TcpDefaultsAreTheSpecs) {
+  PacketSpec s = parse_ok("tcp 198.51.100.10:40000 > 203.0.113.4:80");
+  EXPECT_EQ(s.kind, SpecKind::Tcp);
+  EXPECT_EQ(s.src, 0xc633640au);
+  EXPECT_EQ(s.sport, 40000);
+  EXPECT_EQ(s.dst, 0xcb007104u);
+  EXPECT_EQ(s.dport, 80);
+  EXPECT_EQ(s.tcp_flags, 0);
+  EXPECT_EQ(s.seq, 1000u);
+  EXPECT_EQ(s.ack, 0u);
+  EXPECT_EQ(s.win, 64240);
+  EXPECT_EQ(s.ttl, 64);
+  EXPECT_EQ(s.tos, 0);
+  EXPECT_EQ(s.ipid, 1);
+  EXPECT_FALSE(s.df);
+  EXPECT_EQ(s.payload, 0u);
+
+  Packet p = build_packet(s);
+  ASSERT_EQ(p.size(), 40u);
+  auto ip = p.ip();
+  EXPECT_EQ(ip.version(), 4);
+  EXPECT_EQ(ip.ihl(), 5);
+  EXPECT_EQ(ip.tos(), 0);
+  EXPECT_EQ(ip.total_length(), 40);
+  EXPECT_EQ(ip.id(), 1);
+  EXPECT_EQ(ip.frag_field(), 0);
+  EXPECT_EQ(ip.ttl(), 64);
+  EXPECT_EQ(ip.protocol(), kIpProtoTcp);
+  EXPECT_TRUE(ip.checksum_ok());
+  TcpView t(ip.payload());
+  EXPECT_EQ(t.data_offset(), 5);
+  EXPECT_EQ(t.seq(), 1000u);
+  EXPECT_EQ(t.ack_seq(), 0u);
+  EXPECT_EQ(t.window(), 64240);
+  EXPECT_EQ(t.urg_ptr(), 0);
+  EXPECT_EQ(check_l4_checksum(ip), L4Checksum::Ok);
+}
+
+TEST(GrammarTest, KnownBytesOfASyn) {
+  // Hand-checked bytes of the scenario example; checksums as tcpdump -vv
+  // reports them.
+  auto p = parse_packet("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S");
+  ASSERT_TRUE(p);
+  const uint8_t want_ip[20] = {0x45, 0x00, 0x00, 0x28, 0x00, 0x01, 0x00, 0x00, 0x40, 0x06,
+                               0x00, 0x00, 198,  51,   100,  10,   203,  0,    113,  4};
+  auto d = p->data();
+  for (size_t i = 0; i < 20; ++i)
+    if (i != 10 && i != 11) {
+      EXPECT_EQ(d[i], want_ip[i]) << i;
+    }
+  EXPECT_EQ(d[20 + 13], tcp_flag::kSyn);
+  EXPECT_EQ(load16(&d[22]), 80);
+}
+
+TEST(GrammarTest, UdpAndIcmpDefaults) {
+  PacketSpec u = parse_ok("udp 198.51.100.10:5000 > 203.0.113.4:53 payload 12");
+  EXPECT_EQ(u.kind, SpecKind::Udp);
+  EXPECT_EQ(u.payload, 12u);
+  Packet up = build_packet(u);
+  EXPECT_EQ(up.size(), 20u + 8 + 12);
+  EXPECT_EQ(UdpView(up.ip().payload()).length(), 20);
+  EXPECT_NE(UdpView(up.ip().payload()).checksum(), 0);
+
+  PacketSpec e = parse_ok("icmp 198.51.100.10 > 203.0.113.4 echo-request");
+  EXPECT_EQ(e.kind, SpecKind::IcmpEcho);
+  EXPECT_EQ(e.icmp_type, 8);
+  EXPECT_EQ(e.echo_id, 1);
+  EXPECT_EQ(e.echo_seq, 1);
+  EXPECT_EQ(e.payload, 56u);
+  Packet ep = build_packet(e);
+  EXPECT_EQ(ep.size(), 84u);  // ping's default size
+  IcmpView c(ep.ip().payload());
+  EXPECT_EQ(c.type(), 8);
+  EXPECT_EQ(c.code(), 0);
+  EXPECT_EQ(c.echo_id(), 1);
+  EXPECT_EQ(c.echo_seq(), 1);
+  EXPECT_TRUE(c.checksum_ok());
+
+  EXPECT_EQ(parse_ok("icmp 1.2.3.4 > 5.6.7.8 echo-reply").icmp_type, 0);
+
+  PacketSpec t = parse_ok("icmp 198.51.100.10 > 203.0.113.4 type 3 code 3");
+  EXPECT_EQ(t.kind, SpecKind::IcmpType);
+  EXPECT_EQ(t.icmp_type, 3);
+  EXPECT_EQ(t.icmp_code, 3);
+  EXPECT_EQ(t.payload, 0u);
+  EXPECT_EQ(build_packet(t).size(), 28u);
+}
+
+TEST(GrammarTest, AllOptionsHexAndAnyOrder) {
+  PacketSpec s = parse_ok(
+      "tcp 192.0.2.1:0x50 > 192.0.2.2:65535 payload 3 df ipid 0xffff tos 0x10 ttl 1 win 0 ack 4294967295 "
+      "seq 0xFFFFFFFF flags CEUPRFAS");
+  EXPECT_EQ(s.sport, 80);
+  EXPECT_EQ(s.dport, 65535);
+  EXPECT_EQ(s.payload, 3u);
+  EXPECT_TRUE(s.df);
+  EXPECT_EQ(s.ipid, 0xffff);
+  EXPECT_EQ(s.tos, 0x10);
+  EXPECT_EQ(s.ttl, 1);
+  EXPECT_EQ(s.win, 0);
+  EXPECT_EQ(s.ack, 0xffffffffu);
+  EXPECT_EQ(s.seq, 0xffffffffu);
+  EXPECT_EQ(s.tcp_flags, 0xff);
+  Packet p = build_packet(s);
+  EXPECT_TRUE(p.ip().df());
+  EXPECT_EQ(format_spec(s),
+            "tcp 192.0.2.1:80 > 192.0.2.2:65535 flags SFRPAUEC seq 4294967295 ack 4294967295 win 0 ttl 1 tos 16 "
+            "ipid 65535 df payload 3");
+
+  PacketSpec e = parse_ok("icmp 192.0.2.1 > 192.0.2.2 echo-reply seq 7 id 9 payload 0 \t ttl 2");
+  EXPECT_EQ(e.echo_id, 9);
+  EXPECT_EQ(e.echo_seq, 7);
+  EXPECT_EQ(e.payload, 0u);
+  EXPECT_EQ(e.ttl, 2);
+}
+
+TEST(GrammarTest, FlagLetters) {
+  EXPECT_EQ(parse_ok("tcp 1.1.1.1:1 > 2.2.2.2:2 flags SA").tcp_flags, tcp_flag::kSyn | tcp_flag::kAck);
+  EXPECT_EQ(parse_ok("tcp 1.1.1.1:1 > 2.2.2.2:2 flags PA").tcp_flags, tcp_flag::kPsh | tcp_flag::kAck);
+  EXPECT_EQ(parse_ok("tcp 1.1.1.1:1 > 2.2.2.2:2 flags R").tcp_flags, tcp_flag::kRst);
+  EXPECT_EQ(parse_ok("tcp 1.1.1.1:1 > 2.2.2.2:2 flags F").tcp_flags, tcp_flag::kFin);
+  EXPECT_EQ(parse_ok("tcp 1.1.1.1:1 > 2.2.2.2:2 flags U").tcp_flags, tcp_flag::kUrg);
+  EXPECT_EQ(parse_ok("tcp 1.1.1.1:1 > 2.2.2.2:2 flags E").tcp_flags, tcp_flag::kEce);
+  EXPECT_EQ(parse_ok("tcp 1.1.1.1:1 > 2.2.2.2:2 flags C").tcp_flags, tcp_flag::kCwr);
+}
+
+TEST(GrammarTest, ErrorsNameTheColumn) {
+  expect_error("", "empty packet description", 1);
+  expect_error("sctp 1.1.1.1:1 > 2.2.2.2:2", "unknown protocol 'sctp' (expected tcp, udp or icmp)", 1);
+  expect_error("tcp", "missing SRC:PORT after the protocol", 5);
+  expect_error("tcp 1.1.1.1 > 2.2.2.2:2", "expected ADDRESS:PORT, got '1.1.1.1'", 5);
+  expect_error("tcp 1.1.1.256:1 > 2.2.2.2:2", "bad IPv4 address: '1.1.1.256'", 5);
+  expect_error("tcp 01.1.1.1:1 > 2.2.2.2:2", "bad IPv4 address: '01.1.1.1'", 5);
+  expect_error("tcp 1.1.1.1:70000 > 2.2.2.2:2", "port out of range: 70000 (maximum 65535)", 13);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:http", "bad number for port: 'http'", 25);
+  expect_error("tcp 1.1.1.1: > 2.2.2.2:2", "missing port in '1.1.1.1:'", 13);
+  expect_error("tcp 1.1.1.1:1 2.2.2.2:2", "expected '>' after the source, got '2.2.2.2:2'", 15);
+  expect_error("tcp 1.1.1.1:1 >", "missing DST:PORT after '>'", 17);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 flags SX", "unknown flag letter 'X' in flags (expected S A F R P U E C)", 34);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 flags s", "unknown flag letter 's' in flags (expected S A F R P U E C)", 33);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 flags SAS", "duplicate flag letter 'S' in flags", 35);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 flags", "missing value after 'flags'", 27);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 ttl 256", "ttl out of range: 256 (maximum 255)", 31);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 ttl -1", "bad number for ttl: '-1'", 31);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 ttl 1 ttl 2", "duplicate option 'ttl'", 33);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 seq 4294967296", "seq out of range: 4294967296 (maximum 4294967295)", 31);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 seq 99999999999999999999999",
+               "seq out of range: 99999999999999999999999 (maximum 4294967295)", 31);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 win 0x10000", "win out of range: 0x10000 (maximum 65535)", 31);
+  expect_error("tcp 1.1.1.1:1 > 2.2.2.2:2 payload 65496", "payload too large: 65496 (maximum 65495 for tcp)", 35);
+  expect_error("udp 1.1.1.1:1 > 2.2.2.2:2 payload 65508", "payload too large: 65508 (maximum 65507 for udp)", 35);
+  expect_error("udp 1.1.1.1:1 > 2.2.2.2:2 flags S", "'flags' is not an option of udp packets", 27);
+  expect_error("udp 1.1.1.1:1 > 2.2.2.2:2 bogus 1", "unknown option 'bogus'", 27);
+  expect_error("icmp 1.1.1.1 > 2.2.2.2", "missing echo-request, echo-reply or type N after the destination", 24);
+  expect_error("icmp 1.1.1.1 > 2.2.2.2 ping",
+               "expected echo-request, echo-reply or type N after the destination, got 'ping'", 24);
+  expect_error("icmp 1.1.1.1:1 > 2.2.2.2 echo-request", "bad IPv4 address: '1.1.1.1:1'", 6);
+  expect_error("icmp 1.1.1.1 > 2.2.2.2 type", "missing value after 'type'", 24);
+  expect_error("icmp 1.1.1.1 > 2.2.2.2 type 256", "type out of range: 256 (maximum 255)", 29);
+  expect_error("icmp 1.1.1.1 > 2.2.2.2 type 3 id 4", "'id' is not an option of icmp type packets", 31);
+  expect_error("icmp 1.1.1.1 > 2.2.2.2 echo-request code 1", "'code' is not an option of icmp echo packets", 37);
+  expect_error("icmp 1.1.1.1 > 2.2.2.2 echo-request seq 65536", "seq out of range: 65536 (maximum 65535)", 41);
+  expect_error("  tcp 1.1.1.1:1 > 2.2.2.2:99999", "port out of range: 99999 (maximum 65535)", 27);
+}
+
+TEST(GrammarTest, PrintsCanonicalText) {
+  for (std::string_view text : {
+           "tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S",
+           "tcp 198.51.100.10:40000 > 203.0.113.4:80 flags SA seq 5 ack 1001 win 1000 ttl 63 df payload 10",
+           "tcp 0.0.0.0:0 > 255.255.255.255:65535",
+           "udp 198.51.100.10:5000 > 203.0.113.4:53 payload 12",
+           "icmp 198.51.100.10 > 203.0.113.4 echo-request",
+           "icmp 198.51.100.10 > 203.0.113.4 echo-reply id 300 seq 2 payload 0",
+           "icmp 198.51.100.10 > 203.0.113.4 type 11",
+           "icmp 198.51.100.10 > 203.0.113.4 type 3 code 13 tos 192 ipid 0 payload 4",
+       }) {
+    auto p = parse_packet(text);
+    ASSERT_TRUE(p) << text;
+    auto printed = format_packet(p->ip());
+    ASSERT_TRUE(printed) << printed.error().message;
+    EXPECT_EQ(*printed, text);
+  }
+  // Non-canonical input prints canonically.
+  auto p = parse_packet("tcp 1.2.3.4:0x10 > 5.6.7.8:1 df flags AS ttl 64 seq 1000");
+  EXPECT_EQ(*format_packet(p->ip()), "tcp 1.2.3.4:16 > 5.6.7.8:1 flags SA df");
+  // An ICMP type 8 written in the type form prints as an echo.
+  auto t8 = parse_packet("icmp 1.2.3.4 > 5.6.7.8 type 8");
+  EXPECT_EQ(*format_packet(t8->ip()), "icmp 1.2.3.4 > 5.6.7.8 echo-request id 0 seq 0 payload 0");
+}
+
+TEST(GrammarTest, RoundTripProperty) {
+  std::mt19937 rng(2024);
+  for (int i = 0; i < 5000; ++i) {
+    PacketSpec s = testing::random_spec(rng);
+    std::string text = format_spec(s);
+    auto back = parse_packet_spec(text);
+    ASSERT_TRUE(back) << text << ": " << back.error().message;
+    ASSERT_EQ(*back, s) << text;
+    Packet p = build_packet(s);
+    auto from_bytes = spec_from_packet(p.ip());
+    ASSERT_TRUE(from_bytes) << text << ": " << from_bytes.error().message;
+    ASSERT_EQ(*from_bytes, s) << text;
+    Packet q = build_packet(*back);
+    ASSERT_TRUE(std::equal(p.data().begin(), p.data().end(), q.data().begin(), q.data().end())) << text;
+  }
+}
+
+TEST(GrammarTest, UnprintablePacketsSayWhy) {
+  auto expect_why = [](Packet p, std::string_view why) {
+    auto r = format_packet(p.ip());
+    ASSERT_FALSE(r) << why;
+    EXPECT_EQ(r.error().message, "not expressible in the packet grammar: " + std::string(why));
+  };
+  auto base = [] { return *parse_packet("tcp 1.2.3.4:1 > 5.6.7.8:2 payload 4"); };
+  Packet p = base();
+  p.data()[43] = 1;
+  fill_checksums(p.ip());
+  expect_why(p, "non-zero payload bytes");
+  p = base();
+  p.data()[20 + 17] ^= 1;
+  expect_why(p, "wrong transport checksum");
+  p = base();
+  p.data()[10] ^= 1;
+  expect_why(p, "wrong IPv4 header checksum");
+  p = base();
+  p.ip().set_mf(true);
+  expect_why(p, "a fragment");
+  p = base();
+  TcpView(p.ip().payload()).set_urg_ptr(1);
+  expect_why(p, "TCP urgent pointer");
+  p = base();
+  p.ip().set_protocol(47);
+  p.ip().update_checksum();
+  expect_why(p, "IP protocol 47");
+  auto u = *parse_packet("udp 1.2.3.4:1 > 5.6.7.8:2");
+  UdpView(u.ip().payload()).set_checksum(0);
+  expect_why(u, "UDP without checksum");
+  PacketSpec e = default_spec(SpecKind::IcmpType);
+  e.icmp_type = 3;
+  e.icmp_rest = 1500;
+  expect_why(build_packet(e), "ICMP header word after the checksum is not zero");
+}
+
+}  // namespace
+}  // namespace nfemu::packet
