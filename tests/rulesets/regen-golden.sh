@@ -1,0 +1,139 @@
+#!/bin/bash
+# Regenerate the kernel's golden outputs for the ruleset corpus.
+#
+#   regen-golden.sh [--out OUTDIR] [CORPUS_DIR]
+#
+# CORPUS_DIR (default: the directory of this script) holds valid/*.rules and
+# invalid/*.rules.  For every valid/NAME.rules it writes
+#   NAME.save             iptables-legacy-save -c  after  iptables-legacy-restore --counters
+#   NAME.save-nocounters  iptables-legacy-save     after  iptables-legacy-restore
+# and for every invalid/NAME.rules
+#   NAME.kernel           restore's exit status and stderr (with and without
+#                         --counters) plus the x_tables lines the kernel logged.
+# '#' lines are dropped from saves: they carry timestamps.  Output goes next to
+# the inputs, or under OUTDIR/valid and OUTDIR/invalid with --out (used by the
+# rulesets_kernel test to compare against the committed goldens).
+#
+# Each load happens in its own freshly created network namespace with a unique
+# name, so nothing touches the root namespace and results cannot leak from one
+# file into the next.  Exit status: 0 ok, 1 a valid file was refused or an
+# invalid one accepted, 77 the environment cannot run the kernel (not root, no
+# netns, no iptables-legacy).
+set -u
+export LC_ALL=C
+
+outdir=""
+if [ "${1:-}" = "--out" ]; then outdir=$2; shift 2; fi
+corpus=${1:-$(cd "$(dirname "$0")" && pwd)}
+
+skip() { echo "regen-golden.sh: SKIPPED: $*" >&2; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, iptables-legacy)"
+for tool in ip iptables-legacy-restore iptables-legacy-save dmesg; do
+  command -v "$tool" >/dev/null || skip "$tool not installed"
+done
+
+ns_prefix="nfemu-golden-$$-$RANDOM"
+ns_count=0
+current_ns=""
+tmp=$(mktemp -d)
+cleanup() {
+  [ -n "$current_ns" ] && ip netns del "$current_ns" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+new_ns() {
+  ns_count=$((ns_count + 1))
+  current_ns="$ns_prefix-$ns_count"
+  ip netns add "$current_ns" || skip "cannot create network namespace $current_ns"
+}
+del_ns() {
+  ip netns del "$current_ns"
+  current_ns=""
+}
+in_ns() { ip netns exec "$current_ns" "$@"; }
+
+# Probe once so that a missing netns/iptables feature is a loud skip rather
+# than a thousand failures.
+new_ns
+in_ns iptables-legacy-save >/dev/null 2>&1 || skip "iptables-legacy-save does not run in a network namespace"
+del_ns
+
+# The kernel log is global: remember the newest timestamp before a load and
+# keep only later netfilter lines after it.  Timestamps are stripped so the
+# result is stable.
+last_stamp() { dmesg 2>/dev/null | tail -1 | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'; }
+dmesg_since() {
+  dmesg 2>/dev/null | awk -v t="${1:-0}" '
+    match($0, /^\[ *[0-9.]+\] /) {
+      s = substr($0, 2, RLENGTH - 3) + 0
+      if (s > t + 0) print substr($0, RLENGTH + 1)
+    }' | grep -E 'x_tables|xt_|ipt_|ip_tables|nf_|nft_|iptable_|netfilter' || true
+}
+
+strip_comments() { grep -v '^#' || true; }
+
+status=0
+shopt -s nullglob
+
+valid_out=${outdir:+$outdir/valid}
+valid_out=${valid_out:-$corpus/valid}
+invalid_out=${outdir:+$outdir/invalid}
+invalid_out=${invalid_out:-$corpus/invalid}
+mkdir -p "$valid_out" "$invalid_out"
+
+nvalid=0
+for rules in "$corpus"/valid/*.rules; do
+  name=$(basename "$rules" .rules)
+  nvalid=$((nvalid + 1))
+  new_ns
+  if ! in_ns iptables-legacy-restore --counters <"$rules" 2>"$tmp/err"; then
+    echo "regen-golden.sh: valid/$name.rules REFUSED by the kernel (--counters):" >&2
+    sed 's/^/  /' "$tmp/err" >&2
+    status=1
+  fi
+  in_ns iptables-legacy-save -c | strip_comments >"$valid_out/$name.save"
+  del_ns
+
+  new_ns
+  if ! in_ns iptables-legacy-restore <"$rules" 2>"$tmp/err"; then
+    echo "regen-golden.sh: valid/$name.rules REFUSED by the kernel (no --counters):" >&2
+    sed 's/^/  /' "$tmp/err" >&2
+    status=1
+  fi
+  in_ns iptables-legacy-save | strip_comments >"$valid_out/$name.save-nocounters"
+  del_ns
+done
+
+ninvalid=0
+for rules in "$corpus"/invalid/*.rules; do
+  name=$(basename "$rules" .rules)
+  ninvalid=$((ninvalid + 1))
+  out="$invalid_out/$name.kernel"
+  {
+    for mode in --counters ""; do
+      new_ns
+      stamp=$(last_stamp)
+      # shellcheck disable=SC2086  # $mode is deliberately empty or one word
+      in_ns iptables-legacy-restore $mode <"$rules" >/dev/null 2>"$tmp/err"
+      rc=$?
+      # Give printk a moment to land before reading the ring buffer.
+      sleep 0.05
+      echo "== iptables-legacy-restore ${mode:-(no --counters)}"
+      echo "exit: $rc"
+      echo "stderr:"
+      sed 's/^/  /' "$tmp/err"
+      echo "dmesg:"
+      dmesg_since "$stamp" | sed 's/^/  /'
+      del_ns
+      if [ "$rc" = 0 ]; then
+        echo "regen-golden.sh: invalid/$name.rules ACCEPTED by the kernel (${mode:-no --counters})" >&2
+        status=1
+      fi
+    done
+  } >"$out"
+done
+
+echo "regen-golden.sh: $nvalid valid, $ninvalid invalid rulesets processed into ${outdir:-$corpus}" >&2
+exit $status
