@@ -1,0 +1,204 @@
+// libxtables behaviours the targets of this folder share (REJECT, the NAT
+// family, LOG, NFLOG, NFQUEUE): number parsing that may stop early (as
+// xtables_strtoui with an end pointer), the quoting of xtables_save_string,
+// the numeric address forms glibc accepts, and the generic xtoptions checks
+// whose messages users see.
+//
+//   auto n = xtopt::strtoul_prefix("80-90", 0, 65535);   // {80, "-90"}
+//   xtopt::save_string(out, "DROP: ");                   // ' "DROP: "'
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/result.h"
+#include "util/strings.h"
+#include "xtables/ext_util.h"
+
+namespace nfemu::xt::xtopt {
+
+struct Prefix {
+  uint64_t value;
+  std::string_view rest;  // what follows the number
+};
+
+// xtables_strtoul_base(s, &end, ..., base 0): leading blanks and '+' are
+// allowed, '-' is not; the number may be followed by anything, which is
+// returned as `rest`. Fails when no digit is read or the value is outside
+// [min, max] (the caller then usually tries a service name).
+inline std::optional<Prefix> strtoul_prefix(std::string_view s, uint64_t min, uint64_t max) {
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  if (i < s.size() && s[i] == '-') return std::nullopt;
+  if (i < s.size() && s[i] == '+') ++i;
+  unsigned base = 10;
+  auto is_xdigit = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  if (i < s.size() && s[i] == '0') {
+    if (i + 2 < s.size() && (s[i + 1] == 'x' || s[i + 1] == 'X') && is_xdigit(s[i + 2])) {
+      base = 16;
+      i += 2;
+    } else {
+      base = 8;
+    }
+  }
+  uint64_t v = 0;
+  bool overflow = false;
+  size_t start = i;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    unsigned d;
+    if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
+    else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
+    else break;
+    if (d >= base) break;
+    if (v > (UINT64_MAX - d) / base) overflow = true;
+    else v = v * base + d;
+  }
+  if (i == start) return std::nullopt;  // strtoumax read nothing: end == s
+  if (overflow || v < min || v > max) return std::nullopt;
+  return Prefix{v, s.substr(i)};
+}
+
+// xtables_strtoul with no end pointer: the whole string must be the number.
+inline std::optional<uint64_t> strtoul_whole(std::string_view s, uint64_t min, uint64_t max) {
+  auto p = strtoul_prefix(s, min, max);
+  if (!p || !p->rest.empty()) return std::nullopt;
+  return p->value;
+}
+
+// getservbyname(name, NULL): any protocol. Numbers are never service names.
+inline std::optional<uint16_t> service_port(std::string_view name) {
+  if (name.empty() || parse_uint_c(name)) return std::nullopt;
+  for (std::string_view proto : {"tcp", "udp", "sctp", "dccp"})
+    if (auto p = parse_port(name, proto)) return *p;
+  return std::nullopt;
+}
+
+// inet_pton(AF_INET): exactly four decimal parts of 0..255, no leading zeros.
+inline std::optional<uint32_t> inet_pton4(std::string_view s) {
+  uint32_t out = 0;
+  int parts = 0;
+  size_t i = 0;
+  while (true) {
+    if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
+    unsigned v = 0;
+    size_t start = i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+      if (i > start && s[start] == '0') return std::nullopt;
+      v = v * 10 + static_cast<unsigned>(s[i] - '0');
+      if (v > 255) return std::nullopt;
+      ++i;
+    }
+    out = (out << 8) | v;
+    if (++parts == 4) break;
+    if (i >= s.size() || s[i] != '.') return std::nullopt;
+    ++i;
+  }
+  if (i != s.size()) return std::nullopt;
+  return out;
+}
+
+// glibc's inet_aton_exact, which getaddrinfo uses for numeric hosts: one to
+// four parts ("a", "a.b", "a.b.c", "a.b.c.d"), each decimal, 0x hex or
+// leading-zero octal; the last part fills the remaining bytes.
+inline std::optional<uint32_t> inet_aton4(std::string_view s) {
+  uint64_t parts[4];
+  int n = 0;
+  size_t i = 0;
+  while (true) {
+    if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
+    unsigned base = 10;
+    if (s[i] == '0') {
+      ++i;
+      if (i < s.size() && (s[i] == 'x' || s[i] == 'X')) {
+        base = 16;
+        ++i;
+      } else {
+        base = 8;
+      }
+    }
+    uint64_t v = 0;
+    while (i < s.size()) {
+      char c = s[i];
+      unsigned d;
+      if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
+      else if (base == 16 && c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
+      else if (base == 16 && c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
+      else break;
+      if (d >= base) return std::nullopt;  // 8 or 9 in an octal part
+      v = v * base + d;
+      if (v > 0xffffffffu) return std::nullopt;
+      ++i;
+    }
+    parts[n++] = v;
+    if (i < s.size() && s[i] == '.') {
+      if (n > 3 || v > 0xff) return std::nullopt;
+      ++i;
+      continue;
+    }
+    break;
+  }
+  if (i != s.size()) return std::nullopt;
+  uint64_t last = parts[n - 1];
+  static constexpr uint64_t kLastMax[] = {0xffffffffu, 0xffffffu, 0xffffu, 0xffu};
+  if (last > kLastMax[n - 1]) return std::nullopt;
+  uint64_t v = last;
+  for (int k = 0; k < n - 1; ++k) v |= parts[k] << (24 - 8 * k);
+  return static_cast<uint32_t>(v);
+}
+
+// xtables_save_string: bare when only [_-0-9a-zA-Z], otherwise in double
+// quotes with " \ ' escaped by a backslash. Appends the leading space.
+inline void save_string(std::string& out, std::string_view value) {
+  auto plain = [](char c) {
+    return c == '_' || c == '-' || std::isalnum(static_cast<unsigned char>(c)) != 0;
+  };
+  bool bare = !value.empty();
+  for (char c : value)
+    if (!plain(c)) bare = false;
+  out += ' ';
+  if (bare) {
+    out += value;
+    return;
+  }
+  out += '"';
+  for (char c : value) {
+    if (c == '"' || c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+// The messages of xtables_option_parse / xtables_options_fcheck.
+inline Error must_be_specified(std::string_view ext, std::string_view option) {
+  return make_error(fmt::format("{}: option \"--{}\" must be specified", ext, option));
+}
+inline Error cannot_be_used_together(std::string_view ext, std::string_view a, std::string_view b) {
+  return make_error(fmt::format("{}: option \"--{}\" cannot be used together with \"--{}\".", ext, a, b));
+}
+inline Error also_requires(std::string_view ext, std::string_view a, std::string_view b) {
+  return make_error(fmt::format("{}: option \"--{}\" also requires \"--{}\".", ext, a, b));
+}
+
+// XTTYPE_UINT8/16/32: the whole argument, within [0, max].
+inline Result<uint32_t> parse_uint_option(std::string_view arg, uint32_t max, std::string_view ext,
+                                          std::string_view option) {
+  if (auto v = strtoul_whole(arg, 0, max)) return static_cast<uint32_t>(*v);
+  return make_error(
+      fmt::format("{}: bad value for option \"--{}\", or out of range (0-{}).", ext, option, max));
+}
+
+// XTTYPE_STRING with .min = 1 and XTOPT_PUT into a char[size] field: empty
+// is refused, longer text is cut to size - 1 bytes without a word.
+inline Result<std::string> parse_put_string(std::string_view arg, size_t size) {
+  if (arg.empty()) return make_error("Argument must have a minimum length of 1 characters");
+  return std::string(arg.substr(0, size - 1));
+}
+
+}  // namespace nfemu::xt::xtopt
