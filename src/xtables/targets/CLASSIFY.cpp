@@ -26,16 +26,21 @@ std::optional<uint32_t> scan_hex(std::string_view s, size_t& pos) {
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
   };
-  if (pos + 2 < s.size() && s[pos] == '0' && (s[pos + 1] == 'x' || s[pos + 1] == 'X') && hexval(s[pos + 2]) >= 0)
+  // glibc takes "0x" as a prefix even when no hex digit follows, and then
+  // the "0" alone is the number: "0x:1" is 0:1.
+  bool digits = false;
+  if (pos + 1 < s.size() && s[pos] == '0' && (s[pos + 1] == 'x' || s[pos + 1] == 'X')) {
     pos += 2;
-  size_t start = pos;
+    digits = true;
+  }
   uint64_t v = 0;
   bool overflow = false;
   for (; pos < s.size() && hexval(s[pos]) >= 0; ++pos) {
     if (v > (UINT64_MAX >> 4)) overflow = true;
     v = (v << 4) | static_cast<uint64_t>(hexval(s[pos]));
+    digits = true;
   }
-  if (pos == start) return std::nullopt;
+  if (!digits) return std::nullopt;
   if (overflow) v = UINT64_MAX;
   if (neg) v = 0 - v;
   return static_cast<uint32_t>(v);
