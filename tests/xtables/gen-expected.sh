@@ -24,8 +24,15 @@ for cases in "$@"; do
     table=${line%% *}
     rule=${line#* }
     block=$(bash "$(dirname "$0")/case-block.sh" "$table" "$rule")
+    # Start every case from an empty table, so that a restore that exits 0
+    # without committing (e.g. --help) cannot leave the previous case behind.
+    printf '*%s\nCOMMIT\n' "$table" | ip netns exec "$ns" iptables-legacy-restore 2>/dev/null || true
     if err=$(printf '%s\n' "$block" | ip netns exec "$ns" iptables-legacy-restore 2>&1 >/dev/null); then
       saved=$(ip netns exec "$ns" iptables-legacy-save -t "$table" | grep -E '^-A (uchain|reached|[A-Z]+) ' | grep -vE '^-A [A-Z]+ -j reached$' || true)
+      if ! ip netns exec "$ns" iptables-legacy-save -t "$table" | grep -q '^-A [A-Z]* -j reached$'; then
+        echo "ERR iptables-restore exited 0 without committing the table" >> "$out.tmp"
+        continue
+      fi
       echo "OK $saved" >> "$out.tmp"
     else
       first=$(printf '%s\n' "$err" | grep -v '^$' | head -1)

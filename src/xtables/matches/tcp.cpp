@@ -3,6 +3,7 @@
 
 #include <array>
 
+#include "xtables/matches/tcp.h"
 #include "util/strings.h"
 #include "xtables/ext_util.h"
 #include "xtables/registry.h"
@@ -128,6 +129,8 @@ class TcpMatch : public MatchBase<TcpMatch> {
 
   KernelSpec kernel_spec() const override { return {.proto = 6}; }
 
+  bool requires_syn() const { return (flg_cmp_ & 0x02) && !(inv_ & kInvFlags); }
+
   void save(std::string& out, const IpCriteria&) const override {
     save_ports(out, "sport", sport_, inv_ & kInvSrcPt);
     save_ports(out, "dport", dport_, inv_ & kInvDstPt);
@@ -151,6 +154,11 @@ class TcpMatch : public MatchBase<TcpMatch> {
 };
 
 }  // namespace
+
+bool tcp_match_requires_syn(const Match& m) {
+  const auto* tcp = dynamic_cast<const TcpMatch*>(&m);
+  return tcp && tcp->requires_syn();
+}
 
 void register_match_tcp(Registry& r) { r.add_match<TcpMatch>("tcp"); }
 

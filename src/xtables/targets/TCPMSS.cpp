@@ -1,13 +1,12 @@
 // -j TCPMSS: rewrite the MSS option of TCP SYN packets (xt_TCPMSS.c,
 // libxt_TCPMSS.c). Any table; -p tcp; clamping to the path MTU needs a
 // route, so only FORWARD, OUTPUT and POSTROUTING may reach it.
-//
-// Not checked here: the kernel also refuses a rule without a tcp match
-// that requires SYN ("Only works on TCP SYN packets"); a target's check()
-// cannot see the rule's matches yet (tests/xtables/cases/pending/).
+// The kernel also refuses a rule without a tcp match that requires SYN
+// ("Only works on TCP SYN packets", find_syn_match in xt_TCPMSS.c).
 #include <fmt/format.h>
 
 #include "xtables/registry.h"
+#include "xtables/matches/tcp.h"
 #include "xtables/targets/xtopt_b.h"
 
 namespace nfemu::xt {
@@ -50,7 +49,9 @@ class TcpmssTarget : public TargetBase<TcpmssTarget> {
     constexpr HookMask kRouted = hook_bit(Hook::Forward) | hook_bit(Hook::LocalOut) | hook_bit(Hook::PostRouting);
     if (mss_ == kClampPmtu && (ctx.hooks & ~kRouted) != 0)
       return make_error("xt_TCPMSS: path-MTU clamping only supported in FORWARD, OUTPUT and POSTROUTING hooks");
-    return {};
+    for (const auto& m : ctx.matches)
+      if (tcp_match_requires_syn(*m)) return {};
+    return make_error("xt_TCPMSS: Only works on TCP SYN packets");
   }
 
   void save(std::string& out, const IpCriteria&) const override {
