@@ -79,6 +79,17 @@ TEST(WalkTest, GotoReturnsToTheCallerOfTheCaller) {
                                                   "filter:INPUT:policy:2"}));
 }
 
+// Checked on Linux 6.18 with TRACE: an unconditional `-A a -j ACCEPT` in a
+// user chain prints as "filter:a:return:1", and `-A OUTPUT -j DROP` as
+// "filter:OUTPUT:policy:2" (trace_packet's unconditional() test).
+TEST(WalkTest, UnconditionalVerdictRulesAreNamedLikeChainTails) {
+  Ruleset rs = load("*filter\n:a - [0:0]\n-A OUTPUT -p udp -j a\n-A OUTPUT -j DROP\n-A a -j ACCEPT\nCOMMIT\n");
+  auto p = pkt("udp 127.0.0.1:5000 > 127.0.0.1:9", "", "lo");
+  Recorder rec;
+  EXPECT_EQ(run(rs, TableId::Filter, Hook::LocalOut, p, rec), Verdict::Accept);
+  EXPECT_EQ(rec.events, (std::vector<std::string>{"filter:OUTPUT:rule:1", "filter:a:return:1"}));
+}
+
 TEST(WalkTest, ReturnInBuiltinChainGoesToPolicy) {
   Ruleset rs = load("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -j RETURN\n-A INPUT -j ACCEPT\nCOMMIT\n");
   auto p = pkt("tcp 198.51.100.10:1 > 203.0.113.4:2 flags S");
