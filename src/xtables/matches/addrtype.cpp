@@ -82,13 +82,13 @@ class AddrtypeMatch : public MatchBase<AddrtypeMatch> {
   Result<void> check(const CheckContext& ctx) const override {
     // addrtype_mt_checkentry_v1, with the kernel's log text.
     if ((flags_ & kLimitIn) && (flags_ & kLimitOut))
-      return make_error("addrtype: both incoming and outgoing interface limitation cannot be selected");
+      return make_error("xt_addrtype: both incoming and outgoing interface limitation cannot be selected");
     const HookMask in_hooks = hook_bit(Hook::PreRouting) | hook_bit(Hook::LocalIn);
     const HookMask out_hooks = hook_bit(Hook::PostRouting) | hook_bit(Hook::LocalOut);
     if ((ctx.hooks & in_hooks) && (flags_ & kLimitOut))
-      return make_error("addrtype: output interface limitation not valid in PREROUTING and INPUT");
+      return make_error("xt_addrtype: output interface limitation not valid in PREROUTING and INPUT");
     if ((ctx.hooks & out_hooks) && (flags_ & kLimitIn))
-      return make_error("addrtype: input interface limitation not valid in POSTROUTING and OUTPUT");
+      return make_error("xt_addrtype: input interface limitation not valid in POSTROUTING and OUTPUT");
     return {};
   }
 

@@ -50,7 +50,7 @@ class PhysdevMatch : public MatchBase<PhysdevMatch> {
     // which never come from a local socket.
     if ((bitmask_ & (kOut | kIsOut)) && (!(bitmask_ & kBridged) || (invert_ & kBridged)) &&
         (ctx.hooks & hook_bit(Hook::LocalOut)))
-      return make_error("physdev: --physdev-out and --physdev-is-out only supported in the FORWARD and POSTROUTING "
+      return make_error("xt_physdev: --physdev-out and --physdev-is-out only supported in the FORWARD and POSTROUTING "
                         "chains with bridged traffic");
     return {};
   }
