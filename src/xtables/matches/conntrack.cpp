@@ -14,6 +14,7 @@
 #include "util/strings.h"
 #include "xtables/addr.h"
 #include "xtables/ext_util.h"
+#include "xtables/matches/strtoul_compat.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -175,7 +176,7 @@ Result<AddrOpt> parse_hostmask(std::string_view arg, std::string_view option) {
   AddrOpt r{*a, 0xffffffffu};
   if (slash == std::string_view::npos) return r;
   std::string_view m = arg.substr(slash + 1);
-  if (auto bits = parse_uint_c(m, 32)) {
+  if (auto bits = compat::strtoul_full(m, 32)) {
     r.mask = prefix_to_mask(static_cast<int>(*bits));
   } else if (auto dotted = inet_aton_exact(m)) {
     // A mask that is not a prefix keeps the host mask: libxtables shifts by
@@ -190,19 +191,14 @@ Result<AddrOpt> parse_hostmask(std::string_view arg, std::string_view option) {
   return r;
 }
 
-// One port as getaddrinfo(NULL, port) resolves it: decimal (truncated to
-// 16 bits, as glibc does) or a service name of any protocol.
+// One port as getaddrinfo(NULL, port) resolves it: strtoul(port, 10) over
+// the whole string, kept in an int where -1 means "not a number" and then
+// truncated to 16 bits, as glibc does; otherwise a service name of any
+// protocol.
 Result<uint16_t> resolve_port(std::string_view s) {
-  bool digits = !s.empty();
-  for (char c : s) digits = digits && std::isdigit(static_cast<unsigned char>(c));
-  if (digits) {
-    uint64_t v = 0;
-    for (char c : s) {
-      v = v * 10 + static_cast<unsigned>(c - '0');
-      if (v > 0xffffffffull) v = 0xffffffffull;  // strtoul saturates; the low 16 bits stay 0xffff
-    }
-    return static_cast<uint16_t>(v & 0xffff);
-  }
+  if (auto v = compat::strtoul_full(s, UINT64_MAX, 10); v && (*v & 0xffffffffu) != 0xffffffffu)
+    return static_cast<uint16_t>(*v & 0xffff);
+  // parse_port also takes numbers (0x16); only a name may pass here.
   if (!parse_uint_c(s))
     for (std::string_view proto : {"tcp", "udp", "dccp", "sctp"})
       if (auto p = parse_port(s, proto)) return *p;
@@ -246,27 +242,15 @@ Result<std::pair<uint32_t, uint32_t>> parse_u32_range(std::string_view arg, std:
     if (part.empty()) {
       v = n == 1 ? 0xffffffffu : 0;
     } else {
-      // The number ends at the first byte strtoul does not take.
-      size_t len = 0;
-      if (part.size() > 1 && part[0] == '0' && (part[1] == 'x' || part[1] == 'X') && part.size() > 2 &&
-          std::isxdigit(static_cast<unsigned char>(part[2]))) {
-        len = 2;
-        while (len < part.size() && std::isxdigit(static_cast<unsigned char>(part[len]))) ++len;
-      } else if (!part.empty() && part[0] == '0') {
-        len = 1;
-        while (len < part.size() && part[len] >= '0' && part[len] <= '7') ++len;
-      } else {
-        while (len < part.size() && std::isdigit(static_cast<unsigned char>(part[len]))) ++len;
-      }
-      auto num = len ? parse_uint_c(part.substr(0, len), 0xffffffffu) : std::nullopt;
+      auto num = compat::strtoul_prefix(part, 0xffffffffu);
       if (!num)
         return make_error(fmt::format("conntrack: bad value for option \"--{}\" near \"{}\", or out of range "
                                       "(0-4294967295).",
                                       option, arg));
-      if (len != part.size())
+      if (num->end != part.size())
         return make_error(fmt::format("conntrack: Argument to \"--{}\" has unexpected characters near \"{}\".", option,
-                                      arg.substr(len)));
-      v = static_cast<uint32_t>(*num);
+                                      arg.substr(num->end)));
+      v = static_cast<uint32_t>(num->value);
     }
     vals[n++] = v;
     if (colon == std::string_view::npos) break;
@@ -277,7 +261,7 @@ Result<std::pair<uint32_t, uint32_t>> parse_u32_range(std::string_view arg, std:
 }
 
 Result<uint8_t> parse_protocol(std::string_view s) {
-  if (auto v = parse_uint_c(s, 255)) return static_cast<uint8_t>(*v);
+  if (auto v = compat::strtoul_full(s, 255)) return static_cast<uint8_t>(*v);
   if (auto p = protocol_from_name(s)) return static_cast<uint8_t>(*p);
   for (const auto& [alias, num] : kProtoAliases)
     if (alias == s) return num;

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "xtables/ext_util.h"
+#include "xtables/matches/strtoul_compat.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -74,32 +75,10 @@ bool iprefix(std::string_view name, std::string_view prefix) {
 
 // xtables_strtoui(str, &end, 0, 255): a number at the start of s, the rest in *rest.
 bool leading_number(std::string_view s, uint32_t& value, std::string_view& rest) {
-  size_t i = 0;
-  unsigned base = 10;
-  if (s.size() >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && s.size() > 2 &&
-      std::isxdigit(static_cast<unsigned char>(s[2]))) {
-    base = 16;
-    i = 2;
-  } else if (!s.empty() && s[0] == '0') {
-    base = 8;
-  }
-  size_t start = i;
-  uint64_t v = 0;
-  for (; i < s.size(); ++i) {
-    int d;
-    char c = s[i];
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else break;
-    if (static_cast<unsigned>(d) >= base) break;
-    v = v * base + d;
-    if (v > 0xffffffffull) v = 0x100000000ull;  // saturate: out of range anyway
-  }
-  if (i == start) return false;
-  if (v > 255) return false;
-  value = static_cast<uint32_t>(v);
-  rest = s.substr(i);
+  auto p = compat::strtoul_prefix(s, 255);
+  if (!p) return false;
+  value = static_cast<uint32_t>(p->value);
+  rest = s.substr(p->end);
   return true;
 }
 

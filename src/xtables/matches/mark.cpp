@@ -2,36 +2,19 @@
 // libxt_mark.c).
 #include <fmt/format.h>
 
-#include <cctype>
 
+#include "xtables/matches/strtoul_compat.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
 namespace nfemu::xt {
 namespace {
 
-// strtoul(s, &end, 0) limited to 32 bits: the value and the bytes it used,
-// or nullopt when no digits were taken or it is out of range.
+// strtoul(s, &end, 0) limited to 32 bits: the value and the bytes it used.
 std::optional<std::pair<uint32_t, size_t>> leading_u32(std::string_view s) {
-  size_t i = 0;
-  unsigned base = 10;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && std::isxdigit(static_cast<unsigned char>(s[2]))) {
-    base = 16;
-    i = 2;
-  } else if (!s.empty() && s[0] == '0') {
-    base = 8;
-  }
-  size_t start = i;
-  uint64_t v = 0;
-  for (; i < s.size(); ++i) {
-    int c = std::tolower(static_cast<unsigned char>(s[i]));
-    unsigned d = std::isdigit(c) ? static_cast<unsigned>(c - '0') : std::isxdigit(c) ? static_cast<unsigned>(c - 'a' + 10) : 99;
-    if (d >= base) break;
-    v = v * base + d;
-    if (v > 0xffffffffull) return std::nullopt;
-  }
-  if (i == start) return std::nullopt;
-  return std::pair<uint32_t, size_t>{static_cast<uint32_t>(v), i};
+  auto p = compat::strtoul_prefix(s, 0xffffffffu);
+  if (!p) return std::nullopt;
+  return std::pair<uint32_t, size_t>{static_cast<uint32_t>(p->value), p->end};
 }
 
 // xtables_parse_val_mask for "VALUE[/MASK]", with its messages.
