@@ -5,6 +5,7 @@
 
 #include "xtables/addr.h"
 #include "xtables/ext_util.h"
+#include "xtables/matches/strtoul_compat.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -17,14 +18,32 @@ struct Range {
   uint32_t min = 0, max = 0;
 };
 
-// "A" or "A-B", each as xtables_numeric_to_ipaddr (no names, no masks).
+// xtables_numeric_to_ipaddr: up to four dotted parts, each a strtoul()
+// number 0..255 (so " 1", "+1", "0x1" and "01" all work); missing trailing
+// parts are zero. iptables copies the text into a 20-byte buffer first, so
+// only the first 19 characters count.
+std::optional<uint32_t> numeric_to_ipaddr(std::string_view s) {
+  s = s.substr(0, 19);
+  uint32_t addr = 0;
+  for (int i = 0; i < 4; ++i) {
+    size_t dot = i < 3 ? s.find('.') : std::string_view::npos;
+    auto byte = compat::strtoul_full(s.substr(0, dot), 255);
+    if (!byte) return std::nullopt;
+    addr |= static_cast<uint32_t>(*byte) << (24 - 8 * i);
+    if (dot == std::string_view::npos) return addr;
+    s.remove_prefix(dot + 1);
+  }
+  return addr;
+}
+
+// "A" or "A-B".
 Result<Range> parse_range(std::string_view arg, std::string_view option) {
   size_t dash = arg.find('-');
   std::string_view from = arg.substr(0, dash);
   std::string_view to = dash == std::string_view::npos ? from : arg.substr(dash + 1);
-  auto a = parse_ipv4(from);
+  auto a = numeric_to_ipaddr(from);
   if (!a) return bad_value("iprange", option, from);
-  auto b = parse_ipv4(to);
+  auto b = numeric_to_ipaddr(to);
   if (!b) return bad_value("iprange", option, to);
   return Range{*a, *b};
 }

@@ -6,6 +6,7 @@
 
 #include "util/strings.h"
 #include "xtables/ext_util.h"
+#include "xtables/matches/strtoul_compat.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -25,6 +26,13 @@ std::optional<std::string_view> proto_name(uint16_t proto) {
     case 33: return "dccp";
     default: return std::nullopt;
   }
+}
+
+// xtables_parse_port: a strtoul() number (so "+22" and " 22" too) or a
+// service name of the protocol.
+Result<uint16_t> port_of(std::string_view s, std::string_view proto) {
+  if (auto v = compat::strtoul_full(s, 65535)) return static_cast<uint16_t>(*v);
+  return parse_port(s, proto);
 }
 
 struct Entry {
@@ -108,12 +116,12 @@ class MultiportMatch : public MatchBase<MultiportMatch> {
       rest = more ? rest.substr(comma + 1) : std::string_view{};
       size_t colon = item.find(':');
       if (colon != std::string_view::npos && slots == kMaxPorts - 1) return make_error("too many ports specified");
-      auto lo = parse_port(item.substr(0, colon), proto);
+      auto lo = port_of(item.substr(0, colon), proto);
       if (!lo) return lo.error();
       Entry e{*lo, *lo, false};
       ++slots;
       if (colon != std::string_view::npos) {
-        auto hi = parse_port(item.substr(colon + 1), proto);
+        auto hi = port_of(item.substr(colon + 1), proto);
         if (!hi) return hi.error();
         if (*lo >= *hi) return make_error("invalid portrange specified");
         e.hi = *hi;

@@ -14,6 +14,7 @@
 
 #include "util/strings.h"
 #include "xtables/ext_util.h"
+#include "xtables/matches/strtoul_compat.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -48,6 +49,34 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// parse_sctp_ports: "P", "P:Q", ":Q", "P:"; each port a strtoul() number
+// (so "+22" too) or an sctp service name.
+Result<PortRange> parse_ports(std::string_view s) {
+  auto one = [](std::string_view p) -> Result<uint16_t> {
+    if (auto v = compat::strtoul_full(p, 65535)) return static_cast<uint16_t>(*v);
+    return parse_port(p, "sctp");
+  };
+  size_t colon = s.find(':');
+  if (colon == std::string_view::npos) {
+    auto p = one(s);
+    if (!p) return p.error();
+    return PortRange{*p, *p};
+  }
+  PortRange r;
+  if (colon > 0) {
+    auto p = one(s.substr(0, colon));
+    if (!p) return p.error();
+    r.lo = *p;
+  }
+  if (colon + 1 < s.size()) {
+    auto p = one(s.substr(colon + 1));
+    if (!p) return p.error();
+    r.hi = *p;
+  }
+  if (r.lo > r.hi) return make_error("invalid portrange (min > max)");
+  return r;
+}
+
 struct FlagInfo {
   uint8_t chunktype;  // an index into kChunks, see the file comment
   uint8_t flag = 0, flag_mask = 0;
@@ -72,7 +101,7 @@ class SctpMatch : public MatchBase<SctpMatch> {
       bool src = opt.name == "source-port" || opt.name == "sport";
       uint8_t bit = src ? kSrcPorts : kDstPorts;
       if (flags_ & bit) return make_error(src ? "Only one `--source-port' allowed" : "Only one `--destination-port' allowed");
-      auto r = parse_port_range(opt.arg, "sctp");
+      auto r = parse_ports(opt.arg);
       if (!r) return r.error();
       (src ? spts_ : dpts_) = *r;
       flags_ |= bit;
