@@ -8,6 +8,10 @@
 # and its stderr must start with "FILE:LINE:" where FILE is the path exactly as
 # passed and LINE is the content of NAME.expect-line.  NAME.kernel shows what
 # iptables-legacy-restore and the kernel said for the same file.
+#
+# CORPUS_DIR/invalid-counters/NAME.rules are refused only when counters are
+# honoured: `nfemu save -c --counters` must exit 2 with the same "FILE:LINE:"
+# rule, and plain `nfemu save` must succeed and equal NAME.save-nocounters.
 set -u
 export LC_ALL=C
 if [ $# -ne 2 ]; then echo "usage: $0 NFEMU_BINARY CORPUS_DIR" >&2; exit 2; fi
@@ -46,6 +50,37 @@ for rules in "$corpus"/invalid/*.rules; do
       echo "    kernel tools said:"; echo "$kernel_says"
       failed+=("$name") ;;
   esac
+done
+
+for rules in "$corpus"/invalid-counters/*.rules; do
+  name=invalid-counters/$(basename "$rules" .rules)
+  total=$((total + 1))
+  line=$(tr -d ' \n' <"${rules%.rules}.expect-line")
+  "$nfemu" save -c --counters "$rules" >/dev/null 2>"$tmp/err"
+  rc=$?
+  first=$(head -1 "$tmp/err")
+  if [ $rc -ne 2 ]; then
+    echo "FAIL $name: nfemu save -c --counters exit $rc, expected 2 (stderr: ${first:-<empty>})"
+    failed+=("$name"); continue
+  fi
+  case "$first" in
+    "$rules:$line:"*) ;;
+    *) echo "FAIL $name: stderr must start with '$rules:$line:', got: $first"
+       failed+=("$name"); continue ;;
+  esac
+  "$nfemu" save "$rules" >"$tmp/raw" 2>"$tmp/err"
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "FAIL $name: plain nfemu save must accept it, exit $rc: $(head -1 "$tmp/err")"
+    failed+=("$name"); continue
+  fi
+  grep -v '^#' "$tmp/raw" >"$tmp/out"
+  if ! diff -u "${rules%.rules}.save-nocounters" "$tmp/out" >"$tmp/diff"; then
+    echo "FAIL $name: plain nfemu save differs from $(basename "$rules" .rules).save-nocounters"
+    head -20 "$tmp/diff" | sed 's/^/    /'
+    failed+=("$name"); continue
+  fi
+  ok=$((ok + 1))
 done
 
 echo "$ok of $total invalid rulesets refused at the expected line"

@@ -22,7 +22,8 @@ status=0
 [ $rc -eq 0 ] || { echo "rulesets_kernel: regen-golden.sh reported a problem (exit $rc)"; status=1; }
 
 n=0
-for golden in "$corpus"/valid/*.save "$corpus"/valid/*.save-nocounters "$corpus"/invalid/*.kernel; do
+for golden in "$corpus"/valid/*.save "$corpus"/valid/*.save-nocounters "$corpus"/invalid/*.kernel \
+              "$corpus"/invalid-counters/*.kernel "$corpus"/invalid-counters/*.save-nocounters; do
   [ -f "$golden" ] || continue
   n=$((n + 1))
   rel=${golden#"$corpus"/}
@@ -41,7 +42,7 @@ for golden in "$corpus"/valid/*.save "$corpus"/valid/*.save-nocounters "$corpus"
     cat "$tmp/diff"
   fi
 done
-for fresh in "$tmp"/valid/* "$tmp"/invalid/*; do
+for fresh in "$tmp"/valid/* "$tmp"/invalid/* "$tmp"/invalid-counters/*; do
   rel=${fresh#"$tmp"/}
   [ -f "$corpus/$rel" ] || { echo "MISSING $rel: not committed, run regen-golden.sh"; status=1; }
 done

@@ -12,6 +12,9 @@
 #                         --counters) plus the netfilter lines the kernel logged
 #                         (--counters run; lines seen in two loads, so that
 #                         unrelated kernel log traffic is dropped).
+# and for every invalid-counters/NAME.rules (refused only with --counters)
+#   NAME.kernel           restore --counters: exit status and stderr
+#   NAME.save-nocounters  iptables-legacy-save after plain restore (accepted)
 # '#' lines are dropped from saves: they carry timestamps.  Output goes next to
 # the inputs, or under OUTDIR/valid and OUTDIR/invalid with --out (used by the
 # rulesets_kernel test to compare against the committed goldens).
@@ -83,7 +86,9 @@ valid_out=${outdir:+$outdir/valid}
 valid_out=${valid_out:-$corpus/valid}
 invalid_out=${outdir:+$outdir/invalid}
 invalid_out=${invalid_out:-$corpus/invalid}
-mkdir -p "$valid_out" "$invalid_out"
+ic_out=${outdir:+$outdir/invalid-counters}
+ic_out=${ic_out:-$corpus/invalid-counters}
+mkdir -p "$valid_out" "$invalid_out" "$ic_out"
 
 nvalid=0
 for rules in "$corpus"/valid/*.rules; do
@@ -172,5 +177,27 @@ for rules in "$corpus"/invalid/*.rules; do
   [ "$rc" = 0 ] && { echo "regen-golden.sh: invalid/$name.rules ACCEPTED by the kernel (no --counters)" >&2; status=1; }
 done
 
-echo "regen-golden.sh: $nvalid valid, $ninvalid invalid rulesets processed into ${outdir:-$corpus}" >&2
+nic=0
+for rules in "$corpus"/invalid-counters/*.rules; do
+  name=$(basename "$rules" .rules)
+  nic=$((nic + 1))
+  load_invalid "$rules" --counters
+  {
+    echo "== iptables-legacy-restore --counters"
+    echo "exit: $rc"
+    echo "stderr:"
+    sed 's/^/  /' "$tmp/err"
+  } >"$ic_out/$name.kernel"
+  [ "$rc" = 0 ] && { echo "regen-golden.sh: invalid-counters/$name.rules ACCEPTED with --counters" >&2; status=1; }
+  new_ns
+  if ! in_ns iptables-legacy-restore <"$rules" 2>"$tmp/err"; then
+    echo "regen-golden.sh: invalid-counters/$name.rules REFUSED without --counters:" >&2
+    sed 's/^/  /' "$tmp/err" >&2
+    status=1
+  fi
+  in_ns iptables-legacy-save | strip_comments >"$ic_out/$name.save-nocounters"
+  del_ns
+done
+
+echo "regen-golden.sh: $nvalid valid, $ninvalid invalid, $nic invalid-counters rulesets processed into ${outdir:-$corpus}" >&2
 exit $status
