@@ -36,8 +36,9 @@ for rules in "$corpus"/invalid/*.rules; do
   "$nfemu" check "$rules" >/dev/null 2>"$tmp/err"
   rc=$?
   first=$(head -1 "$tmp/err")
-  kernel_says=$(sed -n '/^stderr:/,/^dmesg:/p' "${rules%.rules}.kernel" 2>/dev/null |
-                sed -n '2,/^dmesg:/p' | grep -v '^dmesg:\|Try `' | head -2 | sed 's/^ */      /')
+  # First section of NAME.kernel (restore --counters): stderr and kernel log.
+  kernel_says=$(awk 'NR > 1 && /^==/ {exit} /^  / && !/Try `/ {print}' \
+                  "${rules%.rules}.kernel" 2>/dev/null | head -4 | sed 's/^ */      /')
   if [ $rc -ne 2 ]; then
     echo "FAIL $name: nfemu check exit $rc, expected 2 (stderr: ${first:-<empty>})"
     echo "    kernel tools said:"; echo "$kernel_says"
