@@ -138,25 +138,28 @@ for rules in "$corpus"/invalid/*.rules; do
   out="$invalid_out/$name.kernel"
   # The kernel log is shared with everything else on the machine: load the
   # file twice and keep only the lines both loads produced, in order.
-  # The kernel log is shared and rate-limited (10 lines per call site per 5 s),
-  # so: read it around the first load only; if that shows nothing although
-  # the committed golden had lines, wait for the rate limit window and retry;
-  # if it shows several lines, load again and keep the lines both loads
-  # logged (drops other users' lines).
+  # The kernel log is shared with everything else on the machine and
+  # rate-limited (10 lines per call site per 5 s).  Only exit status 1 means
+  # the kernel (or libiptc) was asked, so only then is the log read: around two
+  # loads, keeping the lines both produced (drops other users' lines).  If that
+  # leaves nothing although the committed golden had lines, the rate limit
+  # probably ate them: wait for the window to pass and try once more.
+  : >"$tmp/dmesg.both"
   load_invalid "$rules" --counters capture
-  cp "$tmp/dmesg" "$tmp/dmesg.both"
-  committed="$corpus/invalid/$name.kernel"
-  if [ "$rc" = 1 ] && [ ! -s "$tmp/dmesg.both" ] && [ -f "$committed" ] &&
-     sed -n '/^dmesg:/,/^==/p' "$committed" | grep -q '^  '; then
-    sleep 5.5
-    load_invalid "$rules" --counters capture
-    cp "$tmp/dmesg" "$tmp/dmesg.both"
-  fi
-  if [ "$(wc -l <"$tmp/dmesg.both")" -gt 1 ]; then
-    sleep 0.5
-    load_invalid "$rules" --counters capture
-    grep -Fxf "$tmp/dmesg" "$tmp/dmesg.both" >"$tmp/dmesg1" || true
-    mv "$tmp/dmesg1" "$tmp/dmesg.both"
+  if [ "$rc" = 1 ]; then
+    for attempt in 1 2; do
+      cp "$tmp/dmesg" "$tmp/dmesg.first"
+      load_invalid "$rules" --counters capture
+      grep -Fxf "$tmp/dmesg" "$tmp/dmesg.first" >"$tmp/dmesg.both" || true
+      committed="$corpus/invalid/$name.kernel"
+      if [ "$attempt" = 1 ] && [ ! -s "$tmp/dmesg.both" ] && [ -f "$committed" ] &&
+         sed -n '/^dmesg:/,/^==/p' "$committed" | grep -q '^  '; then
+        sleep 5.5
+        load_invalid "$rules" --counters capture
+        continue
+      fi
+      break
+    done
   fi
   {
     echo "== iptables-legacy-restore --counters"
