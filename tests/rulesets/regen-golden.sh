@@ -74,7 +74,7 @@ dmesg_since() {
     match($0, /^\[ *[0-9.]+\] /) {
       s = substr($0, 2, RLENGTH - 3) + 0
       if (s > t + 0) print substr($0, RLENGTH + 1)
-    }' | grep -E 'x_tables|xt_|ipt_|ip_tables|nf_|nft_|iptable_|netfilter' || true
+    }' || true
 }
 
 strip_comments() { grep -v '^#' || true; }
