@@ -9,14 +9,14 @@
 #   NAME.save-nocounters  iptables-legacy-save     after  iptables-legacy-restore
 # and for every invalid/NAME.rules
 #   NAME.kernel           restore's exit status and stderr (with and without
-#                         --counters) plus the netfilter lines the kernel logged
-#                         (--counters run; lines seen in two loads, so that
-#                         unrelated kernel log traffic is dropped).
+#                         --counters) plus the lines the kernel logged when
+#                         restore exited 1 (--counters run; only lines seen in
+#                         two loads, so that other users' log lines drop out).
 # and for every invalid-counters/NAME.rules (refused only with --counters)
 #   NAME.kernel           restore --counters: exit status and stderr
 #   NAME.save-nocounters  iptables-legacy-save after plain restore (accepted)
 # '#' lines are dropped from saves: they carry timestamps.  Output goes next to
-# the inputs, or under OUTDIR/valid and OUTDIR/invalid with --out (used by the
+# the inputs, or under OUTDIR/{valid,invalid,invalid-counters} with --out (used by the
 # rulesets_kernel test to compare against the committed goldens).
 #
 # Each load happens in its own freshly created network namespace with a unique
