@@ -18,6 +18,11 @@ for rules in "$corpus"/valid/*.rules; do
   for ext in save save-nocounters; do
     [ -f "${rules%.rules}.$ext" ] || bad "${rules#"$corpus"/}: missing .$ext (run regen-golden.sh)"
   done
+  if grep -qx '# corpus: all-counter-modes' "$rules"; then
+    for ext in save-c-plain save-plain-counters; do
+      [ -f "${rules%.rules}.$ext" ] || bad "${rules#"$corpus"/}: missing .$ext (run regen-golden.sh)"
+    done
+  fi
 done
 
 ninvalid=0
@@ -50,6 +55,7 @@ for rules in "$corpus"/invalid/*.rules "$corpus"/invalid-counters/*.rules; do
 done
 
 for golden in "$corpus"/valid/*.save "$corpus"/valid/*.save-nocounters \
+              "$corpus"/valid/*.save-c-plain "$corpus"/valid/*.save-plain-counters \
               "$corpus"/invalid/*.kernel "$corpus"/invalid/*.expect-line \
               "$corpus"/invalid-counters/*.kernel "$corpus"/invalid-counters/*.expect-line \
               "$corpus"/invalid-counters/*.save-nocounters; do

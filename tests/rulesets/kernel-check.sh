@@ -22,7 +22,8 @@ status=0
 [ $rc -eq 0 ] || { echo "rulesets_kernel: regen-golden.sh reported a problem (exit $rc)"; status=1; }
 
 n=0
-for golden in "$corpus"/valid/*.save "$corpus"/valid/*.save-nocounters "$corpus"/invalid/*.kernel \
+for golden in "$corpus"/valid/*.save "$corpus"/valid/*.save-nocounters \
+              "$corpus"/valid/*.save-c-plain "$corpus"/valid/*.save-plain-counters "$corpus"/invalid/*.kernel \
               "$corpus"/invalid-counters/*.kernel "$corpus"/invalid-counters/*.save-nocounters; do
   [ -f "$golden" ] || continue
   n=$((n + 1))

@@ -7,6 +7,9 @@
 # invalid/*.rules.  For every valid/NAME.rules it writes
 #   NAME.save             iptables-legacy-save -c  after  iptables-legacy-restore --counters
 #   NAME.save-nocounters  iptables-legacy-save     after  iptables-legacy-restore
+# plus, when the file has a line "# corpus: all-counter-modes", the two mixed modes
+#   NAME.save-c-plain     iptables-legacy-save -c  after  iptables-legacy-restore
+#   NAME.save-plain-counters iptables-legacy-save  after  iptables-legacy-restore --counters
 # and for every invalid/NAME.rules
 #   NAME.kernel           restore's exit status and stderr (with and without
 #                         --counters) plus the lines the kernel logged when
@@ -101,6 +104,9 @@ for rules in "$corpus"/valid/*.rules; do
     status=1
   fi
   in_ns iptables-legacy-save -c | strip_comments >"$valid_out/$name.save"
+  all_modes=""
+  grep -qx '# corpus: all-counter-modes' "$rules" && all_modes=1
+  [ -n "$all_modes" ] && in_ns iptables-legacy-save | strip_comments >"$valid_out/$name.save-plain-counters"
   del_ns
 
   new_ns
@@ -110,6 +116,7 @@ for rules in "$corpus"/valid/*.rules; do
     status=1
   fi
   in_ns iptables-legacy-save | strip_comments >"$valid_out/$name.save-nocounters"
+  [ -n "$all_modes" ] && in_ns iptables-legacy-save -c | strip_comments >"$valid_out/$name.save-c-plain"
   del_ns
 done
 

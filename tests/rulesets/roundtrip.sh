@@ -7,6 +7,9 @@
 #   nfemu save -c --counters NAME.rules  ==  NAME.save             (iptables-legacy-save -c)
 #   nfemu save NAME.rules                ==  NAME.save-nocounters  (iptables-legacy-save)
 #   nfemu check NAME.rules               exits 0
+# and, where recorded (files marked "# corpus: all-counter-modes"),
+#   nfemu save -c NAME.rules             ==  NAME.save-c-plain
+#   nfemu save --counters NAME.rules     ==  NAME.save-plain-counters
 # '#' lines are ignored on both sides (iptables-save's are timestamps).
 # A ruleset round-trips when all three hold.  The first lines of each diff
 # are shown; set ROUNDTRIP_FULL_DIFF=1 for whole diffs.
@@ -54,6 +57,15 @@ for rules in "$corpus"/valid/*.rules; do
     "$nfemu" save -c --counters "$rules" || good=0
   compare "${rules%.rules}.save-nocounters" "save $name.rules" \
     "$nfemu" save "$rules" || good=0
+  # Mixed modes, recorded only for counter-focused files.
+  if [ -f "${rules%.rules}.save-c-plain" ]; then
+    compare "${rules%.rules}.save-c-plain" "save -c $name.rules" \
+      "$nfemu" save -c "$rules" || good=0
+  fi
+  if [ -f "${rules%.rules}.save-plain-counters" ]; then
+    compare "${rules%.rules}.save-plain-counters" "save --counters $name.rules" \
+      "$nfemu" save --counters "$rules" || good=0
+  fi
   "$nfemu" check "$rules" >/dev/null 2>"$tmp/err"
   rc=$?
   if [ $rc -ne 0 ]; then
