@@ -319,38 +319,12 @@ class HashlimitMatch : public MatchBase<HashlimitMatch> {
   static Result<uint8_t> parse_plen(std::string_view opt, std::string_view arg) {
     uint64_t v = 0;
     if (xtopt::strtoul_x(arg, &v, 0, 32)) return static_cast<uint8_t>(v);
-    if (auto m = inet_aton(arg)) {
+    if (auto m = xtopt::inet_aton(arg)) {
       // -1 for a non-contiguous mask lands in a uint8_t as 255, which the kernel refuses.
       return static_cast<uint8_t>(mask_prefix_len(*m));
     }
     return make_error(fmt::format(
         "hashlimit: bad value for option \"--{}\", neither a valid network mask nor valid CIDR (0-32).", opt));
-  }
-
-  // inet_aton as glibc's getaddrinfo(AI_NUMERICHOST) applies it: 1 to 4
-  // parts in C notation; the last part fills the remaining bytes.
-  static std::optional<uint32_t> inet_aton(std::string_view s) {
-    std::vector<uint64_t> parts;
-    size_t pos = 0;
-    while (true) {
-      size_t dot = s.find('.', pos);
-      std::string_view part = s.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
-      if (part.empty() || !std::isdigit(static_cast<unsigned char>(part[0]))) return std::nullopt;
-      xtopt::CNumber n = xtopt::c_strtou(part, 0);
-      if (n.end != part.size() || n.overflow || n.value > UINT32_MAX) return std::nullopt;
-      parts.push_back(n.value);
-      if (dot == std::string_view::npos) break;
-      if (parts.size() == 4) return std::nullopt;
-      pos = dot + 1;
-    }
-    uint32_t out = 0;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      if (parts[i] > 0xff) return std::nullopt;
-      out |= static_cast<uint32_t>(parts[i]) << (24 - 8 * i);
-    }
-    uint64_t last = parts.back();
-    if (last > (UINT32_MAX >> (8 * (parts.size() - 1)))) return std::nullopt;
-    return out | static_cast<uint32_t>(last);
   }
 
   static uint32_t print_rate(std::string& out, uint64_t period) {

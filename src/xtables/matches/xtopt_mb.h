@@ -13,6 +13,7 @@
 
 #include <cctype>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -113,6 +114,32 @@ inline Result<std::vector<uint64_t>> parse_mint(std::string_view ext, std::strin
     pos += end + 1;
   }
   return vals;
+}
+
+// inet_aton as glibc's getaddrinfo(AI_NUMERICHOST) applies it: 1 to 4
+// parts in C notation; the last part fills the remaining bytes.
+inline std::optional<uint32_t> inet_aton(std::string_view s) {
+  std::vector<uint64_t> parts;
+  size_t pos = 0;
+  while (true) {
+    size_t dot = s.find('.', pos);
+    std::string_view part = s.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
+    if (part.empty() || !std::isdigit(static_cast<unsigned char>(part[0]))) return std::nullopt;
+    CNumber n = c_strtou(part, 0);
+    if (n.end != part.size() || n.overflow || n.value > UINT32_MAX) return std::nullopt;
+    parts.push_back(n.value);
+    if (dot == std::string_view::npos) break;
+    if (parts.size() == 4) return std::nullopt;
+    pos = dot + 1;
+  }
+  uint32_t out = 0;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (parts[i] > 0xff) return std::nullopt;
+    out |= static_cast<uint32_t>(parts[i]) << (24 - 8 * i);
+  }
+  uint64_t last = parts.back();
+  if (last > (UINT32_MAX >> (8 * (parts.size() - 1)))) return std::nullopt;
+  return out | static_cast<uint32_t>(last);
 }
 
 inline Error must_be_specified(std::string_view ext, std::string_view opt) {
