@@ -198,6 +198,10 @@ class HashlimitMatch : public MatchBase<HashlimitMatch> {
       uint64_t burst = 0;
       if (have_burst_) {
         uint64_t unit = cost_to_bytes(avg_);
+        // Below 16 bytes/s the unit rounds to 0 and libxt_hashlimit divides
+        // by it: iptables-restore dies of SIGFPE, so the rule never loads.
+        if (unit == 0)
+          return make_error("--hashlimit-burst with a byte rate below 16b/s: iptables divides by zero (SIGFPE)");
         if (burst_ < unit) return make_error(fmt::format("burst cannot be smaller than {}b", unit));
         // A uint32_t in libxt_hashlimit.
         uint32_t b = static_cast<uint32_t>(burst_);
