@@ -105,6 +105,22 @@ TEST(ChangelogTest, TrailerWithoutHeaderAndMissingEmail) {
   EXPECT_EQ(d.skipped.at("changelog entry without trailer"), 1);
 }
 
+TEST(ChangelogTest, StopsAtGnuChangeLogHistory) {
+  Diagnostics d;
+  auto e = parse_changelog(
+      "tool (1.2.12); priority=LOW\n\n  * x\n\n"
+      " -- A <a@b>  Thu, 4 Jul 1996 15:04:49 +0100\n\n"
+      "Thu Sep  1 12:21:11 1994  Someone  (s@example.org)\n\n\t* y\n"
+      "tool (0) unstable; urgency=low\n"
+      " -- A <a@b>  Thu, 4 Jul 1996 15:04:49 +0100\n",
+      "f", d);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].distributions, "");
+  EXPECT_EQ(e[0].options, "priority=LOW");
+  EXPECT_EQ(d.skipped_total(), 0);
+  EXPECT_EQ(d.get("changelog lines after end marker"), 1);
+}
+
 TEST(ChangelogTest, DebianFormatDetection) {
   EXPECT_TRUE(looks_like_debian_changelog("\n\nfoo (1) unstable; urgency=low\n"));
   EXPECT_FALSE(looks_like_debian_changelog("2023-01-01  Upstream  <u@example.org>\n"));

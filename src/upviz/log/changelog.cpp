@@ -2,7 +2,6 @@
 
 #include <cctype>
 #include <optional>
-#include <regex>
 
 #include <fmt/format.h>
 
@@ -52,9 +51,23 @@ bool is_end_marker(std::string_view line) {
 // GNU-style ChangeLog entries ("Thu Sep  1 12:21:11 1994  Ian Murdock
 // (imurdock@...)") start the pre-Debian history dpkg does not parse either.
 bool is_ancient_entry(std::string_view line) {
-  static const std::regex kAncient(
-      R"(^[A-Za-z]{3} [A-Za-z]{3} +[0-9]{1,2} [0-9]{1,2}:[0-9]{2}:[0-9]{2} )");
-  return std::regex_search(line.begin(), line.end(), kAncient);
+  // "Www Mmm DD HH:MM:SS " with the day one or two digits after blanks.
+  auto alpha = [&](size_t i) { return i < line.size() && std::isalpha(static_cast<unsigned char>(line[i])); };
+  auto digit = [&](size_t i) { return i < line.size() && std::isdigit(static_cast<unsigned char>(line[i])); };
+  if (!(alpha(0) && alpha(1) && alpha(2)) || line.size() < 4 || line[3] != ' ') return false;
+  if (!(alpha(4) && alpha(5) && alpha(6))) return false;
+  size_t i = 7;
+  if (i >= line.size() || line[i] != ' ') return false;
+  while (i < line.size() && line[i] == ' ') ++i;
+  size_t d = i;
+  while (digit(i)) ++i;
+  if (i - d < 1 || i - d > 2 || i >= line.size() || line[i] != ' ') return false;
+  ++i;
+  size_t h = i;
+  while (digit(i)) ++i;
+  if (i - h < 1 || i - h > 2) return false;
+  return line.size() >= i + 7 && line[i] == ':' && digit(i + 1) && digit(i + 2) &&
+         line[i + 3] == ':' && digit(i + 4) && digit(i + 5) && line[i + 6] == ' ';
 }
 
 // RCS keyword lines ("$Id: ... $") are noise dpkg ignores.

@@ -10,7 +10,7 @@ namespace upviz::log {
 using nfemu::make_error;
 
 nfemu::Result<GourceRecord> parse_gource_line(std::string_view line) {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   std::vector<std::string_view> f;
   std::vector<int> cols;
   size_t start = 0;
