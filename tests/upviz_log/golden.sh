@@ -32,6 +32,8 @@ expect_err changelogs 'skipped 3: bad changelog trailer 1, changelog entry witho
 expect_err changelogs 'doc/broken/changelog.Debian.gz:13: warning: bad changelog trailer'
 expect_err changelogs '5 of 5 sources have a section \(100.0%\)'
 expect_err changelogs 'upstream changelogs ignored 1'
+expect_err changelogs 'seen twice \(link or copy\) 1'
+expect_err changelogs '2 duplicate uploads merged'
 
 case_ udd --udd udd/udd.gource.log --sections index/Packages.xz
 expect_err udd 'skipped 4: empty uploader 1, malformed gource line 3'
@@ -47,7 +49,7 @@ expect_err csv 'src/upload_history.csv:5: warning: CSV record with wrong field c
 
 case_ merged --udd udd/udd.gource.log.gz --changelogs doc --csv src/upload_history.csv \
   --sections index/Sources.gz
-expect_err merged '4 duplicate uploads merged'
+expect_err merged '3 duplicate uploads merged'
 
 case_ month --udd udd/udd.gource.log --changelogs doc --csv src/upload_history.csv \
   --sections none --month 2023-03

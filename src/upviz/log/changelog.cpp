@@ -168,7 +168,9 @@ std::vector<ChangelogEntry> parse_changelog(std::string_view text, std::string_v
                                             Diagnostics& diag) {
   std::vector<ChangelogEntry> out;
   std::optional<ChangelogEntry> cur;
-  bool in_garbage = false;  // one warning per run of stray lines
+  // One warning per stretch of stray text (up to the next header): old
+  // changelogs end with pages of free-form history.
+  bool in_garbage = false;
   int lineno = 0;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -179,10 +181,7 @@ std::vector<ChangelogEntry> parse_changelog(std::string_view text, std::string_v
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
 
-    if (strip(line).empty()) {
-      in_garbage = false;
-      continue;
-    }
+    if (strip(line).empty()) continue;
     if (is_end_marker(line)) {
       if (cur)
         diag.skip(file, cur->line, "changelog entry without trailer",
@@ -240,6 +239,7 @@ std::vector<ChangelogEntry> parse_changelog(std::string_view text, std::string_v
       diag.count("changelog lines after end marker", 1);
       break;
     }
+    diag.count("changelog lines outside entries");
     if (!in_garbage) {
       diag.skip(file, lineno, "changelog text outside an entry",
                 fmt::format("'{}'", strip(line).substr(0, 60)));

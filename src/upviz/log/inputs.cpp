@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <set>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -40,8 +41,24 @@ void append_changelog_uploads(std::string_view text, std::string_view file,
 
 namespace {
 
+// Texts already read, by hash: the binaries of one source often ship
+// byte-identical copies of its changelog, not links. Reading each once keeps
+// the warnings single and the run short; (source, version) de-duplication
+// would drop the uploads anyway.
+using SeenTexts = std::unordered_multimap<size_t, std::string>;
+
+bool seen_before(SeenTexts& seen, std::string&& text) {
+  size_t h = std::hash<std::string>{}(text);
+  auto [b, e] = seen.equal_range(h);
+  for (auto it = b; it != e; ++it)
+    if (it->second == text) return true;
+  seen.emplace(h, std::move(text));
+  return false;
+}
+
 nfemu::Result<void> read_one_changelog(const fs::path& p, bool must_be_debian,
-                                       std::vector<Upload>& out, Diagnostics& diag) {
+                                       std::vector<Upload>& out, Diagnostics& diag,
+                                       SeenTexts& seen) {
   auto text = read_file(p.string());
   if (!text) {
     diag.skip(p.string(), 0, "unreadable changelog", text.error().message);
@@ -49,6 +66,10 @@ nfemu::Result<void> read_one_changelog(const fs::path& p, bool must_be_debian,
   }
   if (must_be_debian && !looks_like_debian_changelog(*text)) {
     diag.count("upstream changelogs ignored");
+    return {};
+  }
+  if (seen_before(seen, std::string(*text))) {
+    diag.count("changelog files seen twice (link or copy)");
     return {};
   }
   diag.count("changelog files");
@@ -120,15 +141,16 @@ nfemu::Result<void> read_input(InputKind kind, const std::string& path,
   // file once. Copies that are not links are caught by the (source,
   // version) de-duplication later.
   std::set<fs::path> seen;
+  SeenTexts texts;
   for (const fs::path& d : dirs) {
     for (const auto& [file, must_be_debian] : changelogs_in(d)) {
       fs::path real = fs::canonical(file, ec);
       if (ec) real = file;
       if (!seen.insert(real).second) {
-        diag.count("changelog files linked twice");
+        diag.count("changelog files seen twice (link or copy)");
         continue;
       }
-      (void)read_one_changelog(file, must_be_debian, out, diag);
+      (void)read_one_changelog(file, must_be_debian, out, diag, texts);
     }
   }
   return {};
