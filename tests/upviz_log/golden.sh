@@ -56,6 +56,8 @@ case_ month --udd udd/udd.gource.log --changelogs doc --csv src/upload_history.c
 case_ filters --changelogs doc --csv src/upload_history.csv --sections index/Packages \
   --package '^(foo|hello)$' --since 2015-01-01 --until 2023-03-06 --last 3
 case_ user --changelogs doc --sections none --user '^Jane' --first 1
+# --changelogs repeats, and takes one changelog file as well as a directory.
+case_ two --changelogs doc/hello --changelogs src/foo.changelog --sections none
 
 mkdir -p "$tmp/lists" "$tmp/parts"
 case_ apt --changelogs doc --sections apt \

@@ -201,12 +201,14 @@ void add_log_command(CLI::App& app) {
   cmd->add_option("--changelogs", args->changelogs,
                   "Directory of */changelog.Debian.gz (default /usr/share/doc), or one changelog")
       ->type_name("[DIR]")
-      ->expected(0, 1);
+      ->expected(0, 1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--csv", args->csv, "UDD upload_history CSV export")->type_name("FILE");
   cmd->add_option("-o,--output", args->output, "Output file (default standard output)")
       ->type_name("FILE");
   cmd->add_option("--sections", args->sections,
                   "Section source: apt (local APT cache), none, or a Packages/Sources index FILE")
+      ->type_name("apt|none|FILE")
       ->default_str("apt");
   cmd->add_option("--components", args->components,
                   "keep (contrib/net) or strip (net) archive components")
