@@ -15,12 +15,15 @@ std::string LogLine::text() const { return format_gource_line(time, user, type, 
 
 namespace {
 
-std::string key2(std::string_view a, std::string_view b) {
-  std::string k(a);
-  k += '\0';
-  k += b;
-  return k;
-}
+// Keys point into the uploads vector, which outlives every table here:
+// no per-upload string is built just to look something up.
+struct PairHash {
+  template <class A, class B>
+  size_t operator()(const std::pair<A, B>& p) const {
+    size_t h = std::hash<A>{}(p.first);
+    return h ^ (std::hash<B>{}(p.second) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+  }
+};
 
 }  // namespace
 
@@ -33,9 +36,13 @@ LogResult build_log(std::vector<Upload> uploads, const LogOptions& opt, Diagnost
   // One upload per (source, version). Inputs without versions (the UDD
   // gource log) fall back to (source, time): the UDD date is the changelog
   // date, so the same upload read from both is kept once.
-  std::unordered_set<std::string> by_version;
-  std::unordered_map<std::string, bool> by_time;  // -> registered with a version
-  std::unordered_set<std::string> sources_seen;
+  using SV = std::string_view;
+  std::unordered_set<std::pair<SV, SV>, PairHash> by_version;
+  // (source, time) -> registered by an upload that has a version
+  std::unordered_map<std::pair<SV, int64_t>, bool, PairHash> by_time;
+  std::unordered_set<SV> sources_seen;
+  by_version.reserve(uploads.size());
+  by_time.reserve(uploads.size());
   struct Kept {
     Upload* u;
     char type;
@@ -43,11 +50,11 @@ LogResult build_log(std::vector<Upload> uploads, const LogOptions& opt, Diagnost
   std::vector<Kept> kept;
   kept.reserve(uploads.size());
   for (Upload& u : uploads) {
-    std::string tkey = key2(u.source, std::to_string(u.time));
+    std::pair<SV, int64_t> tkey{u.source, u.time};
     auto t = by_time.find(tkey);
     bool dup;
     if (!u.version.empty()) {
-      dup = !by_version.insert(key2(u.source, u.version)).second ||
+      dup = !by_version.insert({SV(u.source), SV(u.version)}).second ||
             (t != by_time.end() && !t->second);
     } else {
       dup = t != by_time.end();
@@ -56,7 +63,7 @@ LogResult build_log(std::vector<Upload> uploads, const LogOptions& opt, Diagnost
       ++res.duplicates;
       continue;
     }
-    if (t == by_time.end()) by_time.emplace(std::move(tkey), !u.version.empty());
+    if (t == by_time.end()) by_time.emplace(tkey, !u.version.empty());
     char type = sources_seen.insert(u.source).second ? 'A' : 'M';
     kept.push_back({&u, type});
   }
@@ -82,7 +89,7 @@ LogResult build_log(std::vector<Upload> uploads, const LogOptions& opt, Diagnost
     sel.erase(sel.begin(), sel.begin() + static_cast<std::ptrdiff_t>(drop));
   }
 
-  std::map<std::string, std::string> path_of;  // source -> path, looked up once
+  std::unordered_map<SV, std::string> path_of;  // source -> path, looked up once
   std::set<std::string> sanitised_names;
   for (const Kept& k : sel) {
     Upload& u = *k.u;
@@ -114,7 +121,7 @@ LogResult build_log(std::vector<Upload> uploads, const LogOptions& opt, Diagnost
       }
       ++res.sources;
       if (known) ++res.sources_with_section;
-      it = path_of.emplace(u.source, std::move(path)).first;
+      it = path_of.emplace(SV(u.source), std::move(path)).first;
     }
     line.path = it->second;
     res.lines.push_back(std::move(line));
