@@ -91,6 +91,20 @@ TEST(ChangelogTest, ToleratesOddShapes) {
   EXPECT_EQ(d.get("changelog comment lines"), 1);
 }
 
+TEST(ChangelogTest, IndentedDashesAreChangeText) {
+  Diagnostics d;
+  auto e = parse_changelog(
+      "foo (1) unstable; urgency=low\n\n"
+      "  * Reworded:\n"
+      "     -- not a trailer, just a quote\n"
+      "\t-- nor this\n\n"
+      " -- Ann <a@b>  Mon, 02 Jan 2023 00:00:00 +0000\n",
+      "f", d);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].name, "Ann");
+  EXPECT_EQ(d.warnings, 0);
+}
+
 TEST(ChangelogTest, TrailerWithoutHeaderAndMissingEmail) {
   Diagnostics d;
   auto e = parse_changelog(

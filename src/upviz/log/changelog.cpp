@@ -82,10 +82,12 @@ bool is_rcs_keyword(std::string_view line) {
 // A trailer: " -- Name <email>  date". dpkg wants exactly one leading
 // space and two before the date; we take any blanks and say when the
 // shape is off so the user can fix the file.
+// Deeper indentation is change text ("    -- see below"), unless it parses
+// as a complete trailer.
 bool looks_like_trailer(std::string_view line) {
   size_t i = 0;
-  while (i < line.size() && is_blank(line[i])) ++i;
-  return line.substr(i, 2) == "--" && (i + 2 == line.size() || is_blank(line[i + 2]));
+  while (i < line.size() && line[i] == ' ') ++i;  // a tab indents change text
+  return i <= 2 && line.substr(i, 2) == "--" && (i + 2 == line.size() || is_blank(line[i + 2]));
 }
 
 struct Trailer {
