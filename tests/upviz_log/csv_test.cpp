@@ -51,7 +51,7 @@ TEST(UploadHistoryTest, ReadsFixture) {
 TEST(UploadHistoryTest, TabSeparatedAndMissingColumns) {
   Diagnostics d;
   auto ups = read_upload_history_csv(
-      "source\tdate\tmaintainer_name\nfoo\t2023-01-01\tAnn\n", "t", d);
+      "\xEF\xBB\xBFsource\tdate\tmaintainer_name\nfoo\t2023-01-01\tAnn\n", "t", d);
   ASSERT_EQ(ups.size(), 1u);
   EXPECT_EQ(ups[0].user, "Ann");
   EXPECT_EQ(ups[0].time, 1672531200);

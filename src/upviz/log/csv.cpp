@@ -92,6 +92,8 @@ std::string name_of(std::string_view addr) {
 std::vector<Upload> read_upload_history_csv(std::string_view text, std::string_view file,
                                             Diagnostics& diag) {
   std::vector<Upload> out;
+  // Spreadsheet exports start with a byte order mark.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   // The separator is whatever the header uses: psql writes commas, other
   // exports tabs or semicolons.
   std::string_view first = text.substr(0, text.find('\n'));
