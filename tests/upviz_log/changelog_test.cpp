@@ -17,8 +17,13 @@ TEST(ChangelogHeaderTest, PolicyAndOldForms) {
   ASSERT_TRUE(parse_changelog_header("g++-12 (1:12.2.0-14) bookworm-security experimental; urgency=high, binary-only=yes", h));
   EXPECT_EQ(h.source, "g++-12");
   EXPECT_EQ(h.distributions, "bookworm-security experimental");
+  EXPECT_TRUE(h.conforming);
   ASSERT_TRUE(parse_changelog_header("dpkg (1.2.12); priority=LOW", h));
   EXPECT_EQ(h.distributions, "");
+  EXPECT_FALSE(h.conforming);
+  ASSERT_TRUE(parse_changelog_header("gmp (1.3.2-1)", h));
+  EXPECT_EQ(h.version, "1.3.2-1");
+  EXPECT_FALSE(h.conforming);
   EXPECT_FALSE(parse_changelog_header("binutils (2.7-3):", h));
   EXPECT_FALSE(parse_changelog_header("Version 1.2 (2004)", h));
   EXPECT_FALSE(parse_changelog_header("foo (1 2) unstable; urgency=low", h));
@@ -91,6 +96,19 @@ TEST(ChangelogTest, ToleratesOddShapes) {
   EXPECT_EQ(d.get("changelog comment lines"), 1);
 }
 
+TEST(ChangelogTest, AncientHeadersWithoutDistributions) {
+  Diagnostics d;
+  auto e = parse_changelog(
+      "gmp (1.3.2-2) - dcs\n\n  * Rebuild as ELF\n\n"
+      "gmp (1.3.2-1)\n\n  * Initial Debian release.\n\n"
+      " -- Ian Jackson <iwj10@cus.cam.ac.uk>  Sat, 29 Jul 1995 03:20:19 +0100\n",
+      "f", d);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].version, "1.3.2-1");
+  EXPECT_EQ(e[0].time, 806984419);
+  EXPECT_EQ(d.skipped.at("changelog entry without trailer"), 1);
+}
+
 TEST(ChangelogTest, IndentedDashesAreChangeText) {
   Diagnostics d;
   auto e = parse_changelog(
@@ -140,6 +158,7 @@ TEST(ChangelogTest, DebianFormatDetection) {
   EXPECT_FALSE(looks_like_debian_changelog("2023-01-01  Upstream  <u@example.org>\n"));
   EXPECT_FALSE(looks_like_debian_changelog(" foo (1) unstable; urgency=low\n"));
   EXPECT_FALSE(looks_like_debian_changelog(""));
+  EXPECT_FALSE(looks_like_debian_changelog("libfoo (1.2)\n\n * upstream news\n"));
 }
 
 }  // namespace

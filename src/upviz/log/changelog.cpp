@@ -137,9 +137,9 @@ bool parse_changelog_header(std::string_view line, ChangelogHeader& out) {
   std::string_view dists =
       strip(line.substr(close + 1, semi == std::string_view::npos ? std::string_view::npos
                                                                   : semi - close - 1));
-  // Entries from before the distribution field ("dpkg (1.2.12); priority=LOW")
-  // still have the ';' that tells them from prose.
-  if (dists.empty() && semi == std::string_view::npos) return false;
+  // dpkg wants "; urgency=..." after the distributions, but the oldest
+  // entries have "dpkg (1.2.12); priority=LOW" or a bare "gmp (1.3.2-1)";
+  // a trailer must still follow for either to count as an upload.
   for (char c : dists)
     if (!is_name_char(c) && !is_blank(c) && c != '/') return false;
   out.source = std::string(source);
@@ -147,6 +147,7 @@ bool parse_changelog_header(std::string_view line, ChangelogHeader& out) {
   out.distributions = std::string(dists);
   out.options = semi == std::string_view::npos ? std::string()
                                                : std::string(strip(line.substr(semi + 1)));
+  out.conforming = semi != std::string_view::npos && !dists.empty();
   return true;
 }
 
@@ -158,7 +159,7 @@ bool looks_like_debian_changelog(std::string_view text) {
         text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     if (!strip(line).empty()) {
       ChangelogHeader h;
-      return parse_changelog_header(line, h) && !is_blank(line[0]);
+      return !is_blank(line[0]) && parse_changelog_header(line, h) && h.conforming;
     }
     if (nl == std::string_view::npos) break;
     pos = nl + 1;

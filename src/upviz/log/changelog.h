@@ -39,9 +39,11 @@ struct ChangelogEntry {
 
 struct ChangelogHeader {
   std::string source, version, distributions, options;
+  bool conforming = false;  // has distributions and "; options", as policy says
 };
 
-// Parses a header line; false when the line is not one.
+// Parses a header line; false when the line is not one. Old forms without
+// distributions or without ';' are headers too, but not conforming ones.
 bool parse_changelog_header(std::string_view line, ChangelogHeader& out);
 
 // True when the first non-blank line is a changelog header: tells a
