@@ -88,5 +88,18 @@ expect_rc 2 --changelogs doc --user '('
 expect_rc 2 --changelogs doc --no-such-option
 expect_rc 0 --changelogs doc --sections none --month 1999-01
 
+# dpkg-parsechangelog (dpkg-dev) as the reference on well-formed changelogs:
+# same uploads, same UTC timestamps. Skipped when it is not installed.
+if command -v dpkg-parsechangelog >/dev/null; then
+  for c in hello foo nativepkg; do
+    ours=$("$upviz" log --changelogs "src/$c.changelog" --sections none -q | cut -d'|' -f1,4)
+    theirs=$(dpkg-parsechangelog -l "src/$c.changelog" --all --format rfc822 |
+      awk '/^Source:/{s=$2} /^Timestamp:/{print $2"|"s}' | sort -n)
+    [ "$ours" = "$theirs" ] || { fail "$c: differs from dpkg-parsechangelog"; diff <(echo "$ours") <(echo "$theirs"); }
+  done
+else
+  echo "note: dpkg-parsechangelog not installed, reference comparison skipped"
+fi
+
 if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
 echo "upviz log golden: all cases pass"
