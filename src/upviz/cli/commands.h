@@ -15,10 +15,10 @@ inline int& exit_status() {
 // `upviz log`: Debian upload history as a gource custom log (log_command.cpp).
 void add_log_command(CLI::App& app);
 
-#ifdef UPVIZ_HAVE_RENDER
-// `upviz render`: implemented in src/upviz/render/ (library upviz_render).
-// src/upviz/CMakeLists.txt defines UPVIZ_HAVE_RENDER when that target exists.
+// `upviz render`: implemented in src/upviz/render/ by the library target
+// upviz_render, which includes this header so that its definition is checked
+// against this declaration. main.cpp calls it only when UPVIZ_HAVE_RENDER is
+// defined, which src/upviz/CMakeLists.txt does when that target exists.
 void register_render_command(CLI::App& app);
-#endif
 
 }  // namespace upviz
