@@ -2,9 +2,9 @@
 // archive sections, writes a gource custom log. All the work is in
 // src/upviz/log/; this file maps options to it and prints the summary.
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
