@@ -35,6 +35,8 @@ class Effects {
   // RTN_* type of addr as the routing table sees it (addrtype match);
   // dev restricts the lookup to one interface when not empty.
   virtual unsigned addr_type(uint32_t addr, std::string_view dev) const = 0;
+  // LOG: the host formats and records the kernel's log line.
+  virtual void log(std::string_view prefix, uint8_t level, uint8_t flags, const packet::Packet& pkt, Hook hook) = 0;
 };
 
 struct EvalContext {

@@ -152,5 +152,37 @@ TEST(WalkTest, UnsupportedExtensionsAreReportedNotGuessed) {
   EXPECT_EQ(rec.unsupported, std::vector<std::string>{"notyet"});
 }
 
+struct LogRecorder : Effects {
+  std::vector<std::string> lines;
+  unsigned addr_type(uint32_t, std::string_view) const override { return 1; }
+  void log(std::string_view prefix, uint8_t level, uint8_t flags, const packet::Packet&, Hook) override {
+    lines.push_back(std::string(prefix) + "/" + std::to_string(level) + "/" + std::to_string(flags));
+  }
+};
+
+TEST(WalkTest, TraceLogAndStateEvaluate) {
+  Ruleset rs = load(
+      "*raw\n-A PREROUTING -p udp -j TRACE\nCOMMIT\n"
+      "*filter\n-A INPUT -m state --state INVALID -j LOG --log-prefix \"inv \" --log-level 6 --log-ip-options\n"
+      "-A INPUT -m state --state NEW,ESTABLISHED -j DROP\n-A INPUT -m state --state UNTRACKED -j DROP\nCOMMIT\n");
+  LogRecorder effects;
+  Recorder rec;
+  auto p = pkt("udp 198.51.100.10:5 > 203.0.113.4:53");
+  EvalContext raw{p, TableId::Raw, Hook::PreRouting};
+  raw.thoff = 20;
+  EXPECT_EQ(run_table(*rs.find(TableId::Raw), raw, &rec), Verdict::Accept);
+  EXPECT_TRUE(p.meta.trace);
+  // No conntrack entry and not untracked: the state is INVALID.
+  EvalContext filter{p, TableId::Filter, Hook::LocalIn};
+  filter.thoff = 20;
+  filter.effects = &effects;
+  EXPECT_EQ(run_table(*rs.find(TableId::Filter), filter, &rec), Verdict::Accept);
+  EXPECT_EQ(effects.lines, std::vector<std::string>{"inv /6/4"});
+  // CT --notrack leaves ctinfo UNTRACKED without an entry.
+  p.meta.ctinfo = packet::CtInfo::Untracked;
+  EXPECT_EQ(run_table(*rs.find(TableId::Filter), filter, &rec), Verdict::Drop);
+  EXPECT_EQ(rec.events.back(), "filter:INPUT:rule:3");
+}
+
 }  // namespace
 }  // namespace nfemu::xt

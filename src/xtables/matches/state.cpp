@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -87,6 +88,19 @@ class StateMatch : public MatchBase<StateMatch> {
       out += s.name;
       first = false;
     }
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // state_mt / conntrack_mt_v3's state test: the packet's ctinfo as a bit,
+  // UNTRACKED for a packet CT --notrack left without entry, else INVALID.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    const auto& meta = ctx.pkt.meta;
+    uint32_t bit;
+    if (meta.ct) bit = 1u << ((static_cast<unsigned>(meta.ctinfo) % 3) + 1);
+    else if (meta.ctinfo == packet::CtInfo::Untracked) bit = kUntracked;
+    else bit = kInvalid;
+    return ((mask_ & bit) != 0) != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:
