@@ -1,0 +1,2 @@
+#include "scenario/scenario.h"
+#include <gtest/gtest.h>
