@@ -98,9 +98,17 @@ Result<SysctlValue> check_value(std::string_view name, const Known& k, const Sys
   if (k.kind == Kind::PortRange) {
     const auto* text = std::get_if<std::string>(&value);
     if (!text) return make_error(fmt::format("{} takes two numbers in a string, as \"32768 60999\"", name));
+    // proc_dointvec_minmax takes any blanks between the numbers.
     std::vector<std::string_view> parts;
-    for (auto p : split(trim(*text), ' '))
-      if (!p.empty()) parts.push_back(p);
+    std::string_view rest = *text;
+    while (!rest.empty()) {
+      size_t start = rest.find_first_not_of(" \t\n");
+      if (start == std::string_view::npos) break;
+      rest.remove_prefix(start);
+      size_t end = std::min(rest.find_first_of(" \t\n"), rest.size());
+      parts.push_back(rest.substr(0, end));
+      rest.remove_prefix(end);
+    }
     std::optional<int64_t> lo, hi;
     if (parts.size() == 2) lo = parse_proc_int(parts[0]), hi = parse_proc_int(parts[1]);
     if (!lo || !hi) return make_error(fmt::format("{} takes two numbers, as \"32768 60999\", not \"{}\"", name, *text));
