@@ -405,13 +405,20 @@ class Loader {
 
   // Collects sysctl entries, flattening dotted keys written without quotes
   // (`net.ipv4.ip_forward = 1` under [hosts.X.sysctl] nests tables).
-  void flatten(const toml::table& t, const std::string& prefix,
-               std::vector<std::tuple<std::string, const toml::key*, const toml::node*>>& out) {
+  // Every known name has at most six parts: deeper nesting is a mistake,
+  // and refusing it bounds the recursion on hostile input.
+  Result<void> flatten(const toml::table& t, const std::string& prefix, int depth,
+                       std::vector<std::tuple<std::string, const toml::key*, const toml::node*>>& out) {
     for (auto [k, v] : in_file_order(t)) {
       std::string name = prefix.empty() ? std::string(k->str()) : prefix + "." + std::string(k->str());
-      if (const auto* sub = v->as_table()) flatten(*sub, name, out);
-      else out.emplace_back(name, k, v);
+      if (const auto* sub = v->as_table()) {
+        if (depth == 8) return at(*k, fmt::format("unknown sysctl `{}...': nested too deep", name));
+        if (auto r = flatten(*sub, name, depth + 1, out); !r) return r;
+      } else {
+        out.emplace_back(name, k, v);
+      }
     }
+    return {};
   }
 
   Result<void> load_sysctls(Host& h, const toml::node& n) {
@@ -421,7 +428,7 @@ class Loader {
     std::vector<std::string> ifnames;
     for (const auto& i : h.interfaces) ifnames.push_back(i.name);
     std::vector<std::tuple<std::string, const toml::key*, const toml::node*>> entries;
-    flatten(*t, "", entries);
+    if (auto r = flatten(*t, "", 0, entries); !r) return r.error();
     for (auto& [name, k, v] : entries) {
       SysctlInput in;
       if (const auto* i = v->as_integer()) in = i->get();

@@ -10,6 +10,18 @@
 //
 // An error inside an iptables-save file names that file: Error::file is
 // set then, and Error::format(path) prints it instead of the scenario's.
+//
+// Beyond the format's own words, the loader accepts (and documents here):
+// - `[hosts.H.interfaces.lo]` adds addresses (and an mtu) to the loopback;
+// - sysctl names written as bare dotted keys under [hosts.H.sysctl];
+// - values of integer sysctls as strings ("1", "0x10"), as written to /proc;
+// - in `routes`: ip's optional `to`, types unicast/local/unreachable/
+//   prohibit/blackhole, via/dev/src/metric/scope/proto/onlink, `table`
+//   main or local; iproute2's short address forms (10/8) and netmasks.
+// It refuses what it cannot model faithfully: other route types and
+// tables, `ip addr add` options (brd, peer...), sysctls it does not know.
+// An iptables-save file is loaded as `iptables-restore` without
+// --counters loads it: [packets:bytes] in it are ignored.
 #pragma once
 
 #include <cstddef>

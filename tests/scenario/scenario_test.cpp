@@ -356,6 +356,8 @@ TEST(ScenarioErrorTest, Sysctls) {
   EXPECT_EQ(err("[hosts.a]\n[hosts.a.sysctl]\nnet.ipv4.icmp_ratelimt = 1\n"),
             "t.toml:3:10: error: unknown sysctl `net.ipv4.icmp_ratelimt' (nfemu models only the sysctls listed in "
             "src/scenario/sysctl.cpp)");
+  EXPECT_EQ(err("[hosts.a.sysctl]\na.b.c.d.e.f.g.h.i.j.k = 1\n"),
+            "t.toml:2:17: error: unknown sysctl `a.b.c.d.e.f.g.h.i...': nested too deep");
 }
 
 TEST(ScenarioErrorTest, Routes) {
