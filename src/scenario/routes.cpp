@@ -170,14 +170,14 @@ Result<void> add_route(Host& h, std::string_view text) {
     const std::string& k = w[i].text;
     auto next = [&]() -> const Word* { return i + 1 < w.size() ? &w[++i] : nullptr; };
     if (k == "via") {
+      if (via_word)
+        return word_error("Error: argument \"via\" is wrong: use nexthop syntax to specify multiple via", w[i]);
       const Word* a = next();
       if (!a) return incomplete;
       if (a->text == "inet") {
         a = next();
         if (!a) return incomplete;
       }
-      if (via_word) return word_error(fmt::format("Error: argument \"{}\" is wrong: use nexthop syntax to specify "
-                                                  "multiple via", a->text), *a);
       auto g = parse_iproute_addr(a->text);
       if (!g) return word_error(fmt::format("Error: inet address is expected rather than \"{}\".", a->text), *a);
       r.via = *g;
@@ -303,7 +303,7 @@ Result<void> add_route(Host& h, std::string_view text) {
       r.dev = gw->dev;
     }
   } else {
-    if (r.onlink) return make_error("Error: Invalid flags for nexthop - PERVASIVE and DEAD can not be set.", 0, 1);
+    if (r.onlink) return make_error("Error: Invalid flags for nexthop - PERVASIVE and ONLINK can not be set.", 0, 1);
     if (r.dev < 0) return make_error("Error: Nexthop device required.", 0, 1);
   }
   if (r.src && !(r.type == RouteType::Local && r.dst == *r.src)) {
