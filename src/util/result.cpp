@@ -5,7 +5,7 @@
 namespace nfemu {
 
 std::string Error::format(std::string_view file) const {
-  std::string where(file);
+  std::string where(this->file.empty() ? file : std::string_view(this->file));
   if (line > 0) {
     where += fmt::format(":{}", line);
     if (col > 0) where += fmt::format(":{}", col);

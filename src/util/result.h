@@ -19,8 +19,12 @@ struct Error {
   std::string message;
   int line = 0;  // 1-based; 0 when unknown
   int col = 0;   // 1-based; 0 when unknown
+  // The file the position refers to when it is not the one the caller
+  // reads (a rules file named by a scenario); empty otherwise.
+  std::string file;
 
-  // "FILE:LINE:COL: error: MESSAGE" with the parts that are known.
+  // "FILE:LINE:COL: error: MESSAGE" with the parts that are known; FILE is
+  // `file` when set, else the argument.
   std::string format(std::string_view file) const;
 };
 
