@@ -9,9 +9,14 @@
 //                                     pkt, Hook::PreRouting, "eth0", "", &mac);
 //
 // What the caller decides, as the kernel's callers do:
-// - `in` empty means the hook has no input device (OUTPUT, POSTROUTING):
-//   then no MAC field at all. With an input device, `mac` describes the link
-//   header: nullptr for a device without one (prints `MAC= `).
+// - `in` empty means the hook has no input device: OUTPUT, and POSTROUTING
+//   of a locally generated packet. Then there is no MAC field at all.
+//   Forwarded packets keep their input device through POSTROUTING (ip_output
+//   passes skb->dev as indev), so FORWARD and POSTROUTING lines show IN=,
+//   OUT= and the MAC of the received frame. With an input device, `mac`
+//   describes that link header: nullptr for a device without one (prints
+//   `MAC= `); MacInfo::loopback() for lo, whose 14 zero bytes are printed
+//   raw even with --log-macdecode.
 // - The packet's mark comes from pkt.meta.mark (`MARK=0x.. ` when non-zero).
 // - `owner` is the uid/gid of the full socket attached to the packet
 //   (skb->sk): locally sent packets of a user socket, and, on input, packets

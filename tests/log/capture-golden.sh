@@ -76,11 +76,15 @@ ipt() { inB iptables-legacy -w "$@"; }
 # conntrack in B (the rule registers its hooks), short timeouts for DESTROY
 ipt -A INPUT -m conntrack --ctstate INVALID -j ACCEPT
 inB sysctl -qw net.netfilter.nf_conntrack_icmp_timeout=6 net.netfilter.nf_conntrack_udp_timeout=6 \
-  net.netfilter.nf_conntrack_udp_timeout_stream=8 net.netfilter.nf_conntrack_tcp_timeout_time_wait=6
+  net.netfilter.nf_conntrack_udp_timeout_stream=8 net.netfilter.nf_conntrack_tcp_timeout_time_wait=6 \
+  net.netfilter.nf_conntrack_generic_timeout=6 net.netfilter.nf_conntrack_gre_timeout=6
+# one flow in zone 5 (zone= in -E and -L)
+ipt -t raw -A PREROUTING -p udp --dport 7005 -j CT --zone 5
+ipt -t raw -A OUTPUT -p udp --sport 7005 -j CT --zone 5
 ipt -t mangle -A PREROUTING -p udp --dport 7006 -j MARK --set-mark 0x1234
 ipt -t mangle -A PREROUTING -p udp --dport 7006 -j CONNMARK --set-mark 42
 ipt -A INPUT -p tcp --dport 7001 --syn -j LOG --log-prefix "syn: "
-ipt -A INPUT -p tcp --dport 7002 -j LOG --log-prefix "tcp seq opt: " --log-tcp-sequence --log-tcp-options
+ipt -A INPUT -p tcp --dport 7002 -j LOG --log-prefix "tcp seq opt: " --log-tcp-sequence --log-tcp-options --log-uid
 ipt -A INPUT -p udp --dport 7003 -j LOG --log-prefix "udp: "
 ipt -A OUTPUT -p icmp --icmp-type port-unreachable -j LOG --log-prefix "icmp-err-out: "
 ipt -A INPUT -p icmp --icmp-type echo-request -j LOG --log-prefix "echo-in: "
@@ -130,8 +134,15 @@ cp "$here/golden_traffic.py" "$work/traffic.py"
 chmod 755 "$work"; chmod 644 "$work/traffic.py"
 inB setpriv --reuid=65534 --regid=65534 --clear-groups $syspy "$work/traffic.py" local
 sleep 0.5
-inB conntrack -L > "$work/list.txt" 2>/dev/null
-inB conntrack -L -o xml > "$work/list.xml" 2>/dev/null
+# Text and XML must see the same second: retry until two XML dumps around
+# the text dump agree.
+for _ in 1 2 3 4 5; do
+  inB conntrack -L -o xml > "$work/list.xml" 2>/dev/null
+  inB conntrack -L > "$work/list.txt" 2>/dev/null
+  inB conntrack -L -o xml > "$work/list2.xml" 2>/dev/null
+  cmp -s "$work/list.xml" "$work/list2.xml" && break
+  sleep 0.3
+done
 echo >&"${CLIENT[1]}"
 wait $CLIENT_PID 2>/dev/null || true
 # Natural expiry gives the DESTROY events (no timeout left, no [USERSPACE]).

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 # prefix -> (hook, flags), as capture-golden.sh installs the rules
 RULES = {
     "syn: ": ("INPUT", ""),
-    "tcp seq opt: ": ("INPUT", "tcp-sequence tcp-options"),
+    "tcp seq opt: ": ("INPUT", "tcp-sequence tcp-options uid"),
     "udp: ": ("INPUT", ""),
     "icmp-err-out: ": ("OUTPUT", ""),
     "echo-in: ": ("INPUT", ""),
