@@ -30,7 +30,15 @@ cleanup() {
   set +e
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  for n in $A $B $C; do ip netns del $n 2>/dev/null; done
+  # Whatever still runs inside our namespaces was started by this script.
+  for n in $A $B $C; do
+    for p in $(ip netns pids $n 2>/dev/null); do kill "$p" 2>/dev/null; done
+  done
+  sleep 0.2
+  for n in $A $B $C; do
+    for p in $(ip netns pids $n 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+    ip netns del $n 2>/dev/null
+  done
   echo "$old_all_netns" > /proc/sys/net/netfilter/nf_log_all_netns
   if [ -n "${NFEMU_LOG_GOLDEN_KEEP:-}" ]; then echo "raw capture kept in $work" >&2; else rm -rf "$work"; fi
 }
@@ -115,15 +123,16 @@ for d in "$B lgb0" "$B lgb1" "$B lo" "$C lgc0"; do
   set -- $d
   ip netns exec $1 tcpdump -n -U -s 0 -i $2 -w "$work/$2.pcap" 2>/dev/null & pids+=($!)
 done
-inB conntrack -E > "$work/events.txt" 2>/dev/null & pids+=($!)
-inB conntrack -E -o xml > "$work/events.xml" 2>/dev/null & pids+=($!)
+# Started without a wrapper function, so that $! is the process itself.
+ip netns exec $B conntrack -E > "$work/events.txt" 2>/dev/null & pids+=($!)
+ip netns exec $B conntrack -E -o xml > "$work/events.xml" 2>/dev/null & pids+=($!)
 sleep 1
 
 marker="nfemu-log-golden-$id"
 echo "$marker" > /dev/kmsg
-inB python3 "$here/golden_traffic.py" server > "$work/server.out" & pids+=($!)
+ip netns exec $B python3 "$here/golden_traffic.py" server > "$work/server.out" & pids+=($!)
 for _ in $(seq 50); do grep -q ready "$work/server.out" 2>/dev/null && break; sleep 0.1; done
-coproc CLIENT { inA python3 "$here/golden_traffic.py" client; }
+coproc CLIENT { exec ip netns exec $A python3 "$here/golden_traffic.py" client; }
 pids+=($CLIENT_PID)
 read -r done_line <&"${CLIENT[0]}"
 [ "$done_line" = done ] || { echo "client failed" >&2; exit 1; }

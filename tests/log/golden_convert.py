@@ -76,12 +76,16 @@ class Captures:
     def find(self, ifname, key):
         name = CAPTURE[ifname]
         fr = self.frames[name]
-        for i in range(self.cursor[name], len(fr)):
-            if ip_key(fr[i][14:]) == key:
-                self.cursor[name] = i  # later lines may name the same packet
-                total = key[2]
-                return fr[i][:14], fr[i][14:14 + total]
-        raise SystemExit(f"no captured packet on {ifname} for {key}")
+        hits = [i for i, f in enumerate(fr) if ip_key(f[14:]) == key]
+        if not hits:
+            raise SystemExit(f"no captured packet on {ifname} for {key}")
+        # Log order and capture order can differ for packets crossing in
+        # opposite directions; keys repeat only across far apart packets,
+        # so take the first at the cursor or after it, else the nearest before.
+        after = [i for i in hits if i >= self.cursor[name]]
+        i = after[0] if after else hits[-1]
+        self.cursor[name] = max(self.cursor[name], i)  # later lines may name the same packet
+        return fr[i][:14], fr[i][14:14 + key[2]]
 
 
 def mac_text(ifname, eth):
