@@ -118,6 +118,8 @@ def kern_records(work, caps):
             rec["hook"], rec["opts"] = RULES[prefix]
         m = re.match(r"IN=(\S*) OUT=(\S*) ", rest)
         ifin, ifout = m[1], m[2]
+        if not {ifin, ifout} - {""} <= set(CAPTURE):
+            continue  # another namespace on this machine, not ours
         key = line_key(rest)
         if ifin and ifout:
             _, l3 = caps.find(ifout, key)
