@@ -141,6 +141,21 @@ TEST_F(TcpEstablished, FinCloseWalksTheStates) {
   EXPECT_EQ(table.count(), 0u);
 }
 
+TEST_F(TcpEstablished, SynAfterCloseReopensAsANewConnection) {
+  fwd("tcp 198.51.100.1:40000 > 203.0.113.2:80 flags FA seq 1001 ack 5001 win 502");
+  fwd("tcp 203.0.113.2:80 > 198.51.100.1:40000 flags A seq 5001 ack 1002 win 509");
+  fwd("tcp 203.0.113.2:80 > 198.51.100.1:40000 flags FA seq 5001 ack 1002 win 509");
+  fwd("tcp 198.51.100.1:40000 > 203.0.113.2:80 flags A seq 1002 ack 5002 win 502");
+  table.take_events();
+  now += kSec;
+  // TIME_WAIT after a close we saw: the SYN kills the old entry
+  // (nf_ct_kill, -NF_REPEAT) and the lookup starts over.
+  auto s = fwd("tcp 198.51.100.1:40000 > 203.0.113.2:80 flags S seq 90000 win 64240");
+  EXPECT_EQ(s.ctinfo, CtInfo::New);
+  EXPECT_EQ(events(), (std::vector<std::string>{"DESTROY TIME_WAIT 119 A", "NEW SYN_SENT 120 U"}));
+  EXPECT_EQ(table.count(), 1u);
+}
+
 TEST_F(TcpEstablished, RstClosesWithTenSeconds) {
   fwd("tcp 203.0.113.2:80 > 198.51.100.1:40000 flags R seq 5001 win 0");
   EXPECT_EQ(e->tcp.state, TcpState::Close);
@@ -319,6 +334,49 @@ TEST_F(IcmpErrors, NoConnectionNoRelated) {
   auto s = run(p);
   EXPECT_FALSE(s.tracked);
   EXPECT_EQ(table.count(), 0u);
+}
+
+TEST_F(IcmpErrors, RelatedInTheOriginalDirection) {
+  // The client's side reports the server's reply undeliverable.
+  Packet offending = make("udp 203.0.113.2:53 > 198.51.100.1:5000");
+  auto spec = packet::parse_packet_spec("icmp 198.51.100.1 > 203.0.113.2 type 3 code 3");
+  ASSERT_TRUE(spec);
+  auto p = packet::build_icmp_error(*spec, std::as_const(offending).ip());
+  ASSERT_TRUE(p);
+  auto s = run(*p);
+  EXPECT_TRUE(s.tracked);
+  EXPECT_EQ(s.ctinfo, CtInfo::Related);
+}
+
+TEST_F(ConntrackTest, IcmpErrorQuotingAnEcho) {
+  fwd("icmp 198.51.100.1 > 203.0.113.2 echo-request id 9 seq 1");
+  Packet echo = make("icmp 198.51.100.1 > 203.0.113.2 echo-request id 9 seq 1");
+  auto spec = packet::parse_packet_spec("icmp 192.0.2.254 > 198.51.100.1 type 11 code 0");
+  ASSERT_TRUE(spec);
+  auto p = packet::build_icmp_error(*spec, std::as_const(echo).ip());
+  ASSERT_TRUE(p);
+  auto s = run(*p);
+  EXPECT_EQ(s.ctinfo, CtInfo::RelatedReply);
+  // An error about an error: its inner tuple does not invert.
+  auto spec2 = packet::parse_packet_spec("icmp 203.0.113.2 > 192.0.2.254 type 3 code 1");
+  auto q = packet::build_icmp_error(*spec2, std::as_const(*p).ip());
+  ASSERT_TRUE(q);
+  EXPECT_FALSE(run(*q).tracked);
+}
+
+TEST_F(ConntrackTest, BadChecksumIsInvalidOnlyInPrerouting) {
+  Packet p = make("tcp 198.51.100.1:40020 > 203.0.113.2:80 flags S seq 1");
+  p.data()[20 + 16] ^= 0xff;  // TCP checksum
+  auto s = run(p);
+  EXPECT_FALSE(s.tracked);
+  EXPECT_EQ(s.reason, "bad checksum");
+  Packet q = make("tcp 198.51.100.1:40020 > 203.0.113.2:80 flags S seq 1");
+  q.data()[20 + 16] ^= 0xff;
+  EXPECT_TRUE(run(q, Hook::LocalOut).tracked);  // locally made: trusted
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_checksum", "0"));
+  Packet u = make("udp 198.51.100.1:7 > 203.0.113.2:7");
+  u.data()[20 + 6] ^= 0xff;
+  EXPECT_TRUE(run(u).tracked);
 }
 
 TEST_F(ConntrackTest, UnconfirmedEntryDroppedWithoutEvent) {

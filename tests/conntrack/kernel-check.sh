@@ -26,6 +26,7 @@ work=$(mktemp -d)
 evpid=""
 cleanup() {
   [ -n "$evpid" ] && kill "$evpid" 2>/dev/null
+  exec 3>&- 5>&- 2>/dev/null
   for n in "$A" "$R" "$C"; do ip netns del "$n" 2>/dev/null; done
   rm -rf "$work"
 }
@@ -118,20 +119,40 @@ def build(words):
         return ipv4(s, d, 1, m[:2] + struct.pack("!H", csum(m)) + m[4:])
     raise SystemExit("unknown packet kind " + kind)
 
-words = sys.argv[1].split()
-pkt = build(words)
-dst = socket.inet_ntoa(pkt[16:20])
+# One packet per input line; "ok" or the error per line, so the caller
+# knows the packet left before it reads the counters.
 so = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-so.sendto(pkt, (dst, 0))
+for line in sys.stdin:
+    try:
+        words = line.split()
+        bad = "badsum" in words
+        if bad: words.remove("badsum")
+        pkt = bytearray(build(words))
+        if bad: pkt[20 + (16 if pkt[9] == 6 else 6 if pkt[9] == 17 else 2)] ^= 0xff
+        so.sendto(bytes(pkt), (socket.inet_ntoa(bytes(pkt[16:20])), 0))
+        print("ok", flush=True)
+    except Exception as e:
+        print("error", e, flush=True)
 PY
+
+# A sender in each end namespace, fed through FIFOs.
+mkfifo "$work/a.in" "$work/a.out" "$work/c.in" "$work/c.out"
+ip netns exec "$A" python3 "$work/send.py" <"$work/a.in" >"$work/a.out" &
+ip netns exec "$C" python3 "$work/send.py" <"$work/c.in" >"$work/c.out" &
+exec 3>"$work/a.in" 4<"$work/a.out" 5>"$work/c.in" 6<"$work/c.out"
+send() {  # send NS PACKET
+  local reply
+  if [ "$1" = "$A" ]; then echo "$2" >&3; read -r reply <&4; else echo "$2" >&5; read -r reply <&6; fi
+  [ "$reply" = ok ]
+}
 
 counters() { ipt -L PREROUTING -vnx | awk 'NR > 2 { printf "%s ", $1 }'; }
 fails=0
 step() {  # step NS EXPECTED PACKET...
   local ns=$1 want=$2 pkt=$3 before after i got=NONE
   before=($(counters))
-  ip netns exec "$ns" python3 "$work/send.py" "$pkt" || { echo "FAIL: cannot send $pkt"; fails=$((fails + 1)); return; }
-  sleep 0.05
+  send "$ns" "$pkt" || { echo "FAIL: cannot send $pkt"; fails=$((fails + 1)); return; }
+  sleep 0.01
   after=($(counters))
   for i in "${!names[@]}"; do
     [ "${after[$i]}" != "${before[$i]}" ] && got=${names[$i]}
@@ -184,6 +205,26 @@ step "$C" RELATED_REPLY "icmperr 203.0.113.2 > 198.51.100.1 type 3 code 3 $q"
 step "$C" RELATED_REPLY "icmperr 192.0.2.254 > 198.51.100.1 type 3 code 3 $q"
 step "$C" INVALID "icmperr 203.0.113.2 > 192.0.2.7 type 3 code 3 $q"
 step "$C" INVALID "icmperr 203.0.113.2 > 198.51.100.99 type 3 code 3 $q"
+
+# An error in the original direction; errors quoting an echo and an error.
+step "$A" RELATED "icmperr 198.51.100.1 > 203.0.113.2 type 3 code 3 quote udp 203.0.113.2:53 > 198.51.100.1:5001"
+step "$A" NEW "icmp 198.51.100.1 > 203.0.113.2 echo-request id 9 seq 1"
+step "$C" RELATED_REPLY "icmperr 192.0.2.254 > 198.51.100.1 type 11 code 0 quote icmp 198.51.100.1 > 203.0.113.2 echo-request id 9 seq 1"
+step "$C" INVALID "icmperr 203.0.113.2 > 198.51.100.1 type 3 code 1 quote icmperr 198.51.100.1 > 203.0.113.2 type 3 code 3 quote udp 203.0.113.2:53 > 198.51.100.1:5001"
+
+# Bad checksums are INVALID in PREROUTING.
+step "$A" INVALID "tcp 198.51.100.1:40020 > 203.0.113.2:80 flags S seq 1 badsum"
+step "$A" INVALID "udp 198.51.100.1:7 > 203.0.113.2:7 badsum"
+
+# A SYN in TIME_WAIT after a close reopens: DESTROY, then NEW.
+step "$A" NEW "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags S seq 1000 win 64240"
+step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40006 flags SA seq 5000 ack 1001 win 65160"
+step "$A" ESTABLISHED "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags A seq 1001 ack 5001 win 502"
+step "$A" ESTABLISHED "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags FA seq 1001 ack 5001 win 502"
+step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40006 flags A seq 5001 ack 1002 win 509"
+step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40006 flags FA seq 5001 ack 1002 win 509"
+step "$A" ESTABLISHED "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags A seq 1002 ack 5002 win 502"
+step "$A" NEW "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags S seq 90000 win 64240"
 
 # Timed: a RST answering a SYN after 2 s; a SYN retransmitted after 2 s;
 # UDP replied at once, then still active after 2 s.
@@ -238,6 +279,10 @@ expect_events \
   "^ +\[NEW\] icmp +1 30 src=198.51.100.1 dst=203.0.113.2 type=8 code=0 id=7 \[UNREPLIED\]" \
   "^ \[UPDATE\] icmp +1 30 src=198.51.100.1 dst=203.0.113.2 type=8 code=0 id=7 src=" \
   "^ +\[NEW\] udp +17 30 src=198.51.100.1 dst=203.0.113.2 sport=5001 dport=53 \[UNREPLIED\]" \
+  "^ +\[NEW\] icmp +1 30 src=198.51.100.1 dst=203.0.113.2 type=8 code=0 id=9 \[UNREPLIED\]" \
+  "^ \[UPDATE\] tcp +6 120 TIME_WAIT src=198.51.100.1 dst=203.0.113.2 sport=40006 .*\[ASSURED\]$" \
+  "^\[DESTROY\] tcp +6 (119|120) TIME_WAIT src=198.51.100.1 dst=203.0.113.2 sport=40006 dport=80 src=.*\[ASSURED\]$" \
+  "^ +\[NEW\] tcp +6 120 SYN_SENT src=198.51.100.1 dst=203.0.113.2 sport=40006 dport=80 \[UNREPLIED\]" \
   "^ +\[NEW\] tcp +6 120 SYN_SENT src=198.51.100.1 dst=203.0.113.2 sport=40001" \
   "^ +\[NEW\] udp +17 30 src=198.51.100.1 dst=203.0.113.2 sport=5000 dport=53 \[UNREPLIED\]" \
   "^ \[UPDATE\] udp +17 30 src=198.51.100.1 dst=203.0.113.2 sport=5000 dport=53 src=" \
@@ -249,6 +294,7 @@ if grep -q "^\[DESTROY\].*sport=40005" "$work/events" &&
   ! grep -qE "^\[DESTROY\] tcp +6 CLOSE src=198.51.100.1 dst=203.0.113.2 sport=40005 dport=80 src=.*\[ASSURED\]$" "$work/events"; then
   echo "FAIL: DESTROY of an expired entry"; fails=$((fails + 1))
 fi
+if grep -qE "sport=40020|sport=7 " "$work/events"; then echo "FAIL: a bad checksum created a connection"; fails=$((fails + 1)); fi
 if grep -q "sport=40003" "$work/events"; then echo "FAIL: an invalid packet created a connection"; fails=$((fails + 1)); fi
 if grep -qE "type=(0|8) code=0 id=8" "$work/events"; then echo "FAIL: unsolicited echo reply tracked"; fails=$((fails + 1)); fi
 if grep -qE "^ *\[(NEW|UPDATE)\] icmp .*type=3" "$work/events"; then echo "FAIL: ICMP error made an entry"; fails=$((fails + 1)); fi
