@@ -1,0 +1,94 @@
+// ct_replay: runs packets through one conntrack Table as a router's
+// PREROUTING..POSTROUTING would, for kernel-check.sh's differential mode.
+//
+//   input, one packet a line:   MILLISECONDS PACKET-IN-SCENARIO-GRAMMAR
+//   output: one classification per packet (INVALID, NEW, ESTABLISHED,
+//   ESTABLISHED_REPLY, RELATED, RELATED_REPLY, DROP), then "--- events"
+//   and the events in `conntrack -E` words, single-spaced.
+//
+// The event text is a test-only rendering for comparison; nfemu's real
+// formatter lives in src/log/.
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "conntrack/conntrack.h"
+#include "packet/addr.h"
+#include "packet/grammar.h"
+
+using namespace nfemu;
+using namespace nfemu::conntrack;
+
+namespace {
+
+std::string ip(uint32_t a) {
+  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) +
+         "." + std::to_string(a & 255);
+}
+
+std::string tuple(const Tuple& t) {
+  std::string s = "src=" + ip(t.src) + " dst=" + ip(t.dst);
+  if (t.proto == packet::kIpProtoIcmp)
+    s += " type=" + std::to_string(t.icmp_type) + " code=" + std::to_string(t.icmp_code) +
+         " id=" + std::to_string(t.sport);
+  else if (t.proto == packet::kIpProtoTcp || t.proto == packet::kIpProtoUdp)
+    s += " sport=" + std::to_string(t.sport) + " dport=" + std::to_string(t.dport);
+  return s;
+}
+
+std::string render(const Event& e) {
+  const View& v = e.view;
+  std::string s = e.type == EventType::New ? "[NEW]" : e.type == EventType::Update ? "[UPDATE]" : "[DESTROY]";
+  uint8_t p = v.orig.proto;
+  s += p == 6 ? " tcp 6" : p == 17 ? " udp 17" : p == 1 ? " icmp 1" : " unknown " + std::to_string(p);
+  if (v.has_timeout) s += " " + std::to_string(v.timeout_s);
+  if (v.has_tcp_state) s += " " + std::string(to_string(v.tcp_state));
+  s += " " + tuple(v.orig);
+  if (!(v.status & status::kSeenReply)) s += " [UNREPLIED]";
+  s += " " + tuple(v.reply);
+  if (v.status & status::kAssured) s += " [ASSURED]";
+  if (v.has_mark) s += " mark=" + std::to_string(v.mark);
+  return s;
+}
+
+const char* name(CtInfo c) {
+  switch (c) {
+    case CtInfo::New: return "NEW";
+    case CtInfo::Established: return "ESTABLISHED";
+    case CtInfo::EstablishedReply: return "ESTABLISHED_REPLY";
+    case CtInfo::Related: return "RELATED";
+    case CtInfo::RelatedReply: return "RELATED_REPLY";
+    default: return "UNTRACKED";
+  }
+}
+
+}  // namespace
+
+int main() {
+  Table table;
+  std::string line;
+  uint64_t start = 1'000'000'000'000;  // arbitrary origin of the virtual clock
+  uint64_t now = start;
+  while (std::getline(std::cin, line)) {
+    if (line.empty()) continue;
+    size_t sp = line.find(' ');
+    now = start + std::stoull(line.substr(0, sp)) * 1'000'000;
+    auto pkt = packet::parse_packet(line.substr(sp + 1));
+    if (!pkt) {
+      std::cerr << "bad packet: " << line << ": " << pkt.error().message << "\n";
+      return 2;
+    }
+    table.expire_until(now);
+    LookupResult r = table.in(*pkt, packet::Hook::PreRouting, 0, now);
+    if (r.verdict == Verdict::Drop) {
+      std::cout << "DROP\n";
+    } else {
+      std::cout << (pkt->meta.ct ? name(pkt->meta.ctinfo) : "INVALID") << "\n";
+      table.confirm(*pkt, now);
+    }
+    table.put(*pkt);
+  }
+  std::cout << "--- events\n";
+  for (const Event& e : table.take_events()) std::cout << render(e) << "\n";
+  return 0;
+}
