@@ -2,6 +2,7 @@
 // PREROUTING..POSTROUTING would, for kernel-check.sh's differential mode.
 //
 //   input, one packet a line:   MILLISECONDS PACKET-IN-SCENARIO-GRAMMAR
+//                           or: MILLISECONDS hex:IPV4-DATAGRAM-IN-HEX
 //   output: one classification per packet (INVALID, NEW, ESTABLISHED,
 //   ESTABLISHED_REPLY, RELATED, RELATED_REPLY, DROP), then "--- events"
 //   and the events in `conntrack -E` words, single-spaced.
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "conntrack/conntrack.h"
 #include "packet/addr.h"
@@ -73,7 +75,18 @@ int main() {
     if (line.empty()) continue;
     size_t sp = line.find(' ');
     now = start + std::stoull(line.substr(0, sp)) * 1'000'000;
-    auto pkt = packet::parse_packet(line.substr(sp + 1));
+    std::string text = line.substr(sp + 1);
+    Result<Packet> pkt = Error{"empty"};
+    if (text.starts_with("hex:")) {
+      // The exact bytes the kernel saw.
+      std::vector<uint8_t> bytes;
+      for (size_t i = 4; i + 1 < text.size(); i += 2) bytes.push_back(static_cast<uint8_t>(std::stoul(text.substr(i, 2), nullptr, 16)));
+      auto ip = packet::parse_ipv4(std::span<const uint8_t>(bytes));
+      if (!ip) pkt = ip.error();
+      else pkt = Packet(std::span<const uint8_t>(bytes.data(), ip->total_length()));
+    } else {
+      pkt = packet::parse_packet(text);
+    }
     if (!pkt) {
       std::cerr << "bad packet: " << line << ": " << pkt.error().message << "\n";
       return 2;

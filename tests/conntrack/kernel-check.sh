@@ -93,16 +93,24 @@ def build(words):
     while i < len(rest):
         if rest[i] == "quote":
             opts["quote"] = rest[i + 1:]; break
-        if rest[i] in ("echo-request", "echo-reply"):
-            opts["echo"] = rest[i]; i += 1; continue
+        if rest[i] in ("echo-request", "echo-reply", "sackperm"):
+            opts[rest[i]] = rest[i]; i += 1; continue
+        if rest[i] == "sack":  # sack LEFT RIGHT
+            opts["sack"] = (int(rest[i + 1]), int(rest[i + 2])); i += 3; continue
         opts[rest[i]] = rest[i + 1]; i += 2
     pay = b"\0" * int(opts.get("payload", 0))
     if kind == "tcp":
         fl = 0
         for ch in opts.get("flags", ""):
             fl |= {"F": 1, "S": 2, "R": 4, "P": 8, "A": 16, "U": 32, "E": 64, "C": 128}[ch]
+        o = b""
+        if "mss" in opts: o += struct.pack("!BBH", 2, 4, int(opts["mss"]))
+        if "sackperm" in opts: o += b"\x01\x01\x04\x02"
+        if "wscale" in opts: o += struct.pack("!BBBB", 1, 3, 3, int(opts["wscale"]))
+        if "sack" in opts: o += b"\x01\x01" + struct.pack("!BBII", 5, 10, *opts["sack"])
+        o += b"\x01" * (-len(o) % 4)
         t = struct.pack("!HHIIBBHHH", int(sp), int(dp), int(opts.get("seq", 1000)), int(opts.get("ack", 0)),
-                        5 << 4, fl, int(opts.get("win", 64240)), 0, 0) + pay
+                        (5 + len(o) // 4) << 4, fl, int(opts.get("win", 64240)), 0, 0) + o + pay
         c = l4sum(s, d, 6, t)
         return ipv4(s, d, 6, t[:16] + struct.pack("!H", c) + t[18:])
     if kind == "udp":
@@ -110,7 +118,7 @@ def build(words):
         c = l4sum(s, d, 17, u) or 0xffff
         return ipv4(s, d, 17, u[:6] + struct.pack("!H", c) + u[8:])
     if kind == "icmp":
-        typ = 8 if opts.get("echo") == "echo-request" else 0
+        typ = 8 if "echo-request" in opts else 0
         m = struct.pack("!BBHHH", typ, 0, 0, int(opts.get("id", 1)), int(opts.get("seq", 1))) + b"\0" * 56
         return ipv4(s, d, 1, m[:2] + struct.pack("!H", csum(m)) + m[4:])
     if kind == "icmperr":
@@ -130,7 +138,7 @@ for line in sys.stdin:
         pkt = bytearray(build(words))
         if bad: pkt[20 + (16 if pkt[9] == 6 else 6 if pkt[9] == 17 else 2)] ^= 0xff
         so.sendto(bytes(pkt), (socket.inet_ntoa(bytes(pkt[16:20])), 0))
-        print("ok", flush=True)
+        print("ok", bytes(pkt).hex(), flush=True)
     except Exception as e:
         print("error", e, flush=True)
 PY
@@ -140,10 +148,12 @@ mkfifo "$work/a.in" "$work/a.out" "$work/c.in" "$work/c.out"
 ip netns exec "$A" python3 "$work/send.py" <"$work/a.in" >"$work/a.out" &
 ip netns exec "$C" python3 "$work/send.py" <"$work/c.in" >"$work/c.out" &
 exec 3>"$work/a.in" 4<"$work/a.out" 5>"$work/c.in" 6<"$work/c.out"
-send() {  # send NS PACKET
+sent_hex=""
+send() {  # send NS PACKET; sets $sent_hex to the bytes that left
   local reply
   if [ "$1" = "$A" ]; then echo "$2" >&3; read -r reply <&4; else echo "$2" >&5; read -r reply <&6; fi
-  [ "$reply" = ok ]
+  sent_hex=${reply#ok }
+  [ "${reply%% *}" = ok ]
 }
 
 counters() { ipt -L PREROUTING -vnx | awk 'NR > 2 { printf "%s ", $1 }'; }
@@ -336,6 +346,7 @@ for conn in range(int(sys.argv[2])):
     proto = rnd.choice(["tcp"] * 4 + ["udp", "icmp"])
     nxt = {0: rnd.randrange(1 << 32), 1: rnd.randrange(1 << 32)}
     script = []
+    last = {0: None, 1: None}
     if proto == "tcp" and rnd.random() < 0.6:
         script = [(0, "S"), (1, "SA"), (0, "A")]  # a proper handshake first
     for k in range(rnd.randrange(3, 14)):
@@ -343,7 +354,11 @@ for conn in range(int(sys.argv[2])):
         if k < len(script): d = script[k][0]
         side, src, dst, sp, dp = ("A", A, C, port, 80) if d == 0 else ("C", C, A, 80, port)
         if proto == "udp":
-            out.append(f"{side} udp {src}:{sp} > {dst}:{dp}")
+            w = f"udp {src}:{sp} > {dst}:{dp}"
+            out.append(f"{side} {w}")
+            if d == 0 and rnd.random() < 0.25:
+                to = A if rnd.random() < 0.7 else "192.0.2.7"
+                out.append(f"C icmperr {rnd.choice([C, '192.0.2.254'])} > {to} type 3 code 3 quote {w}")
             continue
         if proto == "icmp":
             kind = "echo-request" if d == 0 else "echo-reply"
@@ -371,9 +386,23 @@ for conn in range(int(sys.argv[2])):
         win = rnd.choice([0, 502, 1000, 64240, 65535])
         if seq == nxt[d]:
             nxt[d] = (seq + pay + ("S" in fl) + ("F" in fl)) % (1 << 32)
-        words = f"{side} tcp {src}:{sp} > {dst}:{dp}" + (f" flags {fl}" if fl else "")
+        words = f"tcp {src}:{sp} > {dst}:{dp}" + (f" flags {fl}" if fl else "")
         words += f" seq {seq} ack {ack} win {win}" + (f" payload {pay}" if pay else "")
-        out.append(words)
+        if "S" in fl and rnd.random() < 0.6:
+            words += " mss 1460"
+            if rnd.random() < 0.7: words += " sackperm"
+            if rnd.random() < 0.7: words += f" wscale {rnd.choice([0, 2, 7, 14, 15])}"
+        elif "A" in fl and rnd.random() < 0.15:
+            left = (ack + rnd.randrange(1, 5000)) % (1 << 32)
+            words += f" sack {left} {(left + rnd.randrange(1, 3000)) % (1 << 32)}"
+        out.append(f"{side} {words}")
+        last[d] = words
+        if rnd.random() < 0.12 and last[0]:
+            # An ICMP error about the client's last segment, to the client or not.
+            to = A if rnd.random() < 0.7 else rnd.choice(["192.0.2.7", "198.51.100.99"])
+            frm = rnd.choice([C, "192.0.2.254"])
+            typ = rnd.choice(["3 code 3", "11 code 0", "3 code 4"])
+            out.append(f"C icmperr {frm} > {to} type {typ} quote {last[0]}")
 print("\n".join(out))
 PY
   ip netns exec "$R" conntrack -E >"$work/events2" 2>&1 &
@@ -385,7 +414,8 @@ PY
     ns=$A; [ "$side" = C ] && ns=$C
     t=$(( $(ms) - t0 ))
     classify "$ns" "$pkt"
-    echo "$t $pkt" >>"$work/replay.in"
+    echo "$t hex:$sent_hex" >>"$work/replay.in"
+    echo "$pkt" >>"$work/sent"
     echo "$got" >>"$work/kernel.out"
   done <"$work/random"
   sleep 0.3
@@ -394,7 +424,7 @@ PY
   python3 - "$work" <<'PY' || fails=$((fails + 1))
 import re, sys
 w = sys.argv[1]
-pk = [l.split(" ", 1)[1].strip() for l in open(w + "/replay.in")]
+pk = [l.strip() for l in open(w + "/sent")]
 kc = open(w + "/kernel.out").read().split()
 ro = open(w + "/replay.out").read().split("--- events\n")
 rc = ro[0].split()
