@@ -71,11 +71,32 @@ int main() {
   std::string line;
   uint64_t start = 1'000'000'000'000;  // arbitrary origin of the virtual clock
   uint64_t now = start;
+  std::vector<std::string> list_lines;
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
     size_t sp = line.find(' ');
     now = start + std::stoull(line.substr(0, sp)) * 1'000'000;
     std::string text = line.substr(sp + 1);
+    if (text == "list") {
+      // conntrack -L at this time, in its words (sorted by the caller).
+      table.expire_until(now);
+      std::cout << "--- list\n";
+      for (const View& v : table.dump(now)) {
+        uint8_t p = v.orig.proto;
+        std::string l = p == 6 ? "tcp 6" : p == 17 ? "udp 17" : p == 1 ? "icmp 1" : "unknown " + std::to_string(p);
+        l += " " + std::to_string(v.timeout_s);
+        if (v.has_tcp_state) l += " " + std::string(to_string(v.tcp_state));
+        l += " " + tuple(v.orig);
+        if (!(v.status & status::kSeenReply)) l += " [UNREPLIED]";
+        l += " " + tuple(v.reply);
+        if (v.status & status::kAssured) l += " [ASSURED]";
+        l += " mark=" + std::to_string(v.mark) + " use=" + std::to_string(v.use);
+        list_lines.push_back(l);
+      }
+      for (const auto& l : list_lines) std::cout << l << "\n";
+      list_lines.clear();
+      continue;
+    }
     Result<Packet> pkt = Error{"empty"};
     if (text.starts_with("hex:")) {
       // The exact bytes the kernel saw.

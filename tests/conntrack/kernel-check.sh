@@ -347,8 +347,11 @@ for conn in range(int(sys.argv[2])):
     nxt = {0: rnd.randrange(1 << 32), 1: rnd.randrange(1 << 32)}
     script = []
     last = {0: None, 1: None}
-    if proto == "tcp" and rnd.random() < 0.6:
+    r0 = rnd.random()
+    if proto == "tcp" and r0 < 0.5:
         script = [(0, "S"), (1, "SA"), (0, "A")]  # a proper handshake first
+    elif proto == "tcp" and r0 < 0.6:
+        script = [(0, "S"), (1, "S"), (0, "SA"), (1, "SA"), (0, "A")]  # simultaneous open
     for k in range(rnd.randrange(3, 14)):
         d = 0 if k == 0 else rnd.randrange(2)
         if k < len(script): d = script[k][0]
@@ -369,8 +372,8 @@ for conn in range(int(sys.argv[2])):
         elif k == 0:
             fl = rnd.choice(["S", "S", "S", "A", "PA", "SA", "R", "FA"])
         else:
-            fl = rnd.choices(["S", "SA", "A", "PA", "FA", "R", "RA", "", "SF", "F", "SR"],
-                             [1, 1.5, 4, 3, 2, 0.7, 0.7, 0.2, 0.1, 0.2, 0.1])[0]
+            fl = rnd.choices(["S", "SA", "A", "PA", "FA", "R", "RA", "", "SF", "F", "SR", "FPA", "UA", "SEC", "AEC", "RP", "SU"],
+                             [1, 1.5, 4, 3, 2, 0.7, 0.7, 0.2, 0.1, 0.2, 0.1, 0.5, 0.2, 0.2, 0.2, 0.1, 0.1])[0]
         r = rnd.random() if k >= len(script) else 0.5
         if "S" in fl and r < 0.3:
             nxt[d] = rnd.randrange(1 << 32)
@@ -395,8 +398,11 @@ for conn in range(int(sys.argv[2])):
         elif "A" in fl and rnd.random() < 0.15:
             left = (ack + rnd.randrange(1, 5000)) % (1 << 32)
             words += f" sack {left} {(left + rnd.randrange(1, 3000)) % (1 << 32)}"
+        if rnd.random() < 0.03: words += " badsum"
         out.append(f"{side} {words}")
-        last[d] = words
+        last[d] = words.replace(" badsum", "")
+        if rnd.random() < 0.1:
+            out.extend([f"{side} {words}"] * rnd.randrange(1, 5))  # retransmissions
         if rnd.random() < 0.12 and last[0]:
             # An ICMP error about the client's last segment, to the client or not.
             to = A if rnd.random() < 0.7 else rnd.choice(["192.0.2.7", "198.51.100.99"])
@@ -419,6 +425,9 @@ PY
     echo "$got" >>"$work/kernel.out"
   done <"$work/random"
   sleep 0.3
+  klist=$(ip netns exec "$R" conntrack -L 2>/dev/null)
+  echo "$(( $(ms) - t0 )) list" >>"$work/replay.in"
+  grep -E "=50[0-9]{3} " <<<"$klist" >"$work/klist"
   kill "$evpid" 2>/dev/null; wait "$evpid" 2>/dev/null; evpid=""
   "$replay" <"$work/replay.in" >"$work/replay.out" || { echo "FAIL: ct_replay failed"; fails=$((fails + 1)); }
   python3 - "$work" <<'PY' || fails=$((fails + 1))
@@ -427,7 +436,10 @@ w = sys.argv[1]
 pk = [l.strip() for l in open(w + "/sent")]
 kc = open(w + "/kernel.out").read().split()
 ro = open(w + "/replay.out").read().split("--- events\n")
-rc = ro[0].split()
+rl = ro[0].split("--- list\n")
+rc = rl[0].split()
+nl = sorted(" ".join(l.split()) for l in rl[1].splitlines() if re.search(r"=50\d{3} ", l))
+kl = sorted(" ".join(l.split()) for l in open(w + "/klist").read().splitlines())
 bad = 0
 for i, (p, k, r) in enumerate(zip(pk, kc, rc)):
     if k != r:
@@ -458,10 +470,16 @@ for i in range(n):
         bad += 1
         print(f"FAIL event {i}:\n  kernel {a}\n  nfemu  {b}")
         if bad > 20: break
+for i in range(max(len(kl), len(nl))):
+    a = kl[i] if i < len(kl) else "(none)"
+    b = nl[i] if i < len(nl) else "(none)"
+    if not same(a, b):
+        bad += 1
+        print(f"FAIL -L line {i}:\n  kernel {a}\n  nfemu  {b}")
 from collections import Counter
 print("kernel classes:", dict(Counter(kc)))
 print("kernel event kinds:", dict(Counter(" ".join(w for w in l.split()[:5] if not w.isdigit()) for l in ke)))
-print(f"differential: {len(pk)} packets, {len(ke)} events, {bad} difference(s)")
+print(f"differential: {len(pk)} packets, {len(ke)} events, {len(kl)} entries, {bad} difference(s)")
 sys.exit(1 if bad else 0)
 PY
 fi
