@@ -3,15 +3,33 @@
 // with kernel-check.sh (same addresses, ports and sequence numbers).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "conntrack/conntrack.h"
 #include "packet/grammar.h"
 
+// Counts heap allocations while g_count_allocs is set: the hot path must
+// not allocate once the table is warm.
+namespace {
+std::atomic<bool> g_count_allocs{false};
+std::atomic<size_t> g_allocs{0};
+}  // namespace
+void* operator new(size_t n) {
+  if (g_count_allocs) ++g_allocs;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
 namespace nfemu::conntrack {
 namespace {
 
+using packet::ConstIpv4View;
 using packet::Hook;
 using packet::parse_packet;
 
@@ -492,6 +510,76 @@ TEST_F(ConntrackTest, SysctlsByName) {
   fwd("udp 198.51.100.1:1 > 203.0.113.2:53");
   EXPECT_EQ(events(), (std::vector<std::string>{"NEW 10 U"}));
   EXPECT_EQ(*table.sysctl("nf_conntrack_count"), 1u);
+}
+
+TEST_F(ConntrackTest, ConnmarkTravelsWithEvents) {
+  Packet p = make("udp 198.51.100.1:5002 > 203.0.113.2:9");
+  auto r = table.in(p, Hook::PreRouting, 0, now);
+  ASSERT_TRUE(r.ct);
+  table.set_mark(r.ct, 5);  // CONNMARK --set-mark 5 before confirmation
+  table.confirm(p, now);
+  table.put(p);
+  fwd("udp 203.0.113.2:9 > 198.51.100.1:5002");
+  auto ev = table.take_events();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].type, EventType::New);
+  EXPECT_TRUE(ev[0].mask & ipct::kMark);
+  EXPECT_TRUE(ev[0].view.has_mark);
+  EXPECT_EQ(ev[0].view.mark, 5u);
+  EXPECT_EQ(ev[1].type, EventType::Update);
+  EXPECT_TRUE(ev[1].view.has_mark);  // non-zero marks are always sent
+  fwd("udp 198.51.100.1:6 > 203.0.113.2:7");
+  ev = table.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_FALSE(ev[0].view.has_mark);
+}
+
+TEST_F(ConntrackTest, HotPathDoesNotAllocateOnceWarm) {
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_events", "0"));  // the queue would grow
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_checksum", "0"));  // ports are rewritten below
+  const char* texts[] = {
+      "tcp 198.51.100.1:1 > 203.0.113.2:80 flags S seq 1000 win 64240",
+      "tcp 203.0.113.2:80 > 198.51.100.1:1 flags SA seq 5000 ack 1001 win 65160",
+      "tcp 198.51.100.1:1 > 203.0.113.2:80 flags A seq 1001 ack 5001 win 502",
+      "tcp 198.51.100.1:1 > 203.0.113.2:80 flags PA seq 1001 ack 5001 win 502 payload 100",
+      "tcp 203.0.113.2:80 > 198.51.100.1:1 flags FA seq 5001 ack 1101 win 509",
+      "tcp 198.51.100.1:1 > 203.0.113.2:80 flags FA seq 1101 ack 5002 win 502",
+      "tcp 203.0.113.2:80 > 198.51.100.1:1 flags A seq 5002 ack 1102 win 509",
+      "udp 198.51.100.1:1 > 203.0.113.2:53",
+      "icmp 198.51.100.1 > 203.0.113.2 echo-request id 1",
+  };
+  std::vector<Packet> pkts;
+  for (const char* t : texts) pkts.push_back(make(t));
+  auto round = [&](int from, int n) {
+    for (int i = from; i < from + n; ++i) {
+      for (Packet& p : pkts) {
+        auto port = static_cast<uint16_t>(i);
+        ConstIpv4View ip = std::as_const(p).ip();
+        bool orig = ip.saddr() == kClient;
+        size_t off = ip.protocol() == packet::kIpProtoIcmp ? 24 : orig ? 20 : 22;
+        p.data()[off] = static_cast<uint8_t>(port >> 8);
+        p.data()[off + 1] = static_cast<uint8_t>(port);
+        table.in(p, Hook::PreRouting, 0, now);
+        table.confirm(p, now);
+        table.put(p);
+      }
+      now += kSec / 100;
+    }
+    now += 200 * kSec;
+    table.expire_until(now);
+  };
+  g_allocs = 0;
+  g_count_allocs = true;
+  round(1000, 600);  // grows the pool and the scratch space
+  g_count_allocs = false;
+  EXPECT_GT(g_allocs.load(), 0u);  // the counter does count
+  EXPECT_EQ(table.count(), 0u);
+  g_allocs = 0;
+  g_count_allocs = true;
+  round(2000, 500);
+  g_count_allocs = false;
+  EXPECT_EQ(g_allocs.load(), 0u);
+  EXPECT_EQ(table.count(), 0u);
 }
 
 TEST_F(ConntrackTest, WarmTableReusesEntries) {

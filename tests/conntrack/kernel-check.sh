@@ -58,6 +58,8 @@ ipt -A PREROUTING -m conntrack --ctstate ESTABLISHED --ctdir REPLY
 ipt -A PREROUTING -m conntrack --ctstate RELATED --ctdir ORIGINAL
 ipt -A PREROUTING -m conntrack --ctstate RELATED --ctdir REPLY
 names=(INVALID NEW ESTABLISHED ESTABLISHED_REPLY RELATED RELATED_REPLY)
+# After the counters: a connection mark for UDP port 9.
+ipt -A PREROUTING -p udp --dport 9 -j CONNMARK --set-mark 5
 
 # A packet builder for the subset of the scenario grammar used here, plus
 # "icmperr SRC > DST type T code C quote UDP-PACKET".
@@ -242,6 +244,10 @@ step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40006 flags FA se
 step "$A" ESTABLISHED "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags A seq 1002 ack 5002 win 502"
 step "$A" NEW "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags S seq 90000 win 64240"
 
+# A connection mark set on the first packet travels with the NEW event.
+step "$A" NEW "udp 198.51.100.1:5002 > 203.0.113.2:9"
+step "$C" ESTABLISHED_REPLY "udp 203.0.113.2:9 > 198.51.100.1:5002"
+
 # Timed: a RST answering a SYN after 2 s; a SYN retransmitted after 2 s;
 # UDP replied at once, then still active after 2 s.
 ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -301,6 +307,8 @@ expect_events \
   "^ \[UPDATE\] tcp +6 (119|120) TIME_WAIT src=198.51.100.1 dst=203.0.113.2 sport=40006 .*\[ASSURED\]$" \
   "^\[DESTROY\] tcp +6 (119|120) TIME_WAIT src=198.51.100.1 dst=203.0.113.2 sport=40006 dport=80 src=.*\[ASSURED\]$" \
   "^ +\[NEW\] tcp +6 (119|120) SYN_SENT src=198.51.100.1 dst=203.0.113.2 sport=40006 dport=80 \[UNREPLIED\]" \
+  "^ +\[NEW\] udp +17 (29|30) src=198.51.100.1 dst=203.0.113.2 sport=5002 dport=9 \[UNREPLIED\] src=203.0.113.2 dst=198.51.100.1 sport=9 dport=5002 mark=5$" \
+  "^ \[UPDATE\] udp +17 (29|30) src=198.51.100.1 dst=203.0.113.2 sport=5002 dport=9 src=203.0.113.2 dst=198.51.100.1 sport=9 dport=5002 mark=5$" \
   "^ +\[NEW\] tcp +6 (119|120) SYN_SENT src=198.51.100.1 dst=203.0.113.2 sport=40001" \
   "^ +\[NEW\] udp +17 (29|30) src=198.51.100.1 dst=203.0.113.2 sport=5000 dport=53 \[UNREPLIED\]" \
   "^ \[UPDATE\] udp +17 (29|30) src=198.51.100.1 dst=203.0.113.2 sport=5000 dport=53 src=" \
