@@ -32,7 +32,8 @@
 //    is what the kernel logs. The hash function is not the kernel's (its
 //    seed is random at boot), so *which* entry early_drop picks differs.
 //  - Expiry order of expire_until is (deadline, creation order); the
-//    kernel's GC walks buckets and may report late.
+//    kernel's GC walks buckets and may report late. expire_until returns
+//    at once until the earliest deadline; then it scans every entry.
 //
 // Memory: entries come from a pool grown in chunks and recycled through a
 // free list, hash chains are intrusive: once warm, in() and confirm()
@@ -170,6 +171,8 @@ struct Entry {
   Entry* list_next = nullptr;
 
   uint8_t proto() const { return tuple[kOriginal].proto; }
+  // The virtual time the entry expires at (confirmed entries).
+  uint64_t deadline_ns() const { return timeout * kNsPerJiffy; }
   bool confirmed() const { return status & status::kConfirmed; }
   bool dying() const { return status & status::kDying; }
 };
@@ -331,6 +334,7 @@ class Table {
   Entry* list_head_ = nullptr;  // confirmed entries
   Entry* list_tail_ = nullptr;
   size_t count_ = 0;
+  uint64_t earliest_ = UINT64_MAX;  // no confirmed deadline is earlier (jiffies)
   uint32_t next_id_ = 1;
   std::vector<Event> events_;
 };

@@ -328,11 +328,19 @@ bool Table::early_drop(size_t bucket, uint64_t now) {
 
 void Table::expire_until(uint64_t now_ns) {
   uint64_t now = to_jiffies(now_ns);
+  // Nothing can be due before the earliest deadline set since the last
+  // scan: most calls return here.
+  if (now < earliest_) return;
   // Collected first: kill() unlinks. The scratch vector is reused.
   static thread_local std::vector<Entry*> due;
   due.clear();
-  for (Entry* e = list_head_; e; e = e->list_next)
-    if (expired(e, now)) due.push_back(e);
+  earliest_ = UINT64_MAX;
+  for (Entry* e = list_head_; e; e = e->list_next) {
+    if (expired(e, now))
+      due.push_back(e);
+    else
+      earliest_ = std::min(earliest_, e->timeout);
+  }
   std::sort(due.begin(), due.end(), [](const Entry* a, const Entry* b) {
     if (a->timeout != b->timeout) return a->timeout < b->timeout;
     return a->id < b->id;
@@ -440,7 +448,12 @@ bool Table::unique_tuple_taken(const Tuple& t, uint16_t zone, const Entry* ignor
 void Table::refresh(Entry* ct, uint64_t extra, const Ctx& c) {
   // __nf_ct_refresh_acct
   if (ct->status & status::kFixedTimeout) return;
-  ct->timeout = ct->confirmed() ? c.now + extra : extra;
+  if (ct->confirmed()) {
+    ct->timeout = c.now + extra;
+    earliest_ = std::min(earliest_, ct->timeout);
+  } else {
+    ct->timeout = extra;
+  }
 }
 
 namespace {
@@ -597,6 +610,7 @@ Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
       return Verdict::Drop;
     }
     ct->status |= status::kConfirmed;
+    earliest_ = std::min(earliest_, ct->timeout);
     ++ct->use;  // the hash's reference
     link(ct);
     event_cache(ct, ct->master ? ipct::kRelated : ipct::kNew);

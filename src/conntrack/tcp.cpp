@@ -1,6 +1,8 @@
 // The TCP tracker: nf_conntrack_proto_tcp.c's state table, window
 // tracking (tcp_in_window), flag checks (tcp_error), pick-up of
 // mid-stream connections (tcp_new) and timeouts.
+#include <algorithm>
+
 #include "conntrack/conntrack.h"
 #include "packet/mangle.h"
 
@@ -449,7 +451,10 @@ Table::Action Table::tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Di
                               ? static_cast<uint32_t>(ct->timeout - c.now)
                               : 0;
           uint64_t unack = uint64_t{cfg_.tcp_timeout_unacknowledged} * kHz;
-          if (left >= 120 * kHz && left > unack) ct->timeout = unack + c.now;
+          if (left >= 120 * kHz && left > unack) {
+            ct->timeout = unack + c.now;
+            earliest_ = std::min(earliest_, ct->timeout);
+          }
         } else {
           st.last_index = s.index;
           st.last_dir = dir;
