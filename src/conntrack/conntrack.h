@@ -15,6 +15,9 @@
 //   conntrack -L:                         table.dump(now);
 //
 // Semantics follow Linux 6.x (nf_conntrack_core.c, nf_conntrack_proto_*.c):
+//  - Trackers: TCP, UDP, UDP-Lite, ICMP, GRE (timeouts; no PPTP keymap)
+//    and generic. SCTP is tracked like generic with ports: its state
+//    machine is not modelled yet. DCCP is generic, as since Linux 6.16.
 //  - A miss creates an *unconfirmed* entry owned by the packet; only
 //    confirm() inserts it into the hash and emits NEW. An entry whose packet
 //    is dropped before confirmation disappears without any event.
@@ -88,7 +91,9 @@ enum Dir : uint8_t { kOriginal = 0, kReply = 1 };
 
 // struct nf_conntrack_tuple for IPv4, host order. For ICMP, `sport` is the
 // echo id (src.u.icmp.id) and icmp_type/icmp_code are dst.u.icmp; dport is
-// 0. For protocols without ports (generic), ports are 0.
+// 0. For GRE, sport/dport are the source/destination keys (srckey=,
+// dstkey=: the PPTP call id of version 1 GRE, else 0). For protocols
+// without ports (generic), ports are 0.
 struct Tuple {
   uint32_t src = 0;
   uint32_t dst = 0;
@@ -238,6 +243,8 @@ struct Config {
   uint32_t udp_timeout = 30;
   uint32_t udp_timeout_stream = 120;
   uint32_t icmp_timeout = 30;
+  uint32_t gre_timeout = 30;
+  uint32_t gre_timeout_stream = 180;
   uint32_t generic_timeout = 600;
 };
 
@@ -325,6 +332,8 @@ class Table {
   Action tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Dir dir, Ctx& c);
   Action udp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Ctx& c);
   Action icmp_packet(Entry* ct, Ctx& c);
+  Action udplite_packet(Entry* ct, const Packet& pkt, Ctx& c);
+  Action gre_packet(Entry* ct, Ctx& c);
   LookupResult icmp_error(Packet& pkt, size_t dataoff, uint16_t zone, Ctx& c, bool* handled);
 
   Config cfg_;

@@ -101,6 +101,8 @@ constexpr SysctlDef kSysctls[] = {
     {"nf_conntrack_udp_timeout", &Config::udp_timeout, nullptr},
     {"nf_conntrack_udp_timeout_stream", &Config::udp_timeout_stream, nullptr},
     {"nf_conntrack_icmp_timeout", &Config::icmp_timeout, nullptr},
+    {"nf_conntrack_gre_timeout", &Config::gre_timeout, nullptr},
+    {"nf_conntrack_gre_timeout_stream", &Config::gre_timeout_stream, nullptr},
     {"nf_conntrack_generic_timeout", &Config::generic_timeout, nullptr},
 };
 
@@ -458,6 +460,8 @@ void Table::refresh(Entry* ct, uint64_t extra, const Ctx& c) {
 
 namespace {
 
+constexpr uint8_t kIpProtoGre = 47, kIpProtoSctp = 132, kIpProtoUdplite = 136;
+
 // nf_ct_get_tuple for IPv4. False when the transport header is too short
 // for the tuple (then there is no conntrack: INVALID).
 bool get_tuple(ConstIpv4View ip, std::span<const uint8_t> l4, Tuple* t) {
@@ -468,12 +472,19 @@ bool get_tuple(ConstIpv4View ip, std::span<const uint8_t> l4, Tuple* t) {
   switch (t->proto) {
     case kIpProtoTcp:
     case kIpProtoUdp:
-    case 33:   // DCCP
-    case 132:  // SCTP
-    case 136:  // UDP-Lite
+    case kIpProtoSctp:
+    case kIpProtoUdplite:
       if (l4.size() < 4) return false;
       t->sport = load16(l4.data());
       t->dport = load16(l4.data() + 2);
+      return true;
+    case kIpProtoGre:
+      // gre_pkt_to_tuple: only version 1 (PPTP) has keys; the call id is
+      // the destination key. No PPTP helper here, so no source key.
+      if (l4.size() < 4 || (l4[1] & 0x07) != 1) return true;
+      if (l4.size() < 8) return true;
+      if (load16(l4.data() + 2) != 0x880b) return false;  // not PPP
+      t->dport = load16(l4.data() + 6);
       return true;
     case kIpProtoIcmp:
       if (l4.size() < kIcmpHeader) return false;
@@ -555,6 +566,8 @@ LookupResult Table::in(Packet& pkt, Hook hook, uint16_t zone, uint64_t now_ns) {
       case kIpProtoTcp: a = tcp_packet(ct, pkt, dataoff, dir, c); break;
       case kIpProtoUdp: a = udp_packet(ct, pkt, dataoff, c); break;
       case kIpProtoIcmp: a = icmp_packet(ct, c); break;
+      case kIpProtoUdplite: a = udplite_packet(ct, pkt, c); break;
+      case kIpProtoGre: a = gre_packet(ct, c); break;
       default:
         refresh(ct, uint64_t{cfg_.generic_timeout} * kHz, c);
         a = Action::Accept;
@@ -735,6 +748,66 @@ Table::Action Table::udp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Ct
     }
   } else {
     refresh(ct, uint64_t{cfg_.udp_timeout} * kHz, c);
+  }
+  return Action::Accept;
+}
+
+// --------------------------------------------------------- UDP-Lite, GRE
+
+Table::Action Table::udplite_packet(Entry* ct, const Packet& pkt, Ctx& c) {
+  ConstIpv4View ip = pkt.ip();
+  std::span<const uint8_t> l4 = ip.payload();
+  // udplite_error
+  if (l4.size() < kUdpHeader) {
+    c.reason = "short packet";
+    return Action::Invalid;
+  }
+  size_t cscov = load16(l4.data() + 4);
+  if (cscov == 0) {
+    cscov = l4.size();
+  } else if (cscov < kUdpHeader || cscov > l4.size()) {
+    c.reason = "invalid checksum coverage";
+    return Action::Invalid;
+  }
+  if (load16(l4.data() + 6) == 0) {
+    c.reason = "checksum missing";
+    return Action::Invalid;
+  }
+  if (c.hook == Hook::PreRouting && cfg_.checksum) {
+    // nf_checksum_partial is given IPPROTO_UDP, not IPPROTO_UDPLITE, for
+    // the pseudo-header: Linux checks UDP-Lite sums that way (verified).
+    uint32_t sum = pseudo_header_sum(ip.saddr(), ip.daddr(), kIpProtoUdp, static_cast<uint32_t>(l4.size()));
+    if (csum_fold(csum_bytes(l4.first(cscov), sum)) != 0xffff) {
+      c.reason = "bad checksum";
+      return Action::Invalid;
+    }
+  }
+  // nf_conntrack_udplite_packet: no two-second rule.
+  if (ct->status & status::kSeenReply) {
+    refresh(ct, uint64_t{cfg_.udp_timeout_stream} * kHz, c);
+    if (ct->status & status::kNatClash) return Action::Accept;
+    if (!(ct->status & status::kAssured)) {
+      ct->status |= status::kAssured;
+      event_cache(ct, ipct::kAssured);
+    }
+  } else {
+    refresh(ct, uint64_t{cfg_.udp_timeout} * kHz, c);
+  }
+  return Action::Accept;
+}
+
+Table::Action Table::gre_packet(Entry* ct, Ctx& c) {
+  // nf_conntrack_gre_packet. (The kernel copies the timeouts into a new
+  // entry; here a later sysctl change also reaches existing ones.)
+  if (ct->status & status::kSeenReply) {
+    refresh(ct, uint64_t{cfg_.gre_timeout_stream} * kHz, c);
+    if (ct->status & status::kNatClash) return Action::Accept;
+    if (!(ct->status & status::kAssured)) {
+      ct->status |= status::kAssured;
+      event_cache(ct, ipct::kAssured);
+    }
+  } else {
+    refresh(ct, uint64_t{cfg_.gre_timeout} * kHz, c);
   }
   return Action::Accept;
 }

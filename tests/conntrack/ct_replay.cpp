@@ -30,19 +30,42 @@ std::string ip(uint32_t a) {
 
 std::string tuple(const Tuple& t) {
   std::string s = "src=" + ip(t.src) + " dst=" + ip(t.dst);
-  if (t.proto == packet::kIpProtoIcmp)
-    s += " type=" + std::to_string(t.icmp_type) + " code=" + std::to_string(t.icmp_code) +
-         " id=" + std::to_string(t.sport);
-  else if (t.proto == packet::kIpProtoTcp || t.proto == packet::kIpProtoUdp)
-    s += " sport=" + std::to_string(t.sport) + " dport=" + std::to_string(t.dport);
+  char key[32];
+  switch (t.proto) {
+    case 1:
+      s += " type=" + std::to_string(t.icmp_type) + " code=" + std::to_string(t.icmp_code) +
+           " id=" + std::to_string(t.sport);
+      break;
+    case 6: case 17: case 33: case 132: case 136:
+      s += " sport=" + std::to_string(t.sport) + " dport=" + std::to_string(t.dport);
+      break;
+    case 47:
+      std::snprintf(key, sizeof key, " srckey=0x%x dstkey=0x%x", t.sport, t.dport);
+      s += key;
+      break;
+    default:
+      break;
+  }
   return s;
+}
+
+std::string proto_name(uint8_t p) {
+  switch (p) {
+    case 1: return "icmp 1";
+    case 6: return "tcp 6";
+    case 17: return "udp 17";
+    case 33: return "dccp 33";
+    case 47: return "gre 47";
+    case 132: return "sctp 132";
+    case 136: return "udplite 136";
+    default: return "unknown " + std::to_string(p);
+  }
 }
 
 std::string render(const Event& e) {
   const View& v = e.view;
   std::string s = e.type == EventType::New ? "[NEW]" : e.type == EventType::Update ? "[UPDATE]" : "[DESTROY]";
-  uint8_t p = v.orig.proto;
-  s += p == 6 ? " tcp 6" : p == 17 ? " udp 17" : p == 1 ? " icmp 1" : " unknown " + std::to_string(p);
+  s += " " + proto_name(v.orig.proto);
   if (v.has_timeout) s += " " + std::to_string(v.timeout_s);
   if (v.has_tcp_state) s += " " + std::string(to_string(v.tcp_state));
   s += " " + tuple(v.orig);
@@ -82,8 +105,7 @@ int main() {
       table.expire_until(now);
       std::cout << "--- list\n";
       for (const View& v : table.dump(now)) {
-        uint8_t p = v.orig.proto;
-        std::string l = p == 6 ? "tcp 6" : p == 17 ? "udp 17" : p == 1 ? "icmp 1" : "unknown " + std::to_string(p);
+        std::string l = proto_name(v.orig.proto);
         l += " " + std::to_string(v.timeout_s);
         if (v.has_tcp_state) l += " " + std::string(to_string(v.tcp_state));
         l += " " + tuple(v.orig);

@@ -40,6 +40,9 @@ ip -n "$A" addr add 198.51.100.1/24 dev ca
 ip -n "$R" addr add 198.51.100.254/24 dev ra
 ip -n "$R" addr add 203.0.113.254/24 dev rc
 ip -n "$C" addr add 203.0.113.2/24 dev cc
+# The differential run's own pair, so its entries are told apart.
+ip -n "$A" addr add 198.51.100.2/24 dev ca
+ip -n "$C" addr add 203.0.113.3/24 dev cc
 for n in "$A" "$R" "$C"; do ip -n "$n" link set lo up; done
 ip -n "$A" link set ca up; ip -n "$R" link set ra up; ip -n "$R" link set rc up; ip -n "$C" link set cc up
 ip -n "$A" route add default via 198.51.100.254
@@ -82,10 +85,15 @@ def ipv4(src, dst, proto, l4):
 def l4sum(src, dst, proto, l4):
     return csum(addr(src) + addr(dst) + struct.pack("!BBH", 0, proto, len(l4)) + l4)
 
+def build_raw(words):  # ipproto N SRC > DST
+    return ipv4(words[2], words[4], int(words[1]), b"\0" * 8)
+
 def build(words):
     kind = words[0]
     opts = {}
-    if kind in ("tcp", "udp"):
+    if kind == "ipproto":
+        return build_raw(words)
+    if kind in ("tcp", "udp", "udplite"):
         s, sp = words[1].split(":"); d, dp = words[3].split(":")
         rest = words[4:]
     else:
@@ -119,6 +127,17 @@ def build(words):
         u = struct.pack("!HHHH", int(sp), int(dp), 8 + len(pay), 0) + pay
         c = l4sum(s, d, 17, u) or 0xffff
         return ipv4(s, d, 17, u[:6] + struct.pack("!H", c) + u[8:])
+    if kind == "udplite":  # the kernel sums UDP-Lite with IPPROTO_UDP's pseudo-header
+        u = struct.pack("!HHHH", int(sp), int(dp), int(opts.get("cscov", 0)), 0) + pay
+        cov = int(opts.get("cscov", 0)) or len(u)
+        c = csum(addr(s) + addr(d) + struct.pack("!BBH", 0, 17, len(u)) + u[:cov]) or 0xffff
+        return ipv4(s, d, 136, u[:6] + struct.pack("!H", c) + u[8:])
+    if kind == "gre":  # version 0, or version 1 (PPTP) with "callid N"
+        if "callid" in opts:
+            g = struct.pack("!HHHH", 0x2001, 0x880b, 0, int(opts["callid"]))
+        else:
+            g = struct.pack("!HH", 0, 0x0800)
+        return ipv4(s, d, 47, g + pay)
     if kind == "icmp":
         typ = 8 if "echo-request" in opts else 0
         m = struct.pack("!BBHHH", typ, 0, 0, int(opts.get("id", 1)), int(opts.get("seq", 1))) + b"\0" * 56
@@ -347,11 +366,11 @@ if [ $# -ge 1 ]; then
   python3 - "$seed" "${NFEMU_CT_CONNS:-16}" >"$work/random" <<'PY'
 import random, sys
 rnd = random.Random(int(sys.argv[1]))
-A, C = "198.51.100.1", "203.0.113.2"
+A, C = "198.51.100.2", "203.0.113.3"
 out = []
 for conn in range(int(sys.argv[2])):
     port = 50000 + conn
-    proto = rnd.choice(["tcp"] * 4 + ["udp", "icmp"])
+    proto = rnd.choice(["tcp"] * 8 + ["udp", "udp", "icmp", "icmp", "udplite", "gre", "ipproto"])
     nxt = {0: rnd.randrange(1 << 32), 1: rnd.randrange(1 << 32)}
     script = []
     last = {0: None, 1: None}
@@ -370,6 +389,17 @@ for conn in range(int(sys.argv[2])):
             if d == 0 and rnd.random() < 0.25:
                 to = A if rnd.random() < 0.7 else "192.0.2.7"
                 out.append(f"C icmperr {rnd.choice([C, '192.0.2.254'])} > {to} type 3 code 3 quote {w}")
+            continue
+        if proto == "udplite":
+            out.append(f"{side} udplite {src}:{sp} > {dst}:{dp} cscov {rnd.choice([0, 8, 8, 9])} payload 4")
+            continue
+        if proto == "gre":
+            key = f" callid {port}" if conn % 2 else ""
+            if d == 1 and key: key = " callid 0"
+            out.append(f"{side} gre {src} > {dst}{key} payload 8")
+            continue
+        if proto == "ipproto":
+            out.append(f"{side} ipproto {[33, 99, 4][conn % 3]} {src} > {dst}")
             continue
         if proto == "icmp":
             kind = "echo-request" if d == 0 else "echo-reply"
@@ -435,7 +465,7 @@ PY
   sleep 0.3
   klist=$(ip netns exec "$R" conntrack -L 2>/dev/null)
   echo "$(( $(ms) - t0 )) list" >>"$work/replay.in"
-  grep -E "=50[0-9]{3} " <<<"$klist" >"$work/klist"
+  grep -E "=(198\.51\.100\.2|203\.0\.113\.3) " <<<"$klist" >"$work/klist"
   kill "$evpid" 2>/dev/null; wait "$evpid" 2>/dev/null; evpid=""
   "$replay" <"$work/replay.in" >"$work/replay.out" || { echo "FAIL: ct_replay failed"; fails=$((fails + 1)); }
   python3 - "$work" <<'PY' || fails=$((fails + 1))
@@ -446,7 +476,7 @@ kc = open(w + "/kernel.out").read().split()
 ro = open(w + "/replay.out").read().split("--- events\n")
 rl = ro[0].split("--- list\n")
 rc = rl[0].split()
-nl = sorted(" ".join(l.split()) for l in rl[1].splitlines() if re.search(r"=50\d{3} ", l))
+nl = sorted(" ".join(l.split()) for l in rl[1].splitlines() if re.search(r"=(198\.51\.100\.2|203\.0\.113\.3) ", l))
 kl = sorted(" ".join(l.split()) for l in open(w + "/klist").read().splitlines())
 bad = 0
 for i, (p, k, r) in enumerate(zip(pk, kc, rc)):
