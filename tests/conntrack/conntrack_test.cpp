@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -580,6 +581,81 @@ TEST_F(ConntrackTest, HotPathDoesNotAllocateOnceWarm) {
   g_count_allocs = false;
   EXPECT_EQ(g_allocs.load(), 0u);
   EXPECT_EQ(table.count(), 0u);
+}
+
+TEST_F(ConntrackTest, UdpliteAndGre) {
+  // UDP-Lite: the kernel checks its sum with UDP's pseudo-header, so a
+  // packet summed as RFC 3828 says is INVALID in PREROUTING (kernel-checked).
+  Packet rfc = make("udp 198.51.100.1:3333 > 203.0.113.2:4444");
+  rfc.data()[9] = 136;
+  rfc.ip().update_checksum();
+  uint16_t check = packet::load16(rfc.data().data() + 26);
+  packet::csum_replace2(check, 17, 136);  // the pseudo-header's protocol
+  packet::store16(rfc.data().data() + 26, check);
+  auto s = run(rfc);
+  EXPECT_FALSE(s.tracked);
+  EXPECT_EQ(s.reason, "bad checksum");
+  Packet u = make("udp 198.51.100.1:3333 > 203.0.113.2:4444");
+  u.data()[9] = 136;
+  u.ip().update_checksum();
+  EXPECT_TRUE(run(u).tracked);  // summed as UDP: what the kernel accepts
+  fwd("udp 203.0.113.2:4444 > 198.51.100.1:3333");  // plain UDP: another entry
+  Packet g = make("udp 198.51.100.1:1 > 203.0.113.2:2");
+  g.data()[9] = 47;  // GRE version 0: keys 0
+  g.data()[21] = 0;
+  g.ip().update_checksum();
+  EXPECT_TRUE(run(g).tracked);
+  auto list = table.dump(now);
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].orig.proto, 136);
+  EXPECT_EQ(list[0].timeout_s, 30u);
+  EXPECT_EQ(list[2].orig.proto, 47);
+  EXPECT_EQ(list[2].orig.sport, 0);
+  EXPECT_EQ(list[2].orig.dport, 0);
+  EXPECT_EQ(list[2].timeout_s, 30u);
+}
+
+TEST_F(ConntrackTest, RandomPacketsKeepTheTableConsistent) {
+  std::mt19937 rng(12345);
+  const char* seeds[] = {
+      "tcp 198.51.100.1:1000 > 203.0.113.2:80 flags S seq 1",
+      "tcp 203.0.113.2:80 > 198.51.100.1:1000 flags SA seq 9 ack 2",
+      "tcp 198.51.100.1:1000 > 203.0.113.2:80 flags PA seq 2 ack 10 payload 30",
+      "udp 198.51.100.1:1000 > 203.0.113.2:53 payload 10",
+      "icmp 198.51.100.1 > 203.0.113.2 echo-request id 3",
+      "icmp 203.0.113.2 > 198.51.100.1 type 3 code 3 payload 28",
+  };
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_checksum", "0"));
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_max", "64"));
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_buckets", "16"));
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> bytes;
+    {
+      Packet p = make(seeds[rng() % std::size(seeds)]);
+      bytes.assign(p.data().begin(), p.data().end());
+    }
+    // Mutate transport bytes (and sometimes the protocol), maybe truncate.
+    for (int m = rng() % 4; m-- > 0;) bytes[20 + rng() % (bytes.size() - 20)] = static_cast<uint8_t>(rng());
+    if (rng() % 8 == 0) bytes[9] = static_cast<uint8_t>(rng() % 3 == 0 ? rng() : (rng() % 2 ? 1 : 6));
+    if (rng() % 4 == 0) {
+      size_t n = 20 + rng() % (bytes.size() - 19);
+      bytes.resize(n);
+      bytes[2] = static_cast<uint8_t>(n >> 8);
+      bytes[3] = static_cast<uint8_t>(n);
+    }
+    auto ip = packet::parse_ipv4(std::span<const uint8_t>(bytes));
+    if (!ip) continue;
+    Packet p{std::span<const uint8_t>(bytes)};
+    Hook hook = rng() % 2 ? Hook::PreRouting : Hook::LocalOut;
+    LookupResult r = table.in(p, hook, static_cast<uint16_t>(rng() % 2), now);
+    if (r.verdict == Verdict::Accept && rng() % 5) table.confirm(p, now);
+    table.put(p);
+    now += (rng() % 1000) * kSec / 100;
+    table.expire_until(now);
+    ASSERT_EQ(table.count(), table.dump(now).size()) << "iteration " << i;
+    ASSERT_LE(table.count(), 64u);
+  }
+  table.take_events();
 }
 
 TEST_F(ConntrackTest, WarmTableReusesEntries) {
