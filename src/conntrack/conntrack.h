@@ -216,7 +216,7 @@ struct LookupResult {
   Entry* ct = nullptr;  // also in pkt.meta.ct; null: INVALID, untracked or not tracked
   CtInfo ctinfo = CtInfo::New;
   bool is_new = false;   // an unconfirmed entry was created for this packet
-  std::string_view reason;  // why INVALID or dropped (the kernel's log text), else empty
+  std::string_view reason;  // why INVALID or dropped (after the kernel's log messages), else empty
 };
 
 // The per-namespace sysctls (net.netfilter.nf_conntrack_*). Timeouts in
@@ -267,6 +267,8 @@ class Table {
   LookupResult in(Packet& pkt, Hook hook, uint16_t zone, uint64_t now_ns);
   // nf_conntrack_confirm: inserts the packet's unconfirmed entry, then
   // delivers the entry's cached events. Drop: a clash or a dying entry.
+  // Takes the packet, not the entry: a UDP clash moves the packet onto the
+  // entry that won (nf_ct_resolve_clash).
   Verdict confirm(Packet& pkt, uint64_t now_ns);
   // Drops the packet's reference (nf_ct_put): an unconfirmed entry is
   // freed without event. Clears meta.ct.

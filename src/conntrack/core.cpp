@@ -126,6 +126,10 @@ Result<void> Table::set_sysctl(std::string_view full, std::string_view value) {
   if (!d) return Error{"unknown sysctl: " + std::string(full)};
   // proc_dointvec: an integer, optionally signed; the conntrack entries
   // are ints, and the kernel stores what it parsed.
+  // Like proc_dointvec: surrounding blanks and a final newline are fine.
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\n'))
+    value.remove_suffix(1);
   int64_t v = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
   if (ec != std::errc() || p != value.data() + value.size() || v < 0 || v > INT32_MAX)
@@ -138,6 +142,8 @@ Result<void> Table::set_sysctl(std::string_view full, std::string_view value) {
     cfg_.*(d->flag) = v != 0;
     return {};
   }
+  if (name == "nf_conntrack_tcp_max_retrans" && v > 255)  // a u8
+    return Error{"invalid value for " + std::string(full) + ": " + std::string(value)};
   if (name == "nf_conntrack_buckets") {
     if (v == 0) return Error{"invalid value for " + std::string(full) + ": " + std::string(value)};
     rehash(static_cast<uint32_t>(v));
