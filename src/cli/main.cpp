@@ -7,7 +7,9 @@
 #include <iostream>
 #include <sstream>
 
+#include "net/network.h"
 #include "ruleset/restore.h"
+#include "scenario/scenario.h"
 
 namespace {
 
@@ -61,6 +63,11 @@ int main(int argc, char** argv) {
   save->add_flag("-c", print_counters, "Print rule counters, as iptables-save -c");
   save->add_flag("--counters", load_counters, "Load counters from the file, as iptables-restore --counters");
 
+  std::string run_file, out_dir;
+  auto* run = app.add_subcommand("run", "Emulate a scenario: print the timeline, and with --out write the artifacts");
+  run->add_option("SCENARIO", run_file, "scenario file (TOML, see shared/spec/scenario.md)")->required();
+  run->add_option("--out", out_dir, "write kern.log, conntrack events and table, iptables-save and pcaps here");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -71,6 +78,32 @@ int main(int argc, char** argv) {
   if (*check) {
     nfemu::xt::Ruleset rs;
     return load(check_file, false, rs) ? 0 : kExitBadInput;
+  }
+  if (*run) {
+    auto sc = nfemu::scenario::load_scenario(run_file);
+    if (!sc) {
+      std::cerr << sc.error().format(run_file) << "\n";
+      return kExitBadInput;
+    }
+    auto net = nfemu::net::Network::build(*sc);
+    if (!net) {
+      std::cerr << net.error().format(run_file) << "\n";
+      return kExitBadInput;
+    }
+    (*net)->run();
+    for (const auto& line : (*net)->timeline()) std::cout << line << "\n";
+    if (!(*net)->unsupported().empty()) {
+      std::cerr << "nfemu: note: not evaluated yet (treated as no match / continue):";
+      for (const auto& e : (*net)->unsupported()) std::cerr << " " << e;
+      std::cerr << "\n";
+    }
+    if (!out_dir.empty()) {
+      if (auto w = (*net)->write_artifacts(out_dir); !w) {
+        std::cerr << w.error().format(out_dir) << "\n";
+        return kExitBadInput;
+      }
+    }
+    return 0;
   }
   if (*save) {
     nfemu::xt::Ruleset rs;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "log/log.h"
 #include "packet/headers.h"
 #include "packet/mangle.h"
 
@@ -39,11 +40,59 @@ constexpr uint64_t kDefaultTtl = 64;
 
 }  // namespace
 
+namespace {
+
+// The link-layer header the log lines show: the received frame's on the
+// input side (it stays on a forwarded packet, as the kernel prints it in
+// POSTROUTING), loopback's on lo, none for locally generated packets.
+std::optional<log::MacInfo> mac_for_log(const packet::Packet& pkt) {
+  if (pkt.meta.in.empty()) return std::nullopt;
+  if (pkt.meta.in.view() == "lo") return log::MacInfo::loopback();
+  if (!pkt.has_mac_header()) return std::nullopt;
+  return log::MacInfo::from(pkt);
+}
+
+packet::Hook to_packet_hook(Hook h) { return static_cast<packet::Hook>(static_cast<uint8_t>(h)); }
+
+}  // namespace
+
+class Host::HostEffects : public xt::Effects {
+ public:
+  explicit HostEffects(Host& host) : host_(host) {}
+  unsigned addr_type(uint32_t addr, std::string_view dev) const override {
+    return static_cast<unsigned>(host_.fib_.addr_type(addr, std::string(dev)));
+  }
+  void log(std::string_view prefix, uint8_t level, uint8_t flags, const packet::Packet& pkt, Hook hook) override {
+    log::LogOptions opts;
+    opts.tcp_sequence = flags & 0x01;
+    opts.tcp_options = flags & 0x02;
+    opts.ip_options = flags & 0x04;
+    opts.uid = flags & 0x08;
+    opts.macdecode = flags & 0x20;
+    auto mac = mac_for_log(pkt);
+    std::string line = log::format_log_line(prefix, opts, pkt, to_packet_hook(hook), pkt.meta.in.view(),
+                                            pkt.meta.out.view(), mac ? &*mac : nullptr);
+    if (host_.observer_) host_.observer_->on_kernel_log(host_, line);
+  }
+
+ private:
+  Host& host_;
+};
+
 class Host::Sink : public xt::TraceSink {
  public:
   Sink(const Host& host, Hook hook) : host_(host), hook_(hook) {}
   void on_event(const xt::TraceEvent& ev, const packet::Packet& pkt) override {
-    if (host_.observer_) host_.observer_->on_rule(host_, hook_, ev, pkt);
+    if (!host_.observer_) return;
+    host_.observer_->on_rule(host_, hook_, ev, pkt);
+    if (pkt.meta.trace) {
+      auto mac = mac_for_log(pkt);
+      auto type = static_cast<log::TraceType>(static_cast<uint8_t>(ev.kind));
+      host_.observer_->on_kernel_log(
+          host_, log::format_trace_line(ev.table, ev.chain, type, static_cast<unsigned>(ev.rulenum), pkt,
+                                        to_packet_hook(hook_), pkt.meta.in.view(), pkt.meta.out.view(),
+                                        mac ? &*mac : nullptr));
+    }
   }
   void on_unsupported(std::string_view ext) override {
     if (host_.observer_) host_.observer_->on_unsupported(host_, ext);
@@ -54,7 +103,9 @@ class Host::Sink : public xt::TraceSink {
   Hook hook_;
 };
 
-Host::Host(std::string name) : name_(std::move(name)) {
+Host::~Host() = default;
+
+Host::Host(std::string name) : name_(std::move(name)), effects_(std::make_unique<HostEffects>(*this)) {
   interfaces_.push_back({"lo", packet::Mac{}, 65536});
   fib_.add_address("lo", 0x7f000001, 8);
 }
@@ -77,20 +128,35 @@ int64_t Host::sysctl(const std::string& name) const {
   return 0;  // ip_forward and most switches default to off
 }
 
-void Host::drop(std::string_view reason, const packet::Packet& pkt) {
+void Host::drop(std::string_view reason, packet::Packet& pkt) {
   if (observer_) observer_->on_drop(*this, reason, pkt);
+  release(pkt);
 }
 
 bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
   for (TableId id : tables_for(hook)) {
+    // nf_conntrack_in runs at -200, right after raw.
+    if (id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && !pkt.meta.ct &&
+        pkt.meta.ctinfo != packet::CtInfo::Untracked) {
+      auto r = conntrack_.in(pkt, to_packet_hook(hook), 0, now_ns);
+      if (r.verdict == conntrack::Verdict::Drop) {
+        if (r.reason == conntrack::kTableFullMessage && observer_)
+          observer_->on_kernel_log(*this, std::string(conntrack::kTableFullMessage));
+        drop(fmt::format("conntrack: {}", r.reason.empty() ? "dropped" : r.reason), pkt);
+        return false;
+      }
+    }
     xt::Table* t = ruleset_.find(id);
     if (!t) continue;
-    if (id == TableId::Nat && pkt.meta.ct == nullptr) continue;
+    // nf_nat_inet_fn: only a packet that creates a connection walks the nat
+    // chains; related and established ones reuse its binding.
+    if (id == TableId::Nat && (pkt.meta.ct == nullptr || pkt.meta.ctinfo != packet::CtInfo::New)) continue;
     auto ip = pkt.ip();
     xt::EvalContext ctx{pkt, id, hook};
     ctx.thoff = static_cast<uint16_t>(ip.ihl() * 4);
     ctx.fragoff = ip.frag_offset();
     ctx.now_ns = now_ns;
+    ctx.effects = effects_.get();
     Sink sink(*this, hook);
     xt::Verdict v = xt::run_table(*t, ctx, &sink);
     if (observer_) observer_->on_table(*this, hook, id, v, pkt);
@@ -101,10 +167,23 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
       return false;
     }
   }
+  // nf_confirm runs last in INPUT and POSTROUTING.
+  if ((hook == Hook::LocalIn || hook == Hook::PostRouting) && pkt.meta.ct) {
+    if (conntrack_.confirm(pkt, now_ns) == conntrack::Verdict::Drop) {
+      drop("conntrack: confirmation failed", pkt);
+      return false;
+    }
+  }
   return true;
 }
 
 void Host::receive(packet::Packet pkt, std::string_view ifname, uint64_t now_ns) {
+  // A packet entering a namespace is scrubbed (skb_scrub_packet): no
+  // conntrack entry, mark or trace flag travels with it.
+  pkt.meta.ct = nullptr;
+  pkt.meta.ctinfo = packet::CtInfo::New;
+  pkt.meta.mark = 0;
+  pkt.meta.trace = false;
   pkt.meta.in.set(ifname);
   pkt.meta.out.set("");
   pkt.meta.tstamp_ns = now_ns;
@@ -163,9 +242,11 @@ void Host::local_deliver(packet::Packet& pkt, uint64_t now_ns) {
   pkt.meta.hook = packet::Hook::LocalIn;
   if (!run_hook(Hook::LocalIn, pkt, now_ns)) return;
   if (observer_) observer_->on_local_deliver(*this, pkt);
+  release(pkt);
 }
 
 void Host::send(packet::Packet pkt, uint64_t now_ns) {
+  pkt.meta = packet::PacketMeta{};
   pkt.meta.in.set("");
   pkt.meta.tstamp_ns = now_ns;
   auto route = fib_.lookup(pkt.ip().daddr());
@@ -203,8 +284,7 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
     }
     ++loop_depth_;
     packet::Packet copy = pkt;
-    copy.meta.mark = 0;
-    copy.meta.trace = false;
+    release(pkt);
     receive(std::move(copy), "lo", now_ns);
     --loop_depth_;
     return;
@@ -216,6 +296,7 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
   pkt.set_mac_header(eth);
   if (observer_) observer_->on_transmit(*this, route.dev, pkt);
   if (on_wire) on_wire(*this, route.dev, pkt);
+  release(pkt);
 }
 
 }  // namespace nfemu::stack

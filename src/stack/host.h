@@ -6,20 +6,23 @@
 //                                                └─► TTL/MTU ─► FORWARD ─► POSTROUTING ─► transmit
 //   send ────► route ─► OUTPUT ─► re-route ─► POSTROUTING ─► transmit
 //
-// Each hook runs its tables in the kernel's priority order (raw -300,
-// mangle -150, nat -100 for destination NAT, filter 0, security 50, nat 100
-// for source NAT). Connection tracking, NAT and ICMP errors plug in later
-// (issue 3); until then untracked packets skip the nat table, as they do in
-// the kernel (nf_nat_ipv4_fn returns early without a conntrack entry).
+// Each hook runs its units in the kernel's priority order: raw -300,
+// conntrack -200 (PREROUTING, OUTPUT), mangle -150, nat -100 (destination
+// NAT), filter 0, security 50, nat 100 (source NAT), conntrack confirm last
+// (INPUT, POSTROUTING). NAT bindings and ICMP errors are not modelled yet:
+// the nat table's rules are walked for NEW packets only, as the kernel
+// does, but a NAT target cannot evaluate yet (it is reported as such).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "conntrack/conntrack.h"
 #include "packet/addr.h"
 #include "packet/packet.h"
 #include "stack/fib.h"
@@ -47,12 +50,16 @@ class PathObserver {
   virtual void on_local_deliver(const Host&, const packet::Packet&) {}
   virtual void on_transmit(const Host&, std::string_view ifname, const packet::Packet&) {}
   virtual void on_unsupported(const Host&, std::string_view extension) {}
+  // A line the kernel would log (LOG, TRACE, conntrack table full), as
+  // `dmesg -t` prints it.
+  virtual void on_kernel_log(const Host&, const std::string& line) {}
 };
 
 class Host {
  public:
   // A host has a loopback interface `lo` with 127.0.0.1/8, as in Linux.
   explicit Host(std::string name);
+  ~Host();
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
 
@@ -66,6 +73,8 @@ class Host {
   const Fib& fib() const { return fib_; }
   xt::Ruleset& ruleset() { return ruleset_; }
   const xt::Ruleset& ruleset() const { return ruleset_; }
+  conntrack::Table& conntrack() { return conntrack_; }
+  const conntrack::Table& conntrack() const { return conntrack_; }
 
   // sysctls by their dotted name; unset ones read as the kernel default.
   void set_sysctl(const std::string& name, int64_t value) { sysctl_[name] = value; }
@@ -85,12 +94,16 @@ class Host {
 
  private:
   class Sink;
+  class HostEffects;
   bool run_hook(xt::Hook hook, packet::Packet& pkt, uint64_t now_ns);
   void route_input(packet::Packet& pkt, uint64_t now_ns);
   void forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void local_deliver(packet::Packet& pkt, uint64_t now_ns);
   void post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
-  void drop(std::string_view reason, const packet::Packet& pkt);
+  void drop(std::string_view reason, packet::Packet& pkt);
+  // The packet leaves this namespace (delivered, sent, dropped): its
+  // conntrack reference goes, as nf_reset_ct.
+  void release(packet::Packet& pkt) { conntrack_.put(pkt); }
 
   std::string name_;
   std::vector<Interface> interfaces_;
@@ -98,6 +111,8 @@ class Host {
   xt::Ruleset ruleset_;
   std::map<std::string, int64_t> sysctl_;
   PathObserver* observer_ = nullptr;
+  conntrack::Table conntrack_;
+  std::unique_ptr<HostEffects> effects_;
   int loop_depth_ = 0;
 };
 

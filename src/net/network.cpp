@@ -1,0 +1,287 @@
+#include "net/network.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "log/conntrack_text.h"
+#include "packet/grammar.h"
+#include "packet/pcap_io.h"
+#include "ruleset/restore.h"
+
+namespace nfemu::net {
+
+namespace {
+
+constexpr packet::Mac kWirePeerMac = {0x02, 0, 0, 0, 0, 0};
+
+stack::RouteType to_stack(scenario::RouteType t) {
+  switch (t) {
+    case scenario::RouteType::Unicast: return stack::RouteType::Unicast;
+    case scenario::RouteType::Local: return stack::RouteType::Local;
+    case scenario::RouteType::Broadcast: return stack::RouteType::Broadcast;
+    case scenario::RouteType::Unreachable: return stack::RouteType::Unreachable;
+    case scenario::RouteType::Prohibit: return stack::RouteType::Prohibit;
+    case scenario::RouteType::Blackhole: return stack::RouteType::Blackhole;
+  }
+  return stack::RouteType::Unicast;
+}
+
+log::CtTuple to_log(const conntrack::Tuple& t) {
+  log::CtTuple out;
+  out.src = t.src;
+  out.dst = t.dst;
+  out.sport = t.sport;
+  out.dport = t.dport;
+  out.icmp_type = t.icmp_type;
+  out.icmp_code = t.icmp_code;
+  out.icmp_id = t.icmp_id();
+  return out;
+}
+
+log::ConntrackView to_log(const conntrack::View& v, uint32_t mask) {
+  log::ConntrackView out;
+  out.l4proto = v.orig.proto;
+  out.timeout = v.has_timeout ? v.timeout_s : 0;
+  out.tcp_state = v.has_tcp_state ? conntrack::to_string(v.tcp_state) : std::string_view();
+  out.orig = to_log(v.orig);
+  out.reply = to_log(v.reply);
+  out.seen_reply = v.status & conntrack::status::kSeenReply;
+  out.assured = v.status & conntrack::status::kAssured;
+  out.mark = v.mark;
+  out.mark_event = (mask & conntrack::ipct::kMark) != 0;
+  out.state_event = v.has_tcp_state;
+  out.zone = v.zone;
+  out.use = v.use;
+  return out;
+}
+
+std::string seconds(uint64_t ns) { return fmt::format("{}.{:06}", ns / 1000000000, (ns / 1000) % 1000000); }
+
+std::string describe(const packet::Packet& pkt) {
+  auto text = packet::format_packet(pkt.ip());
+  return text ? *text : fmt::format("{} bytes", pkt.size());
+}
+
+}  // namespace
+
+Network::~Network() = default;
+
+Result<std::unique_ptr<Network>> Network::build(const scenario::Scenario& sc) {
+  std::unique_ptr<Network> net(new Network(sc));
+  for (size_t hi = 0; hi < sc.hosts.size(); ++hi) {
+    const scenario::Host& sh = sc.hosts[hi];
+    auto h = std::make_unique<stack::Host>(sh.name);
+    for (const auto& ifc : sh.interfaces) {
+      if (!ifc.loopback) h->add_interface(ifc.name, ifc.mac, ifc.mtu);
+      for (const auto& a : ifc.addresses) {
+        if (ifc.loopback && a.addr == 0x7f000001 && a.prefix_len == 8) continue;  // the Host has it
+        h->add_address(ifc.name, a.addr, a.prefix_len);
+      }
+    }
+    for (const auto& r : sh.routes) {
+      if (r.origin != scenario::RouteOrigin::User) continue;
+      stack::Route route;
+      route.dst = r.dst;
+      route.plen = r.prefix_len;
+      route.type = to_stack(r.type);
+      route.gateway = r.via.value_or(0);
+      if (r.dev >= 0) route.dev = sh.interfaces[static_cast<size_t>(r.dev)].name;
+      route.prefsrc = r.src.value_or(0);
+      route.metric = r.metric;
+      route.local_table = r.table == scenario::RouteTable::Local;
+      if (auto ok = h->fib().add(route); !ok) {
+        Error e = ok.error();
+        e.line = r.line;
+        return e;
+      }
+    }
+    for (const auto& [name, value] : sh.sysctls) {
+      std::string text = std::holds_alternative<int64_t>(value) ? std::to_string(std::get<int64_t>(value))
+                                                                : std::get<std::string>(value);
+      if (std::holds_alternative<int64_t>(value)) h->set_sysctl(name, std::get<int64_t>(value));
+      if (name.rfind("net.netfilter.", 0) == 0) {
+        if (auto ok = h->conntrack().set_sysctl(name, text); !ok) return ok.error();
+      }
+    }
+    h->ruleset() = sh.ruleset;
+    h->set_observer(net.get());
+    Network* self = net.get();
+    h->on_wire = [self, hi](const stack::Host&, std::string_view ifname, packet::Packet& pkt) {
+      self->wire(hi, ifname, pkt);
+    };
+    h->neighbour = [self, hi](std::string_view ifname, uint32_t) {
+      const scenario::Host& host = self->sc_.hosts[hi];
+      int idx = host.interface_index(ifname);
+      for (const auto& l : self->sc_.links) {
+        const scenario::Endpoint me{hi, static_cast<size_t>(idx)};
+        if (l.a == me) return self->sc_.hosts[l.b.host].interfaces[l.b.iface].mac;
+        if (l.b == me) return self->sc_.hosts[l.a.host].interfaces[l.a.iface].mac;
+      }
+      return kWirePeerMac;
+    };
+    net->records_[sh.name];
+    net->hosts_.push_back(std::move(h));
+  }
+  return net;
+}
+
+void Network::note(const stack::Host& h, std::string text) {
+  timeline_.push_back(fmt::format("{} {}: {}", seconds(now_ns_), h.name(), text));
+}
+
+void Network::capture(size_t host_index, std::string_view ifname, const packet::Packet& pkt) {
+  if (ifname == "lo") return;
+  auto frame = pkt.frame();
+  records_[hosts_[host_index]->name()].captures[std::string(ifname)].push_back(
+      {now_ns_, std::vector<uint8_t>(frame.begin(), frame.end())});
+}
+
+void Network::wire(size_t host_index, std::string_view ifname, packet::Packet& pkt) {
+  capture(host_index, ifname, pkt);
+  const scenario::Host& sh = sc_.hosts[host_index];
+  const scenario::Endpoint me{host_index, static_cast<size_t>(sh.interface_index(ifname))};
+  for (const auto& l : sc_.links) {
+    const scenario::Endpoint* peer = l.a == me ? &l.b : (l.b == me ? &l.a : nullptr);
+    if (!peer) continue;
+    const std::string& peer_if = sc_.hosts[peer->host].interfaces[peer->iface].name;
+    capture(peer->host, peer_if, pkt);
+    queue_.push_back({peer->host, peer_if, pkt});
+    return;
+  }
+}
+
+void Network::drain() {
+  // Frames cross links in the order they were sent, at the same virtual
+  // time (a veth delivers at once); a queue keeps the order deterministic.
+  for (size_t i = 0; i < queue_.size(); ++i) {
+    Pending p = std::move(queue_[i]);
+    hosts_[p.host]->receive(std::move(p.pkt), p.ifname, now_ns_);
+    if (i > 100000) break;  // a forwarding loop: TTL ends it long before this
+  }
+  queue_.clear();
+}
+
+void Network::collect_events(size_t hi) {
+  auto& rec = records_[hosts_[hi]->name()];
+  for (const auto& ev : hosts_[hi]->conntrack().take_events()) {
+    auto type = ev.type == conntrack::EventType::New      ? log::CtEventType::New
+                : ev.type == conntrack::EventType::Update ? log::CtEventType::Update
+                                                          : log::CtEventType::Destroy;
+    rec.conntrack_events.push_back(log::format_ct_event(type, to_log(ev.view, ev.mask)));
+  }
+}
+
+void Network::run() {
+  for (const auto& t : sc_.traffic) {
+    now_ns_ = static_cast<uint64_t>(t.at_ns);
+    for (size_t hi = 0; hi < hosts_.size(); ++hi) {
+      hosts_[hi]->conntrack().expire_until(now_ns_);
+      collect_events(hi);
+    }
+    packet::Packet pkt = packet::build_packet(t.packet);
+    stack::Host& h = *hosts_[t.host];
+    if (t.origin == scenario::Origin::From) {
+      note(h, fmt::format("sends {}", t.text));
+      h.send(std::move(pkt), now_ns_);
+    } else {
+      const auto& ifc = sc_.hosts[t.host].interfaces[t.iface];
+      packet::EthernetHeader eth;
+      eth.dst = ifc.mac;
+      eth.src = h.neighbour ? h.neighbour(ifc.name, 0) : kWirePeerMac;
+      pkt.set_mac_header(eth);
+      note(h, fmt::format("{} receives {}", ifc.name, t.text));
+      capture(t.host, ifc.name, pkt);
+      h.receive(std::move(pkt), ifc.name, now_ns_);
+    }
+    drain();
+    for (size_t hi = 0; hi < hosts_.size(); ++hi) collect_events(hi);
+  }
+  now_ns_ = static_cast<uint64_t>(sc_.end_ns);
+  for (size_t hi = 0; hi < hosts_.size(); ++hi) {
+    hosts_[hi]->conntrack().expire_until(now_ns_);
+    collect_events(hi);
+    auto& rec = records_[hosts_[hi]->name()];
+    for (const auto& v : hosts_[hi]->conntrack().dump(now_ns_))
+      rec.conntrack_table.push_back(log::format_ct_list_line(to_log(v, 0)));
+    std::sort(rec.conntrack_table.begin(), rec.conntrack_table.end());
+    rec.iptables_save = ruleset::save(hosts_[hi]->ruleset(), {.counters = true});
+  }
+}
+
+void Network::on_rule(const stack::Host& h, xt::Hook hook, const xt::TraceEvent& ev, const packet::Packet&) {
+  static const char* kinds[] = {"rule", "return", "policy"};
+  std::string text = fmt::format("  {}:{}:{}:{}", ev.table, ev.chain, kinds[static_cast<int>(ev.kind)], ev.rulenum);
+  if (ev.rule) text += fmt::format("  -A {}{}", ev.chain, ev.rule->spec_text());
+  note(h, text);
+}
+
+void Network::on_table(const stack::Host& h, xt::Hook hook, xt::TableId t, xt::Verdict v, const packet::Packet& pkt) {
+  if (v == xt::Verdict::Accept) return;
+  note(h, fmt::format("  {} {}: {}", xt::table_name(t), xt::hook_chain_name(hook), v == xt::Verdict::Drop ? "DROP" : "QUEUE"));
+}
+
+void Network::on_drop(const stack::Host& h, std::string_view reason, const packet::Packet& pkt) {
+  note(h, fmt::format("dropped ({}): {}", reason, describe(pkt)));
+}
+
+void Network::on_local_deliver(const stack::Host& h, const packet::Packet& pkt) {
+  static const char* states[] = {"ESTABLISHED", "RELATED", "NEW", "ESTABLISHED(reply)", "RELATED(reply)", "", "",
+                                 "UNTRACKED"};
+  std::string ct = pkt.meta.ct ? states[static_cast<int>(pkt.meta.ctinfo)] : "INVALID/untracked";
+  note(h, fmt::format("delivered locally [{}]: {}", ct, describe(pkt)));
+}
+
+void Network::on_transmit(const stack::Host& h, std::string_view ifname, const packet::Packet& pkt) {
+  note(h, fmt::format("transmits on {}: {}", ifname, describe(pkt)));
+}
+
+void Network::on_unsupported(const stack::Host& h, std::string_view extension) {
+  std::string name(extension);
+  if (std::find(unsupported_.begin(), unsupported_.end(), name) == unsupported_.end()) unsupported_.push_back(name);
+  note(h, fmt::format("  (not evaluated yet: {}; treated as no match)", extension));
+}
+
+void Network::on_kernel_log(const stack::Host& h, const std::string& line) {
+  records_[h.name()].kern_log.push_back(line);
+  note(h, fmt::format("  kernel: {}", line));
+}
+
+Result<void> Network::write_artifacts(const std::string& dir) const {
+  namespace fs = std::filesystem;
+  auto write_lines = [](const fs::path& p, const std::vector<std::string>& lines) -> Result<void> {
+    std::ofstream out(p, std::ios::binary);
+    if (!out) return make_error(fmt::format("cannot write {}", p.string()));
+    for (const auto& l : lines) out << l << '\n';
+    return {};
+  };
+  for (size_t hi = 0; hi < hosts_.size(); ++hi) {
+    const std::string& name = hosts_[hi]->name();
+    const HostRecord& rec = records_.at(name);
+    fs::path d = fs::path(dir) / name;
+    std::error_code ec;
+    fs::create_directories(d, ec);
+    if (ec) return make_error(fmt::format("cannot create {}: {}", d.string(), ec.message()));
+    if (auto r = write_lines(d / "kern.log", rec.kern_log); !r) return r;
+    if (auto r = write_lines(d / "conntrack-events.txt", rec.conntrack_events); !r) return r;
+    if (auto r = write_lines(d / "conntrack.txt", rec.conntrack_table); !r) return r;
+    {
+      std::ofstream out(d / "iptables-save.txt", std::ios::binary);
+      out << rec.iptables_save;
+    }
+    for (const auto& ifc : hosts_[hi]->interfaces()) {
+      if (ifc.name == "lo") continue;
+      auto w = packet::PcapWriter::open((d / (ifc.name + ".pcap")).string());
+      if (!w) return w.error();
+      auto it = rec.captures.find(ifc.name);
+      if (it != rec.captures.end())
+        for (const auto& f : it->second) w->write(f.ts_ns / 1000, f.bytes);
+      if (auto r = w->close(); !r) return r;
+    }
+  }
+  return {};
+}
+
+}  // namespace nfemu::net
