@@ -1,0 +1,78 @@
+// Draws a Scene with cairo; text is shaped by pango (fontconfig fallback, so
+// Cyrillic, Arabic and CJK names find a Noto face instead of drawing boxes).
+//
+// One Rasteriser per thread: it owns its cairo surface and pango context.
+// Shaped text is kept as alpha masks in a TextCache shared by all threads;
+// a mask depends only on (text, size, weight), so which thread made it never
+// changes a pixel.
+//
+//   TextCache cache;
+//   Rasteriser r(1920, 1080, cache);
+//   r.draw(scene);
+//   use(r.pixels(), r.stride());   // cairo RGB24: B, G, R, unused per pixel
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "upviz/render/scene.h"
+
+typedef struct _cairo_surface cairo_surface_t;
+typedef struct _cairo cairo_t;
+typedef struct _PangoContext PangoContext;
+typedef struct _PangoFontMap PangoFontMap;
+
+namespace upviz::render {
+
+struct TextMask {
+  int width = 0, height = 0, stride = 0;
+  int offset_x = 0, offset_y = 0;  // mask's top-left relative to the text origin
+  int advance = 0;                 // logical width, for alignment
+  std::vector<uint8_t> alpha;      // A8, `stride` bytes a row
+};
+
+class TextCache {
+ public:
+  explicit TextCache(size_t max_entries = 8192) : max_entries_(max_entries) {}
+  std::shared_ptr<const TextMask> find(const std::string& text, int size, bool bold);
+  void insert(const std::string& text, int size, bool bold, std::shared_ptr<const TextMask> mask);
+
+ private:
+  using Key = std::tuple<std::string, int, bool>;
+  std::mutex mutex_;
+  std::map<Key, std::shared_ptr<const TextMask>> masks_;
+  size_t max_entries_;
+};
+
+class Rasteriser {
+ public:
+  Rasteriser(int width, int height, TextCache& cache);
+  ~Rasteriser();
+  Rasteriser(const Rasteriser&) = delete;
+  Rasteriser& operator=(const Rasteriser&) = delete;
+
+  void draw(const Scene& scene);
+  const uint8_t* pixels() const;
+  int stride() const;
+  int width() const { return width_; }
+  int height() const { return height_; }
+  cairo_surface_t* surface() const { return surface_; }
+
+ private:
+  std::shared_ptr<const TextMask> mask_for(const Label& l);
+  void draw_label(const Label& l);
+
+  int width_, height_;
+  TextCache& cache_;
+  cairo_surface_t* surface_ = nullptr;
+  cairo_t* cr_ = nullptr;
+  PangoFontMap* font_map_ = nullptr;
+  PangoContext* pango_ = nullptr;
+};
+
+}  // namespace upviz::render
