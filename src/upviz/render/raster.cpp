@@ -3,7 +3,9 @@
 #include <cairo.h>
 #include <pango/pangocairo.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace upviz::render {
 namespace {
@@ -15,29 +17,25 @@ void set_paint(cairo_t* cr, Rgba c) {
                         ((c >> 24) & 0xFF) / 255.0);
 }
 
-void fill_circles(cairo_t* cr, const std::vector<CircleBatch>& batches) {
-  for (const CircleBatch& b : batches) {
-    set_paint(cr, b.paint);
-    cairo_new_path(cr);
-    for (const Circle& c : b.circles) {
-      cairo_new_sub_path(cr);
-      cairo_arc(cr, c.x, c.y, c.r, 0, 2 * M_PI);
-    }
-    cairo_fill(cr);
-  }
-}
-
+// Cairo's scan converter walks every row of a path's extent, so one path of
+// segments spread over the screen costs a full-screen pass: each segment is
+// stroked on its own instead.
 void stroke_lines(cairo_t* cr, const std::vector<LineBatch>& batches) {
   for (const LineBatch& b : batches) {
     set_paint(cr, b.paint);
     cairo_set_line_width(cr, b.width);
-    cairo_new_path(cr);
     for (const Segment& s : b.segments) {
       cairo_move_to(cr, s.x0, s.y0);
       cairo_line_to(cr, s.x1, s.y1);
+      cairo_stroke(cr);
     }
-    cairo_stroke(cr);
   }
+}
+
+// round(x / 255) for 0 <= x <= 255 * 255, without a division.
+inline int div255(int x) {
+  x += 128;
+  return (x + (x >> 8)) >> 8;
 }
 
 }  // namespace
@@ -115,6 +113,79 @@ std::shared_ptr<const TextMask> Rasteriser::mask_for(const Label& l) {
   return out;
 }
 
+// Source-over of one colour through an A8 mask, in integers: the same
+// pixels on every machine and thread.
+void Rasteriser::blend(const uint8_t* mask, int mstride, int mw, int mh, int x0, int y0, Rgba paint) {
+  const int alpha = static_cast<int>((paint >> 24) & 0xFF);
+  if (alpha == 0) return;
+  const int r = (paint >> 16) & 0xFF, g = (paint >> 8) & 0xFF, b = paint & 0xFF;
+  const int xs = std::max(0, -x0), ys = std::max(0, -y0);
+  const int xe = std::min(mw, width_ - x0), ye = std::min(mh, height_ - y0);
+  uint8_t* base = cairo_image_surface_get_data(surface_);
+  const int stride = cairo_image_surface_get_stride(surface_);
+  for (int y = ys; y < ye; ++y) {
+    const uint8_t* m = mask + static_cast<size_t>(y) * mstride;
+    uint8_t* px = base + static_cast<size_t>(y0 + y) * stride + static_cast<size_t>(x0) * 4;
+    for (int x = xs; x < xe; ++x) {
+      const int cov = m[x];
+      if (cov == 0) continue;
+      const int a = div255(cov * alpha);
+      const int na = 255 - a;
+      uint8_t* p = px + x * 4;
+      p[0] = static_cast<uint8_t>(div255(b * a + p[0] * na));
+      p[1] = static_cast<uint8_t>(div255(g * a + p[1] * na));
+      p[2] = static_cast<uint8_t>(div255(r * a + p[2] * na));
+    }
+  }
+}
+
+const Rasteriser::Disc& Rasteriser::disc(float radius, int phase_x, int phase_y) {
+  const int rq = std::max(1, static_cast<int>(std::lround(radius * 8)));
+  auto key = std::make_tuple(rq, phase_x, phase_y);
+  auto it = discs_.find(key);
+  if (it != discs_.end()) return it->second;
+  if (discs_.size() > 4096) discs_.clear();
+  Disc d;
+  const double r = rq / 8.0;
+  d.half = static_cast<int>(std::ceil(r)) + 1;
+  d.size = 2 * d.half + 2;
+  d.alpha.assign(static_cast<size_t>(d.size) * d.size, 0);
+  const double cx = d.half + phase_x / 4.0, cy = d.half + phase_y / 4.0;
+  for (int y = 0; y < d.size; ++y)
+    for (int x = 0; x < d.size; ++x) {
+      // Coverage from the distance of the pixel centre to the edge.
+      const double dist = std::hypot(x + 0.5 - cx, y + 0.5 - cy);
+      const double cov = std::clamp(r - dist + 0.5, 0.0, 1.0);
+      d.alpha[static_cast<size_t>(y) * d.size + x] = static_cast<uint8_t>(std::lround(cov * 255));
+    }
+  return discs_.emplace(key, std::move(d)).first->second;
+}
+
+void Rasteriser::draw_discs(const std::vector<CircleBatch>& batches) {
+  for (const CircleBatch& b : batches)
+    for (const Circle& c : b.circles) {
+      // Quarter-pixel positions: smooth motion from a handful of masks.
+      const long qx = std::lround(c.x * 4.0), qy = std::lround(c.y * 4.0);
+      const long ix = qx >> 2, iy = qy >> 2;
+      const Disc& d = disc(c.r, static_cast<int>(qx & 3), static_cast<int>(qy & 3));
+      if (ix - d.half > width_ || iy - d.half > height_ || ix + d.size < 0 || iy + d.size < 0) continue;
+      blend(d.alpha.data(), d.size, d.size, d.size, static_cast<int>(ix - d.half), static_cast<int>(iy - d.half),
+            b.paint);
+    }
+}
+
+int Rasteriser::missing_glyphs(const std::string& text) {
+  PangoLayout* layout = pango_layout_new(pango_);
+  PangoFontDescription* fd = pango_font_description_from_string(kFontFamilies);
+  pango_font_description_set_absolute_size(fd, 16 * PANGO_SCALE);
+  pango_layout_set_font_description(layout, fd);
+  pango_font_description_free(fd);
+  pango_layout_set_text(layout, text.data(), static_cast<int>(text.size()));
+  const int n = pango_layout_get_unknown_glyphs_count(layout);
+  g_object_unref(layout);
+  return n;
+}
+
 void Rasteriser::draw_label(const Label& l) {
   if (l.text.empty()) return;
   auto m = mask_for(l);
@@ -122,32 +193,41 @@ void Rasteriser::draw_label(const Label& l) {
   if (l.align == Align::Centre) x -= m->advance / 2.0;
   if (l.align == Align::Right) x -= m->advance;
   // Whole pixels: the mask is pasted, never resampled.
-  const double mx = std::lround(x) + m->offset_x, my = std::lround(l.y) + m->offset_y;
+  const long mx = std::lround(x) + m->offset_x, my = std::lround(l.y) + m->offset_y;
   if (mx > width_ || my > height_ || mx + m->width < 0 || my + m->height < 0) return;
-  cairo_surface_t* s = cairo_image_surface_create_for_data(const_cast<uint8_t*>(m->alpha.data()), CAIRO_FORMAT_A8,
-                                                           m->width, m->height, m->stride);
   const double a = ((l.paint >> 24) & 0xFF) / 255.0;
-  cairo_set_source_rgba(cr_, 0, 0, 0, 0.7 * a);
-  cairo_mask_surface(cr_, s, mx + 1, my + 1);
-  set_paint(cr_, l.paint);
-  cairo_mask_surface(cr_, s, mx, my);
-  cairo_surface_destroy(s);
+  blend(m->alpha.data(), m->stride, m->width, m->height, static_cast<int>(mx + 1), static_cast<int>(my + 1),
+        rgba(0x000000, 0.7 * a));
+  blend(m->alpha.data(), m->stride, m->width, m->height, static_cast<int>(mx), static_cast<int>(my), l.paint);
 }
 
 void Rasteriser::draw(const Scene& scene) {
-  cairo_set_operator(cr_, CAIRO_OPERATOR_SOURCE);
-  cairo_set_source_rgb(cr_, ((scene.background >> 16) & 0xFF) / 255.0, ((scene.background >> 8) & 0xFF) / 255.0,
-                       (scene.background & 0xFF) / 255.0);
-  cairo_paint(cr_);
+  // Background by hand: a straight fill of the pixel words.
+  cairo_surface_flush(surface_);
+  uint8_t* base = cairo_image_surface_get_data(surface_);
+  const int stride = cairo_image_surface_get_stride(surface_);
+  const uint32_t bg = scene.background & 0xFFFFFF;
+  if (bg == 0) {
+    std::memset(base, 0, static_cast<size_t>(stride) * height_);
+  } else {
+    for (int y = 0; y < height_; ++y) {
+      auto* row = reinterpret_cast<uint32_t*>(base + static_cast<size_t>(y) * stride);
+      std::fill(row, row + width_, bg);
+    }
+  }
+  cairo_surface_mark_dirty(surface_);
   cairo_set_operator(cr_, CAIRO_OPERATOR_OVER);
   cairo_set_line_cap(cr_, CAIRO_LINE_CAP_ROUND);
   stroke_lines(cr_, scene.edges);
-  fill_circles(cr_, scene.files);
-  stroke_lines(cr_, scene.beams);
-  fill_circles(cr_, scene.users);
-  fill_circles(cr_, scene.hud_shapes);
-  for (const Label& l : scene.labels) draw_label(l);
   cairo_surface_flush(surface_);
+  draw_discs(scene.files);
+  cairo_surface_mark_dirty(surface_);
+  stroke_lines(cr_, scene.beams);
+  cairo_surface_flush(surface_);
+  draw_discs(scene.users);
+  draw_discs(scene.hud_shapes);
+  for (const Label& l : scene.labels) draw_label(l);
+  cairo_surface_mark_dirty(surface_);
 }
 
 }  // namespace upviz::render

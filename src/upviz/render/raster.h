@@ -62,10 +62,19 @@ class Rasteriser {
   int width() const { return width_; }
   int height() const { return height_; }
   cairo_surface_t* surface() const { return surface_; }
+  // Characters of `text` that no installed font can show (drawn as boxes).
+  int missing_glyphs(const std::string& text);
 
  private:
+  struct Disc {
+    int size = 0, half = 0;  // mask is size x size; the centre sits near (half, half)
+    std::vector<uint8_t> alpha;
+  };
   std::shared_ptr<const TextMask> mask_for(const Label& l);
   void draw_label(const Label& l);
+  void draw_discs(const std::vector<CircleBatch>& batches);
+  const Disc& disc(float radius, int phase_x, int phase_y);
+  void blend(const uint8_t* mask, int mstride, int mw, int mh, int x0, int y0, Rgba paint);
 
   int width_, height_;
   TextCache& cache_;
@@ -73,6 +82,8 @@ class Rasteriser {
   cairo_t* cr_ = nullptr;
   PangoFontMap* font_map_ = nullptr;
   PangoContext* pango_ = nullptr;
+  // Antialiased disc masks by (radius in 1/8 px, quarter-pixel phase).
+  std::map<std::tuple<int, int, int>, Disc> discs_;
 };
 
 }  // namespace upviz::render
