@@ -12,30 +12,39 @@ namespace {
 
 constexpr const char* kFontFamilies = "Noto Sans,DejaVu Sans,Noto Sans CJK SC,Noto Sans Arabic,sans-serif";
 
-void set_paint(cairo_t* cr, Rgba c) {
-  cairo_set_source_rgba(cr, ((c >> 16) & 0xFF) / 255.0, ((c >> 8) & 0xFF) / 255.0, (c & 0xFF) / 255.0,
-                        ((c >> 24) & 0xFF) / 255.0);
-}
-
-// Cairo's scan converter walks every row of a path's extent, so one path of
-// segments spread over the screen costs a full-screen pass: each segment is
-// stroked on its own instead.
-void stroke_lines(cairo_t* cr, const std::vector<LineBatch>& batches) {
-  for (const LineBatch& b : batches) {
-    set_paint(cr, b.paint);
-    cairo_set_line_width(cr, b.width);
-    for (const Segment& s : b.segments) {
-      cairo_move_to(cr, s.x0, s.y0);
-      cairo_line_to(cr, s.x1, s.y1);
-      cairo_stroke(cr);
-    }
-  }
-}
-
 // round(x / 255) for 0 <= x <= 255 * 255, without a division.
 inline int div255(int x) {
   x += 128;
   return (x + (x >> 8)) >> 8;
+}
+
+inline void blend_pixel(uint8_t* p, int r, int g, int b, int a) {
+  const int na = 255 - a;
+  p[0] = static_cast<uint8_t>(div255(b * a + p[0] * na));
+  p[1] = static_cast<uint8_t>(div255(g * a + p[1] * na));
+  p[2] = static_cast<uint8_t>(div255(r * a + p[2] * na));
+}
+
+// Clips the segment to the rectangle grown by `m` (Liang-Barsky).
+bool clip(double& x0, double& y0, double& x1, double& y1, double w, double h, double m) {
+  double t0 = 0, t1 = 1;
+  const double dx = x1 - x0, dy = y1 - y0;
+  const double p[4] = {-dx, dx, -dy, dy};
+  const double q[4] = {x0 + m, w + m - x0, y0 + m, h + m - y0};
+  for (int i = 0; i < 4; ++i) {
+    if (p[i] == 0) {
+      if (q[i] < 0) return false;
+      continue;
+    }
+    const double t = q[i] / p[i];
+    if (p[i] < 0) t0 = std::max(t0, t);
+    else t1 = std::min(t1, t);
+  }
+  if (t0 > t1) return false;
+  const double ax = x0, ay = y0;
+  x0 = ax + t0 * dx, y0 = ay + t0 * dy;
+  x1 = ax + t1 * dx, y1 = ay + t1 * dy;
+  return true;
 }
 
 }  // namespace
@@ -56,7 +65,6 @@ void TextCache::insert(const std::string& text, int size, bool bold, std::shared
 
 Rasteriser::Rasteriser(int width, int height, TextCache& cache) : width_(width), height_(height), cache_(cache) {
   surface_ = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
-  cr_ = cairo_create(surface_);
   font_map_ = pango_cairo_font_map_new();
   pango_ = pango_font_map_create_context(font_map_);
   // Fixed font options: no hinting, grey antialiasing, so text pixels do not
@@ -73,7 +81,6 @@ Rasteriser::Rasteriser(int width, int height, TextCache& cache) : width_(width),
 Rasteriser::~Rasteriser() {
   if (pango_) g_object_unref(pango_);
   if (font_map_) g_object_unref(font_map_);
-  if (cr_) cairo_destroy(cr_);
   if (surface_) cairo_surface_destroy(surface_);
 }
 
@@ -129,14 +136,60 @@ void Rasteriser::blend(const uint8_t* mask, int mstride, int mw, int mh, int x0,
     for (int x = xs; x < xe; ++x) {
       const int cov = m[x];
       if (cov == 0) continue;
-      const int a = div255(cov * alpha);
-      const int na = 255 - a;
-      uint8_t* p = px + x * 4;
-      p[0] = static_cast<uint8_t>(div255(b * a + p[0] * na));
-      p[1] = static_cast<uint8_t>(div255(g * a + p[1] * na));
-      p[2] = static_cast<uint8_t>(div255(r * a + p[2] * na));
+      blend_pixel(px + x * 4, r, g, b, div255(cov * alpha));
     }
   }
+}
+
+// Antialiased lines, one pass along the major axis: coverage falls off with
+// the distance across the line. A cairo stroke costs tens of microseconds of
+// set-up; thousands of beams a frame need lines to be cheap.
+void Rasteriser::line(const Segment& seg, float width, Rgba paint) {
+  const int alpha = static_cast<int>((paint >> 24) & 0xFF);
+  if (alpha == 0) return;
+  const int r = (paint >> 16) & 0xFF, g = (paint >> 8) & 0xFF, b = paint & 0xFF;
+  double x0 = seg.x0, y0 = seg.y0, x1 = seg.x1, y1 = seg.y1;
+  const double half = width / 2.0;
+  if (!clip(x0, y0, x1, y1, width_, height_, half + 2)) return;
+  const bool steep = std::abs(y1 - y0) > std::abs(x1 - x0);
+  if (steep) std::swap(x0, y0), std::swap(x1, y1);
+  if (x0 > x1) std::swap(x0, x1), std::swap(y0, y1);
+  const double dx = x1 - x0, dy = y1 - y0;
+  const double len = std::hypot(dx, dy);
+  if (len < 1e-3) return;
+  const double k = len / std::max(dx, 1e-9);  // minor-axis extent per unit of perpendicular distance
+  const double slope = dy / std::max(dx, 1e-9);
+  const int major_max = steep ? height_ : width_, minor_max = steep ? width_ : height_;
+  uint8_t* base = cairo_image_surface_get_data(surface_);
+  const int stride = cairo_image_surface_get_stride(surface_);
+  const int u0 = std::max(0, static_cast<int>(std::floor(x0 - half)));
+  const int u1 = std::min(major_max - 1, static_cast<int>(std::ceil(x1 + half)));
+  for (int u = u0; u <= u1; ++u) {
+    const double cu = u + 0.5;
+    // Round caps, approximately: coverage fades past the ends.
+    const double past = cu < x0 ? x0 - cu : (cu > x1 ? cu - x1 : 0);
+    const double cap = std::clamp(half + 0.5 - past, 0.0, 1.0);
+    if (cap <= 0) continue;
+    const double cv = y0 + (std::clamp(cu, x0, x1) - x0) * slope;
+    const double reach = half * k + 1;
+    const int v0 = std::max(0, static_cast<int>(std::floor(cv - reach)));
+    const int v1 = std::min(minor_max - 1, static_cast<int>(std::ceil(cv + reach)));
+    for (int v = v0; v <= v1; ++v) {
+      const double dist = std::abs(v + 0.5 - cv) / k;
+      const double cov = std::clamp(half + 0.5 - dist, 0.0, 1.0) * cap;
+      if (cov <= 0) continue;
+      const int a = div255(static_cast<int>(cov * 255 + 0.5) * alpha);
+      if (a == 0) continue;
+      uint8_t* p = steep ? base + static_cast<size_t>(u) * stride + static_cast<size_t>(v) * 4
+                         : base + static_cast<size_t>(v) * stride + static_cast<size_t>(u) * 4;
+      blend_pixel(p, r, g, b, a);
+    }
+  }
+}
+
+void Rasteriser::draw_lines(const std::vector<LineBatch>& batches) {
+  for (const LineBatch& b : batches)
+    for (const Segment& s : b.segments) line(s, b.width, b.paint);
 }
 
 const Rasteriser::Disc& Rasteriser::disc(float radius, int phase_x, int phase_y) {
@@ -215,15 +268,9 @@ void Rasteriser::draw(const Scene& scene) {
       std::fill(row, row + width_, bg);
     }
   }
-  cairo_surface_mark_dirty(surface_);
-  cairo_set_operator(cr_, CAIRO_OPERATOR_OVER);
-  cairo_set_line_cap(cr_, CAIRO_LINE_CAP_ROUND);
-  stroke_lines(cr_, scene.edges);
-  cairo_surface_flush(surface_);
+  draw_lines(scene.edges);
   draw_discs(scene.files);
-  cairo_surface_mark_dirty(surface_);
-  stroke_lines(cr_, scene.beams);
-  cairo_surface_flush(surface_);
+  draw_lines(scene.beams);
   draw_discs(scene.users);
   draw_discs(scene.hud_shapes);
   for (const Label& l : scene.labels) draw_label(l);

@@ -25,6 +25,7 @@ constexpr double kUserFade = 1.0;
 constexpr double kUserDistance = 45.0;
 constexpr double kTail = 0.5;
 constexpr size_t kMaxBeamsPerUser = 4000;
+constexpr size_t kMaxVisibleBeams = 32;
 
 uint32_t fnv1a(std::string_view s) {
   uint32_t h = 2166136261u;
@@ -424,8 +425,11 @@ void Simulation::recompute_sectors() {
     for (int c : dirs_[layout_order_[k]].children) layout_order_.push_back(c);
   for (size_t k = layout_order_.size(); k-- > 0;) {
     Dir& d = dirs_[layout_order_[k]];
-    d.weight = std::max(1.0, std::sqrt(static_cast<double>(d.nfiles)));
-    for (int c : d.children) d.weight += dirs_[c].weight;
+    // A sector in proportion to the room a directory needs on its parent's
+    // ring (its diameter) plus some for its own subtree: siblings then sit on
+    // one ring, and small ones are not flung far out through thin sectors.
+    d.weight = 2 * d.radius + kDirGap;
+    for (int c : d.children) d.weight += 0.5 * dirs_[c].weight;
   }
   for (int id : layout_order_) {
     Dir& d = dirs_[id];
@@ -627,7 +631,11 @@ Scene Simulation::scene() const {
       const double alpha = quantise_alpha(idle > 0 ? 1 - idle / kUserFade : 1.0);
       if (alpha <= 0) continue;
       const Vec2 up = proj(u.pos);
-      for (const Action& a : u.actions) {
+      // Only the latest beams of a busy uploader: a thousand-file upload
+      // would otherwise draw a thousand lines for a second.
+      const size_t first = u.actions.size() > kMaxVisibleBeams ? u.actions.size() - kMaxVisibleBeams : 0;
+      for (size_t ai = first; ai < u.actions.size(); ++ai) {
+        const Action& a = u.actions[ai];
         const File& f = files_[a.file];
         if (!f.used || f.gen != a.gen) continue;
         const double ba = quantise_alpha(0.8 * (1 - (t_ - a.start) / kBeamTime));
