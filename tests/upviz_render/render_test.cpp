@@ -112,6 +112,14 @@ TEST(RenderTest, TinyWebm) {
   ASSERT_GT(data.size(), 100u);
   EXPECT_EQ(data.substr(0, 4), std::string("\x1a\x45\xdf\xa3", 4));  // EBML magic
   EXPECT_NE(data.find("webm"), std::string::npos);
+  {
+    // Encoded video is reproducible too (bit-exact muxing, fixed encoder speed).
+    const fs::path again = temp_path("tiny2.webm");
+    std::istringstream log2(small_log());
+    ASSERT_TRUE(render(tiny(again), log2));
+    EXPECT_TRUE(read_file(again) == data);
+    fs::remove(again);
+  }
   if (!have_ffprobe()) {
     fs::remove(out);
     GTEST_SKIP() << "ffprobe not installed (Debian package ffmpeg): container checked by magic only";

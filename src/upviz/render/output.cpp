@@ -116,8 +116,10 @@ class VideoWriter final : public FrameWriter {
       av_opt_set(codec_->priv_data, "preset", "veryfast", 0);
       if (o.crf >= 0 || o.bitrate <= 0) av_opt_set_int(codec_->priv_data, "crf", o.crf >= 0 ? o.crf : 23, 0);
     } else if (codec->id == AV_CODEC_ID_VP8 || codec->id == AV_CODEC_ID_VP9) {
+      // Realtime speed, fixed: a positive cpu-used in realtime mode lets
+      // libvpx pick its speed from the wall clock, and the bytes would vary.
       av_opt_set(codec_->priv_data, "deadline", "realtime", 0);
-      av_opt_set_int(codec_->priv_data, "cpu-used", 8, 0);
+      av_opt_set_int(codec_->priv_data, "cpu-used", codec->id == AV_CODEC_ID_VP8 ? -8 : 8, 0);
       if (o.crf >= 0) av_opt_set_int(codec_->priv_data, "crf", o.crf, 0);
       if (o.bitrate <= 0) codec_->bit_rate = o.crf >= 0 ? 0 : 8'000'000;
     } else if (o.crf >= 0) {

@@ -230,38 +230,51 @@ void Simulation::apply(const Commit& c) {
 }
 
 int Simulation::ensure_dir(const std::string& path) {
-  auto it = dir_index_.find(path);
-  if (it != dir_index_.end()) return it->second;
-  const size_t slash = path.rfind('/', path.size() - 2);
-  const std::string parent_path = slash == 0 ? "/" : path.substr(0, slash);
-  const int parent = ensure_dir(parent_path);
-  int id;
-  if (!free_dirs_.empty()) {
-    id = free_dirs_.back();
-    free_dirs_.pop_back();
-  } else {
-    id = static_cast<int>(dirs_.size());
-    dirs_.emplace_back();
+  // Walk up to the nearest known ancestor, then create downwards: no
+  // recursion, however deep a path a log throws at us.
+  std::vector<std::string> missing;
+  std::string p = path;
+  int parent;
+  for (;;) {
+    auto it = dir_index_.find(p);
+    if (it != dir_index_.end()) {
+      parent = it->second;
+      break;
+    }
+    missing.push_back(p);
+    const size_t slash = p.rfind('/', p.size() - 2);
+    p = slash == 0 ? "/" : p.substr(0, slash);
   }
-  Dir& d = dirs_[id];
-  d = Dir{};
-  d.used = true;
-  d.parent = parent;
-  d.path = path;
-  d.name = path.substr(slash + 1);
-  d.depth = dirs_[parent].depth + 1;
-  d.radius = kSlotSpacing;
-  // Grow out of the parent, in the direction of the parent's own branch.
-  const Dir& p = dirs_[parent];
-  const double a = parent == 0 ? (fnv1a(d.name) % 3600) / 3600.0 * 2 * kPi : p.angle;
-  d.pos = p.pos + Vec2{std::cos(a), std::sin(a)} * (p.radius + kSlotSpacing);
-  auto& ch = dirs_[parent].children;
-  auto pos = std::lower_bound(ch.begin(), ch.end(), id,
-                              [&](int a_id, int) { return dirs_[a_id].name < dirs_[id].name; });
-  ch.insert(pos, id);
-  dir_index_[path] = id;
-  structure_dirty_ = true;
-  return id;
+  for (auto m = missing.rbegin(); m != missing.rend(); ++m) {
+    int id;
+    if (!free_dirs_.empty()) {
+      id = free_dirs_.back();
+      free_dirs_.pop_back();
+    } else {
+      id = static_cast<int>(dirs_.size());
+      dirs_.emplace_back();
+    }
+    Dir& d = dirs_[id];
+    d = Dir{};
+    d.used = true;
+    d.parent = parent;
+    d.path = *m;
+    d.name = m->substr(m->rfind('/', m->size() - 2) + 1);
+    d.depth = dirs_[parent].depth + 1;
+    d.radius = kSlotSpacing;
+    // Grow out of the parent, in the direction of the parent's own branch.
+    const Dir& pd = dirs_[parent];
+    const double a = parent == 0 ? (fnv1a(d.name) % 3600) / 3600.0 * 2 * kPi : pd.angle;
+    d.pos = pd.pos + Vec2{std::cos(a), std::sin(a)} * (pd.radius + kSlotSpacing);
+    auto& ch = dirs_[parent].children;
+    auto pos = std::lower_bound(ch.begin(), ch.end(), id,
+                                [&](int a_id, int) { return dirs_[a_id].name < dirs_[id].name; });
+    ch.insert(pos, id);
+    dir_index_[*m] = id;
+    structure_dirty_ = true;
+    parent = id;
+  }
+  return parent;
 }
 
 int Simulation::create_file(const std::string& path, bool has_colour, uint32_t rgb) {
