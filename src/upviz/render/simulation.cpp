@@ -25,7 +25,9 @@ constexpr double kUserFade = 1.0;
 constexpr double kUserDistance = 45.0;
 constexpr double kTail = 0.5;
 constexpr size_t kMaxBeamsPerUser = 4000;
-constexpr size_t kMaxVisibleBeams = 32;
+constexpr size_t kMaxVisibleBeams = 12;   // per uploader
+constexpr size_t kMaxBeams = 600;         // per frame
+constexpr size_t kMaxFileLabels = 200;
 
 uint32_t fnv1a(std::string_view s) {
   uint32_t h = 2166136261u;
@@ -634,11 +636,19 @@ Scene Simulation::scene() const {
   }
 
   if (!opts_.hide.users) {
-    std::map<Rgba, std::vector<Segment>> beams;
+    struct Beam {
+      double start;
+      size_t user, action;
+      bool operator<(const Beam& o) const {
+        return start != o.start ? start > o.start : (user != o.user ? user < o.user : action < o.action);
+      }
+    };
+    std::vector<Beam> wanted;
     CircleBatch rims{rgba(0x000000, 0.6), {}};
     std::map<Rgba, std::vector<Circle>> bodies;
     const float ur = static_cast<float>(std::clamp(12 * z, 5.0, 22.0));
-    for (const User& u : users_) {
+    for (size_t ui = 0; ui < users_.size(); ++ui) {
+      const User& u = users_[ui];
       if (!u.used) continue;
       const double idle = t_ - u.last_active - kUserIdle;
       const double alpha = quantise_alpha(idle > 0 ? 1 - idle / kUserFade : 1.0);
@@ -647,22 +657,31 @@ Scene Simulation::scene() const {
       // Only the latest beams of a busy uploader: a thousand-file upload
       // would otherwise draw a thousand lines for a second.
       const size_t first = u.actions.size() > kMaxVisibleBeams ? u.actions.size() - kMaxVisibleBeams : 0;
-      for (size_t ai = first; ai < u.actions.size(); ++ai) {
-        const Action& a = u.actions[ai];
-        const File& f = files_[a.file];
-        if (!f.used || f.gen != a.gen) continue;
-        const double ba = quantise_alpha(0.8 * (1 - (t_ - a.start) / kBeamTime));
-        if (ba <= 0) continue;
-        const Vec2 fp = proj(file_pos(f));
-        beams[rgba(action_colour(a.kind), ba)].push_back(
-            {static_cast<float>(up.x), static_cast<float>(up.y), static_cast<float>(fp.x), static_cast<float>(fp.y)});
-      }
+      for (size_t ai = first; ai < u.actions.size(); ++ai) wanted.push_back({u.actions[ai].start, ui, ai});
       if (!visible(up, ur + 2)) continue;
       rims.circles.push_back({static_cast<float>(up.x), static_cast<float>(up.y), ur + 1.5f});
       bodies[rgba(u.rgb, alpha)].push_back({static_cast<float>(up.x), static_cast<float>(up.y), ur});
       if (!opts_.hide.usernames)
         s.labels.push_back({u.name, static_cast<float>(up.x), static_cast<float>(up.y + ur + 3), fs, true,
                             Align::Centre, rgba(0xFFFFFF, alpha)});
+    }
+    // And the latest beams of all: a busy frame stays readable and cheap.
+    if (wanted.size() > kMaxBeams) {
+      std::nth_element(wanted.begin(), wanted.begin() + kMaxBeams, wanted.end());
+      wanted.resize(kMaxBeams);
+    }
+    std::sort(wanted.begin(), wanted.end());
+    std::map<Rgba, std::vector<Segment>> beams;
+    for (const Beam& b : wanted) {
+      const User& u = users_[b.user];
+      const Action& a = u.actions[b.action];
+      const File& f = files_[a.file];
+      if (!f.used || f.gen != a.gen) continue;
+      const double ba = quantise_alpha(0.8 * (1 - (t_ - a.start) / kBeamTime));
+      if (ba <= 0) continue;
+      const Vec2 up = proj(u.pos), fp = proj(file_pos(f));
+      beams[rgba(action_colour(a.kind), ba)].push_back(
+          {static_cast<float>(up.x), static_cast<float>(up.y), static_cast<float>(fp.x), static_cast<float>(fp.y)});
     }
     for (auto& [paint, segs] : beams) s.beams.push_back({paint, static_cast<float>(std::clamp(1.5 * z, 1.0, 2.5)), std::move(segs)});
     if (!rims.circles.empty()) s.users.push_back(std::move(rims));
@@ -684,8 +703,21 @@ Scene Simulation::scene() const {
   }
 
   if (!opts_.hide.filenames && !opts_.hide.files) {
-    for (const File& f : files_) {
-      if (!f.used || t_ - f.touched >= kFilenameTime) continue;
+    // Names of the most recently touched files only: a busy log touches
+    // thousands of files within the name's lifetime, and a wall of
+    // overlapping names is neither legible nor cheap.
+    std::vector<std::pair<double, int>> recent;
+    for (size_t i = 0; i < files_.size(); ++i) {
+      const File& f = files_[i];
+      if (f.used && t_ - f.touched < kFilenameTime) recent.push_back({-f.touched, static_cast<int>(i)});
+    }
+    if (recent.size() > kMaxFileLabels) {
+      std::nth_element(recent.begin(), recent.begin() + kMaxFileLabels, recent.end());
+      recent.resize(kMaxFileLabels);
+    }
+    std::sort(recent.begin(), recent.end());
+    for (auto it = recent.rbegin(); it != recent.rend(); ++it) {
+      const File& f = files_[it->second];
       double alpha = std::min(1.0, kFilenameTime - (t_ - f.touched));
       if (f.removing >= 0) alpha = std::min(alpha, 1 - (t_ - f.removing) / kFadeOut);
       alpha = quantise_alpha(alpha);
