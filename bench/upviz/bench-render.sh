@@ -37,32 +37,44 @@ log="$work/bench.log"
 have_gource=0
 if command -v gource >/dev/null && command -v xvfb-run >/dev/null; then have_gource=1; fi
 
-# run NAME W H CMD...: runs CMD | wc -c, prints "frames seconds cpu_seconds".
+# measure W H CMD...: runs CMD | wc -c and prints "frames wall_seconds cpu_seconds"
+# (cpu: user+system of CMD and its children, 0 without /usr/bin/time).
 measure() {
   local w=$1 h=$2; shift 2
-  local start end bytes cpu
+  local start end bytes cpu=0
   start=$(date +%s.%N)
-  # CPU time of the renderer and its children, from bash's `times`.
-  bytes=$( { "$@" | wc -c; } 2>/dev/null )
+  if [ -x /usr/bin/time ]; then
+    bytes=$( { /usr/bin/time -f '%U %S' -o "$work/cpu" "$@" | wc -c; } 2>/dev/null )
+    cpu=$(awk '{ print $1 + $2 }' "$work/cpu")
+  else
+    bytes=$( { "$@" | wc -c; } 2>/dev/null )
+  fi
   end=$(date +%s.%N)
-  awk -v b="$bytes" -v w="$w" -v h="$h" -v s="$start" -v e="$end" \
-    'BEGIN { printf "%d %.2f\n", b / (w * h * 3), e - s }'
+  awk -v b="$bytes" -v w="$w" -v h="$h" -v s="$start" -v e="$end" -v c="$cpu" \
+    'BEGIN { printf "%d %.2f %.2f\n", b / (w * h * 3), e - s, c }'
 }
 
-printf '%-10s %-8s %8s %9s %8s\n' resolution program frames seconds fps
+row() {  # resolution program frames wall cpu
+  awk -v r="$1" -v p="$2" -v f="$3" -v s="$4" -v c="$5" 'BEGIN {
+    printf "%-10s %-7s %7d %8.2f %8.1f %8.2f %9.1f\n", r, p, f, s, (s > 0 ? f / s : 0), c, (c > 0 ? f / c : 0) }'
+}
+
+printf '%-10s %-7s %7s %8s %8s %8s %9s\n' resolution program frames wall_s fps cpu_s frames/cpu_s
 for res in 1920x1080 1280x720; do
   w=${res%x*}; h=${res#*x}
-  read -r uf us < <(measure "$w" "$h" "$upviz" render "$log" "-$res" -s "$spd" -o - --no-progress)
-  ufps=$(awk -v f="$uf" -v s="$us" 'BEGIN { printf "%.1f", f / s }')
-  printf '%-10s %-8s %8d %9.2f %8s\n' "$res" upviz "$uf" "$us" "$ufps"
+  read -r uf us uc < <(measure "$w" "$h" "$upviz" render "$log" "-$res" -s "$spd" -o - --no-progress)
+  row "$res" upviz "$uf" "$us" "$uc"
   if [ "$have_gource" = 1 ]; then
-    read -r gf gs < <(measure "$w" "$h" xvfb-run -a -s "-screen 0 ${w}x${h}x24" \
+    read -r gf gs gc < <(measure "$w" "$h" xvfb-run -a -s "-screen 0 ${w}x${h}x24" \
       gource "$log" --log-format custom "-$res" -s "$spd" --stop-at-end -r 60 -o -)
-    gfps=$(awk -v f="$gf" -v s="$gs" 'BEGIN { printf "%.1f", (s > 0 ? f / s : 0) }')
-    printf '%-10s %-8s %8d %9.2f %8s\n' "$res" gource "$gf" "$gs" "$gfps"
-    awk -v u="$ufps" -v g="$gfps" -v r="$res" 'BEGIN { if (g > 0) printf "%-10s ratio    upviz/gource = %.2fx\n", r, u / g }'
+    row "$res" gource "$gf" "$gs" "$gc"
+    awk -v uf="$uf" -v us="$us" -v uc="$uc" -v gf="$gf" -v gs="$gs" -v gc="$gc" -v r="$res" 'BEGIN {
+      if (gf > 0 && gs > 0) {
+        printf "%-10s ratio   upviz/gource fps = %.2fx", r, (uf / us) / (gf / gs)
+        if (uc > 0 && gc > 0) printf ", per CPU second = %.2fx", (uf / uc) / (gf / gc)
+        printf "\n" } }'
   else
-    printf '%-10s %-8s %s\n' "$res" gource "skipped: install gource and xvfb to compare"
+    printf '%-10s %-7s %s\n' "$res" gource "skipped: install gource and xvfb to compare"
   fi
 done
 echo "(load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; both programs pipe PPM into wc -c)"
