@@ -148,5 +148,34 @@ TEST(SimulationTest, SceneStaysInsideTheFrame) {
   }
 }
 
+TEST(SimulationTest, StartAndStopDates) {
+  std::istringstream in("100|a|A|x\n86500|a|A|y\n172900|a|A|z\n");
+  LogReader reader(in);
+  RenderOptions o = small_opts();
+  o.start_date = 86400;
+  o.stop_date = 100000;
+  Simulation sim(o, [&](Commit& c) { return reader.next(c); });
+  ASSERT_TRUE(sim.step());
+  EXPECT_EQ(sim.log_time(), 86500);  // the clock starts at the first entry kept
+  while (sim.step()) EXPECT_LE(sim.log_time(), 100000);
+  EXPECT_EQ(sim.commits_applied(), 1);
+}
+
+TEST(SimulationTest, HiddenElementsAreNotDrawn) {
+  std::istringstream in(synthetic_log(20));
+  LogReader reader(in);
+  RenderOptions o = small_opts();
+  o.hide.date = o.hide.users = o.hide.tree = o.hide.dirnames = o.hide.filenames = true;
+  Simulation sim(o, [&](Commit& c) { return reader.next(c); });
+  ASSERT_TRUE(sim.step());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(sim.step());
+  Scene s = sim.scene();
+  EXPECT_TRUE(s.edges.empty());
+  EXPECT_TRUE(s.users.empty());
+  EXPECT_TRUE(s.beams.empty());
+  EXPECT_TRUE(s.labels.empty());
+  EXPECT_FALSE(s.files.empty());
+}
+
 }  // namespace
 }  // namespace upviz::render
