@@ -390,6 +390,7 @@ void Simulation::update_files() {
 }
 
 void Simulation::update_users() {
+  const double personal = std::max(kUserDistance, 48.0 / cam_zoom_);
   for (size_t i = 0; i < users_.size(); ++i) {
     User& u = users_[i];
     if (!u.used) continue;
@@ -403,27 +404,36 @@ void Simulation::update_users() {
     Vec2 acc;
     Vec2 target;
     int n = 0;
-    for (const Action& a : u.actions) {
-      const File& f = files_[a.file];
-      if (!f.used || f.gen != a.gen) continue;
-      target += file_pos(f);
-      ++n;
+    // Like gource, an uploader heads for the file it touched last, not for
+    // the middle of all its files (which is often the middle of the tree).
+    for (auto a = u.actions.rbegin(); a != u.actions.rend() && n == 0; ++a) {
+      const File& f = files_[a->file];
+      if (!f.used || f.gen != a->gen) continue;
+      target = file_pos(f);
+      n = 1;
     }
+    // The last target stays after the beams fade: an uploader settles by
+    // its work instead of stopping half-way.
     if (n > 0) {
-      target = target * (1.0 / n);
+      u.target = target;
+      u.has_target = true;
+    }
+    if (u.has_target) {
+      target = u.target;
       const Vec2 to = target - u.pos;
       const double d = std::sqrt(to.length2());
       if (d > kUserDistance) acc += to * ((1 - kUserDistance / d) * 10.0);
     }
-    // Uploaders keep out of each other's way (there are few at a time).
+    // Uploaders keep out of each other's way, by about their size on
+    // screen, so that a crowd spreads instead of stacking its names.
     for (size_t j = 0; j < users_.size(); ++j) {
       if (j == i || !users_[j].used) continue;
       Vec2 away = u.pos - users_[j].pos;
       const double d2 = away.length2();
-      if (d2 >= kUserDistance * kUserDistance) continue;
+      if (d2 >= personal * personal) continue;
       const double d = std::sqrt(d2);
-      if (d < 1e-6) away = Vec2{i < j ? -1.0 : 1.0, 0}, acc += away * 200.0;
-      else acc += away * ((kUserDistance - d) / d * 20.0);
+      if (d < 1e-6) away = Vec2{i < j ? -1.0 : 1.0, 0}, acc += away * (personal * 4);
+      else acc += away * ((personal - d) / d * 20.0);
     }
     u.vel += acc * dt_;
     u.vel = u.vel * std::exp(-4.0 * dt_);
@@ -554,9 +564,10 @@ void Simulation::update_camera(bool snap) {
     const Dir& d = dirs_[id];
     if (d.nfiles > 0) add(d.pos, d.radius);
   }
+  // Uploaders at work count; idle ones may drift out of the picture.
   if (!opts_.hide.users)
     for (const User& u : users_)
-      if (u.used) add(u.pos, 20);
+      if (u.used && !u.actions.empty()) add(u.pos, 20);
   if (x0 > x1) add(Vec2{}, 100);
   const double margin = 40 + opts_.font_size * 2.0;
   const double w = std::max(opts_.width - 2 * margin, 16.0), h = std::max(opts_.height - 2 * margin, 16.0);

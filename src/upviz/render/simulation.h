@@ -91,6 +91,8 @@ class Simulation {
     std::string name;
     uint32_t rgb = 0;
     Vec2 pos, vel;
+    Vec2 target;
+    bool has_target = false;
     double last_active = 0;
     std::vector<Action> actions;
   };
