@@ -82,6 +82,9 @@ class VideoWriter final : public FrameWriter {
 
   nfemu::Result<void> open(const RenderOptions& o) {
     path_ = o.output;
+    // Encoder chatter (x264's statistics, libvpx's version) is not ours to
+    // print; real errors come back as messages.
+    av_log_set_level(AV_LOG_ERROR);
     if (avformat_alloc_output_context2(&fmt_, nullptr, nullptr, o.output.c_str()) < 0 || !fmt_)
       return nfemu::make_error("cannot choose a container for " + o.output);
     // Bit-exact: no encoder version strings or random ids in the file, so the
@@ -121,7 +124,9 @@ class VideoWriter final : public FrameWriter {
       av_opt_set(codec_->priv_data, "deadline", "realtime", 0);
       av_opt_set_int(codec_->priv_data, "cpu-used", codec->id == AV_CODEC_ID_VP8 ? -8 : 8, 0);
       if (o.crf >= 0) av_opt_set_int(codec_->priv_data, "crf", o.crf, 0);
-      if (o.bitrate <= 0) codec_->bit_rate = o.crf >= 0 ? 0 : 8'000'000;
+      // With --crf the bit rate is a ceiling; VP8 needs one (libvpx would
+      // otherwise assume 256 kbit/s).
+      if (o.bitrate <= 0) codec_->bit_rate = o.crf >= 0 ? (codec->id == AV_CODEC_ID_VP8 ? 20'000'000 : 0) : 8'000'000;
     } else if (o.crf >= 0) {
       av_opt_set_int(codec_->priv_data, "crf", o.crf, 0);
     }
