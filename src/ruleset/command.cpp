@@ -125,6 +125,7 @@ class Parser {
   std::string protocol_;
   bool proto_used_ = false;
   std::optional<xt::Counters> counters_;
+  bool ipv6_only_ = false;
   std::vector<std::vector<std::string>> seen_ext_options_;  // per loaded, non-repeatable options given
 };
 
@@ -376,22 +377,23 @@ Result<void> Parser::core(char c, std::optional<std::string> arg, size_t wi) {
     case 'c': {
       auto a = need_arg();
       if (!a) return a.error();
+      // As xshared.c: "P,B" or "P B", each read with sscanf("%llu").
       std::string pc = *a, bc;
-      if (auto comma = pc.find(','); comma != std::string::npos) {
+      if (auto comma = pc.find(',', 1); comma != std::string::npos) {
         bc = pc.substr(comma + 1);
-        pc = pc.substr(0, comma);
       } else if (has_arg_word()) {
         bc = words_[pos_++].text;
       } else {
         return err("-c requires packet and byte counter", wi);
       }
-      auto p = parse_uint(pc), b = parse_uint(bc);
+      auto p = scan_llu(pc), b = scan_llu(bc);
       if (!p) return err(fmt::format("-c packet counter not numeric"), wi);
       if (!b) return err(fmt::format("-c byte counter not numeric"), wi);
       counters_ = xt::Counters{*p, *b};
       return {};
     }
     case 'w': case 'W':
+      if (opts_.in_restore) return err(fmt::format("You cannot use `-{}' from iptables-restore", c), wi);
       optional_arg();
       return {};
     case 'M':
@@ -399,6 +401,11 @@ Result<void> Parser::core(char c, std::optional<std::string> arg, size_t wi) {
     case 'n': case 'v': case 'x': case '0': case '4': case 'b':
       return {};
     case '6':
+      // iptables-legacy-restore silently skips a rule meant for IPv6 only.
+      if (opts_.in_restore) {
+        ipv6_only_ = true;
+        return {};
+      }
       return err("This is the IPv4 version of iptables.", wi);
     case 'V': case 'h':
       return err(fmt::format("-{} is not a ruleset command", c), wi);
@@ -409,6 +416,10 @@ Result<void> Parser::core(char c, std::optional<std::string> arg, size_t wi) {
 Result<Command> Parser::run() {
   if (opts_.restore_table) {
     cmd_.table = *opts_.restore_table;
+  }
+  if (opts_.preset_counters) {
+    counters_ = opts_.preset_counters;
+    options_seen_.push_back('c');
   }
   while (pos_ < words_.size()) {
     size_t wi = pos_;
@@ -471,6 +482,10 @@ Result<Command> Parser::run() {
   }
   if (invert_) return err("no command specified after `!'", invert_word_);
   if (!have_command_) return err("no command specified", 0);
+  if (ipv6_only_) {
+    cmd_.skip = true;
+    return std::move(cmd_);
+  }
 
   // Final checks of the extensions, in load order (x6_fcheck).
   xt::ParseContext ctx{ip_, cmd_.table};
@@ -544,6 +559,7 @@ Result<Command> parse_command(std::span<const Word> words, const CommandOptions&
 }
 
 Result<void> apply_command(Command& cmd, xt::Ruleset& rs, bool verify) {
+  if (cmd.skip) return {};
   // A single iptables command is all-or-nothing, like its one kernel
   // commit. Inside a restore block the caller discards the whole block
   // instead, so no snapshot is taken there (it would make loading O(n^2)).

@@ -30,6 +30,7 @@ struct Command {
   std::string new_name;    // -E
   std::string policy;      // -P
   std::vector<xt::Rule> rules;  // one per source x destination address
+  bool skip = false;       // `-6` in a restore file: iptables ignores the rule
 };
 
 struct CommandOptions {
@@ -38,6 +39,9 @@ struct CommandOptions {
   std::optional<xt::TableId> restore_table;
   const xt::Registry* registry = nullptr;  // default: Registry::builtin()
   const xt::Table* table_state = nullptr;  // to tell chains from targets for -j
+  // A restore line's [P:B] prefix under --counters: iptables-restore passes
+  // it as --set-counters P B, so a -c on the line conflicts with it.
+  std::optional<xt::Counters> preset_counters;
 };
 
 // Parses the words of one command (without the leading `iptables`).

@@ -3,16 +3,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "ruleset/command.h"
 
 namespace nfemu::ruleset {
 
-Result<std::vector<Word>> restore_split(std::string_view line) {
+Result<std::vector<Word>> restore_split(std::string_view line, bool had_newline) {
   std::vector<Word> out;
   std::string cur;
   bool have = false, quote_open = false, escaped = false;
-  int start_col = 1, quote_col = 0;
+  int start_col = 1;
   for (size_t i = 0; i < line.size(); ++i) {
     char c = line[i];
     int col = static_cast<int>(i) + 1;
@@ -23,7 +24,11 @@ Result<std::vector<Word>> restore_split(std::string_view line) {
       } else if (c == '\\') {
         escaped = true;
       } else if (c == '"') {
+        // The closing quote ends the word: `"a"b` is two words.
         quote_open = false;
+        out.push_back({cur, start_col});
+        cur.clear();
+        have = false;
       } else {
         cur.push_back(c);
       }
@@ -31,12 +36,11 @@ Result<std::vector<Word>> restore_split(std::string_view line) {
     }
     if (c == '"') {
       quote_open = true;
-      quote_col = col;
       if (!have) start_col = col;
       have = true;
       continue;
     }
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+    if (c == ' ' || c == '\t' || c == '\n') {
       if (have) {
         out.push_back({cur, start_col});
         cur.clear();
@@ -48,7 +52,7 @@ Result<std::vector<Word>> restore_split(std::string_view line) {
     have = true;
     cur.push_back(c);
   }
-  if (quote_open) return make_error("unterminated quote", 0, quote_col);
+  if (quote_open && had_newline) cur.push_back('\n');
   if (have) out.push_back({cur, start_col});
   for (const auto& w : out)
     if (w.text.size() >= 1024) return make_error("Parameter too long!", 0, w.col);
@@ -79,6 +83,7 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
     std::string_view raw = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    const bool had_newline = nl != std::string_view::npos;
     pos = nl == std::string_view::npos ? text.size() : nl + 1;
     ++line_no;
     // iptables-restore reads with fgets and C strings: a NUL ends the line.
@@ -90,7 +95,14 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
     if (raw.empty()) continue;
     if (raw[0] == '#') continue;
     std::string_view line = raw;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // iptables-restore compares the whole line, newline included, with
+    // "COMMIT\n": CRLF files and a last COMMIT without newline fail.
+    if (in_table && line == "COMMIT" && !had_newline)
+      return make_error("COMMIT without a newline at the end of the file (iptables-restore does not recognise it)",
+                        line_no, 1);
+    if (!line.empty() && line.back() == '\r')
+      return make_error("carriage return at the end of the line (CRLF line endings): iptables-restore refuses it",
+                        line_no, static_cast<int>(line.size()));
 
     if (in_table && line == "COMMIT") {
       xt::Table* t = pending.find(*in_table);
@@ -117,6 +129,9 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
       if (!opts.noflush) {
         t.flush_all();
         t.delete_user_chains();
+        // Re-entering a table resets its policy counters unless the new
+        // section sets them (checked on the kernel: duplicate_table_section).
+        for (auto& c : t.chains()) c.counters = {};
       }
       in_table = id;
       table_line = line_no;
@@ -134,6 +149,9 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
       if (!c || !c->builtin()) {
         if (c && opts.noflush) {
           (void)t.flush(chain);
+        } else if (chain == "ACCEPT" || chain == "DROP" || chain == "QUEUE" || chain == "RETURN" || c) {
+          // libiptc refuses standard verdict names like existing chains (EEXIST).
+          return make_error(fmt::format("error creating chain '{}':File exists", chain), line_no, 2);
         } else if (auto r = t.new_chain(chain); !r) {
           return make_error(fmt::format("error creating chain '{}':{}", chain, r.error().message), line_no, 2);
         }
@@ -145,15 +163,23 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
         if (opts.counters) {
           bool ok = false;
           if (words->size() >= 3) {
+            // sscanf(ctrs, "[%llu:%llu]") == 2: what follows is not checked.
             std::string_view ctr = (*words)[2].text;
-            if (ctr.size() >= 5 && ctr.front() == '[' && ctr.back() == ']') {
-              auto colon = ctr.find(':');
-              if (colon != std::string_view::npos) {
-                auto p = parse_uint(ctr.substr(1, colon - 1));
-                auto b = parse_uint(ctr.substr(colon + 1, ctr.size() - colon - 2));
-                if (p && b) {
-                  counters = {*p, *b};
-                  ok = true;
+            if (!ctr.empty() && ctr.front() == '[') {
+              auto p = scan_llu(ctr.substr(1));
+              size_t colon = ctr.find(':');
+              if (p && colon != std::string_view::npos) {
+                // %llu stops at the first non-digit; the ':' must come right after.
+                std::string_view after_p = ctr.substr(1);
+                size_t k = 0;
+                while (k < after_p.size() && std::isspace(static_cast<unsigned char>(after_p[k]))) ++k;
+                if (k < after_p.size() && (after_p[k] == '+' || after_p[k] == '-')) ++k;
+                while (k < after_p.size() && std::isdigit(static_cast<unsigned char>(after_p[k]))) ++k;
+                if (k < after_p.size() && after_p[k] == ':') {
+                  if (auto b = scan_llu(after_p.substr(k + 1))) {
+                    counters = {*p, *b};
+                    ok = true;
+                  }
                 }
               }
             }
@@ -181,31 +207,38 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
       if (line[0] == '[') {
         auto close = line.find(']');
         if (close == std::string_view::npos) return make_error("Bad line: need ]", line_no, 1);
+        // strtok(buffer + 1, ":") then strtok(NULL, "]"), each later read
+        // with sscanf("%llu") when --counters is given.
         auto inner = line.substr(1, close - 1);
+        size_t first = inner.find_first_not_of(':');
+        if (first == std::string_view::npos) return make_error("Bad line: need :", line_no, 1);
+        inner = inner.substr(first);
         auto colon = inner.find(':');
-        if (colon == std::string_view::npos) return make_error("Bad line: need :", line_no, 1);
-        auto p = parse_uint(inner.substr(0, colon));
-        auto b = parse_uint(inner.substr(colon + 1));
+        std::string_view pcnt = inner.substr(0, colon);
+        std::string_view bcnt = colon == std::string_view::npos ? std::string_view() : inner.substr(colon + 1);
+        if (bcnt.find_first_not_of(':') == std::string_view::npos) return make_error("Bad line: need ]", line_no, 1);
+        bcnt = bcnt.substr(bcnt.find_first_not_of(':'));
         if (opts.counters) {
+          auto p = scan_llu(pcnt);
+          auto b = scan_llu(bcnt);
           if (!p) return make_error("-c packet counter not numeric", line_no, 2);
-          if (!b) return make_error("-c byte counter not numeric", line_no, static_cast<int>(colon) + 3);
+          if (!b) return make_error("-c byte counter not numeric", line_no, 2);
           bracket = xt::Counters{*p, *b};
         }
         rest = line.substr(close + 1);
         offset = static_cast<int>(close) + 1;
       }
-      auto words = restore_split(rest);
+      auto words = restore_split(rest, had_newline);
       if (!words) return at(words.error(), line_no);
       for (auto& w : *words) w.col += offset;
       CommandOptions copts;
       copts.line = line_no;
       copts.in_restore = true;
+      copts.preset_counters = bracket;
       copts.restore_table = *in_table;
       copts.table_state = &t;
       auto cmd = parse_command(*words, copts);
       if (!cmd) return at(cmd.error(), line_no);
-      if (bracket)
-        for (auto& r : cmd->rules) r.counters = *bracket;
       // Within a block nothing reaches the kernel until COMMIT.
       if (auto r = apply_command(*cmd, pending, false); !r) {
         Error e = r.error();

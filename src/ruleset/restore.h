@@ -30,7 +30,9 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
 
 // Splits a rule line as iptables-restore does (add_param_to_argv): double
 // quotes group words and allow backslash escapes; nothing else is special.
-Result<std::vector<Word>> restore_split(std::string_view line);
+// A quote left open runs to the end of the line and, as fgets keeps it,
+// takes the newline too (had_newline).
+Result<std::vector<Word>> restore_split(std::string_view line, bool had_newline = true);
 
 struct SaveOptions {
   bool counters = false;  // -c

@@ -84,6 +84,23 @@ std::optional<uint64_t> parse_uint_c(std::string_view s, uint64_t max) {
   return parse_digits(s, 10, max);
 }
 
+std::optional<uint64_t> scan_llu(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  bool negative = false;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
+  if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
+  uint64_t v = 0;
+  bool overflow = false;
+  for (; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); ++i) {
+    unsigned d = static_cast<unsigned>(s[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) overflow = true;
+    v = v * 10 + d;
+  }
+  if (overflow) return UINT64_MAX;
+  return negative ? 0 - v : v;
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);

@@ -31,6 +31,11 @@ std::optional<uint64_t> parse_uint(std::string_view s, uint64_t max = UINT64_MAX
 // As iptables' xtables_strtoui: decimal, 0x hex or leading-0 octal.
 std::optional<uint64_t> parse_uint_c(std::string_view s, uint64_t max = UINT64_MAX);
 
+// What sscanf("%llu") reads at the start of s: blanks, an optional sign
+// (a minus wraps around), then decimal digits up to the first non-digit.
+// Nothing when there is no digit. Saturates on overflow, as glibc does.
+std::optional<uint64_t> scan_llu(std::string_view s);
+
 std::string_view trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
 std::vector<std::string_view> split(std::string_view s, char sep);

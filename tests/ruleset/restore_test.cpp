@@ -49,12 +49,14 @@ TEST(RestoreTest, ErrorsNameTheLine) {
       {"*filter\n-A INPUT -j ACCEPT\n", 3, "COMMIT expected at line 3"},
       {"-A INPUT -j ACCEPT\n", 1, "outside of a table"},
       {"*bogus\nCOMMIT\n", 1, "Table does not exist"},
-      {"*filter\n:foo - [0:0]\n:foo - [0:0]\nCOMMIT\n", 3, "Chain already exists"},
+      {"*filter\n:foo - [0:0]\n:foo - [0:0]\nCOMMIT\n", 3, "error creating chain 'foo':File exists"},
       {"*filter\n:foo ACCEPT [0:0]\nCOMMIT\n", 2, "Bad built-in chain name"},
       {"*filter\n:INPUT REJECT [0:0]\nCOMMIT\n", 2, "Bad policy name"},
       {"*filter\n-A INPUT -s 300.1.1.1 -j ACCEPT\nCOMMIT\n", 2, "host/network `300.1.1.1' not found"},
       {"*filter\n-A INPUT -p tcp --dport 70000\nCOMMIT\n", 2, "invalid port/service `70000' specified"},
-      {"*filter\n-A INPUT --comment \"abc\nCOMMIT\n", 2, "unterminated quote"},
+      {"*filter\n-A INPUT --comment \"abc\nCOMMIT\n", 2, "unknown option \"--comment\""},
+      {"*filter\r\nCOMMIT\r\n", 1, "CRLF"},
+      {"*filter\nCOMMIT", 2, "COMMIT without a newline"},
       {"*filter\n:a - [0:0]\n-A INPUT -j a\n-A a -j a\nCOMMIT\n", 4, "loop"},
       {"*filter\n-A INPUT -m tcp --dport 22\nCOMMIT\n", 2, "tcp match: only valid for protocol 6"},
       {"*filter\n-A INPUT\0 -j ACCEPT\nCOMMIT\n", 2, "NUL byte"},
@@ -69,6 +71,19 @@ TEST(RestoreTest, ErrorsNameTheLine) {
     EXPECT_EQ(out.error().line, c.line) << c.text << " -> " << out.error().message;
     EXPECT_NE(out.error().message.find(c.message), std::string::npos) << out.error().message;
   }
+}
+
+// Measured with iptables-legacy-restore 1.8.9 (tests/rulesets/valid/).
+TEST(RestoreTest, LenientCountersAndAnUnclosedQuote) {
+  auto out = load("*filter\n:INPUT ACCEPT [1:2:3]\n:FORWARD ACCEPT [-1:2]\n[ 1:2] -A INPUT -p tcp\n"
+                  "-A INPUT -c 0x10 010\n-A OUTPUT -m comment --comment \"never closed\nCOMMIT\n",
+                  true, true);
+  ASSERT_TRUE(out) << out.error().format("t");
+  EXPECT_NE(out->find(":INPUT ACCEPT [1:2]"), std::string::npos) << *out;
+  EXPECT_NE(out->find(":FORWARD ACCEPT [18446744073709551615:2]"), std::string::npos) << *out;
+  EXPECT_NE(out->find("[1:2] -A INPUT -p tcp\n"), std::string::npos) << *out;
+  EXPECT_NE(out->find("[0:10] -A INPUT\n"), std::string::npos) << *out;  // -c values are read with %llu
+  EXPECT_NE(out->find("--comment \"never closed\n\"\n"), std::string::npos) << *out;
 }
 
 TEST(RestoreTest, ErrorColumnPointsAtTheWord) {

@@ -5,6 +5,7 @@
 
 #include "xtables/matches/tcp.h"
 #include "util/strings.h"
+#include "xtables/eval.h"
 #include "xtables/ext_util.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
@@ -128,6 +129,39 @@ class TcpMatch : public MatchBase<TcpMatch> {
   }
 
   KernelSpec kernel_spec() const override { return {.proto = 6}; }
+
+  bool can_evaluate() const override { return true; }
+
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    // tcp_mt: non-first fragments never match; offset 1 is an attack
+    // (a flag overwrite) and is dropped, as is a header we cannot read.
+    if (ctx.fragoff != 0) return ctx.fragoff == 1 ? MatchOutcome::HotDrop : MatchOutcome::NoMatch;
+    auto l4 = ctx.pkt.data().subspan(ctx.thoff);
+    if (l4.size() < 20) return MatchOutcome::HotDrop;
+    uint16_t sport = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
+    uint16_t dport = static_cast<uint16_t>(l4[2] << 8 | l4[3]);
+    auto in_range = [](PortRange r, uint16_t p, bool inv) { return (p >= r.lo && p <= r.hi) != inv; };
+    if (!in_range(sport_, sport, inv_ & kInvSrcPt)) return MatchOutcome::NoMatch;
+    if (!in_range(dport_, dport, inv_ & kInvDstPt)) return MatchOutcome::NoMatch;
+    if (((l4[13] & flg_mask_) == flg_cmp_) == static_cast<bool>(inv_ & kInvFlags)) return MatchOutcome::NoMatch;
+    if (option_) {
+      size_t doff = static_cast<size_t>(l4[12] >> 4) * 4;
+      if (doff < 20) return MatchOutcome::HotDrop;
+      if (doff > l4.size()) return MatchOutcome::HotDrop;  // options beyond the packet: skb_header_pointer fails
+      auto opts = l4.subspan(20, doff - 20);
+      bool found = false;
+      for (size_t i = 0; i < opts.size();) {
+        if (opts[i] == option_) {
+          found = true;
+          break;
+        }
+        if (opts[i] < 2) ++i;
+        else i += (i + 1 < opts.size() && opts[i + 1]) ? opts[i + 1] : 1;
+      }
+      if (found == static_cast<bool>(inv_ & kInvOption)) return MatchOutcome::NoMatch;
+    }
+    return MatchOutcome::Match;
+  }
 
   bool requires_syn() const { return (flg_cmp_ & 0x02) && !(inv_ & kInvFlags); }
 

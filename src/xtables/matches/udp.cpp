@@ -1,6 +1,7 @@
 // -m udp: source and destination port ranges (xt_tcpudp.c, libxt_udp.c).
 #include <fmt/format.h>
 
+#include "xtables/eval.h"
 #include "xtables/ext_util.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
@@ -36,6 +37,20 @@ class UdpMatch : public MatchBase<UdpMatch> {
   }
 
   KernelSpec kernel_spec() const override { return {.proto = 17}; }
+
+  bool can_evaluate() const override { return true; }
+
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    if (ctx.fragoff != 0) return MatchOutcome::NoMatch;
+    auto l4 = ctx.pkt.data().subspan(ctx.thoff);
+    if (l4.size() < 8) return MatchOutcome::HotDrop;
+    uint16_t sport = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
+    uint16_t dport = static_cast<uint16_t>(l4[2] << 8 | l4[3]);
+    auto in_range = [](PortRange r, uint16_t p, bool inv) { return (p >= r.lo && p <= r.hi) != inv; };
+    if (!in_range(sport_, sport, inv_ & kInvSrcPt)) return MatchOutcome::NoMatch;
+    if (!in_range(dport_, dport, inv_ & kInvDstPt)) return MatchOutcome::NoMatch;
+    return MatchOutcome::Match;
+  }
 
   void save(std::string& out, const IpCriteria&) const override {
     auto one = [&](const char* opt, PortRange r, bool invert) {

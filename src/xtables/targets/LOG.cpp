@@ -3,6 +3,7 @@
 
 #include <array>
 
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 #include "xtables/targets/xtopt_a.h"
@@ -87,6 +88,12 @@ class LogTarget : public TargetBase<LogTarget> {
     if (level_ != kDefaultLevel) out += fmt::format(" --log-level {}", level_);
     for (const auto& f : kFlags)
       if (flags_ & f.bit) out += fmt::format(" --{}", f.option);
+  }
+
+  bool can_evaluate() const override { return true; }
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    if (ctx.effects) ctx.effects->log(prefix_, level_, flags_, ctx.pkt, ctx.hook);
+    return TargetVerdict::Continue;
   }
 
  private:

@@ -1,0 +1,353 @@
+// Connection tracking: the kernel's nf_conntrack (core, TCP, UDP, ICMP and
+// generic trackers) on a virtual clock, one Table per network namespace.
+//
+// The journey of a packet through a host, and the calls the stack makes:
+//
+//   PREROUTING / OUTPUT, priority -200:   auto r = table.in(pkt, hook, zone, now);
+//        r.verdict == Drop: drop the packet (table full; TCP reopen race)
+//        otherwise pkt.meta.ct / ctinfo are set (or ct is null: INVALID)
+//   ... rules ... (NAT may call set_reply_tuple() on an unconfirmed entry)
+//   INPUT / POSTROUTING, last:            table.confirm(pkt, now);
+//   the packet leaves the namespace, is delivered or is dropped:
+//                                         table.put(pkt);   // nf_reset_ct
+//   between packets, on the virtual clock: table.expire_until(now);
+//   conntrack -E:                         table.take_events();
+//   conntrack -L:                         table.dump(now);
+//
+// Semantics follow Linux 6.x (nf_conntrack_core.c, nf_conntrack_proto_*.c):
+//  - Trackers: TCP, UDP, UDP-Lite, ICMP, GRE (timeouts; no PPTP keymap)
+//    and generic. SCTP is tracked like generic with ports: its state
+//    machine is not modelled yet. DCCP is generic, as since Linux 6.16.
+//  - A miss creates an *unconfirmed* entry owned by the packet; only
+//    confirm() inserts it into the hash and emits NEW. An entry whose packet
+//    is dropped before confirmation disappears without any event.
+//  - Events are cached on the entry while a packet is processed
+//    (nf_conntrack_event_cache) and delivered by confirm(), as the kernel's
+//    nf_confirm does; DESTROY is delivered at once. Each Event carries the
+//    IPCT_* mask and which attributes ctnetlink would include, so that a
+//    formatter prints exactly what `conntrack -E` prints.
+//  - Time is counted in jiffies at HZ=250: timeouts, `conntrack -L`
+//    seconds (remaining jiffies / HZ, rounded down) and expiry
+//    ((s32)(timeout - now) <= 0) behave as on a HZ=250 kernel.
+//  - nf_conntrack_max is enforced when an entry is allocated, with the
+//    kernel's early_drop (8 buckets from the new tuple's one, non-assured
+//    entries only); otherwise the packet is dropped and kTableFullMessage
+//    is what the kernel logs. The hash function is not the kernel's (its
+//    seed is random at boot), so *which* entry early_drop picks differs.
+//  - Expiry order of expire_until is (deadline, creation order); the
+//    kernel's GC walks buckets and may report late. expire_until returns
+//    at once until the earliest deadline; then it scans every entry.
+//
+// Memory: entries come from a pool grown in chunks and recycled through a
+// free list, hash chains are intrusive: once warm, in() and confirm()
+// allocate nothing (the event queue grows until taken).
+//
+// Reference counting follows the kernel: a packet carrying meta.ct holds a
+// reference (taken by in()), the hash holds one for confirmed entries. A
+// killed entry lives while packets still reference it; call put() for
+// every packet that ends or leaves the namespace.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "packet/packet.h"
+#include "util/result.h"
+
+namespace nfemu::conntrack {
+
+using packet::CtInfo;
+using packet::Hook;
+using packet::Packet;
+
+inline constexpr uint64_t kHz = 250;
+inline constexpr uint64_t kNsPerJiffy = 1'000'000'000 / kHz;
+inline constexpr uint64_t to_jiffies(uint64_t ns) { return ns / kNsPerJiffy; }
+
+// What the kernel logs (net_warn_ratelimited) when it drops for a full table.
+inline constexpr std::string_view kTableFullMessage = "nf_conntrack: table full, dropping packet";
+
+// enum ip_conntrack_status, bit for bit.
+namespace status {
+inline constexpr uint32_t kExpected = 1u << 0, kSeenReply = 1u << 1, kAssured = 1u << 2, kConfirmed = 1u << 3,
+                          kSrcNat = 1u << 4, kDstNat = 1u << 5, kSeqAdjust = 1u << 6, kSrcNatDone = 1u << 7,
+                          kDstNatDone = 1u << 8, kDying = 1u << 9, kFixedTimeout = 1u << 10, kTemplate = 1u << 11,
+                          kNatClash = 1u << 12, kHelper = 1u << 13, kOffload = 1u << 14, kHwOffload = 1u << 15;
+inline constexpr uint32_t kNatMask = kSrcNat | kDstNat;
+inline constexpr uint32_t kNatDoneMask = kSrcNatDone | kDstNatDone;
+}  // namespace status
+
+// enum ip_conntrack_events: bit numbers of Event::mask.
+namespace ipct {
+inline constexpr uint32_t kNew = 1u << 0, kRelated = 1u << 1, kDestroy = 1u << 2, kReply = 1u << 3,
+                          kAssured = 1u << 4, kProtoinfo = 1u << 5, kHelper = 1u << 6, kMark = 1u << 7,
+                          kSeqAdj = 1u << 8, kSecmark = 1u << 9, kLabel = 1u << 10, kSynproxy = 1u << 11;
+}
+
+enum Dir : uint8_t { kOriginal = 0, kReply = 1 };
+
+// struct nf_conntrack_tuple for IPv4, host order. For ICMP, `sport` is the
+// echo id (src.u.icmp.id) and icmp_type/icmp_code are dst.u.icmp; dport is
+// 0. For GRE, sport/dport are the source/destination keys (srckey=,
+// dstkey=: the PPTP call id of version 1 GRE, else 0). For protocols
+// without ports (generic), ports are 0.
+struct Tuple {
+  uint32_t src = 0;
+  uint32_t dst = 0;
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+  uint8_t proto = 0;
+  uint8_t icmp_type = 0;
+  uint8_t icmp_code = 0;
+  bool operator==(const Tuple&) const = default;
+  uint16_t icmp_id() const { return sport; }
+};
+
+// nf_ct_invert_tuple. Fails (false) for ICMP types without a reply type
+// (only echo, timestamp, info and address requests/replies invert).
+bool invert_tuple(const Tuple& t, Tuple* out);
+
+// enum tcp_conntrack; to_string gives the kernel's names ("SYN_SENT" ...).
+enum class TcpState : uint8_t {
+  None, SynSent, SynRecv, Established, FinWait, CloseWait, LastAck, TimeWait, Close, SynSent2,
+};
+std::string_view to_string(TcpState s);
+
+// IP_CT_TCP_FLAG_* and the tracker's private last_flags bits.
+namespace tcp_ct_flag {
+inline constexpr uint8_t kWindowScale = 0x01, kSackPerm = 0x02, kCloseInit = 0x04, kBeLiberal = 0x08,
+                         kDataUnacknowledged = 0x10, kMaxackSet = 0x20, kExpChallengeAck = 0x40,
+                         kSimultaneousOpen = 0x80;
+}
+
+// struct ip_ct_tcp_state: what one direction has sent.
+struct TcpSeen {
+  uint32_t td_end = 0;     // max of seq + len
+  uint32_t td_maxend = 0;  // max of ack + max(win, 1)
+  uint32_t td_maxwin = 0;  // max(win)
+  uint32_t td_maxack = 0;  // max of ack
+  uint8_t td_scale = 0;    // window scale factor
+  uint8_t flags = 0;       // tcp_ct_flag::*
+};
+
+// struct ip_ct_tcp.
+struct TcpInfo {
+  TcpSeen seen[2];
+  TcpState state = TcpState::None;
+  uint8_t last_dir = 0;
+  uint8_t retrans = 0;
+  uint8_t last_index = 0;  // index of the last packet (tcp_bit_set)
+  uint32_t last_seq = 0;
+  uint32_t last_ack = 0;
+  uint32_t last_end = 0;
+  uint16_t last_win = 0;
+  uint8_t last_wscale = 0;
+  uint8_t last_flags = 0;
+};
+
+struct Entry;
+
+// One direction's node in a hash chain (struct nf_conntrack_tuple_hash).
+struct HashNode {
+  HashNode* next = nullptr;
+  Entry* ct = nullptr;
+};
+
+// struct nf_conn, with what nfemu needs.
+struct Entry {
+  Tuple tuple[2];        // [kOriginal], [kReply]
+  uint32_t status = 0;   // status::*
+  uint32_t mark = 0;     // ct mark (CONNMARK)
+  uint16_t zone = 0;
+  // Jiffies. Absolute deadline once confirmed; before that, the relative
+  // timeout that confirm() adds to its time (as ct->timeout in the kernel).
+  uint64_t timeout = 0;
+  TcpInfo tcp;                      // proto == TCP
+  uint64_t udp_stream_ts = 0;       // jiffies; proto == UDP
+  Entry* master = nullptr;          // the connection an expected one belongs to
+  uint32_t use = 0;                 // references: the hash + packets
+  uint32_t id = 0;                  // creation order, 1-based (conntrack -L id=)
+  uint32_t event_cache = 0;         // ipct::* not yet delivered
+  HashNode node[2];
+  Entry* list_prev = nullptr;       // confirmed entries in insertion order
+  Entry* list_next = nullptr;
+
+  uint8_t proto() const { return tuple[kOriginal].proto; }
+  // The virtual time the entry expires at (confirmed entries).
+  uint64_t deadline_ns() const { return timeout * kNsPerJiffy; }
+  bool confirmed() const { return status & status::kConfirmed; }
+  bool dying() const { return status & status::kDying; }
+};
+
+// The fields `conntrack -L` and `conntrack -E` print, copied out of an entry.
+struct View {
+  uint32_t id = 0;
+  Tuple orig;
+  Tuple reply;
+  uint32_t status = 0;
+  uint32_t mark = 0;
+  uint16_t zone = 0;
+  bool has_tcp_state = false;  // TCP: tcp_state is meaningful
+  TcpState tcp_state = TcpState::None;
+  bool has_timeout = true;
+  uint32_t timeout_s = 0;      // remaining jiffies / HZ
+  uint32_t use = 0;
+  bool has_mark = true;        // -L always prints mark=; events only when non-zero or changed
+};
+
+enum class EventType : uint8_t { New, Update, Destroy };
+
+// One ctnetlink message, as `conntrack -E` receives it.
+struct Event {
+  EventType type = EventType::New;
+  uint32_t mask = 0;  // ipct::* delivered together
+  uint64_t time_ns = 0;
+  View view;          // has_tcp_state / has_timeout / has_mark: attribute present
+};
+
+enum class Verdict : uint8_t { Accept, Drop };
+
+// What nf_conntrack_in decided for one packet.
+struct LookupResult {
+  Verdict verdict = Verdict::Accept;
+  Entry* ct = nullptr;  // also in pkt.meta.ct; null: INVALID, untracked or not tracked
+  CtInfo ctinfo = CtInfo::New;
+  bool is_new = false;   // an unconfirmed entry was created for this packet
+  std::string_view reason;  // why INVALID or dropped (after the kernel's log messages), else empty
+};
+
+// The per-namespace sysctls (net.netfilter.nf_conntrack_*). Timeouts in
+// seconds, defaults as the kernel's.
+struct Config {
+  uint32_t max = 262144;
+  uint32_t buckets = 262144;
+  bool checksum = true;
+  bool events = true;
+  bool tcp_loose = true;
+  bool tcp_be_liberal = false;
+  bool tcp_ignore_invalid_rst = false;
+  uint32_t tcp_max_retrans = 3;
+  uint32_t tcp_timeout_syn_sent = 120;
+  uint32_t tcp_timeout_syn_recv = 60;
+  uint32_t tcp_timeout_established = 432000;
+  uint32_t tcp_timeout_fin_wait = 120;
+  uint32_t tcp_timeout_close_wait = 60;
+  uint32_t tcp_timeout_last_ack = 30;
+  uint32_t tcp_timeout_time_wait = 120;
+  uint32_t tcp_timeout_close = 10;
+  uint32_t tcp_timeout_max_retrans = 300;
+  uint32_t tcp_timeout_unacknowledged = 300;
+  uint32_t udp_timeout = 30;
+  uint32_t udp_timeout_stream = 120;
+  uint32_t icmp_timeout = 30;
+  uint32_t gre_timeout = 30;
+  uint32_t gre_timeout_stream = 180;
+  uint32_t generic_timeout = 600;
+};
+
+class Table {
+ public:
+  explicit Table(Config cfg = {});
+  ~Table();
+  Table(const Table&) = delete;
+  Table& operator=(const Table&) = delete;
+
+  // Sets a sysctl by its name, with or without "net.netfilter." in front:
+  // "nf_conntrack_tcp_timeout_established", "nf_conntrack_max", ...
+  // Fails on an unknown name or a value the kernel refuses.
+  Result<void> set_sysctl(std::string_view name, std::string_view value);
+  // The current value as /proc/sys prints it ("nf_conntrack_count" too).
+  Result<uint64_t> sysctl(std::string_view name) const;
+  const Config& config() const { return cfg_; }
+
+  // nf_conntrack_in at PREROUTING or OUTPUT. Sets pkt.meta.ct and ctinfo.
+  LookupResult in(Packet& pkt, Hook hook, uint16_t zone, uint64_t now_ns);
+  // nf_conntrack_confirm: inserts the packet's unconfirmed entry, then
+  // delivers the entry's cached events. Drop: a clash or a dying entry.
+  // Takes the packet, not the entry: a UDP clash moves the packet onto the
+  // entry that won (nf_ct_resolve_clash).
+  Verdict confirm(Packet& pkt, uint64_t now_ns);
+  // Drops the packet's reference (nf_ct_put): an unconfirmed entry is
+  // freed without event. Clears meta.ct.
+  void put(Packet& pkt);
+  void put(Entry* ct);
+  // Takes a reference for a packet that copies another's ct (nf_ct_get).
+  void get(Entry* ct) { ++ct->use; }
+
+  // Kills every confirmed entry whose timeout passed, emitting DESTROY.
+  void expire_until(uint64_t now_ns);
+  // nf_ct_kill: unlinks a confirmed entry now (DESTROY), or marks an
+  // unconfirmed one dying (its confirm() will drop). False if already dying.
+  bool kill(Entry* ct, uint64_t now_ns);
+
+  // Finds the entry either of whose tuples equals `t` in `zone`.
+  Entry* find(const Tuple& t, uint16_t zone, Dir* dir = nullptr) const;
+
+  // NAT support. set_reply_tuple: nf_conntrack_alter_reply on an
+  // unconfirmed entry (returns false if confirmed). tuple_taken:
+  // nf_conntrack_tuple_taken, any confirmed entry other than `ignored` with
+  // `t` as one of its tuples. unique_tuple_taken: nf_nat_used_tuple, `t` in
+  // the original direction would clash with an existing reply.
+  bool set_reply_tuple(Entry* ct, const Tuple& reply);
+  bool tuple_taken(const Tuple& t, uint16_t zone, const Entry* ignored) const;
+  bool unique_tuple_taken(const Tuple& t, uint16_t zone, const Entry* ignored) const;
+
+  // Marks events to deliver with the entry's next confirm()
+  // (nf_conntrack_event_cache), e.g. ipct::kMark after CONNMARK.
+  void event_cache(Entry* ct, uint32_t mask) { ct->event_cache |= mask; }
+  void set_mark(Entry* ct, uint32_t mark);
+
+  // The events delivered so far, oldest first; take_events() empties the queue.
+  const std::vector<Event>& events() const { return events_; }
+  std::vector<Event> take_events();
+
+  // conntrack -L: confirmed, live entries in insertion order.
+  std::vector<View> dump(uint64_t now_ns) const;
+  View view(const Entry& ct, uint64_t now_ns) const;
+  // nf_conntrack_count: allocated entries, unconfirmed included.
+  size_t count() const { return count_; }
+
+ private:
+  enum class Action : uint8_t { Accept, Invalid, Repeat, Drop };
+  struct Ctx {
+    Hook hook;
+    uint64_t now;  // jiffies
+    std::string_view reason;
+  };
+
+  Entry* alloc(const Tuple& orig, const Tuple& reply, uint16_t zone, uint64_t now, std::string_view* reason);
+  void free_entry(Entry* ct);
+  void grow_pool();
+  size_t bucket_of(const Tuple& t, uint16_t zone) const;
+  Entry* find_live(const Tuple& t, uint16_t zone, Dir* dir, uint64_t now);
+  void link(Entry* ct);
+  void unlink(Entry* ct);
+  bool early_drop(size_t bucket, uint64_t now);
+  void deliver(Entry* ct, uint64_t now);
+  void emit(Entry* ct, uint32_t mask, uint64_t now);
+  void refresh(Entry* ct, uint64_t extra_jiffies, const Ctx& c);
+  void rehash(uint32_t buckets);
+
+  Action tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Dir dir, Ctx& c);
+  Action udp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Ctx& c);
+  Action icmp_packet(Entry* ct, Ctx& c);
+  Action udplite_packet(Entry* ct, const Packet& pkt, Ctx& c);
+  Action gre_packet(Entry* ct, Ctx& c);
+  LookupResult icmp_error(Packet& pkt, size_t dataoff, uint16_t zone, Ctx& c, bool* handled);
+
+  Config cfg_;
+  std::vector<HashNode*> hash_;
+  std::vector<std::unique_ptr<Entry[]>> chunks_;
+  Entry* free_list_ = nullptr;
+  Entry* list_head_ = nullptr;  // confirmed entries
+  Entry* list_tail_ = nullptr;
+  size_t count_ = 0;
+  uint64_t earliest_ = UINT64_MAX;  // no confirmed deadline is earlier (jiffies)
+  uint32_t next_id_ = 1;
+  std::vector<Event> events_;
+};
+
+}  // namespace nfemu::conntrack

@@ -1,0 +1,821 @@
+// The table: allocation, hash, lookup, confirmation, expiry and events
+// (nf_conntrack_core.c, nf_conntrack_ecache.c, ctnetlink's event attributes).
+#include <algorithm>
+#include <charconv>
+#include <string>
+
+#include "conntrack/conntrack.h"
+#include "packet/mangle.h"
+
+namespace nfemu::conntrack {
+
+using namespace packet;
+
+namespace {
+
+constexpr size_t kChunk = 256;
+constexpr int kEvictionRange = 8;  // NF_CT_EVICTION_RANGE
+
+// A fixed-seed mix: deterministic runs; the kernel's siphash seed is random.
+uint64_t mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+}  // namespace
+
+bool invert_tuple(const Tuple& t, Tuple* out) {
+  Tuple r;
+  r.src = t.dst;
+  r.dst = t.src;
+  r.proto = t.proto;
+  if (t.proto == kIpProtoIcmp) {
+    // invmap: the reply type of each query type, +1; 0 means none.
+    uint8_t inv;
+    switch (t.icmp_type) {
+      case 8: inv = 0; break;    // echo -> echo reply
+      case 0: inv = 8; break;
+      case 13: inv = 14; break;  // timestamp
+      case 14: inv = 13; break;
+      case 15: inv = 16; break;  // info request
+      case 16: inv = 15; break;
+      case 17: inv = 18; break;  // address mask
+      case 18: inv = 17; break;
+      default: return false;
+    }
+    r.sport = t.sport;
+    r.icmp_type = inv;
+    r.icmp_code = t.icmp_code;
+  } else {
+    r.sport = t.dport;
+    r.dport = t.sport;
+  }
+  *out = r;
+  return true;
+}
+
+std::string_view to_string(TcpState s) {
+  static constexpr std::string_view kNames[] = {"NONE",      "SYN_SENT",   "SYN_RECV", "ESTABLISHED", "FIN_WAIT",
+                                                "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE",       "SYN_SENT2"};
+  auto i = static_cast<size_t>(s);
+  return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
+}
+
+Table::Table(Config cfg) : cfg_(cfg) { hash_.assign(std::max<uint32_t>(cfg_.buckets, 1), nullptr); }
+
+Table::~Table() = default;
+
+// ---------------------------------------------------------------- sysctls
+
+namespace {
+
+struct SysctlDef {
+  std::string_view name;
+  uint32_t Config::*u32;
+  bool Config::*flag;
+};
+
+constexpr SysctlDef kSysctls[] = {
+    {"nf_conntrack_max", &Config::max, nullptr},
+    {"nf_conntrack_buckets", &Config::buckets, nullptr},
+    {"nf_conntrack_checksum", nullptr, &Config::checksum},
+    {"nf_conntrack_events", nullptr, &Config::events},
+    {"nf_conntrack_tcp_loose", nullptr, &Config::tcp_loose},
+    {"nf_conntrack_tcp_be_liberal", nullptr, &Config::tcp_be_liberal},
+    {"nf_conntrack_tcp_ignore_invalid_rst", nullptr, &Config::tcp_ignore_invalid_rst},
+    {"nf_conntrack_tcp_max_retrans", &Config::tcp_max_retrans, nullptr},
+    {"nf_conntrack_tcp_timeout_syn_sent", &Config::tcp_timeout_syn_sent, nullptr},
+    {"nf_conntrack_tcp_timeout_syn_recv", &Config::tcp_timeout_syn_recv, nullptr},
+    {"nf_conntrack_tcp_timeout_established", &Config::tcp_timeout_established, nullptr},
+    {"nf_conntrack_tcp_timeout_fin_wait", &Config::tcp_timeout_fin_wait, nullptr},
+    {"nf_conntrack_tcp_timeout_close_wait", &Config::tcp_timeout_close_wait, nullptr},
+    {"nf_conntrack_tcp_timeout_last_ack", &Config::tcp_timeout_last_ack, nullptr},
+    {"nf_conntrack_tcp_timeout_time_wait", &Config::tcp_timeout_time_wait, nullptr},
+    {"nf_conntrack_tcp_timeout_close", &Config::tcp_timeout_close, nullptr},
+    {"nf_conntrack_tcp_timeout_max_retrans", &Config::tcp_timeout_max_retrans, nullptr},
+    {"nf_conntrack_tcp_timeout_unacknowledged", &Config::tcp_timeout_unacknowledged, nullptr},
+    {"nf_conntrack_udp_timeout", &Config::udp_timeout, nullptr},
+    {"nf_conntrack_udp_timeout_stream", &Config::udp_timeout_stream, nullptr},
+    {"nf_conntrack_icmp_timeout", &Config::icmp_timeout, nullptr},
+    {"nf_conntrack_gre_timeout", &Config::gre_timeout, nullptr},
+    {"nf_conntrack_gre_timeout_stream", &Config::gre_timeout_stream, nullptr},
+    {"nf_conntrack_generic_timeout", &Config::generic_timeout, nullptr},
+};
+
+std::string_view short_name(std::string_view name) {
+  for (std::string_view prefix : {"net.netfilter.", "net/netfilter/"})
+    if (name.starts_with(prefix)) return name.substr(prefix.size());
+  return name;
+}
+
+const SysctlDef* find_sysctl(std::string_view name) {
+  for (const auto& d : kSysctls)
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+}  // namespace
+
+Result<void> Table::set_sysctl(std::string_view full, std::string_view value) {
+  std::string_view name = short_name(full);
+  const SysctlDef* d = find_sysctl(name);
+  if (!d) return Error{"unknown sysctl: " + std::string(full)};
+  // proc_dointvec: an integer, optionally signed; the conntrack entries
+  // are ints, and the kernel stores what it parsed.
+  // Like proc_dointvec: surrounding blanks and a final newline are fine.
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\n'))
+    value.remove_suffix(1);
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (ec != std::errc() || p != value.data() + value.size() || v < 0 || v > INT32_MAX)
+    return Error{"invalid value for " + std::string(full) + ": " + std::string(value)};
+  if (d->flag) {
+    // The boolean ones are proc_dou8vec_minmax 0..1 (events: 0..2).
+    uint64_t max = name == "nf_conntrack_events" ? 2 : 1;
+    if (static_cast<uint64_t>(v) > max)
+      return Error{"invalid value for " + std::string(full) + ": " + std::string(value)};
+    cfg_.*(d->flag) = v != 0;
+    return {};
+  }
+  if (name == "nf_conntrack_tcp_max_retrans" && v > 255)  // a u8
+    return Error{"invalid value for " + std::string(full) + ": " + std::string(value)};
+  if (name == "nf_conntrack_buckets") {
+    if (v == 0) return Error{"invalid value for " + std::string(full) + ": " + std::string(value)};
+    rehash(static_cast<uint32_t>(v));
+  }
+  cfg_.*(d->u32) = static_cast<uint32_t>(v);
+  return {};
+}
+
+Result<uint64_t> Table::sysctl(std::string_view full) const {
+  std::string_view name = short_name(full);
+  if (name == "nf_conntrack_count") return static_cast<uint64_t>(count_);
+  const SysctlDef* d = find_sysctl(name);
+  if (!d) return Error{"unknown sysctl: " + std::string(full)};
+  if (d->flag) return static_cast<uint64_t>(cfg_.*(d->flag) ? 1 : 0);
+  return static_cast<uint64_t>(cfg_.*(d->u32));
+}
+
+// ------------------------------------------------------------ pool, hash
+
+void Table::grow_pool() {
+  auto chunk = std::make_unique<Entry[]>(kChunk);
+  for (size_t i = kChunk; i-- > 0;) {
+    chunk[i].list_next = free_list_;
+    free_list_ = &chunk[i];
+  }
+  chunks_.push_back(std::move(chunk));
+}
+
+size_t Table::bucket_of(const Tuple& t, uint16_t zone) const {
+  uint64_t h = mix((uint64_t{t.src} << 32) | t.dst);
+  h = mix(h ^ ((uint64_t{t.sport} << 48) | (uint64_t{t.dport} << 32) | (uint64_t{t.proto} << 24) |
+               (uint64_t{t.icmp_type} << 16) | (uint64_t{t.icmp_code} << 8)) ^ zone);
+  // reciprocal_scale, as the kernel maps a 32-bit hash onto the buckets.
+  return static_cast<size_t>(((h & 0xffffffffu) * hash_.size()) >> 32);
+}
+
+void Table::rehash(uint32_t buckets) {
+  std::vector<HashNode*> fresh(buckets, nullptr);
+  hash_.swap(fresh);
+  for (Entry* e = list_head_; e; e = e->list_next)
+    for (int d = 0; d < 2; ++d) {
+      size_t b = bucket_of(e->tuple[d], e->zone);
+      e->node[d].next = hash_[b];
+      hash_[b] = &e->node[d];
+    }
+}
+
+void Table::link(Entry* ct) {
+  for (int d = 0; d < 2; ++d) {
+    size_t b = bucket_of(ct->tuple[d], ct->zone);
+    ct->node[d].ct = ct;
+    ct->node[d].next = hash_[b];
+    hash_[b] = &ct->node[d];
+  }
+  ct->list_prev = list_tail_;
+  ct->list_next = nullptr;
+  (list_tail_ ? list_tail_->list_next : list_head_) = ct;
+  list_tail_ = ct;
+}
+
+void Table::unlink(Entry* ct) {
+  for (int d = 0; d < 2; ++d) {
+    size_t b = bucket_of(ct->tuple[d], ct->zone);
+    for (HashNode** p = &hash_[b]; *p; p = &(*p)->next)
+      if (*p == &ct->node[d]) {
+        *p = ct->node[d].next;
+        break;
+      }
+    ct->node[d].next = nullptr;
+  }
+  (ct->list_prev ? ct->list_prev->list_next : list_head_) = ct->list_next;
+  (ct->list_next ? ct->list_next->list_prev : list_tail_) = ct->list_prev;
+  ct->list_prev = ct->list_next = nullptr;
+}
+
+Entry* Table::alloc(const Tuple& orig, const Tuple& reply, uint16_t zone, uint64_t now,
+                    std::string_view* reason) {
+  // __nf_conntrack_alloc: the count includes unconfirmed entries.
+  if (cfg_.max && count_ + 1 > cfg_.max) {
+    if (!early_drop(bucket_of(orig, zone), now)) {
+      *reason = kTableFullMessage;
+      return nullptr;
+    }
+  }
+  if (!free_list_) grow_pool();
+  Entry* ct = free_list_;
+  free_list_ = ct->list_next;
+  *ct = Entry{};
+  ct->tuple[kOriginal] = orig;
+  ct->tuple[kReply] = reply;
+  ct->zone = zone;
+  ct->id = next_id_++;
+  ct->use = 1;  // the packet's
+  ++count_;
+  return ct;
+}
+
+void Table::free_entry(Entry* ct) {
+  --count_;
+  *ct = Entry{};
+  ct->list_next = free_list_;
+  free_list_ = ct;
+}
+
+void Table::put(Entry* ct) {
+  if (ct && --ct->use == 0) free_entry(ct);
+}
+
+void Table::put(Packet& pkt) {
+  put(static_cast<Entry*>(pkt.meta.ct));
+  pkt.meta.ct = nullptr;
+}
+
+namespace {
+inline bool expired(const Entry* ct, uint64_t now) {
+  return static_cast<int32_t>(static_cast<uint32_t>(ct->timeout - now)) <= 0;
+}
+}  // namespace
+
+bool Table::kill(Entry* ct, uint64_t now_ns) {
+  if (ct->dying()) return false;
+  ct->status |= status::kDying;
+  if (!ct->confirmed()) return true;
+  // nf_ct_delete: the DESTROY event, then out of the hash.
+  emit(ct, ipct::kDestroy, to_jiffies(now_ns));
+  unlink(ct);
+  put(ct);  // the hash's reference
+  return true;
+}
+
+Entry* Table::find(const Tuple& t, uint16_t zone, Dir* dir) const {
+  for (HashNode* n = hash_[bucket_of(t, zone)]; n; n = n->next) {
+    Entry* ct = n->ct;
+    int d = n == &ct->node[kReply] ? kReply : kOriginal;
+    if (ct->zone == zone && ct->tuple[d] == t && !ct->dying()) {
+      if (dir) *dir = static_cast<Dir>(d);
+      return ct;
+    }
+  }
+  return nullptr;
+}
+
+Entry* Table::find_live(const Tuple& t, uint16_t zone, Dir* dir, uint64_t now) {
+  // ____nf_conntrack_find: expired entries met on the chain are reaped.
+  HashNode* n = hash_[bucket_of(t, zone)];
+  while (n) {
+    Entry* ct = n->ct;
+    HashNode* next = n->next;
+    if (!ct->dying() && expired(ct, now)) {
+      // next may be ct's other node; restart the walk after the kill.
+      kill(ct, now * kNsPerJiffy);
+      n = hash_[bucket_of(t, zone)];
+      continue;
+    }
+    int d = n == &ct->node[kReply] ? kReply : kOriginal;
+    if (ct->zone == zone && ct->tuple[d] == t && !ct->dying()) {
+      *dir = static_cast<Dir>(d);
+      return ct;
+    }
+    n = next;
+  }
+  return nullptr;
+}
+
+bool Table::early_drop(size_t bucket, uint64_t now) {
+  for (int i = 0; i < kEvictionRange; ++i) {
+    size_t b = (bucket + i) % hash_.size();
+    unsigned drops = 0;
+    HashNode* n = hash_[b];
+    while (n) {
+      Entry* ct = n->ct;
+      HashNode* next = n->next;
+      if (!ct->dying() && expired(ct, now)) {
+        kill(ct, now * kNsPerJiffy);
+        n = hash_[b];
+        continue;
+      }
+      if ((ct->status & status::kAssured) || ct->dying()) {
+        n = next;
+        continue;
+      }
+      kill(ct, now * kNsPerJiffy);
+      ++drops;
+      n = hash_[b];
+    }
+    if (drops) return true;
+  }
+  return false;
+}
+
+void Table::expire_until(uint64_t now_ns) {
+  uint64_t now = to_jiffies(now_ns);
+  // Nothing can be due before the earliest deadline set since the last
+  // scan: most calls return here.
+  if (now < earliest_) return;
+  // Collected first: kill() unlinks. The scratch vector is reused.
+  static thread_local std::vector<Entry*> due;
+  due.clear();
+  earliest_ = UINT64_MAX;
+  for (Entry* e = list_head_; e; e = e->list_next) {
+    if (expired(e, now))
+      due.push_back(e);
+    else
+      earliest_ = std::min(earliest_, e->timeout);
+  }
+  std::sort(due.begin(), due.end(), [](const Entry* a, const Entry* b) {
+    if (a->timeout != b->timeout) return a->timeout < b->timeout;
+    return a->id < b->id;
+  });
+  for (Entry* e : due) {
+    // The event carries the time the entry timed out.
+    uint64_t at = std::min(now, e->timeout);
+    kill(e, at * kNsPerJiffy);
+  }
+}
+
+// ----------------------------------------------------------------- events
+
+View Table::view(const Entry& ct, uint64_t now_ns) const {
+  View v;
+  v.id = ct.id;
+  v.orig = ct.tuple[kOriginal];
+  v.reply = ct.tuple[kReply];
+  v.status = ct.status;
+  v.mark = ct.mark;
+  v.zone = ct.zone;
+  v.has_tcp_state = ct.proto() == kIpProtoTcp;
+  v.tcp_state = ct.tcp.state;
+  uint64_t now = to_jiffies(now_ns);
+  int64_t left = ct.confirmed() ? static_cast<int32_t>(static_cast<uint32_t>(ct.timeout - now))
+                                : static_cast<int64_t>(ct.timeout);
+  v.timeout_s = left > 0 ? static_cast<uint32_t>(left / static_cast<int64_t>(kHz)) : 0;
+  v.use = ct.use;
+  return v;
+}
+
+void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
+  if (!cfg_.events) return;
+  Event ev;
+  ev.mask = mask;
+  ev.time_ns = now * kNsPerJiffy;
+  ev.view = view(*ct, ev.time_ns);
+  // ctnetlink_conntrack_event: which attributes the message carries.
+  if (mask & ipct::kDestroy) {
+    ev.type = EventType::Destroy;
+    ev.view.has_timeout = ev.view.timeout_s != 0;  // skip_zero
+    // protoinfo with destroy=true: the TCP state only
+  } else {
+    ev.type = (mask & (ipct::kNew | ipct::kRelated)) ? EventType::New : EventType::Update;
+    ev.view.has_tcp_state = ev.view.has_tcp_state && (mask & ipct::kProtoinfo);
+  }
+  ev.view.has_mark = ct->mark != 0 || (mask & ipct::kMark);
+  events_.push_back(ev);
+}
+
+void Table::deliver(Entry* ct, uint64_t now) {
+  // nf_ct_deliver_cached_events
+  if (!ct->confirmed() || ct->dying()) return;
+  uint32_t events = ct->event_cache;
+  ct->event_cache = 0;
+  if (events) emit(ct, events, now);
+}
+
+std::vector<Event> Table::take_events() {
+  std::vector<Event> out;
+  out.swap(events_);
+  return out;
+}
+
+void Table::set_mark(Entry* ct, uint32_t mark) {
+  if (ct->mark != mark) {
+    ct->mark = mark;
+    event_cache(ct, ipct::kMark);
+  }
+}
+
+std::vector<View> Table::dump(uint64_t now_ns) const {
+  std::vector<View> out;
+  uint64_t now = to_jiffies(now_ns);
+  for (const Entry* e = list_head_; e; e = e->list_next)
+    if (!e->dying() && !expired(e, now)) out.push_back(view(*e, now_ns));
+  return out;
+}
+
+// -------------------------------------------------------------------- NAT
+
+bool Table::set_reply_tuple(Entry* ct, const Tuple& reply) {
+  if (ct->confirmed()) return false;
+  ct->tuple[kReply] = reply;
+  return true;
+}
+
+bool Table::tuple_taken(const Tuple& t, uint16_t zone, const Entry* ignored) const {
+  for (HashNode* n = hash_[bucket_of(t, zone)]; n; n = n->next) {
+    const Entry* ct = n->ct;
+    int d = n == &ct->node[kReply] ? kReply : kOriginal;
+    if (ct != ignored && ct->zone == zone && ct->tuple[d] == t && !ct->dying()) return true;
+  }
+  return false;
+}
+
+bool Table::unique_tuple_taken(const Tuple& t, uint16_t zone, const Entry* ignored) const {
+  Tuple reply;
+  if (!invert_tuple(t, &reply)) return false;
+  return tuple_taken(reply, zone, ignored);
+}
+
+// ---------------------------------------------------------- the hot path
+
+void Table::refresh(Entry* ct, uint64_t extra, const Ctx& c) {
+  // __nf_ct_refresh_acct
+  if (ct->status & status::kFixedTimeout) return;
+  if (ct->confirmed()) {
+    ct->timeout = c.now + extra;
+    earliest_ = std::min(earliest_, ct->timeout);
+  } else {
+    ct->timeout = extra;
+  }
+}
+
+namespace {
+
+constexpr uint8_t kIpProtoGre = 47, kIpProtoSctp = 132, kIpProtoUdplite = 136;
+
+// nf_ct_get_tuple for IPv4. False when the transport header is too short
+// for the tuple (then there is no conntrack: INVALID).
+bool get_tuple(ConstIpv4View ip, std::span<const uint8_t> l4, Tuple* t) {
+  *t = Tuple{};
+  t->src = ip.saddr();
+  t->dst = ip.daddr();
+  t->proto = ip.protocol();
+  switch (t->proto) {
+    case kIpProtoTcp:
+    case kIpProtoUdp:
+    case kIpProtoSctp:
+    case kIpProtoUdplite:
+      if (l4.size() < 4) return false;
+      t->sport = load16(l4.data());
+      t->dport = load16(l4.data() + 2);
+      return true;
+    case kIpProtoGre:
+      // gre_pkt_to_tuple: only version 1 (PPTP) has keys; the call id is
+      // the destination key. No PPTP helper here, so no source key.
+      if (l4.size() < 4 || (l4[1] & 0x07) != 1) return true;
+      if (l4.size() < 8) return true;
+      if (load16(l4.data() + 2) != 0x880b) return false;  // not PPP
+      t->dport = load16(l4.data() + 6);
+      return true;
+    case kIpProtoIcmp:
+      if (l4.size() < kIcmpHeader) return false;
+      t->icmp_type = l4[0];
+      t->icmp_code = l4[1];
+      t->sport = load16(l4.data() + 4);
+      return true;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+LookupResult Table::in(Packet& pkt, Hook hook, uint16_t zone, uint64_t now_ns) {
+  LookupResult r;
+  // Already tracked (a packet looping back) or NOTRACK: nothing to do.
+  if (pkt.meta.ct || pkt.meta.ctinfo == CtInfo::Untracked) {
+    r.ct = static_cast<Entry*>(pkt.meta.ct);
+    r.ctinfo = pkt.meta.ctinfo;
+    return r;
+  }
+  Ctx c{hook, to_jiffies(now_ns), {}};
+  ConstIpv4View ip = std::as_const(pkt).ip();
+  // ipv4_get_l4proto: non-first fragments are not tracked.
+  if (ip.frag_offset() != 0) {
+    r.reason = "fragment";
+    return r;
+  }
+  size_t dataoff = ip.header_len();
+  std::span<const uint8_t> l4 = ip.payload();
+
+  if (ip.protocol() == kIpProtoIcmp) {
+    bool handled = false;
+    LookupResult er = icmp_error(pkt, dataoff, zone, c, &handled);
+    if (handled) return er;
+  }
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    Tuple t;
+    if (!get_tuple(ip, l4, &t)) {
+      r.reason = "short packet";
+      return r;
+    }
+    // resolve_normal_ct
+    Dir dir = kOriginal;
+    Entry* ct = find_live(t, zone, &dir, c.now);
+    bool created = false;
+    if (!ct) {
+      Tuple reply;
+      if (!invert_tuple(t, &reply)) {
+        r.reason = "no reply tuple";
+        return r;
+      }
+      std::string_view why;
+      ct = alloc(t, reply, zone, c.now, &why);
+      if (!ct) {
+        r.verdict = Verdict::Drop;
+        r.reason = why;
+        return r;
+      }
+      created = true;
+    } else {
+      ++ct->use;  // the packet's reference
+    }
+    CtInfo ctinfo;
+    if (dir == kReply)
+      ctinfo = CtInfo::EstablishedReply;
+    else if (ct->status & status::kSeenReply)
+      ctinfo = CtInfo::Established;
+    else if (ct->status & status::kExpected)
+      ctinfo = CtInfo::Related;
+    else
+      ctinfo = CtInfo::New;
+
+    // nf_conntrack_handle_packet
+    Action a;
+    switch (t.proto) {
+      case kIpProtoTcp: a = tcp_packet(ct, pkt, dataoff, dir, c); break;
+      case kIpProtoUdp: a = udp_packet(ct, pkt, dataoff, c); break;
+      case kIpProtoIcmp: a = icmp_packet(ct, c); break;
+      case kIpProtoUdplite: a = udplite_packet(ct, pkt, c); break;
+      case kIpProtoGre: a = gre_packet(ct, c); break;
+      default:
+        refresh(ct, uint64_t{cfg_.generic_timeout} * kHz, c);
+        a = Action::Accept;
+        break;
+    }
+    if (a != Action::Accept) {
+      put(ct);
+      if (a == Action::Repeat) continue;
+      r.reason = c.reason;
+      if (a == Action::Drop) r.verdict = Verdict::Drop;
+      return r;
+    }
+    if (ctinfo == CtInfo::EstablishedReply && !(ct->status & status::kSeenReply)) {
+      ct->status |= status::kSeenReply;
+      event_cache(ct, ipct::kReply);
+    }
+    pkt.meta.ct = ct;
+    pkt.meta.ctinfo = ctinfo;
+    r.ct = ct;
+    r.ctinfo = ctinfo;
+    r.is_new = created;
+    return r;
+  }
+  // A second reopen in a row cannot happen: the first killed the entry.
+  r.verdict = Verdict::Drop;
+  return r;
+}
+
+Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
+  auto* ct = static_cast<Entry*>(pkt.meta.ct);
+  if (!ct) return Verdict::Accept;
+  uint64_t now = to_jiffies(now_ns);
+  if (!ct->confirmed()) {
+    // REJECT attaches replies to unconfirmed entries: not ours to insert.
+    bool reply_dir = pkt.meta.ctinfo == CtInfo::EstablishedReply || pkt.meta.ctinfo == CtInfo::RelatedReply;
+    if (reply_dir) return Verdict::Accept;
+    if (ct->dying()) return Verdict::Drop;
+    ct->timeout += now;  // relative to confirmation time
+    Dir d;
+    Entry* other = find(ct->tuple[kOriginal], ct->zone, &d);
+    if (!other) other = find(ct->tuple[kReply], ct->zone, &d);
+    if (other) {
+      // nf_ct_resolve_clash: UDP may take over an identical entry.
+      bool same = other->tuple[kOriginal] == ct->tuple[kOriginal] && other->tuple[kReply] == ct->tuple[kReply];
+      if (ct->proto() == kIpProtoUdp && same) {
+        ++other->use;
+        put(ct);
+        pkt.meta.ct = other;
+        deliver(other, now);
+        return Verdict::Accept;
+      }
+      ct->timeout -= now;
+      return Verdict::Drop;
+    }
+    ct->status |= status::kConfirmed;
+    earliest_ = std::min(earliest_, ct->timeout);
+    ++ct->use;  // the hash's reference
+    link(ct);
+    event_cache(ct, ct->master ? ipct::kRelated : ipct::kNew);
+  }
+  deliver(ct, now);
+  return Verdict::Accept;
+}
+
+// ------------------------------------------------------------------- ICMP
+
+Table::Action Table::icmp_packet(Entry* ct, Ctx& c) {
+  // nf_conntrack_icmp_packet: only queries may create a connection.
+  switch (ct->tuple[kOriginal].icmp_type) {
+    case 8: case 13: case 15: case 17: break;
+    default:
+      c.reason = "icmp: can't create new conn";
+      return Action::Invalid;
+  }
+  refresh(ct, uint64_t{cfg_.icmp_timeout} * kHz, c);
+  return Action::Accept;
+}
+
+LookupResult Table::icmp_error(Packet& pkt, size_t dataoff, uint16_t zone, Ctx& c, bool* handled) {
+  // nf_conntrack_icmpv4_error
+  LookupResult r;
+  *handled = true;
+  ConstIpv4View ip = std::as_const(pkt).ip();
+  std::span<const uint8_t> l4 = ip.payload();
+  (void)dataoff;
+  if (l4.size() < kIcmpHeader) {
+    r.reason = "short packet";
+    return r;
+  }
+  if (cfg_.checksum && c.hook == Hook::PreRouting && check_l4_checksum(ip) == L4Checksum::Bad) {
+    r.reason = "bad hw icmp checksum";
+    return r;
+  }
+  uint8_t type = l4[0];
+  if (type > 18) {  // NR_ICMP_TYPES
+    r.reason = "invalid icmp type";
+    return r;
+  }
+  if (!icmp_is_error(type)) {
+    *handled = false;
+    return r;
+  }
+  // nf_conntrack_inet_error: the connection of the quoted datagram.
+  std::span<const uint8_t> quote = l4.subspan(kIcmpHeader);
+  if (quote.size() < kIpv4MinHeader) {
+    r.reason = "short inner header";
+    return r;
+  }
+  ConstIpv4View inner(quote);
+  if (inner.frag_offset() != 0 || inner.header_len() < kIpv4MinHeader || inner.header_len() > quote.size()) {
+    r.reason = "bad inner header";
+    return r;
+  }
+  Tuple orig;
+  if (!get_tuple(inner, quote.subspan(inner.header_len()), &orig)) {
+    r.reason = "short inner transport header";
+    return r;
+  }
+  Tuple inv;
+  if (!invert_tuple(orig, &inv)) {
+    r.reason = "inner tuple not invertible";
+    return r;
+  }
+  Dir dir;
+  Entry* ct = find_live(inv, zone, &dir, c.now);
+  if (!ct) {
+    r.reason = "no connection for the inner header";
+    return r;
+  }
+  if (ip.daddr() != ct->tuple[dir].dst) {
+    r.reason = "outer daddr != inner";
+    return r;
+  }
+  ++ct->use;
+  CtInfo ctinfo = dir == kReply ? CtInfo::RelatedReply : CtInfo::Related;
+  pkt.meta.ct = ct;
+  pkt.meta.ctinfo = ctinfo;
+  r.ct = ct;
+  r.ctinfo = ctinfo;
+  return r;
+}
+
+// -------------------------------------------------------------------- UDP
+
+Table::Action Table::udp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Ctx& c) {
+  ConstIpv4View ip = pkt.ip();
+  std::span<const uint8_t> l4 = ip.payload();
+  (void)dataoff;
+  // udp_error
+  if (l4.size() < kUdpHeader) {
+    c.reason = "short packet";
+    return Action::Invalid;
+  }
+  uint16_t len = load16(l4.data() + 4);
+  if (len > l4.size() || len < kUdpHeader) {
+    c.reason = "truncated/malformed packet";
+    return Action::Invalid;
+  }
+  if (load16(l4.data() + 6) != 0 && c.hook == Hook::PreRouting && cfg_.checksum &&
+      check_l4_checksum(ip) == L4Checksum::Bad) {
+    c.reason = "bad checksum";
+    return Action::Invalid;
+  }
+  if (!ct->confirmed()) ct->udp_stream_ts = 2 * kHz + c.now;
+  if (ct->status & status::kSeenReply) {
+    uint64_t extra = uint64_t{cfg_.udp_timeout} * kHz;
+    bool stream = false;
+    // Still active two seconds after the first packet: a stream.
+    if (static_cast<int64_t>(c.now - ct->udp_stream_ts) > 0) {
+      extra = uint64_t{cfg_.udp_timeout_stream} * kHz;
+      stream = !(ct->status & status::kAssured);
+    }
+    refresh(ct, extra, c);
+    if (ct->status & status::kNatClash) return Action::Accept;
+    if (stream) {
+      ct->status |= status::kAssured;
+      event_cache(ct, ipct::kAssured);
+    }
+  } else {
+    refresh(ct, uint64_t{cfg_.udp_timeout} * kHz, c);
+  }
+  return Action::Accept;
+}
+
+// --------------------------------------------------------- UDP-Lite, GRE
+
+Table::Action Table::udplite_packet(Entry* ct, const Packet& pkt, Ctx& c) {
+  ConstIpv4View ip = pkt.ip();
+  std::span<const uint8_t> l4 = ip.payload();
+  // udplite_error
+  if (l4.size() < kUdpHeader) {
+    c.reason = "short packet";
+    return Action::Invalid;
+  }
+  size_t cscov = load16(l4.data() + 4);
+  if (cscov == 0) {
+    cscov = l4.size();
+  } else if (cscov < kUdpHeader || cscov > l4.size()) {
+    c.reason = "invalid checksum coverage";
+    return Action::Invalid;
+  }
+  if (load16(l4.data() + 6) == 0) {
+    c.reason = "checksum missing";
+    return Action::Invalid;
+  }
+  if (c.hook == Hook::PreRouting && cfg_.checksum) {
+    // nf_checksum_partial is given IPPROTO_UDP, not IPPROTO_UDPLITE, for
+    // the pseudo-header: Linux checks UDP-Lite sums that way (verified).
+    uint32_t sum = pseudo_header_sum(ip.saddr(), ip.daddr(), kIpProtoUdp, static_cast<uint32_t>(l4.size()));
+    if (csum_fold(csum_bytes(l4.first(cscov), sum)) != 0xffff) {
+      c.reason = "bad checksum";
+      return Action::Invalid;
+    }
+  }
+  // nf_conntrack_udplite_packet: no two-second rule.
+  if (ct->status & status::kSeenReply) {
+    refresh(ct, uint64_t{cfg_.udp_timeout_stream} * kHz, c);
+    if (ct->status & status::kNatClash) return Action::Accept;
+    if (!(ct->status & status::kAssured)) {
+      ct->status |= status::kAssured;
+      event_cache(ct, ipct::kAssured);
+    }
+  } else {
+    refresh(ct, uint64_t{cfg_.udp_timeout} * kHz, c);
+  }
+  return Action::Accept;
+}
+
+Table::Action Table::gre_packet(Entry* ct, Ctx& c) {
+  // nf_conntrack_gre_packet. (The kernel copies the timeouts into a new
+  // entry; here a later sysctl change also reaches existing ones.)
+  if (ct->status & status::kSeenReply) {
+    refresh(ct, uint64_t{cfg_.gre_timeout_stream} * kHz, c);
+    if (ct->status & status::kNatClash) return Action::Accept;
+    if (!(ct->status & status::kAssured)) {
+      ct->status |= status::kAssured;
+      event_cache(ct, ipct::kAssured);
+    }
+  } else {
+    refresh(ct, uint64_t{cfg_.gre_timeout} * kHz, c);
+  }
+  return Action::Accept;
+}
+
+}  // namespace nfemu::conntrack

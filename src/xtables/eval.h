@@ -1,0 +1,84 @@
+// Evaluating rules on a packet: the context matches and targets see, and
+// the chain walker that does what ipt_do_table does (rule order, jumps with
+// a stack, goto, RETURN, policies, counters, hotdrop) and reports every
+// decision as a trace event, which TRACE, the explain timeline and tests
+// all read.
+//
+//   EvalContext ctx{pkt, TableId::Filter, Hook::Forward, ...};
+//   Verdict v = run_table(table, ctx, &sink);
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "packet/packet.h"
+#include "xtables/extension.h"
+#include "xtables/table.h"
+
+namespace nfemu::xt {
+
+// The connection of a packet as matches and targets see it; conntrack/
+// implements it. Kept abstract so xtables does not depend on conntrack.
+class CtAccess {
+ public:
+  virtual ~CtAccess() = default;
+  virtual uint32_t mark() const = 0;
+  virtual void set_mark(uint32_t mark) = 0;
+  virtual uint32_t status() const = 0;  // IPS_* bits
+};
+
+// What targets ask of the host that runs the table; the packet engine
+// implements it. Matches and targets never build packets themselves.
+class Effects {
+ public:
+  virtual ~Effects() = default;
+  // RTN_* type of addr as the routing table sees it (addrtype match);
+  // dev restricts the lookup to one interface when not empty.
+  virtual unsigned addr_type(uint32_t addr, std::string_view dev) const = 0;
+  // LOG: the host formats and records the kernel's log line.
+  virtual void log(std::string_view prefix, uint8_t level, uint8_t flags, const packet::Packet& pkt, Hook hook) = 0;
+};
+
+struct EvalContext {
+  packet::Packet& pkt;
+  TableId table;
+  Hook hook;
+  uint16_t thoff = 0;    // transport header offset in pkt.data()
+  uint16_t fragoff = 0;  // fragment offset (8-byte units); matches on ports see only fragoff 0
+  uint64_t now_ns = 0;
+  CtAccess* ct = nullptr;  // nullptr: untracked or invalid
+  Effects* effects = nullptr;
+  bool hotdrop = false;  // a match found the packet malformed: drop it
+};
+
+enum class Verdict : uint8_t { Accept, Drop, Stolen, Queue };
+
+// One decision of the walker, as the kernel's trace_packet names it:
+// TABLE:CHAIN:rule|return|policy:RULENUM.
+struct TraceEvent {
+  enum class Kind : uint8_t { Rule, Return, Policy };
+  std::string_view table;
+  std::string_view chain;
+  Kind kind;
+  int rulenum;
+  const Rule* rule;  // nullptr for the tail of a chain (policy or implicit return)
+};
+
+class TraceSink {
+ public:
+  virtual ~TraceSink() = default;
+  // Every rule that matched, and every chain tail reached, in order. The
+  // packet's meta.trace tells whether the kernel would print a TRACE line.
+  virtual void on_event(const TraceEvent& ev, const packet::Packet& pkt) = 0;
+  // A match or target nfemu cannot evaluate yet (treated as no match /
+  // continue), so that callers can say so instead of guessing silently.
+  virtual void on_unsupported(std::string_view extension) {}
+};
+
+// ip_packet_match: the IP header criteria of a rule against a packet.
+bool ip_criteria_match(const IpCriteria& ip, const packet::Packet& pkt, bool is_fragment);
+
+// Runs the builtin chain of ctx.hook in table t. Counters are updated.
+Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink = nullptr);
+
+}  // namespace nfemu::xt

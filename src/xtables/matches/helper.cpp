@@ -1,0 +1,68 @@
+// -m helper: the conntrack helper attached to the connection (xt_helper.c,
+// libxt_helper.c). The kernel keeps 30 bytes, so longer names are cut at
+// 29 characters.
+#include <fmt/format.h>
+
+#include "xtables/registry.h"
+#include "xtables/rule.h"
+
+namespace nfemu::xt {
+namespace {
+
+constexpr size_t kNameSize = 30;  // sizeof(xt_helper_info.name)
+
+// xtables_save_string (see comment.cpp for the same rule).
+void save_string(std::string& out, std::string_view s) {
+  auto plain = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  };
+  bool bare = !s.empty();
+  for (char c : s) bare = bare && plain(c);
+  out += ' ';
+  if (bare) {
+    out += s;
+    return;
+  }
+  out += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+class HelperMatch : public MatchBase<HelperMatch> {
+ public:
+  std::string_view name() const override { return "helper"; }
+  std::span<const OptionSpec> options() const override {
+    static constexpr OptionSpec kOptions[] = {{"helper", ArgKind::Required, true}};
+    return kOptions;
+  }
+
+  Result<void> parse(const OptionCall& opt, const ParseContext&) override {
+    helper_ = std::string(opt.arg.substr(0, kNameSize - 1));
+    invert_ = opt.invert;
+    have_ = true;
+    return {};
+  }
+
+  Result<void> final_check(const ParseContext&) override {
+    if (!have_) return make_error("helper: option \"--helper\" must be specified");
+    return {};
+  }
+
+  void save(std::string& out, const IpCriteria&) const override {
+    out += invert_ ? " ! --helper" : " --helper";
+    save_string(out, std::string_view(helper_).substr(0, helper_.find('\0')));
+  }
+
+ private:
+  std::string helper_;
+  bool invert_ = false, have_ = false;
+};
+
+}  // namespace
+
+void register_match_helper(Registry& r) { r.add_match<HelperMatch>("helper"); }
+
+}  // namespace nfemu::xt

@@ -1,0 +1,152 @@
+// -m set: membership in an ipset (xt_set.c, libxt_set.c revision 4).
+//
+// iptables resolves the set name while it parses `--match-set NAME DIRS`:
+// it asks the kernel (getsockopt SO_IP_SET, IP_SET_OP_GET_FNAME) for the
+// set's index in the current network namespace and stops with
+// "Set NAME doesn't exist." when there is none, before even reading DIRS.
+// nfemu models no ipsets yet, so every namespace it emulates is one without
+// sets and that lookup always fails, with the same message. The rest
+// (directions, counters, flags, save) follows libxt_set so that only
+// find_set() changes when ipsets arrive.
+#include <fmt/format.h>
+
+#include <optional>
+#include <string>
+
+#include "xtables/matches/xtopt_mb.h"
+#include "xtables/registry.h"
+
+namespace nfemu::xt {
+namespace {
+
+constexpr size_t kMaxNameLen = 32;  // IPSET_MAXNAMELEN, with the NUL
+constexpr int kDimMax = 6;          // IPSET_DIM_MAX
+
+struct SetRef {
+  uint16_t index = 0;
+};
+
+// The ipsets of the emulated namespace. None exist in nfemu yet.
+std::optional<SetRef> find_set(std::string_view /*name*/) { return std::nullopt; }
+
+enum class CounterOp : uint8_t { None, Eq, Ne, Lt, Gt };
+
+struct Counter {
+  CounterOp op = CounterOp::None;
+  uint64_t value = 0;
+};
+
+class SetMatch : public MatchBase<SetMatch> {
+ public:
+  std::string_view name() const override { return "set"; }
+  std::span<const OptionSpec> options() const override {
+    // libxt_set uses the old getopt parser: no generic once-only or `!`
+    // checks; it does its own, with its own messages.
+    static constexpr OptionSpec kOptions[] = {
+        {"match-set", ArgKind::Two, true, true},      {"set", ArgKind::Two, true, true},
+        {"return-nomatch", ArgKind::None, true, true}, {"update-counters", ArgKind::None, true, true},
+        {"packets-eq", ArgKind::Required, true, true}, {"packets-lt", ArgKind::Required, true, true},
+        {"packets-gt", ArgKind::Required, true, true}, {"bytes-eq", ArgKind::Required, true, true},
+        {"bytes-lt", ArgKind::Required, true, true},   {"bytes-gt", ArgKind::Required, true, true},
+        {"update-subcounters", ArgKind::None, true, true},
+    };
+    return kOptions;
+  }
+
+  Result<void> parse(const OptionCall& opt, const ParseContext&) override {
+    std::string_view o = opt.name;
+    if (o == "update-subcounters") {
+      if (opt.invert) skip_subcounter_update_ = true;
+    } else if (o == "update-counters") {
+      if (opt.invert) skip_counter_update_ = true;
+    } else if (o == "return-nomatch") {
+      if (opt.invert) return make_error("--return-nomatch flag cannot be inverted");
+      return_nomatch_ = true;
+    } else if (o.starts_with("packets-") || o.starts_with("bytes-")) {
+      bool packets = o.starts_with("packets-");
+      Counter& c = packets ? packets_ : bytes_;
+      if (c.op != CounterOp::None)
+        return make_error(packets ? "only one of the --packets-[eq|lt|gt] is allowed"
+                                  : "only one of the --bytes-[eq|lt|gt] is allowed");
+      std::string_view kind = o.substr(o.size() - 2);
+      if (kind != "eq" && opt.invert) return make_error(fmt::format("--{} option cannot be inverted", o));
+      uint64_t v = 0;
+      if (!xtopt::strtoul_x(opt.arg, &v, 0, UINT64_MAX))
+        return make_error(fmt::format("Cannot parse {} as a counter value", opt.arg));
+      c.op = kind == "eq" ? (opt.invert ? CounterOp::Ne : CounterOp::Eq) : kind == "lt" ? CounterOp::Lt : CounterOp::Gt;
+      c.value = v;
+    } else {  // match-set, or its deprecated spelling set
+      if (dim_ != 0) return make_error("--match-set can be specified only once");
+      if (opt.invert) invert_ = true;
+      if (opt.arg.size() > kMaxNameLen - 1)
+        return make_error(fmt::format("setname `{}' too long, max {} characters.", opt.arg, kMaxNameLen - 1));
+      auto set = find_set(opt.arg);
+      if (!set) return make_error(fmt::format("Set {} doesn't exist.", opt.arg));
+      set_name_ = std::string(opt.arg);
+      index_ = set->index;
+      if (auto r = parse_dirs(opt.arg2); !r) return r;
+    }
+    return {};
+  }
+
+  Result<void> final_check(const ParseContext&) override {
+    if (dim_ == 0) return make_error("You must specify `--match-set' with proper arguments");
+    return {};
+  }
+
+  void save(std::string& out, const IpCriteria&) const override {
+    out += fmt::format("{} --match-set {}", invert_ ? " !" : "", set_name_);
+    for (int i = 1; i <= dim_; ++i) {
+      out += i == 1 ? ' ' : ',';
+      out += (dir_flags_ & (1u << i)) ? "src" : "dst";
+    }
+    if (return_nomatch_) out += " --return-nomatch";
+    if (skip_counter_update_) out += " ! --update-counters";
+    if (skip_subcounter_update_) out += " ! --update-subcounters";
+    save_counter(out, packets_, "packets");
+    save_counter(out, bytes_, "bytes");
+  }
+
+ private:
+  // "src,dst,...": only the first three letters of each word count
+  // (strncmp), so "srcfoo" is src; at most IPSET_DIM_MAX words.
+  Result<void> parse_dirs(std::string_view arg) {
+    size_t pos = 0;
+    bool more = true;
+    while (dim_ < kDimMax && more) {
+      ++dim_;
+      size_t comma = arg.find(',', pos);
+      std::string_view word = arg.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+      more = comma != std::string_view::npos;
+      pos = more ? comma + 1 : arg.size();
+      if (word.starts_with("src")) dir_flags_ |= 1u << dim_;
+      else if (!word.starts_with("dst"))
+        return make_error("You must spefify (the comma separated list of) 'src' or 'dst'.");
+    }
+    if (more) return make_error(fmt::format("Can't be more src/dst options than {}.", kDimMax));
+    return {};
+  }
+
+  static void save_counter(std::string& out, const Counter& c, std::string_view name) {
+    switch (c.op) {
+      case CounterOp::Eq: out += fmt::format(" --{}-eq {}", name, c.value); break;
+      case CounterOp::Ne: out += fmt::format(" ! --{}-eq {}", name, c.value); break;
+      case CounterOp::Lt: out += fmt::format(" --{}-lt {}", name, c.value); break;
+      case CounterOp::Gt: out += fmt::format(" --{}-gt {}", name, c.value); break;
+      case CounterOp::None: break;
+    }
+  }
+
+  std::string set_name_;
+  uint16_t index_ = 0;
+  int dim_ = 0;
+  uint32_t dir_flags_ = 0;
+  Counter packets_, bytes_;
+  bool invert_ = false, return_nomatch_ = false, skip_counter_update_ = false, skip_subcounter_update_ = false;
+};
+
+}  // namespace
+
+void register_match_set(Registry& r) { r.add_match<SetMatch>("set"); }
+
+}  // namespace nfemu::xt

@@ -1,0 +1,99 @@
+// -m statistic: random sampling and every-nth packet (xt_statistic.c,
+// libxt_statistic.c). kube-proxy balances services with it. The
+// probability is stored as a 31-bit fraction, so 1/3 saves as
+// 0.33333333349, exactly as iptables-save prints it.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "util/strings.h"
+#include "xtables/registry.h"
+#include "xtables/rule.h"
+
+namespace nfemu::xt {
+namespace {
+
+class StatisticMatch : public MatchBase<StatisticMatch> {
+ public:
+  std::string_view name() const override { return "statistic"; }
+  std::span<const OptionSpec> options() const override {
+    static constexpr OptionSpec kOptions[] = {
+        {"mode", ArgKind::Required},
+        {"probability", ArgKind::Required, true},
+        {"every", ArgKind::Required, true},
+        {"packet", ArgKind::Required},
+    };
+    return kOptions;
+  }
+
+  Result<void> parse(const OptionCall& opt, const ParseContext&) override {
+    if (opt.invert) invert_ = true;
+    if (opt.name == "mode") {
+      if (opt.arg == "random") mode_ = Mode::Random;
+      else if (opt.arg == "nth") mode_ = Mode::Nth;
+      else return make_error(fmt::format("Bad mode \"{}\"", opt.arg));
+      have_mode_ = true;
+    } else if (opt.name == "probability") {
+      if (have_every_ || have_packet_) return exclusive("probability");
+      std::string s(opt.arg);
+      char* end = nullptr;
+      double d = std::strtod(s.c_str(), &end);
+      if (s.empty() || *end != '\0' || !(d >= 0.0 && d <= 1.0))
+        return make_error(fmt::format("statistic: Bad value for \"--probability\" option: \"{}\"", opt.arg));
+      // Shares its storage with --every (a union in xt_statistic_info).
+      value_ = static_cast<uint32_t>(std::lround(2147483648.0 * d));
+      have_probability_ = true;
+    } else if (opt.name == "every") {
+      if (have_probability_) return exclusive("every");
+      auto v = parse_uint_c(opt.arg, UINT32_MAX);
+      if (!v || *v < 1) return make_error(fmt::format("statistic: Bad value for \"--every\" option: \"{}\"", opt.arg));
+      value_ = static_cast<uint32_t>(*v) - 1;
+      have_every_ = true;
+    } else if (opt.name == "packet") {
+      if (have_probability_) return exclusive("packet");
+      auto v = parse_uint_c(opt.arg, UINT32_MAX);
+      if (!v) return make_error(fmt::format("statistic: Bad value for \"--packet\" option: \"{}\"", opt.arg));
+      packet_ = static_cast<uint32_t>(*v);
+      have_packet_ = true;
+    }
+    return {};
+  }
+
+  Result<void> final_check(const ParseContext&) override {
+    if (!have_mode_) return make_error("statistic: option \"--mode\" must be specified");
+    if (have_every_ != have_packet_ && (have_every_ || have_packet_))
+      return make_error(have_every_ ? "statistic: option \"--every\" also requires \"--packet\"."
+                                    : "statistic: option \"--packet\" also requires \"--every\".");
+    if (mode_ == Mode::Random && !have_probability_)
+      return make_error("--probability must be specified when using random mode");
+    if (mode_ == Mode::Nth && !(have_every_ || have_packet_))
+      return make_error("--every and --packet must be specified when using nth mode");
+    if (packet_ > value_) return make_error("the --packet p must be 0 <= p <= n-1");
+    return {};
+  }
+
+  void save(std::string& out, const IpCriteria&) const override {
+    const char* neg = invert_ ? " !" : "";
+    if (mode_ == Mode::Random)
+      out += fmt::format(" --mode random{} --probability {:.11f}", neg, value_ / 2147483648.0);
+    else
+      out += fmt::format(" --mode nth{} --every {} --packet {}", neg, static_cast<uint64_t>(value_) + 1, packet_);
+  }
+
+ private:
+  enum class Mode : uint8_t { Random, Nth };
+  static Error exclusive(std::string_view opt) {
+    return make_error(fmt::format("statistic: option \"--{}\" cannot be used together with the other mode's options.", opt));
+  }
+  Mode mode_ = Mode::Random;
+  uint32_t value_ = 0;  // probability * 2^31, or every - 1
+  uint32_t packet_ = 0;
+  bool invert_ = false, have_mode_ = false, have_probability_ = false, have_every_ = false, have_packet_ = false;
+};
+
+}  // namespace
+
+void register_match_statistic(Registry& r) { r.add_match<StatisticMatch>("statistic"); }
+
+}  // namespace nfemu::xt

@@ -1,0 +1,68 @@
+#include <gtest/gtest.h>
+
+#include "log/conntrack_text.h"
+
+namespace nfemu::log {
+namespace {
+
+ConntrackView tcp_view() {
+  ConntrackView v;
+  v.l4proto = 6;
+  v.timeout = 120;
+  v.tcp_state = "SYN_SENT";
+  v.orig = {.src = 0xc0000201, .dst = 0xc6336402, .sport = 40000, .dport = 80};
+  v.reply = {.src = 0xc6336402, .dst = 0xc0000201, .sport = 80, .dport = 40000};
+  return v;
+}
+
+TEST(ConntrackTextTest, NewEventPadsTypeAndProtocol) {
+  EXPECT_EQ(format_ct_event(CtEventType::New, tcp_view()),
+            "    [NEW] tcp      6 120 SYN_SENT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=80 [UNREPLIED] "
+            "src=198.51.100.2 dst=192.0.2.1 sport=80 dport=40000");
+}
+
+TEST(ConntrackTextTest, UpdateWithoutStateChangeOmitsState) {
+  auto v = tcp_view();
+  v.seen_reply = true;
+  v.assured = true;
+  v.state_event = false;
+  v.mark = 5;
+  EXPECT_EQ(format_ct_event(CtEventType::Update, v),
+            " [UPDATE] tcp      6 120 src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=80 "
+            "src=198.51.100.2 dst=192.0.2.1 sport=80 dport=40000 [ASSURED] mark=5");
+}
+
+TEST(ConntrackTextTest, DestroyKeepsStateAndNonZeroTimeout) {
+  auto v = tcp_view();
+  v.timeout = 0;
+  EXPECT_TRUE(format_ct_event(CtEventType::Destroy, v).starts_with("[DESTROY] tcp      6 SYN_SENT src="));
+  v.timeout = 29;
+  EXPECT_TRUE(format_ct_event(CtEventType::Destroy, v).starts_with("[DESTROY] tcp      6 29 SYN_SENT src="));
+}
+
+TEST(ConntrackTextTest, ListLineHasMarkZoneUse) {
+  ConntrackView v;
+  v.l4proto = 1;
+  v.timeout = 29;
+  v.orig = {.src = 0xc0000201, .dst = 0xc0000202, .icmp_type = 8, .icmp_id = 4660};
+  v.reply = {.src = 0xc0000202, .dst = 0xc0000201, .icmp_type = 0, .icmp_id = 4660};
+  v.seen_reply = true;
+  v.zone = 3;
+  v.use = 2;
+  EXPECT_EQ(format_ct_list_line(v),
+            "icmp     1 29 src=192.0.2.1 dst=192.0.2.2 type=8 code=0 id=4660 src=192.0.2.2 dst=192.0.2.1 "
+            "type=0 code=0 id=4660 mark=0 zone=3 use=2");
+}
+
+TEST(ConntrackTextTest, ProtocolNames) {
+  EXPECT_EQ(ct_proto_name(17), "udp");
+  EXPECT_EQ(ct_proto_name(50), "unknown");
+  ConntrackView v;
+  v.l4proto = 50;
+  v.timeout = 600;
+  EXPECT_EQ(format_ct_event(CtEventType::New, v),
+            "    [NEW] unknown  50 600 src=0.0.0.0 dst=0.0.0.0 [UNREPLIED] src=0.0.0.0 dst=0.0.0.0");
+}
+
+}  // namespace
+}  // namespace nfemu::log

@@ -1,0 +1,129 @@
+// The packet path of one host: which hooks and tables a packet crosses,
+// in which order, and where it ends.
+#include "stack/host.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "packet/grammar.h"
+#include "ruleset/restore.h"
+
+namespace nfemu::stack {
+namespace {
+
+struct Recorder : PathObserver {
+  std::vector<std::string> log;
+  void on_table(const Host&, xt::Hook h, xt::TableId t, xt::Verdict v, const packet::Packet&) override {
+    log.push_back(fmt::format("{}:{}:{}", xt::table_name(t), xt::hook_chain_name(h), v == xt::Verdict::Accept ? "ACCEPT" : "DROP"));
+  }
+  void on_rule(const Host&, xt::Hook, const xt::TraceEvent& ev, const packet::Packet& p) override {
+    static const char* kinds[] = {"rule", "return", "policy"};
+    log.push_back(fmt::format("  {}:{}:{}:{} ttl={}", ev.table, ev.chain, kinds[static_cast<int>(ev.kind)], ev.rulenum,
+                              p.ip().ttl()));
+  }
+  void on_drop(const Host&, std::string_view reason, const packet::Packet&) override {
+    log.push_back(fmt::format("drop: {}", reason));
+  }
+  void on_local_deliver(const Host&, const packet::Packet&) override { log.push_back("deliver"); }
+  void on_transmit(const Host&, std::string_view ifname, const packet::Packet& p) override {
+    log.push_back(fmt::format("transmit {} ttl={}", ifname, p.ip().ttl()));
+  }
+};
+
+constexpr uint32_t ip(int a, int b, int c, int d) {
+  return static_cast<uint32_t>(a) << 24 | static_cast<uint32_t>(b) << 16 | static_cast<uint32_t>(c) << 8 |
+         static_cast<uint32_t>(d);
+}
+
+// A router between 198.51.100.0/24 (eth0) and 203.0.113.0/24 (eth1).
+struct Router {
+  Host host{"fw"};
+  Recorder rec;
+  explicit Router(std::string_view rules) {
+    host.add_interface("eth0", packet::Mac{2, 0, 0, 0, 0, 1});
+    host.add_interface("eth1", packet::Mac{2, 0, 0, 0, 0, 2}, 1400);
+    host.add_address("eth0", ip(198, 51, 100, 1), 24);
+    host.add_address("eth1", ip(203, 0, 113, 1), 24);
+    host.set_sysctl("net.ipv4.ip_forward", 1);
+    auto r = ruleset::restore(rules, host.ruleset());
+    EXPECT_TRUE(r) << r.error().format("rules");
+    host.set_observer(&rec);
+  }
+  void in(std::string_view spec, std::string_view ifname = "eth0") {
+    auto p = packet::parse_packet(spec);
+    ASSERT_TRUE(p) << p.error().message;
+    host.receive(std::move(*p), ifname, 0);
+  }
+};
+
+TEST(HostTest, ForwardedPacketCrossesHooksInKernelOrder) {
+  Router r("*raw\n-A PREROUTING -j ACCEPT\nCOMMIT\n*mangle\nCOMMIT\n*filter\n-A FORWARD -p udp -j ACCEPT\nCOMMIT\n");
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{
+                           "  raw:PREROUTING:policy:1 ttl=64", "raw:PREROUTING:ACCEPT",
+                           "  mangle:PREROUTING:policy:1 ttl=64", "mangle:PREROUTING:ACCEPT",
+                           // TTL is decremented before FORWARD, as ip_forward does.
+                           "  mangle:FORWARD:policy:1 ttl=63", "mangle:FORWARD:ACCEPT",
+                           "  filter:FORWARD:rule:1 ttl=63", "filter:FORWARD:ACCEPT",
+                           "  mangle:POSTROUTING:policy:1 ttl=63", "mangle:POSTROUTING:ACCEPT",
+                           "transmit eth1 ttl=63"}));
+}
+
+TEST(HostTest, LocalDeliveryGoesThroughInput) {
+  Router r("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
+  r.in("tcp 198.51.100.10:40000 > 198.51.100.1:22 flags S");
+  r.in("tcp 198.51.100.10:40000 > 203.0.113.1:23 flags S");
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{"  filter:INPUT:rule:1 ttl=64", "filter:INPUT:ACCEPT", "deliver",
+                                                 "  filter:INPUT:policy:2 ttl=64", "filter:INPUT:DROP",
+                                                 "drop: filter INPUT DROP"}));
+}
+
+TEST(HostTest, NoForwardingTtlAndMtu) {
+  Router r("");
+  r.host.set_sysctl("net.ipv4.ip_forward", 0);
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  r.host.set_sysctl("net.ipv4.ip_forward", 1);
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53 ttl 1");
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53 df payload 1400");
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53 payload 1400");
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{"drop: forwarding disabled (net.ipv4.ip_forward = 0)",
+                                                 "drop: TTL exceeded in transit",
+                                                 "drop: fragmentation needed (DF set, 1428 > MTU 1400)",
+                                                 "transmit eth1 ttl=63"}));
+}
+
+TEST(HostTest, MalformedPacketsNeverReachAHook) {
+  Router r("*raw\n-A PREROUTING -j ACCEPT\nCOMMIT\n");
+  auto p = packet::parse_packet("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  ASSERT_TRUE(p);
+  p->data()[10] ^= 0xff;  // break the header checksum
+  r.host.receive(std::move(*p), "eth0", 0);
+  ASSERT_EQ(r.rec.log.size(), 1u);
+  EXPECT_NE(r.rec.log[0].find("drop: malformed IPv4"), std::string::npos) << r.rec.log[0];
+}
+
+TEST(HostTest, LocallySentPacketsUseOutputAndLoopback) {
+  Router r("*filter\n-A OUTPUT -o lo -j ACCEPT\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n");
+  auto p = packet::parse_packet("udp 127.0.0.1:5000 > 127.0.0.1:9");
+  ASSERT_TRUE(p);
+  r.host.send(std::move(*p), 0);
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{"  filter:OUTPUT:rule:1 ttl=64", "filter:OUTPUT:ACCEPT",
+                                                 "transmit lo ttl=64", "  filter:INPUT:rule:1 ttl=64",
+                                                 "filter:INPUT:ACCEPT", "deliver"}));
+}
+
+TEST(HostTest, WireFramesCarryMacsOfBothEnds) {
+  Router r("");
+  packet::Mac peer{2, 0, 0, 0, 0, 9};
+  r.host.neighbour = [&](std::string_view, uint32_t) { return peer; };
+  std::string seen;
+  r.host.on_wire = [&](const Host&, std::string_view ifname, packet::Packet& p) {
+    auto eth = p.mac_header();
+    seen = fmt::format("{} {} > {}", ifname, packet::format_mac(eth.src), packet::format_mac(eth.dst));
+  };
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  EXPECT_EQ(seen, "eth1 02:00:00:00:00:02 > 02:00:00:00:00:09");
+}
+
+}  // namespace
+}  // namespace nfemu::stack
