@@ -276,6 +276,10 @@ class Table {
   void put(Entry* ct);
   // Takes a reference for a packet that copies another's ct (nf_ct_get).
   void get(Entry* ct) { ++ct->use; }
+  // nf_ct_attach: a packet made in answer to `orig` (REJECT's TCP reset)
+  // joins orig's connection, RELATED in the opposite direction; in() then
+  // leaves it alone. No-op when orig has no conntrack.
+  void attach(Packet& made, const Packet& orig);
 
   // Kills every confirmed entry whose timeout passed, emitting DESTROY.
   void expire_until(uint64_t now_ns);

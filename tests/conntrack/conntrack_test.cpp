@@ -658,6 +658,23 @@ TEST_F(ConntrackTest, RandomPacketsKeepTheTableConsistent) {
   table.take_events();
 }
 
+TEST_F(ConntrackTest, RejectResetIsAttachedRelated) {
+  // A SYN rejected with a TCP reset in FORWARD: the reset joins the
+  // unconfirmed entry, which then dies with the SYN, without any event.
+  Packet syn = make("tcp 198.51.100.1:40030 > 203.0.113.2:23 flags S seq 1");
+  table.in(syn, Hook::PreRouting, 0, now);
+  Packet rst = make("tcp 203.0.113.2:23 > 198.51.100.1:40030 flags RA seq 0 ack 2");
+  table.attach(rst, syn);
+  EXPECT_EQ(rst.meta.ctinfo, CtInfo::RelatedReply);
+  auto r = table.in(rst, Hook::LocalOut, 0, now);  // already tracked: untouched
+  EXPECT_EQ(r.ctinfo, CtInfo::RelatedReply);
+  EXPECT_EQ(table.confirm(rst, now), Verdict::Accept);  // reply direction: not inserted
+  table.put(rst);
+  table.put(syn);  // dropped by REJECT
+  EXPECT_EQ(table.count(), 0u);
+  EXPECT_TRUE(table.events().empty());
+}
+
 TEST_F(ConntrackTest, WarmTableReusesEntries) {
   for (int i = 0; i < 1000; ++i) {
     fwd("udp 198.51.100.1:1 > 203.0.113.2:53");

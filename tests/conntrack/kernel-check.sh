@@ -69,6 +69,9 @@ ipt -A PREROUTING -m conntrack --ctstate ESTABLISHED --ctdir REPLY
 ipt -A PREROUTING -m conntrack --ctstate RELATED --ctdir ORIGINAL
 ipt -A PREROUTING -m conntrack --ctstate RELATED --ctdir REPLY
 names=(INVALID NEW ESTABLISHED ESTABLISHED_REPLY RELATED RELATED_REPLY)
+# REJECT's reset for TCP port 23, and a counter of RELATED replies it sends.
+ip netns exec "$R" iptables-legacy -A FORWARD -p tcp --dport 23 -j REJECT --reject-with tcp-reset
+ipt -A OUTPUT -p tcp --sport 23 -m conntrack --ctstate RELATED --ctdir REPLY
 # After the counters: a connection mark for UDP port 9.
 ipt -A PREROUTING -p udp --dport 9 -j CONNMARK --set-mark 5
 
@@ -238,6 +241,11 @@ step "$A" NEW "tcp 198.51.100.1:40004 > 203.0.113.2:80 flags A seq 1000 ack 2000
 step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40004 flags A seq 2000 ack 1000 win 509"
 step "$A" ESTABLISHED "tcp 198.51.100.1:40004 > 203.0.113.2:80 flags A seq 1000 ack 2000 win 502"
 
+# Without nf_conntrack_tcp_loose, no pick-up.
+ip netns exec "$R" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+step "$A" INVALID "tcp 198.51.100.1:40007 > 203.0.113.2:80 flags A seq 1000 ack 2000 win 502"
+ip netns exec "$R" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
+
 # ICMP echo; an unsolicited echo reply.
 step "$A" NEW "icmp 198.51.100.1 > 203.0.113.2 echo-request id 7 seq 1"
 step "$C" ESTABLISHED_REPLY "icmp 203.0.113.2 > 198.51.100.1 echo-reply id 7 seq 1"
@@ -270,6 +278,13 @@ step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40006 flags A seq
 step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40006 flags FA seq 5001 ack 1002 win 509"
 step "$A" ESTABLISHED "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags A seq 1002 ack 5002 win 502"
 step "$A" NEW "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags S seq 90000 win 64240"
+
+# A rejected SYN: its reset is RELATED (nf_ct_attach) and, the SYN being
+# dropped before confirmation, no event at all.
+step "$A" NEW "tcp 198.51.100.1:40030 > 203.0.113.2:23 flags S seq 1 win 64240"
+if [ "$(ipt -L OUTPUT -vnx | awk 'NR == 3 { print $1 }')" != 1 ]; then
+  echo "FAIL: REJECT's reset was not RELATED in the reply direction"; fails=$((fails + 1))
+fi
 
 # A connection mark set on the first packet travels with the NEW event.
 step "$A" NEW "udp 198.51.100.1:5002 > 203.0.113.2:9"
@@ -348,6 +363,7 @@ if grep -q "^\[DESTROY\].*sport=40005" "$work/events" &&
   echo "FAIL: DESTROY of an expired entry"; fails=$((fails + 1))
 fi
 if grep -qE "sport=40020|sport=7 " "$work/events"; then echo "FAIL: a bad checksum created a connection"; fails=$((fails + 1)); fi
+if grep -q "sport=40030" "$work/events"; then echo "FAIL: a rejected SYN made an event"; fails=$((fails + 1)); fi
 if grep -q "sport=40003" "$work/events"; then echo "FAIL: an invalid packet created a connection"; fails=$((fails + 1)); fi
 if grep -qE "type=(0|8) code=0 id=8" "$work/events"; then echo "FAIL: unsolicited echo reply tracked"; fails=$((fails + 1)); fi
 if grep -qE "^ *\[(NEW|UPDATE)\] icmp .*type=3" "$work/events"; then echo "FAIL: ICMP error made an entry"; fails=$((fails + 1)); fi
