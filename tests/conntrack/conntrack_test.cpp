@@ -263,6 +263,17 @@ TEST_F(ConntrackTest, MidStreamPickupIsEstablishedButShortLived) {
   EXPECT_EQ(events(), (std::vector<std::string>{"UPDATE 432000 A"}));
 }
 
+TEST_F(ConntrackTest, RstInUnassuredPickupCloses) {
+  fwd("tcp 198.51.100.1:40008 > 203.0.113.2:80 flags A seq 1000 ack 2000 win 502");
+  fwd("tcp 203.0.113.2:80 > 198.51.100.1:40008 flags A seq 2000 ack 1000 win 509");
+  auto s = fwd("tcp 198.51.100.1:40008 > 203.0.113.2:80 flags R seq 1500 win 0");
+  EXPECT_TRUE(s.tracked);
+  const Entry* e = tcp_entry(kClient, 40008, kServer, 80);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->tcp.state, TcpState::Close);
+  EXPECT_EQ(timeout_left(e), 10u);
+}
+
 TEST_F(ConntrackTest, UdpUnrepliedRepliedAssured) {
   auto s = fwd("udp 198.51.100.1:5000 > 203.0.113.2:53");
   EXPECT_EQ(s.ctinfo, CtInfo::New);

@@ -241,6 +241,13 @@ step "$A" NEW "tcp 198.51.100.1:40004 > 203.0.113.2:80 flags A seq 1000 ack 2000
 step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40004 flags A seq 2000 ack 1000 win 509"
 step "$A" ESTABLISHED "tcp 198.51.100.1:40004 > 203.0.113.2:80 flags A seq 1000 ack 2000 win 502"
 
+# A RST above the peer's last ACK in a picked-up, not yet assured
+# connection closes it (nf_conntrack_tcp_established wants ASSURED).
+step "$A" NEW "tcp 198.51.100.1:40008 > 203.0.113.2:80 flags A seq 1000 ack 2000 win 502"
+step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40008 flags A seq 2000 ack 1000 win 509"
+step "$A" ESTABLISHED "tcp 198.51.100.1:40008 > 203.0.113.2:80 flags R seq 1500 win 0"
+rst_list=$(ip netns exec "$R" conntrack -L -p tcp --sport 40008 2>/dev/null)
+
 # Without nf_conntrack_tcp_loose, no pick-up.
 ip netns exec "$R" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
 step "$A" INVALID "tcp 198.51.100.1:40007 > 203.0.113.2:80 flags A seq 1000 ack 2000 win 502"
@@ -375,6 +382,9 @@ expect_list "^tcp +6 1[01][0-9] TIME_WAIT $s40000 "
 # The retransmitted SYN did not refresh: 120 s from the first SYN.
 expect_list "^tcp +6 $(around $((120000 - (t_list - t_syn2)))) SYN_SENT src=198.51.100.1 dst=203.0.113.2 sport=40002 dport=80 "
 expect_list "^udp +17 1(19|20) src=198.51.100.1 dst=203.0.113.2 sport=5000 dport=53 .*\[ASSURED\]"
+if ! grep -qE "^tcp +6 (9|10) CLOSE src=198.51.100.1 dst=203.0.113.2 sport=40008 " <<<"$rst_list"; then
+  echo "FAIL: RST in an unassured picked-up connection: $rst_list"; fails=$((fails + 1))
+fi
 if ! grep -qE "^tcp +6 (299|300) ESTABLISHED $s40000 .*\[ASSURED\]" <<<"$unacked"; then
   echo "FAIL: unacknowledged data does not cap the timeout at 300"; fails=$((fails + 1))
 fi
