@@ -17,6 +17,7 @@
 # event and the final `conntrack -L` (timeouts within one second).
 #   NFEMU_CT_SEED=N   replays a differential run (the seed is printed)
 #   NFEMU_CT_CONNS=N  connections in it (16)
+#   NFEMU_CT_PAUSES=1 pauses of up to 2.6 s between some packets (timers)
 #
 # Needs root, ip netns, iptables-legacy, conntrack and python3. Exit 77
 # (skip) otherwise. Only fresh namespaces are touched, and removed on exit.
@@ -397,9 +398,10 @@ if [ $# -ge 1 ]; then
   replay=$1
   seed=${NFEMU_CT_SEED:-$RANDOM}
   echo "--- differential run, NFEMU_CT_SEED=$seed"
-  python3 - "$seed" "${NFEMU_CT_CONNS:-16}" >"$work/random" <<'PY'
+  python3 - "$seed" "${NFEMU_CT_CONNS:-16}" "${NFEMU_CT_PAUSES:-0}" >"$work/random" <<'PY'
 import random, sys
 rnd = random.Random(int(sys.argv[1]))
+pauses = sys.argv[3] == "1"
 A, C = "198.51.100.2", "203.0.113.3"
 out = []
 for conn in range(int(sys.argv[2])):
@@ -414,6 +416,8 @@ for conn in range(int(sys.argv[2])):
     elif proto == "tcp" and r0 < 0.6:
         script = [(0, "S"), (1, "S"), (0, "SA"), (1, "SA"), (0, "A")]  # simultaneous open
     for k in range(rnd.randrange(3, 14)):
+        if pauses and rnd.random() < 0.04:
+            out.append(f"SLEEP {rnd.choice([0.5, 1.2, 2.1, 2.6])}")
         d = 0 if k == 0 else rnd.randrange(2)
         if k < len(script): d = script[k][0]
         side, src, dst, sp, dp = ("A", A, C, port, 80) if d == 0 else ("C", C, A, 80, port)
@@ -489,6 +493,7 @@ PY
   t0=$(ms)
   : >"$work/replay.in"; : >"$work/kernel.out"
   while read -r side pkt; do
+    if [ "$side" = SLEEP ]; then sleep "$pkt"; continue; fi
     ns=$A; [ "$side" = C ] && ns=$C
     t=$(( $(ms) - t0 ))
     classify "$ns" "$pkt"
