@@ -4,7 +4,7 @@
 // The journey of a packet through a host, and the calls the stack makes:
 //
 //   PREROUTING / OUTPUT, priority -200:   auto r = table.in(pkt, hook, zone, now);
-//        r.verdict == Drop: drop the packet (table full; TCP reopen race)
+//        r.verdict == Drop: drop the packet (table full)
 //        otherwise pkt.meta.ct / ctinfo are set (or ct is null: INVALID)
 //   ... rules ... (NAT may call set_reply_tuple() on an unconfirmed entry)
 //   INPUT / POSTROUTING, last:            table.confirm(pkt, now);
@@ -37,6 +37,14 @@
 //  - Expiry order of expire_until is (deadline, creation order); the
 //    kernel's GC walks buckets and may report late. expire_until returns
 //    at once until the earliest deadline; then it scans every entry.
+//
+//  - Packets must reach in() reassembled, as after nf_defrag_ipv4: a
+//    non-first fragment is INVALID. Checksums are verified in PREROUTING
+//    only (nf_conntrack_checksum).
+//
+// Fidelity: tests/conntrack/kernel-check.sh sends the unit tests' packets
+// and random sequences through a real kernel and through this table, and
+// compares every packet's ctstate, every event and `conntrack -L`.
 //
 // Memory: entries come from a pool grown in chunks and recycled through a
 // free list, hash chains are intrusive: once warm, in() and confirm()
