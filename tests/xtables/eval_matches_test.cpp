@@ -17,6 +17,8 @@
 //    match (ICMP timeout 30 s).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "conntrack/conntrack.h"
 #include "packet/grammar.h"
 #include "ruleset/restore.h"
@@ -459,6 +461,91 @@ TEST(EvalLimit, ClonesShareTheBucketReloadedRulesDoNot) {
   EXPECT_EQ(run_table(copy, ctx), Verdict::Accept);  // the shared bucket is empty
   Rules fresh("-m limit --limit 1/hour --limit-burst 1");
   EXPECT_EQ(fresh.run(kSyn), Out::Match);
+}
+
+}  // namespace
+}  // namespace nfemu::xt
+
+namespace nfemu::xt {
+namespace {
+
+TEST(EvalPhysdev, NoBridgesMatchOnlyWhenEveryOptionIsInverted) {
+  EXPECT_EQ(Rules("-m physdev --physdev-in veth0").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-m physdev ! --physdev-in veth0").run(kSyn), Out::Match);
+  EXPECT_EQ(Rules("-m physdev --physdev-is-bridged").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-m physdev ! --physdev-is-bridged").run(kSyn), Out::Match);
+  EXPECT_EQ(Rules("-m physdev ! --physdev-is-in --physdev-is-bridged").run(kSyn), Out::NoMatch);
+}
+
+TEST(EvalHelper, NoHelpersInNfemu) {
+  EXPECT_EQ(Rules("-m helper --helper ftp").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-m helper ! --helper ftp").run(kSyn), Out::Match);
+}
+
+TEST(EvalOwner, PacketsWithoutSocket) {
+  auto p = pkt(kSyn, "");
+  Env out{.hook = Hook::LocalOut};
+  EXPECT_EQ(Rules("-A OUTPUT -m owner --uid-owner 0").run(p, out), Out::NoMatch);
+  EXPECT_EQ(Rules("-A OUTPUT -m owner ! --uid-owner 0").run(p, out), Out::Match);
+  EXPECT_EQ(Rules("-A OUTPUT -m owner ! --uid-owner 0 --gid-owner 0").run(p, out), Out::NoMatch);
+  EXPECT_EQ(Rules("-A OUTPUT -m owner --socket-exists").run(p, out), Out::NoMatch);
+  EXPECT_EQ(Rules("-A OUTPUT -m owner ! --socket-exists").run(p, out), Out::Match);
+}
+
+TEST(EvalStatistic, EveryNthFromPacket) {
+  Rules r("-m statistic --mode nth --every 3 --packet 1");
+  std::string seq;
+  for (int i = 0; i < 7; ++i) seq += r.run(kSyn) == Out::Match ? 'x' : '.';
+  // count 1 -> 2, 2 -> 0 (match), 0 -> 1, ...
+  EXPECT_EQ(seq, ".x..x..");
+  Rules inv("-m statistic --mode nth ! --every 2 --packet 0");
+  std::string s2;
+  for (int i = 0; i < 4; ++i) s2 += inv.run(kSyn) == Out::Match ? 'x' : '.';
+  EXPECT_EQ(s2, "x.x.");
+}
+
+TEST(EvalStatistic, RandomEdgesAndRate) {
+  Rules never("-m statistic --mode random --probability 0");
+  Rules always("-m statistic --mode random --probability 1");
+  Rules half("-m statistic --mode random --probability 0.5");
+  int n = 0, a = 0, h = 0;
+  for (int i = 0; i < 2000; ++i) {
+    n += never.run(kSyn) == Out::Match;
+    a += always.run(kSyn) == Out::Match;
+    h += half.run(kSyn) == Out::Match;
+  }
+  EXPECT_EQ(n, 0);
+  EXPECT_EQ(a, 2000);
+  EXPECT_GT(h, 900);
+  EXPECT_LT(h, 1100);
+}
+
+TEST(EvalU32, WordsShiftsAndIndirection) {
+  // IPv4 with IHL 5; TCP destination port 80 through the header length.
+  EXPECT_EQ(Rules("-m u32 --u32 \"0>>28=4\"").run(kSyn), Out::Match);
+  EXPECT_EQ(Rules("-m u32 --u32 \"0>>28=6\"").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-m u32 ! --u32 \"0>>28=6\"").run(kSyn), Out::Match);
+  EXPECT_EQ(Rules("-m u32 --u32 \"6&0xFF=6&&0>>22&0x3C@0&0xFFFF=80\"").run(kSyn), Out::Match);
+  EXPECT_EQ(Rules("-m u32 --u32 \"6&0xFF=6&&0>>22&0x3C@0&0xFFFF=22:79,81\"").run(kSyn), Out::NoMatch);
+  // A read past the end: false, then inverted.
+  EXPECT_EQ(Rules("-m u32 --u32 \"40=0\"").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-m u32 ! --u32 \"40=0\"").run(kSyn), Out::Match);
+  EXPECT_EQ(Rules("-m u32 --u32 \"36=0:0xffffffff\"").run(kSyn), Out::Match);  // the last word
+}
+
+TEST(EvalString, OffsetsCaseAndInversion) {
+  // 40-byte headers, then 10 zero bytes of payload: patch "GET /x" in.
+  auto p = pkt("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags PA payload 10");
+  std::memcpy(p.data().data() + 40, "GET /admin", 10);
+  EXPECT_EQ(Rules("-m string --algo bm --string admin").run(p), Out::Match);
+  EXPECT_EQ(Rules("-m string --algo kmp --string ADMIN").run(p), Out::NoMatch);
+  EXPECT_EQ(Rules("-m string --algo kmp --string ADMIN --icase").run(p), Out::Match);
+  EXPECT_EQ(Rules("-m string --algo bm ! --string admin").run(p), Out::NoMatch);
+  EXPECT_EQ(Rules("-m string --algo bm --string admin --from 46").run(p), Out::NoMatch);
+  EXPECT_EQ(Rules("-m string --algo bm --string admin --from 45").run(p), Out::Match);
+  EXPECT_EQ(Rules("-m string --algo bm --string admin --to 50").run(p), Out::Match);
+  EXPECT_EQ(Rules("-m string --algo bm --string admin --to 49").run(p), Out::NoMatch);  // must end by --to
+  EXPECT_EQ(Rules("-m string --algo bm --hex-string |2f61|").run(p), Out::Match);
 }
 
 }  // namespace
