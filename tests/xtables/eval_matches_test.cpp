@@ -550,3 +550,75 @@ TEST(EvalString, OffsetsCaseAndInversion) {
 
 }  // namespace
 }  // namespace nfemu::xt
+
+namespace nfemu::xt {
+namespace {
+
+// Two rules in one table, as the usual SSH throttle.
+class TwoRules {
+ public:
+  explicit TwoRules(std::string_view a, std::string_view b) {
+    std::string text = "*filter\n-A INPUT " + std::string(a) + "\n-A INPUT " + std::string(b) + " -j DROP\nCOMMIT\n";
+    auto r = ruleset::restore(text, rs_);
+    EXPECT_TRUE(r) << r.error().format("test");
+  }
+  Verdict run(std::string_view spec, uint64_t now_ns, Effects* fx = nullptr) {
+    auto p = pkt(spec);
+    EvalContext ctx{p, TableId::Filter, Hook::LocalIn};
+    ctx.thoff = 20;
+    ctx.now_ns = now_ns;
+    ctx.effects = fx;
+    return run_table(*rs_.find(TableId::Filter), ctx);
+  }
+
+ private:
+  Ruleset rs_;
+};
+
+TEST(EvalRecent, SetThenUpdateWithHitcountShareTheListByName) {
+  TwoRules r("-p tcp --dport 22 -m recent --name ssh --set",
+             "-p tcp --dport 22 -m recent --name ssh --update --seconds 60 --hitcount 4");
+  const char* syn = "tcp 198.51.100.10:40000 > 203.0.113.4:22 flags S";
+  const uint64_t s = 1'000'000'000;
+  // --set stamps, then --update counts the stamps (this one included).
+  EXPECT_EQ(r.run(syn, 0 * s), Verdict::Accept);
+  EXPECT_EQ(r.run(syn, 1 * s), Verdict::Accept);
+  EXPECT_EQ(r.run(syn, 2 * s), Verdict::Accept);  // 3 stamps
+  EXPECT_EQ(r.run(syn, 3 * s), Verdict::Drop);    // 4 stamps within 60 s
+  EXPECT_EQ(r.run("tcp 198.51.100.11:40000 > 203.0.113.4:22 flags S", 3 * s), Verdict::Accept);  // other source
+  // Long after: only recent stamps count; the old ones age out.
+  EXPECT_EQ(r.run(syn, 200 * s), Verdict::Accept);
+}
+
+TEST(EvalRecent, RcheckRemoveInversionAndPerHostLists) {
+  Rules set("-m recent --name x --set");
+  Rules check("-m recent --name x --rcheck");
+  Rules notcheck("-m recent --name x ! --rcheck");
+  Rules remove("-m recent --name x --remove");
+  Rules dest("-m recent --name x --rcheck --rdest");
+  FakeHost h1, h2;
+  Env e1{.effects = &h1}, e2{.effects = &h2};
+  EXPECT_EQ(check.run(kSyn, e1), Out::NoMatch);
+  EXPECT_EQ(notcheck.run(kSyn, e1), Out::Match);
+  EXPECT_EQ(set.run(kSyn, e1), Out::Match);
+  EXPECT_EQ(check.run(kSyn, e1), Out::Match);
+  EXPECT_EQ(dest.run(kSyn, e1), Out::NoMatch);  // 203.0.113.4 is not listed
+  EXPECT_EQ(check.run(kSyn, e2), Out::NoMatch);  // another host: its own lists
+  EXPECT_EQ(remove.run(kSyn, e1), Out::Match);
+  EXPECT_EQ(remove.run(kSyn, e1), Out::NoMatch);
+  EXPECT_EQ(check.run(kSyn, e1), Out::NoMatch);
+}
+
+TEST(EvalRecent, SecondsAndRttl) {
+  Rules set("-m recent --name t --set");
+  Rules recent10("-m recent --name t --rcheck --seconds 10");
+  Rules rttl("-m recent --name t --rcheck --rttl");
+  EXPECT_EQ(set.run(kSyn, {.now_ns = 0}), Out::Match);
+  EXPECT_EQ(recent10.run(kSyn, {.now_ns = 10'000'000'000}), Out::Match);   // stamp == now - 10 s: not after
+  EXPECT_EQ(recent10.run(kSyn, {.now_ns = 10'004'000'000}), Out::NoMatch);
+  EXPECT_EQ(rttl.run(kSyn), Out::Match);
+  EXPECT_EQ(rttl.run("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S ttl 12"), Out::NoMatch);
+}
+
+}  // namespace
+}  // namespace nfemu::xt
