@@ -622,3 +622,73 @@ TEST(EvalRecent, SecondsAndRttl) {
 
 }  // namespace
 }  // namespace nfemu::xt
+
+namespace nfemu::xt {
+namespace {
+
+struct Chunk {
+  uint8_t type, flags;
+  uint16_t len;  // as written in the chunk header; the packet holds it padded to 4
+};
+
+packet::Packet sctp(uint16_t sport, uint16_t dport, std::vector<Chunk> chunks) {
+  std::vector<uint8_t> b(32, 0);
+  b[0] = 0x45;
+  b[8] = 64;
+  b[9] = 132;
+  const uint8_t src[4] = {198, 51, 100, 10}, dst[4] = {203, 0, 113, 4};
+  std::memcpy(&b[12], src, 4);
+  std::memcpy(&b[16], dst, 4);
+  b[20] = static_cast<uint8_t>(sport >> 8);
+  b[21] = static_cast<uint8_t>(sport);
+  b[22] = static_cast<uint8_t>(dport >> 8);
+  b[23] = static_cast<uint8_t>(dport);
+  for (const Chunk& c : chunks) {
+    size_t at = b.size();
+    b.resize(at + std::max<size_t>(4, (c.len + 3u) & ~3u), 0);
+    b[at] = c.type;
+    b[at + 1] = c.flags;
+    b[at + 2] = static_cast<uint8_t>(c.len >> 8);
+    b[at + 3] = static_cast<uint8_t>(c.len);
+  }
+  b[2] = static_cast<uint8_t>(b.size() >> 8);
+  b[3] = static_cast<uint8_t>(b.size());
+  packet::Packet p(b);
+  p.ip().update_checksum();
+  p.meta.in.set("eth0");
+  return p;
+}
+
+TEST(EvalSctp, PortsAndChunkModes) {
+  auto init = sctp(5000, 38412, {{1, 0, 20}});                    // INIT
+  auto data = sctp(5000, 38412, {{0, 0x03, 17}, {3, 0, 16}});      // DATA (B,E), SACK
+  EXPECT_EQ(Rules("-p sctp -m sctp --dport 38412").run(init), Out::Match);
+  EXPECT_EQ(Rules("-p sctp -m sctp --sport 1:4999").run(init), Out::NoMatch);
+  EXPECT_EQ(Rules("-p sctp -m sctp ! --sport 1:4999").run(init), Out::Match);
+  EXPECT_EQ(Rules("-p sctp -m sctp --chunk-types any INIT").run(init), Out::Match);
+  EXPECT_EQ(Rules("-p sctp -m sctp --chunk-types any INIT").run(data), Out::NoMatch);
+  EXPECT_EQ(Rules("-p sctp -m sctp ! --chunk-types any INIT").run(data), Out::Match);
+  EXPECT_EQ(Rules("-p sctp -m sctp --chunk-types all DATA,SACK").run(data), Out::Match);
+  EXPECT_EQ(Rules("-p sctp -m sctp --chunk-types all DATA,SACK,INIT").run(data), Out::NoMatch);
+  EXPECT_EQ(Rules("-p sctp -m sctp --chunk-types only DATA").run(data), Out::NoMatch);
+  EXPECT_EQ(Rules("-p sctp -m sctp --chunk-types only DATA,SACK").run(data), Out::Match);
+  // Flags: upper case set, lower case clear (DATA's are I, U, B, E).
+  EXPECT_EQ(Rules("-p sctp -m sctp --chunk-types any DATA:BE").run(data), Out::Match);
+  EXPECT_EQ(Rules("-p sctp -m sctp --chunk-types any DATA:Be").run(data), Out::NoMatch);
+}
+
+TEST(EvalSctp, MalformedHotDrops) {
+  Rules r("-p sctp -m sctp --chunk-types any INIT");
+  auto zero = sctp(5000, 38412, {{1, 0, 0}});
+  EXPECT_EQ(r.run(zero), Out::HotDrop);
+  auto none = sctp(5000, 38412, {});
+  EXPECT_EQ(r.run(none), Out::HotDrop);
+  auto shorthdr = sctp(5000, 38412, {});
+  truncate(shorthdr, 20 + 11);
+  EXPECT_EQ(Rules("-p sctp -m sctp --dport 1").run(shorthdr), Out::HotDrop);
+  // Ports only: the chunks are not read.
+  EXPECT_EQ(Rules("-p sctp -m sctp --dport 38412").run(zero), Out::Match);
+}
+
+}  // namespace
+}  // namespace nfemu::xt
