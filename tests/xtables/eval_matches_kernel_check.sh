@@ -1,5 +1,6 @@
 #!/bin/bash
-# Kernel checks for eval_matches_test: limit token arithmetic, pkttype, ctdir.
+# Kernel checks for eval_matches_test: limit token arithmetic, pkttype, ctdir, owner.
+# Not a ctest: run by hand as root, compare with the comments of eval_matches_test.cpp.
 set -u
 [ "$(id -u)" = 0 ] && ip netns list >/dev/null 2>&1 || { echo "SKIP: needs root and ip netns" >&2; exit 77; }
 A=nfemu-evm-a-$$; B=nfemu-evm-b-$$
@@ -40,3 +41,21 @@ ip netns exec $A iptables-legacy -A INPUT -p icmp -m conntrack --ctstatus SEEN_R
 ip netns exec $A python3 "$(dirname "$0")"/eval_matches_ping.py 198.51.100.2 1 0 >/dev/null 2>&1
 echo "A INPUT echo-reply: ctdir ORIGINAL, ctdir REPLY, ctexpire 25:30, ctstatus SEEN_REPLY:"
 ip netns exec $A iptables-legacy -L INPUT -v -n -x | sed -n '3,6p'
+# owner: kernel-made packets (echo reply, RST) and a root raw socket's echo request
+ip netns exec $A iptables-legacy -F; ip netns exec $B iptables-legacy -F
+for r in "--uid-owner 0" "! --uid-owner 0" "--socket-exists" "! --socket-exists"; do
+  ip netns exec $B iptables-legacy -A OUTPUT -p icmp -m owner $r
+  ip netns exec $B iptables-legacy -A OUTPUT -p tcp -m owner $r
+  ip netns exec $A iptables-legacy -A OUTPUT -p icmp --icmp-type echo-request -m owner $r
+done
+ip netns exec $A python3 "$(dirname "$0")"/eval_matches_ping.py 198.51.100.2 1 0
+ip netns exec $A python3 -c "
+import socket
+s=socket.socket(); s.settimeout(1)
+try: s.connect(('198.51.100.2', 9))
+except Exception as e: pass
+"
+echo "B OUTPUT (kernel-made echo reply, RST): uid 0, ! uid 0, socket-exists, ! socket-exists (icmp, tcp):"
+ip netns exec $B iptables-legacy -L OUTPUT -v -n -x | sed -n '3,10p'
+echo "A OUTPUT (root raw socket):"
+ip netns exec $A iptables-legacy -L OUTPUT -v -n -x | sed -n '3,6p'

@@ -15,6 +15,11 @@
 //  - conntrack on the echo reply in INPUT: --ctdir REPLY matches,
 //    --ctdir ORIGINAL does not, --ctexpire 25:30 and --ctstatus SEEN_REPLY
 //    match (ICMP timeout 30 s).
+//  - owner in OUTPUT: an echo reply or RST the kernel makes has a socket
+//    without file (--socket-exists matches; --uid-owner 0 does not, ! does);
+//    an echo request from root's raw socket matches --uid-owner 0. nfemu
+//    models neither kind of socket: every packet is socketless (see
+//    EvalOwner), which differs from the kernel for local packets.
 #include <gtest/gtest.h>
 
 #include <cstring>
