@@ -59,3 +59,17 @@ echo "B OUTPUT (kernel-made echo reply, RST): uid 0, ! uid 0, socket-exists, ! s
 ip netns exec $B iptables-legacy -L OUTPUT -v -n -x | sed -n '3,10p'
 echo "A OUTPUT (root raw socket):"
 ip netns exec $A iptables-legacy -L OUTPUT -v -n -x | sed -n '3,6p'
+# hashlimit: 1/min burst 2, expire 1 s: 3 pings, 2.5 s idle, 3 pings
+ip netns exec $A iptables-legacy -F
+ip netns exec $A iptables-legacy -A OUTPUT -p icmp --icmp-type echo-request -m hashlimit --hashlimit-upto 1/min --hashlimit-burst 2 --hashlimit-mode srcip --hashlimit-name evm --hashlimit-htable-expire 1000
+ip netns exec $A python3 "$(dirname "$0")"/eval_matches_ping.py 198.51.100.2 3 0.01
+sleep 2.5
+ip netns exec $A python3 "$(dirname "$0")"/eval_matches_ping.py 198.51.100.2 3 0.01
+echo "hashlimit upto 1/min burst 2 expire 1000, 3 + (2.5 s) + 3 pings (expect 4 with expiry):"
+ip netns exec $A iptables-legacy -L OUTPUT -v -n -x | sed -n 3p
+# hashlimit bytes: 1kb/s, 30 back-to-back 36-byte pings (3 chunks each): 21 (22 if a jiffy or two passed)
+ip netns exec $A iptables-legacy -F
+ip netns exec $A iptables-legacy -A OUTPUT -p icmp --icmp-type echo-request -m hashlimit --hashlimit-upto 1kb/s --hashlimit-name evmb
+ip netns exec $A python3 "$(dirname "$0")"/eval_matches_ping.py 198.51.100.2 30 0
+echo "hashlimit 1kb/s, 30 pings:"
+ip netns exec $A iptables-legacy -L OUTPUT -v -n -x | sed -n 3p

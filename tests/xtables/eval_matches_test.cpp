@@ -20,6 +20,11 @@
 //    an echo request from root's raw socket matches --uid-owner 0. nfemu
 //    models neither kind of socket: every packet is socketless (see
 //    EvalOwner), which differs from the kernel for local packets.
+//  - hashlimit --hashlimit-upto 1/min --hashlimit-burst 2 --hashlimit-mode
+//    srcip --hashlimit-htable-expire 1000: 3 pings, 2.5 s idle, 3 pings
+//    match 4 times (the flow was forgotten, its bucket full again).
+//  - hashlimit --hashlimit-upto 1kb/s: 30 back-to-back 36-byte pings
+//    (3 chunks each) match 21 times.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -731,8 +736,33 @@ TEST(EvalHashlimit, AboveInvertsAndExpiryForgetsFlows) {
   EXPECT_EQ(keep.run(kSyn, {.now_ns = 2'000'000'000}), Out::Match);  // default expiry 60 s: still limited
 }
 
-TEST(EvalHashlimit, ByteModeIsNotEvaluatedYet) {
-  EXPECT_EQ(Rules("-m hashlimit --hashlimit-upto 1kb/s --hashlimit-name hl4").run(kSyn), Out::Unsupported);
+TEST(EvalHashlimit, BytesPerChunkAndRefillsFromBurst) {
+  // 1kb/s: avg 4294967295 / 65, cost 66076419 * 250 * 2^24 >> 32 =
+  // 64527752 credits a 16-byte chunk; a 40-byte SYN is 3 chunks. The
+  // bucket holds 2^24 * 250 credits: 21 SYNs.
+  Rules r("-m hashlimit --hashlimit-upto 1kb/s --hashlimit-name hb1");
+  int n = 0;
+  for (int i = 0; i < 30; ++i) n += r.run(kSyn) == Out::Match;
+  EXPECT_EQ(n, 21);
+  // --hashlimit-burst 2kb: two refills when the bucket runs short; a refill
+  // sets the bucket full, the remainder is lost.
+  Rules b("-m hashlimit --hashlimit-upto 1kb/s --hashlimit-burst 2kb --hashlimit-name hb2");
+  int m = 0;
+  for (int i = 0; i < 80; ++i) m += b.run(kSyn) == Out::Match;
+  EXPECT_EQ(m, 3 * 21);
+}
+
+TEST(EvalHashlimit, RateMatchWindows) {
+  // 3/sec, burst 5: a window may see rate + burst = 8 packets; a window
+  // that saw more than the rate makes the next one over the limit.
+  // (A longer expiry than the 1 s default keeps the flow across windows.)
+  Rules r("-m hashlimit --hashlimit-upto 3/sec --hashlimit-rate-match --hashlimit-name hr1 "
+          "--hashlimit-htable-expire 10000");
+  int n = 0;
+  for (int i = 0; i < 10; ++i) n += r.run(kSyn) == Out::Match;
+  EXPECT_EQ(n, 8);
+  EXPECT_EQ(r.run(kSyn, {.now_ns = 1'000'000'000}), Out::NoMatch);  // previous window too busy
+  EXPECT_EQ(r.run(kSyn, {.now_ns = 2'000'000'000}), Out::Match);    // 1 packet in the last window
 }
 
 }  // namespace

@@ -103,18 +103,26 @@ struct FlowKey {
 struct Flow {
   uint64_t expires = 0;  // jiffies
   uint64_t prev = 0;
+  // Token bucket; in byte mode credit_cap counts the refills left (burst).
   uint64_t credit = 0, credit_cap = 0, cost = 0;
+  // --hashlimit-rate-match: what the window has seen and may see.
+  uint64_t rate = 0, burst = 0, current_rate = 0;
+  uint64_t interval = 0;  // seconds
+  bool prev_window = false;
 };
+constexpr uint64_t kCpjBytes = uint64_t{1} << 24;  // CREDITS_PER_JIFFY_BYTES at HZ=250
 
 // struct xt_hashlimit_htable: one per name and namespace, configured by
 // the first rule that creates it.
 struct HashTable {
   uint32_t mode = 0;
   uint64_t avg = 0, burst = 0;
+  uint32_t interval = 0;
   uint8_t srcmask = 32, dstmask = 32;
   uint32_t max = 0;
   uint64_t expire_j = 0, gc_j = 1;
   uint64_t created = 0;  // jiffies of the first packet: the GC clock's origin
+  uint64_t last_gc = 0;  // the GC run already applied
   std::map<FlowKey, Flow> flows;
 };
 
@@ -324,13 +332,13 @@ class HashlimitMatch : public MatchBase<HashlimitMatch> {
     }
   }
 
-  // Packet-rate mode only; byte rates and --hashlimit-rate-match are not
-  // evaluated yet.
-  bool can_evaluate() const override { return !(mode_ & (kBytes | kRateMatch)); }
+  bool can_evaluate() const override { return true; }
 
-  // hashlimit_mt_common in packet mode: each flow (the masked addresses and
+  // hashlimit_mt_common, revision 3: each flow (the masked addresses and
   // ports --hashlimit-mode names) has a token bucket as xt_limit's, with
-  // 64-bit credits (2^39 per jiffy). A flow idle past --htable-expire is
+  // 64-bit credits (2^39 per jiffy); byte rates cost per 16-byte chunk
+  // against 2^24 credits per jiffy and refill from --hashlimit-burst;
+  // --hashlimit-rate-match counts packets or bytes per interval instead. A flow idle past --htable-expire is
   // forgotten at the next garbage collection, which nfemu runs every
   // --htable-gcinterval from the table's first packet (the kernel's
   // delayed work drifts a little), and comes back with a full bucket.
@@ -344,6 +352,7 @@ class HashlimitMatch : public MatchBase<HashlimitMatch> {
         t.mode = mode_;
         t.avg = avg_;
         t.burst = burst_;
+        t.interval = interval_;
         t.srcmask = srcmask_;
         t.dstmask = dstmask_;
         // htable_create: max defaults to 8 * size; size defaults to 8192
@@ -353,14 +362,17 @@ class HashlimitMatch : public MatchBase<HashlimitMatch> {
         t.expire_j = (uint64_t{expire_} * kHz + 999) / 1000;  // msecs_to_jiffies rounds up
         t.gc_j = std::max<uint64_t>(1, (uint64_t{gc_interval_} * kHz + 999) / 1000);
         t.created = ctx.now_ns / kNsPerJiffy;
+        t.last_gc = t.created;
       }
     }
     HashTable& t = *b.table;
     const uint64_t now = ctx.now_ns / kNsPerJiffy;
     // Garbage collection up to the last run before now.
     const uint64_t last_gc = t.created + (now - t.created) / t.gc_j * t.gc_j;
-    if (last_gc > t.created)
+    if (last_gc > t.last_gc) {
+      t.last_gc = last_gc;
       std::erase_if(t.flows, [&](const auto& kv) { return last_gc >= kv.second.expires; });
+    }
 
     // hashlimit_init_dst.
     auto ip = ctx.pkt.ip();
@@ -387,33 +399,89 @@ class HashlimitMatch : public MatchBase<HashlimitMatch> {
       if (t.mode & kHashDpt) key.dport = dport;
     }
 
+    const bool bytes = t.mode & kBytes, rate_match = t.mode & kRateMatch;
     auto it = t.flows.find(key);
     if (it == t.flows.end()) {
       // dsthash_alloc_init: a full table drops the packet.
       if (t.max && t.flows.size() >= t.max) return MatchOutcome::HotDrop;
+      // rateinfo_init.
       Flow f;
       f.prev = now;
-      f.credit = user2credits(t.avg * t.burst);
-      f.cost = user2credits(t.avg);
-      f.credit_cap = f.credit;
+      if (rate_match) {
+        if (bytes) {
+          uint32_t avg = static_cast<uint32_t>(t.avg);
+          uint64_t r = avg ? UINT32_MAX / avg : UINT32_MAX;
+          f.rate = (r - 1) << kByteShift;
+          f.burst = t.burst ? t.burst * f.rate : f.rate;
+        } else {
+          f.rate = t.avg ? kScale / t.avg : 0;
+          f.burst = t.burst + f.rate;
+        }
+        f.interval = t.interval;
+      } else if (bytes) {
+        f.credit = kCpjBytes * kHz;
+        f.cost = user2credits_byte(static_cast<uint32_t>(t.avg));
+        f.credit_cap = t.burst;
+      } else {
+        f.credit = user2credits(t.avg * t.burst);
+        f.cost = user2credits(t.avg);
+        f.credit_cap = f.credit;
+      }
       it = t.flows.emplace(key, f).first;
-    } else {
-      Flow& f = it->second;
-      uint64_t delta = now - f.prev;
-      if (delta) {
+    } else if (Flow& f = it->second; now != f.prev) {
+      // rateinfo_recalc.
+      const uint64_t delta = now - f.prev;
+      if (rate_match) {
+        const uint64_t interval = f.interval * kHz;
+        if (delta >= interval) {
+          f.prev = now;
+          f.prev_window = f.current_rate * interval > delta * f.rate;
+          f.current_rate = 0;
+        }
+      } else {
         f.prev = now;
-        f.credit += delta * kCreditsPerJiffy;
-        if (f.credit > f.credit_cap) f.credit = f.credit_cap;
+        uint64_t cap = f.credit_cap;
+        bool capped = true;
+        if (bytes) {
+          uint64_t before = f.credit;
+          f.credit += kCpjBytes * delta;
+          cap = kCpjBytes * kHz;
+          if (before >= f.credit) {
+            f.credit = cap;
+            capped = false;
+          }
+        } else {
+          f.credit += delta * kCreditsPerJiffy;
+        }
+        if (capped && f.credit > cap) f.credit = cap;
       }
     }
     Flow& f = it->second;
     f.expires = now + t.expire_j;
     const bool invert = mode_ & kInvert;
-    if (f.credit >= f.cost) {
-      f.credit -= f.cost;
-      return !invert ? MatchOutcome::Match : MatchOutcome::NoMatch;
+    const auto under = !invert ? MatchOutcome::Match : MatchOutcome::NoMatch;
+    const auto over = invert ? MatchOutcome::Match : MatchOutcome::NoMatch;
+    const uint64_t len = ctx.pkt.size();
+    if (rate_match) {
+      f.current_rate += bytes ? len : 1;
+      return !f.prev_window && f.current_rate <= f.burst ? under : over;
     }
-    return invert ? MatchOutcome::Match : MatchOutcome::NoMatch;
+    uint64_t cost = f.cost;
+    if (bytes) {
+      // hashlimit_byte_cost: a packet that finds the bucket short spends one
+      // of the burst refills, if any are left.
+      cost = ((len >> kByteShift) + 1) * f.cost;
+      if (cost > kCpjBytes * kHz) cost = kCpjBytes * kHz;
+      if (f.credit < cost && f.credit_cap) {
+        --f.credit_cap;
+        f.credit = kCpjBytes * kHz;
+      }
+    }
+    if (f.credit >= cost) {
+      f.credit -= cost;
+      return under;
+    }
+    return over;
   }
 
  private:
