@@ -132,6 +132,8 @@ std::shared_ptr<HashTable> hash_table(const void* netns, const std::string& name
   auto& slot = index[{netns, name}];
   auto t = slot.lock();
   if (!t) {
+    // Forget the names of tables whose rules are all gone.
+    std::erase_if(index, [&](const auto& kv) { return kv.second.expired() && &kv.second != &slot; });
     t = std::make_shared<HashTable>();
     slot = t;
   }

@@ -72,6 +72,8 @@ std::shared_ptr<RecentTable> recent_table(const void* netns, const std::string& 
   auto& slot = index[{netns, name}];
   auto t = slot.lock();
   if (!t) {
+    // Forget the names of tables whose rules are all gone.
+    std::erase_if(index, [&](const auto& kv) { return kv.second.expired() && &kv.second != &slot; });
     t = std::make_shared<RecentTable>();
     t->mask = mask;
     t->nstamps_max_mask = nstamp_mask;
