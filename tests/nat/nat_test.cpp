@@ -259,7 +259,7 @@ TEST(NatTest, IcmpErrorRelatedToDnatIsTranslatedBackMinimalQuote) { expect_trans
 
 TEST(NatTest, IcmpErrorFromARouterOnTheWayGetsThePublicSourceToo) {
   // nf_nat_icmp_reply_translation rewrites the outer source to what the
-  // client talked to, whoever sent the error (checked on the kernel).
+  // client talked to, whoever sent the error (kernel-check.sh case 4).
   Router r(kDnat);
   r.in("tcp 198.51.100.10:40000 > 198.51.100.1:8080 flags S", "eth0");
   Packet as_sent = r.rec.sent.back().pkt;
@@ -272,6 +272,36 @@ TEST(NatTest, IcmpErrorFromARouterOnTheWayGetsThePublicSourceToo) {
   // The quoted SYN's TCP checksum is valid again for the quoted addresses.
   auto orig = packet::parse_packet("tcp 198.51.100.10:40000 > 198.51.100.1:8080 flags S ttl 63");
   EXPECT_EQ(packet::load16(q->l4.data() + 16), packet::load16(orig->ip().payload().data() + 16));
+}
+
+// kernel-check.sh's case 3 and 4: DNAT and MASQUERADE on one connection,
+// errors from the server and from a router on the way, each addressed to
+// the source they saw; both manips are undone.
+TEST(NatTest, IcmpErrorUndoesBothManipsAsTheKernelDoes) {
+  Router r(
+      "*nat\n-A PREROUTING -i eth0 -p udp --dport 5353 -j DNAT --to-destination 203.0.113.4:54\n"
+      "-A POSTROUTING -o eth1 -j MASQUERADE\nCOMMIT\n");
+  r.in("udp 198.51.100.10:5000 > 198.51.100.1:5353 payload 12", "eth0");
+  EXPECT_EQ(r.last(), "eth1: udp 203.0.113.1:5000 > 203.0.113.4:54 ttl 63 payload 12");
+  Packet seen = r.rec.sent.back().pkt;
+  for (std::string_view from : {"203.0.113.4", "203.0.113.9"}) {
+    r.in(icmp_error(from, "203.0.113.1", seen), "eth1");
+    auto out = r.rec.sent.back().pkt.ip();
+    EXPECT_EQ(r.rec.sent.back().ifname, "eth0");
+    EXPECT_EQ(out.saddr(), ip4(198, 51, 100, 1)) << from;
+    EXPECT_EQ(out.daddr(), ip4(198, 51, 100, 10)) << from;
+    EXPECT_TRUE(packet::inet_checksum_ok(out.payload()));
+    auto q = packet::parse_icmp_quote(*packet::parse_icmp(out.payload()));
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->ip.saddr(), ip4(198, 51, 100, 10));
+    EXPECT_EQ(q->ip.daddr(), ip4(198, 51, 100, 1));
+    EXPECT_TRUE(packet::inet_checksum_ok(q->ip.header()));
+    EXPECT_EQ(packet::load16(q->l4.data()), 5000);
+    EXPECT_EQ(packet::load16(q->l4.data() + 2), 5353);
+    auto orig = packet::parse_packet("udp 198.51.100.10:5000 > 198.51.100.1:5353 payload 12");
+    EXPECT_EQ(packet::load16(q->l4.data() + 6), packet::load16(orig->ip().payload().data() + 6));  // inner UDP checksum valid
+  }
+  EXPECT_EQ(r.rec.sent.size(), 3u);
 }
 
 TEST(NatTest, IcmpErrorWithBadChecksumIsDroppedByNat) {
