@@ -151,11 +151,43 @@ void l4_unique_tuple(const conntrack::Table& table, Tuple& t, const Range& r, Ma
   }
 }
 
+// find_appropriate_src: the newest connection from the same source
+// (address, port or id, protocol) that has a source manip and whose
+// mapping fits the range lends its mapping. The kernel keeps a bysource
+// hash for this; nfemu scans the table (only for a new connection whose
+// source is outside the range, i.e. a real SNAT).
+bool find_appropriate_src(const conntrack::Table& table, const Tuple& t, const Range& r, uint16_t zone,
+                          Tuple* result) {
+  auto all = table.dump(0);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const Tuple& o = it->orig;
+    if (!(it->status & st::kSrcNatDone) || it->zone != zone || o.proto != t.proto || o.src != t.src ||
+        o.sport != t.sport)
+      continue;
+    Tuple cand;
+    if (!conntrack::invert_tuple(it->reply, &cand)) continue;
+    cand.dst = t.dst;
+    cand.dport = t.dport;
+    cand.icmp_type = t.icmp_type;
+    cand.icmp_code = t.icmp_code;
+    if (in_range(cand, r)) {
+      *result = cand;
+      return true;
+    }
+  }
+  return false;
+}
+
 // get_unique_tuple.
 Tuple unique_tuple(const conntrack::Table& table, const Tuple& orig, const Range& r, Entry* ct, Manip m) {
   if (m == Manip::Src && !(r.flags & range_flag::kRandomAll)) {
-    // Try the original tuple first (find_appropriate_src is not modelled).
-    if (in_range(orig, r) && !used(table, orig, ct)) return orig;
+    // The original tuple first, else the mapping this source already has.
+    Tuple mapped;
+    if (in_range(orig, r)) {
+      if (!used(table, orig, ct)) return orig;
+    } else if (find_appropriate_src(table, orig, r, ct->zone, &mapped) && !used(table, mapped, ct)) {
+      return mapped;
+    }
   }
   Tuple t = orig;
   find_best_ips(t, r, m);

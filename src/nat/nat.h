@@ -20,10 +20,10 @@
 // port, in-range checks) are the kernel's. --random's secure port hash is
 // treated the same way. The address choice of find_best_ips_proto is the
 // kernel's exactly (jhash2 of the source with the destination as initval,
-// 0 with --persistent, zone 0).
+// 0 with --persistent, zone 0), and so is the reuse of an existing mapping
+// of the same source (find_appropriate_src); both checked on the kernel.
 //
-// Not modelled: find_appropriate_src (reusing an existing source mapping of
-// the same source ip:port from the bysource hash), TIME_WAIT tuple reuse of
+// Not modelled: TIME_WAIT tuple reuse of
 // nf_nat_used_tuple_harder, masquerade's device-down cleanup and
 // nf_nat_oif_changed, NAT helpers and sequence adjustment, GRE keys.
 #pragma once

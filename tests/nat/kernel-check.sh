@@ -14,7 +14,11 @@
 #  4. The same for an error forged by srv from 203.0.113.9 (a router on the
 #     way) to the source it saw: the outer source is rewritten to
 #     198.51.100.1 as well.
-#  The datagram is also MASQUERADEd on its way out (-o eth1), so both manips
+#  5. SNAT to 203.0.113.100-203.0.113.103 picks the address
+#     find_best_ips_proto hashes (jhash2 of the source, the destination as
+#     initval; 0 with --persistent), unless the same source ip:port already
+#     has a mapping in range (find_appropriate_src): nat_test's values.
+#  The datagram of 3/4 is also MASQUERADEd on its way out (-o eth1), so both manips
 #  are undone: the source in PREROUTING, the destination in POSTROUTING.
 #
 # Needs root, ip netns, iptables-legacy and python3; exit 77 (skip)
@@ -39,6 +43,7 @@ ip link add c0 netns "$C" type veth peer name eth0 netns "$F" || skip "no veth"
 ip link add eth1 netns "$F" type veth peer name s0 netns "$S"
 ip -n "$C" addr add 198.51.100.10/24 dev c0
 ip -n "$C" addr add 198.51.100.11/24 dev c0
+ip -n "$C" addr add 198.51.100.12/24 dev c0
 ip -n "$F" addr add 198.51.100.1/24 dev eth0
 ip -n "$F" addr add 203.0.113.1/24 dev eth1
 ip -n "$S" addr add 203.0.113.4/24 dev s0
@@ -157,5 +162,38 @@ sort "$work/errors" | uniq >"$work/errors.u"
 want="from 198.51.100.1 quoting 198.51.100.10:5000 > 198.51.100.1:5353 icmp_csum=ok inner_ip_csum=ok inner_udp_csum=ok"
 check "port unreachable from the server and the forged one (2 identical lines)" "$want" "$(cat "$work/errors.u")"
 check "errors received" 2 "$(wc -l <"$work/errors")"
+
+# --- 5. address choice in a range: dport 99 plain, 98 --persistent (from
+# another source port), 97 --persistent from the source port that already
+# has a mapping (find_appropriate_src reuses it: persistent's hash is not used).
+ip netns exec "$F" iptables-legacy -t nat -I POSTROUTING -o eth1 -p udp --dport 99 -j SNAT --to-source 203.0.113.100-203.0.113.103
+ip netns exec "$F" iptables-legacy -t nat -I POSTROUTING -o eth1 -p udp --dport 98 -j SNAT --to-source 203.0.113.100-203.0.113.103 --persistent
+ip netns exec "$F" iptables-legacy -t nat -I POSTROUTING -o eth1 -p udp --dport 97 -j SNAT --to-source 203.0.113.100-203.0.113.103 --persistent
+ip netns exec "$S" python3 -c '
+import socket, select
+ss = []
+for p in (99, 98, 97):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("203.0.113.4", p)); ss.append(s)
+got = []
+while len(got) < 9:
+    r, _, _ = select.select(ss, [], [], 5)
+    if not r: break
+    for s in r:
+        d, a = s.recvfrom(100); got.append(f"{d.decode()}:{s.getsockname()[1]}->{a[0]}")
+print(" ".join(sorted(got)))
+' >"$work/addrs" &
+spid=$!
+sleep 0.5
+for src in 10 11 12; do
+  for pp in 99:6000 98:6001 97:6000; do
+    ip netns exec "$C" python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('198.51.100.$src', ${pp#*:})); s.sendto(b'$src', ('203.0.113.4', ${pp%:*}))"
+  done
+done
+wait $spid
+check "SNAT address choice (find_best_ips_proto, find_appropriate_src)" \
+  "10:97->203.0.113.101 10:98->203.0.113.103 10:99->203.0.113.101 11:97->203.0.113.101 11:98->203.0.113.103 11:99->203.0.113.101 12:97->203.0.113.103 12:98->203.0.113.102 12:99->203.0.113.103" \
+  "$(cat "$work/addrs")"
 
 exit $fail
