@@ -331,9 +331,30 @@ TEST(NatTest, DnatInOutputReroutes) {
   EXPECT_EQ(r.last(), "eth1: tcp 198.51.100.1:40000 > 203.0.113.4:80 flags S");
 }
 
-TEST(NatCoreTest, Jhash2MatchesTheKernel) {
-  // jhash2 of nothing is the initial value mixed by nothing.
-  EXPECT_EQ(jhash2(nullptr, 0, 0), 0xdeadbeefu);
+// What REJECT's error for a DNATed connection meets on its way out of the
+// router (icmp-nat-dmz): it carries the connection as RELATED_REPLY, and
+// POSTROUTING undoes the DNAT in both headers, so it leaves from the
+// public address the client talked to, not from the router's own.
+TEST(NatTest, LocallyGeneratedErrorLeavesFromThePublicAddress) {
+  Router r("*nat\n-A PREROUTING -d 192.0.2.80 -j DNAT --to-destination 203.0.113.4\nCOMMIT\n");
+  r.in("icmp 198.51.100.10 > 192.0.2.80 echo-request id 7 seq 1", "eth0");
+  Packet forwarded = r.rec.sent.back().pkt;
+  EXPECT_EQ(forwarded.ip().daddr(), ip4(203, 0, 113, 4));
+  conntrack::Tuple t{.src = ip4(198, 51, 100, 10), .dst = ip4(192, 0, 2, 80), .sport = 7, .proto = 1, .icmp_type = 8};
+  auto* ct = r.host.conntrack().find(t, 0);
+  ASSERT_NE(ct, nullptr);
+  Packet err = icmp_error("198.51.100.1", "198.51.100.10", forwarded);
+  // OUTPUT (destination manip) leaves it alone; POSTROUTING translates.
+  ASSERT_TRUE(icmp_reply_translation(*ct, packet::CtInfo::RelatedReply, Hook::LocalOut, err));
+  EXPECT_EQ(err.ip().saddr(), ip4(198, 51, 100, 1));
+  ASSERT_TRUE(icmp_reply_translation(*ct, packet::CtInfo::RelatedReply, Hook::PostRouting, err));
+  EXPECT_EQ(err.ip().saddr(), ip4(192, 0, 2, 80));
+  EXPECT_TRUE(packet::inet_checksum_ok(err.ip().header()));
+  EXPECT_TRUE(packet::inet_checksum_ok(err.ip().payload()));
+  auto q = packet::parse_icmp_quote(*packet::parse_icmp(err.ip().payload()));
+  EXPECT_EQ(q->ip.daddr(), ip4(192, 0, 2, 80));
+  EXPECT_EQ(packet::load16(q->l4.data() + 4), 7);  // the quoted echo keeps its id
+  EXPECT_TRUE(packet::inet_checksum_ok(q->ip.header()));
 }
 
 // kernel-check.sh case 5, on Linux 6.18: the same addresses, bit for bit.
