@@ -18,6 +18,7 @@
 #     find_best_ips_proto hashes (jhash2 of the source, the destination as
 #     initval; 0 with --persistent), unless the same source ip:port already
 #     has a mapping in range (find_appropriate_src): nat_test's values.
+#  6. MASQUERADE --random-fully moves even a free source port (1024-65535).
 #  The datagram of 3/4 is also MASQUERADEd on its way out (-o eth1), so both manips
 #  are undone: the source in PREROUTING, the destination in POSTROUTING.
 #
@@ -195,5 +196,22 @@ wait $spid
 check "SNAT address choice (find_best_ips_proto, find_appropriate_src)" \
   "10:97->203.0.113.101 10:98->203.0.113.103 10:99->203.0.113.101 11:97->203.0.113.101 11:98->203.0.113.103 11:99->203.0.113.101 12:97->203.0.113.103 12:98->203.0.113.102 12:99->203.0.113.103" \
   "$(cat "$work/addrs")"
+
+# --- 6. --random-fully
+ip netns exec "$F" iptables-legacy -t nat -I POSTROUTING -o eth1 -p udp --dport 96 -j MASQUERADE --random-fully
+ip netns exec "$S" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("203.0.113.4", 96)); s.settimeout(5)
+d, a = s.recvfrom(100); print(a[1])
+' >"$work/rport" &
+spid=$!
+sleep 0.5
+ip netns exec "$C" python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('198.51.100.10', 7000)); s.sendto(b'r', ('203.0.113.4', 96))"
+wait $spid
+rp=$(cat "$work/rport")
+if [ -n "$rp" ] && [ "$rp" != 7000 ] && [ "$rp" -ge 1024 ]; then r=moved; else r="kept or out of range ($rp)"; fi
+check "--random-fully moves a free port (kernel picked $rp)" moved "$r"
 
 exit $fail

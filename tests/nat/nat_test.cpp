@@ -357,6 +357,17 @@ TEST(NatTest, LocallyGeneratedErrorLeavesFromThePublicAddress) {
   EXPECT_TRUE(packet::inet_checksum_ok(q->ip.header()));
 }
 
+// kernel-check.sh case 6: --random-fully (and --random) skip "keep the
+// original port": even a free port moves, within 1024-65535.
+TEST(NatTest, RandomFullyMovesAFreePort) {
+  Router r("*nat\n-A POSTROUTING -o eth1 -j MASQUERADE --random-fully\nCOMMIT\n");
+  r.in("udp 198.51.100.10:7000 > 203.0.113.4:96", "eth0");
+  uint16_t p = packet::parse_udp(r.rec.sent.back().pkt.ip().payload())->sport();
+  EXPECT_NE(p, 7000);
+  EXPECT_GE(p, 1024);
+  EXPECT_EQ(r.rec.sent.back().pkt.ip().saddr(), ip4(203, 0, 113, 1));
+}
+
 // kernel-check.sh case 5, on Linux 6.18: the same addresses, bit for bit.
 TEST(NatCoreTest, SnatAddressRangeChoiceIsTheKernels) {
   Router r(
