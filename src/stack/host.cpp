@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "log/log.h"
+#include "nat/nat.h"
 #include "packet/headers.h"
 #include "packet/mangle.h"
 
@@ -73,6 +74,54 @@ class Host::HostEffects : public xt::Effects {
     std::string line = log::format_log_line(prefix, opts, pkt, to_packet_hook(hook), pkt.meta.in.view(),
                                             pkt.meta.out.view(), mac ? &*mac : nullptr);
     if (host_.observer_) host_.observer_->on_kernel_log(host_, line);
+  }
+  // The NAT targets' range completed from the host (xt_MASQUERADE.c,
+  // xt_REDIRECT.c, xt_NETMAP.c), then nf_nat_setup_info.
+  xt::TargetVerdict nat(const xt::NatRequest& req, const xt::EvalContext& ctx) override {
+    auto* ct = static_cast<conntrack::Entry*>(ctx.pkt.meta.ct);
+    if (!ct) return xt::TargetVerdict::Accept;
+    nat::Manip manip = nat::hook_manip(to_packet_hook(ctx.hook));
+    nat::Range r{.flags = req.flags, .min_ip = req.min_ip, .max_ip = req.max_ip,
+                 .min_port = req.min_port, .max_port = req.max_port, .base_port = req.base_port};
+    auto ip = ctx.pkt.ip();
+    switch (req.kind) {
+      case xt::NatRequest::Kind::Snat:
+      case xt::NatRequest::Kind::Dnat: break;
+      case xt::NatRequest::Kind::Masquerade: {
+        // inet_select_addr(out, nexthop, universe); no address: "ate my IP address", drop.
+        auto route = host_.fib_.lookup(ip.daddr());
+        uint32_t nh = route ? route->nexthop : ip.daddr();
+        uint32_t src = host_.fib_.select_source(std::string(ctx.pkt.meta.out.view()), nh);
+        if (src == 0) return xt::TargetVerdict::Drop;
+        r.flags |= nat::range_flag::kMapIps;
+        r.min_ip = r.max_ip = src;
+        break;
+      }
+      case xt::NatRequest::Kind::Redirect: {
+        // OUTPUT goes to 127.0.0.1, else to the primary address of the receiving interface.
+        uint32_t dst = 0;
+        if (ctx.hook == Hook::LocalOut) {
+          dst = 0x7f000001;
+        } else {
+          for (const auto& a : host_.fib_.addresses())
+            if (a.dev == ctx.pkt.meta.in.view()) {
+              dst = a.addr;
+              break;
+            }
+          if (dst == 0) return xt::TargetVerdict::Drop;
+        }
+        r.flags |= nat::range_flag::kMapIps;
+        r.min_ip = r.max_ip = dst;
+        break;
+      }
+      case xt::NatRequest::Kind::Netmap: {
+        uint32_t from = manip == nat::Manip::Dst ? ip.daddr() : ip.saddr();
+        r.flags |= nat::range_flag::kMapIps;
+        r.min_ip = r.max_ip = nat::netmap_addr(from, req.min_ip, req.max_ip);
+        break;
+      }
+    }
+    return nat::setup_info(host_.conntrack_, ct, r, manip) ? xt::TargetVerdict::Accept : xt::TargetVerdict::Drop;
   }
 
  private:
@@ -150,7 +199,30 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
     if (!t) continue;
     // nf_nat_inet_fn: only a packet that creates a connection walks the nat
     // chains; related and established ones reuse its binding.
-    if (id == TableId::Nat && (pkt.meta.ct == nullptr || pkt.meta.ctinfo != packet::CtInfo::New)) continue;
+    // nf_nat_ipv4_fn / nf_nat_inet_fn: a related ICMP error is translated
+    // back; only a packet that creates a connection not yet bound in this
+    // manip walks the nat chain; every packet is then rewritten.
+    auto* nat_ct = static_cast<conntrack::Entry*>(pkt.meta.ct);
+    nat::Manip manip = nat::hook_manip(to_packet_hook(hook));
+    if (id == TableId::Nat) {
+      if (!nat_ct) continue;
+      auto ci = pkt.meta.ctinfo;
+      bool related = ci == packet::CtInfo::Related || ci == packet::CtInfo::RelatedReply;
+      if (related && pkt.ip().protocol() == packet::kIpProtoIcmp) {
+        if (!nat::icmp_reply_translation(*nat_ct, ci, to_packet_hook(hook), pkt)) {
+          drop("nat: ICMP error translation failed", pkt);
+          return false;
+        }
+        continue;
+      }
+      if ((ci != packet::CtInfo::New && !related) || nat::initialized(*nat_ct, manip)) {
+        if (!nat::manip_packet(*nat_ct, ci, to_packet_hook(hook), pkt)) {
+          drop("nat: packet too short to rewrite", pkt);
+          return false;
+        }
+        continue;
+      }
+    }
     auto ip = pkt.ip();
     xt::EvalContext ctx{pkt, id, hook};
     ctx.thoff = static_cast<uint16_t>(ip.ihl() * 4);
@@ -165,6 +237,13 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
                        v == xt::Verdict::Drop ? "DROP" : "QUEUE/STOLEN"),
            pkt);
       return false;
+    }
+    if (id == TableId::Nat) {
+      if (!nat::initialized(*nat_ct, manip)) nat::alloc_null_binding(conntrack_, nat_ct, manip);
+      if (!nat::manip_packet(*nat_ct, pkt.meta.ctinfo, to_packet_hook(hook), pkt)) {
+        drop("nat: packet too short to rewrite", pkt);
+        return false;
+      }
     }
   }
   // nf_confirm runs last in INPUT and POSTROUTING.

@@ -17,6 +17,8 @@
 
 namespace nfemu::xt {
 
+struct EvalContext;
+
 // The connection of a packet as matches and targets see it; conntrack/
 // implements it. Kept abstract so xtables does not depend on conntrack.
 class CtAccess {
@@ -25,6 +27,20 @@ class CtAccess {
   virtual uint32_t mark() const = 0;
   virtual void set_mark(uint32_t mark) = 0;
   virtual uint32_t status() const = 0;  // IPS_* bits
+};
+
+// What a NAT target asks for (xt_nat.c, xt_MASQUERADE.c, xt_REDIRECT.c,
+// xt_NETMAP.c): the kind decides how the host completes the range (the
+// outgoing interface's address, the incoming one's, a mapped prefix)
+// before nf_nat_setup_info binds the packet's new connection. Host order;
+// flags are NF_NAT_RANGE_* (NatFlag in targets/nat_range.h); ports are
+// ICMP ids for ICMP.
+struct NatRequest {
+  enum class Kind : uint8_t { Snat, Dnat, Masquerade, Redirect, Netmap };
+  Kind kind = Kind::Snat;
+  uint32_t flags = 0;
+  uint32_t min_ip = 0, max_ip = 0;  // NETMAP: the prefix to map into
+  uint16_t min_port = 0, max_port = 0, base_port = 0;
 };
 
 // What targets ask of the host that runs the table; the packet engine
@@ -37,6 +53,10 @@ class Effects {
   virtual unsigned addr_type(uint32_t addr, std::string_view dev) const = 0;
   // LOG: the host formats and records the kernel's log line.
   virtual void log(std::string_view prefix, uint8_t level, uint8_t flags, const packet::Packet& pkt, Hook hook) = 0;
+  // NAT targets: binds ctx.pkt's new connection (nf_nat_setup_info) in
+  // ctx.hook's manip. Accept, or Drop when the kernel's target would (no
+  // source address for MASQUERADE). The default host has no NAT: Accept.
+  virtual TargetVerdict nat(const NatRequest& req, const EvalContext& ctx);
 };
 
 struct EvalContext {
@@ -77,6 +97,8 @@ class TraceSink {
 
 // ip_packet_match: the IP header criteria of a rule against a packet.
 bool ip_criteria_match(const IpCriteria& ip, const packet::Packet& pkt, bool is_fragment);
+
+inline TargetVerdict Effects::nat(const NatRequest&, const EvalContext&) { return TargetVerdict::Accept; }
 
 // Runs the builtin chain of ctx.hook in table t. Counters are updated.
 Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink = nullptr);

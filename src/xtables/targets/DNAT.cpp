@@ -15,7 +15,8 @@ constexpr NatKind kDnat{.name = "DNAT",
                         .skip_colon = false,
                         .compat = false,
                         .refuse_offset = false,
-                        .hooks = static_cast<HookMask>(hook_bit(Hook::PreRouting) | hook_bit(Hook::LocalOut))};
+                        .hooks = static_cast<HookMask>(hook_bit(Hook::PreRouting) | hook_bit(Hook::LocalOut)),
+        .kind = NatRequest::Kind::Dnat};
 
 }  // namespace
 

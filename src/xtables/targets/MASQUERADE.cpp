@@ -16,7 +16,8 @@ constexpr NatKind kMasquerade{.name = "MASQUERADE",
                               .skip_colon = true,
                               .compat = true,
                               .refuse_offset = false,
-                              .hooks = hook_bit(Hook::PostRouting)};
+                              .hooks = hook_bit(Hook::PostRouting),
+        .kind = NatRequest::Kind::Masquerade};
 
 }  // namespace
 

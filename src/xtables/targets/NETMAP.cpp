@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include "xtables/addr.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
+#include "xtables/targets/nat_range.h"
 #include "xtables/targets/xtopt_a.h"
 
 namespace nfemu::xt {
@@ -69,6 +71,14 @@ class NetmapTarget : public TargetBase<NetmapTarget> {
 
   void save(std::string& out, const IpCriteria&) const override {
     out += " --to " + format_addr_mask(min_ip_, ~(min_ip_ ^ max_ip_));
+  }
+
+  // netmap_tg: the address to map (destination before routing, source
+  // after) comes from the packet; the host computes it and binds.
+  bool can_evaluate() const override { return true; }
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    NatRequest req{.kind = NatRequest::Kind::Netmap, .flags = kNatMapIps, .min_ip = min_ip_, .max_ip = max_ip_};
+    return ctx.effects ? ctx.effects->nat(req, ctx) : TargetVerdict::Accept;
   }
 
  private:

@@ -14,7 +14,8 @@ constexpr NatKind kRedirect{.name = "REDIRECT",
                             .skip_colon = true,
                             .compat = true,
                             .refuse_offset = true,
-                            .hooks = static_cast<HookMask>(hook_bit(Hook::PreRouting) | hook_bit(Hook::LocalOut))};
+                            .hooks = static_cast<HookMask>(hook_bit(Hook::PreRouting) | hook_bit(Hook::LocalOut)),
+        .kind = NatRequest::Kind::Redirect};
 
 }  // namespace
 

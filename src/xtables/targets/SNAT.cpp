@@ -16,7 +16,8 @@ constexpr NatKind kSnat{.name = "SNAT",
                         .skip_colon = false,
                         .compat = true,
                         .refuse_offset = false,
-                        .hooks = static_cast<HookMask>(hook_bit(Hook::PostRouting) | hook_bit(Hook::LocalIn))};
+                        .hooks = static_cast<HookMask>(hook_bit(Hook::PostRouting) | hook_bit(Hook::LocalIn)),
+        .kind = NatRequest::Kind::Snat};
 
 }  // namespace
 

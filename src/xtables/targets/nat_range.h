@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "xtables/addr.h"
+#include "xtables/eval.h"
 #include "xtables/extension.h"
 #include "xtables/rule.h"
 #include "xtables/targets/xtopt_a.h"
@@ -159,6 +160,7 @@ struct NatKind {
   // DNAT_fcheck (REDIRECT revision 0) refuses shifted ranges.
   bool refuse_offset;
   HookMask hooks;
+  NatRequest::Kind kind;
 };
 
 template <const NatKind& K>
@@ -200,6 +202,21 @@ class NatTarget : public TargetBase<NatTarget<K>> {
   }
 
   void save(std::string& out, const IpCriteria&) const override { range_.save(out, K.range_option, K.skip_colon); }
+
+  // The kernel's target hands the range to nf_nat_setup_info (through the
+  // host, which knows interfaces and routes) and returns its verdict: a NAT
+  // target ends the nat chain.
+  bool can_evaluate() const override { return true; }
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    NatRequest req{.kind = K.kind,
+                   .flags = range_.flags,
+                   .min_ip = range_.min_ip,
+                   .max_ip = range_.max_ip,
+                   .min_port = range_.min_port,
+                   .max_port = range_.max_port,
+                   .base_port = range_.base_port};
+    return ctx.effects ? ctx.effects->nat(req, ctx) : TargetVerdict::Accept;
+  }
 
  private:
   NatRange range_;
