@@ -72,5 +72,5 @@ if only == ['burst']:
 if only == ['burst-unreach']:
     # ip_error and icmp_send draw on the same per-sender bucket
     for i in range(5):
-        s.sendto(udp(C, '192.0.2.5', 43000 + i, 9999), (C, 0))
+        s.sendto(udp(C, '192.0.2.5', 43000 + i, 9999), ('192.0.2.5', 0))
     time.sleep(0.3)
