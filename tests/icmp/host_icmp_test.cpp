@@ -330,6 +330,24 @@ TEST(HostIcmp, SourceChoiceWithInboundIfaddr) {
   EXPECT_EQ(out[2].ip().saddr(), ip4(100, 64, 1, 1));
 }
 
+// kernel-observed-srcchoice.txt: router with 100.64.0.1/32 on lo and
+// `198.51.100.10/32 dev r1 src 100.64.0.1`: time exceeded from 100.64.0.1,
+// then, with icmp_errors_use_inbound_ifaddr = 1, from 198.51.100.1.
+TEST(HostIcmp, SourceChoiceAsTheKernel) {
+  Router r;
+  r.host.add_address("lo", ip4(100, 64, 0, 1), 32);
+  ASSERT_TRUE(r.host.fib().add({.dst = ip4(198, 51, 100, 10), .plen = 32, .dev = "eth0", .prefsrc = ip4(100, 64, 0, 1),
+                                .scope = Scope::Link}));
+  r.in("udp 198.51.100.10:40003 > 203.0.113.2:9999 ttl 1 tos 4");
+  r.host.set_sysctl("net.ipv4.icmp_errors_use_inbound_ifaddr", 1);
+  r.now = 2'100'000'000;
+  r.in("udp 198.51.100.10:40003 > 203.0.113.2:9999 ttl 1 tos 4");
+  auto a = r.answers();
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].ip().saddr(), ip4(100, 64, 0, 1));
+  EXPECT_EQ(a[1].ip().saddr(), ip4(198, 51, 100, 1));
+}
+
 TEST(HostIcmp, RateLimitOverVirtualTime) {
   Router r;
   // kernel-observed-burst.txt: 10 at once -> 6, 3 more 1.05 s later -> 1.

@@ -5,7 +5,7 @@
 # `burst`, kernel-observed-burst.txt), the values host_icmp_test.cpp
 # expects of nfemu. Timestamps, IP IDs and the SYN-ACK's ISN are not
 # compared (outputs.md). Needs root and netns; skips with 77 otherwise.
-# Usage: kernel-check.sh [burst]
+# Usage: kernel-check.sh [burst|burst-unreach|srcchoice]
 set -u
 [ "$(id -u)" = 0 ] || { echo "SKIP: kernel-check needs root"; exit 77; }
 ip netns add nfemu-probe-$$ 2>/dev/null || { echo "SKIP: no network namespaces"; exit 77; }
@@ -39,7 +39,18 @@ s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bi
 sleep 0.5
 ip netns exec $C tcpdump -q -i c0 -w "$tmp/c0.pcap" -U 2>/dev/null &
 sleep 1
-ip netns exec $C python3 "$here/kernel_probe.py" "$@"
+if [ "${1:-}" = srcchoice ]; then
+  # The route back to the client prefers another source than the inbound
+  # interface's address: the error's source follows the route, unless
+  # icmp_errors_use_inbound_ifaddr.
+  ip -n $R addr add 100.64.0.1/32 dev lo
+  ip -n $R route add 198.51.100.10/32 dev r1 src 100.64.0.1
+  ip netns exec $C python3 "$here/kernel_probe.py" 'ttl 1 forward'
+  ip netns exec $R sysctl -qw net.ipv4.icmp_errors_use_inbound_ifaddr=1
+  ip netns exec $C python3 "$here/kernel_probe.py" 'ttl 1 forward'
+else
+  ip netns exec $C python3 "$here/kernel_probe.py" "$@"
+fi
 sleep 0.5
 ip netns pids $C | xargs -r kill -INT 2>/dev/null; sleep 0.5
 python3 - "$tmp/c0.pcap" > "$tmp/observed.txt" <<'PY'
