@@ -459,5 +459,30 @@ TEST(HostIcmp, ScenarioAnswersEqualTheKernels) {
   EXPECT_EQ(got, want);
 }
 
+// kernel-observed-dmz.txt: the server forwards to 100.64.1.0/24 behind
+// eth1 and REJECTs 100.64.1.5; the error leaves from b0's 203.0.113.2, the
+// preferred source of the route back, quoting the request with TTL 62. The
+// kernel line has TTL 63: the router between decremented it.
+TEST(HostIcmp, RejectInForwardFromTheRouteBacksSourceAsTheKernel) {
+  Host b("server");
+  b.add_interface("b0", packet::Mac{2, 0, 0, 0, 0, 1}, 1400);
+  b.add_interface("eth1", packet::Mac{2, 0, 0, 0, 0, 2});
+  b.add_address("b0", ip4(203, 0, 113, 2), 24);
+  b.add_address("eth1", ip4(100, 64, 1, 1), 24);
+  ASSERT_TRUE(b.fib().add({.dst = 0, .plen = 0, .gateway = ip4(203, 0, 113, 1)}));
+  b.set_sysctl("net.ipv4.ip_forward", 1);
+  ASSERT_TRUE(ruleset::restore("*filter\n-A FORWARD -d 100.64.1.5 -j REJECT\nCOMMIT\n", b.ruleset()));
+  std::vector<std::string> out;
+  b.on_wire = [&](const Host&, std::string_view ifname, packet::Packet& p) {
+    out.push_back(fmt::format("{} {}", ifname, probe_line(p.ip())));
+  };
+  auto req = packet::parse_packet("icmp 198.51.100.10 > 100.64.1.5 echo-request id 2 seq 1 ttl 63");
+  b.receive(std::move(*req), "b0", 0);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0],
+            "b0 203.0.113.2 > 198.51.100.10 tos=0xc0 len=112 frag=0x0000 ttl=64 proto=1 icmp type=3 code=3 "
+            "rest=00000000 quoted=84 inner=45000054000100003e01ed25c633640a644001050800f7fc0002xxxx");
+}
+
 }  // namespace
 }  // namespace nfemu::stack

@@ -5,7 +5,7 @@
 # `burst`, kernel-observed-burst.txt), the values host_icmp_test.cpp
 # expects of nfemu. Timestamps, IP IDs and the SYN-ACK's ISN are not
 # compared (outputs.md). Needs root and netns; skips with 77 otherwise.
-# Usage: kernel-check.sh [burst|burst-unreach|srcchoice]
+# Usage: kernel-check.sh [burst|burst-unreach|srcchoice|dmz]
 set -u
 [ "$(id -u)" = 0 ] || { echo "SKIP: kernel-check needs root"; exit 77; }
 ip netns add nfemu-probe-$$ 2>/dev/null || { echo "SKIP: no network namespaces"; exit 77; }
@@ -39,7 +39,18 @@ s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bi
 sleep 0.5
 ip netns exec $C tcpdump -q -i c0 -w "$tmp/c0.pcap" -U 2>/dev/null &
 sleep 1
-if [ "${1:-}" = srcchoice ]; then
+if [ "${1:-}" = dmz ]; then
+  # icmp-nat-dmz without NAT: the server forwards to a DMZ behind eth1 and
+  # REJECTs 100.64.1.5; its error leaves from the preferred source of the
+  # route back (b0's 203.0.113.2), not from eth1's 100.64.1.1.
+  ip -n $B link add eth1 type veth peer name eth1p
+  ip -n $B addr add 100.64.1.1/24 dev eth1
+  ip -n $B link set eth1 up; ip -n $B link set eth1p up
+  ip netns exec $B sysctl -qw net.ipv4.ip_forward=1
+  ip netns exec $B iptables-legacy -A FORWARD -d 100.64.1.5 -j REJECT
+  ip -n $R route add 100.64.1.0/24 via 203.0.113.2
+  ip netns exec $C python3 "$here/kernel_probe.py" 'echo dmz'
+elif [ "${1:-}" = srcchoice ]; then
   # The route back to the client prefers another source than the inbound
   # interface's address: the error's source follows the route, unless
   # icmp_errors_use_inbound_ifaddr.

@@ -53,6 +53,9 @@ cases = [
     ('reject admin-prohib', udp(C, B, 40011, 7003)),
     ('unknown proto 200', ip(C, B, 200, b'p' * 8)),
 ]
+dmz = [('echo dmz', echo(C, '100.64.1.5', 2, 1))]
+if sys.argv[1:] == ['echo dmz']:
+    cases = dmz
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 only = sys.argv[1:]
 for name, pkt in cases:
