@@ -23,8 +23,11 @@ asan: deps
 demo: release
 	./scripts/demo.sh build/release
 
+# Kernel-backed tests share the kernel log and conntrack event streams:
+# they run one at a time, after the rest.
 test-dev: build
-	ctest --preset dev -j $(JOBS)
+	ctest --preset dev -j $(JOBS) -LE kernel
+	ctest --preset dev -L kernel
 
 test-asan: asan
 	ctest --preset asan -j $(JOBS) -LE kernel

@@ -4,7 +4,7 @@
 // The journey of a packet through a host, and the calls the stack makes:
 //
 //   PREROUTING / OUTPUT, priority -200:   auto r = table.in(pkt, hook, zone, now);
-//        r.verdict == Drop: drop the packet (table full; TCP reopen race)
+//        r.verdict == Drop: drop the packet (table full)
 //        otherwise pkt.meta.ct / ctinfo are set (or ct is null: INVALID)
 //   ... rules ... (NAT may call set_reply_tuple() on an unconfirmed entry)
 //   INPUT / POSTROUTING, last:            table.confirm(pkt, now);
@@ -37,6 +37,14 @@
 //  - Expiry order of expire_until is (deadline, creation order); the
 //    kernel's GC walks buckets and may report late. expire_until returns
 //    at once until the earliest deadline; then it scans every entry.
+//
+//  - Packets must reach in() reassembled, as after nf_defrag_ipv4: a
+//    non-first fragment is INVALID. Checksums are verified in PREROUTING
+//    only (nf_conntrack_checksum).
+//
+// Fidelity: tests/conntrack/kernel-check.sh sends the unit tests' packets
+// and random sequences through a real kernel and through this table, and
+// compares every packet's ctstate, every event and `conntrack -L`.
 //
 // Memory: entries come from a pool grown in chunks and recycled through a
 // free list, hash chains are intrusive: once warm, in() and confirm()
@@ -276,6 +284,10 @@ class Table {
   void put(Entry* ct);
   // Takes a reference for a packet that copies another's ct (nf_ct_get).
   void get(Entry* ct) { ++ct->use; }
+  // nf_ct_attach: a packet made in answer to `orig` (REJECT's TCP reset)
+  // joins orig's connection, RELATED in the opposite direction; in() then
+  // leaves it alone. No-op when orig has no conntrack.
+  void attach(Packet& made, const Packet& orig);
 
   // Kills every confirmed entry whose timeout passed, emitting DESTROY.
   void expire_until(uint64_t now_ns);

@@ -252,6 +252,17 @@ void Table::put(Entry* ct) {
   if (ct && --ct->use == 0) free_entry(ct);
 }
 
+void Table::attach(Packet& made, const Packet& orig) {
+  auto* ct = static_cast<Entry*>(orig.meta.ct);
+  if (!ct) return;
+  put(made);
+  bool orig_dir = orig.meta.ctinfo == CtInfo::New || orig.meta.ctinfo == CtInfo::Established ||
+                  orig.meta.ctinfo == CtInfo::Related;
+  made.meta.ct = ct;
+  made.meta.ctinfo = orig_dir ? CtInfo::RelatedReply : CtInfo::Related;
+  ++ct->use;
+}
+
 void Table::put(Packet& pkt) {
   put(static_cast<Entry*>(pkt.meta.ct));
   pkt.meta.ct = nullptr;

@@ -408,7 +408,8 @@ Table::Action Table::tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Di
       }
       if ((st.seen[!dir].flags & tcp_ct_flag::kMaxackSet) && st.last_index != kSynSet) {
         uint32_t seq = s.seq;
-        bool established = old_state == TcpState::Established;  // nf_conntrack_tcp_established
+        // nf_conntrack_tcp_established
+        bool established = old_state == TcpState::Established && (ct->status & status::kAssured);
         if (seq == 0 && !established) break;
         if (before(seq, st.seen[!dir].td_maxack) && !cfg_.tcp_ignore_invalid_rst) {
           c.reason = "invalid rst";

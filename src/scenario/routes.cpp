@@ -26,10 +26,17 @@ void add_unique(Host& h, Route r) {
   h.routes.push_back(std::move(r));
 }
 
-// The prefix argument of `ip route add`: default, or ADDR[/LEN] where LEN
-// may also be a dotted netmask (get_prefix_1 / get_netmask).
+// The prefix argument of `ip route add`: default, or ADDR[/LEN].
 std::optional<std::pair<uint32_t, uint8_t>> parse_prefix(std::string_view s) {
   if (s == "default") return std::make_pair(uint32_t(0), uint8_t(0));
+  return parse_iproute_prefix(s);
+}
+
+Error word_error(std::string msg, const Word& w) { return make_error(std::move(msg), 0, w.col); }
+
+}  // namespace
+
+std::optional<std::pair<uint32_t, uint8_t>> parse_iproute_prefix(std::string_view s) {
   size_t slash = s.find('/');
   auto addr = parse_iproute_addr(s.substr(0, slash));
   if (!addr) return std::nullopt;
@@ -46,10 +53,6 @@ std::optional<std::pair<uint32_t, uint8_t>> parse_prefix(std::string_view s) {
   }
   return std::nullopt;
 }
-
-Error word_error(std::string msg, const Word& w) { return make_error(std::move(msg), 0, w.col); }
-
-}  // namespace
 
 std::optional<uint32_t> parse_iproute_addr(std::string_view s) {
   uint32_t out = 0;

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <string_view>
 
 #include "scenario/scenario.h"
@@ -39,5 +41,8 @@ RouteType address_type(const Host& host, uint32_t addr);
 // separated by dots (missing parts are zero), each decimal, 0x hex or
 // 0-octal, at most 255.
 std::optional<uint32_t> parse_iproute_addr(std::string_view s);
+// ADDR[/LEN] as get_prefix_1 reads it: LEN is 0..32 or a dotted netmask;
+// without it, /32.
+std::optional<std::pair<uint32_t, uint8_t>> parse_iproute_prefix(std::string_view s);
 
 }  // namespace nfemu::scenario

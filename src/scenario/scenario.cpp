@@ -336,6 +336,8 @@ class Loader {
     for (char c : s)
       if (c == '/' || c == ':' || c == ' ' || (c >= '\t' && c <= '\r'))
         return fmt::format("interface name `{}' contains `{}', which Linux refuses", s, c == '/' || c == ':' ? c : ' ');
+      else if (c == '%')  // a template: Linux would name it e0, e1...
+        return fmt::format("interface name `{}' contains `%', which Linux expands to a number", s);
     if (s == "all" || s == "default") return fmt::format("interface name `{}' is taken by net.ipv4.conf.{}", s, s);
     return std::nullopt;
   }
@@ -364,12 +366,9 @@ class Loader {
         if (words && words->size() > 1)
           return in_string(e, s, make_error("nfemu reads only ADDRESS/PREFIXLEN here (no brd, peer, scope...)", 0,
                                             (*words)[1].col));
-        size_t slash = s.find('/');
-        auto addr = parse_iproute_addr(std::string_view(s).substr(0, slash));
-        std::optional<uint64_t> len = slash == std::string::npos ? std::optional<uint64_t>(32)
-                                                                  : parse_uint_c(std::string_view(s).substr(slash + 1), 32);
-        if (!addr || !len) return at(e, fmt::format("Error: inet prefix is expected rather than \"{}\".", s));
-        Address ad{*addr, static_cast<uint8_t>(*len)};
+        auto prefix = parse_iproute_prefix(s);
+        if (!prefix) return at(e, fmt::format("Error: inet prefix is expected rather than \"{}\".", s));
+        Address ad{prefix->first, prefix->second};
         for (const auto& o : ifc.addresses) {
           if (o.addr == ad.addr && o.prefix_len == ad.prefix_len)
             return at(e, fmt::format("RTNETLINK answers: File exists ({} is already on {})", s, ifc.name));
@@ -457,6 +456,8 @@ class Loader {
     if (!name) return name.error();
     std::filesystem::path p(*name);
     std::string full = p.is_absolute() || base_dir_.empty() ? *name : (std::filesystem::path(base_dir_) / p).string();
+    std::error_code ec;
+    if (std::filesystem::is_directory(full, ec)) return at(n, fmt::format("cannot read `{}': Is a directory", full));
     std::ifstream in(full, std::ios::binary);
     if (!in) return at(n, fmt::format("cannot read `{}': {}", full, std::strerror(errno)));
     std::ostringstream ss;

@@ -20,10 +20,13 @@ struct Known {
   Kind kind = Kind::Int;
 };
 
-// proc_dointvec_jiffies refuses values above INT_MAX / HZ (Debian: HZ=250).
-constexpr int64_t kJiffiesMax = INT_MAX / 250;
+// proc_dointvec_jiffies refuses values above INT_MAX / HZ; HZ=1000 is the
+// largest in use, so this bound holds on every kernel.
+constexpr int64_t kJiffiesMax = INT_MAX / 1000;
 constexpr int64_t kIntMax = INT_MAX;
 
+// The net.netfilter names are those conntrack::Table::set_sysctl models
+// (acct, timestamp and log_invalid change outputs nfemu does not write).
 // Ranges are the kernel's (proc_do*_minmax, u8 booleans) or, where the
 // kernel stores any int, the values Documentation/networking documents:
 // a scenario with rp_filter = 7 is a mistake, not an experiment.
@@ -31,7 +34,8 @@ constexpr Known kGlobal[] = {
     {"net.ipv4.ip_forward", 0, 1},
     {"net.ipv4.ip_default_ttl", 1, 255},
     {"net.ipv4.ip_no_pmtu_disc", 0, 3},
-    {"net.ipv4.ip_local_port_range", 1, 65535, Kind::PortRange},
+    // LOW may not reach below ip_unprivileged_port_start (1024 by default).
+    {"net.ipv4.ip_local_port_range", 1024, 65535, Kind::PortRange},
     {"net.ipv4.icmp_errors_use_inbound_ifaddr", 0, 1},
     {"net.ipv4.icmp_ratelimit", 0, kIntMax},  // milliseconds
     {"net.ipv4.icmp_ratemask", 0, kIntMax},
@@ -47,18 +51,18 @@ constexpr Known kGlobal[] = {
     {"net.ipv4.tcp_syncookies", 0, 2},
     {"net.ipv4.tcp_syn_retries", 1, 127},
     {"net.ipv4.tcp_synack_retries", 0, 255},
+    // Read-only outside the initial namespace (since 4.x), so `nfemu verify'
+    // cannot set it per host; nfemu honours it as the table's size.
     {"net.netfilter.nf_conntrack_max", 0, kIntMax},
     {"net.netfilter.nf_conntrack_tcp_loose", 0, 1},
     {"net.netfilter.nf_conntrack_tcp_be_liberal", 0, 1},
     {"net.netfilter.nf_conntrack_tcp_ignore_invalid_rst", 0, 1},
     {"net.netfilter.nf_conntrack_tcp_max_retrans", 0, 255},
     {"net.netfilter.nf_conntrack_checksum", 0, 1},
-    {"net.netfilter.nf_conntrack_log_invalid", 0, 255},
-    {"net.netfilter.nf_conntrack_acct", 0, 1},
-    {"net.netfilter.nf_conntrack_timestamp", 0, 1},
     {"net.netfilter.nf_conntrack_events", 0, 2},
-    {"net.netfilter.nf_conntrack_helper", 0, 1},
     {"net.netfilter.nf_conntrack_generic_timeout", 0, kJiffiesMax},
+    {"net.netfilter.nf_conntrack_gre_timeout", 0, kJiffiesMax},
+    {"net.netfilter.nf_conntrack_gre_timeout_stream", 0, kJiffiesMax},
     {"net.netfilter.nf_conntrack_icmp_timeout", 0, kJiffiesMax},
     {"net.netfilter.nf_conntrack_udp_timeout", 0, kJiffiesMax},
     {"net.netfilter.nf_conntrack_udp_timeout_stream", 0, kJiffiesMax},
@@ -155,6 +159,14 @@ Result<SysctlValue> check_sysctl(std::string_view name, const SysctlInput& value
   return make_error(fmt::format("unknown sysctl `{}' (nfemu models only the sysctls listed in "
                                 "src/scenario/sysctl.cpp)",
                                 name));
+}
+
+std::vector<SysctlRange> known_sysctl_ranges() {
+  std::vector<SysctlRange> out;
+  for (const auto& k : kGlobal)
+    if (k.kind == Kind::Int) out.push_back({std::string(k.name), k.min, k.max});
+  for (const auto& k : kPerInterface) out.push_back({fmt::format("{}IFNAME.{}", kConfPrefix, k.name), k.min, k.max});
+  return out;
 }
 
 std::vector<std::string> known_sysctls() {

@@ -5,6 +5,7 @@
 //   // -> SysctlValue int64_t 2, or an Error naming the problem (col 0)
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -26,5 +27,13 @@ Result<SysctlValue> check_sysctl(std::string_view name, const SysctlInput& value
 
 // Every name check_sysctl accepts, with IFNAME for the per-interface ones.
 std::vector<std::string> known_sysctls();
+
+// The integer sysctls with the range check_sysctl accepts (never wider
+// than what the kernel accepts; sometimes narrower, see sysctl.cpp).
+struct SysctlRange {
+  std::string name;
+  int64_t min, max;
+};
+std::vector<SysctlRange> known_sysctl_ranges();
 
 }  // namespace nfemu::scenario

@@ -55,6 +55,18 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
   size_t i = 0;
   const bool is_fragment = ctx.fragoff != 0;
   const uint32_t len = static_cast<uint32_t>(ctx.pkt.size());
+  // Back to the rule after the last jump; with an empty stack (RETURN in a
+  // builtin chain) on to the chain's policy entry, as the kernel's underflow.
+  auto pop = [&] {
+    if (stack.empty()) {
+      chain = base;
+      i = base->rules.size();
+    } else {
+      chain = stack.back().chain;
+      i = stack.back().next;
+      stack.pop_back();
+    }
+  };
   auto emit = [&](TraceEvent::Kind kind, int rulenum, const Rule* r) {
     if (sink) sink->on_event({t.name(), chain->name, kind, rulenum, r}, ctx.pkt);
   };
@@ -72,14 +84,7 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
         return chain->policy == Policy::Accept ? Verdict::Accept : Verdict::Drop;
       }
       emit(TraceEvent::Kind::Return, rulenum, nullptr);
-      if (stack.empty()) {
-        chain = base;
-        i = base->rules.size();
-      } else {
-        chain = stack.back().chain;
-        i = stack.back().next;
-        stack.pop_back();
-      }
+      pop();
       continue;
     }
     Rule& r = const_cast<Chain*>(chain)->rules[i];
@@ -120,15 +125,7 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
       case TargetKind::Queue:
         return Verdict::Queue;
       case TargetKind::Return:
-        if (stack.empty()) {
-          // RETURN in a builtin chain: on to the policy entry.
-          chain = base;
-          i = base->rules.size();
-        } else {
-          chain = stack.back().chain;
-          i = stack.back().next;
-          stack.pop_back();
-        }
+        pop();
         continue;
       case TargetKind::Jump:
       case TargetKind::Goto: {
@@ -156,14 +153,7 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
           case TargetVerdict::Queue:
             return Verdict::Queue;
           case TargetVerdict::Return:
-            if (stack.empty()) {
-              chain = base;
-              i = base->rules.size();
-            } else {
-              chain = stack.back().chain;
-              i = stack.back().next;
-              stack.pop_back();
-            }
+            pop();
             continue;
         }
       }

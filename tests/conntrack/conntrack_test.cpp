@@ -263,6 +263,17 @@ TEST_F(ConntrackTest, MidStreamPickupIsEstablishedButShortLived) {
   EXPECT_EQ(events(), (std::vector<std::string>{"UPDATE 432000 A"}));
 }
 
+TEST_F(ConntrackTest, RstInUnassuredPickupCloses) {
+  fwd("tcp 198.51.100.1:40008 > 203.0.113.2:80 flags A seq 1000 ack 2000 win 502");
+  fwd("tcp 203.0.113.2:80 > 198.51.100.1:40008 flags A seq 2000 ack 1000 win 509");
+  auto s = fwd("tcp 198.51.100.1:40008 > 203.0.113.2:80 flags R seq 1500 win 0");
+  EXPECT_TRUE(s.tracked);
+  const Entry* e = tcp_entry(kClient, 40008, kServer, 80);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->tcp.state, TcpState::Close);
+  EXPECT_EQ(timeout_left(e), 10u);
+}
+
 TEST_F(ConntrackTest, UdpUnrepliedRepliedAssured) {
   auto s = fwd("udp 198.51.100.1:5000 > 203.0.113.2:53");
   EXPECT_EQ(s.ctinfo, CtInfo::New);
@@ -656,6 +667,23 @@ TEST_F(ConntrackTest, RandomPacketsKeepTheTableConsistent) {
     ASSERT_LE(table.count(), 64u);
   }
   table.take_events();
+}
+
+TEST_F(ConntrackTest, RejectResetIsAttachedRelated) {
+  // A SYN rejected with a TCP reset in FORWARD: the reset joins the
+  // unconfirmed entry, which then dies with the SYN, without any event.
+  Packet syn = make("tcp 198.51.100.1:40030 > 203.0.113.2:23 flags S seq 1");
+  table.in(syn, Hook::PreRouting, 0, now);
+  Packet rst = make("tcp 203.0.113.2:23 > 198.51.100.1:40030 flags RA seq 0 ack 2");
+  table.attach(rst, syn);
+  EXPECT_EQ(rst.meta.ctinfo, CtInfo::RelatedReply);
+  auto r = table.in(rst, Hook::LocalOut, 0, now);  // already tracked: untouched
+  EXPECT_EQ(r.ctinfo, CtInfo::RelatedReply);
+  EXPECT_EQ(table.confirm(rst, now), Verdict::Accept);  // reply direction: not inserted
+  table.put(rst);
+  table.put(syn);  // dropped by REJECT
+  EXPECT_EQ(table.count(), 0u);
+  EXPECT_TRUE(table.events().empty());
 }
 
 TEST_F(ConntrackTest, WarmTableReusesEntries) {

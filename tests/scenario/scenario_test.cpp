@@ -168,12 +168,13 @@ addresses = ["198.51.100.1/24"]
 TEST(ScenarioTest, KernelRoutesFromAddresses) {
   auto sc = load(R"(
 [hosts.h.interfaces.eth0]
-addresses = ["192.0.2.1/24", "192.0.2.9/24", "198.18.0.1/31"]
+addresses = ["192.0.2.1/24", "192.0.2.9/255.255.255.0", "198.18.0.1/31"]
 [hosts.h.interfaces.lo]
 addresses = ["203.0.113.53/32"]
 )");
   ASSERT_TRUE(sc) << sc.error().format("t.toml");
   const Host& h = sc->hosts[0];
+  EXPECT_EQ(h.interfaces[1].addresses[2], (Address{ip("198.18.0.1"), 31}));
   EXPECT_FALSE(h.interfaces[1].addresses[0].secondary);
   EXPECT_TRUE(h.interfaces[1].addresses[1].secondary);
   // What `ip route show table all` lists in a namespace configured so.
@@ -314,6 +315,8 @@ TEST(ScenarioErrorTest, Names) {
             "t.toml:1:21: error: interface name `e234567890123456' is longer than 15 characters");
   EXPECT_EQ(err("[hosts.a.interfaces.\"e:1\"]\n"),
             "t.toml:1:21: error: interface name `e:1' contains `:', which Linux refuses");
+  EXPECT_EQ(err("[hosts.a.interfaces.\"e%d\"]\n"),
+            "t.toml:1:21: error: interface name `e%d' contains `%', which Linux expands to a number");
   EXPECT_EQ(err("[hosts.a.interfaces.all]\n"), "t.toml:1:21: error: interface name `all' is taken by net.ipv4.conf.all");
   // 15 characters is fine.
   EXPECT_EQ(err("[hosts.a23456789012345.interfaces.e23456789012345]\n"), "OK");
@@ -328,6 +331,8 @@ TEST(ScenarioErrorTest, Interfaces) {
             "t.toml:2:28: error: nfemu reads only ADDRESS/PREFIXLEN here (no brd, peer, scope...)");
   EXPECT_EQ(err("[hosts.a.interfaces.e]\naddresses = [\"192.0.2.1/24\", \"192.0.2.1/24\"]\n"),
             "t.toml:2:30: error: RTNETLINK answers: File exists (192.0.2.1/24 is already on e)");
+  EXPECT_EQ(err("[hosts.a.interfaces.e]\naddresses = [\"default\"]\n"),
+            "t.toml:2:14: error: Error: inet prefix is expected rather than \"default\".");
   EXPECT_EQ(err("[hosts.a.interfaces.e]\nmac = \"02:00:00:00:00\"\n"),
             "t.toml:2:7: error: invalid MAC address `02:00:00:00:00': expected six hex bytes as 02:00:00:00:00:01");
   EXPECT_EQ(err("[hosts.a.interfaces.e]\nmac = \"01:00:5e:00:00:01\"\n"),
@@ -406,6 +411,7 @@ TEST(ScenarioErrorTest, RulesFile) {
             kData + "/bad.rules:6:1: error: Couldn't load target `NO_SUCH_CHAIN':No such file or directory");
   EXPECT_EQ(err("[hosts.a]\niptables-save = \"missing.rules\"\n"),
             "t.toml:2:17: error: cannot read `" + kData + "/missing.rules': No such file or directory");
+  EXPECT_EQ(err("[hosts.a]\niptables-save = \"\"\n"), "t.toml:2:17: error: cannot read `" + kData + "/': Is a directory");
   EXPECT_EQ(err("[hosts.a]\niptables-save = [\"fw.rules\"]\n"),
             "t.toml:2:17: error: `iptables-save' must be a string, not an array");
 }

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -53,22 +57,48 @@ TEST(SysctlTest, Refusals) {
             "value 3 is out of range for net.ipv4.conf.all.rp_filter (0..2)");
   EXPECT_EQ(check("net.ipv4.icmp_msgs_per_sec", int64_t{-1}),
             "value -1 is out of range for net.ipv4.icmp_msgs_per_sec (0..2147483647)");
-  EXPECT_EQ(check("net.netfilter.nf_conntrack_udp_timeout", int64_t{8589935}),
-            "value 8589935 is out of range for net.netfilter.nf_conntrack_udp_timeout (0..8589934)");
+  EXPECT_EQ(check("net.netfilter.nf_conntrack_udp_timeout", int64_t{2147484}),
+            "value 2147484 is out of range for net.netfilter.nf_conntrack_udp_timeout (0..2147483)");
   EXPECT_EQ(check("net.ipv4.ip_forward", std::string("yes")), "net.ipv4.ip_forward takes an integer, not \"yes\"");
 }
 
 TEST(SysctlTest, PortRange) {
   EXPECT_EQ(check("net.ipv4.ip_local_port_range", std::string("32768\t60999")), "\"32768 60999\"");
-  EXPECT_EQ(check("net.ipv4.ip_local_port_range", std::string("1000 1000")), "\"1000 1000\"");
+  EXPECT_EQ(check("net.ipv4.ip_local_port_range", std::string("1024 1024")), "\"1024 1024\"");
   EXPECT_EQ(check("net.ipv4.ip_local_port_range", std::string("2000 1000")),
-            "invalid net.ipv4.ip_local_port_range \"2000 1000\": the kernel wants 1 <= LOW <= HIGH <= 65535");
-  EXPECT_EQ(check("net.ipv4.ip_local_port_range", std::string("0 1000")),
-            "invalid net.ipv4.ip_local_port_range \"0 1000\": the kernel wants 1 <= LOW <= HIGH <= 65535");
+            "invalid net.ipv4.ip_local_port_range \"2000 1000\": the kernel wants 1024 <= LOW <= HIGH <= 65535");
+  EXPECT_EQ(check("net.ipv4.ip_local_port_range", std::string("1023 2000")),
+            "invalid net.ipv4.ip_local_port_range \"1023 2000\": the kernel wants 1024 <= LOW <= HIGH <= 65535");
   EXPECT_EQ(check("net.ipv4.ip_local_port_range", int64_t{1000}),
             "net.ipv4.ip_local_port_range takes two numbers in a string, as \"32768 60999\"");
   EXPECT_EQ(check("net.ipv4.ip_local_port_range", std::string("1000")),
             "net.ipv4.ip_local_port_range takes two numbers, as \"32768 60999\", not \"1000\"");
+}
+
+// Whatever nfemu accepts, the kernel must accept too: both ends of every
+// range are written in a fresh, anonymous network namespace.
+TEST(SysctlKernelTest, KernelAcceptsEveryAcceptedValue) {
+  if (getuid() != 0) GTEST_SKIP() << "SKIPPED: writing sysctls in a network namespace needs root";
+  if (std::system("unshare -n true 2>/dev/null") != 0) GTEST_SKIP() << "SKIPPED: cannot create a network namespace";
+  std::string script = "iptables-legacy -t raw -A PREROUTING -m conntrack --ctstate NEW 2>/dev/null\n";
+  for (const auto& r : known_sysctl_ranges()) {
+    if (r.name == "net.netfilter.nf_conntrack_max") continue;  // read-only in a namespace
+    std::string name = r.name;
+    if (auto p = name.find("IFNAME"); p != std::string::npos) name.replace(p, 6, "lo");
+    for (int64_t v : {r.min, r.max})
+      script += "sysctl -q -w " + name + "=" + std::to_string(v) + " >/dev/null 2>&1 || echo " + name + "=" +
+                std::to_string(v) + "\n";
+  }
+  for (const char* range : {"1024 1024", "1024 65535"})
+    script += std::string("sysctl -q -w net.ipv4.ip_local_port_range=\"") + range + "\" >/dev/null 2>&1 || echo " +
+              range + "\n";
+  std::string refused;
+  FILE* p = popen(("unshare -n sh -c '" + script + "'").c_str(), "r");
+  ASSERT_TRUE(p);
+  char buf[256];
+  while (fgets(buf, sizeof buf, p)) refused += buf;
+  pclose(p);
+  EXPECT_EQ(refused, "") << "the kernel refuses these values that nfemu accepts";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <array>
 #include <cctype>
 
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -114,6 +115,28 @@ class AddrtypeMatch : public MatchBase<AddrtypeMatch> {
     }
     if (flags_ & kLimitIn) out += " --limit-iface-in";
     if (flags_ & kLimitOut) out += " --limit-iface-out";
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // addrtype_mt_v1: bit N of a type mask is RTN type N, as
+  // inet_dev_addr_type returns it; --limit-iface-in/out restrict the
+  // lookup to the packet's input/output interface.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    // No host to ask (a bare table walk): no route knows the address.
+    if (!ctx.effects) return MatchOutcome::NoMatch;
+    std::string_view dev;
+    if (flags_ & kLimitIn) dev = ctx.pkt.meta.in.view();
+    else if (flags_ & kLimitOut) dev = ctx.pkt.meta.out.view();
+    auto type_in = [&](uint32_t addr, uint16_t mask) {
+      unsigned t = ctx.effects->addr_type(addr, dev);
+      return t < 16 && (mask & (1u << t)) != 0;
+    };
+    auto ip = ctx.pkt.ip();
+    if (source_ && type_in(ip.saddr(), source_) == static_cast<bool>(flags_ & kInvSource))
+      return MatchOutcome::NoMatch;
+    if (dest_ && type_in(ip.daddr(), dest_) == static_cast<bool>(flags_ & kInvDest)) return MatchOutcome::NoMatch;
+    return MatchOutcome::Match;
   }
 
  private:

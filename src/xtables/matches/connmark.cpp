@@ -4,6 +4,8 @@
 
 
 #include "xtables/matches/strtoul_compat.h"
+#include "xtables/eval.h"
+#include "conntrack/conntrack.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -59,6 +61,16 @@ class ConnmarkMatch : public MatchBase<ConnmarkMatch> {
     if (invert_) out += " !";
     if (mask_ != 0xffffffffu) out += fmt::format(" --mark 0x{:x}/0x{:x}", mark_, mask_);
     else out += fmt::format(" --mark 0x{:x}", mark_);
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // connmark_mt: no connection (INVALID, untracked) never matches, inverted or not.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    const auto* ct = static_cast<const conntrack::Entry*>(ctx.pkt.meta.ct);
+    if (!ct) return MatchOutcome::NoMatch;
+    bool hit = (ct->mark & mask_) == mark_;
+    return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

@@ -15,6 +15,8 @@
 #include "xtables/addr.h"
 #include "xtables/ext_util.h"
 #include "xtables/matches/strtoul_compat.h"
+#include "conntrack/conntrack.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -40,6 +42,8 @@ enum : uint16_t {
 // libxt_conntrack tests its "never match" case against XT_INV_PROTO (0x40),
 // which in this flag word is the --ctstatus inversion bit.
 constexpr uint16_t kInvProtoQuirk = 0x40;
+// XT_CONNTRACK_STATE_* bits that do not come from ctinfo.
+constexpr uint32_t kStateInvalid = 1u << 0, kStateUntracked = 1u << 8, kStateSnat = 1u << 9, kStateDnat = 1u << 10;
 
 struct Name {
   std::string_view name;
@@ -414,6 +418,68 @@ class ConntrackMatch : public MatchBase<ConntrackMatch> {
       else out += fmt::format(" --ctexpire {}:{}", expires_.first, expires_.second);
     }
     if (match_ & kDirection) out += (invert_ & kDirection) ? " --ctdir REPLY" : " --ctdir ORIGINAL";
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // conntrack_mt, revision 3. Each test fails when (criterion holds) equals
+  // its inversion bit; a packet without entry matches only through
+  // --ctstate (INVALID or UNTRACKED, or an inverted state list).
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    const auto& meta = ctx.pkt.meta;
+    const auto* ct = static_cast<const conntrack::Entry*>(meta.ct);
+    const unsigned ctinfo = static_cast<unsigned>(meta.ctinfo);
+    auto fails = [&](uint16_t flag, bool holds) { return (match_ & flag) && holds == !!(invert_ & flag); };
+    uint32_t statebit;
+    if (ct) statebit = 1u << (ctinfo % 3 + 1);
+    else if (meta.ctinfo == packet::CtInfo::Untracked) statebit = kStateUntracked;
+    else statebit = kStateInvalid;
+    if (match_ & kState) {
+      if (ct) {
+        if (ct->status & conntrack::status::kSrcNat) statebit |= kStateSnat;
+        if (ct->status & conntrack::status::kDstNat) statebit |= kStateDnat;
+      }
+      if (fails(kState, (state_mask_ & statebit) != 0)) return MatchOutcome::NoMatch;
+    }
+    if (!ct) return (match_ & kState) ? MatchOutcome::Match : MatchOutcome::NoMatch;
+    // --ctdir ORIGINAL clears the inversion bit, REPLY sets it.
+    if (fails(kDirection, ctinfo < 3)) return MatchOutcome::NoMatch;
+    const conntrack::Tuple& orig = ct->tuple[conntrack::kOriginal];
+    const conntrack::Tuple& repl = ct->tuple[conntrack::kReply];
+    auto addr_ok = [&](uint16_t flag, uint32_t a) {
+      const AddrOpt& o = addr_[addr_index(flag)];
+      return !fails(flag, ((a ^ o.addr) & o.mask) == 0);
+    };
+    if (!addr_ok(kOrigSrc, orig.src) || !addr_ok(kOrigDst, orig.dst) || !addr_ok(kReplSrc, repl.src) ||
+        !addr_ok(kReplDst, repl.dst))
+      return MatchOutcome::NoMatch;
+    if (fails(kProto, ct->proto() == l4proto_)) return MatchOutcome::NoMatch;
+    // The kernel compares src.u.all / dst.u.all: for ICMP the source is the
+    // echo id and the destination is type and code in one 16-bit word.
+    auto dst_all = [](const conntrack::Tuple& t) {
+      return t.proto == 1 ? static_cast<uint16_t>(t.icmp_type << 8 | t.icmp_code) : t.dport;
+    };
+    auto port_ok = [&](uint16_t flag, uint16_t p) {
+      const PortRangeOpt& r = port_[port_index(flag)];
+      return !fails(flag, p >= r.lo && p <= r.hi);
+    };
+    if (!port_ok(kOrigSrcPort, orig.sport) || !port_ok(kOrigDstPort, dst_all(orig)) ||
+        !port_ok(kReplSrcPort, repl.sport) || !port_ok(kReplDstPort, dst_all(repl)))
+      return MatchOutcome::NoMatch;
+    if (fails(kStatus, (status_mask_ & ct->status) != 0)) return MatchOutcome::NoMatch;
+    if (match_ & kExpires) {
+      // nf_ct_expires: (s32)(timeout - now) clamped at 0, in whole seconds.
+      // An unconfirmed entry still holds its relative timeout, which the
+      // kernel compares with jiffies since boot: 0 on any host up longer
+      // than that timeout, which is what nfemu reports.
+      uint64_t secs = 0;
+      if (ct->confirmed()) {
+        auto left = static_cast<int32_t>(static_cast<uint32_t>(ct->timeout - conntrack::to_jiffies(ctx.now_ns)));
+        secs = left > 0 ? static_cast<uint64_t>(left) / conntrack::kHz : 0;
+      }
+      if (fails(kExpires, secs >= expires_.first && secs <= expires_.second)) return MatchOutcome::NoMatch;
+    }
+    return MatchOutcome::Match;
   }
 
  private:

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -66,6 +67,13 @@ class DscpMatch : public MatchBase<DscpMatch> {
 
   void save(std::string& out, const IpCriteria&) const override {
     out += fmt::format("{} --dscp 0x{:02x}", invert_ ? " !" : "", dscp_);
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    bool hit = (ctx.pkt.ip().tos() >> 2) == dscp_;
+    return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -52,6 +53,28 @@ class EcnMatch : public MatchBase<EcnMatch> {
     if (op_ & kEce) out += (inv_ & kEce) ? " ! --ecn-tcp-ece" : " --ecn-tcp-ece";
     if (op_ & kCwr) out += (inv_ & kCwr) ? " ! --ecn-tcp-cwr" : " --ecn-tcp-cwr";
     if (op_ & kIp) out += fmt::format("{} --ecn-ip-ect {}", (inv_ & kIp) ? " !" : "", ect_);
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // ecn_mt4: the IP test first, then the TCP flags. checkentry insisted on
+  // -p tcp; a TCP header the packet does not hold is no match (no hotdrop,
+  // and the kernel does not look at the fragment offset).
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    if (op_ & kIp) {
+      bool hit = (ctx.pkt.ip().tos() & 0x03) == ect_;
+      if (hit == static_cast<bool>(inv_ & kIp)) return MatchOutcome::NoMatch;
+    }
+    if (op_ & (kEce | kCwr)) {
+      auto l4 = ctx.pkt.data().subspan(std::min<size_t>(ctx.thoff, ctx.pkt.size()));
+      if (l4.size() < 20) return MatchOutcome::NoMatch;
+      uint8_t flags = l4[13];
+      if ((op_ & kEce) && static_cast<bool>(flags & 0x40) == static_cast<bool>(inv_ & kEce))
+        return MatchOutcome::NoMatch;
+      if ((op_ & kCwr) && static_cast<bool>(flags & 0x80) == static_cast<bool>(inv_ & kCwr))
+        return MatchOutcome::NoMatch;
+    }
+    return MatchOutcome::Match;
   }
 
  private:

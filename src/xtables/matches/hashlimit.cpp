@@ -10,7 +10,10 @@
 
 #include <array>
 #include <climits>
+#include <map>
+#include <memory>
 #include <optional>
+#include <tuple>
 #include <string>
 #include <strings.h>
 #include <vector>
@@ -18,6 +21,7 @@
 #include "xtables/addr.h"
 #include "xtables/ext_util.h"
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -81,6 +85,59 @@ uint64_t user2credits(uint64_t user) {
 uint32_t user2credits_byte(uint32_t user) {
   constexpr uint64_t kCpjBytes = 1u << 24;  // POW2_BELOW32(0xffffffff / HZ)
   return static_cast<uint32_t>((uint64_t{user} * 250 * kCpjBytes) >> 32);
+}
+
+constexpr uint64_t kHz = 250;
+constexpr uint64_t kNsPerJiffy = 1'000'000'000 / kHz;
+// CREDITS_PER_JIFFY of revisions 2 and 3: POW2_BELOW64(~0ULL / (HZ*86400)).
+constexpr uint64_t kCreditsPerJiffy = uint64_t{1} << 39;
+
+// One flow's bucket (struct dsthash_ent, packet mode).
+struct FlowKey {
+  uint32_t dst = 0, src = 0;
+  uint16_t sport = 0, dport = 0;
+  bool operator<(const FlowKey& o) const {
+    return std::tie(dst, src, sport, dport) < std::tie(o.dst, o.src, o.sport, o.dport);
+  }
+};
+struct Flow {
+  uint64_t expires = 0;  // jiffies
+  uint64_t prev = 0;
+  // Token bucket; in byte mode credit_cap counts the refills left (burst).
+  uint64_t credit = 0, credit_cap = 0, cost = 0;
+  // --hashlimit-rate-match: what the window has seen and may see.
+  uint64_t rate = 0, burst = 0, current_rate = 0;
+  uint64_t interval = 0;  // seconds
+  bool prev_window = false;
+};
+constexpr uint64_t kCpjBytes = uint64_t{1} << 24;  // CREDITS_PER_JIFFY_BYTES at HZ=250
+
+// struct xt_hashlimit_htable: one per name and namespace, configured by
+// the first rule that creates it.
+struct HashTable {
+  uint32_t mode = 0;
+  uint64_t avg = 0, burst = 0;
+  uint32_t interval = 0;
+  uint8_t srcmask = 32, dstmask = 32;
+  uint32_t max = 0;
+  uint64_t expire_j = 0, gc_j = 1;
+  uint64_t created = 0;  // jiffies of the first packet: the GC clock's origin
+  uint64_t last_gc = 0;  // the GC run already applied
+  std::map<FlowKey, Flow> flows;
+};
+
+// As recent's lists: found by (host Effects, name), held by the rules.
+std::shared_ptr<HashTable> hash_table(const void* netns, const std::string& name) {
+  static std::map<std::pair<const void*, std::string>, std::weak_ptr<HashTable>> index;
+  auto& slot = index[{netns, name}];
+  auto t = slot.lock();
+  if (!t) {
+    // Forget the names of tables whose rules are all gone.
+    std::erase_if(index, [&](const auto& kv) { return kv.second.expired() && &kv.second != &slot; });
+    t = std::make_shared<HashTable>();
+    slot = t;
+  }
+  return t;
 }
 
 class HashlimitMatch : public MatchBase<HashlimitMatch> {
@@ -277,6 +334,158 @@ class HashlimitMatch : public MatchBase<HashlimitMatch> {
     }
   }
 
+  bool can_evaluate() const override { return true; }
+
+  // hashlimit_mt_common, revision 3: each flow (the masked addresses and
+  // ports --hashlimit-mode names) has a token bucket as xt_limit's, with
+  // 64-bit credits (2^39 per jiffy); byte rates cost per 16-byte chunk
+  // against 2^24 credits per jiffy and refill from --hashlimit-burst;
+  // --hashlimit-rate-match counts packets or bytes per interval instead. A flow idle past --htable-expire is
+  // forgotten at the next garbage collection, which nfemu runs every
+  // --htable-gcinterval from the table's first packet (the kernel's
+  // delayed work drifts a little), and comes back with a full bucket.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    Binding& b = *binding_;
+    if (!b.table || b.netns != ctx.effects) {
+      b.netns = ctx.effects;
+      b.table = hash_table(ctx.effects, name_);
+      HashTable& t = *b.table;
+      if (t.avg == 0) {
+        t.mode = mode_;
+        t.avg = avg_;
+        t.burst = burst_;
+        t.interval = interval_;
+        t.srcmask = srcmask_;
+        t.dstmask = dstmask_;
+        // htable_create: max defaults to 8 * size; size defaults to 8192
+        // on a host with more than 1 GiB of memory (assumed).
+        uint32_t size = size_ ? size_ : 8192;
+        t.max = max_ ? max_ : 8 * size;
+        t.expire_j = (uint64_t{expire_} * kHz + 999) / 1000;  // msecs_to_jiffies rounds up
+        t.gc_j = std::max<uint64_t>(1, (uint64_t{gc_interval_} * kHz + 999) / 1000);
+        t.created = ctx.now_ns / kNsPerJiffy;
+        t.last_gc = t.created;
+      }
+    }
+    HashTable& t = *b.table;
+    const uint64_t now = ctx.now_ns / kNsPerJiffy;
+    // Garbage collection up to the last run before now.
+    const uint64_t last_gc = t.created + (now - t.created) / t.gc_j * t.gc_j;
+    if (last_gc > t.last_gc) {
+      t.last_gc = last_gc;
+      std::erase_if(t.flows, [&](const auto& kv) { return last_gc >= kv.second.expires; });
+    }
+
+    // hashlimit_init_dst.
+    auto ip = ctx.pkt.ip();
+    auto maskl = [](uint32_t a, unsigned l) { return l ? a & (~uint32_t{0} << (32 - l)) : 0u; };
+    FlowKey key;
+    if (t.mode & kHashDip) key.dst = maskl(ip.daddr(), t.dstmask);
+    if (t.mode & kHashSip) key.src = maskl(ip.saddr(), t.srcmask);
+    if (t.mode & (kHashSpt | kHashDpt)) {
+      int poff;
+      switch (ip.protocol()) {
+        case 6: case 17: case 33: case 50: case 132: case 136: poff = 0; break;
+        case 51: poff = 4; break;
+        default: poff = -1;
+      }
+      uint16_t sport = 0, dport = 0;
+      if (poff >= 0) {
+        size_t at = size_t{ctx.thoff} + static_cast<size_t>(poff);
+        auto d = ctx.pkt.data();
+        if (at + 4 > d.size()) return MatchOutcome::HotDrop;
+        sport = static_cast<uint16_t>(d[at] << 8 | d[at + 1]);
+        dport = static_cast<uint16_t>(d[at + 2] << 8 | d[at + 3]);
+      }
+      if (t.mode & kHashSpt) key.sport = sport;
+      if (t.mode & kHashDpt) key.dport = dport;
+    }
+
+    const bool bytes = t.mode & kBytes, rate_match = t.mode & kRateMatch;
+    auto it = t.flows.find(key);
+    if (it == t.flows.end()) {
+      // dsthash_alloc_init: a full table drops the packet.
+      if (t.max && t.flows.size() >= t.max) return MatchOutcome::HotDrop;
+      // rateinfo_init.
+      Flow f;
+      f.prev = now;
+      if (rate_match) {
+        if (bytes) {
+          uint32_t avg = static_cast<uint32_t>(t.avg);
+          uint64_t r = avg ? UINT32_MAX / avg : UINT32_MAX;
+          f.rate = (r - 1) << kByteShift;
+          f.burst = t.burst ? t.burst * f.rate : f.rate;
+        } else {
+          f.rate = t.avg ? kScale / t.avg : 0;
+          f.burst = t.burst + f.rate;
+        }
+        f.interval = t.interval;
+      } else if (bytes) {
+        f.credit = kCpjBytes * kHz;
+        f.cost = user2credits_byte(static_cast<uint32_t>(t.avg));
+        f.credit_cap = t.burst;
+      } else {
+        f.credit = user2credits(t.avg * t.burst);
+        f.cost = user2credits(t.avg);
+        f.credit_cap = f.credit;
+      }
+      it = t.flows.emplace(key, f).first;
+    } else if (Flow& f = it->second; now != f.prev) {
+      // rateinfo_recalc.
+      const uint64_t delta = now - f.prev;
+      if (rate_match) {
+        const uint64_t interval = f.interval * kHz;
+        if (delta >= interval) {
+          f.prev = now;
+          f.prev_window = f.current_rate * interval > delta * f.rate;
+          f.current_rate = 0;
+        }
+      } else {
+        f.prev = now;
+        uint64_t cap = f.credit_cap;
+        bool capped = true;
+        if (bytes) {
+          uint64_t before = f.credit;
+          f.credit += kCpjBytes * delta;
+          cap = kCpjBytes * kHz;
+          if (before >= f.credit) {
+            f.credit = cap;
+            capped = false;
+          }
+        } else {
+          f.credit += delta * kCreditsPerJiffy;
+        }
+        if (capped && f.credit > cap) f.credit = cap;
+      }
+    }
+    Flow& f = it->second;
+    f.expires = now + t.expire_j;
+    const bool invert = mode_ & kInvert;
+    const auto under = !invert ? MatchOutcome::Match : MatchOutcome::NoMatch;
+    const auto over = invert ? MatchOutcome::Match : MatchOutcome::NoMatch;
+    const uint64_t len = ctx.pkt.size();
+    if (rate_match) {
+      f.current_rate += bytes ? len : 1;
+      return !f.prev_window && f.current_rate <= f.burst ? under : over;
+    }
+    uint64_t cost = f.cost;
+    if (bytes) {
+      // hashlimit_byte_cost: a packet that finds the bucket short spends one
+      // of the burst refills, if any are left.
+      cost = ((len >> kByteShift) + 1) * f.cost;
+      if (cost > kCpjBytes * kHz) cost = kCpjBytes * kHz;
+      if (f.credit < cost && f.credit_cap) {
+        --f.credit_cap;
+        f.credit = kCpjBytes * kHz;
+      }
+    }
+    if (f.credit >= cost) {
+      f.credit -= cost;
+      return under;
+    }
+    return over;
+  }
+
  private:
   static Error burst_error() {
     return make_error(fmt::format("bad value for option \"--hashlimit-burst\", or out of range (1-{}).", kBurstMax));
@@ -375,6 +584,11 @@ class HashlimitMatch : public MatchBase<HashlimitMatch> {
   std::string name_;
   bool have_upto_ = false, have_above_ = false, have_burst_ = false, have_expire_ = false, have_name_ = false;
   bool rate_match_ = false;
+  struct Binding {
+    const void* netns = nullptr;
+    std::shared_ptr<HashTable> table;
+  };
+  std::shared_ptr<Binding> binding_ = std::make_shared<Binding>();
 };
 
 }  // namespace

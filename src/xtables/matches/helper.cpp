@@ -3,6 +3,7 @@
 // 29 characters.
 #include <fmt/format.h>
 
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -54,6 +55,16 @@ class HelperMatch : public MatchBase<HelperMatch> {
   void save(std::string& out, const IpCriteria&) const override {
     out += invert_ ? " ! --helper" : " --helper";
     save_string(out, std::string_view(helper_).substr(0, helper_.find('\0')));
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // helper_mt: only an expected connection (one with a master) can have a
+  // helper name to compare. nfemu models no conntrack helpers, so no
+  // connection has a master and the answer is the inversion flag, as the
+  // kernel's for a connection without helper.
+  MatchOutcome evaluate(const EvalContext&) const override {
+    return invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

@@ -6,6 +6,7 @@
 
 #include "xtables/ext_util.h"
 #include "xtables/matches/strtoul_compat.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -122,6 +123,18 @@ class IcmpMatch : public MatchBase<IcmpMatch> {
     }
     out += fmt::format(" --icmp-type {}", type_);
     if (code_[0] != 0 || code_[1] != 0xFF) out += fmt::format("/{}", code_[0]);
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // icmp_match: later fragments never match; a header shorter than the 8
+  // bytes of struct icmphdr is dropped.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    if (ctx.fragoff != 0) return MatchOutcome::NoMatch;
+    auto l4 = ctx.pkt.data().subspan(std::min<size_t>(ctx.thoff, ctx.pkt.size()));
+    if (l4.size() < 8) return MatchOutcome::HotDrop;
+    bool hit = type_ == 0xFF || (l4[0] == type_ && l4[1] >= code_[0] && l4[1] <= code_[1]);
+    return hit != static_cast<bool>(inv_ & kInvType) ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

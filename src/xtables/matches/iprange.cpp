@@ -6,6 +6,7 @@
 #include "xtables/addr.h"
 #include "xtables/ext_util.h"
 #include "xtables/matches/strtoul_compat.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -82,6 +83,24 @@ class IprangeMatch : public MatchBase<IprangeMatch> {
       if (flags_ & kDstInv) out += " !";
       out += fmt::format(" --dst-range {}-{}", format_ipv4(dst_.min), format_ipv4(dst_.max));
     }
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // iprange_mt4: a range with min > max never matches (before inversion).
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    auto ip = ctx.pkt.ip();
+    if (flags_ & kSrc) {
+      uint32_t a = ip.saddr();
+      bool in = a >= src_.min && a <= src_.max;
+      if (in == static_cast<bool>(flags_ & kSrcInv)) return MatchOutcome::NoMatch;
+    }
+    if (flags_ & kDst) {
+      uint32_t a = ip.daddr();
+      bool in = a >= dst_.min && a <= dst_.max;
+      if (in == static_cast<bool>(flags_ & kDstInv)) return MatchOutcome::NoMatch;
+    }
+    return MatchOutcome::Match;
   }
 
  private:

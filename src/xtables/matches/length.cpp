@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -34,6 +35,15 @@ class LengthMatch : public MatchBase<LengthMatch> {
   void save(std::string& out, const IpCriteria&) const override {
     out += invert_ ? " ! --length " : " --length ";
     out += min_ == max_ ? fmt::format("{}", min_) : fmt::format("{}:{}", min_, max_);
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // length_mt: the IP total length field.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    uint16_t len = ctx.pkt.ip().total_length();
+    bool hit = len >= min_ && len <= max_;
+    return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

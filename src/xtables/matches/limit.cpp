@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <memory>
 #include <string>
 #include <strings.h>
 
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -20,6 +22,8 @@ namespace {
 
 constexpr uint32_t kScale = 10000;  // XT_LIMIT_SCALE
 constexpr uint32_t kDefaultBurst = 5;
+constexpr uint64_t kNsPerJiffy = 4'000'000;  // HZ=250, as conntrack's clock
+constexpr uint32_t kCreditsPerJiffy = 128;   // POW2_BELOW32(0xFFFFFFFF / (HZ*60*60*24))
 
 // atoi() as glibc does it: strtol clamped to long, then truncated to int.
 int32_t c_atoi(std::string_view s) {
@@ -118,9 +122,45 @@ class LimitMatch : public MatchBase<LimitMatch> {
     out += fmt::format(" {}/{}", kUnits[i - 1].mult / period, kUnits[i - 1].name);
   }
 
+  bool can_evaluate() const override { return true; }
+
+  // limit_mt: one credit per jiffy times CREDITS_PER_JIFFY (128 at
+  // HZ=250), capped at avg*burst; a packet costs avg. The bucket starts
+  // full; the kernel stamps `prev` at checkentry, and since the bucket is
+  // already full, stamping it at the first packet gives the same credits.
+  // Credits are u32 as in the kernel, so a very long idle time wraps.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    State& s = *state_;
+    uint64_t now = ctx.now_ns / kNsPerJiffy;
+    uint32_t cap = user2credits(avg_ * burst_);
+    uint32_t cost = user2credits(avg_);
+    if (!s.started) {
+      s.started = true;
+      s.prev = now;
+      s.credit = cap;
+    }
+    uint32_t credit = s.credit + static_cast<uint32_t>((now - s.prev) * kCreditsPerJiffy);
+    s.prev = now;
+    if (credit > cap) credit = cap;
+    bool pass = credit >= cost;
+    if (pass) credit -= cost;
+    s.credit = credit;
+    return pass ? MatchOutcome::Match : MatchOutcome::NoMatch;
+  }
+
  private:
   uint32_t avg_ = kScale * 60 * 60 / 3;  // 3/hour
   uint32_t burst_ = kDefaultBurst;
+  // The kernel's xt_limit_priv: one bucket per rule instance, which
+  // clones of the rule (a table copied for a command) keep sharing. A rule
+  // parsed anew (iptables-restore) starts with a full bucket, as a
+  // replaced table does in the kernel.
+  struct State {
+    bool started = false;
+    uint64_t prev = 0;  // jiffies
+    uint32_t credit = 0;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <array>
 
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -65,6 +66,16 @@ class MacMatch : public MatchBase<MacMatch> {
     if (invert_) out += " !";
     out += fmt::format(" --mac-source {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", mac_[0], mac_[1], mac_[2], mac_[3],
                        mac_[4], mac_[5]);
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // mac_mt: a packet without an Ethernet header (locally generated) never
+  // matches, inverted or not.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    if (!ctx.pkt.has_mac_header()) return MatchOutcome::NoMatch;
+    bool hit = ctx.pkt.mac_header().src == mac_;
+    return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

@@ -4,6 +4,7 @@
 
 
 #include "xtables/matches/strtoul_compat.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -59,6 +60,13 @@ class MarkMatch : public MatchBase<MarkMatch> {
     if (invert_) out += " !";
     if (mask_ != 0xffffffffu) out += fmt::format(" --mark 0x{:x}/0x{:x}", mark_, mask_);
     else out += fmt::format(" --mark 0x{:x}", mark_);
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    bool hit = (ctx.pkt.meta.mark & mask_) == mark_;
+    return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

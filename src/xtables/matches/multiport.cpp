@@ -7,6 +7,7 @@
 #include "util/strings.h"
 #include "xtables/ext_util.h"
 #include "xtables/matches/strtoul_compat.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -94,6 +95,28 @@ class MultiportMatch : public MatchBase<MultiportMatch> {
       out += fmt::format("{}", entries_[i].lo);
       if (entries_[i].range) out += fmt::format(":{}", entries_[i].hi);
     }
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // multiport_mt (revision 1): later fragments never match, a header
+  // without both ports is dropped; ports_match_v1 returns !invert when no
+  // entry matched.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    if (ctx.fragoff != 0) return MatchOutcome::NoMatch;
+    auto l4 = ctx.pkt.data().subspan(std::min<size_t>(ctx.thoff, ctx.pkt.size()));
+    if (l4.size() < 4) return MatchOutcome::HotDrop;
+    uint16_t sport = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
+    uint16_t dport = static_cast<uint16_t>(l4[2] << 8 | l4[3]);
+    bool src = which_ != Which::Destination, dst = which_ != Which::Source;
+    bool hit = false;
+    for (const Entry& e : entries_) {
+      if ((src && sport >= e.lo && sport <= e.hi) || (dst && dport >= e.lo && dport <= e.hi)) {
+        hit = true;
+        break;
+      }
+    }
+    return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

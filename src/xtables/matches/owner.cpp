@@ -12,6 +12,7 @@
 
 #include "xtables/ext_util.h"
 #include "xtables/matches/strtoul_compat.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -141,6 +142,16 @@ class OwnerMatch : public MatchBase<OwnerMatch> {
       ids(gid_);
     }
     if (match_ & kSupplGroups) out += " --suppl-groups";
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // owner_mt for a packet without a full socket: it matches exactly when
+  // every option given is inverted ((match ^ invert) == 0). nfemu's hosts
+  // have no sockets, so this is the answer for every packet; on a real host
+  // an application's packets would carry their socket's uid and gid.
+  MatchOutcome evaluate(const EvalContext&) const override {
+    return (match_ ^ invert_) == 0 ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

@@ -2,6 +2,7 @@
 // (xt_physdev.c, libxt_physdev.c).
 #include <fmt/format.h>
 
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -62,6 +63,14 @@ class PhysdevMatch : public MatchBase<PhysdevMatch> {
     if (bitmask_ & kIsOut) out += fmt::format("{} --physdev-is-out", inv(kIsOut));
     if (bitmask_ & kOut) out += fmt::format("{} --physdev-out {}", inv(kOut), out_name_);
     if (bitmask_ & kBridged) out += fmt::format("{} --physdev-is-bridged", inv(kBridged));
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // physdev_mt without bridge info, the only case nfemu has (no bridges):
+  // the rule matches exactly when every option it uses is inverted.
+  MatchOutcome evaluate(const EvalContext&) const override {
+    return (bitmask_ & ~invert_) == 0 ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

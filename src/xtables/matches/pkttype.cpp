@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -60,6 +61,27 @@ class PkttypeMatch : public MatchBase<PkttypeMatch> {
       }
     }
     out += fmt::format("{}", type_);
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // pkttype_mt on skb->pkt_type. A received frame's class is what
+  // eth_type_trans derives from the destination MAC: group bit set ->
+  // broadcast (ff:ff:ff:ff:ff:ff) or multicast, else host. OTHERHOST never
+  // reaches netfilter (ip_rcv drops it before PREROUTING), and a locally
+  // generated packet has no MAC header and keeps PACKET_HOST ("unicast"),
+  // whatever its destination address.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    uint8_t type = 0;  // PACKET_HOST
+    if (ctx.pkt.has_mac_header()) {
+      const packet::Mac dst = ctx.pkt.mac_header().dst;
+      if (dst[0] & 1) {
+        bool bcast = true;
+        for (uint8_t b : dst) bcast = bcast && b == 0xff;
+        type = bcast ? 1 : 2;
+      }
+    }
+    return (type == type_) != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

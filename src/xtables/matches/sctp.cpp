@@ -15,6 +15,7 @@
 #include "util/strings.h"
 #include "xtables/ext_util.h"
 #include "xtables/matches/strtoul_compat.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -165,6 +166,28 @@ class SctpMatch : public MatchBase<SctpMatch> {
     }
   }
 
+  bool can_evaluate() const override { return true; }
+
+  // sctp_mt: later fragments never match; a common header (12 bytes) or a
+  // chunk header that is missing, or a chunk of length 0, drops the packet.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    if (ctx.fragoff != 0) return MatchOutcome::NoMatch;
+    auto d = ctx.pkt.data();
+    const size_t len = d.size();
+    if (size_t{ctx.thoff} + 12 > len) return MatchOutcome::HotDrop;
+    auto l4 = d.subspan(ctx.thoff);
+    uint16_t sport = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
+    uint16_t dport = static_cast<uint16_t>(l4[2] << 8 | l4[3]);
+    auto check = [&](uint8_t opt, bool cond) { return !(flags_ & opt) || (static_cast<bool>(invflags_ & opt) != cond); };
+    if (!check(kSrcPorts, sport >= spts_.lo && sport <= spts_.hi)) return MatchOutcome::NoMatch;
+    if (!check(kDstPorts, dport >= dpts_.lo && dport <= dpts_.hi)) return MatchOutcome::NoMatch;
+    if (!(flags_ & kChunkTypes)) return MatchOutcome::Match;
+    bool hotdrop = false;
+    bool chunks = match_chunks(d, size_t{ctx.thoff} + 12, &hotdrop);
+    if (hotdrop) return MatchOutcome::HotDrop;
+    return check(kChunkTypes, chunks) ? MatchOutcome::Match : MatchOutcome::NoMatch;
+  }
+
  private:
   Result<void> parse_chunks(std::string_view list) {
     chunkmap_.reset();
@@ -197,6 +220,52 @@ class SctpMatch : public MatchBase<SctpMatch> {
       }
     }
     return {};
+  }
+
+  // match_flags: the first flag entry for the chunk type decides.
+  bool flags_ok(uint8_t type, uint8_t chunk_flags) const {
+    for (const auto& f : flag_info_)
+      if (f.chunktype == type) return (chunk_flags & f.flag_mask) == f.flag;
+    return true;
+  }
+
+  // match_packet: walks the chunks (lengths padded to 4) to the end.
+  bool match_chunks(std::span<const uint8_t> d, size_t offset, bool* hotdrop) const {
+    std::bitset<256> left = chunkmap_;
+    do {
+      if (offset + 4 > d.size()) {
+        *hotdrop = true;
+        return false;
+      }
+      uint8_t type = d[offset], chunk_flags = d[offset + 1];
+      size_t clen = static_cast<size_t>(d[offset + 2] << 8 | d[offset + 3]);
+      if (clen == 0) {
+        *hotdrop = true;
+        return false;
+      }
+      offset += (clen + 3) & ~size_t{3};
+      if (chunkmap_.test(type)) {
+        switch (match_type_) {
+          case ChunkMatch::Any:
+            if (flags_ok(type, chunk_flags)) return true;
+            break;
+          case ChunkMatch::All:
+            if (flags_ok(type, chunk_flags)) left.reset(type);
+            break;
+          case ChunkMatch::Only:
+            if (!flags_ok(type, chunk_flags)) return false;
+            break;
+        }
+      } else if (match_type_ == ChunkMatch::Only) {
+        return false;
+      }
+    } while (offset < d.size());
+    switch (match_type_) {
+      case ChunkMatch::All: return left.none();
+      case ChunkMatch::Any: return false;
+      case ChunkMatch::Only: return true;
+    }
+    return false;
   }
 
   Result<void> add_flag(uint8_t chunk_index, uint8_t bit, bool set) {

@@ -6,8 +6,10 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 
 #include "util/strings.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -81,6 +83,34 @@ class StatisticMatch : public MatchBase<StatisticMatch> {
       out += fmt::format(" --mode nth{} --every {} --packet {}", neg, static_cast<uint64_t>(value_) + 1, packet_);
   }
 
+  bool can_evaluate() const override { return true; }
+
+  // statistic_mt. nth: one counter per rule (shared by clones, starting at
+  // --packet) runs 0..every-1 and the packet that brings it back to 0
+  // matches. random: (random & 0x7fffffff) < probability; the kernel's
+  // get_random_u32 is replaced by a per-rule xorshift generator with a
+  // fixed seed, so runs are reproducible but not the kernel's draws.
+  MatchOutcome evaluate(const EvalContext&) const override {
+    bool hit = false;
+    State& s = *state_;
+    if (!s.started) {
+      s.started = true;
+      s.count = packet_;
+    }
+    if (mode_ == Mode::Nth) {
+      s.count = s.count == value_ ? 0 : s.count + 1;
+      hit = s.count == 0;
+    } else {
+      uint64_t x = s.rng;
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      s.rng = x;
+      hit = (static_cast<uint32_t>(x >> 32) & 0x7fffffffu) < value_;
+    }
+    return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
+  }
+
  private:
   enum class Mode : uint8_t { Random, Nth };
   static Error exclusive(std::string_view opt) {
@@ -89,6 +119,13 @@ class StatisticMatch : public MatchBase<StatisticMatch> {
   Mode mode_ = Mode::Random;
   uint32_t value_ = 0;  // probability * 2^31, or every - 1
   uint32_t packet_ = 0;
+  struct State {
+    bool started = false;
+    uint32_t count = 0;
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+  };
+  // Made at the first evaluation so that the count starts at --packet.
+  std::shared_ptr<State> state_ = std::make_shared<State>();
   bool invert_ = false, have_mode_ = false, have_probability_ = false, have_every_ = false, have_packet_ = false;
 };
 

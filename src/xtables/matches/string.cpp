@@ -11,6 +11,7 @@
 #include <string>
 
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -163,6 +164,31 @@ class StringMatch : public MatchBase<StringMatch> {
     if (from_ != 0) out += fmt::format(" --from {}", from_);
     if (to_ != UINT16_MAX) out += fmt::format(" --to {}", to_);
     if (icase_) out += " --icase";
+  }
+
+  // fsm patterns (a token program) are not interpreted.
+  bool can_evaluate() const override { return algo_ != "fsm"; }
+
+  // string_mt through skb_find_text: the first occurrence at or after
+  // --from (offsets from the IP header) counts only if it ends by --to.
+  // bm and kmp find the same leftmost occurrence in a linear buffer.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    auto d = ctx.pkt.data();
+    const size_t n = pattern_.size();
+    auto eq = [&](uint8_t a, char b) {
+      auto pb = static_cast<uint8_t>(b);
+      return icase_ ? std::toupper(a) == std::toupper(pb) : a == pb;
+    };
+    bool hit = false;
+    for (size_t p = from_; p + n <= d.size(); ++p) {
+      size_t k = 0;
+      while (k < n && eq(d[p + k], pattern_[k])) ++k;
+      if (k == n) {
+        hit = p + n <= to_;
+        break;
+      }
+    }
+    return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -73,6 +74,14 @@ class TosMatch : public MatchBase<TosMatch> {
   void save(std::string& out, const IpCriteria&) const override {
     if (invert_) out += " !";
     out += fmt::format(" --tos 0x{:02x}/0x{:02x}", value_, mask_);
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // tos_mt (IPv4): (tos & mask) == value, xor invert.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    bool hit = (ctx.pkt.ip().tos() & mask_) == value_;
+    return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -67,6 +68,21 @@ class TtlMatch : public MatchBase<TtlMatch> {
       case Mode::None: break;
     }
     out += fmt::format(" {}", ttl_);
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    uint8_t t = ctx.pkt.ip().ttl();
+    bool hit = false;
+    switch (mode_) {
+      case Mode::Eq: hit = t == ttl_; break;
+      case Mode::Ne: hit = t != ttl_; break;
+      case Mode::Lt: hit = t < ttl_; break;
+      case Mode::Gt: hit = t > ttl_; break;
+      case Mode::None: break;
+    }
+    return hit ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -76,6 +77,48 @@ class U32Match : public MatchBase<U32Match> {
       }
     }
     out += '"';
+  }
+
+  bool can_evaluate() const override { return true; }
+
+  // u32_match_it: every test reads a big-endian word at a computed offset
+  // of the datagram; any read past the end makes the whole match false
+  // (before inversion).
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    auto d = ctx.pkt.data();
+    const uint32_t len = static_cast<uint32_t>(d.size());
+    auto word = [&](uint32_t off) {
+      return static_cast<uint32_t>(d[off]) << 24 | static_cast<uint32_t>(d[off + 1]) << 16 |
+             static_cast<uint32_t>(d[off + 2]) << 8 | d[off + 3];
+    };
+    auto run = [&]() {
+      for (const Test& t : tests_) {
+        uint32_t at = 0, pos = t.location[0].number;
+        if (len < 4 || pos > len - 4) return false;
+        uint32_t val = word(pos);
+        for (size_t i = 1; i < t.location.size(); ++i) {
+          uint32_t n = t.location[i].number;
+          switch (t.location[i].op) {
+            case Op::And: val &= n; break;
+            // checkentry refuses shifts of 32 or more.
+            case Op::LeftShift: val = n < 32 ? val << n : 0; break;
+            case Op::RightShift: val = n < 32 ? val >> n : 0; break;
+            case Op::At:
+              if (at + val < at) return false;
+              at += val;
+              pos = n;
+              if (at + 4 < at || len < at + 4 || pos > len - at - 4) return false;
+              val = word(at + pos);
+              break;
+          }
+        }
+        bool in = false;
+        for (const Range& r : t.value) in = in || (r.min <= val && val <= r.max);
+        if (!in) return false;
+      }
+      return true;
+    };
+    return run() != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:
