@@ -58,10 +58,11 @@ packet::Hook to_packet_hook(Hook h) { return static_cast<packet::Hook>(static_ca
 
 class Host::HostEffects : public xt::Effects, public icmp::Responder {
  public:
+  explicit HostEffects(Host& host) : host_(host) {}
+  // REJECT's answer (icmp::Responder).
   void reject(const packet::Packet& offending, icmp::RejectWith with, uint64_t now_ns) override {
     host_.reject(offending, with, now_ns);
   }
-  explicit HostEffects(Host& host) : host_(host) {}
   unsigned addr_type(uint32_t addr, std::string_view dev) const override {
     return static_cast<unsigned>(host_.fib_.addr_type(addr, std::string(dev)));
   }
