@@ -366,6 +366,23 @@ TEST(HostIcmp, RateLimitOverVirtualTime) {
   EXPECT_EQ(u.answers().size(), 2u);
 }
 
+TEST(HostIcmp, GlobalLimitAcrossPeersAndRatemask) {
+  Router r;
+  r.host.set_sysctl("net.ipv4.icmp_msgs_burst", 3);
+  // Five senders, one error each: the per-peer buckets allow all, the
+  // global one only its burst; 20 ms later it has refilled.
+  for (int i = 0; i < 5; ++i) r.in(fmt::format("udp 198.51.100.{}:1 > 198.51.100.1:9", 20 + i));
+  EXPECT_EQ(r.answers().size(), 3u);
+  r.now = 20'000'000;
+  r.in("udp 198.51.100.30:1 > 198.51.100.1:9");
+  EXPECT_EQ(r.answers().size(), 4u);
+  // Echo replies count once icmp_ratemask includes type 0.
+  Router e;
+  e.host.set_sysctl("net.ipv4.icmp_ratemask", 0x1819);
+  for (int i = 0; i < 10; ++i) e.in("icmp 198.51.100.10 > 198.51.100.1 echo-request");
+  EXPECT_EQ(e.answers().size(), 6u);
+}
+
 TEST(HostIcmp, NoErrorAboutFragmentsOrBroadcasts) {
   Router r;
   auto p = packet::parse_packet("udp 198.51.100.10:40000 > 203.0.113.2:9999 ttl 1");
