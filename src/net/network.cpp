@@ -74,6 +74,7 @@ Result<std::unique_ptr<Network>> Network::build(const scenario::Scenario& sc) {
   for (size_t hi = 0; hi < sc.hosts.size(); ++hi) {
     const scenario::Host& sh = sc.hosts[hi];
     auto h = std::make_unique<stack::Host>(sh.name);
+    for (const auto& l : sh.listeners) h->add_listener(l.proto == scenario::Proto::Tcp ? 6 : 17, l.port);
     for (const auto& ifc : sh.interfaces) {
       if (!ifc.loopback) h->add_interface(ifc.name, ifc.mac, ifc.mtu);
       for (const auto& a : ifc.addresses) {

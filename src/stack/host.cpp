@@ -57,9 +57,13 @@ packet::Hook to_packet_hook(Hook h) { return static_cast<packet::Hook>(static_ca
 
 }  // namespace
 
-class Host::HostEffects : public xt::Effects {
+class Host::HostEffects : public xt::Effects, public icmp::Responder {
  public:
   explicit HostEffects(Host& host) : host_(host) {}
+  // REJECT's answer (icmp::Responder).
+  void reject(const packet::Packet& offending, icmp::RejectWith with, uint64_t now_ns) override {
+    host_.reject(offending, with, now_ns);
+  }
   unsigned addr_type(uint32_t addr, std::string_view dev) const override {
     return static_cast<unsigned>(host_.fib_.addr_type(addr, std::string(dev)));
   }
@@ -174,6 +178,11 @@ int64_t Host::sysctl(const std::string& name) const {
   auto it = sysctl_.find(name);
   if (it != sysctl_.end()) return it->second;
   if (name == "net.ipv4.ip_default_ttl") return kDefaultTtl;
+  if (name == "net.ipv4.icmp_ratelimit") return 1000;
+  if (name == "net.ipv4.icmp_ratemask") return 0x1818;
+  if (name == "net.ipv4.icmp_msgs_per_sec") return 1000;
+  if (name == "net.ipv4.icmp_msgs_burst") return 50;
+  if (name == "net.ipv4.icmp_echo_ignore_broadcasts") return 1;
   return 0;  // ip_forward and most switches default to off
 }
 
@@ -281,9 +290,25 @@ void Host::receive(packet::Packet pkt, std::string_view ifname, uint64_t now_ns)
 void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
   uint32_t daddr = pkt.ip().daddr();
   auto route = fib_.lookup(daddr);
-  if (!route || route->type == RouteType::Unreachable || route->type == RouteType::Prohibit ||
-      route->type == RouteType::Blackhole) {
-    drop("no route to host", pkt);
+  bool error_route = !route || route->type == RouteType::Unreachable || route->type == RouteType::Prohibit ||
+                     route->type == RouteType::Blackhole || route->type == RouteType::Throw;
+  if (error_route) {
+    // ip_error: with forwarding on, the route's error becomes an ICMP
+    // error (EHOSTUNREACH host unreachable, EACCES communication
+    // administratively prohibited, ENETUNREACH net unreachable; a
+    // blackhole's EINVAL none), paced by its own per-sender bucket. Without
+    // forwarding the kernel looks no further and stays silent.
+    RouteType t = route ? route->type : RouteType::Unspec;
+    if (sysctl("net.ipv4.ip_forward") && t != RouteType::Blackhole &&
+        icmp_limiter_.ip_error_allow(pkt.ip().saddr(), now_ns)) {
+      uint8_t code = t == RouteType::Unreachable ? icmp::kHostUnreach
+                     : t == RouteType::Prohibit  ? icmp::kPktFiltered
+                                                 : icmp::kNetUnreach;
+      icmp_send(pkt, icmp::kDestUnreach, code, 0, now_ns);
+    }
+    drop(t == RouteType::Blackhole ? "blackhole route" : t == RouteType::Prohibit ? "prohibit route"
+         : t == RouteType::Unreachable ? "unreachable route" : "no route to host",
+         pkt);
     return;
   }
   if (route->type == RouteType::Local || route->type == RouteType::Broadcast || daddr == 0xffffffffu) {
@@ -302,11 +327,13 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
 void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns) {
   auto ip = pkt.ip();
   if (ip.ttl() <= 1) {
-    drop("TTL exceeded in transit", pkt);  // the ICMP time-exceeded reply comes with the icmp module
+    icmp_send(pkt, icmp::kTimeExceeded, 0, 0, now_ns);  // ICMP_EXC_TTL
+    drop("TTL exceeded in transit", pkt);
     return;
   }
   const Interface* out = find_interface(route.dev);
   if (out && ip.df() && pkt.size() > out->mtu) {
+    icmp_send(pkt, icmp::kDestUnreach, icmp::kFragNeeded, out->mtu, now_ns);
     drop(fmt::format("fragmentation needed (DF set, {} > MTU {})", pkt.size(), out->mtu), pkt);
     return;
   }
@@ -321,11 +348,16 @@ void Host::local_deliver(packet::Packet& pkt, uint64_t now_ns) {
   pkt.meta.hook = packet::Hook::LocalIn;
   if (!run_hook(Hook::LocalIn, pkt, now_ns)) return;
   if (observer_) observer_->on_local_deliver(*this, pkt);
+  answer_local(pkt, now_ns);
   release(pkt);
 }
 
 void Host::send(packet::Packet pkt, uint64_t now_ns) {
   pkt.meta = packet::PacketMeta{};
+  local_out(std::move(pkt), now_ns);
+}
+
+void Host::local_out(packet::Packet pkt, uint64_t now_ns) {
   pkt.meta.in.set("");
   pkt.meta.tstamp_ns = now_ns;
   auto route = fib_.lookup(pkt.ip().daddr());
@@ -376,6 +408,178 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
   if (observer_) observer_->on_transmit(*this, route.dev, pkt);
   if (on_wire) on_wire(*this, route.dev, pkt);
   release(pkt);
+}
+
+void Host::add_listener(uint8_t proto, uint16_t port) {
+  if (!has_listener(proto, port)) listeners_.emplace_back(proto, port);
+}
+
+bool Host::has_listener(uint8_t proto, uint16_t port) const {
+  for (const auto& l : listeners_)
+    if (l.first == proto && l.second == port) return true;
+  return false;
+}
+
+icmp::RateConfig Host::icmp_rate_config() const {
+  return {.ratelimit_ms = sysctl("net.ipv4.icmp_ratelimit"),
+          .ratemask = static_cast<uint32_t>(sysctl("net.ipv4.icmp_ratemask")),
+          .msgs_per_sec = sysctl("net.ipv4.icmp_msgs_per_sec"),
+          .msgs_burst = sysctl("net.ipv4.icmp_msgs_burst")};
+}
+
+uint32_t Host::icmp_source(const packet::Packet& offending) const {
+  auto ip = offending.ip();
+  // RTCF_LOCAL: the offending packet was for this host.
+  if (fib_.addr_type(ip.daddr()) == RouteType::Local) return ip.daddr();
+  if (!offending.meta.in.empty() && sysctl("net.ipv4.icmp_errors_use_inbound_ifaddr")) {
+    if (uint32_t a = fib_.select_source(std::string(offending.meta.in.view()), ip.saddr(), Scope::Link)) return a;
+  }
+  auto back = fib_.lookup(ip.saddr());
+  if (!back || back->type != RouteType::Unicast && back->type != RouteType::Local) return 0;
+  return back->src;
+}
+
+bool Host::icmp_send(const packet::Packet& offending, uint8_t type, uint8_t code, uint32_t info, uint64_t now_ns) {
+  auto ip = offending.ip();
+  uint32_t daddr = ip.daddr();
+  bool dst_not_unicast = daddr == 0xffffffffu || (daddr >> 28) == 0xe || fib_.addr_type(daddr) == RouteType::Broadcast;
+  if (icmp::error_suppressed(ip, type, dst_not_unicast)) return false;
+  icmp::RateConfig rc = icmp_rate_config();
+  bool apply = false;
+  // The global bucket is not consulted for packets that came in on lo.
+  bool from_lo = offending.meta.in.view() == "lo";
+  if (!from_lo && !icmp_limiter_.global_allow(rc, type, code, now_ns, apply)) return false;
+  auto back = fib_.lookup(ip.saddr());
+  if (!back || (back->type != RouteType::Unicast && back->type != RouteType::Local)) return false;
+  uint32_t src = icmp_source(offending);
+  if (!src) src = 0xc0000008;  // INADDR_DUMMY (192.0.0.8): never 0.0.0.0
+  // icmpv4_xrlim_allow: no per-peer limit on loopback.
+  if (apply && back->dev != "lo" && !icmp_limiter_.peer_allow(rc, ip.saddr(), now_ns)) return false;
+  const Interface* dev = find_interface(back->dev);
+  auto err = icmp::build_error(ip, {.type = type, .code = code, .info = info, .src = src, .ttl = default_ttl(),
+                                   .mtu = dev ? dev->mtu : 1500, .ipid = next_ip_id()});
+  if (!err) return false;
+  // icmp_glue_bits -> nf_ct_attach: the error carries the offending
+  // packet's connection, as RELATED in the other direction.
+  if (offending.meta.ct && offending.meta.ctinfo != packet::CtInfo::Untracked) {
+    auto* ct = static_cast<conntrack::Entry*>(offending.meta.ct);
+    conntrack_.get(ct);
+    err->meta.ct = ct;
+    bool reply_dir = offending.meta.ctinfo == packet::CtInfo::EstablishedReply ||
+                     offending.meta.ctinfo == packet::CtInfo::RelatedReply;
+    err->meta.ctinfo = reply_dir ? packet::CtInfo::Related : packet::CtInfo::RelatedReply;
+  }
+  local_out(std::move(*err), now_ns);
+  return true;
+}
+
+void Host::reject(const packet::Packet& offending, icmp::RejectWith with, uint64_t now_ns) {
+  auto ip = offending.ip();
+  // nf_send_unreach / nf_send_reset: never about a later fragment, nor about
+  // a TCP or UDP datagram whose checksum is wrong.
+  if (ip.frag_offset() != 0 || !icmp::transport_checksum_ok(ip)) return;
+  if (with != icmp::RejectWith::TcpReset) {
+    icmp_send(offending, icmp::kDestUnreach, icmp::reject_types()[static_cast<size_t>(with)].code, 0, now_ns);
+    return;
+  }
+  uint32_t daddr = ip.daddr();
+  if (ip.protocol() != packet::kIpProtoTcp || daddr == 0xffffffffu || (daddr >> 28) == 0xe ||
+      fib_.addr_type(daddr) == RouteType::Broadcast)
+    return;
+  // nf_reject_iphdr_put writes TOS 0; the TTL is the route's hop limit.
+  auto rst = icmp::build_tcp_reset(ip, default_ttl(), 0);
+  if (!rst) return;
+  if (offending.meta.ct && offending.meta.ctinfo != packet::CtInfo::Untracked) {
+    auto* ct = static_cast<conntrack::Entry*>(offending.meta.ct);
+    conntrack_.get(ct);
+    rst->meta.ct = ct;
+    bool reply_dir = offending.meta.ctinfo == packet::CtInfo::EstablishedReply ||
+                     offending.meta.ctinfo == packet::CtInfo::RelatedReply;
+    rst->meta.ctinfo = reply_dir ? packet::CtInfo::Related : packet::CtInfo::RelatedReply;
+  }
+  local_out(std::move(*rst), now_ns);
+}
+
+void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
+  auto ip = pkt.ip();
+  uint32_t daddr = ip.daddr();
+  bool unicast = !(daddr == 0xffffffffu || (daddr >> 28) == 0xe || fib_.addr_type(daddr) == RouteType::Broadcast);
+  if (ip.frag_offset() != 0 || ip.mf()) return;  // reassembly is not modelled
+  switch (ip.protocol()) {
+    case packet::kIpProtoIcmp: {
+      auto body = ip.payload();
+      if (body.size() < packet::kIcmpHeader || !packet::inet_checksum_ok(body)) return;
+      if (body[0] != icmp::kEcho || sysctl("net.ipv4.icmp_echo_ignore_all")) return;
+      if (!unicast && sysctl("net.ipv4.icmp_echo_ignore_broadcasts")) return;
+      // icmp_reply: echo replies are outside the default ratemask, but a
+      // changed mask can limit them like errors.
+      icmp::RateConfig rc = icmp_rate_config();
+      bool apply = false;
+      if (!icmp_limiter_.global_allow(rc, icmp::kEchoReply, 0, now_ns, apply)) return;
+      auto back = fib_.lookup(ip.saddr());
+      if (!back || (back->type != RouteType::Unicast && back->type != RouteType::Local)) return;
+      if (apply && back->dev != "lo" && !icmp_limiter_.peer_allow(rc, ip.saddr(), now_ns)) return;
+      uint32_t src = unicast ? daddr : back->src;  // fib_compute_spec_dst
+      local_out(icmp::build_echo_reply(ip, src, default_ttl(), next_ip_id()), now_ns);
+      return;
+    }
+    case packet::kIpProtoTcp:
+      if (unicast && ip.payload().size() >= packet::kTcpMinHeader && icmp::transport_checksum_ok(ip))
+        answer_tcp(pkt, now_ns);
+      return;
+    case packet::kIpProtoUdp: {
+      if (ip.payload().size() < packet::kUdpHeader || !icmp::transport_checksum_ok(ip)) return;
+      packet::ConstUdpView uh(ip.payload());
+      if (unicast && !has_listener(packet::kIpProtoUdp, uh.dport()))
+        icmp_send(pkt, icmp::kDestUnreach, icmp::kPortUnreach, 0, now_ns);
+      return;
+    }
+    case 2:    // IGMP
+    case 136:  // UDP-Lite
+      return;  // protocols the kernel registers without modules; nothing to answer here
+    default:
+      // ip_local_deliver_finish: no handler and no raw socket.
+      if (unicast) icmp_send(pkt, icmp::kDestUnreach, icmp::kProtUnreach, 0, now_ns);
+      return;
+  }
+}
+
+void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
+  auto ip = pkt.ip();
+  packet::ConstTcpView th(ip.payload());
+  namespace f = packet::tcp_flag;
+  if (th.has(f::kRst)) return;
+  for (auto& c : tcp_conns_) {
+    if (c.saddr != ip.saddr() || c.daddr != ip.daddr() || c.sport != th.sport() || c.dport != th.dport()) continue;
+    if (c.established) return;  // data transfer is not modelled
+    if (th.has(f::kAck) && !th.has(f::kSyn) && th.ack_seq() == c.isn + 1) {
+      c.established = true;
+      return;
+    }
+    break;  // a retransmitted SYN or a stray segment: answered as by the listener
+  }
+  if (has_listener(packet::kIpProtoTcp, th.dport())) {
+    // tcp_rcv_state_process in LISTEN: an ACK is reset, a SYN answered,
+    // anything else discarded.
+    if (th.has(f::kAck)) {
+      if (auto rst = icmp::build_tcp_reset(ip, default_ttl(), ip.tos())) local_out(std::move(*rst), now_ns);
+      return;
+    }
+    if (!th.has(f::kSyn)) return;
+    auto back = fib_.lookup(ip.saddr());
+    if (!back || (back->type != RouteType::Unicast && back->type != RouteType::Local)) return;
+    const Interface* dev = find_interface(back->dev);
+    uint16_t mss = static_cast<uint16_t>((dev ? dev->mtu : 1500) - 40);
+    uint32_t isn = icmp::initial_sequence(ip.saddr(), ip.daddr(), th.sport(), th.dport());
+    bool known = false;
+    for (const auto& c : tcp_conns_)
+      known |= c.saddr == ip.saddr() && c.daddr == ip.daddr() && c.sport == th.sport() && c.dport == th.dport();
+    if (!known) tcp_conns_.push_back({ip.saddr(), ip.daddr(), th.sport(), th.dport(), isn, false});
+    local_out(icmp::build_syn_ack(ip, isn, mss, default_ttl()), now_ns);
+    return;
+  }
+  // tcp_v4_send_reset: the segment's TOS, the default TTL.
+  if (auto rst = icmp::build_tcp_reset(ip, default_ttl(), ip.tos())) local_out(std::move(*rst), now_ns);
 }
 
 }  // namespace nfemu::stack

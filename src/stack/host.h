@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "conntrack/conntrack.h"
+#include "icmp/icmp.h"
 #include "packet/addr.h"
 #include "packet/packet.h"
 #include "stack/fib.h"
@@ -92,6 +93,28 @@ class Host {
   // A datagram handed to a raw IP_HDRINCL socket (ip_route_output, OUTPUT).
   void send(packet::Packet pkt, uint64_t now_ns);
 
+  // Sockets listening on this host (scenario `listen`), proto 6 (TCP) or 17
+  // (UDP). A TCP listener answers a SYN with a SYN-ACK and accepts the
+  // handshake's ACK; a UDP one takes datagrams silently. Without one the
+  // host answers a segment with a RST and a datagram with ICMP port
+  // unreachable, as Linux does.
+  void add_listener(uint8_t proto, uint16_t port);
+  bool has_listener(uint8_t proto, uint16_t port) const;
+
+  // __icmp_send: an ICMP error about `offending` (a packet this host
+  // received, forwards or sends, its meta as the path left it), subject to
+  // the kernel's checks and rate limits (icmp/icmp.h); it leaves through
+  // OUTPUT and POSTROUTING carrying the offending packet's connection
+  // (nf_ct_attach: RELATED). Returns whether an error was sent.
+  bool icmp_send(const packet::Packet& offending, uint8_t type, uint8_t code, uint32_t info, uint64_t now_ns);
+  // The source address __icmp_send gives an error about `offending`: its
+  // destination when that is local; else, with
+  // net.ipv4.icmp_errors_use_inbound_ifaddr and a received packet, the
+  // inbound interface's address (inet_select_addr, scope link); else the
+  // preferred source of the route back to the sender. 0 when there is no
+  // route back.
+  uint32_t icmp_source(const packet::Packet& offending) const;
+
  private:
   class Sink;
   class HostEffects;
@@ -101,6 +124,18 @@ class Host {
   void local_deliver(packet::Packet& pkt, uint64_t now_ns);
   void post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void drop(std::string_view reason, packet::Packet& pkt);
+  // ip_local_out for a datagram this host built: its meta (an attached
+  // conntrack entry) is kept.
+  void local_out(packet::Packet pkt, uint64_t now_ns);
+  // What the transport protocols answer after INPUT (icmp_echo,
+  // tcp_v4_send_reset, a listener's SYN-ACK, udp port unreachable, protocol
+  // unreachable).
+  void answer_local(const packet::Packet& pkt, uint64_t now_ns);
+  void answer_tcp(const packet::Packet& pkt, uint64_t now_ns);
+  void reject(const packet::Packet& offending, icmp::RejectWith with, uint64_t now_ns);
+  icmp::RateConfig icmp_rate_config() const;
+  uint8_t default_ttl() const { return static_cast<uint8_t>(sysctl("net.ipv4.ip_default_ttl")); }
+  uint16_t next_ip_id() { return ++ip_id_; }
   // The packet leaves this namespace (delivered, sent, dropped): its
   // conntrack reference goes, as nf_reset_ct.
   void release(packet::Packet& pkt) { conntrack_.put(pkt); }
@@ -114,6 +149,18 @@ class Host {
   conntrack::Table conntrack_;
   std::unique_ptr<HostEffects> effects_;
   int loop_depth_ = 0;
+  icmp::RateLimiter icmp_limiter_;
+  uint16_t ip_id_ = 0;
+  std::vector<std::pair<uint8_t, uint16_t>> listeners_;
+  // Handshakes a listener answered, and their completion: enough to accept
+  // the third ACK instead of resetting it. No data transfer is modelled.
+  struct TcpConn {
+    uint32_t saddr, daddr;
+    uint16_t sport, dport;
+    uint32_t isn;
+    bool established;
+  };
+  std::vector<TcpConn> tcp_conns_;
 };
 
 }  // namespace nfemu::stack

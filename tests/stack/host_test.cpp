@@ -73,8 +73,10 @@ TEST(HostTest, LocalDeliveryGoesThroughInput) {
   Router r("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
   r.in("tcp 198.51.100.10:40000 > 198.51.100.1:22 flags S");
   r.in("tcp 198.51.100.10:40000 > 203.0.113.1:23 flags S");
+  // No socket listens on 22: the host answers the SYN with a RST (tests/icmp).
   EXPECT_EQ(r.rec.log, (std::vector<std::string>{"  filter:INPUT:rule:1 ttl=64", "filter:INPUT:ACCEPT", "deliver",
-                                                 "  filter:INPUT:policy:2 ttl=64", "filter:INPUT:DROP",
+                                                 "  filter:OUTPUT:policy:1 ttl=64", "filter:OUTPUT:ACCEPT",
+                                                 "transmit eth0 ttl=64", "  filter:INPUT:policy:2 ttl=64", "filter:INPUT:DROP",
                                                  "drop: filter INPUT DROP"}));
 }
 
@@ -86,8 +88,10 @@ TEST(HostTest, NoForwardingTtlAndMtu) {
   r.in("udp 198.51.100.10:5000 > 203.0.113.4:53 ttl 1");
   r.in("udp 198.51.100.10:5000 > 203.0.113.4:53 df payload 1400");
   r.in("udp 198.51.100.10:5000 > 203.0.113.4:53 payload 1400");
+  // The ICMP time exceeded and frag-needed errors go back out eth0 (tests/icmp).
   EXPECT_EQ(r.rec.log, (std::vector<std::string>{"drop: forwarding disabled (net.ipv4.ip_forward = 0)",
-                                                 "drop: TTL exceeded in transit",
+                                                 "transmit eth0 ttl=64", "drop: TTL exceeded in transit",
+                                                 "transmit eth0 ttl=64",
                                                  "drop: fragmentation needed (DF set, 1428 > MTU 1400)",
                                                  "transmit eth1 ttl=63"}));
 }
@@ -106,6 +110,7 @@ TEST(HostTest, LocallySentPacketsUseOutputAndLoopback) {
   Router r("*filter\n-A OUTPUT -o lo -j ACCEPT\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n");
   auto p = packet::parse_packet("udp 127.0.0.1:5000 > 127.0.0.1:9");
   ASSERT_TRUE(p);
+  r.host.add_listener(17, 9);  // else a port unreachable comes back through lo
   r.host.send(std::move(*p), 0);
   EXPECT_EQ(r.rec.log, (std::vector<std::string>{"  filter:OUTPUT:rule:1 ttl=64", "filter:OUTPUT:ACCEPT",
                                                  "transmit lo ttl=64", "  filter:INPUT:rule:1 ttl=64",

@@ -5,29 +5,17 @@
 #include <array>
 #include <strings.h>
 
+#include "icmp/icmp.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
 namespace nfemu::xt {
 namespace {
 
-// Indexed as enum ipt_reject_with; the save name is the first column. Slot 4
-// (echo-reply) is gone from iptables and refused by the kernel.
-struct RejectType {
-  std::string_view name;
-  std::string_view alias;
-};
-constexpr std::array<RejectType, 9> kTypes = {{
-    {"icmp-net-unreachable", "net-unreach"},
-    {"icmp-host-unreachable", "host-unreach"},
-    {"icmp-proto-unreachable", "proto-unreach"},
-    {"icmp-port-unreachable", "port-unreach"},
-    {"", ""},
-    {"icmp-net-prohibited", "net-prohib"},
-    {"icmp-host-prohibited", "host-prohib"},
-    {"tcp-reset", "tcp-rst"},
-    {"icmp-admin-prohibited", "admin-prohib"},
-}};
+// The names and codes live with the answers themselves (icmp/icmp.h),
+// indexed as enum ipt_reject_with.
+const auto& kTypes = icmp::reject_types();
 constexpr uint8_t kPortUnreachable = 3, kTcpReset = 7;
 
 // strncasecmp(full, arg, strlen(arg)) == 0: the argument is a
@@ -69,6 +57,15 @@ class RejectTarget : public TargetBase<RejectTarget> {
     if (with_ == kTcpReset && (ctx.ip.proto != 6 || (ctx.ip.inv & IpCriteria::kInvProto)))
       return make_error("ipt_REJECT: TCP_RESET invalid for non-tcp");
     return {};
+  }
+
+  // reject_tg: answer, then drop. The host sends the answer through its
+  // own OUTPUT path before this packet's walk ends, as the kernel does.
+  bool can_evaluate() const override { return true; }
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    if (auto* r = dynamic_cast<icmp::Responder*>(ctx.effects))
+      r->reject(ctx.pkt, static_cast<icmp::RejectWith>(with_), ctx.now_ns);
+    return TargetVerdict::Drop;
   }
 
   void save(std::string& out, const IpCriteria&) const override {
