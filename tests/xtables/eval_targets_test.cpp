@@ -3,7 +3,21 @@
 // (CHECKSUM, NFLOG, AUDIT, CONNSECMARK, NFQUEUE), run through small tables
 // as the chain walker runs them.
 //
-// Kernel checks: not yet run on a real namespace (see the report).
+// Checked on Linux 6.1 (Debian 12), iptables-legacy, in two fresh
+// namespaces joined by a veth pair (192.0.2.1 -> 192.0.2.2), rules in
+// mangle POSTROUTING, hand-made datagrams from a raw socket, tcpdump -vv
+// on the far side:
+//  - TTL --ttl-inc 10 on TTL 250 arrives with 255, --ttl-dec 5 on TTL 3
+//    with 0: saturation, no wrap; header checksums 0x37cb and 0x36cc
+//    (KernelHeaderChecksums below reproduces them).
+//  - TCPMSS --set-mss 1200: a SYN with MSS 1460 arrives with 1200, one
+//    with 1000 keeps 1000, one without options gets an inserted MSS 536
+//    (length 40 -> 44), one without options but with 4 data bytes arrives
+//    unmodified; every TCP checksum correct.
+//  - TOS --set-tos 0x10/0x3f on TOS 0xc1 gives 0xd0 (check 0xf5fb);
+//    DSCP --set-dscp-class EF on TOS 0x03 gives 0xbb (check 0xf610).
+//  - CONNMARK --set-xmark 0x3/0xf --left-shift-mark 4 on a new connection:
+//    conntrack -L shows mark=48, the whole new mark shifted.
 #include <gtest/gtest.h>
 
 #include "conntrack/conntrack.h"
@@ -293,6 +307,30 @@ TEST(EvalTargetsTest, TcpmssClampsToThePathMtu) {
   host.mtu = 40;
   auto q = syn_with_mss(1460);
   EXPECT_EQ(run(rs, TableId::Mangle, Hook::PostRouting, q, rec, &host), Verdict::Drop);
+}
+
+TEST(EvalTargetsTest, KernelHeaderChecksums) {
+  // The datagrams of the kernel check above (id 1, no DF, 1 data byte).
+  Ruleset rs = load("*mangle\n-A POSTROUTING -p udp --sport 1111 -j TTL --ttl-inc 10\n"
+                    "-A POSTROUTING -p udp --sport 2222 -j TTL --ttl-dec 5\n"
+                    "-A POSTROUTING -p udp --sport 4444 -j TOS --set-tos 0x10/0x3f\n"
+                    "-A POSTROUTING -p udp --sport 5555 -j DSCP --set-dscp-class EF\nCOMMIT\n");
+  struct Case {
+    const char* spec;
+    uint8_t ttl, tos;
+    uint16_t check;
+  };
+  for (const Case& c : {Case{"udp 192.0.2.1:1111 > 192.0.2.2:9 ttl 250 payload 1", 255, 0, 0x37cb},
+                        Case{"udp 192.0.2.1:2222 > 192.0.2.2:9 ttl 3 payload 1", 0, 0, 0x36cc},
+                        Case{"udp 192.0.2.1:4444 > 192.0.2.2:9 tos 193 payload 1", 64, 0xd0, 0xf5fb},
+                        Case{"udp 192.0.2.1:5555 > 192.0.2.2:9 tos 3 payload 1", 64, 0xbb, 0xf610}}) {
+    Recorder rec;
+    auto p = pkt(c.spec);
+    run(rs, TableId::Mangle, Hook::PostRouting, p, rec);
+    EXPECT_EQ(p.ip().ttl(), c.ttl) << c.spec;
+    EXPECT_EQ(p.ip().tos(), c.tos) << c.spec;
+    EXPECT_EQ(p.ip().checksum(), c.check) << c.spec;
+  }
 }
 
 }  // namespace
