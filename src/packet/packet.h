@@ -66,6 +66,9 @@ struct PacketMeta {
   IfName in;   // empty when locally generated
   IfName out;  // empty until routed
   uint32_t mark = 0;
+  // skb->priority, which CLASSIFY sets; only qdiscs read it and nfemu has
+  // none yet. Beside mark so that the metadata stays one cache line.
+  uint32_t priority = 0;
   void* ct = nullptr;  // the conntrack entry, owned and typed by conntrack/
   CtInfo ctinfo = CtInfo::New;  // meaningful only when ct is set
   bool trace = false;           // set by the TRACE target

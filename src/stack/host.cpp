@@ -128,6 +128,26 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
     return nat::setup_info(host_.conntrack_, ct, r, manip) ? xt::TargetVerdict::Accept : xt::TargetVerdict::Drop;
   }
 
+  void set_ct_mark(packet::Packet& pkt, uint32_t mark) override {
+    if (pkt.meta.ct) host_.conntrack_.set_mark(static_cast<conntrack::Entry*>(pkt.meta.ct), mark);
+  }
+  // tcpmss_tg4: min(dst_mtu(skb_dst(skb)), tcpmss_reverse_mtu()). Routes
+  // carry no mtu attribute here, so a route's MTU is its device's; a local
+  // route's dst is loopback's. No route back counts as ~0U.
+  uint32_t path_mtu(const packet::Packet& pkt) const override {
+    auto dev_mtu = [this](std::string_view dev) -> uint32_t {
+      const Interface* i = host_.find_interface(dev);
+      return i ? i->mtu : 0;
+    };
+    uint32_t out_mtu = dev_mtu(pkt.meta.out.view());
+    uint32_t in_mtu = UINT32_MAX;
+    if (auto r = host_.fib_.lookup(pkt.ip().saddr())) {
+      if (r->type == RouteType::Local) in_mtu = dev_mtu("lo");
+      else if (r->type == RouteType::Unicast) in_mtu = dev_mtu(r->dev);
+    }
+    return std::min(out_mtu, in_mtu);
+  }
+
  private:
   Host& host_;
 };

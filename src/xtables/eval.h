@@ -57,6 +57,15 @@ class Effects {
   // ctx.hook's manip. Accept, or Drop when the kernel's target would (no
   // source address for MASQUERADE). The default host has no NAT: Accept.
   virtual TargetVerdict nat(const NatRequest& req, const EvalContext& ctx);
+  // CONNMARK: gives the packet's connection (pkt.meta.ct, not null) a new
+  // mark through the host's conntrack table, which caches the IPCT_MARK
+  // event as nf_conntrack_event_cache does. A host without a conntrack
+  // table (unit tests of other targets) ignores it.
+  virtual void set_ct_mark(packet::Packet& pkt, uint32_t mark) {}
+  // TCPMSS --clamp-mss-to-pmtu: min(dst_mtu of the packet's route, MTU of
+  // the route back to its source) as xt_TCPMSS computes it; 0: unknown
+  // (the target then drops, as the kernel does for an invalid path MTU).
+  virtual uint32_t path_mtu(const packet::Packet& pkt) const { return 0; }
 };
 
 struct EvalContext {

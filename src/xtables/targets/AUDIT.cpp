@@ -7,6 +7,7 @@
 
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
+#include "xtables/eval.h"
 
 namespace nfemu::xt {
 namespace {
@@ -40,6 +41,11 @@ class AuditTarget : public TargetBase<AuditTarget> {
   void save(std::string& out, const IpCriteria&) const override {
     if (type_ >= 0) out += fmt::format(" --type {}", kTypes[static_cast<size_t>(type_)]);
   }
+
+  bool can_evaluate() const override { return true; }
+  // audit_tg: an audit record (only when auditing is enabled, which a
+  // namespace cannot do and nfemu does not model), then XT_CONTINUE.
+  TargetVerdict evaluate(EvalContext&) const override { return TargetVerdict::Continue; }
 
  private:
   int type_ = -1;

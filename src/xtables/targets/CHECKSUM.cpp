@@ -3,6 +3,7 @@
 // warns (once) when the rule is not restricted to -p udp.
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
+#include "xtables/eval.h"
 
 namespace nfemu::xt {
 namespace {
@@ -27,6 +28,12 @@ class ChecksumTarget : public TargetBase<ChecksumTarget> {
   void save(std::string& out, const IpCriteria&) const override {
     if (fill_) out += " --checksum-fill";
   }
+
+  bool can_evaluate() const override { return true; }
+  // checksum_tg fills the checksum of a CHECKSUM_PARTIAL (offloaded) skb.
+  // nfemu packets always carry complete checksums, as if every device did
+  // no offload, so there is nothing to fill: XT_CONTINUE.
+  TargetVerdict evaluate(EvalContext&) const override { return TargetVerdict::Continue; }
 
  private:
   bool fill_ = false;

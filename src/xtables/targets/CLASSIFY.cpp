@@ -7,6 +7,7 @@
 
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
+#include "xtables/eval.h"
 
 namespace nfemu::xt {
 namespace {
@@ -82,6 +83,13 @@ class ClassifyTarget : public TargetBase<ClassifyTarget> {
 
   void save(std::string& out, const IpCriteria&) const override {
     out += fmt::format(" --set-class {:04x}:{:04x}", priority_ >> 16, priority_ & 0xffff);
+  }
+
+  bool can_evaluate() const override { return true; }
+  // classify_tg: skb->priority = the class. Only qdiscs read it.
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    ctx.pkt.meta.priority = priority_;
+    return TargetVerdict::Continue;
   }
 
  private:

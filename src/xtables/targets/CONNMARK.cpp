@@ -6,6 +6,8 @@
 
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
+#include "conntrack/conntrack.h"
+#include "xtables/eval.h"
 
 namespace nfemu::xt {
 namespace {
@@ -125,6 +127,32 @@ class ConnmarkTarget : public TargetBase<ConnmarkTarget> {
     }
     if (shift_bits_ != 0)
       out += fmt::format(" --{} {}", shift_right_ ? "right-shift-mark" : "left-shift-mark", shift_bits_);
+  }
+
+  bool can_evaluate() const override { return true; }
+  // connmark_tg_shift (revision 2): without a connection, XT_CONTINUE and
+  // nothing else. The shift applies to the whole new ct mark in --set-xmark
+  // mode and to the copied bits in save and restore modes. A changed ct
+  // mark goes through the host's conntrack table (IPCT_MARK event).
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    auto* ct = static_cast<const conntrack::Entry*>(ctx.pkt.meta.ct);
+    if (!ct) return TargetVerdict::Continue;
+    auto shift = [this](uint32_t v) { return shift_right_ ? v >> shift_bits_ : v << shift_bits_; };
+    uint32_t newmark;
+    switch (mode_) {
+      case Mode::Set:
+        newmark = shift((ct->mark & ~ctmask_) ^ ctmark_);
+        if (newmark != ct->mark && ctx.effects) ctx.effects->set_ct_mark(ctx.pkt, newmark);
+        break;
+      case Mode::Save:
+        newmark = (ct->mark & ~ctmask_) ^ shift(ctx.pkt.meta.mark & nfmask_);
+        if (newmark != ct->mark && ctx.effects) ctx.effects->set_ct_mark(ctx.pkt, newmark);
+        break;
+      case Mode::Restore:
+        ctx.pkt.meta.mark = (ctx.pkt.meta.mark & ~nfmask_) ^ shift(ct->mark & ctmask_);
+        break;
+    }
+    return TargetVerdict::Continue;
   }
 
  private:

@@ -4,6 +4,7 @@
 
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
+#include "xtables/eval.h"
 
 namespace nfemu::xt {
 namespace {
@@ -35,6 +36,12 @@ class ConnsecmarkTarget : public TargetBase<ConnsecmarkTarget> {
     return {};
   }
   void save(std::string& out, const IpCriteria&) const override { out += restore_ ? " --restore" : " --save"; }
+
+  bool can_evaluate() const override { return true; }
+  // connsecmark_tg copies a non-zero secmark between packet and
+  // connection. Only SECMARK sets a secmark, and it cannot load here (no
+  // LSM maps contexts), so both stay 0 and the copy never happens.
+  TargetVerdict evaluate(EvalContext&) const override { return TargetVerdict::Continue; }
 
  private:
   bool restore_ = false;

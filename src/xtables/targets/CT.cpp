@@ -11,6 +11,7 @@
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 #include "xtables/targets/xtopt_b.h"
+#include "xtables/eval.h"
 
 namespace nfemu::xt {
 namespace {
@@ -73,6 +74,16 @@ uint16_t rule_proto(const IpCriteria& ip) { return (ip.inv & IpCriteria::kInvPro
 // xt_CT registers CT and NOTRACK with .table = "raw"; iptables sends
 // NOTRACK as CT, so the kernel names CT in its messages.
 KernelSpec raw_spec() { return {.tables = table_mask_bit(TableId::Raw), .module = "CT"}; }
+
+// xt_ct_target with the notrack template (ct == NULL): a packet that
+// already has a conntrack reference (_nfct != 0, which includes untracked)
+// is left alone; otherwise it becomes untracked, so nf_conntrack_in skips
+// it and the state match sees UNTRACKED. Always XT_CONTINUE.
+TargetVerdict notrack(packet::Packet& pkt) {
+  if (pkt.meta.ct || pkt.meta.ctinfo == packet::CtInfo::Untracked) return TargetVerdict::Continue;
+  pkt.meta.ctinfo = packet::CtInfo::Untracked;
+  return TargetVerdict::Continue;
+}
 
 class CtTarget : public TargetBase<CtTarget> {
  public:
@@ -162,6 +173,12 @@ class CtTarget : public TargetBase<CtTarget> {
     }
   }
 
+  // Only --notrack evaluates. A template (--zone, --helper, --ctevents,
+  // --expevents) needs the host to hand its zone, helper and event mask
+  // to nf_conntrack_in, which it does not yet: reported as unsupported.
+  bool can_evaluate() const override { return (flags_ & kNotrack) != 0; }
+  TargetVerdict evaluate(EvalContext& ctx) const override { return notrack(ctx.pkt); }
+
  private:
   uint16_t flags_ = 0, zone_ = 0;
   uint32_t ct_events_ = 0, exp_events_ = 0;
@@ -177,6 +194,8 @@ class NotrackTarget : public TargetBase<NotrackTarget> {
     return make_error(fmt::format("unknown option \"--{}\"", opt.name));
   }
   KernelSpec kernel_spec() const override { return raw_spec(); }
+  bool can_evaluate() const override { return true; }
+  TargetVerdict evaluate(EvalContext& ctx) const override { return notrack(ctx.pkt); }
   void save(std::string&, const IpCriteria&) const override {}
 };
 

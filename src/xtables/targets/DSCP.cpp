@@ -6,6 +6,8 @@
 
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
+#include "xtables/eval.h"
+#include "xtables/targets/dsfield.h"
 
 namespace nfemu::xt {
 namespace {
@@ -72,6 +74,14 @@ class DscpTarget : public TargetBase<DscpTarget> {
   KernelSpec kernel_spec() const override { return {.tables = table_mask_bit(TableId::Mangle)}; }
 
   void save(std::string& out, const IpCriteria&) const override { out += fmt::format(" --set-dscp 0x{:02x}", dscp_); }
+
+  bool can_evaluate() const override { return true; }
+  // dscp_tg: the ECN bits stay; rewritten only when the code point differs.
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    auto ip = ctx.pkt.ip();
+    if ((ip.tos() >> 2) != dscp_) ipv4_change_dsfield(ip, 0x03, static_cast<uint8_t>(dscp_ << 2));
+    return TargetVerdict::Continue;
+  }
 
  private:
   uint8_t dscp_ = 0;

@@ -5,6 +5,7 @@
 
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
+#include "xtables/eval.h"
 
 namespace nfemu::xt {
 namespace {
@@ -62,6 +63,13 @@ class MarkTarget : public TargetBase<MarkTarget> {
 
   void save(std::string& out, const IpCriteria&) const override {
     out += fmt::format(" --set-xmark 0x{:x}/0x{:x}", mark_, mask_);
+  }
+
+  bool can_evaluate() const override { return true; }
+  // mark_tg: XT_CONTINUE whatever the mark was.
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    ctx.pkt.meta.mark = (ctx.pkt.meta.mark & ~mask_) ^ mark_;
+    return TargetVerdict::Continue;
   }
 
  private:

@@ -4,6 +4,7 @@
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 #include "xtables/targets/xtopt_a.h"
+#include "xtables/eval.h"
 
 namespace nfemu::xt {
 namespace {
@@ -64,6 +65,12 @@ class NflogTarget : public TargetBase<NflogTarget> {
     else if (len_) out += fmt::format(" --nflog-range {}", len_);
     if (threshold_) out += fmt::format(" --nflog-threshold {}", threshold_);
   }
+
+  bool can_evaluate() const override { return true; }
+  // nflog_tg hands a copy to nfnetlink_log and continues. Nothing listens
+  // on a group in nfemu and NFLOG never writes to the kernel log, so the
+  // packet just goes on.
+  TargetVerdict evaluate(EvalContext&) const override { return TargetVerdict::Continue; }
 
  private:
   std::string prefix_;

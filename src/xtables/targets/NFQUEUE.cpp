@@ -5,6 +5,7 @@
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 #include "xtables/targets/xtopt_a.h"
+#include "xtables/eval.h"
 
 namespace nfemu::xt {
 namespace {
@@ -65,6 +66,15 @@ class NfqueueTarget : public TargetBase<NfqueueTarget> {
       out += fmt::format(" --queue-num {}", queuenum_);
     if (flags_ & kBypass) out += " --queue-bypass";
     if (flags_ & kCpuFanout) out += " --queue-cpu-fanout";
+  }
+
+  bool can_evaluate() const override { return true; }
+  // nfqueue_tg_v3 returns NF_QUEUE; nf_queue finds no userspace listener
+  // in nfemu (-ESRCH), so nf_hook_slow drops the packet unless the
+  // verdict carries NF_VERDICT_FLAG_QUEUE_BYPASS, in which case the packet
+  // goes on with the next hook function, as after an ACCEPT.
+  TargetVerdict evaluate(EvalContext&) const override {
+    return (flags_ & kBypass) ? TargetVerdict::Accept : TargetVerdict::Queue;
   }
 
  private:

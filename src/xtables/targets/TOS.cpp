@@ -7,6 +7,8 @@
 
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
+#include "xtables/eval.h"
+#include "xtables/targets/dsfield.h"
 
 namespace nfemu::xt {
 namespace {
@@ -99,6 +101,17 @@ class TosTarget : public TargetBase<TosTarget> {
 
   void save(std::string& out, const IpCriteria&) const override {
     out += fmt::format(" --set-tos 0x{:02x}/0x{:02x}", value_, mask_);
+  }
+
+  bool can_evaluate() const override { return true; }
+  // tos_tg (revision 1): new = (old & ~mask) ^ value, written only when it
+  // differs; the whole byte, ECN bits included, as the kernel does.
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    auto ip = ctx.pkt.ip();
+    uint8_t orig = ip.tos();
+    uint8_t nv = static_cast<uint8_t>((orig & ~mask_) ^ value_);
+    if (nv != orig) ipv4_change_dsfield(ip, 0, nv);
+    return TargetVerdict::Continue;
   }
 
  private:

@@ -4,6 +4,9 @@
 
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
+#include "packet/mangle.h"
+#include "xtables/eval.h"
+#include <algorithm>
 
 namespace nfemu::xt {
 namespace {
@@ -43,6 +46,19 @@ class TtlTarget : public TargetBase<TtlTarget> {
   void save(std::string& out, const IpCriteria&) const override {
     const char* opt = mode_ == kSet ? "ttl-set" : mode_ == kDec ? "ttl-dec" : "ttl-inc";
     out += fmt::format(" --{} {}", opt, ttl_);
+  }
+
+  bool can_evaluate() const override { return true; }
+  // ttl_tg: saturates at 0 and 255 (no wrap), and touches the header only
+  // when the TTL changes, with csum_replace2 on the header checksum.
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    auto ip = ctx.pkt.ip();
+    int ttl = ip.ttl();
+    if (mode_ == kSet) ttl = ttl_;
+    else if (mode_ == kInc) ttl = std::min(ttl + ttl_, 255);
+    else ttl = std::max(ttl - ttl_, 0);
+    if (ttl != ip.ttl()) packet::rewrite_ttl(ip, static_cast<uint8_t>(ttl));
+    return TargetVerdict::Continue;
   }
 
  private:
