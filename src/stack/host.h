@@ -9,9 +9,10 @@
 // Each hook runs its units in the kernel's priority order: raw -300,
 // conntrack -200 (PREROUTING, OUTPUT), mangle -150, nat -100 (destination
 // NAT), filter 0, security 50, nat 100 (source NAT), conntrack confirm last
-// (INPUT, POSTROUTING). NAT bindings and ICMP errors are not modelled yet:
-// the nat table's rules are walked for NEW packets only, as the kernel
-// does, but a NAT target cannot evaluate yet (it is reported as such).
+// (INPUT, POSTROUTING). NAT (src/nat) binds a connection on its first packet
+// and rewrites every later one; ICMP errors and replies (src/icmp) leave
+// through OUTPUT like any locally generated packet, RELATED to the
+// connection of the packet they answer.
 #pragma once
 
 #include <cstdint>
