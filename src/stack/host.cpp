@@ -286,12 +286,16 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
 }
 
 void Host::receive(packet::Packet pkt, std::string_view ifname, uint64_t now_ns) {
-  // A packet entering a namespace is scrubbed (skb_scrub_packet): no
-  // conntrack entry, mark or trace flag travels with it.
-  pkt.meta.ct = nullptr;
-  pkt.meta.ctinfo = packet::CtInfo::New;
-  pkt.meta.mark = 0;
-  pkt.meta.trace = false;
+  // A packet entering a namespace over a link is scrubbed
+  // (skb_scrub_packet): no conntrack entry, mark or trace flag travels with
+  // it. loopback_xmit keeps them: a looped packet is "previously seen" for
+  // conntrack and keeps its NAT binding.
+  if (ifname != "lo") {
+    pkt.meta.ct = nullptr;
+    pkt.meta.ctinfo = packet::CtInfo::New;
+    pkt.meta.mark = 0;
+    pkt.meta.trace = false;
+  }
   pkt.meta.in.set(ifname);
   pkt.meta.out.set("");
   pkt.meta.tstamp_ns = now_ns;
@@ -415,6 +419,7 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
     }
     ++loop_depth_;
     packet::Packet copy = pkt;
+    if (copy.meta.ct) conntrack_.get(static_cast<conntrack::Entry*>(copy.meta.ct));
     release(pkt);
     receive(std::move(copy), "lo", now_ns);
     --loop_depth_;

@@ -117,6 +117,23 @@ TEST(HostTest, LocallySentPacketsUseOutputAndLoopback) {
                                                  "filter:INPUT:ACCEPT", "deliver"}));
 }
 
+// loopback_xmit keeps the packet's conntrack entry: a packet DNATed in
+// OUTPUT to a local port comes back in through lo as the same connection
+// (one entry, one NEW event), not as a second connection to the new port.
+TEST(HostTest, LoopedBackPacketsKeepTheirConnection) {
+  Router r("*nat\n-A OUTPUT -p udp --dport 9 -j DNAT --to-destination 127.0.0.1:10\nCOMMIT\n"
+           "*filter\n-A INPUT -i lo -m state --state NEW -j ACCEPT\n-A INPUT -i lo -j DROP\nCOMMIT\n");
+  r.host.add_listener(17, 10);
+  auto p = packet::parse_packet("udp 127.0.0.1:5000 > 127.0.0.1:9");
+  ASSERT_TRUE(p);
+  r.host.send(std::move(*p), 0);
+  EXPECT_EQ(r.rec.log.back(), "deliver");
+  EXPECT_EQ(r.host.conntrack().count(), 1u);
+  auto events = r.host.conntrack().take_events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].view.reply.sport, 10);  // the reply comes from the DNATed port
+}
+
 TEST(HostTest, WireFramesCarryMacsOfBothEnds) {
   Router r("");
   packet::Mac peer{2, 0, 0, 0, 0, 9};
