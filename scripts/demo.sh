@@ -15,6 +15,9 @@ echo
 echo "== nfemu check on a broken ruleset (exit status 2 expected)"
 $nfemu check examples/rulesets/broken.rules || echo "(exit status $?)"
 echo
+echo "== nfemu run: the motivating case (examples/icmp-nat-dmz/README.md explains it)"
+examples/icmp-nat-dmz/run.sh "$nfemu" out/icmp-nat-dmz
+echo
 echo "== nfemu run: a router fed from the wire (timeline head; artifacts in out/wire-edge/)"
 $nfemu run tests/scenarios/wire-edge/wire-edge.toml --out out/wire-edge > out/wire-edge.timeline
 head -n 25 out/wire-edge.timeline
