@@ -78,6 +78,25 @@ Error bad_value(std::string_view ext, std::string_view option, std::string_view 
   return make_error(fmt::format("{}: Bad value for \"--{}\" option: \"{}\"", ext, option, arg));
 }
 
+void save_string(std::string& out, std::string_view s) {
+  auto plain = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  };
+  bool bare = !s.empty();
+  for (char c : s) bare = bare && plain(c);
+  out += ' ';
+  if (bare) {
+    out += s;
+    return;
+  }
+  out += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
 std::string hex(uint32_t v) { return fmt::format("0x{:x}", v); }
 
 }  // namespace nfemu::xt

@@ -34,6 +34,11 @@ Result<uint32_t> parse_number(std::string_view s, uint32_t min, uint32_t max, st
 // The message libxtables prints for a bad value: `EXT: Bad value for "--OPT" option: "ARG"`.
 Error bad_value(std::string_view ext, std::string_view option, std::string_view arg);
 
+// xtables_save_string: appends a space, then the text bare when it is only
+// [A-Za-z0-9_-] (and not empty), else double-quoted with a backslash
+// before " \ and '. comment, helper, LOG and NFLOG save through it.
+void save_string(std::string& out, std::string_view s);
+
 // Appends " 0x%x" style hex, as most save functions print marks.
 std::string hex(uint32_t v);
 

@@ -3,6 +3,7 @@
 // comments are cut at 255 characters.
 #include <fmt/format.h>
 
+#include "xtables/ext_util.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -11,26 +12,6 @@ namespace {
 
 constexpr size_t kMaxCommentLen = 256;  // XT_MAX_COMMENT_LEN
 
-// xtables_save_string: bare when the text is only [A-Za-z0-9_-] (and not
-// empty), otherwise double-quoted with \ before ", \ and '.
-void save_string(std::string& out, std::string_view s) {
-  auto plain = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  };
-  bool bare = !s.empty();
-  for (char c : s) bare = bare && plain(c);
-  out += ' ';
-  if (bare) {
-    out += s;
-    return;
-  }
-  out += '"';
-  for (char c : s) {
-    if (c == '"' || c == '\\' || c == '\'') out += '\\';
-    out += c;
-  }
-  out += '"';
-}
 
 class CommentMatch : public MatchBase<CommentMatch> {
  public:

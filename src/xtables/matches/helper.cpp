@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "xtables/eval.h"
+#include "xtables/ext_util.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -12,25 +13,6 @@ namespace {
 
 constexpr size_t kNameSize = 30;  // sizeof(xt_helper_info.name)
 
-// xtables_save_string (see comment.cpp for the same rule).
-void save_string(std::string& out, std::string_view s) {
-  auto plain = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  };
-  bool bare = !s.empty();
-  for (char c : s) bare = bare && plain(c);
-  out += ' ';
-  if (bare) {
-    out += s;
-    return;
-  }
-  out += '"';
-  for (char c : s) {
-    if (c == '"' || c == '\\' || c == '\'') out += '\\';
-    out += c;
-  }
-  out += '"';
-}
 
 class HelperMatch : public MatchBase<HelperMatch> {
  public:

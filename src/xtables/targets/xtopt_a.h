@@ -153,27 +153,8 @@ inline std::optional<uint32_t> inet_aton4(std::string_view s) {
   return static_cast<uint32_t>(v);
 }
 
-// xtables_save_string: bare when only [_-0-9a-zA-Z], otherwise in double
-// quotes with " \ ' escaped by a backslash. Appends the leading space.
-inline void save_string(std::string& out, std::string_view value) {
-  auto plain = [](char c) {
-    return c == '_' || c == '-' || std::isalnum(static_cast<unsigned char>(c)) != 0;
-  };
-  bool bare = !value.empty();
-  for (char c : value)
-    if (!plain(c)) bare = false;
-  out += ' ';
-  if (bare) {
-    out += value;
-    return;
-  }
-  out += '"';
-  for (char c : value) {
-    if (c == '"' || c == '\\' || c == '\'') out += '\\';
-    out += c;
-  }
-  out += '"';
-}
+// xtables_save_string lives in ext_util (shared with comment and helper).
+using ::nfemu::xt::save_string;
 
 // The messages of xtables_option_parse / xtables_options_fcheck.
 inline Error must_be_specified(std::string_view ext, std::string_view option) {
