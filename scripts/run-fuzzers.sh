@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang and runs each briefly on its seed
-# corpus. A crash, leak or sanitizer report fails the run.
+# corpus. A crash, leak or sanitizer report fails the run. The seed is fixed
+# (FUZZ_SEED overrides it) so that CI explores what a local run explored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-20}
@@ -14,7 +15,7 @@ for target in build/fuzz/fuzz/fuzz_*; do
   work=$(mktemp -d)
   [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
   echo "fuzz: $name for ${seconds}s"
-  if ! "$target" -max_total_time="$seconds" -max_len=4096 -print_final_stats=0 -artifact_prefix="$work.crash-" "$work" >"$work.log" 2>&1; then
+  if ! "$target" -seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -max_len=4096 -print_final_stats=0 -artifact_prefix="$work.crash-" "$work" >"$work.log" 2>&1; then
     tail -40 "$work.log"; ls "$work".crash-* 2>/dev/null
     echo "fuzz: $name FAILED" >&2
     status=1
