@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "util/strings.h"
+#include "xtables/xt_number.h"
 
 namespace nfemu::xt {
 
@@ -44,22 +45,7 @@ static Result<uint32_t> parse_mask_part(std::string_view m) {
 // inet_aton's forms, which iptables reaches through getaddrinfo when its
 // own dotted parser fails: "0x7f000001", "4294967295", "10.65535" (the last
 // part fills the remaining bytes).
-static std::optional<uint32_t> parse_inet_aton(std::string_view s) {
-  auto parts = split(s, '.');
-  if (parts.empty() || parts.size() > 4) return std::nullopt;
-  uint32_t value = 0;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    bool last = i + 1 == parts.size();
-    uint64_t max = last ? (0xffffffffull >> (8 * i)) : 255;
-    auto v = parse_uint_c(parts[i], max);
-    if (!v) return std::nullopt;
-    if (last)
-      value |= static_cast<uint32_t>(*v);
-    else
-      value |= static_cast<uint32_t>(*v) << (24 - 8 * i);
-  }
-  return value;
-}
+static std::optional<uint32_t> parse_inet_aton(std::string_view s) { return number::inet_aton(s); }
 
 static Result<AddrMask> parse_one(std::string_view s) {
   std::string_view host = s;

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 #include "util/strings.h"
+#include "xtables/xt_number.h"
 
 namespace nfemu::xt {
 
@@ -17,10 +20,48 @@ constexpr Service kServices[] = {
 };
 }  // namespace
 
-Result<uint16_t> parse_port(std::string_view s, std::string_view proto) {
+std::optional<uint16_t> lookup_service(std::string_view name, std::string_view proto) {
   for (const auto& svc : kServices)
-    if (svc.name == s && svc.proto == proto) return svc.port;
-  if (auto v = parse_uint_c(s, 65535)) return static_cast<uint16_t>(*v);
+    if (svc.name == name && (proto.empty() || svc.proto == proto)) return svc.port;
+  return std::nullopt;
+}
+
+Result<PortRange> parse_port_range_getaddrinfo(std::string_view s, std::string_view ext, std::string_view option) {
+  PortRange r;
+  int component = 0;
+  size_t pos = 0;
+  while (true) {
+    size_t colon = s.find(':', pos);
+    std::string_view part = s.substr(pos, colon == std::string_view::npos ? std::string_view::npos : colon - pos);
+    if (component == 2)
+      return make_error(fmt::format("{}: Too many components for option \"--{}\" (max: 2)", ext, option));
+    if (!part.empty()) {
+      std::optional<uint16_t> port;
+      size_t p = 0;
+      while (p < part.size() && std::isspace(static_cast<unsigned char>(part[p]))) ++p;
+      // glibc's getaddrinfo reads a numeric service with strtoul(s, &end,
+      // 10) and keeps the low 16 bits: 65536 is port 0.
+      auto c = number::strtoumax(part, 10);
+      if (c.end == part.size() && p < part.size() && part[p] != '-')
+        port = static_cast<uint16_t>(c.value);
+      else
+        port = lookup_service(part, "");
+      if (!port) return make_error(fmt::format("Port \"{}\" does not resolve to anything.", part));
+      (component == 0 ? r.lo : r.hi) = *port;
+    }
+    ++component;
+    if (colon == std::string_view::npos) break;
+    pos = colon + 1;
+  }
+  if (component == 1) r.hi = r.lo;
+  return r;
+}
+
+Result<uint16_t> parse_port(std::string_view s, std::string_view proto) {
+  // xtables_parse_port: xtables_strtoui first ("+22" and " 22" are 22), then
+  // the service name.
+  if (auto v = number::strtoul_whole(s, 0, 65535)) return static_cast<uint16_t>(*v);
+  if (auto svc = lookup_service(s, proto)) return *svc;
   return make_error(fmt::format("invalid port/service `{}' specified", s));
 }
 

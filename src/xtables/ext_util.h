@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -16,6 +17,9 @@ namespace nfemu::xt {
 // ("tcp", "udp", "sctp", "dccp"), as xtables_parse_port.
 Result<uint16_t> parse_port(std::string_view s, std::string_view proto);
 
+// The /etc/services entry for name and proto ("" for any protocol).
+std::optional<uint16_t> lookup_service(std::string_view name, std::string_view proto);
+
 struct PortRange {
   uint16_t lo = 0;
   uint16_t hi = 0xffff;
@@ -23,6 +27,11 @@ struct PortRange {
 };
 // "P", "P:Q", ":Q", "P:" (empty ends mean 0 and 65535); fails when P > Q.
 Result<PortRange> parse_port_range(std::string_view s, std::string_view proto);
+
+// XTTYPE_PORTRC (xtopt_parse_mport), as udp reads its ports: "P", "P:Q",
+// ":Q", "P:", each part through getaddrinfo's service lookup (decimal only,
+// low 16 bits kept, then service names); no ordering check.
+Result<PortRange> parse_port_range_getaddrinfo(std::string_view s, std::string_view ext, std::string_view option);
 
 // "VALUE[/MASK]", MASK defaulting to 0xffffffff, as xtables_parse_mark_mask.
 Result<std::pair<uint32_t, uint32_t>> parse_mark_mask(std::string_view s, std::string_view ext);

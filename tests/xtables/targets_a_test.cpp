@@ -65,18 +65,20 @@ TEST(XtoptATest, InetPtonIsStrict) {
 }
 
 TEST(XtoptATest, InetAtonTakesShortAndBasedForms) {
-  EXPECT_EQ(xtopt::inet_aton4("3221225985"), 0xc0000201u);
-  EXPECT_EQ(xtopt::inet_aton4("192.0.513"), 0xc0000201u);
-  EXPECT_EQ(xtopt::inet_aton4("192.513"), 0xc0000201u);
-  EXPECT_EQ(xtopt::inet_aton4("0xc0.0.2.1"), 0xc0000201u);
-  EXPECT_EQ(xtopt::inet_aton4("0300.0.2.1"), 0xc0000201u);
-  EXPECT_FALSE(xtopt::inet_aton4("08.0.0.1"));
-  EXPECT_FALSE(xtopt::inet_aton4("256.0.0.1"));
-  EXPECT_FALSE(xtopt::inet_aton4("1.2.3.4.5"));
-  EXPECT_FALSE(xtopt::inet_aton4("1.2.65536"));
-  EXPECT_FALSE(xtopt::inet_aton4("4294967296"));
-  EXPECT_FALSE(xtopt::inet_aton4("1.2.3.4 "));
-  EXPECT_FALSE(xtopt::inet_aton4("host"));
+  EXPECT_EQ(xtopt::inet_aton("3221225985"), 0xc0000201u);
+  EXPECT_EQ(xtopt::inet_aton("192.0.513"), 0xc0000201u);
+  EXPECT_EQ(xtopt::inet_aton("192.513"), 0xc0000201u);
+  EXPECT_EQ(xtopt::inet_aton("0xc0.0.2.1"), 0xc0000201u);
+  EXPECT_EQ(xtopt::inet_aton("0300.0.2.1"), 0xc0000201u);
+  EXPECT_FALSE(xtopt::inet_aton("08.0.0.1"));
+  EXPECT_FALSE(xtopt::inet_aton("256.0.0.1"));
+  EXPECT_FALSE(xtopt::inet_aton("1.2.3.4.5"));
+  EXPECT_FALSE(xtopt::inet_aton("1.2.65536"));
+  EXPECT_FALSE(xtopt::inet_aton("4294967296"));
+  EXPECT_FALSE(xtopt::inet_aton("1.2.3.4 "));
+  EXPECT_FALSE(xtopt::inet_aton("host"));
+  EXPECT_FALSE(xtopt::inet_aton("0x.0.2.1"));  // glibc wants a digit after 0x
+  EXPECT_EQ(xtopt::inet_aton("0.0x0.2.1"), 0x00000201u);
 }
 
 TEST(XtoptATest, SaveStringQuotesAsIptables) {

@@ -114,58 +114,8 @@ Result<uint32_t> parse_names(const std::array<Name, N>& table, std::string_view 
   return mask | *bit;
 }
 
-// inet_aton() without trailing blanks (glibc's getaddrinfo numeric path):
-// one to four parts, each decimal, 0x hex or 0 octal; the last part fills
-// the remaining bytes.
-std::optional<uint32_t> inet_aton_exact(std::string_view s) {
-  uint32_t parts[3];
-  int nparts = 0;
-  size_t i = 0;
-  uint64_t val = 0;
-  while (true) {
-    if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
-    val = 0;
-    unsigned base = 10;
-    bool digit = false;
-    if (s[i] == '0') {
-      ++i;
-      if (i < s.size() && (s[i] == 'x' || s[i] == 'X')) {
-        base = 16;
-        ++i;
-      } else {
-        base = 8;
-        digit = true;
-      }
-    }
-    for (; i < s.size(); ++i) {
-      char c = s[i];
-      if (std::isdigit(static_cast<unsigned char>(c))) {
-        if (base == 8 && c >= '8') return std::nullopt;
-        val = val * base + static_cast<unsigned>(c - '0');
-      } else if (base == 16 && std::isxdigit(static_cast<unsigned char>(c))) {
-        val = (val << 4) | static_cast<unsigned>(std::tolower(static_cast<unsigned char>(c)) - 'a' + 10);
-      } else {
-        break;
-      }
-      digit = true;
-      if (val > 0xffffffffull) return std::nullopt;
-    }
-    if (!digit) return std::nullopt;
-    if (i < s.size() && s[i] == '.') {
-      if (nparts == 3 || val > 0xff) return std::nullopt;
-      parts[nparts++] = static_cast<uint32_t>(val);
-      ++i;
-      continue;
-    }
-    break;
-  }
-  if (i != s.size()) return std::nullopt;
-  static constexpr uint64_t kLastMax[] = {0xffffffffull, 0xffffffull, 0xffffull, 0xffull};
-  if (val > kLastMax[nparts]) return std::nullopt;
-  uint32_t addr = static_cast<uint32_t>(val);
-  for (int p = 0; p < nparts; ++p) addr |= parts[p] << (24 - 8 * p);
-  return addr;
-}
+// inet_aton() without trailing blanks (glibc's getaddrinfo numeric path).
+std::optional<uint32_t> inet_aton_exact(std::string_view s) { return number::inet_aton(s); }
 
 struct AddrOpt {
   uint32_t addr = 0, mask = 0;

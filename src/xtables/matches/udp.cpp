@@ -28,7 +28,7 @@ class UdpMatch : public MatchBase<UdpMatch> {
     bool source = opt.name == "source-port" || opt.name == "sport";
     bool& have = source ? have_sport_ : have_dport_;
     if (have) return make_error(source ? "Only one `--source-port' allowed" : "Only one `--destination-port' allowed");
-    auto r = parse_port_range(opt.arg, "udp");
+    auto r = parse_port_range_getaddrinfo(opt.arg, "udp", source ? "source-port" : "destination-port");
     if (!r) return r.error();
     (source ? sport_ : dport_) = *r;
     have = true;

@@ -18,63 +18,27 @@
 #include <vector>
 
 #include "util/result.h"
+#include "xtables/xt_number.h"
 
 namespace nfemu::xt::xtopt {
 
-// What strtoumax/strtoul(s, &end, base) computes; end == 0 means "no digits".
-struct CNumber {
-  uint64_t value = 0;
-  size_t end = 0;
-  bool overflow = false;  // ERANGE
-};
+// strtoumax and xtables_strtoul live in xt_number.h.
+using CNumber = number::CConversion;
+using number::digit_value;
+inline CNumber c_strtou(std::string_view s, int base) { return number::strtoumax(s, base); }
 
-inline int digit_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'Z') return c - 'A' + 10;
-  return 99;
-}
-
-// C's strtoumax with base 0 or 16 (the only bases libxtables uses here).
-inline CNumber c_strtou(std::string_view s, int base) {
-  CNumber out;
-  size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  bool neg = false;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
-  if ((base == 0 || base == 16) && i + 1 < s.size() && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X') &&
-      i + 2 < s.size() && digit_value(s[i + 2]) < 16) {
-    base = 16;
-    i += 2;
-  } else if (base == 0) {
-    base = (i < s.size() && s[i] == '0') ? 8 : 10;
-  }
-  size_t start = i;
-  uint64_t v = 0;
-  for (; i < s.size() && digit_value(s[i]) < base; ++i) {
-    uint64_t d = static_cast<uint64_t>(digit_value(s[i]));
-    if (v > (UINT64_MAX - d) / static_cast<uint64_t>(base)) out.overflow = true;
-    v = v * static_cast<uint64_t>(base) + d;
-  }
-  if (i == start) return out;  // no conversion: end stays 0
-  out.end = i;
-  out.value = out.overflow ? UINT64_MAX : (neg ? (0 - v) : v);
-  return out;
-}
-
-// xtables_strtoul: with want_end false the whole string must be the number;
-// with want_end true trailing bytes are allowed and *end tells where.
+// xtables_strtoul: with end null the whole string must be the number; with
+// end set trailing bytes are allowed and *end tells where.
 inline bool strtoul_x(std::string_view s, uint64_t* value, uint64_t min, uint64_t max, size_t* end = nullptr) {
-  size_t p = 0;
-  while (p < s.size() && std::isspace(static_cast<unsigned char>(s[p]))) ++p;
-  if (p < s.size() && s[p] == '-') return false;
-  CNumber n = c_strtou(s, 0);
-  if (n.end == 0) return false;
-  if (end) *end = n.end;
-  if (n.overflow || n.value < min || (max != 0 && n.value > max)) return false;
-  if (value) *value = n.value;
-  if (!end) return n.end == s.size();
-  return true;
+  auto p = number::strtoul_prefix(s, min, max);
+  if (!p) {
+    // libxtables stores the end even when the range check fails.
+    if (end) *end = number::strtoumax(s).end;
+    return false;
+  }
+  if (end) *end = p->end;
+  if (value) *value = p->value;
+  return end || p->end == s.size();
 }
 
 // XTTYPE_UINT8/16/32 (xtopt_parse_int).
@@ -116,31 +80,7 @@ inline Result<std::vector<uint64_t>> parse_mint(std::string_view ext, std::strin
   return vals;
 }
 
-// inet_aton as glibc's getaddrinfo(AI_NUMERICHOST) applies it: 1 to 4
-// parts in C notation; the last part fills the remaining bytes.
-inline std::optional<uint32_t> inet_aton(std::string_view s) {
-  std::vector<uint64_t> parts;
-  size_t pos = 0;
-  while (true) {
-    size_t dot = s.find('.', pos);
-    std::string_view part = s.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
-    if (part.empty() || !std::isdigit(static_cast<unsigned char>(part[0]))) return std::nullopt;
-    CNumber n = c_strtou(part, 0);
-    if (n.end != part.size() || n.overflow || n.value > UINT32_MAX) return std::nullopt;
-    parts.push_back(n.value);
-    if (dot == std::string_view::npos) break;
-    if (parts.size() == 4) return std::nullopt;
-    pos = dot + 1;
-  }
-  uint32_t out = 0;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    if (parts[i] > 0xff) return std::nullopt;
-    out |= static_cast<uint32_t>(parts[i]) << (24 - 8 * i);
-  }
-  uint64_t last = parts.back();
-  if (last > (UINT32_MAX >> (8 * (parts.size() - 1)))) return std::nullopt;
-  return out | static_cast<uint32_t>(last);
-}
+using number::inet_aton;
 
 inline Error must_be_specified(std::string_view ext, std::string_view opt) {
   return make_error(fmt::format("{}: option \"--{}\" must be specified", ext, opt));

@@ -15,7 +15,7 @@ namespace {
 // xtopt_parse_host: getaddrinfo, which takes inet_aton's numeric forms.
 // nfemu never resolves names, so a name fails as an unknown host does.
 Result<uint32_t> parse_host(std::string_view s) {
-  if (auto a = xtopt::inet_aton4(s)) return *a;
+  if (auto a = xtopt::inet_aton(s)) return *a;
   return make_error("getaddrinfo: Name or service not known");
 }
 
@@ -24,7 +24,7 @@ Result<uint32_t> parse_host(std::string_view s) {
 // (uint8_t)-1, which the mask rebuilding treats as "all ones".
 Result<uint32_t> parse_mask(std::string_view s) {
   if (auto len = xtopt::strtoul_whole(s, 0, 32)) return prefix_to_mask(static_cast<int>(*len));
-  if (auto m = xtopt::inet_aton4(s)) {
+  if (auto m = xtopt::inet_aton(s)) {
     int len = mask_prefix_len(*m);
     return len < 0 ? 0xffffffffu : prefix_to_mask(len);
   }

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "util/result.h"
+#include "xtables/xt_number.h"
 #include "util/strings.h"
 #include "xtables/ext_util.h"
 
@@ -27,42 +28,13 @@ struct Prefix {
   std::string_view rest;  // what follows the number
 };
 
-// xtables_strtoul_base(s, &end, ..., base 0): leading blanks and '+' are
-// allowed, '-' is not; the number may be followed by anything, which is
-// returned as `rest`. Fails when no digit is read or the value is outside
-// [min, max] (the caller then usually tries a service name).
+// xtables_strtoul_base(s, &end, min, max) (xt_number.h), with what follows
+// the number returned as `rest` (the caller then usually tries a service
+// name when it fails).
 inline std::optional<Prefix> strtoul_prefix(std::string_view s, uint64_t min, uint64_t max) {
-  size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  if (i < s.size() && s[i] == '-') return std::nullopt;
-  if (i < s.size() && s[i] == '+') ++i;
-  unsigned base = 10;
-  auto is_xdigit = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
-  if (i < s.size() && s[i] == '0') {
-    if (i + 2 < s.size() && (s[i + 1] == 'x' || s[i + 1] == 'X') && is_xdigit(s[i + 2])) {
-      base = 16;
-      i += 2;
-    } else {
-      base = 8;
-    }
-  }
-  uint64_t v = 0;
-  bool overflow = false;
-  size_t start = i;
-  for (; i < s.size(); ++i) {
-    char c = s[i];
-    unsigned d;
-    if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
-    else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
-    else break;
-    if (d >= base) break;
-    if (v > (UINT64_MAX - d) / base) overflow = true;
-    else v = v * base + d;
-  }
-  if (i == start) return std::nullopt;  // strtoumax read nothing: end == s
-  if (overflow || v < min || v > max) return std::nullopt;
-  return Prefix{v, s.substr(i)};
+  auto p = number::strtoul_prefix(s, min, max);
+  if (!p) return std::nullopt;
+  return Prefix{p->value, s.substr(p->end)};
 }
 
 // xtables_strtoul with no end pointer: the whole string must be the number.
@@ -75,9 +47,7 @@ inline std::optional<uint64_t> strtoul_whole(std::string_view s, uint64_t min, u
 // getservbyname(name, NULL): any protocol. Numbers are never service names.
 inline std::optional<uint16_t> service_port(std::string_view name) {
   if (name.empty() || parse_uint_c(name)) return std::nullopt;
-  for (std::string_view proto : {"tcp", "udp", "sctp", "dccp"})
-    if (auto p = parse_port(name, proto)) return *p;
-  return std::nullopt;
+  return lookup_service(name, "");
 }
 
 // inet_pton(AF_INET): exactly four decimal parts of 0..255, no leading zeros.
@@ -104,54 +74,7 @@ inline std::optional<uint32_t> inet_pton4(std::string_view s) {
   return out;
 }
 
-// glibc's inet_aton_exact, which getaddrinfo uses for numeric hosts: one to
-// four parts ("a", "a.b", "a.b.c", "a.b.c.d"), each decimal, 0x hex or
-// leading-zero octal; the last part fills the remaining bytes.
-inline std::optional<uint32_t> inet_aton4(std::string_view s) {
-  uint64_t parts[4];
-  int n = 0;
-  size_t i = 0;
-  while (true) {
-    if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
-    unsigned base = 10;
-    if (s[i] == '0') {
-      ++i;
-      if (i < s.size() && (s[i] == 'x' || s[i] == 'X')) {
-        base = 16;
-        ++i;
-      } else {
-        base = 8;
-      }
-    }
-    uint64_t v = 0;
-    while (i < s.size()) {
-      char c = s[i];
-      unsigned d;
-      if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
-      else if (base == 16 && c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
-      else if (base == 16 && c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
-      else break;
-      if (d >= base) return std::nullopt;  // 8 or 9 in an octal part
-      v = v * base + d;
-      if (v > 0xffffffffu) return std::nullopt;
-      ++i;
-    }
-    parts[n++] = v;
-    if (i < s.size() && s[i] == '.') {
-      if (n > 3 || v > 0xff) return std::nullopt;
-      ++i;
-      continue;
-    }
-    break;
-  }
-  if (i != s.size()) return std::nullopt;
-  uint64_t last = parts[n - 1];
-  static constexpr uint64_t kLastMax[] = {0xffffffffu, 0xffffffu, 0xffffu, 0xffu};
-  if (last > kLastMax[n - 1]) return std::nullopt;
-  uint64_t v = last;
-  for (int k = 0; k < n - 1; ++k) v |= parts[k] << (24 - 8 * k);
-  return static_cast<uint32_t>(v);
-}
+using number::inet_aton;
 
 // xtables_save_string lives in ext_util (shared with comment and helper).
 using ::nfemu::xt::save_string;

@@ -17,59 +17,19 @@
 #include <utility>
 
 #include "util/result.h"
+#include "xtables/xt_number.h"
 
 namespace nfemu::xt::xtopt {
 
-// strtoumax(s, &end, base) followed by xtables_strtoul_base's range check.
-// Returns the value and how many bytes were consumed; nullopt when nothing
-// was converted, a '-' leads, the value overflowed or is outside [min, max].
-struct Partial {
-  uint64_t value;
-  size_t end;
-};
+// strtoumax(s, &end, base) followed by xtables_strtoul_base's range check
+// (xt_number.h): the value and how many bytes were consumed.
+using Partial = number::Prefix;
 inline std::optional<Partial> strtoul_partial(std::string_view s, uint64_t min, uint64_t max, int base = 0) {
-  size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  if (i < s.size() && s[i] == '-') return std::nullopt;
-  if (i < s.size() && s[i] == '+') ++i;
-  auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'Z') return c - 'A' + 10;
-    return 99;
-  };
-  if (base == 0 || base == 16) {
-    // "0x" counts as a prefix only when a hex digit follows; otherwise
-    // strtoumax converts the "0" and stops at the 'x'.
-    if (i + 2 < s.size() && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X') && digit(s[i + 2]) < 16) {
-      i += 2;
-      base = 16;
-    } else if (base == 0) {
-      base = (i < s.size() && s[i] == '0') ? 8 : 10;
-    }
-  }
-  size_t start = i;
-  uint64_t v = 0;
-  bool overflow = false;
-  while (i < s.size() && digit(s[i]) < base) {
-    uint64_t d = static_cast<uint64_t>(digit(s[i]));
-    if (v > (UINT64_MAX - d) / static_cast<uint64_t>(base)) overflow = true;
-    v = v * static_cast<uint64_t>(base) + d;
-    ++i;
-  }
-  if (i == start) return std::nullopt;
-  if (overflow || v < min || v > max) return std::nullopt;
-  return Partial{v, i};
+  return number::strtoul_prefix(s, min, max, base);
 }
 
-// The whole string must be a number in range (xtables_strtoul with end == NULL).
-inline std::optional<uint64_t> strtoul_whole(std::string_view s, uint64_t min, uint64_t max, int base = 0) {
-  auto p = strtoul_partial(s, min, max, base);
-  if (!p || p->end != s.size()) return std::nullopt;
-  return p->value;
-}
+using number::strtoul_whole;
 
-// XTTYPE_UINT8/16/32: xtopt_parse_int and its message.
 inline Result<uint32_t> parse_uint(std::string_view arg, std::string_view ext, std::string_view opt, uint64_t min,
                                    uint64_t max) {
   auto v = strtoul_whole(arg, min, max);
