@@ -29,6 +29,7 @@ struct FileDifference {
 
 struct Comparison {
   bool agree = true;
+  size_t files = 0;  // relative paths compared: the union of both sides
   std::vector<FileDifference> differences;
   // A readable unified-style diff of the normalised texts of every file that
   // differs, labelled with the two directory names (pcaps are compared as
