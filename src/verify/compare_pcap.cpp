@@ -45,14 +45,16 @@ struct Notes {
 bool host_generated_icmp(uint8_t type) { return type == 0 || packet::icmp_is_error(type); }
 
 // The IP header's span of transport bytes, cut to what was captured.
+template <class Byte>
 struct IpParts {
   bool ok = false;
   size_t hl = 0;
-  std::span<uint8_t> l4;
+  std::span<Byte> l4;
 };
 
-IpParts split_ip(std::span<uint8_t> ip) {
-  IpParts p;
+template <class Byte>
+IpParts<Byte> split_ip(std::span<Byte> ip) {
+  IpParts<Byte> p;
   if (ip.size() < 20 || (ip[0] >> 4) != 4) return p;
   p.hl = size_t{ip[0] & 0x0fu} * 4;
   if (p.hl < 20 || p.hl > ip.size()) return p;
@@ -72,7 +74,7 @@ uint32_t map_seq(uint32_t v, const IsnState::Conn& c, uint32_t& conn, uint32_t& 
 // Normalises an IPv4 datagram in place (an ICMP error's quote when embedded);
 // true when any byte changed.
 bool normalize_ip(std::span<uint8_t> ip, bool embedded, IsnState& isn, Notes* notes) {
-  IpParts p = split_ip(ip);
+  auto p = split_ip(ip);
   if (!p.ok) return false;
   bool changed = false;
   bool host_gen = false;
@@ -178,10 +180,8 @@ std::string mapped(uint32_t raw, uint32_t conn, uint32_t delta) {
   return conn ? fmt::format("isn#{}+{}", conn, delta) : fmt::format("{}", raw);
 }
 
-std::string describe_ip(std::span<const uint8_t> ipc, const Notes* notes, bool embedded) {
-  // split_ip only reads; the cast keeps one helper for both uses.
-  std::span<uint8_t> ip(const_cast<uint8_t*>(ipc.data()), ipc.size());
-  IpParts p = split_ip(ip);
+std::string describe_ip(std::span<const uint8_t> ip, const Notes* notes, bool embedded) {
+  auto p = split_ip(ip);
   if (!p.ok) return fmt::format("IPv4? {} bytes", ip.size());
   std::string s = fmt::format("IPv4 len {} id {} ttl {}", load16(&ip[2]),
                               notes->id_ignored ? std::string("*") : fmt::format("{}", load16(&ip[4])), ip[8]);

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
+#include <charconv>
 
 #include "verify/compare_internal.h"
 
@@ -116,8 +116,10 @@ CtLine split_conntrack_line(std::string_view line) {
       out.text.replace(toks[i].pos, toks[i].len, "id=*");
   }
   out.key = out.text;
-  if (timeout < toks.size()) {
-    out.timeout = std::stol(std::string(text(timeout)));
+  long value = 0;
+  std::string_view t = timeout < toks.size() ? text(timeout) : std::string_view();
+  if (!t.empty() && std::from_chars(t.data(), t.data() + t.size(), value).ec == std::errc()) {
+    out.timeout = value;
     out.key.replace(toks[timeout].pos, toks[timeout].len, "*");
   }
   return out;
