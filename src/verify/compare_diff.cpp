@@ -62,11 +62,31 @@ struct LineEdit {
   const std::string* text;
 };
 
+// A hash of what must be equal in a block, so that the LCS table mostly
+// compares numbers.
+std::vector<size_t> hashes(const Normalized& n, bool fuzzy) {
+  std::vector<size_t> out;
+  out.reserve(n.blocks.size());
+  std::hash<std::string> h;
+  for (size_t i = 0; i < n.blocks.size(); ++i) {
+    size_t v = 0;
+    if (fuzzy) v = h(n.keys[i]);
+    else
+      for (const auto& l : n.blocks[i].lines) v = v * 1000003u ^ h(l);
+    out.push_back(v);
+  }
+  return out;
+}
+
 }  // namespace
 
 DiffResult diff(const Normalized& left, const Normalized& right) {
+  bool fuzzy = left.fuzzy_timeout && right.fuzzy_timeout && left.keys.size() == left.blocks.size() &&
+               right.keys.size() == right.blocks.size();
+  std::vector<size_t> lh = hashes(left, fuzzy), rh = hashes(right, fuzzy);
   auto block_eq = [&](size_t i, size_t j) {
-    if (left.fuzzy_timeout && right.fuzzy_timeout && i < left.keys.size() && j < right.keys.size()) {
+    if (lh[i] != rh[j]) return false;
+    if (fuzzy) {
       if (left.keys[i] != right.keys[j]) return false;
       long a = left.timeouts[i], b = right.timeouts[j];
       return (a < 0) == (b < 0) && std::labs(a - b) <= 1;
