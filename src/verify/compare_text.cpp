@@ -58,24 +58,22 @@ std::vector<std::string> split_lines(std::string_view content) {
 
 }  // namespace
 
-std::string normalize_kern_log_line(std::string_view line) {
-  auto toks = tokens(line);
-  auto text = [&](const Token& t) { return line.substr(t.pos, t.len); };
-  // The line's own packet ends where an ICMP error quotes the offending one.
-  size_t top = toks.size();
-  for (size_t i = 0; i < toks.size(); ++i)
-    if (starts_with(text(toks[i]), "[SRC=")) {
-      top = i;
-      break;
-    }
-  std::string_view proto;
-  std::string_view type;
-  bool rst = false, syn = false, ack = false;
-  size_t ip_id = toks.size();
-  bool after_ttl = false;
-  for (size_t i = 0; i < top; ++i) {
-    std::string_view t = text(toks[i]);
-    if (after_ttl && starts_with(t, "ID=") && ip_id == toks.size()) ip_id = i;
+namespace {
+
+// The ID= of the packet described by tokens [from, to) becomes ID=* when
+// that packet is host-generated (outputs.md): ICMP errors and echo replies,
+// TCP RST and SYN-ACK. The IP ID is the ID= right after TTL=; an echo's
+// own ID= (its identifier) comes later and stays.
+void star_host_generated_id(std::string& out, std::string_view line, const std::vector<Token>& toks, size_t from,
+                            size_t to) {
+  auto text = [&](size_t i) { return line.substr(toks[i].pos, toks[i].len); };
+  std::string_view proto, type;
+  bool rst = false, syn = false, ack = false, after_ttl = false;
+  size_t ip_id = to;
+  for (size_t i = from; i < to; ++i) {
+    std::string_view t = text(i);
+    if (i == from && starts_with(t, "[")) t.remove_prefix(1);
+    if (after_ttl && starts_with(t, "ID=") && ip_id == to) ip_id = i;
     after_ttl = starts_with(t, "TTL=");
     if (proto.empty() && starts_with(t, "PROTO=")) proto = t.substr(6);
     else if (!proto.empty() && type.empty() && starts_with(t, "TYPE=")) type = t.substr(5);
@@ -88,9 +86,26 @@ std::string normalize_kern_log_line(std::string_view line) {
     host_gen = type == "0" || type == "3" || type == "4" || type == "5" || type == "11" || type == "12";
   else if (proto == "TCP")
     host_gen = rst || (syn && ack);
+  if (host_gen && ip_id < to) out.replace(toks[ip_id].pos, toks[ip_id].len, "ID=*");
+}
+
+}  // namespace
+
+std::string normalize_kern_log_line(std::string_view line) {
+  auto toks = tokens(line);
+  // The line's own packet ends where an ICMP error quotes the offending
+  // one; the quote is judged on its own fields (a quoted SYN-ACK's ID is
+  // the listener's random one, a quoted echo request's is the sender's).
+  size_t top = toks.size();
+  for (size_t i = 0; i < toks.size(); ++i)
+    if (starts_with(line.substr(toks[i].pos, toks[i].len), "[SRC=")) {
+      top = i;
+      break;
+    }
   std::string out(line);
-  if (host_gen && ip_id < toks.size())
-    out.replace(toks[ip_id].pos, toks[ip_id].len, "ID=*");
+  // The quote first: replacing there keeps the positions before it valid.
+  if (top < toks.size()) star_host_generated_id(out, line, toks, top, toks.size());
+  star_host_generated_id(out, line, toks, 0, top);
   return out;
 }
 

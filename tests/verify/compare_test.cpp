@@ -316,12 +316,19 @@ TEST(CompareKernLogTest, IdOfHostGeneratedPacketsOnly) {
       "IN= OUT=eth0 SRC=192.0.2.1 DST=198.51.100.2 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=9 PROTO=TCP SPT=80 "
       "DPT=4000 WINDOW=0 RES=0x00 ACK RST URGP=0 ";
   EXPECT_NE(normalize_kern_log_line(rst).find(" ID=* "), std::string::npos);
-  // An ICMP error quoting a SYN-ACK is still not a TCP packet itself: the
-  // quoted ID stays.
+  // The quote of an ICMP error is judged on its own fields: a quoted
+  // SYN-ACK carries the listener's random ID, a quoted UDP datagram does not.
   const std::string quoting =
-      "IN=eth1 OUT= SRC=203.0.113.9 DST=192.0.2.1 LEN=68 TOS=0x00 PREC=0x00 TTL=64 ID=3 PROTO=ICMP TYPE=8 CODE=0 "
+      "IN=eth1 OUT= SRC=203.0.113.9 DST=192.0.2.1 LEN=68 TOS=0x00 PREC=0x00 TTL=64 ID=3 PROTO=ICMP TYPE=3 CODE=1 "
       "[SRC=192.0.2.1 DST=203.0.113.9 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=77 PROTO=TCP SPT=80 DPT=4000 ACK SYN ] ";
-  EXPECT_EQ(normalize_kern_log_line(quoting), quoting);
+  norm = normalize_kern_log_line(quoting);
+  EXPECT_NE(norm.find("TTL=64 ID=* PROTO=ICMP TYPE=3"), std::string::npos) << norm;
+  EXPECT_NE(norm.find("TTL=64 ID=* PROTO=TCP SPT=80"), std::string::npos) << norm;
+  // Flags inside the quote do not make the outer packet host-generated.
+  const std::string forwarded_quote =
+      "IN=eth1 OUT= SRC=203.0.113.9 DST=192.0.2.1 LEN=68 TOS=0x00 PREC=0x00 TTL=64 ID=3 PROTO=ICMP TYPE=8 CODE=0 "
+      "[SRC=192.0.2.1 DST=203.0.113.9 LEN=40 TOS=0x00 PREC=0x00 TTL=64 ID=77 PROTO=UDP SPT=80 DPT=4000 LEN=20 ] ";
+  EXPECT_EQ(normalize_kern_log_line(forwarded_quote), forwarded_quote);
 }
 
 TEST(CompareKernLogTest, ThroughCompareDirs) {
