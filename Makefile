@@ -1,9 +1,10 @@
 # Entry points a new user needs; everything else is plain CMake presets.
 #   make demo   install dependencies, build (release), run the examples
 #   make test   install dependencies, build (dev and asan), run every test
+#   make fidelity  nfemu verify on every test scenario: agree with the kernel? (root)
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build release asan demo test test-dev test-asan fuzz clean
+.PHONY: deps build release asan demo test test-dev test-asan fuzz fidelity clean
 
 deps:
 	./scripts/install-deps.sh
@@ -31,6 +32,10 @@ test-dev: build
 
 test-asan: asan
 	ctest --preset asan -j $(JOBS) -LE kernel
+
+# The emulator against the real kernel, scenario by scenario (needs root).
+fidelity: build
+	./scripts/fidelity.sh build/dev
 
 fuzz: deps
 	./scripts/run-fuzzers.sh

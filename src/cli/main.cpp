@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/cmd_compare.h"
 #include "net/network.h"
 #include "ruleset/restore.h"
 #include "scenario/scenario.h"
@@ -68,6 +69,9 @@ int main(int argc, char** argv) {
   run->add_option("SCENARIO", run_file, "scenario file (TOML, see shared/spec/scenario.md)")->required();
   run->add_option("--out", out_dir, "write kern.log, conntrack events and table, iptables-save and pcaps here");
 
+  nfemu::cli::CompareArgs compare_args;
+  auto* compare = nfemu::cli::add_compare(app, compare_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -75,6 +79,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitBadInput;
   }
 
+  if (*compare) return nfemu::cli::run_compare(compare_args);
   if (*check) {
     nfemu::xt::Ruleset rs;
     return load(check_file, false, rs) ? 0 : kExitBadInput;
