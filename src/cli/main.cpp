@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "net/json.h"
 #include "net/network.h"
 #include "ruleset/restore.h"
 #include "scenario/scenario.h"
@@ -67,6 +68,8 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Emulate a scenario: print the timeline, and with --out write the artifacts");
   run->add_option("SCENARIO", run_file, "scenario file (TOML, see shared/spec/scenario.md)")->required();
   run->add_option("--out", out_dir, "write kern.log, conntrack events and table, iptables-save and pcaps here");
+  bool run_json = false;
+  run->add_flag("--json", run_json, "print the timeline and the hosts' end state as JSON (docs/json.md)");
 
   try {
     app.parse(argc, argv);
@@ -91,7 +94,7 @@ int main(int argc, char** argv) {
       return kExitBadInput;
     }
     (*net)->run();
-    for (const auto& line : (*net)->timeline()) std::cout << line << "\n";
+    std::cout << (run_json ? nfemu::net::run_json(**net, run_file) : (*net)->timeline_text());
     if (!(*net)->unsupported().empty()) {
       std::cerr << "nfemu: note: not evaluated yet (treated as no match / continue):";
       for (const auto& e : (*net)->unsupported()) std::cerr << " " << e;
