@@ -206,6 +206,14 @@ void Network::drain() {
   queue_.clear();
 }
 
+// Confirmation (INPUT, POSTROUTING) has happened by the time a packet is
+// delivered, transmitted or dropped: taking the events here puts each
+// `conntrack -E` line next to the packet that caused it in the timeline.
+void Network::collect_events(const stack::Host& h) {
+  for (size_t hi = 0; hi < hosts_.size(); ++hi)
+    if (hosts_[hi].get() == &h) collect_events(hi);
+}
+
 void Network::collect_events(size_t hi) {
   auto& rec = records_[hosts_[hi]->name()];
   for (const auto& ev : hosts_[hi]->conntrack().take_events()) {
@@ -324,18 +332,21 @@ void Network::on_nat(const stack::Host& h, xt::Hook hook, stack::NatStep step, s
 }
 
 void Network::on_drop(const stack::Host& h, std::string_view reason, const packet::Packet& pkt) {
+  collect_events(h);
   Event& e = add(h, EventKind::Drop);
   e.reason = reason;
   e.packet = describe(pkt);
 }
 
 void Network::on_local_deliver(const stack::Host& h, const packet::Packet& pkt) {
+  collect_events(h);
   Event& e = add(h, EventKind::Deliver);
   set_ct_state(e, pkt);
   e.packet = describe(pkt);
 }
 
 void Network::on_transmit(const stack::Host& h, std::string_view ifname, const packet::Packet& pkt) {
+  collect_events(h);
   Event& e = add(h, EventKind::Transmit);
   e.ifname = ifname;
   e.packet = describe(pkt);

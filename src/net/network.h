@@ -68,6 +68,7 @@ class Network : private stack::PathObserver {
   void wire(size_t host_index, std::string_view ifname, packet::Packet& pkt);
   void drain();
   void collect_events(size_t host_index);
+  void collect_events(const stack::Host& h);
   void capture(size_t host_index, std::string_view ifname, const packet::Packet& pkt);
   Event& add(const stack::Host& h, EventKind kind);
   Event& add(const std::string& host, EventKind kind);
