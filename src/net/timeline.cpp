@@ -42,9 +42,21 @@ std::string describe_at(std::span<const uint8_t> b, int depth) {
   // as far as it is there, not as far as Total Length says.
   std::span<const uint8_t> l4 = ihl <= b.size() ? b.subspan(ihl) : std::span<const uint8_t>();
   bool first_fragment = (packet::load16(b.data() + 6) & 0x1fff) == 0;
-  if ((proto == packet::kIpProtoTcp || proto == packet::kIpProtoUdp) && l4.size() >= 4 && first_fragment)
-    return fmt::format("{} {}:{} > {}:{}", proto == packet::kIpProtoTcp ? "tcp" : "udp", src,
-                       packet::load16(l4.data()), dst, packet::load16(l4.data() + 2));
+  if ((proto == packet::kIpProtoTcp || proto == packet::kIpProtoUdp) && l4.size() >= 4 && first_fragment) {
+    std::string text = fmt::format("{} {}:{} > {}:{}", proto == packet::kIpProtoTcp ? "tcp" : "udp", src,
+                                   packet::load16(l4.data()), dst, packet::load16(l4.data() + 2));
+    if (proto == packet::kIpProtoTcp && l4.size() >= 14 && l4[13] != 0) {
+      // The scenario grammar's letters, in its (tcpdump's) order.
+      namespace f = packet::tcp_flag;
+      static constexpr std::pair<char, uint8_t> kLetters[] = {{'S', f::kSyn}, {'F', f::kFin}, {'R', f::kRst},
+                                                              {'P', f::kPsh}, {'A', f::kAck}, {'U', f::kUrg},
+                                                              {'E', f::kEce}, {'C', f::kCwr}};
+      text += " flags ";
+      for (auto [c, bit] : kLetters)
+        if (l4[13] & bit) text += c;
+    }
+    return text;
+  }
   if (proto == packet::kIpProtoIcmp && l4.size() >= 4 && first_fragment) {
     uint8_t type = l4[0], code = l4[1];
     bool echo = type == packet::icmp_type::kEcho || type == packet::icmp_type::kEchoReply;

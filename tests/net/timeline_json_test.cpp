@@ -219,6 +219,11 @@ TEST(TimelineTextTest, DescribeHeaders) {
   udp[6] = 0x00, udp[7] = 0x10;
   EXPECT_EQ(describe_headers(udp), "proto 17 198.51.100.10 > 203.0.113.4");
   EXPECT_EQ(describe_headers(std::span<const uint8_t>(udp.data(), 10)), "10 bytes");
+  // A SYN-ACK (what format_packet cannot say when it has options or a
+  // chosen ISN): flags in the grammar's letters.
+  std::vector<uint8_t> tcp = {0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0, 100, 64, 0, 80, 203, 0, 113, 10,
+                              0, 80, 0x9c, 0x40, 0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x12, 0xfa, 0xf0, 0, 0, 0, 0};
+  EXPECT_EQ(describe_headers(tcp), "tcp 100.64.0.80:80 > 203.0.113.10:40000 flags SA");
 }
 
 TEST(TimelineTextTest, GroupsUnderTrafficAndHidesTraceAndTableLines) {
