@@ -223,19 +223,23 @@ void Network::collect_events(size_t hi) {
     rec.conntrack_events.push_back(log::format_ct_event(type, to_log(ev.view, ev.mask)));
     std::string_view line = rec.conntrack_events.back();
     line.remove_prefix(std::min(line.find_first_not_of(' '), line.size()));
-    add(*hosts_[hi], EventKind::CtEvent).text = line;
+    Event& e = add(*hosts_[hi], EventKind::CtEvent);
+    e.text = line;
+    e.time_ns = ev.time_ns;  // an expiry's own time, not the time it was noticed
   }
 }
 
 void Network::run() {
   for (size_t ti = 0; ti < sc_.traffic.size(); ++ti) {
     const auto& t = sc_.traffic[ti];
-    traffic_ = static_cast<int>(ti);
     now_ns_ = static_cast<uint64_t>(t.at_ns);
+    // Expiries due by now belong to no traffic entry.
+    traffic_ = -1;
     for (size_t hi = 0; hi < hosts_.size(); ++hi) {
       hosts_[hi]->conntrack().expire_until(now_ns_);
       collect_events(hi);
     }
+    traffic_ = static_cast<int>(ti);
     packet::Packet pkt = packet::build_packet(t.packet);
     stack::Host& h = *hosts_[t.host];
     if (t.origin == scenario::Origin::From) {

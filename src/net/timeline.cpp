@@ -78,7 +78,7 @@ std::string describe_headers(std::span<const uint8_t> ip) { return describe_at(i
 std::string event_text(const Event& e) {
   switch (e.kind) {
     case EventKind::Send: return fmt::format("sends {}", e.text);
-    case EventKind::Inject: return fmt::format("{} receives {}", e.ifname, e.text);
+    case EventKind::Inject: return fmt::format("receives on {} from the wire: {}", e.ifname, e.text);
     case EventKind::Receive: return fmt::format("receives on {}: {}", e.ifname, e.packet);
     case EventKind::Conntrack: {
       std::string dir = e.ct_dir.empty() ? "" : fmt::format(" ({})", e.ct_dir);
@@ -129,7 +129,8 @@ std::string render_timeline(const std::vector<Event>& events) {
     if (head) {
       out += fmt::format("{} {} {}\n", format_seconds(head->time_ns), head->host, event_text(*head));
     } else {
-      out += fmt::format("{} end of the scenario\n", format_seconds(events[i].time_ns));
+      out += fmt::format("{} {}\n", format_seconds(events[i].time_ns),
+                         j == events.size() ? "timers, until the end of the scenario" : "timers");
     }
     for (size_t k = i; k < j; ++k) {
       const Event& e = events[k];

@@ -39,7 +39,7 @@ std::string_view to_string(EventKind k);
 // does not use stay empty (0, "").
 struct Event {
   uint64_t time_ns = 0;
-  int traffic = -1;  // index of the [[traffic]] entry being played; -1: the end of the scenario
+  int traffic = -1;  // index of the [[traffic]] entry being played; -1: none (timers, the end)
   std::string host;
   EventKind kind = EventKind::Send;
   std::string hook;      // PREROUTING ... POSTROUTING, for hook events

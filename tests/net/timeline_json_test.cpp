@@ -237,7 +237,7 @@ TEST(TimelineTextTest, GroupsUnderTrafficAndHidesTraceAndTableLines) {
   EXPECT_EQ(render_timeline(ev),
             "1.500000 client sends udp 1.2.3.4:1 > 5.6.7.8:2\n"
             "  client    kernel: x: IN= OUT=eth0\n"
-            "31.500000 end of the scenario\n"
+            "31.500000 timers, until the end of the scenario\n"
             "  fw      conntrack -E: [DESTROY] udp\n");
 }
 
