@@ -21,6 +21,17 @@ done
 [ "$n" -gt 0 ] || [ "$update" = --update ] || { echo "FAIL: no golden timeline compared"; exit 1; }
 
 sc="$scenarios/icmp-nat-dmz/icmp-nat-dmz.toml"
+# The story's facts, whatever --update wrote: the DNAT rewrite, the RELATED
+# error skipping nat POSTROUTING, the SNAT rule it never meets.
+"$nfemu" run "$sc" > "$out/dmz.txt"
+for fact in \
+  'fw        nat PREROUTING: chain walked (NEW): icmp 198.51.100.10 > 203.0.113.4 echo-request id 1 → icmp 198.51.100.10 > 100.64.1.4 echo-request id 1' \
+  'fw        conntrack OUTPUT: RELATED (reply)' \
+  'fw        nat POSTROUTING: chain skipped (RELATED ICMP error, nat rules see only NEW)' \
+  'not seen: -A POSTROUTING -s 198.18.42.1/32 -o eth0 -p icmp -j SNAT --to-source 203.0.113.1' \
+  'client  delivered locally [RELATED reply]: icmp 203.0.113.4 > 198.51.100.10 type 3 code 3'; do
+  grep -qF -- "$fact" "$out/dmz.txt" || { echo "FAIL icmp-nat-dmz: timeline lacks: $fact"; status=1; }
+done
 "$nfemu" run "$sc" --json --out "$out/art" > "$out/run.json"
 python3 - "$out/run.json" <<'PY' || { echo "FAIL: --json output"; status=1; }
 import json, sys
