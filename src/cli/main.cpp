@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/cmd_compare.h"
+#include "net/json.h"
 #include "net/network.h"
 #include "ruleset/restore.h"
 #include "scenario/scenario.h"
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Emulate a scenario: print the timeline, and with --out write the artifacts");
   run->add_option("SCENARIO", run_file, "scenario file (TOML, see shared/spec/scenario.md)")->required();
   run->add_option("--out", out_dir, "write kern.log, conntrack events and table, iptables-save and pcaps here");
+  bool run_json = false;
+  run->add_flag("--json", run_json, "print the timeline and the hosts' end state as JSON (docs/json.md)");
 
   nfemu::cli::CompareArgs compare_args;
   auto* compare = nfemu::cli::add_compare(app, compare_args);
@@ -96,7 +99,7 @@ int main(int argc, char** argv) {
       return kExitBadInput;
     }
     (*net)->run();
-    for (const auto& line : (*net)->timeline()) std::cout << line << "\n";
+    std::cout << (run_json ? nfemu::net::run_json(**net, run_file) : (*net)->timeline_text());
     if (!(*net)->unsupported().empty()) {
       std::cerr << "nfemu: note: not evaluated yet (treated as no match / continue):";
       for (const auto& e : (*net)->unsupported()) std::cerr << " " << e;

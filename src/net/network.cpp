@@ -58,11 +58,42 @@ log::ConntrackView to_log(const conntrack::View& v, uint32_t mask) {
   return out;
 }
 
-std::string seconds(uint64_t ns) { return fmt::format("{}.{:06}", ns / 1000000000, (ns / 1000) % 1000000); }
-
 std::string describe(const packet::Packet& pkt) {
   auto text = packet::format_packet(pkt.ip());
-  return text ? *text : fmt::format("{} bytes", pkt.size());
+  return text ? *text : describe_headers(pkt.ip().bytes());
+}
+
+// The state names of the state/conntrack matches, and the direction.
+void set_ct_state(Event& e, const packet::Packet& pkt) {
+  using packet::CtInfo;
+  CtInfo ci = pkt.meta.ctinfo;
+  if (ci == CtInfo::Untracked) {
+    e.ct_state = "UNTRACKED";
+    return;
+  }
+  if (!pkt.meta.ct) {
+    e.ct_state = "INVALID";
+    return;
+  }
+  switch (ci) {
+    case CtInfo::New: e.ct_state = "NEW"; break;
+    case CtInfo::Established:
+    case CtInfo::EstablishedReply: e.ct_state = "ESTABLISHED"; break;
+    case CtInfo::Related:
+    case CtInfo::RelatedReply: e.ct_state = "RELATED"; break;
+    default: e.ct_state = "INVALID"; break;
+  }
+  e.ct_dir = ci == CtInfo::EstablishedReply || ci == CtInfo::RelatedReply ? "reply" : "original";
+}
+
+std::string_view verdict_name(xt::Verdict v) {
+  switch (v) {
+    case xt::Verdict::Accept: return "ACCEPT";
+    case xt::Verdict::Drop: return "DROP";
+    case xt::Verdict::Stolen: return "STOLEN";
+    case xt::Verdict::Queue: return "QUEUE";
+  }
+  return "?";
 }
 
 }  // namespace
@@ -129,9 +160,16 @@ Result<std::unique_ptr<Network>> Network::build(const scenario::Scenario& sc) {
   return net;
 }
 
-void Network::note(const stack::Host& h, std::string text) {
-  timeline_.push_back(fmt::format("{} {}: {}", seconds(now_ns_), h.name(), text));
+Event& Network::add(const std::string& host, EventKind kind) {
+  Event& e = events_.emplace_back();
+  e.time_ns = now_ns_;
+  e.traffic = traffic_;
+  e.host = host;
+  e.kind = kind;
+  return e;
 }
+
+Event& Network::add(const stack::Host& h, EventKind kind) { return add(h.name(), kind); }
 
 void Network::capture(size_t host_index, std::string_view ifname, const packet::Packet& pkt) {
   if (ifname == "lo") return;
@@ -159,10 +197,21 @@ void Network::drain() {
   // time (a veth delivers at once); a queue keeps the order deterministic.
   for (size_t i = 0; i < queue_.size(); ++i) {
     Pending p = std::move(queue_[i]);
+    Event& e = add(*hosts_[p.host], EventKind::Receive);
+    e.ifname = p.ifname;
+    e.packet = describe(p.pkt);
     hosts_[p.host]->receive(std::move(p.pkt), p.ifname, now_ns_);
     if (i > 100000) break;  // a forwarding loop: TTL ends it long before this
   }
   queue_.clear();
+}
+
+// Confirmation (INPUT, POSTROUTING) has happened by the time a packet is
+// delivered, transmitted or dropped: taking the events here puts each
+// `conntrack -E` line next to the packet that caused it in the timeline.
+void Network::collect_events(const stack::Host& h) {
+  for (size_t hi = 0; hi < hosts_.size(); ++hi)
+    if (hosts_[hi].get() == &h) collect_events(hi);
 }
 
 void Network::collect_events(size_t hi) {
@@ -172,20 +221,29 @@ void Network::collect_events(size_t hi) {
                 : ev.type == conntrack::EventType::Update ? log::CtEventType::Update
                                                           : log::CtEventType::Destroy;
     rec.conntrack_events.push_back(log::format_ct_event(type, to_log(ev.view, ev.mask)));
+    std::string_view line = rec.conntrack_events.back();
+    line.remove_prefix(std::min(line.find_first_not_of(' '), line.size()));
+    Event& e = add(*hosts_[hi], EventKind::CtEvent);
+    e.text = line;
+    e.time_ns = ev.time_ns;  // an expiry's own time, not the time it was noticed
   }
 }
 
 void Network::run() {
-  for (const auto& t : sc_.traffic) {
+  for (size_t ti = 0; ti < sc_.traffic.size(); ++ti) {
+    const auto& t = sc_.traffic[ti];
     now_ns_ = static_cast<uint64_t>(t.at_ns);
+    // Expiries due by now belong to no traffic entry.
+    traffic_ = -1;
     for (size_t hi = 0; hi < hosts_.size(); ++hi) {
       hosts_[hi]->conntrack().expire_until(now_ns_);
       collect_events(hi);
     }
+    traffic_ = static_cast<int>(ti);
     packet::Packet pkt = packet::build_packet(t.packet);
     stack::Host& h = *hosts_[t.host];
     if (t.origin == scenario::Origin::From) {
-      note(h, fmt::format("sends {}", t.text));
+      add(h, EventKind::Send).text = t.text;
       h.send(std::move(pkt), now_ns_);
     } else {
       const auto& ifc = sc_.hosts[t.host].interfaces[t.iface];
@@ -193,7 +251,9 @@ void Network::run() {
       eth.dst = ifc.mac;
       eth.src = h.neighbour ? h.neighbour(ifc.name, 0) : kWirePeerMac;
       pkt.set_mac_header(eth);
-      note(h, fmt::format("{} receives {}", ifc.name, t.text));
+      Event& e = add(h, EventKind::Inject);
+      e.ifname = ifc.name;
+      e.text = t.text;
       capture(t.host, ifc.name, pkt);
       h.receive(std::move(pkt), ifc.name, now_ns_);
     }
@@ -201,53 +261,110 @@ void Network::run() {
     for (size_t hi = 0; hi < hosts_.size(); ++hi) collect_events(hi);
   }
   now_ns_ = static_cast<uint64_t>(sc_.end_ns);
+  traffic_ = -1;
   for (size_t hi = 0; hi < hosts_.size(); ++hi) {
     hosts_[hi]->conntrack().expire_until(now_ns_);
     collect_events(hi);
     auto& rec = records_[hosts_[hi]->name()];
+    std::vector<std::pair<std::string, conntrack::View>> entries;
     for (const auto& v : hosts_[hi]->conntrack().dump(now_ns_))
-      rec.conntrack_table.push_back(log::format_ct_list_line(to_log(v, 0)));
-    std::sort(rec.conntrack_table.begin(), rec.conntrack_table.end());
+      entries.emplace_back(log::format_ct_list_line(to_log(v, 0)), v);
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [line, view] : entries) {
+      rec.conntrack_table.push_back(std::move(line));
+      rec.conntrack_views.push_back(view);
+    }
     rec.iptables_save = ruleset::save(hosts_[hi]->ruleset(), {.counters = true});
   }
+  timeline_.clear();
+  for (const Event& e : events_)
+    timeline_.push_back(fmt::format("{} {}: {}", format_seconds(e.time_ns), e.host, event_text(e)));
 }
 
 void Network::on_rule(const stack::Host& h, xt::Hook hook, const xt::TraceEvent& ev, const packet::Packet&) {
   static const char* kinds[] = {"rule", "return", "policy"};
-  std::string text = fmt::format("  {}:{}:{}:{}", ev.table, ev.chain, kinds[static_cast<int>(ev.kind)], ev.rulenum);
-  if (ev.rule) text += fmt::format("  -A {}{}", ev.chain, ev.rule->spec_text());
-  note(h, text);
+  Event& e = add(h, EventKind::Rule);
+  e.hook = xt::hook_chain_name(hook);
+  e.table = ev.table;
+  e.chain = ev.chain;
+  e.position = kinds[static_cast<int>(ev.kind)];
+  e.rulenum = ev.rulenum;
+  if (ev.rule) {
+    e.rule = fmt::format("-A {}{}", ev.chain, ev.rule->spec_text());
+    e.verdict = ev.rule->target_name();
+  } else if (ev.kind == xt::TraceEvent::Kind::Policy) {
+    const xt::Table* t = nullptr;
+    for (const auto& table : h.ruleset().tables())
+      if (table.name() == ev.table) t = &table;
+    const xt::Chain* c = t ? t->find(ev.chain) : nullptr;
+    e.verdict = c && c->policy == xt::Policy::Drop ? "DROP" : "ACCEPT";
+  } else {
+    e.verdict = "RETURN";
+  }
 }
 
-void Network::on_table(const stack::Host& h, xt::Hook hook, xt::TableId t, xt::Verdict v, const packet::Packet& pkt) {
-  if (v == xt::Verdict::Accept) return;
-  note(h, fmt::format("  {} {}: {}", xt::table_name(t), xt::hook_chain_name(hook), v == xt::Verdict::Drop ? "DROP" : "QUEUE"));
+void Network::on_table(const stack::Host& h, xt::Hook hook, xt::TableId t, xt::Verdict v, const packet::Packet&) {
+  Event& e = add(h, EventKind::Table);
+  e.hook = xt::hook_chain_name(hook);
+  e.table = xt::table_name(t);
+  e.verdict = verdict_name(v);
+}
+
+void Network::on_conntrack(const stack::Host& h, xt::Hook hook, const packet::Packet& pkt) {
+  Event& e = add(h, EventKind::Conntrack);
+  e.hook = xt::hook_chain_name(hook);
+  set_ct_state(e, pkt);
+}
+
+void Network::on_nat(const stack::Host& h, xt::Hook hook, stack::NatStep step, std::span<const uint8_t> before,
+                     const packet::Packet& after) {
+  Event& e = add(h, EventKind::Nat);
+  e.hook = xt::hook_chain_name(hook);
+  e.table = "nat";
+  e.nat_step = step == stack::NatStep::Walked ? "walked" : step == stack::NatStep::Bound ? "bound" : "icmp-error";
+  e.before = describe_headers(before);
+  e.after = describe_headers(after.ip().bytes());
+  if (step == stack::NatStep::Walked) return;
+  // What the packet did not see: the point of issue 3's motivating case
+  // (an SNAT rule an ICMP error never meets).
+  for (const auto& table : h.ruleset().tables()) {
+    if (table.id() != xt::TableId::Nat) continue;
+    if (const xt::Chain* c = table.find(e.hook))
+      for (const auto& r : c->rules) e.skipped_rules.push_back(fmt::format("-A {}{}", c->name, r.spec_text()));
+  }
 }
 
 void Network::on_drop(const stack::Host& h, std::string_view reason, const packet::Packet& pkt) {
-  note(h, fmt::format("dropped ({}): {}", reason, describe(pkt)));
+  collect_events(h);
+  Event& e = add(h, EventKind::Drop);
+  e.reason = reason;
+  e.packet = describe(pkt);
 }
 
 void Network::on_local_deliver(const stack::Host& h, const packet::Packet& pkt) {
-  static const char* states[] = {"ESTABLISHED", "RELATED", "NEW", "ESTABLISHED(reply)", "RELATED(reply)", "", "",
-                                 "UNTRACKED"};
-  std::string ct = pkt.meta.ct ? states[static_cast<int>(pkt.meta.ctinfo)] : "INVALID/untracked";
-  note(h, fmt::format("delivered locally [{}]: {}", ct, describe(pkt)));
+  collect_events(h);
+  Event& e = add(h, EventKind::Deliver);
+  set_ct_state(e, pkt);
+  e.packet = describe(pkt);
 }
 
 void Network::on_transmit(const stack::Host& h, std::string_view ifname, const packet::Packet& pkt) {
-  note(h, fmt::format("transmits on {}: {}", ifname, describe(pkt)));
+  collect_events(h);
+  Event& e = add(h, EventKind::Transmit);
+  e.ifname = ifname;
+  e.packet = describe(pkt);
 }
 
 void Network::on_unsupported(const stack::Host& h, std::string_view extension) {
   std::string name(extension);
   if (std::find(unsupported_.begin(), unsupported_.end(), name) == unsupported_.end()) unsupported_.push_back(name);
-  note(h, fmt::format("  (not evaluated yet: {}; treated as no match)", extension));
+  add(h, EventKind::Unsupported).text = name;
 }
 
 void Network::on_kernel_log(const stack::Host& h, const std::string& line) {
   records_[h.name()].kern_log.push_back(line);
-  note(h, fmt::format("  kernel: {}", line));
+  add(h, EventKind::KernelLog).text = line;
 }
 
 Result<void> Network::write_artifacts(const std::string& dir) const {

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
+
 #include "log/log.h"
 #include "nat/nat.h"
 #include "packet/headers.h"
@@ -224,6 +227,8 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
         return false;
       }
     }
+    if (id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && observer_)
+      observer_->on_conntrack(*this, hook, pkt);
     xt::Table* t = ruleset_.find(id);
     if (!t) continue;
     // nf_nat_inet_fn: only a packet that creates a connection walks the nat
@@ -233,6 +238,16 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
     // manip walks the nat chain; every packet is then rewritten.
     auto* nat_ct = static_cast<conntrack::Entry*>(pkt.meta.ct);
     nat::Manip manip = nat::hook_manip(to_packet_hook(hook));
+    // What the timeline shows as the NAT change: the datagram's start
+    // before nat touched it (copied only when someone watches).
+    std::array<uint8_t, kNatSnapshot> before_buf;
+    std::span<const uint8_t> before;
+    if (id == TableId::Nat && nat_ct && observer_) {
+      auto ip_bytes = pkt.ip().bytes();
+      size_t n = std::min(ip_bytes.size(), before_buf.size());
+      std::copy_n(ip_bytes.begin(), n, before_buf.begin());
+      before = std::span<const uint8_t>(before_buf.data(), n);
+    }
     if (id == TableId::Nat) {
       if (!nat_ct) continue;
       auto ci = pkt.meta.ctinfo;
@@ -242,6 +257,7 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
           drop("nat: ICMP error translation failed", pkt);
           return false;
         }
+        if (observer_) observer_->on_nat(*this, hook, NatStep::IcmpError, before, pkt);
         continue;
       }
       if ((ci != packet::CtInfo::New && !related) || nat::initialized(*nat_ct, manip)) {
@@ -249,6 +265,7 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
           drop("nat: packet too short to rewrite", pkt);
           return false;
         }
+        if (observer_) observer_->on_nat(*this, hook, NatStep::Bound, before, pkt);
         continue;
       }
     }
@@ -273,6 +290,7 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
         drop("nat: packet too short to rewrite", pkt);
         return false;
       }
+      if (observer_) observer_->on_nat(*this, hook, NatStep::Walked, before, pkt);
     }
   }
   // nf_confirm runs last in INPUT and POSTROUTING.

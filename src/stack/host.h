@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,8 +42,24 @@ struct Interface {
   uint32_t mtu = 1500;
 };
 
+// What nf_nat_inet_fn did with a packet at one nat hook.
+enum class NatStep : uint8_t {
+  // The packet creates its connection's binding for this manip: the nat
+  // chain was walked (on_rule, on_table), then the packet rewritten.
+  Walked,
+  // Not NEW, or the manip is already bound: the chain is not walked; the
+  // connection's binding rewrites the packet (possibly to itself).
+  Bound,
+  // A RELATED ICMP error: the chain is not walked; the error and the
+  // datagram it quotes are translated by the binding of the connection
+  // it reports on (nf_nat_icmp_reply_translation).
+  IcmpError,
+};
+
 // Everything the packet path decides, in the order it happens: the
 // timeline, the TRACE text and the tests read the same events.
+inline constexpr size_t kNatSnapshot = 128;
+
 class PathObserver {
  public:
   virtual ~PathObserver() = default;
@@ -52,6 +69,13 @@ class PathObserver {
   virtual void on_local_deliver(const Host&, const packet::Packet&) {}
   virtual void on_transmit(const Host&, std::string_view ifname, const packet::Packet&) {}
   virtual void on_unsupported(const Host&, std::string_view extension) {}
+  // The packet passed the conntrack point of PREROUTING or OUTPUT (-200):
+  // meta.ct and meta.ctinfo hold its state (none: INVALID; Untracked).
+  virtual void on_conntrack(const Host&, xt::Hook, const packet::Packet&) {}
+  // The nat table's turn at this hook. `before` is the start of the
+  // datagram (up to kNatSnapshot bytes: headers and an ICMP error's quote)
+  // before the rewrite; `after` the packet as it continues.
+  virtual void on_nat(const Host&, xt::Hook, NatStep, std::span<const uint8_t> before, const packet::Packet& after) {}
   // A line the kernel would log (LOG, TRACE, conntrack table full), as
   // `dmesg -t` prints it.
   virtual void on_kernel_log(const Host&, const std::string& line) {}
