@@ -103,6 +103,13 @@ void run(benchmark::State& state, bool compiled) {
   state.counters["compiled_MiB"] = static_cast<double>(a.compiled.memory_bytes()) / (1 << 20);
 }
 
+// What a table change costs the compiled walk: one compile.
+void BM_Compile(benchmark::State& state) {
+  Acl& a = acl(static_cast<int>(state.range(0)));
+  for (auto _ : state) benchmark::DoNotOptimize(xt::CompiledTable::compile(*a.rs.find(xt::TableId::Filter)));
+}
+BENCHMARK(BM_Compile)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
+
 void BM_Linear(benchmark::State& s) { run(s, false); }
 void BM_Compiled(benchmark::State& s) { run(s, true); }
 BENCHMARK(BM_Linear)->Arg(100)->Arg(1000)->Arg(10000);

@@ -263,6 +263,19 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
     if (n > 0) {
       for (int f = 0; f < kNumRangeFields; ++f)
         if (auto idx = build_range(static_cast<Field>(f), facts, ci.words, opts)) ci.ranges.push_back(std::move(*idx));
+      // Most selective field first: the AND of a word stops at the first
+      // field that leaves no candidate, so that order saves loads.
+      auto density = [](const RangeIndex& r) {
+        size_t ones = 0;
+        for (uint64_t w : r.bits) ones += static_cast<size_t>(std::popcount(w));
+        return static_cast<double>(ones) / static_cast<double>(r.starts.size());
+      };
+      std::vector<std::pair<double, size_t>> order;
+      for (size_t k = 0; k < ci.ranges.size(); ++k) order.push_back({density(ci.ranges[k]), k});
+      std::stable_sort(order.begin(), order.end());
+      std::vector<RangeIndex> sorted;
+      for (auto [d, k] : order) sorted.push_back(std::move(ci.ranges[k]));
+      ci.ranges = std::move(sorted);
       for (bool out : {false, true})
         if (auto idx = build_iface(out, facts, ci.words, opts)) ci.ifaces.push_back(std::move(*idx));
     }
