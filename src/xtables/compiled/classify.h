@@ -30,7 +30,8 @@
 // classes x rules / 8 bytes per field: the classes of a field are capped
 // (adjacent intervals merged, which only widens the candidate set) so that
 // a field never takes more than ClassifyOptions::field_budget_bytes.
-// Per packet: no allocation unless the jump depth exceeds 64 chains.
+// Per packet: no allocation unless the table has more than 64 chains (the
+// jump stack then lives on the heap).
 //
 // The linear walker (eval.h run_table) stays the reference; tests compare
 // both on random rulesets (tests/xtables/compiled_test.cpp).
