@@ -276,7 +276,14 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
     ctx.now_ns = now_ns;
     ctx.effects = effects_.get();
     Sink sink(*this, hook);
-    xt::Verdict v = xt::run_table(*t, ctx, &sink);
+    xt::Verdict v;
+    if (classifier_ == Classifier::Compiled) {
+      auto& compiled = compiled_[static_cast<size_t>(id)];
+      if (!compiled || !compiled->fresh_for(*t)) compiled = xt::CompiledTable::compile(*t);
+      v = xt::run_table(*t, *compiled, ctx, &sink);
+    } else {
+      v = xt::run_table(*t, ctx, &sink);
+    }
     if (observer_) observer_->on_table(*this, hook, id, v, pkt);
     if (v != xt::Verdict::Accept) {
       drop(fmt::format("{} {} {}", xt::table_name(id), xt::hook_chain_name(hook),

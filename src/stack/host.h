@@ -15,10 +15,12 @@
 // connection of the packet they answer.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +31,7 @@
 #include "packet/addr.h"
 #include "packet/packet.h"
 #include "stack/fib.h"
+#include "xtables/compiled/classify.h"
 #include "xtables/eval.h"
 #include "xtables/table.h"
 
@@ -107,6 +110,12 @@ class Host {
   int64_t sysctl(const std::string& name) const;
 
   void set_observer(PathObserver* o) { observer_ = o; }
+  // How tables are walked: Compiled (xtables/compiled/classify.h, compiled
+  // again whenever a table changes) or Linear (run_table, the reference).
+  // Both give the same verdicts, counters and trace events.
+  enum class Classifier : uint8_t { Linear, Compiled };
+  void set_classifier(Classifier c) { classifier_ = c; }
+  Classifier classifier() const { return classifier_; }
   // Where frames leaving an interface go (the network wires it). The
   // packet carries its Ethernet header; lo traffic loops back internally.
   std::function<void(const Host&, std::string_view ifname, packet::Packet&)> on_wire;
@@ -169,6 +178,8 @@ class Host {
   std::vector<Interface> interfaces_;
   Fib fib_;
   xt::Ruleset ruleset_;
+  Classifier classifier_ = Classifier::Compiled;
+  std::array<std::optional<xt::CompiledTable>, xt::kNumTables> compiled_;  // by TableId, rebuilt when stale
   std::map<std::string, int64_t> sysctl_;
   PathObserver* observer_ = nullptr;
   conntrack::Table conntrack_;

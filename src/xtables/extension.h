@@ -26,6 +26,7 @@
 namespace nfemu::xt {
 
 struct IpCriteria;
+struct MatchFacts;
 // Defined by the packet engine; opaque to the ruleset code.
 struct EvalContext;
 
@@ -93,6 +94,9 @@ class Match {
   // The engine calls this only when can_evaluate(); the default is "not yet".
   virtual bool can_evaluate() const { return false; }
   virtual MatchOutcome evaluate(const EvalContext& ctx) const { return MatchOutcome::NoMatch; }
+  // For the compiled ruleset (match_facts.h): fills in what it knows of
+  // this match. The default says nothing, which is always correct.
+  virtual void describe(MatchFacts& facts) const {}
   virtual std::unique_ptr<Match> clone() const = 0;
 };
 

@@ -3,11 +3,18 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 
 namespace nfemu::xt {
 
+void Table::touch() {
+  static std::atomic<uint64_t> next{1};
+  generation_ = next.fetch_add(1, std::memory_order_relaxed);
+}
+
 Table::Table(TableId id) : id_(id) {
+  touch();
   HookMask hooks = table_hooks(id);
   for (int h = 0; h < kNumHooks; ++h) {
     if (!(hooks & (1u << h))) continue;
@@ -22,6 +29,7 @@ Table::Table(const Table& other) : id_(other.id_) { *this = other; }
 
 Table& Table::operator=(const Table& other) {
   if (this == &other) return *this;
+  touch();
   id_ = other.id_;
   chains_.clear();
   for (const Chain& c : other.chains_) {
@@ -63,6 +71,7 @@ Result<void> Table::new_chain(std::string_view chain) {
   Chain c;
   c.name = std::string(chain);
   chains_.push_back(std::move(c));
+  touch();
   return {};
 }
 
@@ -73,6 +82,7 @@ Result<void> Table::delete_chain(std::string_view chain) {
   if (references(chain) > 0) return make_error("Can't delete chain with references left");
   if (!c->rules.empty()) return make_error("Directory not empty");
   chains_.erase(chains_.begin() + (c - chains_.data()));
+  touch();
   return {};
 }
 
@@ -86,21 +96,25 @@ Result<void> Table::rename_chain(std::string_view from, std::string_view to) {
       if ((r.kind == TargetKind::Jump || r.kind == TargetKind::Goto) && r.chain_target == from)
         r.chain_target = std::string(to);
   find(from)->name = std::string(to);
+  touch();
   return {};
 }
 
 Result<void> Table::flush(std::string_view chain) {
   Chain* c = find(chain);
   if (!c) return no_chain();
+  touch();
   c->rules.clear();
   return {};
 }
 
 void Table::flush_all() {
+  touch();
   for (auto& c : chains_) c.rules.clear();
 }
 
 void Table::delete_user_chains() {
+  touch();
   std::erase_if(chains_, [](const Chain& c) { return !c.builtin(); });
 }
 
@@ -118,6 +132,7 @@ Result<void> Table::set_policy(std::string_view chain, std::string_view policy, 
 Result<void> Table::append(std::string_view chain, Rule rule) {
   Chain* c = find(chain);
   if (!c) return no_chain();
+  touch();
   c->rules.push_back(std::move(rule));
   return {};
 }
@@ -125,6 +140,7 @@ Result<void> Table::append(std::string_view chain, Rule rule) {
 Result<void> Table::insert(std::string_view chain, Rule rule, int rulenum) {
   Chain* c = find(chain);
   if (!c) return no_chain();
+  touch();
   if (rulenum < 1 || rulenum > static_cast<int>(c->rules.size()) + 1) return make_error("Index of insertion too big.");
   c->rules.insert(c->rules.begin() + (rulenum - 1), std::move(rule));
   return {};
@@ -133,6 +149,7 @@ Result<void> Table::insert(std::string_view chain, Rule rule, int rulenum) {
 Result<void> Table::replace(std::string_view chain, Rule rule, int rulenum) {
   Chain* c = find(chain);
   if (!c) return no_chain();
+  touch();
   if (rulenum < 1 || rulenum > static_cast<int>(c->rules.size())) return make_error("Index of replacement too big.");
   c->rules[rulenum - 1] = std::move(rule);
   return {};
@@ -141,6 +158,7 @@ Result<void> Table::replace(std::string_view chain, Rule rule, int rulenum) {
 Result<void> Table::delete_num(std::string_view chain, int rulenum) {
   Chain* c = find(chain);
   if (!c) return no_chain();
+  touch();
   if (rulenum < 1 || rulenum > static_cast<int>(c->rules.size())) return make_error("Index of deletion too big.");
   c->rules.erase(c->rules.begin() + (rulenum - 1));
   return {};
@@ -149,6 +167,7 @@ Result<void> Table::delete_num(std::string_view chain, int rulenum) {
 Result<void> Table::delete_matching(std::string_view chain, const Rule& rule) {
   Chain* c = find(chain);
   if (!c) return no_chain();
+  touch();
   std::string want = rule.spec_text();
   for (auto it = c->rules.begin(); it != c->rules.end(); ++it) {
     if (it->spec_text() == want) {

@@ -5,6 +5,7 @@
 // the hooks the rule is reachable from).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,9 +66,17 @@ class Table {
   // Hooks each chain is reachable from (index as chains()); fails on a loop.
   Result<std::vector<HookMask>> reachability() const;
 
+  // Changes with every rule or chain change made through the operations
+  // above (never the same value for two tables), so that a compiled form
+  // (compiled/classify.h) knows when it is stale. Code that edits rules
+  // through chains() directly must call touch().
+  uint64_t generation() const { return generation_; }
+  void touch();
+
  private:
   TableId id_;
   std::vector<Chain> chains_;
+  uint64_t generation_ = 0;
 };
 
 // All tables of one network namespace, in the order the kernel lists them

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "xtables/ext_util.h"
+#include "xtables/match_facts.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -40,6 +41,7 @@ class CommentMatch : public MatchBase<CommentMatch> {
 
   bool can_evaluate() const override { return true; }
   MatchOutcome evaluate(const EvalContext&) const override { return MatchOutcome::Match; }
+  void describe(MatchFacts& f) const override { f.pure = true; }
 
  private:
   std::string comment_;

@@ -2,6 +2,7 @@
 // revision 1, libxt_connmark.c). Parsing and saving are shared with mark.
 #include "conntrack/conntrack.h"
 #include "xtables/eval.h"
+#include "xtables/match_facts.h"
 #include "xtables/matches/mark_common.h"
 #include "xtables/registry.h"
 
@@ -17,6 +18,7 @@ class ConnmarkMatch : public markmatch::MaskedMark<ConnmarkMatch> {
     if (!ct) return MatchOutcome::NoMatch;
     return test(ct->mark);
   }
+  void describe(MatchFacts& f) const override { f.pure = true; }
 };
 
 }  // namespace

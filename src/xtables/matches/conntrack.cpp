@@ -17,6 +17,7 @@
 #include "xtables/matches/strtoul_compat.h"
 #include "conntrack/conntrack.h"
 #include "xtables/eval.h"
+#include "xtables/match_facts.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -430,6 +431,18 @@ class ConntrackMatch : public MatchBase<ConntrackMatch> {
       if (fails(kExpires, secs >= expires_.first && secs <= expires_.second)) return MatchOutcome::NoMatch;
     }
     return MatchOutcome::Match;
+  }
+
+  // Only --ctstate is a packet field; the SNAT/DNAT pseudo-states depend
+  // on the entry, so a list naming them constrains nothing.
+  void describe(MatchFacts& f) const override {
+    f.pure = true;
+    if (!(match_ & kState) || (state_mask_ & (kStateSnat | kStateDnat))) return;
+    bool inv = invert_ & kState;
+    ValueSet allowed;
+    for (uint32_t bit : {1u, 2u, 4u, 8u, kStateUntracked})
+      if (((state_mask_ & bit) != 0) != inv) allowed.ranges.push_back({bit, bit});
+    f.ctstate = allowed;
   }
 
  private:

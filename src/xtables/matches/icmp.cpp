@@ -7,6 +7,7 @@
 #include "xtables/ext_util.h"
 #include "xtables/matches/strtoul_compat.h"
 #include "xtables/eval.h"
+#include "xtables/match_facts.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -135,6 +136,16 @@ class IcmpMatch : public MatchBase<IcmpMatch> {
     if (l4.size() < 8) return MatchOutcome::HotDrop;
     bool hit = type_ == 0xFF || (l4[0] == type_ && l4[1] >= code_[0] && l4[1] <= code_[1]);
     return hit != static_cast<bool>(inv_ & kInvType) ? MatchOutcome::Match : MatchOutcome::NoMatch;
+  }
+
+  // An inverted type with a code range still matches that type's other codes.
+  void describe(MatchFacts& f) const override {
+    if (type_ == 0xFF) return;
+    bool all_codes = code_[0] == 0 && code_[1] == 0xFF;
+    bool inv = inv_ & kInvType;
+    if (inv && !all_codes) return;
+    f.l4_bytes = 8;
+    f.icmp_type = ValueSet::range(type_, type_, inv, 0xff);
   }
 
  private:

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "xtables/extension.h"
+#include "xtables/match_facts.h"
 #include "xtables/matches/strtoul_compat.h"
 #include "xtables/rule.h"
 
@@ -73,6 +74,13 @@ class MaskedMark : public MatchBase<Derived> {
   bool can_evaluate() const override { return true; }
 
  protected:
+  // The marks test() accepts, as ranges when the mask is full; otherwise
+  // every value (a masked test is no range).
+  ValueSet value_set() const {
+    if (mask_ == 0xffffffffu) return ValueSet::range(mark_, mark_, invert_);
+    return ValueSet::range(0, 0xffffffffu, false);
+  }
+
   MatchOutcome test(uint32_t value) const {
     return ((value & mask_) == mark_) != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }

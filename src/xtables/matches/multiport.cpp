@@ -2,12 +2,14 @@
 // libxt_multiport.c).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "util/strings.h"
 #include "xtables/ext_util.h"
 #include "xtables/matches/strtoul_compat.h"
 #include "xtables/eval.h"
+#include "xtables/match_facts.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -117,6 +119,32 @@ class MultiportMatch : public MatchBase<MultiportMatch> {
       }
     }
     return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
+  }
+
+  // --ports (either side) constrains neither field alone.
+  void describe(MatchFacts& f) const override {
+    if (which_ == Which::Either) return;
+    f.l4_bytes = 4;
+    ValueSet allowed;
+    std::vector<std::pair<uint32_t, uint32_t>> sorted;
+    for (const Entry& e : entries_) sorted.push_back({e.lo, e.hi});
+    std::sort(sorted.begin(), sorted.end());
+    for (auto r : sorted) {
+      if (!allowed.ranges.empty() && r.first <= allowed.ranges.back().second + 1)
+        allowed.ranges.back().second = std::max(allowed.ranges.back().second, r.second);
+      else allowed.ranges.push_back(r);
+    }
+    if (invert_) {
+      ValueSet comp;
+      uint32_t next = 0;
+      for (auto r : allowed.ranges) {
+        if (r.first > next) comp.ranges.push_back({next, r.first - 1});
+        next = r.second + 1;
+      }
+      if (next <= 0xffff) comp.ranges.push_back({next, 0xffff});
+      allowed = comp;
+    }
+    (which_ == Which::Source ? f.sport : f.dport) = allowed;
   }
 
  private:

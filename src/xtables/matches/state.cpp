@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "xtables/eval.h"
+#include "xtables/match_facts.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -101,6 +102,14 @@ class StateMatch : public MatchBase<StateMatch> {
     else if (meta.ctinfo == packet::CtInfo::Untracked) bit = kUntracked;
     else bit = kInvalid;
     return ((mask_ & bit) != 0) != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
+  }
+
+  void describe(MatchFacts& f) const override {
+    f.pure = true;
+    ValueSet allowed;
+    for (uint32_t bit : {kInvalid, kEstablished, kRelated, kNew, kUntracked})
+      if (((mask_ & bit) != 0) != invert_) allowed.ranges.push_back({bit, bit});
+    f.ctstate = allowed;
   }
 
  private:

@@ -6,6 +6,7 @@
 #include "xtables/matches/tcp.h"
 #include "util/strings.h"
 #include "xtables/eval.h"
+#include "xtables/match_facts.h"
 #include "xtables/ext_util.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
@@ -161,6 +162,12 @@ class TcpMatch : public MatchBase<TcpMatch> {
       if (found == static_cast<bool>(inv_ & kInvOption)) return MatchOutcome::NoMatch;
     }
     return MatchOutcome::Match;
+  }
+
+  void describe(MatchFacts& f) const override {
+    f.l4_bytes = 20;
+    f.sport = ValueSet::range(sport_.lo, sport_.hi, inv_ & kInvSrcPt, 0xffff);
+    f.dport = ValueSet::range(dport_.lo, dport_.hi, inv_ & kInvDstPt, 0xffff);
   }
 
   bool requires_syn() const { return (flg_cmp_ & 0x02) && !(inv_ & kInvFlags); }

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "xtables/eval.h"
+#include "xtables/match_facts.h"
 #include "xtables/ext_util.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
@@ -50,6 +51,12 @@ class UdpMatch : public MatchBase<UdpMatch> {
     if (!in_range(sport_, sport, inv_ & kInvSrcPt)) return MatchOutcome::NoMatch;
     if (!in_range(dport_, dport, inv_ & kInvDstPt)) return MatchOutcome::NoMatch;
     return MatchOutcome::Match;
+  }
+
+  void describe(MatchFacts& f) const override {
+    f.l4_bytes = 8;
+    f.sport = ValueSet::range(sport_.lo, sport_.hi, inv_ & kInvSrcPt, 0xffff);
+    f.dport = ValueSet::range(dport_.lo, dport_.hi, inv_ & kInvDstPt, 0xffff);
   }
 
   void save(std::string& out, const IpCriteria&) const override {

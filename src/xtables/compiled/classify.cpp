@@ -1,0 +1,444 @@
+#include "xtables/compiled/classify.h"
+
+#include <algorithm>
+#include <bit>
+#include <optional>
+#include <string_view>
+
+#include "xtables/addr.h"
+#include "xtables/match_facts.h"
+
+namespace nfemu::xt {
+
+namespace {
+
+using Field = CompiledTable::Field;
+using Ranges = std::vector<std::pair<uint32_t, uint32_t>>;
+constexpr uint32_t kStateUntracked = 1u << 8, kStateInvalid = 1u << 0;
+
+Ranges intersect(const Ranges& a, const Ranges& b) {
+  Ranges out;
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    uint32_t lo = std::max(a[i].first, b[j].first), hi = std::min(a[i].second, b[j].second);
+    if (lo <= hi) out.push_back({lo, hi});
+    if (a[i].second < b[j].second) ++i;
+    else ++j;
+  }
+  return out;
+}
+
+void narrow(std::optional<ValueSet>& into, const std::optional<ValueSet>& more) {
+  if (!more) return;
+  if (!into) into = more;
+  else into->ranges = intersect(into->ranges, more->ranges);
+}
+
+// -s/-d: a range for a contiguous mask; nothing known for another mask.
+std::optional<ValueSet> addr_set(uint32_t addr, uint32_t mask, bool invert) {
+  if (mask_prefix_len(mask) < 0) return std::nullopt;
+  if (addr & ~mask) return invert ? std::nullopt : std::optional<ValueSet>(ValueSet{});  // never equal
+  return ValueSet::range(addr, addr | ~mask, invert);
+}
+
+// The exact name an -i/-o asks for, or nullopt (empty, `eth+`, inverted).
+std::optional<std::string> exact_iface(const IfaceMatch& m, bool invert) {
+  if (invert || m.empty()) return std::nullopt;
+  size_t len = 0;
+  while (len < static_cast<size_t>(kIfNameSize) && m.name[len] != '\0') ++len;
+  if (len >= static_cast<size_t>(kIfNameSize)) return std::nullopt;
+  for (size_t i = 0; i <= len; ++i)
+    if (m.mask[i] != 0xff) return std::nullopt;
+  return std::string(m.name.data(), len);
+}
+
+// What the index may assume of one rule.
+struct RuleFacts {
+  std::array<std::optional<ValueSet>, CompiledTable::kNumRangeFields> f;
+  std::optional<std::string> in, out;
+};
+
+RuleFacts rule_facts(const Rule& r) {
+  RuleFacts rf;
+  const IpCriteria& ip = r.ip;
+  // ip_packet_match is pure: all of it can be used.
+  rf.f[CompiledTable::kSrc] = addr_set(ip.src, ip.smsk, ip.inv & IpCriteria::kInvSrc);
+  rf.f[CompiledTable::kDst] = addr_set(ip.dst, ip.dmsk, ip.inv & IpCriteria::kInvDst);
+  if (ip.proto) rf.f[CompiledTable::kProto] = ValueSet::range(ip.proto, ip.proto, ip.inv & IpCriteria::kInvProto, 0xff);
+  rf.in = exact_iface(ip.in, ip.inv & IpCriteria::kInvIn);
+  rf.out = exact_iface(ip.out, ip.inv & IpCriteria::kInvOut);
+  const bool tcp_rule = ip.proto == 6 && !(ip.inv & IpCriteria::kInvProto);
+  for (const auto& m : r.matches) {
+    // The walker reports a match it cannot evaluate: never look past it.
+    if (!m->can_evaluate()) break;
+    MatchFacts mf;
+    m->describe(mf);
+    // The packet's port fields are known from 8 header bytes on (20 for
+    // TCP): a match that hot-drops below more than that must be evaluated.
+    if (mf.l4_bytes <= 8 || (mf.l4_bytes <= 20 && tcp_rule)) {
+      narrow(rf.f[CompiledTable::kSport], mf.sport);
+      narrow(rf.f[CompiledTable::kDport], mf.dport);
+      narrow(rf.f[CompiledTable::kIcmpType], mf.icmp_type);
+    }
+    narrow(rf.f[CompiledTable::kMark], mf.mark);
+    narrow(rf.f[CompiledTable::kCtState], mf.ctstate);
+    // A match that may hot-drop or has side effects must run even when a
+    // later match would fail.
+    if (!mf.pure) break;
+  }
+  return rf;
+}
+
+bool unconditional_standard(const Rule& r) {
+  return r.ip == IpCriteria{} && r.matches.empty() &&
+         (r.kind == TargetKind::Accept || r.kind == TargetKind::Drop || r.kind == TargetKind::Queue ||
+          r.kind == TargetKind::Return);
+}
+
+void set_bit(std::vector<uint64_t>& bits, size_t cls, size_t words, size_t rule) {
+  bits[cls * words + rule / 64] |= uint64_t{1} << (rule % 64);
+}
+
+size_t class_cap(const ClassifyOptions& opts, size_t words) {
+  return std::max<size_t>(16, opts.field_budget_bytes / (words * 8));
+}
+
+std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vector<RuleFacts>& facts, size_t words,
+                                                     const ClassifyOptions& opts) {
+  std::vector<uint32_t> starts{0};
+  bool any = false;
+  for (const auto& rf : facts) {
+    if (!rf.f[field]) continue;
+    any = true;
+    for (auto [lo, hi] : rf.f[field]->ranges) {
+      starts.push_back(lo);
+      if (hi != 0xffffffffu) starts.push_back(hi + 1);
+    }
+  }
+  if (!any) return std::nullopt;
+  std::sort(starts.begin(), starts.end());
+  starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+  // Merge runs of g adjacent intervals into one class to stay in budget.
+  const size_t cap = class_cap(opts, words);
+  const size_t g = (starts.size() + cap - 1) / cap;
+  CompiledTable::RangeIndex idx;
+  idx.field = field;
+  for (size_t k = 0; k < starts.size(); k += g) idx.starts.push_back(starts[k]);
+  const size_t classes = idx.starts.size();
+  idx.bits.assign(classes * words, 0);
+  auto interval_of = [&](uint32_t v) {
+    return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), v) - starts.begin()) - 1;
+  };
+  for (size_t j = 0; j < facts.size(); ++j) {
+    const auto& set = facts[j].f[field];
+    if (!set) {
+      for (size_t c = 0; c < classes; ++c) set_bit(idx.bits, c, words, j);
+      continue;
+    }
+    for (auto [lo, hi] : set->ranges)
+      for (size_t c = interval_of(lo) / g, last = interval_of(hi) / g; c <= last; ++c) set_bit(idx.bits, c, words, j);
+  }
+  return idx;
+}
+
+std::optional<CompiledTable::IfaceIndex> build_iface(bool out, const std::vector<RuleFacts>& facts, size_t words,
+                                                     const ClassifyOptions& opts) {
+  std::vector<std::string> names;
+  for (const auto& rf : facts)
+    if (const auto& n = out ? rf.out : rf.in) names.push_back(*n);
+  if (names.empty()) return std::nullopt;
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  // Beyond the budget the names left out act as wildcards (a superset).
+  names.resize(std::min(names.size(), class_cap(opts, words) - 1));
+  CompiledTable::IfaceIndex idx;
+  idx.out = out;
+  idx.names = names;
+  const size_t classes = names.size() + 1;
+  idx.bits.assign(classes * words, 0);
+  for (size_t j = 0; j < facts.size(); ++j) {
+    const auto& n = out ? facts[j].out : facts[j].in;
+    auto it = n ? std::lower_bound(names.begin(), names.end(), *n) : names.end();
+    if (n && it != names.end() && *it == *n) set_bit(idx.bits, static_cast<size_t>(it - names.begin()), words, j);
+    else
+      for (size_t c = 0; c < classes; ++c) set_bit(idx.bits, c, words, j);
+  }
+  return idx;
+}
+
+// The packet's value of each range field; valid has a bit per known field.
+struct Key {
+  std::array<uint32_t, CompiledTable::kNumRangeFields> v{};
+  uint32_t valid = 0;
+};
+
+Key packet_key(const EvalContext& ctx) {
+  Key k;
+  const auto& pkt = ctx.pkt;
+  auto h = pkt.ip();
+  auto put = [&](Field f, uint32_t v) {
+    k.v[f] = v;
+    k.valid |= 1u << f;
+  };
+  put(CompiledTable::kSrc, h.saddr());
+  put(CompiledTable::kDst, h.daddr());
+  put(CompiledTable::kProto, h.protocol());
+  put(CompiledTable::kMark, pkt.meta.mark);
+  uint32_t state;
+  if (pkt.meta.ct) state = 1u << ((static_cast<unsigned>(pkt.meta.ctinfo) % 3) + 1);
+  else if (pkt.meta.ctinfo == packet::CtInfo::Untracked) state = kStateUntracked;
+  else state = kStateInvalid;
+  put(CompiledTable::kCtState, state);
+  auto data = pkt.data();
+  size_t thoff = std::min<size_t>(ctx.thoff, data.size());
+  size_t need = h.protocol() == 6 ? 20 : 8;
+  if (ctx.fragoff == 0 && data.size() - thoff >= need) {
+    const uint8_t* l4 = data.data() + thoff;
+    put(CompiledTable::kSport, static_cast<uint32_t>(l4[0] << 8 | l4[1]));
+    put(CompiledTable::kDport, static_cast<uint32_t>(l4[2] << 8 | l4[3]));
+    put(CompiledTable::kIcmpType, l4[0]);
+  }
+  return k;
+}
+
+constexpr size_t kMaxSets = CompiledTable::kNumRangeFields + 2;
+
+// The class bitsets of the packet in one chain; returns how many.
+size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt,
+              std::array<const uint64_t*, kMaxSets>& sets) {
+  size_t n = 0;
+  for (const auto& r : ci.ranges) {
+    if (!(k.valid & (1u << r.field))) continue;
+    size_t c = static_cast<size_t>(std::upper_bound(r.starts.begin(), r.starts.end(), k.v[r.field]) - r.starts.begin()) - 1;
+    sets[n++] = r.bits.data() + c * ci.words;
+  }
+  for (const auto& f : ci.ifaces) {
+    std::string_view name = f.out ? pkt.meta.out.view() : pkt.meta.in.view();
+    auto it = std::lower_bound(f.names.begin(), f.names.end(), name);
+    size_t c = (it != f.names.end() && *it == name) ? static_cast<size_t>(it - f.names.begin()) : f.names.size();
+    sets[n++] = f.bits.data() + c * ci.words;
+  }
+  return n;
+}
+
+// The first rule at or after i that may match, or n.
+size_t next_candidate(const CompiledTable::ChainIndex& ci, const std::array<const uint64_t*, kMaxSets>& sets,
+                      size_t nsets, size_t i, size_t n) {
+  if (i >= n || nsets == 0) return i;
+  uint64_t first = ~uint64_t{0} << (i % 64);
+  for (size_t w = i / 64; w < ci.words; ++w) {
+    uint64_t x = first;
+    first = ~uint64_t{0};
+    for (size_t s = 0; s < nsets && x; ++s) x &= sets[s][w];
+    if (x) return w * 64 + static_cast<size_t>(std::countr_zero(x));
+  }
+  return n;
+}
+
+struct Frame {
+  size_t chain;
+  size_t next;
+};
+
+}  // namespace
+
+CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts) {
+  CompiledTable ct;
+  ct.generation_ = t.generation();
+  const auto& chains = t.chains();
+  for (const Chain& c : chains) {
+    ChainIndex ci;
+    const size_t n = c.rules.size();
+    ci.words = (n + 63) / 64;
+    std::vector<RuleFacts> facts;
+    facts.reserve(n);
+    for (const Rule& r : c.rules) {
+      facts.push_back(rule_facts(r));
+      ci.plain.push_back(unconditional_standard(r));
+      int32_t to = -1;
+      if (r.kind == TargetKind::Jump || r.kind == TargetKind::Goto)
+        if (const Chain* target = t.find(r.chain_target)) to = static_cast<int32_t>(target - chains.data());
+      ci.jump_to.push_back(to);
+    }
+    if (n > 0) {
+      for (int f = 0; f < kNumRangeFields; ++f)
+        if (auto idx = build_range(static_cast<Field>(f), facts, ci.words, opts)) ci.ranges.push_back(std::move(*idx));
+      // Most selective field first: the AND of a word stops at the first
+      // field that leaves no candidate, so that order saves loads.
+      auto density = [](const RangeIndex& r) {
+        size_t ones = 0;
+        for (uint64_t w : r.bits) ones += static_cast<size_t>(std::popcount(w));
+        return static_cast<double>(ones) / static_cast<double>(r.starts.size());
+      };
+      std::vector<std::pair<double, size_t>> order;
+      for (size_t k = 0; k < ci.ranges.size(); ++k) order.push_back({density(ci.ranges[k]), k});
+      std::stable_sort(order.begin(), order.end());
+      std::vector<RangeIndex> sorted;
+      for (auto [d, k] : order) sorted.push_back(std::move(ci.ranges[k]));
+      ci.ranges = std::move(sorted);
+      for (bool out : {false, true})
+        if (auto idx = build_iface(out, facts, ci.words, opts)) ci.ifaces.push_back(std::move(*idx));
+    }
+    ct.chains_.push_back(std::move(ci));
+  }
+  return ct;
+}
+
+size_t CompiledTable::memory_bytes() const {
+  size_t total = 0;
+  for (const auto& c : chains_) {
+    for (const auto& r : c.ranges) total += r.bits.size() * 8 + r.starts.size() * 4;
+    for (const auto& f : c.ifaces) {
+      total += f.bits.size() * 8;
+      for (const auto& n : f.names) total += n.size() + sizeof(std::string);
+    }
+    total += c.plain.size() + c.jump_to.size() * 4;
+  }
+  return total;
+}
+
+size_t CompiledTable::indexed_fields(size_t chain) const {
+  return chain < chains_.size() ? chains_[chain].ranges.size() + chains_[chain].ifaces.size() : 0;
+}
+
+// Mirrors run_table (walk.cpp) statement for statement, except that the
+// rule index advances to the next candidate instead of the next rule.
+Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, TraceSink* sink) {
+  if (!compiled.fresh_for(t)) return run_table(t, ctx, sink);
+  auto& chains = t.chains();
+  size_t base = chains.size();
+  for (size_t c = 0; c < chains.size(); ++c)
+    if (chains[c].hook == ctx.hook) base = c;
+  if (base == chains.size()) return Verdict::Accept;
+
+  // No loops: a chain is at most once on the stack.
+  std::array<Frame, 64> local;
+  std::vector<Frame> heap;
+  Frame* stack = local.data();
+  if (chains.size() > local.size()) {
+    heap.resize(chains.size());
+    stack = heap.data();
+  }
+  size_t depth = 0;
+
+  size_t cur = base;
+  size_t i = 0;
+  const bool is_fragment = ctx.fragoff != 0;
+  const uint32_t len = static_cast<uint32_t>(ctx.pkt.size());
+  Key key = packet_key(ctx);
+  std::array<const uint64_t*, kMaxSets> sets{};
+  size_t nsets = lookup(compiled.chains()[cur], key, ctx.pkt, sets);
+  auto enter = [&](size_t c, size_t at) {
+    cur = c;
+    i = at;
+    nsets = lookup(compiled.chains()[cur], key, ctx.pkt, sets);
+  };
+  auto pop = [&] {
+    if (depth == 0) enter(base, chains[base].rules.size());
+    else {
+      --depth;
+      enter(stack[depth].chain, stack[depth].next);
+    }
+  };
+  auto emit = [&](TraceEvent::Kind kind, int rulenum, const Rule* r) {
+    if (sink) sink->on_event({t.name(), chains[cur].name, kind, rulenum, r}, ctx.pkt);
+  };
+
+  while (true) {
+    Chain& chain = chains[cur];
+    const auto& ci = compiled.chains()[cur];
+    i = next_candidate(ci, sets, nsets, i, chain.rules.size());
+    if (i >= chain.rules.size()) {
+      int rulenum = static_cast<int>(chain.rules.size()) + 1;
+      if (chain.builtin()) {
+        chain.counters.packets++;
+        chain.counters.bytes += len;
+        emit(TraceEvent::Kind::Policy, rulenum, nullptr);
+        return chain.policy == Policy::Accept ? Verdict::Accept : Verdict::Drop;
+      }
+      emit(TraceEvent::Kind::Return, rulenum, nullptr);
+      pop();
+      continue;
+    }
+    const size_t at = i;
+    Rule& r = chain.rules[at];
+    int rulenum = static_cast<int>(at) + 1;
+    ++i;
+    if (!ip_criteria_match(r.ip, ctx.pkt, is_fragment)) continue;
+    bool matched = true;
+    for (const auto& m : r.matches) {
+      if (!m->can_evaluate()) {
+        if (sink) sink->on_unsupported(m->name());
+        matched = false;
+        break;
+      }
+      MatchOutcome o = m->evaluate(ctx);
+      if (o == MatchOutcome::HotDrop) {
+        ctx.hotdrop = true;
+        return Verdict::Drop;
+      }
+      if (o == MatchOutcome::NoMatch) {
+        matched = false;
+        break;
+      }
+    }
+    if (!matched) continue;
+    r.counters.packets++;
+    r.counters.bytes += len;
+    TraceEvent::Kind kind = TraceEvent::Kind::Rule;
+    if (ci.plain[at]) kind = cur == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
+    emit(kind, rulenum, &r);
+
+    switch (r.kind) {
+      case TargetKind::None:
+        continue;
+      case TargetKind::Accept:
+        return Verdict::Accept;
+      case TargetKind::Drop:
+        return Verdict::Drop;
+      case TargetKind::Queue:
+        return Verdict::Queue;
+      case TargetKind::Return:
+        pop();
+        continue;
+      case TargetKind::Jump:
+      case TargetKind::Goto: {
+        int32_t to = ci.jump_to[at];
+        if (to < 0) return Verdict::Drop;  // verify() makes this unreachable
+        if (r.kind == TargetKind::Jump) stack[depth++] = {cur, i};
+        enter(static_cast<size_t>(to), 0);
+        continue;
+      }
+      case TargetKind::Extension: {
+        if (!r.target->can_evaluate()) {
+          if (sink) sink->on_unsupported(r.target->name());
+          continue;
+        }
+        TargetVerdict tv = r.target->evaluate(ctx);
+        // A target that lets the packet go on may have changed it (MARK,
+        // CT --notrack, TOS...): look its classes up again.
+        if (tv == TargetVerdict::Continue || tv == TargetVerdict::Return) {
+          key = packet_key(ctx);
+          nsets = lookup(ci, key, ctx.pkt, sets);
+        }
+        switch (tv) {
+          case TargetVerdict::Continue:
+            continue;
+          case TargetVerdict::Accept:
+            return Verdict::Accept;
+          case TargetVerdict::Drop:
+            return Verdict::Drop;
+          case TargetVerdict::Stolen:
+            return Verdict::Stolen;
+          case TargetVerdict::Queue:
+            return Verdict::Queue;
+          case TargetVerdict::Return:
+            pop();
+            continue;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace nfemu::xt
