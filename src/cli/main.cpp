@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cmd_replay.h"
 #include "net/network.h"
 #include "ruleset/restore.h"
 #include "scenario/scenario.h"
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   run->add_option("SCENARIO", run_file, "scenario file (TOML, see shared/spec/scenario.md)")->required();
   run->add_option("--out", out_dir, "write kern.log, conntrack events and table, iptables-save and pcaps here");
 
+  auto* replay = nfemu::cli::add_replay_command(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -105,6 +108,7 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  if (*replay) return nfemu::cli::run_replay_command();
   if (*save) {
     nfemu::xt::Ruleset rs;
     if (!load(save_file, load_counters, rs)) return kExitBadInput;
