@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -22,6 +24,7 @@ struct ReplayArgs {
   std::string scenario, host, out, rules;
   std::vector<std::string> inputs;
   bool diff = false;
+  bool timing = false;
   double window_s = 0.01;
   size_t max_diff = 1000;
 };
@@ -47,6 +50,7 @@ CLI::App* add_replay_command(CLI::App& app) {
   cmd->add_option("--reorder-window", a.window_s,
                   "sort frames up to this many seconds out of order (default 0.01); later ones are refused")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--timing", a.timing, "print the frame loop's wall time and rate on stderr (for bench/nfemu)");
   cmd->add_option("--max-diff", a.max_diff, "list at most N differing packets (all are counted; default 1000)");
   return cmd;
 }
@@ -96,6 +100,12 @@ int run_replay_command() {
     return kExitBadInput;
   }
   std::cout << replay::format_summary(*sum);
+  if (a.timing) {
+    double s = sum->loop_seconds;
+    std::cerr << fmt::format("nfemu replay: timing: {} frames in {:.6f} s: {:.3f} Mpps, {:.1f} ns/frame\n", sum->frames, s,
+                             s > 0 ? static_cast<double>(sum->frames) / s / 1e6 : 0.0,
+                             sum->frames ? s * 1e9 / static_cast<double>(sum->frames) : 0.0);
+  }
   for (const auto& w : sum->warnings) std::cerr << "nfemu replay: warning: " << w << "\n";
   return a.diff && sum->differences ? 1 : 0;
 }

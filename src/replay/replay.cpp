@@ -456,6 +456,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   }
 
   Progress progress(opts.progress);
+  auto loop_start = std::chrono::steady_clock::now();
   uint64_t now_ns = 0;
   std::optional<MergedFrame> f = *first;
   while (f) {
@@ -486,6 +487,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     if (!next) return next.error();
     f = *next;
   }
+  sum.loop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
   progress.end(sum.frames, merger->bytes_total());
   sum.warnings = merger->warnings();
   for (auto& r : runs) {
@@ -530,7 +532,15 @@ std::string format_summary(const ReplaySummary& s) {
       std::vector<std::pair<uint64_t, std::string>> by;
       for (const auto& [what, n] : h.dropped_by) by.emplace_back(n, what);
       std::stable_sort(by.begin(), by.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-      for (const auto& [n, what] : by) line("    {:>10}  {}", n, what);
+      // The full per-rule counts are in iptables-save.txt; a long tail
+      // would drown the table.
+      constexpr size_t kShown = 20;
+      for (size_t i = 0; i < by.size() && i < kShown; ++i) line("    {:>10}  {}", by[i].first, by[i].second);
+      if (by.size() > kShown) {
+        uint64_t rest = 0;
+        for (size_t i = kShown; i < by.size(); ++i) rest += by[i].first;
+        line("    {:>10}  ({} more rules and reasons)", rest, by.size() - kShown);
+      }
     }
     line("  conntrack:   {:>10}   events NEW {}, UPDATE {}, DESTROY {}; at most {} entries at once", h.ct_new,
          h.ct_new, h.ct_update, h.ct_destroy, h.ct_peak);

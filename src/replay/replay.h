@@ -82,6 +82,7 @@ struct ReplaySummary {
   std::vector<HostStats> hosts;  // one, or two with diff
   bool diff = false;
   uint64_t differences = 0;
+  double loop_seconds = 0;  // wall time of the frame loop (not in the summary: it is not deterministic)
 };
 
 // Runs the replay; diff lines (and nothing else) go to `diff_out`.
