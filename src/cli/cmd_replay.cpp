@@ -25,7 +25,7 @@ struct ReplayArgs {
   std::vector<std::string> inputs;
   bool diff = false;
   bool timing = false;
-  double window_s = 0.01;
+  double window_s = 0.001;
   size_t max_diff = 1000;
 };
 
@@ -48,7 +48,7 @@ CLI::App* add_replay_command(CLI::App& app) {
   cmd->add_flag("--diff", a.diff,
                 "with --rules: run both rulesets and list the packets whose fate differs (exit 1 if any)");
   cmd->add_option("--reorder-window", a.window_s,
-                  "sort frames up to this many seconds out of order (default 0.01); later ones are refused")
+                  "sort frames up to this many seconds out of order (default 0.001); later ones are refused")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--timing", a.timing, "print the frame loop's wall time and rate on stderr (for bench/nfemu)");
   cmd->add_option("--max-diff", a.max_diff, "list at most N differing packets (all are counted; default 1000)");

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 
 namespace nfemu::replay {
@@ -18,9 +19,8 @@ struct Buffered {
   std::vector<uint8_t> bytes;
 };
 
-// Min-heap order on (time, frame number): std::*_heap build max-heaps.
-bool later(const Buffered* a, const Buffered* b) {
-  return a->ts_us != b->ts_us ? a->ts_us > b->ts_us : a->frame_no > b->frame_no;
+bool earlier(const Buffered* a, const Buffered* b) {
+  return a->ts_us != b->ts_us ? a->ts_us < b->ts_us : a->frame_no < b->frame_no;
 }
 
 std::string seconds(uint64_t us) { return fmt::format("{}.{:06}", us / 1000000, us % 1000000); }
@@ -44,7 +44,9 @@ struct Merger::Impl {
     uint64_t frames = 0;  // read so far
     uint64_t max_ts = 0;  // latest timestamp read
     uint64_t max_frame = 0;
-    std::vector<Buffered*> heap;
+    // Sorted by (time, frame number). Captures are nearly sorted: a frame
+    // almost always goes at the back, and the few late ones are inserted.
+    std::deque<Buffered*> queue;
   };
   std::vector<Source> sources;
   MergeOptions opts;
@@ -70,7 +72,7 @@ struct Merger::Impl {
     return b;
   }
 
-  // Reads one record of s into its heap; false on an error to report.
+  // Reads one record of s into its queue; false on an error to report.
   Result<void> read_one(Source& s) {
     pcap_pkthdr* h = nullptr;
     const u_char* data = nullptr;
@@ -104,15 +106,17 @@ struct Merger::Impl {
     b->frame_no = s.frames;
     b->orig_len = h->len;
     b->bytes.assign(data, data + h->caplen);
-    s.heap.push_back(b);
-    std::push_heap(s.heap.begin(), s.heap.end(), later);
+    if (s.queue.empty() || !earlier(b, s.queue.back()))
+      s.queue.push_back(b);
+    else
+      s.queue.insert(std::upper_bound(s.queue.begin(), s.queue.end(), b, earlier), b);
     return {};
   }
 
   // Reads until the earliest buffered frame can no longer be preceded by a
   // frame still in the file: one later than it by the window has been seen.
   Result<void> fill(Source& s) {
-    while (!s.eof && (s.heap.empty() || s.max_ts < s.heap.front()->ts_us + opts.window_us)) {
+    while (!s.eof && (s.queue.empty() || s.max_ts < s.queue.front()->ts_us + opts.window_us)) {
       if (auto r = read_one(s); !r) return r;
     }
     return {};
@@ -162,14 +166,13 @@ Result<std::optional<MergedFrame>> Merger::next() {
   for (size_t i = 0; i < m.sources.size(); ++i) {
     auto& s = m.sources[i];
     if (auto r = m.fill(s); !r) return r.error();
-    if (s.heap.empty()) continue;
-    if (best == m.sources.size() || s.heap.front()->ts_us < m.sources[best].heap.front()->ts_us) best = i;
+    if (s.queue.empty()) continue;
+    if (best == m.sources.size() || s.queue.front()->ts_us < m.sources[best].queue.front()->ts_us) best = i;
   }
   if (best == m.sources.size()) return std::optional<MergedFrame>();
   auto& s = m.sources[best];
-  std::pop_heap(s.heap.begin(), s.heap.end(), later);
-  Buffered* b = s.heap.back();
-  s.heap.pop_back();
+  Buffered* b = s.queue.front();
+  s.queue.pop_front();
   m.released = b;
   MergedFrame f;
   f.input = best;

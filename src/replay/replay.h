@@ -44,7 +44,7 @@ struct ReplayOptions {
   std::string host;
   std::vector<Input> inputs;
   std::string out_dir;  // empty: no artifacts
-  uint64_t window_us = 10000;
+  uint64_t window_us = 1000;
   std::optional<xt::Ruleset> candidate;
   bool diff = false;  // needs candidate
   size_t max_diff_lines = SIZE_MAX;  // beyond it the differences are only counted
