@@ -158,6 +158,7 @@ class HostRun : private stack::PathObserver {
     }
     for (const auto& d : drops_)
       if (d.count) stats_.dropped_by[d.text] += d.count;
+    for (const auto& o : outs_) stats_.out_frames[o.name] = o.frames;
     if (dir_.empty()) return {};
     std::sort(table.begin(), table.end());
     std::ofstream list(dir_ / "conntrack.txt", std::ios::binary);
@@ -211,7 +212,6 @@ class HostRun : private stack::PathObserver {
     for (auto& o : outs_) {
       if (o.name != ifname) continue;
       ++o.frames;
-      ++stats_.out_frames[o.name];
       if (o.writer) o.writer->write(base_us_ + now_ns_ / 1000, pkt.frame());
       return;
     }
@@ -542,8 +542,8 @@ std::string format_summary(const ReplaySummary& s) {
         line("    {:>10}  ({} more rules and reasons)", rest, by.size() - kShown);
       }
     }
-    line("  conntrack:   {:>10}   events NEW {}, UPDATE {}, DESTROY {}; at most {} entries at once", h.ct_new,
-         h.ct_new, h.ct_update, h.ct_destroy, h.ct_peak);
+    line("  connections: {:>10}   new (conntrack events NEW {}, UPDATE {}, DESTROY {}); at most {} entries at once",
+         h.ct_new, h.ct_new, h.ct_update, h.ct_destroy, h.ct_peak);
     if (!h.connections.empty()) {
       line("  connections at the end, by state:");
       for (const auto& [state, n] : h.connections) line("    {:>10}  {}", n, state);
