@@ -42,7 +42,9 @@ CLI::App* add_replay_command(CLI::App& app) {
       "replay", "Replay pcap captures into one host of a scenario: verdicts, counters, conntrack, output pcaps");
   cmd->add_option("SCENARIO", a.scenario, "scenario file (TOML); its traffic entries are ignored")->required();
   cmd->add_option("--host", a.host, "the host the frames arrive at")->required();
-  cmd->add_option("--in", a.inputs, "IFNAME=FILE.pcap: frames of FILE arrive on IFNAME (repeatable)")->required();
+  cmd->add_option("--in", a.inputs, "IFNAME=FILE.pcap: frames of FILE arrive on IFNAME (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
   cmd->add_option("--out", a.out, "write DIR/HOST/{kern.log,conntrack*.txt,iptables-save.txt,IFNAME.pcap,summary.txt}");
   cmd->add_option("--rules", a.rules, "replay against this iptables-save file instead of the scenario's rules");
   cmd->add_flag("--diff", a.diff,
