@@ -20,6 +20,11 @@
 // other EtherTypes, runts, datagrams cut by the capture's snaplen) are
 // counted and reported, not replayed.
 //
+// Captures should hold what arrives (tcpdump -Q in). A capture of both
+// directions works when the scenario gives the interface the captured
+// host's MAC: frames from that MAC (and Linux cooked "outgoing" ones) are
+// counted as the host's own and skipped.
+//
 // A candidate ruleset (--rules) replaces the scenario's; with `diff` both
 // run in lockstep on two copies of the host and every frame whose fate
 // differs (dropped / delivered / forwarded, output interface, addresses
