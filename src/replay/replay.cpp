@@ -225,6 +225,9 @@ class HostRun : private stack::PathObserver {
 
   void leave(Fate::Kind kind, const packet::Packet& pkt) {
     fate_.kind = kind;
+    // A dropped datagram may be one ip_rcv refused: its header is not to
+    // be read. Drops compare by kind alone anyway.
+    if (kind == Fate::Kind::Dropped) return;
     auto ip = pkt.ip();
     fate_.saddr = ip.saddr();
     fate_.daddr = ip.daddr();
@@ -393,8 +396,9 @@ struct Lines {
 };
 
 std::string frame_text(const packet::Packet& pkt) {
-  if (pkt.size() < 20) return fmt::format("{} bytes", pkt.size());
-  auto t = packet::format_packet(pkt.ip());
+  auto ip = packet::parse_ipv4(pkt.data());
+  if (!ip) return fmt::format("{} bytes ({})", pkt.size(), ip.error().message);
+  auto t = packet::format_packet(*ip);
   return t ? *t : fmt::format("{} bytes", pkt.size());
 }
 
