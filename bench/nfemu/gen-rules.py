@@ -8,8 +8,9 @@ The three shapes follow the seed families of ClassBench (Taylor & Turner,
   acl  access control lists: specific destinations (/24../32), sources
        from the whole prefix range, mostly TCP with exact well-known
        destination ports, sources ports unconstrained; ACCEPT heavy.
-  fw   firewalls: many wildcards (0/0 sources, short prefixes), port
-       ranges (1024:65535, 6000:6063), TCP/UDP/any, DROP and ACCEPT mixed.
+  fw   firewalls: many wildcards (0/0 sources or destinations, never both;
+       short prefixes), port ranges (1024:65535, 6000:6063), TCP/UDP/any,
+       DROP and ACCEPT mixed.
   ipc  IP chains: both addresses fairly specific, exact or ranged ports
        on both sides, TCP/UDP/ICMP.
 Rules go into filter FORWARD (policy DROP), so a packet walks the list
@@ -62,7 +63,10 @@ def acl(rng):
 def fw(rng):
     proto = rng.choices(["tcp", "udp", "any"], [55, 30, 15])[0]
     src = prefix(rng, 0, 0) if rng.random() < 0.5 else prefix(rng, 8, 24)
-    dst = prefix(rng, 0, 0) if rng.random() < 0.2 else prefix(rng, 16, 32)
+    # Never both addresses wildcarded: a rule matching (nearly) everything
+    # early in the list would leave the rest unreachable, which is not
+    # what firewall sets look like (their catch-all is the policy).
+    dst = prefix(rng, 0, 0) if src[1] and rng.random() < 0.2 else prefix(rng, 16, 32)
     sport = dport = None
     if proto != "any":
         r = rng.random()
