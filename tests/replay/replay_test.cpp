@@ -342,5 +342,35 @@ TEST(ReplayTest, RawIpCaptureIsReplayed) {
   EXPECT_EQ(r->hosts[0].forwarded, 1u);
 }
 
+// tcpdump -i any: a 16-byte header whose packet type says the direction;
+// what the host sent (PACKET_OUTGOING, 4) is not replayed.
+TEST(ReplayTest, LinuxCookedCaptureSkipsOutgoingFrames) {
+  TempDir d;
+  auto f = eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53");
+  auto sll = [&](uint16_t pkttype, uint16_t proto) {
+    std::vector<uint8_t> r = {static_cast<uint8_t>(pkttype >> 8), static_cast<uint8_t>(pkttype), 0, 1, 0, 6,
+                              0x02, 0xaa, 0, 0, 0, 1, 0, 0, static_cast<uint8_t>(proto >> 8), static_cast<uint8_t>(proto)};
+    r.insert(r.end(), f.begin() + 14, f.end());
+    return r;
+  };
+  write_pcap(d.file("any.pcap"), {{1, sll(0, 0x0800)}, {2, sll(4, 0x0800)}, {3, sll(0, 0x86dd)}}, kDltLinuxSll);
+  auto sc = load(kScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("any.pcap")}};
+  o.out_dir = d.file("out");
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->inputs[0].ipv4, 1u);
+  EXPECT_EQ(r->inputs[0].own, 1u);
+  EXPECT_EQ(r->inputs[0].ipv6, 1u);
+  EXPECT_EQ(r->hosts[0].forwarded, 1u);
+  // The LOG line shows the link-layer source the cooked header carried.
+  EXPECT_NE(slurp(d.file("out/fw/kern.log")).find("MAC=02:00:00:00:00:01:02:aa:00:00:00:01:08:00"),
+            std::string::npos)
+      << slurp(d.file("out/fw/kern.log"));
+}
+
 }  // namespace
 }  // namespace nfemu::replay
