@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/cmd_compare.h"
+#include "cli/cmd_replay.h"
 #include "net/json.h"
 #include "net/network.h"
 #include "ruleset/restore.h"
@@ -75,6 +76,8 @@ int main(int argc, char** argv) {
   nfemu::cli::CompareArgs compare_args;
   auto* compare = nfemu::cli::add_compare(app, compare_args);
 
+  auto* replay = nfemu::cli::add_replay_command(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -113,6 +116,7 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  if (*replay) return nfemu::cli::run_replay_command();
   if (*save) {
     nfemu::xt::Ruleset rs;
     if (!load(save_file, load_counters, rs)) return kExitBadInput;

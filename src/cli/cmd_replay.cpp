@@ -1,0 +1,115 @@
+// nfemu replay: pcap files into one host of a scenario (src/replay).
+#include "cmd_replay.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "replay/replay.h"
+#include "ruleset/restore.h"
+#include "scenario/scenario.h"
+
+namespace nfemu::cli {
+
+namespace {
+
+constexpr int kExitBadInput = 2;
+
+struct ReplayArgs {
+  std::string scenario, host, out, rules;
+  std::vector<std::string> inputs;
+  bool diff = false;
+  bool timing = false;
+  double window_s = 0.001;
+  size_t max_diff = 1000;
+};
+
+ReplayArgs& args() {
+  static ReplayArgs a;
+  return a;
+}
+
+}  // namespace
+
+CLI::App* add_replay_command(CLI::App& app) {
+  auto& a = args();
+  auto* cmd = app.add_subcommand(
+      "replay", "Replay pcap captures into one host of a scenario: verdicts, counters, conntrack, output pcaps");
+  cmd->add_option("SCENARIO", a.scenario, "scenario file (TOML); its traffic entries are ignored")->required();
+  cmd->add_option("--host", a.host, "the host the frames arrive at")->required();
+  cmd->add_option("--in", a.inputs, "IFNAME=FILE.pcap: frames of FILE arrive on IFNAME (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
+  cmd->add_option("--out", a.out, "write DIR/HOST/{kern.log,conntrack*.txt,iptables-save.txt,IFNAME.pcap,summary.txt}");
+  cmd->add_option("--rules", a.rules, "replay against this iptables-save file instead of the scenario's rules");
+  cmd->add_flag("--diff", a.diff,
+                "with --rules: run both rulesets and list the packets whose fate differs (exit 1 if any)");
+  cmd->add_option("--reorder-window", a.window_s,
+                  "sort frames up to this many seconds out of order (default 0.001); later ones are refused")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--timing", a.timing, "print the frame loop's wall time and rate on stderr (for bench/nfemu)");
+  cmd->add_option("--max-diff", a.max_diff, "list at most N differing packets (all are counted; default 1000)");
+  return cmd;
+}
+
+int run_replay_command() {
+  auto& a = args();
+  auto sc = scenario::load_scenario(a.scenario);
+  if (!sc) {
+    std::cerr << sc.error().format(a.scenario) << "\n";
+    return kExitBadInput;
+  }
+  replay::ReplayOptions o;
+  o.host = a.host;
+  o.out_dir = a.out;
+  o.diff = a.diff;
+  o.max_diff_lines = a.max_diff;
+  o.window_us = static_cast<uint64_t>(std::llround(a.window_s * 1e6));
+  o.progress = isatty(STDERR_FILENO) != 0;
+  for (const auto& spec : a.inputs) {
+    auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      std::cerr << "nfemu replay: error: --in " << spec << ": expected IFNAME=FILE.pcap\n";
+      return kExitBadInput;
+    }
+    o.inputs.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
+  }
+  if (!a.rules.empty()) {
+    std::ifstream in(a.rules, std::ios::binary);
+    if (!in) {
+      std::cerr << a.rules << ": error: cannot open file\n";
+      return kExitBadInput;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    xt::Ruleset rs;
+    if (auto r = ruleset::restore(text.str(), rs, {}); !r) {
+      std::cerr << r.error().format(a.rules) << "\n";
+      return kExitBadInput;
+    }
+    o.candidate = std::move(rs);
+  }
+  auto sum = replay::replay(*sc, o, std::cout);
+  if (!sum) {
+    const Error& e = sum.error();
+    if (e.line > 0) std::cerr << e.format(a.scenario) << "\n";  // from the scenario (a route...)
+    else std::cerr << "nfemu replay: error: " << e.message << "\n";
+    return kExitBadInput;
+  }
+  std::cout << replay::format_summary(*sum);
+  if (a.timing) {
+    double s = sum->loop_seconds;
+    std::cerr << fmt::format("nfemu replay: timing: {} frames in {:.6f} s: {:.3f} Mpps, {:.1f} ns/frame\n", sum->frames, s,
+                             s > 0 ? static_cast<double>(sum->frames) / s / 1e6 : 0.0,
+                             sum->frames ? s * 1e9 / static_cast<double>(sum->frames) : 0.0);
+  }
+  for (const auto& w : sum->warnings) std::cerr << "nfemu replay: warning: " << w << "\n";
+  return a.diff && sum->differences ? 1 : 0;
+}
+
+}  // namespace nfemu::cli

@@ -1,0 +1,117 @@
+#include "net/host_setup.h"
+
+#include "log/conntrack_text.h"
+
+namespace nfemu::net {
+
+namespace {
+
+// The MAC network.cpp gives the far end of an interface without a link.
+constexpr packet::Mac kWirePeerMac = {0x02, 0, 0, 0, 0, 0};
+
+stack::RouteType to_stack(scenario::RouteType t) {
+  switch (t) {
+    case scenario::RouteType::Unicast: return stack::RouteType::Unicast;
+    case scenario::RouteType::Local: return stack::RouteType::Local;
+    case scenario::RouteType::Broadcast: return stack::RouteType::Broadcast;
+    case scenario::RouteType::Unreachable: return stack::RouteType::Unreachable;
+    case scenario::RouteType::Prohibit: return stack::RouteType::Prohibit;
+    case scenario::RouteType::Blackhole: return stack::RouteType::Blackhole;
+  }
+  return stack::RouteType::Unicast;
+}
+
+log::CtTuple to_log(const conntrack::Tuple& t) {
+  log::CtTuple out;
+  out.src = t.src;
+  out.dst = t.dst;
+  out.sport = t.sport;
+  out.dport = t.dport;
+  out.icmp_type = t.icmp_type;
+  out.icmp_code = t.icmp_code;
+  out.icmp_id = t.icmp_id();
+  return out;
+}
+
+log::ConntrackView to_log(const conntrack::View& v, uint32_t mask) {
+  log::ConntrackView out;
+  out.l4proto = v.orig.proto;
+  out.timeout = v.has_timeout ? v.timeout_s : 0;
+  out.tcp_state = v.has_tcp_state ? conntrack::to_string(v.tcp_state) : std::string_view();
+  out.orig = to_log(v.orig);
+  out.reply = to_log(v.reply);
+  out.seen_reply = v.status & conntrack::status::kSeenReply;
+  out.assured = v.status & conntrack::status::kAssured;
+  out.mark = v.mark;
+  out.mark_event = (mask & conntrack::ipct::kMark) != 0;
+  out.state_event = v.has_tcp_state;
+  out.zone = v.zone;
+  out.use = v.use;
+  return out;
+}
+
+}  // namespace
+
+std::string conntrack_event_text(const conntrack::Event& ev) {
+  auto type = ev.type == conntrack::EventType::New      ? log::CtEventType::New
+              : ev.type == conntrack::EventType::Update ? log::CtEventType::Update
+                                                        : log::CtEventType::Destroy;
+  return log::format_ct_event(type, to_log(ev.view, ev.mask));
+}
+
+std::string conntrack_list_text(const conntrack::View& v) { return log::format_ct_list_line(to_log(v, 0)); }
+
+Result<std::unique_ptr<stack::Host>> build_host(const scenario::Scenario& sc, size_t hi) {
+  if (hi >= sc.hosts.size()) return make_error("no such host");
+  const scenario::Host& sh = sc.hosts[hi];
+  auto h = std::make_unique<stack::Host>(sh.name);
+  for (const auto& l : sh.listeners) h->add_listener(l.proto == scenario::Proto::Tcp ? 6 : 17, l.port);
+  for (const auto& ifc : sh.interfaces) {
+    if (!ifc.loopback) h->add_interface(ifc.name, ifc.mac, ifc.mtu);
+    for (const auto& a : ifc.addresses) {
+      if (ifc.loopback && a.addr == 0x7f000001 && a.prefix_len == 8) continue;  // the Host has it
+      h->add_address(ifc.name, a.addr, a.prefix_len);
+    }
+  }
+  for (const auto& r : sh.routes) {
+    if (r.origin != scenario::RouteOrigin::User) continue;
+    stack::Route route;
+    route.dst = r.dst;
+    route.plen = r.prefix_len;
+    route.type = to_stack(r.type);
+    route.gateway = r.via.value_or(0);
+    if (r.dev >= 0) route.dev = sh.interfaces[static_cast<size_t>(r.dev)].name;
+    route.prefsrc = r.src.value_or(0);
+    route.metric = r.metric;
+    route.local_table = r.table == scenario::RouteTable::Local;
+    if (auto ok = h->fib().add(route); !ok) {
+      Error e = ok.error();
+      e.line = r.line;
+      return e;
+    }
+  }
+  for (const auto& [name, value] : sh.sysctls) {
+    std::string text = std::holds_alternative<int64_t>(value) ? std::to_string(std::get<int64_t>(value))
+                                                              : std::get<std::string>(value);
+    if (std::holds_alternative<int64_t>(value)) h->set_sysctl(name, std::get<int64_t>(value));
+    if (name.rfind("net.netfilter.", 0) == 0) {
+      if (auto ok = h->conntrack().set_sysctl(name, text); !ok) return ok.error();
+    }
+  }
+  h->ruleset() = sh.ruleset;
+  // The peer MACs are resolved once: the lambda must not keep the scenario.
+  std::vector<std::pair<std::string, packet::Mac>> peers;
+  for (size_t i = 0; i < sh.interfaces.size(); ++i) {
+    packet::Mac mac = kWirePeerMac;
+    if (auto p = sc.peer({hi, i})) mac = sc.hosts[p->host].interfaces[p->iface].mac;
+    peers.emplace_back(sh.interfaces[i].name, mac);
+  }
+  h->neighbour = [peers = std::move(peers)](std::string_view ifname, uint32_t) {
+    for (const auto& [name, mac] : peers)
+      if (name == ifname) return mac;
+    return kWirePeerMac;
+  };
+  return h;
+}
+
+}  // namespace nfemu::net

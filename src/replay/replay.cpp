@@ -1,0 +1,569 @@
+#include "replay/replay.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <unordered_map>
+
+#include "conntrack/conntrack.h"
+#include "net/host_setup.h"
+#include "packet/grammar.h"
+#include "packet/pcap_io.h"
+#include "ruleset/restore.h"
+#include "stack/host.h"
+
+namespace nfemu::replay {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
+constexpr uint16_t kEtherTypeVlan = 0x8100;
+constexpr uint16_t kEtherTypeQinQ = 0x88a8;
+constexpr size_t kSllHeader = 16;
+constexpr uint16_t kSllOutgoing = 4;  // PACKET_OUTGOING
+
+std::string seconds(uint64_t us) { return fmt::format("{}.{:06}", us / 1000000, us % 1000000); }
+
+uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+std::string_view proto_name(uint8_t p) {
+  switch (p) {
+    case 1: return "icmp";
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 47: return "gre";
+    case 136: return "udplite";
+    default: return "unknown";
+  }
+}
+
+// What became of one replayed frame on one host, compared by --diff.
+struct Fate {
+  enum class Kind : uint8_t { Vanished, Dropped, Delivered, Forwarded };
+  Kind kind = Kind::Vanished;
+  packet::IfName out;
+  // The datagram as it left or was delivered (after NAT).
+  uint32_t saddr = 0, daddr = 0;
+  uint16_t sport = 0, dport = 0;
+  uint8_t proto = 0;
+  bool snat = false, dnat = false;
+  size_t drop = SIZE_MAX;  // index in HostRun::drops_
+
+  bool same_as(const Fate& o) const {
+    return kind == o.kind && out == o.out && saddr == o.saddr && daddr == o.daddr && sport == o.sport &&
+           dport == o.dport && proto == o.proto;
+  }
+};
+
+// One host being replayed into: the observer that attributes verdicts and
+// the writers of its artifacts.
+class HostRun : private stack::PathObserver {
+ public:
+  HostRun(std::unique_ptr<stack::Host> host, std::string label, uint64_t base_us)
+      : host_(std::move(host)), base_us_(base_us) {
+    stats_.label = std::move(label);
+    host_->set_observer(this);
+    host_->on_wire = [this](const stack::Host&, std::string_view ifname, packet::Packet& pkt) {
+      wire(ifname, pkt);
+    };
+    for (const auto& ifc : host_->interfaces())
+      if (ifc.name != "lo") outs_.push_back({ifc.name, std::nullopt, 0});
+  }
+
+  stack::Host& host() { return *host_; }
+  const HostStats& stats() const { return stats_; }
+
+  Result<void> open_artifacts(const fs::path& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return make_error(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+    dir_ = dir;
+    kern_log_.open(dir / "kern.log", std::ios::binary);
+    ct_events_.open(dir / "conntrack-events.txt", std::ios::binary);
+    if (!kern_log_ || !ct_events_) return make_error(fmt::format("cannot write in {}", dir.string()));
+    for (auto& o : outs_) {
+      auto w = packet::PcapWriter::open((dir / (o.name + ".pcap")).string());
+      if (!w) return w.error();
+      o.writer.emplace(std::move(*w));
+    }
+    return {};
+  }
+
+  // One frame arriving on ifname at virtual time now_ns (0 = first frame).
+  const Fate& process(packet::Packet pkt, std::string_view ifname, uint64_t now_ns) {
+    now_ns_ = now_ns;
+    auto& ct = host_->conntrack();
+    ct.expire_until(now_ns);
+    collect_events();
+    fate_ = Fate{};
+    cur_in_.set(ifname);
+    table_drop_ = SIZE_MAX;
+    ++stats_.replayed;
+    host_->receive(std::move(pkt), ifname, now_ns);
+    collect_events();
+    stats_.ct_peak = std::max<uint64_t>(stats_.ct_peak, ct.count());
+    switch (fate_.kind) {
+      case Fate::Kind::Dropped: ++stats_.dropped; break;
+      case Fate::Kind::Delivered: ++stats_.delivered; break;
+      case Fate::Kind::Forwarded: ++stats_.forwarded; break;
+      case Fate::Kind::Vanished: break;
+    }
+    stats_.snat += fate_.snat;
+    stats_.dnat += fate_.dnat;
+    return fate_;
+  }
+
+  std::string describe(const Fate& f) const {
+    auto endpoint = [&](uint32_t a, uint16_t port) {
+      return f.proto == 6 || f.proto == 17 ? fmt::format("{}:{}", packet::format_ipv4_addr(a), port)
+                                           : packet::format_ipv4_addr(a);
+    };
+    std::string nat;
+    if (f.snat || f.dnat)
+      nat = fmt::format(" [{}{}{}]", f.snat ? "SNAT" : "", f.snat && f.dnat ? "+" : "", f.dnat ? "DNAT" : "");
+    switch (f.kind) {
+      case Fate::Kind::Dropped:
+        return fmt::format("DROP by {}", f.drop < drops_.size() ? drops_[f.drop].text : "?");
+      case Fate::Kind::Delivered:
+        return fmt::format("delivered locally {} > {}{}", endpoint(f.saddr, f.sport), endpoint(f.daddr, f.dport), nat);
+      case Fate::Kind::Forwarded:
+        return fmt::format("out {} {} > {}{}", f.out.view(), endpoint(f.saddr, f.sport), endpoint(f.daddr, f.dport),
+                           nat);
+      case Fate::Kind::Vanished: break;
+    }
+    return "no verdict (consumed without a decision)";
+  }
+
+  Result<void> finish(uint64_t now_ns) {
+    now_ns_ = now_ns;
+    auto& ct = host_->conntrack();
+    ct.expire_until(now_ns);
+    collect_events();
+    std::vector<std::string> table;
+    for (const auto& v : ct.dump(now_ns)) {
+      std::string state(proto_name(v.orig.proto));
+      if (v.has_tcp_state) state += fmt::format(" {}", conntrack::to_string(v.tcp_state));
+      if (v.status & conntrack::status::kAssured) state += " [ASSURED]";
+      else if (!(v.status & conntrack::status::kSeenReply)) state += " [UNREPLIED]";
+      ++stats_.connections[state];
+      if (!dir_.empty()) table.push_back(net::conntrack_list_text(v));
+    }
+    for (const auto& d : drops_)
+      if (d.count) stats_.dropped_by[d.text] += d.count;
+    for (const auto& o : outs_) stats_.out_frames[o.name] = o.frames;
+    if (dir_.empty()) return {};
+    std::sort(table.begin(), table.end());
+    std::ofstream list(dir_ / "conntrack.txt", std::ios::binary);
+    for (const auto& l : table) list << l << '\n';
+    std::ofstream save(dir_ / "iptables-save.txt", std::ios::binary);
+    save << ruleset::save(host_->ruleset(), {.counters = true});
+    kern_log_.close();
+    ct_events_.close();
+    if (!list || !save || !kern_log_ || !ct_events_)
+      return make_error(fmt::format("write error in {}", dir_.string()));
+    for (auto& o : outs_)
+      if (o.writer)
+        if (auto r = o.writer->close(); !r) return r;
+    return {};
+  }
+
+  void write_summary(const std::string& text) {
+    if (dir_.empty()) return;
+    std::ofstream out(dir_ / "summary.txt", std::ios::binary);
+    out << text;
+  }
+
+ private:
+  struct Out {
+    std::string name;
+    std::optional<packet::PcapWriter> writer;
+    uint64_t frames;
+  };
+  struct DropEntry {
+    std::string text;
+    uint64_t count = 0;
+  };
+
+  bool original(const packet::Packet& pkt) const { return pkt.meta.in == cur_in_; }
+
+  void collect_events() {
+    auto& ct = host_->conntrack();
+    if (ct.events().empty()) return;
+    for (const auto& ev : ct.take_events()) {
+      switch (ev.type) {
+        case conntrack::EventType::New: ++stats_.ct_new; break;
+        case conntrack::EventType::Update: ++stats_.ct_update; break;
+        case conntrack::EventType::Destroy: ++stats_.ct_destroy; break;
+      }
+      if (ct_events_.is_open()) ct_events_ << net::conntrack_event_text(ev) << '\n';
+    }
+  }
+
+  void wire(std::string_view ifname, const packet::Packet& pkt) {
+    if (pkt.meta.in.empty()) ++stats_.generated;
+    for (auto& o : outs_) {
+      if (o.name != ifname) continue;
+      ++o.frames;
+      if (o.writer) o.writer->write(base_us_ + now_ns_ / 1000, pkt.frame());
+      return;
+    }
+  }
+
+  size_t drop_index(const void* key, const std::function<std::string()>& text) {
+    auto [it, inserted] = drop_keys_.try_emplace(key, drops_.size());
+    if (inserted) drops_.push_back({text(), 0});
+    return it->second;
+  }
+
+  void leave(Fate::Kind kind, const packet::Packet& pkt) {
+    fate_.kind = kind;
+    // A dropped datagram may be one ip_rcv refused: its header is not to
+    // be read. Drops compare by kind alone anyway.
+    if (kind == Fate::Kind::Dropped) return;
+    auto ip = pkt.ip();
+    fate_.saddr = ip.saddr();
+    fate_.daddr = ip.daddr();
+    fate_.proto = ip.protocol();
+    auto l4 = ip.payload();
+    if ((fate_.proto == 6 || fate_.proto == 17) && ip.frag_offset() == 0 && l4.size() >= 4) {
+      fate_.sport = be16(l4.data());
+      fate_.dport = be16(l4.data() + 2);
+    }
+    if (auto* ct = static_cast<const conntrack::Entry*>(pkt.meta.ct)) {
+      fate_.snat = ct->status & conntrack::status::kSrcNat;
+      fate_.dnat = ct->status & conntrack::status::kDstNat;
+    }
+  }
+
+  void on_rule(const stack::Host&, xt::Hook, const xt::TraceEvent& ev, const packet::Packet& pkt) override {
+    if (original(pkt)) last_ = ev;
+  }
+  void on_table(const stack::Host&, xt::Hook hook, xt::TableId t, xt::Verdict v, const packet::Packet& pkt) override {
+    if (!original(pkt)) return;
+    if (v != xt::Verdict::Accept) {
+      if (last_ && last_->rule) {
+        const xt::TraceEvent& ev = *last_;
+        table_drop_ = drop_index(ev.rule, [&] {
+          return fmt::format("{} {} rule {}: -A {}{}", ev.table, ev.chain, ev.rulenum, ev.chain, ev.rule->spec_text());
+        });
+      } else if (last_ && last_->kind == xt::TraceEvent::Kind::Policy) {
+        const xt::TraceEvent& ev = *last_;
+        table_drop_ = drop_index(ev.chain.data(), [&] { return fmt::format("{} {} policy", ev.table, ev.chain); });
+      } else {
+        std::string text = fmt::format("{} {} (no rule matched: hotdrop)", xt::table_name(t), xt::hook_chain_name(hook));
+        table_drop_ = reason_index(text);
+      }
+    }
+    last_.reset();
+  }
+  size_t reason_index(std::string_view reason) {
+    auto it = reasons_.find(reason);
+    if (it != reasons_.end()) return it->second;
+    reasons_.emplace(std::string(reason), drops_.size());
+    drops_.push_back({std::string(reason), 0});
+    return drops_.size() - 1;
+  }
+  void on_drop(const stack::Host&, std::string_view reason, const packet::Packet& pkt) override {
+    if (!original(pkt)) return;
+    leave(Fate::Kind::Dropped, pkt);
+    fate_.drop = table_drop_ != SIZE_MAX ? table_drop_ : reason_index(reason);
+    ++drops_[fate_.drop].count;
+  }
+  void on_local_deliver(const stack::Host&, const packet::Packet& pkt) override {
+    if (original(pkt)) leave(Fate::Kind::Delivered, pkt);
+  }
+  void on_transmit(const stack::Host&, std::string_view ifname, const packet::Packet& pkt) override {
+    if (!original(pkt) || ifname == "lo") return;
+    leave(Fate::Kind::Forwarded, pkt);
+    fate_.out.set(ifname);
+  }
+  void on_unsupported(const stack::Host&, std::string_view extension) override {
+    if (std::find(stats_.unsupported.begin(), stats_.unsupported.end(), extension) == stats_.unsupported.end())
+      stats_.unsupported.emplace_back(extension);
+  }
+  void on_kernel_log(const stack::Host&, const std::string& line) override {
+    ++stats_.log_lines;
+    if (kern_log_.is_open()) kern_log_ << line << '\n';
+  }
+
+  std::unique_ptr<stack::Host> host_;
+  uint64_t base_us_;
+  uint64_t now_ns_ = 0;
+  HostStats stats_;
+  fs::path dir_;
+  std::ofstream kern_log_, ct_events_;
+  std::vector<Out> outs_;
+  Fate fate_;
+  packet::IfName cur_in_;
+  std::optional<xt::TraceEvent> last_;
+  size_t table_drop_ = SIZE_MAX;
+  std::vector<DropEntry> drops_;
+  std::unordered_map<const void*, size_t> drop_keys_;
+  std::map<std::string, size_t, std::less<>> reasons_;
+};
+
+// Draws `[#####     ]  45%  1.2M frames` on stderr, at most five times a second.
+class Progress {
+ public:
+  explicit Progress(bool on) : on_(on) {}
+  void update(uint64_t frames, uint64_t done, uint64_t total) {
+    if (!on_ || (frames & 1023) != 0) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    draw(frames, done, total);
+  }
+  void end(uint64_t frames, uint64_t total) {
+    if (!on_) return;
+    draw(frames, total, total);
+    std::fputc('\n', stderr);
+  }
+
+ private:
+  void draw(uint64_t frames, uint64_t done, uint64_t total) {
+    constexpr int kWidth = 30;
+    double frac = total ? std::min(1.0, static_cast<double>(done) / static_cast<double>(total)) : 0;
+    int filled = static_cast<int>(frac * kWidth);
+    std::fprintf(stderr, "\r[%s%s] %3d%%  %llu frames", std::string(filled, '#').c_str(),
+                 std::string(kWidth - filled, ' ').c_str(), static_cast<int>(frac * 100),
+                 static_cast<unsigned long long>(frames));
+    std::fflush(stderr);
+  }
+  bool on_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// The frame as the host's receive() takes it: an Ethernet frame carrying
+// IPv4, or the reason it is not replayed (counted in `in`).
+std::optional<packet::Packet> to_packet(const MergedFrame& f, const stack::Host& host, std::string_view ifname,
+                                        ReplaySummary::InputStats& in) {
+  std::span<const uint8_t> d = f.data;
+  const stack::Interface* ifc = host.find_interface(ifname);
+  packet::EthernetHeader eth;
+  eth.dst = ifc->mac;
+  eth.src = host.neighbour ? host.neighbour(ifname, 0) : packet::Mac{};
+  std::span<const uint8_t> l3;
+  if (f.linktype == kDltEthernet) {
+    if (d.size() < packet::kEthernetHeader) return ++in.runt, std::nullopt;
+    eth = packet::read_ethernet(d);
+    if (eth.src == ifc->mac) return ++in.own, std::nullopt;  // the host's own output, captured both ways
+    l3 = d.subspan(packet::kEthernetHeader);
+  } else if (f.linktype == kDltLinuxSll) {
+    if (d.size() < kSllHeader) return ++in.runt, std::nullopt;
+    if (be16(d.data()) == kSllOutgoing) return ++in.own, std::nullopt;
+    eth.ethertype = be16(d.data() + 14);
+    if (be16(d.data() + 4) == 6) std::copy_n(d.data() + 6, 6, eth.src.begin());
+    l3 = d.subspan(kSllHeader);
+  } else {  // raw IP: the version nibble says which
+    if (d.empty()) return ++in.runt, std::nullopt;
+    eth.ethertype = (d[0] >> 4) == 4 ? packet::kEtherTypeIpv4 : (d[0] >> 4) == 6 ? kEtherTypeIpv6 : 0;
+    l3 = d;
+  }
+  switch (eth.ethertype) {
+    case packet::kEtherTypeIpv4: break;
+    case kEtherTypeIpv6: return ++in.ipv6, std::nullopt;
+    case packet::kEtherTypeArp: return ++in.arp, std::nullopt;
+    case kEtherTypeVlan:
+    case kEtherTypeQinQ: return ++in.vlan, std::nullopt;
+    default: return ++in.other, std::nullopt;
+  }
+  // A datagram longer than what was captured (snaplen) cannot be replayed:
+  // the host would see a different packet. Link padding cut off is fine.
+  if (f.data.size() < f.orig_len && l3.size() >= 4 && be16(l3.data() + 2) > l3.size())
+    return ++in.cut, std::nullopt;
+  ++in.ipv4;
+  packet::Packet pkt(l3);
+  pkt.set_mac_header(eth);
+  return pkt;
+}
+
+// Appends one formatted line to a string.
+struct Lines {
+  std::string& o;
+  template <class... A>
+  void operator()(fmt::format_string<A...> f, A&&... a) {
+    fmt::format_to(std::back_inserter(o), f, std::forward<A>(a)...);
+    o += '\n';
+  }
+};
+
+std::string frame_text(const packet::Packet& pkt) {
+  auto ip = packet::parse_ipv4(pkt.data());
+  if (!ip) return fmt::format("{} bytes ({})", pkt.size(), ip.error().message);
+  auto t = packet::format_packet(*ip);
+  return t ? *t : fmt::format("{} bytes", pkt.size());
+}
+
+}  // namespace
+
+Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& opts, std::ostream& diff_out) {
+  int hi = sc.host_index(opts.host);
+  if (hi < 0) {
+    std::string names;
+    for (const auto& h : sc.hosts) names += (names.empty() ? "" : ", ") + h.name;
+    return make_error(fmt::format("the scenario has no host {} (it has {})", opts.host, names));
+  }
+  if (opts.diff && !opts.candidate) return make_error("--diff needs --rules: the candidate ruleset to compare with");
+  if (opts.inputs.empty()) return make_error("no input: give at least one --in IFNAME=FILE.pcap");
+  const scenario::Host& sh = sc.hosts[static_cast<size_t>(hi)];
+  for (const auto& in : opts.inputs) {
+    if (in.ifname == "lo" || !sh.find_interface(in.ifname)) {
+      std::string names;
+      for (const auto& i : sh.interfaces)
+        if (!i.loopback) names += (names.empty() ? "" : ", ") + i.name;
+      return make_error(fmt::format("--in {}={}: host {} has no interface {} (it has {})", in.ifname, in.path,
+                                    sh.name, in.ifname, names));
+    }
+  }
+
+  auto merger = Merger::open(opts.inputs, {.window_us = opts.window_us});
+  if (!merger) return merger.error();
+
+  ReplaySummary sum;
+  sum.diff = opts.diff;
+  for (size_t i = 0; i < opts.inputs.size(); ++i)
+    sum.inputs.push_back({opts.inputs[i].ifname, opts.inputs[i].path, linktype_name(merger->linktype(i))});
+
+  // Read the first frame before building hosts: the pcap timestamps of the
+  // artifacts are the capture's, the virtual clock starts at 0 with it.
+  auto first = merger->next();
+  if (!first) return first.error();
+  uint64_t base_us = *first ? (*first)->ts_us : 0;
+
+  std::vector<std::unique_ptr<HostRun>> runs;
+  auto add_run = [&](const xt::Ruleset* rules, std::string label, fs::path dir) -> Result<void> {
+    auto h = net::build_host(sc, static_cast<size_t>(hi));
+    if (!h) return h.error();
+    if (rules) (*h)->ruleset() = *rules;
+    runs.push_back(std::make_unique<HostRun>(std::move(*h), std::move(label), base_us));
+    if (!opts.out_dir.empty())
+      if (auto r = runs.back()->open_artifacts(dir); !r) return r;
+    return {};
+  };
+  fs::path out(opts.out_dir);
+  if (opts.diff) {
+    if (auto r = add_run(nullptr, sh.name + " (scenario rules)", out / sh.name); !r) return r.error();
+    if (auto r = add_run(&*opts.candidate, sh.name + " (candidate rules)", out / "candidate" / sh.name); !r)
+      return r.error();
+  } else {
+    const xt::Ruleset* rules = opts.candidate ? &*opts.candidate : nullptr;
+    if (auto r = add_run(rules, opts.candidate ? sh.name + " (candidate rules)" : sh.name, out / sh.name); !r)
+      return r.error();
+  }
+
+  Progress progress(opts.progress);
+  auto loop_start = std::chrono::steady_clock::now();
+  uint64_t now_ns = 0;
+  std::optional<MergedFrame> f = *first;
+  while (f) {
+    ++sum.frames;
+    auto& in = sum.inputs[f->input];
+    ++in.frames;
+    if (sum.frames == 1) sum.first_us = f->ts_us;
+    sum.last_us = f->ts_us;
+    now_ns = (f->ts_us - base_us) * 1000;
+    const std::string& ifname = opts.inputs[f->input].ifname;
+    if (auto pkt = to_packet(*f, runs[0]->host(), ifname, in)) {
+      if (runs.size() == 1) {
+        runs[0]->process(std::move(*pkt), ifname, now_ns);
+      } else {
+        std::string text = frame_text(*pkt);
+        const Fate a = runs[0]->process(*pkt, ifname, now_ns);
+        const Fate& b = runs[1]->process(std::move(*pkt), ifname, now_ns);
+        if (!a.same_as(b)) {
+          if (++sum.differences <= opts.max_diff_lines)
+            diff_out << fmt::format("frame {} ({} #{}) at {} on {}: {}\n  scenario:  {}\n  candidate: {}\n",
+                                    sum.frames, opts.inputs[f->input].path, f->frame_no, seconds(f->ts_us), ifname,
+                                    text, runs[0]->describe(a), runs[1]->describe(b));
+        }
+      }
+    }
+    progress.update(sum.frames, merger->bytes_read(), merger->bytes_total());
+    auto next = merger->next();
+    if (!next) return next.error();
+    f = *next;
+  }
+  sum.loop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
+  progress.end(sum.frames, merger->bytes_total());
+  sum.warnings = merger->warnings();
+  for (auto& r : runs) {
+    if (auto ok = r->finish(now_ns); !ok) return ok.error();
+    sum.hosts.push_back(r->stats());
+  }
+  if (!opts.out_dir.empty()) {
+    std::string text = format_summary(sum);
+    for (auto& r : runs) r->write_summary(text);
+  }
+  return sum;
+}
+
+std::string format_summary(const ReplaySummary& s) {
+  std::string o;
+  Lines line{o};
+  double span = s.frames ? static_cast<double>(s.last_us - s.first_us) / 1e6 : 0;
+  line("frames read: {} over {:.6f} s of capture", s.frames, span);
+  line("  {:<10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {}", "interface", "frames", "IPv4", "IPv6",
+       "ARP", "VLAN", "other", "short", "own", "file");
+  for (const auto& in : s.inputs)
+    line("  {:<10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {} ({})", in.ifname, in.frames, in.ipv4, in.ipv6,
+         in.arp, in.vlan, in.other, in.runt + in.cut, in.own, in.path, in.linktype);
+  line("  (only IPv4 is replayed; short: runts and datagrams cut by the snaplen; own: frames the host sent itself)");
+  for (const auto& w : s.warnings) line("warning: {}", w);
+  for (const auto& h : s.hosts) {
+    line("");
+    line("{}:", h.label);
+    line("  packets in:  {:>10}   delivered locally {}, forwarded {}, dropped {}", h.replayed, h.delivered,
+         h.forwarded, h.dropped);
+    uint64_t out = 0;
+    std::string per_if;
+    for (const auto& [name, n] : h.out_frames) {
+      out += n;
+      per_if += fmt::format("{}{} {}", per_if.empty() ? "" : ", ", name, n);
+    }
+    line("  packets out: {:>10}   {}{}(generated by the host: {})", out, per_if, per_if.empty() ? "" : " ",
+         h.generated);
+    line("  NATed:       {:>10}   SNAT {}, DNAT {}", h.snat + h.dnat, h.snat, h.dnat);
+    if (!h.dropped_by.empty()) {
+      line("  dropped by:");
+      std::vector<std::pair<uint64_t, std::string>> by;
+      for (const auto& [what, n] : h.dropped_by) by.emplace_back(n, what);
+      std::stable_sort(by.begin(), by.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      // The full per-rule counts are in iptables-save.txt; a long tail
+      // would drown the table.
+      constexpr size_t kShown = 20;
+      for (size_t i = 0; i < by.size() && i < kShown; ++i) line("    {:>10}  {}", by[i].first, by[i].second);
+      if (by.size() > kShown) {
+        uint64_t rest = 0;
+        for (size_t i = kShown; i < by.size(); ++i) rest += by[i].first;
+        line("    {:>10}  ({} more rules and reasons)", rest, by.size() - kShown);
+      }
+    }
+    line("  connections: {:>10}   new (conntrack events NEW {}, UPDATE {}, DESTROY {}); at most {} entries at once",
+         h.ct_new, h.ct_new, h.ct_update, h.ct_destroy, h.ct_peak);
+    if (!h.connections.empty()) {
+      line("  connections at the end, by state:");
+      for (const auto& [state, n] : h.connections) line("    {:>10}  {}", n, state);
+    }
+    line("  LOG/TRACE lines: {}", h.log_lines);
+    if (!h.unsupported.empty()) {
+      std::string u;
+      for (const auto& e : h.unsupported) u += " " + e;
+      line("  not evaluated yet (treated as no match / continue):{}", u);
+    }
+  }
+  if (s.diff) {
+    line("");
+    line("packets whose fate differs: {}", s.differences);
+  }
+  return o;
+}
+
+}  // namespace nfemu::replay

@@ -1,0 +1,102 @@
+// nfemu replay: frames from pcap files arrive on the interfaces of one host
+// of a scenario, in timestamp order, on a virtual clock that follows the
+// capture; what the host does with each one is counted and, with an output
+// folder, written as the artifacts of spec/outputs.md (kern.log, conntrack
+// events and table, iptables-save -c, one pcap per interface of what
+// leaves it).
+//
+//   ReplayOptions o;
+//   o.host = "fw";
+//   o.inputs = {{"eth0", "wan.pcap"}};
+//   o.out_dir = "out";
+//   auto r = replay(sc, o, std::cout);   // diff lines go to the stream
+//   if (!r) ... r.error();
+//   std::cout << format_summary(*r);
+//
+// Streaming: one frame at a time through a reorder window (merge.h); the
+// artifacts are appended as the run goes; counters are keyed by rule, so
+// memory is bounded by the conntrack table (and the window), not by the
+// capture. Frames the host cannot see as IPv4 (IPv6, ARP, VLAN-tagged,
+// other EtherTypes, runts, datagrams cut by the capture's snaplen) are
+// counted and reported, not replayed.
+//
+// Captures should hold what arrives (tcpdump -Q in). A capture of both
+// directions works when the scenario gives the interface the captured
+// host's MAC: frames from that MAC (and Linux cooked "outgoing" ones) are
+// counted as the host's own and skipped.
+//
+// A candidate ruleset (--rules) replaces the scenario's; with `diff` both
+// run in lockstep on two copies of the host and every frame whose fate
+// differs (dropped / delivered / forwarded, output interface, addresses
+// and ports after NAT) is written as one line.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "replay/merge.h"
+#include "scenario/scenario.h"
+#include "util/result.h"
+#include "xtables/table.h"
+
+namespace nfemu::replay {
+
+struct ReplayOptions {
+  std::string host;
+  std::vector<Input> inputs;
+  std::string out_dir;  // empty: no artifacts
+  uint64_t window_us = 1000;
+  std::optional<xt::Ruleset> candidate;
+  bool diff = false;  // needs candidate
+  size_t max_diff_lines = SIZE_MAX;  // beyond it the differences are only counted
+  bool progress = false;  // a progress bar on stderr
+};
+
+// What one host did (one column of the summary).
+struct HostStats {
+  std::string label;  // "fw", or "fw (candidate rules)"
+  uint64_t replayed = 0;   // IPv4 frames given to the host
+  uint64_t delivered = 0;  // reached a local socket layer
+  uint64_t forwarded = 0;
+  uint64_t dropped = 0;
+  uint64_t snat = 0;  // replayed packets of connections with source NAT
+  uint64_t dnat = 0;
+  std::map<std::string, uint64_t, std::less<>> dropped_by;  // rule or reason -> packets
+  std::map<std::string, uint64_t> out_frames;   // interface -> frames that left (generated ones too)
+  uint64_t generated = 0;                        // frames the host made itself (ICMP errors, RST, replies)
+  uint64_t log_lines = 0;                        // kern.log lines (LOG and TRACE)
+  uint64_t ct_new = 0, ct_update = 0, ct_destroy = 0;
+  uint64_t ct_peak = 0;                          // most entries at once
+  std::map<std::string, uint64_t> connections;   // at the end: "tcp ESTABLISHED" -> count
+  std::vector<std::string> unsupported;          // extensions met that nfemu cannot evaluate
+};
+
+struct ReplaySummary {
+  struct InputStats {
+    std::string ifname, path, linktype;
+    uint64_t frames = 0, ipv4 = 0, ipv6 = 0, arp = 0, vlan = 0, other = 0, runt = 0, cut = 0, own = 0;
+  };
+  std::vector<InputStats> inputs;
+  std::vector<std::string> warnings;  // truncated files
+  uint64_t frames = 0;
+  uint64_t first_us = 0, last_us = 0;
+  std::vector<HostStats> hosts;  // one, or two with diff
+  bool diff = false;
+  uint64_t differences = 0;
+  double loop_seconds = 0;  // wall time of the frame loop (not in the summary: it is not deterministic)
+};
+
+// Runs the replay; diff lines (and nothing else) go to `diff_out`.
+// Fails on bad input the run cannot start or go on with: unknown host or
+// interface, unreadable files, link types other than Ethernet / raw IP /
+// Linux cooked, frames out of order beyond the window.
+Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& opts, std::ostream& diff_out);
+
+// The table printed on stdout (and written to DIR/HOST/summary.txt).
+std::string format_summary(const ReplaySummary& s);
+
+}  // namespace nfemu::replay

@@ -1,0 +1,376 @@
+// nfemu replay: the merge of several captures, bad input counted or refused
+// with its file and frame, and a replay through a small DNAT + DROP
+// ruleset whose counters, output pcap and --diff are checked packet by
+// packet. The host path itself is tested in tests/stack and tests/net.
+#include "replay/replay.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "packet/grammar.h"
+#include "packet/pcap_io.h"
+#include "ruleset/restore.h"
+
+namespace nfemu::replay {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() / fmt::format("nfemu-replay-test-{}-{}", getpid(), counter_++);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+  static inline int counter_ = 0;
+};
+
+constexpr packet::Mac kPeer = {0x02, 0xaa, 0, 0, 0, 1};
+constexpr packet::Mac kFwWan = {0x02, 0, 0, 0, 0, 1};
+
+std::vector<uint8_t> eth_frame(std::string_view spec, packet::Mac src = kPeer) {
+  auto s = packet::parse_packet_spec(spec);
+  EXPECT_TRUE(s) << spec;
+  packet::Packet p = packet::build_packet(*s);
+  p.set_mac_header({kFwWan, src, packet::kEtherTypeIpv4});
+  auto f = p.frame();
+  return {f.begin(), f.end()};
+}
+
+std::vector<uint8_t> raw_frame(uint16_t ethertype, size_t payload) {
+  std::vector<uint8_t> f(14 + payload, 0);
+  packet::write_ethernet(f, {kFwWan, kPeer, ethertype});
+  return f;
+}
+
+struct Rec {
+  uint64_t ts_us;
+  std::vector<uint8_t> bytes;
+};
+
+void write_pcap(const std::string& path, const std::vector<Rec>& recs, int linktype = packet::kLinkTypeEthernet) {
+  auto w = packet::PcapWriter::open(path, linktype);
+  ASSERT_TRUE(w) << w.error().message;
+  for (const auto& r : recs) w->write(r.ts_us, r.bytes);
+  ASSERT_TRUE(w->close());
+}
+
+// (input, frame number) in merge order.
+std::vector<std::pair<size_t, uint64_t>> merge_all(const std::vector<Input>& in, uint64_t window,
+                                                   std::string* error = nullptr) {
+  std::vector<std::pair<size_t, uint64_t>> out;
+  auto m = Merger::open(in, {.window_us = window});
+  EXPECT_TRUE(m) << m.error().message;
+  uint64_t last = 0;
+  while (true) {
+    auto f = m->next();
+    if (!f) {
+      if (error) *error = f.error().message;
+      break;
+    }
+    if (!*f) break;
+    EXPECT_GE((*f)->ts_us, last);
+    last = (*f)->ts_us;
+    out.emplace_back((*f)->input, (*f)->frame_no);
+  }
+  return out;
+}
+
+TEST(MergeTest, TwoCapturesInterleaveByTimestampTiesInInputOrder) {
+  TempDir d;
+  auto f = eth_frame("udp 198.51.100.10:1 > 203.0.113.4:2");
+  write_pcap(d.file("a.pcap"), {{1, f}, {3, f}, {5, f}});
+  write_pcap(d.file("b.pcap"), {{2, f}, {3, f}, {4, f}, {9, f}});
+  auto order = merge_all({{"eth0", d.file("a.pcap")}, {"eth1", d.file("b.pcap")}}, 0);
+  std::vector<std::pair<size_t, uint64_t>> want = {{0, 1}, {1, 1}, {0, 2}, {1, 2}, {1, 3}, {0, 3}, {1, 4}};
+  EXPECT_EQ(order, want);
+}
+
+TEST(MergeTest, SortsWithinTheWindowAndRefusesBeyondIt) {
+  TempDir d;
+  auto f = eth_frame("udp 198.51.100.10:1 > 203.0.113.4:2");
+  write_pcap(d.file("a.pcap"), {{100, f}, {95, f}, {120, f}, {50, f}});
+  std::string err;
+  auto order = merge_all({{"eth0", d.file("a.pcap")}}, 10, &err);
+  // Frame 2 is 5 us late: sorted. Frame 4 is 70 us late: refused, named.
+  std::vector<std::pair<size_t, uint64_t>> want = {{0, 2}, {0, 1}};
+  EXPECT_EQ(order, want);
+  EXPECT_NE(err.find("a.pcap: frame 4"), std::string::npos) << err;
+  EXPECT_NE(err.find("earlier than frame 3"), std::string::npos) << err;
+  EXPECT_NE(err.find("reorder window"), std::string::npos) << err;
+
+  err.clear();
+  order = merge_all({{"eth0", d.file("a.pcap")}}, 0, &err);
+  // Without a window the first frame is out before the second is read.
+  EXPECT_EQ(order.size(), 1u);
+  EXPECT_NE(err.find("a.pcap: frame 2"), std::string::npos) << err;
+}
+
+TEST(MergeTest, TruncatedCaptureEndsThatInputWithAWarning) {
+  TempDir d;
+  auto f = eth_frame("udp 198.51.100.10:1 > 203.0.113.4:2");
+  write_pcap(d.file("a.pcap"), {{1, f}, {2, f}, {3, f}});
+  write_pcap(d.file("b.pcap"), {{4, f}});
+  fs::resize_file(d.file("a.pcap"), fs::file_size(d.file("a.pcap")) - 5);
+  auto m = Merger::open({{"eth0", d.file("a.pcap")}, {"eth1", d.file("b.pcap")}});
+  ASSERT_TRUE(m);
+  int n = 0;
+  while (true) {
+    auto fr = m->next();
+    ASSERT_TRUE(fr);
+    if (!*fr) break;
+    ++n;
+  }
+  EXPECT_EQ(n, 3);  // two of a.pcap, then b.pcap's
+  ASSERT_EQ(m->warnings().size(), 1u);
+  EXPECT_NE(m->warnings()[0].find("a.pcap: truncated or corrupt after frame 2"), std::string::npos)
+      << m->warnings()[0];
+}
+
+TEST(MergeTest, NonEthernetLinkTypeIsRefusedByName) {
+  TempDir d;
+  write_pcap(d.file("wifi.pcap"), {{1, raw_frame(0x0800, 30)}}, 105);  // IEEE802_11
+  auto m = Merger::open({{"eth0", d.file("wifi.pcap")}});
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("wifi.pcap: link type IEEE802_11"), std::string::npos) << m.error().message;
+}
+
+TEST(MergeTest, CorruptFileHeaderIsRefused) {
+  TempDir d;
+  std::ofstream(d.file("junk.pcap")) << "this is not a capture at all, not even close";
+  auto m = Merger::open({{"eth0", d.file("junk.pcap")}});
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("junk.pcap"), std::string::npos);
+}
+
+// fw: wan 203.0.113.1/24 (eth side of the captures), lan 198.51.100.1/24.
+// DNAT tcp/8080 to the LAN server, telnet dropped by rule 1, forwarding on.
+constexpr std::string_view kScenario = R"(
+[hosts.fw]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+iptables = [
+  "-t nat -A PREROUTING -i wan -p tcp --dport 8080 -j DNAT --to-destination 198.51.100.10:80",
+  "-A FORWARD -p tcp --dport 23 -j DROP",
+  "-A FORWARD -p udp --dport 53 -j LOG --log-prefix 'dns: '",
+]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+mac = "02:00:00:00:00:01"
+[hosts.fw.interfaces.lan]
+addresses = ["198.51.100.1/24"]
+mac = "02:00:00:00:00:02"
+)";
+
+scenario::Scenario load(std::string_view text) {
+  auto sc = scenario::load_scenario_text(text, "test.toml", ".");
+  EXPECT_TRUE(sc) << sc.error().format("test.toml");
+  return std::move(*sc);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Frames of the replay fixture: 1 DNATed SYN, 2 telnet (dropped), 3 IPv6,
+// 4 ARP, 5 DNS (logged, forwarded), 6 a frame fw sent itself, 7 VLAN,
+// 8 a runt.
+std::vector<Rec> fixture() {
+  return {
+      {1000000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags S")},
+      {1100000, eth_frame("tcp 203.0.113.10:40001 > 198.51.100.10:23 flags S")},
+      {1200000, raw_frame(0x86dd, 40)},
+      {1300000, raw_frame(0x0806, 28)},
+      {1400000, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53")},
+      {1500000, eth_frame("udp 203.0.113.1:5000 > 203.0.113.10:53", kFwWan)},
+      {1600000, raw_frame(0x8100, 50)},
+      {1700000, std::vector<uint8_t>(10, 0)},
+  };
+}
+
+TEST(ReplayTest, DnatAndDropCountersArtifactsAndOutputPcap) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"), fixture());
+  auto sc = load(kScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}};
+  o.out_dir = d.file("out");
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(diff.str(), "");
+  EXPECT_EQ(r->frames, 8u);
+  ASSERT_EQ(r->inputs.size(), 1u);
+  const auto& in = r->inputs[0];
+  EXPECT_EQ(in.ipv4, 3u);
+  EXPECT_EQ(in.ipv6, 1u);
+  EXPECT_EQ(in.arp, 1u);
+  EXPECT_EQ(in.vlan, 1u);
+  EXPECT_EQ(in.runt, 1u);
+  EXPECT_EQ(in.own, 1u);
+  ASSERT_EQ(r->hosts.size(), 1u);
+  const HostStats& h = r->hosts[0];
+  EXPECT_EQ(h.replayed, 3u);
+  EXPECT_EQ(h.forwarded, 2u);
+  EXPECT_EQ(h.dropped, 1u);
+  EXPECT_EQ(h.dnat, 1u);
+  EXPECT_EQ(h.log_lines, 1u);
+  ASSERT_EQ(h.dropped_by.size(), 1u);
+  EXPECT_EQ(h.dropped_by.begin()->first, "filter FORWARD rule 1: -A FORWARD -p tcp -m tcp --dport 23 -j DROP");
+  EXPECT_EQ(h.dropped_by.begin()->second, 1u);
+  EXPECT_EQ(h.out_frames.at("lan"), 2u);
+  EXPECT_EQ(h.ct_new, 2u);  // the dropped SYN's entry is never confirmed
+
+  // What left on lan: the SYN with its destination translated, the DNS query.
+  int lt = 0;
+  auto lan = packet::read_pcap_file(d.file("out/fw/lan.pcap"), &lt);
+  ASSERT_TRUE(lan);
+  EXPECT_EQ(lt, packet::kLinkTypeEthernet);
+  ASSERT_EQ(lan->size(), 2u);
+  auto text = [](const packet::OwnedPcapFrame& f) {
+    auto p = packet::Packet::from_frame(f.data);
+    auto t = packet::format_packet(p->ip());
+    return t ? *t : std::string("?");
+  };
+  EXPECT_EQ(text((*lan)[0]), "tcp 203.0.113.10:40000 > 198.51.100.10:80 flags S ttl 63");
+  EXPECT_EQ((*lan)[0].ts_us, 1000000u);  // the capture's clock
+  EXPECT_EQ(text((*lan)[1]), "udp 203.0.113.10:5000 > 198.51.100.10:53 ttl 63");
+  auto wan = packet::read_pcap_file(d.file("out/fw/wan.pcap"));
+  ASSERT_TRUE(wan);
+  EXPECT_EQ(wan->size(), 0u);
+
+  std::string save = slurp(d.file("out/fw/iptables-save.txt"));
+  EXPECT_NE(save.find("[1:40] -A PREROUTING -i wan -p tcp -m tcp --dport 8080 -j DNAT"), std::string::npos) << save;
+  EXPECT_NE(save.find("[1:40] -A FORWARD -p tcp -m tcp --dport 23 -j DROP"), std::string::npos) << save;
+  std::string klog = slurp(d.file("out/fw/kern.log"));
+  EXPECT_EQ(klog.rfind("dns: IN=wan OUT=lan ", 0), 0u) << klog;
+  std::string ct = slurp(d.file("out/fw/conntrack.txt"));
+  EXPECT_NE(ct.find("dport=8080 [UNREPLIED] src=198.51.100.10 dst=203.0.113.10 sport=80"), std::string::npos) << ct;
+  std::string events = slurp(d.file("out/fw/conntrack-events.txt"));
+  EXPECT_EQ(std::count(events.begin(), events.end(), '\n'), 2);
+  std::string summary = format_summary(*r);
+  EXPECT_NE(summary.find("1  filter FORWARD rule 1"), std::string::npos) << summary;
+  EXPECT_EQ(slurp(d.file("out/fw/summary.txt")), summary);
+}
+
+TEST(ReplayTest, TwoInterfacesMergedAndUnknownInterfaceRefused) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"), {{10, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags S")}});
+  write_pcap(d.file("lan.pcap"), {{5, eth_frame("udp 198.51.100.10:53 > 203.0.113.10:5000")}});
+  auto sc = load(kScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}, {"lan", d.file("lan.pcap")}};
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->hosts[0].out_frames.at("wan"), 1u);
+  EXPECT_EQ(r->hosts[0].out_frames.at("lan"), 1u);
+  EXPECT_EQ(r->first_us, 5u);
+
+  o.inputs = {{"eth7", d.file("wan.pcap")}};
+  auto bad = replay(sc, o, diff);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "--in eth7=" + d.file("wan.pcap") + ": host fw has no interface eth7 (it has wan, lan)");
+}
+
+TEST(ReplayTest, DiffListsExactlyThePacketsWhoseFateChanges) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"), fixture());
+  auto sc = load(kScenario);
+  // The candidate forgets the DNAT and lets telnet through; DNS is unchanged.
+  xt::Ruleset cand;
+  auto ok = ruleset::restore(
+      "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+      "-A FORWARD -p udp --dport 53 -j LOG --log-prefix \"dns: \"\nCOMMIT\n",
+      cand);
+  ASSERT_TRUE(ok) << ok.error().message;
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}};
+  o.candidate = std::move(cand);
+  o.diff = true;
+  o.out_dir = d.file("out");
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->differences, 2u);
+  std::string want = fmt::format(
+      "frame 1 ({0} #1) at 1.000000 on wan: tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags S\n"
+      "  scenario:  out lan 203.0.113.10:40000 > 198.51.100.10:80 [DNAT]\n"
+      "  candidate: delivered locally 203.0.113.10:40000 > 203.0.113.1:8080\n"
+      "frame 2 ({0} #2) at 1.100000 on wan: tcp 203.0.113.10:40001 > 198.51.100.10:23 flags S\n"
+      "  scenario:  DROP by filter FORWARD rule 1: -A FORWARD -p tcp -m tcp --dport 23 -j DROP\n"
+      "  candidate: out lan 203.0.113.10:40001 > 198.51.100.10:23\n",
+      d.file("wan.pcap"));
+  EXPECT_EQ(diff.str(), want);
+  ASSERT_EQ(r->hosts.size(), 2u);
+  EXPECT_EQ(r->hosts[1].dropped, 0u);
+  EXPECT_TRUE(fs::exists(d.file("out/candidate/fw/lan.pcap")));
+  EXPECT_NE(format_summary(*r).find("packets whose fate differs: 2"), std::string::npos);
+}
+
+TEST(ReplayTest, RawIpCaptureIsReplayed) {
+  TempDir d;
+  auto f = eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53");
+  std::vector<uint8_t> ip(f.begin() + 14, f.end());
+  std::vector<uint8_t> v6(40, 0);
+  v6[0] = 0x60;
+  write_pcap(d.file("raw.pcap"), {{1, ip}, {2, v6}}, 12);  // DLT_RAW, LINKTYPE_RAW (101) in the file
+  auto sc = load(kScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("raw.pcap")}};
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->inputs[0].ipv4, 1u);
+  EXPECT_EQ(r->inputs[0].ipv6, 1u);
+  EXPECT_EQ(r->hosts[0].forwarded, 1u);
+}
+
+// tcpdump -i any: a 16-byte header whose packet type says the direction;
+// what the host sent (PACKET_OUTGOING, 4) is not replayed.
+TEST(ReplayTest, LinuxCookedCaptureSkipsOutgoingFrames) {
+  TempDir d;
+  auto f = eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53");
+  auto sll = [&](uint16_t pkttype, uint16_t proto) {
+    std::vector<uint8_t> r = {static_cast<uint8_t>(pkttype >> 8), static_cast<uint8_t>(pkttype), 0, 1, 0, 6,
+                              0x02, 0xaa, 0, 0, 0, 1, 0, 0, static_cast<uint8_t>(proto >> 8), static_cast<uint8_t>(proto)};
+    r.insert(r.end(), f.begin() + 14, f.end());
+    return r;
+  };
+  write_pcap(d.file("any.pcap"), {{1, sll(0, 0x0800)}, {2, sll(4, 0x0800)}, {3, sll(0, 0x86dd)}}, kDltLinuxSll);
+  auto sc = load(kScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("any.pcap")}};
+  o.out_dir = d.file("out");
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->inputs[0].ipv4, 1u);
+  EXPECT_EQ(r->inputs[0].own, 1u);
+  EXPECT_EQ(r->inputs[0].ipv6, 1u);
+  EXPECT_EQ(r->hosts[0].forwarded, 1u);
+  // The LOG line shows the link-layer source the cooked header carried.
+  EXPECT_NE(slurp(d.file("out/fw/kern.log")).find("MAC=02:00:00:00:00:01:02:aa:00:00:00:01:08:00"),
+            std::string::npos)
+      << slurp(d.file("out/fw/kern.log"));
+}
+
+}  // namespace
+}  // namespace nfemu::replay
