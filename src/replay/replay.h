@@ -54,6 +54,9 @@ struct ReplayOptions {
   bool diff = false;  // needs candidate
   size_t max_diff_lines = SIZE_MAX;  // beyond it the differences are only counted
   bool progress = false;  // a progress bar on stderr
+  // The compiled ruleset (src/xtables/compiled) by default; linear is the
+  // reference walk, kept for benchmarks and for doubt.
+  bool linear = false;
 };
 
 // What one host did (one column of the summary).
