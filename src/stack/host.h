@@ -80,7 +80,9 @@ class Host {
 
   // sysctls by their dotted name; unset ones read as the kernel default.
   void set_sysctl(const std::string& name, int64_t value) { sysctl_[name] = value; }
-  int64_t sysctl(const std::string& name) const;
+  // A string_view: the packet path asks with literals, which would not fit
+  // std::string's inline buffer (one heap allocation per packet).
+  int64_t sysctl(std::string_view name) const;
 
   void set_observer(PathObserver* o) { observer_ = o; }
   // Where frames leaving an interface go (the network wires it). The
@@ -145,7 +147,7 @@ class Host {
   std::vector<Interface> interfaces_;
   Fib fib_;
   xt::Ruleset ruleset_;
-  std::map<std::string, int64_t> sysctl_;
+  std::map<std::string, int64_t, std::less<>> sysctl_;
   PathObserver* observer_ = nullptr;
   conntrack::Table conntrack_;
   std::unique_ptr<HostEffects> effects_;
