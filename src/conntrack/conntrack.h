@@ -51,7 +51,8 @@
 // links per entry); expiry is a min-heap over a reserved array, exact in
 // order. Once warm, in(), confirm(), put() and expire_until() allocate
 // nothing; the event queue reuses its capacity when taken with
-// take_events(&buffer).
+// take_events(&buffer). A connection costs sizeof(Entry) (192) + 16 (heap)
+// + 8 per bucket (bench/nfemu/conntrack_bench measures it).
 //
 // Reference counting follows the kernel: a packet carrying meta.ct holds a
 // reference (taken by in()), the hash holds one for confirmed entries. A
@@ -160,27 +161,31 @@ struct TcpInfo {
 };
 
 // struct nf_conn, with what nfemu needs.
-struct Entry {
+// The first cache line holds what a hash chain walk and an established
+// packet read and write (tuples, links, deadline, status, references); the
+// pool hands out entries on cache-line boundaries.
+struct alignas(64) Entry {
   Tuple tuple[2];        // [kOriginal], [kReply]
-  uint32_t status = 0;   // status::*
-  uint32_t mark = 0;     // ct mark (CONNMARK)
+  // The Table's bookkeeping (not for other modules): the next tuplehash in
+  // each direction's chain, as a tagged pointer (Entry* | dir, 0 ends the
+  // chain); a free entry links the free list through hnext[0].
+  uintptr_t hnext[2] = {0, 0};
   // Jiffies. Absolute deadline once confirmed; before that, the relative
   // timeout that confirm() adds to its time (as ct->timeout in the kernel).
   uint64_t timeout = 0;
+  uint32_t status = 0;   // status::*
+  uint32_t use = 0;      // references: the hash + packets
+
+  uint16_t zone = 0;
+  uint32_t mark = 0;                // ct mark (CONNMARK)
   TcpInfo tcp;                      // proto == TCP
   uint64_t udp_stream_ts = 0;       // jiffies; proto == UDP
   Entry* master = nullptr;          // the connection an expected one belongs to
-  uint32_t use = 0;                 // references: the hash + packets
   uint32_t id = 0;                  // creation order, 1-based (conntrack -L id=)
   uint32_t event_cache = 0;         // ipct::* not yet delivered
-  uint16_t zone = 0;
-
-  // The Table's bookkeeping (not for other modules). hnext: the next
-  // tuplehash in each direction's chain, as a tagged pointer (Entry* | dir,
-  // 0 ends the chain); a free entry links the free list through hnext[0].
-  // timer: the entry's slot in the expiry heap (kNoTimer: not in it).
-  // seq: confirmation order, the order of `conntrack -L`.
-  uintptr_t hnext[2] = {0, 0};
+  // Bookkeeping again. timer: the entry's slot in the expiry heap
+  // (UINT32_MAX: not in it). seq: confirmation order, the order of
+  // `conntrack -L`.
   uint32_t timer = UINT32_MAX;
   uint32_t seq = 0;
 

@@ -703,8 +703,9 @@ TEST_F(ConntrackTest, ExpiryIsExactInOrderUnderRefreshes) {
   std::mt19937 rng(7);
   std::vector<Event> evs;
   for (int step = 0; step < 3000; ++step) {
-    if (rng() % 50 == 0)
+    if (rng() % 50 == 0) {
       ASSERT_TRUE(table.set_sysctl("nf_conntrack_udp_timeout", std::to_string(1 + rng() % 90)));
+    }
     int port = 1000 + static_cast<int>(rng() % 300);
     if (rng() % 3)
       fwd("udp 198.51.100.1:" + std::to_string(port) + " > 203.0.113.2:53");
