@@ -36,7 +36,7 @@
 //    seed is random at boot), so *which* entry early_drop picks differs.
 //  - Expiry order of expire_until is (deadline, creation order); the
 //    kernel's GC walks buckets and may report late. expire_until returns
-//    at once until the earliest deadline; then it scans every entry.
+//    at once until the earliest deadline; then it pops only due entries.
 //
 //  - Packets must reach in() reassembled, as after nf_defrag_ipv4: a
 //    non-first fragment is INVALID. Checksums are verified in PREROUTING
@@ -46,9 +46,13 @@
 // and random sequences through a real kernel and through this table, and
 // compares every packet's ctstate, every event and `conntrack -L`.
 //
-// Memory: entries come from a pool grown in chunks and recycled through a
-// free list, hash chains are intrusive: once warm, in() and confirm()
-// allocate nothing (the event queue grows until taken).
+// Memory: entries come from a pool reserved from nf_conntrack_max and
+// recycled through a free list; hash chains are intrusive (two tagged
+// links per entry); expiry is a min-heap over a reserved array, exact in
+// order. Once warm, in(), confirm(), put() and expire_until() allocate
+// nothing; the event queue reuses its capacity when taken with
+// take_events(&buffer). A connection costs sizeof(Entry) (192) + 16 (heap)
+// + 8 per bucket (bench/nfemu/conntrack_bench measures it).
 //
 // Reference counting follows the kernel: a packet carrying meta.ct holds a
 // reference (taken by in()), the hash holds one for confirmed entries. A
@@ -156,32 +160,34 @@ struct TcpInfo {
   uint8_t last_flags = 0;
 };
 
-struct Entry;
-
-// One direction's node in a hash chain (struct nf_conntrack_tuple_hash).
-struct HashNode {
-  HashNode* next = nullptr;
-  Entry* ct = nullptr;
-};
-
 // struct nf_conn, with what nfemu needs.
-struct Entry {
+// The first cache line holds what a hash chain walk and an established
+// packet read and write (tuples, links, deadline, status, references); the
+// pool hands out entries on cache-line boundaries.
+struct alignas(64) Entry {
   Tuple tuple[2];        // [kOriginal], [kReply]
-  uint32_t status = 0;   // status::*
-  uint32_t mark = 0;     // ct mark (CONNMARK)
-  uint16_t zone = 0;
+  // The Table's bookkeeping (not for other modules): the next tuplehash in
+  // each direction's chain, as a tagged pointer (Entry* | dir, 0 ends the
+  // chain); a free entry links the free list through hnext[0].
+  uintptr_t hnext[2] = {0, 0};
   // Jiffies. Absolute deadline once confirmed; before that, the relative
   // timeout that confirm() adds to its time (as ct->timeout in the kernel).
   uint64_t timeout = 0;
+  uint32_t status = 0;   // status::*
+  uint32_t use = 0;      // references: the hash + packets
+
+  uint16_t zone = 0;
+  uint32_t mark = 0;                // ct mark (CONNMARK)
   TcpInfo tcp;                      // proto == TCP
   uint64_t udp_stream_ts = 0;       // jiffies; proto == UDP
   Entry* master = nullptr;          // the connection an expected one belongs to
-  uint32_t use = 0;                 // references: the hash + packets
   uint32_t id = 0;                  // creation order, 1-based (conntrack -L id=)
   uint32_t event_cache = 0;         // ipct::* not yet delivered
-  HashNode node[2];
-  Entry* list_prev = nullptr;       // confirmed entries in insertion order
-  Entry* list_next = nullptr;
+  // Bookkeeping again. timer: the entry's slot in the expiry heap
+  // (UINT32_MAX: not in it). seq: confirmation order, the order of
+  // `conntrack -L`.
+  uint32_t timer = UINT32_MAX;
+  uint32_t seq = 0;
 
   uint8_t proto() const { return tuple[kOriginal].proto; }
   // The virtual time the entry expires at (confirmed entries).
@@ -315,12 +321,27 @@ class Table {
   // The events delivered so far, oldest first; take_events() empties the queue.
   const std::vector<Event>& events() const { return events_; }
   std::vector<Event> take_events();
+  // The same into `out` (cleared first), which lends its buffer to the
+  // queue: a caller that keeps one vector allocates nothing once warm.
+  void take_events(std::vector<Event>* out);
 
   // conntrack -L: confirmed, live entries in insertion order.
   std::vector<View> dump(uint64_t now_ns) const;
   View view(const Entry& ct, uint64_t now_ns) const;
   // nf_conntrack_count: allocated entries, unconfirmed included.
   size_t count() const { return count_; }
+
+  // What the table's storage takes, for benchmarks. Reserved address space
+  // is only backed by memory once touched: `pool_used_bytes` counts the
+  // entries handed out so far (the high-water mark), not the reservation.
+  struct Memory {
+    size_t entry_size = 0;        // sizeof(Entry)
+    size_t pool_capacity = 0;     // entries reserved
+    size_t pool_used_bytes = 0;   // entries ever handed out * sizeof(Entry)
+    size_t index_bytes = 0;       // bucket heads
+    size_t timer_bytes = 0;       // expiry heap (capacity)
+  };
+  Memory memory() const;
 
  private:
   enum class Action : uint8_t { Accept, Invalid, Repeat, Drop };
@@ -332,7 +353,7 @@ class Table {
 
   Entry* alloc(const Tuple& orig, const Tuple& reply, uint16_t zone, uint64_t now, std::string_view* reason);
   void free_entry(Entry* ct);
-  void grow_pool();
+  bool add_region(size_t entries);
   size_t bucket_of(const Tuple& t, uint16_t zone) const;
   Entry* find_live(const Tuple& t, uint16_t zone, Dir* dir, uint64_t now);
   void link(Entry* ct);
@@ -342,6 +363,17 @@ class Table {
   void emit(Entry* ct, uint32_t mask, uint64_t now);
   void refresh(Entry* ct, uint64_t extra_jiffies, const Ctx& c);
   void rehash(uint32_t buckets);
+  // The expiry heap: a binary min-heap on a lower bound of each confirmed
+  // entry's deadline. A deadline that moves later leaves its key alone
+  // (fixed lazily by expire_until); one that moves earlier calls
+  // timer_shortened().
+  void timer_push(Entry* ct);
+  void timer_remove(Entry* ct);
+  void timer_shortened(Entry* ct);
+  void sift_up(uint32_t i);
+  void sift_down(uint32_t i);
+  template <typename F>
+  void for_each_slot(F f) const;
 
   Action tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Dir dir, Ctx& c);
   Action udp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Ctx& c);
@@ -351,14 +383,32 @@ class Table {
   LookupResult icmp_error(Packet& pkt, size_t dataoff, uint16_t zone, Ctx& c, bool* handled);
 
   Config cfg_;
-  std::vector<HashNode*> hash_;
-  std::vector<std::unique_ptr<Entry[]>> chunks_;
+  // Entries live in regions of address space reserved with mmap, sized from
+  // nf_conntrack_max (another region is added when the sysctl grows):
+  // an entry never moves, pages are backed when first used, and in() never
+  // allocates. Fresh entries come from the end of the last region, freed
+  // ones from the free list.
+  struct Region {
+    Entry* base;
+    size_t size;  // entries reserved
+    size_t used;  // entries handed out so far
+  };
+  std::vector<Region> regions_;
+  size_t capacity_ = 0;
+  size_t bump_ = 0;  // the first region with entries never handed out
   Entry* free_list_ = nullptr;
-  Entry* list_head_ = nullptr;  // confirmed entries
-  Entry* list_tail_ = nullptr;
+  // Bucket heads: tagged pointers as in Entry::hnext, both directions of an
+  // entry hashed (the kernel's tuplehash[2]).
+  std::vector<uintptr_t> hash_;
+  struct Timer {
+    uint64_t key;  // jiffies, <= the entry's timeout
+    Entry* ct;
+  };
+  std::vector<Timer> timers_;
+  std::vector<Entry*> due_;  // expire_until's scratch
   size_t count_ = 0;
-  uint64_t earliest_ = UINT64_MAX;  // no confirmed deadline is earlier (jiffies)
   uint32_t next_id_ = 1;
+  uint32_t next_seq_ = 1;
   std::vector<Event> events_;
 };
 

@@ -1,7 +1,11 @@
 // The table: allocation, hash, lookup, confirmation, expiry and events
 // (nf_conntrack_core.c, nf_conntrack_ecache.c, ctnetlink's event attributes).
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstddef>
 #include <charconv>
+#include <new>
 #include <string>
 
 #include "conntrack/conntrack.h"
@@ -13,7 +17,13 @@ using namespace packet;
 
 namespace {
 
-constexpr size_t kChunk = 256;
+constexpr uint32_t kNoTimer = UINT32_MAX;
+static_assert(offsetof(Entry, use) + sizeof(Entry::use) <= 64, "a chain walk and a packet touch one cache line");
+// Regions are reserved up to this many entries at a time (256 MiB of
+// address space at 160 bytes an entry); a bigger nf_conntrack_max takes
+// several. With nf_conntrack_max 0 (no limit) they start small and double.
+constexpr size_t kMaxRegion = size_t{1} << 21;
+constexpr size_t kMinRegion = 1024;
 constexpr int kEvictionRange = 8;  // NF_CT_EVICTION_RANGE
 
 // A fixed-seed mix: deterministic runs; the kernel's siphash seed is random.
@@ -65,9 +75,24 @@ std::string_view to_string(TcpState s) {
   return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
 }
 
-Table::Table(Config cfg) : cfg_(cfg) { hash_.assign(std::max<uint32_t>(cfg_.buckets, 1), nullptr); }
+// A tagged link: the entry and which of its tuples (Entry::hnext).
+namespace {
+inline uintptr_t tag(const Entry* ct, int dir) { return reinterpret_cast<uintptr_t>(ct) | static_cast<uintptr_t>(dir); }
+inline Entry* tag_ct(uintptr_t l) { return reinterpret_cast<Entry*>(l & ~uintptr_t{1}); }
+inline int tag_dir(uintptr_t l) { return static_cast<int>(l & 1); }
+}  // namespace
 
-Table::~Table() = default;
+Table::Table(Config cfg) : cfg_(cfg) {
+  hash_.assign(std::max<uint32_t>(cfg_.buckets, 1), 0);
+  if (cfg_.max) {
+    add_region(std::min<size_t>(cfg_.max, kMaxRegion));
+    timers_.reserve(std::min<size_t>(cfg_.max, kMaxRegion));
+  }
+}
+
+Table::~Table() {
+  for (const Region& r : regions_) munmap(r.base, r.size * sizeof(Entry));
+}
 
 // ---------------------------------------------------------------- sysctls
 
@@ -148,6 +173,14 @@ Result<void> Table::set_sysctl(std::string_view full, std::string_view value) {
     if (v == 0) return Error{"invalid value for " + std::string(full) + ": " + std::string(value)};
     rehash(static_cast<uint32_t>(v));
   }
+  if (name == "nf_conntrack_max") {
+    // The pool grows with the sysctl, never with the traffic. Lowering the
+    // limit keeps what is reserved.
+    while (capacity_ < static_cast<uint64_t>(v))
+      if (!add_region(std::min<size_t>(static_cast<size_t>(v) - capacity_, kMaxRegion))) break;
+    if (timers_.capacity() < std::min<size_t>(static_cast<size_t>(v), kMaxRegion))
+      timers_.reserve(std::min<size_t>(static_cast<size_t>(v), kMaxRegion));
+  }
   cfg_.*(d->u32) = static_cast<uint32_t>(v);
   return {};
 }
@@ -163,13 +196,25 @@ Result<uint64_t> Table::sysctl(std::string_view full) const {
 
 // ------------------------------------------------------------ pool, hash
 
-void Table::grow_pool() {
-  auto chunk = std::make_unique<Entry[]>(kChunk);
-  for (size_t i = kChunk; i-- > 0;) {
-    chunk[i].list_next = free_list_;
-    free_list_ = &chunk[i];
+bool Table::add_region(size_t entries) {
+  // MAP_NORESERVE: only the pages entries are put in are backed. Under
+  // strict overcommit a large reservation may fail: settle for less.
+  for (size_t n = std::max(entries, size_t{1});; n /= 2) {
+    void* p = mmap(nullptr, n * sizeof(Entry), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p != MAP_FAILED) {
+      // A big table walks its entries at random: transparent huge pages
+      // spare it most TLB misses. The first 2 MiB keep small pages, so that
+      // a table with a few entries holds a few pages.
+      constexpr size_t kSmall = size_t{2} << 20;
+      if (n * sizeof(Entry) > 2 * kSmall)
+        madvise(static_cast<char*>(p) + kSmall, n * sizeof(Entry) - kSmall, MADV_HUGEPAGE);
+      regions_.push_back({static_cast<Entry*>(p), n, 0});
+      capacity_ += n;
+      return true;
+    }
+    if (n <= kMinRegion) return false;
   }
-  chunks_.push_back(std::move(chunk));
 }
 
 size_t Table::bucket_of(const Tuple& t, uint16_t zone) const {
@@ -180,43 +225,115 @@ size_t Table::bucket_of(const Tuple& t, uint16_t zone) const {
   return static_cast<size_t>(((h & 0xffffffffu) * hash_.size()) >> 32);
 }
 
+template <typename F>
+void Table::for_each_slot(F f) const {
+  for (const Region& r : regions_)
+    for (size_t i = 0; i < r.used; ++i) f(&r.base[i]);
+}
+
 void Table::rehash(uint32_t buckets) {
-  std::vector<HashNode*> fresh(buckets, nullptr);
-  hash_.swap(fresh);
-  for (Entry* e = list_head_; e; e = e->list_next)
+  hash_.assign(buckets, 0);
+  // Linked in confirmation order, as link() did: chains keep their order.
+  std::vector<Entry*> linked;
+  for_each_slot([&](Entry* e) {
+    if (e->confirmed() && !e->dying()) linked.push_back(e);
+  });
+  std::sort(linked.begin(), linked.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
+  for (Entry* e : linked)
     for (int d = 0; d < 2; ++d) {
       size_t b = bucket_of(e->tuple[d], e->zone);
-      e->node[d].next = hash_[b];
-      hash_[b] = &e->node[d];
+      e->hnext[d] = hash_[b];
+      hash_[b] = tag(e, d);
     }
 }
 
 void Table::link(Entry* ct) {
   for (int d = 0; d < 2; ++d) {
     size_t b = bucket_of(ct->tuple[d], ct->zone);
-    ct->node[d].ct = ct;
-    ct->node[d].next = hash_[b];
-    hash_[b] = &ct->node[d];
+    ct->hnext[d] = hash_[b];
+    hash_[b] = tag(ct, d);
   }
-  ct->list_prev = list_tail_;
-  ct->list_next = nullptr;
-  (list_tail_ ? list_tail_->list_next : list_head_) = ct;
-  list_tail_ = ct;
+  ct->seq = next_seq_++;
+  timer_push(ct);
 }
 
 void Table::unlink(Entry* ct) {
   for (int d = 0; d < 2; ++d) {
-    size_t b = bucket_of(ct->tuple[d], ct->zone);
-    for (HashNode** p = &hash_[b]; *p; p = &(*p)->next)
-      if (*p == &ct->node[d]) {
-        *p = ct->node[d].next;
+    uintptr_t self = tag(ct, d);
+    for (uintptr_t* p = &hash_[bucket_of(ct->tuple[d], ct->zone)]; *p; p = &tag_ct(*p)->hnext[tag_dir(*p)])
+      if (*p == self) {
+        *p = ct->hnext[d];
         break;
       }
-    ct->node[d].next = nullptr;
+    ct->hnext[d] = 0;
   }
-  (ct->list_prev ? ct->list_prev->list_next : list_head_) = ct->list_next;
-  (ct->list_next ? ct->list_next->list_prev : list_tail_) = ct->list_prev;
-  ct->list_prev = ct->list_next = nullptr;
+  timer_remove(ct);
+}
+
+// ------------------------------------------------------------ expiry heap
+
+void Table::sift_up(uint32_t i) {
+  Timer t = timers_[i];
+  while (i > 0) {
+    uint32_t parent = (i - 1) / 2;
+    if (timers_[parent].key <= t.key) break;
+    timers_[i] = timers_[parent];
+    timers_[i].ct->timer = i;
+    i = parent;
+  }
+  timers_[i] = t;
+  t.ct->timer = i;
+}
+
+void Table::sift_down(uint32_t i) {
+  Timer t = timers_[i];
+  const auto n = static_cast<uint32_t>(timers_.size());
+  for (;;) {
+    uint32_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && timers_[child + 1].key < timers_[child].key) ++child;
+    if (t.key <= timers_[child].key) break;
+    timers_[i] = timers_[child];
+    timers_[i].ct->timer = i;
+    i = child;
+  }
+  timers_[i] = t;
+  t.ct->timer = i;
+}
+
+void Table::timer_push(Entry* ct) {
+  timers_.push_back({ct->timeout, ct});
+  sift_up(static_cast<uint32_t>(timers_.size() - 1));
+}
+
+void Table::timer_remove(Entry* ct) {
+  uint32_t i = ct->timer;
+  if (i == kNoTimer) return;
+  ct->timer = kNoTimer;
+  Timer last = timers_.back();
+  timers_.pop_back();
+  if (i == timers_.size()) return;
+  timers_[i] = last;
+  last.ct->timer = i;
+  sift_up(i);
+  sift_down(last.ct->timer);
+}
+
+void Table::timer_shortened(Entry* ct) {
+  uint32_t i = ct->timer;
+  if (i == kNoTimer || timers_[i].key <= ct->timeout) return;
+  timers_[i].key = ct->timeout;
+  sift_up(i);
+}
+
+Table::Memory Table::memory() const {
+  Memory m;
+  m.entry_size = sizeof(Entry);
+  m.pool_capacity = capacity_;
+  for (const Region& r : regions_) m.pool_used_bytes += r.used * sizeof(Entry);
+  m.index_bytes = hash_.capacity() * sizeof(uintptr_t);
+  m.timer_bytes = timers_.capacity() * sizeof(Timer);
+  return m;
 }
 
 Entry* Table::alloc(const Tuple& orig, const Tuple& reply, uint16_t zone, uint64_t now,
@@ -228,10 +345,21 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, uint16_t zone, uint64
       return nullptr;
     }
   }
-  if (!free_list_) grow_pool();
   Entry* ct = free_list_;
-  free_list_ = ct->list_next;
-  *ct = Entry{};
+  if (ct) {
+    free_list_ = reinterpret_cast<Entry*>(ct->hnext[0]);
+    *ct = Entry{};
+  } else {
+    while (bump_ < regions_.size() && regions_[bump_].used == regions_[bump_].size) ++bump_;
+    // Only without a limit (nf_conntrack_max 0) or past a failed
+    // reservation: the pool then grows by doubling.
+    if (bump_ == regions_.size() && !add_region(std::clamp(capacity_, kMinRegion, kMaxRegion))) {
+      *reason = kTableFullMessage;
+      return nullptr;
+    }
+    Region& r = regions_[bump_];
+    ct = new (&r.base[r.used++]) Entry{};
+  }
   ct->tuple[kOriginal] = orig;
   ct->tuple[kReply] = reply;
   ct->zone = zone;
@@ -244,7 +372,7 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, uint16_t zone, uint64
 void Table::free_entry(Entry* ct) {
   --count_;
   *ct = Entry{};
-  ct->list_next = free_list_;
+  ct->hnext[0] = reinterpret_cast<uintptr_t>(free_list_);
   free_list_ = ct;
 }
 
@@ -286,10 +414,10 @@ bool Table::kill(Entry* ct, uint64_t now_ns) {
 }
 
 Entry* Table::find(const Tuple& t, uint16_t zone, Dir* dir) const {
-  for (HashNode* n = hash_[bucket_of(t, zone)]; n; n = n->next) {
-    Entry* ct = n->ct;
-    int d = n == &ct->node[kReply] ? kReply : kOriginal;
-    if (ct->zone == zone && ct->tuple[d] == t && !ct->dying()) {
+  for (uintptr_t n = hash_[bucket_of(t, zone)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
+    Entry* ct = tag_ct(n);
+    int d = tag_dir(n);
+    if (ct->tuple[d] == t && ct->zone == zone && !ct->dying()) {
       if (dir) *dir = static_cast<Dir>(d);
       return ct;
     }
@@ -299,18 +427,18 @@ Entry* Table::find(const Tuple& t, uint16_t zone, Dir* dir) const {
 
 Entry* Table::find_live(const Tuple& t, uint16_t zone, Dir* dir, uint64_t now) {
   // ____nf_conntrack_find: expired entries met on the chain are reaped.
-  HashNode* n = hash_[bucket_of(t, zone)];
+  uintptr_t n = hash_[bucket_of(t, zone)];
   while (n) {
-    Entry* ct = n->ct;
-    HashNode* next = n->next;
+    Entry* ct = tag_ct(n);
+    int d = tag_dir(n);
+    uintptr_t next = ct->hnext[d];
     if (!ct->dying() && expired(ct, now)) {
       // next may be ct's other node; restart the walk after the kill.
       kill(ct, now * kNsPerJiffy);
       n = hash_[bucket_of(t, zone)];
       continue;
     }
-    int d = n == &ct->node[kReply] ? kReply : kOriginal;
-    if (ct->zone == zone && ct->tuple[d] == t && !ct->dying()) {
+    if (ct->tuple[d] == t && ct->zone == zone && !ct->dying()) {
       *dir = static_cast<Dir>(d);
       return ct;
     }
@@ -323,10 +451,10 @@ bool Table::early_drop(size_t bucket, uint64_t now) {
   for (int i = 0; i < kEvictionRange; ++i) {
     size_t b = (bucket + i) % hash_.size();
     unsigned drops = 0;
-    HashNode* n = hash_[b];
+    uintptr_t n = hash_[b];
     while (n) {
-      Entry* ct = n->ct;
-      HashNode* next = n->next;
+      Entry* ct = tag_ct(n);
+      uintptr_t next = ct->hnext[tag_dir(n)];
       if (!ct->dying() && expired(ct, now)) {
         kill(ct, now * kNsPerJiffy);
         n = hash_[b];
@@ -347,24 +475,29 @@ bool Table::early_drop(size_t bucket, uint64_t now) {
 
 void Table::expire_until(uint64_t now_ns) {
   uint64_t now = to_jiffies(now_ns);
-  // Nothing can be due before the earliest deadline set since the last
-  // scan: most calls return here.
-  if (now < earliest_) return;
-  // Collected first: kill() unlinks. The scratch vector is reused.
-  static thread_local std::vector<Entry*> due;
-  due.clear();
-  earliest_ = UINT64_MAX;
-  for (Entry* e = list_head_; e; e = e->list_next) {
-    if (expired(e, now))
-      due.push_back(e);
-    else
-      earliest_ = std::min(earliest_, e->timeout);
+  // Every confirmed entry's key is at most its deadline: nothing is due
+  // before the smallest key, and most calls return here.
+  if (timers_.empty() || timers_[0].key > now) return;
+  // Pop the due ones; an entry refreshed since it was keyed goes back with
+  // its deadline. Collected first, then killed in (deadline, id) order.
+  due_.clear();
+  while (!timers_.empty() && timers_[0].key <= now) {
+    Entry* e = timers_[0].ct;
+    // timeout <= now yet not expired: only after a gap of 2^31 jiffies,
+    // where the 32-bit comparison wraps; it is due rather than looping.
+    if (expired(e, now) || e->timeout <= now) {
+      due_.push_back(e);
+      timer_remove(e);
+    } else {
+      timers_[0].key = e->timeout;
+      sift_down(0);
+    }
   }
-  std::sort(due.begin(), due.end(), [](const Entry* a, const Entry* b) {
+  std::sort(due_.begin(), due_.end(), [](const Entry* a, const Entry* b) {
     if (a->timeout != b->timeout) return a->timeout < b->timeout;
     return a->id < b->id;
   });
-  for (Entry* e : due) {
+  for (Entry* e : due_) {
     // The event carries the time the entry timed out.
     uint64_t at = std::min(now, e->timeout);
     kill(e, at * kNsPerJiffy);
@@ -424,6 +557,11 @@ std::vector<Event> Table::take_events() {
   return out;
 }
 
+void Table::take_events(std::vector<Event>* out) {
+  out->clear();
+  out->swap(events_);
+}
+
 void Table::set_mark(Entry* ct, uint32_t mark) {
   if (ct->mark != mark) {
     ct->mark = mark;
@@ -432,10 +570,15 @@ void Table::set_mark(Entry* ct, uint32_t mark) {
 }
 
 std::vector<View> Table::dump(uint64_t now_ns) const {
-  std::vector<View> out;
   uint64_t now = to_jiffies(now_ns);
-  for (const Entry* e = list_head_; e; e = e->list_next)
-    if (!e->dying() && !expired(e, now)) out.push_back(view(*e, now_ns));
+  std::vector<const Entry*> live;
+  for_each_slot([&](const Entry* e) {
+    if (e->confirmed() && !e->dying() && !expired(e, now)) live.push_back(e);
+  });
+  std::sort(live.begin(), live.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
+  std::vector<View> out;
+  out.reserve(live.size());
+  for (const Entry* e : live) out.push_back(view(*e, now_ns));
   return out;
 }
 
@@ -448,10 +591,10 @@ bool Table::set_reply_tuple(Entry* ct, const Tuple& reply) {
 }
 
 bool Table::tuple_taken(const Tuple& t, uint16_t zone, const Entry* ignored) const {
-  for (HashNode* n = hash_[bucket_of(t, zone)]; n; n = n->next) {
-    const Entry* ct = n->ct;
-    int d = n == &ct->node[kReply] ? kReply : kOriginal;
-    if (ct != ignored && ct->zone == zone && ct->tuple[d] == t && !ct->dying()) return true;
+  for (uintptr_t n = hash_[bucket_of(t, zone)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
+    const Entry* ct = tag_ct(n);
+    int d = tag_dir(n);
+    if (ct != ignored && ct->tuple[d] == t && ct->zone == zone && !ct->dying()) return true;
   }
   return false;
 }
@@ -468,8 +611,10 @@ void Table::refresh(Entry* ct, uint64_t extra, const Ctx& c) {
   // __nf_ct_refresh_acct
   if (ct->status & status::kFixedTimeout) return;
   if (ct->confirmed()) {
+    uint64_t before = ct->timeout;
     ct->timeout = c.now + extra;
-    earliest_ = std::min(earliest_, ct->timeout);
+    // Later: the heap's key stays a lower bound. Earlier: fix the key now.
+    if (ct->timeout < before) timer_shortened(ct);
   } else {
     ct->timeout = extra;
   }
@@ -640,7 +785,6 @@ Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
       return Verdict::Drop;
     }
     ct->status |= status::kConfirmed;
-    earliest_ = std::min(earliest_, ct->timeout);
     ++ct->use;  // the hash's reference
     link(ct);
     event_cache(ct, ct->master ? ipct::kRelated : ipct::kNew);

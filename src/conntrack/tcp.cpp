@@ -454,7 +454,7 @@ Table::Action Table::tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Di
           uint64_t unack = uint64_t{cfg_.tcp_timeout_unacknowledged} * kHz;
           if (left >= 120 * kHz && left > unack) {
             ct->timeout = unack + c.now;
-            earliest_ = std::min(earliest_, ct->timeout);
+            timer_shortened(ct);
           }
         } else {
           st.last_index = s.index;

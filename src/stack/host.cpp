@@ -197,7 +197,7 @@ const Interface* Host::find_interface(std::string_view ifname) const {
   return nullptr;
 }
 
-int64_t Host::sysctl(const std::string& name) const {
+int64_t Host::sysctl(std::string_view name) const {
   auto it = sysctl_.find(name);
   if (it != sysctl_.end()) return it->second;
   if (name == "net.ipv4.ip_default_ttl") return kDefaultTtl;

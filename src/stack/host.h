@@ -107,7 +107,9 @@ class Host {
 
   // sysctls by their dotted name; unset ones read as the kernel default.
   void set_sysctl(const std::string& name, int64_t value) { sysctl_[name] = value; }
-  int64_t sysctl(const std::string& name) const;
+  // A string_view: the packet path asks with literals, which would not fit
+  // std::string's inline buffer (one heap allocation per packet).
+  int64_t sysctl(std::string_view name) const;
 
   void set_observer(PathObserver* o) { observer_ = o; }
   // How tables are walked: Compiled (xtables/compiled/classify.h, compiled
@@ -180,7 +182,7 @@ class Host {
   xt::Ruleset ruleset_;
   Classifier classifier_ = Classifier::Compiled;
   std::array<std::optional<xt::CompiledTable>, xt::kNumTables> compiled_;  // by TableId, rebuilt when stale
-  std::map<std::string, int64_t> sysctl_;
+  std::map<std::string, int64_t, std::less<>> sysctl_;
   PathObserver* observer_ = nullptr;
   conntrack::Table conntrack_;
   std::unique_ptr<HostEffects> effects_;

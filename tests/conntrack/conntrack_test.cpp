@@ -696,5 +696,79 @@ TEST_F(ConntrackTest, WarmTableReusesEntries) {
   EXPECT_EQ(table.take_events().size(), 2000u);
 }
 
+// The expiry heap keeps a lower bound of each deadline: refreshes that
+// move deadlines later and sysctl changes that move them earlier must
+// still expire every entry on time, in (deadline, id) order.
+TEST_F(ConntrackTest, ExpiryIsExactInOrderUnderRefreshes) {
+  std::mt19937 rng(7);
+  std::vector<Event> evs;
+  for (int step = 0; step < 3000; ++step) {
+    if (rng() % 50 == 0) {
+      ASSERT_TRUE(table.set_sysctl("nf_conntrack_udp_timeout", std::to_string(1 + rng() % 90)));
+    }
+    int port = 1000 + static_cast<int>(rng() % 300);
+    if (rng() % 3)
+      fwd("udp 198.51.100.1:" + std::to_string(port) + " > 203.0.113.2:53");
+    else
+      fwd("udp 203.0.113.2:53 > 198.51.100.1:" + std::to_string(port));
+    now += (rng() % 300) * kSec / 100;
+    table.expire_until(now);
+    table.take_events(&evs);
+    uint64_t last_time = 0;
+    uint32_t last_id = 0;
+    for (const Event& e : evs) {
+      if (e.type != EventType::Destroy) continue;
+      ASSERT_LE(e.time_ns, now);
+      ASSERT_TRUE(e.time_ns > last_time || (e.time_ns == last_time && e.view.id > last_id)) << "step " << step;
+      last_time = e.time_ns;
+      last_id = e.view.id;
+    }
+    // Nothing due is left behind: -L skips expired entries, the count not.
+    ASSERT_EQ(table.count(), table.dump(now).size()) << "step " << step;
+  }
+}
+
+TEST_F(ConntrackTest, PoolFollowsNfConntrackMax) {
+  Table small(Config{.max = 100});
+  EXPECT_EQ(small.memory().pool_capacity, 100u);
+  ASSERT_TRUE(small.set_sysctl("nf_conntrack_max", "3000"));
+  EXPECT_GE(small.memory().pool_capacity, 3000u);
+  for (int i = 0; i < 3000; ++i) {
+    Packet p = make("udp 198.51.100.1:" + std::to_string(1000 + i) + " > 203.0.113.2:53");
+    ASSERT_EQ(small.in(p, Hook::PreRouting, 0, now).verdict, Verdict::Accept);
+    ASSERT_EQ(small.confirm(p, now), Verdict::Accept);
+    small.put(p);
+  }
+  EXPECT_EQ(small.count(), 3000u);
+  Packet p = make("udp 198.51.100.1:9 > 203.0.113.2:53");
+  EXPECT_EQ(small.in(p, Hook::PreRouting, 0, now).reason, kTableFullMessage);
+  // No limit: the pool grows as needed.
+  Table unlimited(Config{.max = 0, .buckets = 64});
+  for (int i = 0; i < 5000; ++i) {
+    Packet q = make("udp 198.51.100.1:" + std::to_string(1000 + i) + " > 203.0.113.2:53");
+    ASSERT_EQ(unlimited.in(q, Hook::PreRouting, 0, now).verdict, Verdict::Accept);
+    unlimited.confirm(q, now);
+    unlimited.put(q);
+  }
+  EXPECT_EQ(unlimited.count(), 5000u);
+  EXPECT_EQ(unlimited.dump(now).size(), 5000u);
+}
+
+TEST_F(ConntrackTest, RehashKeepsEntriesAndOrder) {
+  for (int i = 0; i < 200; ++i) fwd("udp 198.51.100.1:" + std::to_string(2000 + i) + " > 203.0.113.2:53");
+  std::vector<uint32_t> before;
+  for (const View& v : table.dump(now)) before.push_back(v.id);
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_buckets", "7"));
+  std::vector<uint32_t> after;
+  for (const View& v : table.dump(now)) after.push_back(v.id);
+  EXPECT_EQ(before, after);
+  for (int i = 0; i < 200; ++i) {
+    Tuple t{kServer, kClient, 53, static_cast<uint16_t>(2000 + i), packet::kIpProtoUdp};
+    Dir d;
+    ASSERT_NE(table.find(t, 0, &d), nullptr);
+    EXPECT_EQ(d, kReply);
+  }
+}
+
 }  // namespace
 }  // namespace nfemu::conntrack
