@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/cmd_verify.h"
 #include "net/network.h"
 #include "ruleset/restore.h"
 #include "scenario/scenario.h"
@@ -68,6 +69,13 @@ int main(int argc, char** argv) {
   run->add_option("SCENARIO", run_file, "scenario file (TOML, see shared/spec/scenario.md)")->required();
   run->add_option("--out", out_dir, "write kern.log, conntrack events and table, iptables-save and pcaps here");
 
+  nfemu::cli::VerifyArgs verify_args;
+  auto* verify = app.add_subcommand("verify", "Run a scenario on the real kernel (network namespaces, root) and in "
+                                              "nfemu; compare the artifacts (exit 0 agree, 1 differ, 2 cannot run)");
+  verify->add_option("SCENARIO", verify_args.scenario, "scenario file (TOML)")->required();
+  verify->add_option("--out", verify_args.out_dir, "write DIR/kernel and DIR/nfemu here (default: a temporary folder)");
+  verify->add_flag("--keep", verify_args.keep, "keep the folder and the tools' raw outputs (DIR/raw)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -105,6 +113,7 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  if (*verify) return nfemu::cli::cmd_verify(verify_args);
   if (*save) {
     nfemu::xt::Ruleset rs;
     if (!load(save_file, load_counters, rs)) return kExitBadInput;
