@@ -164,7 +164,7 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
       add({"ip", "link", "add", ifc.name, "netns", plan.host_ns[hi], "type", "veth", "peer", "name", w, "netns",
            plan.wire_ns});
       add(ip_in(plan.wire_ns, {"link", "set", w, "address", packet::format_mac(kWirePeerMac), "up"}));
-      add(exec_in(plan.wire_ns, {"ethtool", "-K", w, "tso", "off", "gso", "off", "gro", "off"}), true);
+      add(exec_in(plan.wire_ns, {"ethtool", "-K", w, "tx", "off", "tso", "off", "gso", "off", "gro", "off"}), true);
     }
   }
 
@@ -177,7 +177,7 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
         if (ifc.mtu != 65536) add(ip_in(ns, {"link", "set", "lo", "mtu", std::to_string(ifc.mtu)}));
       } else {
         add(ip_in(ns, {"link", "set", ifc.name, "address", packet::format_mac(ifc.mac), "mtu", std::to_string(ifc.mtu)}));
-        add(exec_in(ns, {"ethtool", "-K", ifc.name, "tso", "off", "gso", "off", "gro", "off"}), true);
+        add(exec_in(ns, {"ethtool", "-K", ifc.name, "tx", "off", "tso", "off", "gso", "off", "gro", "off"}), true);
       }
       for (const auto& a : ifc.addresses) {
         if (ifc.loopback && a.addr == 0x7f000001 && a.prefix_len == 8) continue;
