@@ -128,7 +128,7 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
   }
 
   auto add = [&](std::vector<std::string> argv, bool may_fail = false) {
-    plan.setup.push_back(Command{std::move(argv), "", may_fail, false, "", 0});
+    plan.setup.push_back(Command{std::move(argv), "", may_fail, false, "", 0, ""});
   };
 
   // Namespaces: no IPv6 (no router solicitations or MLD reports in the
@@ -255,7 +255,7 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
         continue;
       }
       Command c{exec_in(plan.host_ns[hi], {"sysctl", "-q", "-w", fmt::format("{}={}", name, sysctl_text(value))}), "",
-                false, false, "", 0};
+                false, false, "", 0, ""};
       if (starts_with(name, "net.netfilter.")) plan.late_sysctls.push_back(std::move(c));
       else plan.setup.push_back(std::move(c));
     }
@@ -266,14 +266,14 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
     const auto& r = raw[hi];
     if (!r.save_path.empty())
       plan.rules.push_back(Command{exec_in(plan.host_ns[hi], {"iptables-legacy-restore"}), r.save_text, false, true,
-                                   r.save_path, 0});
+                                   r.save_path, 0, ""});
     for (const auto& l : r.lines) {
       auto words = shell_split(l.text);
       if (!words) return make_error(words.error().message, l.line);
       std::vector<std::string> argv = exec_in(plan.host_ns[hi], {"iptables-legacy", "-w"});
       size_t start = !words->empty() && (*words)[0].text == "iptables" ? 1 : 0;
       for (size_t k = start; k < words->size(); ++k) argv.push_back((*words)[k].text);
-      plan.rules.push_back(Command{std::move(argv), "", false, true, sc.path, l.line});
+      plan.rules.push_back(Command{std::move(argv), "", false, true, sc.path, l.line, l.text});
     }
   }
 

@@ -46,7 +46,8 @@ struct Command {
   // For rule commands: where the rule comes from, so that a refusal names it.
   bool is_rule = false;
   std::string origin_file;
-  int origin_line = 0;
+  int origin_line = 0;     // 0 for a whole iptables-save file
+  std::string rule_text;   // the `iptables` entry as written
 };
 
 struct Capture {

@@ -164,6 +164,19 @@ bool write_text(const std::string& path, const std::string& text) {
   return static_cast<bool>(out);
 }
 
+// What a tool said, on one line: its message lines without the blank ones
+// and iptables' "Try `iptables -h'" advice.
+std::string tool_message(const std::string& err) {
+  std::string out;
+  std::istringstream in(err);
+  for (std::string line; std::getline(in, line);) {
+    if (trim(line).empty() || line.rfind("Try `", 0) == 0) continue;
+    if (!out.empty()) out += ' ';
+    out += std::string(trim(line));
+  }
+  return out;
+}
+
 std::string first_line(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
@@ -428,10 +441,15 @@ Result<KernelRunResult> run_kernel(const scenario::Scenario& sc, const std::vect
     Output o = run_cmd(c.argv, c.input);
     if (o.status == 0 || c.may_fail) return {};
     if (c.is_rule) {
-      Error e = make_error(fmt::format("{}: {} (`{}' said: {}); nfemu accepted it: a fidelity bug in nfemu's rule "
-                                       "parser",
-                                       kKernelRefusedRule, join(c.argv), c.argv[4], first_line(o.err)),
-                           c.origin_line);
+      std::string said = tool_message(o.err);
+      int line = c.origin_line;
+      // iptables-restore names the line of its input: the file's line.
+      if (size_t at = said.rfind("line: "); line == 0 && at != std::string::npos)
+        line = static_cast<int>(std::strtol(said.c_str() + at + 6, nullptr, 10));
+      std::string what = c.rule_text.empty() ? std::string() : fmt::format(" `{}'", c.rule_text);
+      Error e = make_error(fmt::format("{}{}: {} said: {}; nfemu accepted it (a fidelity bug of nfemu)",
+                                       kKernelRefusedRule, what, c.argv[4], said),
+                           line);
       e.file = c.origin_file;
       return e;
     }
