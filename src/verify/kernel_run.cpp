@@ -409,6 +409,19 @@ int attribute_log_line(const scenario::Scenario& sc, const std::vector<RawRules>
     }
     if (!pref.empty()) cands = pref;
   }
+  if (cands.size() > 1) {
+    // A packet on its way in is for one of the host's addresses (OUT=
+    // empty), one on its way out usually from one (IN= empty).
+    std::string addr = out.empty() ? field(line, "DST", in_pos) : in.empty() ? field(line, "SRC", in_pos) : "";
+    if (auto a = packet::parse_ipv4_addr(addr)) {
+      std::vector<int> pref;
+      for (int hi : cands)
+        for (const auto& ifc : sc.hosts[static_cast<size_t>(hi)].interfaces)
+          for (const auto& ad : ifc.addresses)
+            if (ad.addr == *a && std::find(pref.begin(), pref.end(), hi) == pref.end()) pref.push_back(hi);
+      if (!pref.empty()) cands = pref;
+    }
+  }
   if (cands.size() > 1 && ambiguous) *ambiguous = true;
   return cands.front();
 }

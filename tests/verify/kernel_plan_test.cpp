@@ -241,5 +241,42 @@ TEST(KernelLogTest, LinesGoToTheHostWhoseInterfaceAndRulesFit) {
             -1);
 }
 
+TEST(KernelLogTest, SameInterfaceNamesAreToldApartByMacPrefixAndAddress) {
+  constexpr std::string_view kTwins = R"(
+[hosts.a]
+iptables = ["-A OUTPUT -j LOG --log-prefix 'out: '"]
+[hosts.a.interfaces.eth0]
+addresses = ["192.0.2.1/24"]
+mac = "02:00:00:00:00:0a"
+[hosts.b]
+iptables = ["-A OUTPUT -j LOG --log-prefix 'out: '", "-A INPUT -j LOG --log-prefix 'b in: '"]
+[hosts.b.interfaces.eth0]
+addresses = ["192.0.2.2/24"]
+mac = "02:00:00:00:00:0b"
+[[links]]
+between = ["a:eth0", "b:eth0"]
+)";
+  auto sc = scenario::load_scenario_text(kTwins, "twins.toml", ".");
+  ASSERT_TRUE(sc) << sc.error().format("twins.toml");
+  std::vector<RawRules> raw(2);
+  raw[0].lines.push_back({"-A OUTPUT -j LOG --log-prefix 'out: '", 3});
+  raw[1].lines.push_back({"-A OUTPUT -j LOG --log-prefix 'out: '", 7});
+  raw[1].lines.push_back({"-A INPUT -j LOG --log-prefix 'b in: '", 7});
+  bool amb = false;
+  // By the destination MAC of an incoming frame.
+  EXPECT_EQ(attribute_log_line(*sc, raw, "x: IN=eth0 OUT= MAC=02:00:00:00:00:0a:02:00:00:00:00:0b:08:00 SRC=192.0.2.2 ",
+                               &amb),
+            0);
+  // By the prefix only one host's rules hold.
+  EXPECT_EQ(attribute_log_line(*sc, raw, "b in: IN=eth0 OUT= SRC=192.0.2.1 DST=192.0.2.2 ", &amb), 1);
+  EXPECT_FALSE(amb);
+  // By the source address of an outgoing packet.
+  EXPECT_EQ(attribute_log_line(*sc, raw, "out: IN= OUT=eth0 SRC=192.0.2.2 DST=192.0.2.1 ", &amb), 1);
+  EXPECT_FALSE(amb);
+  // Nothing tells them apart: the first, flagged.
+  EXPECT_EQ(attribute_log_line(*sc, raw, "out: IN= OUT=eth0 SRC=198.51.100.7 DST=192.0.2.1 ", &amb), 0);
+  EXPECT_TRUE(amb);
+}
+
 }  // namespace
 }  // namespace nfemu::verify
