@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -180,6 +181,16 @@ std::string tool_message(const std::string& err) {
 std::string first_line(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+// Whether process pid has a socket open (conntrack -E's netlink socket).
+bool has_socket(pid_t pid) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid), ec)) {
+    auto target = std::filesystem::read_symlink(e.path(), ec);
+    if (!ec && target.string().rfind("socket:", 0) == 0) return true;
+  }
+  return false;
 }
 
 // ---- time ----------------------------------------------------------------
@@ -444,8 +455,11 @@ Result<KernelRunResult> run_kernel(const scenario::Scenario& sc, const std::vect
   fs::create_directories("/run/lock", ec);
   s.lock_fd = open("/run/lock/nfemu-verify.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (s.lock_fd < 0) return make_error(fmt::format("cannot open /run/lock/nfemu-verify.lock: {}", std::strerror(errno)));
-  while (flock(s.lock_fd, LOCK_EX) != 0) {
-    if (errno != EINTR || g_signal) return interrupted_error();
+  if (flock(s.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    fprintf(stderr, "verify: waiting for another nfemu verify run to end (/run/lock/nfemu-verify.lock)\n");
+    while (flock(s.lock_fd, LOCK_EX) != 0) {
+      if (errno != EINTR || g_signal) return interrupted_error();
+    }
   }
 
   // ---- build ----
@@ -553,9 +567,17 @@ Result<KernelRunResult> run_kernel(const scenario::Scenario& sc, const std::vect
       usleep(10000);
     }
   }
-  // conntrack -E says nothing when ready; its netlink socket is bound
-  // within milliseconds of starting.
-  if (!sleep_until(now_ns() + 300'000'000)) return interrupted_error();
+  // conntrack -E says nothing when ready: wait for its netlink socket to
+  // exist, then a little longer for the bind to the event groups.
+  for (pid_t pid : ct_events) {
+    while (!has_socket(pid)) {
+      if (g_signal) return interrupted_error();
+      int st;
+      if (now_ns() > ready_deadline || waitpid(pid, &st, WNOHANG) == pid) break;
+      usleep(5000);
+    }
+  }
+  if (!sleep_until(now_ns() + 100'000'000)) return interrupted_error();
   for (size_t k = 0; k < ct_events.size(); ++k) {
     int st;
     if (waitpid(ct_events[k], &st, WNOHANG) == ct_events[k]) {
