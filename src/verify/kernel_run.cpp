@@ -643,6 +643,9 @@ Result<KernelRunResult> run_kernel(const scenario::Scenario& sc, const std::vect
     if (save.status != 0) return make_error(fmt::format("iptables-legacy-save failed: {}", first_line(save.err)));
     write_text((d / "iptables-save.txt").string(), save.out);
   }
+  // Listing kills entries that expired but the GC has not reaped yet; give
+  // conntrack -E a moment to print their DESTROY events.
+  if (!sleep_until(now_ns() + 50'000'000)) return interrupted_error();
   mark(end_marker);
 
   // tcpdump writes its last frames and exits on SIGINT; conntrack -E on SIGTERM.
