@@ -13,3 +13,8 @@ foreach(sc ${verify_scenarios})
   add_test(NAME verify_${name} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/run-one.sh $<TARGET_FILE:nfemu> ${sc})
   set_tests_properties(verify_${name} PROPERTIES LABELS "kernel;verify" SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT 300)
 endforeach()
+
+# The harness's failure paths: a refused rule, Ctrl-C in the middle of a run.
+add_test(NAME verify_kernel_harness
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/harness-check.sh $<TARGET_FILE:nfemu> ${CMAKE_CURRENT_SOURCE_DIR})
+set_tests_properties(verify_kernel_harness PROPERTIES LABELS "kernel" SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT 120)
