@@ -96,6 +96,10 @@ int cmd_verify(const VerifyArgs& args) {
     return kCannot;
   }
   for (const auto& n : k->notes) std::cerr << "verify: note: " << n << "\n";
+  if (verify::interrupted()) {
+    std::cerr << "nfemu verify: interrupted\n";
+    return kCannot;
+  }
 
   auto net = net::Network::build(*sc);
   if (!net) {

@@ -64,7 +64,29 @@ std::vector<uint32_t> addresses_in_text(std::string_view text) {
     while (j < text.size() && (digit(text[j]) || text[j] == '.')) ++j;
     std::string_view word = text.substr(i, j - i);
     while (!word.empty() && word.back() == '.') word.remove_suffix(1);
-    if (auto a = packet::parse_ipv4_addr(word)) out.push_back(*a);
+    auto a = packet::parse_ipv4_addr(word);
+    if (a) out.push_back(*a);
+    // NAT ranges (A-B) and NETMAP's --to prefix name every address in
+    // them: the kernel may pick any, each needs its neighbour entry.
+    if (a && j < text.size() && text[j] == '-') {
+      size_t k = j + 1;
+      while (k < text.size() && (digit(text[k]) || text[k] == '.')) ++k;
+      auto b = packet::parse_ipv4_addr(text.substr(j + 1, k - j - 1));
+      if (b && *b > *a && *b - *a <= 255)
+        for (uint32_t x = *a + 1; x < *b; ++x) out.push_back(x);
+    } else if (a && j < text.size() && text[j] == '/' && i >= 5 && text.substr(i - 5, 5) == "--to ") {
+      size_t k = j + 1;
+      while (k < text.size() && digit(text[k])) ++k;
+      auto plen = parse_uint(text.substr(j + 1, k - j - 1), 32);
+      if (plen && *plen >= 24) {
+        uint32_t mask = ~uint32_t(0) << (32 - *plen);
+        if (*plen == 32) mask = ~uint32_t(0);
+        for (uint32_t x = (*a & mask); x <= ((*a & mask) | ~mask); ++x) {
+          out.push_back(x);
+          if (x == UINT32_MAX) break;
+        }
+      }
+    }
     i = j;
   }
   return out;
@@ -214,6 +236,7 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
     for (const auto& l : raw[hi].lines)
       for (uint32_t a : addresses_in_text(l.text)) mentioned.insert(a);
   }
+  std::vector<std::string> neigh(sc.hosts.size());
   for (size_t hi = 0; hi < sc.hosts.size(); ++hi) {
     const auto& h = sc.hosts[hi];
     std::set<uint32_t> own;
@@ -238,10 +261,14 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
         if (hit) on_link.insert(m);
       }
       for (uint32_t m : on_link)
-        add(ip_in(plan.host_ns[hi], {"neigh", "replace", packet::format_ipv4_addr(m), "lladdr", packet::format_mac(mac),
-                                     "dev", ifc.name, "nud", "permanent"}));
+        neigh[hi] += fmt::format("neigh replace {} lladdr {} dev {} nud permanent\n", packet::format_ipv4_addr(m),
+                                 packet::format_mac(mac), ifc.name);
     }
   }
+  // One `ip -batch' per host: NAT ranges can name hundreds of neighbours.
+  for (size_t hi = 0; hi < sc.hosts.size(); ++hi)
+    if (!neigh[hi].empty())
+      plan.setup.push_back(Command{ip_in(plan.host_ns[hi], {"-batch", "-"}), neigh[hi], false, false, "", 0, ""});
 
   // Sysctls (the conf.default ones are set above; the net.netfilter ones
   // after the rules, which load conntrack into the namespace).

@@ -132,8 +132,12 @@ TEST(KernelPlanTest, LinksAreVethPairsAndWiresHaveAHiddenPeer) {
 
 TEST(KernelPlanTest, NeighboursResolveWhatTheEmulatorResolves) {
   Planned p;
+  // One `ip -batch -' per namespace, a neighbour a line.
   auto neigh = [&](const std::string& ns, const std::string& addr, const std::string& mac, const std::string& dev) {
-    return p.find({"ip", "-n", ns, "neigh", "replace", addr, "lladdr", mac, "dev", dev, "nud", "permanent"});
+    long at = p.find({"ip", "-n", ns, "-batch", "-"});
+    if (at < 0) return -1L;
+    std::string line = "neigh replace " + addr + " lladdr " + mac + " dev " + dev + " nud permanent\n";
+    return p.plan.setup[static_cast<size_t>(at)].input.find(line) == std::string::npos ? -1L : at;
   };
   // Link: the peer's addresses, with the peer's MAC, both ways.
   EXPECT_GE(neigh("nfvT-client", "198.51.100.1", "02:00:00:00:00:01", "c0"), 0);
@@ -215,6 +219,11 @@ TEST(KernelPlanTest, AddressesInText) {
             (std::vector<uint32_t>{0xc0000200, 0x64400104, 0x64400105}));
   EXPECT_TRUE(addresses_in_text("--dport 80 -m u32 --u32 0x1.2.3").empty());
   EXPECT_TRUE(addresses_in_text("1.2.3.4.5").empty());
+  // Every address of a NAT range, and of NETMAP's --to prefix.
+  EXPECT_EQ(addresses_in_text("--to-source 192.0.2.10-192.0.2.12:1024-2048"),
+            (std::vector<uint32_t>{0xc000020a, 0xc000020b, 0xc000020c}));
+  EXPECT_EQ(addresses_in_text("-j NETMAP --to 198.51.100.0/28").size(), 1u + 16u);  // the word, then the prefix
+  EXPECT_EQ(addresses_in_text("-d 198.51.100.0/28").size(), 1u);
 }
 
 TEST(KernelLogTest, KmsgRecordsReadAsDmesgPrintsThem) {
