@@ -185,7 +185,9 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
       wire_peer[hi][ii] = w;
       add({"ip", "link", "add", ifc.name, "netns", plan.host_ns[hi], "type", "veth", "peer", "name", w, "netns",
            plan.wire_ns});
-      add(ip_in(plan.wire_ns, {"link", "set", w, "address", packet::format_mac(kWirePeerMac), "up"}));
+      // The wire sends whatever the scenario says; the host's interface
+      // (its MTU) decides what it takes.
+      add(ip_in(plan.wire_ns, {"link", "set", w, "address", packet::format_mac(kWirePeerMac), "mtu", "65535", "up"}));
       add(exec_in(plan.wire_ns, {"ethtool", "-K", w, "tx", "off", "tso", "off", "gso", "off", "gro", "off"}), true);
     }
   }

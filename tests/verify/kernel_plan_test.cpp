@@ -113,7 +113,7 @@ TEST(KernelPlanTest, LinksAreVethPairsAndWiresHaveAHiddenPeer) {
                       "nfvT-wire"});
   EXPECT_GE(link, 0);
   EXPECT_GE(wire, 0);
-  EXPECT_GE(p.find({"ip", "-n", "nfvT-wire", "link", "set", "w0", "address", "02:00:00:00:00:00", "up"}), 0);
+  EXPECT_GE(p.find({"ip", "-n", "nfvT-wire", "link", "set", "w0", "address", "02:00:00:00:00:00", "mtu", "65535", "up"}), 0);
   EXPECT_GE(p.find({"ip", "-n", "nfvT-fw", "link", "set", "eth1", "address", "02:00:00:00:00:02", "mtu", "1500"}), 0);
   EXPECT_GE(p.find({"ip", "-n", "nfvT-fw", "addr", "add", "203.0.113.1/24", "dev", "eth1"}), 0);
   // conf.default before any interface exists, so that it applies to them.
