@@ -201,7 +201,7 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
         if (ifc.mtu != 65536) add(ip_in(ns, {"link", "set", "lo", "mtu", std::to_string(ifc.mtu)}));
       } else {
         add(ip_in(ns, {"link", "set", ifc.name, "address", packet::format_mac(ifc.mac), "mtu", std::to_string(ifc.mtu)}));
-        add(exec_in(ns, {"ethtool", "-K", ifc.name, "tx", "off", "tso", "off", "gso", "off", "gro", "off"}), true);
+        add(exec_in(ns, {"ethtool", "-K", ifc.name, "tx", "off", "tso", "off", "gso", "off", "gro", "off"}));
       }
       for (const auto& a : ifc.addresses) {
         if (ifc.loopback && a.addr == 0x7f000001 && a.prefix_len == 8) continue;

@@ -7,7 +7,7 @@ nfemu=$1; scenario=$2; shift 2
 skip() { echo "SKIP: nfemu verify $scenario: $*" >&2; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root"
 for t in ip:iproute2 iptables-legacy:iptables iptables-legacy-restore:iptables iptables-legacy-save:iptables \
-         conntrack:conntrack tcpdump:tcpdump sysctl:procps; do
+         conntrack:conntrack tcpdump:tcpdump sysctl:procps ethtool:ethtool; do
   command -v "${t%%:*}" >/dev/null || skip "${t%%:*} missing (Debian package ${t#*:})"
 done
 probe=nfvprobe$$
