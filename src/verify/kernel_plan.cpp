@@ -320,6 +320,13 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
     inj.text = t.text;
     packet::Packet pkt = packet::build_packet(t.packet);
     if (t.origin == scenario::Origin::From) {
+      // raw_send_hdrinc fills these in: the kernel's packet is not the text's.
+      if (t.packet.ipid == 0)
+        plan.notes.push_back(fmt::format("{}:{}: the kernel's raw socket replaces IPv4 ID 0 with its own choice",
+                                         sc.path, t.line));
+      if (t.packet.src == 0)
+        plan.notes.push_back(fmt::format("{}:{}: the kernel's raw socket replaces source 0.0.0.0 with the route's",
+                                         sc.path, t.line));
       inj.from = true;
       inj.ns = plan.host_ns[t.host];
       inj.dst = t.packet.dst;

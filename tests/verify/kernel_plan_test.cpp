@@ -207,6 +207,26 @@ TEST(KernelPlanTest, CapturesListenersAndTraffic) {
             (std::vector<uint8_t>{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x10}));
 }
 
+TEST(KernelPlanTest, WhatTheRawSocketChangesIsNoted) {
+  auto sc = scenario::load_scenario_text(R"(
+[hosts.a]
+[hosts.a.interfaces.e0]
+addresses = ["192.0.2.1/24"]
+[[traffic]]
+at = 0
+from = "a"
+packet = "udp 192.0.2.1:1 > 192.0.2.2:2 ipid 0"
+)",
+                                         "raw.toml", ".");
+  ASSERT_TRUE(sc) << sc.error().format("raw.toml");
+  auto plan = plan_kernel(*sc, std::vector<RawRules>(1), "nfvR");
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan->notes.size(), 1u);
+  EXPECT_NE(plan->notes[0].find("the kernel's raw socket replaces IPv4 ID 0"), std::string::npos);
+  EXPECT_EQ(plan->notes[0].rfind("raw.toml:", 0), 0u) << plan->notes[0];
+  EXPECT_FALSE(plan->wire_ns.empty());
+}
+
 TEST(KernelPlanTest, RunIdsFitNamespaceNames) {
   std::string id = make_run_id();
   EXPECT_EQ(id.rfind("nfv", 0), 0u);
