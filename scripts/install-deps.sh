@@ -13,6 +13,7 @@ packages=(
   # the kernel oracle: namespaces, iptables-legacy, conntrack, captures
   iproute2 iptables conntrack tcpdump python3   # python3: packet senders of the kernel checks
   time                                # bench/nfemu/bench-replay.sh: peak memory (/usr/bin/time -v)
+  ethtool procps                      # nfemu verify: offloads off (final checksums in captures), sysctl
   # upviz
   libapt-pkg-dev zlib1g-dev libbz2-dev liblzma-dev liblz4-dev
   libcairo2-dev libpango1.0-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev

@@ -10,6 +10,7 @@
 #include "cli/cmd_compare.h"
 #include "cli/cmd_replay.h"
 #include "net/json.h"
+#include "cli/cmd_verify.h"
 #include "net/network.h"
 #include "ruleset/restore.h"
 #include "scenario/scenario.h"
@@ -78,6 +79,13 @@ int main(int argc, char** argv) {
 
   auto* replay = nfemu::cli::add_replay_command(app);
 
+  nfemu::cli::VerifyArgs verify_args;
+  auto* verify = app.add_subcommand("verify", "Run a scenario on the real kernel (network namespaces, root) and in "
+                                              "nfemu; compare the artifacts (exit 0 agree, 1 differ, 2 cannot run)");
+  verify->add_option("SCENARIO", verify_args.scenario, "scenario file (TOML)")->required();
+  verify->add_option("--out", verify_args.out_dir, "write DIR/kernel and DIR/nfemu here (default: a temporary folder)");
+  verify->add_flag("--keep", verify_args.keep, "keep the folder and the tools' raw outputs (DIR/raw)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -117,6 +125,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*replay) return nfemu::cli::run_replay_command();
+  if (*verify) return nfemu::cli::cmd_verify(verify_args);
   if (*save) {
     nfemu::xt::Ruleset rs;
     if (!load(save_file, load_counters, rs)) return kExitBadInput;
