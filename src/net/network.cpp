@@ -345,7 +345,9 @@ void Network::on_drop(const stack::Host& h, std::string_view reason, const packe
 void Network::on_local_deliver(const stack::Host& h, const packet::Packet& pkt) {
   collect_events(h);
   Event& e = add(h, EventKind::Deliver);
-  set_ct_state(e, pkt);
+  // A host without conntrack hooks has no state to show (CT --notrack
+  // still marks a packet untracked).
+  if (h.conntrack_enabled() || pkt.meta.ctinfo == packet::CtInfo::Untracked) set_ct_state(e, pkt);
   e.packet = describe(pkt);
 }
 

@@ -9,6 +9,7 @@
 #include "nat/nat.h"
 #include "packet/headers.h"
 #include "packet/mangle.h"
+#include "stack/ct_demand.h"
 
 namespace nfemu::stack {
 
@@ -209,6 +210,14 @@ int64_t Host::sysctl(const std::string& name) const {
   return 0;  // ip_forward and most switches default to off
 }
 
+bool Host::conntrack_enabled() const {
+  if (!ct_demand_known_) {
+    ct_enabled_ = ruleset_needs_conntrack(ruleset_);
+    ct_demand_known_ = true;
+  }
+  return ct_enabled_;
+}
+
 void Host::drop(std::string_view reason, packet::Packet& pkt) {
   if (observer_) observer_->on_drop(*this, reason, pkt);
   release(pkt);
@@ -217,8 +226,8 @@ void Host::drop(std::string_view reason, packet::Packet& pkt) {
 bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
   for (TableId id : tables_for(hook)) {
     // nf_conntrack_in runs at -200, right after raw.
-    if (id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && !pkt.meta.ct &&
-        pkt.meta.ctinfo != packet::CtInfo::Untracked) {
+    bool ct_point = id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && conntrack_enabled();
+    if (ct_point && !pkt.meta.ct && pkt.meta.ctinfo != packet::CtInfo::Untracked) {
       auto r = conntrack_.in(pkt, to_packet_hook(hook), 0, now_ns);
       if (r.verdict == conntrack::Verdict::Drop) {
         if (r.reason == conntrack::kTableFullMessage && observer_)
@@ -227,8 +236,7 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
         return false;
       }
     }
-    if (id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && observer_)
-      observer_->on_conntrack(*this, hook, pkt);
+    if (ct_point && observer_) observer_->on_conntrack(*this, hook, pkt);
     xt::Table* t = ruleset_.find(id);
     if (!t) continue;
     // nf_nat_inet_fn: only a packet that creates a connection walks the nat

@@ -97,8 +97,16 @@ class Host {
 
   Fib& fib() { return fib_; }
   const Fib& fib() const { return fib_; }
-  xt::Ruleset& ruleset() { return ruleset_; }
+  // Mutable access may change the rules: whether conntrack is registered
+  // is worked out again before the next packet.
+  xt::Ruleset& ruleset() {
+    ct_demand_known_ = false;
+    return ruleset_;
+  }
   const xt::Ruleset& ruleset() const { return ruleset_; }
+  // Whether this namespace's conntrack hooks are registered: only while a
+  // rule needs them (stack/ct_demand.h). Entries already made stay listed.
+  bool conntrack_enabled() const;
   conntrack::Table& conntrack() { return conntrack_; }
   const conntrack::Table& conntrack() const { return conntrack_; }
 
@@ -172,6 +180,8 @@ class Host {
   std::map<std::string, int64_t> sysctl_;
   PathObserver* observer_ = nullptr;
   conntrack::Table conntrack_;
+  mutable bool ct_demand_known_ = false;
+  mutable bool ct_enabled_ = false;
   std::unique_ptr<HostEffects> effects_;
   int loop_depth_ = 0;
   icmp::RateLimiter icmp_limiter_;
