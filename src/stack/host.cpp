@@ -207,6 +207,7 @@ int64_t Host::sysctl(const std::string& name) const {
   if (name == "net.ipv4.icmp_msgs_per_sec") return 1000;
   if (name == "net.ipv4.icmp_msgs_burst") return 50;
   if (name == "net.ipv4.icmp_echo_ignore_broadcasts") return 1;
+  if (name == "net.ipv4.tcp_synack_retries") return 5;
   return 0;  // ip_forward and most switches default to off
 }
 
@@ -599,16 +600,29 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
   auto ip = pkt.ip();
   packet::ConstTcpView th(ip.payload());
   namespace f = packet::tcp_flag;
-  if (th.has(f::kRst)) return;
-  for (auto& c : tcp_conns_) {
+  for (auto it = tcp_conns_.begin(); it != tcp_conns_.end(); ++it) {
+    auto& c = *it;
     if (c.saddr != ip.saddr() || c.daddr != ip.daddr() || c.sport != th.sport() || c.dport != th.dport()) continue;
     if (c.established) return;  // data transfer is not modelled
-    if (th.has(f::kAck) && !th.has(f::kSyn) && th.ack_seq() == c.isn + 1) {
-      c.established = true;
+    if (th.has(f::kRst)) {
+      // tcp_check_req: an in-window RST drops the request sock (and its
+      // SYN-ACK timer); another is ignored.
+      if (synrecv_rst_in_window(c, th.seq())) tcp_conns_.erase(it);
       return;
     }
-    break;  // a retransmitted SYN or a stray segment: answered as by the listener
+    if (th.has(f::kAck) && !th.has(f::kSyn) && th.ack_seq() == c.isn + 1) {
+      c.established = true;  // the child socket: no SYN-ACK retransmission any more
+      return;
+    }
+    if (th.has(f::kSyn) && !th.has(f::kAck) && th.seq() == c.irs) {
+      // A retransmitted SYN: inet_rtx_syn_ack resends the same SYN-ACK;
+      // the timer keeps running.
+      local_out(c.synack, now_ns);
+      return;
+    }
+    break;  // a stray segment: answered as by the listener
   }
+  if (th.has(f::kRst)) return;
   if (has_listener(packet::kIpProtoTcp, th.dport())) {
     // tcp_rcv_state_process in LISTEN: an ACK is reset, a SYN answered,
     // anything else discarded.
@@ -622,11 +636,12 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
     const Interface* dev = find_interface(back->dev);
     uint16_t mss = static_cast<uint16_t>((dev ? dev->mtu : 1500) - 40);
     uint32_t isn = icmp::initial_sequence(ip.saddr(), ip.daddr(), th.sport(), th.dport());
+    packet::Packet synack = icmp::build_syn_ack(ip, isn, mss, default_ttl());
     bool known = false;
     for (const auto& c : tcp_conns_)
       known |= c.saddr == ip.saddr() && c.daddr == ip.daddr() && c.sport == th.sport() && c.dport == th.dport();
-    if (!known) tcp_conns_.push_back({ip.saddr(), ip.daddr(), th.sport(), th.dport(), isn, false});
-    local_out(icmp::build_syn_ack(ip, isn, mss, default_ttl()), now_ns);
+    if (!known) add_request(ip, th.seq(), isn, synack, now_ns);
+    local_out(std::move(synack), now_ns);
     return;
   }
   // tcp_v4_send_reset: the segment's TOS, the default TTL.

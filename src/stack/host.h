@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -132,6 +133,14 @@ class Host {
   // host answers a segment with a RST and a datagram with ICMP port
   // unreachable, as Linux does.
   void add_listener(uint8_t proto, uint16_t port);
+
+  // Timers on the virtual clock: a listener retransmits an unacknowledged
+  // SYN-ACK (reqsk_timer_handler). next_timer() is the earliest one due,
+  // if any; run_timers(until) fires those due at or before `until`, each
+  // at its own time. The network interleaves hosts by calling run_timers
+  // with the earliest next_timer() of all.
+  std::optional<uint64_t> next_timer() const;
+  void run_timers(uint64_t until);
   bool has_listener(uint8_t proto, uint16_t port) const;
 
   // __icmp_send: an ICMP error about `offending` (a packet this host
@@ -165,6 +174,12 @@ class Host {
   // unreachable).
   void answer_local(const packet::Packet& pkt, uint64_t now_ns);
   void answer_tcp(const packet::Packet& pkt, uint64_t now_ns);
+  // A request sock (SYN_RECV) for a SYN a listener answered, its SYN-ACK
+  // timer armed (host_timers.cpp).
+  void add_request(packet::ConstIpv4View syn, uint32_t irs, uint32_t isn, const packet::Packet& synack,
+                   uint64_t now_ns);
+  struct TcpConn;
+  static bool synrecv_rst_in_window(const TcpConn& c, uint32_t seq);
   void reject(const packet::Packet& offending, icmp::RejectWith with, uint64_t now_ns);
   icmp::RateConfig icmp_rate_config() const;
   uint8_t default_ttl() const { return static_cast<uint8_t>(sysctl("net.ipv4.ip_default_ttl")); }
@@ -194,6 +209,13 @@ class Host {
     uint16_t sport, dport;
     uint32_t isn;
     bool established;
+    // The request sock's SYN-ACK timer: the segment as first sent (a
+    // retransmission is the same: ISN, options, IP ID 0 with DF), when it
+    // is due next, and how often it has fired (req->num_timeout).
+    uint32_t irs = 0;  // the peer's ISN (rcv_nxt - 1), for RST acceptance
+    packet::Packet synack;
+    uint64_t timer_ns = 0;
+    int num_timeout = 0;
   };
   std::vector<TcpConn> tcp_conns_;
 };

@@ -90,5 +90,39 @@ TEST(NetworkTest, LogAndTraceLinesAndCounters) {
   EXPECT_EQ(gw.captures.at("eth1").size(), 2u);  // the query leaving, the reply arriving
 }
 
+// A listener's unacknowledged SYN-ACK is retransmitted on the virtual
+// clock (1 s, 3 s, ... after it). On Linux 6.18 (corpus local-answers) the
+// timer fires a few ms after its nominal time, so traffic at that very
+// instant is seen first; a retransmission due at the end happens
+// (recent-hitcount: end = last traffic + 1 s, retransmission captured).
+TEST(NetworkTest, SynAckRetransmissionsBetweenTrafficAndAtTheEnd) {
+  ScenarioRun r(R"(
+[hosts.srv]
+listen = ["tcp/80"]
+[hosts.srv.interfaces.eth0]
+addresses = ["198.51.100.1/24"]
+[[traffic]]
+at = 0
+on = "srv:eth0"
+packet = "tcp 198.51.100.10:40000 > 198.51.100.1:80 flags S seq 1000"
+[[traffic]]
+at = 1
+on = "srv:eth0"
+packet = "udp 198.51.100.10:5000 > 198.51.100.1:53"
+[[traffic]]
+at = 2
+on = "srv:eth0"
+packet = "udp 198.51.100.10:5001 > 198.51.100.1:53"
+)");
+  const auto& frames = r.net->record("srv").captures.at("eth0");
+  std::vector<std::pair<uint64_t, uint8_t>> got;  // time, IP protocol
+  for (const auto& f : frames) got.emplace_back(f.ts_ns, f.bytes[14 + 9]);
+  constexpr uint64_t s = 1'000'000'000;
+  // SYN, SYN-ACK; udp, its port unreachable, the first retransmission
+  // (1 s); udp, port unreachable; the second retransmission at 3 s = end.
+  EXPECT_EQ(got, (std::vector<std::pair<uint64_t, uint8_t>>{
+                     {0, 6}, {0, 6}, {s, 17}, {s, 1}, {s, 6}, {2 * s, 17}, {2 * s, 1}, {3 * s, 6}}));
+}
+
 }  // namespace
 }  // namespace nfemu::net
