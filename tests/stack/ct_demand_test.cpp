@@ -4,7 +4,10 @@
 // items 6 and 9): with filter rules only, conntrack -E stays empty; with nat
 // rules but no NAT target and no conntrack-using rule, the nat chains are
 // never walked (counters 0, no TRACE), because nf_nat_inet_fn finds no
-// conntrack entry on the packet.
+// conntrack entry on the packet. Also checked directly (fresh netns, a UDP
+// datagram to 127.0.0.1 then conntrack -L): raw OUTPUT `-j CT --notrack` or
+// `-j NOTRACK` on another port, or a nat table with an ACCEPT rule: no
+// entry; `-j CT --zone 1` on another port: the datagram is tracked.
 #include "stack/ct_demand.h"
 
 #include <gtest/gtest.h>
