@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "log/conntrack_text.h"
 #include "packet/grammar.h"
@@ -229,12 +230,39 @@ void Network::collect_events(size_t hi) {
   }
 }
 
+void Network::run_timers_until(uint64_t until) {
+  // Host timers in time order across hosts; what one sends may arm
+  // another's. Conntrack expiries due before each firing happen first.
+  for (;;) {
+    std::optional<uint64_t> next;
+    size_t who = 0;
+    for (size_t hi = 0; hi < hosts_.size(); ++hi)
+      if (auto t = hosts_[hi]->next_timer(); t && *t <= until && (!next || *t < *next)) {
+        next = t;
+        who = hi;
+      }
+    if (!next) return;
+    now_ns_ = std::max(now_ns_, *next);
+    for (size_t hi = 0; hi < hosts_.size(); ++hi) {
+      hosts_[hi]->conntrack().expire_until(now_ns_);
+      collect_events(hi);
+    }
+    hosts_[who]->run_timers(now_ns_);
+    drain();
+    for (size_t hi = 0; hi < hosts_.size(); ++hi) collect_events(hi);
+  }
+}
+
 void Network::run() {
   for (size_t ti = 0; ti < sc_.traffic.size(); ++ti) {
     const auto& t = sc_.traffic[ti];
-    now_ns_ = static_cast<uint64_t>(t.at_ns);
-    // Expiries due by now belong to no traffic entry.
+    // Expiries and timers due by now belong to no traffic entry.
     traffic_ = -1;
+    // A kernel timer fires after its nominal time (the timer wheel rounds
+    // up: 0-32 ms late for 1-2 s at HZ=250), so traffic at that very
+    // instant comes first.
+    if (t.at_ns > 0) run_timers_until(static_cast<uint64_t>(t.at_ns) - 1);
+    now_ns_ = static_cast<uint64_t>(t.at_ns);
     for (size_t hi = 0; hi < hosts_.size(); ++hi) {
       hosts_[hi]->conntrack().expire_until(now_ns_);
       collect_events(hi);
@@ -260,8 +288,10 @@ void Network::run() {
     drain();
     for (size_t hi = 0; hi < hosts_.size(); ++hi) collect_events(hi);
   }
-  now_ns_ = static_cast<uint64_t>(sc_.end_ns);
   traffic_ = -1;
+  // The spec: everything due until the end happens, the end included.
+  run_timers_until(static_cast<uint64_t>(sc_.end_ns));
+  now_ns_ = static_cast<uint64_t>(sc_.end_ns);
   for (size_t hi = 0; hi < hosts_.size(); ++hi) {
     hosts_[hi]->conntrack().expire_until(now_ns_);
     collect_events(hi);
@@ -345,7 +375,9 @@ void Network::on_drop(const stack::Host& h, std::string_view reason, const packe
 void Network::on_local_deliver(const stack::Host& h, const packet::Packet& pkt) {
   collect_events(h);
   Event& e = add(h, EventKind::Deliver);
-  set_ct_state(e, pkt);
+  // A host without conntrack hooks has no state to show (CT --notrack
+  // still marks a packet untracked).
+  if (h.conntrack_enabled() || pkt.meta.ctinfo == packet::CtInfo::Untracked) set_ct_state(e, pkt);
   e.packet = describe(pkt);
 }
 

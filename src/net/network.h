@@ -67,6 +67,9 @@ class Network : private stack::PathObserver {
   };
   void wire(size_t host_index, std::string_view ifname, packet::Packet& pkt);
   void drain();
+  // Fires the hosts' timers due up to `until`, earliest first, each at its
+  // own time (a listener's SYN-ACK retransmissions).
+  void run_timers_until(uint64_t until);
   void collect_events(size_t host_index);
   void collect_events(const stack::Host& h);
   void capture(size_t host_index, std::string_view ifname, const packet::Packet& pkt);

@@ -104,6 +104,7 @@ std::string event_text(const Event& e) {
     case EventKind::Drop: return fmt::format("dropped ({}): {}", e.reason, e.packet);
     case EventKind::Deliver: {
       std::string dir = e.ct_dir == "reply" ? " reply" : "";
+      if (e.ct_state.empty()) return fmt::format("delivered locally: {}", e.packet);
       return fmt::format("delivered locally [{}{}]: {}", e.ct_state, dir, e.packet);
     }
     case EventKind::Transmit: return fmt::format("transmits on {}: {}", e.ifname, e.packet);

@@ -31,6 +31,16 @@ namespace nfemu::packet {
 enum class Hook : uint8_t { PreRouting = 0, LocalIn = 1, Forward = 2, LocalOut = 3, PostRouting = 4, None = 0xff };
 std::string_view to_string(Hook h);  // "PREROUTING", "INPUT", ...
 
+// The socket a locally generated packet carries (skb->sk), as the owner
+// match (skb_to_full_sk) and LOG/TRACE's UID= (nf_log_dump_sk_uid_gid,
+// full sockets with a file only) see it.
+enum class SockKind : uint8_t {
+  None,     // forwarded, received, or built without a socket (REJECT's RST)
+  Control,  // a kernel control socket (ICMP, RST without a listener): exists, no file, no owner
+  Request,  // a listener's request sock (SYN-ACK): owner sees the listener, LOG no full socket
+  Full,     // a user socket with a file (uid 0, gid 0: see PacketMeta::sk)
+};
+
 // Connection tracking state of a packet, numbered as enum ip_conntrack_info.
 enum class CtInfo : uint8_t {
   Established = 0,
@@ -73,6 +83,9 @@ struct PacketMeta {
   CtInfo ctinfo = CtInfo::New;  // meaningful only when ct is set
   bool trace = false;           // set by the TRACE target
   Hook hook = Hook::None;       // the hook being traversed
+  // skb->sk. Every socket nfemu models belongs to root (the harness's raw
+  // sockets, the listeners): a Request or Full socket is uid 0, gid 0.
+  SockKind sk = SockKind::None;
   uint64_t tstamp_ns = 0;       // virtual time of arrival or creation
 };
 

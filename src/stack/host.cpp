@@ -9,6 +9,7 @@
 #include "nat/nat.h"
 #include "packet/headers.h"
 #include "packet/mangle.h"
+#include "stack/ct_demand.h"
 
 namespace nfemu::stack {
 
@@ -49,6 +50,13 @@ namespace {
 // The link-layer header the log lines show: the received frame's on the
 // input side (it stays on a forwarded packet, as the kernel prints it in
 // POSTROUTING), loopback's on lo, none for locally generated packets.
+// nf_log_dump_sk_uid_gid: only a full socket with a file (not a request
+// sock, not a kernel control socket) prints UID= GID=.
+std::optional<log::SocketOwner> log_owner(const packet::Packet& pkt) {
+  if (pkt.meta.sk != packet::SockKind::Full) return std::nullopt;
+  return log::SocketOwner{0, 0};  // root's (PacketMeta::sk)
+}
+
 std::optional<log::MacInfo> mac_for_log(const packet::Packet& pkt) {
   if (pkt.meta.in.empty()) return std::nullopt;
   if (pkt.meta.in.view() == "lo") return log::MacInfo::loopback();
@@ -78,8 +86,9 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
     opts.uid = flags & 0x08;
     opts.macdecode = flags & 0x20;
     auto mac = mac_for_log(pkt);
+    auto owner = log_owner(pkt);
     std::string line = log::format_log_line(prefix, opts, pkt, to_packet_hook(hook), pkt.meta.in.view(),
-                                            pkt.meta.out.view(), mac ? &*mac : nullptr);
+                                            pkt.meta.out.view(), mac ? &*mac : nullptr, owner ? &*owner : nullptr);
     if (host_.observer_) host_.observer_->on_kernel_log(host_, line);
   }
   // The NAT targets' range completed from the host (xt_MASQUERADE.c,
@@ -164,10 +173,11 @@ class Host::Sink : public xt::TraceSink {
     if (pkt.meta.trace) {
       auto mac = mac_for_log(pkt);
       auto type = static_cast<log::TraceType>(static_cast<uint8_t>(ev.kind));
+      auto owner = log_owner(pkt);
       host_.observer_->on_kernel_log(
           host_, log::format_trace_line(ev.table, ev.chain, type, static_cast<unsigned>(ev.rulenum), pkt,
                                         to_packet_hook(hook_), pkt.meta.in.view(), pkt.meta.out.view(),
-                                        mac ? &*mac : nullptr));
+                                        mac ? &*mac : nullptr, owner ? &*owner : nullptr));
     }
   }
   void on_unsupported(std::string_view ext) override {
@@ -206,7 +216,16 @@ int64_t Host::sysctl(std::string_view name) const {
   if (name == "net.ipv4.icmp_msgs_per_sec") return 1000;
   if (name == "net.ipv4.icmp_msgs_burst") return 50;
   if (name == "net.ipv4.icmp_echo_ignore_broadcasts") return 1;
+  if (name == "net.ipv4.tcp_synack_retries") return 5;
   return 0;  // ip_forward and most switches default to off
+}
+
+bool Host::conntrack_enabled() const {
+  if (!ct_demand_known_) {
+    ct_enabled_ = ruleset_needs_conntrack(ruleset_);
+    ct_demand_known_ = true;
+  }
+  return ct_enabled_;
 }
 
 void Host::drop(std::string_view reason, packet::Packet& pkt) {
@@ -217,8 +236,8 @@ void Host::drop(std::string_view reason, packet::Packet& pkt) {
 bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
   for (TableId id : tables_for(hook)) {
     // nf_conntrack_in runs at -200, right after raw.
-    if (id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && !pkt.meta.ct &&
-        pkt.meta.ctinfo != packet::CtInfo::Untracked) {
+    bool ct_point = id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && conntrack_enabled();
+    if (ct_point && !pkt.meta.ct && pkt.meta.ctinfo != packet::CtInfo::Untracked) {
       auto r = conntrack_.in(pkt, to_packet_hook(hook), 0, now_ns);
       if (r.verdict == conntrack::Verdict::Drop) {
         if (r.reason == conntrack::kTableFullMessage && observer_)
@@ -227,8 +246,7 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
         return false;
       }
     }
-    if (id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && observer_)
-      observer_->on_conntrack(*this, hook, pkt);
+    if (ct_point && observer_) observer_->on_conntrack(*this, hook, pkt);
     xt::Table* t = ruleset_.find(id);
     if (!t) continue;
     // nf_nat_inet_fn: only a packet that creates a connection walks the nat
@@ -324,6 +342,8 @@ void Host::receive(packet::Packet pkt, std::string_view ifname, uint64_t now_ns)
   pkt.meta.in.set(ifname);
   pkt.meta.out.set("");
   pkt.meta.tstamp_ns = now_ns;
+  // A received packet has no socket (loopback_xmit orphans it too).
+  pkt.meta.sk = packet::SockKind::None;
   // ip_rcv_core: a datagram the kernel cannot parse never reaches a hook.
   auto ip = packet::parse_ipv4(pkt.data(), {.verify_checksum = true});
   if (!ip) {
@@ -403,6 +423,8 @@ void Host::local_deliver(packet::Packet& pkt, uint64_t now_ns) {
 
 void Host::send(packet::Packet pkt, uint64_t now_ns) {
   pkt.meta = packet::PacketMeta{};
+  // The raw socket of the harness, a root process: a full socket, uid 0.
+  pkt.meta.sk = packet::SockKind::Full;
   local_out(std::move(pkt), now_ns);
 }
 
@@ -519,6 +541,7 @@ bool Host::icmp_send(const packet::Packet& offending, uint8_t type, uint8_t code
                      offending.meta.ctinfo == packet::CtInfo::RelatedReply;
     err->meta.ctinfo = reply_dir ? packet::CtInfo::Related : packet::CtInfo::RelatedReply;
   }
+  err->meta.sk = packet::SockKind::Control;  // icmp_send's per-cpu icmp socket
   local_out(std::move(*err), now_ns);
   return true;
 }
@@ -570,7 +593,9 @@ void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
       if (!back || (back->type != RouteType::Unicast && back->type != RouteType::Local)) return;
       if (apply && back->dev != "lo" && !icmp_limiter_.peer_allow(rc, ip.saddr(), now_ns)) return;
       uint32_t src = unicast ? daddr : back->src;  // fib_compute_spec_dst
-      local_out(icmp::build_echo_reply(ip, src, default_ttl(), next_ip_id()), now_ns);
+      packet::Packet reply = icmp::build_echo_reply(ip, src, default_ttl(), next_ip_id());
+      reply.meta.sk = packet::SockKind::Control;  // icmp_reply's icmp socket
+      local_out(std::move(reply), now_ns);
       return;
     }
     case packet::kIpProtoTcp:
@@ -598,21 +623,39 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
   auto ip = pkt.ip();
   packet::ConstTcpView th(ip.payload());
   namespace f = packet::tcp_flag;
-  if (th.has(f::kRst)) return;
-  for (auto& c : tcp_conns_) {
+  for (auto it = tcp_conns_.begin(); it != tcp_conns_.end(); ++it) {
+    auto& c = *it;
     if (c.saddr != ip.saddr() || c.daddr != ip.daddr() || c.sport != th.sport() || c.dport != th.dport()) continue;
     if (c.established) return;  // data transfer is not modelled
-    if (th.has(f::kAck) && !th.has(f::kSyn) && th.ack_seq() == c.isn + 1) {
-      c.established = true;
+    if (th.has(f::kRst)) {
+      // tcp_check_req: an in-window RST drops the request sock (and its
+      // SYN-ACK timer); another is ignored.
+      if (synrecv_rst_in_window(c, th.seq())) tcp_conns_.erase(it);
       return;
     }
-    break;  // a retransmitted SYN or a stray segment: answered as by the listener
+    if (th.has(f::kAck) && !th.has(f::kSyn) && th.ack_seq() == c.isn + 1) {
+      c.established = true;  // the child socket: no SYN-ACK retransmission any more
+      return;
+    }
+    if (th.has(f::kSyn) && !th.has(f::kAck) && th.seq() == c.irs) {
+      // A retransmitted SYN: inet_rtx_syn_ack resends the same SYN-ACK;
+      // the timer keeps running.
+      local_out(c.synack, now_ns);
+      return;
+    }
+    break;  // a stray segment: answered as by the listener
   }
+  if (th.has(f::kRst)) return;
   if (has_listener(packet::kIpProtoTcp, th.dport())) {
     // tcp_rcv_state_process in LISTEN: an ACK is reset, a SYN answered,
     // anything else discarded.
     if (th.has(f::kAck)) {
-      if (auto rst = icmp::build_tcp_reset(ip, default_ttl(), ip.tos())) local_out(std::move(*rst), now_ns);
+      // ip_send_unicast_reply: skb_set_owner_edemux gives the reset the
+      // listener (orig_sk), a root-owned full socket.
+      if (auto rst = icmp::build_tcp_reset(ip, default_ttl(), ip.tos())) {
+        rst->meta.sk = packet::SockKind::Full;
+        local_out(std::move(*rst), now_ns);
+      }
       return;
     }
     if (!th.has(f::kSyn)) return;
@@ -621,15 +664,21 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
     const Interface* dev = find_interface(back->dev);
     uint16_t mss = static_cast<uint16_t>((dev ? dev->mtu : 1500) - 40);
     uint32_t isn = icmp::initial_sequence(ip.saddr(), ip.daddr(), th.sport(), th.dport());
+    packet::Packet synack = icmp::build_syn_ack(ip, isn, mss, default_ttl());
+    synack.meta.sk = packet::SockKind::Request;  // skb->sk is the request sock
     bool known = false;
     for (const auto& c : tcp_conns_)
       known |= c.saddr == ip.saddr() && c.daddr == ip.daddr() && c.sport == th.sport() && c.dport == th.dport();
-    if (!known) tcp_conns_.push_back({ip.saddr(), ip.daddr(), th.sport(), th.dport(), isn, false});
-    local_out(icmp::build_syn_ack(ip, isn, mss, default_ttl()), now_ns);
+    if (!known) add_request(ip, th.seq(), isn, synack, now_ns);
+    local_out(std::move(synack), now_ns);
     return;
   }
-  // tcp_v4_send_reset: the segment's TOS, the default TTL.
-  if (auto rst = icmp::build_tcp_reset(ip, default_ttl(), ip.tos())) local_out(std::move(*rst), now_ns);
+  // tcp_v4_send_reset: the segment's TOS, the default TTL; no socket of
+  // its own, so it leaves on the per-cpu TCP control socket.
+  if (auto rst = icmp::build_tcp_reset(ip, default_ttl(), ip.tos())) {
+    rst->meta.sk = packet::SockKind::Control;
+    local_out(std::move(*rst), now_ns);
+  }
 }
 
 }  // namespace nfemu::stack

@@ -100,8 +100,16 @@ class Host {
 
   Fib& fib() { return fib_; }
   const Fib& fib() const { return fib_; }
-  xt::Ruleset& ruleset() { return ruleset_; }
+  // Mutable access may change the rules: whether conntrack is registered
+  // is worked out again before the next packet.
+  xt::Ruleset& ruleset() {
+    ct_demand_known_ = false;
+    return ruleset_;
+  }
   const xt::Ruleset& ruleset() const { return ruleset_; }
+  // Whether this namespace's conntrack hooks are registered: only while a
+  // rule needs them (stack/ct_demand.h). Entries already made stay listed.
+  bool conntrack_enabled() const;
   conntrack::Table& conntrack() { return conntrack_; }
   const conntrack::Table& conntrack() const { return conntrack_; }
 
@@ -135,6 +143,14 @@ class Host {
   // host answers a segment with a RST and a datagram with ICMP port
   // unreachable, as Linux does.
   void add_listener(uint8_t proto, uint16_t port);
+
+  // Timers on the virtual clock: a listener retransmits an unacknowledged
+  // SYN-ACK (reqsk_timer_handler). next_timer() is the earliest one due,
+  // if any; run_timers(until) fires those due at or before `until`, each
+  // at its own time. The network interleaves hosts by calling run_timers
+  // with the earliest next_timer() of all.
+  std::optional<uint64_t> next_timer() const;
+  void run_timers(uint64_t until);
   bool has_listener(uint8_t proto, uint16_t port) const;
 
   // __icmp_send: an ICMP error about `offending` (a packet this host
@@ -168,6 +184,12 @@ class Host {
   // unreachable).
   void answer_local(const packet::Packet& pkt, uint64_t now_ns);
   void answer_tcp(const packet::Packet& pkt, uint64_t now_ns);
+  // A request sock (SYN_RECV) for a SYN a listener answered, its SYN-ACK
+  // timer armed (host_timers.cpp).
+  void add_request(packet::ConstIpv4View syn, uint32_t irs, uint32_t isn, const packet::Packet& synack,
+                   uint64_t now_ns);
+  struct TcpConn;
+  static bool synrecv_rst_in_window(const TcpConn& c, uint32_t seq);
   void reject(const packet::Packet& offending, icmp::RejectWith with, uint64_t now_ns);
   icmp::RateConfig icmp_rate_config() const;
   uint8_t default_ttl() const { return static_cast<uint8_t>(sysctl("net.ipv4.ip_default_ttl")); }
@@ -185,6 +207,8 @@ class Host {
   std::map<std::string, int64_t, std::less<>> sysctl_;
   PathObserver* observer_ = nullptr;
   conntrack::Table conntrack_;
+  mutable bool ct_demand_known_ = false;
+  mutable bool ct_enabled_ = false;
   std::unique_ptr<HostEffects> effects_;
   int loop_depth_ = 0;
   icmp::RateLimiter icmp_limiter_;
@@ -197,6 +221,13 @@ class Host {
     uint16_t sport, dport;
     uint32_t isn;
     bool established;
+    // The request sock's SYN-ACK timer: the segment as first sent (a
+    // retransmission is the same: ISN, options, IP ID 0 with DF), when it
+    // is due next, and how often it has fired (req->num_timeout).
+    uint32_t irs = 0;  // the peer's ISN (rcv_nxt - 1), for RST acceptance
+    packet::Packet synack;
+    uint64_t timer_ns = 0;
+    int num_timeout = 0;
   };
   std::vector<TcpConn> tcp_conns_;
 };

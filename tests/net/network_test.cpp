@@ -90,5 +90,101 @@ TEST(NetworkTest, LogAndTraceLinesAndCounters) {
   EXPECT_EQ(gw.captures.at("eth1").size(), 2u);  // the query leaving, the reply arriving
 }
 
+// A listener's unacknowledged SYN-ACK is retransmitted on the virtual
+// clock (1 s, 3 s, ... after it). On Linux 6.18 (corpus local-answers) the
+// timer fires a few ms after its nominal time, so traffic at that very
+// instant is seen first; a retransmission due at the end happens
+// (recent-hitcount: end = last traffic + 1 s, retransmission captured).
+TEST(NetworkTest, SynAckRetransmissionsBetweenTrafficAndAtTheEnd) {
+  ScenarioRun r(R"(
+[hosts.srv]
+listen = ["tcp/80"]
+[hosts.srv.interfaces.eth0]
+addresses = ["198.51.100.1/24"]
+[[traffic]]
+at = 0
+on = "srv:eth0"
+packet = "tcp 198.51.100.10:40000 > 198.51.100.1:80 flags S seq 1000"
+[[traffic]]
+at = 1
+on = "srv:eth0"
+packet = "udp 198.51.100.10:5000 > 198.51.100.1:53"
+[[traffic]]
+at = 2
+on = "srv:eth0"
+packet = "udp 198.51.100.10:5001 > 198.51.100.1:53"
+)");
+  const auto& frames = r.net->record("srv").captures.at("eth0");
+  std::vector<std::pair<uint64_t, uint8_t>> got;  // time, IP protocol
+  for (const auto& f : frames) got.emplace_back(f.ts_ns, f.bytes[14 + 9]);
+  constexpr uint64_t s = 1'000'000'000;
+  // SYN, SYN-ACK; udp, its port unreachable, the first retransmission
+  // (1 s); udp, port unreachable; the second retransmission at 3 s = end.
+  EXPECT_EQ(got, (std::vector<std::pair<uint64_t, uint8_t>>{
+                     {0, 6}, {0, 6}, {s, 17}, {s, 1}, {s, 6}, {2 * s, 17}, {2 * s, 1}, {3 * s, 6}}));
+}
+
+// Which socket a locally generated packet carries, as xt_owner and
+// LOG --log-uid see it. On Linux 6.18 (corpus owner-output, log-options):
+// the harness's raw socket is root's; the SYN-ACK carries the request sock,
+// which skb_to_full_sk maps to the root-owned listener (LOG prints no UID:
+// not a full socket); the listener's RST for a stray ACK is owned by the
+// listener (UID=0 GID=0); a RST without a listener and ICMP errors leave on
+// kernel control sockets: a socket exists, with no owner.
+TEST(NetworkTest, SocketOwnersOfLocallyGeneratedPackets) {
+  ScenarioRun r(R"(
+[hosts.client]
+iptables = ["-A OUTPUT -m owner --uid-owner 0", "-A INPUT -j DROP"]
+[hosts.client.interfaces.c0]
+addresses = ["198.51.100.10/24"]
+[hosts.server]
+listen = ["tcp/80"]
+iptables = [
+  "-A OUTPUT -m owner --uid-owner 0 -j LOG --log-prefix 'uid0: '",
+  "-A OUTPUT -m owner ! --socket-exists -j LOG --log-prefix 'no sock: '",
+  "-A OUTPUT -m owner --socket-exists ! --uid-owner 0 -j LOG --log-prefix 'ctl: ' --log-uid",
+  "-A OUTPUT -p tcp --tcp-flags RST RST -j LOG --log-prefix 'rst: ' --log-uid",
+]
+[hosts.server.interfaces.s0]
+addresses = ["198.51.100.20/24"]
+[[links]]
+between = ["client:c0", "server:s0"]
+[[traffic]]
+at = 0.5
+from = "client"
+packet = "tcp 198.51.100.10:40000 > 198.51.100.20:80 flags S seq 1000"
+[[traffic]]
+at = 0.6
+from = "client"
+packet = "tcp 198.51.100.10:40001 > 198.51.100.20:81 flags S seq 1000"
+[[traffic]]
+at = 0.7
+from = "client"
+packet = "udp 198.51.100.10:5000 > 198.51.100.20:9 payload 4"
+[[traffic]]
+at = 0.8
+from = "client"
+packet = "tcp 198.51.100.10:40002 > 198.51.100.20:80 flags A seq 5 ack 9"
+)");
+  const HostRecord& client = r.net->record("client");
+  // The four segments and datagrams of the raw socket: uid 0.
+  auto rule = client.iptables_save.find("-A OUTPUT -m owner --uid-owner 0");
+  ASSERT_NE(rule, std::string::npos) << client.iptables_save;
+  EXPECT_EQ(client.iptables_save.substr(client.iptables_save.rfind('\n', rule) + 1, 3), "[4:") << client.iptables_save;
+  const HostRecord& server = r.net->record("server");
+  std::vector<std::string> got;
+  for (const auto& l : server.kern_log) {
+    std::string tail = l.find("UID=") != std::string::npos ? " UID" : "";
+    got.push_back(l.substr(0, l.find(':')) + (l.find("RST") != std::string::npos ? " RST" : "") + tail);
+  }
+  // SYN-ACK: uid 0 (the listener), no UID= (request sock). RST for port 81
+  // and port unreachable: control sockets. RST of the listener: UID=0 GID=0.
+  // The SYN-ACK retransmission at 1.5 s = end.
+  EXPECT_EQ(got, (std::vector<std::string>{"uid0", "ctl RST", "rst RST", "ctl", "uid0 RST", "rst RST UID",
+                                           "uid0"}));
+  for (const auto& l : server.kern_log)
+    if (l.find("UID=") != std::string::npos) EXPECT_NE(l.find("URGP=0 UID=0 GID=0 "), std::string::npos) << l;
+}
+
 }  // namespace
 }  // namespace nfemu::net

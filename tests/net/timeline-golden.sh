@@ -29,7 +29,7 @@ for fact in \
   'fw        conntrack OUTPUT: RELATED (reply)' \
   'fw        nat POSTROUTING: chain skipped (RELATED ICMP error, nat rules see only NEW)' \
   'not seen: -A POSTROUTING -s 198.18.42.1/32 -o eth0 -p icmp -j SNAT --to-source 203.0.113.1' \
-  'client  delivered locally [RELATED reply]: icmp 203.0.113.4 > 198.51.100.10 type 3 code 3'; do
+  'client  delivered locally: icmp 203.0.113.4 > 198.51.100.10 type 3 code 3'; do
   grep -qF -- "$fact" "$out/dmz.txt" || { echo "FAIL icmp-nat-dmz: timeline lacks: $fact"; status=1; }
 done
 "$nfemu" run "$sc" --json --out "$out/art" > "$out/run.json"

@@ -146,12 +146,29 @@ class OwnerMatch : public MatchBase<OwnerMatch> {
 
   bool can_evaluate() const override { return true; }
 
-  // owner_mt for a packet without a full socket: it matches exactly when
-  // every option given is inverted ((match ^ invert) == 0). nfemu's hosts
-  // have no sockets, so this is the answer for every packet; on a real host
-  // an application's packets would carry their socket's uid and gid.
-  MatchOutcome evaluate(const EvalContext&) const override {
-    return (match_ ^ invert_) == 0 ? MatchOutcome::Match : MatchOutcome::NoMatch;
+  // owner_mt. skb_to_full_sk maps a request sock (a SYN-ACK) to its
+  // listener. Without a socket the rule matches exactly when every option
+  // given is inverted; a socket without a file (a kernel control socket:
+  // RST, ICMP) satisfies --socket-exists but no uid/gid test.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    using packet::SockKind;
+    SockKind sk = ctx.pkt.meta.sk;
+    if (sk == SockKind::None) return (match_ ^ invert_) == 0 ? MatchOutcome::Match : MatchOutcome::NoMatch;
+    if (match_ & invert_ & kSocket) return MatchOutcome::NoMatch;
+    if (sk == SockKind::Control)
+      return ((match_ ^ invert_) & (kUid | kGid)) == 0 ? MatchOutcome::Match : MatchOutcome::NoMatch;
+    uint32_t uid = 0, gid = 0;  // every socket nfemu models is root's (PacketMeta::sk)
+    if (match_ & kUid) {
+      bool in = uid >= uid_.first && uid <= uid_.second;
+      if (in == static_cast<bool>(invert_ & kUid)) return MatchOutcome::NoMatch;
+    }
+    if (match_ & kGid) {
+      // Supplementary groups (--suppl-groups): the harness's root process
+      // has none beyond its gid, so only the fsgid counts.
+      bool in = gid >= gid_.first && gid <= gid_.second;
+      if (in == static_cast<bool>(invert_ & kGid)) return MatchOutcome::NoMatch;
+    }
+    return MatchOutcome::Match;
   }
 
  private:

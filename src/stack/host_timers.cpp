@@ -1,0 +1,74 @@
+// A listener's SYN-ACK timer (net/ipv4/inet_connection_sock.c,
+// reqsk_timer_handler): the request sock's timer first fires
+// TCP_TIMEOUT_INIT (1 s) after the SYN-ACK; each firing retransmits the
+// SYN-ACK and doubles the wait (1, 3, 7, 15, 31 s after the SYN), until
+// net.ipv4.tcp_synack_retries (5) retransmissions have gone; the next
+// expiry (63 s) drops the request sock. The handshake's ACK (the child
+// socket takes over) or an in-window RST stops it.
+#include <algorithm>
+#include <limits>
+
+#include "packet/headers.h"
+#include "stack/host.h"
+
+namespace nfemu::stack {
+
+namespace {
+constexpr uint64_t kTimeoutInitNs = 1'000'000'000;     // TCP_TIMEOUT_INIT
+constexpr uint64_t kRtoMaxNs = 120'000'000'000;        // TCP_RTO_MAX
+}  // namespace
+
+void Host::add_request(packet::ConstIpv4View syn, uint32_t irs, uint32_t isn, const packet::Packet& synack,
+                       uint64_t now_ns) {
+  packet::ConstTcpView th(syn.payload());
+  TcpConn c{syn.saddr(), syn.daddr(), th.sport(), th.dport(), isn, false};
+  c.irs = irs;
+  c.synack = synack;
+  c.timer_ns = now_ns + kTimeoutInitNs;
+  tcp_conns_.push_back(std::move(c));
+}
+
+bool Host::synrecv_rst_in_window(const TcpConn& c, uint32_t seq) {
+  // tcp_in_window(seq, seq, rcv_nxt, rcv_nxt + window) with the window the
+  // SYN-ACK offered (build_syn_ack: 65535 rounded down to the MSS).
+  uint32_t rcv_nxt = c.irs + 1;
+  uint32_t wnd = 0;
+  if (c.synack.size() >= 36) {
+    auto d = c.synack.ip().payload();
+    wnd = static_cast<uint32_t>(d[14]) << 8 | d[15];
+  }
+  uint32_t off = seq - rcv_nxt;
+  return off == 0 || off < wnd;
+}
+
+std::optional<uint64_t> Host::next_timer() const {
+  std::optional<uint64_t> t;
+  for (const auto& c : tcp_conns_)
+    if (!c.established && (!t || c.timer_ns < *t)) t = c.timer_ns;
+  return t;
+}
+
+void Host::run_timers(uint64_t until) {
+  int64_t retries = sysctl("net.ipv4.tcp_synack_retries");
+  for (size_t i = 0; i < tcp_conns_.size();) {
+    TcpConn& c = tcp_conns_[i];
+    if (c.established || c.timer_ns > until) {
+      ++i;
+      continue;
+    }
+    if (c.num_timeout >= retries) {
+      // The request sock expires: a late ACK now meets the listener (RST).
+      tcp_conns_.erase(tcp_conns_.begin() + static_cast<std::ptrdiff_t>(i));
+      continue;
+    }
+    uint64_t at = c.timer_ns;
+    ++c.num_timeout;
+    c.timer_ns = at + std::min(kTimeoutInitNs << c.num_timeout, kRtoMaxNs);
+    // local_out may answer on loopback and touch tcp_conns_: send a copy
+    // after the bookkeeping, and look the entry up again next round.
+    packet::Packet copy = c.synack;
+    local_out(std::move(copy), at);
+  }
+}
+
+}  // namespace nfemu::stack
