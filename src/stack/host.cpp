@@ -9,6 +9,7 @@
 #include "nat/nat.h"
 #include "packet/headers.h"
 #include "packet/mangle.h"
+#include "stack/rpfilter.h"
 
 namespace nfemu::stack {
 
@@ -331,6 +332,14 @@ void Host::receive(packet::Packet pkt, std::string_view ifname, uint64_t now_ns)
 
 void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
   uint32_t daddr = pkt.ip().daddr();
+  // Looped packets keep their route (skb_dst): no source validation.
+  const bool validate = pkt.meta.in.view() != "lo";
+  if (validate) {
+    if (auto why = early_martian_source(pkt.ip().saddr(), daddr)) {
+      drop(*why, pkt);
+      return;
+    }
+  }
   auto route = fib_.lookup(daddr);
   bool error_route = !route || route->type == RouteType::Unreachable || route->type == RouteType::Prohibit ||
                      route->type == RouteType::Blackhole || route->type == RouteType::Throw;
@@ -354,6 +363,7 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
     return;
   }
   if (route->type == RouteType::Local || route->type == RouteType::Broadcast || daddr == 0xffffffffu) {
+    if (validate && pkt.ip().saddr() != 0 && !source_valid(pkt)) return;
     local_deliver(pkt, now_ns);
     return;
   }
@@ -363,7 +373,23 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
     drop("forwarding disabled (net.ipv4.ip_forward = 0)", pkt);
     return;
   }
+  if (validate && !source_valid(pkt)) return;  // __mkroute_input
   forward(pkt, *route, now_ns);
+}
+
+bool Host::source_valid(packet::Packet& pkt) {
+  // fib_validate_source: rp_filter is the max of conf/all and conf/DEV,
+  // accept_local either; a rejected packet is dropped without ICMP.
+  std::string dev(pkt.meta.in.view());
+  std::string conf = "net.ipv4.conf." + dev + ".";
+  SourcePolicy policy{
+      .rp_filter = static_cast<int>(std::max(sysctl("net.ipv4.conf.all.rp_filter"), sysctl(conf + "rp_filter"))),
+      .accept_local = sysctl("net.ipv4.conf.all.accept_local") || sysctl(conf + "accept_local")};
+  if (auto why = validate_source(fib_, pkt.ip().saddr(), dev, policy)) {
+    drop(*why, pkt);
+    return false;
+  }
+  return true;
 }
 
 void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns) {

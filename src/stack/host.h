@@ -145,6 +145,7 @@ class Host {
   class HostEffects;
   bool run_hook(xt::Hook hook, packet::Packet& pkt, uint64_t now_ns);
   void route_input(packet::Packet& pkt, uint64_t now_ns);
+  bool source_valid(packet::Packet& pkt);  // fib_validate_source; drops when false
   void forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void local_deliver(packet::Packet& pkt, uint64_t now_ns);
   void post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
