@@ -8,6 +8,7 @@
 #include "log/log.h"
 #include "nat/nat.h"
 #include "packet/headers.h"
+#include "packet/fragment.h"
 #include "packet/mangle.h"
 #include "stack/rpfilter.h"
 
@@ -473,10 +474,28 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
   packet::EthernetHeader eth;
   if (out) eth.src = out->mac;
   if (neighbour) eth.dst = neighbour(route.dev, route.nexthop);
+  // ip_finish_output_gso/ip_fragment: a datagram larger than the device MTU
+  // without DF leaves as fragments, after POSTROUTING saw it whole.
+  if (out && pkt.size() > out->mtu && !pkt.ip().df() && transmit_fragments(pkt, route.dev, out->mtu, eth)) {
+    release(pkt);
+    return;
+  }
   pkt.set_mac_header(eth);
   if (observer_) observer_->on_transmit(*this, route.dev, pkt);
   if (on_wire) on_wire(*this, route.dev, pkt);
   release(pkt);
+}
+
+bool Host::transmit_fragments(const packet::Packet& pkt, const std::string& dev, size_t mtu,
+                              const packet::EthernetHeader& eth) {
+  return packet::fragment_ipv4(pkt.data(), mtu, [&](std::span<const uint8_t> bytes) {
+    packet::Packet frag(bytes);
+    frag.meta = pkt.meta;
+    frag.meta.ct = nullptr;  // the conntrack reference stays with pkt
+    frag.set_mac_header(eth);
+    if (observer_) observer_->on_transmit(*this, dev, frag);
+    if (on_wire) on_wire(*this, dev, frag);
+  });
 }
 
 void Host::add_listener(uint8_t proto, uint16_t port) {

@@ -146,6 +146,8 @@ class Host {
   bool run_hook(xt::Hook hook, packet::Packet& pkt, uint64_t now_ns);
   void route_input(packet::Packet& pkt, uint64_t now_ns);
   bool source_valid(packet::Packet& pkt);  // fib_validate_source; drops when false
+  bool transmit_fragments(const packet::Packet& pkt, const std::string& dev, size_t mtu,
+                          const packet::EthernetHeader& eth);
   void forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void local_deliver(packet::Packet& pkt, uint64_t now_ns);
   void post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);

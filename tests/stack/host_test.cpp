@@ -93,7 +93,8 @@ TEST(HostTest, NoForwardingTtlAndMtu) {
                                                  "transmit eth0 ttl=64", "drop: TTL exceeded in transit",
                                                  "transmit eth0 ttl=64",
                                                  "drop: fragmentation needed (DF set, 1428 > MTU 1400)",
-                                                 "transmit eth1 ttl=63"}));
+                                                 // Without DF: ip_do_fragment, 1396 + 52 bytes.
+                                                 "transmit eth1 ttl=63", "transmit eth1 ttl=63"}));
 }
 
 TEST(HostTest, MalformedPacketsNeverReachAHook) {
