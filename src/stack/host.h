@@ -26,6 +26,7 @@
 
 #include "conntrack/conntrack.h"
 #include "icmp/icmp.h"
+#include "packet/reassembly.h"
 #include "packet/addr.h"
 #include "packet/packet.h"
 #include "stack/fib.h"
@@ -175,6 +176,7 @@ class Host {
   std::map<std::string, int64_t> sysctl_;
   PathObserver* observer_ = nullptr;
   conntrack::Table conntrack_;
+  packet::Reassembler reassembler_;  // ip_defrag for local delivery
   std::unique_ptr<HostEffects> effects_;
   int loop_depth_ = 0;
   icmp::RateLimiter icmp_limiter_;
