@@ -217,6 +217,8 @@ void Host::drop(std::string_view reason, packet::Packet& pkt) {
 }
 
 bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
+  // nf_defrag_ipv4 at -400, before raw, only where conntrack hooks exist.
+  if ((hook == Hook::PreRouting || hook == Hook::LocalOut) && !conntrack_defrag(pkt, now_ns)) return false;
   for (TableId id : tables_for(hook)) {
     // nf_conntrack_in runs at -200, right after raw.
     if (id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && !pkt.meta.ct &&

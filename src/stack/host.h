@@ -101,6 +101,10 @@ class Host {
   xt::Ruleset& ruleset() { return ruleset_; }
   const xt::Ruleset& ruleset() const { return ruleset_; }
   conntrack::Table& conntrack() { return conntrack_; }
+  // Whether this host has conntrack hooks (nf_ct_netns_get). Every host
+  // tracks for now; the on-demand rule (only when a rule needs conntrack)
+  // replaces this.
+  bool conntrack_active() const { return true; }
   const conntrack::Table& conntrack() const { return conntrack_; }
 
   // sysctls by their dotted name; unset ones read as the kernel default.
@@ -146,6 +150,8 @@ class Host {
   class HostEffects;
   bool run_hook(xt::Hook hook, packet::Packet& pkt, uint64_t now_ns);
   void route_input(packet::Packet& pkt, uint64_t now_ns);
+  // nf_defrag_ipv4 (defrag.cpp): false when the fragment was queued.
+  bool conntrack_defrag(packet::Packet& pkt, uint64_t now_ns);
   bool source_valid(packet::Packet& pkt);  // fib_validate_source; drops when false
   bool transmit_fragments(const packet::Packet& pkt, const std::string& dev, size_t mtu,
                           const packet::EthernetHeader& eth);
@@ -177,6 +183,7 @@ class Host {
   PathObserver* observer_ = nullptr;
   conntrack::Table conntrack_;
   packet::Reassembler reassembler_;  // ip_defrag for local delivery
+  packet::Reassembler ct_defrag_;    // nf_defrag_ipv4 (IP_DEFRAG_CONNTRACK_IN/OUT)
   std::unique_ptr<HostEffects> effects_;
   int loop_depth_ = 0;
   icmp::RateLimiter icmp_limiter_;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "packet/fragment.h"
 #include "packet/grammar.h"
 #include "ruleset/restore.h"
 
@@ -146,6 +147,28 @@ TEST(HostTest, WireFramesCarryMacsOfBothEnds) {
   };
   r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
   EXPECT_EQ(seen, "eth1 02:00:00:00:00:02 > 02:00:00:00:00:09");
+}
+
+// nf_defrag_ipv4 at -400: with conntrack active the raw table already sees
+// the reassembled datagram, so `-f` never matches; the whole datagram is
+// forwarded and fragmented again for eth1's 1400-byte MTU (1396+1396+276).
+TEST(HostTest, ConntrackDefragBeforeRaw) {
+  Router r("*raw\n-A PREROUTING -f -j DROP\nCOMMIT\n");
+  ASSERT_TRUE(r.host.conntrack_active());
+  auto whole = packet::parse_packet("udp 198.51.100.10:5000 > 203.0.113.4:9 payload 3000");
+  ASSERT_TRUE(whole);
+  std::vector<packet::Packet> frags;
+  ASSERT_TRUE(packet::fragment_ipv4(whole->data(), 1500,
+                                    [&](std::span<const uint8_t> f) { frags.emplace_back(f); }));
+  ASSERT_EQ(frags.size(), 3u);
+  for (auto& f : frags) r.host.receive(std::move(f), "eth0", 0);
+  size_t drops = 0, out = 0;
+  for (const auto& l : r.rec.log) {
+    drops += l.starts_with("drop:");
+    out += l == "transmit eth1 ttl=63";
+  }
+  EXPECT_EQ(drops, 0u);
+  EXPECT_EQ(out, 3u);
 }
 
 }  // namespace
