@@ -73,6 +73,9 @@ struct PacketMeta {
   CtInfo ctinfo = CtInfo::New;  // meaningful only when ct is set
   bool trace = false;           // set by the TRACE target
   Hook hook = Hook::None;       // the hook being traversed
+  // IPCB(skb)->frag_max_size: the largest fragment of a datagram that
+  // defrag rebuilt; output fragments it again to that size. 0 otherwise.
+  uint16_t frag_max_size = 0;
   uint64_t tstamp_ns = 0;       // virtual time of arrival or creation
 };
 

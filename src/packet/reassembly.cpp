@@ -20,13 +20,14 @@ std::optional<std::vector<uint8_t>> Reassembler::add(std::span<const uint8_t> fr
     return q.saddr == ip.saddr() && q.daddr == ip.daddr() && q.id == ip.id() && q.proto == ip.protocol();
   });
   if (it == queues_.end()) {
-    queues_.push_back(Queue{ip.saddr(), ip.daddr(), ip.id(), ip.protocol(), now_ns, {}, false, false, 0, {}});
+    queues_.push_back(Queue{ip.saddr(), ip.daddr(), ip.id(), ip.protocol(), now_ns, {}, false, false, 0, 0, {}});
     it = queues_.end() - 1;
   }
   Queue& q = *it;
   const size_t offset = ip.frag_offset_bytes();
   if (offset == 0 && q.header.empty()) q.header.assign(fragment.begin(), fragment.begin() + static_cast<std::ptrdiff_t>(hlen));
   if (ip.df()) q.df = true;
+  q.max_size = std::max(q.max_size, end_of_dgram);
   if (!ip.mf()) {
     q.have_last = true;
     q.total = offset + (end_of_dgram - hlen);
@@ -55,6 +56,7 @@ std::optional<std::vector<uint8_t>> Reassembler::add(std::span<const uint8_t> fr
   out.set_total_length(static_cast<uint16_t>(whole.size()));
   out.set_frag_field(q.df ? 0x4000 : 0);
   out.update_checksum();
+  last_max_size_ = q.max_size;
   queues_.erase(it);
   return whole;
 }

@@ -25,6 +25,8 @@ class Reassembler {
   // Takes a copy of the fragment; returns the whole datagram once complete.
   std::optional<std::vector<uint8_t>> add(std::span<const uint8_t> fragment, uint64_t now_ns);
   size_t queues() const { return queues_.size(); }
+  // The largest fragment (total length) of the datagram add() last returned.
+  size_t last_max_size() const { return last_max_size_; }
 
  private:
   struct Piece {
@@ -39,9 +41,11 @@ class Reassembler {
     std::vector<uint8_t> header;  // of the offset-0 fragment, once seen
     bool have_last = false, df = false;
     size_t total = 0;  // payload length, known from the last fragment
+    size_t max_size = 0;
     std::vector<Piece> pieces;
   };
   std::vector<Queue> queues_;
+  size_t last_max_size_ = 0;
 };
 
 }  // namespace nfemu::packet

@@ -17,6 +17,7 @@ bool Host::conntrack_defrag(packet::Packet& pkt, uint64_t now_ns) {
   bool had_mac = pkt.has_mac_header();
   packet::EthernetHeader mac = had_mac ? pkt.mac_header() : packet::EthernetHeader{};
   pkt.assign(*whole);
+  pkt.meta.frag_max_size = static_cast<uint16_t>(ct_defrag_.last_max_size());
   if (had_mac) pkt.set_mac_header(mac);
   return true;
 }

@@ -320,6 +320,7 @@ void Host::receive(packet::Packet pkt, std::string_view ifname, uint64_t now_ns)
   }
   pkt.meta.in.set(ifname);
   pkt.meta.out.set("");
+  pkt.meta.frag_max_size = 0;  // ip_rcv_core clears IPCB
   pkt.meta.tstamp_ns = now_ns;
   // ip_rcv_core: a datagram the kernel cannot parse never reaches a hook.
   auto ip = packet::parse_ipv4(pkt.data(), {.verify_checksum = true});
@@ -491,7 +492,11 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
   if (neighbour) eth.dst = neighbour(route.dev, route.nexthop);
   // ip_finish_output_gso/ip_fragment: a datagram larger than the device MTU
   // without DF leaves as fragments, after POSTROUTING saw it whole.
-  if (out && pkt.size() > out->mtu && !pkt.ip().df() && transmit_fragments(pkt, route.dev, out->mtu, eth)) {
+  // A datagram that defrag rebuilt leaves in fragments no larger than the
+  // ones that came in (ip_do_fragment's frag_max_size).
+  size_t mtu = out ? out->mtu : 0;
+  if (pkt.meta.frag_max_size && pkt.meta.frag_max_size < mtu) mtu = pkt.meta.frag_max_size;
+  if (out && pkt.size() > mtu && !pkt.ip().df() && transmit_fragments(pkt, route.dev, mtu, eth)) {
     release(pkt);
     return;
   }
@@ -507,6 +512,7 @@ bool Host::transmit_fragments(const packet::Packet& pkt, const std::string& dev,
     packet::Packet frag(bytes);
     frag.meta = pkt.meta;
     frag.meta.ct = nullptr;  // the conntrack reference stays with pkt
+    frag.meta.frag_max_size = 0;
     frag.set_mac_header(eth);
     if (observer_) observer_->on_transmit(*this, dev, frag);
     if (on_wire) on_wire(*this, dev, frag);

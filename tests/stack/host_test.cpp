@@ -171,5 +171,24 @@ TEST(HostTest, ConntrackDefragBeforeRaw) {
   EXPECT_EQ(out, 3u);
 }
 
+// ip_do_fragment with frag_max_size: fragments of 996 bytes that conntrack's
+// defrag rebuilt leave eth1 (MTU 1400) as 996-byte fragments again.
+TEST(HostTest, DefraggedDatagramKeepsItsFragmentSize) {
+  Router r("");
+  std::vector<size_t> sizes;
+  struct Sizes : Recorder {
+    std::vector<size_t>* out;
+    void on_transmit(const Host&, std::string_view, const packet::Packet& p) override { out->push_back(p.size()); }
+  } rec;
+  rec.out = &sizes;
+  r.host.set_observer(&rec);
+  auto whole = packet::parse_packet("udp 198.51.100.10:5000 > 203.0.113.4:9 payload 3000");
+  ASSERT_TRUE(whole);
+  std::vector<packet::Packet> frags;
+  ASSERT_TRUE(packet::fragment_ipv4(whole->data(), 1000, [&](std::span<const uint8_t> f) { frags.emplace_back(f); }));
+  for (auto& f : frags) r.host.receive(std::move(f), "eth0", 0);
+  EXPECT_EQ(sizes, (std::vector<size_t>{996, 996, 996, 100}));
+}
+
 }  // namespace
 }  // namespace nfemu::stack
