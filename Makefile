@@ -28,7 +28,7 @@ demo: release
 # they run one at a time, after the rest.
 test-dev: build
 	ctest --preset dev -j $(JOBS) -LE kernel
-	ctest --preset dev -L kernel
+	ctest --preset dev -L kernel -LE verify
 
 test-asan: asan
 	ctest --preset asan -j $(JOBS) -LE kernel

@@ -10,10 +10,12 @@
 //   The first message finds the bucket full (jiffies starts far from 0).
 // - inet_peer_xrlim_allow, keyed by the error's destination: tokens grow
 //   with elapsed time, capped at 6 * icmp_ratelimit; a message costs
-//   icmp_ratelimit. A new peer starts with 60 s of tokens (rate_last =
+//   icmp_ratelimit; within one jiffy neither time nor the cap applies.
+//   A new peer starts with 60 s of tokens (rate_last =
 //   jiffies - 60 * HZ), so a burst of 6 messages, then one per
 //   icmp_ratelimit, as tests/icmp/kernel-observed-*.txt shows.
-// - ip_error's bucket shares the peer's tokens (cost 1 s, burst 5 s).
+// - ip_error's bucket shares the peer's tokens (cost 1 s, burst 5 s); its
+//   cap applies on every call.
 //
 // Not exact: icmp_global_consume subtracts a random 0, 1 or 2 credits per
 // message (get_random_u32_below(3)); nfemu subtracts the mean, 1. Peers
@@ -76,9 +78,15 @@ bool RateLimiter::peer_allow(const RateConfig& c, uint32_t dst, uint64_t now_ns)
   int64_t now = to_ms(now_ns);
   Peer& p = peer(dst, now);
   int64_t timeout = c.ratelimit_ms;
-  int64_t token = p.tokens_ms + (now - p.last_ms);
-  p.last_ms = now;
-  token = std::min(token, kBurstFactor * timeout);
+  int64_t token = p.tokens_ms;
+  // Since the lockless rewrite (6.14), time is added and the burst cap
+  // applied only when a jiffy passed: an error sent in the same jiffy as
+  // ip_error keeps ip_error's tokens even when icmp_ratelimit = 0 would cap
+  // them at 0 (wire-edge on 6.18: two ip_errors at one instant, both sent).
+  if (int64_t delta = now - p.last_ms; delta != 0) {
+    p.last_ms = now;
+    token = std::min(token + delta, kBurstFactor * timeout);
+  }
   bool ok = false;
   if (token >= timeout) {
     token -= timeout;

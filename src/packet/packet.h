@@ -86,6 +86,9 @@ struct PacketMeta {
   // skb->sk. Every socket nfemu models belongs to root (the harness's raw
   // sockets, the listeners): a Request or Full socket is uid 0, gid 0.
   SockKind sk = SockKind::None;
+  // IPCB(skb)->frag_max_size: the largest fragment of a datagram that
+  // defrag rebuilt; output fragments it again to that size. 0 otherwise.
+  uint16_t frag_max_size = 0;
   uint64_t tstamp_ns = 0;       // virtual time of arrival or creation
 };
 

@@ -8,8 +8,10 @@
 #include "log/log.h"
 #include "nat/nat.h"
 #include "packet/headers.h"
+#include "packet/fragment.h"
 #include "packet/mangle.h"
 #include "stack/ct_demand.h"
+#include "stack/rpfilter.h"
 
 namespace nfemu::stack {
 
@@ -234,6 +236,8 @@ void Host::drop(std::string_view reason, packet::Packet& pkt) {
 }
 
 bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
+  // nf_defrag_ipv4 at -400, before raw, only where conntrack hooks exist.
+  if ((hook == Hook::PreRouting || hook == Hook::LocalOut) && !conntrack_defrag(pkt, now_ns)) return false;
   for (TableId id : tables_for(hook)) {
     // nf_conntrack_in runs at -200, right after raw.
     bool ct_point = id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && conntrack_enabled();
@@ -341,6 +345,7 @@ void Host::receive(packet::Packet pkt, std::string_view ifname, uint64_t now_ns)
   }
   pkt.meta.in.set(ifname);
   pkt.meta.out.set("");
+  pkt.meta.frag_max_size = 0;  // ip_rcv_core clears IPCB
   pkt.meta.tstamp_ns = now_ns;
   // A received packet has no socket (loopback_xmit orphans it too).
   pkt.meta.sk = packet::SockKind::None;
@@ -358,6 +363,14 @@ void Host::receive(packet::Packet pkt, std::string_view ifname, uint64_t now_ns)
 
 void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
   uint32_t daddr = pkt.ip().daddr();
+  // Looped packets keep their route (skb_dst): no source validation.
+  const bool validate = pkt.meta.in.view() != "lo";
+  if (validate) {
+    if (auto why = early_martian_source(pkt.ip().saddr(), daddr)) {
+      drop(*why, pkt);
+      return;
+    }
+  }
   auto route = fib_.lookup(daddr);
   bool error_route = !route || route->type == RouteType::Unreachable || route->type == RouteType::Prohibit ||
                      route->type == RouteType::Blackhole || route->type == RouteType::Throw;
@@ -381,6 +394,7 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
     return;
   }
   if (route->type == RouteType::Local || route->type == RouteType::Broadcast || daddr == 0xffffffffu) {
+    if (validate && pkt.ip().saddr() != 0 && !source_valid(pkt)) return;
     local_deliver(pkt, now_ns);
     return;
   }
@@ -390,7 +404,28 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
     drop("forwarding disabled (net.ipv4.ip_forward = 0)", pkt);
     return;
   }
+  if (validate && !source_valid(pkt)) return;  // __mkroute_input
   forward(pkt, *route, now_ns);
+}
+
+bool Host::source_valid(packet::Packet& pkt) {
+  // fib_validate_source: rp_filter is the max of conf/all and conf/DEV,
+  // accept_local either; a rejected packet is dropped without ICMP.
+  // The per-device keys are built on the stack: no allocation per packet.
+  std::string_view dev = pkt.meta.in.view();
+  char key[64];
+  auto conf_key = [&](std::string_view leaf) {
+    auto r = fmt::format_to_n(key, sizeof key, "net.ipv4.conf.{}.{}", dev, leaf);
+    return std::string_view(key, std::min(r.size, sizeof key));
+  };
+  SourcePolicy policy{
+      .rp_filter = static_cast<int>(std::max(sysctl("net.ipv4.conf.all.rp_filter"), sysctl(conf_key("rp_filter")))),
+      .accept_local = sysctl("net.ipv4.conf.all.accept_local") || sysctl(conf_key("accept_local"))};
+  if (auto why = validate_source(fib_, pkt.ip().saddr(), dev, policy)) {
+    drop(*why, pkt);
+    return false;
+  }
+  return true;
 }
 
 void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns) {
@@ -414,6 +449,19 @@ void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns)
 }
 
 void Host::local_deliver(packet::Packet& pkt, uint64_t now_ns) {
+  // ip_local_deliver: fragments are reassembled before LOCAL_IN, so INPUT
+  // sees the whole datagram once (the meta of the completing fragment).
+  if (pkt.ip().is_fragment()) {
+    auto whole = reassembler_.add(pkt.data(), now_ns);
+    if (!whole) {
+      release(pkt);
+      return;
+    }
+    bool had_mac = pkt.has_mac_header();
+    packet::EthernetHeader mac = had_mac ? pkt.mac_header() : packet::EthernetHeader{};
+    pkt.assign(*whole);
+    if (had_mac) pkt.set_mac_header(mac);  // LOG's MAC= of the completing frame
+  }
   pkt.meta.hook = packet::Hook::LocalIn;
   if (!run_hook(Hook::LocalIn, pkt, now_ns)) return;
   if (observer_) observer_->on_local_deliver(*this, pkt);
@@ -476,10 +524,33 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
   packet::EthernetHeader eth;
   if (out) eth.src = out->mac;
   if (neighbour) eth.dst = neighbour(route.dev, route.nexthop);
+  // ip_finish_output_gso/ip_fragment: a datagram larger than the device MTU
+  // without DF leaves as fragments, after POSTROUTING saw it whole.
+  // A datagram that defrag rebuilt leaves in fragments no larger than the
+  // ones that came in (ip_do_fragment's frag_max_size).
+  size_t mtu = out ? out->mtu : 0;
+  if (pkt.meta.frag_max_size && pkt.meta.frag_max_size < mtu) mtu = pkt.meta.frag_max_size;
+  if (out && pkt.size() > mtu && !pkt.ip().df() && transmit_fragments(pkt, route.dev, mtu, eth)) {
+    release(pkt);
+    return;
+  }
   pkt.set_mac_header(eth);
   if (observer_) observer_->on_transmit(*this, route.dev, pkt);
   if (on_wire) on_wire(*this, route.dev, pkt);
   release(pkt);
+}
+
+bool Host::transmit_fragments(const packet::Packet& pkt, const std::string& dev, size_t mtu,
+                              const packet::EthernetHeader& eth) {
+  return packet::fragment_ipv4(pkt.data(), mtu, [&](std::span<const uint8_t> bytes) {
+    packet::Packet frag(bytes);
+    frag.meta = pkt.meta;
+    frag.meta.ct = nullptr;  // the conntrack reference stays with pkt
+    frag.meta.frag_max_size = 0;
+    frag.set_mac_header(eth);
+    if (observer_) observer_->on_transmit(*this, dev, frag);
+    if (on_wire) on_wire(*this, dev, frag);
+  });
 }
 
 void Host::add_listener(uint8_t proto, uint16_t port) {

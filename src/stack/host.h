@@ -28,6 +28,7 @@
 
 #include "conntrack/conntrack.h"
 #include "icmp/icmp.h"
+#include "packet/reassembly.h"
 #include "packet/addr.h"
 #include "packet/packet.h"
 #include "stack/fib.h"
@@ -172,6 +173,11 @@ class Host {
   class HostEffects;
   bool run_hook(xt::Hook hook, packet::Packet& pkt, uint64_t now_ns);
   void route_input(packet::Packet& pkt, uint64_t now_ns);
+  // nf_defrag_ipv4 (defrag.cpp): false when the fragment was queued.
+  bool conntrack_defrag(packet::Packet& pkt, uint64_t now_ns);
+  bool source_valid(packet::Packet& pkt);  // fib_validate_source; drops when false
+  bool transmit_fragments(const packet::Packet& pkt, const std::string& dev, size_t mtu,
+                          const packet::EthernetHeader& eth);
   void forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void local_deliver(packet::Packet& pkt, uint64_t now_ns);
   void post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
@@ -209,6 +215,8 @@ class Host {
   conntrack::Table conntrack_;
   mutable bool ct_demand_known_ = false;
   mutable bool ct_enabled_ = false;
+  packet::Reassembler reassembler_;  // ip_defrag for local delivery
+  packet::Reassembler ct_defrag_;    // nf_defrag_ipv4 (IP_DEFRAG_CONNTRACK_IN/OUT)
   std::unique_ptr<HostEffects> effects_;
   int loop_depth_ = 0;
   icmp::RateLimiter icmp_limiter_;

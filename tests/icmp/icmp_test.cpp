@@ -218,5 +218,28 @@ TEST(RateLimiter, IpErrorSharesThePeerBucket) {
   EXPECT_EQ(sent, 2);
 }
 
+TEST(RateLimiter, SameJiffyKeepsIpErrorTokensWithRatelimitZero) {
+  // Kernel 6.18 (wire-edge): with net.ipv4.icmp_ratelimit = 0, an
+  // unreachable and a prohibit route hit at the same instant both get their
+  // ICMP error. inet_peer_xrlim_allow adds time and caps at 6 * 0 only when a
+  // jiffy passed, so ip_error's tokens survive the check of its own message.
+  RateLimiter rl;
+  RateConfig c;
+  c.ratelimit_ms = 0;
+  int sent = 0;
+  for (int i = 0; i < 2; ++i) {
+    bool apply = false;
+    if (rl.ip_error_allow(kClient, ms(2000)) && rl.global_allow(c, kDestUnreach, 1, ms(2000), apply) &&
+        rl.peer_allow(c, kClient, ms(2000)))
+      ++sent;
+  }
+  EXPECT_EQ(sent, 2);
+  // One jiffy later the cap applies: tokens drop to 0, so ip_error refuses.
+  bool apply = false;
+  EXPECT_TRUE(rl.global_allow(c, kDestUnreach, 3, ms(2001), apply));
+  EXPECT_TRUE(rl.peer_allow(c, kClient, ms(2001)));
+  EXPECT_FALSE(rl.ip_error_allow(kClient, ms(2001)));
+}
+
 }  // namespace
 }  // namespace nfemu::icmp

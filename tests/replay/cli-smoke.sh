@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `nfemu replay` from the command line: the captures of an `nfemu run` of
-# tcp-port-forward replayed into gw give the same forwarding (6 frames out,
+# tcp-port-forward replayed into gw give the same forwarding (7 frames out, the listener's SYN-ACK retransmission included;
 # one dropped by FORWARD's policy); a candidate ruleset without NAT and
-# with a DROP policy makes --diff list the 6 and exit 1; bad --in values exit 2.
+# with a DROP policy makes --diff list the 7 and exit 1; bad --in values exit 2.
 set -euo pipefail
 nfemu=$1
 scenarios=$2
@@ -14,7 +14,7 @@ fail() { echo "cli-smoke: FAIL: $*" >&2; exit 1; }
 "$nfemu" run "$sc" --out "$work/run" > /dev/null
 "$nfemu" replay "$sc" --host gw --in "wan=$work/run/gw/wan.pcap" --in "lan=$work/run/gw/lan.pcap" \
   --out "$work/replay" > "$work/summary.txt" || fail "replay exited $?"
-grep -q "forwarded 6, dropped 1" "$work/summary.txt" || { cat "$work/summary.txt"; fail "summary"; }
+grep -q "forwarded 7, dropped 1" "$work/summary.txt" || { cat "$work/summary.txt"; fail "summary"; }
 grep -q "filter FORWARD policy" "$work/summary.txt" || fail "drop attribution"
 cmp -s "$work/summary.txt" "$work/replay/gw/summary.txt" || fail "summary.txt differs from stdout"
 for f in kern.log conntrack-events.txt conntrack.txt iptables-save.txt wan.pcap lan.pcap; do
@@ -28,10 +28,10 @@ set +e
 rc=$?
 set -e
 [ "$rc" = 1 ] || fail "--diff with differences exited $rc, want 1"
-grep -q "packets whose fate differs: 6" "$work/diff.txt" || { cat "$work/diff.txt"; fail "diff count"; }
+grep -q "packets whose fate differs: 7" "$work/diff.txt" || { cat "$work/diff.txt"; fail "diff count"; }
 # Without a nat table the requests are for gw itself; the answers die in FORWARD.
 [ "$(grep -c '^  candidate: delivered locally 203.0.113.10:' "$work/diff.txt")" = 3 ] || fail "diff lines (local)"
-[ "$(grep -c '^  candidate: DROP by filter FORWARD policy' "$work/diff.txt")" = 3 ] || fail "diff lines (drop)"
+[ "$(grep -c '^  candidate: DROP by filter FORWARD policy' "$work/diff.txt")" = 4 ] || fail "diff lines (drop)"
 
 set +e
 "$nfemu" replay "$sc" --host gw --in "wan" > /dev/null 2> "$work/err.txt"; rc1=$?

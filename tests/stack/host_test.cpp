@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "packet/fragment.h"
 #include "packet/grammar.h"
 #include "ruleset/restore.h"
 
@@ -93,7 +94,8 @@ TEST(HostTest, NoForwardingTtlAndMtu) {
                                                  "transmit eth0 ttl=64", "drop: TTL exceeded in transit",
                                                  "transmit eth0 ttl=64",
                                                  "drop: fragmentation needed (DF set, 1428 > MTU 1400)",
-                                                 "transmit eth1 ttl=63"}));
+                                                 // Without DF: ip_do_fragment, 1396 + 52 bytes.
+                                                 "transmit eth1 ttl=63", "transmit eth1 ttl=63"}));
 }
 
 TEST(HostTest, MalformedPacketsNeverReachAHook) {
@@ -145,6 +147,48 @@ TEST(HostTest, WireFramesCarryMacsOfBothEnds) {
   };
   r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
   EXPECT_EQ(seen, "eth1 02:00:00:00:00:02 > 02:00:00:00:00:09");
+}
+
+// nf_defrag_ipv4 at -400: with conntrack active the raw table already sees
+// the reassembled datagram, so `-f` never matches; the whole datagram is
+// forwarded and fragmented again for eth1's 1400-byte MTU (1396+1396+276).
+TEST(HostTest, ConntrackDefragBeforeRaw) {
+  // The filter rule takes the conntrack reference (nf_ct_netns_get).
+  Router r("*raw\n-A PREROUTING -f -j DROP\nCOMMIT\n*filter\n-A FORWARD -m state --state INVALID -j DROP\nCOMMIT\n");
+  ASSERT_TRUE(r.host.conntrack_enabled());
+  auto whole = packet::parse_packet("udp 198.51.100.10:5000 > 203.0.113.4:9 payload 3000");
+  ASSERT_TRUE(whole);
+  std::vector<packet::Packet> frags;
+  ASSERT_TRUE(packet::fragment_ipv4(whole->data(), 1500,
+                                    [&](std::span<const uint8_t> f) { frags.emplace_back(f); }));
+  ASSERT_EQ(frags.size(), 3u);
+  for (auto& f : frags) r.host.receive(std::move(f), "eth0", 0);
+  size_t drops = 0, out = 0;
+  for (const auto& l : r.rec.log) {
+    drops += l.starts_with("drop:");
+    out += l == "transmit eth1 ttl=63";
+  }
+  EXPECT_EQ(drops, 0u);
+  EXPECT_EQ(out, 3u);
+}
+
+// ip_do_fragment with frag_max_size: fragments of 996 bytes that conntrack's
+// defrag rebuilt leave eth1 (MTU 1400) as 996-byte fragments again.
+TEST(HostTest, DefraggedDatagramKeepsItsFragmentSize) {
+  Router r("");
+  std::vector<size_t> sizes;
+  struct Sizes : Recorder {
+    std::vector<size_t>* out;
+    void on_transmit(const Host&, std::string_view, const packet::Packet& p) override { out->push_back(p.size()); }
+  } rec;
+  rec.out = &sizes;
+  r.host.set_observer(&rec);
+  auto whole = packet::parse_packet("udp 198.51.100.10:5000 > 203.0.113.4:9 payload 3000");
+  ASSERT_TRUE(whole);
+  std::vector<packet::Packet> frags;
+  ASSERT_TRUE(packet::fragment_ipv4(whole->data(), 1000, [&](std::span<const uint8_t> f) { frags.emplace_back(f); }));
+  for (auto& f : frags) r.host.receive(std::move(f), "eth0", 0);
+  EXPECT_EQ(sizes, (std::vector<size_t>{996, 996, 996, 100}));
 }
 
 }  // namespace

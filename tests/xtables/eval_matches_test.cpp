@@ -506,12 +506,26 @@ TEST(EvalStatistic, EveryNthFromPacket) {
   Rules r("-m statistic --mode nth --every 3 --packet 1");
   std::string seq;
   for (int i = 0; i < 7; ++i) seq += r.run(kSyn) == Out::Match ? 'x' : '.';
-  // count 1 -> 2, 2 -> 0 (match), 0 -> 1, ...
+  // iptables sets count = (every-1) - packet = 1: 1 -> 2, 2 -> 0 (match), ...
   EXPECT_EQ(seq, ".x..x..");
   Rules inv("-m statistic --mode nth ! --every 2 --packet 0");
   std::string s2;
   for (int i = 0; i < 4; ++i) s2 += inv.run(kSyn) == Out::Match ? 'x' : '.';
-  EXPECT_EQ(s2, "x.x.");
+  EXPECT_EQ(s2, ".x.x");
+}
+
+// Kernel 6.18 (statistic-nth scenario, 7 datagrams): --every 3 --packet 0
+// matches datagrams 1, 4, 7 and --every 2 --packet 1 matches 2, 4, 6.
+TEST(EvalStatistic, NthMatchesKernelOrder) {
+  Rules a("-m statistic --mode nth --every 3 --packet 0");
+  Rules b("-m statistic --mode nth --every 2 --packet 1");
+  std::string sa, sb;
+  for (int i = 0; i < 7; ++i) {
+    sa += a.run(kSyn) == Out::Match ? 'x' : '.';
+    sb += b.run(kSyn) == Out::Match ? 'x' : '.';
+  }
+  EXPECT_EQ(sa, "x..x..x");
+  EXPECT_EQ(sb, ".x.x.x.");
 }
 
 TEST(EvalStatistic, RandomEdgesAndRate) {

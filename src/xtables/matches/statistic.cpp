@@ -85,9 +85,11 @@ class StatisticMatch : public MatchBase<StatisticMatch> {
 
   bool can_evaluate() const override { return true; }
 
-  // statistic_mt. nth: one counter per rule (shared by clones, starting at
-  // --packet) runs 0..every-1 and the packet that brings it back to 0
-  // matches. random: (random & 0x7fffffff) < probability; the kernel's
+  // statistic_mt. nth: one counter per rule (shared by clones) runs
+  // 0..every-1 and the packet that brings it back to 0 matches. iptables
+  // (libxt_statistic final check) hands the kernel count = (every-1) - packet,
+  // so the first match is packet number packet+1 (checked on 6.18: --every 3
+  // --packet 0 matches datagrams 1, 4, 7; --every 2 --packet 1 matches 2, 4, 6). random: (random & 0x7fffffff) < probability; the kernel's
   // get_random_u32 is replaced by a per-rule xorshift generator with a
   // fixed seed, so runs are reproducible but not the kernel's draws.
   MatchOutcome evaluate(const EvalContext&) const override {
@@ -95,7 +97,7 @@ class StatisticMatch : public MatchBase<StatisticMatch> {
     State& s = *state_;
     if (!s.started) {
       s.started = true;
-      s.count = packet_;
+      s.count = value_ - packet_;
     }
     if (mode_ == Mode::Nth) {
       s.count = s.count == value_ ? 0 : s.count + 1;
@@ -124,7 +126,7 @@ class StatisticMatch : public MatchBase<StatisticMatch> {
     uint32_t count = 0;
     uint64_t rng = 0x9e3779b97f4a7c15ull;
   };
-  // Made at the first evaluation so that the count starts at --packet.
+  // Made at the first evaluation so that the count starts at every-1-packet.
   std::shared_ptr<State> state_ = std::make_shared<State>();
   bool invert_ = false, have_mode_ = false, have_probability_ = false, have_every_ = false, have_packet_ = false;
 };
