@@ -184,7 +184,8 @@ TEST(KernelPlanTest, CapturesListenersAndTraffic) {
   EXPECT_EQ(from.ns, "nfvT-client");
   EXPECT_EQ(from.at_ns, 500'000'000);
   auto spec = packet::parse_packet_spec("udp 198.51.100.10:5000 > 203.0.113.7:53");
-  auto bytes = packet::build_packet(*spec).data();
+  auto built = packet::build_packet(*spec);  // the span below must not outlive it
+  auto bytes = built.data();
   EXPECT_EQ(from.bytes, std::vector<uint8_t>(bytes.begin(), bytes.end()));
   EXPECT_EQ(from.dst, 0xcb007107u);
 
