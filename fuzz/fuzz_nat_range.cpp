@@ -39,10 +39,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!parse_nat_ports(p.text(true), true, back) || !same(p, back)) std::abort();
   }
   if (auto a = xtopt::inet_pton4(s)) {
-    if (xtopt::inet_aton4(s) != a) std::abort();  // dotted quads mean the same to both
+    if (xtopt::inet_aton(s) != a) std::abort();  // dotted quads mean the same to both
     if (format_ipv4(*a) != s) std::abort();
   }
-  (void)xtopt::inet_aton4(s);
+  (void)xtopt::inet_aton(s);
   (void)xtopt::strtoul_prefix(s, 0, 65535);
   std::string out;
   xtopt::save_string(out, s);
