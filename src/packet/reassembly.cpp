@@ -1,64 +1,173 @@
 #include "packet/reassembly.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "packet/headers.h"
 
 namespace nfemu::packet {
 
 namespace {
-constexpr uint64_t kFragTimeNs = 30'000'000'000ull;  // net.ipv4.ipfrag_time
+constexpr size_t kMaxDatagram = 65535;
+// ip4_frag_ecn's bits (IPFRAG_ECN_*), indexed by tos & 3.
+constexpr uint8_t kEcnNotEct = 0x01, kEcnCe = 0x08;
+}  // namespace
+
+const char* Reassembler::describe(Outcome o) {
+  switch (o) {
+    case Outcome::Queued: return "fragment queued";
+    case Outcome::Complete: return "datagram reassembled";
+    case Outcome::Duplicate: return "duplicate fragment";
+    case Outcome::Overlap: return "overlapping fragment: reassembly queue discarded";
+    case Outcome::Invalid: return "invalid fragment: reassembly queue discarded";
+    case Outcome::Malformed: return "malformed fragment";
+  }
+  return "";
 }
 
-std::optional<std::vector<uint8_t>> Reassembler::add(std::span<const uint8_t> fragment, uint64_t now_ns) {
-  std::erase_if(queues_, [&](const Queue& q) { return now_ns - q.first_ns >= kFragTimeNs; });
+// inet_frag_queue_insert: the common case appends after the highest run;
+// anything else must fall in a gap between runs, or inside one (a
+// duplicate), or it overlaps.
+Reassembler::Insert Reassembler::insert(Queue& q, size_t offset, size_t end) {
+  if (!q.runs.empty() && end <= q.runs.back().end) {
+    auto after = std::find_if(q.runs.begin(), q.runs.end(), [&](const Run& r) { return end <= r.offset; });
+    for (const Run& r : q.runs) {
+      if (end <= r.offset || offset >= r.end) continue;
+      return offset >= r.offset && end <= r.end ? Insert::Dup : Insert::Overlap;
+    }
+    q.runs.insert(after, Run{offset, end});
+    return Insert::Ok;
+  }
+  if (!q.runs.empty()) {
+    Run& tail = q.runs.back();
+    if (offset < tail.end) return Insert::Overlap;
+    if (offset == tail.end) {
+      tail.end = end;
+      return Insert::Ok;
+    }
+  }
+  q.runs.push_back(Run{offset, end});
+  return Insert::Ok;
+}
+
+std::optional<std::vector<uint8_t>> Reassembler::add(std::span<const uint8_t> fragment, uint64_t now_ns,
+                                                     uint64_t timeout_ns, std::string_view iif) {
+  // Queues a timer would already have killed (the host normally runs
+  // expire() first, so that ip_expire can answer).
+  std::erase_if(queues_, [&](const Queue& q) { return q.expires_ns < now_ns; });
   ConstIpv4View ip(fragment);
-  const size_t hlen = ip.header_len();
-  const size_t end_of_dgram = std::min<size_t>(ip.total_length(), fragment.size());
-  if (hlen > end_of_dgram) return std::nullopt;
+  const size_t hlen = fragment.size() >= 20 ? ip.header_len() : SIZE_MAX;
+  const size_t dgram_end = fragment.size() >= 20 ? std::min<size_t>(ip.total_length(), fragment.size()) : 0;
+  if (hlen > dgram_end) {
+    last_outcome_ = Outcome::Malformed;
+    return std::nullopt;
+  }
   auto it = std::find_if(queues_.begin(), queues_.end(), [&](const Queue& q) {
     return q.saddr == ip.saddr() && q.daddr == ip.daddr() && q.id == ip.id() && q.proto == ip.protocol();
   });
   if (it == queues_.end()) {
-    queues_.push_back(Queue{ip.saddr(), ip.daddr(), ip.id(), ip.protocol(), now_ns, {}, false, false, 0, 0, {}});
+    Queue q{};
+    q.saddr = ip.saddr();
+    q.daddr = ip.daddr();
+    q.id = ip.id();
+    q.proto = ip.protocol();
+    q.expires_ns = now_ns + timeout_ns;
+    queues_.push_back(std::move(q));
     it = queues_.end() - 1;
   }
   Queue& q = *it;
+  auto discard = [&](Outcome why) {
+    last_outcome_ = why;
+    queues_.erase(it);
+    return std::nullopt;
+  };
+
   const size_t offset = ip.frag_offset_bytes();
-  if (offset == 0 && q.header.empty()) q.header.assign(fragment.begin(), fragment.begin() + static_cast<std::ptrdiff_t>(hlen));
-  if (ip.df()) q.df = true;
-  q.max_size = std::max(q.max_size, end_of_dgram);
+  size_t end = offset + (dgram_end - hlen);
   if (!ip.mf()) {
-    q.have_last = true;
-    q.total = offset + (end_of_dgram - hlen);
+    // The last fragment: nothing may lie beyond it, nor may two disagree.
+    if (end < q.len || (q.last_in && end != q.len)) return discard(Outcome::Invalid);
+    q.last_in = true;
+    q.len = end;
+  } else {
+    end &= ~size_t{7};  // only whole 8-byte blocks count (pskb_trim_rcsum below)
+    if (end > q.len) {
+      if (q.last_in) return discard(Outcome::Invalid);
+      q.len = end;
+    }
   }
-  q.pieces.push_back(Piece{offset, std::vector<uint8_t>(fragment.begin() + static_cast<std::ptrdiff_t>(hlen),
-                                                        fragment.begin() + static_cast<std::ptrdiff_t>(end_of_dgram))});
-  if (!q.have_last || q.header.empty()) return std::nullopt;
-  std::stable_sort(q.pieces.begin(), q.pieces.end(), [](const Piece& a, const Piece& b) { return a.offset < b.offset; });
-  size_t covered = 0;
-  for (const auto& p : q.pieces) {
-    if (p.offset > covered) return std::nullopt;  // a hole
-    covered = std::max(covered, p.offset + p.payload.size());
+  if (end == offset) return discard(Outcome::Invalid);
+
+  switch (insert(q, offset, end)) {
+    case Insert::Dup: last_outcome_ = Outcome::Duplicate; return std::nullopt;
+    case Insert::Overlap: return discard(Outcome::Overlap);
+    case Insert::Ok: break;
   }
-  if (covered < q.total) return std::nullopt;
-  std::vector<uint8_t> whole(q.header.size() + q.total);
-  std::copy(q.header.begin(), q.header.end(), whole.begin());
-  // Bytes already filled are kept: the lower offset, then the earlier arrival.
-  std::vector<bool> filled(q.total, false);
-  for (const auto& p : q.pieces)
-    for (size_t i = 0; i < p.payload.size() && p.offset + i < q.total; ++i)
-      if (!filled[p.offset + i]) {
-        whole[q.header.size() + p.offset + i] = p.payload[i];
-        filled[p.offset + i] = true;
-      }
-  Ipv4View out(whole);
-  out.set_total_length(static_cast<uint16_t>(whole.size()));
-  out.set_frag_field(q.df ? 0x4000 : 0);
-  out.update_checksum();
-  last_max_size_ = q.max_size;
+  auto payload = fragment.subspan(hlen, end - offset);
+  auto pos = std::find_if(q.pieces.begin(), q.pieces.end(), [&](const Piece& p) { return p.offset > offset; });
+  q.pieces.insert(pos, Piece{offset, std::vector<uint8_t>(payload.begin(), payload.end())});
+  if (!iif.empty()) q.iif.assign(iif);  // qp->iif, when the skb has a device
+  q.meat += end - offset;
+  q.ecn |= static_cast<uint8_t>(1u << (ip.tos() & 3));
+  if (offset == 0) {
+    q.first_in = true;
+    q.head.assign(fragment.begin(), fragment.begin() + static_cast<std::ptrdiff_t>(hlen + (end - offset)));
+  }
+  const size_t fragsize = hlen + (end - offset);
+  q.max_size = std::max(q.max_size, fragsize);
+  if (ip.df()) q.max_df_size = std::max(q.max_df_size, fragsize);
+
+  if (!(q.first_in && q.last_in && q.meat == q.len)) {
+    last_outcome_ = Outcome::Queued;
+    return std::nullopt;
+  }
+  auto whole = reassemble(q);
+  if (!whole) return discard(Outcome::Invalid);
+  last_outcome_ = Outcome::Complete;
+  last_max_size_ = std::max(q.max_size, q.max_df_size);
   queues_.erase(it);
   return whole;
+}
+
+// ip_frag_reasm.
+std::optional<std::vector<uint8_t>> Reassembler::reassemble(Queue& q) {
+  // ip_frag_ecn_table: Not-ECT mixed with ECT or CE is dropped; CE with
+  // ECT marks the whole datagram CE.
+  uint8_t ecn_or = 0;
+  if ((q.ecn & kEcnNotEct) && (q.ecn & ~kEcnNotEct)) return std::nullopt;
+  if ((q.ecn & kEcnCe) && (q.ecn & ~kEcnCe)) ecn_or = 3;
+  const size_t hlen = ConstIpv4View(q.head).header_len();
+  if (hlen + q.len > kMaxDatagram) return std::nullopt;
+  std::vector<uint8_t> whole(hlen + q.len);
+  std::copy(q.head.begin(), q.head.begin() + static_cast<std::ptrdiff_t>(hlen), whole.begin());
+  for (const auto& p : q.pieces) std::copy(p.payload.begin(), p.payload.end(), whole.begin() + static_cast<std::ptrdiff_t>(hlen + p.offset));
+  Ipv4View out(whole);
+  out.set_total_length(static_cast<uint16_t>(whole.size()));
+  out.set_tos(static_cast<uint8_t>(out.tos() | ecn_or));
+  // DF only when a DF fragment was the largest one (IPSKB_FRAG_PMTU).
+  out.set_frag_field(q.max_df_size == q.max_size ? 0x4000 : 0);
+  out.update_checksum();
+  return whole;
+}
+
+std::optional<uint64_t> Reassembler::next_expiry() const {
+  std::optional<uint64_t> t;
+  for (const auto& q : queues_)
+    if (!t || q.expires_ns < *t) t = q.expires_ns;
+  return t;
+}
+
+void Reassembler::expire(uint64_t until, const std::function<void(const Expired&)>& on_expire) {
+  for (;;) {
+    auto it = std::min_element(queues_.begin(), queues_.end(),
+                               [](const Queue& a, const Queue& b) { return a.expires_ns < b.expires_ns; });
+    if (it == queues_.end() || it->expires_ns > until) return;
+    Queue q = std::move(*it);
+    queues_.erase(it);
+    std::span<const uint8_t> head;
+    if (q.first_in) head = q.head;
+    on_expire(Expired{q.expires_ns, head, q.iif});
+  }
 }
 
 }  // namespace nfemu::packet

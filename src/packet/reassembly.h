@@ -1,51 +1,126 @@
-// IPv4 reassembly (ip_defrag, net/ipv4/ip_fragment.c) for local delivery:
-// fragments queue by (saddr, daddr, id, protocol); when the last fragment
-// and every byte before it arrived, the whole datagram is rebuilt from the
-// first fragment's header (frag field cleared, DF kept if a fragment had
-// it, new total length and checksum).
+// IPv4 reassembly as Linux 6.18 does it (ip_defrag, net/ipv4/ip_fragment.c;
+// inet_frag_queue_insert, net/ipv4/inet_fragment.c). One Reassembler is one
+// defrag user (IP_DEFRAG_LOCAL_DELIVER, IP_DEFRAG_CONNTRACK_IN, ...): the
+// kernel keys its queues by (saddr, daddr, id, protocol, user).
 //
-// Not modelled: overlapping bytes come from the lower offset (the kernel
-// drops the whole queue on a bad overlap, RFC 5722), and an incomplete
-// queue is silently forgotten after 30 s (ipfrag_time) instead of
-// answering with ICMP time exceeded (fragment reassembly).
+// ip_frag_queue, for each fragment (offset and end in payload bytes; a
+// non-last fragment's end is cut down to a multiple of 8):
+//   - a last fragment (MF clear) ending before data already seen, or a
+//     second last fragment ending elsewhere, a fragment with MF reaching
+//     past a known last one, or one with no byte left: the whole queue is
+//     discarded with the fragment (discard_qp);
+//   - a fragment that lies entirely inside one run of contiguous data
+//     already queued is a duplicate: only it is dropped (IPFRAG_DUP);
+//   - any other overlap discards the whole queue (IPFRAG_OVERLAP, RFC 5722
+//     as the kernel applies it to IPv4 since 4.19).
+// A run is what inet_frag_queue_insert keeps as one rb-tree node: fragments
+// appended exactly at the end of the highest one. A fragment that fills a
+// hole below it starts a node of its own, so a duplicate spanning two such
+// nodes counts as an overlap, as in the kernel.
+// When the first and last fragments are in and no byte is missing, the
+// datagram is rebuilt from the offset-0 fragment's header: new total
+// length, TOS ORed with the ECN of the fragments (RFC 3168 5.3: a mix of
+// Not-ECT and ECT/CE drops it), DF only if the largest fragment had it,
+// fresh checksum. Over 65535 bytes it is dropped with its queue.
+// A queue lives net.ipv4.ipfrag_time seconds from its first fragment
+// (never extended); expire() hands out what ip_expire needs to answer.
+//
+// Not modelled: ipfrag_max_dist (a queue restarted when 64 fragments of
+// other datagrams from the same source came between two of its own), the
+// ipfrag_high_thresh memory limit (skb truesize), and that the rebuilt
+// datagram keeps the first fragment's skb fields (mark) rather than the
+// completing one's.
 //
 //   Reassembler r;
-//   if (auto whole = r.add(pkt.data(), now_ns)) deliver(*whole);
+//   if (auto whole = r.add(pkt.data(), now_ns, 30'000'000'000, "eth0")) deliver(*whole);
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace nfemu::packet {
 
 class Reassembler {
  public:
-  // Takes a copy of the fragment; returns the whole datagram once complete.
-  std::optional<std::vector<uint8_t>> add(std::span<const uint8_t> fragment, uint64_t now_ns);
+  // What add() did with the fragment it was given.
+  enum class Outcome : uint8_t {
+    Queued,     // kept, the datagram is not complete yet
+    Complete,   // add() returned the whole datagram
+    Duplicate,  // dropped, inside data already queued; the queue stays
+    Overlap,    // overlapped queued data: dropped with its whole queue
+    Invalid,    // length conflict, empty fragment, ECN mix, over 65535: dropped with its queue
+    Malformed,  // shorter than its own header: dropped, no queue touched
+  };
+  static const char* describe(Outcome o);
+
+  // Takes a copy of the fragment (as ip_rcv left it: total length within
+  // the bytes); returns the whole datagram once complete. A new queue
+  // expires timeout_ns after now_ns. iif is the interface the fragment
+  // came in on ("" when sent locally): ip_expire answers through the last
+  // one a queued fragment came in on.
+  std::optional<std::vector<uint8_t>> add(std::span<const uint8_t> fragment, uint64_t now_ns, uint64_t timeout_ns,
+                                          std::string_view iif = {});
+  std::optional<std::vector<uint8_t>> add(std::span<const uint8_t> fragment, uint64_t now_ns) {
+    return add(fragment, now_ns, kDefaultTimeoutNs);
+  }
+  Outcome last_outcome() const { return last_outcome_; }
   size_t queues() const { return queues_.size(); }
   // The largest fragment (total length) of the datagram add() last returned.
   size_t last_max_size() const { return last_max_size_; }
+
+  // A queue whose timer ran out (ip_expire). head is the offset-0
+  // fragment as queued (header, then its payload cut to the bytes it
+  // contributed), empty when that fragment never came: then the kernel
+  // sends nothing.
+  struct Expired {
+    uint64_t at_ns;
+    std::span<const uint8_t> head;
+    const std::string& iif;
+  };
+  // When the earliest queue expires; a timer fires after that instant.
+  std::optional<uint64_t> next_expiry() const;
+  // Discards, oldest first, every queue that expired before or at until,
+  // calling on_expire for each.
+  void expire(uint64_t until, const std::function<void(const Expired&)>& on_expire);
+
+  static constexpr uint64_t kDefaultTimeoutNs = 30'000'000'000ull;  // IP_FRAG_TIME
 
  private:
   struct Piece {
     size_t offset;
     std::vector<uint8_t> payload;
   };
+  // A run of contiguous fragments, one rb-tree node in the kernel.
+  struct Run {
+    size_t offset, end;
+  };
   struct Queue {
     uint32_t saddr, daddr;
     uint16_t id;
     uint8_t proto;
-    uint64_t first_ns;
-    std::vector<uint8_t> header;  // of the offset-0 fragment, once seen
-    bool have_last = false, df = false;
-    size_t total = 0;  // payload length, known from the last fragment
-    size_t max_size = 0;
-    std::vector<Piece> pieces;
+    uint64_t expires_ns;
+    std::vector<uint8_t> head;  // the offset-0 fragment (header + payload)
+    bool first_in = false, last_in = false;
+    size_t len = 0;   // the datagram's payload length as known so far
+    size_t meat = 0;  // payload bytes queued
+    uint8_t ecn = 0;  // 1 << (tos & 3) of every fragment, ORed
+    size_t max_size = 0, max_df_size = 0;
+    std::string iif;
+    std::vector<Piece> pieces;  // sorted by offset, disjoint
+    std::vector<Run> runs;      // sorted by offset, the highest last
   };
+  enum class Insert : uint8_t { Ok, Dup, Overlap };
+  static Insert insert(Queue& q, size_t offset, size_t end);
+  std::optional<std::vector<uint8_t>> reassemble(Queue& q);
+
   std::vector<Queue> queues_;
   size_t last_max_size_ = 0;
+  Outcome last_outcome_ = Outcome::Queued;
 };
 
 }  // namespace nfemu::packet
