@@ -129,7 +129,7 @@ Result<uint8_t> flags(const Tok& t) {
 
 // The options a kind accepts beside COMMON.
 bool option_allowed(SpecKind k, std::string_view key) {
-  static constexpr std::string_view kCommon[] = {"ttl", "tos", "ipid", "df", "payload"};
+  static constexpr std::string_view kCommon[] = {"ttl", "tos", "ipid", "df", "payload", "frag", "mf"};
   if (std::find(std::begin(kCommon), std::end(kCommon), key) != std::end(kCommon)) return true;
   switch (k) {
     case SpecKind::Tcp: return key == "flags" || key == "seq" || key == "ack" || key == "win";
@@ -238,6 +238,7 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
   s.dport = dport;
 
   std::vector<std::string_view> seen;
+  int frag_col = 0;
   for (; i < w.size(); ++i) {
     const Tok& key = w[i];
     if (!option_allowed(s.kind, key.text)) {
@@ -248,12 +249,27 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     if (std::find(seen.begin(), seen.end(), key.text) != seen.end())
       return make_error(fmt::format("duplicate option '{}'", key.text), 0, key.col);
     seen.push_back(key.text);
-    if (key.text == "df") {
-      s.df = true;
+    if (key.text == "df" || key.text == "mf") {
+      (key.text == "df" ? s.df : s.mf) = true;
       continue;
     }
     if (!need(i + 1)) return make_error(fmt::format("missing value after '{}'", key.text), 0, key.col);
     const Tok& val = w[++i];
+    if (key.text == "frag") {
+      size_t plus = val.text.find('+');
+      auto off = number("fragment offset", val.text.substr(0, plus), val.col, 65528);
+      if (!off) return off.error();
+      if (*off % 8) return make_error(fmt::format("fragment offset {} is not a multiple of 8", *off), 0, val.col);
+      s.frag_off = static_cast<uint16_t>(*off);
+      if (plus != std::string_view::npos) {
+        int lcol = val.col + static_cast<int>(plus) + 1;
+        auto len = number("fragment length", val.text.substr(plus + 1), lcol, 65515);
+        if (!len) return len.error();
+        s.frag_len = static_cast<uint32_t>(*len);
+      }
+      frag_col = val.col;
+      continue;
+    }
     if (key.text == "flags") {
       auto f = flags(val);
       if (!f) return f.error();
@@ -286,13 +302,44 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     else if (key.text == "ipid") s.ipid = static_cast<uint16_t>(v);
     else if (key.text == "payload") s.payload = static_cast<uint32_t>(v);
   }
+  if (frag_col) {
+    size_t whole = l4_header_len(s.kind) + s.payload;
+    if (s.frag_off > whole || (s.frag_len != PacketSpec::kFragToEnd && s.frag_off + s.frag_len > whole))
+      return make_error(fmt::format("fragment beyond the datagram's {} bytes after its IP header", whole), 0, frag_col);
+  }
   return s;
 }
 
-size_t packet_length(const PacketSpec& s) { return kIpv4MinHeader + l4_header_len(s.kind) + s.payload; }
+namespace {
+size_t whole_length(const PacketSpec& s) { return kIpv4MinHeader + l4_header_len(s.kind) + s.payload; }
+}  // namespace
+
+size_t packet_length(const PacketSpec& s) {
+  if (!s.is_fragment()) return whole_length(s);
+  size_t rest = whole_length(s) - kIpv4MinHeader - s.frag_off;
+  return kIpv4MinHeader + (s.frag_len == PacketSpec::kFragToEnd ? rest : s.frag_len);
+}
+
+static size_t build_whole(const PacketSpec& s, std::span<uint8_t> out);
 
 size_t build_packet(const PacketSpec& s, std::span<uint8_t> out) {
+  if (!s.is_fragment()) return build_whole(s, out);
+  // A fragment: the whole datagram first, for its transport checksum.
+  std::vector<uint8_t> whole(whole_length(s));
+  build_whole(s, whole);
   size_t len = packet_length(s);
+  std::copy_n(whole.begin(), kIpv4MinHeader, out.begin());
+  std::copy_n(whole.begin() + static_cast<std::ptrdiff_t>(kIpv4MinHeader + s.frag_off), len - kIpv4MinHeader,
+              out.begin() + kIpv4MinHeader);
+  Ipv4View ip(out.first(len));
+  ip.set_total_length(static_cast<uint16_t>(len));
+  ip.set_frag_field(static_cast<uint16_t>((s.df ? 0x4000 : 0) | (s.mf ? 0x2000 : 0) | (s.frag_off / 8)));
+  ip.update_checksum();
+  return len;
+}
+
+static size_t build_whole(const PacketSpec& s, std::span<uint8_t> out) {
+  size_t len = whole_length(s);
   std::memset(out.data(), 0, len);
   Ipv4View ip(out.first(len));
   ip.set_version_ihl(4, 5);
@@ -392,6 +439,11 @@ std::string format_spec(const PacketSpec& s) {
   if (s.ipid != 1) app("ipid", s.ipid);
   if (s.df) out += " df";
   if (s.payload != default_payload(s.kind)) app("payload", s.payload);
+  if (s.frag_off != 0 || s.frag_len != PacketSpec::kFragToEnd) {
+    out += fmt::format(" frag {}", s.frag_off);
+    if (s.frag_len != PacketSpec::kFragToEnd) out += fmt::format("+{}", s.frag_len);
+  }
+  if (s.mf) out += " mf";
   return out;
 }
 

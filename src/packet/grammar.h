@@ -5,7 +5,13 @@
 //   udp  SRC:SPORT > DST:DPORT [COMMON]
 //   icmp SRC > DST echo-request|echo-reply [id N] [seq N] [COMMON]
 //   icmp SRC > DST type N [code N] [COMMON]
-//   COMMON := [ttl N] [tos N] [ipid N] [df] [payload N]
+//   COMMON := [ttl N] [tos N] [ipid N] [df] [payload N] [frag OFF[+LEN]] [mf]
+//
+// `frag` and `mf` make a fragment: the datagram the rest describes is
+// built whole (its checksums cover all of it), then only LEN bytes (all
+// to the end without +LEN) from byte OFF of what follows its IP header
+// are sent, with fragment offset OFF (a multiple of 8) and More Fragments
+// if `mf`.
 //
 // Options may come in any order, each at most once. Without `flags` a TCP
 // segment has no flag set. Errors carry the 1-based column (Error::col,
@@ -55,6 +61,13 @@ struct PacketSpec {
   uint16_t ipid = 1;
   bool df = false;
   uint32_t payload = 0;  // zero bytes after the transport header
+  // fragment: bytes frag_off .. frag_off + frag_len of the IP payload
+  uint16_t frag_off = 0;
+  uint32_t frag_len = kFragToEnd;
+  bool mf = false;
+
+  static constexpr uint32_t kFragToEnd = UINT32_MAX;
+  bool is_fragment() const { return frag_off != 0 || frag_len != kFragToEnd || mf; }
 
   bool operator==(const PacketSpec&) const = default;
 };

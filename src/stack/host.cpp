@@ -219,6 +219,7 @@ int64_t Host::sysctl(std::string_view name) const {
   if (name == "net.ipv4.icmp_msgs_burst") return 50;
   if (name == "net.ipv4.icmp_echo_ignore_broadcasts") return 1;
   if (name == "net.ipv4.tcp_synack_retries") return 5;
+  if (name == "net.ipv4.ipfrag_time") return 30;  // IP_FRAG_TIME, seconds
   return 0;  // ip_forward and most switches default to off
 }
 
@@ -451,17 +452,7 @@ void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns)
 void Host::local_deliver(packet::Packet& pkt, uint64_t now_ns) {
   // ip_local_deliver: fragments are reassembled before LOCAL_IN, so INPUT
   // sees the whole datagram once (the meta of the completing fragment).
-  if (pkt.ip().is_fragment()) {
-    auto whole = reassembler_.add(pkt.data(), now_ns);
-    if (!whole) {
-      release(pkt);
-      return;
-    }
-    bool had_mac = pkt.has_mac_header();
-    packet::EthernetHeader mac = had_mac ? pkt.mac_header() : packet::EthernetHeader{};
-    pkt.assign(*whole);
-    if (had_mac) pkt.set_mac_header(mac);  // LOG's MAC= of the completing frame
-  }
+  if (pkt.ip().is_fragment() && !defrag(reassembler_, pkt, now_ns)) return;
   pkt.meta.hook = packet::Hook::LocalIn;
   if (!run_hook(Hook::LocalIn, pkt, now_ns)) return;
   if (observer_) observer_->on_local_deliver(*this, pkt);

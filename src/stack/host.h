@@ -175,6 +175,12 @@ class Host {
   void route_input(packet::Packet& pkt, uint64_t now_ns);
   // nf_defrag_ipv4 (defrag.cpp): false when the fragment was queued.
   bool conntrack_defrag(packet::Packet& pkt, uint64_t now_ns);
+  // ip_defrag for one user's queues: false when pkt was queued or dropped,
+  // else pkt is now the whole datagram.
+  bool defrag(packet::Reassembler& r, packet::Packet& pkt, uint64_t now_ns);
+  // The fragment queues' timers (ip_expire, defrag.cpp).
+  std::optional<uint64_t> next_frag_expiry() const;
+  void expire_fragments(uint64_t until);
   bool source_valid(packet::Packet& pkt);  // fib_validate_source; drops when false
   bool transmit_fragments(const packet::Packet& pkt, const std::string& dev, size_t mtu,
                           const packet::EthernetHeader& eth);

@@ -4,7 +4,8 @@
 // SYN-ACK and doubles the wait (1, 3, 7, 15, 31 s after the SYN), until
 // net.ipv4.tcp_synack_retries (5) retransmissions have gone; the next
 // expiry (63 s) drops the request sock. The handshake's ACK (the child
-// socket takes over) or an in-window RST stops it.
+// socket takes over) or an in-window RST stops it. Fragment queues have
+// timers too (ip_expire, defrag.cpp).
 #include <algorithm>
 #include <limits>
 
@@ -42,13 +43,14 @@ bool Host::synrecv_rst_in_window(const TcpConn& c, uint32_t seq) {
 }
 
 std::optional<uint64_t> Host::next_timer() const {
-  std::optional<uint64_t> t;
+  std::optional<uint64_t> t = next_frag_expiry();
   for (const auto& c : tcp_conns_)
     if (!c.established && (!t || c.timer_ns < *t)) t = c.timer_ns;
   return t;
 }
 
 void Host::run_timers(uint64_t until) {
+  expire_fragments(until);
   int64_t retries = sysctl("net.ipv4.tcp_synack_retries");
   for (size_t i = 0; i < tcp_conns_.size();) {
     TcpConn& c = tcp_conns_[i];

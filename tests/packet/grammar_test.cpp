@@ -267,5 +267,41 @@ TEST(GrammarTest, UnprintablePacketsSayWhy) {
   expect_why(build_packet(e), "ICMP header word after the checksum is not zero");
 }
 
+// `frag OFF[+LEN]` and `mf` slice the whole datagram: its transport
+// checksum covers all of it, so the pieces reassemble into what the text
+// without them builds.
+TEST(GrammarTest, Fragments) {
+  PacketSpec whole = parse_ok("udp 198.51.100.10:5000 > 203.0.113.20:9 ipid 7 payload 40");
+  Packet w = build_packet(whole);
+  ASSERT_EQ(w.size(), 68u);
+  PacketSpec a = parse_ok("udp 198.51.100.10:5000 > 203.0.113.20:9 ipid 7 payload 40 frag 0+24 mf");
+  PacketSpec b = parse_ok("udp 198.51.100.10:5000 > 203.0.113.20:9 ipid 7 payload 40 frag 24");
+  EXPECT_EQ(a.frag_off, 0);
+  EXPECT_EQ(a.frag_len, 24u);
+  EXPECT_TRUE(a.mf);
+  EXPECT_TRUE(b.is_fragment());
+  Packet pa = build_packet(a), pb = build_packet(b);
+  ASSERT_EQ(pa.size(), 44u);
+  ASSERT_EQ(pb.size(), 20u + 24u);
+  EXPECT_EQ(pa.ip().frag_field(), 0x2000);
+  EXPECT_EQ(pb.ip().frag_field(), 3);
+  EXPECT_EQ(pa.ip().total_length(), 44);
+  EXPECT_TRUE(pa.ip().checksum_ok());
+  EXPECT_TRUE(pb.ip().checksum_ok());
+  auto wd = w.data(), ad = pa.data(), bd = pb.data();
+  EXPECT_TRUE(std::equal(ad.begin() + 20, ad.end(), wd.begin() + 20));  // the UDP header and checksum
+  EXPECT_TRUE(std::equal(bd.begin() + 20, bd.end(), wd.begin() + 44));
+  EXPECT_EQ(format_spec(a), "udp 198.51.100.10:5000 > 203.0.113.20:9 ipid 7 payload 40 frag 0+24 mf");
+  EXPECT_EQ(format_spec(b), "udp 198.51.100.10:5000 > 203.0.113.20:9 ipid 7 payload 40 frag 24");
+  EXPECT_EQ(parse_ok(format_spec(a)), a);
+  EXPECT_EQ(parse_ok("tcp 1.1.1.1:1 > 2.2.2.2:2 df mf").frag_len, PacketSpec::kFragToEnd);
+  EXPECT_FALSE(spec_from_packet(pb.ip()));
+  expect_error("udp 1.1.1.1:1 > 2.2.2.2:2 payload 40 frag 4", "fragment offset 4 is not a multiple of 8", 43);
+  expect_error("udp 1.1.1.1:1 > 2.2.2.2:2 payload 40 frag 8+x", "bad number for fragment length: 'x'", 45);
+  expect_error("udp 1.1.1.1:1 > 2.2.2.2:2 payload 40 frag 40+16",
+               "fragment beyond the datagram's 48 bytes after its IP header", 43);
+  expect_error("udp 1.1.1.1:1 > 2.2.2.2:2 frag 16", "fragment beyond the datagram's 8 bytes after its IP header", 32);
+}
+
 }  // namespace
 }  // namespace nfemu::packet
