@@ -51,7 +51,7 @@ Reassembler::Insert Reassembler::insert(Queue& q, size_t offset, size_t end) {
 }
 
 std::optional<std::vector<uint8_t>> Reassembler::add(std::span<const uint8_t> fragment, uint64_t now_ns,
-                                                     uint64_t timeout_ns, std::string_view iif) {
+                                                     uint64_t timeout_ns, std::string_view iif, PacketMeta* meta) {
   // Queues a timer would already have killed (the host normally runs
   // expire() first, so that ip_expire can answer).
   std::erase_if(queues_, [&](const Queue& q) { return q.expires_ns < now_ns; });
@@ -112,6 +112,7 @@ std::optional<std::vector<uint8_t>> Reassembler::add(std::span<const uint8_t> fr
   if (offset == 0) {
     q.first_in = true;
     q.head.assign(fragment.begin(), fragment.begin() + static_cast<std::ptrdiff_t>(hlen + (end - offset)));
+    if (meta) q.head_meta = *meta;
   }
   const size_t fragsize = hlen + (end - offset);
   q.max_size = std::max(q.max_size, fragsize);
@@ -124,6 +125,11 @@ std::optional<std::vector<uint8_t>> Reassembler::add(std::span<const uint8_t> fr
   auto whole = reassemble(q);
   if (!whole) return discard(Outcome::Invalid);
   last_outcome_ = Outcome::Complete;
+  if (meta) {
+    meta->mark = q.head_meta.mark;
+    meta->priority = q.head_meta.priority;
+    meta->trace = q.head_meta.trace;
+  }
   last_max_size_ = std::max(q.max_size, q.max_df_size);
   queues_.erase(it);
   return whole;

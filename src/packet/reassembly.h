@@ -25,11 +25,13 @@
 // A queue lives net.ipv4.ipfrag_time seconds from its first fragment
 // (never extended); expire() hands out what ip_expire needs to answer.
 //
+// The completing fragment becomes the datagram by skb_morph from the
+// offset-0 one (inet_frag_reasm_prepare): mark, priority and the trace
+// flag are the first fragment's; device and route stay its own.
+//
 // Not modelled: ipfrag_max_dist (a queue restarted when 64 fragments of
-// other datagrams from the same source came between two of its own), the
-// ipfrag_high_thresh memory limit (skb truesize), and that the rebuilt
-// datagram keeps the first fragment's skb fields (mark) rather than the
-// completing one's.
+// other datagrams from the same source came between two of its own) and
+// the ipfrag_high_thresh memory limit (counted in skb truesize).
 //
 //   Reassembler r;
 //   if (auto whole = r.add(pkt.data(), now_ns, 30'000'000'000, "eth0")) deliver(*whole);
@@ -42,6 +44,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "packet/packet.h"
 
 namespace nfemu::packet {
 
@@ -62,9 +66,10 @@ class Reassembler {
   // the bytes); returns the whole datagram once complete. A new queue
   // expires timeout_ns after now_ns. iif is the interface the fragment
   // came in on ("" when sent locally): ip_expire answers through the last
-  // one a queued fragment came in on.
+  // one a queued fragment came in on. meta, when given, is the fragment's:
+  // kept from an offset-0 fragment, and given its fields back on completion.
   std::optional<std::vector<uint8_t>> add(std::span<const uint8_t> fragment, uint64_t now_ns, uint64_t timeout_ns,
-                                          std::string_view iif = {});
+                                          std::string_view iif = {}, PacketMeta* meta = nullptr);
   std::optional<std::vector<uint8_t>> add(std::span<const uint8_t> fragment, uint64_t now_ns) {
     return add(fragment, now_ns, kDefaultTimeoutNs);
   }
@@ -105,6 +110,7 @@ class Reassembler {
     uint8_t proto;
     uint64_t expires_ns;
     std::vector<uint8_t> head;  // the offset-0 fragment (header + payload)
+    PacketMeta head_meta;
     bool first_in = false, last_in = false;
     size_t len = 0;   // the datagram's payload length as known so far
     size_t meat = 0;  // payload bytes queued

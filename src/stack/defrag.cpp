@@ -32,7 +32,7 @@ uint64_t frag_timeout_ns(const Host& h) {
 // Queued fragments leave silently; those ip_frag_queue throws away (and
 // the queues they take with them) are drops.
 bool Host::defrag(packet::Reassembler& r, packet::Packet& pkt, uint64_t now_ns) {
-  auto whole = r.add(pkt.data(), now_ns, frag_timeout_ns(*this), pkt.meta.in.view());
+  auto whole = r.add(pkt.data(), now_ns, frag_timeout_ns(*this), pkt.meta.in.view(), &pkt.meta);
   if (!whole) {
     if (r.last_outcome() == packet::Reassembler::Outcome::Queued) release(pkt);
     else drop(packet::Reassembler::describe(r.last_outcome()), pkt);

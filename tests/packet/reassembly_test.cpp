@@ -256,5 +256,20 @@ TEST(Reassembly, ExpiryHandsOutTheHead) {
   EXPECT_EQ(r.queues(), 0u);
 }
 
+// skb_morph: the datagram carries the offset-0 fragment's mark, whichever
+// fragment completes it (frag-mark scenario, checked on 6.18).
+TEST(Reassembly, TheFirstFragmentsMarkWins) {
+  auto d = datagram(20 + 48, 9);
+  Reassembler r;
+  PacketMeta first, last;
+  first.mark = 1;
+  last.mark = 2;
+  last.in.set("eth1");
+  EXPECT_FALSE(r.add(piece(d, 0, 24, true), 0, Reassembler::kDefaultTimeoutNs, "eth0", &first));
+  ASSERT_TRUE(r.add(piece(d, 24, 24, false), 0, Reassembler::kDefaultTimeoutNs, "eth1", &last));
+  EXPECT_EQ(last.mark, 1u);
+  EXPECT_EQ(last.in.view(), "eth1");
+}
+
 }  // namespace
 }  // namespace nfemu::packet
