@@ -25,6 +25,13 @@ const char* Reassembler::describe(Outcome o) {
   return "";
 }
 
+uint32_t FragPeers::bump(uint32_t saddr) {
+  for (auto& [a, rid] : rid_)
+    if (a == saddr) return ++rid;
+  rid_.emplace_back(saddr, 1);
+  return 1;
+}
+
 // inet_frag_queue_insert: the common case appends after the highest run;
 // anything else must fall in a gap between runs, or inside one (a
 // duplicate), or it overlaps.
@@ -51,7 +58,8 @@ Reassembler::Insert Reassembler::insert(Queue& q, size_t offset, size_t end) {
 }
 
 std::optional<std::vector<uint8_t>> Reassembler::add(std::span<const uint8_t> fragment, uint64_t now_ns,
-                                                     uint64_t timeout_ns, std::string_view iif, PacketMeta* meta) {
+                                                     uint64_t timeout_ns, std::string_view iif, PacketMeta* meta,
+                                                     uint32_t max_dist) {
   // Queues a timer would already have killed (the host normally runs
   // expire() first, so that ip_expire can answer).
   std::erase_if(queues_, [&](const Queue& q) { return q.expires_ns < now_ns; });
@@ -72,10 +80,27 @@ std::optional<std::vector<uint8_t>> Reassembler::add(std::span<const uint8_t> fr
     q.id = ip.id();
     q.proto = ip.protocol();
     q.expires_ns = now_ns + timeout_ns;
+    q.has_peer = max_dist != 0 && peers_;  // ip4_frag_init
     queues_.push_back(std::move(q));
     it = queues_.end() - 1;
   }
   Queue& q = *it;
+  // ip_frag_too_far, then ip_frag_reinit: too many fragments from this
+  // source since this queue's last one.
+  if (q.has_peer && max_dist != 0) {
+    uint32_t start = q.rid;
+    q.rid = peers_->bump(q.saddr);
+    if (!q.runs.empty() && q.rid - start > max_dist) {
+      q.expires_ns = now_ns + timeout_ns;
+      q.pieces.clear();
+      q.runs.clear();
+      q.head.clear();
+      q.first_in = q.last_in = false;
+      q.len = q.meat = 0;
+      q.iif.clear();
+      q.ecn = 0;
+    }
+  }
   auto discard = [&](Outcome why) {
     last_outcome_ = why;
     queues_.erase(it);

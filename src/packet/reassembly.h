@@ -29,9 +29,16 @@
 // offset-0 one (inet_frag_reasm_prepare): mark, priority and the trace
 // flag are the first fragment's; device and route stay its own.
 //
-// Not modelled: ipfrag_max_dist (a queue restarted when 64 fragments of
-// other datagrams from the same source came between two of its own) and
-// the ipfrag_high_thresh memory limit (counted in skb truesize).
+// net.ipv4.ipfrag_max_dist (64): every fragment from a source counts on
+// that source's inet_peer (rid, shared by all queues and users of the
+// namespace: FragPeers); when the count moved by more than max_dist since
+// a queue's last fragment (max_dist others came between),
+// ip_frag_reinit empties the queue and restarts its timer before the new
+// fragment goes in. A queue made while max_dist
+// was 0 has no peer and never restarts.
+//
+// Not modelled: the ipfrag_high_thresh memory limit (counted in skb
+// truesize).
 //
 //   Reassembler r;
 //   if (auto whole = r.add(pkt.data(), now_ns, 30'000'000'000, "eth0")) deliver(*whole);
@@ -48,6 +55,15 @@
 #include "packet/packet.h"
 
 namespace nfemu::packet {
+
+// inet_peer rid counters by source address.
+class FragPeers {
+ public:
+  uint32_t bump(uint32_t saddr);
+
+ private:
+  std::vector<std::pair<uint32_t, uint32_t>> rid_;
+};
 
 class Reassembler {
  public:
@@ -69,7 +85,10 @@ class Reassembler {
   // one a queued fragment came in on. meta, when given, is the fragment's:
   // kept from an offset-0 fragment, and given its fields back on completion.
   std::optional<std::vector<uint8_t>> add(std::span<const uint8_t> fragment, uint64_t now_ns, uint64_t timeout_ns,
-                                          std::string_view iif = {}, PacketMeta* meta = nullptr);
+                                          std::string_view iif = {}, PacketMeta* meta = nullptr,
+                                          uint32_t max_dist = 0);
+  // The namespace's peers, for ipfrag_max_dist; without them none counts.
+  void set_peers(FragPeers* peers) { peers_ = peers; }
   std::optional<std::vector<uint8_t>> add(std::span<const uint8_t> fragment, uint64_t now_ns) {
     return add(fragment, now_ns, kDefaultTimeoutNs);
   }
@@ -117,6 +136,8 @@ class Reassembler {
     uint8_t ecn = 0;  // 1 << (tos & 3) of every fragment, ORed
     size_t max_size = 0, max_df_size = 0;
     std::string iif;
+    bool has_peer = false;
+    uint32_t rid = 0;
     std::vector<Piece> pieces;  // sorted by offset, disjoint
     std::vector<Run> runs;      // sorted by offset, the highest last
   };
@@ -125,6 +146,7 @@ class Reassembler {
   std::optional<std::vector<uint8_t>> reassemble(Queue& q);
 
   std::vector<Queue> queues_;
+  FragPeers* peers_ = nullptr;
   size_t last_max_size_ = 0;
   Outcome last_outcome_ = Outcome::Queued;
 };

@@ -18,6 +18,9 @@
 // have no input device, so their expiry is silent too. The error is the
 // host's own: it leaves through OUTPUT and POSTROUTING like any icmp_send,
 // from the datagram's destination address.
+#include <algorithm>
+#include <cstdint>
+
 #include "stack/host.h"
 
 namespace nfemu::stack {
@@ -32,7 +35,10 @@ uint64_t frag_timeout_ns(const Host& h) {
 // Queued fragments leave silently; those ip_frag_queue throws away (and
 // the queues they take with them) are drops.
 bool Host::defrag(packet::Reassembler& r, packet::Packet& pkt, uint64_t now_ns) {
-  auto whole = r.add(pkt.data(), now_ns, frag_timeout_ns(*this), pkt.meta.in.view(), &pkt.meta);
+  r.set_peers(&frag_peers_);
+  int64_t max_dist = sysctl("net.ipv4.ipfrag_max_dist");
+  auto whole = r.add(pkt.data(), now_ns, frag_timeout_ns(*this), pkt.meta.in.view(), &pkt.meta,
+                     static_cast<uint32_t>(std::clamp<int64_t>(max_dist, 0, INT32_MAX)));
   if (!whole) {
     if (r.last_outcome() == packet::Reassembler::Outcome::Queued) release(pkt);
     else drop(packet::Reassembler::describe(r.last_outcome()), pkt);

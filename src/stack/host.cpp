@@ -220,6 +220,7 @@ int64_t Host::sysctl(std::string_view name) const {
   if (name == "net.ipv4.icmp_echo_ignore_broadcasts") return 1;
   if (name == "net.ipv4.tcp_synack_retries") return 5;
   if (name == "net.ipv4.ipfrag_time") return 30;  // IP_FRAG_TIME, seconds
+  if (name == "net.ipv4.ipfrag_max_dist") return 64;
   return 0;  // ip_forward and most switches default to off
 }
 

@@ -223,6 +223,7 @@ class Host {
   mutable bool ct_enabled_ = false;
   packet::Reassembler reassembler_;  // ip_defrag for local delivery
   packet::Reassembler ct_defrag_;    // nf_defrag_ipv4 (IP_DEFRAG_CONNTRACK_IN/OUT)
+  packet::FragPeers frag_peers_;     // both users' inet_peer rid counters
   std::unique_ptr<HostEffects> effects_;
   int loop_depth_ = 0;
   icmp::RateLimiter icmp_limiter_;

@@ -271,5 +271,32 @@ TEST(Reassembly, TheFirstFragmentsMarkWins) {
   EXPECT_EQ(last.in.view(), "eth1");
 }
 
+// ip_frag_too_far: when the source's count moved by more than max_dist
+// since a queue's last fragment (max_dist others came between, from any
+// queue or user sharing the peers), that queue is emptied (ip_frag_reinit)
+// before the new fragment goes in; max_dist - 1 others do no harm.
+TEST(Reassembly, MaxDistRestartsTheQueue) {
+  auto d = datagram(20 + 48, 9);
+  auto other = [](uint16_t id) {
+    auto o = datagram(20 + 48, id);
+    return piece(o, 24, 24, false);
+  };
+  for (uint32_t between : {3u, 4u}) {
+    FragPeers peers;
+    Reassembler r, other_user;
+    r.set_peers(&peers);
+    other_user.set_peers(&peers);
+    EXPECT_FALSE(r.add(piece(d, 0, 24, true), 0, Reassembler::kDefaultTimeoutNs, "", nullptr, 4));
+    for (uint32_t i = 0; i < between; ++i)
+      (i % 2 ? r : other_user).add(other(static_cast<uint16_t>(100 + i)), 0, Reassembler::kDefaultTimeoutNs, "", nullptr, 4);
+    auto whole = r.add(piece(d, 24, 24, false), 5, Reassembler::kDefaultTimeoutNs, "", nullptr, 4);
+    EXPECT_EQ(whole.has_value(), between == 3) << between;
+    if (between == 4) {  // only the last piece is left; the head completes it again
+      EXPECT_EQ(r.last_outcome(), O::Queued);
+      ASSERT_TRUE(r.add(piece(d, 0, 24, true), 6, Reassembler::kDefaultTimeoutNs, "", nullptr, 4));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace nfemu::packet
