@@ -18,7 +18,13 @@ nfemu=$1 scenario=$2 out=$3
 name=$(basename "$scenario" .toml)
 
 mkdir -p "$out"
-"$nfemu" verify "$scenario" --out "$out" > "$out/verify.log" 2>&1
+# NFEMU_VERIFY_TIMEOUT=SECONDS: SIGINT after that long (verify then cleans
+# up and exits 2), SIGKILL 20 s later.
+if [ -n "${NFEMU_VERIFY_TIMEOUT:-}" ]; then
+  timeout -s INT -k 20 "$NFEMU_VERIFY_TIMEOUT" "$nfemu" verify "$scenario" --out "$out" > "$out/verify.log" 2>&1
+else
+  "$nfemu" verify "$scenario" --out "$out" > "$out/verify.log" 2>&1
+fi
 rc=$?
 [ $ctest = 1 ] && cat "$out/verify.log"
 case $rc in
@@ -34,6 +40,7 @@ case $rc in
     ;;
   *)
     why=$(grep -v '^$' "$out/verify.log" | tail -n 1)
+    [ $rc = 124 ] || [ $rc = 137 ] && why="timed out after ${NFEMU_VERIFY_TIMEOUT}s: $why"
     echo "$name: error: ${why:-nfemu verify exit status $rc}"
     exit 2
     ;;

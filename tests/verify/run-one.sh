@@ -19,4 +19,8 @@ ip netns del "$probe"
 [ -w /proc/sys/net/netfilter/nf_log_all_netns ] || skip "no net.netfilter.nf_log_all_netns (nf_log_syslog)"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# CTest's TIMEOUT (kernel.cmake) ends a test with SIGKILL, which verify
+# cannot clean up after (namespaces, collectors): interrupt it first, as
+# Ctrl-C would, and let it remove everything.
+export NFEMU_VERIFY_TIMEOUT=${NFEMU_VERIFY_TIMEOUT:-270}
 "$here/../../scripts/verify-scenario.sh" --ctest "$nfemu" "$scenario" "$out"
