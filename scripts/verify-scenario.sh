@@ -19,9 +19,10 @@ name=$(basename "$scenario" .toml)
 
 mkdir -p "$out"
 # NFEMU_VERIFY_TIMEOUT=SECONDS: SIGINT after that long (verify then cleans
-# up and exits 2), SIGKILL 20 s later.
+# up and exits 2), SIGKILL 20 s later. --foreground keeps verify in the
+# caller's process group, so that Ctrl-C reaches it at once.
 if [ -n "${NFEMU_VERIFY_TIMEOUT:-}" ]; then
-  timeout -s INT -k 20 "$NFEMU_VERIFY_TIMEOUT" "$nfemu" verify "$scenario" --out "$out" > "$out/verify.log" 2>&1
+  timeout --foreground -s INT -k 20 "$NFEMU_VERIFY_TIMEOUT" "$nfemu" verify "$scenario" --out "$out" > "$out/verify.log" 2>&1
 else
   "$nfemu" verify "$scenario" --out "$out" > "$out/verify.log" 2>&1
 fi
