@@ -26,6 +26,7 @@ if [ ${#names[@]} = 0 ]; then
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+trap 'echo "record-expected: interrupted" >&2; exit 130' INT TERM
 recorded=0 failed=()
 for name in "${names[@]}"; do
   sc=$root/tests/scenarios/$name/$name.toml

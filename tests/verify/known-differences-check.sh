@@ -16,6 +16,7 @@ cat > "$tmp/nfemu" <<'EOF'
 #!/usr/bin/env bash
 # Fake nfemu: verify SCENARIO --out DIR exits $FAKE_RC; compare names $FAKE_FILES.
 case $1 in
+  --help) echo "  verify    fake"; exit 0 ;;
   verify)
     mkdir -p "$4/kernel" "$4/nfemu"
     echo "verify: $2: fake run"
@@ -81,6 +82,25 @@ while IFS='|' read -r n f _; do
     [[ $file == */* ]] || fail "$list: $n: $file is not HOST/FILE"
   done
 done < "$list"
+
+# fidelity.sh's counting over the real corpus, every scenario agreeing
+# (as root only: it skips otherwise): the real list's entries are then
+# stale, so it must fail and still count them as agreeing.
+mkdir -p "$tmp/build/src/cli"; cp "$tmp/nfemu" "$tmp/build/src/cli/nfemu"
+total=$(ls "$root"/tests/scenarios/*/*.toml | wc -l)
+out=$(FAKE_RC=0 FAKE_FILES= "$root/scripts/fidelity.sh" "$tmp/build" 2>&1); status=$?
+if [ $status != 77 ]; then
+  [ $status = 1 ] || fail "fidelity.sh, all agree, stale entries: exit $status"
+  grep -q "^$total of $total scenarios agree with the kernel; 0 known" <<<"$out" || fail "fidelity.sh count: $out"
+  grep -q "ct-zones: STALE" <<<"$out" || fail "fidelity.sh: no stale ct-zones: $out"
+  : > "$tmp/EMPTY"
+  out=$(NFEMU_KNOWN_DIFFERENCES=$tmp/EMPTY FAKE_RC=0 FAKE_FILES= "$root/scripts/fidelity.sh" "$tmp/build" 2>&1); status=$?
+  [ $status = 0 ] || fail "fidelity.sh, all agree, no list entry: exit $status: $(tail -n 2 <<<"$out")"
+  echo "ct-zones | fw/conntrack.txt fw/conntrack-events.txt | zones" > "$tmp/ONE"
+  out=$(NFEMU_KNOWN_DIFFERENCES=$tmp/ONE FAKE_RC=1 FAKE_FILES="fw/conntrack-events.txt fw/conntrack.txt" \
+        "$root/scripts/fidelity.sh" "$tmp/build" 2>&1)
+  grep -q "^0 of $total scenarios agree with the kernel; 1 known" <<<"$out" || fail "fidelity.sh known count: $(tail -n 1 <<<"$out")"
+fi
 
 echo "known-differences-check: $fails failure(s)"
 [ $fails = 0 ]
