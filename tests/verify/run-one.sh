@@ -22,5 +22,5 @@ trap 'rm -rf "$out"' EXIT
 # CTest's TIMEOUT (kernel.cmake) ends a test with SIGKILL, which verify
 # cannot clean up after (namespaces, collectors): interrupt it first, as
 # Ctrl-C would, and let it remove everything.
-export NFEMU_VERIFY_TIMEOUT=${NFEMU_VERIFY_TIMEOUT:-270}
+export NFEMU_VERIFY_TIMEOUT=${NFEMU_VERIFY_TIMEOUT:-570}
 "$here/../../scripts/verify-scenario.sh" --ctest "$nfemu" "$scenario" "$out"
