@@ -3,7 +3,9 @@
 # else SKIP 77):
 # - a rule the kernel refuses: exit 2, the scenario's line named;
 # - SIGINT in the middle of a run: exit 2, the run's namespaces gone,
-#   net.netfilter.nf_log_all_netns as it was.
+#   net.netfilter.nf_log_all_netns as it was;
+# - run-one.sh's own timeout (before CTest's SIGKILL): verify interrupted,
+#   exit 2, "timed out", the namespaces gone.
 #   harness-check.sh NFEMU DIR   (DIR = tests/verify)
 nfemu=$1; dir=$2
 skip() { echo "SKIP: harness-check: $*" >&2; exit 77; }
@@ -40,5 +42,11 @@ if [ -n "$id" ] && ip netns list | grep -q "^$id-"; then fail "SIGINT: namespace
 after=$(cat /proc/sys/net/netfilter/nf_log_all_netns)
 [ "$before" = "$after" ] || fail "nf_log_all_netns $before before, $after after"
 rm -f "$log"
+
+out=$(NFEMU_VERIFY_TIMEOUT=1 "$dir/run-one.sh" "$nfemu" "$dir/smoke/smoke.toml" 2>&1); rc=$?
+[ $rc = 2 ] || fail "timeout: exit $rc, expected 2: $out"
+grep -q "smoke: error: timed out after 1s" <<<"$out" || fail "timeout: not said: $out"
+id=$(grep -o 'nfv[0-9]*x[0-9]*' <<<"$out" | head -1)
+if [ -n "$id" ] && ip netns list | grep -q "^$id-"; then fail "timeout: namespaces $id-* left behind"; fi
 echo "harness-check: $fails failure(s)"
 [ $fails = 0 ]
