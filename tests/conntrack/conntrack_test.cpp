@@ -494,6 +494,106 @@ TEST_F(ConntrackTest, ZonesSeparateConnections) {
   EXPECT_EQ(table.dump(now).size(), 2u);
 }
 
+// Direction-specific zones, checked on 6.18 in namespaces (raw PREROUTING
+// -j CT --zone-orig 5 / --zone-reply 7, the answer sent from the host in
+// OUTPUT without a template): with zone-orig the default-zone answer finds
+// the entry (its reply tuple is in zone 0) and conntrack -L prints
+// "dport=53 zone-orig=5 [UNREPLIED]"; with zone-reply 7 the answer misses
+// it, makes an entry whose reply tuple clashes with the first one's
+// original tuple (both zone 0) and is dropped at confirmation (the
+// sender's sendto got EPERM, no second NEW event).
+TEST_F(ConntrackTest, ZoneOrigEntryIsFoundByDefaultZoneReplies) {
+  Packet a = make("udp 198.51.100.1:5000 > 203.0.113.2:53");
+  auto tmpl = make_template(Zone(5, 0, Zone::kDirOrig), ~0u);
+  a.meta.ct = tmpl.get();
+  auto r = table.in(a, Hook::PreRouting, 0, now);
+  ASSERT_TRUE(r.is_new);
+  EXPECT_EQ(r.ct->zone, Zone(5, 0, Zone::kDirOrig));
+  EXPECT_EQ(table.confirm(a, now), Verdict::Accept);
+  table.put(a);
+  // The same original tuple without the template is another connection.
+  EXPECT_EQ(table.find({kClient, kServer, 5000, 53, packet::kIpProtoUdp}, 0), nullptr);
+  EXPECT_NE(table.find({kClient, kServer, 5000, 53, packet::kIpProtoUdp}, Zone(5, 0, Zone::kDirOrig)), nullptr);
+  Seen back = fwd("udp 203.0.113.2:53 > 198.51.100.1:5000", Hook::LocalOut);
+  EXPECT_EQ(back.ctinfo, CtInfo::EstablishedReply);
+  auto views = table.dump(now);
+  ASSERT_EQ(views.size(), 1u);
+  EXPECT_EQ(views[0].zone, 0);
+  EXPECT_EQ(views[0].zone_orig, 5);
+  EXPECT_EQ(views[0].zone_reply, 0);
+}
+
+TEST_F(ConntrackTest, ZoneReplyEntryMissesDefaultZoneRepliesWhichClash) {
+  Packet a = make("udp 198.51.100.1:5000 > 203.0.113.2:53");
+  auto tmpl = make_template(Zone(7, 0, Zone::kDirReply), ~0u);
+  a.meta.ct = tmpl.get();
+  table.in(a, Hook::PreRouting, 0, now);
+  table.confirm(a, now);
+  table.put(a);
+  events();
+  Packet b = make("udp 203.0.113.2:53 > 198.51.100.1:5000");
+  auto r = table.in(b, Hook::LocalOut, 0, now);
+  EXPECT_TRUE(r.is_new);
+  EXPECT_EQ(table.confirm(b, now), Verdict::Drop);
+  table.put(b);
+  EXPECT_TRUE(events().empty());
+  auto views = table.dump(now);
+  ASSERT_EQ(views.size(), 1u);
+  EXPECT_EQ(views[0].zone_reply, 7);
+  // A reply carrying the same zone-reply template finds it (the second
+  // lookup, in the reply direction's zone id).
+  Packet c = make("udp 203.0.113.2:53 > 198.51.100.1:5000");
+  c.meta.ct = tmpl.get();
+  auto rc = table.in(c, Hook::LocalOut, 0, now);
+  EXPECT_FALSE(rc.is_new);
+  EXPECT_EQ(rc.ctinfo, CtInfo::EstablishedReply);
+  table.put(c);
+}
+
+// --zone mark: 6.18 with MARK --set-mark 0x10009 then CT --zone mark
+// printed zone=9 (nf_ct_zone_tmpl takes the u16 of skb->mark).
+TEST_F(ConntrackTest, ZoneFromMarkTakesItsLow16Bits) {
+  Packet a = make("udp 198.51.100.1:5000 > 203.0.113.2:53");
+  auto tmpl = make_template(Zone(0, Zone::kFromMark, Zone::kDirBoth), ~0u);
+  a.meta.ct = tmpl.get();
+  a.meta.mark = 0x10009;
+  auto r = table.in(a, Hook::PreRouting, 0, now);
+  ASSERT_NE(r.ct, nullptr);
+  EXPECT_EQ(r.ct->zone, Zone(9));
+  EXPECT_FALSE(is_template(a.meta.ct));
+  table.confirm(a, now);
+  table.put(a);
+  EXPECT_EQ(table.dump(now).at(0).zone, 9);
+}
+
+// --ctevents: 6.18 with "--ctevents reply" showed only the UPDATE of the
+// answer; with "--ctevents new,destroy" only the NEW.
+TEST_F(ConntrackTest, CtEventsMaskGatesMessages) {
+  auto only_reply = make_template(Zone{}, ipct::kReply);
+  Packet a = make("udp 198.51.100.1:5000 > 203.0.113.2:53");
+  a.meta.ct = only_reply.get();
+  table.in(a, Hook::PreRouting, 0, now);
+  table.confirm(a, now);
+  table.put(a);
+  EXPECT_TRUE(events().empty());
+  fwd("udp 203.0.113.2:53 > 198.51.100.1:5000");
+  EXPECT_EQ(events(), std::vector<std::string>{"UPDATE 30"});
+
+  auto new_destroy = make_template(Zone{}, ipct::kNew | ipct::kDestroy);
+  Packet b = make("udp 198.51.100.1:5001 > 203.0.113.2:53");
+  b.meta.ct = new_destroy.get();
+  table.in(b, Hook::PreRouting, 0, now);
+  table.confirm(b, now);
+  table.put(b);
+  EXPECT_EQ(events(), std::vector<std::string>{"NEW 30 U"});
+  fwd("udp 203.0.113.2:53 > 198.51.100.1:5001");
+  EXPECT_TRUE(events().empty());
+  now += 200 * kSec;
+  table.expire_until(now);
+  // Both expire; only the second one's DESTROY passes its mask.
+  EXPECT_EQ(events(), std::vector<std::string>{"DESTROY"});
+}
+
 TEST_F(ConntrackTest, NatHooks) {
   Packet p = make("tcp 198.51.100.1:40000 > 203.0.113.2:80 flags S seq 1");
   auto r = table.in(p, Hook::PreRouting, 0, now);
