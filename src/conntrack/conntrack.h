@@ -224,7 +224,8 @@ struct alignas(64) Entry {
 // in a table, which the CT target attaches to a packet (meta.ct, ctinfo
 // New) before conntrack sees it; in() takes its zone and event mask and
 // detaches it. References to it are not counted (put ignores it); its
-// owner keeps it alive as long as rules may attach it.
+// owner keeps it alive as long as rules may attach it. ctmask ~0u: the
+// template has no event extension, the connection gets every event.
 std::shared_ptr<Entry> make_template(Zone zone, uint32_t ctmask);
 inline bool is_template(const void* ct) {
   return ct && (static_cast<const Entry*>(ct)->status & status::kTemplate);
@@ -278,6 +279,9 @@ struct Config {
   uint32_t buckets = 262144;
   bool checksum = true;
   bool events = true;
+  // nf_conntrack_events as written: 0 off, 1 on, 2 (the default) on only
+  // while some ctnetlink listener exists (nf_ctnetlink_has_listener).
+  uint8_t events_mode = 2;
   bool tcp_loose = true;
   bool tcp_be_liberal = false;
   bool tcp_ignore_invalid_rst = false;

@@ -165,6 +165,7 @@ Result<void> Table::set_sysctl(std::string_view full, std::string_view value) {
     if (static_cast<uint64_t>(v) > max)
       return Error{"invalid value for " + std::string(full) + ": " + std::string(value)};
     cfg_.*(d->flag) = v != 0;
+    if (name == "nf_conntrack_events") cfg_.events_mode = static_cast<uint8_t>(v);
     return {};
   }
   if (name == "nf_conntrack_tcp_max_retrans" && v > 255)  // a u8
@@ -190,6 +191,7 @@ Result<uint64_t> Table::sysctl(std::string_view full) const {
   if (name == "nf_conntrack_count") return static_cast<uint64_t>(count_);
   const SysctlDef* d = find_sysctl(name);
   if (!d) return Error{"unknown sysctl: " + std::string(full)};
+  if (name == "nf_conntrack_events") return uint64_t{cfg_.events_mode};
   if (d->flag) return static_cast<uint64_t>(cfg_.*(d->flag) ? 1 : 0);
   return static_cast<uint64_t>(cfg_.*(d->u32));
 }
@@ -556,7 +558,9 @@ View Table::view(const Entry& ct, uint64_t now_ns) const {
 }
 
 void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
-  if (!cfg_.events) return;
+  // An entry with a template's event mask has its event extension even
+  // with nf_conntrack_events 0 (nf_ct_ecache_ext_add, case 0).
+  if (!cfg_.events && ct->ctmask == ~0u) return;
   // nf_ct_deliver_cached_events / nf_conntrack_eventmask_report: nothing
   // is sent unless one of the events is in the entry's ctmask.
   if (!(mask & ct->ctmask)) return;

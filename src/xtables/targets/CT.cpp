@@ -207,15 +207,18 @@ class CtTarget : public TargetBase<CtTarget> {
     uint8_t zflags = (flags_ & kZoneMark) ? conntrack::Zone::kFromMark : 0;
     return conntrack::Zone(zone_, zflags, dir);
   }
-  // nf_ct_ecache_ext_add: a template without --ctevents/--expevents has no
-  // event extension, and the connection gets every event (the
-  // nf_conntrack_events sysctl decides). With --expevents only, ctmask is 0:
-  // no conntrack event at all. kCtEvents' order is IPCT_*'s, except that
-  // "natseqinfo" is IPCT_SEQADJ (bit 8) and "secmark" bit 9: the same.
-  uint32_t ctmask() const {
-    if (!ct_events_ && !exp_events_) return ~0u;
-    return ct_events_;
-  }
+  // The event mask the template carries. xt_ct_tg_check asks
+  // nf_ct_ecache_ext_add for the --ctevents/--expevents extension, which
+  // with nf_conntrack_events at its default 2 allocates nothing unless a
+  // ctnetlink listener exists somewhere on the machine at that moment; the
+  // template then has no mask and the connection gets every event. nfemu
+  // models the scenario order `nfemu verify` uses on the kernel (rules,
+  // then net.netfilter sysctls, which only exist once conntrack is loaded,
+  // then conntrack -E): never a listener, so --ctevents has no effect.
+  // Checked on 6.18: ct-zone-directions gets every event through verify;
+  // by hand, with another conntrack -E running on the machine when the
+  // rule went in, "--ctevents reply" sent only the UPDATE.
+  uint32_t ctmask() const { return ~0u; }
 
   // Shared by clones: the template the packets point to while they walk
   // raw, built once the options are final (evaluation is const).
