@@ -346,6 +346,42 @@ TEST_F(IcmpErrors, RelatedByTheEmbeddedTuple) {
   EXPECT_FALSE(e->status & status::kSeenReply);  // errors are not replies
 }
 
+// nf_conntrack_inet_error: the quoted connection is looked up in the
+// error's own zone (its template's, else 0), not the connection's. The
+// entry of SetUp is in zone 0; a zone-1 error finds nothing.
+TEST_F(IcmpErrors, LookedUpInTheErrorsOwnZone) {
+  Packet p = error("203.0.113.2 > 198.51.100.1");
+  auto tmpl = make_template(Zone(1), ~0u);
+  p.meta.ct = tmpl.get();
+  auto r = table.in(p, Hook::PreRouting, 0, now);
+  EXPECT_EQ(r.ct, nullptr);
+  EXPECT_EQ(r.reason, "no connection for the inner header");
+  // A connection in zone 1 is found by an error in zone 1.
+  Packet c = make("udp 198.51.100.1:5000 > 203.0.113.2:53");
+  c.meta.ct = tmpl.get();
+  table.in(c, Hook::PreRouting, 0, now);
+  table.confirm(c, now);
+  table.put(c);
+  Packet q = error("203.0.113.2 > 198.51.100.1");
+  q.meta.ct = tmpl.get();
+  auto rq = table.in(q, Hook::PreRouting, 0, now);
+  ASSERT_NE(rq.ct, nullptr);
+  EXPECT_EQ(rq.ct->zone, Zone(1));
+  EXPECT_EQ(rq.ctinfo, CtInfo::RelatedReply);
+  table.put(q);
+}
+
+// nf_conntrack_tuple_taken (NAT's clash check) is per zone and direction.
+TEST_F(ConntrackTest, TupleTakenIsPerZone) {
+  fwd("udp 198.51.100.1:5000 > 203.0.113.2:53");
+  Tuple reply{kServer, kClient, 53, 5000, packet::kIpProtoUdp};
+  EXPECT_TRUE(table.tuple_taken(reply, 0, nullptr));
+  EXPECT_FALSE(table.tuple_taken(reply, 3, nullptr));
+  // A zone for the original direction only leaves the reply in zone 0.
+  EXPECT_TRUE(table.tuple_taken(reply, Zone(3, 0, Zone::kDirOrig), nullptr));
+  EXPECT_FALSE(table.tuple_taken(reply, Zone(3, 0, Zone::kDirReply), nullptr));
+}
+
 TEST_F(IcmpErrors, NotRelatedWhenTheOuterDestinationDiffers) {
   // icmp_error_message: the error must go to the connection's source.
   Packet p = error("203.0.113.2 > 192.0.2.7");
