@@ -101,6 +101,26 @@ inline constexpr uint32_t kNew = 1u << 0, kRelated = 1u << 1, kDestroy = 1u << 2
 
 enum Dir : uint8_t { kOriginal = 0, kReply = 1 };
 
+// struct nf_conntrack_zone (nf_conntrack_zones_common.h). A zone applies to
+// the directions in `dir` (bit 1 << Dir); in the other direction the entry
+// is in the default zone 0. kFromMark: a template's zone id is taken from
+// the packet's mark (xt_CT --zone mark, nf_ct_zone_tmpl), cut to 16 bits.
+struct Zone {
+  static constexpr uint8_t kDirOrig = 1, kDirReply = 2, kDirBoth = 3;
+  static constexpr uint8_t kFromMark = 1;
+  uint16_t id = 0;
+  uint8_t flags = 0;
+  uint8_t dir = kDirBoth;
+  constexpr Zone() = default;
+  // The default-direction zone `id` (what --zone N makes).
+  constexpr Zone(uint16_t zone_id) : id(zone_id) {}  // NOLINT(google-explicit-constructor)
+  constexpr Zone(uint16_t zone_id, uint8_t zone_flags, uint8_t zone_dir)
+      : id(zone_id), flags(zone_flags), dir(zone_dir) {}
+  // nf_ct_zone_id: the id the entry has in direction d.
+  constexpr uint16_t id_for(Dir d) const { return (dir & (1u << d)) ? id : 0; }
+  bool operator==(const Zone&) const = default;
+};
+
 // struct nf_conntrack_tuple for IPv4, host order. For ICMP, `sport` is the
 // echo id (src.u.icmp.id) and icmp_type/icmp_code are dst.u.icmp; dport is
 // 0. For GRE, sport/dport are the source/destination keys (srckey=,
@@ -176,8 +196,12 @@ struct alignas(64) Entry {
   uint32_t status = 0;   // status::*
   uint32_t use = 0;      // references: the hash + packets
 
-  uint16_t zone = 0;
+  Zone zone;
   uint32_t mark = 0;                // ct mark (CONNMARK)
+  // The events ctnetlink delivers (nf_conntrack_ecache's ctmask): all
+  // unless the template said --ctevents. A message goes out only when one
+  // of its events is in the mask; it then carries all of them.
+  uint32_t ctmask = ~0u;
   TcpInfo tcp;                      // proto == TCP
   uint64_t udp_stream_ts = 0;       // jiffies; proto == UDP
   Entry* master = nullptr;          // the connection an expected one belongs to
@@ -196,6 +220,17 @@ struct alignas(64) Entry {
   bool dying() const { return status & status::kDying; }
 };
 
+// A conntrack template (xt_CT's nf_ct_tmpl_alloc): an Entry that is never
+// in a table, which the CT target attaches to a packet (meta.ct, ctinfo
+// New) before conntrack sees it; in() takes its zone and event mask and
+// detaches it. References to it are not counted (put ignores it); its
+// owner keeps it alive as long as rules may attach it. ctmask ~0u: the
+// template has no event extension, the connection gets every event.
+std::shared_ptr<Entry> make_template(Zone zone, uint32_t ctmask);
+inline bool is_template(const void* ct) {
+  return ct && (static_cast<const Entry*>(ct)->status & status::kTemplate);
+}
+
 // The fields `conntrack -L` and `conntrack -E` print, copied out of an entry.
 struct View {
   uint32_t id = 0;
@@ -203,7 +238,11 @@ struct View {
   Tuple reply;
   uint32_t status = 0;
   uint32_t mark = 0;
+  // ctnetlink: CTA_ZONE for a zone of both directions, CTA_TUPLE_ZONE
+  // inside the tuple of the one direction it applies to; 0: not sent.
   uint16_t zone = 0;
+  uint16_t zone_orig = 0;
+  uint16_t zone_reply = 0;
   bool has_tcp_state = false;  // TCP: tcp_state is meaningful
   TcpState tcp_state = TcpState::None;
   bool has_timeout = true;
@@ -240,6 +279,9 @@ struct Config {
   uint32_t buckets = 262144;
   bool checksum = true;
   bool events = true;
+  // nf_conntrack_events as written: 0 off, 1 on, 2 (the default) on only
+  // while some ctnetlink listener exists (nf_ctnetlink_has_listener).
+  uint8_t events_mode = 2;
   bool tcp_loose = true;
   bool tcp_be_liberal = false;
   bool tcp_ignore_invalid_rst = false;
@@ -278,7 +320,10 @@ class Table {
   const Config& config() const { return cfg_; }
 
   // nf_conntrack_in at PREROUTING or OUTPUT. Sets pkt.meta.ct and ctinfo.
-  LookupResult in(Packet& pkt, Hook hook, uint16_t zone, uint64_t now_ns);
+  // `zone` applies when the packet carries no template; a template (see
+  // make_template) gives the zone and event mask, then is dropped from the
+  // packet as the kernel does.
+  LookupResult in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns);
   // nf_conntrack_confirm: inserts the packet's unconfirmed entry, then
   // delivers the entry's cached events. Drop: a clash or a dying entry.
   // Takes the packet, not the entry: a UDP clash moves the packet onto the
@@ -301,8 +346,10 @@ class Table {
   // unconfirmed one dying (its confirm() will drop). False if already dying.
   bool kill(Entry* ct, uint64_t now_ns);
 
-  // Finds the entry either of whose tuples equals `t` in `zone`.
-  Entry* find(const Tuple& t, uint16_t zone, Dir* dir = nullptr) const;
+  // nf_conntrack_find_get: the entry either of whose tuples equals `t`
+  // in `zone` (direction-aware, nf_ct_zone_equal: the entry's zone id in
+  // that tuple's direction equals zone's id in the same direction).
+  Entry* find(const Tuple& t, Zone zone, Dir* dir = nullptr) const;
 
   // NAT support. set_reply_tuple: nf_conntrack_alter_reply on an
   // unconfirmed entry (returns false if confirmed). tuple_taken:
@@ -310,8 +357,9 @@ class Table {
   // `t` as one of its tuples. unique_tuple_taken: nf_nat_used_tuple, `t` in
   // the original direction would clash with an existing reply.
   bool set_reply_tuple(Entry* ct, const Tuple& reply);
-  bool tuple_taken(const Tuple& t, uint16_t zone, const Entry* ignored) const;
-  bool unique_tuple_taken(const Tuple& t, uint16_t zone, const Entry* ignored) const;
+  // `t` is a reply tuple there, looked up in zone's reply-direction id.
+  bool tuple_taken(const Tuple& t, Zone zone, const Entry* ignored) const;
+  bool unique_tuple_taken(const Tuple& t, Zone zone, const Entry* ignored) const;
 
   // Marks events to deliver with the entry's next confirm()
   // (nf_conntrack_event_cache), e.g. ipct::kMark after CONNMARK.
@@ -351,11 +399,17 @@ class Table {
     std::string_view reason;
   };
 
-  Entry* alloc(const Tuple& orig, const Tuple& reply, uint16_t zone, uint64_t now, std::string_view* reason);
+  Entry* alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint64_t now, std::string_view* reason);
   void free_entry(Entry* ct);
   bool add_region(size_t entries);
-  size_t bucket_of(const Tuple& t, uint16_t zone) const;
-  Entry* find_live(const Tuple& t, uint16_t zone, Dir* dir, uint64_t now);
+  size_t bucket_of(const Tuple& t, uint16_t zone_id) const;
+  // One bucket walk: the bucket of (t, zone_id), entries whose tuple in
+  // that chain equals t and whose zone matches (nf_ct_key_equal).
+  Entry* find_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir) const;
+  Entry* find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir, uint64_t now);
+  // resolve_normal_ct / nf_conntrack_find_get: the bucket of the original
+  // direction's zone id, then the reply direction's when it differs.
+  Entry* find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now);
   void link(Entry* ct);
   void unlink(Entry* ct);
   bool early_drop(size_t bucket, uint64_t now);
@@ -380,7 +434,7 @@ class Table {
   Action icmp_packet(Entry* ct, Ctx& c);
   Action udplite_packet(Entry* ct, const Packet& pkt, Ctx& c);
   Action gre_packet(Entry* ct, Ctx& c);
-  LookupResult icmp_error(Packet& pkt, size_t dataoff, uint16_t zone, Ctx& c, bool* handled);
+  LookupResult icmp_error(Packet& pkt, size_t dataoff, Zone zone, Ctx& c, bool* handled);
 
   Config cfg_;
   // Entries live in regions of address space reserved with mmap, sized from

@@ -165,6 +165,7 @@ Result<void> Table::set_sysctl(std::string_view full, std::string_view value) {
     if (static_cast<uint64_t>(v) > max)
       return Error{"invalid value for " + std::string(full) + ": " + std::string(value)};
     cfg_.*(d->flag) = v != 0;
+    if (name == "nf_conntrack_events") cfg_.events_mode = static_cast<uint8_t>(v);
     return {};
   }
   if (name == "nf_conntrack_tcp_max_retrans" && v > 255)  // a u8
@@ -190,6 +191,7 @@ Result<uint64_t> Table::sysctl(std::string_view full) const {
   if (name == "nf_conntrack_count") return static_cast<uint64_t>(count_);
   const SysctlDef* d = find_sysctl(name);
   if (!d) return Error{"unknown sysctl: " + std::string(full)};
+  if (name == "nf_conntrack_events") return uint64_t{cfg_.events_mode};
   if (d->flag) return static_cast<uint64_t>(cfg_.*(d->flag) ? 1 : 0);
   return static_cast<uint64_t>(cfg_.*(d->u32));
 }
@@ -217,10 +219,10 @@ bool Table::add_region(size_t entries) {
   }
 }
 
-size_t Table::bucket_of(const Tuple& t, uint16_t zone) const {
+size_t Table::bucket_of(const Tuple& t, uint16_t zone_id) const {
   uint64_t h = mix((uint64_t{t.src} << 32) | t.dst);
   h = mix(h ^ ((uint64_t{t.sport} << 48) | (uint64_t{t.dport} << 32) | (uint64_t{t.proto} << 24) |
-               (uint64_t{t.icmp_type} << 16) | (uint64_t{t.icmp_code} << 8)) ^ zone);
+               (uint64_t{t.icmp_type} << 16) | (uint64_t{t.icmp_code} << 8)) ^ zone_id);
   // reciprocal_scale, as the kernel maps a 32-bit hash onto the buckets.
   return static_cast<size_t>(((h & 0xffffffffu) * hash_.size()) >> 32);
 }
@@ -241,7 +243,7 @@ void Table::rehash(uint32_t buckets) {
   std::sort(linked.begin(), linked.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
   for (Entry* e : linked)
     for (int d = 0; d < 2; ++d) {
-      size_t b = bucket_of(e->tuple[d], e->zone);
+      size_t b = bucket_of(e->tuple[d], e->zone.id_for(static_cast<Dir>(d)));
       e->hnext[d] = hash_[b];
       hash_[b] = tag(e, d);
     }
@@ -249,7 +251,7 @@ void Table::rehash(uint32_t buckets) {
 
 void Table::link(Entry* ct) {
   for (int d = 0; d < 2; ++d) {
-    size_t b = bucket_of(ct->tuple[d], ct->zone);
+    size_t b = bucket_of(ct->tuple[d], ct->zone.id_for(static_cast<Dir>(d)));
     ct->hnext[d] = hash_[b];
     hash_[b] = tag(ct, d);
   }
@@ -260,7 +262,7 @@ void Table::link(Entry* ct) {
 void Table::unlink(Entry* ct) {
   for (int d = 0; d < 2; ++d) {
     uintptr_t self = tag(ct, d);
-    for (uintptr_t* p = &hash_[bucket_of(ct->tuple[d], ct->zone)]; *p; p = &tag_ct(*p)->hnext[tag_dir(*p)])
+    for (uintptr_t* p = &hash_[bucket_of(ct->tuple[d], ct->zone.id_for(static_cast<Dir>(d)))]; *p; p = &tag_ct(*p)->hnext[tag_dir(*p)])
       if (*p == self) {
         *p = ct->hnext[d];
         break;
@@ -336,11 +338,11 @@ Table::Memory Table::memory() const {
   return m;
 }
 
-Entry* Table::alloc(const Tuple& orig, const Tuple& reply, uint16_t zone, uint64_t now,
+Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint64_t now,
                     std::string_view* reason) {
   // __nf_conntrack_alloc: the count includes unconfirmed entries.
   if (cfg_.max && count_ + 1 > cfg_.max) {
-    if (!early_drop(bucket_of(orig, zone), now)) {
+    if (!early_drop(bucket_of(orig, zone.id_for(kOriginal)), now)) {
       *reason = kTableFullMessage;
       return nullptr;
     }
@@ -377,7 +379,7 @@ void Table::free_entry(Entry* ct) {
 }
 
 void Table::put(Entry* ct) {
-  if (ct && --ct->use == 0) free_entry(ct);
+  if (ct && !(ct->status & status::kTemplate) && --ct->use == 0) free_entry(ct);
 }
 
 void Table::attach(Packet& made, const Packet& orig) {
@@ -413,11 +415,24 @@ bool Table::kill(Entry* ct, uint64_t now_ns) {
   return true;
 }
 
-Entry* Table::find(const Tuple& t, uint16_t zone, Dir* dir) const {
-  for (uintptr_t n = hash_[bucket_of(t, zone)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
+namespace {
+// nf_ct_key_equal for the node (ct, d): same tuple, same zone id in the
+// node's direction (nf_ct_zone_equal), and the node is in the chain being
+// walked: the kernel's hash is keyed by the zone id, so a node hashed under
+// another id is met only on a hash collision, which depends on the boot's
+// random seed; nfemu never lets it match.
+inline bool key_equal(const Entry* ct, int d, const Tuple& t, Zone zone, uint16_t chain_id) {
+  Dir dir = static_cast<Dir>(d);
+  uint16_t id = ct->zone.id_for(dir);
+  return ct->tuple[d] == t && id == zone.id_for(dir) && id == chain_id && !ct->dying();
+}
+}  // namespace
+
+Entry* Table::find_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir) const {
+  for (uintptr_t n = hash_[bucket_of(t, zone_id)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
     Entry* ct = tag_ct(n);
     int d = tag_dir(n);
-    if (ct->tuple[d] == t && ct->zone == zone && !ct->dying()) {
+    if (key_equal(ct, d, t, zone, zone_id)) {
       if (dir) *dir = static_cast<Dir>(d);
       return ct;
     }
@@ -425,9 +440,16 @@ Entry* Table::find(const Tuple& t, uint16_t zone, Dir* dir) const {
   return nullptr;
 }
 
-Entry* Table::find_live(const Tuple& t, uint16_t zone, Dir* dir, uint64_t now) {
+Entry* Table::find(const Tuple& t, Zone zone, Dir* dir) const {
+  uint16_t oid = zone.id_for(kOriginal), rid = zone.id_for(kReply);
+  Entry* ct = find_in(t, zone, oid, dir);
+  if (!ct && rid != oid) ct = find_in(t, zone, rid, dir);
+  return ct;
+}
+
+Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir, uint64_t now) {
   // ____nf_conntrack_find: expired entries met on the chain are reaped.
-  uintptr_t n = hash_[bucket_of(t, zone)];
+  uintptr_t n = hash_[bucket_of(t, zone_id)];
   while (n) {
     Entry* ct = tag_ct(n);
     int d = tag_dir(n);
@@ -435,16 +457,23 @@ Entry* Table::find_live(const Tuple& t, uint16_t zone, Dir* dir, uint64_t now) {
     if (!ct->dying() && expired(ct, now)) {
       // next may be ct's other node; restart the walk after the kill.
       kill(ct, now * kNsPerJiffy);
-      n = hash_[bucket_of(t, zone)];
+      n = hash_[bucket_of(t, zone_id)];
       continue;
     }
-    if (ct->tuple[d] == t && ct->zone == zone && !ct->dying()) {
+    if (key_equal(ct, d, t, zone, zone_id)) {
       *dir = static_cast<Dir>(d);
       return ct;
     }
     n = next;
   }
   return nullptr;
+}
+
+Entry* Table::find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now) {
+  uint16_t oid = zone.id_for(kOriginal), rid = zone.id_for(kReply);
+  Entry* ct = find_live_in(t, zone, oid, dir, now);
+  if (!ct && rid != oid) ct = find_live_in(t, zone, rid, dir, now);
+  return ct;
 }
 
 bool Table::early_drop(size_t bucket, uint64_t now) {
@@ -513,7 +542,11 @@ View Table::view(const Entry& ct, uint64_t now_ns) const {
   v.reply = ct.tuple[kReply];
   v.status = ct.status;
   v.mark = ct.mark;
-  v.zone = ct.zone;
+  // ctnetlink_dump_zone_id: a zone id other than 0 is sent once, as
+  // CTA_ZONE when it applies to both directions, else inside its tuple.
+  v.zone = ct.zone.dir == Zone::kDirBoth ? ct.zone.id : 0;
+  v.zone_orig = ct.zone.dir == Zone::kDirOrig ? ct.zone.id : 0;
+  v.zone_reply = ct.zone.dir == Zone::kDirReply ? ct.zone.id : 0;
   v.has_tcp_state = ct.proto() == kIpProtoTcp;
   v.tcp_state = ct.tcp.state;
   uint64_t now = to_jiffies(now_ns);
@@ -525,7 +558,12 @@ View Table::view(const Entry& ct, uint64_t now_ns) const {
 }
 
 void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
-  if (!cfg_.events) return;
+  // An entry with a template's event mask has its event extension even
+  // with nf_conntrack_events 0 (nf_ct_ecache_ext_add, case 0).
+  if (!cfg_.events && ct->ctmask == ~0u) return;
+  // nf_ct_deliver_cached_events / nf_conntrack_eventmask_report: nothing
+  // is sent unless one of the events is in the entry's ctmask.
+  if (!(mask & ct->ctmask)) return;
   Event ev;
   ev.mask = mask;
   ev.time_ns = now * kNsPerJiffy;
@@ -590,16 +628,19 @@ bool Table::set_reply_tuple(Entry* ct, const Tuple& reply) {
   return true;
 }
 
-bool Table::tuple_taken(const Tuple& t, uint16_t zone, const Entry* ignored) const {
-  for (uintptr_t n = hash_[bucket_of(t, zone)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
+bool Table::tuple_taken(const Tuple& t, Zone zone, const Entry* ignored) const {
+  // nf_conntrack_tuple_taken: `t` is the reply tuple NAT would give the
+  // entry; the chain of the zone's reply-direction id is walked.
+  uint16_t rid = zone.id_for(kReply);
+  for (uintptr_t n = hash_[bucket_of(t, rid)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
     const Entry* ct = tag_ct(n);
     int d = tag_dir(n);
-    if (ct != ignored && ct->tuple[d] == t && ct->zone == zone && !ct->dying()) return true;
+    if (ct != ignored && key_equal(ct, d, t, zone, rid)) return true;
   }
   return false;
 }
 
-bool Table::unique_tuple_taken(const Tuple& t, uint16_t zone, const Entry* ignored) const {
+bool Table::unique_tuple_taken(const Tuple& t, Zone zone, const Entry* ignored) const {
   Tuple reply;
   if (!invert_tuple(t, &reply)) return false;
   return tuple_taken(reply, zone, ignored);
@@ -661,8 +702,27 @@ bool get_tuple(ConstIpv4View ip, std::span<const uint8_t> l4, Tuple* t) {
 
 }  // namespace
 
-LookupResult Table::in(Packet& pkt, Hook hook, uint16_t zone, uint64_t now_ns) {
+std::shared_ptr<Entry> make_template(Zone zone, uint32_t ctmask) {
+  auto t = std::make_shared<Entry>();
+  t->zone = zone;
+  t->ctmask = ctmask;
+  t->status = status::kTemplate | status::kConfirmed;  // nf_ct_tmpl_alloc; __set_bit(IPS_CONFIRMED_BIT)
+  return t;
+}
+
+LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
   LookupResult r;
+  // nf_conntrack_in: a template is read, then dropped from the packet.
+  uint32_t ctmask = ~0u;
+  if (is_template(pkt.meta.ct)) {
+    const auto* tmpl = static_cast<const Entry*>(pkt.meta.ct);
+    zone = tmpl->zone;
+    // nf_ct_zone_tmpl: --zone mark takes the id from the packet's mark.
+    if (zone.flags & Zone::kFromMark) zone = Zone(static_cast<uint16_t>(pkt.meta.mark), 0, zone.dir);
+    ctmask = tmpl->ctmask;
+    pkt.meta.ct = nullptr;
+    pkt.meta.ctinfo = CtInfo::New;
+  }
   // Already tracked (a packet looping back) or NOTRACK: nothing to do.
   if (pkt.meta.ct || pkt.meta.ctinfo == CtInfo::Untracked) {
     r.ct = static_cast<Entry*>(pkt.meta.ct);
@@ -708,6 +768,7 @@ LookupResult Table::in(Packet& pkt, Hook hook, uint16_t zone, uint64_t now_ns) {
         r.reason = why;
         return r;
       }
+      ct->ctmask = ctmask;
       created = true;
     } else {
       ++ct->use;  // the packet's reference
@@ -768,12 +829,17 @@ Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
     if (reply_dir) return Verdict::Accept;
     if (ct->dying()) return Verdict::Drop;
     ct->timeout += now;  // relative to confirmation time
+    // __nf_conntrack_confirm: each tuple in the chain of its own
+    // direction's zone id.
     Dir d;
-    Entry* other = find(ct->tuple[kOriginal], ct->zone, &d);
-    if (!other) other = find(ct->tuple[kReply], ct->zone, &d);
+    Entry* other = find_in(ct->tuple[kOriginal], ct->zone, ct->zone.id_for(kOriginal), &d);
+    if (!other) other = find_in(ct->tuple[kReply], ct->zone, ct->zone.id_for(kReply), &d);
     if (other) {
       // nf_ct_resolve_clash: UDP may take over an identical entry.
-      bool same = other->tuple[kOriginal] == ct->tuple[kOriginal] && other->tuple[kReply] == ct->tuple[kReply];
+      // nf_ct_match: both tuples and the zone in both directions.
+      bool same = other->tuple[kOriginal] == ct->tuple[kOriginal] && other->tuple[kReply] == ct->tuple[kReply] &&
+                  other->zone.id_for(kOriginal) == ct->zone.id_for(kOriginal) &&
+                  other->zone.id_for(kReply) == ct->zone.id_for(kReply);
       if (ct->proto() == kIpProtoUdp && same) {
         ++other->use;
         put(ct);
@@ -807,7 +873,7 @@ Table::Action Table::icmp_packet(Entry* ct, Ctx& c) {
   return Action::Accept;
 }
 
-LookupResult Table::icmp_error(Packet& pkt, size_t dataoff, uint16_t zone, Ctx& c, bool* handled) {
+LookupResult Table::icmp_error(Packet& pkt, size_t dataoff, Zone zone, Ctx& c, bool* handled) {
   // nf_conntrack_icmpv4_error
   LookupResult r;
   *handled = true;

@@ -44,8 +44,10 @@ std::string format(std::string_view head, Msg msg, const ConntrackView& ct) {
   const bool state = msg != Msg::Event || ct.state_event;
   if (state && ct.l4proto == 6 && !ct.tcp_state.empty()) out.append(ct.tcp_state).push_back(' ');
   tuple(out, ct.l4proto, ct.orig);
+  if (ct.zone_orig) fmt::format_to(it, "zone-orig={} ", ct.zone_orig);
   if (!ct.seen_reply) out.append("[UNREPLIED] ");
   tuple(out, ct.l4proto, ct.reply);
+  if (ct.zone_reply) fmt::format_to(it, "zone-reply={} ", ct.zone_reply);
   if (ct.assured) out.append("[ASSURED] ");
   if (msg == Msg::List || ct.mark || ct.mark_event) fmt::format_to(it, "mark={} ", ct.mark);
   if (ct.zone) fmt::format_to(it, "zone={} ", ct.zone);

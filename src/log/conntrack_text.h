@@ -17,6 +17,8 @@
 //   zero (an entry that expired has none left; `conntrack -D` leaves some);
 //   mark= only when the mark is non-zero or changed (`mark_event`); no use=.
 // - -L: timeout, state, then mark= always, zone= when non-zero, use=.
+// - both: zone-orig=N after the original tuple, zone-reply=N after the
+//   reply tuple (checked on 6.18: "dport=53 zone-orig=5 [UNREPLIED]").
 #pragma once
 
 #include <cstdint>
@@ -48,6 +50,10 @@ struct ConntrackView {
   bool mark_event = false;    // the event reports a mark change (IPCT_MARK)
   bool state_event = true;    // the event reports a TCP state change (IPCT_PROTOINFO)
   uint16_t zone = 0;          // NF_CT_DEFAULT_ZONE_ID is 0 and not shown
+  // A direction-specific zone (CT --zone-orig/--zone-reply): printed inside
+  // its tuple, after the ports, as zone-orig=N / zone-reply=N.
+  uint16_t zone_orig = 0;
+  uint16_t zone_reply = 0;
   uint32_t use = 1;
 };
 

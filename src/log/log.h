@@ -20,9 +20,11 @@
 // - The packet's mark comes from pkt.meta.mark (`MARK=0x.. ` when non-zero).
 // - `owner` is the uid/gid of the full socket attached to the packet
 //   (skb->sk): locally sent packets of a user socket, and, on input, packets
-//   that TCP/UDP early demux matched to an established socket. Packets the
-//   kernel makes itself (RST, ICMP errors, SYN-ACK of a request socket) have
-//   none. It is printed only with LogOptions::uid.
+//   that TCP/UDP early demux matched to an established socket, and the RST
+//   a listening socket answers with (the stack passes the listener's
+//   owner). Other packets the kernel makes itself (ICMP errors, a RST for
+//   no socket, SYN-ACK of a request socket) have none. It is printed only
+//   with LogOptions::uid.
 // - The byte span of pkt.data() is skb->len: trimmed to Total Length, as
 //   ip_rcv leaves it; a shorter span yields the kernel's INCOMPLETE/TRUNCATED.
 #pragma once

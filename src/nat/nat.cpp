@@ -156,12 +156,15 @@ void l4_unique_tuple(const conntrack::Table& table, Tuple& t, const Range& r, Ma
 // mapping fits the range lends its mapping. The kernel keeps a bysource
 // hash for this; nfemu scans the table (only for a new connection whose
 // source is outside the range, i.e. a real SNAT).
-bool find_appropriate_src(const conntrack::Table& table, const Tuple& t, const Range& r, uint16_t zone,
+bool find_appropriate_src(const conntrack::Table& table, const Tuple& t, const Range& r, conntrack::Zone zone,
                           Tuple* result) {
   auto all = table.dump(0);
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     const Tuple& o = it->orig;
-    if (!(it->status & st::kSrcNatDone) || it->zone != zone || o.proto != t.proto || o.src != t.src ||
+    // nf_ct_zone_equal(ct, zone, IP_CT_DIR_ORIGINAL)
+    uint16_t orig_zone = it->zone ? it->zone : it->zone_orig;
+    if (!(it->status & st::kSrcNatDone) || orig_zone != zone.id_for(conntrack::kOriginal) || o.proto != t.proto ||
+        o.src != t.src ||
         o.sport != t.sport)
       continue;
     Tuple cand;

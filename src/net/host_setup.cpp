@@ -46,6 +46,8 @@ log::ConntrackView to_log(const conntrack::View& v, uint32_t mask) {
   out.mark_event = (mask & conntrack::ipct::kMark) != 0;
   out.state_event = v.has_tcp_state;
   out.zone = v.zone;
+  out.zone_orig = v.zone_orig;
+  out.zone_reply = v.zone_reply;
   out.use = v.use;
   return out;
 }

@@ -122,6 +122,7 @@ class Parser {
   std::vector<Loaded> loaded_;  // in load order
   std::string jumpto_;
   bool is_goto_ = false;
+  size_t jump_word_ = 0, policy_word_ = 0;  // where -j/-g's and -P's names are
   std::string protocol_;
   bool proto_used_ = false;
   std::optional<xt::Counters> counters_;
@@ -279,6 +280,7 @@ Result<void> Parser::core(char c, std::optional<std::string> arg, size_t wi) {
         cmd_.new_name = words_[pos_++].text;
       } else if (c == 'P') {
         if (!has_arg_word()) return err("-P requires a chain and a policy", wi);
+        policy_word_ = pos_;
         cmd_.policy = words_[pos_++].text;
       } else if (c == 'N') {
         const std::string& n = cmd_.chain;
@@ -335,6 +337,7 @@ Result<void> Parser::core(char c, std::optional<std::string> arg, size_t wi) {
       if (inv) ip_.inv |= IpCriteria::kInvFrag;
       return {};
     case 'j': case 'g': {
+      jump_word_ = arg ? wi : pos_;
       auto a = need_arg();
       if (!a) return a.error();
       if (options_seen_.find(c == 'j' ? 'g' : 'j') != std::string::npos)
@@ -493,6 +496,14 @@ Result<Command> Parser::run() {
     if (auto r = m->final_check(ctx); !r) return err(r.error().message, 0);
   if (target_)
     if (auto r = target_->final_check(ctx); !r) return err(r.error().message, 0);
+
+  // do_parse (xshared.c): iptables itself refuses DROP in nat, as a
+  // policy (-P) or a rule's -j/-g, in any command, before the kernel sees
+  // anything. A restore file's ":PREROUTING DROP" line is not a command
+  // and passes (both checked on 6.18 with iptables-legacy 1.8.9).
+  if (cmd_.table == xt::TableId::Nat && (cmd_.policy == "DROP" || jumpto_ == "DROP"))
+    return err("The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited.",
+               jumpto_ == "DROP" ? jump_word_ : policy_word_);
 
   const bool rule_command = cmd_.op == Op::Append || cmd_.op == Op::Check || cmd_.op == Op::Delete ||
                             cmd_.op == Op::Insert || cmd_.op == Op::Replace;

@@ -243,8 +243,11 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
   for (TableId id : tables_for(hook)) {
     // nf_conntrack_in runs at -200, right after raw.
     bool ct_point = id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && conntrack_enabled();
-    if (ct_point && !pkt.meta.ct && pkt.meta.ctinfo != packet::CtInfo::Untracked) {
-      auto r = conntrack_.in(pkt, to_packet_hook(hook), 0, now_ns);
+    // A CT template from raw (--zone, --ctevents) is not a conntrack yet:
+    // nf_conntrack_in reads and replaces it; the default zone otherwise.
+    bool untracked_yet = !pkt.meta.ct || conntrack::is_template(pkt.meta.ct);
+    if (ct_point && untracked_yet && pkt.meta.ctinfo != packet::CtInfo::Untracked) {
+      auto r = conntrack_.in(pkt, to_packet_hook(hook), conntrack::Zone{}, now_ns);
       if (r.verdict == conntrack::Verdict::Drop) {
         if (r.reason == conntrack::kTableFullMessage && observer_)
           observer_->on_kernel_log(*this, std::string(conntrack::kTableFullMessage));

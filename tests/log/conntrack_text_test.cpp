@@ -32,6 +32,22 @@ TEST(ConntrackTextTest, UpdateWithoutStateChangeOmitsState) {
             "src=198.51.100.2 dst=192.0.2.1 sport=80 dport=40000 [ASSURED] mark=5");
 }
 
+// 6.18, conntrack-tools 1.4.7, raw "-j CT --zone-orig 5" / "--zone-reply 7":
+//   "... sport=5000 dport=53 zone-orig=5 [UNREPLIED] src=..."
+//   "... sport=53 dport=5000 zone-reply=7 mark=0 use=1"
+TEST(ConntrackTextTest, DirectionZonesFollowTheirTuple) {
+  auto v = tcp_view();
+  v.zone_orig = 5;
+  EXPECT_EQ(format_ct_list_line(v),
+            "tcp      6 120 SYN_SENT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=80 zone-orig=5 [UNREPLIED] "
+            "src=198.51.100.2 dst=192.0.2.1 sport=80 dport=40000 mark=0 use=1");
+  v.zone_orig = 0;
+  v.zone_reply = 7;
+  EXPECT_EQ(format_ct_event(CtEventType::New, v),
+            "    [NEW] tcp      6 120 SYN_SENT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=80 [UNREPLIED] "
+            "src=198.51.100.2 dst=192.0.2.1 sport=80 dport=40000 zone-reply=7");
+}
+
 TEST(ConntrackTextTest, DestroyKeepsStateAndNonZeroTimeout) {
   auto v = tcp_view();
   v.timeout = 0;

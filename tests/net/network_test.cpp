@@ -70,6 +70,36 @@ TEST(NetworkTest, ConntrackEventsFollowTheVirtualClock) {
   for (const auto& e : gw.conntrack_events) EXPECT_EQ(e.find("tcp"), std::string::npos) << e;
 }
 
+// A veth takes a frame up to mtu + 14 + 4 (VLAN_HLEN) bytes
+// (is_skb_forwardable). Checked on 6.18 by hand: a veth with mtu 1400
+// whose peer had mtu 65535 received ICMP datagrams of 1400 and 1404 bytes
+// (raw PREROUTING counted them), not 1405 or 1408 (rx_dropped 2).
+TEST(NetworkTest, FrameLargerThanTheMtuIsDroppedByTheVeth) {
+  ScenarioRun r(R"(
+[hosts.h]
+iptables = ["-t raw -A PREROUTING -p udp"]
+
+[hosts.h.interfaces.e0]
+addresses = ["192.0.2.1/24"]
+mtu = 1400
+
+[[traffic]]
+at = 0.5
+on = "h:e0"
+packet = "udp 192.0.2.2:5000 > 192.0.2.1:9 payload 1376"
+
+[[traffic]]
+at = 1.0
+on = "h:e0"
+packet = "udp 192.0.2.2:5000 > 192.0.2.1:9 payload 1377"
+)");
+  const HostRecord& h = r.net->record("h");
+  EXPECT_NE(h.iptables_save.find("[1:1404] -A PREROUTING -p udp"), std::string::npos) << h.iptables_save;
+  ASSERT_EQ(h.captures.at("e0").size(), 2u);  // the first datagram and its port unreachable
+  std::string tl = r.net->timeline_text();
+  EXPECT_NE(tl.find("e0: frame larger than the MTU 1400 (veth: is_skb_forwardable)"), std::string::npos) << tl;
+}
+
 TEST(NetworkTest, LogAndTraceLinesAndCounters) {
   ScenarioRun r(kScenario);
   const HostRecord& gw = r.net->record("gw");

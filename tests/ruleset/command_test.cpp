@@ -51,6 +51,47 @@ TEST(CommandTest, ChainsPolicyRenameAndDelete) {
                  "[0:0] -A INPUT -j c\nCOMMIT\n");
 }
 
+// Checked on 6.18 with iptables-legacy 1.8.9 in a fresh namespace, one
+// command each: iptables refuses DROP in nat itself ("The "nat" table is
+// not intended for filtering, the use of DROP is therefore inhibited.",
+// exit 2, also for -P, -I, -g and inside a user chain); the kernel refuses
+// the others with EINVAL (xt_check_target: the extension's table or hook
+// mask; exit 1, "iptables: Invalid argument"). The lines of `accepted`
+// were accepted by the same kernel.
+TEST(CommandTest, RefusesTargetsOutsideTheirTableOrHooks) {
+  const char* const kNatDrop = "The \"nat\" table is not intended for filtering";
+  EXPECT_NE(run({"-t nat -A PREROUTING -j DROP"}).find(std::string("cmd:1:25: error: ") + kNatDrop), std::string::npos)
+      << run({"-t nat -A PREROUTING -j DROP"});
+  EXPECT_NE(run({"-t nat -P PREROUTING DROP"}).find(std::string("cmd:1:22: error: ") + kNatDrop), std::string::npos)
+      << run({"-t nat -P PREROUTING DROP"});
+  for (const char* line : {"-t nat -I OUTPUT -p tcp -j DROP", "-t nat -A OUTPUT ! -p tcp -j DROP"}) {
+    EXPECT_NE(run({line}).find(kNatDrop), std::string::npos) << line;
+  }
+  EXPECT_NE(run({"-t nat -N x", "-t nat -A x -j DROP"}).find(kNatDrop), std::string::npos);
+  EXPECT_NE(run({"-t nat -N x", "-t nat -A OUTPUT -g DROP"}).find(kNatDrop), std::string::npos);
+  for (const char* line : {
+           "-t mangle -A INPUT -j REJECT", "-t mangle -A PREROUTING -j REJECT", "-t raw -A PREROUTING -j REJECT",
+           "-t nat -A INPUT -j REJECT", "-t filter -A INPUT -j TRACE", "-t mangle -A PREROUTING -j TRACE",
+           "-t mangle -A PREROUTING -j CT --zone 1", "-t filter -A INPUT -j NOTRACK",
+           "-t nat -A PREROUTING -j MASQUERADE", "-t nat -A INPUT -j MASQUERADE", "-t nat -A POSTROUTING -j REDIRECT",
+           "-t nat -A INPUT -j DNAT --to-destination 192.0.2.1", "-t nat -A PREROUTING -j SNAT --to-source 192.0.2.1",
+           "-t filter -A INPUT -j MASQUERADE", "-t mangle -A POSTROUTING -j MASQUERADE",
+           "-t filter -A INPUT -j DNAT --to-destination 192.0.2.1", "-t filter -A INPUT -j TTL --ttl-set 3",
+           "-t filter -A INPUT -j CHECKSUM --checksum-fill", "-t filter -A INPUT -j CLASSIFY --set-class 1:1",
+           "-t mangle -A PREROUTING -j CLASSIFY --set-class 1:1", "-t filter -A INPUT -j DSCP --set-dscp 1",
+           "-t filter -A INPUT -j TOS --set-tos 1", "-t raw -A PREROUTING -j TOS --set-tos 1",
+           "-A INPUT -m string --algo fsm --string abcd", "-A INPUT -m string --algo fsm --string abc",
+           "-A INPUT -m string --algo fsm --string abcdefgh", "-A INPUT -m string --algo fsm --string a"}) {
+    EXPECT_EQ(run({line}).rfind("ERROR cmd:1:", 0), 0u) << line;
+  }
+  for (const char* line : {"-t nat -A OUTPUT -j ACCEPT", "-t nat -A PREROUTING -j MARK --set-mark 1",
+                           "-t nat -A PREROUTING -j CONNMARK --set-mark 1", "-t raw -A PREROUTING -j MARK --set-mark 1",
+                           "-t raw -A PREROUTING -j CONNMARK --set-mark 1", "-t nat -A PREROUTING -j LOG",
+                           "-A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1000"}) {
+    EXPECT_EQ(run({line}).find("ERROR"), std::string::npos) << line << ": " << run({line});
+  }
+}
+
 TEST(CommandTest, RefusesWhatIptablesRefuses) {
   EXPECT_NE(run({"-N a", "-A INPUT -j a", "-X a"}).find("Can't delete chain with references left"), std::string::npos);
   EXPECT_NE(run({"-A INPUT -j nosuchchain"}).find("Couldn't load target `nosuchchain'"), std::string::npos);

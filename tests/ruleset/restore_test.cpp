@@ -52,6 +52,8 @@ TEST(RestoreTest, ErrorsNameTheLine) {
       {"*filter\n:foo - [0:0]\n:foo - [0:0]\nCOMMIT\n", 3, "error creating chain 'foo':File exists"},
       {"*filter\n:foo ACCEPT [0:0]\nCOMMIT\n", 2, "Bad built-in chain name"},
       {"*filter\n:INPUT REJECT [0:0]\nCOMMIT\n", 2, "Bad policy name"},
+      // 6.18, iptables-legacy-restore 1.8.9: "Error occurred at line: 2".
+      {"*nat\n-A PREROUTING -j DROP\nCOMMIT\n", 2, "the use of DROP is therefore inhibited"},
       {"*filter\n-A INPUT -s 300.1.1.1 -j ACCEPT\nCOMMIT\n", 2, "host/network `300.1.1.1' not found"},
       {"*filter\n-A INPUT -p tcp --dport 70000\nCOMMIT\n", 2, "invalid port/service `70000' specified"},
       {"*filter\n-A INPUT --comment \"abc\nCOMMIT\n", 2, "unknown option \"--comment\""},
@@ -91,6 +93,14 @@ TEST(RestoreTest, ErrorColumnPointsAtTheWord) {
   ASSERT_FALSE(out);
   EXPECT_EQ(out.error().line, 2);
   EXPECT_EQ(out.error().col, 28);  // where --bogus starts
+}
+
+// 6.18, iptables-legacy-restore 1.8.9: a policy line is not a command;
+// ":PREROUTING DROP" in *nat is taken (and saved back as is).
+TEST(RestoreTest, NatDropPolicyLineIsAccepted) {
+  auto r = load("*nat\n:PREROUTING DROP [0:0]\nCOMMIT\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_NE(r->find(":PREROUTING DROP [0:0]"), std::string::npos) << *r;
 }
 
 TEST(RestoreTest, FailedBlockKeepsEarlierCommits) {

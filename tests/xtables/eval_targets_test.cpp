@@ -200,7 +200,7 @@ TEST(EvalTargetsTest, NfqueueWithoutListenerQueuesOrBypasses) {
 
 TEST(EvalTargetsTest, NotrackLeavesThePacketUntracked) {
   Ruleset rs = load("*raw\n-A PREROUTING -p udp -j CT --notrack\n-A PREROUTING -p tcp -j NOTRACK\n"
-                    "-A PREROUTING -p icmp -j CT --zone 5\nCOMMIT\n"
+                    "-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n"
                     "*filter\n-A INPUT -m state --state UNTRACKED -j DROP\nCOMMIT\n");
   Recorder rec;
   for (const char* spec : {"udp 198.51.100.10:5 > 203.0.113.4:53", "tcp 198.51.100.10:5 > 203.0.113.4:53 flags S"}) {
@@ -212,11 +212,38 @@ TEST(EvalTargetsTest, NotrackLeavesThePacketUntracked) {
     // conntrack skips it: Table::in is not called by the host (host.cpp).
   }
   EXPECT_TRUE(rec.unsupported.empty());
-  // A zone template needs the host to pass the zone to nf_conntrack_in.
-  auto i = pkt("icmp 198.51.100.10 > 203.0.113.4 echo-request");
+  // A helper (expectations, helper= in conntrack's text) is not modelled.
+  auto i = pkt("tcp 198.51.100.10:5 > 203.0.113.4:21 flags S");
   run(rs, TableId::Raw, Hook::PreRouting, i, rec);
   EXPECT_EQ(rec.unsupported, std::vector<std::string>{"CT"});
-  EXPECT_EQ(i.meta.ctinfo, packet::CtInfo::New);
+  EXPECT_EQ(i.meta.ctinfo, packet::CtInfo::Untracked);  // NOTRACK came first
+}
+
+// xt_ct_target: the template goes on a packet without conntrack; the
+// first CT rule wins (6.18: "-j CT --ctevents new,destroy" then
+// "-j CT --zone 5": both rules count the packet, the entry has no zone).
+TEST(EvalTargetsTest, CtTemplateFirstRuleWinsAndConntrackReadsIt) {
+  Ruleset rs = load("*raw\n-A PREROUTING -j CT --zone-orig 4 --zone-reply 6\n-A PREROUTING -j CT --zone 5\n"
+                    "COMMIT\n");
+  Recorder rec;
+  auto p = pkt("udp 198.51.100.10:5 > 203.0.113.4:53");
+  EXPECT_EQ(run(rs, TableId::Raw, Hook::PreRouting, p, rec), Verdict::Accept);
+  EXPECT_TRUE(rec.unsupported.empty());
+  ASSERT_TRUE(conntrack::is_template(p.meta.ct));
+  EXPECT_EQ(p.meta.ctinfo, packet::CtInfo::New);
+  // Both directions given: the default direction, the last id (6.18
+  // saves it as "--zone 6").
+  conntrack::Table table;
+  auto r = table.in(p, packet::Hook::PreRouting, 0, 0);
+  ASSERT_NE(r.ct, nullptr);
+  EXPECT_EQ(r.ct->zone, conntrack::Zone(6));
+  table.put(p);
+  // Already tracked: left alone.
+  auto q = pkt("udp 198.51.100.10:5 > 203.0.113.4:53");
+  conntrack::Entry other;
+  q.meta.ct = &other;
+  run(rs, TableId::Raw, Hook::PreRouting, q, rec);
+  EXPECT_EQ(q.meta.ct, &other);
 }
 
 TEST(EvalTargetsTest, ConnmarkSaveRestoreThroughTheConntrackTable) {
