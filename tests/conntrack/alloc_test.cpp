@@ -265,20 +265,26 @@ TEST(AllocTest, ReplayLoopWithNewNatedConnections) {
   auto sc = scenario::load_scenario_text(kNatScenario, "alloc.toml", ".");
   ASSERT_TRUE(sc) << sc.error().format("alloc.toml");
 
+  auto run_replay = [&](int phases) {
+    replay::ReplayOptions o;
+    o.host = "fw";
+    o.inputs = {{"wan", (dir / (std::to_string(phases) + ".pcap")).string()}};
+    std::ostringstream diff;
+    return replay::replay(*sc, o, diff);
+  };
+  // Once uncounted: function-local statics (tables, reason texts) are made
+  // by the first replay of the process only.
+  ASSERT_TRUE(run_replay(2));
   size_t allocs[2] = {};
   uint64_t frames[2] = {};
   std::map<std::string, size_t> sites[2];
   std::string report;
   for (int run = 0; run < 2; ++run) {
-    replay::ReplayOptions o;
-    o.host = "fw";
-    o.inputs = {{"wan", (dir / (std::to_string(run + 2) + ".pcap")).string()}};
-    std::ostringstream diff;
     backtrace(g_stacks[0].frames, 1);
     g_nstacks = 0;
     g_allocs = 0;
     g_count = true;
-    auto r = replay::replay(*sc, o, diff);
+    auto r = run_replay(run + 2);
     g_count = false;
     ASSERT_TRUE(r) << r.error().message;
     allocs[run] = g_allocs.load();
@@ -291,7 +297,8 @@ TEST(AllocTest, ReplayLoopWithNewNatedConnections) {
     sites[run] = allocation_sites();
   }
   for (const auto& [site, n] : sites[1])
-    if (sites[0][site] != n) report += "  " + std::to_string(n - sites[0][site]) + " more  " + site + "\n";
+    if (sites[0][site] != n)
+      report += "  " + std::to_string(static_cast<long>(n) - static_cast<long>(sites[0][site])) + "  " + site + "\n";
   fs::remove_all(dir);
   std::printf("replay allocations: %zu for %llu frames, %zu for %llu frames\n", allocs[0],
               static_cast<unsigned long long>(frames[0]), allocs[1], static_cast<unsigned long long>(frames[1]));
