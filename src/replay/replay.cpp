@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <unordered_map>
 
 #include "conntrack/conntrack.h"
 #include "net/host_setup.h"
@@ -219,15 +218,36 @@ class HostRun : private stack::PathObserver {
     }
   }
 
-  // The text is made only the first time a rule drops.
+  // The text is made only the first time a rule drops. Keys are rule and
+  // chain addresses: an open-addressing table (a drop looks up one per
+  // packet; std::unordered_map's modulo and node hop showed in profiles).
   template <typename F>
   size_t drop_index(const void* key, F text) {
-    if (key == last_drop_key_) return last_drop_;
-    auto [it, inserted] = drop_keys_.try_emplace(key, drops_.size());
-    if (inserted) drops_.push_back({text(), 0});
-    last_drop_key_ = key;
-    last_drop_ = it->second;
-    return it->second;
+    if ((drop_slots_used_ + 1) * 2 > drop_slots_.size()) grow_drop_slots();
+    size_t mask = drop_slots_.size() - 1;
+    for (size_t i = slot_of(key, mask);; i = (i + 1) & mask) {
+      DropSlot& slot = drop_slots_[i];
+      if (slot.key == key) return slot.index;
+      if (slot.key) continue;
+      slot = {key, drops_.size()};
+      ++drop_slots_used_;
+      drops_.push_back({text(), 0});
+      return slot.index;
+    }
+  }
+  static size_t slot_of(const void* key, size_t mask) {
+    return static_cast<size_t>((reinterpret_cast<uintptr_t>(key) >> 4) * 0x9E3779B97F4A7C15ull >> 32) & mask;
+  }
+  void grow_drop_slots() {
+    std::vector<DropSlot> old(std::max<size_t>(64, drop_slots_.size() * 2));
+    old.swap(drop_slots_);
+    size_t mask = drop_slots_.size() - 1;
+    for (const DropSlot& d : old) {
+      if (!d.key) continue;
+      size_t i = slot_of(d.key, mask);
+      while (drop_slots_[i].key) i = (i + 1) & mask;
+      drop_slots_[i] = d;
+    }
   }
 
   void leave(Fate::Kind kind, const packet::Packet& pkt) {
@@ -314,9 +334,12 @@ class HostRun : private stack::PathObserver {
   std::optional<xt::TraceEvent> last_;
   size_t table_drop_ = SIZE_MAX;
   std::vector<DropEntry> drops_;
-  std::unordered_map<const void*, size_t> drop_keys_;
-  const void* last_drop_key_ = nullptr;  // the policy and hot rules drop in runs
-  size_t last_drop_ = 0;
+  struct DropSlot {
+    const void* key = nullptr;
+    size_t index = 0;
+  };
+  std::vector<DropSlot> drop_slots_;  // a power of two, at most half full
+  size_t drop_slots_used_ = 0;
   std::map<std::string, size_t, std::less<>> reasons_;
 };
 
@@ -354,18 +377,23 @@ class Progress {
 // The frame as the host's receive() takes it, written into `pkt` (whose
 // buffer is reused frame after frame): an Ethernet frame carrying IPv4, or
 // false and the reason it is not replayed (counted in `in`).
-bool to_packet(const MergedFrame& f, const stack::Host& host, std::string_view ifname,
-               ReplaySummary::InputStats& in, packet::Packet& pkt) {
+// `link`: the interface's MAC and its neighbour's, the header given to
+// frames captured without one (raw IP, Linux cooked).
+struct InputLink {
+  packet::Mac own{};
+  packet::Mac peer{};
+};
+
+bool to_packet(const MergedFrame& f, const InputLink& link, ReplaySummary::InputStats& in, packet::Packet& pkt) {
   std::span<const uint8_t> d = f.data;
-  const stack::Interface* ifc = host.find_interface(ifname);
   packet::EthernetHeader eth;
-  eth.dst = ifc->mac;
-  eth.src = host.neighbour ? host.neighbour(ifname, 0) : packet::Mac{};
+  eth.dst = link.own;
+  eth.src = link.peer;
   std::span<const uint8_t> l3;
   if (f.linktype == kDltEthernet) {
     if (d.size() < packet::kEthernetHeader) return ++in.runt, false;
     eth = packet::read_ethernet(d);
-    if (eth.src == ifc->mac) return ++in.own, false;  // the host's own output, captured both ways
+    if (eth.src == link.own) return ++in.own, false;  // the host's own output, captured both ways
     l3 = d.subspan(packet::kEthernetHeader);
   } else if (f.linktype == kDltLinuxSll) {
     if (d.size() < kSllHeader) return ++in.runt, false;
@@ -477,6 +505,12 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   uint64_t now_ns = 0;
   std::optional<MergedFrame> f = *first;
   packet::Packet pkt, copy;  // reused: no allocation per frame once warm
+  // Resolved once: the neighbour is a lookup by interface name.
+  std::vector<InputLink> links;
+  for (const auto& i : opts.inputs) {
+    const stack::Host& h = runs[0]->host();
+    links.push_back({h.find_interface(i.ifname)->mac, h.neighbour ? h.neighbour(i.ifname, 0) : packet::Mac{}});
+  }
   while (f) {
     ++sum.frames;
     auto& in = sum.inputs[f->input];
@@ -485,7 +519,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     sum.last_us = f->ts_us;
     now_ns = (f->ts_us - base_us) * 1000;
     const std::string& ifname = opts.inputs[f->input].ifname;
-    if (to_packet(*f, runs[0]->host(), ifname, in, pkt)) {
+    if (to_packet(*f, links[f->input], in, pkt)) {
       if (runs.size() == 1) {
         runs[0]->process(pkt, ifname, now_ns);
       } else {
