@@ -13,6 +13,13 @@ The three shapes follow the seed families of ClassBench (Taylor & Turner,
        DROP and ACCEPT mixed.
   ipc  IP chains: both addresses fairly specific, exact or ranged ports
        on both sides, TCP/UDP/ICMP.
+  nat  the fw shape in filter FORWARD plus a nat table, as an edge router
+       has one: DNAT rules (one per 20 filter rules) from public
+       address:port pairs to servers behind lan, accepted by the first
+       FORWARD rule; SNAT of some source prefixes (one per 40) and a final
+       MASQUERADE out of lan, so that every forwarded connection is
+       source-NATed. The nat chains are walked by each connection's first
+       packet only; conntrack is loaded by the nat table.
 Rules go into filter FORWARD (policy DROP), so a packet walks the list
 until its first match, as the kernel's ipt_do_table. Every rule is also
 emitted as a `# rule` comment line that gen-trace.py reads back: the
@@ -91,21 +98,51 @@ def ipc(rng):
     return proto, src, dst, sport, dport, rng.choices(["ACCEPT", "DROP"], [60, 40])[0]
 
 
+LAN = "198.51.100.0/24"  # bench-replay.sh's lan side
+
+
+def write_nat(rng, n, out):
+    """The nat table of the nat shape; DNAT rules are `# rule` lines too,
+    so that the trace has flows to the published services."""
+    out.write("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+              ":POSTROUTING ACCEPT [0:0]\n")
+    for _ in range(max(1, n // 20)):
+        proto = rng.choice(["tcp", "tcp", "udp"])
+        dst = prefix(rng, 32, 32)
+        port = rng.choice(WELL_KNOWN)
+        server = "198.51.100.%d:%d" % (rng.randint(2, 250), rng.choice((port, 8000 + port % 1000)))
+        out.write("# rule %s 0.0.0.0/0 %s - %d\n" % (proto, fmt_prefix(dst), port))
+        out.write("-A PREROUTING -d %s -i wan -p %s -m %s --dport %d -j DNAT --to-destination %s\n"
+                  % (fmt_prefix(dst), proto, proto, port, server))
+    for _ in range(max(1, n // 40)):
+        src = prefix(rng, 8, 24)
+        out.write("-A POSTROUTING -s %s -o lan -j SNAT --to-source 198.51.100.%d-198.51.100.%d\n"
+                  % (fmt_prefix(src), 240, 250))
+    out.write("-A POSTROUTING -o lan -j MASQUERADE\n")
+    out.write("COMMIT\n")
+
+
 def port_text(p):
     return str(p[0]) if p[0] == p[1] else "%d:%d" % p
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shape", choices=["acl", "fw", "ipc"], required=True)
+    ap.add_argument("--shape", choices=["acl", "fw", "ipc", "nat"], required=True)
     ap.add_argument("--rules", type=int, required=True)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     rng = random.Random("%s-%d-%d" % (a.shape, a.rules, a.seed))
-    make = {"acl": acl, "fw": fw, "ipc": ipc}[a.shape]
+    make = {"acl": acl, "fw": fw, "ipc": ipc, "nat": fw}[a.shape]
     out = sys.stdout
     out.write("# nfemu bench ruleset: shape %s, %d rules, seed %d\n" % (a.shape, a.rules, a.seed))
+    if a.shape == "nat":
+        write_nat(rng, a.rules, out)
     out.write("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+    if a.shape == "nat":
+        # What DNAT sent to the servers behind lan (the trace never has
+        # them as its own destination: gen-trace.py avoids that subnet).
+        out.write("-A FORWARD -d %s -o lan -j ACCEPT\n" % LAN)
     for _ in range(a.rules):
         proto, src, dst, sport, dport, verdict = make(rng)
         words = []

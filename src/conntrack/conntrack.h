@@ -52,7 +52,8 @@
 // order. Once warm, in(), confirm(), put() and expire_until() allocate
 // nothing; the event queue reuses its capacity when taken with
 // take_events(&buffer). A connection costs sizeof(Entry) (192) + 16 (heap)
-// + 8 per bucket (bench/nfemu/conntrack_bench measures it).
+// + 8 per bucket, + 8 more per bucket once source NAT asked for the
+// by-source index (bench/nfemu/conntrack_bench measures it).
 //
 // Reference counting follows the kernel: a packet carrying meta.ct holds a
 // reference (taken by in()), the hash holds one for confirmed entries. A
@@ -212,6 +213,9 @@ struct alignas(64) Entry {
   // `conntrack -L`.
   uint32_t timer = UINT32_MAX;
   uint32_t seq = 0;
+  // The next entry with the same source hash (Table::for_each_by_source),
+  // newest first; only kept once something asked for that index.
+  Entry* bysrc_next = nullptr;
 
   uint8_t proto() const { return tuple[kOriginal].proto; }
   // The virtual time the entry expires at (confirmed entries).
@@ -373,6 +377,22 @@ class Table {
   // queue: a caller that keeps one vector allocates nothing once warm.
   void take_events(std::vector<Event>* out);
 
+  // nf_nat_bysource: the confirmed, live entries whose original tuple has
+  // t's source (protocol, address, port or id) whose original-direction
+  // zone id is `zone` (nf_ct_zone_equal(ct, zone, IP_CT_DIR_ORIGINAL)), newest confirmed
+  // first (dump()'s order reversed), until f(const Entry&) returns true;
+  // returns that entry or nullptr. The index is built on the first call (a
+  // source NAT) and kept from then on: no cost for tables without NAT.
+  template <typename F>
+  const Entry* for_each_by_source(const Tuple& t, uint16_t zone, F f) const {
+    if (bysrc_.empty()) build_bysrc();
+    for (const Entry* e = bysrc_[bysrc_bucket(t, zone)]; e; e = e->bysrc_next) {
+      const Tuple& o = e->tuple[kOriginal];
+      if (o.proto != t.proto || o.src != t.src || o.sport != t.sport || e->zone.id_for(kOriginal) != zone || e->dying()) continue;
+      if (f(*e)) return e;
+    }
+    return nullptr;
+  }
   // conntrack -L: confirmed, live entries in insertion order.
   std::vector<View> dump(uint64_t now_ns) const;
   View view(const Entry& ct, uint64_t now_ns) const;
@@ -428,6 +448,9 @@ class Table {
   void sift_down(uint32_t i);
   template <typename F>
   void for_each_slot(F f) const;
+  size_t bysrc_bucket(const Tuple& t, uint16_t zone) const;
+  void build_bysrc() const;
+  void bysrc_unlink(Entry* ct);
 
   Action tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Dir dir, Ctx& c);
   Action udp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Ctx& c);
@@ -454,6 +477,9 @@ class Table {
   // Bucket heads: tagged pointers as in Entry::hnext, both directions of an
   // entry hashed (the kernel's tuplehash[2]).
   std::vector<uintptr_t> hash_;
+  // Heads of the by-source chains (Entry::bysrc_next), as many as hash_;
+  // empty until for_each_by_source is first called.
+  mutable std::vector<Entry*> bysrc_;
   struct Timer {
     uint64_t key;  // jiffies, <= the entry's timeout
     Entry* ct;

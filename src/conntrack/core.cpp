@@ -233,6 +233,35 @@ void Table::for_each_slot(F f) const {
     for (size_t i = 0; i < r.used; ++i) f(&r.base[i]);
 }
 
+size_t Table::bysrc_bucket(const Tuple& t, uint16_t zone) const {
+  uint64_t h = mix((uint64_t{t.src} << 32) | (uint64_t{t.sport} << 16) | (uint64_t{t.proto} << 8));
+  h = mix(h ^ zone);
+  return static_cast<size_t>(((h & 0xffffffffu) * bysrc_.size()) >> 32);
+}
+
+void Table::build_bysrc() const {
+  std::vector<Entry*> linked;
+  for (const Region& r : regions_)
+    for (size_t i = 0; i < r.used; ++i)
+      if (r.base[i].confirmed() && !r.base[i].dying()) linked.push_back(&r.base[i]);
+  std::sort(linked.begin(), linked.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
+  bysrc_.assign(std::max<size_t>(hash_.size(), 1), nullptr);
+  for (Entry* e : linked) {
+    size_t b = bysrc_bucket(e->tuple[kOriginal], e->zone.id_for(kOriginal));
+    e->bysrc_next = bysrc_[b];
+    bysrc_[b] = e;
+  }
+}
+
+void Table::bysrc_unlink(Entry* ct) {
+  for (Entry** p = &bysrc_[bysrc_bucket(ct->tuple[kOriginal], ct->zone.id_for(kOriginal))]; *p; p = &(*p)->bysrc_next)
+    if (*p == ct) {
+      *p = ct->bysrc_next;
+      break;
+    }
+  ct->bysrc_next = nullptr;
+}
+
 void Table::rehash(uint32_t buckets) {
   hash_.assign(buckets, 0);
   // Linked in confirmation order, as link() did: chains keep their order.
@@ -247,6 +276,7 @@ void Table::rehash(uint32_t buckets) {
       e->hnext[d] = hash_[b];
       hash_[b] = tag(e, d);
     }
+  if (!bysrc_.empty()) build_bysrc();
 }
 
 void Table::link(Entry* ct) {
@@ -254,6 +284,11 @@ void Table::link(Entry* ct) {
     size_t b = bucket_of(ct->tuple[d], ct->zone.id_for(static_cast<Dir>(d)));
     ct->hnext[d] = hash_[b];
     hash_[b] = tag(ct, d);
+  }
+  if (!bysrc_.empty()) {
+    size_t b = bysrc_bucket(ct->tuple[kOriginal], ct->zone.id_for(kOriginal));
+    ct->bysrc_next = bysrc_[b];
+    bysrc_[b] = ct;
   }
   ct->seq = next_seq_++;
   timer_push(ct);
@@ -269,6 +304,7 @@ void Table::unlink(Entry* ct) {
       }
     ct->hnext[d] = 0;
   }
+  if (!bysrc_.empty()) bysrc_unlink(ct);
   timer_remove(ct);
 }
 
@@ -333,7 +369,7 @@ Table::Memory Table::memory() const {
   m.entry_size = sizeof(Entry);
   m.pool_capacity = capacity_;
   for (const Region& r : regions_) m.pool_used_bytes += r.used * sizeof(Entry);
-  m.index_bytes = hash_.capacity() * sizeof(uintptr_t);
+  m.index_bytes = hash_.capacity() * sizeof(uintptr_t) + bysrc_.capacity() * sizeof(Entry*);
   m.timer_bytes = timers_.capacity() * sizeof(Timer);
   return m;
 }

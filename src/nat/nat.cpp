@@ -154,31 +154,22 @@ void l4_unique_tuple(const conntrack::Table& table, Tuple& t, const Range& r, Ma
 // find_appropriate_src: the newest connection from the same source
 // (address, port or id, protocol) that has a source manip and whose
 // mapping fits the range lends its mapping. The kernel keeps a bysource
-// hash for this; nfemu scans the table (only for a new connection whose
+// hash for this, and so does the table (only for a new connection whose
 // source is outside the range, i.e. a real SNAT).
 bool find_appropriate_src(const conntrack::Table& table, const Tuple& t, const Range& r, conntrack::Zone zone,
                           Tuple* result) {
-  auto all = table.dump(0);
-  for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    const Tuple& o = it->orig;
-    // nf_ct_zone_equal(ct, zone, IP_CT_DIR_ORIGINAL)
-    uint16_t orig_zone = it->zone ? it->zone : it->zone_orig;
-    if (!(it->status & st::kSrcNatDone) || orig_zone != zone.id_for(conntrack::kOriginal) || o.proto != t.proto ||
-        o.src != t.src ||
-        o.sport != t.sport)
-      continue;
+  return table.for_each_by_source(t, zone.id_for(conntrack::kOriginal), [&](const Entry& e) {
+    if (!(e.status & st::kSrcNatDone)) return false;
     Tuple cand;
-    if (!conntrack::invert_tuple(it->reply, &cand)) continue;
+    if (!conntrack::invert_tuple(e.tuple[kReply], &cand)) return false;
     cand.dst = t.dst;
     cand.dport = t.dport;
     cand.icmp_type = t.icmp_type;
     cand.icmp_code = t.icmp_code;
-    if (in_range(cand, r)) {
-      *result = cand;
-      return true;
-    }
-  }
-  return false;
+    if (!in_range(cand, r)) return false;
+    *result = cand;
+    return true;
+  }) != nullptr;
 }
 
 // get_unique_tuple.

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <optional>
 
-#include "log/conntrack_text.h"
+#include "net/host_setup.h"
 #include "packet/grammar.h"
 #include "packet/pcap_io.h"
 #include "ruleset/restore.h"
@@ -17,49 +17,6 @@ namespace nfemu::net {
 namespace {
 
 constexpr packet::Mac kWirePeerMac = {0x02, 0, 0, 0, 0, 0};
-
-stack::RouteType to_stack(scenario::RouteType t) {
-  switch (t) {
-    case scenario::RouteType::Unicast: return stack::RouteType::Unicast;
-    case scenario::RouteType::Local: return stack::RouteType::Local;
-    case scenario::RouteType::Broadcast: return stack::RouteType::Broadcast;
-    case scenario::RouteType::Unreachable: return stack::RouteType::Unreachable;
-    case scenario::RouteType::Prohibit: return stack::RouteType::Prohibit;
-    case scenario::RouteType::Blackhole: return stack::RouteType::Blackhole;
-  }
-  return stack::RouteType::Unicast;
-}
-
-log::CtTuple to_log(const conntrack::Tuple& t) {
-  log::CtTuple out;
-  out.src = t.src;
-  out.dst = t.dst;
-  out.sport = t.sport;
-  out.dport = t.dport;
-  out.icmp_type = t.icmp_type;
-  out.icmp_code = t.icmp_code;
-  out.icmp_id = t.icmp_id();
-  return out;
-}
-
-log::ConntrackView to_log(const conntrack::View& v, uint32_t mask) {
-  log::ConntrackView out;
-  out.l4proto = v.orig.proto;
-  out.timeout = v.has_timeout ? v.timeout_s : 0;
-  out.tcp_state = v.has_tcp_state ? conntrack::to_string(v.tcp_state) : std::string_view();
-  out.orig = to_log(v.orig);
-  out.reply = to_log(v.reply);
-  out.seen_reply = v.status & conntrack::status::kSeenReply;
-  out.assured = v.status & conntrack::status::kAssured;
-  out.mark = v.mark;
-  out.mark_event = (mask & conntrack::ipct::kMark) != 0;
-  out.state_event = v.has_tcp_state;
-  out.zone = v.zone;
-  out.zone_orig = v.zone_orig;
-  out.zone_reply = v.zone_reply;
-  out.use = v.use;
-  return out;
-}
 
 std::string describe(const packet::Packet& pkt) {
   auto text = packet::format_packet(pkt.ip());
@@ -107,55 +64,13 @@ Result<std::unique_ptr<Network>> Network::build(const scenario::Scenario& sc) {
   std::unique_ptr<Network> net(new Network(sc));
   for (size_t hi = 0; hi < sc.hosts.size(); ++hi) {
     const scenario::Host& sh = sc.hosts[hi];
-    auto h = std::make_unique<stack::Host>(sh.name);
-    for (const auto& l : sh.listeners) h->add_listener(l.proto == scenario::Proto::Tcp ? 6 : 17, l.port);
-    for (const auto& ifc : sh.interfaces) {
-      if (!ifc.loopback) h->add_interface(ifc.name, ifc.mac, ifc.mtu);
-      for (const auto& a : ifc.addresses) {
-        if (ifc.loopback && a.addr == 0x7f000001 && a.prefix_len == 8) continue;  // the Host has it
-        h->add_address(ifc.name, a.addr, a.prefix_len);
-      }
-    }
-    for (const auto& r : sh.routes) {
-      if (r.origin != scenario::RouteOrigin::User) continue;
-      stack::Route route;
-      route.dst = r.dst;
-      route.plen = r.prefix_len;
-      route.type = to_stack(r.type);
-      route.gateway = r.via.value_or(0);
-      if (r.dev >= 0) route.dev = sh.interfaces[static_cast<size_t>(r.dev)].name;
-      route.prefsrc = r.src.value_or(0);
-      route.metric = r.metric;
-      route.local_table = r.table == scenario::RouteTable::Local;
-      if (auto ok = h->fib().add(route); !ok) {
-        Error e = ok.error();
-        e.line = r.line;
-        return e;
-      }
-    }
-    for (const auto& [name, value] : sh.sysctls) {
-      std::string text = std::holds_alternative<int64_t>(value) ? std::to_string(std::get<int64_t>(value))
-                                                                : std::get<std::string>(value);
-      if (std::holds_alternative<int64_t>(value)) h->set_sysctl(name, std::get<int64_t>(value));
-      if (name.rfind("net.netfilter.", 0) == 0) {
-        if (auto ok = h->conntrack().set_sysctl(name, text); !ok) return ok.error();
-      }
-    }
-    h->ruleset() = sh.ruleset;
+    auto built = build_host(sc, hi);
+    if (!built) return built.error();
+    auto h = std::move(*built);
     h->set_observer(net.get());
     Network* self = net.get();
     h->on_wire = [self, hi](const stack::Host&, std::string_view ifname, packet::Packet& pkt) {
       self->wire(hi, ifname, pkt);
-    };
-    h->neighbour = [self, hi](std::string_view ifname, uint32_t) {
-      const scenario::Host& host = self->sc_.hosts[hi];
-      int idx = host.interface_index(ifname);
-      for (const auto& l : self->sc_.links) {
-        const scenario::Endpoint me{hi, static_cast<size_t>(idx)};
-        if (l.a == me) return self->sc_.hosts[l.b.host].interfaces[l.b.iface].mac;
-        if (l.b == me) return self->sc_.hosts[l.a.host].interfaces[l.a.iface].mac;
-      }
-      return kWirePeerMac;
     };
     net->records_[sh.name];
     net->hosts_.push_back(std::move(h));
@@ -220,10 +135,7 @@ void Network::collect_events(const stack::Host& h) {
 void Network::collect_events(size_t hi) {
   auto& rec = records_[hosts_[hi]->name()];
   for (const auto& ev : hosts_[hi]->conntrack().take_events()) {
-    auto type = ev.type == conntrack::EventType::New      ? log::CtEventType::New
-                : ev.type == conntrack::EventType::Update ? log::CtEventType::Update
-                                                          : log::CtEventType::Destroy;
-    rec.conntrack_events.push_back(log::format_ct_event(type, to_log(ev.view, ev.mask)));
+    rec.conntrack_events.push_back(conntrack_event_text(ev));
     std::string_view line = rec.conntrack_events.back();
     line.remove_prefix(std::min(line.find_first_not_of(' '), line.size()));
     Event& e = add(*hosts_[hi], EventKind::CtEvent);
@@ -313,7 +225,7 @@ void Network::run() {
     auto& rec = records_[hosts_[hi]->name()];
     std::vector<std::pair<std::string, conntrack::View>> entries;
     for (const auto& v : hosts_[hi]->conntrack().dump(now_ns_))
-      entries.emplace_back(log::format_ct_list_line(to_log(v, 0)), v);
+      entries.emplace_back(conntrack_list_text(v), v);
     std::stable_sort(entries.begin(), entries.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [line, view] : entries) {

@@ -21,7 +21,10 @@ void Packet::ensure_buffer() {
 }
 
 void Packet::assign(std::span<const uint8_t> l3) {
-  buf_.resize(kHeadroom + l3.size());
+  // Grown only: a reused Packet neither zero-fills what the copy overwrites
+  // nor gives back what a later, larger datagram needs again. Bytes past
+  // len_ are never read (resize() zero-fills what it exposes).
+  if (buf_.size() < kHeadroom + l3.size()) buf_.resize(kHeadroom + l3.size());
   if (!l3.empty()) std::memcpy(buf_.data() + kHeadroom, l3.data(), l3.size());
   len_ = l3.size();
   has_mac_ = false;

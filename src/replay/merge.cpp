@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <deque>
 #include <filesystem>
 
 namespace nfemu::replay {
@@ -46,7 +45,24 @@ struct Merger::Impl {
     uint64_t max_frame = 0;
     // Sorted by (time, frame number). Captures are nearly sorted: a frame
     // almost always goes at the back, and the few late ones are inserted.
-    std::deque<Buffered*> queue;
+    // A vector consumed from `head` rather than a deque: a deque allocates
+    // and frees a block every few dozen frames; this one stops growing
+    // once it holds a window.
+    std::vector<Buffered*> queue;
+    size_t head = 0;
+    bool empty() const { return head == queue.size(); }
+    Buffered* front() const { return queue[head]; }
+    Buffered* pop_front() {
+      Buffered* b = queue[head++];
+      if (head == queue.size()) {
+        queue.clear();
+        head = 0;
+      } else if (head >= 256 && head * 2 >= queue.size()) {
+        queue.erase(queue.begin(), queue.begin() + static_cast<ptrdiff_t>(head));
+        head = 0;
+      }
+      return b;
+    }
   };
   std::vector<Source> sources;
   MergeOptions opts;
@@ -65,6 +81,9 @@ struct Merger::Impl {
   Buffered* take_buffer() {
     if (free_list.empty()) {
       storage.push_back(std::make_unique<Buffered>());
+      // An Ethernet MTU's frame fits from the start: recycled buffers then
+      // rarely grow.
+      storage.back()->bytes.reserve(1536);
       return storage.back().get();
     }
     Buffered* b = free_list.back();
@@ -106,17 +125,17 @@ struct Merger::Impl {
     b->frame_no = s.frames;
     b->orig_len = h->len;
     b->bytes.assign(data, data + h->caplen);
-    if (s.queue.empty() || !earlier(b, s.queue.back()))
+    if (s.empty() || !earlier(b, s.queue.back()))
       s.queue.push_back(b);
     else
-      s.queue.insert(std::upper_bound(s.queue.begin(), s.queue.end(), b, earlier), b);
+      s.queue.insert(std::upper_bound(s.queue.begin() + static_cast<ptrdiff_t>(s.head), s.queue.end(), b, earlier), b);
     return {};
   }
 
   // Reads until the earliest buffered frame can no longer be preceded by a
   // frame still in the file: one later than it by the window has been seen.
   Result<void> fill(Source& s) {
-    while (!s.eof && (s.queue.empty() || s.max_ts < s.queue.front()->ts_us + opts.window_us)) {
+    while (!s.eof && (s.empty() || s.max_ts < s.front()->ts_us + opts.window_us)) {
       if (auto r = read_one(s); !r) return r;
     }
     return {};
@@ -166,13 +185,12 @@ Result<std::optional<MergedFrame>> Merger::next() {
   for (size_t i = 0; i < m.sources.size(); ++i) {
     auto& s = m.sources[i];
     if (auto r = m.fill(s); !r) return r.error();
-    if (s.queue.empty()) continue;
-    if (best == m.sources.size() || s.queue.front()->ts_us < m.sources[best].queue.front()->ts_us) best = i;
+    if (s.empty()) continue;
+    if (best == m.sources.size() || s.front()->ts_us < m.sources[best].front()->ts_us) best = i;
   }
   if (best == m.sources.size()) return std::optional<MergedFrame>();
   auto& s = m.sources[best];
-  Buffered* b = s.queue.front();
-  s.queue.pop_front();
+  Buffered* b = s.pop_front();
   m.released = b;
   MergedFrame f;
   f.input = best;

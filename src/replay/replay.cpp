@@ -8,8 +8,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
-#include <unordered_map>
 
 #include "conntrack/conntrack.h"
 #include "net/host_setup.h"
@@ -98,7 +96,9 @@ class HostRun : private stack::PathObserver {
   }
 
   // One frame arriving on ifname at virtual time now_ns (0 = first frame).
-  const Fate& process(packet::Packet pkt, std::string_view ifname, uint64_t now_ns) {
+  // The host works in pkt's buffer (Host::receive_frame): the caller
+  // refills the same Packet for the next frame.
+  const Fate& process(packet::Packet& pkt, std::string_view ifname, uint64_t now_ns) {
     now_ns_ = now_ns;
     auto& ct = host_->conntrack();
     ct.expire_until(now_ns);
@@ -107,7 +107,7 @@ class HostRun : private stack::PathObserver {
     cur_in_.set(ifname);
     table_drop_ = SIZE_MAX;
     ++stats_.replayed;
-    host_->receive(std::move(pkt), ifname, now_ns);
+    host_->receive_frame(pkt, ifname, now_ns);
     collect_events();
     stats_.ct_peak = std::max<uint64_t>(stats_.ct_peak, ct.count());
     switch (fate_.kind) {
@@ -197,7 +197,8 @@ class HostRun : private stack::PathObserver {
   void collect_events() {
     auto& ct = host_->conntrack();
     if (ct.events().empty()) return;
-    for (const auto& ev : ct.take_events()) {
+    ct.take_events(&events_);  // swaps buffers: no allocation once both are warm
+    for (const auto& ev : events_) {
       switch (ev.type) {
         case conntrack::EventType::New: ++stats_.ct_new; break;
         case conntrack::EventType::Update: ++stats_.ct_update; break;
@@ -217,10 +218,36 @@ class HostRun : private stack::PathObserver {
     }
   }
 
-  size_t drop_index(const void* key, const std::function<std::string()>& text) {
-    auto [it, inserted] = drop_keys_.try_emplace(key, drops_.size());
-    if (inserted) drops_.push_back({text(), 0});
-    return it->second;
+  // The text is made only the first time a rule drops. Keys are rule and
+  // chain addresses: an open-addressing table (a drop looks up one per
+  // packet; std::unordered_map's modulo and node hop showed in profiles).
+  template <typename F>
+  size_t drop_index(const void* key, F text) {
+    if ((drop_slots_used_ + 1) * 2 > drop_slots_.size()) grow_drop_slots();
+    size_t mask = drop_slots_.size() - 1;
+    for (size_t i = slot_of(key, mask);; i = (i + 1) & mask) {
+      DropSlot& slot = drop_slots_[i];
+      if (slot.key == key) return slot.index;
+      if (slot.key) continue;
+      slot = {key, drops_.size()};
+      ++drop_slots_used_;
+      drops_.push_back({text(), 0});
+      return slot.index;
+    }
+  }
+  static size_t slot_of(const void* key, size_t mask) {
+    return static_cast<size_t>((reinterpret_cast<uintptr_t>(key) >> 4) * 0x9E3779B97F4A7C15ull >> 32) & mask;
+  }
+  void grow_drop_slots() {
+    std::vector<DropSlot> old(std::max<size_t>(64, drop_slots_.size() * 2));
+    old.swap(drop_slots_);
+    size_t mask = drop_slots_.size() - 1;
+    for (const DropSlot& d : old) {
+      if (!d.key) continue;
+      size_t i = slot_of(d.key, mask);
+      while (drop_slots_[i].key) i = (i + 1) & mask;
+      drop_slots_[i] = d;
+    }
   }
 
   void leave(Fate::Kind kind, const packet::Packet& pkt) {
@@ -300,13 +327,19 @@ class HostRun : private stack::PathObserver {
   HostStats stats_;
   fs::path dir_;
   std::ofstream kern_log_, ct_events_;
+  std::vector<conntrack::Event> events_;
   std::vector<Out> outs_;
   Fate fate_;
   packet::IfName cur_in_;
   std::optional<xt::TraceEvent> last_;
   size_t table_drop_ = SIZE_MAX;
   std::vector<DropEntry> drops_;
-  std::unordered_map<const void*, size_t> drop_keys_;
+  struct DropSlot {
+    const void* key = nullptr;
+    size_t index = 0;
+  };
+  std::vector<DropSlot> drop_slots_;  // a power of two, at most half full
+  size_t drop_slots_used_ = 0;
   std::map<std::string, size_t, std::less<>> reasons_;
 };
 
@@ -341,48 +374,55 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
-// The frame as the host's receive() takes it: an Ethernet frame carrying
-// IPv4, or the reason it is not replayed (counted in `in`).
-std::optional<packet::Packet> to_packet(const MergedFrame& f, const stack::Host& host, std::string_view ifname,
-                                        ReplaySummary::InputStats& in) {
+// The frame as the host's receive() takes it, written into `pkt` (whose
+// buffer is reused frame after frame): an Ethernet frame carrying IPv4, or
+// false and the reason it is not replayed (counted in `in`).
+// `link`: the interface's MAC and its neighbour's, the header given to
+// frames captured without one (raw IP, Linux cooked).
+struct InputLink {
+  packet::Mac own{};
+  packet::Mac peer{};
+};
+
+bool to_packet(const MergedFrame& f, const InputLink& link, ReplaySummary::InputStats& in, packet::Packet& pkt) {
   std::span<const uint8_t> d = f.data;
-  const stack::Interface* ifc = host.find_interface(ifname);
   packet::EthernetHeader eth;
-  eth.dst = ifc->mac;
-  eth.src = host.neighbour ? host.neighbour(ifname, 0) : packet::Mac{};
+  eth.dst = link.own;
+  eth.src = link.peer;
   std::span<const uint8_t> l3;
   if (f.linktype == kDltEthernet) {
-    if (d.size() < packet::kEthernetHeader) return ++in.runt, std::nullopt;
+    if (d.size() < packet::kEthernetHeader) return ++in.runt, false;
     eth = packet::read_ethernet(d);
-    if (eth.src == ifc->mac) return ++in.own, std::nullopt;  // the host's own output, captured both ways
+    if (eth.src == link.own) return ++in.own, false;  // the host's own output, captured both ways
     l3 = d.subspan(packet::kEthernetHeader);
   } else if (f.linktype == kDltLinuxSll) {
-    if (d.size() < kSllHeader) return ++in.runt, std::nullopt;
-    if (be16(d.data()) == kSllOutgoing) return ++in.own, std::nullopt;
+    if (d.size() < kSllHeader) return ++in.runt, false;
+    if (be16(d.data()) == kSllOutgoing) return ++in.own, false;
     eth.ethertype = be16(d.data() + 14);
     if (be16(d.data() + 4) == 6) std::copy_n(d.data() + 6, 6, eth.src.begin());
     l3 = d.subspan(kSllHeader);
   } else {  // raw IP: the version nibble says which
-    if (d.empty()) return ++in.runt, std::nullopt;
+    if (d.empty()) return ++in.runt, false;
     eth.ethertype = (d[0] >> 4) == 4 ? packet::kEtherTypeIpv4 : (d[0] >> 4) == 6 ? kEtherTypeIpv6 : 0;
     l3 = d;
   }
   switch (eth.ethertype) {
     case packet::kEtherTypeIpv4: break;
-    case kEtherTypeIpv6: return ++in.ipv6, std::nullopt;
-    case packet::kEtherTypeArp: return ++in.arp, std::nullopt;
+    case kEtherTypeIpv6: return ++in.ipv6, false;
+    case packet::kEtherTypeArp: return ++in.arp, false;
     case kEtherTypeVlan:
-    case kEtherTypeQinQ: return ++in.vlan, std::nullopt;
-    default: return ++in.other, std::nullopt;
+    case kEtherTypeQinQ: return ++in.vlan, false;
+    default: return ++in.other, false;
   }
   // A datagram longer than what was captured (snaplen) cannot be replayed:
   // the host would see a different packet. Link padding cut off is fine.
   if (f.data.size() < f.orig_len && l3.size() >= 4 && be16(l3.data() + 2) > l3.size())
-    return ++in.cut, std::nullopt;
+    return ++in.cut, false;
   ++in.ipv4;
-  packet::Packet pkt(l3);
+  pkt.assign(l3);
+  pkt.meta = packet::PacketMeta{};
   pkt.set_mac_header(eth);
-  return pkt;
+  return true;
 }
 
 // Appends one formatted line to a string.
@@ -464,6 +504,13 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   auto loop_start = std::chrono::steady_clock::now();
   uint64_t now_ns = 0;
   std::optional<MergedFrame> f = *first;
+  packet::Packet pkt, copy;  // reused: no allocation per frame once warm
+  // Resolved once: the neighbour is a lookup by interface name.
+  std::vector<InputLink> links;
+  for (const auto& i : opts.inputs) {
+    const stack::Host& h = runs[0]->host();
+    links.push_back({h.find_interface(i.ifname)->mac, h.neighbour ? h.neighbour(i.ifname, 0) : packet::Mac{}});
+  }
   while (f) {
     ++sum.frames;
     auto& in = sum.inputs[f->input];
@@ -472,13 +519,14 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     sum.last_us = f->ts_us;
     now_ns = (f->ts_us - base_us) * 1000;
     const std::string& ifname = opts.inputs[f->input].ifname;
-    if (auto pkt = to_packet(*f, runs[0]->host(), ifname, in)) {
+    if (to_packet(*f, links[f->input], in, pkt)) {
       if (runs.size() == 1) {
-        runs[0]->process(std::move(*pkt), ifname, now_ns);
+        runs[0]->process(pkt, ifname, now_ns);
       } else {
-        std::string text = frame_text(*pkt);
-        const Fate a = runs[0]->process(*pkt, ifname, now_ns);
-        const Fate& b = runs[1]->process(std::move(*pkt), ifname, now_ns);
+        std::string text = frame_text(pkt);
+        copy = pkt;
+        const Fate a = runs[0]->process(copy, ifname, now_ns);
+        const Fate& b = runs[1]->process(pkt, ifname, now_ns);
         if (!a.same_as(b)) {
           if (++sum.differences <= opts.max_diff_lines)
             diff_out << fmt::format("frame {} ({} #{}) at {} on {}: {}\n  scenario:  {}\n  candidate: {}\n",

@@ -80,7 +80,7 @@ class PathObserver {
   // datagram (up to kNatSnapshot bytes: headers and an ICMP error's quote)
   // before the rewrite; `after` the packet as it continues.
   virtual void on_nat(const Host&, xt::Hook, NatStep, std::span<const uint8_t> before, const packet::Packet& after) {}
-  // A line the kernel would log (LOG, TRACE, conntrack table full), as
+  // A line the kernel would log (LOG, TRACE), as
   // `dmesg -t` prints it.
   virtual void on_kernel_log(const Host&, const std::string& line) {}
 };
@@ -115,7 +115,10 @@ class Host {
   const conntrack::Table& conntrack() const { return conntrack_; }
 
   // sysctls by their dotted name; unset ones read as the kernel default.
-  void set_sysctl(const std::string& name, int64_t value) { sysctl_[name] = value; }
+  void set_sysctl(const std::string& name, int64_t value) {
+    sysctl_[name] = value;
+    path_sysctls_fresh_ = false;
+  }
   // A string_view: the packet path asks with literals, which would not fit
   // std::string's inline buffer (one heap allocation per packet).
   int64_t sysctl(std::string_view name) const;
@@ -134,7 +137,12 @@ class Host {
   std::function<packet::Mac(std::string_view ifname, uint32_t nexthop)> neighbour;
 
   // A frame arrived on ifname (ip_rcv).
-  void receive(packet::Packet pkt, std::string_view ifname, uint64_t now_ns);
+  void receive(packet::Packet pkt, std::string_view ifname, uint64_t now_ns) { receive_frame(pkt, ifname, now_ns); }
+  // The same in the caller's buffer: the path rewrites it in place and
+  // leaves it holding whatever it last was (meta included), its capacity
+  // still the caller's, so that a loop refilling one Packet (nfemu replay)
+  // allocates nothing per frame.
+  void receive_frame(packet::Packet& pkt, std::string_view ifname, uint64_t now_ns);
   // A datagram handed to a raw IP_HDRINCL socket (ip_route_output, OUTPUT).
   void send(packet::Packet pkt, uint64_t now_ns);
 
@@ -217,6 +225,22 @@ class Host {
   Classifier classifier_ = Classifier::Compiled;
   std::array<std::optional<xt::CompiledTable>, xt::kNumTables> compiled_;  // by TableId, rebuilt when stale
   std::map<std::string, int64_t, std::less<>> sysctl_;
+  // The sysctls every received packet reads (ip_forward, rp_filter,
+  // accept_local), out of the map and its string compares; worked out again
+  // after set_sysctl or add_interface.
+  struct PathSysctls {
+    bool ip_forward = false;
+    int64_t rp_filter_all = 0;
+    bool accept_local_all = false;
+    struct PerInterface {
+      int64_t rp_filter = 0;
+      bool accept_local = false;
+    };
+    std::vector<PerInterface> per_if;  // by index in interfaces_
+  };
+  const PathSysctls& path_sysctls() const;
+  mutable PathSysctls path_sysctls_;
+  mutable bool path_sysctls_fresh_ = false;
   PathObserver* observer_ = nullptr;
   conntrack::Table conntrack_;
   mutable bool ct_demand_known_ = false;

@@ -16,8 +16,16 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+
 #include "packet/grammar.h"
+#include "packet/pcap_io.h"
+#include "replay/replay.h"
 #include "ruleset/restore.h"
+#include "scenario/scenario.h"
 #include "stack/host.h"
 
 namespace {
@@ -191,6 +199,111 @@ TEST(AllocTest, EstablishedFlowsThroughAHost) {
   // The whole path: Host::sysctl took a std::string and built one from a
   // literal per packet until it took a string_view.
   EXPECT_EQ(g_allocs.load(), 0u) << report;
+}
+
+// The replay loop (pcap read, frame to Packet, Host, conntrack events,
+// the fate of each frame) with NEW connections that are DNATed and
+// MASQUERADEd: two replays whose captures differ only by a tail of
+// frames (new connections that expire again, established packets) must
+// allocate exactly as often. The tail repeats the head's pattern, so
+// everything that grows once (pool, timers, by-source index, event
+// buffers, the merge window) is warm before it; and the run ends with the
+// same connections, so setup and finish() cost the same in both.
+constexpr std::string_view kNatScenario = R"(
+[hosts.fw]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+iptables = [
+  "-t nat -A PREROUTING -i wan -p tcp --dport 8080 -j DNAT --to-destination 198.51.100.10:80",
+  "-t nat -A POSTROUTING -o lan -j MASQUERADE",
+  "-A FORWARD -p tcp --dport 23 -j DROP",
+  "-A FORWARD -m state --state ESTABLISHED,RELATED -j ACCEPT",
+  "-A FORWARD -p udp -j ACCEPT",
+  "-A FORWARD -p tcp --syn -j ACCEPT",
+]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+mac = "02:00:00:00:00:01"
+[hosts.fw.interfaces.lan]
+addresses = ["198.51.100.1/24"]
+)";
+
+// One phase of the capture from `t0_us`, 150 s long: `fresh` new
+// connections at its start (UDP to lan, TCP SYNs DNATed, telnet SYNs
+// dropped), which expire within it (UDP 30 s, SYN_SENT 120 s), and
+// keep-alive packets of 8 long UDP flows every second.
+void write_phase(packet::PcapWriter& w, uint64_t t0_us, int fresh) {
+  auto frame = [&](uint64_t ts, const std::string& spec) {
+    auto p = packet::parse_packet(spec);
+    ASSERT_TRUE(p) << spec;
+    p->set_mac_header({packet::Mac{2, 0, 0, 0, 0, 1}, packet::Mac{2, 0xaa, 0, 0, 0, 1}, packet::kEtherTypeIpv4});
+    w.write(ts, p->frame());
+  };
+  uint64_t t = t0_us;
+  for (int i = 0; i < fresh; ++i, t += 100) {
+    std::string sport = std::to_string(20000 + i);
+    frame(t, "udp 203.0.113.10:" + sport + " > 198.51.100.20:53");
+    frame(t + 10, "tcp 203.0.113.11:" + sport + " > 203.0.113.1:8080 flags S");
+    frame(t + 20, "tcp 203.0.113.12:" + sport + " > 198.51.100.20:23 flags S");
+  }
+  for (uint64_t s = 1; s < 150; ++s)
+    for (int f = 0; f < 8; ++f)
+      frame(t0_us + s * 1000000 + static_cast<uint64_t>(f), "udp 203.0.113.13:" + std::to_string(5000 + f) +
+                                                              " > 198.51.100.30:53");
+}
+
+TEST(AllocTest, ReplayLoopWithNewNatedConnections) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("nfemu-alloc-test-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  constexpr int kFresh = 200;
+  for (int phases : {2, 3}) {
+    auto w = packet::PcapWriter::open((dir / (std::to_string(phases) + ".pcap")).string());
+    ASSERT_TRUE(w);
+    for (int p = 0; p < phases; ++p) write_phase(*w, 1'000'000 + static_cast<uint64_t>(p) * 150'000'000, kFresh);
+    ASSERT_TRUE(w->close());
+  }
+  auto sc = scenario::load_scenario_text(kNatScenario, "alloc.toml", ".");
+  ASSERT_TRUE(sc) << sc.error().format("alloc.toml");
+
+  auto run_replay = [&](int phases) {
+    replay::ReplayOptions o;
+    o.host = "fw";
+    o.inputs = {{"wan", (dir / (std::to_string(phases) + ".pcap")).string()}};
+    std::ostringstream diff;
+    return replay::replay(*sc, o, diff);
+  };
+  // Once uncounted: function-local statics (tables, reason texts) are made
+  // by the first replay of the process only.
+  ASSERT_TRUE(run_replay(2));
+  size_t allocs[2] = {};
+  uint64_t frames[2] = {};
+  std::map<std::string, size_t> sites[2];
+  std::string report;
+  for (int run = 0; run < 2; ++run) {
+    backtrace(g_stacks[0].frames, 1);
+    g_nstacks = 0;
+    g_allocs = 0;
+    g_count = true;
+    auto r = run_replay(run + 2);
+    g_count = false;
+    ASSERT_TRUE(r) << r.error().message;
+    allocs[run] = g_allocs.load();
+    frames[run] = r->frames;
+    const auto& h = r->hosts.at(0);
+    // Every phase: kFresh DNATed and kFresh MASQUERADEd connections.
+    EXPECT_EQ(h.dnat, static_cast<uint64_t>(kFresh) * static_cast<uint64_t>(run + 2));
+    EXPECT_GE(h.snat, static_cast<uint64_t>(2 * kFresh) * static_cast<uint64_t>(run + 2));
+    EXPECT_EQ(h.ct_destroy, static_cast<uint64_t>(2 * kFresh) * static_cast<uint64_t>(run + 2));
+    sites[run] = allocation_sites();
+  }
+  for (const auto& [site, n] : sites[1])
+    if (sites[0][site] != n)
+      report += "  " + std::to_string(static_cast<long>(n) - static_cast<long>(sites[0][site])) + "  " + site + "\n";
+  fs::remove_all(dir);
+  std::printf("replay allocations: %zu for %llu frames, %zu for %llu frames\n", allocs[0],
+              static_cast<unsigned long long>(frames[0]), allocs[1], static_cast<unsigned long long>(frames[1]));
+  EXPECT_GT(frames[1], frames[0] + 1000);
+  EXPECT_EQ(allocs[1], allocs[0]) << "where the longer replay allocates more:\n" << report;
 }
 
 // The counter does count (else zero above would prove nothing).

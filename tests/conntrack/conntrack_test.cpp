@@ -909,5 +909,44 @@ TEST_F(ConntrackTest, RehashKeepsEntriesAndOrder) {
   }
 }
 
+// nf_nat_bysource as nat's find_appropriate_src reads it: every confirmed
+// connection from one source (protocol, address, port), newest first,
+// whether the index is built before or after they exist, and still right
+// after an expiry and a rehash (nf_conntrack_buckets).
+TEST_F(ConntrackTest, BySourceIndexListsNewestFirstThroughExpiryAndRehash) {
+  auto sources = [&](uint16_t sport) {
+    std::vector<uint16_t> dports;
+    Tuple t{kClient, 0, sport, 0, packet::kIpProtoUdp};
+    table.for_each_by_source(t, 0, [&](const Entry& e) {
+      dports.push_back(e.tuple[kOriginal].dport);
+      return false;
+    });
+    return dports;
+  };
+  fwd("udp 198.51.100.1:5000 > 203.0.113.2:53");
+  fwd("udp 198.51.100.1:5001 > 203.0.113.2:53");  // another source port
+  EXPECT_EQ(sources(5000), (std::vector<uint16_t>{53}));  // built here, from the table
+  now += 10 * kSec;
+  fwd("udp 198.51.100.1:5000 > 203.0.113.2:54");
+  fwd("udp 198.51.100.1:5000 > 203.0.113.3:55");
+  fwd("tcp 198.51.100.1:5000 > 203.0.113.2:80 flags S seq 1 win 100");  // another protocol
+  EXPECT_EQ(sources(5000), (std::vector<uint16_t>{55, 54, 53}));
+  EXPECT_EQ(sources(5001), (std::vector<uint16_t>{53}));
+  // Stops at the first entry the caller takes.
+  Tuple t{kClient, 0, 5000, 0, packet::kIpProtoUdp};
+  const Entry* hit = table.for_each_by_source(t, 0, [](const Entry& e) { return e.tuple[kOriginal].dport == 54; });
+  ASSERT_NE(hit, nullptr);
+  EXPECT_EQ(hit->tuple[kOriginal].dport, 54);
+  // The first two expire (UDP, 30 s unreplied); the later ones stay.
+  now += 25 * kSec;
+  table.expire_until(now);
+  EXPECT_EQ(sources(5000), (std::vector<uint16_t>{55, 54}));
+  EXPECT_TRUE(sources(5001).empty());
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_buckets", "1024"));
+  EXPECT_EQ(sources(5000), (std::vector<uint16_t>{55, 54}));
+  fwd("udp 198.51.100.1:5000 > 203.0.113.4:56");
+  EXPECT_EQ(sources(5000), (std::vector<uint16_t>{56, 55, 54}));
+}
+
 }  // namespace
 }  // namespace nfemu::conntrack
