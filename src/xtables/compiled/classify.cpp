@@ -99,6 +99,39 @@ void set_bit(std::vector<uint64_t>& bits, size_t cls, size_t words, size_t rule)
   bits[cls * words + rule / 64] |= uint64_t{1} << (rule % 64);
 }
 
+// Whether rule r's IP criteria hold for every packet whose bit survives
+// the AND of the chain's bitsets. A criterion holds trivially when it is
+// absent; otherwise its field must be indexed without merged classes (with
+// g == 1 every class is one elementary interval, inside or outside the
+// rule's range) or, for an interface, by its own name class.
+bool ip_proven_by_index(const Rule& r, const RuleFacts& rf, const CompiledTable::ChainIndex& ci) {
+  const IpCriteria& ip = r.ip;
+  auto range_exact = [&](Field f) {
+    if (!rf.f[f]) return false;
+    for (const auto& idx : ci.ranges)
+      if (idx.field == f) return idx.exact;
+    return false;
+  };
+  auto iface_exact = [&](bool out, const IfaceMatch& m, bool inv, const std::optional<std::string>& name) {
+    bool any = false;
+    for (uint8_t b : m.mask) any = any || b != 0;
+    if (!any && !inv) return true;
+    if (!name) return false;
+    // iface_match also compares the bytes past the name's NUL under the mask.
+    for (size_t i = name->size() + 1; i < m.mask.size(); ++i)
+      if ((m.name[i] & m.mask[i]) != 0) return false;
+    for (const auto& idx : ci.ifaces)
+      if (idx.out == out) return std::binary_search(idx.names.begin(), idx.names.end(), *name);
+    return false;
+  };
+  if (!(ip.smsk == 0 && ip.src == 0 && !(ip.inv & IpCriteria::kInvSrc)) && !range_exact(CompiledTable::kSrc)) return false;
+  if (!(ip.dmsk == 0 && ip.dst == 0 && !(ip.inv & IpCriteria::kInvDst)) && !range_exact(CompiledTable::kDst)) return false;
+  if (ip.proto != 0 && !range_exact(CompiledTable::kProto)) return false;
+  if (!iface_exact(false, ip.in, ip.inv & IpCriteria::kInvIn, rf.in)) return false;
+  if (!iface_exact(true, ip.out, ip.inv & IpCriteria::kInvOut, rf.out)) return false;
+  return !ip.frag && !(ip.inv & IpCriteria::kInvFrag);
+}
+
 size_t class_cap(const ClassifyOptions& opts, size_t words) {
   return std::max<size_t>(16, opts.field_budget_bytes / (words * 8));
 }
@@ -123,6 +156,7 @@ std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vec
   const size_t g = (starts.size() + cap - 1) / cap;
   CompiledTable::RangeIndex idx;
   idx.field = field;
+  idx.exact = g == 1;
   for (size_t k = 0; k < starts.size(); k += g) idx.starts.push_back(starts[k]);
   const size_t classes = idx.starts.size();
   idx.bits.assign(classes * words, 0);
@@ -279,6 +313,8 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
       for (bool out : {false, true})
         if (auto idx = build_iface(out, facts, ci.words, opts)) ci.ifaces.push_back(std::move(*idx));
     }
+    ci.ip_proven.resize(n);
+    for (size_t j = 0; j < n; ++j) ci.ip_proven[j] = ip_proven_by_index(c.rules[j], facts[j], ci);
     ct.chains_.push_back(std::move(ci));
   }
   return ct;
@@ -292,7 +328,7 @@ size_t CompiledTable::memory_bytes() const {
       total += f.bits.size() * 8;
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
     }
-    total += c.plain.size() + c.jump_to.size() * 4;
+    total += c.plain.size() + c.ip_proven.size() + c.jump_to.size() * 4;
   }
   return total;
 }
@@ -364,7 +400,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     Rule& r = chain.rules[at];
     int rulenum = static_cast<int>(at) + 1;
     ++i;
-    if (!ip_criteria_match(r.ip, ctx.pkt, is_fragment)) continue;
+    if (!ci.ip_proven[at] && !ip_criteria_match(r.ip, ctx.pkt, is_fragment)) continue;
     bool matched = true;
     for (const auto& m : r.matches) {
       if (!m->can_evaluate()) {

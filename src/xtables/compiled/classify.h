@@ -67,6 +67,7 @@ class CompiledTable {
   // Internals the walker reads.
   struct RangeIndex {
     Field field;
+    bool exact = false;            // no merged classes: a rule's bit is set only where its set holds
     std::vector<uint32_t> starts;  // class k is [starts[k], starts[k+1])
     std::vector<uint64_t> bits;    // class k at k * words
   };
@@ -80,6 +81,9 @@ class CompiledTable {
     std::vector<RangeIndex> ranges;
     std::vector<IfaceIndex> ifaces;
     std::vector<uint8_t> plain;     // per rule: traced as policy/return (unconditional standard)
+    // Per rule: the index proves ip_criteria_match for any candidate packet
+    // (each of -s/-d/-p/-i/-o is absent or indexed exactly; no -f).
+    std::vector<uint8_t> ip_proven;
     std::vector<int32_t> jump_to;   // per rule: chain index of a jump/goto, else -1
   };
   const std::vector<ChainIndex>& chains() const { return chains_; }
