@@ -255,15 +255,24 @@ size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::P
   return n;
 }
 
-// The first rule at or after i that may match, or n.
+// The first rule at or after i that may match, or n. Most packets match
+// late or fall through to the policy, so the scan of whole words is what
+// costs: the two most selective sets (lookup's order) are ANDed in a tight
+// loop and the others only read for words where those two leave a bit.
 size_t next_candidate(const CompiledTable::ChainIndex& ci, const std::array<const uint64_t*, kMaxSets>& sets,
                       size_t nsets, size_t i, size_t n) {
   if (i >= n || nsets == 0) return i;
-  uint64_t first = ~uint64_t{0} << (i % 64);
-  for (size_t w = i / 64; w < ci.words; ++w) {
-    uint64_t x = first;
-    first = ~uint64_t{0};
-    for (size_t s = 0; s < nsets && x; ++s) x &= sets[s][w];
+  const size_t words = ci.words;
+  size_t w = i / 64;
+  uint64_t x = ~uint64_t{0} << (i % 64);
+  for (size_t s = 0; s < nsets && x; ++s) x &= sets[s][w];
+  if (x) return w * 64 + static_cast<size_t>(std::countr_zero(x));
+  const uint64_t* a = sets[0];
+  const uint64_t* b = nsets > 1 ? sets[1] : sets[0];
+  for (++w; w < words; ++w) {
+    x = a[w] & b[w];
+    if (!x) continue;
+    for (size_t s = 2; s < nsets && x; ++s) x &= sets[s][w];
     if (x) return w * 64 + static_cast<size_t>(std::countr_zero(x));
   }
   return n;
