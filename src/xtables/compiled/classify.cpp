@@ -132,6 +132,12 @@ bool ip_proven_by_index(const Rule& r, const RuleFacts& rf, const CompiledTable:
   return !ip.frag && !(ip.inv & IpCriteria::kInvFrag);
 }
 
+std::vector<uint32_t> class_ones(const std::vector<uint64_t>& bits, size_t words) {
+  std::vector<uint32_t> ones(bits.size() / words, 0);
+  for (size_t k = 0; k < bits.size(); ++k) ones[k / words] += static_cast<uint32_t>(std::popcount(bits[k]));
+  return ones;
+}
+
 size_t class_cap(const ClassifyOptions& opts, size_t words) {
   return std::max<size_t>(16, opts.field_budget_bytes / (words * 8));
 }
@@ -172,6 +178,7 @@ std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vec
     for (auto [lo, hi] : set->ranges)
       for (size_t c = interval_of(lo) / g, last = interval_of(hi) / g; c <= last; ++c) set_bit(idx.bits, c, words, j);
   }
+  idx.ones = class_ones(idx.bits, words);
   return idx;
 }
 
@@ -197,6 +204,7 @@ std::optional<CompiledTable::IfaceIndex> build_iface(bool out, const std::vector
     else
       for (size_t c = 0; c < classes; ++c) set_bit(idx.bits, c, words, j);
   }
+  idx.ones = class_ones(idx.bits, words);
   return idx;
 }
 
@@ -237,27 +245,38 @@ Key packet_key(const EvalContext& ctx) {
 
 constexpr size_t kMaxSets = CompiledTable::kNumRangeFields + 2;
 
-// The class bitsets of the packet in one chain; returns how many.
+// The class bitsets of the packet in one chain, sparsest first (next_candidate
+// ANDs the first two in its inner loop); returns how many.
 size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt,
               std::array<const uint64_t*, kMaxSets>& sets) {
   size_t n = 0;
+  std::array<uint32_t, kMaxSets> ones;
+  auto add = [&](const uint64_t* set, uint32_t o) {
+    size_t j = n++;
+    for (; j > 0 && ones[j - 1] > o; --j) {
+      sets[j] = sets[j - 1];
+      ones[j] = ones[j - 1];
+    }
+    sets[j] = set;
+    ones[j] = o;
+  };
   for (const auto& r : ci.ranges) {
     if (!(k.valid & (1u << r.field))) continue;
     size_t c = static_cast<size_t>(std::upper_bound(r.starts.begin(), r.starts.end(), k.v[r.field]) - r.starts.begin()) - 1;
-    sets[n++] = r.bits.data() + c * ci.words;
+    add(r.bits.data() + c * ci.words, r.ones[c]);
   }
   for (const auto& f : ci.ifaces) {
     std::string_view name = f.out ? pkt.meta.out.view() : pkt.meta.in.view();
     auto it = std::lower_bound(f.names.begin(), f.names.end(), name);
     size_t c = (it != f.names.end() && *it == name) ? static_cast<size_t>(it - f.names.begin()) : f.names.size();
-    sets[n++] = f.bits.data() + c * ci.words;
+    add(f.bits.data() + c * ci.words, f.ones[c]);
   }
   return n;
 }
 
 // The first rule at or after i that may match, or n. Most packets match
 // late or fall through to the policy, so the scan of whole words is what
-// costs: the two most selective sets (lookup's order) are ANDed in a tight
+// costs: the two sparsest sets of this packet (lookup's order) are ANDed in a tight
 // loop and the others only read for words where those two leave a bit.
 size_t next_candidate(const CompiledTable::ChainIndex& ci, const std::array<const uint64_t*, kMaxSets>& sets,
                       size_t nsets, size_t i, size_t n) {
@@ -269,10 +288,11 @@ size_t next_candidate(const CompiledTable::ChainIndex& ci, const std::array<cons
   if (x) return w * 64 + static_cast<size_t>(std::countr_zero(x));
   const uint64_t* a = sets[0];
   const uint64_t* b = nsets > 1 ? sets[1] : sets[0];
+  const uint64_t* c = nsets > 2 ? sets[2] : sets[0];
   for (++w; w < words; ++w) {
-    x = a[w] & b[w];
+    x = a[w] & b[w] & c[w];
     if (!x) continue;
-    for (size_t s = 2; s < nsets && x; ++s) x &= sets[s][w];
+    for (size_t s = 3; s < nsets && x; ++s) x &= sets[s][w];
     if (x) return w * 64 + static_cast<size_t>(std::countr_zero(x));
   }
   return n;

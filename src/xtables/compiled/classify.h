@@ -70,11 +70,13 @@ class CompiledTable {
     bool exact = false;            // no merged classes: a rule's bit is set only where its set holds
     std::vector<uint32_t> starts;  // class k is [starts[k], starts[k+1])
     std::vector<uint64_t> bits;    // class k at k * words
+    std::vector<uint32_t> ones;    // per class: rules in its bitset (the packet's sets are ANDed sparsest first)
   };
   struct IfaceIndex {
     bool out = false;
     std::vector<std::string> names;  // sorted; class names.size() is "any other name"
     std::vector<uint64_t> bits;
+    std::vector<uint32_t> ones;
   };
   struct ChainIndex {
     size_t words = 0;
