@@ -15,7 +15,7 @@ echo "1. What the client receives (tcpdump of client c0):"
 tcpdump -nn -r "$out/client/c0.pcap" 2>/dev/null | sed 's/^/   /' || echo "   (tcpdump not installed)"
 echo
 echo "2. The error about 100.64.1.5 leaves fw from the interconnect address, and the router drops it:"
-grep -E "router: dropped|router:   filter:FORWARD:rule" "$out.timeline" | sed 's/^/   /'
+grep -E "^ +router +(dropped|filter:FORWARD:rule)" "$out.timeline" | sed 's/^/   /'
 echo
 echo "3. The SNAT rule meant to fix it never fires (fw iptables-save -c):"
 grep -- "-j SNAT" "$out/fw/iptables-save.txt" | sed 's/^/   /'
