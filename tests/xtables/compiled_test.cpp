@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <random>
+#include <set>
 
 #include "conntrack/conntrack.h"
 #include "packet/grammar.h"
@@ -233,6 +234,7 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
   Gen g(20261126);
   conntrack::Entry entry;
   int packets = 0, loaded = 0, skipped_somewhere = 0;
+  uint64_t cache_hits = 0, cache_misses = 0;
   for (int round = 0; round < 400; ++round) {
     const TableKind& k = kinds[static_cast<size_t>(round) % kinds.size()];
     std::string text = g.ruleset(k.name, k.builtins, round % 20 == 0 ? 120 : 12);
@@ -247,11 +249,27 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
     Table& lt = *linear_rs.find(k.id);
     Table& ct = *compiled_rs.find(k.id);
     // Half the rounds with a tiny budget: merged classes must stay exact.
-    CompiledTable compiled = CompiledTable::compile(ct, {.field_budget_bytes = round % 2 ? 64u : size_t{1} << 20});
+    // The result cache: by default (big chains only), on every chain with
+    // one set (every other packet evicts: a key missing a field would hand
+    // a packet another's candidates), or with 8 sets.
+    ClassifyOptions opts{.field_budget_bytes = round % 2 ? 64u : size_t{1} << 20};
+    if (int c = round / 2 % 3; c > 0) {
+      opts.cache_min_rules = 0;
+      opts.cache_sets = c == 1 ? 1 : 8;
+    }
+    CompiledTable compiled = CompiledTable::compile(ct, opts);
     ASSERT_TRUE(compiled.fresh_for(ct));
+    // Packets repeat (a flow's packets share a cache key), some with
+    // another mark or ctstate, some on other interfaces.
+    std::vector<Packet> seen;
     for (int n = 0; n < 25; ++n) {
       entry.status = g.chance(0.2) ? conntrack::status::kSrcNat : 0;
-      Packet p = random_packet(g, entry);
+      Packet p = !seen.empty() && g.chance(0.5) ? g.one(seen) : random_packet(g, entry);
+      if (g.chance(0.1)) p.pkt.meta.mark = static_cast<uint32_t>(g.pick(5));
+      if (g.chance(0.1)) p.pkt.meta.ctinfo = g.chance(0.5) ? packet::CtInfo::New : packet::CtInfo::Established;
+      if (g.chance(0.1)) p.pkt.meta.in.set(g.chance(0.5) ? "eth1" : "eth0");
+      if (g.chance(0.05)) p.fragoff = static_cast<uint16_t>(g.pick(2));
+      seen.push_back(p);
       Hook hook = *hook_from_chain_name(g.one(k.builtins));
       Outcome a = walk(lt, nullptr, p, hook);
       Outcome b = walk(ct, &compiled, p, hook);
@@ -262,9 +280,14 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
     std::string sa = ruleset::save(linear_rs, {.counters = true}), sb = ruleset::save(compiled_rs, {.counters = true});
     ASSERT_EQ(sa, sb) << "round " << round;
     for (size_t c = 0; c < ct.chains().size(); ++c) skipped_somewhere += compiled.indexed_fields(c) > 0;
+    cache_hits += compiled.cache_stats().hits;
+    cache_misses += compiled.cache_stats().misses;
   }
   EXPECT_GT(loaded, 390);
   EXPECT_GT(skipped_somewhere, 300);  // the index is actually in use
+  EXPECT_GT(cache_hits, 1000u);       // and the cache, both ways
+  EXPECT_GT(cache_misses, 1000u);
+  RecordProperty("cache_hits", static_cast<int>(cache_hits));
   RecordProperty("packets", packets);
 }
 
@@ -389,6 +412,109 @@ TEST(CompiledTest, CtstateAndIcmpType) {
                                              "filter:INPUT:rule:4 trace=false mark=0"}));
   p.meta.ctinfo = packet::CtInfo::EstablishedReply;
   EXPECT_EQ(trace(s, p), std::vector<std::string>{"filter:INPUT:rule:1 trace=false mark=0"});
+}
+
+// The result cache must key on every value its lists depend on: with one
+// set of two entries, packets that differ in one field at a time evict and
+// refill each other's entries, and one walked again after another must get
+// its own list, not the other's (a field missing from the key fails here).
+TEST(CompiledTest, TheResultCacheNeverHandsOutAnotherPacketsList) {
+  std::string text = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:c - [0:0]\n";
+  // Rules that never match these packets: the chains are big enough for
+  // the default options to give them a cache.
+  for (int k = 0; k < 70; ++k) text += fmt::format("-A INPUT -s 100.64.{}.0/24 -p tcp --dport {} -j DROP\n", k, k + 1);
+  text +=
+      "-A INPUT -s 198.51.100.1 -j LOG --log-prefix src\n"
+      "-A INPUT -d 203.0.113.1 -j LOG --log-prefix dst\n"
+      "-A INPUT -s 192.0.2.0/255.255.0.255 -j LOG --log-prefix noncontiguous\n"
+      "-A INPUT -f -j LOG --log-prefix frag\n"
+      "-A INPUT -p udp --sport 1 -j LOG --log-prefix sport\n"
+      "-A INPUT -p udp --dport 2 -j LOG --log-prefix dport\n"
+      "-A INPUT -p tcp --dport 2 -j LOG --log-prefix tcp\n"
+      "-A INPUT -p icmp --icmp-type echo-request -j LOG --log-prefix icmp\n"
+      "-A INPUT -m mark --mark 1 -j LOG --log-prefix mark\n"
+      "-A INPUT -m state --state NEW -j LOG --log-prefix new\n"
+      "-A INPUT -i eth1 -j LOG --log-prefix eth1\n"
+      "-A INPUT -i wl+ -j LOG --log-prefix wl\n"
+      "-A INPUT -s 198.51.100.2 -j c\n"
+      "-A INPUT -m mark --mark 3 -j LOG --log-prefix back\n"
+      "-A INPUT -d 203.0.113.2 -j MARK --set-mark 1\n"
+      "-A INPUT -m mark --mark 1 -j LOG --log-prefix marked\n"
+      "-A INPUT -m mark --mark 1 -j ACCEPT\n"
+      "-A INPUT -p udp -j DROP\n";
+  for (int k = 0; k < 70; ++k) text += fmt::format("-A c -d 100.64.{}.0/24 -j DROP\n", k);
+  text += "-A c -o eth2 -j MARK --set-mark 3\n-A c -o eth3 -j RETURN\n-A c -j LOG --log-prefix c\nCOMMIT\n";
+  Ruleset rs = load(text);
+  Table& t = *rs.find(TableId::Filter);
+  struct Variant {
+    std::string spec, in = "eth0", out = "eth9";
+    uint32_t mark = 0;
+    packet::CtInfo ctinfo = packet::CtInfo::Established;
+    uint16_t fragoff = 0;
+    int short_by = 0;  // bytes of transport header cut: no ports
+  };
+  const std::vector<Variant> variants = {
+      {"udp 198.51.100.9:7 > 203.0.113.9:7"},
+      {"udp 198.51.100.1:7 > 203.0.113.9:7"},
+      {"udp 198.51.100.9:7 > 203.0.113.1:7"},
+      {"udp 192.0.2.9:7 > 203.0.113.9:7"},
+      {"udp 198.51.100.9:1 > 203.0.113.9:7"},
+      {"udp 198.51.100.9:7 > 203.0.113.9:2"},
+      {"tcp 198.51.100.9:7 > 203.0.113.9:2"},
+      {"icmp 198.51.100.9 > 203.0.113.9 echo-request"},
+      {"icmp 198.51.100.9 > 203.0.113.9 echo-reply"},
+      {"udp 198.51.100.9:7 > 203.0.113.9:7", "eth0", "eth9", 1},
+      {"udp 198.51.100.9:7 > 203.0.113.9:7", "eth0", "eth9", 0, packet::CtInfo::New},
+      {"udp 198.51.100.9:7 > 203.0.113.9:7", "eth1"},
+      {"udp 198.51.100.9:7 > 203.0.113.9:7", "wlan0"},
+      // Walked in the order zero ports, short header, fragment (a pair is
+      // walked later one first): without ports, only the fragment flag and
+      // the readable-ports flag tell these keys apart.
+      {"udp 198.51.100.9:7 > 203.0.113.9:7", "eth0", "eth9", 0, packet::CtInfo::Established, 1},
+      {"udp 198.51.100.9:7 > 203.0.113.9:2", "eth0", "eth9", 0, packet::CtInfo::Established, 0, 6},
+      {"udp 198.51.100.9:0 > 203.0.113.9:0"},
+      {"udp 198.51.100.2:7 > 203.0.113.9:7"},
+      {"udp 198.51.100.2:7 > 203.0.113.9:7", "eth0", "eth2"},
+      {"udp 198.51.100.2:7 > 203.0.113.9:7", "eth0", "eth3"},
+      {"udp 198.51.100.9:7 > 203.0.113.2:7"},
+      {"udp 198.51.100.2:7 > 203.0.113.2:7", "eth1", "eth2", 1},
+  };
+  std::vector<Packet> packets;
+  for (const auto& v : variants) {
+    Packet p{mk(v.spec, v.in, v.mark)};
+    p.pkt.meta.out.set(v.out);
+    p.pkt.meta.ctinfo = v.ctinfo;
+    p.thoff = static_cast<uint16_t>(p.pkt.ip().ihl() * 4);
+    if (v.short_by) p.thoff = static_cast<uint16_t>(p.pkt.size() - static_cast<size_t>(v.short_by));
+    p.fragoff = v.fragoff;
+    packets.push_back(std::move(p));
+  }
+  conntrack::Entry e;
+  for (auto& p : packets) p.pkt.meta.ct = &e;
+  for (ClassifyOptions opts : {ClassifyOptions{}, ClassifyOptions{.cache_min_rules = 0, .cache_sets = 1},
+                               ClassifyOptions{.field_budget_bytes = 64, .cache_min_rules = 0, .cache_sets = 1}}) {
+    CompiledTable compiled = CompiledTable::compile(t, opts);
+    ASSERT_GE(compiled.cache_stats().chains, 2u);
+    std::mt19937 rng(7);
+    std::set<std::string> distinct;
+    for (int n = 0; n < 400; ++n) {
+      // Each packet after each other one, in both orders, and repeats.
+      const size_t a = n < 2 * static_cast<int>(packets.size()) ? static_cast<size_t>(n) / 2 : rng() % packets.size();
+      const Packet& p = packets[n % 2 || n >= 2 * static_cast<int>(packets.size()) ? a : (a + 1) % packets.size()];
+      Outcome want = walk(t, nullptr, p, Hook::LocalIn);
+      Outcome got = walk(t, &compiled, p, Hook::LocalIn);
+      ASSERT_EQ(want, got) << "packet " << n << "\nlinear:\n" << describe(want) << "compiled:\n" << describe(got);
+      distinct.insert(describe(got));
+    }
+    EXPECT_GE(distinct.size(), packets.size() - 2);  // the variants do tell the rules apart
+    EXPECT_GT(compiled.cache_stats().hits, 100u);
+    EXPECT_GT(compiled.cache_stats().misses, 20u);
+  }
+  // Small chains keep the plain index.
+  Single small = make("*filter\n-A INPUT -p udp -j DROP\nCOMMIT\n");
+  EXPECT_EQ(small.compiled.cache_stats().chains, 0u);
+  EXPECT_EQ(CompiledTable::compile(t, {.cache_sets = 0}).cache_stats().chains, 0u);
+  EXPECT_GT(CompiledTable::compile(t).memory_bytes(), CompiledTable::compile(t, {.cache_sets = 0}).memory_bytes() + (1u << 20) - 1);
 }
 
 TEST(CompiledTest, AChangedTableIsStaleAndFallsBackToTheLinearWalk) {

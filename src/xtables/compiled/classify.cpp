@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -298,6 +299,57 @@ size_t next_candidate(const CompiledTable::ChainIndex& ci, const std::array<cons
   return n;
 }
 
+using Entry = CompiledTable::ChainIndex::CacheEntry;
+using CacheKey = std::array<uint64_t, 7>;
+
+void put_name(uint64_t* w, std::string_view name) {
+  char buf[16] = {};
+  std::memcpy(buf, name.data(), std::min<size_t>(name.size(), sizeof buf));
+  std::memcpy(w, buf, sizeof buf);
+}
+
+// Everything lookup() and ip_criteria_match() read of the packet in chain
+// ci (see the file comment in classify.h). Word 2 has its top bit set, so a
+// zeroed (never filled) entry matches no key.
+CacheKey cache_key(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt, bool is_fragment) {
+  using CI = CompiledTable::ChainIndex;
+  CacheKey w{};
+  w[0] = k.v[CompiledTable::kSrc] | uint64_t{k.v[CompiledTable::kDst]} << 32;
+  const bool l4 = (ci.key_use & CI::kUsePorts) && (k.valid & (1u << CompiledTable::kSport));
+  // The ICMP type is the sport's high byte: the ports cover it.
+  if (l4) w[1] = k.v[CompiledTable::kSport] << 16 | k.v[CompiledTable::kDport];
+  if (ci.key_use & CI::kUseMark) w[1] |= uint64_t{k.v[CompiledTable::kMark]} << 32;
+  w[2] = uint64_t{1} << 63 | uint64_t{k.v[CompiledTable::kProto]} << 16 | uint64_t{l4} << 24 |
+         uint64_t{is_fragment} << 25;
+  if (ci.key_use & CI::kUseState) w[2] |= k.v[CompiledTable::kCtState];
+  if (ci.key_use & CI::kUseIn) put_name(&w[3], pkt.meta.in.view());
+  if (ci.key_use & CI::kUseOut) put_name(&w[5], pkt.meta.out.view());
+  return w;
+}
+
+// The entry of key w in ci's cache; on a miss, an empty one claimed for w
+// (the set's older entry is evicted: way 0 is the most recently used).
+Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& w) {
+  uint64_t h = w[0] * 0x9e3779b97f4a7c15u ^ w[1] * 0xc2b2ae3d27d4eb4fu ^ w[2] * 0x165667b19e3779f9u ^
+               (w[3] ^ w[5]) * 0xd6e8feb86659fd93u ^ (w[4] ^ w[6]) * 0xff51afd7ed558ccdu;
+  Entry* e = ci.cache.data() + 2 * ((h >> 32) & ci.cache_mask);
+  if (e[0].key == w) {
+    ++ci.cache_hits;
+    return e;
+  }
+  if (e[1].key == w) {
+    ++ci.cache_hits;
+    std::swap(e[0], e[1]);
+    return e;
+  }
+  ++ci.cache_misses;
+  e[1] = e[0];
+  e[0].key = w;
+  e[0].covered = 0;
+  e[0].count = 0;
+  return e;
+}
+
 struct Frame {
   size_t chain;
   size_t next;
@@ -344,6 +396,26 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
     }
     ci.ip_proven.resize(n);
     for (size_t j = 0; j < n; ++j) ci.ip_proven[j] = ip_proven_by_index(c.rules[j], facts[j], ci);
+    // Small chains keep the plain index: a scan of a few words is cheaper
+    // than a probe. Candidates are stored as uint16_t.
+    if (opts.cache_sets > 0 && n > opts.cache_min_rules && n <= 0xffff) {
+      for (const auto& r : ci.ranges) {
+        if (r.field == kSport || r.field == kDport || r.field == kIcmpType) ci.key_use |= ChainIndex::kUsePorts;
+        if (r.field == kMark) ci.key_use |= ChainIndex::kUseMark;
+        if (r.field == kCtState) ci.key_use |= ChainIndex::kUseState;
+      }
+      // ip_criteria_match reads a name only under a non-zero mask.
+      auto named = [](const IfaceMatch& m) {
+        return std::any_of(m.mask.begin(), m.mask.end(), [](auto b) { return b != 0; });
+      };
+      for (const Rule& r : c.rules) {
+        if (named(r.ip.in)) ci.key_use |= ChainIndex::kUseIn;
+        if (named(r.ip.out)) ci.key_use |= ChainIndex::kUseOut;
+      }
+      const size_t sets = std::bit_floor(opts.cache_sets);
+      ci.cache_mask = static_cast<uint32_t>(sets - 1);
+      ci.cache.assign(2 * sets, ChainIndex::CacheEntry{});
+    }
     ct.chains_.push_back(std::move(ci));
   }
   return ct;
@@ -358,8 +430,19 @@ size_t CompiledTable::memory_bytes() const {
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
     }
     total += c.plain.size() + c.ip_proven.size() + c.jump_to.size() * 4;
+    total += c.cache.size() * sizeof(ChainIndex::CacheEntry);
   }
   return total;
+}
+
+CompiledTable::CacheStats CompiledTable::cache_stats() const {
+  CacheStats s;
+  for (const auto& c : chains_) {
+    s.hits += c.cache_hits;
+    s.misses += c.cache_misses;
+    s.chains += !c.cache.empty();
+  }
+  return s;
 }
 
 size_t CompiledTable::indexed_fields(size_t chain) const {
@@ -391,12 +474,56 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
   const bool is_fragment = ctx.fragoff != 0;
   const uint32_t len = static_cast<uint32_t>(ctx.pkt.size());
   Key key = packet_key(ctx);
+  // The current chain's classes (looked up lazily when it has a cache) and
+  // its cache entry with a cursor on the first listed candidate >= i.
   std::array<const uint64_t*, kMaxSets> sets{};
-  size_t nsets = lookup(compiled.chains()[cur], key, ctx.pkt, sets);
+  size_t nsets = 0;
+  bool have_sets = false;
+  Entry* ent = nullptr;
+  size_t pos = 0;
+  // After cur, i or the packet changed.
+  auto sync = [&] {
+    const auto& ci = compiled.chains()[cur];
+    if (ci.cache.empty()) {
+      ent = nullptr;
+      nsets = lookup(ci, key, ctx.pkt, sets);
+      have_sets = true;
+      return;
+    }
+    have_sets = false;
+    ent = probe(ci, cache_key(ci, key, ctx.pkt, is_fragment));
+    for (pos = 0; pos < ent->count && ent->cand[pos] < i; ++pos) {
+    }
+  };
+  // With a cache: the first rule at or after i that is a candidate and
+  // passes the IP criteria, from the entry while it covers i, else from the
+  // bitsets (appended to the entry when the scan starts where it stops).
+  auto cached_next = [&](const CompiledTable::ChainIndex& ci, const Chain& chain) -> size_t {
+    const size_t n = chain.rules.size();
+    while (pos < ent->count && ent->cand[pos] < i) ++pos;
+    if (pos < ent->count) return ent->cand[pos];
+    if (ent->covered >= n) return n;
+    if (!have_sets) {
+      nsets = lookup(ci, key, ctx.pkt, sets);
+      have_sets = true;
+    }
+    size_t c = next_candidate(ci, sets, nsets, std::max<size_t>(i, ent->covered), n);
+    while (c < n && !ci.ip_proven[c] && !ip_criteria_match(chain.rules[c].ip, ctx.pkt, is_fragment))
+      c = next_candidate(ci, sets, nsets, c + 1, n);
+    if (i <= ent->covered) {
+      if (c >= n) ent->covered = static_cast<uint32_t>(n);
+      else if (ent->count < ent->cand.size()) {
+        ent->cand[ent->count++] = static_cast<uint16_t>(c);
+        ent->covered = static_cast<uint32_t>(c + 1);
+      }
+    }
+    return c;
+  };
+  sync();
   auto enter = [&](size_t c, size_t at) {
     cur = c;
     i = at;
-    nsets = lookup(compiled.chains()[cur], key, ctx.pkt, sets);
+    sync();
   };
   auto pop = [&] {
     if (depth == 0) enter(base, chains[base].rules.size());
@@ -412,7 +539,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
   while (true) {
     Chain& chain = chains[cur];
     const auto& ci = compiled.chains()[cur];
-    i = next_candidate(ci, sets, nsets, i, chain.rules.size());
+    i = ent ? cached_next(ci, chain) : next_candidate(ci, sets, nsets, i, chain.rules.size());
     if (i >= chain.rules.size()) {
       int rulenum = static_cast<int>(chain.rules.size()) + 1;
       if (chain.builtin()) {
@@ -429,7 +556,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     Rule& r = chain.rules[at];
     int rulenum = static_cast<int>(at) + 1;
     ++i;
-    if (!ci.ip_proven[at] && !ip_criteria_match(r.ip, ctx.pkt, is_fragment)) continue;
+    if (!ent && !ci.ip_proven[at] && !ip_criteria_match(r.ip, ctx.pkt, is_fragment)) continue;
     bool matched = true;
     for (const auto& m : r.matches) {
       if (!m->can_evaluate()) {
@@ -484,7 +611,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
         // CT --notrack, TOS...): look its classes up again.
         if (tv == TargetVerdict::Continue || tv == TargetVerdict::Return) {
           key = packet_key(ctx);
-          nsets = lookup(ci, key, ctx.pkt, sets);
+          sync();
         }
         switch (tv) {
           case TargetVerdict::Continue:

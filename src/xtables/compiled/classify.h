@@ -33,6 +33,26 @@
 // Per packet: no allocation unless the table has more than 64 chains (the
 // jump stack then lives on the heap).
 //
+// Result cache (big chains only): everything the index and
+// ip_criteria_match compute for a packet in a chain is a pure function of
+// the packet's values of the compiled fields (source, destination,
+// protocol, ports/ICMP type, mark, ctstate), of whether its transport header
+// is readable and it is a fragment, and of its interface names when a rule
+// of the chain names one. So a chain with more than
+// ClassifyOptions::cache_min_rules rules keeps a 2-way set-associative
+// cache, allocated at compile time, keyed by exactly those values (a field
+// the chain does not index is left out of the key); an entry holds the
+// chain's candidates that pass ip_criteria_match, in order, from rule 0 up
+// to a rule it has covered. A hit walks that list: no class lookups, no
+// bitset scan, no IP criteria test. A miss claims an entry and fills it as
+// the walk advances (the walk scans past the covered part with the bitsets,
+// lazily looked up, and appends what it finds). A packet of one flow has
+// one key, so the 2nd..nth packets of a flow hit. A partly filled entry is
+// exact for its key, so an entry left behind when a continuing target
+// (MARK, CONNMARK, CT...) changes the key is still right; the walker
+// recomputes the key then. The cache is mutable state of a const
+// CompiledTable: a CompiledTable must not be walked by two threads at once.
+//
 // The linear walker (eval.h run_table) stays the reference; tests compare
 // both on random rulesets (tests/xtables/compiled_test.cpp).
 #pragma once
@@ -50,6 +70,12 @@ namespace nfemu::xt {
 
 struct ClassifyOptions {
   size_t field_budget_bytes = size_t{1} << 20;  // per field and chain
+  // Result cache: chains with more rules than this get one, of cache_sets
+  // sets of 2 entries (128 B each; rounded down to a power of two; 0: no
+  // cache). The 1M benchmark traces average ~4 packets per flow with a few
+  // thousand flows live at once.
+  size_t cache_min_rules = 64;
+  size_t cache_sets = 2048;
 };
 
 class CompiledTable {
@@ -63,6 +89,12 @@ class CompiledTable {
   size_t memory_bytes() const;
   // How many fields chain c indexes (for tests and the benchmark).
   size_t indexed_fields(size_t chain) const;
+  // Result cache probes since compile, over all chains (tests, benchmark).
+  struct CacheStats {
+    uint64_t hits = 0, misses = 0;
+    size_t chains = 0;  // chains that have a cache
+  };
+  CacheStats cache_stats() const;
 
   // Internals the walker reads.
   struct RangeIndex {
@@ -87,6 +119,21 @@ class CompiledTable {
     // (each of -s/-d/-p/-i/-o is absent or indexed exactly; no -f).
     std::vector<uint8_t> ip_proven;
     std::vector<int32_t> jump_to;   // per rule: chain index of a jump/goto, else -1
+
+    // The result cache (empty: none), see the file comment.
+    static constexpr size_t kCacheCands = 32;
+    struct CacheEntry {
+      std::array<uint64_t, 7> key;  // src|dst, ports|mark, state|proto|flags|valid, in name, out name
+      uint32_t covered;             // cand lists every candidate in [0, covered) passing the IP criteria
+      uint16_t count;
+      uint16_t unused;
+      std::array<uint16_t, kCacheCands> cand;
+    };
+    enum KeyUse : uint8_t { kUsePorts = 1, kUseMark = 2, kUseState = 4, kUseIn = 8, kUseOut = 16 };
+    uint8_t key_use = 0;
+    uint32_t cache_mask = 0;  // sets - 1
+    mutable std::vector<CacheEntry> cache;
+    mutable uint64_t cache_hits = 0, cache_misses = 0;
   };
   const std::vector<ChainIndex>& chains() const { return chains_; }
 
