@@ -517,6 +517,49 @@ TEST(CompiledTest, TheResultCacheNeverHandsOutAnotherPacketsList) {
   EXPECT_GT(CompiledTable::compile(t).memory_bytes(), CompiledTable::compile(t, {.cache_sets = 0}).memory_bytes() + (1u << 20) - 1);
 }
 
+// Fields with many classes are searched from a bucket hint (the class of
+// the bucket's first value): packets on and around every class boundary,
+// at the ends of the domains and in empty buckets must find the same rules.
+TEST(CompiledTest, ManyClassesAreFoundThroughBucketHints) {
+  std::mt19937 rng(99);
+  std::string text = "*filter\n:INPUT ACCEPT [0:0]\n";
+  std::vector<uint32_t> addrs = {0, 0xffffffffu, 0x00001000u, 0xfff00000u};
+  std::vector<uint16_t> ports = {0, 65535, 16, 15};
+  auto dotted = [](uint32_t a) { return fmt::format("{}.{}.{}.{}", a >> 24, a >> 16 & 255, a >> 8 & 255, a & 255); };
+  for (int k = 0; k < 300; ++k) {
+    // Half the addresses in one /12: many classes share a bucket there.
+    uint32_t a = k % 2 ? static_cast<uint32_t>(rng()) : 0xC6100000u | (static_cast<uint32_t>(rng()) & 0xfffffu);
+    int len = std::array{32, 32, 30, 24, 20, 16, 8}[rng() % 7];
+    uint32_t mask = len ? ~uint32_t{0} << (32 - len) : 0;
+    uint16_t p = static_cast<uint16_t>(rng()), q = static_cast<uint16_t>(p + rng() % 40);
+    if (q < p) q = p;
+    addrs.push_back(a & mask);
+    addrs.push_back((a | ~mask));
+    ports.push_back(p);
+    ports.push_back(q);
+    const char* dir = k % 3 ? "-s" : "-d";
+    text += fmt::format("-A INPUT {} {}/{} -p udp --{} {}:{} -j LOG --log-prefix r{}\n", dir, dotted(a & mask), len,
+                        k % 4 ? "dport" : "sport", p, q, k);
+  }
+  text += "COMMIT\n";
+  Ruleset rs = load(text);
+  Table& t = *rs.find(TableId::Filter);
+  for (ClassifyOptions opts : {ClassifyOptions{.cache_sets = 0}, ClassifyOptions{.field_budget_bytes = 2048},
+                               ClassifyOptions{}}) {
+    CompiledTable compiled = CompiledTable::compile(t, opts);
+    for (int n = 0; n < 600; ++n) {
+      auto near = [&](uint32_t v) { return v + static_cast<uint32_t>(static_cast<int>(rng() % 3) - 1); };
+      uint32_t src = near(addrs[rng() % addrs.size()]), dst = near(addrs[rng() % addrs.size()]);
+      uint16_t sp = static_cast<uint16_t>(near(ports[rng() % ports.size()]));
+      uint16_t dp = static_cast<uint16_t>(near(ports[rng() % ports.size()]));
+      Packet p{mk(fmt::format("udp {}:{} > {}:{}", dotted(src), sp, dotted(dst), dp))};
+      Outcome want = walk(t, nullptr, p, Hook::LocalIn);
+      Outcome got = walk(t, &compiled, p, Hook::LocalIn);
+      ASSERT_EQ(want, got) << "packet " << n << "\nlinear:\n" << describe(want) << "compiled:\n" << describe(got);
+    }
+  }
+}
+
 TEST(CompiledTest, AChangedTableIsStaleAndFallsBackToTheLinearWalk) {
   Single s = make("*filter\n-A INPUT -p udp -j DROP\nCOMMIT\n");
   Table& t = *s.rs.find(TableId::Filter);

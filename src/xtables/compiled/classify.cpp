@@ -180,6 +180,22 @@ std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vec
       for (size_t c = interval_of(lo) / g, last = interval_of(hi) / g; c <= last; ++c) set_bit(idx.bits, c, words, j);
   }
   idx.ones = class_ones(idx.bits, words);
+  // 4096 buckets (16 KiB) over the field's domain, for fields whose
+  // classes take more than a few search steps.
+  const int domain_bits = field == CompiledTable::kSport || field == CompiledTable::kDport ? 16
+                          : field == CompiledTable::kSrc || field == CompiledTable::kDst || field == CompiledTable::kMark
+                              ? 32
+                              : 0;
+  constexpr int kHintBits = 12;
+  if (domain_bits > kHintBits && classes > 32) {
+    idx.shift = static_cast<uint8_t>(domain_bits - kHintBits);
+    idx.hint.resize((size_t{1} << kHintBits) + 1);
+    for (size_t b = 0; b < idx.hint.size() - 1; ++b) {
+      const uint32_t v = static_cast<uint32_t>(b << idx.shift);
+      idx.hint[b] = static_cast<uint32_t>(std::upper_bound(idx.starts.begin(), idx.starts.end(), v) - idx.starts.begin()) - 1;
+    }
+    idx.hint.back() = static_cast<uint32_t>(classes - 1);
+  }
   return idx;
 }
 
@@ -263,7 +279,14 @@ size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::P
   };
   for (const auto& r : ci.ranges) {
     if (!(k.valid & (1u << r.field))) continue;
-    size_t c = static_cast<size_t>(std::upper_bound(r.starts.begin(), r.starts.end(), k.v[r.field]) - r.starts.begin()) - 1;
+    const uint32_t v = k.v[r.field];
+    auto first = r.starts.begin(), last = r.starts.end();
+    if (!r.hint.empty()) {
+      const uint32_t b = v >> r.shift;
+      last = first + r.hint[b + 1] + 1;
+      first += r.hint[b] + 1;
+    }
+    size_t c = static_cast<size_t>(std::upper_bound(first, last, v) - r.starts.begin()) - 1;
     add(r.bits.data() + c * ci.words, r.ones[c]);
   }
   for (const auto& f : ci.ifaces) {
@@ -302,10 +325,20 @@ size_t next_candidate(const CompiledTable::ChainIndex& ci, const std::array<cons
 using Entry = CompiledTable::ChainIndex::CacheEntry;
 using CacheKey = std::array<uint64_t, 7>;
 
-void put_name(uint64_t* w, std::string_view name) {
+// The name NUL-padded to 16 bytes, without a call to memcpy: IfName holds
+// 15 bytes, copied whole (fixed-size copies compile to loads), and the
+// bytes past the name (stale after a shorter set()) are masked off.
+void put_name(uint64_t* w, const packet::IfName& name) {
+  static_assert(packet::IfName::kMax == 15);
+  const std::string_view v = name.view();
   char buf[16] = {};
-  std::memcpy(buf, name.data(), std::min<size_t>(name.size(), sizeof buf));
-  std::memcpy(w, buf, sizeof buf);
+  std::memcpy(buf, v.data(), packet::IfName::kMax);
+  uint64_t lo, hi;
+  std::memcpy(&lo, buf, 8);
+  std::memcpy(&hi, buf + 8, 8);
+  const size_t len = v.size();
+  w[0] = len >= 8 ? lo : lo & ((uint64_t{1} << (8 * len)) - 1);
+  w[1] = len <= 8 ? 0 : hi & ((uint64_t{1} << (8 * (len - 8))) - 1);
 }
 
 // Everything lookup() and ip_criteria_match() read of the packet in chain
@@ -322,32 +355,38 @@ CacheKey cache_key(const CompiledTable::ChainIndex& ci, const Key& k, const pack
   w[2] = uint64_t{1} << 63 | uint64_t{k.v[CompiledTable::kProto]} << 16 | uint64_t{l4} << 24 |
          uint64_t{is_fragment} << 25;
   if (ci.key_use & CI::kUseState) w[2] |= k.v[CompiledTable::kCtState];
-  if (ci.key_use & CI::kUseIn) put_name(&w[3], pkt.meta.in.view());
-  if (ci.key_use & CI::kUseOut) put_name(&w[5], pkt.meta.out.view());
+  if (ci.key_use & CI::kUseIn) put_name(&w[3], pkt.meta.in);
+  if (ci.key_use & CI::kUseOut) put_name(&w[5], pkt.meta.out);
   return w;
 }
 
-// The entry of key w in ci's cache; on a miss, an empty one claimed for w
-// (the set's older entry is evicted: way 0 is the most recently used).
+bool same_key(const CacheKey& a, const CacheKey& b) {
+  uint64_t d = 0;
+  for (size_t k = 0; k < a.size(); ++k) d |= a[k] ^ b[k];
+  return d == 0;
+}
+
+// The entry of key w in ci's cache; on a miss, an empty one claimed for w.
+// The victim is the set's least recently used way (way 0's mru field names
+// the most recently used one), so entries never move.
 Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& w) {
   uint64_t h = w[0] * 0x9e3779b97f4a7c15u ^ w[1] * 0xc2b2ae3d27d4eb4fu ^ w[2] * 0x165667b19e3779f9u ^
                (w[3] ^ w[5]) * 0xd6e8feb86659fd93u ^ (w[4] ^ w[6]) * 0xff51afd7ed558ccdu;
   Entry* e = ci.cache.data() + 2 * ((h >> 32) & ci.cache_mask);
-  if (e[0].key == w) {
-    ++ci.cache_hits;
-    return e;
-  }
-  if (e[1].key == w) {
-    ++ci.cache_hits;
-    std::swap(e[0], e[1]);
-    return e;
-  }
+  for (uint16_t way = 0; way < 2; ++way)
+    if (same_key(e[way].key, w)) {
+      ++ci.cache_hits;
+      e[0].mru = way;
+      return e + way;
+    }
   ++ci.cache_misses;
-  e[1] = e[0];
-  e[0].key = w;
-  e[0].covered = 0;
-  e[0].count = 0;
-  return e;
+  const uint16_t victim = e[0].mru ^ 1;
+  e[0].mru = victim;
+  Entry* v = e + victim;
+  v->key = w;
+  v->covered = 0;
+  v->count = 0;
+  return v;
 }
 
 struct Frame {
@@ -424,7 +463,7 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
 size_t CompiledTable::memory_bytes() const {
   size_t total = 0;
   for (const auto& c : chains_) {
-    for (const auto& r : c.ranges) total += r.bits.size() * 8 + r.starts.size() * 4;
+    for (const auto& r : c.ranges) total += r.bits.size() * 8 + r.starts.size() * 4 + r.hint.size() * 4;
     for (const auto& f : c.ifaces) {
       total += f.bits.size() * 8;
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);

@@ -103,6 +103,11 @@ class CompiledTable {
     std::vector<uint32_t> starts;  // class k is [starts[k], starts[k+1])
     std::vector<uint64_t> bits;    // class k at k * words
     std::vector<uint32_t> ones;    // per class: rules in its bitset (the packet's sets are ANDed sparsest first)
+    // With many classes: hint[v >> shift] is the class of the first value
+    // of v's bucket, so v's class is in [hint[b], hint[b + 1]] and the
+    // binary search runs over a few starts instead of all (empty: none).
+    std::vector<uint32_t> hint;
+    uint8_t shift = 0;
   };
   struct IfaceIndex {
     bool out = false;
@@ -126,7 +131,7 @@ class CompiledTable {
       std::array<uint64_t, 7> key;  // src|dst, ports|mark, state|proto|flags|valid, in name, out name
       uint32_t covered;             // cand lists every candidate in [0, covered) passing the IP criteria
       uint16_t count;
-      uint16_t unused;
+      uint16_t mru;                 // in way 0 of a set: the way used last
       std::array<uint16_t, kCacheCands> cand;
     };
     enum KeyUse : uint8_t { kUsePorts = 1, kUseMark = 2, kUseState = 4, kUseIn = 8, kUseOut = 16 };
