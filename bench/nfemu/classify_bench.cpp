@@ -4,6 +4,10 @@
 // range, some with -i, ACCEPT or DROP, policy DROP. Half of the packets
 // are drawn from a rule (so they stop somewhere in the list), half at random
 // (most reach the policy: the linear walk's worst case).
+// Compiled: the index alone (no result cache). CompiledCacheHit: the 1024
+// packets cycle through a cache that holds them all (the 2nd..nth packets
+// of a flow); CompiledCacheMiss: a one-set cache that they always miss
+// (a flow's first packet: the index plus the cost of filling an entry).
 //
 //   build/release/bench/nfemu/classify_bench --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
@@ -88,9 +92,10 @@ Acl& acl(int n) {
   return a;
 }
 
-void run(benchmark::State& state, bool compiled) {
+void run(benchmark::State& state, bool compiled, xt::ClassifyOptions opts = {.cache_sets = 0}) {
   Acl& a = acl(static_cast<int>(state.range(0)));
   xt::Table& t = *a.rs.find(xt::TableId::Filter);
+  a.compiled = xt::CompiledTable::compile(t, opts);
   size_t i = 0, accepted = 0;
   for (auto _ : state) {
     packet::Packet& p = a.packets[i++ % a.packets.size()];
@@ -101,6 +106,8 @@ void run(benchmark::State& state, bool compiled) {
     benchmark::DoNotOptimize(accepted);
   }
   state.counters["compiled_MiB"] = static_cast<double>(a.compiled.memory_bytes()) / (1 << 20);
+  auto cs = a.compiled.cache_stats();
+  if (cs.hits + cs.misses) state.counters["hit_rate"] = static_cast<double>(cs.hits) / static_cast<double>(cs.hits + cs.misses);
 }
 
 // What a table change costs the compiled walk: one compile.
@@ -114,6 +121,10 @@ void BM_Linear(benchmark::State& s) { run(s, false); }
 void BM_Compiled(benchmark::State& s) { run(s, true); }
 BENCHMARK(BM_Linear)->Arg(100)->Arg(1000)->Arg(10000);
 BENCHMARK(BM_Compiled)->Arg(100)->Arg(1000)->Arg(10000);
+void BM_CompiledCacheHit(benchmark::State& s) { run(s, true, {}); }
+void BM_CompiledCacheMiss(benchmark::State& s) { run(s, true, {.cache_sets = 1}); }
+BENCHMARK(BM_CompiledCacheHit)->Arg(1000)->Arg(10000);
+BENCHMARK(BM_CompiledCacheMiss)->Arg(1000)->Arg(10000);
 
 }  // namespace
 
