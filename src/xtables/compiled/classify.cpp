@@ -323,7 +323,10 @@ size_t next_candidate(const CompiledTable::ChainIndex& ci, const std::array<cons
 }
 
 using Entry = CompiledTable::ChainIndex::CacheEntry;
-using CacheKey = std::array<uint64_t, 7>;
+struct CacheKey {
+  std::array<uint64_t, 3> w{};
+  CompiledTable::ChainIndex::CacheNames names{};
+};
 
 // The name NUL-padded to 16 bytes, without a call to memcpy: IfName holds
 // 15 bytes, copied whole (fixed-size copies compile to loads), and the
@@ -346,7 +349,8 @@ void put_name(uint64_t* w, const packet::IfName& name) {
 // zeroed (never filled) entry matches no key.
 CacheKey cache_key(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt, bool is_fragment) {
   using CI = CompiledTable::ChainIndex;
-  CacheKey w{};
+  CacheKey key;
+  auto& w = key.w;
   w[0] = k.v[CompiledTable::kSrc] | uint64_t{k.v[CompiledTable::kDst]} << 32;
   const bool l4 = (ci.key_use & CI::kUsePorts) && (k.valid & (1u << CompiledTable::kSport));
   // The ICMP type is the sport's high byte: the ports cover it.
@@ -355,26 +359,31 @@ CacheKey cache_key(const CompiledTable::ChainIndex& ci, const Key& k, const pack
   w[2] = uint64_t{1} << 63 | uint64_t{k.v[CompiledTable::kProto]} << 16 | uint64_t{l4} << 24 |
          uint64_t{is_fragment} << 25;
   if (ci.key_use & CI::kUseState) w[2] |= k.v[CompiledTable::kCtState];
-  if (ci.key_use & CI::kUseIn) put_name(&w[3], pkt.meta.in);
-  if (ci.key_use & CI::kUseOut) put_name(&w[5], pkt.meta.out);
-  return w;
+  if (ci.key_use & CI::kUseIn) put_name(&key.names[0], pkt.meta.in);
+  if (ci.key_use & CI::kUseOut) put_name(&key.names[2], pkt.meta.out);
+  return key;
 }
 
-bool same_key(const CacheKey& a, const CacheKey& b) {
+template <size_t N>
+bool same_words(const std::array<uint64_t, N>& a, const std::array<uint64_t, N>& b) {
   uint64_t d = 0;
-  for (size_t k = 0; k < a.size(); ++k) d |= a[k] ^ b[k];
+  for (size_t k = 0; k < N; ++k) d |= a[k] ^ b[k];
   return d == 0;
 }
 
-// The entry of key w in ci's cache; on a miss, an empty one claimed for w.
+// The entry of key k in ci's cache; on a miss, an empty one claimed for k.
 // The victim is the set's least recently used way (way 0's mru field names
 // the most recently used one), so entries never move.
-Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& w) {
-  uint64_t h = w[0] * 0x9e3779b97f4a7c15u ^ w[1] * 0xc2b2ae3d27d4eb4fu ^ w[2] * 0x165667b19e3779f9u ^
-               (w[3] ^ w[5]) * 0xd6e8feb86659fd93u ^ (w[4] ^ w[6]) * 0xff51afd7ed558ccdu;
-  Entry* e = ci.cache.data() + 2 * ((h >> 32) & ci.cache_mask);
+Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& k) {
+  const auto& w = k.w;
+  const auto& nm = k.names;
+  const bool names = !ci.cache_names.empty();
+  uint64_t h = w[0] * 0x9e3779b97f4a7c15u ^ w[1] * 0xc2b2ae3d27d4eb4fu ^ w[2] * 0x165667b19e3779f9u;
+  if (names) h ^= (nm[0] ^ nm[2]) * 0xd6e8feb86659fd93u ^ (nm[1] ^ nm[3]) * 0xff51afd7ed558ccdu;
+  const size_t at = 2 * ((h >> 32) & ci.cache_mask);
+  Entry* e = ci.cache.data() + at;
   for (uint16_t way = 0; way < 2; ++way)
-    if (same_key(e[way].key, w)) {
+    if (same_words(e[way].key, w) && (!names || same_words(ci.cache_names[at + way], nm))) {
       ++ci.cache_hits;
       e[0].mru = way;
       return e + way;
@@ -384,6 +393,7 @@ Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& w) {
   e[0].mru = victim;
   Entry* v = e + victim;
   v->key = w;
+  if (names) ci.cache_names[at + victim] = nm;
   v->covered = 0;
   v->count = 0;
   return v;
@@ -454,6 +464,7 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
       const size_t sets = std::bit_floor(opts.cache_sets);
       ci.cache_mask = static_cast<uint32_t>(sets - 1);
       ci.cache.assign(2 * sets, ChainIndex::CacheEntry{});
+      if (ci.key_use & (ChainIndex::kUseIn | ChainIndex::kUseOut)) ci.cache_names.assign(2 * sets, {});
     }
     ct.chains_.push_back(std::move(ci));
   }
@@ -469,7 +480,7 @@ size_t CompiledTable::memory_bytes() const {
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
     }
     total += c.plain.size() + c.ip_proven.size() + c.jump_to.size() * 4;
-    total += c.cache.size() * sizeof(ChainIndex::CacheEntry);
+    total += c.cache.size() * sizeof(ChainIndex::CacheEntry) + c.cache_names.size() * sizeof(ChainIndex::CacheNames);
   }
   return total;
 }

@@ -71,7 +71,7 @@ namespace nfemu::xt {
 struct ClassifyOptions {
   size_t field_budget_bytes = size_t{1} << 20;  // per field and chain
   // Result cache: chains with more rules than this get one, of cache_sets
-  // sets of 2 entries (128 B each; rounded down to a power of two; 0: no
+  // sets of 2 entries (64 B each, 96 B with interface names; rounded down to a power of two; 0: no
   // cache). The 1M benchmark traces average ~4 packets per flow with a few
   // thousand flows live at once.
   size_t cache_min_rules = 64;
@@ -126,18 +126,22 @@ class CompiledTable {
     std::vector<int32_t> jump_to;   // per rule: chain index of a jump/goto, else -1
 
     // The result cache (empty: none), see the file comment.
-    static constexpr size_t kCacheCands = 32;
-    struct CacheEntry {
-      std::array<uint64_t, 7> key;  // src|dst, ports|mark, state|proto|flags|valid, in name, out name
+    // One cache line per entry; the interface names, when the chain reads
+    // them, live in a parallel array (most big chains name no interface).
+    static constexpr size_t kCacheCands = 16;
+    struct alignas(64) CacheEntry {
+      std::array<uint64_t, 3> key;  // src|dst, ports|mark, state|proto|flags|valid
       uint32_t covered;             // cand lists every candidate in [0, covered) passing the IP criteria
       uint16_t count;
       uint16_t mru;                 // in way 0 of a set: the way used last
       std::array<uint16_t, kCacheCands> cand;
     };
+    using CacheNames = std::array<uint64_t, 4>;  // in and out, NUL-padded
     enum KeyUse : uint8_t { kUsePorts = 1, kUseMark = 2, kUseState = 4, kUseIn = 8, kUseOut = 16 };
     uint8_t key_use = 0;
     uint32_t cache_mask = 0;  // sets - 1
     mutable std::vector<CacheEntry> cache;
+    mutable std::vector<CacheNames> cache_names;  // by entry, when key_use has kUseIn or kUseOut
     mutable uint64_t cache_hits = 0, cache_misses = 0;
   };
   const std::vector<ChainIndex>& chains() const { return chains_; }
