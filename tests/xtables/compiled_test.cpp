@@ -379,6 +379,22 @@ TEST(CompiledTest, InterfacesExactWildcardAndInverted) {
   EXPECT_EQ(lines.size(), 3u);  // c and the policy
 }
 
+// A few names are compared as two words, more are binary-searched; a
+// 15-byte name (IFNAMSIZ - 1) fills the words.
+TEST(CompiledTest, InterfaceClassesFewManyAndLongNames) {
+  for (int names : {3, 12}) {
+    std::string text = "*filter\n";
+    for (int k = 0; k < names; ++k) text += fmt::format("-A INPUT -i eth{} -j LOG --log-prefix e{}\n", k, k);
+    text += "-A INPUT -i abcdefghijklmno -j LOG --log-prefix long\n-A INPUT -i abcdefghijklmn -j LOG --log-prefix short\n";
+    text += "COMMIT\n";
+    Single s = make(text);
+    for (std::string_view in : {"eth0", "eth2", "eth11", "eth1", "eth", "", "abcdefghijklmno", "abcdefghijklmn"}) {
+      auto lines = trace(s, mk("udp 198.51.100.7:1 > 203.0.113.4:2", in));
+      EXPECT_EQ(lines.size(), (in == "eth11" && names < 12) || in == "eth" || in.empty() ? 1u : 3u) << in;
+    }
+  }
+}
+
 TEST(CompiledTest, MarkSetByATargetIsSeenByLaterRules) {
   Single s = make(
       "*filter\n"

@@ -199,6 +199,31 @@ std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vec
   return idx;
 }
 
+// The name NUL-padded to 16 bytes, without a call to memcpy: IfName holds
+// 15 bytes, copied whole (fixed-size copies compile to loads), and the
+// bytes past the name (stale after a shorter set()) are masked off.
+void put_name(uint64_t* w, const packet::IfName& name) {
+  static_assert(packet::IfName::kMax == 15);
+  const std::string_view v = name.view();
+  char buf[16] = {};
+  std::memcpy(buf, v.data(), packet::IfName::kMax);
+  uint64_t lo, hi;
+  std::memcpy(&lo, buf, 8);
+  std::memcpy(&hi, buf + 8, 8);
+  const size_t len = v.size();
+  w[0] = len >= 8 ? lo : lo & ((uint64_t{1} << (8 * len)) - 1);
+  w[1] = len <= 8 ? 0 : hi & ((uint64_t{1} << (8 * (len - 8))) - 1);
+}
+
+// The same encoding of an index name (at most 15 bytes: exact_iface).
+std::array<uint64_t, 2> name_words(std::string_view name) {
+  char buf[16] = {};
+  std::memcpy(buf, name.data(), std::min<size_t>(name.size(), 15));
+  std::array<uint64_t, 2> w;
+  std::memcpy(w.data(), buf, 16);
+  return w;
+}
+
 std::optional<CompiledTable::IfaceIndex> build_iface(bool out, const std::vector<RuleFacts>& facts, size_t words,
                                                      const ClassifyOptions& opts) {
   std::vector<std::string> names;
@@ -212,6 +237,7 @@ std::optional<CompiledTable::IfaceIndex> build_iface(bool out, const std::vector
   CompiledTable::IfaceIndex idx;
   idx.out = out;
   idx.names = names;
+  for (const auto& n : names) idx.words.push_back(name_words(n));
   const size_t classes = names.size() + 1;
   idx.bits.assign(classes * words, 0);
   for (size_t j = 0; j < facts.size(); ++j) {
@@ -290,9 +316,18 @@ size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::P
     add(r.bits.data() + c * ci.words, r.ones[c]);
   }
   for (const auto& f : ci.ifaces) {
-    std::string_view name = f.out ? pkt.meta.out.view() : pkt.meta.in.view();
-    auto it = std::lower_bound(f.names.begin(), f.names.end(), name);
-    size_t c = (it != f.names.end() && *it == name) ? static_cast<size_t>(it - f.names.begin()) : f.names.size();
+    const packet::IfName& name = f.out ? pkt.meta.out : pkt.meta.in;
+    size_t c = f.names.size();
+    if (c <= 8) {
+      // A few names (the usual case): compare two words each, no strings.
+      uint64_t w[2];
+      put_name(w, name);
+      for (size_t j = 0; j < f.words.size(); ++j)
+        if (f.words[j][0] == w[0] && f.words[j][1] == w[1]) c = j;
+    } else {
+      auto it = std::lower_bound(f.names.begin(), f.names.end(), name.view());
+      if (it != f.names.end() && *it == name.view()) c = static_cast<size_t>(it - f.names.begin());
+    }
     add(f.bits.data() + c * ci.words, f.ones[c]);
   }
   return n;
@@ -327,22 +362,6 @@ struct CacheKey {
   std::array<uint64_t, 3> w{};
   CompiledTable::ChainIndex::CacheNames names{};
 };
-
-// The name NUL-padded to 16 bytes, without a call to memcpy: IfName holds
-// 15 bytes, copied whole (fixed-size copies compile to loads), and the
-// bytes past the name (stale after a shorter set()) are masked off.
-void put_name(uint64_t* w, const packet::IfName& name) {
-  static_assert(packet::IfName::kMax == 15);
-  const std::string_view v = name.view();
-  char buf[16] = {};
-  std::memcpy(buf, v.data(), packet::IfName::kMax);
-  uint64_t lo, hi;
-  std::memcpy(&lo, buf, 8);
-  std::memcpy(&hi, buf + 8, 8);
-  const size_t len = v.size();
-  w[0] = len >= 8 ? lo : lo & ((uint64_t{1} << (8 * len)) - 1);
-  w[1] = len <= 8 ? 0 : hi & ((uint64_t{1} << (8 * (len - 8))) - 1);
-}
 
 // Everything lookup() and ip_criteria_match() read of the packet in chain
 // ci (see the file comment in classify.h). Word 2 has its top bit set, so a
@@ -478,6 +497,7 @@ size_t CompiledTable::memory_bytes() const {
     for (const auto& f : c.ifaces) {
       total += f.bits.size() * 8;
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
+      total += f.words.size() * 16;
     }
     total += c.plain.size() + c.ip_proven.size() + c.jump_to.size() * 4;
     total += c.cache.size() * sizeof(ChainIndex::CacheEntry) + c.cache_names.size() * sizeof(ChainIndex::CacheNames);

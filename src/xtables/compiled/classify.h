@@ -112,6 +112,7 @@ class CompiledTable {
   struct IfaceIndex {
     bool out = false;
     std::vector<std::string> names;  // sorted; class names.size() is "any other name"
+    std::vector<std::array<uint64_t, 2>> words;  // names NUL-padded to 16 bytes
     std::vector<uint64_t> bits;
     std::vector<uint32_t> ones;
   };
