@@ -288,7 +288,7 @@ Key packet_key(const EvalContext& ctx) {
 
 constexpr size_t kMaxSets = CompiledTable::kNumRangeFields + 2;
 
-// The class bitsets of the packet in one chain, sparsest first (next_candidate
+// The class bitsets of the packet in one chain, sparsest first (next_match
 // ANDs the first two in its inner loop); returns how many.
 size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt,
               std::array<const uint64_t*, kMaxSets>& sets) {
@@ -333,28 +333,43 @@ size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::P
   return n;
 }
 
-// The first rule at or after i that may match, or n. Most packets match
-// late or fall through to the policy, so the scan of whole words is what
-// costs: the two sparsest sets of this packet (lookup's order) are ANDed in a tight
-// loop and the others only read for words where those two leave a bit.
-size_t next_candidate(const CompiledTable::ChainIndex& ci, const std::array<const uint64_t*, kMaxSets>& sets,
-                      size_t nsets, size_t i, size_t n) {
-  if (i >= n || nsets == 0) return i;
+// The first rule at or after i that is a candidate and passes `pass` (the
+// IP criteria), or n. Most packets match late or fall through to the
+// policy, and merged classes leave candidates that fail the IP criteria:
+// the bits of a word's AND are tried in place (no new search per failed
+// candidate), and the scan for the next non-empty word ANDs the two
+// sparsest sets of this packet (lookup's order) and a third in a tight
+// loop, the others only read for words where those leave a bit.
+template <class Pass>
+size_t next_match(const CompiledTable::ChainIndex& ci, const std::array<const uint64_t*, kMaxSets>& sets,
+                  size_t nsets, size_t i, size_t n, const Pass& pass) {
+  if (i >= n) return n;
+  if (nsets == 0) {
+    for (; i < n; ++i)
+      if (pass(i)) return i;
+    return n;
+  }
   const size_t words = ci.words;
   size_t w = i / 64;
   uint64_t x = ~uint64_t{0} << (i % 64);
   for (size_t s = 0; s < nsets && x; ++s) x &= sets[s][w];
-  if (x) return w * 64 + static_cast<size_t>(std::countr_zero(x));
   const uint64_t* a = sets[0];
   const uint64_t* b = nsets > 1 ? sets[1] : sets[0];
   const uint64_t* c = nsets > 2 ? sets[2] : sets[0];
-  for (++w; w < words; ++w) {
-    x = a[w] & b[w] & c[w];
-    if (!x) continue;
-    for (size_t s = 3; s < nsets && x; ++s) x &= sets[s][w];
-    if (x) return w * 64 + static_cast<size_t>(std::countr_zero(x));
+  while (true) {
+    for (; x; x &= x - 1) {
+      const size_t r = w * 64 + static_cast<size_t>(std::countr_zero(x));
+      if (r >= n) return n;
+      if (pass(r)) return r;
+    }
+    for (++w; w < words; ++w) {
+      x = a[w] & b[w] & c[w];
+      if (!x) continue;
+      for (size_t s = 3; s < nsets && x; ++s) x &= sets[s][w];
+      if (x) break;
+    }
+    if (w >= words) return n;
   }
-  return n;
 }
 
 using Entry = CompiledTable::ChainIndex::CacheEntry;
@@ -565,9 +580,10 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     for (pos = 0; pos < ent->count && ent->cand[pos] < i; ++pos) {
     }
   };
-  // With a cache: the first rule at or after i that is a candidate and
-  // passes the IP criteria, from the entry while it covers i, else from the
-  // bitsets (appended to the entry when the scan starts where it stops).
+  // The first rule at or after i that is a candidate and passes the IP
+  // criteria (so the loop below does not test them again). With a cache:
+  // from the entry while it covers i, else from the bitsets (appended to
+  // the entry when the scan starts where it stops).
   auto cached_next = [&](const CompiledTable::ChainIndex& ci, const Chain& chain) -> size_t {
     const size_t n = chain.rules.size();
     while (pos < ent->count && ent->cand[pos] < i) ++pos;
@@ -577,9 +593,9 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
       nsets = lookup(ci, key, ctx.pkt, sets);
       have_sets = true;
     }
-    size_t c = next_candidate(ci, sets, nsets, std::max<size_t>(i, ent->covered), n);
-    while (c < n && !ci.ip_proven[c] && !ip_criteria_match(chain.rules[c].ip, ctx.pkt, is_fragment))
-      c = next_candidate(ci, sets, nsets, c + 1, n);
+    const size_t c = next_match(ci, sets, nsets, std::max<size_t>(i, ent->covered), n, [&](size_t r) {
+      return ci.ip_proven[r] || ip_criteria_match(chain.rules[r].ip, ctx.pkt, is_fragment);
+    });
     if (i <= ent->covered) {
       if (c >= n) ent->covered = static_cast<uint32_t>(n);
       else if (ent->count < ent->cand.size()) {
@@ -609,7 +625,9 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
   while (true) {
     Chain& chain = chains[cur];
     const auto& ci = compiled.chains()[cur];
-    i = ent ? cached_next(ci, chain) : next_candidate(ci, sets, nsets, i, chain.rules.size());
+    i = ent ? cached_next(ci, chain) : next_match(ci, sets, nsets, i, chain.rules.size(), [&](size_t r) {
+      return ci.ip_proven[r] || ip_criteria_match(chain.rules[r].ip, ctx.pkt, is_fragment);
+    });
     if (i >= chain.rules.size()) {
       int rulenum = static_cast<int>(chain.rules.size()) + 1;
       if (chain.builtin()) {
@@ -626,7 +644,6 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     Rule& r = chain.rules[at];
     int rulenum = static_cast<int>(at) + 1;
     ++i;
-    if (!ent && !ci.ip_proven[at] && !ip_criteria_match(r.ip, ctx.pkt, is_fragment)) continue;
     bool matched = true;
     for (const auto& m : r.matches) {
       if (!m->can_evaluate()) {
