@@ -13,7 +13,8 @@
 //     of the field, or says it in a way the compiler does not model (a
 //     non-contiguous mask, `! -i eth0`, `-i eth+`, a masked mark, --ports),
 //     has its bit in every class of that field;
-//   * a packet picks one class per field (a binary search); the rules that
+//   * a packet picks one class per field (a binary search, narrowed by a
+//     4096-bucket hint for fields with many classes); the rules that
 //     can match are the AND of those bitsets, and the next rule to evaluate
 //     from rule k on is the lowest set bit >= k. That serves jumps, gotos
 //     and RETURN (the walker resumes "after rule k") without extra state;
@@ -52,6 +53,13 @@
 // (MARK, CONNMARK, CT...) changes the key is still right; the walker
 // recomputes the key then. The cache is mutable state of a const
 // CompiledTable: a CompiledTable must not be walked by two threads at once.
+// Why not cache verdicts per flow instead: counters, TRACE events, LOG and
+// stateful matches (statistic, limit) must still run for every packet, so
+// the cache stops at what is pure: which rules to evaluate. Why a miss
+// still costs: at 10k rules the address classes are merged (the budget),
+// so the scan of a miss reads every word of the chain and meets candidates
+// that fail the IP criteria; the first packet of each flow pays it
+// (1M fw trace: ~23 % of packets).
 //
 // The linear walker (eval.h run_table) stays the reference; tests compare
 // both on random rulesets (tests/xtables/compiled_test.cpp).
@@ -71,9 +79,10 @@ namespace nfemu::xt {
 struct ClassifyOptions {
   size_t field_budget_bytes = size_t{1} << 20;  // per field and chain
   // Result cache: chains with more rules than this get one, of cache_sets
-  // sets of 2 entries (64 B each, 96 B with interface names; rounded down to a power of two; 0: no
-  // cache). The 1M benchmark traces average ~4 packets per flow with a few
-  // thousand flows live at once.
+  // sets of 2 entries (64 B each, 96 B with interface names; rounded down
+  // to a power of two; 0: no cache). 2048 sets, simulated on the 1M fw
+  // trace's 5-tuples (4.4 packets per flow): 77.1 % hits, 77.4 % for an
+  // unbounded cache. Below 64 rules a scan of one word beats a probe.
   size_t cache_min_rules = 64;
   size_t cache_sets = 2048;
 };
