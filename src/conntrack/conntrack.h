@@ -216,6 +216,12 @@ struct alignas(64) Entry {
   // The next entry with the same source hash (Table::for_each_by_source),
   // newest first; only kept once something asked for that index.
   Entry* bysrc_next = nullptr;
+  // The hash of tuple[d] with the zone id of direction d (its chain), kept
+  // so that linking, unlinking and rehashing never hash again. free_gen:
+  // the table's link generation at which in() found the original tuple
+  // absent; confirm() need not look again while nothing was linked since.
+  uint32_t hash[2] = {0, 0};
+  uint32_t free_gen = 0;
 
   uint8_t proto() const { return tuple[kOriginal].proto; }
   // The virtual time the entry expires at (confirmed entries).
@@ -419,17 +425,24 @@ class Table {
     std::string_view reason;
   };
 
-  Entry* alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint64_t now, std::string_view* reason);
+  Entry* alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t orig_hash, uint64_t now,
+               std::string_view* reason);
   void free_entry(Entry* ct);
   bool add_region(size_t entries);
-  size_t bucket_of(const Tuple& t, uint16_t zone_id) const;
-  // One bucket walk: the bucket of (t, zone_id), entries whose tuple in
-  // that chain equals t and whose zone matches (nf_ct_key_equal).
-  Entry* find_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir) const;
-  Entry* find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir, uint64_t now);
+  // The chain hash of a tuple in a zone id; the bucket is derived from it
+  // (reciprocal_scale), so it survives a rehash.
+  static uint32_t hash_of(const Tuple& t, uint16_t zone_id);
+  size_t bucket_index(uint32_t hash) const { return static_cast<size_t>((uint64_t{hash} * hash_.size()) >> 32); }
+  // One bucket walk: the bucket of `hash` (of t, zone_id), entries whose
+  // tuple in that chain equals t and whose zone matches (nf_ct_key_equal).
+  Entry* find_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir) const;
+  Entry* find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir, uint64_t now);
   // resolve_normal_ct / nf_conntrack_find_get: the bucket of the original
   // direction's zone id, then the reply direction's when it differs.
-  Entry* find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now);
+  // *orig_hash: t's hash in the original direction's zone id.
+  Entry* find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now, uint32_t* orig_hash);
+  void insert_node(Entry* ct, int d);
+  void remove_node(Entry* ct, int d);
   void link(Entry* ct);
   void unlink(Entry* ct);
   bool early_drop(size_t bucket, uint64_t now);
@@ -487,6 +500,18 @@ class Table {
   std::vector<Timer> timers_;
   std::vector<Entry*> due_;  // expire_until's scratch
   size_t count_ = 0;
+  // Counts link()s and rehashes: a tuple found absent at generation g is
+  // still absent while gen_ == g (only link() adds tuples to the hash).
+  uint32_t gen_ = 1;
+  // The last tuple tuple_taken() found free, to spare confirm() the walk
+  // for the reply tuple NAT just chose (and its hash).
+  struct FreeMemo {
+    Tuple t;
+    Zone zone;
+    uint32_t hash = 0;
+    uint32_t gen = 0;
+  };
+  mutable FreeMemo free_memo_;
   uint32_t next_id_ = 1;
   uint32_t next_seq_ = 1;
   std::vector<Event> events_;

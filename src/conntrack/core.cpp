@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <charconv>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -19,6 +20,7 @@ namespace {
 
 constexpr uint32_t kNoTimer = UINT32_MAX;
 static_assert(offsetof(Entry, use) + sizeof(Entry::use) <= 64, "a chain walk and a packet touch one cache line");
+static_assert(sizeof(Entry) == 192, "three cache lines a connection (RESULTS.md's bytes per connection)");
 // Regions are reserved up to this many entries at a time (256 MiB of
 // address space at 160 bytes an entry); a bigger nf_conntrack_max takes
 // several. With nf_conntrack_max 0 (no limit) they start small and double.
@@ -219,12 +221,18 @@ bool Table::add_region(size_t entries) {
   }
 }
 
-size_t Table::bucket_of(const Tuple& t, uint16_t zone_id) const {
-  uint64_t h = mix((uint64_t{t.src} << 32) | t.dst);
-  h = mix(h ^ ((uint64_t{t.sport} << 48) | (uint64_t{t.dport} << 32) | (uint64_t{t.proto} << 24) |
-               (uint64_t{t.icmp_type} << 16) | (uint64_t{t.icmp_code} << 8)) ^ zone_id);
-  // reciprocal_scale, as the kernel maps a 32-bit hash onto the buckets.
-  return static_cast<size_t>(((h & 0xffffffffu) * hash_.size()) >> 32);
+uint32_t Table::hash_of(const Tuple& t, uint16_t zone_id) {
+  // The tuple as two words (its 15 bytes; the padding byte is masked, it
+  // may hold anything) with the zone id xored in, two multiplies.
+  static_assert(sizeof(Tuple) == 16 && offsetof(Tuple, icmp_code) == 14);
+  uint64_t a, b;
+  std::memcpy(&a, &t, 8);
+  std::memcpy(&b, reinterpret_cast<const char*>(&t) + 8, 8);
+  b = (b & 0x00ffffffffffffffULL) ^ (uint64_t{zone_id} << 48);
+  uint64_t h = (a ^ 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 31) ^ b) * 0x94d049bb133111ebULL;
+  // bucket_index maps the high half as the kernel's reciprocal_scale does.
+  return static_cast<uint32_t>(h >> 32);
 }
 
 template <typename F>
@@ -271,20 +279,30 @@ void Table::rehash(uint32_t buckets) {
   });
   std::sort(linked.begin(), linked.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
   for (Entry* e : linked)
-    for (int d = 0; d < 2; ++d) {
-      size_t b = bucket_of(e->tuple[d], e->zone.id_for(static_cast<Dir>(d)));
-      e->hnext[d] = hash_[b];
-      hash_[b] = tag(e, d);
-    }
+    for (int d = 0; d < 2; ++d) insert_node(e, d);
   if (!bysrc_.empty()) build_bysrc();
+  ++gen_;
+}
+
+void Table::insert_node(Entry* ct, int d) {
+  uintptr_t& head = hash_[bucket_index(ct->hash[d])];
+  ct->hnext[d] = head;
+  head = tag(ct, d);
+}
+
+void Table::remove_node(Entry* ct, int d) {
+  uintptr_t self = tag(ct, d);
+  for (uintptr_t* p = &hash_[bucket_index(ct->hash[d])]; *p; p = &tag_ct(*p)->hnext[tag_dir(*p)])
+    if (*p == self) {
+      *p = ct->hnext[d];
+      break;
+    }
+  ct->hnext[d] = 0;
 }
 
 void Table::link(Entry* ct) {
-  for (int d = 0; d < 2; ++d) {
-    size_t b = bucket_of(ct->tuple[d], ct->zone.id_for(static_cast<Dir>(d)));
-    ct->hnext[d] = hash_[b];
-    hash_[b] = tag(ct, d);
-  }
+  for (int d = 0; d < 2; ++d) insert_node(ct, d);
+  ++gen_;
   if (!bysrc_.empty()) {
     size_t b = bysrc_bucket(ct->tuple[kOriginal], ct->zone.id_for(kOriginal));
     ct->bysrc_next = bysrc_[b];
@@ -295,15 +313,7 @@ void Table::link(Entry* ct) {
 }
 
 void Table::unlink(Entry* ct) {
-  for (int d = 0; d < 2; ++d) {
-    uintptr_t self = tag(ct, d);
-    for (uintptr_t* p = &hash_[bucket_of(ct->tuple[d], ct->zone.id_for(static_cast<Dir>(d)))]; *p; p = &tag_ct(*p)->hnext[tag_dir(*p)])
-      if (*p == self) {
-        *p = ct->hnext[d];
-        break;
-      }
-    ct->hnext[d] = 0;
-  }
+  for (int d = 0; d < 2; ++d) remove_node(ct, d);
   if (!bysrc_.empty()) bysrc_unlink(ct);
   timer_remove(ct);
 }
@@ -374,11 +384,11 @@ Table::Memory Table::memory() const {
   return m;
 }
 
-Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint64_t now,
+Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t orig_hash, uint64_t now,
                     std::string_view* reason) {
   // __nf_conntrack_alloc: the count includes unconfirmed entries.
   if (cfg_.max && count_ + 1 > cfg_.max) {
-    if (!early_drop(bucket_of(orig, zone.id_for(kOriginal)), now)) {
+    if (!early_drop(bucket_index(orig_hash), now)) {
       *reason = kTableFullMessage;
       return nullptr;
     }
@@ -400,6 +410,7 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint64_t n
   }
   ct->tuple[kOriginal] = orig;
   ct->tuple[kReply] = reply;
+  ct->hash[kOriginal] = orig_hash;
   ct->zone = zone;
   ct->id = next_id_++;
   ct->use = 1;  // the packet's
@@ -464,8 +475,8 @@ inline bool key_equal(const Entry* ct, int d, const Tuple& t, Zone zone, uint16_
 }
 }  // namespace
 
-Entry* Table::find_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir) const {
-  for (uintptr_t n = hash_[bucket_of(t, zone_id)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
+Entry* Table::find_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir) const {
+  for (uintptr_t n = hash_[bucket_index(hash)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
     Entry* ct = tag_ct(n);
     int d = tag_dir(n);
     if (key_equal(ct, d, t, zone, zone_id)) {
@@ -478,14 +489,15 @@ Entry* Table::find_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir) con
 
 Entry* Table::find(const Tuple& t, Zone zone, Dir* dir) const {
   uint16_t oid = zone.id_for(kOriginal), rid = zone.id_for(kReply);
-  Entry* ct = find_in(t, zone, oid, dir);
-  if (!ct && rid != oid) ct = find_in(t, zone, rid, dir);
+  Entry* ct = find_in(t, zone, oid, hash_of(t, oid), dir);
+  if (!ct && rid != oid) ct = find_in(t, zone, rid, hash_of(t, rid), dir);
   return ct;
 }
 
-Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir, uint64_t now) {
+Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir, uint64_t now) {
   // ____nf_conntrack_find: expired entries met on the chain are reaped.
-  uintptr_t n = hash_[bucket_of(t, zone_id)];
+  const size_t b = bucket_index(hash);
+  uintptr_t n = hash_[b];
   while (n) {
     Entry* ct = tag_ct(n);
     int d = tag_dir(n);
@@ -493,7 +505,7 @@ Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir
     if (!ct->dying() && expired(ct, now)) {
       // next may be ct's other node; restart the walk after the kill.
       kill(ct, now * kNsPerJiffy);
-      n = hash_[bucket_of(t, zone_id)];
+      n = hash_[b];
       continue;
     }
     if (key_equal(ct, d, t, zone, zone_id)) {
@@ -505,10 +517,11 @@ Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir
   return nullptr;
 }
 
-Entry* Table::find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now) {
+Entry* Table::find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now, uint32_t* orig_hash) {
   uint16_t oid = zone.id_for(kOriginal), rid = zone.id_for(kReply);
-  Entry* ct = find_live_in(t, zone, oid, dir, now);
-  if (!ct && rid != oid) ct = find_live_in(t, zone, rid, dir, now);
+  *orig_hash = hash_of(t, oid);
+  Entry* ct = find_live_in(t, zone, oid, *orig_hash, dir, now);
+  if (!ct && rid != oid) ct = find_live_in(t, zone, rid, hash_of(t, rid), dir, now);
   return ct;
 }
 
@@ -668,11 +681,15 @@ bool Table::tuple_taken(const Tuple& t, Zone zone, const Entry* ignored) const {
   // nf_conntrack_tuple_taken: `t` is the reply tuple NAT would give the
   // entry; the chain of the zone's reply-direction id is walked.
   uint16_t rid = zone.id_for(kReply);
-  for (uintptr_t n = hash_[bucket_of(t, rid)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
+  uint32_t hash = hash_of(t, rid);
+  for (uintptr_t n = hash_[bucket_index(hash)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
     const Entry* ct = tag_ct(n);
     int d = tag_dir(n);
     if (ct != ignored && key_equal(ct, d, t, zone, rid)) return true;
   }
+  // Free, and not because `ignored` was skipped (an unconfirmed entry is
+  // in no chain): remember it for confirm().
+  if (!ignored || !ignored->confirmed()) free_memo_ = {t, zone, hash, gen_};
   return false;
 }
 
@@ -789,7 +806,8 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
     }
     // resolve_normal_ct
     Dir dir = kOriginal;
-    Entry* ct = find_live(t, zone, &dir, c.now);
+    uint32_t orig_hash;
+    Entry* ct = find_live(t, zone, &dir, c.now, &orig_hash);
     bool created = false;
     if (!ct) {
       Tuple reply;
@@ -798,12 +816,15 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
         return r;
       }
       std::string_view why;
-      ct = alloc(t, reply, zone, c.now, &why);
+      ct = alloc(t, reply, zone, orig_hash, c.now, &why);
       if (!ct) {
         r.verdict = Verdict::Drop;
         r.reason = why;
         return r;
       }
+      // find_live walked the original tuple's chain: confirm() need not,
+      // unless something is linked meanwhile.
+      ct->free_gen = gen_;
       ct->ctmask = ctmask;
       created = true;
     } else {
@@ -867,9 +888,17 @@ Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
     ct->timeout += now;  // relative to confirmation time
     // __nf_conntrack_confirm: each tuple in the chain of its own
     // direction's zone id.
+    // An absence already seen at this link generation (in()'s lookup,
+    // NAT's last nf_nat_used_tuple) still holds: no walk again.
+    const Tuple& rt = ct->tuple[kReply];
+    uint16_t rid = ct->zone.id_for(kReply);
+    bool reply_free = free_memo_.gen == gen_ && free_memo_.t == rt && free_memo_.zone == ct->zone;
+    ct->hash[kReply] = reply_free ? free_memo_.hash : hash_of(rt, rid);
     Dir d;
-    Entry* other = find_in(ct->tuple[kOriginal], ct->zone, ct->zone.id_for(kOriginal), &d);
-    if (!other) other = find_in(ct->tuple[kReply], ct->zone, ct->zone.id_for(kReply), &d);
+    Entry* other = nullptr;
+    if (ct->free_gen != gen_)
+      other = find_in(ct->tuple[kOriginal], ct->zone, ct->zone.id_for(kOriginal), ct->hash[kOriginal], &d);
+    if (!other && !reply_free) other = find_in(rt, ct->zone, rid, ct->hash[kReply], &d);
     if (other) {
       // nf_ct_resolve_clash: UDP may take over an identical entry.
       // nf_ct_match: both tuples and the zone in both directions.
@@ -955,7 +984,8 @@ LookupResult Table::icmp_error(Packet& pkt, size_t dataoff, Zone zone, Ctx& c, b
     return r;
   }
   Dir dir;
-  Entry* ct = find_live(inv, zone, &dir, c.now);
+  uint32_t inv_hash;
+  Entry* ct = find_live(inv, zone, &dir, c.now, &inv_hash);
   if (!ct) {
     r.reason = "no connection for the inner header";
     return r;
