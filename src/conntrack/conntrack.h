@@ -37,6 +37,9 @@
 //  - Expiry order of expire_until is (deadline, creation order); the
 //    kernel's GC walks buckets and may report late. expire_until returns
 //    at once until the earliest deadline; then it pops only due entries.
+//    A lookup reaps an expired entry with the tuple it looks for (the
+//    kernel reaps any expired entry on the chain, which depends on its
+//    random hash seed); after expire_until(now) there is none.
 //
 //  - Packets must reach in() reassembled, as after nf_defrag_ipv4: a
 //    non-first fragment is INVALID. Checksums are verified in PREROUTING

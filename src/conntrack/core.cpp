@@ -28,15 +28,6 @@ constexpr size_t kMaxRegion = size_t{1} << 21;
 constexpr size_t kMinRegion = 1024;
 constexpr int kEvictionRange = 8;  // NF_CT_EVICTION_RANGE
 
-// A fixed-seed mix: deterministic runs; the kernel's siphash seed is random.
-uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
 
 }  // namespace
 
@@ -77,11 +68,26 @@ std::string_view to_string(TcpState s) {
   return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
 }
 
-// A tagged link: the entry and which of its tuples (Entry::hnext).
+// A link (a bucket head or Entry::hnext) names a node: the entry, which of
+// its tuples (bit 0), whether the node ends its chain (bit 1), and in the
+// top 16 bits a tag of the node's hash. A walk compares the tag before the
+// entry and stops at the last node without reading it: a lookup that
+// misses reads the bucket and the entries that have a successor only, one
+// that hits reads the entries before its own.
 namespace {
-inline uintptr_t tag(const Entry* ct, int dir) { return reinterpret_cast<uintptr_t>(ct) | static_cast<uintptr_t>(dir); }
-inline Entry* tag_ct(uintptr_t l) { return reinterpret_cast<Entry*>(l & ~uintptr_t{1}); }
+constexpr uintptr_t kLastBit = 2;
+constexpr unsigned kTagShift = 48;
+constexpr uintptr_t kPtrMask = ((uintptr_t{1} << kTagShift) - 1) & ~uintptr_t{alignof(Entry) - 1};
+static_assert(alignof(Entry) >= 4);
+inline uint16_t hash_tag(uint32_t hash) { return static_cast<uint16_t>(hash); }
+inline uintptr_t make_link(const Entry* ct, int dir, uint32_t hash, bool last) {
+  return reinterpret_cast<uintptr_t>(ct) | static_cast<uintptr_t>(dir) | (last ? kLastBit : 0) |
+         (uintptr_t{hash_tag(hash)} << kTagShift);
+}
+inline Entry* tag_ct(uintptr_t l) { return reinterpret_cast<Entry*>(l & kPtrMask); }
 inline int tag_dir(uintptr_t l) { return static_cast<int>(l & 1); }
+inline bool link_last(uintptr_t l) { return l & kLastBit; }
+inline uint16_t link_tag(uintptr_t l) { return static_cast<uint16_t>(l >> kTagShift); }
 }  // namespace
 
 Table::Table(Config cfg) : cfg_(cfg) {
@@ -206,6 +212,12 @@ bool Table::add_region(size_t entries) {
   for (size_t n = std::max(entries, size_t{1});; n /= 2) {
     void* p = mmap(nullptr, n * sizeof(Entry), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
+    // Links keep a tag above bit 47: entries must lie below 2^48, where
+    // Linux puts every mapping not asked for higher (x86-64, arm64).
+    if (p != MAP_FAILED && reinterpret_cast<uintptr_t>(p) + n * sizeof(Entry) > (uintptr_t{1} << kTagShift)) {
+      munmap(p, n * sizeof(Entry));
+      return false;
+    }
     if (p != MAP_FAILED) {
       // A big table walks its entries at random: transparent huge pages
       // spare it most TLB misses. The first 2 MiB keep small pages, so that
@@ -221,6 +233,8 @@ bool Table::add_region(size_t entries) {
   }
 }
 
+// A fixed-seed hash: deterministic runs (the kernel's siphash seed is
+// random). Nothing observable depends on it but early_drop's choice.
 uint32_t Table::hash_of(const Tuple& t, uint16_t zone_id) {
   // The tuple as two words (its 15 bytes; the padding byte is masked, it
   // may hold anything) with the zone id xored in, two multiplies.
@@ -242,9 +256,9 @@ void Table::for_each_slot(F f) const {
 }
 
 size_t Table::bysrc_bucket(const Tuple& t, uint16_t zone) const {
-  uint64_t h = mix((uint64_t{t.src} << 32) | (uint64_t{t.sport} << 16) | (uint64_t{t.proto} << 8));
-  h = mix(h ^ zone);
-  return static_cast<size_t>(((h & 0xffffffffu) * bysrc_.size()) >> 32);
+  // hash_of on the source half of the tuple.
+  Tuple src{.src = t.src, .sport = t.sport, .proto = t.proto};
+  return static_cast<size_t>((uint64_t{hash_of(src, zone)} * bysrc_.size()) >> 32);
 }
 
 void Table::build_bysrc() const {
@@ -287,16 +301,19 @@ void Table::rehash(uint32_t buckets) {
 void Table::insert_node(Entry* ct, int d) {
   uintptr_t& head = hash_[bucket_index(ct->hash[d])];
   ct->hnext[d] = head;
-  head = tag(ct, d);
+  head = make_link(ct, d, ct->hash[d], head == 0);
 }
 
 void Table::remove_node(Entry* ct, int d) {
-  uintptr_t self = tag(ct, d);
-  for (uintptr_t* p = &hash_[bucket_index(ct->hash[d])]; *p; p = &tag_ct(*p)->hnext[tag_dir(*p)])
-    if (*p == self) {
+  uintptr_t* before = nullptr;  // the link to the node before ct's
+  for (uintptr_t* p = &hash_[bucket_index(ct->hash[d])]; *p; p = &tag_ct(*p)->hnext[tag_dir(*p)]) {
+    if (tag_ct(*p) == ct && tag_dir(*p) == d) {
       *p = ct->hnext[d];
+      if (!*p && before) *before |= kLastBit;
       break;
     }
+    before = p;
+  }
   ct->hnext[d] = 0;
 }
 
@@ -476,13 +493,15 @@ inline bool key_equal(const Entry* ct, int d, const Tuple& t, Zone zone, uint16_
 }  // namespace
 
 Entry* Table::find_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir) const {
+  const uint16_t want = hash_tag(hash);
   for (uintptr_t n = hash_[bucket_index(hash)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
     Entry* ct = tag_ct(n);
     int d = tag_dir(n);
-    if (key_equal(ct, d, t, zone, zone_id)) {
+    if (link_tag(n) == want && key_equal(ct, d, t, zone, zone_id)) {
       if (dir) *dir = static_cast<Dir>(d);
       return ct;
     }
+    if (link_last(n)) break;
   }
   return nullptr;
 }
@@ -495,24 +514,30 @@ Entry* Table::find(const Tuple& t, Zone zone, Dir* dir) const {
 }
 
 Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir, uint64_t now) {
-  // ____nf_conntrack_find: expired entries met on the chain are reaped.
+  // ____nf_conntrack_find reaps the expired entries it meets on the chain;
+  // which ones share a chain depends on the (random) hash, so here only
+  // an expired entry with the tuple looked for is reaped, which makes no
+  // difference once expire_until(now) ran.
   const size_t b = bucket_index(hash);
+  const uint16_t want = hash_tag(hash);
   uintptr_t n = hash_[b];
   while (n) {
     Entry* ct = tag_ct(n);
     int d = tag_dir(n);
-    uintptr_t next = ct->hnext[d];
-    if (!ct->dying() && expired(ct, now)) {
-      // next may be ct's other node; restart the walk after the kill.
-      kill(ct, now * kNsPerJiffy);
-      n = hash_[b];
-      continue;
+    if (link_tag(n) == want && ct->tuple[d] == t) {
+      if (!ct->dying() && expired(ct, now)) {
+        // The next node may be ct's other one: walk again after the kill.
+        kill(ct, now * kNsPerJiffy);
+        n = hash_[b];
+        continue;
+      }
+      if (key_equal(ct, d, t, zone, zone_id)) {
+        *dir = static_cast<Dir>(d);
+        return ct;
+      }
     }
-    if (key_equal(ct, d, t, zone, zone_id)) {
-      *dir = static_cast<Dir>(d);
-      return ct;
-    }
-    n = next;
+    if (link_last(n)) break;
+    n = ct->hnext[d];
   }
   return nullptr;
 }
@@ -682,10 +707,12 @@ bool Table::tuple_taken(const Tuple& t, Zone zone, const Entry* ignored) const {
   // entry; the chain of the zone's reply-direction id is walked.
   uint16_t rid = zone.id_for(kReply);
   uint32_t hash = hash_of(t, rid);
+  const uint16_t want = hash_tag(hash);
   for (uintptr_t n = hash_[bucket_index(hash)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
     const Entry* ct = tag_ct(n);
     int d = tag_dir(n);
-    if (ct != ignored && key_equal(ct, d, t, zone, rid)) return true;
+    if (link_tag(n) == want && ct != ignored && key_equal(ct, d, t, zone, rid)) return true;
+    if (link_last(n)) break;
   }
   // Free, and not because `ignored` was skipped (an unconfirmed entry is
   // in no chain): remember it for confirm().
