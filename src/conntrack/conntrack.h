@@ -492,7 +492,29 @@ class Table {
   Entry* free_list_ = nullptr;
   // Bucket heads: tagged pointers as in Entry::hnext, both directions of an
   // entry hashed (the kernel's tuplehash[2]).
-  std::vector<uintptr_t> hash_;
+  // Mapped, not allocated: pages stay zero pages until a bucket is used,
+  // and an array of 2 MiB or more asks for transparent huge pages, which
+  // spare a random bucket access its TLB miss.
+  class Buckets {
+   public:
+    Buckets() = default;
+    Buckets(const Buckets&) = delete;
+    Buckets& operator=(const Buckets&) = delete;
+    ~Buckets() { release(); }
+    // n zeroed heads (the old ones are dropped).
+    void assign(size_t n);
+    size_t size() const { return n_; }
+    size_t capacity() const { return n_; }
+    uintptr_t& operator[](size_t i) { return p_[i]; }
+    uintptr_t operator[](size_t i) const { return p_[i]; }
+
+   private:
+    void release();
+    uintptr_t* p_ = nullptr;
+    size_t n_ = 0;
+    size_t mapped_ = 0;  // bytes
+  };
+  Buckets hash_;
   // Heads of the by-source chains (Entry::bysrc_next), as many as hash_;
   // empty until for_each_by_source is first called.
   mutable std::vector<Entry*> bysrc_;

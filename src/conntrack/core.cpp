@@ -1,6 +1,7 @@
 // The table: allocation, hash, lookup, confirmation, expiry and events
 // (nf_conntrack_core.c, nf_conntrack_ecache.c, ctnetlink's event attributes).
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -91,7 +92,7 @@ inline uint16_t link_tag(uintptr_t l) { return static_cast<uint16_t>(l >> kTagSh
 }  // namespace
 
 Table::Table(Config cfg) : cfg_(cfg) {
-  hash_.assign(std::max<uint32_t>(cfg_.buckets, 1), 0);
+  hash_.assign(std::max<uint32_t>(cfg_.buckets, 1));
   if (cfg_.max) {
     add_region(std::min<size_t>(cfg_.max, kMaxRegion));
     timers_.reserve(std::min<size_t>(cfg_.max, kMaxRegion));
@@ -206,6 +207,36 @@ Result<uint64_t> Table::sysctl(std::string_view full) const {
 
 // ------------------------------------------------------------ pool, hash
 
+void Table::Buckets::release() {
+  if (p_) munmap(p_, mapped_);
+  p_ = nullptr;
+  n_ = mapped_ = 0;
+}
+
+void Table::Buckets::assign(size_t n) {
+  release();
+  constexpr size_t kHuge = size_t{2} << 20;
+  size_t bytes = std::max<size_t>(n, 1) * sizeof(uintptr_t);
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  bytes = (bytes + page - 1) / page * page;
+  // Huge-page aligned when big enough: map 2 MiB more and trim.
+  size_t slack = bytes >= kHuge ? kHuge : 0;
+  void* m = mmap(nullptr, bytes + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) throw std::bad_alloc();
+  auto* base = static_cast<char*>(m);
+  if (slack) {
+    auto addr = reinterpret_cast<uintptr_t>(base);
+    size_t head = ((addr + kHuge - 1) & ~(kHuge - 1)) - addr;
+    if (head) munmap(base, head);
+    if (slack - head) munmap(base + head + bytes, slack - head);
+    base += head;
+    madvise(base, bytes, MADV_HUGEPAGE);
+  }
+  p_ = reinterpret_cast<uintptr_t*>(base);
+  n_ = n;
+  mapped_ = bytes;
+}
+
 bool Table::add_region(size_t entries) {
   // MAP_NORESERVE: only the pages entries are put in are backed. Under
   // strict overcommit a large reservation may fail: settle for less.
@@ -285,7 +316,7 @@ void Table::bysrc_unlink(Entry* ct) {
 }
 
 void Table::rehash(uint32_t buckets) {
-  hash_.assign(buckets, 0);
+  hash_.assign(buckets);
   // Linked in confirmation order, as link() did: chains keep their order.
   std::vector<Entry*> linked;
   for_each_slot([&](Entry* e) {
@@ -295,7 +326,7 @@ void Table::rehash(uint32_t buckets) {
   for (Entry* e : linked)
     for (int d = 0; d < 2; ++d) insert_node(e, d);
   if (!bysrc_.empty()) build_bysrc();
-  ++gen_;
+  if (++gen_ == 0) gen_ = 1;  // 0: never checked (Entry::free_gen)
 }
 
 void Table::insert_node(Entry* ct, int d) {
@@ -319,7 +350,7 @@ void Table::remove_node(Entry* ct, int d) {
 
 void Table::link(Entry* ct) {
   for (int d = 0; d < 2; ++d) insert_node(ct, d);
-  ++gen_;
+  if (++gen_ == 0) gen_ = 1;  // 0: never checked (Entry::free_gen)
   if (!bysrc_.empty()) {
     size_t b = bysrc_bucket(ct->tuple[kOriginal], ct->zone.id_for(kOriginal));
     ct->bysrc_next = bysrc_[b];
