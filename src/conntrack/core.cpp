@@ -468,7 +468,9 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t o
 
 void Table::free_entry(Entry* ct) {
   --count_;
-  *ct = Entry{};
+  // alloc() clears it when it hands it out again; until then only the
+  // status is read (for_each_slot's walkers look for confirmed entries).
+  ct->status = 0;
   ct->hnext[0] = reinterpret_cast<uintptr_t>(free_list_);
   free_list_ = ct;
 }
