@@ -939,6 +939,13 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
   return r;
 }
 
+void Table::prefetch(const Packet& pkt, Zone zone) const {
+  ConstIpv4View ip = pkt.ip();
+  Tuple t;
+  if (ip.frag_offset() != 0 || !get_tuple(ip, ip.payload(), &t)) return;
+  __builtin_prefetch(hash_.data() + bucket_index(hash_of(t, zone.id_for(kOriginal))));
+}
+
 Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
   auto* ct = static_cast<Entry*>(pkt.meta.ct);
   if (!ct) return Verdict::Accept;
