@@ -191,7 +191,8 @@ struct TcpInfo {
 struct alignas(64) Entry {
   Tuple tuple[2];        // [kOriginal], [kReply]
   // The Table's bookkeeping (not for other modules): the next tuplehash in
-  // each direction's chain, as a tagged pointer (Entry* | dir, 0 ends the
+  // each direction's chain, as a tagged pointer (Entry* | dir | last, and
+  // a tag of the next node's hash in the top bits: core.cpp; 0 ends the
   // chain); a free entry links the free list through hnext[0].
   uintptr_t hnext[2] = {0, 0};
   // Jiffies. Absolute deadline once confirmed; before that, the relative
