@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "conntrack/conntrack.h"
+#include "nat/nat.h"
 #include "packet/grammar.h"
 #include "ruleset/restore.h"
 #include "stack/host.h"
@@ -88,6 +89,35 @@ void BM_Lookup(benchmark::State& state) {
   for (auto _ : state) {
     auto i = static_cast<uint32_t>((k++ * 2654435761u) % n);
     set_flow(p, i);
+    auto r = t.in(p, packet::Hook::LocalOut, 0, kNow);
+    benchmark::DoNotOptimize(r.ct);
+    t.confirm(p, kNow);
+    t.put(p);
+  }
+  if (t.count() != n) state.SkipWithError("lookups created entries");
+  state.SetItemsProcessed(state.iterations());
+  report_memory(state, m, t.count(), 0);
+}
+
+// BM_Lookup with Table::prefetch called eight packets ahead, as a replay
+// reading ahead could: the bucket's cache miss overlaps earlier lookups.
+void BM_LookupPrefetch(benchmark::State& state) {
+  auto n = static_cast<uint32_t>(state.range(0));
+  Table t(config(n));
+  packet::Packet p = template_packet();
+  packet::Packet ahead = template_packet();
+  Table::Memory m = fill(t, n, p);
+  constexpr uint64_t kAhead = 8;
+  uint64_t k = 0;
+  auto flow = [n](uint64_t j) { return static_cast<uint32_t>((j * 2654435761u) % n); };
+  for (uint64_t j = 0; j < kAhead; ++j) {
+    set_flow(ahead, flow(j));
+    t.prefetch(ahead);
+  }
+  for (auto _ : state) {
+    set_flow(ahead, flow(k + kAhead));
+    t.prefetch(ahead);
+    set_flow(p, flow(k++));
     auto r = t.in(p, packet::Hook::LocalOut, 0, kNow);
     benchmark::DoNotOptimize(r.ct);
     t.confirm(p, kNow);
@@ -207,7 +237,61 @@ void BM_HostEstablished(benchmark::State& state) {
   if (host.conntrack().count() != n) state.SkipWithError("lookups created entries");
 }
 
+// Lookups of flows the table does not hold (the first packet of a new
+// connection; NAT's nf_nat_used_tuple): the chain walks of a miss.
+void BM_Miss(benchmark::State& state) {
+  auto n = static_cast<uint32_t>(state.range(0));
+  Table t(config(n));
+  packet::Packet p = template_packet();
+  Table::Memory m = fill(t, n, p);
+  uint64_t k = 0;
+  conntrack::Tuple tuple{.src = 0, .dst = 0xc6120001u, .sport = 1024, .dport = 53, .proto = 17};
+  for (auto _ : state) {
+    auto i = static_cast<uint32_t>((k++ * 2654435761u) % n);
+    tuple.src = 0x64400000u | (i & 0x3fffff);
+    tuple.sport = static_cast<uint16_t>(1024 + (i >> 22) + 1);  // one port up: absent
+    benchmark::DoNotOptimize(t.find(tuple, conntrack::Zone{}));
+  }
+  state.SetItemsProcessed(state.iterations());
+  report_memory(state, m, t.count(), 0);
+}
+
+// A new connection SNATed (to one address, as MASQUERADE) while the table
+// holds n others: the lookup that misses, NAT's by-source and used-tuple
+// lookups, confirm and insertion; then the entry is killed so that the
+// table stays at n.
+void BM_NatNew(benchmark::State& state) {
+  auto n = static_cast<uint32_t>(state.range(0));
+  conntrack::Config c = config(2 * n);
+  c.buckets = n;
+  Table t(c);
+  packet::Packet p = template_packet();
+  fill(t, n, p);
+  nat::Range r{.flags = nat::range_flag::kMapIps, .min_ip = 0xc6120002u, .max_ip = 0xc6120002u};
+  uint32_t i = n;
+  for (auto _ : state) {
+    // Sources the table does not hold; the port kept by SNAT varies, so
+    // that the reply tuples spread over the buckets.
+    set_flow(p, i);
+    packet::store16(p.data().data() + 20, static_cast<uint16_t>(1024 + i % 60000));
+    ++i;
+    auto res = t.in(p, packet::Hook::LocalOut, 0, kNow);
+    if (!res.ct || !res.is_new) {
+      state.SkipWithError("not a new connection");
+      break;
+    }
+    nat::setup_info(t, res.ct, r, nat::Manip::Src);
+    t.confirm(p, kNow);
+    t.kill(res.ct, kNow);
+    t.put(p);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+BENCHMARK(BM_Miss)->Arg(10'000)->Arg(100'000)->Arg(1'000'000);
+BENCHMARK(BM_NatNew)->Arg(10'000)->Arg(100'000)->Arg(1'000'000);
 BENCHMARK(BM_Lookup)->Arg(10'000)->Arg(100'000)->Arg(1'000'000);
+BENCHMARK(BM_LookupPrefetch)->Arg(10'000)->Arg(100'000)->Arg(1'000'000);
 BENCHMARK(BM_Insert)->Arg(10'000)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Churn)->Arg(10'000)->Arg(100'000)->Arg(1'000'000);
 BENCHMARK(BM_HostEstablished)->Arg(10'000)->Arg(100'000);

@@ -37,6 +37,9 @@
 //  - Expiry order of expire_until is (deadline, creation order); the
 //    kernel's GC walks buckets and may report late. expire_until returns
 //    at once until the earliest deadline; then it pops only due entries.
+//    A lookup reaps an expired entry with the tuple it looks for (the
+//    kernel reaps any expired entry on the chain, which depends on its
+//    random hash seed); after expire_until(now) there is none.
 //
 //  - Packets must reach in() reassembled, as after nf_defrag_ipv4: a
 //    non-first fragment is INVALID. Checksums are verified in PREROUTING
@@ -188,7 +191,8 @@ struct TcpInfo {
 struct alignas(64) Entry {
   Tuple tuple[2];        // [kOriginal], [kReply]
   // The Table's bookkeeping (not for other modules): the next tuplehash in
-  // each direction's chain, as a tagged pointer (Entry* | dir, 0 ends the
+  // each direction's chain, as a tagged pointer (Entry* | dir | last, and
+  // a tag of the next node's hash in the top bits: core.cpp; 0 ends the
   // chain); a free entry links the free list through hnext[0].
   uintptr_t hnext[2] = {0, 0};
   // Jiffies. Absolute deadline once confirmed; before that, the relative
@@ -216,6 +220,12 @@ struct alignas(64) Entry {
   // The next entry with the same source hash (Table::for_each_by_source),
   // newest first; only kept once something asked for that index.
   Entry* bysrc_next = nullptr;
+  // The hash of tuple[d] with the zone id of direction d (its chain), kept
+  // so that linking, unlinking and rehashing never hash again. free_gen:
+  // the table's link generation at which in() found the original tuple
+  // absent; confirm() need not look again while nothing was linked since.
+  uint32_t hash[2] = {0, 0};
+  uint32_t free_gen = 0;
 
   uint8_t proto() const { return tuple[kOriginal].proto; }
   // The virtual time the entry expires at (confirmed entries).
@@ -328,6 +338,12 @@ class Table {
   // make_template) gives the zone and event mask, then is dropped from the
   // packet as the kernel does.
   LookupResult in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns);
+  // A hint, no effect on any result: fetches the bucket in() will read
+  // first for this packet (an IPv4 packet as in() gets it). A caller that
+  // knows the next packets (a replay reading ahead) hides that cache miss,
+  // most of an established packet's lookup at 100k connections, by calling
+  // it a few packets early.
+  void prefetch(const Packet& pkt, Zone zone = {}) const;
   // nf_conntrack_confirm: inserts the packet's unconfirmed entry, then
   // delivers the entry's cached events. Drop: a clash or a dying entry.
   // Takes the packet, not the entry: a UDP clash moves the packet onto the
@@ -419,17 +435,24 @@ class Table {
     std::string_view reason;
   };
 
-  Entry* alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint64_t now, std::string_view* reason);
+  Entry* alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t orig_hash, uint64_t now,
+               std::string_view* reason);
   void free_entry(Entry* ct);
   bool add_region(size_t entries);
-  size_t bucket_of(const Tuple& t, uint16_t zone_id) const;
-  // One bucket walk: the bucket of (t, zone_id), entries whose tuple in
-  // that chain equals t and whose zone matches (nf_ct_key_equal).
-  Entry* find_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir) const;
-  Entry* find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir, uint64_t now);
+  // The chain hash of a tuple in a zone id; the bucket is derived from it
+  // (reciprocal_scale), so it survives a rehash.
+  static uint32_t hash_of(const Tuple& t, uint16_t zone_id);
+  size_t bucket_index(uint32_t hash) const { return static_cast<size_t>((uint64_t{hash} * hash_.size()) >> 32); }
+  // One bucket walk: the bucket of `hash` (of t, zone_id), entries whose
+  // tuple in that chain equals t and whose zone matches (nf_ct_key_equal).
+  Entry* find_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir) const;
+  Entry* find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir, uint64_t now);
   // resolve_normal_ct / nf_conntrack_find_get: the bucket of the original
   // direction's zone id, then the reply direction's when it differs.
-  Entry* find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now);
+  // *orig_hash: t's hash in the original direction's zone id.
+  Entry* find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now, uint32_t* orig_hash);
+  void insert_node(Entry* ct, int d);
+  void remove_node(Entry* ct, int d);
   void link(Entry* ct);
   void unlink(Entry* ct);
   bool early_drop(size_t bucket, uint64_t now);
@@ -476,7 +499,30 @@ class Table {
   Entry* free_list_ = nullptr;
   // Bucket heads: tagged pointers as in Entry::hnext, both directions of an
   // entry hashed (the kernel's tuplehash[2]).
-  std::vector<uintptr_t> hash_;
+  // Mapped, not allocated: pages stay zero pages until a bucket is used,
+  // and an array of 2 MiB or more asks for transparent huge pages, which
+  // spare a random bucket access its TLB miss.
+  class Buckets {
+   public:
+    Buckets() = default;
+    Buckets(const Buckets&) = delete;
+    Buckets& operator=(const Buckets&) = delete;
+    ~Buckets() { release(); }
+    // n zeroed heads (the old ones are dropped).
+    void assign(size_t n);
+    size_t size() const { return n_; }
+    size_t capacity() const { return n_; }
+    uintptr_t& operator[](size_t i) { return p_[i]; }
+    uintptr_t operator[](size_t i) const { return p_[i]; }
+    const uintptr_t* data() const { return p_; }
+
+   private:
+    void release();
+    uintptr_t* p_ = nullptr;
+    size_t n_ = 0;
+    size_t mapped_ = 0;  // bytes
+  };
+  Buckets hash_;
   // Heads of the by-source chains (Entry::bysrc_next), as many as hash_;
   // empty until for_each_by_source is first called.
   mutable std::vector<Entry*> bysrc_;
@@ -487,6 +533,18 @@ class Table {
   std::vector<Timer> timers_;
   std::vector<Entry*> due_;  // expire_until's scratch
   size_t count_ = 0;
+  // Counts link()s and rehashes: a tuple found absent at generation g is
+  // still absent while gen_ == g (only link() adds tuples to the hash).
+  uint32_t gen_ = 1;
+  // The last tuple tuple_taken() found free, to spare confirm() the walk
+  // for the reply tuple NAT just chose (and its hash).
+  struct FreeMemo {
+    Tuple t;
+    Zone zone;
+    uint32_t hash = 0;
+    uint32_t gen = 0;
+  };
+  mutable FreeMemo free_memo_;
   uint32_t next_id_ = 1;
   uint32_t next_seq_ = 1;
   std::vector<Event> events_;

@@ -1,10 +1,12 @@
 // The table: allocation, hash, lookup, confirmation, expiry and events
 // (nf_conntrack_core.c, nf_conntrack_ecache.c, ctnetlink's event attributes).
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <charconv>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -19,6 +21,7 @@ namespace {
 
 constexpr uint32_t kNoTimer = UINT32_MAX;
 static_assert(offsetof(Entry, use) + sizeof(Entry::use) <= 64, "a chain walk and a packet touch one cache line");
+static_assert(sizeof(Entry) == 192, "three cache lines a connection (RESULTS.md's bytes per connection)");
 // Regions are reserved up to this many entries at a time (256 MiB of
 // address space at 160 bytes an entry); a bigger nf_conntrack_max takes
 // several. With nf_conntrack_max 0 (no limit) they start small and double.
@@ -26,15 +29,6 @@ constexpr size_t kMaxRegion = size_t{1} << 21;
 constexpr size_t kMinRegion = 1024;
 constexpr int kEvictionRange = 8;  // NF_CT_EVICTION_RANGE
 
-// A fixed-seed mix: deterministic runs; the kernel's siphash seed is random.
-uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
 
 }  // namespace
 
@@ -75,15 +69,30 @@ std::string_view to_string(TcpState s) {
   return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
 }
 
-// A tagged link: the entry and which of its tuples (Entry::hnext).
+// A link (a bucket head or Entry::hnext) names a node: the entry, which of
+// its tuples (bit 0), whether the node ends its chain (bit 1), and in the
+// top 16 bits a tag of the node's hash. A walk compares the tag before the
+// entry and stops at the last node without reading it: a lookup that
+// misses reads the bucket and the entries that have a successor only, one
+// that hits reads the entries before its own.
 namespace {
-inline uintptr_t tag(const Entry* ct, int dir) { return reinterpret_cast<uintptr_t>(ct) | static_cast<uintptr_t>(dir); }
-inline Entry* tag_ct(uintptr_t l) { return reinterpret_cast<Entry*>(l & ~uintptr_t{1}); }
+constexpr uintptr_t kLastBit = 2;
+constexpr unsigned kTagShift = 48;
+constexpr uintptr_t kPtrMask = ((uintptr_t{1} << kTagShift) - 1) & ~uintptr_t{alignof(Entry) - 1};
+static_assert(alignof(Entry) >= 4);
+inline uint16_t hash_tag(uint32_t hash) { return static_cast<uint16_t>(hash); }
+inline uintptr_t make_link(const Entry* ct, int dir, uint32_t hash, bool last) {
+  return reinterpret_cast<uintptr_t>(ct) | static_cast<uintptr_t>(dir) | (last ? kLastBit : 0) |
+         (uintptr_t{hash_tag(hash)} << kTagShift);
+}
+inline Entry* tag_ct(uintptr_t l) { return reinterpret_cast<Entry*>(l & kPtrMask); }
 inline int tag_dir(uintptr_t l) { return static_cast<int>(l & 1); }
+inline bool link_last(uintptr_t l) { return l & kLastBit; }
+inline uint16_t link_tag(uintptr_t l) { return static_cast<uint16_t>(l >> kTagShift); }
 }  // namespace
 
 Table::Table(Config cfg) : cfg_(cfg) {
-  hash_.assign(std::max<uint32_t>(cfg_.buckets, 1), 0);
+  hash_.assign(std::max<uint32_t>(cfg_.buckets, 1));
   if (cfg_.max) {
     add_region(std::min<size_t>(cfg_.max, kMaxRegion));
     timers_.reserve(std::min<size_t>(cfg_.max, kMaxRegion));
@@ -198,12 +207,48 @@ Result<uint64_t> Table::sysctl(std::string_view full) const {
 
 // ------------------------------------------------------------ pool, hash
 
+void Table::Buckets::release() {
+  if (p_) munmap(p_, mapped_);
+  p_ = nullptr;
+  n_ = mapped_ = 0;
+}
+
+void Table::Buckets::assign(size_t n) {
+  release();
+  constexpr size_t kHuge = size_t{2} << 20;
+  size_t bytes = std::max<size_t>(n, 1) * sizeof(uintptr_t);
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  bytes = (bytes + page - 1) / page * page;
+  // Huge-page aligned when big enough: map 2 MiB more and trim.
+  size_t slack = bytes >= kHuge ? kHuge : 0;
+  void* m = mmap(nullptr, bytes + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) throw std::bad_alloc();
+  auto* base = static_cast<char*>(m);
+  if (slack) {
+    auto addr = reinterpret_cast<uintptr_t>(base);
+    size_t head = ((addr + kHuge - 1) & ~(kHuge - 1)) - addr;
+    if (head) munmap(base, head);
+    if (slack - head) munmap(base + head + bytes, slack - head);
+    base += head;
+    madvise(base, bytes, MADV_HUGEPAGE);
+  }
+  p_ = reinterpret_cast<uintptr_t*>(base);
+  n_ = n;
+  mapped_ = bytes;
+}
+
 bool Table::add_region(size_t entries) {
   // MAP_NORESERVE: only the pages entries are put in are backed. Under
   // strict overcommit a large reservation may fail: settle for less.
   for (size_t n = std::max(entries, size_t{1});; n /= 2) {
     void* p = mmap(nullptr, n * sizeof(Entry), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
+    // Links keep a tag above bit 47: entries must lie below 2^48, where
+    // Linux puts every mapping not asked for higher (x86-64, arm64).
+    if (p != MAP_FAILED && reinterpret_cast<uintptr_t>(p) + n * sizeof(Entry) > (uintptr_t{1} << kTagShift)) {
+      munmap(p, n * sizeof(Entry));
+      return false;
+    }
     if (p != MAP_FAILED) {
       // A big table walks its entries at random: transparent huge pages
       // spare it most TLB misses. The first 2 MiB keep small pages, so that
@@ -219,12 +264,20 @@ bool Table::add_region(size_t entries) {
   }
 }
 
-size_t Table::bucket_of(const Tuple& t, uint16_t zone_id) const {
-  uint64_t h = mix((uint64_t{t.src} << 32) | t.dst);
-  h = mix(h ^ ((uint64_t{t.sport} << 48) | (uint64_t{t.dport} << 32) | (uint64_t{t.proto} << 24) |
-               (uint64_t{t.icmp_type} << 16) | (uint64_t{t.icmp_code} << 8)) ^ zone_id);
-  // reciprocal_scale, as the kernel maps a 32-bit hash onto the buckets.
-  return static_cast<size_t>(((h & 0xffffffffu) * hash_.size()) >> 32);
+// A fixed-seed hash: deterministic runs (the kernel's siphash seed is
+// random). Nothing observable depends on it but early_drop's choice.
+uint32_t Table::hash_of(const Tuple& t, uint16_t zone_id) {
+  // The tuple as two words (its 15 bytes; the padding byte is masked, it
+  // may hold anything) with the zone id xored in, two multiplies.
+  static_assert(sizeof(Tuple) == 16 && offsetof(Tuple, icmp_code) == 14);
+  uint64_t a, b;
+  std::memcpy(&a, &t, 8);
+  std::memcpy(&b, reinterpret_cast<const char*>(&t) + 8, 8);
+  b = (b & 0x00ffffffffffffffULL) ^ (uint64_t{zone_id} << 48);
+  uint64_t h = (a ^ 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 31) ^ b) * 0x94d049bb133111ebULL;
+  // bucket_index maps the high half as the kernel's reciprocal_scale does.
+  return static_cast<uint32_t>(h >> 32);
 }
 
 template <typename F>
@@ -234,9 +287,9 @@ void Table::for_each_slot(F f) const {
 }
 
 size_t Table::bysrc_bucket(const Tuple& t, uint16_t zone) const {
-  uint64_t h = mix((uint64_t{t.src} << 32) | (uint64_t{t.sport} << 16) | (uint64_t{t.proto} << 8));
-  h = mix(h ^ zone);
-  return static_cast<size_t>(((h & 0xffffffffu) * bysrc_.size()) >> 32);
+  // hash_of on the source half of the tuple.
+  Tuple src{.src = t.src, .sport = t.sport, .proto = t.proto};
+  return static_cast<size_t>((uint64_t{hash_of(src, zone)} * bysrc_.size()) >> 32);
 }
 
 void Table::build_bysrc() const {
@@ -263,7 +316,7 @@ void Table::bysrc_unlink(Entry* ct) {
 }
 
 void Table::rehash(uint32_t buckets) {
-  hash_.assign(buckets, 0);
+  hash_.assign(buckets);
   // Linked in confirmation order, as link() did: chains keep their order.
   std::vector<Entry*> linked;
   for_each_slot([&](Entry* e) {
@@ -271,20 +324,33 @@ void Table::rehash(uint32_t buckets) {
   });
   std::sort(linked.begin(), linked.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
   for (Entry* e : linked)
-    for (int d = 0; d < 2; ++d) {
-      size_t b = bucket_of(e->tuple[d], e->zone.id_for(static_cast<Dir>(d)));
-      e->hnext[d] = hash_[b];
-      hash_[b] = tag(e, d);
-    }
+    for (int d = 0; d < 2; ++d) insert_node(e, d);
   if (!bysrc_.empty()) build_bysrc();
+  if (++gen_ == 0) gen_ = 1;  // 0: never checked (Entry::free_gen)
+}
+
+void Table::insert_node(Entry* ct, int d) {
+  uintptr_t& head = hash_[bucket_index(ct->hash[d])];
+  ct->hnext[d] = head;
+  head = make_link(ct, d, ct->hash[d], head == 0);
+}
+
+void Table::remove_node(Entry* ct, int d) {
+  uintptr_t* before = nullptr;  // the link to the node before ct's
+  for (uintptr_t* p = &hash_[bucket_index(ct->hash[d])]; *p; p = &tag_ct(*p)->hnext[tag_dir(*p)]) {
+    if (tag_ct(*p) == ct && tag_dir(*p) == d) {
+      *p = ct->hnext[d];
+      if (!*p && before) *before |= kLastBit;
+      break;
+    }
+    before = p;
+  }
+  ct->hnext[d] = 0;
 }
 
 void Table::link(Entry* ct) {
-  for (int d = 0; d < 2; ++d) {
-    size_t b = bucket_of(ct->tuple[d], ct->zone.id_for(static_cast<Dir>(d)));
-    ct->hnext[d] = hash_[b];
-    hash_[b] = tag(ct, d);
-  }
+  for (int d = 0; d < 2; ++d) insert_node(ct, d);
+  if (++gen_ == 0) gen_ = 1;  // 0: never checked (Entry::free_gen)
   if (!bysrc_.empty()) {
     size_t b = bysrc_bucket(ct->tuple[kOriginal], ct->zone.id_for(kOriginal));
     ct->bysrc_next = bysrc_[b];
@@ -295,15 +361,7 @@ void Table::link(Entry* ct) {
 }
 
 void Table::unlink(Entry* ct) {
-  for (int d = 0; d < 2; ++d) {
-    uintptr_t self = tag(ct, d);
-    for (uintptr_t* p = &hash_[bucket_of(ct->tuple[d], ct->zone.id_for(static_cast<Dir>(d)))]; *p; p = &tag_ct(*p)->hnext[tag_dir(*p)])
-      if (*p == self) {
-        *p = ct->hnext[d];
-        break;
-      }
-    ct->hnext[d] = 0;
-  }
+  for (int d = 0; d < 2; ++d) remove_node(ct, d);
   if (!bysrc_.empty()) bysrc_unlink(ct);
   timer_remove(ct);
 }
@@ -374,11 +432,11 @@ Table::Memory Table::memory() const {
   return m;
 }
 
-Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint64_t now,
+Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t orig_hash, uint64_t now,
                     std::string_view* reason) {
   // __nf_conntrack_alloc: the count includes unconfirmed entries.
   if (cfg_.max && count_ + 1 > cfg_.max) {
-    if (!early_drop(bucket_of(orig, zone.id_for(kOriginal)), now)) {
+    if (!early_drop(bucket_index(orig_hash), now)) {
       *reason = kTableFullMessage;
       return nullptr;
     }
@@ -400,6 +458,7 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint64_t n
   }
   ct->tuple[kOriginal] = orig;
   ct->tuple[kReply] = reply;
+  ct->hash[kOriginal] = orig_hash;
   ct->zone = zone;
   ct->id = next_id_++;
   ct->use = 1;  // the packet's
@@ -409,7 +468,9 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint64_t n
 
 void Table::free_entry(Entry* ct) {
   --count_;
-  *ct = Entry{};
+  // alloc() clears it when it hands it out again; until then only the
+  // status is read (for_each_slot's walkers look for confirmed entries).
+  ct->status = 0;
   ct->hnext[0] = reinterpret_cast<uintptr_t>(free_list_);
   free_list_ = ct;
 }
@@ -464,51 +525,61 @@ inline bool key_equal(const Entry* ct, int d, const Tuple& t, Zone zone, uint16_
 }
 }  // namespace
 
-Entry* Table::find_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir) const {
-  for (uintptr_t n = hash_[bucket_of(t, zone_id)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
+Entry* Table::find_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir) const {
+  const uint16_t want = hash_tag(hash);
+  for (uintptr_t n = hash_[bucket_index(hash)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
     Entry* ct = tag_ct(n);
     int d = tag_dir(n);
-    if (key_equal(ct, d, t, zone, zone_id)) {
+    if (link_tag(n) == want && key_equal(ct, d, t, zone, zone_id)) {
       if (dir) *dir = static_cast<Dir>(d);
       return ct;
     }
+    if (link_last(n)) break;
   }
   return nullptr;
 }
 
 Entry* Table::find(const Tuple& t, Zone zone, Dir* dir) const {
   uint16_t oid = zone.id_for(kOriginal), rid = zone.id_for(kReply);
-  Entry* ct = find_in(t, zone, oid, dir);
-  if (!ct && rid != oid) ct = find_in(t, zone, rid, dir);
+  Entry* ct = find_in(t, zone, oid, hash_of(t, oid), dir);
+  if (!ct && rid != oid) ct = find_in(t, zone, rid, hash_of(t, rid), dir);
   return ct;
 }
 
-Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, Dir* dir, uint64_t now) {
-  // ____nf_conntrack_find: expired entries met on the chain are reaped.
-  uintptr_t n = hash_[bucket_of(t, zone_id)];
+Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir, uint64_t now) {
+  // ____nf_conntrack_find reaps the expired entries it meets on the chain;
+  // which ones share a chain depends on the (random) hash, so here only
+  // an expired entry with the tuple looked for is reaped, which makes no
+  // difference once expire_until(now) ran.
+  const size_t b = bucket_index(hash);
+  const uint16_t want = hash_tag(hash);
+  uintptr_t n = hash_[b];
   while (n) {
     Entry* ct = tag_ct(n);
     int d = tag_dir(n);
-    uintptr_t next = ct->hnext[d];
-    if (!ct->dying() && expired(ct, now)) {
-      // next may be ct's other node; restart the walk after the kill.
-      kill(ct, now * kNsPerJiffy);
-      n = hash_[bucket_of(t, zone_id)];
-      continue;
+    if (link_tag(n) == want && ct->tuple[d] == t) {
+      if (!ct->dying() && expired(ct, now)) {
+        // The next node may be ct's other one: walk again after the kill.
+        kill(ct, now * kNsPerJiffy);
+        n = hash_[b];
+        continue;
+      }
+      if (key_equal(ct, d, t, zone, zone_id)) {
+        *dir = static_cast<Dir>(d);
+        return ct;
+      }
     }
-    if (key_equal(ct, d, t, zone, zone_id)) {
-      *dir = static_cast<Dir>(d);
-      return ct;
-    }
-    n = next;
+    if (link_last(n)) break;
+    n = ct->hnext[d];
   }
   return nullptr;
 }
 
-Entry* Table::find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now) {
+Entry* Table::find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now, uint32_t* orig_hash) {
   uint16_t oid = zone.id_for(kOriginal), rid = zone.id_for(kReply);
-  Entry* ct = find_live_in(t, zone, oid, dir, now);
-  if (!ct && rid != oid) ct = find_live_in(t, zone, rid, dir, now);
+  *orig_hash = hash_of(t, oid);
+  Entry* ct = find_live_in(t, zone, oid, *orig_hash, dir, now);
+  if (!ct && rid != oid) ct = find_live_in(t, zone, rid, hash_of(t, rid), dir, now);
   return ct;
 }
 
@@ -668,11 +739,17 @@ bool Table::tuple_taken(const Tuple& t, Zone zone, const Entry* ignored) const {
   // nf_conntrack_tuple_taken: `t` is the reply tuple NAT would give the
   // entry; the chain of the zone's reply-direction id is walked.
   uint16_t rid = zone.id_for(kReply);
-  for (uintptr_t n = hash_[bucket_of(t, rid)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
+  uint32_t hash = hash_of(t, rid);
+  const uint16_t want = hash_tag(hash);
+  for (uintptr_t n = hash_[bucket_index(hash)]; n; n = tag_ct(n)->hnext[tag_dir(n)]) {
     const Entry* ct = tag_ct(n);
     int d = tag_dir(n);
-    if (ct != ignored && key_equal(ct, d, t, zone, rid)) return true;
+    if (link_tag(n) == want && ct != ignored && key_equal(ct, d, t, zone, rid)) return true;
+    if (link_last(n)) break;
   }
+  // Free, and not because `ignored` was skipped (an unconfirmed entry is
+  // in no chain): remember it for confirm().
+  if (!ignored || !ignored->confirmed()) free_memo_ = {t, zone, hash, gen_};
   return false;
 }
 
@@ -789,7 +866,8 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
     }
     // resolve_normal_ct
     Dir dir = kOriginal;
-    Entry* ct = find_live(t, zone, &dir, c.now);
+    uint32_t orig_hash;
+    Entry* ct = find_live(t, zone, &dir, c.now, &orig_hash);
     bool created = false;
     if (!ct) {
       Tuple reply;
@@ -798,12 +876,18 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
         return r;
       }
       std::string_view why;
-      ct = alloc(t, reply, zone, c.now, &why);
+      ct = alloc(t, reply, zone, orig_hash, c.now, &why);
       if (!ct) {
         r.verdict = Verdict::Drop;
         r.reason = why;
         return r;
       }
+      // find_live walked the original tuple's chain: confirm() need not,
+      // unless something is linked meanwhile.
+      ct->free_gen = gen_;
+      // Source NAT in POSTROUTING reads this source's by-source bucket, a
+      // cache miss at 100k connections: fetch it while the rules run.
+      if (!bysrc_.empty()) __builtin_prefetch(&bysrc_[bysrc_bucket(t, zone.id_for(kOriginal))]);
       ct->ctmask = ctmask;
       created = true;
     } else {
@@ -855,6 +939,13 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
   return r;
 }
 
+void Table::prefetch(const Packet& pkt, Zone zone) const {
+  ConstIpv4View ip = pkt.ip();
+  Tuple t;
+  if (ip.frag_offset() != 0 || !get_tuple(ip, ip.payload(), &t)) return;
+  __builtin_prefetch(hash_.data() + bucket_index(hash_of(t, zone.id_for(kOriginal))));
+}
+
 Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
   auto* ct = static_cast<Entry*>(pkt.meta.ct);
   if (!ct) return Verdict::Accept;
@@ -867,9 +958,17 @@ Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
     ct->timeout += now;  // relative to confirmation time
     // __nf_conntrack_confirm: each tuple in the chain of its own
     // direction's zone id.
+    // An absence already seen at this link generation (in()'s lookup,
+    // NAT's last nf_nat_used_tuple) still holds: no walk again.
+    const Tuple& rt = ct->tuple[kReply];
+    uint16_t rid = ct->zone.id_for(kReply);
+    bool reply_free = free_memo_.gen == gen_ && free_memo_.t == rt && free_memo_.zone == ct->zone;
+    ct->hash[kReply] = reply_free ? free_memo_.hash : hash_of(rt, rid);
     Dir d;
-    Entry* other = find_in(ct->tuple[kOriginal], ct->zone, ct->zone.id_for(kOriginal), &d);
-    if (!other) other = find_in(ct->tuple[kReply], ct->zone, ct->zone.id_for(kReply), &d);
+    Entry* other = nullptr;
+    if (ct->free_gen != gen_)
+      other = find_in(ct->tuple[kOriginal], ct->zone, ct->zone.id_for(kOriginal), ct->hash[kOriginal], &d);
+    if (!other && !reply_free) other = find_in(rt, ct->zone, rid, ct->hash[kReply], &d);
     if (other) {
       // nf_ct_resolve_clash: UDP may take over an identical entry.
       // nf_ct_match: both tuples and the zone in both directions.
@@ -955,7 +1054,8 @@ LookupResult Table::icmp_error(Packet& pkt, size_t dataoff, Zone zone, Ctx& c, b
     return r;
   }
   Dir dir;
-  Entry* ct = find_live(inv, zone, &dir, c.now);
+  uint32_t inv_hash;
+  Entry* ct = find_live(inv, zone, &dir, c.now, &inv_hash);
   if (!ct) {
     r.reason = "no connection for the inner header";
     return r;

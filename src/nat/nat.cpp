@@ -151,6 +151,11 @@ void l4_unique_tuple(const conntrack::Table& table, Tuple& t, const Range& r, Ma
   }
 }
 
+// Whether l4_unique_tuple searches for a free key without a protocol
+// range: ICMP ids, and source ports; it never moves a destination port
+// unasked, nor anything of a protocol without ports.
+bool l4_searched(uint8_t proto, Manip m) { return proto == kIcmp || (has_ports(proto) && m == Manip::Src); }
+
 // find_appropriate_src: the newest connection from the same source
 // (address, port or id, protocol) that has a source manip and whose
 // mapping fits the range lends its mapping. The kernel keeps a bysource
@@ -190,7 +195,10 @@ Tuple unique_tuple(const conntrack::Table& table, const Tuple& orig, const Range
       if (!(r.flags & range_flag::kProtoOffset) && l4_in_range(t, m, r) &&
           (r.min_port == r.max_port || !used(table, t, ct)))
         return t;
-    } else if (!used(table, t, ct)) {
+    } else if (!l4_searched(t.proto, m) || !used(table, t, ct)) {
+      // When the search below would return t unchanged anyway (a
+      // destination port, a protocol without ports), whether t is used
+      // changes nothing: no lookup (the kernel does one; same outcome).
       return t;
     }
   }

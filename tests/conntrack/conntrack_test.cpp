@@ -950,3 +950,67 @@ TEST_F(ConntrackTest, BySourceIndexListsNewestFirstThroughExpiryAndRehash) {
 
 }  // namespace
 }  // namespace nfemu::conntrack
+
+namespace nfemu::conntrack {
+namespace {
+
+// Chains keep a tag and an end-of-chain bit per link (core.cpp): lookups
+// skip entries by tag and stop at the last node without reading it.
+// Whatever is linked, killed (first, middle or last node of a chain) or
+// rehashed, a lookup must find exactly the live entries, in both
+// directions: few buckets make long chains.
+TEST(ConntrackChainTest, LookupsFindExactlyTheLiveEntriesThroughKillsAndRehashes) {
+  for (uint32_t buckets : {1u, 2u, 5u}) {
+    SCOPED_TRACE(buckets);
+    Table table(Config{.max = 0, .buckets = buckets});
+    constexpr int kFlows = 40;
+    std::vector<Entry*> ct(kFlows, nullptr);
+    auto flow = [](int i) {
+      return Tuple{.src = 0xc6336400u + static_cast<uint32_t>(i), .dst = 0xcb007104u, .sport = 5000,
+                   .dport = 53, .proto = 17};
+    };
+    const uint64_t now = 1000 * kSec;
+    for (int i = 0; i < kFlows; ++i) {
+      auto p = parse_packet("udp 198.51.100." + std::to_string(i) + ":5000 > 203.0.113.4:53");
+      ASSERT_TRUE(p);
+      auto r = table.in(*p, Hook::LocalOut, 0, now);
+      ASSERT_TRUE(r.ct);
+      ASSERT_EQ(table.confirm(*p, now), Verdict::Accept);
+      ct[i] = r.ct;
+      table.put(*p);
+    }
+    auto check = [&](const char* when) {
+      SCOPED_TRACE(when);
+      for (int i = 0; i < kFlows; ++i) {
+        Tuple reply;
+        ASSERT_TRUE(invert_tuple(flow(i), &reply));
+        Dir d = kReply;
+        EXPECT_EQ(table.find(flow(i), Zone{}, &d), ct[i]) << i;
+        if (ct[i]) EXPECT_EQ(d, kOriginal);
+        EXPECT_EQ(table.find(reply, Zone{}, &d), ct[i]) << i;
+        if (ct[i]) EXPECT_EQ(d, kReply);
+        EXPECT_EQ(table.tuple_taken(reply, Zone{}, nullptr), ct[i] != nullptr) << i;
+      }
+      Tuple absent = flow(kFlows);
+      EXPECT_EQ(table.find(absent, Zone{}), nullptr);
+    };
+    check("all linked");
+    // The newest (chain heads), the oldest (chain ends), then the middle.
+    for (int i : {39, 0, 1, 38, 20, 7, 13, 31, 22, 2}) {
+      ASSERT_TRUE(table.kill(ct[i], now));
+      ct[i] = nullptr;
+    }
+    check("after kills");
+    ASSERT_TRUE(table.set_sysctl("nf_conntrack_buckets", std::to_string(buckets + 2)));
+    check("after a rehash");
+    for (int i = 3; i < 30; i += 3) {
+      if (!ct[i]) continue;
+      ASSERT_TRUE(table.kill(ct[i], now));
+      ct[i] = nullptr;
+    }
+    check("after more kills");
+  }
+}
+
+}  // namespace
+}  // namespace nfemu::conntrack

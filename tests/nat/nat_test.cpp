@@ -391,5 +391,84 @@ TEST(NatCoreTest, SnatAddressRangeChoiceIsTheKernels) {
                                            "11:99->101", "12:97->103", "12:98->102", "12:99->103"}));
 }
 
+
+// find_appropriate_src (nf_nat_core.c) reuses the mapping of a connection
+// from the same source only when same_src() holds *and*
+// nf_ct_zone_equal(ct, zone, IP_CT_DIR_ORIGINAL): the zone ids of the
+// original direction are compared, whatever the reply direction's are
+// (hash_by_src hashes that id too). A new connection whose source already
+// has a mapping in another zone gets its own choice (find_best_ips_proto).
+//
+// The SNAT range has four addresses, so a fresh choice depends on the
+// destination (jhash2 of the source, the destination as initval) while a
+// reused mapping keeps the first connection's address: the destinations
+// are picked so that the two differ, and ignoring the zone would give the
+// reused address where the fresh one is expected.
+struct ZoneSnat {
+  conntrack::Table table;
+  uint64_t now = 1'000'000'000;
+  // A new UDP connection from 198.51.100.10:6000 to `dst`:53 in `zone`,
+  // SNATed into 203.0.113.100-103 and confirmed: the source address it got.
+  uint32_t connect(uint32_t dst, conntrack::Zone zone) {
+    auto p = packet::parse_packet(fmt::format("udp 198.51.100.10:6000 > 203.0.113.{}:53", dst & 0xff));
+    EXPECT_TRUE(p);
+    if (!p) return 0;
+    now += 1'000'000;
+    auto r = table.in(*p, packet::Hook::PreRouting, zone, now);
+    EXPECT_TRUE(r.is_new);
+    if (!r.ct) return 0;
+    Range range{.flags = range_flag::kMapIps, .min_ip = ip4(203, 0, 113, 100), .max_ip = ip4(203, 0, 113, 103)};
+    EXPECT_TRUE(setup_info(table, r.ct, range, Manip::Src));
+    EXPECT_EQ(table.confirm(*p, now), conntrack::Verdict::Accept);
+    uint32_t got = r.ct->tuple[conntrack::kReply].dst;
+    EXPECT_EQ(r.ct->tuple[conntrack::kReply].dport, 6000);  // no clash: the port is kept either way
+    table.put(*p);
+    return got;
+  }
+};
+
+TEST(NatCoreTest, SourceMappingIsReusedOnlyInTheSameOriginalDirectionZone) {
+  using conntrack::Zone;
+  // Two destinations whose fresh choices differ.
+  auto fresh = [](uint32_t dst) {
+    ZoneSnat s;
+    return s.connect(dst, Zone{});
+  };
+  const uint32_t first = ip4(203, 0, 113, 4);
+  uint32_t first_addr = fresh(first);
+  uint32_t second = 0, second_fresh = 0;
+  for (int d = 5; d < 60 && !second; ++d)
+    if (uint32_t a = fresh(ip4(203, 0, 113, d)); a != first_addr) {
+      second = ip4(203, 0, 113, d);
+      second_fresh = a;
+    }
+  ASSERT_NE(second, 0u) << "no destination with another fresh choice";
+
+  struct Case {
+    const char* what;
+    Zone first_zone, second_zone;
+    bool reused;
+  };
+  const Case cases[] = {
+      {"same zone 0", Zone{}, Zone{}, true},
+      {"same zone 7", Zone(7), Zone(7), true},
+      {"zones 7 and 8", Zone(7), Zone(8), false},
+      {"zone 7 and the default zone", Zone(7), Zone{}, false},
+      // --zone-orig 7: the original direction is in zone 7, not 0.
+      {"--zone-orig 7 and the default zone", Zone(7, 0, Zone::kDirOrig), Zone{}, false},
+      {"--zone-orig 7 and --zone 7", Zone(7, 0, Zone::kDirOrig), Zone(7), true},
+      // --zone-reply 7: the original direction is in zone 0, as the default.
+      {"--zone-reply 7 and the default zone", Zone(7, 0, Zone::kDirReply), Zone{}, true},
+      {"--zone-reply 7 and --zone-reply 8", Zone(7, 0, Zone::kDirReply), Zone(8, 0, Zone::kDirReply), true},
+      {"--zone-reply 7 and --zone 7", Zone(7, 0, Zone::kDirReply), Zone(7), false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ZoneSnat s;
+    EXPECT_EQ(s.connect(first, c.first_zone), first_addr);
+    EXPECT_EQ(s.connect(second, c.second_zone), c.reused ? first_addr : second_fresh);
+  }
+}
+
 }  // namespace
 }  // namespace nfemu::nat
