@@ -211,18 +211,31 @@ Host::~Host() = default;
 
 Host::Host(std::string name) : name_(std::move(name)), effects_(std::make_unique<HostEffects>(*this)) {
   interfaces_.push_back({"lo", packet::Mac{}, 65536});
+  if_keys_.emplace_back("lo");
   fib_.add_address("lo", 0x7f000001, 8);
 }
 
 Interface& Host::add_interface(std::string ifname, packet::Mac mac, uint32_t mtu) {
   path_sysctls_fresh_ = false;
+  long_names_ |= ifname.size() > packet::IfName::kMax;
+  if_keys_.emplace_back(ifname);
   interfaces_.push_back({std::move(ifname), mac, mtu});
   return interfaces_.back();
 }
 
 const Interface* Host::find_interface(std::string_view ifname) const {
-  for (const auto& i : interfaces_)
-    if (i.name == ifname) return &i;
+  if (long_names_ || ifname.size() > packet::IfName::kMax) {
+    for (const auto& i : interfaces_)
+      if (i.name == ifname) return &i;
+    return nullptr;
+  }
+  return find_interface(packet::IfName(ifname));
+}
+
+const Interface* Host::find_interface(const packet::IfName& key) const {
+  if (long_names_) return find_interface(key.view());
+  for (size_t i = 0; i < if_keys_.size(); ++i)
+    if (if_keys_[i] == key) return &interfaces_[i];
   return nullptr;
 }
 
@@ -451,8 +464,8 @@ bool Host::source_valid(packet::Packet& pkt) {
   // accept_local either; a rejected packet is dropped without ICMP.
   std::string_view dev = pkt.meta.in.view();
   const PathSysctls& sc = path_sysctls();
-  size_t i = 0;
-  while (i < interfaces_.size() && interfaces_[i].name != dev) ++i;
+  const Interface* ifc = find_interface(pkt.meta.in);
+  size_t i = ifc ? static_cast<size_t>(ifc - interfaces_.data()) : interfaces_.size();
   // A device the host does not have (a test's frame) may still have sysctls.
   PathSysctls::PerInterface conf = i < interfaces_.size() ? sc.per_if[i]
       : PathSysctls::PerInterface{sysctl(fmt::format("net.ipv4.conf.{}.rp_filter", dev)),

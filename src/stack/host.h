@@ -218,8 +218,15 @@ class Host {
   // conntrack reference goes, as nf_reset_ct.
   void release(packet::Packet& pkt) { conntrack_.put(pkt); }
 
+  // The interface whose name is `key` (an IfName compares as two words,
+  // without a memcmp call): the lookup of every forwarded packet.
+  const Interface* find_interface(const packet::IfName& key) const;
   std::string name_;
   std::vector<Interface> interfaces_;
+  // interfaces_[i].name as IfName; long_names_ when one is longer than an
+  // IfName holds (then names are compared as strings).
+  std::vector<packet::IfName> if_keys_;
+  bool long_names_ = false;
   Fib fib_;
   xt::Ruleset ruleset_;
   Classifier classifier_ = Classifier::Compiled;
