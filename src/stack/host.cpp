@@ -232,6 +232,23 @@ const Interface* Host::find_interface(std::string_view ifname) const {
   return find_interface(packet::IfName(ifname));
 }
 
+const Interface* Host::route_interface(const FibResult& r) const {
+  const auto& routes = fib_.routes();
+  if (!r.route || r.route < routes.data() || r.route >= routes.data() + routes.size()) return find_interface(r.dev);
+  if (routes.data() != route_if_data_ || routes.size() != route_if_routes_ || interfaces_.size() != route_if_ifs_) {
+    route_if_.clear();
+    for (const auto& rt : routes) {
+      const Interface* i = find_interface(rt.dev);
+      route_if_.push_back(i ? static_cast<int>(i - interfaces_.data()) : -1);
+    }
+    route_if_data_ = routes.data();
+    route_if_routes_ = routes.size();
+    route_if_ifs_ = interfaces_.size();
+  }
+  int i = route_if_[static_cast<size_t>(r.route - routes.data())];
+  return i < 0 ? nullptr : &interfaces_[static_cast<size_t>(i)];
+}
+
 const Interface* Host::find_interface(const packet::IfName& key) const {
   if (long_names_) return find_interface(key.view());
   for (size_t i = 0; i < if_keys_.size(); ++i)
@@ -486,7 +503,7 @@ void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns)
     drop("TTL exceeded in transit", pkt);
     return;
   }
-  const Interface* out = find_interface(route.dev);
+  const Interface* out = route_interface(route);
   if (out && ip.df() && pkt.size() > out->mtu) {
     icmp_send(pkt, icmp::kDestUnreach, icmp::kFragNeeded, out->mtu, now_ns);
     drop(fmt::format("fragmentation needed (DF set, {} > MTU {})", pkt.size(), out->mtu), pkt);
@@ -561,7 +578,7 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
     --loop_depth_;
     return;
   }
-  const Interface* out = find_interface(route.dev);
+  const Interface* out = route_interface(route);
   packet::EthernetHeader eth;
   if (out) eth.src = out->mac;
   if (neighbour) eth.dst = neighbour(route.dev, route.nexthop);

@@ -227,6 +227,13 @@ class Host {
   // IfName holds (then names are compared as strings).
   std::vector<packet::IfName> if_keys_;
   bool long_names_ = false;
+  // The interface of a route lookup's result: by the route's index, from
+  // a table worked out again whenever routes or interfaces were added
+  // (both only grow), else by name.
+  const Interface* route_interface(const FibResult& r) const;
+  mutable std::vector<int> route_if_;  // by index in fib_.routes(): index in interfaces_, or -1
+  mutable const Route* route_if_data_ = nullptr;
+  mutable size_t route_if_routes_ = 0, route_if_ifs_ = 0;
   Fib fib_;
   xt::Ruleset ruleset_;
   Classifier classifier_ = Classifier::Compiled;
