@@ -93,7 +93,11 @@ struct Merger::Impl {
   };
   std::vector<Source> sources;
   MergeOptions opts;
-  std::vector<std::unique_ptr<Buffered>> storage;
+  // Buffers in blocks of kBlock: a window of a thousand frames is a few
+  // allocations, not one per buffer.
+  static constexpr size_t kBlock = 256;
+  std::vector<std::unique_ptr<Buffered[]>> storage;
+  size_t block_used = kBlock;
   std::vector<Buffered*> free_list;
   Buffered* released = nullptr;  // handed out by the last next()
   std::vector<std::string> warnings;
@@ -183,11 +187,11 @@ struct Merger::Impl {
 
   Buffered* take_buffer() {
     if (free_list.empty()) {
-      storage.push_back(std::make_unique<Buffered>());
-      // An Ethernet MTU's frame fits from the start: recycled buffers then
-      // rarely grow.
-      storage.back()->bytes.reserve(1536);
-      return storage.back().get();
+      if (block_used == kBlock) {
+        storage.push_back(std::make_unique<Buffered[]>(kBlock));
+        block_used = 0;
+      }
+      return &storage.back()[block_used++];
     }
     Buffered* b = free_list.back();
     free_list.pop_back();
@@ -218,6 +222,9 @@ struct Merger::Impl {
       }
       b->ts_us = static_cast<uint64_t>(h->ts.tv_sec) * 1000000 + static_cast<uint64_t>(h->ts.tv_usec);
       b->orig_len = h->len;
+      // An Ethernet MTU's frame fits from the start: recycled buffers then
+      // rarely grow. (Mapped records need no bytes of their own.)
+      if (b->bytes.capacity() < 1536) b->bytes.reserve(1536);
       b->bytes.assign(data, data + h->caplen);
       b->data = b->bytes;
     }
