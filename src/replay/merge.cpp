@@ -302,11 +302,17 @@ Result<std::optional<MergedFrame>> Merger::next() {
     m.released = nullptr;
   }
   size_t best = m.sources.size();
-  for (size_t i = 0; i < m.sources.size(); ++i) {
-    auto& s = m.sources[i];
-    if (auto r = m.fill(s); !r) return r.error();
-    if (s.empty()) continue;
-    if (best == m.sources.size() || s.front()->ts_us < m.sources[best].front()->ts_us) best = i;
+  if (best == 1) {
+    // One capture: nothing to choose between.
+    if (auto r = m.fill(m.sources[0]); !r) return r.error();
+    if (!m.sources[0].empty()) best = 0;
+  } else {
+    for (size_t i = 0; i < m.sources.size(); ++i) {
+      auto& s = m.sources[i];
+      if (auto r = m.fill(s); !r) return r.error();
+      if (s.empty()) continue;
+      if (best == m.sources.size() || s.front()->ts_us < m.sources[best].front()->ts_us) best = i;
+    }
   }
   if (best == m.sources.size()) return std::optional<MergedFrame>();
   auto& s = m.sources[best];

@@ -213,7 +213,7 @@ class HostRun : private stack::PathObserver {
     if (pkt.meta.in.empty()) ++stats_.generated;
     packet::IfName key(ifname);
     for (auto& o : outs_) {
-      if (!(o.key == key) || o.name != ifname) continue;
+      if (!(o.key == key) || (ifname.size() > packet::IfName::kMax && o.name != ifname)) continue;
       ++o.frames;
       if (o.writer) o.writer->write(base_us_ + now_ns_ / 1000, pkt.frame());
       return;
@@ -537,7 +537,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
         }
       }
     }
-    progress.update(sum.frames, merger->bytes_read(), merger->bytes_total());
+    if (opts.progress) progress.update(sum.frames, merger->bytes_read(), merger->bytes_total());
     auto next = merger->next();
     if (!next) return next.error();
     f = *next;
