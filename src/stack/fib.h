@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/result.h"
@@ -47,9 +48,11 @@ struct Address {
   Scope scope = Scope::Universe;
 };
 
+// Valid while the Fib's routes are unchanged: dev views the route's name
+// (a lookup per received packet copied the string).
 struct FibResult {
   RouteType type = RouteType::Unicast;
-  std::string dev;
+  std::string_view dev;
   uint32_t nexthop = 0;  // the gateway, or the destination when connected
   uint32_t src = 0;      // the preferred source address
   const Route* route = nullptr;

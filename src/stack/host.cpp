@@ -598,7 +598,7 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
   release(pkt);
 }
 
-bool Host::transmit_fragments(const packet::Packet& pkt, const std::string& dev, size_t mtu,
+bool Host::transmit_fragments(const packet::Packet& pkt, std::string_view dev, size_t mtu,
                               const packet::EthernetHeader& eth) {
   return packet::fragment_ipv4(pkt.data(), mtu, [&](std::span<const uint8_t> bytes) {
     packet::Packet frag(bytes);

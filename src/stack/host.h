@@ -190,7 +190,7 @@ class Host {
   std::optional<uint64_t> next_frag_expiry() const;
   void expire_fragments(uint64_t until);
   bool source_valid(packet::Packet& pkt);  // fib_validate_source; drops when false
-  bool transmit_fragments(const packet::Packet& pkt, const std::string& dev, size_t mtu,
+  bool transmit_fragments(const packet::Packet& pkt, std::string_view dev, size_t mtu,
                           const packet::EthernetHeader& eth);
   void forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void local_deliver(packet::Packet& pkt, uint64_t now_ns);
