@@ -234,7 +234,9 @@ const Interface* Host::find_interface(std::string_view ifname) const {
 
 const Interface* Host::route_interface(const FibResult& r) const {
   const auto& routes = fib_.routes();
-  if (!r.route || r.route < routes.data() || r.route >= routes.data() + routes.size()) return find_interface(r.dev);
+  std::less<const Route*> before;  // a total order even for a route of another Fib
+  if (!r.route || before(r.route, routes.data()) || !before(r.route, routes.data() + routes.size()))
+    return find_interface(r.dev);
   if (routes.data() != route_if_data_ || routes.size() != route_if_routes_ || interfaces_.size() != route_if_ifs_) {
     route_if_.clear();
     for (const auto& rt : routes) {
