@@ -237,18 +237,22 @@ const Interface* Host::route_interface(const FibResult& r) const {
   std::less<const Route*> before;  // a total order even for a route of another Fib
   if (!r.route || before(r.route, routes.data()) || !before(r.route, routes.data() + routes.size()))
     return find_interface(r.dev);
-  if (routes.data() != route_if_data_ || routes.size() != route_if_routes_ || interfaces_.size() != route_if_ifs_) {
-    route_if_.clear();
-    for (const auto& rt : routes) {
-      const Interface* i = find_interface(rt.dev);
-      route_if_.push_back(i ? static_cast<int>(i - interfaces_.data()) : -1);
-    }
-    route_if_data_ = routes.data();
-    route_if_routes_ = routes.size();
-    route_if_ifs_ = interfaces_.size();
-  }
+  if (routes.data() != route_if_data_ || routes.size() != route_if_routes_ || interfaces_.size() != route_if_ifs_)
+    rebuild_route_interfaces();
   int i = route_if_[static_cast<size_t>(r.route - routes.data())];
   return i < 0 ? nullptr : &interfaces_[static_cast<size_t>(i)];
+}
+
+void Host::rebuild_route_interfaces() const {
+  const auto& routes = fib_.routes();
+  route_if_.clear();
+  for (const auto& rt : routes) {
+    const Interface* i = find_interface(rt.dev);
+    route_if_.push_back(i ? static_cast<int>(i - interfaces_.data()) : -1);
+  }
+  route_if_data_ = routes.data();
+  route_if_routes_ = routes.size();
+  route_if_ifs_ = interfaces_.size();
 }
 
 const Interface* Host::find_interface(const packet::IfName& key) const {
@@ -273,8 +277,7 @@ int64_t Host::sysctl(std::string_view name) const {
   return 0;  // ip_forward and most switches default to off
 }
 
-const Host::PathSysctls& Host::path_sysctls() const {
-  if (path_sysctls_fresh_) return path_sysctls_;
+const Host::PathSysctls& Host::refresh_path_sysctls() const {
   PathSysctls& c = path_sysctls_;
   c.ip_forward = sysctl("net.ipv4.ip_forward") != 0;
   c.rp_filter_all = sysctl("net.ipv4.conf.all.rp_filter");

@@ -231,6 +231,7 @@ class Host {
   // a table worked out again whenever routes or interfaces were added
   // (both only grow), else by name.
   const Interface* route_interface(const FibResult& r) const;
+  [[gnu::noinline, gnu::cold]] void rebuild_route_interfaces() const;
   mutable std::vector<int> route_if_;  // by index in fib_.routes(): index in interfaces_, or -1
   mutable const Route* route_if_data_ = nullptr;
   mutable size_t route_if_routes_ = 0, route_if_ifs_ = 0;
@@ -252,7 +253,8 @@ class Host {
     };
     std::vector<PerInterface> per_if;  // by index in interfaces_
   };
-  const PathSysctls& path_sysctls() const;
+  const PathSysctls& path_sysctls() const { return path_sysctls_fresh_ ? path_sysctls_ : refresh_path_sysctls(); }
+  const PathSysctls& refresh_path_sysctls() const;
   mutable PathSysctls path_sysctls_;
   mutable bool path_sysctls_fresh_ = false;
   PathObserver* observer_ = nullptr;
