@@ -4,7 +4,13 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 namespace nfemu::replay {
@@ -15,8 +21,19 @@ struct Buffered {
   uint64_t ts_us = 0;
   uint64_t frame_no = 0;
   uint32_t orig_len = 0;
+  std::span<const uint8_t> data;  // into the mapped file, or bytes
   std::vector<uint8_t> bytes;
 };
+
+uint32_t load32le(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// MAXIMUM_SNAPLEN: the largest caplen libpcap accepts for the link types
+// replay reads.
+constexpr uint32_t kMaxSnaplen = 262144;
 
 bool earlier(const Buffered* a, const Buffered* b) {
   return a->ts_us != b->ts_us ? a->ts_us < b->ts_us : a->frame_no < b->frame_no;
@@ -38,6 +55,16 @@ struct Merger::Impl {
   struct Source {
     pcap_t* p = nullptr;
     std::string path;
+    // The fast path (map_records): the file mapped, records read in place
+    // without libpcap's two copies. Only records libpcap would hand out
+    // unchanged take it; at the first other one (and at the end) libpcap
+    // reads on from that offset and has the last word, errors included.
+    const uint8_t* map = nullptr;
+    size_t map_size = 0;
+    size_t pos = 0;        // offset of the next record in the map
+    bool mapped = false;   // records still come from the map
+    bool swapped = false;  // the file's byte order is not ours
+    uint32_t snaplen = 0;  // pcap_snapshot()
     int linktype = kDltEthernet;
     bool eof = false;
     uint64_t frames = 0;  // read so far
@@ -66,7 +93,11 @@ struct Merger::Impl {
   };
   std::vector<Source> sources;
   MergeOptions opts;
-  std::vector<std::unique_ptr<Buffered>> storage;
+  // Buffers in blocks of kBlock: a window of a thousand frames is a few
+  // allocations, not one per buffer.
+  static constexpr size_t kBlock = 256;
+  std::vector<std::unique_ptr<Buffered[]>> storage;
+  size_t block_used = kBlock;
   std::vector<Buffered*> free_list;
   Buffered* released = nullptr;  // handed out by the last next()
   std::vector<std::string> warnings;
@@ -74,42 +105,134 @@ struct Merger::Impl {
   uint64_t bytes_total = 0;
 
   ~Impl() {
-    for (auto& s : sources)
+    for (auto& s : sources) {
       if (s.p) pcap_close(s.p);
+      if (s.map) munmap(const_cast<uint8_t*>(s.map), s.map_size);
+    }
+  }
+
+  // Maps a classic pcap file (version 2.4, microsecond magic, either byte
+  // order) that libpcap has opened; anything else (pcapng, nanosecond
+  // files, pipes and "-", old versions) stays with libpcap alone.
+  static void map_records(Source& s) {
+    if (s.path == "-") return;
+    int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(kPcapFileHeader)) {
+      ::close(fd);
+      return;
+    }
+    size_t size = static_cast<size_t>(st.st_size);
+    void* m = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (m == MAP_FAILED) return;
+    madvise(m, size, MADV_SEQUENTIAL);
+    auto* b = static_cast<const uint8_t*>(m);
+    uint32_t magic = load32le(b);
+    bool swapped = false;
+    switch (magic) {
+      case 0xa1b2c3d4: break;
+      case 0xd4c3b2a1: swapped = true; break;
+      default: munmap(m, size); return;
+    }
+    auto u16 = [&](size_t off) {
+      uint16_t v;
+      std::memcpy(&v, b + off, 2);
+      return swapped ? static_cast<uint16_t>(v << 8 | v >> 8) : v;
+    };
+    if (u16(4) != 2 || u16(6) != 4 || pcap_snapshot(s.p) <= 0) {
+      munmap(m, size);
+      return;
+    }
+    s.map = b;
+    s.map_size = size;
+    s.pos = kPcapFileHeader;
+    s.mapped = true;
+    s.swapped = swapped;
+    s.snaplen = static_cast<uint32_t>(pcap_snapshot(s.p));
+  }
+
+  // The next record from the map into b, or false: then libpcap takes
+  // over at s.pos.
+  bool read_mapped(Source& s, Buffered* b) {
+    if (s.map_size - s.pos < kPcapRecordHeader) return false;
+    const uint8_t* h = s.map + s.pos;
+    uint32_t f[4];
+    for (int i = 0; i < 4; ++i) f[i] = swapped32(load32le(h + 4 * i), s.swapped);
+    uint32_t sec = f[0], usec = f[1], caplen = f[2], len = f[3];
+    // libpcap reads the times as signed 32-bit values and checks caplen
+    // against the snaplen and the link's maximum: such records, and any
+    // odd one, are left to it.
+    if (sec > 0x7fffffffu || usec >= 1000000 || caplen > s.snaplen || caplen > kMaxSnaplen || caplen > len)
+      return false;
+    if (s.map_size - s.pos - kPcapRecordHeader < caplen) return false;
+    b->ts_us = uint64_t{sec} * 1000000 + usec;
+    b->orig_len = len;
+    b->data = {h + kPcapRecordHeader, caplen};
+    s.pos += kPcapRecordHeader + caplen;
+    return true;
+  }
+  static uint32_t swapped32(uint32_t v, bool swap) { return swap ? __builtin_bswap32(v) : v; }
+
+  // Hands s over to libpcap at the offset the map reached.
+  void leave_map(Source& s) {
+    s.mapped = false;
+    FILE* file = pcap_file(s.p);
+    if (!file || fseeko(file, static_cast<off_t>(s.pos), SEEK_SET) != 0) {
+      warnings.push_back(fmt::format("{}: truncated or corrupt after frame {}: cannot seek", s.path, s.frames));
+      s.eof = true;
+    }
   }
 
   Buffered* take_buffer() {
     if (free_list.empty()) {
-      storage.push_back(std::make_unique<Buffered>());
-      // An Ethernet MTU's frame fits from the start: recycled buffers then
-      // rarely grow.
-      storage.back()->bytes.reserve(1536);
-      return storage.back().get();
+      if (block_used == kBlock) {
+        storage.push_back(std::make_unique<Buffered[]>(kBlock));
+        block_used = 0;
+      }
+      return &storage.back()[block_used++];
     }
     Buffered* b = free_list.back();
     free_list.pop_back();
     return b;
   }
+  void give_back(Buffered* b) { free_list.push_back(b); }
 
   // Reads one record of s into its queue; false on an error to report.
   Result<void> read_one(Source& s) {
-    pcap_pkthdr* h = nullptr;
-    const u_char* data = nullptr;
-    int rc = pcap_next_ex(s.p, &h, &data);
-    if (rc == PCAP_ERROR_BREAK) {
-      s.eof = true;
-      return {};
-    }
-    if (rc != 1) {
-      warnings.push_back(fmt::format("{}: truncated or corrupt after frame {}: {}", s.path, s.frames,
-                                     pcap_geterr(s.p)));
-      s.eof = true;
-      return {};
+    Buffered* b = take_buffer();
+    if (s.mapped && !read_mapped(s, b)) leave_map(s);
+    if (!s.mapped) {
+      if (s.eof) return give_back(b), Result<void>{};
+      pcap_pkthdr* h = nullptr;
+      const u_char* data = nullptr;
+      int rc = pcap_next_ex(s.p, &h, &data);
+      if (rc == PCAP_ERROR_BREAK) {
+        s.eof = true;
+        give_back(b);
+        return {};
+      }
+      if (rc != 1) {
+        warnings.push_back(fmt::format("{}: truncated or corrupt after frame {}: {}", s.path, s.frames,
+                                       pcap_geterr(s.p)));
+        s.eof = true;
+        give_back(b);
+        return {};
+      }
+      b->ts_us = static_cast<uint64_t>(h->ts.tv_sec) * 1000000 + static_cast<uint64_t>(h->ts.tv_usec);
+      b->orig_len = h->len;
+      // An Ethernet MTU's frame fits from the start: recycled buffers then
+      // rarely grow. (Mapped records need no bytes of their own.)
+      if (b->bytes.capacity() < 1536) b->bytes.reserve(1536);
+      b->bytes.assign(data, data + h->caplen);
+      b->data = b->bytes;
     }
     ++s.frames;
-    bytes_read += kPcapRecordHeader + h->caplen;
-    uint64_t ts = static_cast<uint64_t>(h->ts.tv_sec) * 1000000 + static_cast<uint64_t>(h->ts.tv_usec);
+    bytes_read += kPcapRecordHeader + b->data.size();
+    uint64_t ts = b->ts_us;
     if (ts + opts.window_us < s.max_ts) {
+      give_back(b);
       return make_error(fmt::format(
           "{}: frame {} (at {} s) is {} s earlier than frame {} (at {} s), beyond the reorder window of {} s; "
           "sort the capture first (reordercap IN OUT) or widen --reorder-window",
@@ -120,11 +243,7 @@ struct Merger::Impl {
       s.max_ts = ts;
       s.max_frame = s.frames;
     }
-    Buffered* b = take_buffer();
-    b->ts_us = ts;
     b->frame_no = s.frames;
-    b->orig_len = h->len;
-    b->bytes.assign(data, data + h->caplen);
     if (s.empty() || !earlier(b, s.queue.back()))
       s.queue.push_back(b);
     else
@@ -160,6 +279,7 @@ Result<Merger> Merger::open(const std::vector<Input>& inputs, MergeOptions opts)
     s.path = in.path;
     s.linktype = pcap_datalink(p);
     impl->sources.push_back(std::move(s));
+    Impl::map_records(impl->sources.back());
     int lt = impl->sources.back().linktype;
     if (lt != kDltEthernet && lt != kDltRaw && lt != kDltRawBsd && lt != kDltLinuxSll) {
       return make_error(fmt::format(
@@ -182,11 +302,17 @@ Result<std::optional<MergedFrame>> Merger::next() {
     m.released = nullptr;
   }
   size_t best = m.sources.size();
-  for (size_t i = 0; i < m.sources.size(); ++i) {
-    auto& s = m.sources[i];
-    if (auto r = m.fill(s); !r) return r.error();
-    if (s.empty()) continue;
-    if (best == m.sources.size() || s.front()->ts_us < m.sources[best].front()->ts_us) best = i;
+  if (best == 1) {
+    // One capture: nothing to choose between.
+    if (auto r = m.fill(m.sources[0]); !r) return r.error();
+    if (!m.sources[0].empty()) best = 0;
+  } else {
+    for (size_t i = 0; i < m.sources.size(); ++i) {
+      auto& s = m.sources[i];
+      if (auto r = m.fill(s); !r) return r.error();
+      if (s.empty()) continue;
+      if (best == m.sources.size() || s.front()->ts_us < m.sources[best].front()->ts_us) best = i;
+    }
   }
   if (best == m.sources.size()) return std::optional<MergedFrame>();
   auto& s = m.sources[best];
@@ -198,7 +324,7 @@ Result<std::optional<MergedFrame>> Merger::next() {
   f.ts_us = b->ts_us;
   f.orig_len = b->orig_len;
   f.linktype = s.linktype;
-  f.data = b->bytes;
+  f.data = b->data;
   return std::optional<MergedFrame>(f);
 }
 

@@ -73,7 +73,7 @@ class HostRun : private stack::PathObserver {
       wire(ifname, pkt);
     };
     for (const auto& ifc : host_->interfaces())
-      if (ifc.name != "lo") outs_.push_back({ifc.name, std::nullopt, 0});
+      if (ifc.name != "lo") outs_.push_back({ifc.name, packet::IfName(ifc.name), std::nullopt, 0});
   }
 
   stack::Host& host() { return *host_; }
@@ -184,6 +184,7 @@ class HostRun : private stack::PathObserver {
  private:
   struct Out {
     std::string name;
+    packet::IfName key;  // name, compared first without a memcmp call
     std::optional<packet::PcapWriter> writer;
     uint64_t frames;
   };
@@ -210,8 +211,9 @@ class HostRun : private stack::PathObserver {
 
   void wire(std::string_view ifname, const packet::Packet& pkt) {
     if (pkt.meta.in.empty()) ++stats_.generated;
+    packet::IfName key(ifname);
     for (auto& o : outs_) {
-      if (o.name != ifname) continue;
+      if (!(o.key == key) || (ifname.size() > packet::IfName::kMax && o.name != ifname)) continue;
       ++o.frames;
       if (o.writer) o.writer->write(base_us_ + now_ns_ / 1000, pkt.frame());
       return;
@@ -535,7 +537,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
         }
       }
     }
-    progress.update(sum.frames, merger->bytes_read(), merger->bytes_total());
+    if (opts.progress) progress.update(sum.frames, merger->bytes_read(), merger->bytes_total());
     auto next = merger->next();
     if (!next) return next.error();
     f = *next;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace nfemu::stack {
 
 namespace {
@@ -13,6 +15,7 @@ std::string ip(uint32_t a) {
 }  // namespace
 
 void Fib::add_address(const std::string& dev, uint32_t addr, int plen) {
+  index_fresh_ = false;
   bool loopback = (addr >> 24) == 127;
   addresses_.push_back({dev, addr, plen, loopback ? Scope::Host : Scope::Universe});
   Route local{.dst = addr, .plen = 32, .type = RouteType::Local, .dev = dev, .prefsrc = addr, .scope = Scope::Host,
@@ -35,6 +38,7 @@ void Fib::add_address(const std::string& dev, uint32_t addr, int plen) {
 }
 
 Result<void> Fib::add(Route r) {
+  index_fresh_ = false;
   r.dst &= mask_of(r.plen);
   if (r.gateway) {
     // The kernel wants the gateway on a connected (link scope) route.
@@ -60,25 +64,61 @@ Result<void> Fib::add(Route r) {
   return {};
 }
 
+void Fib::build_index() const {
+  local_index_.clear();
+  main_index_.clear();
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    const Route& r = routes_[i];
+    IndexEntry e;
+    e.mask = mask_of(r.plen);
+    e.net = r.dst & e.mask;
+    e.route = static_cast<uint32_t>(i);
+    // The source depends on the destination only through the next hop of
+    // a connected route without prefsrc.
+    if (r.prefsrc || r.gateway) {
+      e.src = r.prefsrc ? r.prefsrc : select_source(r.dev, r.gateway, r.scope);
+      e.src_fixed = true;
+    }
+    (r.local_table ? local_index_ : main_index_).push_back(e);
+  }
+  // The order in which lookup's scan used to replace its best candidate:
+  // a longer prefix wins, then (main table) a lower metric, then the
+  // earlier route.
+  std::stable_sort(local_index_.begin(), local_index_.end(),
+                   [&](const IndexEntry& a, const IndexEntry& b) { return routes_[a.route].plen > routes_[b.route].plen; });
+  std::stable_sort(main_index_.begin(), main_index_.end(), [&](const IndexEntry& a, const IndexEntry& b) {
+    const Route& x = routes_[a.route];
+    const Route& y = routes_[b.route];
+    return x.plen != y.plen ? x.plen > y.plen : x.metric < y.metric;
+  });
+  index_fresh_ = true;
+}
+
 std::optional<FibResult> Fib::lookup(uint32_t dst) const {
-  const Route* best = nullptr;
+  if (!index_fresh_) build_index();
+  const IndexEntry* hit = nullptr;
   // The local table is consulted first: a local or broadcast address wins
   // over any main-table route.
-  for (const auto& r : routes_)
-    if (r.local_table && covers(r.dst, r.plen, dst) && (!best || r.plen > best->plen)) best = &r;
-  if (!best) {
-    for (const auto& r : routes_) {
-      if (r.local_table || !covers(r.dst, r.plen, dst)) continue;
-      if (!best || r.plen > best->plen || (r.plen == best->plen && r.metric < best->metric)) best = &r;
+  for (const auto& e : local_index_)
+    if ((dst & e.mask) == e.net) {
+      hit = &e;
+      break;
     }
+  if (!hit) {
+    for (const auto& e : main_index_)
+      if ((dst & e.mask) == e.net) {
+        hit = &e;
+        break;
+      }
   }
-  if (!best) return std::nullopt;
+  if (!hit) return std::nullopt;
+  const Route* best = &routes_[hit->route];
   FibResult res;
   res.type = best->type;
   res.dev = best->dev;
   res.route = best;
   res.nexthop = best->gateway ? best->gateway : dst;
-  res.src = best->prefsrc ? best->prefsrc : select_source(best->dev, res.nexthop, best->scope);
+  res.src = hit->src_fixed ? hit->src : select_source(best->dev, res.nexthop, best->scope);
   return res;
 }
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/result.h"
@@ -47,9 +48,11 @@ struct Address {
   Scope scope = Scope::Universe;
 };
 
+// Valid while the Fib's routes are unchanged: dev views the route's name
+// (a lookup per received packet copied the string).
 struct FibResult {
   RouteType type = RouteType::Unicast;
-  std::string dev;
+  std::string_view dev;
   uint32_t nexthop = 0;  // the gateway, or the destination when connected
   uint32_t src = 0;      // the preferred source address
   const Route* route = nullptr;
@@ -77,8 +80,23 @@ class Fib {
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  // Every received packet looks its destination up: the routes of each
+  // table in the order lookup() prefers them (longest prefix, then lowest
+  // metric, then the first added), masks and fixed sources precomputed, so
+  // that the first covering entry is the answer. Indices, not pointers: a
+  // copied Fib stays right. Rebuilt lazily after add_address() or add().
+  struct IndexEntry {
+    uint32_t net = 0;
+    uint32_t mask = 0;
+    uint32_t route = 0;  // index in routes_
+    uint32_t src = 0;    // the preferred source when it does not depend on dst
+    bool src_fixed = false;
+  };
+  void build_index() const;
   std::vector<Address> addresses_;
   std::vector<Route> routes_;
+  mutable std::vector<IndexEntry> local_index_, main_index_;
+  mutable bool index_fresh_ = false;
 };
 
 }  // namespace nfemu::stack

@@ -211,18 +211,54 @@ Host::~Host() = default;
 
 Host::Host(std::string name) : name_(std::move(name)), effects_(std::make_unique<HostEffects>(*this)) {
   interfaces_.push_back({"lo", packet::Mac{}, 65536});
+  if_keys_.emplace_back("lo");
   fib_.add_address("lo", 0x7f000001, 8);
 }
 
 Interface& Host::add_interface(std::string ifname, packet::Mac mac, uint32_t mtu) {
   path_sysctls_fresh_ = false;
+  long_names_ |= ifname.size() > packet::IfName::kMax;
+  if_keys_.emplace_back(ifname);
   interfaces_.push_back({std::move(ifname), mac, mtu});
   return interfaces_.back();
 }
 
 const Interface* Host::find_interface(std::string_view ifname) const {
-  for (const auto& i : interfaces_)
-    if (i.name == ifname) return &i;
+  if (long_names_ || ifname.size() > packet::IfName::kMax) {
+    for (const auto& i : interfaces_)
+      if (i.name == ifname) return &i;
+    return nullptr;
+  }
+  return find_interface(packet::IfName(ifname));
+}
+
+const Interface* Host::route_interface(const FibResult& r) const {
+  const auto& routes = fib_.routes();
+  std::less<const Route*> before;  // a total order even for a route of another Fib
+  if (!r.route || before(r.route, routes.data()) || !before(r.route, routes.data() + routes.size()))
+    return find_interface(r.dev);
+  if (routes.data() != route_if_data_ || routes.size() != route_if_routes_ || interfaces_.size() != route_if_ifs_)
+    rebuild_route_interfaces();
+  int i = route_if_[static_cast<size_t>(r.route - routes.data())];
+  return i < 0 ? nullptr : &interfaces_[static_cast<size_t>(i)];
+}
+
+void Host::rebuild_route_interfaces() const {
+  const auto& routes = fib_.routes();
+  route_if_.clear();
+  for (const auto& rt : routes) {
+    const Interface* i = find_interface(rt.dev);
+    route_if_.push_back(i ? static_cast<int>(i - interfaces_.data()) : -1);
+  }
+  route_if_data_ = routes.data();
+  route_if_routes_ = routes.size();
+  route_if_ifs_ = interfaces_.size();
+}
+
+const Interface* Host::find_interface(const packet::IfName& key) const {
+  if (long_names_) return find_interface(key.view());
+  for (size_t i = 0; i < if_keys_.size(); ++i)
+    if (if_keys_[i] == key) return &interfaces_[i];
   return nullptr;
 }
 
@@ -241,8 +277,7 @@ int64_t Host::sysctl(std::string_view name) const {
   return 0;  // ip_forward and most switches default to off
 }
 
-const Host::PathSysctls& Host::path_sysctls() const {
-  if (path_sysctls_fresh_) return path_sysctls_;
+const Host::PathSysctls& Host::refresh_path_sysctls() const {
   PathSysctls& c = path_sysctls_;
   c.ip_forward = sysctl("net.ipv4.ip_forward") != 0;
   c.rp_filter_all = sysctl("net.ipv4.conf.all.rp_filter");
@@ -451,8 +486,8 @@ bool Host::source_valid(packet::Packet& pkt) {
   // accept_local either; a rejected packet is dropped without ICMP.
   std::string_view dev = pkt.meta.in.view();
   const PathSysctls& sc = path_sysctls();
-  size_t i = 0;
-  while (i < interfaces_.size() && interfaces_[i].name != dev) ++i;
+  const Interface* ifc = find_interface(pkt.meta.in);
+  size_t i = ifc ? static_cast<size_t>(ifc - interfaces_.data()) : interfaces_.size();
   // A device the host does not have (a test's frame) may still have sysctls.
   PathSysctls::PerInterface conf = i < interfaces_.size() ? sc.per_if[i]
       : PathSysctls::PerInterface{sysctl(fmt::format("net.ipv4.conf.{}.rp_filter", dev)),
@@ -473,7 +508,7 @@ void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns)
     drop("TTL exceeded in transit", pkt);
     return;
   }
-  const Interface* out = find_interface(route.dev);
+  const Interface* out = route_interface(route);
   if (out && ip.df() && pkt.size() > out->mtu) {
     icmp_send(pkt, icmp::kDestUnreach, icmp::kFragNeeded, out->mtu, now_ns);
     drop(fmt::format("fragmentation needed (DF set, {} > MTU {})", pkt.size(), out->mtu), pkt);
@@ -548,7 +583,7 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
     --loop_depth_;
     return;
   }
-  const Interface* out = find_interface(route.dev);
+  const Interface* out = route_interface(route);
   packet::EthernetHeader eth;
   if (out) eth.src = out->mac;
   if (neighbour) eth.dst = neighbour(route.dev, route.nexthop);
@@ -568,7 +603,7 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
   release(pkt);
 }
 
-bool Host::transmit_fragments(const packet::Packet& pkt, const std::string& dev, size_t mtu,
+bool Host::transmit_fragments(const packet::Packet& pkt, std::string_view dev, size_t mtu,
                               const packet::EthernetHeader& eth) {
   return packet::fragment_ipv4(pkt.data(), mtu, [&](std::span<const uint8_t> bytes) {
     packet::Packet frag(bytes);

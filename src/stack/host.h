@@ -190,7 +190,7 @@ class Host {
   std::optional<uint64_t> next_frag_expiry() const;
   void expire_fragments(uint64_t until);
   bool source_valid(packet::Packet& pkt);  // fib_validate_source; drops when false
-  bool transmit_fragments(const packet::Packet& pkt, const std::string& dev, size_t mtu,
+  bool transmit_fragments(const packet::Packet& pkt, std::string_view dev, size_t mtu,
                           const packet::EthernetHeader& eth);
   void forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void local_deliver(packet::Packet& pkt, uint64_t now_ns);
@@ -218,8 +218,23 @@ class Host {
   // conntrack reference goes, as nf_reset_ct.
   void release(packet::Packet& pkt) { conntrack_.put(pkt); }
 
+  // The interface whose name is `key` (an IfName compares as two words,
+  // without a memcmp call): the lookup of every forwarded packet.
+  const Interface* find_interface(const packet::IfName& key) const;
   std::string name_;
   std::vector<Interface> interfaces_;
+  // interfaces_[i].name as IfName; long_names_ when one is longer than an
+  // IfName holds (then names are compared as strings).
+  std::vector<packet::IfName> if_keys_;
+  bool long_names_ = false;
+  // The interface of a route lookup's result: by the route's index, from
+  // a table worked out again whenever routes or interfaces were added
+  // (both only grow), else by name.
+  const Interface* route_interface(const FibResult& r) const;
+  [[gnu::noinline, gnu::cold]] void rebuild_route_interfaces() const;
+  mutable std::vector<int> route_if_;  // by index in fib_.routes(): index in interfaces_, or -1
+  mutable const Route* route_if_data_ = nullptr;
+  mutable size_t route_if_routes_ = 0, route_if_ifs_ = 0;
   Fib fib_;
   xt::Ruleset ruleset_;
   Classifier classifier_ = Classifier::Compiled;
@@ -238,7 +253,8 @@ class Host {
     };
     std::vector<PerInterface> per_if;  // by index in interfaces_
   };
-  const PathSysctls& path_sysctls() const;
+  const PathSysctls& path_sysctls() const { return path_sysctls_fresh_ ? path_sysctls_ : refresh_path_sysctls(); }
+  const PathSysctls& refresh_path_sysctls() const;
   mutable PathSysctls path_sysctls_;
   mutable bool path_sysctls_fresh_ = false;
   PathObserver* observer_ = nullptr;

@@ -137,6 +137,117 @@ TEST(MergeTest, TruncatedCaptureEndsThatInputWithAWarning) {
       << m->warnings()[0];
 }
 
+// A classic pcap file written byte by byte: header fields as given, in the
+// file's byte order (big-endian when `swap`).
+struct RawRecord {
+  uint32_t sec, usec, caplen, len;
+  size_t data_bytes;  // bytes actually written (a cut record when < caplen)
+};
+void write_raw_pcap(const std::string& path, uint32_t magic, uint32_t snaplen, const std::vector<RawRecord>& recs,
+                    bool swap, size_t cut_header = 0) {
+  std::string out;
+  auto u32 = [&](uint32_t v) {
+    if (swap) v = __builtin_bswap32(v);
+    out.append(reinterpret_cast<const char*>(&v), 4);
+  };
+  auto u16 = [&](uint16_t v) {
+    if (swap) v = static_cast<uint16_t>(v << 8 | v >> 8);
+    out.append(reinterpret_cast<const char*>(&v), 2);
+  };
+  u32(magic);
+  u16(2);
+  u16(4);
+  u32(0);
+  u32(0);
+  u32(snaplen);
+  u32(1);
+  uint8_t fill = 0;
+  for (const auto& r : recs) {
+    u32(r.sec);
+    u32(r.usec);
+    u32(r.caplen);
+    u32(r.len);
+    for (size_t i = 0; i < r.data_bytes; ++i) out.push_back(static_cast<char>(fill++));
+  }
+  if (cut_header) out.append(cut_header, '\x01');
+  std::ofstream(path, std::ios::binary) << out;
+}
+
+// The Merger reads plain records of classic files from a mapping and hands
+// everything else to libpcap at that offset: whatever the file, it yields
+// exactly the frames (times, lengths, bytes) and the end libpcap alone
+// gives.
+TEST(MergeTest, MappedReadingAgreesWithLibpcap) {
+  TempDir d;
+  struct Case {
+    std::string name;
+    uint32_t magic, snaplen;
+    std::vector<RawRecord> recs;
+    bool swap;
+    size_t cut_header = 0;
+  };
+  std::vector<Case> cases = {
+      {"plain", 0xa1b2c3d4, 65535, {{1, 5, 60, 60, 60}, {1, 7, 1500, 1514, 1500}, {2, 0, 14, 14, 14}}, false},
+      {"swapped", 0xa1b2c3d4, 65535, {{1, 5, 60, 60, 60}, {3, 999999, 100, 200, 100}}, true},
+      {"nanosecond", 0xa1b23c4d, 65535, {{1, 5000, 60, 60, 60}, {1, 999999999, 60, 60, 60}}, false},
+      // caplen over the snaplen: libpcap keeps the first snaplen bytes.
+      {"over-snaplen", 0xa1b2c3d4, 100, {{1, 1, 60, 60, 60}, {1, 2, 120, 120, 120}, {1, 3, 60, 60, 60}}, false},
+      {"over-maximum", 0xa1b2c3d4, 65535, {{1, 1, 60, 60, 60}, {1, 2, 300000, 300000, 0}}, false},
+      {"caplen-over-len", 0xa1b2c3d4, 65535, {{1, 1, 60, 40, 60}, {1, 2, 60, 60, 60}}, false},
+      {"odd-times", 0xa1b2c3d4, 65535, {{5, 2000000, 60, 60, 60}, {0x80000001, 1, 60, 60, 60}}, false},
+      {"cut-data", 0xa1b2c3d4, 65535, {{1, 1, 60, 60, 60}, {1, 2, 60, 60, 30}}, false},
+      {"cut-header", 0xa1b2c3d4, 65535, {{1, 1, 60, 60, 60}}, false, 7},
+      {"empty", 0xa1b2c3d4, 65535, {}, false},
+  };
+  for (const auto& c : cases) {
+    std::string path = d.file(c.name + ".pcap");
+    write_raw_pcap(path, c.magic, c.snaplen, c.recs, c.swap, c.cut_header);
+    // libpcap alone.
+    std::vector<packet::OwnedPcapFrame> want;
+    std::string want_error;
+    {
+      auto r = packet::PcapReader::open(path);
+      ASSERT_TRUE(r) << c.name;
+      while (true) {
+        auto f = r->next();
+        if (!f) {
+          want_error = f.error().message;
+          break;
+        }
+        if (!*f) break;
+        want.push_back({(*f)->ts_us, (*f)->orig_len, {(*f)->data.begin(), (*f)->data.end()}});
+      }
+    }
+    auto m = Merger::open({{"eth0", path}}, {.window_us = 1u << 31});
+    ASSERT_TRUE(m) << c.name << ": " << m.error().message;
+    std::vector<packet::OwnedPcapFrame> got;
+    while (true) {
+      auto f = m->next();
+      ASSERT_TRUE(f) << c.name << ": " << f.error().message;
+      if (!*f) break;
+      got.push_back({(*f)->ts_us, (*f)->orig_len, {(*f)->data.begin(), (*f)->data.end()}});
+    }
+    ASSERT_EQ(got.size(), want.size()) << c.name;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].ts_us, want[i].ts_us) << c.name << " frame " << i + 1;
+      EXPECT_EQ(got[i].orig_len, want[i].orig_len) << c.name << " frame " << i + 1;
+      EXPECT_EQ(got[i].data, want[i].data) << c.name << " frame " << i + 1;
+    }
+    if (want_error.empty()) {
+      EXPECT_TRUE(m->warnings().empty()) << c.name;
+    } else {
+      ASSERT_EQ(m->warnings().size(), 1u) << c.name << ": libpcap said " << want_error;
+      // Same words as libpcap's, after "FILE: truncated or corrupt after frame N: ".
+      std::string pcap_words = want_error.substr(want_error.find(": ") + 2);
+      EXPECT_NE(m->warnings()[0].find(fmt::format("after frame {}: {}", want.size(), pcap_words)), std::string::npos)
+          << c.name << ": " << m->warnings()[0] << " vs " << want_error;
+    }
+    if (want_error.empty() && c.snaplen >= 65535) {
+      EXPECT_EQ(m->bytes_read(), fs::file_size(path)) << c.name;
+    }
+  }
+}
+
 TEST(MergeTest, NonEthernetLinkTypeIsRefusedByName) {
   TempDir d;
   write_pcap(d.file("wifi.pcap"), {{1, raw_frame(0x0800, 30)}}, 105);  // IEEE802_11
