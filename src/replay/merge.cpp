@@ -62,6 +62,7 @@ struct Merger::Impl {
     const uint8_t* map = nullptr;
     size_t map_size = 0;
     size_t pos = 0;        // offset of the next record in the map
+    size_t released = 0;   // the map's pages before this offset are given back
     bool mapped = false;   // records still come from the map
     bool swapped = false;  // the file's byte order is not ours
     uint32_t snaplen = 0;  // pcap_snapshot()
@@ -171,7 +172,22 @@ struct Merger::Impl {
     b->orig_len = len;
     b->data = {h + kPcapRecordHeader, caplen};
     s.pos += kPcapRecordHeader + caplen;
+    if (s.pos - s.released >= 2 * kReleaseStep) release_behind(s);
     return true;
+  }
+
+  // Memory must stay bounded by the conntrack table, not by the capture:
+  // the pages of a mapped file count in the process's resident set until
+  // unmapped, so the ones read long ago are dropped from it. The file's
+  // contents stay valid: a frame still waiting in the reorder window that
+  // points there only faults its page in again from the file.
+  static constexpr size_t kReleaseStep = size_t{16} << 20;
+  static void release_behind(Source& s) {
+    static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    size_t upto = (s.pos - kReleaseStep) / page * page;
+    if (upto <= s.released) return;
+    madvise(const_cast<uint8_t*>(s.map) + s.released, upto - s.released, MADV_DONTNEED);
+    s.released = upto;
   }
   static uint32_t swapped32(uint32_t v, bool swap) { return swap ? __builtin_bswap32(v) : v; }
 
