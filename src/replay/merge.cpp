@@ -181,7 +181,7 @@ struct Merger::Impl {
   // unmapped, so the ones read long ago are dropped from it. The file's
   // contents stay valid: a frame still waiting in the reorder window that
   // points there only faults its page in again from the file.
-  static constexpr size_t kReleaseStep = size_t{16} << 20;
+  static constexpr size_t kReleaseStep = size_t{4} << 20;
   static void release_behind(Source& s) {
     static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     size_t upto = (s.pos - kReleaseStep) / page * page;
