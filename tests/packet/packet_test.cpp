@@ -25,6 +25,23 @@ TEST(PacketTest, MetadataDefaultsAndIfNames) {
   static_assert(sizeof(PacketMeta) <= 64, "metadata stays one cache line");
 }
 
+// IfName compares as two 64-bit words, which holds only while the bytes
+// past the name are zero: a name set over a longer one must equal the
+// same name set fresh, and names differing in their last byte or length
+// must differ.
+TEST(PacketTest, IfNamesCompareByValueWhateverTheyHeldBefore) {
+  IfName reused("averyveryverylongname");
+  reused.set("eth1");
+  EXPECT_EQ(reused, IfName("eth1"));
+  EXPECT_EQ(reused.view(), "eth1");
+  EXPECT_FALSE(reused == IfName("eth10"));
+  EXPECT_FALSE(IfName("eth") == IfName("eth1"));
+  EXPECT_FALSE(IfName("abcdefghijklmno") == IfName("abcdefghijklmnp"));  // 15th byte
+  EXPECT_EQ(IfName("abcdefghijklmnoXYZ"), IfName("abcdefghijklmno"));   // both cut at 15
+  EXPECT_EQ(IfName(), IfName(""));
+  EXPECT_FALSE(IfName() == IfName("a"));
+}
+
 TEST(PacketTest, MacHeaderSitsInHeadroom) {
   Packet p = *parse_packet("udp 192.0.2.1:1 > 192.0.2.2:2");
   EXPECT_FALSE(p.has_mac_header());
