@@ -11,6 +11,7 @@
 #include <string>
 
 #include "conntrack/conntrack.h"
+#include "conntrack/tuple_key.h"
 #include "packet/mangle.h"
 
 namespace nfemu::conntrack {
@@ -269,11 +270,8 @@ bool Table::add_region(size_t entries) {
 uint32_t Table::hash_of(const Tuple& t, uint16_t zone_id) {
   // The tuple as two words (its 15 bytes; the padding byte is masked, it
   // may hold anything) with the zone id xored in, two multiplies.
-  static_assert(sizeof(Tuple) == 16 && offsetof(Tuple, icmp_code) == 14);
-  uint64_t a, b;
-  std::memcpy(&a, &t, 8);
-  std::memcpy(&b, reinterpret_cast<const char*>(&t) + 8, 8);
-  b = (b & 0x00ffffffffffffffULL) ^ (uint64_t{zone_id} << 48);
+  uint64_t a = detail::tuple_lo(t);
+  uint64_t b = detail::tuple_hi(t) ^ (uint64_t{zone_id} << 48);
   uint64_t h = (a ^ 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
   h = (h ^ (h >> 31) ^ b) * 0x94d049bb133111ebULL;
   // bucket_index maps the high half as the kernel's reciprocal_scale does.
@@ -521,7 +519,7 @@ namespace {
 inline bool key_equal(const Entry* ct, int d, const Tuple& t, Zone zone, uint16_t chain_id) {
   Dir dir = static_cast<Dir>(d);
   uint16_t id = ct->zone.id_for(dir);
-  return ct->tuple[d] == t && id == zone.id_for(dir) && id == chain_id && !ct->dying();
+  return detail::same_tuple(ct->tuple[d], t) && id == zone.id_for(dir) && id == chain_id && !ct->dying();
 }
 }  // namespace
 
@@ -557,7 +555,7 @@ Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t
   while (n) {
     Entry* ct = tag_ct(n);
     int d = tag_dir(n);
-    if (link_tag(n) == want && ct->tuple[d] == t) {
+    if (link_tag(n) == want && detail::same_tuple(ct->tuple[d], t)) {
       if (!ct->dying() && expired(ct, now)) {
         // The next node may be ct's other one: walk again after the kill.
         kill(ct, now * kNsPerJiffy);
@@ -720,7 +718,25 @@ std::vector<View> Table::dump(uint64_t now_ns) const {
   for_each_slot([&](const Entry* e) {
     if (e->confirmed() && !e->dying() && !expired(e, now)) live.push_back(e);
   });
-  std::sort(live.begin(), live.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
+  // Confirmation order. seq numbers are distinct and below next_seq_:
+  // while that range is not much wider than the live set, placing each
+  // entry at its seq is a linear sort (a sort's compares each read a
+  // random entry).
+  bool placed = false;
+  if (next_seq_ <= 4 * live.size() + 4096) {
+    std::vector<const Entry*> by_seq(next_seq_, nullptr);
+    placed = std::all_of(live.begin(), live.end(), [&](const Entry* e) {
+      if (e->seq >= by_seq.size()) return false;  // only after next_seq_ wrapped
+      by_seq[e->seq] = e;
+      return true;
+    });
+    if (placed) {
+      live.clear();
+      for (const Entry* e : by_seq)
+        if (e) live.push_back(e);
+    }
+  }
+  if (!placed) std::sort(live.begin(), live.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
   std::vector<View> out;
   out.reserve(live.size());
   for (const Entry* e : live) out.push_back(view(*e, now_ns));
@@ -962,7 +978,7 @@ Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
     // NAT's last nf_nat_used_tuple) still holds: no walk again.
     const Tuple& rt = ct->tuple[kReply];
     uint16_t rid = ct->zone.id_for(kReply);
-    bool reply_free = free_memo_.gen == gen_ && free_memo_.t == rt && free_memo_.zone == ct->zone;
+    bool reply_free = free_memo_.gen == gen_ && detail::same_tuple(free_memo_.t, rt) && free_memo_.zone == ct->zone;
     ct->hash[kReply] = reply_free ? free_memo_.hash : hash_of(rt, rid);
     Dir d;
     Entry* other = nullptr;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <random>
 #include <string>
@@ -1009,6 +1010,78 @@ TEST(ConntrackChainTest, LookupsFindExactlyTheLiveEntriesThroughKillsAndRehashes
       ct[i] = nullptr;
     }
     check("after more kills");
+  }
+}
+
+}  // namespace
+}  // namespace nfemu::conntrack
+
+#include "conntrack/tuple_key.h"
+
+namespace nfemu::conntrack {
+namespace {
+
+// Chain walks compare tuples as two masked words (tuple_key.h): equal
+// exactly when Tuple::operator== says so, whatever the padding byte holds.
+TEST(ConntrackTupleKeyTest, SameTupleIsFieldEqualityWhateverThePadding) {
+  auto with_padding = [](Tuple t, unsigned char pad) {
+    Tuple out;
+    std::memset(static_cast<void*>(&out), pad, sizeof out);
+    out.src = t.src, out.dst = t.dst, out.sport = t.sport, out.dport = t.dport;
+    out.proto = t.proto, out.icmp_type = t.icmp_type, out.icmp_code = t.icmp_code;
+    return out;
+  };
+  const Tuple base{.src = 0xc6336401u, .dst = 0xcb007104u, .sport = 0x1234, .dport = 0x5678, .proto = 1,
+                   .icmp_type = 8, .icmp_code = 3};
+  EXPECT_TRUE(detail::same_tuple(with_padding(base, 0x00), with_padding(base, 0xff)));
+  EXPECT_EQ(detail::tuple_hi(with_padding(base, 0x00)), detail::tuple_hi(with_padding(base, 0xa5)));
+  // Every one of the 15 meaningful bytes, each bit: a difference is seen.
+  for (size_t byte = 0; byte < 15; ++byte)
+    for (int bit = 0; bit < 8; ++bit) {
+      Tuple other = with_padding(base, 0x00);
+      reinterpret_cast<unsigned char*>(&other)[byte] ^= static_cast<unsigned char>(1u << bit);
+      ASSERT_FALSE(other == base) << byte;
+      EXPECT_FALSE(detail::same_tuple(with_padding(base, 0x00), other)) << "byte " << byte << " bit " << bit;
+    }
+}
+
+// dump() lists entries in confirmation order, not slot order: a freed
+// slot taken by a later connection comes last. Both ways of ordering
+// (placement by seq while seq numbers are dense, a sort once many
+// connections came and went) must give it.
+TEST(ConntrackDumpOrderTest, ConfirmationOrderAfterSlotsAreReused) {
+  for (int churn : {0, 6000}) {
+    SCOPED_TRACE(churn);
+    Table table;
+    uint64_t now = 1000 * kSec;
+    auto open = [&](const std::string& text) {
+      auto p = parse_packet(text);
+      ASSERT_TRUE(p);
+      ASSERT_TRUE(table.in(*p, Hook::LocalOut, 0, now).ct);
+      ASSERT_EQ(table.confirm(*p, now), Verdict::Accept);
+      table.put(*p);
+    };
+    // Many short-lived connections first: seq numbers run far ahead of
+    // the live count.
+    for (int i = 0; i < churn; ++i)
+      open("udp 100.64." + std::to_string(i / 250) + "." + std::to_string(i % 250) + ":1000 > 203.0.113.9:53");
+    now += 31 * kSec;  // the UDP timeout: all of them gone, their slots free
+    table.expire_until(now);
+    ASSERT_EQ(table.count(), 0u);
+    // Slots are handed out last freed first: later connections take
+    // earlier slots than older ones in some order.
+    for (int i = 0; i < 40; ++i) open("udp 198.51.100." + std::to_string(i) + ":2000 > 203.0.113.4:53");
+    auto list = table.dump(now);
+    ASSERT_EQ(list.size(), 40u);
+    for (int i = 0; i < 40; ++i)
+      EXPECT_EQ(list[i].orig.src, 0xc6336400u + static_cast<uint32_t>(i)) << i;
+    // And once an entry in the middle is gone and its slot reused.
+    now += 31 * kSec;
+    table.expire_until(now);
+    for (int i = 0; i < 3; ++i) open("udp 192.0.2." + std::to_string(i) + ":3000 > 203.0.113.4:53");
+    list = table.dump(now);
+    ASSERT_EQ(list.size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(list[i].orig.src, 0xc0000200u + static_cast<uint32_t>(i)) << i;
   }
 }
 
