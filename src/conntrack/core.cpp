@@ -442,7 +442,10 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t o
   Entry* ct = free_list_;
   if (ct) {
     free_list_ = reinterpret_cast<Entry*>(ct->hnext[0]);
-    *ct = Entry{};
+    // As *ct = Entry{}, which GCC builds in a stack temporary (rep stos)
+    // and then copies: one copy of a pristine entry instead.
+    static const Entry kFresh{};
+    std::memcpy(static_cast<void*>(ct), &kFresh, sizeof(Entry));
   } else {
     while (bump_ < regions_.size() && regions_[bump_].used == regions_[bump_].size) ++bump_;
     // Only without a limit (nf_conntrack_max 0) or past a failed

@@ -1045,6 +1045,63 @@ TEST(ConntrackTupleKeyTest, SameTupleIsFieldEqualityWhateverThePadding) {
     }
 }
 
+// alloc() hands a freed slot out again as a pristine Entry (core.cpp copies
+// a fresh one over it): nothing of the connection that held it survives.
+TEST(ConntrackRecycleTest, AFreedSlotComesBackAsAFreshEntry) {
+  Table table;
+  const uint64_t now = 1000 * kSec;
+  auto p = parse_packet("tcp 198.51.100.7:4000 > 203.0.113.4:80 flags S seq 1000 win 64240");
+  ASSERT_TRUE(p);
+  auto r = table.in(*p, Hook::PreRouting, Zone(7, 0, Zone::kDirOrig), now);
+  ASSERT_TRUE(r.ct && r.is_new);
+  Entry* old = r.ct;
+  // Dirty every field a connection may change before it is dropped.
+  old->mark = 0x55;
+  old->ctmask = 0x3;
+  old->event_cache = ipct::kMark | ipct::kAssured;
+  old->status |= status::kSrcNat | status::kSrcNatDone | status::kAssured;
+  old->udp_stream_ts = 99;
+  old->master = old;
+  old->bysrc_next = old;
+  old->hash[kReply] = 1234;
+  old->tcp.last_seq = 77;
+  old->tcp.seen[1].td_maxwin = 5;
+  old->timeout = 12345;
+  table.put(*p);  // unconfirmed: freed
+  ASSERT_EQ(table.count(), 0u);
+  auto q = parse_packet("udp 192.0.2.9:53 > 203.0.113.5:1053");
+  ASSERT_TRUE(q);
+  auto r2 = table.in(*q, Hook::PreRouting, 0, now);
+  ASSERT_EQ(r2.ct, old) << "the free list gives the last freed slot first";
+  const Entry& e = *r2.ct;
+  const Entry fresh{};
+  EXPECT_EQ(e.mark, 0u);
+  EXPECT_EQ(e.ctmask, ~0u);
+  EXPECT_EQ(e.event_cache, 0u);
+  EXPECT_EQ(e.status, 0u);
+  EXPECT_EQ(e.master, nullptr);
+  EXPECT_EQ(e.bysrc_next, nullptr);
+  EXPECT_EQ(e.hash[kReply], 0u);
+  EXPECT_EQ(e.timer, UINT32_MAX);
+  EXPECT_EQ(e.seq, 0u);
+  EXPECT_EQ(e.hnext[0], 0u);
+  EXPECT_EQ(e.hnext[1], 0u);
+  EXPECT_EQ(e.zone, Zone{});
+  EXPECT_EQ(e.use, 1u);
+  EXPECT_EQ(e.udp_stream_ts, 2 * kHz + to_jiffies(now));  // the UDP tracker's, not the old 99
+  EXPECT_EQ(e.tcp.last_seq, fresh.tcp.last_seq);
+  EXPECT_EQ(e.tcp.seen[1].td_maxwin, fresh.tcp.seen[1].td_maxwin);
+  EXPECT_EQ(e.tcp.state, TcpState::None);
+  EXPECT_EQ(e.timeout, uint64_t{table.config().udp_timeout} * kHz);  // relative until confirmed
+  EXPECT_EQ(e.id, 2u);
+  ASSERT_EQ(table.confirm(*q, now), Verdict::Accept);
+  table.put(*q);
+  auto list = table.dump(now);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].mark, 0u);
+  EXPECT_EQ(list[0].status, status::kConfirmed);
+}
+
 // dump() lists entries in confirmation order, not slot order: a freed
 // slot taken by a later connection comes last. Both ways of ordering
 // (placement by seq while seq numbers are dense, a sort once many
