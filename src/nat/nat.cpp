@@ -284,6 +284,16 @@ bool setup_info(conntrack::Table& table, Entry* ct, const Range& range, Manip m)
 }
 
 bool alloc_null_binding(conntrack::Table& table, Entry* ct, Manip m) {
+  // A destination null binding of anything but ICMP: unique_tuple keeps
+  // the tuple as it is (the destination address is the range, a port is
+  // never searched unasked), so only the DONE bit changes. Most new
+  // connections take this path in PREROUTING.
+  if (m == Manip::Dst && ct->proto() != kIcmp) {
+    if (ct->confirmed()) return true;
+    if (initialized(*ct, m)) return false;
+    ct->status |= st::kDstNatDone;
+    return true;
+  }
   // The reply tuple, in case an earlier manip changed it (local packets).
   uint32_t ip = m == Manip::Src ? ct->tuple[kReply].dst : ct->tuple[kReply].src;
   Range r{.flags = range_flag::kMapIps, .min_ip = ip, .max_ip = ip};

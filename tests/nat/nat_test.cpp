@@ -427,6 +427,86 @@ struct ZoneSnat {
   }
 };
 
+// alloc_null_binding's shortcut for a destination manip (nat.cpp): for
+// every protocol, the same status, reply tuple and result as the full
+// setup_info with the null range, before and after confirmation and when
+// asked twice; ICMP (whose id may be remapped on a clash) keeps the full path.
+TEST(NatCoreTest, DestinationNullBindingIsTheFullSetupsResult) {
+  struct Proto {
+    const char* text;
+    int proto;  // patched into the IP header, -1: as built
+  };
+  const Proto protos[] = {
+      {"tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S", -1},
+      {"udp 198.51.100.10:40000 > 203.0.113.4:53", -1},
+      {"udp 198.51.100.10:40000 > 203.0.113.4:53", 132},  // SCTP: ports, no tracker
+      {"udp 198.51.100.10:40000 > 203.0.113.4:53", 47},   // GRE
+      {"udp 198.51.100.10:40000 > 203.0.113.4:53", 50},   // generic
+      {"icmp 198.51.100.10 > 203.0.113.4 echo-request id 7", -1},
+  };
+  for (const Proto& pr : protos) {
+    for (bool clash : {false, true}) {
+      for (Manip m : {Manip::Dst, Manip::Src}) {
+        SCOPED_TRACE(
+            fmt::format("{} proto {} {}{}", pr.text, pr.proto, m == Manip::Dst ? "dst" : "src", clash ? " clash" : ""));
+        conntrack::Table fast_table, full_table;
+        if (clash) {
+          // Another host's connection SNATed to the same source: its reply
+          // tuple is the one a null binding of ours would have (an ICMP id
+          // is then remapped, even in a destination manip).
+          for (conntrack::Table* t : {&fast_table, &full_table}) {
+            std::string text = pr.text;
+            text.replace(text.find("198.51.100.10"), 13, "192.0.2.50");
+            auto p = packet::parse_packet(text);
+            ASSERT_TRUE(p);
+            if (pr.proto >= 0) p->data()[9] = static_cast<uint8_t>(pr.proto);
+            auto r = t->in(*p, packet::Hook::LocalOut, 0, 1000);
+            ASSERT_TRUE(r.ct);
+            Range snat{.flags = range_flag::kMapIps, .min_ip = ip4(198, 51, 100, 10), .max_ip = ip4(198, 51, 100, 10)};
+            ASSERT_TRUE(setup_info(*t, r.ct, snat, Manip::Src));
+            ASSERT_EQ(t->confirm(*p, 1000), conntrack::Verdict::Accept);
+            t->put(*p);
+          }
+        }
+        auto open = [&](conntrack::Table& t) {
+          auto p = packet::parse_packet(pr.text);
+          EXPECT_TRUE(p);
+          if (pr.proto >= 0) p->data()[9] = static_cast<uint8_t>(pr.proto);
+          auto r = t.in(*p, packet::Hook::LocalOut, 0, 1000);
+          EXPECT_TRUE(r.ct && r.is_new);
+          return std::pair{std::move(*p), r.ct};
+        };
+        auto [fp, fast] = open(fast_table);
+        auto [sp, full] = open(full_table);
+        ASSERT_TRUE(fast && full);
+        // A destination manip already made elsewhere (as DNAT would) must
+        // survive: the null binding starts from the current reply tuple.
+        if (m == Manip::Src) {
+          Range dnat{.flags = range_flag::kMapIps, .min_ip = ip4(192, 0, 2, 9), .max_ip = ip4(192, 0, 2, 9)};
+          ASSERT_TRUE(setup_info(fast_table, fast, dnat, Manip::Dst));
+          ASSERT_TRUE(setup_info(full_table, full, dnat, Manip::Dst));
+        }
+        uint32_t ip = m == Manip::Src ? full->tuple[conntrack::kReply].dst : full->tuple[conntrack::kReply].src;
+        Range null_range{.flags = range_flag::kMapIps, .min_ip = ip, .max_ip = ip};
+        for (int round = 0; round < 2; ++round) {
+          SCOPED_TRACE(round);
+          EXPECT_EQ(alloc_null_binding(fast_table, fast, m), setup_info(full_table, full, null_range, m));
+          EXPECT_EQ(fast->status, full->status);
+          EXPECT_TRUE(fast->tuple[conntrack::kReply] == full->tuple[conntrack::kReply]);
+          EXPECT_TRUE(initialized(*fast, m));
+        }
+        auto verdict = fast_table.confirm(fp, 1000);
+        ASSERT_EQ(verdict, full_table.confirm(sp, 1000));
+        if (verdict != conntrack::Verdict::Accept) continue;  // the clash stayed: dropped in both
+        fast->status &= ~(conntrack::status::kSrcNatDone | conntrack::status::kDstNatDone);
+        full->status &= ~(conntrack::status::kSrcNatDone | conntrack::status::kDstNatDone);
+        EXPECT_EQ(alloc_null_binding(fast_table, fast, m), setup_info(full_table, full, null_range, m));
+        EXPECT_EQ(fast->status, full->status) << "a confirmed entry is left alone";
+      }
+    }
+  }
+}
+
 TEST(NatCoreTest, SourceMappingIsReusedOnlyInTheSameOriginalDirectionZone) {
   using conntrack::Zone;
   // Two destinations whose fresh choices differ.
