@@ -547,7 +547,7 @@ Entry* Table::find(const Tuple& t, Zone zone, Dir* dir) const {
   return ct;
 }
 
-Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir, uint64_t now) {
+[[gnu::always_inline]] inline Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir, uint64_t now) {
   // ____nf_conntrack_find reaps the expired entries it meets on the chain;
   // which ones share a chain depends on the (random) hash, so here only
   // an expired entry with the tuple looked for is reaped, which makes no
@@ -576,7 +576,7 @@ Entry* Table::find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t
   return nullptr;
 }
 
-Entry* Table::find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now, uint32_t* orig_hash) {
+[[gnu::always_inline]] inline Entry* Table::find_live(const Tuple& t, Zone zone, Dir* dir, uint64_t now, uint32_t* orig_hash) {
   uint16_t oid = zone.id_for(kOriginal), rid = zone.id_for(kReply);
   *orig_hash = hash_of(t, oid);
   Entry* ct = find_live_in(t, zone, oid, *orig_hash, dir, now);
@@ -799,7 +799,7 @@ constexpr uint8_t kIpProtoGre = 47, kIpProtoSctp = 132, kIpProtoUdplite = 136;
 
 // nf_ct_get_tuple for IPv4. False when the transport header is too short
 // for the tuple (then there is no conntrack: INVALID).
-bool get_tuple(ConstIpv4View ip, std::span<const uint8_t> l4, Tuple* t) {
+[[gnu::always_inline]] inline bool get_tuple(ConstIpv4View ip, std::span<const uint8_t> l4, Tuple* t) {
   *t = Tuple{};
   t->src = ip.saddr();
   t->dst = ip.daddr();
