@@ -344,6 +344,11 @@ class Table {
   // most of an established packet's lookup at 100k connections, by calling
   // it a few packets early.
   void prefetch(const Packet& pkt, Zone zone = {}) const;
+  // What prefetch() fetches: the bucket in() reads first for the packet
+  // (for an ICMP error, the bucket of the quoted connection's tuple it
+  // looks up); null when in() looks nothing up (a fragment, a packet too
+  // short for its tuple, an ICMP type in() refuses at once).
+  const void* prefetch_address(const Packet& pkt, Zone zone = {}) const;
   // nf_conntrack_confirm: inserts the packet's unconfirmed entry, then
   // delivers the entry's cached events. Drop: a clash or a dying entry.
   // Takes the packet, not the entry: a UDP clash moves the packet onto the

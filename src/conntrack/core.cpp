@@ -832,6 +832,21 @@ constexpr uint8_t kIpProtoGre = 47, kIpProtoSctp = 132, kIpProtoUdplite = 136;
   }
 }
 
+// nf_conntrack_inet_error's lookup key: the tuple of the datagram an ICMP
+// error quotes (l4: the ICMP message, at least its header), inverted.
+// Returns why there is none (in()'s reason), empty on success.
+std::string_view error_lookup_tuple(std::span<const uint8_t> l4, Tuple* inv) {
+  std::span<const uint8_t> quote = l4.subspan(kIcmpHeader);
+  if (quote.size() < kIpv4MinHeader) return "short inner header";
+  ConstIpv4View inner(quote);
+  if (inner.frag_offset() != 0 || inner.header_len() < kIpv4MinHeader || inner.header_len() > quote.size())
+    return "bad inner header";
+  Tuple orig;
+  if (!get_tuple(inner, quote.subspan(inner.header_len()), &orig)) return "short inner transport header";
+  if (!invert_tuple(orig, inv)) return "inner tuple not invertible";
+  return {};
+}
+
 }  // namespace
 
 std::shared_ptr<Entry> make_template(Zone zone, uint32_t ctmask) {
@@ -958,11 +973,26 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
   return r;
 }
 
-void Table::prefetch(const Packet& pkt, Zone zone) const {
+const void* Table::prefetch_address(const Packet& pkt, Zone zone) const {
   ConstIpv4View ip = pkt.ip();
+  if (ip.frag_offset() != 0) return nullptr;
+  std::span<const uint8_t> l4 = ip.payload();
   Tuple t;
-  if (ip.frag_offset() != 0 || !get_tuple(ip, ip.payload(), &t)) return;
-  __builtin_prefetch(hash_.data() + bucket_index(hash_of(t, zone.id_for(kOriginal))));
+  if (ip.protocol() == kIpProtoIcmp) {
+    // As icmp_error: a short message or an unknown type is refused before
+    // any lookup; an error looks up its quote's connection.
+    if (l4.size() < kIcmpHeader || l4[0] > 18) return nullptr;
+    if (icmp_is_error(l4[0])) {
+      if (!error_lookup_tuple(l4, &t).empty()) return nullptr;
+      return hash_.data() + bucket_index(hash_of(t, zone.id_for(kOriginal)));
+    }
+  }
+  if (!get_tuple(ip, l4, &t)) return nullptr;
+  return hash_.data() + bucket_index(hash_of(t, zone.id_for(kOriginal)));
+}
+
+void Table::prefetch(const Packet& pkt, Zone zone) const {
+  if (const void* a = prefetch_address(pkt, zone)) __builtin_prefetch(a);
 }
 
 Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
@@ -1052,24 +1082,9 @@ LookupResult Table::icmp_error(Packet& pkt, size_t dataoff, Zone zone, Ctx& c, b
     return r;
   }
   // nf_conntrack_inet_error: the connection of the quoted datagram.
-  std::span<const uint8_t> quote = l4.subspan(kIcmpHeader);
-  if (quote.size() < kIpv4MinHeader) {
-    r.reason = "short inner header";
-    return r;
-  }
-  ConstIpv4View inner(quote);
-  if (inner.frag_offset() != 0 || inner.header_len() < kIpv4MinHeader || inner.header_len() > quote.size()) {
-    r.reason = "bad inner header";
-    return r;
-  }
-  Tuple orig;
-  if (!get_tuple(inner, quote.subspan(inner.header_len()), &orig)) {
-    r.reason = "short inner transport header";
-    return r;
-  }
   Tuple inv;
-  if (!invert_tuple(orig, &inv)) {
-    r.reason = "inner tuple not invertible";
+  if (std::string_view why = error_lookup_tuple(l4, &inv); !why.empty()) {
+    r.reason = why;
     return r;
   }
   Dir dir;

@@ -1102,6 +1102,48 @@ TEST(ConntrackRecycleTest, AFreedSlotComesBackAsAFreshEntry) {
   EXPECT_EQ(list[0].status, status::kConfirmed);
 }
 
+// prefetch() fetches the bucket in() reads first: the packet's own tuple,
+// or for an ICMP error the quoted connection's (inverted) tuple, which is
+// the tuple of that connection's replies; nothing for what in() does not
+// look up.
+TEST(ConntrackPrefetchTest, TheBucketInLooksUpFirst) {
+  Table table;
+  const uint64_t now = 1000 * kSec;
+  auto address_of = [&](std::string_view text, Zone zone = {}) {
+    auto p = parse_packet(text);
+    EXPECT_TRUE(p) << text;
+    return p ? table.prefetch_address(*p, zone) : nullptr;
+  };
+  auto request = parse_packet("udp 198.51.100.1:5000 > 203.0.113.2:53");
+  ASSERT_TRUE(request);
+  const void* req_bucket = table.prefetch_address(*request);
+  ASSERT_NE(req_bucket, nullptr);
+  ASSERT_TRUE(table.in(*request, Hook::PreRouting, 0, now).ct);
+  ASSERT_EQ(table.confirm(*request, now), Verdict::Accept);
+  table.put(*request);
+  const void* reply_bucket = address_of("udp 203.0.113.2:53 > 198.51.100.1:5000");
+  ASSERT_NE(reply_bucket, nullptr);
+  // The zone's original-direction id is hashed, as in()'s first lookup.
+  EXPECT_EQ(address_of("udp 198.51.100.1:5000 > 203.0.113.2:53", Zone(5, 0, Zone::kDirReply)), req_bucket);
+  // Errors from the server and from a router on the way: the reply's bucket.
+  for (std::string_view from : {"203.0.113.2 > 198.51.100.1", "192.0.2.77 > 198.51.100.1"}) {
+    SCOPED_TRACE(from);
+    auto offending = parse_packet("udp 198.51.100.1:5000 > 203.0.113.2:53");
+    auto spec = packet::parse_packet_spec(std::string("icmp ") + std::string(from) + " type 3 code 3");
+    ASSERT_TRUE(offending && spec);
+    auto err = packet::build_icmp_error(*spec, std::as_const(*offending).ip());
+    ASSERT_TRUE(err);
+    EXPECT_EQ(table.prefetch_address(*err), reply_bucket);
+    auto r = table.in(*err, Hook::PreRouting, 0, now);
+    EXPECT_EQ(r.ctinfo, CtInfo::RelatedReply) << "in() looks the quote up there";
+    table.put(*err);
+  }
+  // in() looks nothing up for these.
+  EXPECT_EQ(address_of("udp 198.51.100.1:5000 > 203.0.113.2:53 payload 64 frag 16"), nullptr);
+  EXPECT_EQ(address_of("icmp 198.51.100.1 > 203.0.113.2 type 30"), nullptr);
+  EXPECT_NE(address_of("icmp 198.51.100.1 > 203.0.113.2 echo-request id 9"), nullptr);
+}
+
 // dump() lists entries in confirmation order, not slot order: a freed
 // slot taken by a later connection comes last. Both ways of ordering
 // (placement by seq while seq numbers are dense, a sort once many
