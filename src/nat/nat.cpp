@@ -261,6 +261,10 @@ uint32_t jhash2(const uint32_t* k, uint32_t length, uint32_t initval) {
   return c;
 }
 
+bool initialized(const Entry& ct, Manip m) {
+  return ct.status & (m == Manip::Src ? st::kSrcNatDone : st::kDstNatDone);
+}
+
 bool setup_info(conntrack::Table& table, Entry* ct, const Range& range, Manip m) {
   if (ct->confirmed()) return true;
   if (initialized(*ct, m)) return false;
@@ -296,9 +300,10 @@ bool alloc_null_binding(conntrack::Table& table, Entry* ct, Manip m) {
   return setup_info(table, ct, r, m);
 }
 
-bool detail::rewrite_packet(const Entry& ct, CtInfo ctinfo, Hook hook, packet::Packet& pkt) {
+bool manip_packet(const Entry& ct, CtInfo ctinfo, Hook hook, packet::Packet& pkt) {
   Manip m = hook_manip(hook);
   int dir = ct_dir(ctinfo);
+  if (!(ct.status & status_bit(m, dir))) return true;
   Tuple target;
   if (!conntrack::invert_tuple(ct.tuple[!dir], &target)) return true;
   return manip_ipv4(pkt.ip(), target, m);

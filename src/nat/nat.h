@@ -64,11 +64,8 @@ struct Range {
 inline constexpr uint32_t kRandomSeed = 0x6e66656d;  // "nfem": the fixed seed of the "random" choices
 inline constexpr unsigned kMaxAttempts = 128;         // NF_NAT_MAX_ATTEMPTS
 
-// nf_nat_initialized: the manip of this type has been decided. Inline:
-// the stack asks for every packet of a new connection in every nat hook.
-inline bool initialized(const Entry& ct, Manip m) {
-  return ct.status & (m == Manip::Src ? conntrack::status::kSrcNatDone : conntrack::status::kDstNatDone);
-}
+// nf_nat_initialized: the manip of this type has been decided.
+bool initialized(const Entry& ct, Manip m);
 
 // nf_nat_setup_info on an unconfirmed entry: picks a unique tuple within
 // the range, alters the reply tuple, sets SRC_NAT/DST_NAT when the tuple
@@ -83,20 +80,7 @@ bool alloc_null_binding(conntrack::Table& table, Entry* ct, Manip m);
 // nf_nat_packet: rewrites the packet (addresses, ports or ICMP id, with
 // incremental checksums) when its direction and the hook call for it.
 // False when the packet is too short to hold what must be rewritten.
-namespace detail {
-// manip_packet's rewrite, once the status says this packet is rewritten.
-bool rewrite_packet(const Entry& ct, packet::CtInfo ctinfo, Hook hook, packet::Packet& pkt);
-}  // namespace detail
-inline bool manip_packet(const Entry& ct, packet::CtInfo ctinfo, Hook hook, packet::Packet& pkt) {
-  // The status bit that says a packet of this direction is rewritten in
-  // this hook (the reply direction undoes the other manip). Most packets
-  // are not: the test is inline, the rewrite is not.
-  bool reply = static_cast<uint8_t>(ctinfo) >= static_cast<uint8_t>(packet::CtInfo::EstablishedReply);
-  uint32_t bit = hook_manip(hook) == Manip::Src ? conntrack::status::kSrcNat : conntrack::status::kDstNat;
-  if (reply) bit ^= conntrack::status::kNatMask;
-  if (!(ct.status & bit)) return true;
-  return detail::rewrite_packet(ct, ctinfo, hook, pkt);
-}
+bool manip_packet(const Entry& ct, packet::CtInfo ctinfo, Hook hook, packet::Packet& pkt);
 
 // nf_nat_icmp_reply_translation for an ICMP error RELATED to ct: rewrites
 // the quoted datagram (addresses, ports, their checksums) and the outer
