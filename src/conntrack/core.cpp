@@ -707,11 +707,6 @@ std::vector<Event> Table::take_events() {
   return out;
 }
 
-void Table::take_events(std::vector<Event>* out) {
-  out->clear();
-  out->swap(events_);
-}
-
 void Table::set_mark(Entry* ct, uint32_t mark) {
   if (ct->mark != mark) {
     ct->mark = mark;
