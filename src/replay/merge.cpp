@@ -188,8 +188,12 @@ struct Merger::Impl {
   static constexpr size_t kPopulateChunk = size_t{1} << 20;
   static constexpr size_t kPrefetchAhead = 4096;
   void read_ahead(Source& s) {
+    if (s.pos + kPrefetchAhead > s.prefetched) prefetch_more(s);
+  }
+  // A kilobyte of lines at a time: one test per record on the way.
+  [[gnu::noinline]] void prefetch_more(Source& s) {
     if (s.pos + kPrefetchAhead > s.populated && s.populated < s.map_size) populate(s);
-    size_t upto = std::min(s.pos + kPrefetchAhead, s.map_size);
+    size_t upto = std::min(s.pos + kPrefetchAhead + 1024, s.map_size);
     for (; s.prefetched < upto; s.prefetched += 64) __builtin_prefetch(s.map + s.prefetched);
   }
   [[gnu::noinline]] void populate(Source& s) {

@@ -68,10 +68,10 @@ class HostRun : private stack::PathObserver {
   HostRun(std::unique_ptr<stack::Host> host, std::string label, uint64_t base_us)
       : host_(std::move(host)), base_us_(base_us) {
     stats_.label = std::move(label);
+    // What leaves is counted and written by on_transmit, which the host
+    // calls right before on_wire for every frame that leaves a link: one
+    // virtual call per frame instead of two (and no std::function).
     host_->set_observer(this);
-    host_->on_wire = [this](const stack::Host&, std::string_view ifname, packet::Packet& pkt) {
-      wire(ifname, pkt);
-    };
     for (const auto& ifc : host_->interfaces())
       if (ifc.name != "lo") outs_.push_back({ifc.name, packet::IfName(ifc.name), std::nullopt, 0});
   }
@@ -310,7 +310,9 @@ class HostRun : private stack::PathObserver {
     if (original(pkt)) leave(Fate::Kind::Delivered, pkt);
   }
   void on_transmit(const stack::Host&, std::string_view ifname, const packet::Packet& pkt) override {
-    if (!original(pkt) || ifname == "lo") return;
+    if (ifname == "lo") return;
+    wire(ifname, pkt);
+    if (!original(pkt)) return;
     leave(Fate::Kind::Forwarded, pkt);
     fate_.out.set(ifname);
   }

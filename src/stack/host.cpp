@@ -22,17 +22,12 @@ using xt::TableId;
 
 // The tables of each hook in the kernel's priority order. nat is skipped
 // for packets without a conntrack entry (see host.h).
-struct HookTables {
-  Hook hook;
-  std::vector<TableId> tables;
-};
-const std::vector<TableId>& tables_for(Hook h) {
-  static const std::vector<TableId> pre = {TableId::Raw, TableId::Mangle, TableId::Nat};
-  static const std::vector<TableId> in = {TableId::Mangle, TableId::Filter, TableId::Security, TableId::Nat};
-  static const std::vector<TableId> fwd = {TableId::Mangle, TableId::Filter, TableId::Security};
-  static const std::vector<TableId> out = {TableId::Raw, TableId::Mangle, TableId::Nat, TableId::Filter,
-                                           TableId::Security};
-  static const std::vector<TableId> post = {TableId::Mangle, TableId::Nat};
+std::span<const TableId> tables_for(Hook h) {
+  static constexpr TableId pre[] = {TableId::Raw, TableId::Mangle, TableId::Nat};
+  static constexpr TableId in[] = {TableId::Mangle, TableId::Filter, TableId::Security, TableId::Nat};
+  static constexpr TableId fwd[] = {TableId::Mangle, TableId::Filter, TableId::Security};
+  static constexpr TableId out[] = {TableId::Raw, TableId::Mangle, TableId::Nat, TableId::Filter, TableId::Security};
+  static constexpr TableId post[] = {TableId::Mangle, TableId::Nat};
   switch (h) {
     case Hook::PreRouting: return pre;
     case Hook::LocalIn: return in;
@@ -304,12 +299,34 @@ void Host::drop(std::string_view reason, packet::Packet& pkt) {
   release(pkt);
 }
 
+const Host::TableSlots& Host::table_slots() {
+  // Checked against the tables' ids on every call (at most five): the
+  // ruleset is public and may be replaced through a kept reference.
+  const auto& tables = ruleset_.tables();
+  bool same = tables.size() == slot_ids_size_;
+  for (size_t i = 0; same && i < tables.size(); ++i) same = tables[i].id() == slot_ids_[i];
+  if (!same) rebuild_table_slots();
+  return table_slots_;
+}
+
+void Host::rebuild_table_slots() {
+  const auto& tables = ruleset_.tables();
+  table_slots_.fill(-1);
+  slot_ids_size_ = std::min(tables.size(), slot_ids_.size());
+  for (size_t i = 0; i < slot_ids_size_; ++i) slot_ids_[i] = tables[i].id();
+  // Several tables of one id (never made by restore): the first, as find().
+  for (size_t i = std::min<size_t>(tables.size(), 127); i-- > 0;) table_slots_[static_cast<size_t>(tables[i].id())] = static_cast<int8_t>(i);
+  if (tables.size() > slot_ids_.size()) slot_ids_size_ = SIZE_MAX;  // never equal: always rebuilt
+}
+
 bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
   // nf_defrag_ipv4 at -400, before raw, only where conntrack hooks exist.
   if ((hook == Hook::PreRouting || hook == Hook::LocalOut) && !conntrack_defrag(pkt, now_ns)) return false;
+  const bool ct_hook = hook == Hook::PreRouting || hook == Hook::LocalOut;
+  const TableSlots& slots = table_slots();
   for (TableId id : tables_for(hook)) {
     // nf_conntrack_in runs at -200, right after raw.
-    bool ct_point = id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && conntrack_enabled();
+    bool ct_point = ct_hook && id == TableId::Mangle && conntrack_enabled();
     // A CT template from raw (--zone, --ctevents) is not a conntrack yet:
     // nf_conntrack_in reads and replaces it; the default zone otherwise.
     bool untracked_yet = !pkt.meta.ct || conntrack::is_template(pkt.meta.ct);
@@ -324,8 +341,9 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
       }
     }
     if (ct_point && observer_) observer_->on_conntrack(*this, hook, pkt);
-    xt::Table* t = ruleset_.find(id);
-    if (!t) continue;
+    int slot = slots[static_cast<size_t>(id)];
+    if (slot < 0) continue;
+    xt::Table* t = &ruleset_.tables()[static_cast<size_t>(slot)];
     // nf_nat_inet_fn: only a packet that creates a connection walks the nat
     // chains; related and established ones reuse its binding.
     // nf_nat_ipv4_fn / nf_nat_inet_fn: a related ICMP error is translated

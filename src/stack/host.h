@@ -180,6 +180,14 @@ class Host {
   class Sink;
   class HostEffects;
   bool run_hook(xt::Hook hook, packet::Packet& pkt, uint64_t now_ns);
+  // ruleset_.tables()'s index of each TableId, or -1: the tables of a hook
+  // without a search through the ruleset per table and packet.
+  using TableSlots = std::array<int8_t, xt::kNumTables>;
+  const TableSlots& table_slots();
+  [[gnu::noinline, gnu::cold]] void rebuild_table_slots();
+  TableSlots table_slots_{};
+  std::array<xt::TableId, xt::kNumTables> slot_ids_{};  // the ids of ruleset_.tables() they were made for
+  size_t slot_ids_size_ = SIZE_MAX;
   void route_input(packet::Packet& pkt, uint64_t now_ns);
   // nf_defrag_ipv4 (defrag.cpp): false when the fragment was queued.
   bool conntrack_defrag(packet::Packet& pkt, uint64_t now_ns);
