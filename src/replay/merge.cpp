@@ -194,6 +194,13 @@ struct Merger::Impl {
   [[gnu::noinline]] void prefetch_more(Source& s) {
     if (s.pos + kPrefetchAhead > s.populated && s.populated < s.map_size) populate(s);
     size_t upto = std::min(s.pos + kPrefetchAhead + 1024, s.map_size);
+    for (; s.prefetched + 256 <= upto; s.prefetched += 256) {
+      const uint8_t* p = s.map + s.prefetched;
+      __builtin_prefetch(p);
+      __builtin_prefetch(p + 64);
+      __builtin_prefetch(p + 128);
+      __builtin_prefetch(p + 192);
+    }
     for (; s.prefetched < upto; s.prefetched += 64) __builtin_prefetch(s.map + s.prefetched);
   }
   [[gnu::noinline]] void populate(Source& s) {

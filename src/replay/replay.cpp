@@ -103,8 +103,9 @@ class HostRun : private stack::PathObserver {
   const Fate& process(packet::Packet& pkt, std::string_view ifname, uint64_t now_ns) {
     now_ns_ = now_ns;
     auto& ct = host_->conntrack();
+    // The expiries' events are collected with the packet's, after it: the
+    // queue keeps their order, and one look per frame is enough.
     ct.expire_until(now_ns);
-    collect_events();
     fate_ = Fate{};
     cur_in_.set(ifname);
     table_drop_ = SIZE_MAX;
@@ -211,9 +212,8 @@ class HostRun : private stack::PathObserver {
     }
   }
 
-  void wire(std::string_view ifname, const packet::Packet& pkt) {
+  void wire(std::string_view ifname, const packet::IfName& key, const packet::Packet& pkt) {
     if (pkt.meta.in.empty()) ++stats_.generated;
-    packet::IfName key(ifname);
     for (auto& o : outs_) {
       if (!(o.key == key) || (ifname.size() > packet::IfName::kMax && o.name != ifname)) continue;
       ++o.frames;
@@ -313,10 +313,11 @@ class HostRun : private stack::PathObserver {
   }
   void on_transmit(const stack::Host&, std::string_view ifname, const packet::Packet& pkt) override {
     if (ifname == "lo") return;
-    wire(ifname, pkt);
+    packet::IfName key(ifname);
+    wire(ifname, key, pkt);
     if (!original(pkt)) return;
     leave(Fate::Kind::Forwarded, pkt);
-    fate_.out.set(ifname);
+    fate_.out = key;
   }
   void on_unsupported(const stack::Host&, std::string_view extension) override {
     if (std::find(stats_.unsupported.begin(), stats_.unsupported.end(), extension) == stats_.unsupported.end())
