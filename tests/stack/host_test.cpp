@@ -99,6 +99,33 @@ TEST(HostTest, RulesetReplacedThroughAKeptReferenceIsSeen) {
                            "  filter:FORWARD:policy:1 ttl=63", "filter:FORWARD:DROP", "drop: filter FORWARD DROP"}));
 }
 
+// conntrack's point (-200) comes after raw and before mangle, whichever of
+// them the ruleset has (Host::table_plan places it among the tables present).
+TEST(HostTest, ConntrackRunsAfterRawBeforeMangle) {
+  struct CtRecorder : Recorder {
+    void on_conntrack(const Host&, xt::Hook h, const packet::Packet&) override {
+      log.push_back(fmt::format("conntrack {}", xt::hook_chain_name(h)));
+    }
+  };
+  for (std::string_view rules :
+       {"*raw\nCOMMIT\n*mangle\nCOMMIT\n*filter\n-A FORWARD -m state --state NEW -j ACCEPT\nCOMMIT\n",
+        "*raw\nCOMMIT\n*filter\n-A FORWARD -m state --state NEW -j ACCEPT\nCOMMIT\n",
+        "*mangle\nCOMMIT\n*filter\n-A FORWARD -m state --state NEW -j ACCEPT\nCOMMIT\n"}) {
+    Router r(rules);
+    CtRecorder rec;
+    r.host.set_observer(&rec);
+    r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+    std::vector<std::string> pre;
+    for (const auto& l : rec.log)
+      if (l.find("PREROUTING") != std::string::npos && l[0] != ' ') pre.push_back(l);
+    std::vector<std::string> want;
+    if (rules.find("*raw") != std::string_view::npos) want.push_back("raw:PREROUTING:ACCEPT");
+    want.push_back("conntrack PREROUTING");
+    if (rules.find("*mangle") != std::string_view::npos) want.push_back("mangle:PREROUTING:ACCEPT");
+    EXPECT_EQ(pre, want) << rules;
+  }
+}
+
 TEST(HostTest, LocalDeliveryGoesThroughInput) {
   Router r("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
   r.in("tcp 198.51.100.10:40000 > 198.51.100.1:22 flags S");
