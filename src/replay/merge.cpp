@@ -260,25 +260,28 @@ struct Merger::Impl {
   void give_back(Buffered* b) { free_list.push_back(b); }
 
   // Reads one record of s into its queue; false on an error to report.
-  Result<void> read_one(Source& s) {
+  // (A bool and a member, not a Result<void>: its two strings were made and
+  // destroyed twice per frame.)
+  Error error;
+  bool read_one(Source& s) {
     Buffered* b = take_buffer();
     if (s.mapped && !read_mapped(s, b)) leave_map(s);
     if (!s.mapped) {
-      if (s.eof) return give_back(b), Result<void>{};
+      if (s.eof) return give_back(b), true;
       pcap_pkthdr* h = nullptr;
       const u_char* data = nullptr;
       int rc = pcap_next_ex(s.p, &h, &data);
       if (rc == PCAP_ERROR_BREAK) {
         s.eof = true;
         give_back(b);
-        return {};
+        return true;
       }
       if (rc != 1) {
         warnings.push_back(fmt::format("{}: truncated or corrupt after frame {}: {}", s.path, s.frames,
                                        pcap_geterr(s.p)));
         s.eof = true;
         give_back(b);
-        return {};
+        return true;
       }
       b->ts_us = static_cast<uint64_t>(h->ts.tv_sec) * 1000000 + static_cast<uint64_t>(h->ts.tv_usec);
       b->orig_len = h->len;
@@ -293,11 +296,12 @@ struct Merger::Impl {
     uint64_t ts = b->ts_us;
     if (ts + opts.window_us < s.max_ts) {
       give_back(b);
-      return make_error(fmt::format(
+      error = make_error(fmt::format(
           "{}: frame {} (at {} s) is {} s earlier than frame {} (at {} s), beyond the reorder window of {} s; "
           "sort the capture first (reordercap IN OUT) or widen --reorder-window",
           s.path, s.frames, seconds(ts), seconds(s.max_ts - ts), s.max_frame, seconds(s.max_ts),
           seconds(opts.window_us)));
+      return false;
     }
     if (ts >= s.max_ts) {
       s.max_ts = ts;
@@ -308,16 +312,16 @@ struct Merger::Impl {
       s.queue.push_back(b);
     else
       s.queue.insert(std::upper_bound(s.queue.begin() + static_cast<ptrdiff_t>(s.head), s.queue.end(), b, earlier), b);
-    return {};
+    return true;
   }
 
   // Reads until the earliest buffered frame can no longer be preceded by a
   // frame still in the file: one later than it by the window has been seen.
-  Result<void> fill(Source& s) {
+  bool fill(Source& s) {
     while (!s.eof && (s.empty() || s.max_ts < s.front()->ts_us + opts.window_us)) {
-      if (auto r = read_one(s); !r) return r;
+      if (!read_one(s)) return false;
     }
-    return {};
+    return true;
   }
 };
 
@@ -364,12 +368,12 @@ Result<std::optional<MergedFrame>> Merger::next() {
   size_t best = m.sources.size();
   if (best == 1) {
     // One capture: nothing to choose between.
-    if (auto r = m.fill(m.sources[0]); !r) return r.error();
+    if (!m.fill(m.sources[0])) return std::move(m.error);
     if (!m.sources[0].empty()) best = 0;
   } else {
     for (size_t i = 0; i < m.sources.size(); ++i) {
       auto& s = m.sources[i];
-      if (auto r = m.fill(s); !r) return r.error();
+      if (!m.fill(s)) return std::move(m.error);
       if (s.empty()) continue;
       if (best == m.sources.size() || s.front()->ts_us < m.sources[best].front()->ts_us) best = i;
     }
