@@ -91,6 +91,12 @@ void Fib::build_index() const {
     const Route& y = routes_[b.route];
     return x.plen != y.plen ? x.plen > y.plen : x.metric < y.metric;
   });
+  local_bits_ = 0;
+  local_short_.clear();
+  for (const auto& e : local_index_) {
+    if (e.mask == 0xffffffffu) local_bits_ |= local_bit(e.net);
+    else local_short_.push_back(e);
+  }
   index_fresh_ = true;
 }
 
@@ -99,7 +105,7 @@ std::optional<FibResult> Fib::lookup(uint32_t dst) const {
   const IndexEntry* hit = nullptr;
   // The local table is consulted first: a local or broadcast address wins
   // over any main-table route.
-  for (const auto& e : local_index_)
+  for (const auto& e : (local_bits_ & local_bit(dst)) ? local_index_ : local_short_)
     if ((dst & e.mask) == e.net) {
       hit = &e;
       break;

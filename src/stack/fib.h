@@ -93,6 +93,13 @@ class Fib {
     bool src_fixed = false;
   };
   void build_index() const;
+  // Most destinations are not local: the local table's /32 entries leave a
+  // bit each in local_bits_ (by a hash of the address), and a destination
+  // whose bit is clear is looked up only among the local table's shorter
+  // prefixes (local_short_, in local_index_'s order; 127/8).
+  static uint64_t local_bit(uint32_t addr) { return uint64_t{1} << ((addr * 0x9E3779B1u) >> 26); }
+  mutable uint64_t local_bits_ = 0;
+  mutable std::vector<IndexEntry> local_short_;
   std::vector<Address> addresses_;
   std::vector<Route> routes_;
   mutable std::vector<IndexEntry> local_index_, main_index_;

@@ -22,17 +22,12 @@ using xt::TableId;
 
 // The tables of each hook in the kernel's priority order. nat is skipped
 // for packets without a conntrack entry (see host.h).
-struct HookTables {
-  Hook hook;
-  std::vector<TableId> tables;
-};
-const std::vector<TableId>& tables_for(Hook h) {
-  static const std::vector<TableId> pre = {TableId::Raw, TableId::Mangle, TableId::Nat};
-  static const std::vector<TableId> in = {TableId::Mangle, TableId::Filter, TableId::Security, TableId::Nat};
-  static const std::vector<TableId> fwd = {TableId::Mangle, TableId::Filter, TableId::Security};
-  static const std::vector<TableId> out = {TableId::Raw, TableId::Mangle, TableId::Nat, TableId::Filter,
-                                           TableId::Security};
-  static const std::vector<TableId> post = {TableId::Mangle, TableId::Nat};
+std::span<const TableId> tables_for(Hook h) {
+  static constexpr TableId pre[] = {TableId::Raw, TableId::Mangle, TableId::Nat};
+  static constexpr TableId in[] = {TableId::Mangle, TableId::Filter, TableId::Security, TableId::Nat};
+  static constexpr TableId fwd[] = {TableId::Mangle, TableId::Filter, TableId::Security};
+  static constexpr TableId out[] = {TableId::Raw, TableId::Mangle, TableId::Nat, TableId::Filter, TableId::Security};
+  static constexpr TableId post[] = {TableId::Mangle, TableId::Nat};
   switch (h) {
     case Hook::PreRouting: return pre;
     case Hook::LocalIn: return in;
@@ -304,28 +299,65 @@ void Host::drop(std::string_view reason, packet::Packet& pkt) {
   release(pkt);
 }
 
+const Host::TablePlan& Host::table_plan() {
+  // Checked against the tables' ids on every call (at most five): the
+  // ruleset is public and may be replaced through a kept reference.
+  const auto& tables = ruleset_.tables();
+  bool same = tables.size() == slot_ids_size_;
+  for (size_t i = 0; same && i < tables.size(); ++i) same = tables[i].id() == slot_ids_[i];
+  if (!same) rebuild_table_plan();
+  return table_plan_;
+}
+
+void Host::rebuild_table_plan() {
+  const auto& tables = ruleset_.tables();
+  std::array<int, xt::kNumTables> slot;
+  slot.fill(-1);
+  slot_ids_size_ = std::min(tables.size(), slot_ids_.size());
+  for (size_t i = 0; i < slot_ids_size_; ++i) slot_ids_[i] = tables[i].id();
+  // Several tables of one id (never made by restore): the first, as find().
+  for (size_t i = tables.size(); i-- > 0;) slot[static_cast<size_t>(tables[i].id())] = static_cast<int>(i);
+  if (tables.size() > slot_ids_.size()) slot_ids_size_ = SIZE_MAX;  // never equal: always rebuilt
+  for (int h = 0; h < xt::kNumHooks; ++h) {
+    HookTables& plan = table_plan_[static_cast<size_t>(h)];
+    plan = HookTables{};
+    bool ct_hook = static_cast<Hook>(h) == Hook::PreRouting || static_cast<Hook>(h) == Hook::LocalOut;
+    for (TableId id : tables_for(static_cast<Hook>(h))) {
+      // nf_conntrack_in runs at -200, right after raw: before mangle.
+      if (ct_hook && id == TableId::Mangle) plan.ct_at = plan.n;
+      if (slot[static_cast<size_t>(id)] < 0) continue;
+      plan.ids[plan.n] = id;
+      plan.slot[plan.n] = static_cast<uint32_t>(slot[static_cast<size_t>(id)]);
+      ++plan.n;
+    }
+  }
+}
+
 bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
   // nf_defrag_ipv4 at -400, before raw, only where conntrack hooks exist.
   if ((hook == Hook::PreRouting || hook == Hook::LocalOut) && !conntrack_defrag(pkt, now_ns)) return false;
-  for (TableId id : tables_for(hook)) {
+  const HookTables& plan = table_plan()[static_cast<size_t>(hook)];
+  for (size_t k = 0;; ++k) {
     // nf_conntrack_in runs at -200, right after raw.
-    bool ct_point = id == TableId::Mangle && (hook == Hook::PreRouting || hook == Hook::LocalOut) && conntrack_enabled();
-    // A CT template from raw (--zone, --ctevents) is not a conntrack yet:
-    // nf_conntrack_in reads and replaces it; the default zone otherwise.
-    bool untracked_yet = !pkt.meta.ct || conntrack::is_template(pkt.meta.ct);
-    if (ct_point && untracked_yet && pkt.meta.ctinfo != packet::CtInfo::Untracked) {
-      auto r = conntrack_.in(pkt, to_packet_hook(hook), conntrack::Zone{}, now_ns);
-      if (r.verdict == conntrack::Verdict::Drop) {
-        // The kernel's warning ("table full in netns N, dropping packet")
-        // goes to the timeline as the drop's reason, not to kern.log:
-        // outputs.md's kern.log holds only LOG and TRACE lines.
-        drop(fmt::format("conntrack: {}", r.reason.empty() ? "dropped" : r.reason), pkt);
-        return false;
+    if (k == plan.ct_at && conntrack_enabled()) {
+      // A CT template from raw (--zone, --ctevents) is not a conntrack yet:
+      // nf_conntrack_in reads and replaces it; the default zone otherwise.
+      bool untracked_yet = !pkt.meta.ct || conntrack::is_template(pkt.meta.ct);
+      if (untracked_yet && pkt.meta.ctinfo != packet::CtInfo::Untracked) {
+        auto r = conntrack_.in(pkt, to_packet_hook(hook), conntrack::Zone{}, now_ns);
+        if (r.verdict == conntrack::Verdict::Drop) {
+          // The kernel's warning ("table full in netns N, dropping packet")
+          // goes to the timeline as the drop's reason, not to kern.log:
+          // outputs.md's kern.log holds only LOG and TRACE lines.
+          drop(fmt::format("conntrack: {}", r.reason.empty() ? "dropped" : r.reason), pkt);
+          return false;
+        }
       }
+      if (observer_) observer_->on_conntrack(*this, hook, pkt);
     }
-    if (ct_point && observer_) observer_->on_conntrack(*this, hook, pkt);
-    xt::Table* t = ruleset_.find(id);
-    if (!t) continue;
+    if (k == plan.n) break;
+    const TableId id = plan.ids[k];
+    xt::Table* t = &ruleset_.tables()[plan.slot[k]];
     // nf_nat_inet_fn: only a packet that creates a connection walks the nat
     // chains; related and established ones reuse its binding.
     // nf_nat_ipv4_fn / nf_nat_inet_fn: a related ICMP error is translated

@@ -180,6 +180,22 @@ class Host {
   class Sink;
   class HostEffects;
   bool run_hook(xt::Hook hook, packet::Packet& pkt, uint64_t now_ns);
+  // The tables of each hook that the ruleset has, in priority order, with
+  // their index in ruleset_.tables(), and where conntrack's point falls
+  // (before the ct_at-th of them): a hook walks only the tables it has,
+  // without a search through the ruleset per table and packet.
+  struct HookTables {
+    uint8_t n = 0;
+    uint8_t ct_at = UINT8_MAX;  // PREROUTING and OUTPUT only
+    std::array<xt::TableId, xt::kNumTables> ids{};
+    std::array<uint32_t, xt::kNumTables> slot{};
+  };
+  using TablePlan = std::array<HookTables, xt::kNumHooks>;
+  const TablePlan& table_plan();
+  [[gnu::noinline, gnu::cold]] void rebuild_table_plan();
+  TablePlan table_plan_{};
+  std::array<xt::TableId, xt::kNumTables> slot_ids_{};  // the ids of ruleset_.tables() it was made for
+  size_t slot_ids_size_ = SIZE_MAX;
   void route_input(packet::Packet& pkt, uint64_t now_ns);
   // nf_defrag_ipv4 (defrag.cpp): false when the fragment was queued.
   bool conntrack_defrag(packet::Packet& pkt, uint64_t now_ns);

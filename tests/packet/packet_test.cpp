@@ -29,6 +29,26 @@ TEST(PacketTest, MetadataDefaultsAndIfNames) {
 // past the name are zero: a name set over a longer one must equal the
 // same name set fresh, and names differing in their last byte or length
 // must differ.
+// IfName::set copies a name with overlapping loads by length class (1-3,
+// 4-7, 8-15 bytes, cut at 15): every length, set over a longer name and
+// over a shorter one, holds exactly the name's bytes and zeros after them.
+TEST(PacketTest, IfNameSetEveryLength) {
+  const std::string full = "abcdefghijklmnopqrst";
+  for (size_t n = 0; n <= full.size(); ++n) {
+    std::string name = full.substr(0, n);
+    std::string want = name.substr(0, IfName::kMax);
+    for (const char* before : {"", "x", "zzzzzzzzzzzzzzzzzzzz"}) {
+      IfName a(before);
+      a.set(name);
+      EXPECT_EQ(a.view(), want) << n << " over " << before;
+      char raw[16];
+      std::memcpy(raw, &a, 16);
+      for (size_t i = want.size(); i < IfName::kMax; ++i) EXPECT_EQ(raw[i], 0) << n << " byte " << i;
+      EXPECT_EQ(a, IfName(want));
+    }
+  }
+}
+
 TEST(PacketTest, IfNamesCompareByValueWhateverTheyHeldBefore) {
   IfName reused("averyveryverylongname");
   reused.set("eth1");

@@ -126,7 +126,13 @@ TEST(FibTest, IndexedLookupMatchesTheLinearScan) {
     std::vector<uint32_t> probes = {0, ip(127, 0, 0, 1), ip(127, 9, 9, 9), 0xffffffffu};
     for (int step = 0; step < 40; ++step) {
       if (rng() % 4 == 0) {
-        f.add_address(devs[rng() % 3], addr(), 8 + static_cast<int>(rng() % 25));
+        // The address and its broadcast are probed too: the local table's
+        // /32 entries are found through a filter (Fib::local_bits_).
+        uint32_t a = addr();
+        int plen = 8 + static_cast<int>(rng() % 25);
+        f.add_address(devs[rng() % 3], a, plen);
+        probes.push_back(a);
+        probes.push_back(a | (0xffffffffu >> plen));
       } else {
         Route r{.dst = addr(), .plen = static_cast<int>(rng() % 33), .metric = static_cast<uint32_t>(rng() % 3)};
         if (rng() % 5 == 0) r.type = RouteType::Unreachable;

@@ -70,6 +70,62 @@ TEST(HostTest, ForwardedPacketCrossesHooksInKernelOrder) {
                            "transmit eth1 ttl=63"}));
 }
 
+// run_hook finds a hook's tables by a per-TableId index kept across
+// packets (Host::table_slots). A ruleset changed through a reference kept
+// from ruleset() (same number of tables, the vector's storage reused by the
+// assignment) must be seen at the next packet, not the tables of before.
+TEST(HostTest, RulesetReplacedThroughAKeptReferenceIsSeen) {
+  Router r("*filter\n:FORWARD DROP [0:0]\nCOMMIT\n");
+  xt::Ruleset& kept = r.host.ruleset();
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  xt::Ruleset other;
+  ASSERT_TRUE(ruleset::restore("*mangle\n:FORWARD ACCEPT [0:0]\nCOMMIT\n", other));
+  kept = other;  // one table before and after: the same storage
+  ASSERT_EQ(kept.tables().size(), 1u);
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  xt::Ruleset third;
+  ASSERT_TRUE(ruleset::restore("*filter\n:FORWARD DROP [0:0]\nCOMMIT\n*mangle\nCOMMIT\n", third));
+  kept = third;
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{
+                           "  filter:FORWARD:policy:1 ttl=63", "filter:FORWARD:DROP", "drop: filter FORWARD DROP",
+                           "  mangle:PREROUTING:policy:1 ttl=64", "mangle:PREROUTING:ACCEPT",
+                           "  mangle:FORWARD:policy:1 ttl=63", "mangle:FORWARD:ACCEPT",
+                           "  mangle:POSTROUTING:policy:1 ttl=63", "mangle:POSTROUTING:ACCEPT",
+                           "transmit eth1 ttl=63",
+                           // mangle before filter, whatever the order in the ruleset.
+                           "  mangle:PREROUTING:policy:1 ttl=64", "mangle:PREROUTING:ACCEPT",
+                           "  mangle:FORWARD:policy:1 ttl=63", "mangle:FORWARD:ACCEPT",
+                           "  filter:FORWARD:policy:1 ttl=63", "filter:FORWARD:DROP", "drop: filter FORWARD DROP"}));
+}
+
+// conntrack's point (-200) comes after raw and before mangle, whichever of
+// them the ruleset has (Host::table_plan places it among the tables present).
+TEST(HostTest, ConntrackRunsAfterRawBeforeMangle) {
+  struct CtRecorder : Recorder {
+    void on_conntrack(const Host&, xt::Hook h, const packet::Packet&) override {
+      log.push_back(fmt::format("conntrack {}", xt::hook_chain_name(h)));
+    }
+  };
+  for (std::string_view rules :
+       {"*raw\nCOMMIT\n*mangle\nCOMMIT\n*filter\n-A FORWARD -m state --state NEW -j ACCEPT\nCOMMIT\n",
+        "*raw\nCOMMIT\n*filter\n-A FORWARD -m state --state NEW -j ACCEPT\nCOMMIT\n",
+        "*mangle\nCOMMIT\n*filter\n-A FORWARD -m state --state NEW -j ACCEPT\nCOMMIT\n"}) {
+    Router r(rules);
+    CtRecorder rec;
+    r.host.set_observer(&rec);
+    r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+    std::vector<std::string> pre;
+    for (const auto& l : rec.log)
+      if (l.find("PREROUTING") != std::string::npos && l[0] != ' ') pre.push_back(l);
+    std::vector<std::string> want;
+    if (rules.find("*raw") != std::string_view::npos) want.push_back("raw:PREROUTING:ACCEPT");
+    want.push_back("conntrack PREROUTING");
+    if (rules.find("*mangle") != std::string_view::npos) want.push_back("mangle:PREROUTING:ACCEPT");
+    EXPECT_EQ(pre, want) << rules;
+  }
+}
+
 TEST(HostTest, LocalDeliveryGoesThroughInput) {
   Router r("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n");
   r.in("tcp 198.51.100.10:40000 > 198.51.100.1:22 flags S");
