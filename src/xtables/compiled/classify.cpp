@@ -341,7 +341,7 @@ struct Key {
   uint32_t valid = 0;
 };
 
-Key packet_key(const EvalContext& ctx) {
+[[gnu::always_inline]] inline Key packet_key(const EvalContext& ctx) {
   Key k;
   const auto& pkt = ctx.pkt;
   auto h = pkt.ip();
@@ -538,7 +538,8 @@ struct CacheKey {
 // Everything lookup() and ip_criteria_match() read of the packet in chain
 // ci (see the file comment in classify.h). Word 2 has its top bit set, so a
 // zeroed (never filled) entry matches no key.
-CacheKey cache_key(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt, bool is_fragment) {
+[[gnu::always_inline]] inline CacheKey cache_key(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt,
+                                                  bool is_fragment) {
   using CI = CompiledTable::ChainIndex;
   CacheKey key;
   auto& w = key.w;
@@ -565,7 +566,7 @@ bool same_words(const std::array<uint64_t, N>& a, const std::array<uint64_t, N>&
 // The entry of key k in ci's cache; on a miss, an empty one claimed for k.
 // The victim is the set's least recently used way (way 0's mru field names
 // the most recently used one), so entries never move.
-Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& k) {
+[[gnu::always_inline]] inline Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& k) {
   const auto& w = k.w;
   const auto& nm = k.names;
   const bool names = !ci.cache_names.empty();
