@@ -619,6 +619,10 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
   CompiledTable ct;
   ct.generation_ = t.generation();
   const auto& chains = t.chains();
+  // The last chain of a hook, as the linear walker picks it.
+  for (size_t c = 0; c < chains.size(); ++c)
+    if (chains[c].hook && static_cast<size_t>(*chains[c].hook) < ct.base_.size())
+      ct.base_[static_cast<size_t>(*chains[c].hook)] = static_cast<int32_t>(c);
   for (const Chain& c : chains) {
     ChainIndex ci;
     const size_t n = c.rules.size();
@@ -757,10 +761,9 @@ size_t CompiledTable::indexed_fields(size_t chain) const {
 Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, TraceSink* sink) {
   if (!compiled.fresh_for(t)) return run_table(t, ctx, sink);
   auto& chains = t.chains();
-  size_t base = chains.size();
-  for (size_t c = 0; c < chains.size(); ++c)
-    if (chains[c].hook == ctx.hook) base = c;
-  if (base == chains.size()) return Verdict::Accept;
+  const size_t h = static_cast<size_t>(ctx.hook);
+  if (h >= compiled.base_chains().size() || compiled.base_chains()[h] < 0) return Verdict::Accept;
+  const size_t base = static_cast<size_t>(compiled.base_chains()[h]);
 
   // No loops: a chain is at most once on the stack.
   std::array<Frame, 64> local;

@@ -217,9 +217,12 @@ class CompiledTable {
     mutable uint64_t cache_bypassed = 0;
   };
   const std::vector<ChainIndex>& chains() const { return chains_; }
+  // The builtin chain of each hook (-1: none), as run_table looks it up.
+  const std::array<int32_t, 5>& base_chains() const { return base_; }
 
  private:
   uint64_t generation_ = 0;
+  std::array<int32_t, 5> base_{-1, -1, -1, -1, -1};
   std::vector<ChainIndex> chains_;
 };
 
