@@ -233,8 +233,8 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
   };
   Gen g(20261126);
   conntrack::Entry entry;
-  int packets = 0, loaded = 0, skipped_somewhere = 0;
-  uint64_t cache_hits = 0, cache_misses = 0;
+  int packets = 0, loaded = 0, skipped_somewhere = 0, sparse_chains = 0, sparse_both = 0;
+  uint64_t cache_hits = 0, cache_misses = 0, cache_bypassed = 0;
   for (int round = 0; round < 400; ++round) {
     const TableKind& k = kinds[static_cast<size_t>(round) % kinds.size()];
     std::string text = g.ruleset(k.name, k.builtins, round % 20 == 0 ? 120 : 12);
@@ -253,9 +253,22 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
     // one set (every other packet evicts: a key missing a field would hand
     // a packet another's candidates), or with 8 sets.
     ClassifyOptions opts{.field_budget_bytes = round % 2 ? 64u : size_t{1} << 20};
+    // Merged address classes go exact and sparse, unless that is over its
+    // budget: never (dense merged classes), or the primary field only.
+    // With the tiny budget: sparse addresses always (rounds 3, 5, 7 mod 8),
+    // within a budget that may take the primary field only (5), or never (1).
+    if (round % 8 == 1) opts.addr_budget_bytes = 0;
+    if (round % 8 >= 3 && round % 2) opts.sparse_addresses_always = true;
+    if (round % 8 == 5) opts.addr_budget_bytes = 300;
     if (int c = round / 2 % 3; c > 0) {
       opts.cache_min_rules = 0;
       opts.cache_sets = c == 1 ? 1 : 8;
+    }
+    // The adaptive bypass, toggling every few traversals: a bypassed walk
+    // must agree too, and so must a cache entry filled before a bypass.
+    if (round % 4 >= 2) {
+      opts.cache_window = 4;
+      opts.cache_bypass = 3;
     }
     CompiledTable compiled = CompiledTable::compile(ct, opts);
     ASSERT_TRUE(compiled.fresh_for(ct));
@@ -279,14 +292,22 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
     }
     std::string sa = ruleset::save(linear_rs, {.counters = true}), sb = ruleset::save(compiled_rs, {.counters = true});
     ASSERT_EQ(sa, sb) << "round " << round;
-    for (size_t c = 0; c < ct.chains().size(); ++c) skipped_somewhere += compiled.indexed_fields(c) > 0;
+    for (size_t c = 0; c < ct.chains().size(); ++c) {
+      skipped_somewhere += compiled.indexed_fields(c) > 0;
+      sparse_chains += compiled.sparse_address_fields(c) > 0;
+      sparse_both += compiled.sparse_address_fields(c) == 2;
+    }
     cache_hits += compiled.cache_stats().hits;
     cache_misses += compiled.cache_stats().misses;
+    cache_bypassed += compiled.cache_stats().bypassed;
   }
   EXPECT_GT(loaded, 390);
   EXPECT_GT(skipped_somewhere, 300);  // the index is actually in use
+  EXPECT_GT(sparse_chains, 150);      // and the sparse address index
+  EXPECT_GT(sparse_both, 50);
   EXPECT_GT(cache_hits, 1000u);       // and the cache, both ways
   EXPECT_GT(cache_misses, 1000u);
+  EXPECT_GT(cache_bypassed, 100u);
   RecordProperty("cache_hits", static_cast<int>(cache_hits));
   RecordProperty("packets", packets);
 }
@@ -573,6 +594,66 @@ TEST(CompiledTest, ManyClassesAreFoundThroughBucketHints) {
       Outcome got = walk(t, &compiled, p, Hook::LocalIn);
       ASSERT_EQ(want, got) << "packet " << n << "\nlinear:\n" << describe(want) << "compiled:\n" << describe(got);
     }
+  }
+}
+
+// Addresses whose classes would be merged are indexed exactly and
+// sparsely: a primary field listing all its rules, a secondary listing
+// only the rules wild in the primary (the others are checked by the IP
+// criteria). Nested prefixes, both fields in one rule, neither, inverted
+// and non-contiguous masks, with and without the cache.
+TEST(CompiledTest, SparseAddressIndexAgreesWithTheLinearWalk) {
+  std::mt19937 rng(5);
+  auto dotted = [](uint32_t a) { return fmt::format("{}.{}.{}.{}", a >> 24, a >> 16 & 255, a >> 8 & 255, a & 255); };
+  std::vector<uint32_t> addrs = {0, 0xffffffffu};
+  auto prefix = [&]() {
+    // Prefixes nest inside a few /8s so that a packet meets several.
+    uint32_t a = (std::array{10u, 100u, 198u}[rng() % 3] << 24) | (static_cast<uint32_t>(rng()) & 0xffffffu);
+    if (rng() % 4 == 0) a &= 0xff0f0000u;
+    int len = std::array{8, 12, 16, 20, 24, 28, 30, 32}[rng() % 8];
+    uint32_t mask = ~uint32_t{0} << (32 - len);
+    addrs.push_back(a & mask);
+    addrs.push_back(a | ~mask);
+    return fmt::format("{}/{}", dotted(a & mask), len);
+  };
+  std::string text = "*filter\n:INPUT DROP [0:0]\n";
+  for (int k = 0; k < 700; ++k) {
+    std::string r;
+    switch (rng() % 8) {
+      case 0: r = "-s " + prefix(); break;
+      case 1: r = "-d " + prefix(); break;
+      case 2: r = "-s " + prefix() + " -d " + prefix(); break;
+      case 3: r = "! -s " + prefix() + " -d " + prefix(); break;
+      case 4: r = "-s 10.0.0.0/255.0.255.0 -d " + prefix(); break;  // not a prefix: wild in the index
+      case 5: r = "-s " + prefix() + " ! -d " + prefix(); break;
+      case 6: r = rng() % 4 ? "-s " + prefix() : ""; break;
+      default: r = "-d " + prefix() + " -s " + prefix(); break;
+    }
+    text += fmt::format("-A INPUT {} -p udp --dport {} -j LOG --log-prefix r{}\n", r, 1 + rng() % 3, k);
+  }
+  text += "-A INPUT -d 198.0.0.0/8 -j ACCEPT\nCOMMIT\n";
+  Ruleset rs = load(text);
+  Table& t = *rs.find(TableId::Filter);
+  const size_t input = static_cast<size_t>(t.find("INPUT") - t.chains().data());
+  for (ClassifyOptions opts : {ClassifyOptions{.cache_sets = 0}, ClassifyOptions{},
+                               ClassifyOptions{.field_budget_bytes = 4096, .cache_sets = 0},
+                               ClassifyOptions{.field_budget_bytes = 4096},
+                               ClassifyOptions{.field_budget_bytes = 4096, .addr_budget_bytes = 0}}) {
+    CompiledTable compiled = CompiledTable::compile(t, opts);
+    EXPECT_EQ(compiled.sparse_address_fields(input), opts.field_budget_bytes < 8192 && opts.addr_budget_bytes ? 2u : 0u);
+    int logged = 0;
+    for (int n = 0; n < 1500; ++n) {
+      auto near = [&](uint32_t v) { return v + static_cast<uint32_t>(static_cast<int>(rng() % 3) - 1); };
+      uint32_t src = near(addrs[rng() % addrs.size()]), dst = near(addrs[rng() % addrs.size()]);
+      Packet p{mk(fmt::format("udp {}:9 > {}:{}", dotted(src), dotted(dst), 1 + rng() % 3))};
+      Outcome want = walk(t, nullptr, p, Hook::LocalIn);
+      Outcome got = walk(t, &compiled, p, Hook::LocalIn);
+      ASSERT_EQ(want, got) << "packet " << n << "\nlinear:\n" << describe(want) << "compiled:\n" << describe(got);
+      logged += static_cast<int>(got.lines.size());
+      // Again: a cache hit must list the same rules.
+      ASSERT_EQ(want.lines, walk(t, &compiled, p, Hook::LocalIn).lines);
+    }
+    EXPECT_GT(logged, 3000);  // packets do meet many rules
   }
 }
 

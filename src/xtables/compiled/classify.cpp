@@ -90,6 +90,13 @@ RuleFacts rule_facts(const Rule& r) {
   return rf;
 }
 
+// Whether the index may not treat rule rf as wild in field f (an absent
+// -s/-d is the whole range).
+bool constrains(const RuleFacts& rf, Field f) {
+  const auto& set = rf.f[f];
+  return set && !(set->ranges.size() == 1 && set->ranges[0].first == 0 && set->ranges[0].second == 0xffffffffu);
+}
+
 bool unconditional_standard(const Rule& r) {
   return r.ip == IpCriteria{} && r.matches.empty() &&
          (r.kind == TargetKind::Accept || r.kind == TargetKind::Drop || r.kind == TargetKind::Queue ||
@@ -109,6 +116,11 @@ bool ip_proven_by_index(const Rule& r, const RuleFacts& rf, const CompiledTable:
   const IpCriteria& ip = r.ip;
   auto range_exact = [&](Field f) {
     if (!rf.f[f]) return false;
+    // The primary address field lists every rule that constrains it; the
+    // secondary only those wild in the primary (the others reach the scan
+    // unchecked in the secondary field).
+    for (size_t a = 0; a < ci.addrs.size(); ++a)
+      if (ci.addrs[a].field == f) return a == 0 || !constrains(rf, ci.addrs[0].field);
     for (const auto& idx : ci.ranges)
       if (idx.field == f) return idx.exact;
     return false;
@@ -141,6 +153,27 @@ std::vector<uint32_t> class_ones(const std::vector<uint64_t>& bits, size_t words
 
 size_t class_cap(const ClassifyOptions& opts, size_t words) {
   return std::max<size_t>(16, opts.field_budget_bytes / (words * 8));
+}
+
+// 4096 buckets (16 KiB) over the field's domain, for fields whose classes
+// take more than a few search steps: hint[v >> shift] is the class of the
+// bucket's first value.
+void make_hint(Field field, const std::vector<uint32_t>& starts, std::vector<uint32_t>& hint, uint8_t& shift) {
+  const size_t classes = starts.size();
+  const int domain_bits = field == CompiledTable::kSport || field == CompiledTable::kDport ? 16
+                          : field == CompiledTable::kSrc || field == CompiledTable::kDst || field == CompiledTable::kMark
+                              ? 32
+                              : 0;
+  constexpr int kHintBits = 12;
+  if (domain_bits > kHintBits && classes > 32) {
+    shift = static_cast<uint8_t>(domain_bits - kHintBits);
+    hint.resize((size_t{1} << kHintBits) + 1);
+    for (size_t b = 0; b < hint.size() - 1; ++b) {
+      const uint32_t v = static_cast<uint32_t>(b << shift);
+      hint[b] = static_cast<uint32_t>(std::upper_bound(starts.begin(), starts.end(), v) - starts.begin()) - 1;
+    }
+    hint.back() = static_cast<uint32_t>(classes - 1);
+  }
 }
 
 std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vector<RuleFacts>& facts, size_t words,
@@ -180,22 +213,73 @@ std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vec
       for (size_t c = interval_of(lo) / g, last = interval_of(hi) / g; c <= last; ++c) set_bit(idx.bits, c, words, j);
   }
   idx.ones = class_ones(idx.bits, words);
-  // 4096 buckets (16 KiB) over the field's domain, for fields whose
-  // classes take more than a few search steps.
-  const int domain_bits = field == CompiledTable::kSport || field == CompiledTable::kDport ? 16
-                          : field == CompiledTable::kSrc || field == CompiledTable::kDst || field == CompiledTable::kMark
-                              ? 32
-                              : 0;
-  constexpr int kHintBits = 12;
-  if (domain_bits > kHintBits && classes > 32) {
-    idx.shift = static_cast<uint8_t>(domain_bits - kHintBits);
-    idx.hint.resize((size_t{1} << kHintBits) + 1);
-    for (size_t b = 0; b < idx.hint.size() - 1; ++b) {
-      const uint32_t v = static_cast<uint32_t>(b << idx.shift);
-      idx.hint[b] = static_cast<uint32_t>(std::upper_bound(idx.starts.begin(), idx.starts.end(), v) - idx.starts.begin()) - 1;
+  make_hint(field, idx.starts, idx.hint, idx.shift);
+  return idx;
+}
+
+// The exact sparse index of an address field over the rules that constrain
+// it and, when `unless` is set, not that field too; nullopt when no rule is
+// left or it would take more than opts.addr_budget_bytes.
+std::optional<CompiledTable::AddrIndex> build_addr(Field field, const std::vector<RuleFacts>& facts, size_t words,
+                                                   const ClassifyOptions& opts, std::optional<Field> unless = {}) {
+  auto listed = [&](const RuleFacts& rf) { return constrains(rf, field) && !(unless && constrains(rf, *unless)); };
+  std::vector<uint32_t> starts{0};
+  bool any = false;
+  for (const auto& rf : facts) {
+    if (!listed(rf)) continue;
+    any = true;
+    for (auto [lo, hi] : rf.f[field]->ranges) {
+      starts.push_back(lo);
+      if (hi != 0xffffffffu) starts.push_back(hi + 1);
     }
-    idx.hint.back() = static_cast<uint32_t>(classes - 1);
   }
+  if (!any) return std::nullopt;
+  std::sort(starts.begin(), starts.end());
+  starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+  auto interval_of = [&](uint32_t v) {
+    return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), v) - starts.begin()) - 1;
+  };
+  // (rule, interval) incidences, counted before anything is allocated: a
+  // short prefix over many intervals makes them quadratic.
+  const size_t classes = starts.size();
+  std::vector<uint32_t> off(classes + 1, 0);
+  size_t incidences = 0;
+  for (const auto& rf : facts) {
+    if (!listed(rf)) continue;
+    for (auto [lo, hi] : rf.f[field]->ranges) {
+      const size_t a = interval_of(lo), b = interval_of(hi);
+      incidences += b - a + 1;
+      if (incidences * 10 + classes * 8 + words * 8 > opts.addr_budget_bytes) return std::nullopt;
+      for (size_t c = a; c <= b; ++c) ++off[c + 1];
+    }
+  }
+  for (size_t c = 0; c < classes; ++c) off[c + 1] += off[c];
+  std::vector<uint32_t> rules(incidences);
+  std::vector<uint32_t> fill(off.begin(), off.end() - 1);
+  CompiledTable::AddrIndex idx;
+  idx.field = field;
+  idx.incidences = incidences;
+  for (size_t j = 0; j < facts.size(); ++j) {
+    if (!listed(facts[j])) continue;
+    for (auto [lo, hi] : facts[j].f[field]->ranges)
+      for (size_t c = interval_of(lo), last = interval_of(hi); c <= last; ++c) rules[fill[c]++] = static_cast<uint32_t>(j);
+  }
+  // Rules went in in order: each interval's list is sorted.
+  idx.first.reserve(classes + 1);
+  for (size_t c = 0; c < classes; ++c) {
+    idx.first.push_back(static_cast<uint32_t>(idx.word.size()));
+    for (size_t k = off[c]; k < off[c + 1]; ++k) {
+      const uint16_t w = static_cast<uint16_t>(rules[k] / 64);
+      if (idx.word.size() == idx.first.back() || idx.word.back() != w) {
+        idx.word.push_back(w);
+        idx.bits.push_back(0);
+      }
+      idx.bits.back() |= uint64_t{1} << (rules[k] % 64);
+    }
+  }
+  idx.first.push_back(static_cast<uint32_t>(idx.word.size()));
+  idx.starts = std::move(starts);
+  make_hint(field, idx.starts, idx.hint, idx.shift);
   return idx;
 }
 
@@ -257,7 +341,7 @@ struct Key {
   uint32_t valid = 0;
 };
 
-Key packet_key(const EvalContext& ctx) {
+[[gnu::always_inline]] inline Key packet_key(const EvalContext& ctx) {
   Key k;
   const auto& pkt = ctx.pkt;
   auto h = pkt.ip();
@@ -290,8 +374,68 @@ constexpr size_t kMaxSets = CompiledTable::kNumRangeFields + 2;
 
 // The class bitsets of the packet in one chain, sparsest first (next_match
 // ANDs the first two in its inner loop); returns how many.
-size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt,
-              std::array<const uint64_t*, kMaxSets>& sets) {
+// v's class in an index with starts and an optional hint.
+template <class Index>
+size_t class_of(const Index& r, uint32_t v) {
+  auto first = r.starts.begin(), last = r.starts.end();
+  if (!r.hint.empty()) {
+    const uint32_t b = v >> r.shift;
+    last = first + r.hint[b + 1] + 1;
+    first += r.hint[b] + 1;
+  }
+  return static_cast<size_t>(std::upper_bound(first, last, v) - r.starts.begin()) - 1;
+}
+
+// The words of the rules the packet's addresses leave (ci.addrs, see the
+// file comment), in order, with their bits: the OR of the primary field's
+// class, the secondary field's class and the rules wild in both.
+size_t addr_words(const CompiledTable::ChainIndex& ci, const Key& k, uint16_t* ow, uint64_t* ox) {
+  constexpr uint32_t kEnd = 0xffffffffu;
+  const size_t na = ci.addrs.size();
+  std::array<const uint16_t*, 3> pw, ew;
+  std::array<const uint64_t*, 3> px;
+  for (size_t a = 0; a < na; ++a) {
+    const auto& idx = ci.addrs[a];
+    const size_t c = class_of(idx, k.v[idx.field]);
+    pw[a] = idx.word.data() + idx.first[c];
+    ew[a] = idx.word.data() + idx.first[c + 1];
+    px[a] = idx.bits.data() + idx.first[c];
+  }
+  pw[na] = ci.all_wild_word.data();
+  ew[na] = pw[na] + ci.all_wild_word.size();
+  px[na] = ci.all_wild_bits.data();
+  size_t n = 0;
+  while (true) {
+    uint32_t w = kEnd;
+    for (size_t a = 0; a <= na; ++a)
+      if (pw[a] != ew[a]) w = std::min<uint32_t>(w, *pw[a]);
+    if (w == kEnd) return n;
+    uint64_t x = 0;
+    for (size_t a = 0; a <= na; ++a)
+      if (pw[a] != ew[a] && *pw[a] == w) {
+        x |= *px[a]++;
+        ++pw[a];
+      }
+    ow[n] = static_cast<uint16_t>(w);
+    ox[n++] = x;
+  }
+}
+
+// A packet's classes in the current chain: the dense sets, sparsest
+// first (next_match ANDs the first two in its inner loop), and, when the
+// chain indexes its addresses sparsely, the words they leave.
+struct Scan {
+  std::array<const uint64_t*, kMaxSets> sets;
+  size_t nsets = 0;
+  bool sparse = false;
+  size_t nsp = 0;
+  // Not initialised: only [0, nsp) is read.
+  std::array<uint16_t, CompiledTable::kMaxSparseWords> sp_w;
+  std::array<uint64_t, CompiledTable::kMaxSparseWords> sp_x;
+};
+
+void lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt, Scan& scan) {
+  auto& sets = scan.sets;
   size_t n = 0;
   std::array<uint32_t, kMaxSets> ones;
   auto add = [&](const uint64_t* set, uint32_t o) {
@@ -305,14 +449,7 @@ size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::P
   };
   for (const auto& r : ci.ranges) {
     if (!(k.valid & (1u << r.field))) continue;
-    const uint32_t v = k.v[r.field];
-    auto first = r.starts.begin(), last = r.starts.end();
-    if (!r.hint.empty()) {
-      const uint32_t b = v >> r.shift;
-      last = first + r.hint[b + 1] + 1;
-      first += r.hint[b] + 1;
-    }
-    size_t c = static_cast<size_t>(std::upper_bound(first, last, v) - r.starts.begin()) - 1;
+    const size_t c = class_of(r, k.v[r.field]);
     add(r.bits.data() + c * ci.words, r.ones[c]);
   }
   for (const auto& f : ci.ifaces) {
@@ -330,7 +467,9 @@ size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::P
     }
     add(f.bits.data() + c * ci.words, f.ones[c]);
   }
-  return n;
+  scan.nsets = n;
+  scan.sparse = !ci.addrs.empty();
+  if (scan.sparse) scan.nsp = addr_words(ci, k, scan.sp_w.data(), scan.sp_x.data());
 }
 
 // The first rule at or after i that is a candidate and passes `pass` (the
@@ -341,9 +480,27 @@ size_t lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::P
 // sparsest sets of this packet (lookup's order) and a third in a tight
 // loop, the others only read for words where those leave a bit.
 template <class Pass>
-size_t next_match(const CompiledTable::ChainIndex& ci, const std::array<const uint64_t*, kMaxSets>& sets,
-                  size_t nsets, size_t i, size_t n, const Pass& pass) {
+size_t next_match(const CompiledTable::ChainIndex& ci, const Scan& scan, size_t i, size_t n, const Pass& pass) {
   if (i >= n) return n;
+  const auto& sets = scan.sets;
+  const size_t nsets = scan.nsets;
+  if (scan.sparse) {
+    // Only the words the addresses leave.
+    const uint16_t* ws = scan.sp_w.data();
+    size_t p = static_cast<size_t>(std::lower_bound(ws, ws + scan.nsp, static_cast<uint16_t>(i / 64)) - ws);
+    for (; p < scan.nsp; ++p) {
+      const size_t w = ws[p];
+      uint64_t x = scan.sp_x[p];
+      if (w == i / 64) x &= ~uint64_t{0} << (i % 64);
+      for (size_t s = 0; s < nsets && x; ++s) x &= sets[s][w];
+      for (; x; x &= x - 1) {
+        const size_t r = w * 64 + static_cast<size_t>(std::countr_zero(x));
+        if (r >= n) return n;
+        if (pass(r)) return r;
+      }
+    }
+    return n;
+  }
   if (nsets == 0) {
     for (; i < n; ++i)
       if (pass(i)) return i;
@@ -381,7 +538,8 @@ struct CacheKey {
 // Everything lookup() and ip_criteria_match() read of the packet in chain
 // ci (see the file comment in classify.h). Word 2 has its top bit set, so a
 // zeroed (never filled) entry matches no key.
-CacheKey cache_key(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt, bool is_fragment) {
+[[gnu::always_inline]] inline CacheKey cache_key(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt,
+                                                  bool is_fragment) {
   using CI = CompiledTable::ChainIndex;
   CacheKey key;
   auto& w = key.w;
@@ -408,7 +566,7 @@ bool same_words(const std::array<uint64_t, N>& a, const std::array<uint64_t, N>&
 // The entry of key k in ci's cache; on a miss, an empty one claimed for k.
 // The victim is the set's least recently used way (way 0's mru field names
 // the most recently used one), so entries never move.
-Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& k) {
+[[gnu::always_inline]] inline Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& k) {
   const auto& w = k.w;
   const auto& nm = k.names;
   const bool names = !ci.cache_names.empty();
@@ -419,6 +577,7 @@ Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& k) {
   for (uint16_t way = 0; way < 2; ++way)
     if (same_words(e[way].key, w) && (!names || same_words(ci.cache_names[at + way], nm))) {
       ++ci.cache_hits;
+      ++ci.window_hits;
       e[0].mru = way;
       return e + way;
     }
@@ -433,6 +592,22 @@ Entry* probe(const CompiledTable::ChainIndex& ci, const CacheKey& k) {
   return v;
 }
 
+// Whether this traversal of ci skips its cache (ClassifyOptions::cache_window).
+bool bypassing(const CompiledTable::ChainIndex& ci) {
+  if (ci.bypass_left > 0) {
+    --ci.bypass_left;
+    ++ci.cache_bypassed;
+    return true;
+  }
+  if (ci.window == 0) return false;
+  if (++ci.window_probes >= ci.window) {
+    if (ci.window_hits * 8 < ci.window_probes) ci.bypass_left = ci.bypass;
+    ci.window_probes = 0;
+    ci.window_hits = 0;
+  }
+  return false;
+}
+
 struct Frame {
   size_t chain;
   size_t next;
@@ -444,6 +619,10 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
   CompiledTable ct;
   ct.generation_ = t.generation();
   const auto& chains = t.chains();
+  // The last chain of a hook, as the linear walker picks it.
+  for (size_t c = 0; c < chains.size(); ++c)
+    if (chains[c].hook && static_cast<size_t>(*chains[c].hook) < ct.base_.size())
+      ct.base_[static_cast<size_t>(*chains[c].hook)] = static_cast<int32_t>(c);
   for (const Chain& c : chains) {
     ChainIndex ci;
     const size_t n = c.rules.size();
@@ -461,6 +640,42 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
     if (n > 0) {
       for (int f = 0; f < kNumRangeFields; ++f)
         if (auto idx = build_range(static_cast<Field>(f), facts, ci.words, opts)) ci.ranges.push_back(std::move(*idx));
+      // Addresses whose classes had to be merged: exact and sparse instead
+      // when that fits. The primary field (fewer rule-interval incidences)
+      // lists all its rules, the secondary only those wild in the primary.
+      const bool merged = std::any_of(ci.ranges.begin(), ci.ranges.end(), [](const RangeIndex& r) {
+        return (r.field == kSrc || r.field == kDst) && !r.exact;
+      });
+      if ((merged || opts.sparse_addresses_always) && ci.words <= kMaxSparseWords && opts.addr_budget_bytes > 0) {
+        auto src = build_addr(kSrc, facts, ci.words, opts), dst = build_addr(kDst, facts, ci.words, opts);
+        // The primary: the field with fewer incidences of those in budget.
+        std::vector<AddrIndex> addrs;
+        if (src && (!dst || src->incidences < dst->incidences)) addrs.push_back(std::move(*src));
+        else if (dst) addrs.push_back(std::move(*dst));
+        if (!addrs.empty()) {
+          const Field primary = addrs[0].field, secondary = primary == kSrc ? kDst : kSrc;
+          if (std::any_of(facts.begin(), facts.end(),
+                          [&](const RuleFacts& rf) { return constrains(rf, secondary) && !constrains(rf, primary); })) {
+            if (auto sec = build_addr(secondary, facts, ci.words, opts, primary)) addrs.push_back(std::move(*sec));
+            else addrs.clear();  // over budget
+          }
+        }
+        if (!addrs.empty()) {
+          ci.addrs = std::move(addrs);
+          std::erase_if(ci.ranges, [](const RangeIndex& r) { return r.field == kSrc || r.field == kDst; });
+          // Rules wild in every indexed address field.
+          for (size_t w = 0; w < ci.words; ++w) {
+            uint64_t x = 0;
+            for (size_t j = w * 64; j < std::min(n, w * 64 + 64); ++j)
+              if (std::none_of(ci.addrs.begin(), ci.addrs.end(), [&](const AddrIndex& a) { return constrains(facts[j], a.field); }))
+                x |= uint64_t{1} << (j % 64);
+            if (x) {
+              ci.all_wild_word.push_back(static_cast<uint16_t>(w));
+              ci.all_wild_bits.push_back(x);
+            }
+          }
+        }
+      }
       // Most selective field first: the AND of a word stops at the first
       // field that leaves no candidate, so that order saves loads.
       auto density = [](const RangeIndex& r) {
@@ -498,6 +713,8 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
       const size_t sets = std::bit_floor(opts.cache_sets);
       ci.cache_mask = static_cast<uint32_t>(sets - 1);
       ci.cache.assign(2 * sets, ChainIndex::CacheEntry{});
+      ci.window = opts.cache_window;
+      ci.bypass = opts.cache_bypass;
       if (ci.key_use & (ChainIndex::kUseIn | ChainIndex::kUseOut)) ci.cache_names.assign(2 * sets, {});
     }
     ct.chains_.push_back(std::move(ci));
@@ -509,6 +726,9 @@ size_t CompiledTable::memory_bytes() const {
   size_t total = 0;
   for (const auto& c : chains_) {
     for (const auto& r : c.ranges) total += r.bits.size() * 8 + r.starts.size() * 4 + r.hint.size() * 4;
+    for (const auto& a : c.addrs)
+      total += a.starts.size() * 4 + a.hint.size() * 4 + a.first.size() * 4 + a.word.size() * 2 + a.bits.size() * 8;
+    total += c.all_wild_word.size() * 2 + c.all_wild_bits.size() * 8;
     for (const auto& f : c.ifaces) {
       total += f.bits.size() * 8;
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
@@ -525,13 +745,15 @@ CompiledTable::CacheStats CompiledTable::cache_stats() const {
   for (const auto& c : chains_) {
     s.hits += c.cache_hits;
     s.misses += c.cache_misses;
+    s.bypassed += c.cache_bypassed;
     s.chains += !c.cache.empty();
   }
   return s;
 }
 
 size_t CompiledTable::indexed_fields(size_t chain) const {
-  return chain < chains_.size() ? chains_[chain].ranges.size() + chains_[chain].ifaces.size() : 0;
+  return chain < chains_.size() ? chains_[chain].ranges.size() + chains_[chain].addrs.size() + chains_[chain].ifaces.size()
+                                : 0;
 }
 
 // Mirrors run_table (walk.cpp) statement for statement, except that the
@@ -539,10 +761,9 @@ size_t CompiledTable::indexed_fields(size_t chain) const {
 Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, TraceSink* sink) {
   if (!compiled.fresh_for(t)) return run_table(t, ctx, sink);
   auto& chains = t.chains();
-  size_t base = chains.size();
-  for (size_t c = 0; c < chains.size(); ++c)
-    if (chains[c].hook == ctx.hook) base = c;
-  if (base == chains.size()) return Verdict::Accept;
+  const size_t h = static_cast<size_t>(ctx.hook);
+  if (h >= compiled.base_chains().size() || compiled.base_chains()[h] < 0) return Verdict::Accept;
+  const size_t base = static_cast<size_t>(compiled.base_chains()[h]);
 
   // No loops: a chain is at most once on the stack.
   std::array<Frame, 64> local;
@@ -561,17 +782,16 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
   Key key = packet_key(ctx);
   // The current chain's classes (looked up lazily when it has a cache) and
   // its cache entry with a cursor on the first listed candidate >= i.
-  std::array<const uint64_t*, kMaxSets> sets{};
-  size_t nsets = 0;
+  Scan scan;
   bool have_sets = false;
   Entry* ent = nullptr;
   size_t pos = 0;
   // After cur, i or the packet changed.
   auto sync = [&] {
     const auto& ci = compiled.chains()[cur];
-    if (ci.cache.empty()) {
+    if (ci.cache.empty() || bypassing(ci)) {
       ent = nullptr;
-      nsets = lookup(ci, key, ctx.pkt, sets);
+      lookup(ci, key, ctx.pkt, scan);
       have_sets = true;
       return;
     }
@@ -590,10 +810,10 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     if (pos < ent->count) return ent->cand[pos];
     if (ent->covered >= n) return n;
     if (!have_sets) {
-      nsets = lookup(ci, key, ctx.pkt, sets);
+      lookup(ci, key, ctx.pkt, scan);
       have_sets = true;
     }
-    const size_t c = next_match(ci, sets, nsets, std::max<size_t>(i, ent->covered), n, [&](size_t r) {
+    const size_t c = next_match(ci, scan, std::max<size_t>(i, ent->covered), n, [&](size_t r) {
       return ci.ip_proven[r] || ip_criteria_match(chain.rules[r].ip, ctx.pkt, is_fragment);
     });
     if (i <= ent->covered) {
@@ -625,7 +845,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
   while (true) {
     Chain& chain = chains[cur];
     const auto& ci = compiled.chains()[cur];
-    i = ent ? cached_next(ci, chain) : next_match(ci, sets, nsets, i, chain.rules.size(), [&](size_t r) {
+    i = ent ? cached_next(ci, chain) : next_match(ci, scan, i, chain.rules.size(), [&](size_t r) {
       return ci.ip_proven[r] || ip_criteria_match(chain.rules[r].ip, ctx.pkt, is_fragment);
     });
     if (i >= chain.rules.size()) {

@@ -31,6 +31,24 @@
 // classes x rules / 8 bytes per field: the classes of a field are capped
 // (adjacent intervals merged, which only widens the candidate set) so that
 // a field never takes more than ClassifyOptions::field_budget_bytes.
+//
+// Addresses: merging address classes was what made the 10k-rule chain's
+// index weak (a packet's source meets many nested prefixes; the AND of the
+// merged classes left ~157 words to scan per miss and candidates failing
+// the IP criteria). So when src/dst classes would be merged (and the chain
+// has at most kMaxSparseWords words), the addresses are indexed exactly in
+// sparse form: one class per elementary interval listing only the non-zero
+// words of the rules it holds, a rule that says nothing of the field (or
+// says it with a non-contiguous mask) being "wild" in it. The primary field
+// (the one with fewer rule-interval incidences) lists every rule that
+// constrains it; the secondary lists only the rules wild in the primary
+// (listing all would be quadratic in nested prefixes: 40M incidences for
+// the benchmark's sources). A packet's address candidates are the union of
+// its two class lists and of the rules wild in both, a superset of the
+// rules whose addresses match: a rule constraining both fields comes from
+// the primary list unchecked in the secondary, which ip_criteria_match then
+// tests (ip_proven is false for it). Over ClassifyOptions::addr_budget_bytes
+// the dense merged classes stay.
 // Per packet: no allocation unless the table has more than 64 chains (the
 // jump stack then lives on the heap).
 //
@@ -53,13 +71,14 @@
 // (MARK, CONNMARK, CT...) changes the key is still right; the walker
 // recomputes the key then. The cache is mutable state of a const
 // CompiledTable: a CompiledTable must not be walked by two threads at once.
+// A chain whose cache rarely hits (the nat POSTROUTING chain: walked only
+// by packets of new connections, keyed by their ports) stops probing it for
+// a while (ClassifyOptions::cache_window).
 // Why not cache verdicts per flow instead: counters, TRACE events, LOG and
 // stateful matches (statistic, limit) must still run for every packet, so
-// the cache stops at what is pure: which rules to evaluate. Why a miss
-// still costs: at 10k rules the address classes are merged (the budget),
-// so the scan of a miss reads every word of the chain and meets candidates
-// that fail the IP criteria; the first packet of each flow pays it
-// (1M fw trace: ~23 % of packets).
+// the cache stops at what is pure: which rules to evaluate. A miss (the
+// first packet of each flow, ~23 % of the 1M fw trace) scans the words
+// the sparse address index below leaves.
 //
 // The linear walker (eval.h run_table) stays the reference; tests compare
 // both on random rulesets (tests/xtables/compiled_test.cpp).
@@ -78,6 +97,12 @@ namespace nfemu::xt {
 
 struct ClassifyOptions {
   size_t field_budget_bytes = size_t{1} << 20;  // per field and chain
+  // The exact sparse address index: at most this many bytes per address
+  // field and chain, else the dense merged classes (0: never sparse).
+  size_t addr_budget_bytes = size_t{8} << 20;
+  // Sparse addresses even where the dense classes are exact (tests: small
+  // rulesets exercise it).
+  bool sparse_addresses_always = false;
   // Result cache: chains with more rules than this get one, of cache_sets
   // sets of 2 entries (64 B each, 96 B with interface names; rounded down
   // to a power of two; 0: no cache). 2048 sets, simulated on the 1M fw
@@ -85,6 +110,14 @@ struct ClassifyOptions {
   // unbounded cache. Below 64 rules a scan of one word beats a probe.
   size_t cache_min_rules = 64;
   size_t cache_sets = 2048;
+  // Adaptive bypass: a chain whose cache hit fewer than 1 in 8 of its last
+  // cache_window probes walks without it for the next cache_bypass
+  // traversals (then samples again). The cache is exact, so this changes
+  // only the cost: the nat chains, walked only by a connection's first
+  // packet, never hit (their keys hold the ports) and paid a probe, a claim
+  // and a fill of a cold line for nothing. 0: never bypass.
+  uint32_t cache_window = 1024;
+  uint32_t cache_bypass = 16384;
 };
 
 class CompiledTable {
@@ -98,10 +131,13 @@ class CompiledTable {
   size_t memory_bytes() const;
   // How many fields chain c indexes (for tests and the benchmark).
   size_t indexed_fields(size_t chain) const;
+  // How many address fields chain c indexes exactly in sparse form (tests).
+  size_t sparse_address_fields(size_t chain) const { return chain < chains_.size() ? chains_[chain].addrs.size() : 0; }
   // Result cache probes since compile, over all chains (tests, benchmark).
   struct CacheStats {
     uint64_t hits = 0, misses = 0;
-    size_t chains = 0;  // chains that have a cache
+    uint64_t bypassed = 0;  // traversals of a cached chain that skipped it (bypass)
+    size_t chains = 0;      // chains that have a cache
   };
   CacheStats cache_stats() const;
 
@@ -125,9 +161,31 @@ class CompiledTable {
     std::vector<uint64_t> bits;
     std::vector<uint32_t> ones;
   };
+  // An address field indexed exactly, in sparse form (see "Addresses" in
+  // the file comment): every elementary interval is its own class, and a
+  // class stores only the non-zero words of the rules it lists.
+  struct AddrIndex {
+    Field field;
+    std::vector<uint32_t> starts;  // interval k is [starts[k], starts[k+1])
+    std::vector<uint32_t> hint;    // as RangeIndex::hint (empty: none)
+    uint8_t shift = 0;
+    std::vector<uint32_t> first;   // interval k's words are [first[k], first[k+1]) of word/bits
+    std::vector<uint16_t> word;
+    std::vector<uint64_t> bits;
+    size_t incidences = 0;         // (rule, interval) pairs
+  };
+  // Chains with more words than this keep the dense merged address classes
+  // (the walker's per-packet list of address words lives on its stack).
+  static constexpr size_t kMaxSparseWords = 512;
   struct ChainIndex {
     size_t words = 0;
     std::vector<RangeIndex> ranges;
+    // Empty, or the address fields (src, dst) that are then not in ranges:
+    // the primary, lists every rule constraining it, then maybe the
+    // secondary, lists only the rules wild in the primary.
+    std::vector<AddrIndex> addrs;
+    std::vector<uint16_t> all_wild_word;  // the rules constraining no field of addrs, sparse
+    std::vector<uint64_t> all_wild_bits;
     std::vector<IfaceIndex> ifaces;
     std::vector<uint8_t> plain;     // per rule: traced as policy/return (unconditional standard)
     // Per rule: the index proves ip_criteria_match for any candidate packet
@@ -153,11 +211,18 @@ class CompiledTable {
     mutable std::vector<CacheEntry> cache;
     mutable std::vector<CacheNames> cache_names;  // by entry, when key_use has kUseIn or kUseOut
     mutable uint64_t cache_hits = 0, cache_misses = 0;
+    // The adaptive bypass (ClassifyOptions::cache_window).
+    uint32_t window = 0, bypass = 0;
+    mutable uint32_t window_probes = 0, window_hits = 0, bypass_left = 0;
+    mutable uint64_t cache_bypassed = 0;
   };
   const std::vector<ChainIndex>& chains() const { return chains_; }
+  // The builtin chain of each hook (-1: none), as run_table looks it up.
+  const std::array<int32_t, 5>& base_chains() const { return base_; }
 
  private:
   uint64_t generation_ = 0;
+  std::array<int32_t, 5> base_{-1, -1, -1, -1, -1};
   std::vector<ChainIndex> chains_;
 };
 
