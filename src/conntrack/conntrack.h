@@ -349,6 +349,14 @@ class Table {
   // looks up); null when in() looks nothing up (a fragment, a packet too
   // short for its tuple, an ICMP type in() refuses at once).
   const void* prefetch_address(const Packet& pkt, Zone zone = {}) const;
+  // The second step, a few packets later, once the bucket is in cache:
+  // fetches the entry in() will compare first (the first node of the
+  // bucket whose hash tag matches: almost always the packet's connection).
+  // Reads the bucket, so it costs a miss if prefetch() was not called.
+  void prefetch_entry(const Packet& pkt, Zone zone = {}) const;
+  // What prefetch_entry() fetches: that node's tuple; null when in() looks
+  // nothing up or no node of the bucket has the tag.
+  const void* prefetch_entry_address(const Packet& pkt, Zone zone = {}) const;
   // nf_conntrack_confirm: inserts the packet's unconfirmed entry, then
   // delivers the entry's cached events. Drop: a clash or a dying entry.
   // Takes the packet, not the entry: a UDP clash moves the packet onto the
@@ -456,6 +464,8 @@ class Table {
   // tuple in that chain equals t and whose zone matches (nf_ct_key_equal).
   Entry* find_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir) const;
   Entry* find_live_in(const Tuple& t, Zone zone, uint16_t zone_id, uint32_t hash, Dir* dir, uint64_t now);
+  // The hash of the first bucket in() reads for pkt; false when it reads none.
+  bool lookup_hash(const Packet& pkt, Zone zone, uint32_t* hash) const;
   // resolve_normal_ct / nf_conntrack_find_get: the bucket of the original
   // direction's zone id, then the reply direction's when it differs.
   // *orig_hash: t's hash in the original direction's zone id.

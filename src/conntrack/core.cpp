@@ -972,26 +972,53 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
   return r;
 }
 
-const void* Table::prefetch_address(const Packet& pkt, Zone zone) const {
+bool Table::lookup_hash(const Packet& pkt, Zone zone, uint32_t* hash) const {
   ConstIpv4View ip = pkt.ip();
-  if (ip.frag_offset() != 0) return nullptr;
+  if (ip.frag_offset() != 0) return false;
   std::span<const uint8_t> l4 = ip.payload();
   Tuple t;
   if (ip.protocol() == kIpProtoIcmp) {
     // As icmp_error: a short message or an unknown type is refused before
     // any lookup; an error looks up its quote's connection.
-    if (l4.size() < kIcmpHeader || l4[0] > 18) return nullptr;
+    if (l4.size() < kIcmpHeader || l4[0] > 18) return false;
     if (icmp_is_error(l4[0])) {
-      if (!error_lookup_tuple(l4, &t).empty()) return nullptr;
-      return hash_.data() + bucket_index(hash_of(t, zone.id_for(kOriginal)));
+      if (!error_lookup_tuple(l4, &t).empty()) return false;
+      *hash = hash_of(t, zone.id_for(kOriginal));
+      return true;
     }
   }
-  if (!get_tuple(ip, l4, &t)) return nullptr;
-  return hash_.data() + bucket_index(hash_of(t, zone.id_for(kOriginal)));
+  if (!get_tuple(ip, l4, &t)) return false;
+  *hash = hash_of(t, zone.id_for(kOriginal));
+  return true;
+}
+
+const void* Table::prefetch_address(const Packet& pkt, Zone zone) const {
+  uint32_t hash;
+  if (!lookup_hash(pkt, zone, &hash)) return nullptr;
+  return hash_.data() + bucket_index(hash);
 }
 
 void Table::prefetch(const Packet& pkt, Zone zone) const {
   if (const void* a = prefetch_address(pkt, zone)) __builtin_prefetch(a);
+}
+
+const void* Table::prefetch_entry_address(const Packet& pkt, Zone zone) const {
+  uint32_t hash;
+  if (!lookup_hash(pkt, zone, &hash)) return nullptr;
+  // find_live_in's first comparison: the first node whose tag matches.
+  const uint16_t want = hash_tag(hash);
+  for (uintptr_t n = hash_[bucket_index(hash)]; n;) {
+    const Entry* ct = tag_ct(n);
+    const int d = tag_dir(n);
+    if (link_tag(n) == want) return &ct->tuple[d];
+    if (link_last(n)) break;
+    n = ct->hnext[d];
+  }
+  return nullptr;
+}
+
+void Table::prefetch_entry(const Packet& pkt, Zone zone) const {
+  if (const void* a = prefetch_entry_address(pkt, zone)) __builtin_prefetch(a);
 }
 
 Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {

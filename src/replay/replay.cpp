@@ -470,10 +470,15 @@ bool header_in_bounds(const packet::Packet& pkt) {
 Result<uint64_t> replay_ahead(Merger& merger, std::optional<MergedFrame> first, HostRun& run,
                               const ReplayOptions& opts, const std::vector<InputLink>& links, uint64_t base_us,
                               ReplaySummary& sum, Progress& progress) {
-  constexpr size_t kAhead = 4;
+  // Two prefetch steps: the bucket when a frame is read (kAhead frames
+  // before it is processed), then the entry the bucket names, kEntryAhead
+  // frames before (the bucket is in cache by then; the entry's address
+  // was not known earlier).
+  constexpr size_t kAhead = 8, kEntryAhead = 4;
   struct Slot {
     packet::Packet pkt;
     bool ok = false;
+    bool lookup = false;  // ok and the headers conntrack reads are there
     size_t input = 0;
     uint64_t now_ns = 0;
   };
@@ -492,7 +497,8 @@ Result<uint64_t> replay_ahead(Merger& merger, std::optional<MergedFrame> first, 
     slot.input = fr.input;
     slot.now_ns = (fr.ts_us - base_us) * 1000;
     slot.ok = to_packet(fr, links[fr.input], in, slot.pkt);
-    if (slot.ok && header_in_bounds(slot.pkt)) ct.prefetch(slot.pkt);
+    slot.lookup = slot.ok && header_in_bounds(slot.pkt);
+    if (slot.lookup) ct.prefetch(slot.pkt);
   };
   auto read = [&] {
     if (error) return false;
@@ -514,6 +520,10 @@ Result<uint64_t> replay_ahead(Merger& merger, std::optional<MergedFrame> first, 
   bool more = count == kAhead;
   while (count) {
     Slot& slot = ring[head];
+    if (count > kEntryAhead) {
+      const Slot& later = ring[(head + kEntryAhead) % kAhead];
+      if (later.lookup) ct.prefetch_entry(later.pkt);
+    }
     now_ns = slot.now_ns;
     if (slot.ok) run.process(slot.pkt, opts.inputs[slot.input].ifname, now_ns);
     head = (head + 1) % kAhead;

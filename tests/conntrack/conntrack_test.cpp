@@ -1144,6 +1144,36 @@ TEST(ConntrackPrefetchTest, TheBucketInLooksUpFirst) {
   EXPECT_NE(address_of("icmp 198.51.100.1 > 203.0.113.2 echo-request id 9"), nullptr);
 }
 
+// prefetch_entry() fetches the node find_live_in compares first: the
+// connection's tuple in the packet's direction; nothing for a packet of
+// no known connection or one in() does not look up.
+TEST(ConntrackPrefetchTest, TheEntryInComparesFirst) {
+  Table table;
+  const uint64_t now = 1000 * kSec;
+  auto request = parse_packet("udp 198.51.100.1:5000 > 203.0.113.2:53");
+  ASSERT_TRUE(request);
+  EXPECT_EQ(table.prefetch_entry_address(*request), nullptr) << "an empty table";
+  auto r = table.in(*request, Hook::PreRouting, 0, now);
+  ASSERT_TRUE(r.ct);
+  EXPECT_EQ(table.prefetch_entry_address(*request), nullptr) << "unconfirmed: not in the hash yet";
+  ASSERT_EQ(table.confirm(*request, now), Verdict::Accept);
+  table.put(*request);
+  auto again = parse_packet("udp 198.51.100.1:5000 > 203.0.113.2:53");
+  auto reply = parse_packet("udp 203.0.113.2:53 > 198.51.100.1:5000");
+  auto other = parse_packet("udp 198.51.100.1:5001 > 203.0.113.2:53");
+  auto frag = parse_packet("udp 203.0.113.2:53 > 198.51.100.1:5000 payload 64 frag 16");
+  ASSERT_TRUE(again && reply && other && frag);
+  EXPECT_EQ(table.prefetch_entry_address(*again), &r.ct->tuple[0]);
+  EXPECT_EQ(table.prefetch_entry_address(*reply), &r.ct->tuple[1]);
+  EXPECT_EQ(table.prefetch_entry_address(*other), nullptr);
+  EXPECT_EQ(table.prefetch_entry_address(*frag), nullptr);
+  // What was fetched is what in() finds.
+  auto found = table.in(*reply, Hook::PreRouting, 0, now);
+  EXPECT_EQ(found.ct, r.ct);
+  EXPECT_EQ(found.ctinfo, CtInfo::EstablishedReply);
+  table.put(*reply);
+}
+
 // dump() lists entries in confirmation order, not slot order: a freed
 // slot taken by a later connection comes last. Both ways of ordering
 // (placement by seq while seq numbers are dense, a sort once many
