@@ -41,6 +41,12 @@ struct MatchFacts {
   // evaluate() never hot-drops and has no side effect, for any packet: the
   // facts of the matches after it in the rule may be used too.
   bool pure = false;
+  // The sets below are the whole of evaluate(): for a packet that is not a
+  // fragment and has at least l4_bytes bytes of transport header,
+  // evaluate() returns Match exactly when each of the packet's values is in
+  // its set, else NoMatch, with no side effect. The compiled walker then
+  // need not call it when the index decided those fields exactly.
+  bool exact = false;
   uint8_t l4_bytes = 0;
   std::optional<ValueSet> sport, dport, icmp_type;  // transport header
   std::optional<ValueSet> mark;                     // meta.mark

@@ -57,6 +57,11 @@ std::optional<std::string> exact_iface(const IfaceMatch& m, bool invert) {
 struct RuleFacts {
   std::array<std::optional<ValueSet>, CompiledTable::kNumRangeFields> f;
   std::optional<std::string> in, out;
+  // Every match is MatchFacts::exact and its facts went into f: the rule's
+  // matches hold when the fields of match_fields hold (and, with
+  // needs_ports, the packet's ports were readable).
+  bool matches_exact = false, needs_ports = false;
+  uint32_t match_fields = 0;
 };
 
 RuleFacts rule_facts(const Rule& r) {
@@ -69,24 +74,44 @@ RuleFacts rule_facts(const Rule& r) {
   rf.in = exact_iface(ip.in, ip.inv & IpCriteria::kInvIn);
   rf.out = exact_iface(ip.out, ip.inv & IpCriteria::kInvOut);
   const bool tcp_rule = ip.proto == 6 && !(ip.inv & IpCriteria::kInvProto);
-  for (const auto& m : r.matches) {
+  bool exact = !r.matches.empty();
+  for (size_t k = 0; k < r.matches.size(); ++k) {
+    const auto& m = r.matches[k];
     // The walker reports a match it cannot evaluate: never look past it.
-    if (!m->can_evaluate()) break;
+    if (!m->can_evaluate()) {
+      exact = false;
+      break;
+    }
     MatchFacts mf;
     m->describe(mf);
+    exact = exact && mf.exact;
+    auto add = [&](Field f, const std::optional<ValueSet>& set) {
+      narrow(rf.f[f], set);
+      if (set) rf.match_fields |= 1u << f;
+    };
     // The packet's port fields are known from 8 header bytes on (20 for
     // TCP): a match that hot-drops below more than that must be evaluated.
+    // When they are known (Key::valid), such a match can read its header.
     if (mf.l4_bytes <= 8 || (mf.l4_bytes <= 20 && tcp_rule)) {
-      narrow(rf.f[CompiledTable::kSport], mf.sport);
-      narrow(rf.f[CompiledTable::kDport], mf.dport);
-      narrow(rf.f[CompiledTable::kIcmpType], mf.icmp_type);
+      add(CompiledTable::kSport, mf.sport);
+      add(CompiledTable::kDport, mf.dport);
+      add(CompiledTable::kIcmpType, mf.icmp_type);
+      rf.needs_ports = rf.needs_ports || mf.l4_bytes > 0 || mf.sport || mf.dport || mf.icmp_type;
+    } else {
+      exact = false;
     }
-    narrow(rf.f[CompiledTable::kMark], mf.mark);
-    narrow(rf.f[CompiledTable::kCtState], mf.ctstate);
+    add(CompiledTable::kMark, mf.mark);
+    add(CompiledTable::kCtState, mf.ctstate);
     // A match that may hot-drop or has side effects must run even when a
-    // later match would fail.
-    if (!mf.pure) break;
+    // later match would fail. (An exact one cannot hot-drop once the ports
+    // are readable, but the index does not know that of the packets whose
+    // ports are not.)
+    if (!mf.pure) {
+      exact = exact && k + 1 == r.matches.size();
+      break;
+    }
   }
+  rf.matches_exact = exact;
   return rf;
 }
 
@@ -692,8 +717,22 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
       for (bool out : {false, true})
         if (auto idx = build_iface(out, facts, ci.words, opts)) ci.ifaces.push_back(std::move(*idx));
     }
-    ci.ip_proven.resize(n);
-    for (size_t j = 0; j < n; ++j) ci.ip_proven[j] = ip_proven_by_index(c.rules[j], facts[j], ci);
+    ci.proven.resize(n);
+    for (size_t j = 0; j < n; ++j) {
+      uint8_t p = ip_proven_by_index(c.rules[j], facts[j], ci) ? CompiledTable::ChainIndex::kIpProven : 0;
+      // A candidate is in the class of its value of every field the index
+      // reads (ports: only when readable); exact classes hold only rules
+      // whose set holds that value.
+      const auto& rf = facts[j];
+      bool all = rf.matches_exact;
+      for (int f = kSport; all && f < kNumRangeFields; ++f) {
+        if (!(rf.match_fields & (1u << f))) continue;
+        all = std::any_of(ci.ranges.begin(), ci.ranges.end(),
+                          [&](const RangeIndex& r) { return r.field == f && r.exact; });
+      }
+      if (all) p |= CompiledTable::ChainIndex::kMatchesProven | (rf.needs_ports ? CompiledTable::ChainIndex::kNeedsPorts : 0);
+      ci.proven[j] = p;
+    }
     // Small chains keep the plain index: a scan of a few words is cheaper
     // than a probe. Candidates are stored as uint16_t.
     if (opts.cache_sets > 0 && n > opts.cache_min_rules && n <= 0xffff) {
@@ -734,7 +773,7 @@ size_t CompiledTable::memory_bytes() const {
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
       total += f.words.size() * 16;
     }
-    total += c.plain.size() + c.ip_proven.size() + c.jump_to.size() * 4;
+    total += c.plain.size() + c.proven.size() + c.jump_to.size() * 4;
     total += c.cache.size() * sizeof(ChainIndex::CacheEntry) + c.cache_names.size() * sizeof(ChainIndex::CacheNames);
   }
   return total;
@@ -746,6 +785,7 @@ CompiledTable::CacheStats CompiledTable::cache_stats() const {
     s.hits += c.cache_hits;
     s.misses += c.cache_misses;
     s.bypassed += c.cache_bypassed;
+    s.matches_skipped += c.matches_skipped;
     s.chains += !c.cache.empty();
   }
   return s;
@@ -814,7 +854,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
       have_sets = true;
     }
     const size_t c = next_match(ci, scan, std::max<size_t>(i, ent->covered), n, [&](size_t r) {
-      return ci.ip_proven[r] || ip_criteria_match(chain.rules[r].ip, ctx.pkt, is_fragment);
+      return (ci.proven[r] & CompiledTable::ChainIndex::kIpProven) || ip_criteria_match(chain.rules[r].ip, ctx.pkt, is_fragment);
     });
     if (i <= ent->covered) {
       if (c >= n) ent->covered = static_cast<uint32_t>(n);
@@ -846,7 +886,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     Chain& chain = chains[cur];
     const auto& ci = compiled.chains()[cur];
     i = ent ? cached_next(ci, chain) : next_match(ci, scan, i, chain.rules.size(), [&](size_t r) {
-      return ci.ip_proven[r] || ip_criteria_match(chain.rules[r].ip, ctx.pkt, is_fragment);
+      return (ci.proven[r] & CompiledTable::ChainIndex::kIpProven) || ip_criteria_match(chain.rules[r].ip, ctx.pkt, is_fragment);
     });
     if (i >= chain.rules.size()) {
       int rulenum = static_cast<int>(chain.rules.size()) + 1;
@@ -865,22 +905,28 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     int rulenum = static_cast<int>(at) + 1;
     ++i;
     bool matched = true;
-    for (const auto& m : r.matches) {
-      if (!m->can_evaluate()) {
-        if (sink) sink->on_unsupported(m->name());
-        matched = false;
-        break;
+    // The index proved every match (see ChainIndex::proven): no call.
+    const uint8_t proof = ci.proven[at];
+    const bool skip = (proof & CompiledTable::ChainIndex::kMatchesProven) &&
+                      (!(proof & CompiledTable::ChainIndex::kNeedsPorts) || (key.valid & (1u << CompiledTable::kSport)));
+    if (skip) ++ci.matches_skipped;
+    else
+      for (const auto& m : r.matches) {
+        if (!m->can_evaluate()) {
+          if (sink) sink->on_unsupported(m->name());
+          matched = false;
+          break;
+        }
+        MatchOutcome o = m->evaluate(ctx);
+        if (o == MatchOutcome::HotDrop) {
+          ctx.hotdrop = true;
+          return Verdict::Drop;
+        }
+        if (o == MatchOutcome::NoMatch) {
+          matched = false;
+          break;
+        }
       }
-      MatchOutcome o = m->evaluate(ctx);
-      if (o == MatchOutcome::HotDrop) {
-        ctx.hotdrop = true;
-        return Verdict::Drop;
-      }
-      if (o == MatchOutcome::NoMatch) {
-        matched = false;
-        break;
-      }
-    }
     if (!matched) continue;
     r.counters.packets++;
     r.counters.bytes += len;

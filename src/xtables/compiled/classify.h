@@ -25,6 +25,12 @@
 //     counters, TRACE events (named by rule position) and target effects are
 //     identical to the linear walk. A target that continues (MARK, TRACE,
 //     LOG...) may change the packet: the packet's classes are looked up again.
+//     One exception: a rule whose every match is fully described by facts
+//     of fields indexed exactly (MatchFacts::exact: `-p tcp --dport 993`,
+//     `-m state --state NEW`, ...) is a candidate only if they hold, so its
+//     matches are not called (ChainIndex::kMatchesProven): on a cache hit
+//     that call, with the cold loads of the rule's matches, the match and
+//     its vtable, was most of the rule's cost;
 // A decision tree (HiCuts) gives faster lookups but its size and build time
 // depend badly on rule overlap; tuple-space search fits prefixes but not
 // port ranges nor "lowest matching index from k". Bitsets cost
@@ -47,7 +53,7 @@
 // its two class lists and of the rules wild in both, a superset of the
 // rules whose addresses match: a rule constraining both fields comes from
 // the primary list unchecked in the secondary, which ip_criteria_match then
-// tests (ip_proven is false for it). Over ClassifyOptions::addr_budget_bytes
+// tests (kIpProven is not set for it). Over ClassifyOptions::addr_budget_bytes
 // the dense merged classes stay.
 // Per packet: no allocation unless the table has more than 64 chains (the
 // jump stack then lives on the heap).
@@ -138,6 +144,7 @@ class CompiledTable {
     uint64_t hits = 0, misses = 0;
     uint64_t bypassed = 0;  // traversals of a cached chain that skipped it (bypass)
     size_t chains = 0;      // chains that have a cache
+    uint64_t matches_skipped = 0;  // candidates whose matches were proven, not called
   };
   CacheStats cache_stats() const;
 
@@ -188,9 +195,14 @@ class CompiledTable {
     std::vector<uint64_t> all_wild_bits;
     std::vector<IfaceIndex> ifaces;
     std::vector<uint8_t> plain;     // per rule: traced as policy/return (unconditional standard)
-    // Per rule: the index proves ip_criteria_match for any candidate packet
-    // (each of -s/-d/-p/-i/-o is absent or indexed exactly; no -f).
-    std::vector<uint8_t> ip_proven;
+    // Per rule, what the index proves for any candidate packet:
+    // kIpProven: ip_criteria_match (each of -s/-d/-p/-i/-o is absent or
+    // indexed exactly; no -f); kMatchesProven: every match (each is
+    // MatchFacts::exact and its fields are indexed exactly), so the walker
+    // calls none; with kNeedsPorts, only when the packet's ports were
+    // readable (not a fragment, header long enough: the index read them).
+    enum Proof : uint8_t { kIpProven = 1, kMatchesProven = 2, kNeedsPorts = 4 };
+    std::vector<uint8_t> proven;
     std::vector<int32_t> jump_to;   // per rule: chain index of a jump/goto, else -1
 
     // The result cache (empty: none), see the file comment.
@@ -215,6 +227,7 @@ class CompiledTable {
     uint32_t window = 0, bypass = 0;
     mutable uint32_t window_probes = 0, window_hits = 0, bypass_left = 0;
     mutable uint64_t cache_bypassed = 0;
+    mutable uint64_t matches_skipped = 0;  // rules whose matches the walker did not call
   };
   const std::vector<ChainIndex>& chains() const { return chains_; }
   // The builtin chain of each hook (-1: none), as run_table looks it up.

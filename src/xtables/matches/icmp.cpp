@@ -145,6 +145,8 @@ class IcmpMatch : public MatchBase<IcmpMatch> {
     bool inv = inv_ & kInvType;
     if (inv && !all_codes) return;
     f.l4_bytes = 8;
+    // With every code the test is the type alone.
+    f.exact = all_codes;
     f.icmp_type = ValueSet::range(type_, type_, inv, 0xff);
   }
 

@@ -14,6 +14,7 @@ class MarkMatch : public markmatch::MaskedMark<MarkMatch> {
   MatchOutcome evaluate(const EvalContext& ctx) const override { return test(ctx.pkt.meta.mark); }
   void describe(MatchFacts& f) const override {
     f.pure = true;
+    f.exact = exact_set();
     f.mark = value_set();
   }
 };

@@ -80,6 +80,8 @@ class MaskedMark : public MatchBase<Derived> {
     if (mask_ == 0xffffffffu) return ValueSet::range(mark_, mark_, invert_);
     return ValueSet::range(0, 0xffffffffu, false);
   }
+  // Whether value_set() is the whole test.
+  bool exact_set() const { return mask_ == 0xffffffffu; }
 
   MatchOutcome test(uint32_t value) const {
     return ((value & mask_) == mark_) != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;

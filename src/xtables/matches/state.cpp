@@ -106,6 +106,7 @@ class StateMatch : public MatchBase<StateMatch> {
 
   void describe(MatchFacts& f) const override {
     f.pure = true;
+    f.exact = true;
     ValueSet allowed;
     for (uint32_t bit : {kInvalid, kEstablished, kRelated, kNew, kUntracked})
       if (((mask_ & bit) != 0) != invert_) allowed.ranges.push_back({bit, bit});

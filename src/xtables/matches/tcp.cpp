@@ -166,6 +166,8 @@ class TcpMatch : public MatchBase<TcpMatch> {
 
   void describe(MatchFacts& f) const override {
     f.l4_bytes = 20;
+    // Ports only: the flags and option tests are not facts.
+    f.exact = flg_mask_ == 0 && flg_cmp_ == 0 && option_ == 0 && !(inv_ & (kInvFlags | kInvOption));
     f.sport = ValueSet::range(sport_.lo, sport_.hi, inv_ & kInvSrcPt, 0xffff);
     f.dport = ValueSet::range(dport_.lo, dport_.hi, inv_ & kInvDstPt, 0xffff);
   }

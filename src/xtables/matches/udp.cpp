@@ -55,6 +55,7 @@ class UdpMatch : public MatchBase<UdpMatch> {
 
   void describe(MatchFacts& f) const override {
     f.l4_bytes = 8;
+    f.exact = true;
     f.sport = ValueSet::range(sport_.lo, sport_.hi, inv_ & kInvSrcPt, 0xffff);
     f.dport = ValueSet::range(dport_.lo, dport_.hi, inv_ & kInvDstPt, 0xffff);
   }
