@@ -319,6 +319,9 @@ class HostRun : private stack::PathObserver {
     leave(Fate::Kind::Forwarded, pkt);
     fate_.out = key;
   }
+  // The summary and the artifacts show no NAT step: the host need not
+  // copy each NATed datagram's start for on_nat.
+  bool watches_nat() const override { return false; }
   void on_unsupported(const stack::Host&, std::string_view extension) override {
     if (std::find(stats_.unsupported.begin(), stats_.unsupported.end(), extension) == stats_.unsupported.end())
       stats_.unsupported.emplace_back(extension);

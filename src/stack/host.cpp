@@ -369,7 +369,7 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
     // before nat touched it (copied only when someone watches).
     std::array<uint8_t, kNatSnapshot> before_buf;
     std::span<const uint8_t> before;
-    if (id == TableId::Nat && nat_ct && observer_) {
+    if (id == TableId::Nat && nat_ct && nat_observer_) {
       auto ip_bytes = pkt.ip().bytes();
       size_t n = std::min(ip_bytes.size(), before_buf.size());
       std::copy_n(ip_bytes.begin(), n, before_buf.begin());
@@ -384,7 +384,7 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
           drop("nat: ICMP error translation failed", pkt);
           return false;
         }
-        if (observer_) observer_->on_nat(*this, hook, NatStep::IcmpError, before, pkt);
+        if (nat_observer_) nat_observer_->on_nat(*this, hook, NatStep::IcmpError, before, pkt);
         continue;
       }
       if ((ci != packet::CtInfo::New && !related) || nat::initialized(*nat_ct, manip)) {
@@ -392,7 +392,7 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
           drop("nat: packet too short to rewrite", pkt);
           return false;
         }
-        if (observer_) observer_->on_nat(*this, hook, NatStep::Bound, before, pkt);
+        if (nat_observer_) nat_observer_->on_nat(*this, hook, NatStep::Bound, before, pkt);
         continue;
       }
     }
@@ -424,7 +424,7 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
         drop("nat: packet too short to rewrite", pkt);
         return false;
       }
-      if (observer_) observer_->on_nat(*this, hook, NatStep::Walked, before, pkt);
+      if (nat_observer_) nat_observer_->on_nat(*this, hook, NatStep::Walked, before, pkt);
     }
   }
   // nf_confirm runs last in INPUT and POSTROUTING.

@@ -80,6 +80,10 @@ class PathObserver {
   // datagram (up to kNatSnapshot bytes: headers and an ICMP error's quote)
   // before the rewrite; `after` the packet as it continues.
   virtual void on_nat(const Host&, xt::Hook, NatStep, std::span<const uint8_t> before, const packet::Packet& after) {}
+  // Whether on_nat is wanted: false spares every NATed packet the copy of
+  // `before` and the call (nfemu replay ignores NAT steps). Asked once, by
+  // set_observer.
+  virtual bool watches_nat() const { return true; }
   // A line the kernel would log (LOG, TRACE), as
   // `dmesg -t` prints it.
   virtual void on_kernel_log(const Host&, const std::string& line) {}
@@ -123,7 +127,10 @@ class Host {
   // std::string's inline buffer (one heap allocation per packet).
   int64_t sysctl(std::string_view name) const;
 
-  void set_observer(PathObserver* o) { observer_ = o; }
+  void set_observer(PathObserver* o) {
+    observer_ = o;
+    nat_observer_ = o && o->watches_nat() ? o : nullptr;
+  }
   // How tables are walked: Compiled (xtables/compiled/classify.h, compiled
   // again whenever a table changes) or Linear (run_table, the reference).
   // Both give the same verdicts, counters and trace events.
@@ -274,6 +281,7 @@ class Host {
   mutable PathSysctls path_sysctls_;
   mutable bool path_sysctls_fresh_ = false;
   PathObserver* observer_ = nullptr;
+  PathObserver* nat_observer_ = nullptr;  // observer_ if it watches_nat()
   conntrack::Table conntrack_;
   mutable bool ct_demand_known_ = false;
   mutable bool ct_enabled_ = false;

@@ -247,5 +247,38 @@ TEST(HostTest, DefraggedDatagramKeepsItsFragmentSize) {
   EXPECT_EQ(sizes, (std::vector<size_t>{996, 996, 996, 100}));
 }
 
+// An observer that says it does not watch NAT steps (nfemu replay) gets no
+// on_nat call and costs no snapshot; the packet is translated all the same.
+// One that watches sees each step with the datagram's start before it.
+struct NatWatcher : Recorder {
+  bool watch = true;
+  std::vector<uint32_t> before_saddr;
+  uint32_t sent_saddr = 0;
+  bool watches_nat() const override { return watch; }
+  void on_nat(const Host&, xt::Hook, NatStep, std::span<const uint8_t> before, const packet::Packet&) override {
+    EXPECT_GE(before.size(), 20u);
+    before_saddr.push_back(before.size() >= 16 ? ip(before[12], before[13], before[14], before[15]) : 0);
+  }
+  void on_transmit(const Host&, std::string_view, const packet::Packet& p) override { sent_saddr = p.ip().saddr(); }
+};
+
+TEST(HostTest, OnlyAnObserverThatWatchesNatIsToldOfNatSteps) {
+  for (bool watch : {true, false}) {
+    Router r("*nat\n-A POSTROUTING -o eth1 -j SNAT --to-source 203.0.113.1\nCOMMIT\n");
+    NatWatcher w;
+    w.watch = watch;
+    r.host.set_observer(&w);
+    r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+    r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+    EXPECT_EQ(w.sent_saddr, ip(203, 0, 113, 1)) << "watch=" << watch;
+    if (watch) {
+      // PREROUTING (Walked, then Bound) and POSTROUTING of both packets.
+      EXPECT_EQ(w.before_saddr, std::vector<uint32_t>(4, ip(198, 51, 100, 10)));
+    } else {
+      EXPECT_TRUE(w.before_saddr.empty());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace nfemu::stack
