@@ -201,21 +201,31 @@ void make_hint(Field field, const std::vector<uint32_t>& starts, std::vector<uin
   }
 }
 
-std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vector<RuleFacts>& facts, size_t words,
-                                                     const ClassifyOptions& opts) {
+// The sorted starts of the elementary intervals that the field's value
+// sets of the rules `use` accepts cut its domain into (0 first); empty
+// when no rule is used.
+template <class Use>
+std::vector<uint32_t> interval_starts(Field field, const std::vector<RuleFacts>& facts, const Use& use) {
   std::vector<uint32_t> starts{0};
   bool any = false;
   for (const auto& rf : facts) {
-    if (!rf.f[field]) continue;
+    if (!use(rf)) continue;
     any = true;
     for (auto [lo, hi] : rf.f[field]->ranges) {
       starts.push_back(lo);
       if (hi != 0xffffffffu) starts.push_back(hi + 1);
     }
   }
-  if (!any) return std::nullopt;
+  if (!any) return {};
   std::sort(starts.begin(), starts.end());
   starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+  return starts;
+}
+
+std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vector<RuleFacts>& facts, size_t words,
+                                                     const ClassifyOptions& opts) {
+  std::vector<uint32_t> starts = interval_starts(field, facts, [&](const RuleFacts& rf) { return rf.f[field].has_value(); });
+  if (starts.empty()) return std::nullopt;
   // Merge runs of g adjacent intervals into one class to stay in budget.
   const size_t cap = class_cap(opts, words);
   const size_t g = (starts.size() + cap - 1) / cap;
@@ -248,19 +258,8 @@ std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vec
 std::optional<CompiledTable::AddrIndex> build_addr(Field field, const std::vector<RuleFacts>& facts, size_t words,
                                                    const ClassifyOptions& opts, std::optional<Field> unless = {}) {
   auto listed = [&](const RuleFacts& rf) { return constrains(rf, field) && !(unless && constrains(rf, *unless)); };
-  std::vector<uint32_t> starts{0};
-  bool any = false;
-  for (const auto& rf : facts) {
-    if (!listed(rf)) continue;
-    any = true;
-    for (auto [lo, hi] : rf.f[field]->ranges) {
-      starts.push_back(lo);
-      if (hi != 0xffffffffu) starts.push_back(hi + 1);
-    }
-  }
-  if (!any) return std::nullopt;
-  std::sort(starts.begin(), starts.end());
-  starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+  std::vector<uint32_t> starts = interval_starts(field, facts, listed);
+  if (starts.empty()) return std::nullopt;
   auto interval_of = [&](uint32_t v) {
     return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), v) - starts.begin()) - 1;
   };
