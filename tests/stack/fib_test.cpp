@@ -132,7 +132,7 @@ TEST(FibTest, IndexedLookupMatchesTheLinearScan) {
         int plen = 8 + static_cast<int>(rng() % 25);
         f.add_address(devs[rng() % 3], a, plen);
         probes.push_back(a);
-        probes.push_back(a | (0xffffffffu >> plen));
+        probes.push_back(plen == 32 ? a : a | (0xffffffffu >> plen));  // no shift by 32: UB
       } else {
         Route r{.dst = addr(), .plen = static_cast<int>(rng() % 33), .metric = static_cast<uint32_t>(rng() % 3)};
         if (rng() % 5 == 0) r.type = RouteType::Unreachable;
