@@ -662,6 +662,44 @@ TEST(CompiledTest, SparseAddressIndexAgreesWithTheLinearWalk) {
   }
 }
 
+// The adaptive bypass switching on and off while the walk jumps between
+// two cached chains and returns: a bypassed chain must look its own
+// classes up, and a cached one must not take the other chain's entry.
+TEST(CompiledTest, CacheBypassAcrossJumpsAndReturns) {
+  std::mt19937 rng(11);
+  std::string text = "*filter\n:INPUT DROP [0:0]\n:sub - [0:0]\n";
+  for (int k = 0; k < 100; ++k) {
+    if (k % 25 == 10) text += fmt::format("-A INPUT -p udp --dport {} -j sub\n", 1 + k % 4);  // most packets jump
+    // Terminal targets: a continuing one (LOG) would probe again with the
+    // same key and keep the hit rate above the bypass threshold.
+    text += fmt::format("-A INPUT -s 10.0.{}.{}/32 -p udp --dport {} -j {}\n", rng() % 8, 1 + rng() % 250, 1 + rng() % 4,
+                        k % 2 ? "ACCEPT" : "DROP");
+    text += fmt::format("-A sub -d 10.1.{}.{}/32 -p udp --sport {} -j {}\n", rng() % 8, 1 + rng() % 250, 1 + rng() % 4,
+                        k % 3 ? "ACCEPT" : "RETURN");
+    if (k % 30 == 29) text += fmt::format("-A sub -s 10.0.{}.0/24 -j RETURN\n", rng() % 8);
+  }
+  text += "-A INPUT -s 10.0.0.0/16 -j ACCEPT\nCOMMIT\n";
+  Ruleset rs = load(text);
+  Table& t = *rs.find(TableId::Filter);
+  CompiledTable compiled = CompiledTable::compile(t, ClassifyOptions{.cache_window = 4, .cache_bypass = 3});
+  // Mostly new keys (the cache then hits under 1 in 8 and is bypassed
+  // for a while), some repeated (hits when it is back).
+  std::vector<std::string> seen;
+  for (int n = 0; n < 3000; ++n) {
+    std::string spec = !seen.empty() && rng() % 10 == 0
+                           ? seen[rng() % seen.size()]
+                           : fmt::format("udp 10.0.{}.{}:{} > 10.1.{}.{}:{}", rng() % 8, 1 + rng() % 250, 1 + rng() % 4,
+                                         rng() % 8, 1 + rng() % 250, 1 + rng() % 4);
+    seen.push_back(spec);
+    Packet p{mk(spec)};
+    Outcome want = walk(t, nullptr, p, Hook::LocalIn);
+    ASSERT_EQ(want, walk(t, &compiled, p, Hook::LocalIn)) << "packet " << n << ": " << spec;
+  }
+  const auto st = compiled.cache_stats();
+  EXPECT_GT(st.bypassed, 500u) << st.hits << " hits, " << st.misses << " misses";
+  EXPECT_GT(st.hits, 20u) << st.bypassed << " bypassed";
+}
+
 TEST(CompiledTest, AChangedTableIsStaleAndFallsBackToTheLinearWalk) {
   Single s = make("*filter\n-A INPUT -p udp -j DROP\nCOMMIT\n");
   Table& t = *s.rs.find(TableId::Filter);
