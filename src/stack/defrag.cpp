@@ -52,11 +52,6 @@ bool Host::defrag(packet::Reassembler& r, packet::Packet& pkt, uint64_t now_ns) 
   return true;
 }
 
-bool Host::conntrack_defrag(packet::Packet& pkt, uint64_t now_ns) {
-  if (!conntrack_enabled() || !pkt.ip().is_fragment()) return true;
-  return defrag(ct_defrag_, pkt, now_ns);
-}
-
 std::optional<uint64_t> Host::next_frag_expiry() const {
   auto a = reassembler_.next_expiry(), b = ct_defrag_.next_expiry();
   if (a && b) return std::min(*a, *b);

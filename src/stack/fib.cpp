@@ -92,6 +92,8 @@ void Fib::build_index() const {
     return x.plen != y.plen ? x.plen > y.plen : x.metric < y.metric;
   });
   local_bits_ = 0;
+  addr_bits_ = 0;
+  for (const auto& a : addresses_) addr_bits_ |= local_bit(a.addr);
   local_short_.clear();
   for (const auto& e : local_index_) {
     if (e.mask == 0xffffffffu) local_bits_ |= local_bit(e.net);

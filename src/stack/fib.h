@@ -75,6 +75,16 @@ class Fib {
   // inet_select_addr(dev, dst, scope): the source for a packet leaving dev.
   uint32_t select_source(const std::string& dev, uint32_t dst, Scope scope = Scope::Universe) const;
   bool is_local(uint32_t addr) const { return addr_type(addr) == RouteType::Local; }
+  // Whether addr is one of addresses() (any device): the martian check of
+  // every received packet without rp_filter. Most sources are not: a bit
+  // filter rebuilt with the index answers them without the scan.
+  bool has_address(uint32_t addr) const {
+    if (!index_fresh_) build_index();
+    if (!(addr_bits_ & local_bit(addr))) return false;
+    for (const auto& a : addresses_)
+      if (a.addr == addr) return true;
+    return false;
+  }
 
   const std::vector<Address>& addresses() const { return addresses_; }
   const std::vector<Route>& routes() const { return routes_; }
@@ -99,6 +109,7 @@ class Fib {
   // prefixes (local_short_, in local_index_'s order; 127/8).
   static uint64_t local_bit(uint32_t addr) { return uint64_t{1} << ((addr * 0x9E3779B1u) >> 26); }
   mutable uint64_t local_bits_ = 0;
+  mutable uint64_t addr_bits_ = 0;  // local_bit() of every address in addresses_
   mutable std::vector<IndexEntry> local_short_;
   std::vector<Address> addresses_;
   std::vector<Route> routes_;

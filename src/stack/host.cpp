@@ -280,17 +280,16 @@ const Host::PathSysctls& Host::refresh_path_sysctls() const {
   c.per_if.clear();
   for (const auto& ifc : interfaces_) {
     std::string prefix = "net.ipv4.conf." + ifc.name + ".";
-    c.per_if.push_back({sysctl(prefix + "rp_filter"), sysctl(prefix + "accept_local") != 0});
+    c.per_if.push_back({.rp_filter = static_cast<int>(std::max(c.rp_filter_all, sysctl(prefix + "rp_filter"))),
+                        .accept_local = c.accept_local_all || sysctl(prefix + "accept_local") != 0});
   }
   path_sysctls_fresh_ = true;
   return c;
 }
 
-bool Host::conntrack_enabled() const {
-  if (!ct_demand_known_) {
-    ct_enabled_ = ruleset_needs_conntrack(ruleset_);
-    ct_demand_known_ = true;
-  }
+bool Host::work_out_ct_demand() const {
+  ct_enabled_ = ruleset_needs_conntrack(ruleset_);
+  ct_demand_known_ = true;
   return ct_enabled_;
 }
 
@@ -337,94 +336,17 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
   // nf_defrag_ipv4 at -400, before raw, only where conntrack hooks exist.
   if ((hook == Hook::PreRouting || hook == Hook::LocalOut) && !conntrack_defrag(pkt, now_ns)) return false;
   const HookTables& plan = table_plan()[static_cast<size_t>(hook)];
+  Sink sink(*this, hook);
   for (size_t k = 0;; ++k) {
     // nf_conntrack_in runs at -200, right after raw.
-    if (k == plan.ct_at && conntrack_enabled()) {
-      // A CT template from raw (--zone, --ctevents) is not a conntrack yet:
-      // nf_conntrack_in reads and replaces it; the default zone otherwise.
-      bool untracked_yet = !pkt.meta.ct || conntrack::is_template(pkt.meta.ct);
-      if (untracked_yet && pkt.meta.ctinfo != packet::CtInfo::Untracked) {
-        auto r = conntrack_.in(pkt, to_packet_hook(hook), conntrack::Zone{}, now_ns);
-        if (r.verdict == conntrack::Verdict::Drop) {
-          // The kernel's warning ("table full in netns N, dropping packet")
-          // goes to the timeline as the drop's reason, not to kern.log:
-          // outputs.md's kern.log holds only LOG and TRACE lines.
-          drop(fmt::format("conntrack: {}", r.reason.empty() ? "dropped" : r.reason), pkt);
-          return false;
-        }
-      }
-      if (observer_) observer_->on_conntrack(*this, hook, pkt);
-    }
+    if (k == plan.ct_at && conntrack_enabled() && !conntrack_point(hook, pkt, now_ns)) return false;
     if (k == plan.n) break;
     const TableId id = plan.ids[k];
-    xt::Table* t = &ruleset_.tables()[plan.slot[k]];
-    // nf_nat_inet_fn: only a packet that creates a connection walks the nat
-    // chains; related and established ones reuse its binding.
-    // nf_nat_ipv4_fn / nf_nat_inet_fn: a related ICMP error is translated
-    // back; only a packet that creates a connection not yet bound in this
-    // manip walks the nat chain; every packet is then rewritten.
-    auto* nat_ct = static_cast<conntrack::Entry*>(pkt.meta.ct);
-    nat::Manip manip = nat::hook_manip(to_packet_hook(hook));
-    // What the timeline shows as the NAT change: the datagram's start
-    // before nat touched it (copied only when someone watches).
-    std::array<uint8_t, kNatSnapshot> before_buf;
-    std::span<const uint8_t> before;
-    if (id == TableId::Nat && nat_ct && nat_observer_) {
-      auto ip_bytes = pkt.ip().bytes();
-      size_t n = std::min(ip_bytes.size(), before_buf.size());
-      std::copy_n(ip_bytes.begin(), n, before_buf.begin());
-      before = std::span<const uint8_t>(before_buf.data(), n);
-    }
+    xt::Table& t = ruleset_.tables()[plan.slot[k]];
     if (id == TableId::Nat) {
-      if (!nat_ct) continue;
-      auto ci = pkt.meta.ctinfo;
-      bool related = ci == packet::CtInfo::Related || ci == packet::CtInfo::RelatedReply;
-      if (related && pkt.ip().protocol() == packet::kIpProtoIcmp) {
-        if (!nat::icmp_reply_translation(*nat_ct, ci, to_packet_hook(hook), pkt)) {
-          drop("nat: ICMP error translation failed", pkt);
-          return false;
-        }
-        if (nat_observer_) nat_observer_->on_nat(*this, hook, NatStep::IcmpError, before, pkt);
-        continue;
-      }
-      if ((ci != packet::CtInfo::New && !related) || nat::initialized(*nat_ct, manip)) {
-        if (!nat::manip_packet(*nat_ct, ci, to_packet_hook(hook), pkt)) {
-          drop("nat: packet too short to rewrite", pkt);
-          return false;
-        }
-        if (nat_observer_) nat_observer_->on_nat(*this, hook, NatStep::Bound, before, pkt);
-        continue;
-      }
-    }
-    auto ip = pkt.ip();
-    xt::EvalContext ctx{pkt, id, hook};
-    ctx.thoff = static_cast<uint16_t>(ip.ihl() * 4);
-    ctx.fragoff = ip.frag_offset();
-    ctx.now_ns = now_ns;
-    ctx.effects = effects_.get();
-    Sink sink(*this, hook);
-    xt::Verdict v;
-    // Nobody to tell: the walker skips its trace calls.
-    xt::TraceSink* trace = observer_ ? &sink : nullptr;
-    if (classifier_ == Classifier::Compiled) {
-      auto& compiled = compiled_[static_cast<size_t>(id)];
-      if (!compiled || !compiled->fresh_for(*t)) compiled = xt::CompiledTable::compile(*t);
-      v = xt::run_table(*t, *compiled, ctx, trace);
-    } else {
-      v = xt::run_table(*t, ctx, trace);
-    }
-    if (observer_) observer_->on_table(*this, hook, id, v, pkt);
-    if (v != xt::Verdict::Accept) {
-      drop(verdict_reason(id, hook, v == xt::Verdict::Drop), pkt);
+      if (!run_nat(hook, t, pkt, now_ns, sink)) return false;
+    } else if (!walk_table(hook, id, t, pkt, now_ns, sink)) {
       return false;
-    }
-    if (id == TableId::Nat) {
-      if (!nat::initialized(*nat_ct, manip)) nat::alloc_null_binding(conntrack_, nat_ct, manip);
-      if (!nat::manip_packet(*nat_ct, pkt.meta.ctinfo, to_packet_hook(hook), pkt)) {
-        drop("nat: packet too short to rewrite", pkt);
-        return false;
-      }
-      if (nat_observer_) nat_observer_->on_nat(*this, hook, NatStep::Walked, before, pkt);
     }
   }
   // nf_confirm runs last in INPUT and POSTROUTING.
@@ -434,6 +356,95 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
       return false;
     }
   }
+  return true;
+}
+
+inline bool Host::conntrack_point(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
+  // A CT template from raw (--zone, --ctevents) is not a conntrack yet:
+  // nf_conntrack_in reads and replaces it; the default zone otherwise.
+  bool untracked_yet = !pkt.meta.ct || conntrack::is_template(pkt.meta.ct);
+  if (untracked_yet && pkt.meta.ctinfo != packet::CtInfo::Untracked) {
+    auto r = conntrack_.in(pkt, to_packet_hook(hook), conntrack::Zone{}, now_ns);
+    if (r.verdict == conntrack::Verdict::Drop) {
+      // The kernel's warning ("table full in netns N, dropping packet")
+      // goes to the timeline as the drop's reason, not to kern.log:
+      // outputs.md's kern.log holds only LOG and TRACE lines.
+      drop(fmt::format("conntrack: {}", r.reason.empty() ? "dropped" : r.reason), pkt);
+      return false;
+    }
+  }
+  if (observer_) observer_->on_conntrack(*this, hook, pkt);
+  return true;
+}
+
+inline bool Host::walk_table(Hook hook, TableId id, xt::Table& t, packet::Packet& pkt, uint64_t now_ns, Sink& sink) {
+  auto ip = pkt.ip();
+  xt::EvalContext ctx{pkt, id, hook};
+  ctx.thoff = static_cast<uint16_t>(ip.ihl() * 4);
+  ctx.fragoff = ip.frag_offset();
+  ctx.now_ns = now_ns;
+  ctx.effects = effects_.get();
+  xt::Verdict v;
+  // Nobody to tell: the walker skips its trace calls.
+  xt::TraceSink* trace = observer_ ? &sink : nullptr;
+  if (classifier_ == Classifier::Compiled) {
+    auto& compiled = compiled_[static_cast<size_t>(id)];
+    if (!compiled || !compiled->fresh_for(t)) [[unlikely]]
+      compiled = xt::CompiledTable::compile(t);
+    v = xt::run_table(t, *compiled, ctx, trace);
+  } else {
+    v = xt::run_table(t, ctx, trace);
+  }
+  if (observer_) observer_->on_table(*this, hook, id, v, pkt);
+  if (v != xt::Verdict::Accept) {
+    drop(verdict_reason(id, hook, v == xt::Verdict::Drop), pkt);
+    return false;
+  }
+  return true;
+}
+
+inline bool Host::run_nat(Hook hook, xt::Table& t, packet::Packet& pkt, uint64_t now_ns, Sink& sink) {
+  // nf_nat_ipv4_fn / nf_nat_inet_fn: a related ICMP error is translated
+  // back; only a packet that creates a connection not yet bound in this
+  // manip walks the nat chain; every packet is then rewritten.
+  auto* nat_ct = static_cast<conntrack::Entry*>(pkt.meta.ct);
+  if (!nat_ct) return true;
+  nat::Manip manip = nat::hook_manip(to_packet_hook(hook));
+  // What the timeline shows as the NAT change: the datagram's start
+  // before nat touched it (copied only when someone watches).
+  std::array<uint8_t, kNatSnapshot> before_buf;
+  std::span<const uint8_t> before;
+  if (nat_observer_) {
+    auto ip_bytes = pkt.ip().bytes();
+    size_t n = std::min(ip_bytes.size(), before_buf.size());
+    std::copy_n(ip_bytes.begin(), n, before_buf.begin());
+    before = std::span<const uint8_t>(before_buf.data(), n);
+  }
+  auto ci = pkt.meta.ctinfo;
+  bool related = ci == packet::CtInfo::Related || ci == packet::CtInfo::RelatedReply;
+  if (related && pkt.ip().protocol() == packet::kIpProtoIcmp) {
+    if (!nat::icmp_reply_translation(*nat_ct, ci, to_packet_hook(hook), pkt)) {
+      drop("nat: ICMP error translation failed", pkt);
+      return false;
+    }
+    if (nat_observer_) nat_observer_->on_nat(*this, hook, NatStep::IcmpError, before, pkt);
+    return true;
+  }
+  if ((ci != packet::CtInfo::New && !related) || nat::initialized(*nat_ct, manip)) {
+    if (!nat::manip_packet(*nat_ct, ci, to_packet_hook(hook), pkt)) {
+      drop("nat: packet too short to rewrite", pkt);
+      return false;
+    }
+    if (nat_observer_) nat_observer_->on_nat(*this, hook, NatStep::Bound, before, pkt);
+    return true;
+  }
+  if (!walk_table(hook, TableId::Nat, t, pkt, now_ns, sink)) return false;
+  if (!nat::initialized(*nat_ct, manip)) nat::alloc_null_binding(conntrack_, nat_ct, manip);
+  if (!nat::manip_packet(*nat_ct, pkt.meta.ctinfo, to_packet_hook(hook), pkt)) {
+    drop("nat: packet too short to rewrite", pkt);
+    return false;
+  }
+  if (nat_observer_) nat_observer_->on_nat(*this, hook, NatStep::Walked, before, pkt);
   return true;
 }
 
@@ -519,13 +530,13 @@ bool Host::source_valid(packet::Packet& pkt) {
   std::string_view dev = pkt.meta.in.view();
   const PathSysctls& sc = path_sysctls();
   const Interface* ifc = find_interface(pkt.meta.in);
-  size_t i = ifc ? static_cast<size_t>(ifc - interfaces_.data()) : interfaces_.size();
   // A device the host does not have (a test's frame) may still have sysctls.
-  PathSysctls::PerInterface conf = i < interfaces_.size() ? sc.per_if[i]
-      : PathSysctls::PerInterface{sysctl(fmt::format("net.ipv4.conf.{}.rp_filter", dev)),
-                                  sysctl(fmt::format("net.ipv4.conf.{}.accept_local", dev)) != 0};
-  SourcePolicy policy{.rp_filter = static_cast<int>(std::max(sc.rp_filter_all, conf.rp_filter)),
-                      .accept_local = sc.accept_local_all || conf.accept_local};
+  SourcePolicy policy =
+      ifc ? sc.per_if[static_cast<size_t>(ifc - interfaces_.data())]
+          : SourcePolicy{.rp_filter = static_cast<int>(std::max(
+                             sc.rp_filter_all, sysctl(fmt::format("net.ipv4.conf.{}.rp_filter", dev)))),
+                         .accept_local = sc.accept_local_all ||
+                                         sysctl(fmt::format("net.ipv4.conf.{}.accept_local", dev)) != 0};
   if (auto why = validate_source(fib_, pkt.ip().saddr(), dev, policy)) {
     drop(*why, pkt);
     return false;
@@ -541,6 +552,7 @@ void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns)
     return;
   }
   const Interface* out = route_interface(route);
+  const KnownInterface known{out ? static_cast<int>(out - interfaces_.data()) : -1, interfaces_.size()};
   if (out && ip.df() && pkt.size() > out->mtu) {
     icmp_send(pkt, icmp::kDestUnreach, icmp::kFragNeeded, out->mtu, now_ns);
     drop(fmt::format("fragmentation needed (DF set, {} > MTU {})", pkt.size(), out->mtu), pkt);
@@ -550,7 +562,8 @@ void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns)
   pkt.meta.out.set(route.dev);
   pkt.meta.hook = packet::Hook::Forward;
   if (!run_hook(Hook::Forward, pkt, now_ns)) return;
-  post_routing(pkt, route, now_ns);
+  // The same route: post_routing need not look its interface up again.
+  post_routing(pkt, route, now_ns, known);
 }
 
 void Host::local_deliver(packet::Packet& pkt, uint64_t now_ns) {
@@ -598,6 +611,10 @@ void Host::local_out(packet::Packet pkt, uint64_t now_ns) {
 }
 
 void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns) {
+  post_routing(pkt, route, now_ns, KnownInterface{});
+}
+
+void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns, KnownInterface known) {
   pkt.meta.hook = packet::Hook::PostRouting;
   if (!run_hook(Hook::PostRouting, pkt, now_ns)) return;
   if (route.dev == "lo") {
@@ -615,7 +632,11 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
     --loop_depth_;
     return;
   }
-  const Interface* out = route_interface(route);
+  // Known from forward() unless an interface was added since (a name
+  // without one may have found it).
+  const Interface* out = known.ifs != interfaces_.size() ? route_interface(route)
+                         : known.index < 0                ? nullptr
+                                                          : &interfaces_[static_cast<size_t>(known.index)];
   packet::EthernetHeader eth;
   if (out) eth.src = out->mac;
   if (neighbour) eth.dst = neighbour(route.dev, route.nexthop);

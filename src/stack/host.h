@@ -32,6 +32,7 @@
 #include "packet/addr.h"
 #include "packet/packet.h"
 #include "stack/fib.h"
+#include "stack/rpfilter.h"
 #include "xtables/compiled/classify.h"
 #include "xtables/eval.h"
 #include "xtables/table.h"
@@ -114,7 +115,7 @@ class Host {
   const xt::Ruleset& ruleset() const { return ruleset_; }
   // Whether this namespace's conntrack hooks are registered: only while a
   // rule needs them (stack/ct_demand.h). Entries already made stay listed.
-  bool conntrack_enabled() const;
+  bool conntrack_enabled() const { return ct_demand_known_ ? ct_enabled_ : work_out_ct_demand(); }
   conntrack::Table& conntrack() { return conntrack_; }
   const conntrack::Table& conntrack() const { return conntrack_; }
 
@@ -187,6 +188,14 @@ class Host {
   class Sink;
   class HostEffects;
   bool run_hook(xt::Hook hook, packet::Packet& pkt, uint64_t now_ns);
+  // run_hook's pieces: conntrack's point, the nat table's turn (false: the
+  // packet was dropped). Inlined: as calls they cost more than they saved.
+  [[gnu::always_inline]] inline bool conntrack_point(xt::Hook hook, packet::Packet& pkt, uint64_t now_ns);
+  [[gnu::always_inline]] inline bool run_nat(xt::Hook hook, xt::Table& t, packet::Packet& pkt, uint64_t now_ns, Sink& sink);
+  // One table's walk, its on_table and its verdict (false: dropped).
+  [[gnu::always_inline]] inline bool walk_table(xt::Hook hook, xt::TableId id, xt::Table& t, packet::Packet& pkt,
+                                                uint64_t now_ns, Sink& sink);
+  [[gnu::noinline, gnu::cold]] bool work_out_ct_demand() const;
   // The tables of each hook that the ruleset has, in priority order, with
   // their index in ruleset_.tables(), and where conntrack's point falls
   // (before the ct_at-th of them): a hook walks only the tables it has,
@@ -205,7 +214,10 @@ class Host {
   size_t slot_ids_size_ = SIZE_MAX;
   void route_input(packet::Packet& pkt, uint64_t now_ns);
   // nf_defrag_ipv4 (defrag.cpp): false when the fragment was queued.
-  bool conntrack_defrag(packet::Packet& pkt, uint64_t now_ns);
+  // Inline: most packets are whole, and the check is two loads.
+  bool conntrack_defrag(packet::Packet& pkt, uint64_t now_ns) {
+    return !conntrack_enabled() || !pkt.ip().is_fragment() || defrag(ct_defrag_, pkt, now_ns);
+  }
   // ip_defrag for one user's queues: false when pkt was queued or dropped,
   // else pkt is now the whole datagram.
   bool defrag(packet::Reassembler& r, packet::Packet& pkt, uint64_t now_ns);
@@ -217,6 +229,13 @@ class Host {
                           const packet::EthernetHeader& eth);
   void forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void local_deliver(packet::Packet& pkt, uint64_t now_ns);
+  // The route's interface as forward() found it (route_interface), by
+  // index in interfaces_ (-1: none), while interfaces_ has `ifs` entries.
+  struct KnownInterface {
+    int index = -1;
+    size_t ifs = SIZE_MAX;  // SIZE_MAX: not known, ask route_interface
+  };
+  void post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns, KnownInterface known);
   void post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void drop(std::string_view reason, packet::Packet& pkt);
   // ip_local_out for a datagram this host built: its meta (an attached
@@ -270,11 +289,9 @@ class Host {
     bool ip_forward = false;
     int64_t rp_filter_all = 0;
     bool accept_local_all = false;
-    struct PerInterface {
-      int64_t rp_filter = 0;
-      bool accept_local = false;
-    };
-    std::vector<PerInterface> per_if;  // by index in interfaces_
+    // fib_validate_source's policy on each interface: max(all, DEV) and
+    // all || DEV, combined once here rather than per packet.
+    std::vector<SourcePolicy> per_if;  // by index in interfaces_
   };
   const PathSysctls& path_sysctls() const { return path_sysctls_fresh_ ? path_sysctls_ : refresh_path_sysctls(); }
   const PathSysctls& refresh_path_sysctls() const;

@@ -15,10 +15,8 @@ std::optional<std::string_view> validate_source(const Fib& fib, uint32_t saddr, 
   if (rpf == 0) {
     // The fast path: without rp_filter only a source that is one of this
     // namespace's own addresses is martian (unless accept_local).
-    if (policy.accept_local) return std::nullopt;
-    for (const auto& a : fib.addresses())
-      if (a.addr == saddr) return "martian source (a local address)";
-    return std::nullopt;
+    if (policy.accept_local || !fib.has_address(saddr)) return std::nullopt;
+    return "martian source (a local address)";
   }
   // __fib_validate_source: the route back to saddr (no oif).
   bool no_addr = true;

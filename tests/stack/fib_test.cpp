@@ -153,6 +153,10 @@ TEST(FibTest, IndexedLookupMatchesTheLinearScan) {
           EXPECT_EQ(got->nexthop, want->nexthop);
           EXPECT_EQ(got->src, want->src);
         }
+        // has_address's bit filter, rebuilt with the index, against a scan.
+        bool own = false;
+        for (const auto& a : f.addresses()) own |= a.addr == dst;
+        EXPECT_EQ(f.has_address(dst), own) << round << "/" << step << " " << dst;
       }
     }
     Fib copy = f;
@@ -165,6 +169,26 @@ TEST(FibTest, IndexedLookupMatchesTheLinearScan) {
       }
     }
   }
+}
+
+// The martian check of every received packet without rp_filter asks
+// has_address: an address added after a first answer must be seen (the
+// filter is rebuilt with the lookup index).
+TEST(FibTest, HasAddressSeesAddressesAddedLater) {
+  Fib f;
+  f.add_address("eth0", 0xc6336401, 24);  // 198.51.100.1/24
+  EXPECT_TRUE(f.has_address(0xc6336401));
+  EXPECT_FALSE(f.has_address(0xc633640a));
+  EXPECT_FALSE(f.has_address(0xc6336400));  // the network: a route, not an address
+  EXPECT_FALSE(f.has_address(0xc63364ff));  // the broadcast: a local-table route, not an address
+  ASSERT_TRUE(f.lookup(0xc633640a));
+  f.add_address("eth1", 0xc633640a, 32);
+  EXPECT_TRUE(f.has_address(0xc633640a));
+  Fib other;
+  other.add_address("eth0", 0xcb007101, 24);
+  EXPECT_FALSE(other.has_address(0xc633640a));
+  other = f;  // a copy answers for its own addresses
+  EXPECT_TRUE(other.has_address(0xc633640a));
 }
 
 }  // namespace

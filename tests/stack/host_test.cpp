@@ -3,6 +3,7 @@
 #include "stack/host.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include "packet/fragment.h"
@@ -152,6 +153,81 @@ TEST(HostTest, NoForwardingTtlAndMtu) {
                                                  "drop: fragmentation needed (DF set, 1428 > MTU 1400)",
                                                  // Without DF: ip_do_fragment, 1396 + 52 bytes.
                                                  "transmit eth1 ttl=63", "transmit eth1 ttl=63"}));
+}
+
+// fib_validate_source without rp_filter: a source that is one of the
+// host's addresses is martian. An address added between two packets
+// counts at the second (Fib::has_address's filter is rebuilt).
+TEST(HostTest, SourceAddedAsLocalAddressBetweenPacketsIsMartian) {
+  Router r("");
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  r.host.add_address("eth1", ip(198, 51, 100, 10), 32);
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{"transmit eth1 ttl=63", "drop: martian source (a local address)"}));
+}
+
+// The source policy of each interface (max(all, DEV) rp_filter, accept_local)
+// is combined once per configuration: a sysctl set between packets, or an
+// interface added after its sysctls were set, counts at the next packet.
+TEST(HostTest, SourcePolicyChangedBetweenPacketsIsSeen) {
+  Router r("");
+  // From eth0, a source whose route back leaves eth1.
+  const char* spoofed = "udp 203.0.113.9:5000 > 198.51.100.7:53";
+  r.in(spoofed);
+  r.host.set_sysctl("net.ipv4.conf.eth0.rp_filter", 1);
+  r.in(spoofed);
+  r.host.set_sysctl("net.ipv4.conf.eth0.rp_filter", 2);
+  r.in(spoofed);
+  r.host.set_sysctl("net.ipv4.conf.eth0.rp_filter", 0);
+  r.host.set_sysctl("net.ipv4.conf.all.rp_filter", 1);
+  r.in(spoofed);
+  r.host.set_sysctl("net.ipv4.conf.all.rp_filter", 0);
+  r.in(spoofed);
+  // A third interface whose sysctl is set before it exists.
+  r.host.set_sysctl("net.ipv4.conf.eth2.rp_filter", 1);
+  r.in(spoofed);
+  r.host.add_interface("eth2", packet::Mac{2, 0, 0, 0, 0, 3});
+  r.host.add_address("eth2", ip(192, 0, 2, 1), 24);
+  r.in(spoofed, "eth2");
+  // accept_local on eth0: its own address as source is no martian.
+  r.in("udp 203.0.113.1:5000 > 198.51.100.7:53");
+  r.host.set_sysctl("net.ipv4.conf.eth0.accept_local", 1);
+  r.in("udp 203.0.113.1:5000 > 198.51.100.7:53");
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{
+                           "transmit eth0 ttl=63",
+                           "drop: rp_filter (strict: route back leaves another interface)",
+                           "transmit eth0 ttl=63",  // loose: any route back will do
+                           "drop: rp_filter (strict: route back leaves another interface)",
+                           "transmit eth0 ttl=63", "transmit eth0 ttl=63",
+                           "drop: rp_filter (strict: route back leaves another interface)",
+                           "drop: martian source (a local address)", "transmit eth0 ttl=63"}));
+}
+
+// forward() hands the route's interface to post_routing. An interface
+// added meanwhile (here by an observer, during FORWARD) that the route's
+// device names must be found as the uncached lookup finds it.
+TEST(HostTest, InterfaceAddedDuringForwardIsSeenAtTransmit) {
+  struct Adder : Recorder {
+    Host* host = nullptr;
+    void on_table(const Host& h, xt::Hook hk, xt::TableId t, xt::Verdict v, const packet::Packet& p) override {
+      Recorder::on_table(h, hk, t, v, p);
+      if (hk == xt::Hook::Forward && !host->find_interface("eth2"))
+        host->add_interface("eth2", packet::Mac{2, 0, 0, 0, 0, 3}, 1000);
+    }
+  };
+  Router r("*filter\n-A FORWARD -j ACCEPT\nCOMMIT\n");
+  Adder adder;
+  adder.host = &r.host;
+  r.host.set_observer(&adder);
+  // A route through a device the host does not have (yet).
+  ASSERT_TRUE(r.host.fib().add({.dst = ip(192, 0, 2, 0), .plen = 24, .dev = "eth2"}));
+  std::string seen;
+  r.host.on_wire = [&](const Host&, std::string_view ifname, packet::Packet& p) {
+    seen += fmt::format("{} {} {};", ifname, packet::format_mac(p.mac_header().src), p.size());
+  };
+  // 1200 bytes: eth2's MTU (1000) fragments it once eth2 is known.
+  r.in("udp 198.51.100.10:5000 > 192.0.2.5:53 payload 1172");
+  EXPECT_EQ(seen, "eth2 02:00:00:00:00:03 996;eth2 02:00:00:00:00:03 224;") << fmt::format("{}", fmt::join(adder.log, "|"));
 }
 
 TEST(HostTest, MalformedPacketsNeverReachAHook) {
