@@ -468,13 +468,17 @@ void Host::receive_frame(packet::Packet& pkt, std::string_view ifname, uint64_t 
   // ip_rcv_core: a datagram the kernel cannot parse never reaches a hook.
   auto ip = packet::parse_ipv4(pkt.data(), {.verify_checksum = true});
   if (!ip) {
-    drop(fmt::format("malformed IPv4 ({})", ip.error().message), pkt);
+    drop_malformed(ip.error().message, pkt);
     return;
   }
   if (ip->size() < pkt.size()) pkt.resize(ip->size());  // link padding
   pkt.meta.hook = packet::Hook::PreRouting;
   if (!run_hook(Hook::PreRouting, pkt, now_ns)) return;
   route_input(pkt, now_ns);
+}
+
+void Host::drop_malformed(std::string_view message, packet::Packet& pkt) {
+  drop(fmt::format("malformed IPv4 ({})", message), pkt);
 }
 
 void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
@@ -531,12 +535,7 @@ bool Host::source_valid(packet::Packet& pkt) {
   const PathSysctls& sc = path_sysctls();
   const Interface* ifc = find_interface(pkt.meta.in);
   // A device the host does not have (a test's frame) may still have sysctls.
-  SourcePolicy policy =
-      ifc ? sc.per_if[static_cast<size_t>(ifc - interfaces_.data())]
-          : SourcePolicy{.rp_filter = static_cast<int>(std::max(
-                             sc.rp_filter_all, sysctl(fmt::format("net.ipv4.conf.{}.rp_filter", dev)))),
-                         .accept_local = sc.accept_local_all ||
-                                         sysctl(fmt::format("net.ipv4.conf.{}.accept_local", dev)) != 0};
+  SourcePolicy policy = ifc ? sc.per_if[static_cast<size_t>(ifc - interfaces_.data())] : unknown_device_policy(dev);
   if (auto why = validate_source(fib_, pkt.ip().saddr(), dev, policy)) {
     drop(*why, pkt);
     return false;
@@ -544,18 +543,33 @@ bool Host::source_valid(packet::Packet& pkt) {
   return true;
 }
 
+SourcePolicy Host::unknown_device_policy(std::string_view dev) const {
+  const PathSysctls& sc = path_sysctls();
+  return {.rp_filter = static_cast<int>(
+              std::max(sc.rp_filter_all, sysctl(fmt::format("net.ipv4.conf.{}.rp_filter", dev)))),
+          .accept_local = sc.accept_local_all || sysctl(fmt::format("net.ipv4.conf.{}.accept_local", dev)) != 0};
+}
+
+void Host::ttl_exceeded(packet::Packet& pkt, uint64_t now_ns) {
+  icmp_send(pkt, icmp::kTimeExceeded, 0, 0, now_ns);  // ICMP_EXC_TTL
+  drop("TTL exceeded in transit", pkt);
+}
+
+void Host::frag_needed(packet::Packet& pkt, uint32_t mtu, uint64_t now_ns) {
+  icmp_send(pkt, icmp::kDestUnreach, icmp::kFragNeeded, mtu, now_ns);
+  drop(fmt::format("fragmentation needed (DF set, {} > MTU {})", pkt.size(), mtu), pkt);
+}
+
 void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns) {
   auto ip = pkt.ip();
   if (ip.ttl() <= 1) {
-    icmp_send(pkt, icmp::kTimeExceeded, 0, 0, now_ns);  // ICMP_EXC_TTL
-    drop("TTL exceeded in transit", pkt);
+    ttl_exceeded(pkt, now_ns);
     return;
   }
   const Interface* out = route_interface(route);
   const KnownInterface known{out ? static_cast<int>(out - interfaces_.data()) : -1, interfaces_.size()};
   if (out && ip.df() && pkt.size() > out->mtu) {
-    icmp_send(pkt, icmp::kDestUnreach, icmp::kFragNeeded, out->mtu, now_ns);
-    drop(fmt::format("fragmentation needed (DF set, {} > MTU {})", pkt.size(), out->mtu), pkt);
+    frag_needed(pkt, out->mtu, now_ns);
     return;
   }
   packet::rewrite_ttl(ip, static_cast<uint8_t>(ip.ttl() - 1));  // before FORWARD, as ip_forward
@@ -618,18 +632,7 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
   pkt.meta.hook = packet::Hook::PostRouting;
   if (!run_hook(Hook::PostRouting, pkt, now_ns)) return;
   if (route.dev == "lo") {
-    // Loopback: the packet comes straight back in through lo.
-    if (observer_) observer_->on_transmit(*this, "lo", pkt);
-    if (loop_depth_ > 8) {
-      drop("loopback recursion", pkt);
-      return;
-    }
-    ++loop_depth_;
-    packet::Packet copy = pkt;
-    if (copy.meta.ct) conntrack_.get(static_cast<conntrack::Entry*>(copy.meta.ct));
-    release(pkt);
-    receive(std::move(copy), "lo", now_ns);
-    --loop_depth_;
+    loop_back(pkt, now_ns);
     return;
   }
   // Known from forward() unless an interface was added since (a name
@@ -654,6 +657,21 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
   if (observer_) observer_->on_transmit(*this, route.dev, pkt);
   if (on_wire) on_wire(*this, route.dev, pkt);
   release(pkt);
+}
+
+void Host::loop_back(packet::Packet& pkt, uint64_t now_ns) {
+  // Loopback: the packet comes straight back in through lo.
+  if (observer_) observer_->on_transmit(*this, "lo", pkt);
+  if (loop_depth_ > 8) {
+    drop("loopback recursion", pkt);
+    return;
+  }
+  ++loop_depth_;
+  packet::Packet copy = pkt;
+  if (copy.meta.ct) conntrack_.get(static_cast<conntrack::Entry*>(copy.meta.ct));
+  release(pkt);
+  receive(std::move(copy), "lo", now_ns);
+  --loop_depth_;
 }
 
 bool Host::transmit_fragments(const packet::Packet& pkt, std::string_view dev, size_t mtu,

@@ -225,6 +225,13 @@ class Host {
   std::optional<uint64_t> next_frag_expiry() const;
   void expire_fragments(uint64_t until);
   bool source_valid(packet::Packet& pkt);  // fib_validate_source; drops when false
+  // The rare ends of the received packet's path, out of line so that the
+  // common path's functions stay small (fewer registers saved per call).
+  [[gnu::cold, gnu::noinline]] SourcePolicy unknown_device_policy(std::string_view dev) const;
+  [[gnu::cold, gnu::noinline]] void drop_malformed(std::string_view message, packet::Packet& pkt);
+  [[gnu::cold, gnu::noinline]] void ttl_exceeded(packet::Packet& pkt, uint64_t now_ns);
+  [[gnu::cold, gnu::noinline]] void frag_needed(packet::Packet& pkt, uint32_t mtu, uint64_t now_ns);
+  [[gnu::noinline]] void loop_back(packet::Packet& pkt, uint64_t now_ns);
   bool transmit_fragments(const packet::Packet& pkt, std::string_view dev, size_t mtu,
                           const packet::EthernetHeader& eth);
   void forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);

@@ -2,22 +2,9 @@
 
 namespace nfemu::stack {
 
-std::optional<std::string_view> early_martian_source(uint32_t saddr, uint32_t daddr) {
-  if ((saddr >> 28) == 0xe || saddr == 0xffffffffu) return "martian source (multicast or broadcast)";
-  if (daddr == 0xffffffffu || (saddr == 0 && daddr == 0)) return std::nullopt;  // brd_input
-  if ((saddr >> 24) == 0) return "martian source (0.0.0.0/8)";
-  return std::nullopt;
-}
-
-std::optional<std::string_view> validate_source(const Fib& fib, uint32_t saddr, std::string_view dev,
-                                                const SourcePolicy& policy) {
+std::optional<std::string_view> validate_source_rpf(const Fib& fib, uint32_t saddr, std::string_view dev,
+                                                    const SourcePolicy& policy) {
   const int rpf = policy.rp_filter;
-  if (rpf == 0) {
-    // The fast path: without rp_filter only a source that is one of this
-    // namespace's own addresses is martian (unless accept_local).
-    if (policy.accept_local || !fib.has_address(saddr)) return std::nullopt;
-    return "martian source (a local address)";
-  }
   // __fib_validate_source: the route back to saddr (no oif).
   bool no_addr = true;
   for (const auto& a : fib.addresses())

@@ -22,12 +22,28 @@ struct SourcePolicy {
 
 // The checks on saddr that ip_route_input_slow makes before any route
 // lookup: multicast and limited-broadcast sources, and 0.0.0.0/8 sources
-// unless the packet is a broadcast (DHCP). A reason when martian.
-std::optional<std::string_view> early_martian_source(uint32_t saddr, uint32_t daddr);
+// unless the packet is a broadcast (DHCP). A reason when martian. Inline,
+// as validate_source's common case: every received packet asks.
+inline std::optional<std::string_view> early_martian_source(uint32_t saddr, uint32_t daddr) {
+  if ((saddr >> 28) == 0xe || saddr == 0xffffffffu) return "martian source (multicast or broadcast)";
+  if (daddr == 0xffffffffu || (saddr == 0 && daddr == 0)) return std::nullopt;  // brd_input
+  if ((saddr >> 24) == 0) return "martian source (0.0.0.0/8)";
+  return std::nullopt;
+}
+
+// fib_validate_source with rp_filter set (validate_source's slow path).
+std::optional<std::string_view> validate_source_rpf(const Fib& fib, uint32_t saddr, std::string_view dev,
+                                                    const SourcePolicy& policy);
 
 // fib_validate_source for a packet received on dev: a reason when the
 // kernel rejects the source (EINVAL martian or EXDEV rp_filter).
-std::optional<std::string_view> validate_source(const Fib& fib, uint32_t saddr, std::string_view dev,
-                                                const SourcePolicy& policy);
+inline std::optional<std::string_view> validate_source(const Fib& fib, uint32_t saddr, std::string_view dev,
+                                                       const SourcePolicy& policy) {
+  if (policy.rp_filter != 0) return validate_source_rpf(fib, saddr, dev, policy);
+  // The fast path: without rp_filter only a source that is one of this
+  // namespace's own addresses is martian (unless accept_local).
+  if (policy.accept_local || !fib.has_address(saddr)) return std::nullopt;
+  return "martian source (a local address)";
+}
 
 }  // namespace nfemu::stack
