@@ -183,21 +183,23 @@ class Host::Sink : public xt::TraceSink {
   void on_event(const xt::TraceEvent& ev, const packet::Packet& pkt) override {
     if (!host_.observer_) return;
     host_.observer_->on_rule(host_, hook_, ev, pkt);
-    if (pkt.meta.trace) {
-      auto mac = mac_for_log(pkt);
-      auto type = static_cast<log::TraceType>(static_cast<uint8_t>(ev.kind));
-      auto owner = log_owner(pkt);
-      host_.observer_->on_kernel_log(
-          host_, log::format_trace_line(ev.table, ev.chain, type, static_cast<unsigned>(ev.rulenum), pkt,
-                                        to_packet_hook(hook_), pkt.meta.in.view(), pkt.meta.out.view(),
-                                        mac ? &*mac : nullptr, owner ? &*owner : nullptr));
-    }
+    if (pkt.meta.trace) trace_line(ev, pkt);
   }
   void on_unsupported(std::string_view ext) override {
     if (host_.observer_) host_.observer_->on_unsupported(host_, ext);
   }
 
  private:
+  // Out of line: every rule a packet matches comes here, few are traced.
+  [[gnu::noinline, gnu::cold]] void trace_line(const xt::TraceEvent& ev, const packet::Packet& pkt) {
+    auto mac = mac_for_log(pkt);
+    auto type = static_cast<log::TraceType>(static_cast<uint8_t>(ev.kind));
+    auto owner = log_owner(pkt);
+    host_.observer_->on_kernel_log(
+        host_, log::format_trace_line(ev.table, ev.chain, type, static_cast<unsigned>(ev.rulenum), pkt,
+                                      to_packet_hook(hook_), pkt.meta.in.view(), pkt.meta.out.view(),
+                                      mac ? &*mac : nullptr, owner ? &*owner : nullptr));
+  }
   const Host& host_;
   Hook hook_;
 };
@@ -225,17 +227,6 @@ const Interface* Host::find_interface(std::string_view ifname) const {
     return nullptr;
   }
   return find_interface(packet::IfName(ifname));
-}
-
-const Interface* Host::route_interface(const FibResult& r) const {
-  const auto& routes = fib_.routes();
-  std::less<const Route*> before;  // a total order even for a route of another Fib
-  if (!r.route || before(r.route, routes.data()) || !before(r.route, routes.data() + routes.size()))
-    return find_interface(r.dev);
-  if (routes.data() != route_if_data_ || routes.size() != route_if_routes_ || interfaces_.size() != route_if_ifs_)
-    rebuild_route_interfaces();
-  int i = route_if_[static_cast<size_t>(r.route - routes.data())];
-  return i < 0 ? nullptr : &interfaces_[static_cast<size_t>(i)];
 }
 
 void Host::rebuild_route_interfaces() const {

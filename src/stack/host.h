@@ -279,7 +279,7 @@ class Host {
   // The interface of a route lookup's result: by the route's index, from
   // a table worked out again whenever routes or interfaces were added
   // (both only grow), else by name.
-  const Interface* route_interface(const FibResult& r) const;
+  inline const Interface* route_interface(const FibResult& r) const;
   [[gnu::noinline, gnu::cold]] void rebuild_route_interfaces() const;
   mutable std::vector<int> route_if_;  // by index in fib_.routes(): index in interfaces_, or -1
   mutable const Route* route_if_data_ = nullptr;
@@ -334,5 +334,17 @@ class Host {
   };
   std::vector<TcpConn> tcp_conns_;
 };
+
+// Inline: forward() asks for every packet.
+inline const Interface* Host::route_interface(const FibResult& r) const {
+  const auto& routes = fib_.routes();
+  std::less<const Route*> before;  // a total order even for a route of another Fib
+  if (!r.route || before(r.route, routes.data()) || !before(r.route, routes.data() + routes.size()))
+    return find_interface(r.dev);
+  if (routes.data() != route_if_data_ || routes.size() != route_if_routes_ || interfaces_.size() != route_if_ifs_)
+    rebuild_route_interfaces();
+  int i = route_if_[static_cast<size_t>(r.route - routes.data())];
+  return i < 0 ? nullptr : &interfaces_[static_cast<size_t>(i)];
+}
 
 }  // namespace nfemu::stack
