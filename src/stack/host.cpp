@@ -451,7 +451,7 @@ void Host::receive_frame(packet::Packet& pkt, std::string_view ifname, uint64_t 
     pkt.meta.trace = false;
   }
   pkt.meta.in.set(ifname);
-  pkt.meta.out.set("");
+  pkt.meta.out = packet::IfName{};  // as set(""), without the copy
   pkt.meta.frag_max_size = 0;  // ip_rcv_core clears IPCB
   pkt.meta.tstamp_ns = now_ns;
   // A received packet has no socket (loopback_xmit orphans it too).
