@@ -703,7 +703,7 @@ uint32_t Host::icmp_source(const packet::Packet& offending) const {
     if (uint32_t a = fib_.select_source(std::string(offending.meta.in.view()), ip.saddr(), Scope::Link)) return a;
   }
   auto back = fib_.lookup(ip.saddr());
-  if (!back || back->type != RouteType::Unicast && back->type != RouteType::Local) return 0;
+  if (!back || (back->type != RouteType::Unicast && back->type != RouteType::Local)) return 0;
   return back->src;
 }
 
