@@ -67,6 +67,12 @@ class Merger {
   ~Merger();
 
   Result<std::optional<MergedFrame>> next();
+  // The same without a Result per frame (the replay loop): the next frame
+  // into f, or false at the end, or on an error: then failed() is true and
+  // take_error() says which.
+  bool next(MergedFrame& f);
+  bool failed() const;
+  Error take_error();
 
   // Bytes of the files read so far and in total (for a progress bar).
   uint64_t bytes_read() const;

@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <utility>
@@ -63,6 +64,13 @@ struct Fate {
   }
 };
 
+// An input interface: its name, and the same as an IfName (what the
+// observer compares packets' meta.in with), made once.
+struct InputName {
+  std::string_view name;
+  packet::IfName key;
+};
+
 // One host being replayed into: the observer that attributes verdicts and
 // the writers of its artifacts.
 class HostRun : private stack::PathObserver {
@@ -100,17 +108,17 @@ class HostRun : private stack::PathObserver {
   // One frame arriving on ifname at virtual time now_ns (0 = first frame).
   // The host works in pkt's buffer (Host::receive_frame): the caller
   // refills the same Packet for the next frame.
-  const Fate& process(packet::Packet& pkt, std::string_view ifname, uint64_t now_ns) {
+  const Fate& process(packet::Packet& pkt, const InputName& in, uint64_t now_ns) {
     now_ns_ = now_ns;
     auto& ct = host_->conntrack();
     // The expiries' events are collected with the packet's, after it: the
     // queue keeps their order, and one look per frame is enough.
     ct.expire_until(now_ns);
     fate_ = Fate{};
-    cur_in_.set(ifname);
+    cur_in_ = in.key;
     table_drop_ = SIZE_MAX;
     ++stats_.replayed;
-    host_->receive_frame(pkt, ifname, now_ns);
+    host_->receive_frame(pkt, in.name, now_ns);
     collect_events();
     stats_.ct_peak = std::max<uint64_t>(stats_.ct_peak, ct.count());
     switch (fate_.kind) {
@@ -404,7 +412,9 @@ struct InputLink {
   std::span<const uint8_t> l3;
   if (f.linktype == kDltEthernet) {
     if (d.size() < packet::kEthernetHeader) return ++in.runt, false;
-    eth = packet::read_ethernet(d);
+    std::memcpy(eth.dst.data(), d.data(), 6);
+    std::memcpy(eth.src.data(), d.data() + 6, 6);
+    eth.ethertype = be16(d.data() + 12);
     if (eth.src == link.own) return ++in.own, false;  // the host's own output, captured both ways
     l3 = d.subspan(packet::kEthernetHeader);
   } else if (f.linktype == kDltLinuxSll) {
@@ -465,30 +475,35 @@ bool header_in_bounds(const packet::Packet& pkt) {
   return ihl >= 20 && ihl <= total && total <= d.size();
 }
 
-// The frame loop of one host with conntrack, kAhead frames read ahead of
-// the one being processed (each counted as read, its Packet filled and its
-// conntrack bucket prefetched). Every frame read is processed, also when
-// reading on failed: that error comes after them, as in the plain loop.
-// Returns the virtual time of the last frame.
-Result<uint64_t> replay_ahead(Merger& merger, std::optional<MergedFrame> first, HostRun& run,
-                              const ReplayOptions& opts, const std::vector<InputLink>& links, uint64_t base_us,
-                              ReplaySummary& sum, Progress& progress) {
-  // Two prefetch steps: the bucket when a frame is read (kAhead frames
-  // before it is processed), then the entry the bucket names, kEntryAhead
-  // frames before (the bucket is in cache by then; the entry's address
-  // was not known earlier).
+// One frame read ahead of the one being processed.
+struct Slot {
+  packet::Packet pkt;
+  bool ok = false;
+  bool lookup = false;  // ok and the headers conntrack reads are there
+  size_t input = 0;
+  uint64_t now_ns = 0;
+  uint64_t ordinal = 0;  // in the merged stream, 1-based (diff lines)
+  uint64_t frame_no = 0, ts_us = 0;
+};
+
+// The frame loop: kAhead frames read ahead of the one being processed
+// (each counted as read and its Packet filled; with conntrack, its bucket
+// prefetched, then the entry the bucket names kEntryAhead frames before it
+// is processed: the lookup's cache miss was most of an established
+// packet's). Reading a window of frames at a time also keeps the merger's
+// and the copy's work together, away from the host's (fw and acl, without
+// conntrack, ran faster with it too). Every frame read is processed, also
+// when reading on failed: that error comes after them. `process(slot)`
+// gives a frame to the host(s); `tables` are their conntrack tables, empty
+// without conntrack. Returns the virtual time of the last frame.
+template <class Process>
+Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, std::span<const conntrack::Table* const> tables,
+                            const ReplayOptions& opts, const std::vector<InputLink>& links, uint64_t base_us,
+                            ReplaySummary& sum, Progress& progress, Process&& process) {
   constexpr size_t kAhead = 8, kEntryAhead = 4;
-  struct Slot {
-    packet::Packet pkt;
-    bool ok = false;
-    bool lookup = false;  // ok and the headers conntrack reads are there
-    size_t input = 0;
-    uint64_t now_ns = 0;
-  };
   std::array<Slot, kAhead> ring;
   size_t head = 0, count = 0;
-  const conntrack::Table& ct = run.host().conntrack();
-  std::optional<Error> error;
+  const bool prefetch = !tables.empty();
   auto admit = [&](const MergedFrame& fr) {
     Slot& slot = ring[(head + count) % kAhead];
     ++count;
@@ -499,19 +514,18 @@ Result<uint64_t> replay_ahead(Merger& merger, std::optional<MergedFrame> first, 
     sum.last_us = fr.ts_us;
     slot.input = fr.input;
     slot.now_ns = (fr.ts_us - base_us) * 1000;
+    slot.ordinal = sum.frames;
+    slot.frame_no = fr.frame_no;
+    slot.ts_us = fr.ts_us;
     slot.ok = to_packet(fr, links[fr.input], in, slot.pkt);
-    slot.lookup = slot.ok && header_in_bounds(slot.pkt);
-    if (slot.lookup) ct.prefetch(slot.pkt);
+    slot.lookup = prefetch && slot.ok && header_in_bounds(slot.pkt);
+    if (slot.lookup)
+      for (const auto* ct : tables) ct->prefetch(slot.pkt);
   };
+  MergedFrame fr;
   auto read = [&] {
-    if (error) return false;
-    auto next = merger.next();
-    if (!next) {
-      error = next.error();
-      return false;
-    }
-    if (!*next) return false;
-    admit(**next);
+    if (!merger.next(fr)) return false;
+    admit(fr);
     return true;
   };
   if (first) {
@@ -523,18 +537,19 @@ Result<uint64_t> replay_ahead(Merger& merger, std::optional<MergedFrame> first, 
   bool more = count == kAhead;
   while (count) {
     Slot& slot = ring[head];
-    if (count > kEntryAhead) {
+    if (prefetch && count > kEntryAhead) {
       const Slot& later = ring[(head + kEntryAhead) % kAhead];
-      if (later.lookup) ct.prefetch_entry(later.pkt);
+      if (later.lookup)
+        for (const auto* ct : tables) ct->prefetch_entry(later.pkt);
     }
     now_ns = slot.now_ns;
-    if (slot.ok) run.process(slot.pkt, opts.inputs[slot.input].ifname, now_ns);
+    if (slot.ok) process(slot);
     head = (head + 1) % kAhead;
     --count;
     if (opts.progress) progress.update(sum.frames, merger.bytes_read(), merger.bytes_total());
     if (more) more = read();
   }
-  if (error) return *error;
+  if (merger.failed()) return merger.take_error();
   return now_ns;
 }
 
@@ -598,52 +613,41 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
 
   Progress progress(opts.progress);
   auto loop_start = std::chrono::steady_clock::now();
-  uint64_t now_ns = 0;
-  std::optional<MergedFrame> f = *first;
-  packet::Packet pkt, copy;  // reused: no allocation per frame once warm
   // Resolved once: the neighbour is a lookup by interface name.
   std::vector<InputLink> links;
+  std::vector<InputName> names;
   for (const auto& i : opts.inputs) {
     const stack::Host& h = runs[0]->host();
     links.push_back({h.find_interface(i.ifname)->mac, h.neighbour ? h.neighbour(i.ifname, 0) : packet::Mac{}});
+    names.push_back({i.ifname, packet::IfName(i.ifname)});
   }
-  // One host with conntrack: frames are read a few ahead, so that the
-  // conntrack bucket of each is fetched while earlier ones go through the
-  // host (the lookup's cache miss was most of an established packet's).
-  if (runs.size() == 1 && runs[0]->host().conntrack_enabled()) {
-    auto r = replay_ahead(*merger, std::exchange(f, std::nullopt), *runs[0], opts, links, base_us, sum, progress);
-    if (!r) return r.error();
-    now_ns = *r;
+  std::vector<const conntrack::Table*> tables;
+  for (auto& r : runs)
+    if (r->host().conntrack_enabled()) tables.push_back(&r->host().conntrack());
+  Result<uint64_t> last = uint64_t{0};
+  if (runs.size() == 1) {
+    HostRun& run = *runs[0];
+    last = run_frames(*merger, *first, tables, opts, links, base_us, sum, progress,
+                      [&](Slot& slot) { run.process(slot.pkt, names[slot.input], slot.now_ns); });
+  } else {
+    // Both hosts work on copies: the slot keeps the frame as read, for the
+    // text of a difference (made only then).
+    packet::Packet work;  // reused: no allocation per frame once warm
+    last = run_frames(*merger, *first, tables, opts, links, base_us, sum, progress, [&](Slot& slot) {
+      const InputName& name = names[slot.input];
+      work = slot.pkt;
+      const Fate a = runs[0]->process(work, name, slot.now_ns);
+      work = slot.pkt;
+      const Fate& b = runs[1]->process(work, name, slot.now_ns);
+      if (a.same_as(b)) return;
+      if (++sum.differences <= opts.max_diff_lines)
+        diff_out << fmt::format("frame {} ({} #{}) at {} on {}: {}\n  scenario:  {}\n  candidate: {}\n", slot.ordinal,
+                                opts.inputs[slot.input].path, slot.frame_no, seconds(slot.ts_us), name.name,
+                                frame_text(slot.pkt), runs[0]->describe(a), runs[1]->describe(b));
+    });
   }
-  while (f) {
-    ++sum.frames;
-    auto& in = sum.inputs[f->input];
-    ++in.frames;
-    if (sum.frames == 1) sum.first_us = f->ts_us;
-    sum.last_us = f->ts_us;
-    now_ns = (f->ts_us - base_us) * 1000;
-    const std::string& ifname = opts.inputs[f->input].ifname;
-    if (to_packet(*f, links[f->input], in, pkt)) {
-      if (runs.size() == 1) {
-        runs[0]->process(pkt, ifname, now_ns);
-      } else {
-        std::string text = frame_text(pkt);
-        copy = pkt;
-        const Fate a = runs[0]->process(copy, ifname, now_ns);
-        const Fate& b = runs[1]->process(pkt, ifname, now_ns);
-        if (!a.same_as(b)) {
-          if (++sum.differences <= opts.max_diff_lines)
-            diff_out << fmt::format("frame {} ({} #{}) at {} on {}: {}\n  scenario:  {}\n  candidate: {}\n",
-                                    sum.frames, opts.inputs[f->input].path, f->frame_no, seconds(f->ts_us), ifname,
-                                    text, runs[0]->describe(a), runs[1]->describe(b));
-        }
-      }
-    }
-    if (opts.progress) progress.update(sum.frames, merger->bytes_read(), merger->bytes_total());
-    auto next = merger->next();
-    if (!next) return next.error();
-    f = *next;
-  }
+  if (!last) return last.error();
+  uint64_t now_ns = *last;
   sum.loop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
   progress.end(sum.frames, merger->bytes_total());
   sum.warnings = merger->warnings();
