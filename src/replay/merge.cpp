@@ -116,7 +116,7 @@ struct Merger::Impl {
   // The bytes of records libpcap read (mapped ones need none), recycled.
   std::vector<std::vector<uint8_t>> pool;
   std::vector<uint32_t> free_bytes;
-  uint32_t released = kNotOwned;  // the buffer of the frame the last next() handed out
+  std::vector<uint32_t> handed_out;  // the buffers of the frames the last next() handed out
   std::vector<std::string> warnings;
   uint64_t bytes_read = 0;
   uint64_t bytes_total = 0;
@@ -277,6 +277,8 @@ struct Merger::Impl {
   // Reads one record of s into its window; false on an error to report.
   // (A bool and a member, not a Result<void>: its two strings were made and
   // destroyed twice per frame.)
+  bool take(MergedFrame& f);
+  void give_back_handed_out();
   Error error;
   bool failed = false;  // next() met `error`
   bool read_one(Source& s) {
@@ -380,30 +382,28 @@ Result<Merger> Merger::open(const std::vector<Input>& inputs, MergeOptions opts)
   return Merger(std::move(impl));
 }
 
-bool Merger::next(MergedFrame& f) {
-  Impl& m = *impl_;
-  if (m.released != kNotOwned) [[unlikely]] {
-    m.free_bytes.push_back(m.released);
-    m.released = kNotOwned;
-  }
-  size_t best = m.sources.size();
+// The earliest frame of all inputs into f, or false (at the end, or on an
+// error: then `failed`).
+[[gnu::always_inline]] inline bool Merger::Impl::take(MergedFrame& f) {
+  size_t best = sources.size();
   if (best == 1) {
     // One capture: nothing to choose between.
-    if (!m.fill(m.sources[0])) [[unlikely]]
-      return m.failed = true, false;
-    if (!m.sources[0].empty()) best = 0;
+    if (!fill(sources[0])) [[unlikely]]
+      return failed = true, false;
+    if (!sources[0].empty()) best = 0;
   } else {
-    for (size_t i = 0; i < m.sources.size(); ++i) {
-      auto& s = m.sources[i];
-      if (!m.fill(s)) return m.failed = true, false;
+    for (size_t i = 0; i < sources.size(); ++i) {
+      auto& s = sources[i];
+      if (!fill(s)) return failed = true, false;
       if (s.empty()) continue;
-      if (best == m.sources.size() || s.front().ts_us < m.sources[best].front().ts_us) best = i;
+      if (best == sources.size() || s.front().ts_us < sources[best].front().ts_us) best = i;
     }
   }
-  if (best == m.sources.size()) return false;
-  auto& s = m.sources[best];
+  if (best == sources.size()) return false;
+  auto& s = sources[best];
   Buffered b = s.pop_front();
-  m.released = b.owned;
+  if (b.owned != kNotOwned) [[unlikely]]
+    handed_out.push_back(b.owned);
   f.input = best;
   f.frame_no = b.frame_no;
   f.ts_us = b.ts_us;
@@ -413,16 +413,34 @@ bool Merger::next(MergedFrame& f) {
   return true;
 }
 
-bool Merger::failed() const { return impl_->failed; }
-Error Merger::take_error() {
-  impl_->failed = false;
-  return std::move(impl_->error);
+void Merger::Impl::give_back_handed_out() {
+  free_bytes.insert(free_bytes.end(), handed_out.begin(), handed_out.end());
+  handed_out.clear();
 }
+
+bool Merger::next(MergedFrame& f) {
+  Impl& m = *impl_;
+  if (!m.handed_out.empty()) [[unlikely]]
+    m.give_back_handed_out();
+  return !m.failed && m.take(f);
+}
+
+size_t Merger::next(std::span<MergedFrame> out) {
+  Impl& m = *impl_;
+  if (!m.handed_out.empty()) [[unlikely]]
+    m.give_back_handed_out();
+  size_t n = 0;
+  while (n < out.size() && !m.failed && m.take(out[n])) ++n;
+  return n;
+}
+
+bool Merger::failed() const { return impl_->failed; }
+const Error& Merger::error() const { return impl_->error; }
 
 Result<std::optional<MergedFrame>> Merger::next() {
   MergedFrame f;
   if (next(f)) return std::optional<MergedFrame>(f);
-  if (failed()) return take_error();
+  if (failed()) return error();
   return std::optional<MergedFrame>();
 }
 

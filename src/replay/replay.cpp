@@ -486,8 +486,8 @@ struct Slot {
   uint64_t frame_no = 0, ts_us = 0;
 };
 
-// The frame loop: kAhead frames read ahead of the one being processed
-// (each counted as read and its Packet filled; with conntrack, its bucket
+// The frame loop: frames read ahead of the one being processed (each
+// counted as read and its Packet filled; with conntrack, its bucket
 // prefetched, then the entry the bucket names kEntryAhead frames before it
 // is processed: the lookup's cache miss was most of an established
 // packet's). Reading a window of frames at a time also keeps the merger's
@@ -500,12 +500,14 @@ template <class Process>
 Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, std::span<const conntrack::Table* const> tables,
                             const ReplayOptions& opts, const std::vector<InputLink>& links, uint64_t base_us,
                             ReplaySummary& sum, Progress& progress, Process&& process) {
-  constexpr size_t kAhead = 8, kEntryAhead = 4;
-  std::array<Slot, kAhead> ring;
+  // Frames are read kBatch at a time whenever no more than kRing - kBatch
+  // wait: each is read 8 to 16 frames before it is processed.
+  constexpr size_t kRing = 16, kBatch = 8, kEntryAhead = 4;
+  std::array<Slot, kRing> ring;
   size_t head = 0, count = 0;
   const bool prefetch = !tables.empty();
   auto admit = [&](const MergedFrame& fr) {
-    Slot& slot = ring[(head + count) % kAhead];
+    Slot& slot = ring[(head + count) % kRing];
     ++count;
     ++sum.frames;
     auto& in = sum.inputs[fr.input];
@@ -522,34 +524,33 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
     if (slot.lookup)
       for (const auto* ct : tables) ct->prefetch(slot.pkt);
   };
-  MergedFrame fr;
-  auto read = [&] {
-    if (!merger.next(fr)) return false;
-    admit(fr);
-    return true;
+  std::array<MergedFrame, kBatch> batch;
+  bool more = first.has_value();
+  auto refill = [&] {
+    size_t n = merger.next(batch);
+    for (size_t i = 0; i < n; ++i) admit(batch[i]);
+    more = n == kBatch;  // fewer: the end, or an error to report after these
   };
   if (first) {
     admit(*first);
-    while (count < kAhead && read()) {
-    }
+    refill();
   }
   uint64_t now_ns = 0;
-  bool more = count == kAhead;
   while (count) {
+    if (more && count <= kRing - kBatch) refill();
     Slot& slot = ring[head];
     if (prefetch && count > kEntryAhead) {
-      const Slot& later = ring[(head + kEntryAhead) % kAhead];
+      const Slot& later = ring[(head + kEntryAhead) % kRing];
       if (later.lookup)
         for (const auto* ct : tables) ct->prefetch_entry(later.pkt);
     }
     now_ns = slot.now_ns;
     if (slot.ok) process(slot);
-    head = (head + 1) % kAhead;
+    head = (head + 1) % kRing;
     --count;
     if (opts.progress) progress.update(sum.frames, merger.bytes_read(), merger.bytes_total());
-    if (more) more = read();
   }
-  if (merger.failed()) return merger.take_error();
+  if (merger.failed()) return merger.error();
   return now_ns;
 }
 
