@@ -75,8 +75,11 @@ struct InputName {
 // the writers of its artifacts.
 class HostRun : private stack::PathObserver {
  public:
-  HostRun(std::unique_ptr<stack::Host> host, std::string label, uint64_t base_us)
-      : host_(std::move(host)), base_us_(base_us) {
+  // `compared`: fates are compared with another host's (--diff), which
+  // needs the addresses and ports each packet left with; the counters
+  // need only the kind and the NAT flags.
+  HostRun(std::unique_ptr<stack::Host> host, std::string label, uint64_t base_us, bool compared)
+      : host_(std::move(host)), base_us_(base_us), compared_(compared) {
     stats_.label = std::move(label);
     // What leaves is counted and written by on_transmit, which the host
     // calls right before on_wire for every frame that leaves a link: one
@@ -267,6 +270,11 @@ class HostRun : private stack::PathObserver {
     // A dropped datagram may be one ip_rcv refused: its header is not to
     // be read. Drops compare by kind alone anyway.
     if (kind == Fate::Kind::Dropped) return;
+    if (auto* ct = static_cast<const conntrack::Entry*>(pkt.meta.ct)) {
+      fate_.snat = ct->status & conntrack::status::kSrcNat;
+      fate_.dnat = ct->status & conntrack::status::kDstNat;
+    }
+    if (!compared_) return;
     auto ip = pkt.ip();
     fate_.saddr = ip.saddr();
     fate_.daddr = ip.daddr();
@@ -275,10 +283,6 @@ class HostRun : private stack::PathObserver {
     if ((fate_.proto == 6 || fate_.proto == 17) && ip.frag_offset() == 0 && l4.size() >= 4) {
       fate_.sport = be16(l4.data());
       fate_.dport = be16(l4.data() + 2);
-    }
-    if (auto* ct = static_cast<const conntrack::Entry*>(pkt.meta.ct)) {
-      fate_.snat = ct->status & conntrack::status::kSrcNat;
-      fate_.dnat = ct->status & conntrack::status::kDstNat;
     }
   }
 
@@ -325,7 +329,7 @@ class HostRun : private stack::PathObserver {
     wire(ifname, key, pkt);
     if (!original(pkt)) return;
     leave(Fate::Kind::Forwarded, pkt);
-    fate_.out = key;
+    if (compared_) fate_.out = key;
   }
   // The summary and the artifacts show no NAT step: the host need not
   // copy each NATed datagram's start for on_nat.
@@ -341,6 +345,7 @@ class HostRun : private stack::PathObserver {
 
   std::unique_ptr<stack::Host> host_;
   uint64_t base_us_;
+  bool compared_;
   uint64_t now_ns_ = 0;
   HostStats stats_;
   fs::path dir_;
@@ -596,7 +601,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     if (!h) return h.error();
     if (rules) (*h)->ruleset() = *rules;
     (*h)->set_classifier(opts.linear ? stack::Host::Classifier::Linear : stack::Host::Classifier::Compiled);
-    runs.push_back(std::make_unique<HostRun>(std::move(*h), std::move(label), base_us));
+    runs.push_back(std::make_unique<HostRun>(std::move(*h), std::move(label), base_us, opts.diff));
     if (!opts.out_dir.empty())
       if (auto r = runs.back()->open_artifacts(dir); !r) return r;
     return {};
