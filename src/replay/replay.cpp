@@ -495,19 +495,20 @@ struct Slot {
 // counted as read and its Packet filled; with conntrack, its bucket
 // prefetched, then the entry the bucket names kEntryAhead frames before it
 // is processed: the lookup's cache miss was most of an established
-// packet's). Reading a window of frames at a time also keeps the merger's
-// and the copy's work together, away from the host's (fw and acl, without
-// conntrack, ran faster with it too). Every frame read is processed, also
-// when reading on failed: that error comes after them. `process(slot)`
-// gives a frame to the host(s); `tables` are their conntrack tables, empty
-// without conntrack. Returns the virtual time of the last frame.
-template <class Process>
+// packet's). Without conntrack there is nothing to prefetch: a frame or
+// two ahead (kRing 2) ran faster than 8 to 16 (the slots' buffers crowd
+// the cache). Every frame read is processed, also when reading on failed:
+// that error comes after them. `process(slot)` gives a frame to the
+// host(s); `tables` are their conntrack tables, empty without conntrack.
+// Returns the virtual time of the last frame.
+template <size_t kRing, size_t kBatch, class Process>
 Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, std::span<const conntrack::Table* const> tables,
                             const ReplayOptions& opts, const std::vector<InputLink>& links, uint64_t base_us,
                             ReplaySummary& sum, Progress& progress, Process&& process) {
   // Frames are read kBatch at a time whenever no more than kRing - kBatch
-  // wait: each is read 8 to 16 frames before it is processed.
-  constexpr size_t kRing = 16, kBatch = 8, kEntryAhead = 4;
+  // wait.
+  static_assert(kBatch < kRing);
+  constexpr size_t kEntryAhead = 4;
   std::array<Slot, kRing> ring;
   size_t head = 0, count = 0;
   const bool prefetch = !tables.empty();
@@ -630,16 +631,21 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   std::vector<const conntrack::Table*> tables;
   for (auto& r : runs)
     if (r->host().conntrack_enabled()) tables.push_back(&r->host().conntrack());
+  // With conntrack each frame is read 8 to 16 frames before it is
+  // processed; without, 1 to 2 (see run_frames).
+  auto loop = [&](auto&& process) {
+    return tables.empty() ? run_frames<2, 1>(*merger, *first, tables, opts, links, base_us, sum, progress, process)
+                          : run_frames<16, 8>(*merger, *first, tables, opts, links, base_us, sum, progress, process);
+  };
   Result<uint64_t> last = uint64_t{0};
   if (runs.size() == 1) {
     HostRun& run = *runs[0];
-    last = run_frames(*merger, *first, tables, opts, links, base_us, sum, progress,
-                      [&](Slot& slot) { run.process(slot.pkt, names[slot.input], slot.now_ns); });
+    last = loop([&](Slot& slot) { run.process(slot.pkt, names[slot.input], slot.now_ns); });
   } else {
     // Both hosts work on copies: the slot keeps the frame as read, for the
     // text of a difference (made only then).
     packet::Packet work;  // reused: no allocation per frame once warm
-    last = run_frames(*merger, *first, tables, opts, links, base_us, sum, progress, [&](Slot& slot) {
+    last = loop([&](Slot& slot) {
       const InputName& name = names[slot.input];
       work = slot.pkt;
       const Fate a = runs[0]->process(work, name, slot.now_ns);
