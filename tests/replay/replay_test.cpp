@@ -258,10 +258,12 @@ TEST(MergeTest, LateFramesInALargeWindowAreSortedAcrossRingGrowthAndWrap) {
   std::vector<Rec> recs;
   std::vector<std::pair<uint64_t, uint64_t>> want;  // (ts, frame number)
   for (uint64_t i = 0; i < 1000; ++i) {
-    // Every 7th frame is up to 300 us late; every 11th repeats the time
-    // before it (a tie).
-    uint64_t ts = 10000 + i * 10;
-    if (i % 7 == 3) ts -= 10 * (i % 30);
+    // Sparse first (the window holds ~50 frames: the ring wraps), then
+    // dense (it holds them all: the ring grows while wrapped). Every 7th
+    // frame is up to 300 us late; every 11th repeats the time before it
+    // (a tie).
+    uint64_t ts = i < 200 ? 10000 + i * 100 : 30000 + (i - 200) * 2;
+    if (i % 7 == 3) ts -= i < 200 ? 10 * (i % 30) : 2 * (i % 30);
     if (i % 11 == 5) ts = recs.back().ts_us;
     recs.push_back({ts, f});
     want.emplace_back(ts, i + 1);
