@@ -17,12 +17,16 @@ namespace nfemu::replay {
 
 namespace {
 
+// One frame waiting in a source's window: plain values (the ring moves
+// them), the bytes in the mapped file or in a pool buffer of Impl.
+constexpr uint32_t kNotOwned = UINT32_MAX;
 struct Buffered {
   uint64_t ts_us = 0;
   uint64_t frame_no = 0;
+  const uint8_t* data = nullptr;
+  uint32_t caplen = 0;
   uint32_t orig_len = 0;
-  std::span<const uint8_t> data;  // into the mapped file, or bytes
-  std::vector<uint8_t> bytes;
+  uint32_t owned = kNotOwned;  // index in Impl::pool of the buffer holding the bytes (libpcap's records)
 };
 
 uint32_t load32le(const uint8_t* p) {
@@ -35,8 +39,8 @@ uint32_t load32le(const uint8_t* p) {
 // replay reads.
 constexpr uint32_t kMaxSnaplen = 262144;
 
-bool earlier(const Buffered* a, const Buffered* b) {
-  return a->ts_us != b->ts_us ? a->ts_us < b->ts_us : a->frame_no < b->frame_no;
+bool earlier(const Buffered& a, const Buffered& b) {
+  return a.ts_us != b.ts_us ? a.ts_us < b.ts_us : a.frame_no < b.frame_no;
 }
 
 std::string seconds(uint64_t us) { return fmt::format("{}.{:06}", us / 1000000, us % 1000000); }
@@ -73,36 +77,46 @@ struct Merger::Impl {
     uint64_t frames = 0;  // read so far
     uint64_t max_ts = 0;  // latest timestamp read
     uint64_t max_frame = 0;
-    // Sorted by (time, frame number). Captures are nearly sorted: a frame
-    // almost always goes at the back, and the few late ones are inserted.
-    // A vector consumed from `head` rather than a deque: a deque allocates
-    // and frees a block every few dozen frames; this one stops growing
-    // once it holds a window.
-    std::vector<Buffered*> queue;
-    size_t head = 0;
-    bool empty() const { return head == queue.size(); }
-    Buffered* front() const { return queue[head]; }
-    Buffered* pop_front() {
-      Buffered* b = queue[head++];
-      if (head == queue.size()) {
-        queue.clear();
-        head = 0;
-      } else if (head >= 256 && head * 2 >= queue.size()) {
-        queue.erase(queue.begin(), queue.begin() + static_cast<ptrdiff_t>(head));
-        head = 0;
+    // Sorted by (time, frame number), a ring of plain values (a power of
+    // two, grown only when a window does not fit). Captures are nearly
+    // sorted: a frame almost always goes at the back, and the few late
+    // ones are moved back to their place.
+    std::vector<Buffered> ring = std::vector<Buffered>(64);
+    size_t head = 0, count = 0;
+    bool empty() const { return count == 0; }
+    const Buffered& front() const { return ring[head]; }
+    void push(const Buffered& b) {
+      if (count == ring.size()) grow();
+      size_t mask = ring.size() - 1;
+      size_t i = (head + count) & mask;
+      ring[i] = b;
+      ++count;
+      while (i != head) {
+        size_t prev = (i - 1) & mask;
+        if (!earlier(ring[i], ring[prev])) break;
+        std::swap(ring[i], ring[prev]);
+        i = prev;
       }
+    }
+    Buffered pop_front() {
+      Buffered b = ring[head];
+      head = (head + 1) & (ring.size() - 1);
+      --count;
       return b;
+    }
+    [[gnu::noinline, gnu::cold]] void grow() {
+      std::vector<Buffered> bigger(ring.size() * 2);
+      for (size_t i = 0; i < count; ++i) bigger[i] = ring[(head + i) & (ring.size() - 1)];
+      ring.swap(bigger);
+      head = 0;
     }
   };
   std::vector<Source> sources;
   MergeOptions opts;
-  // Buffers in blocks of kBlock: a window of a thousand frames is a few
-  // allocations, not one per buffer.
-  static constexpr size_t kBlock = 256;
-  std::vector<std::unique_ptr<Buffered[]>> storage;
-  size_t block_used = kBlock;
-  std::vector<Buffered*> free_list;
-  Buffered* released = nullptr;  // handed out by the last next()
+  // The bytes of records libpcap read (mapped ones need none), recycled.
+  std::vector<std::vector<uint8_t>> pool;
+  std::vector<uint32_t> free_bytes;
+  std::vector<uint32_t> handed_out;  // the buffers of the frames the last next() handed out
   std::vector<std::string> warnings;
   uint64_t bytes_read = 0;
   uint64_t bytes_total = 0;
@@ -159,7 +173,7 @@ struct Merger::Impl {
 
   // The next record from the map into b, or false: then libpcap takes
   // over at s.pos.
-  bool read_mapped(Source& s, Buffered* b) {
+  bool read_mapped(Source& s, Buffered& b) {
     if (s.map_size - s.pos < kPcapRecordHeader) return false;
     const uint8_t* h = s.map + s.pos;
     uint32_t f[4];
@@ -171,9 +185,11 @@ struct Merger::Impl {
     if (sec > 0x7fffffffu || usec >= 1000000 || caplen > s.snaplen || caplen > kMaxSnaplen || caplen > len)
       return false;
     if (s.map_size - s.pos - kPcapRecordHeader < caplen) return false;
-    b->ts_us = uint64_t{sec} * 1000000 + usec;
-    b->orig_len = len;
-    b->data = {h + kPcapRecordHeader, caplen};
+    b.ts_us = uint64_t{sec} * 1000000 + usec;
+    b.orig_len = len;
+    b.data = h + kPcapRecordHeader;
+    b.caplen = caplen;
+    b.owned = kNotOwned;
     s.pos += kPcapRecordHeader + caplen;
     read_ahead(s);
     if (s.pos - s.released >= 2 * kReleaseStep) release_behind(s);
@@ -245,80 +261,87 @@ struct Merger::Impl {
     }
   }
 
-  Buffered* take_buffer() {
-    if (free_list.empty()) {
-      if (block_used == kBlock) {
-        storage.push_back(std::make_unique<Buffered[]>(kBlock));
-        block_used = 0;
-      }
-      return &storage.back()[block_used++];
+  uint32_t take_bytes() {
+    if (free_bytes.empty()) {
+      pool.emplace_back();
+      // An Ethernet MTU's frame fits from the start: recycled buffers then
+      // rarely grow.
+      pool.back().reserve(1536);
+      return static_cast<uint32_t>(pool.size() - 1);
     }
-    Buffered* b = free_list.back();
-    free_list.pop_back();
-    return b;
+    uint32_t i = free_bytes.back();
+    free_bytes.pop_back();
+    return i;
   }
-  void give_back(Buffered* b) { free_list.push_back(b); }
 
-  // Reads one record of s into its queue; false on an error to report.
+  // Reads one record of s into its window; false on an error to report.
   // (A bool and a member, not a Result<void>: its two strings were made and
   // destroyed twice per frame.)
+  bool take(MergedFrame& f);
+  void give_back_handed_out();
   Error error;
+  bool failed = false;  // next() met `error`
   bool read_one(Source& s) {
-    Buffered* b = take_buffer();
-    if (s.mapped && !read_mapped(s, b)) leave_map(s);
-    if (!s.mapped) {
-      if (s.eof) return give_back(b), true;
-      pcap_pkthdr* h = nullptr;
-      const u_char* data = nullptr;
-      int rc = pcap_next_ex(s.p, &h, &data);
-      if (rc == PCAP_ERROR_BREAK) {
-        s.eof = true;
-        give_back(b);
-        return true;
-      }
-      if (rc != 1) {
-        warnings.push_back(fmt::format("{}: truncated or corrupt after frame {}: {}", s.path, s.frames,
-                                       pcap_geterr(s.p)));
-        s.eof = true;
-        give_back(b);
-        return true;
-      }
-      b->ts_us = static_cast<uint64_t>(h->ts.tv_sec) * 1000000 + static_cast<uint64_t>(h->ts.tv_usec);
-      b->orig_len = h->len;
-      // An Ethernet MTU's frame fits from the start: recycled buffers then
-      // rarely grow. (Mapped records need no bytes of their own.)
-      if (b->bytes.capacity() < 1536) b->bytes.reserve(1536);
-      b->bytes.assign(data, data + h->caplen);
-      b->data = b->bytes;
+    Buffered b;
+    if (!s.mapped || !read_mapped(s, b)) [[unlikely]] {
+      if (!read_unmapped(s, b)) return true;  // the end of s
     }
     ++s.frames;
-    bytes_read += kPcapRecordHeader + b->data.size();
-    uint64_t ts = b->ts_us;
-    if (ts + opts.window_us < s.max_ts) {
-      give_back(b);
-      error = make_error(fmt::format(
-          "{}: frame {} (at {} s) is {} s earlier than frame {} (at {} s), beyond the reorder window of {} s; "
-          "sort the capture first (reordercap IN OUT) or widen --reorder-window",
-          s.path, s.frames, seconds(ts), seconds(s.max_ts - ts), s.max_frame, seconds(s.max_ts),
-          seconds(opts.window_us)));
-      return false;
-    }
+    bytes_read += kPcapRecordHeader + b.caplen;
+    uint64_t ts = b.ts_us;
+    if (ts + opts.window_us < s.max_ts) [[unlikely]]
+      return out_of_order(s, b);
     if (ts >= s.max_ts) {
       s.max_ts = ts;
       s.max_frame = s.frames;
     }
-    b->frame_no = s.frames;
-    if (s.empty() || !earlier(b, s.queue.back()))
-      s.queue.push_back(b);
-    else
-      s.queue.insert(std::upper_bound(s.queue.begin() + static_cast<ptrdiff_t>(s.head), s.queue.end(), b, earlier), b);
+    b.frame_no = s.frames;
+    s.push(b);
     return true;
+  }
+
+  // libpcap's record into b (after the map, or without one), or false at
+  // the end of s (a warning said why if it was cut).
+  [[gnu::noinline]] bool read_unmapped(Source& s, Buffered& b) {
+    if (s.mapped) leave_map(s);
+    if (s.eof) return false;
+    pcap_pkthdr* h = nullptr;
+    const u_char* data = nullptr;
+    int rc = pcap_next_ex(s.p, &h, &data);
+    if (rc == PCAP_ERROR_BREAK) {
+      s.eof = true;
+      return false;
+    }
+    if (rc != 1) {
+      warnings.push_back(
+          fmt::format("{}: truncated or corrupt after frame {}: {}", s.path, s.frames, pcap_geterr(s.p)));
+      s.eof = true;
+      return false;
+    }
+    b.ts_us = static_cast<uint64_t>(h->ts.tv_sec) * 1000000 + static_cast<uint64_t>(h->ts.tv_usec);
+    b.orig_len = h->len;
+    b.owned = take_bytes();
+    auto& bytes = pool[b.owned];
+    bytes.assign(data, data + h->caplen);
+    b.data = bytes.data();
+    b.caplen = h->caplen;
+    return true;
+  }
+
+  [[gnu::noinline, gnu::cold]] bool out_of_order(const Source& s, const Buffered& b) {
+    if (b.owned != kNotOwned) free_bytes.push_back(b.owned);
+    error = make_error(fmt::format(
+        "{}: frame {} (at {} s) is {} s earlier than frame {} (at {} s), beyond the reorder window of {} s; "
+        "sort the capture first (reordercap IN OUT) or widen --reorder-window",
+        s.path, s.frames, seconds(b.ts_us), seconds(s.max_ts - b.ts_us), s.max_frame, seconds(s.max_ts),
+        seconds(opts.window_us)));
+    return false;
   }
 
   // Reads until the earliest buffered frame can no longer be preceded by a
   // frame still in the file: one later than it by the window has been seen.
   bool fill(Source& s) {
-    while (!s.eof && (s.empty() || s.max_ts < s.front()->ts_us + opts.window_us)) {
+    while (!s.eof && (s.empty() || s.max_ts < s.front().ts_us + opts.window_us)) {
       if (!read_one(s)) return false;
     }
     return true;
@@ -359,37 +382,66 @@ Result<Merger> Merger::open(const std::vector<Input>& inputs, MergeOptions opts)
   return Merger(std::move(impl));
 }
 
-Result<std::optional<MergedFrame>> Merger::next() {
-  Impl& m = *impl_;
-  if (m.released) {
-    m.free_list.push_back(m.released);
-    m.released = nullptr;
-  }
-  size_t best = m.sources.size();
+// The earliest frame of all inputs into f, or false (at the end, or on an
+// error: then `failed`).
+[[gnu::always_inline]] inline bool Merger::Impl::take(MergedFrame& f) {
+  size_t best = sources.size();
   if (best == 1) {
     // One capture: nothing to choose between.
-    if (!m.fill(m.sources[0])) return std::move(m.error);
-    if (!m.sources[0].empty()) best = 0;
+    if (!fill(sources[0])) [[unlikely]]
+      return failed = true, false;
+    if (!sources[0].empty()) best = 0;
   } else {
-    for (size_t i = 0; i < m.sources.size(); ++i) {
-      auto& s = m.sources[i];
-      if (!m.fill(s)) return std::move(m.error);
+    for (size_t i = 0; i < sources.size(); ++i) {
+      auto& s = sources[i];
+      if (!fill(s)) return failed = true, false;
       if (s.empty()) continue;
-      if (best == m.sources.size() || s.front()->ts_us < m.sources[best].front()->ts_us) best = i;
+      if (best == sources.size() || s.front().ts_us < sources[best].front().ts_us) best = i;
     }
   }
-  if (best == m.sources.size()) return std::optional<MergedFrame>();
-  auto& s = m.sources[best];
-  Buffered* b = s.pop_front();
-  m.released = b;
-  MergedFrame f;
+  if (best == sources.size()) return false;
+  auto& s = sources[best];
+  Buffered b = s.pop_front();
+  if (b.owned != kNotOwned) [[unlikely]]
+    handed_out.push_back(b.owned);
   f.input = best;
-  f.frame_no = b->frame_no;
-  f.ts_us = b->ts_us;
-  f.orig_len = b->orig_len;
+  f.frame_no = b.frame_no;
+  f.ts_us = b.ts_us;
+  f.orig_len = b.orig_len;
   f.linktype = s.linktype;
-  f.data = b->data;
-  return std::optional<MergedFrame>(f);
+  f.data = {b.data, b.caplen};
+  return true;
+}
+
+void Merger::Impl::give_back_handed_out() {
+  free_bytes.insert(free_bytes.end(), handed_out.begin(), handed_out.end());
+  handed_out.clear();
+}
+
+bool Merger::next(MergedFrame& f) {
+  Impl& m = *impl_;
+  if (!m.handed_out.empty()) [[unlikely]]
+    m.give_back_handed_out();
+  return !m.failed && m.take(f);
+}
+
+size_t Merger::next(std::span<MergedFrame> out) {
+  Impl& m = *impl_;
+  if (!m.handed_out.empty()) [[unlikely]]
+    m.give_back_handed_out();
+  size_t n = 0;
+  while (n < out.size() && !m.failed && m.take(out[n])) ++n;
+  return n;
+}
+
+bool Merger::failed() const { return impl_->failed; }
+const Error& Merger::error() const { return impl_->error; }
+
+Result<std::optional<MergedFrame>> Merger::next() {
+  MergedFrame f;
+  if (next(f)) return std::optional<MergedFrame>(f);
+  if (failed()) return error();
+  return std::optional<MergedFrame>();
 }
 
 uint64_t Merger::bytes_read() const { return impl_->bytes_read; }

@@ -67,6 +67,16 @@ class Merger {
   ~Merger();
 
   Result<std::optional<MergedFrame>> next();
+  // The same without a Result per frame (the replay loop): the next frame
+  // into f, or false at the end, or on an error: then failed() is true,
+  // error() says which, and every later call returns false.
+  bool next(MergedFrame& f);
+  // Up to out.size() frames at once (fewer only at the end or on an
+  // error), all valid until the next call: the call's own bookkeeping is
+  // paid once per batch.
+  size_t next(std::span<MergedFrame> out);
+  bool failed() const;
+  const Error& error() const;
 
   // Bytes of the files read so far and in total (for a progress bar).
   uint64_t bytes_read() const;

@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <utility>
@@ -63,12 +64,22 @@ struct Fate {
   }
 };
 
+// An input interface: its name, and the same as an IfName (what the
+// observer compares packets' meta.in with), made once.
+struct InputName {
+  std::string_view name;
+  packet::IfName key;
+};
+
 // One host being replayed into: the observer that attributes verdicts and
 // the writers of its artifacts.
 class HostRun : private stack::PathObserver {
  public:
-  HostRun(std::unique_ptr<stack::Host> host, std::string label, uint64_t base_us)
-      : host_(std::move(host)), base_us_(base_us) {
+  // `compared`: fates are compared with another host's (--diff), which
+  // needs the addresses and ports each packet left with; the counters
+  // need only the kind and the NAT flags.
+  HostRun(std::unique_ptr<stack::Host> host, std::string label, uint64_t base_us, bool compared)
+      : host_(std::move(host)), base_us_(base_us), compared_(compared) {
     stats_.label = std::move(label);
     // What leaves is counted and written by on_transmit, which the host
     // calls right before on_wire for every frame that leaves a link: one
@@ -100,17 +111,17 @@ class HostRun : private stack::PathObserver {
   // One frame arriving on ifname at virtual time now_ns (0 = first frame).
   // The host works in pkt's buffer (Host::receive_frame): the caller
   // refills the same Packet for the next frame.
-  const Fate& process(packet::Packet& pkt, std::string_view ifname, uint64_t now_ns) {
+  const Fate& process(packet::Packet& pkt, const InputName& in, uint64_t now_ns) {
     now_ns_ = now_ns;
     auto& ct = host_->conntrack();
     // The expiries' events are collected with the packet's, after it: the
     // queue keeps their order, and one look per frame is enough.
     ct.expire_until(now_ns);
     fate_ = Fate{};
-    cur_in_.set(ifname);
+    cur_in_ = in.key;
     table_drop_ = SIZE_MAX;
     ++stats_.replayed;
-    host_->receive_frame(pkt, ifname, now_ns);
+    host_->receive_frame(pkt, in.name, now_ns);
     collect_events();
     stats_.ct_peak = std::max<uint64_t>(stats_.ct_peak, ct.count());
     switch (fate_.kind) {
@@ -259,6 +270,11 @@ class HostRun : private stack::PathObserver {
     // A dropped datagram may be one ip_rcv refused: its header is not to
     // be read. Drops compare by kind alone anyway.
     if (kind == Fate::Kind::Dropped) return;
+    if (auto* ct = static_cast<const conntrack::Entry*>(pkt.meta.ct)) {
+      fate_.snat = ct->status & conntrack::status::kSrcNat;
+      fate_.dnat = ct->status & conntrack::status::kDstNat;
+    }
+    if (!compared_) return;
     auto ip = pkt.ip();
     fate_.saddr = ip.saddr();
     fate_.daddr = ip.daddr();
@@ -267,10 +283,6 @@ class HostRun : private stack::PathObserver {
     if ((fate_.proto == 6 || fate_.proto == 17) && ip.frag_offset() == 0 && l4.size() >= 4) {
       fate_.sport = be16(l4.data());
       fate_.dport = be16(l4.data() + 2);
-    }
-    if (auto* ct = static_cast<const conntrack::Entry*>(pkt.meta.ct)) {
-      fate_.snat = ct->status & conntrack::status::kSrcNat;
-      fate_.dnat = ct->status & conntrack::status::kDstNat;
     }
   }
 
@@ -317,7 +329,7 @@ class HostRun : private stack::PathObserver {
     wire(ifname, key, pkt);
     if (!original(pkt)) return;
     leave(Fate::Kind::Forwarded, pkt);
-    fate_.out = key;
+    if (compared_) fate_.out = key;
   }
   // The summary and the artifacts show no NAT step: the host need not
   // copy each NATed datagram's start for on_nat.
@@ -333,6 +345,7 @@ class HostRun : private stack::PathObserver {
 
   std::unique_ptr<stack::Host> host_;
   uint64_t base_us_;
+  bool compared_;
   uint64_t now_ns_ = 0;
   HostStats stats_;
   fs::path dir_;
@@ -404,7 +417,9 @@ struct InputLink {
   std::span<const uint8_t> l3;
   if (f.linktype == kDltEthernet) {
     if (d.size() < packet::kEthernetHeader) return ++in.runt, false;
-    eth = packet::read_ethernet(d);
+    std::memcpy(eth.dst.data(), d.data(), 6);
+    std::memcpy(eth.src.data(), d.data() + 6, 6);
+    eth.ethertype = be16(d.data() + 12);
     if (eth.src == link.own) return ++in.own, false;  // the host's own output, captured both ways
     l3 = d.subspan(packet::kEthernetHeader);
   } else if (f.linktype == kDltLinuxSll) {
@@ -465,32 +480,40 @@ bool header_in_bounds(const packet::Packet& pkt) {
   return ihl >= 20 && ihl <= total && total <= d.size();
 }
 
-// The frame loop of one host with conntrack, kAhead frames read ahead of
-// the one being processed (each counted as read, its Packet filled and its
-// conntrack bucket prefetched). Every frame read is processed, also when
-// reading on failed: that error comes after them, as in the plain loop.
+// One frame read ahead of the one being processed.
+struct Slot {
+  packet::Packet pkt;
+  bool ok = false;
+  bool lookup = false;  // ok and the headers conntrack reads are there
+  size_t input = 0;
+  uint64_t now_ns = 0;
+  uint64_t ordinal = 0;  // in the merged stream, 1-based (diff lines)
+  uint64_t frame_no = 0, ts_us = 0;
+};
+
+// The frame loop: frames read ahead of the one being processed (each
+// counted as read and its Packet filled; with conntrack, its bucket
+// prefetched, then the entry the bucket names kEntryAhead frames before it
+// is processed: the lookup's cache miss was most of an established
+// packet's). Without conntrack there is nothing to prefetch: a frame or
+// two ahead (kRing 2) ran faster than 8 to 16 (the slots' buffers crowd
+// the cache). Every frame read is processed, also when reading on failed:
+// that error comes after them. `process(slot)` gives a frame to the
+// host(s); `tables` are their conntrack tables, empty without conntrack.
 // Returns the virtual time of the last frame.
-Result<uint64_t> replay_ahead(Merger& merger, std::optional<MergedFrame> first, HostRun& run,
-                              const ReplayOptions& opts, const std::vector<InputLink>& links, uint64_t base_us,
-                              ReplaySummary& sum, Progress& progress) {
-  // Two prefetch steps: the bucket when a frame is read (kAhead frames
-  // before it is processed), then the entry the bucket names, kEntryAhead
-  // frames before (the bucket is in cache by then; the entry's address
-  // was not known earlier).
-  constexpr size_t kAhead = 8, kEntryAhead = 4;
-  struct Slot {
-    packet::Packet pkt;
-    bool ok = false;
-    bool lookup = false;  // ok and the headers conntrack reads are there
-    size_t input = 0;
-    uint64_t now_ns = 0;
-  };
-  std::array<Slot, kAhead> ring;
+template <size_t kRing, size_t kBatch, class Process>
+Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, std::span<const conntrack::Table* const> tables,
+                            const ReplayOptions& opts, const std::vector<InputLink>& links, uint64_t base_us,
+                            ReplaySummary& sum, Progress& progress, Process&& process) {
+  // Frames are read kBatch at a time whenever no more than kRing - kBatch
+  // wait.
+  static_assert(kBatch < kRing);
+  constexpr size_t kEntryAhead = 4;
+  std::array<Slot, kRing> ring;
   size_t head = 0, count = 0;
-  const conntrack::Table& ct = run.host().conntrack();
-  std::optional<Error> error;
+  const bool prefetch = !tables.empty();
   auto admit = [&](const MergedFrame& fr) {
-    Slot& slot = ring[(head + count) % kAhead];
+    Slot& slot = ring[(head + count) % kRing];
     ++count;
     ++sum.frames;
     auto& in = sum.inputs[fr.input];
@@ -499,42 +522,41 @@ Result<uint64_t> replay_ahead(Merger& merger, std::optional<MergedFrame> first, 
     sum.last_us = fr.ts_us;
     slot.input = fr.input;
     slot.now_ns = (fr.ts_us - base_us) * 1000;
+    slot.ordinal = sum.frames;
+    slot.frame_no = fr.frame_no;
+    slot.ts_us = fr.ts_us;
     slot.ok = to_packet(fr, links[fr.input], in, slot.pkt);
-    slot.lookup = slot.ok && header_in_bounds(slot.pkt);
-    if (slot.lookup) ct.prefetch(slot.pkt);
+    slot.lookup = prefetch && slot.ok && header_in_bounds(slot.pkt);
+    if (slot.lookup)
+      for (const auto* ct : tables) ct->prefetch(slot.pkt);
   };
-  auto read = [&] {
-    if (error) return false;
-    auto next = merger.next();
-    if (!next) {
-      error = next.error();
-      return false;
-    }
-    if (!*next) return false;
-    admit(**next);
-    return true;
+  std::array<MergedFrame, kBatch> batch;
+  bool more = first.has_value();
+  auto refill = [&] {
+    size_t n = merger.next(batch);
+    for (size_t i = 0; i < n; ++i) admit(batch[i]);
+    more = n == kBatch;  // fewer: the end, or an error to report after these
   };
   if (first) {
     admit(*first);
-    while (count < kAhead && read()) {
-    }
+    refill();
   }
   uint64_t now_ns = 0;
-  bool more = count == kAhead;
   while (count) {
+    if (more && count <= kRing - kBatch) refill();
     Slot& slot = ring[head];
-    if (count > kEntryAhead) {
-      const Slot& later = ring[(head + kEntryAhead) % kAhead];
-      if (later.lookup) ct.prefetch_entry(later.pkt);
+    if (prefetch && count > kEntryAhead) {
+      const Slot& later = ring[(head + kEntryAhead) % kRing];
+      if (later.lookup)
+        for (const auto* ct : tables) ct->prefetch_entry(later.pkt);
     }
     now_ns = slot.now_ns;
-    if (slot.ok) run.process(slot.pkt, opts.inputs[slot.input].ifname, now_ns);
-    head = (head + 1) % kAhead;
+    if (slot.ok) process(slot);
+    head = (head + 1) % kRing;
     --count;
     if (opts.progress) progress.update(sum.frames, merger.bytes_read(), merger.bytes_total());
-    if (more) more = read();
   }
-  if (error) return *error;
+  if (merger.failed()) return merger.error();
   return now_ns;
 }
 
@@ -580,7 +602,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     if (!h) return h.error();
     if (rules) (*h)->ruleset() = *rules;
     (*h)->set_classifier(opts.linear ? stack::Host::Classifier::Linear : stack::Host::Classifier::Compiled);
-    runs.push_back(std::make_unique<HostRun>(std::move(*h), std::move(label), base_us));
+    runs.push_back(std::make_unique<HostRun>(std::move(*h), std::move(label), base_us, opts.diff));
     if (!opts.out_dir.empty())
       if (auto r = runs.back()->open_artifacts(dir); !r) return r;
     return {};
@@ -598,52 +620,46 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
 
   Progress progress(opts.progress);
   auto loop_start = std::chrono::steady_clock::now();
-  uint64_t now_ns = 0;
-  std::optional<MergedFrame> f = *first;
-  packet::Packet pkt, copy;  // reused: no allocation per frame once warm
   // Resolved once: the neighbour is a lookup by interface name.
   std::vector<InputLink> links;
+  std::vector<InputName> names;
   for (const auto& i : opts.inputs) {
     const stack::Host& h = runs[0]->host();
     links.push_back({h.find_interface(i.ifname)->mac, h.neighbour ? h.neighbour(i.ifname, 0) : packet::Mac{}});
+    names.push_back({i.ifname, packet::IfName(i.ifname)});
   }
-  // One host with conntrack: frames are read a few ahead, so that the
-  // conntrack bucket of each is fetched while earlier ones go through the
-  // host (the lookup's cache miss was most of an established packet's).
-  if (runs.size() == 1 && runs[0]->host().conntrack_enabled()) {
-    auto r = replay_ahead(*merger, std::exchange(f, std::nullopt), *runs[0], opts, links, base_us, sum, progress);
-    if (!r) return r.error();
-    now_ns = *r;
+  std::vector<const conntrack::Table*> tables;
+  for (auto& r : runs)
+    if (r->host().conntrack_enabled()) tables.push_back(&r->host().conntrack());
+  // With conntrack each frame is read 8 to 16 frames before it is
+  // processed; without, 1 to 2 (see run_frames).
+  auto loop = [&](auto&& process) {
+    return tables.empty() ? run_frames<2, 1>(*merger, *first, tables, opts, links, base_us, sum, progress, process)
+                          : run_frames<16, 8>(*merger, *first, tables, opts, links, base_us, sum, progress, process);
+  };
+  Result<uint64_t> last = uint64_t{0};
+  if (runs.size() == 1) {
+    HostRun& run = *runs[0];
+    last = loop([&](Slot& slot) { run.process(slot.pkt, names[slot.input], slot.now_ns); });
+  } else {
+    // Both hosts work on copies: the slot keeps the frame as read, for the
+    // text of a difference (made only then).
+    packet::Packet work;  // reused: no allocation per frame once warm
+    last = loop([&](Slot& slot) {
+      const InputName& name = names[slot.input];
+      work = slot.pkt;
+      const Fate a = runs[0]->process(work, name, slot.now_ns);
+      work = slot.pkt;
+      const Fate& b = runs[1]->process(work, name, slot.now_ns);
+      if (a.same_as(b)) return;
+      if (++sum.differences <= opts.max_diff_lines)
+        diff_out << fmt::format("frame {} ({} #{}) at {} on {}: {}\n  scenario:  {}\n  candidate: {}\n", slot.ordinal,
+                                opts.inputs[slot.input].path, slot.frame_no, seconds(slot.ts_us), name.name,
+                                frame_text(slot.pkt), runs[0]->describe(a), runs[1]->describe(b));
+    });
   }
-  while (f) {
-    ++sum.frames;
-    auto& in = sum.inputs[f->input];
-    ++in.frames;
-    if (sum.frames == 1) sum.first_us = f->ts_us;
-    sum.last_us = f->ts_us;
-    now_ns = (f->ts_us - base_us) * 1000;
-    const std::string& ifname = opts.inputs[f->input].ifname;
-    if (to_packet(*f, links[f->input], in, pkt)) {
-      if (runs.size() == 1) {
-        runs[0]->process(pkt, ifname, now_ns);
-      } else {
-        std::string text = frame_text(pkt);
-        copy = pkt;
-        const Fate a = runs[0]->process(copy, ifname, now_ns);
-        const Fate& b = runs[1]->process(pkt, ifname, now_ns);
-        if (!a.same_as(b)) {
-          if (++sum.differences <= opts.max_diff_lines)
-            diff_out << fmt::format("frame {} ({} #{}) at {} on {}: {}\n  scenario:  {}\n  candidate: {}\n",
-                                    sum.frames, opts.inputs[f->input].path, f->frame_no, seconds(f->ts_us), ifname,
-                                    text, runs[0]->describe(a), runs[1]->describe(b));
-        }
-      }
-    }
-    if (opts.progress) progress.update(sum.frames, merger->bytes_read(), merger->bytes_total());
-    auto next = merger->next();
-    if (!next) return next.error();
-    f = *next;
-  }
+  if (!last) return last.error();
+  uint64_t now_ns = *last;
   sum.loop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
   progress.end(sum.frames, merger->bytes_total());
   sum.warnings = merger->warnings();

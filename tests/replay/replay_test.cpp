@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -248,6 +249,93 @@ TEST(MergeTest, MappedReadingAgreesWithLibpcap) {
   }
 }
 
+// A window holding hundreds of frames (the ring grows past its first 64
+// slots and wraps) with late frames scattered through it: they are moved
+// back to their place, ties keep file order.
+TEST(MergeTest, LateFramesInALargeWindowAreSortedAcrossRingGrowthAndWrap) {
+  TempDir d;
+  auto f = eth_frame("udp 198.51.100.10:1 > 203.0.113.4:2");
+  std::vector<Rec> recs;
+  std::vector<std::pair<uint64_t, uint64_t>> want;  // (ts, frame number)
+  for (uint64_t i = 0; i < 1000; ++i) {
+    // Sparse first (the window holds ~50 frames: the ring wraps), then
+    // dense (it holds them all: the ring grows while wrapped). Every 7th
+    // frame is up to 300 us late; every 11th repeats the time before it
+    // (a tie).
+    uint64_t ts = i < 200 ? 10000 + i * 100 : 30000 + (i - 200) * 2;
+    if (i % 7 == 3) ts -= i < 200 ? 10 * (i % 30) : 2 * (i % 30);
+    if (i % 11 == 5) ts = recs.back().ts_us;
+    recs.push_back({ts, f});
+    want.emplace_back(ts, i + 1);
+  }
+  std::stable_sort(want.begin(), want.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  write_pcap(d.file("a.pcap"), recs);
+  for (size_t batch : {size_t{1}, size_t{5}, size_t{64}}) {
+    auto m = Merger::open({{"eth0", d.file("a.pcap")}}, {.window_us = 5000});
+    ASSERT_TRUE(m) << m.error().message;
+    std::vector<std::pair<uint64_t, uint64_t>> got;
+    std::vector<MergedFrame> out(batch);
+    while (size_t n = m->next(std::span<MergedFrame>(out))) {
+      for (size_t i = 0; i < n; ++i) got.emplace_back(out[i].ts_us, out[i].frame_no);
+    }
+    EXPECT_FALSE(m->failed());
+    EXPECT_EQ(got, want) << "batches of " << batch;
+  }
+}
+
+// Reading in batches hands out the same frames as one at a time, and every
+// frame of a batch keeps its bytes until the next call, also those libpcap
+// read (a nanosecond file is not mapped: its records live in recycled
+// buffers). An error comes after the frames read before it.
+TEST(MergeTest, BatchesYieldTheSameFramesBytesIntactAndTheErrorLast) {
+  TempDir d;
+  for (bool nano : {false, true}) {
+    uint32_t unit = nano ? 1000 : 1;  // of the sub-second field, per microsecond
+    std::vector<RawRecord> recs;
+    for (uint32_t i = 0; i < 40; ++i) recs.push_back({1, 1000 * (i + 1) * unit, 60 + i, 60 + i, 60 + i});
+    recs.push_back({0, 5 * unit, 60, 60, 60});  // a second early: beyond a 100 us window
+    recs.push_back({1, 999000 * unit, 60, 60, 60});
+    std::string path = d.file(nano ? "ns.pcap" : "us.pcap");
+    write_raw_pcap(path, nano ? 0xa1b23c4d : 0xa1b2c3d4, 65535, recs, false);
+    // One at a time, the bytes copied right away.
+    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> want;
+    std::string want_error;
+    {
+      auto m = Merger::open({{"eth0", path}}, {.window_us = 100});
+      ASSERT_TRUE(m);
+      while (true) {
+        auto f = m->next();
+        if (!f) {
+          want_error = f.error().message;
+          break;
+        }
+        if (!*f) break;
+        want.emplace_back((*f)->frame_no, std::vector<uint8_t>((*f)->data.begin(), (*f)->data.end()));
+      }
+    }
+    // Frame 40 still waits for the window when frame 41 is refused.
+    ASSERT_EQ(want.size(), 39u);
+    EXPECT_NE(want_error.find("frame 41"), std::string::npos) << want_error;
+    auto m = Merger::open({{"eth0", path}}, {.window_us = 100});
+    ASSERT_TRUE(m);
+    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> got;
+    std::array<MergedFrame, 8> out;
+    while (size_t n = m->next(std::span<MergedFrame>(out))) {
+      // Only now, after the whole batch was read, are its bytes looked at.
+      for (size_t i = 0; i < n; ++i)
+        got.emplace_back(out[i].frame_no, std::vector<uint8_t>(out[i].data.begin(), out[i].data.end()));
+    }
+    EXPECT_EQ(got, want) << (nano ? "libpcap" : "mapped");
+    ASSERT_TRUE(m->failed());
+    EXPECT_EQ(m->error().message, want_error);
+    // The error sticks: frame 40 is not handed out after it.
+    EXPECT_EQ(m->next(std::span<MergedFrame>(out)), 0u);
+    auto again = m->next();
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().message, want_error);
+  }
+}
+
 TEST(MergeTest, NonEthernetLinkTypeIsRefusedByName) {
   TempDir d;
   write_pcap(d.file("wifi.pcap"), {{1, raw_frame(0x0800, 30)}}, 105);  // IEEE802_11
@@ -404,6 +492,68 @@ TEST(ReplayTest, FramesBeforeAnOutOfOrderOneAreAllReplayedWithConntrack) {
   // one follows within the window, and reading frame 7 fails first.
   EXPECT_EQ(std::count(klog.begin(), klog.end(), '\n'), 5) << klog;
   EXPECT_NE(klog.find("SPT=5004 "), std::string::npos) << klog;
+}
+
+// The same without conntrack (no rule needs it) and with --diff: those
+// loops read ahead too, and still replay every frame read before the
+// error, and number the frames of diff lines as read, not as read ahead.
+TEST(ReplayTest, FramesBeforeAnOutOfOrderOneAreAllReplayedWithoutConntrackAndInDiff) {
+  TempDir d;
+  std::vector<Rec> recs;
+  for (uint32_t i = 0; i < 12; ++i)
+    recs.push_back({1000000 + i * 1000, eth_frame(fmt::format("udp 203.0.113.10:{} > 198.51.100.10:53", 5000 + i))});
+  recs.push_back({500000, eth_frame("udp 203.0.113.10:4999 > 198.51.100.10:53")});  // 0.5 s early
+  for (uint32_t i = 0; i < 6; ++i)
+    recs.push_back({2000000 + i * 1000, eth_frame(fmt::format("udp 203.0.113.10:{} > 198.51.100.10:53", 6000 + i))});
+  write_pcap(d.file("wan.pcap"), recs);
+  auto sc = load(R"(
+[hosts.fw]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+iptables = ["-A FORWARD -p udp --dport 53 -j LOG --log-prefix 'dns: '"]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+mac = "02:00:00:00:00:01"
+[hosts.fw.interfaces.lan]
+addresses = ["198.51.100.1/24"]
+mac = "02:00:00:00:00:02"
+)");
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}};
+  o.out_dir = d.file("out");
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("frame 13"), std::string::npos) << r.error().message;
+  std::string klog = slurp(d.file("out/fw/kern.log"));
+  // Frames 1-11: frame 12 waits for the window when reading frame 13 fails.
+  EXPECT_EQ(std::count(klog.begin(), klog.end(), '\n'), 11) << klog;
+  EXPECT_NE(klog.find("SPT=5010 "), std::string::npos) << klog;
+
+  // --diff: the candidate drops DNS from port 5003 and 5009.
+  xt::Ruleset cand;
+  auto ok = ruleset::restore(
+      "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+      "-A FORWARD -p udp --sport 5003 -j DROP\n-A FORWARD -p udp --sport 5009 -j DROP\nCOMMIT\n",
+      cand);
+  ASSERT_TRUE(ok) << ok.error().message;
+  o.candidate = std::move(cand);
+  o.diff = true;
+  o.out_dir = d.file("out2");
+  r = replay(sc, o, diff);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("frame 13"), std::string::npos) << r.error().message;
+  std::string want = fmt::format(
+      "frame 4 ({0} #4) at 1.003000 on wan: udp 203.0.113.10:5003 > 198.51.100.10:53\n"
+      "  scenario:  out lan 203.0.113.10:5003 > 198.51.100.10:53\n"
+      "  candidate: DROP by filter FORWARD rule 1: -A FORWARD -p udp -m udp --sport 5003 -j DROP\n"
+      "frame 10 ({0} #10) at 1.009000 on wan: udp 203.0.113.10:5009 > 198.51.100.10:53\n"
+      "  scenario:  out lan 203.0.113.10:5009 > 198.51.100.10:53\n"
+      "  candidate: DROP by filter FORWARD rule 2: -A FORWARD -p udp -m udp --sport 5009 -j DROP\n",
+      d.file("wan.pcap"));
+  EXPECT_EQ(diff.str(), want);
+  klog = slurp(d.file("out2/fw/kern.log"));
+  EXPECT_EQ(std::count(klog.begin(), klog.end(), '\n'), 11) << klog;
 }
 
 TEST(ReplayTest, TwoInterfacesMergedAndUnknownInterfaceRefused) {
