@@ -67,6 +67,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -343,7 +344,9 @@ class Table {
   // knows the next packets (a replay reading ahead) hides that cache miss,
   // most of an established packet's lookup at 100k connections, by calling
   // it a few packets early.
-  void prefetch(const Packet& pkt, Zone zone = {}) const;
+  // Returns the hash of the tuple in() will look up, for prefetch_entry:
+  // the reader ahead computes it once per packet, not twice.
+  std::optional<uint32_t> prefetch(const Packet& pkt, Zone zone = {}) const;
   // What prefetch() fetches: the bucket in() reads first for the packet
   // (for an ICMP error, the bucket of the quoted connection's tuple it
   // looks up); null when in() looks nothing up (a fragment, a packet too
@@ -354,9 +357,12 @@ class Table {
   // bucket whose hash tag matches: almost always the packet's connection).
   // Reads the bucket, so it costs a miss if prefetch() was not called.
   void prefetch_entry(const Packet& pkt, Zone zone = {}) const;
+  // The same from the hash prefetch() returned for the packet.
+  void prefetch_entry(uint32_t hash) const;
   // What prefetch_entry() fetches: that node's tuple; null when in() looks
   // nothing up or no node of the bucket has the tag.
   const void* prefetch_entry_address(const Packet& pkt, Zone zone = {}) const;
+  const void* prefetch_entry_address(uint32_t hash) const;
   // nf_conntrack_confirm: inserts the packet's unconfirmed entry, then
   // delivers the entry's cached events. Drop: a clash or a dying entry.
   // Takes the packet, not the entry: a UDP clash moves the packet onto the

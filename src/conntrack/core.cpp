@@ -998,13 +998,20 @@ const void* Table::prefetch_address(const Packet& pkt, Zone zone) const {
   return hash_.data() + bucket_index(hash);
 }
 
-void Table::prefetch(const Packet& pkt, Zone zone) const {
-  if (const void* a = prefetch_address(pkt, zone)) __builtin_prefetch(a);
+std::optional<uint32_t> Table::prefetch(const Packet& pkt, Zone zone) const {
+  uint32_t hash;
+  if (!lookup_hash(pkt, zone, &hash)) return std::nullopt;
+  __builtin_prefetch(hash_.data() + bucket_index(hash));
+  return hash;
 }
 
 const void* Table::prefetch_entry_address(const Packet& pkt, Zone zone) const {
   uint32_t hash;
   if (!lookup_hash(pkt, zone, &hash)) return nullptr;
+  return prefetch_entry_address(hash);
+}
+
+const void* Table::prefetch_entry_address(uint32_t hash) const {
   // find_live_in's first comparison: the first node whose tag matches.
   const uint16_t want = hash_tag(hash);
   for (uintptr_t n = hash_[bucket_index(hash)]; n;) {
@@ -1019,6 +1026,10 @@ const void* Table::prefetch_entry_address(const Packet& pkt, Zone zone) const {
 
 void Table::prefetch_entry(const Packet& pkt, Zone zone) const {
   if (const void* a = prefetch_entry_address(pkt, zone)) __builtin_prefetch(a);
+}
+
+void Table::prefetch_entry(uint32_t hash) const {
+  if (const void* a = prefetch_entry_address(hash)) __builtin_prefetch(a);
 }
 
 Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {

@@ -481,10 +481,15 @@ bool header_in_bounds(const packet::Packet& pkt) {
 }
 
 // One frame read ahead of the one being processed.
+// The scenario's host and, with --diff, the candidate's.
+constexpr size_t kMaxHosts = 2;
 struct Slot {
   packet::Packet pkt;
   bool ok = false;
-  bool lookup = false;  // ok and the headers conntrack reads are there
+  // ok, the headers conntrack reads are there, and hash[k] is the packet's
+  // hash in the k-th conntrack table (prefetch_entry's input).
+  bool lookup = false;
+  std::array<uint32_t, kMaxHosts> hash{};
   size_t input = 0;
   uint64_t now_ns = 0;
   uint64_t ordinal = 0;  // in the merged stream, 1-based (diff lines)
@@ -527,8 +532,11 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
     slot.ts_us = fr.ts_us;
     slot.ok = to_packet(fr, links[fr.input], in, slot.pkt);
     slot.lookup = prefetch && slot.ok && header_in_bounds(slot.pkt);
-    if (slot.lookup)
-      for (const auto* ct : tables) ct->prefetch(slot.pkt);
+    for (size_t k = 0; slot.lookup && k < tables.size(); ++k) {
+      auto hash = tables[k]->prefetch(slot.pkt);
+      slot.lookup = hash.has_value();
+      slot.hash[k] = hash.value_or(0);
+    }
   };
   std::array<MergedFrame, kBatch> batch;
   bool more = first.has_value();
@@ -548,7 +556,7 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
     if (prefetch && count > kEntryAhead) {
       const Slot& later = ring[(head + kEntryAhead) % kRing];
       if (later.lookup)
-        for (const auto* ct : tables) ct->prefetch_entry(later.pkt);
+        for (size_t k = 0; k < tables.size(); ++k) tables[k]->prefetch_entry(later.hash[k]);
     }
     now_ns = slot.now_ns;
     if (slot.ok) process(slot);
@@ -631,6 +639,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   std::vector<const conntrack::Table*> tables;
   for (auto& r : runs)
     if (r->host().conntrack_enabled()) tables.push_back(&r->host().conntrack());
+  if (tables.size() > kMaxHosts) return make_error("replay: more hosts with conntrack than run_frames keeps hashes for");
   // With conntrack each frame is read 8 to 16 frames before it is
   // processed; without, 1 to 2 (see run_frames).
   auto loop = [&](auto&& process) {
