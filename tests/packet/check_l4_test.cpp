@@ -1,0 +1,114 @@
+// check_l4_checksum sums the segment once, checksum field included; it
+// must give the verdict of the definition it replaced, which computes the
+// checksum the field should hold (compute_l4_checksum) and compares,
+// accepting 0 and 0xffff as the same value one way only. Random packets,
+// checksum fields that are right, wrong, 0, 0xffff or one bit off, and the
+// corners where the two ways could part: segments summing to -0 with a
+// field of 0xffff, an all-zero ICMP message, fragments, short headers.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "packet/checksum.h"
+#include "packet/grammar.h"
+#include "packet/mangle.h"
+#include "test_util.h"
+
+namespace nfemu::packet {
+namespace {
+
+size_t check_offset(uint8_t proto) { return proto == kIpProtoTcp ? 16 : proto == kIpProtoUdp ? 6 : 2; }
+
+L4Checksum reference_check(ConstIpv4View ip) {
+  auto want = compute_l4_checksum(ip);
+  if (!want) return L4Checksum::Unchecked;
+  uint16_t have = load16(ip.payload().data() + check_offset(ip.protocol()));
+  if (ip.protocol() == kIpProtoUdp && have == 0) return L4Checksum::None;
+  if (have == *want) return L4Checksum::Ok;
+  return csum_fold(csum_add(static_cast<uint16_t>(~have), *want)) == 0xffff ? L4Checksum::Ok : L4Checksum::Bad;
+}
+
+// The whole segment's sum with the pseudo header, field included.
+uint32_t segment_sum(ConstIpv4View ip) {
+  auto l4 = ip.payload();
+  uint32_t sum = ip.protocol() == kIpProtoIcmp
+                     ? 0
+                     : pseudo_header_sum(ip.saddr(), ip.daddr(), ip.protocol(), static_cast<uint32_t>(l4.size()));
+  return csum_bytes(l4, sum);
+}
+
+TEST(CheckL4Test, SameVerdictAsComparingWithTheComputedChecksum) {
+  std::mt19937 rng(11);
+  int counts[4] = {};
+  int forced = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    PacketSpec s = testing::random_spec(rng, 200);
+    if (iter % 50 == 0) s.frag_off = 8, s.mf = true;
+    Packet p = build_packet(s);
+    Ipv4View ip = p.ip();
+    if (!ip.is_fragment()) {
+      auto pay = ip.payload();
+      size_t hdr = s.kind == SpecKind::Tcp ? 20 : 8;
+      for (size_t i = hdr; i < pay.size(); ++i) pay[i] = static_cast<uint8_t>(rng());
+      fill_checksums(ip);
+    }
+    if (iter % 97 == 1) ip.set_protocol(static_cast<uint8_t>(rng()));  // mostly unknown protocols
+    if (iter % 89 == 2) ip.set_total_length(static_cast<uint16_t>(20 + rng() % 24));  // short transport header
+    auto l4 = ip.payload();
+    uint8_t proto = ip.protocol();
+    bool known = proto == kIpProtoTcp || proto == kIpProtoUdp || proto == kIpProtoIcmp;
+    if (!ip.is_fragment() && known && l4.size() >= check_offset(proto) + 2) {
+      uint8_t* field = l4.data() + check_offset(proto);
+      switch (rng() % 7) {
+        case 0: break;  // as filled
+        case 1: store16(field, 0); break;
+        case 2: store16(field, 0xffff); break;
+        case 3: store16(field, static_cast<uint16_t>(rng())); break;
+        case 4: field[rng() % 2] ^= static_cast<uint8_t>(1 << rng() % 8); break;
+        case 5: l4[rng() % l4.size()] ^= static_cast<uint8_t>(1 << rng() % 8); break;
+        default: {
+          // Field 0xffff and another word adjusted so that the whole
+          // segment sums to -0: the computed checksum is then 0.
+          store16(field, 0xffff);
+          uint32_t total = segment_sum(ip);
+          uint16_t w = load16(l4.data());
+          store16(l4.data(), static_cast<uint16_t>(csum_add(w, static_cast<uint16_t>(~total))));
+          if (segment_sum(ip) == 0xffff) ++forced;
+          break;
+        }
+      }
+    }
+    L4Checksum want = reference_check(ip);
+    ++counts[static_cast<int>(want)];
+    ASSERT_EQ(check_l4_checksum(ip), want) << "iteration " << iter << ": " << format_spec(s);
+  }
+  // Every verdict and the -0 corner were reached.
+  for (int c : counts) EXPECT_GT(c, 100);
+  EXPECT_GT(forced, 1000);
+}
+
+TEST(CheckL4Test, AllZeroIcmpAndAllOnesFieldCorners) {
+  // An ICMP message of zeros only (field 0): the computed checksum is 0xffff
+  // and 0 is taken as the same value.
+  PacketSpec s = default_spec(SpecKind::IcmpEcho);
+  s.icmp_type = icmp_type::kEchoReply;
+  s.echo_id = 0;
+  s.echo_seq = 0;
+  s.payload = 16;
+  Packet p = build_packet(s);
+  auto l4 = p.ip().payload();
+  std::fill(l4.begin(), l4.end(), 0);
+  EXPECT_EQ(reference_check(p.ip()), L4Checksum::Ok);
+  EXPECT_EQ(check_l4_checksum(p.ip()), L4Checksum::Ok);
+  // Field 0xffff on the same zeros: the computed value is 0xffff, equal.
+  store16(l4.data() + 2, 0xffff);
+  EXPECT_EQ(check_l4_checksum(p.ip()), reference_check(p.ip()));
+  // Field 0xffff and one word 0xffff: the segment sums to -0, the computed
+  // checksum is 0 and the comparison rejects 0xffff for ICMP and TCP.
+  store16(l4.data() + 4, 0xffff);
+  EXPECT_EQ(reference_check(p.ip()), L4Checksum::Bad);
+  EXPECT_EQ(check_l4_checksum(p.ip()), L4Checksum::Bad);
+}
+
+}  // namespace
+}  // namespace nfemu::packet
