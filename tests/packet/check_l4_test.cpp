@@ -110,5 +110,40 @@ TEST(CheckL4Test, AllZeroIcmpAndAllOnesFieldCorners) {
   EXPECT_EQ(check_l4_checksum(p.ip()), L4Checksum::Bad);
 }
 
+// check_ipv4 sums a 20-byte header inline (header_checksum_ok in
+// headers.cpp); its verdict must be inet_checksum_ok's for every header,
+// with a right field, 0 or 0xffff where both are right, a bit off, or noise.
+TEST(CheckL4Test, Ipv4HeaderChecksumSameAsInetChecksumOk) {
+  std::mt19937 rng(13);
+  int good = 0, bad = 0;
+  for (int iter = 0; iter < 100000; ++iter) {
+    uint8_t h[20];
+    for (auto& b : h) b = static_cast<uint8_t>(iter % 3 == 0 ? rng() : rng() % 4 == 0 ? rng() : 0xff);
+    h[0] = 0x45;
+    store16(h + 2, 20);
+    store16(h + 10, 0);
+    uint16_t c = inet_checksum(h);
+    switch (iter % 5) {
+      case 0: store16(h + 10, c); break;
+      case 1: store16(h + 10, c == 0xffff ? 0 : c == 0 ? 0xffff : c); break;
+      case 2: store16(h + 10, c); h[rng() % 20] ^= static_cast<uint8_t>(1 << rng() % 8); break;
+      case 3: store16(h + 10, static_cast<uint16_t>(rng())); break;
+      default: {
+        // A header of ones but its first word: sums that carry everywhere.
+        std::fill(h + 2, h + 20, 0xff);
+        store16(h + 10, static_cast<uint16_t>(iter & 0xffff));
+        break;
+      }
+    }
+    if (h[0] != 0x45 || load16(h + 2) != 20) continue;  // a flip there fails earlier checks
+    size_t len = 0;
+    bool ok = check_ipv4(std::span<const uint8_t>(h), {.verify_checksum = true}, &len) == Ipv4Status::Ok;
+    ASSERT_EQ(ok, inet_checksum_ok(h)) << "iteration " << iter;
+    ++(ok ? good : bad);
+  }
+  EXPECT_GT(good, 30000);
+  EXPECT_GT(bad, 30000);
+}
+
 }  // namespace
 }  // namespace nfemu::packet
