@@ -56,11 +56,10 @@ Ipv4Status check_ipv4(std::span<const uint8_t> b, Ipv4ParseOptions opt, size_t* 
 
 namespace {
 
+// The message for a datagram check_ipv4 refused, out of line and cold:
+// its formatting made parse_ipv4 save registers on every call.
 template <class Byte>
-Result<Ipv4ViewT<Byte>> parse_ipv4_impl(std::span<Byte> b, Ipv4ParseOptions opt) {
-  size_t len = 0;
-  Ipv4Status st = check_ipv4(b, opt, &len);
-  if (st == Ipv4Status::Ok) return Ipv4ViewT<Byte>(b.first(len));
+[[gnu::noinline, gnu::cold]] Result<Ipv4ViewT<Byte>> ipv4_error(std::span<Byte> b, Ipv4Status st) {
   ConstIpv4View ip(b);
   switch (st) {
     case Ipv4Status::Truncated:
@@ -81,6 +80,15 @@ Result<Ipv4ViewT<Byte>> parse_ipv4_impl(std::span<Byte> b, Ipv4ParseOptions opt)
     case Ipv4Status::Ok: break;
   }
   return make_error("unreachable");
+}
+
+template <class Byte>
+Result<Ipv4ViewT<Byte>> parse_ipv4_impl(std::span<Byte> b, Ipv4ParseOptions opt) {
+  size_t len = 0;
+  Ipv4Status st = check_ipv4(b, opt, &len);
+  if (st == Ipv4Status::Ok) [[likely]]
+    return Ipv4ViewT<Byte>(b.first(len));
+  return ipv4_error(b, st);  // a tail call: the result is built in place
 }
 
 template <class Byte>
