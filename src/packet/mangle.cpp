@@ -144,15 +144,6 @@ bool rewrite_port(Ipv4View ip, Side side, uint16_t port) {
   return true;
 }
 
-void rewrite_ttl(Ipv4View ip, uint8_t ttl) {
-  // TTL shares a 16-bit word with the protocol.
-  uint16_t old = load16(ip.bytes().data() + 8);
-  ip.set_ttl(ttl);
-  uint16_t check = ip.checksum();
-  csum_replace2(check, old, load16(ip.bytes().data() + 8));
-  ip.set_checksum(check);
-}
-
 void rewrite_tos(Ipv4View ip, uint8_t tos) {
   uint16_t old = load16(ip.bytes().data());
   ip.set_tos(tos);

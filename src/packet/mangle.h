@@ -45,8 +45,17 @@ void rewrite_addr(Ipv4View ip, Side side, uint32_t addr);
 bool rewrite_port(Ipv4View ip, Side side, uint16_t port);
 
 // TTL and TOS change with csum_replace2 on the header checksum, as
-// ip_decrease_ttl and the TOS/TTL targets do.
-void rewrite_ttl(Ipv4View ip, uint8_t ttl);
+// ip_decrease_ttl and the TOS/TTL targets do. rewrite_ttl is inline: the
+// forward path decrements the TTL of every packet.
+inline void rewrite_ttl(Ipv4View ip, uint8_t ttl) {
+  // TTL shares a 16-bit word with the protocol.
+  uint8_t* p = ip.bytes().data();
+  uint16_t old = load16(p + 8);
+  p[8] = ttl;
+  uint16_t check = load16(p + 10);
+  csum_replace2(check, old, load16(p + 8));
+  store16(p + 10, check);
+}
 void rewrite_tos(Ipv4View ip, uint8_t tos);
 
 }  // namespace nfemu::packet

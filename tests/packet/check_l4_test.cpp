@@ -145,5 +145,45 @@ TEST(CheckL4Test, Ipv4HeaderChecksumSameAsInetChecksumOk) {
   EXPECT_GT(bad, 30000);
 }
 
+// csum_replace2/4 add their terms as integers and fold once; the former
+// definition folded after each term with csum_add. Same value for every
+// input: random ones and the all-zero and all-ones corners.
+TEST(CheckL4Test, ReplaceSameAsChainedAdds) {
+  auto chained2 = [](uint16_t check, uint16_t from, uint16_t to) {
+    uint32_t s = csum_add(static_cast<uint16_t>(~check), static_cast<uint16_t>(~from));
+    return static_cast<uint16_t>(~csum_fold(csum_add(s, to)));
+  };
+  auto chained4 = [](uint16_t check, uint32_t from, uint32_t to) {
+    uint32_t s = static_cast<uint16_t>(~check);
+    s = csum_add(s, static_cast<uint16_t>(~(from >> 16)));
+    s = csum_add(s, static_cast<uint16_t>(~from));
+    s = csum_add(s, to >> 16);
+    s = csum_add(s, to & 0xffff);
+    return static_cast<uint16_t>(~csum_fold(s));
+  };
+  const uint32_t edges[] = {0, 1, 0xfffe, 0xffff, 0x10000, 0xffff0000, 0xfffeffff, 0xffffffff};
+  for (uint32_t c : edges)
+    for (uint32_t f : edges)
+      for (uint32_t t : edges) {
+        uint16_t a = static_cast<uint16_t>(c), b = static_cast<uint16_t>(c);
+        csum_replace2(a, static_cast<uint16_t>(f), static_cast<uint16_t>(t));
+        ASSERT_EQ(a, chained2(static_cast<uint16_t>(c), static_cast<uint16_t>(f), static_cast<uint16_t>(t)));
+        csum_replace4(b, f, t);
+        ASSERT_EQ(b, chained4(static_cast<uint16_t>(c), f, t)) << std::hex << c << " " << f << " " << t;
+      }
+  std::mt19937 rng(17);
+  for (int i = 0; i < 300000; ++i) {
+    uint16_t c = static_cast<uint16_t>(rng());
+    uint32_t f = static_cast<uint32_t>(rng()), t = static_cast<uint32_t>(rng());
+    if (i % 4 == 1) t = f;
+    if (i % 4 == 2) t = ~f;
+    uint16_t a = c, b = c;
+    csum_replace2(a, static_cast<uint16_t>(f), static_cast<uint16_t>(t));
+    ASSERT_EQ(a, chained2(c, static_cast<uint16_t>(f), static_cast<uint16_t>(t)));
+    csum_replace4(b, f, t);
+    ASSERT_EQ(b, chained4(c, f, t));
+  }
+}
+
 }  // namespace
 }  // namespace nfemu::packet
