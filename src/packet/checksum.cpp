@@ -27,10 +27,9 @@ uint64_t add_wrap(uint64_t a, uint64_t b) {
   return a + (a < b);
 }
 
-// The native-endian 64-bit words of [p, p + n) added with end-around carry
-// (an odd trailing byte padded with zero).
-[[gnu::always_inline]] inline uint64_t sum_scalar(const uint8_t* p, size_t n) {
-  uint64_t acc = 0;
+// The native-endian 64-bit words of [p, p + n) added to acc with
+// end-around carry (an odd trailing byte padded with zero).
+[[gnu::always_inline]] inline uint64_t sum_scalar(const uint8_t* p, size_t n, uint64_t acc) {
 #if defined(__x86_64__)
   // An add-with-carry chain, as the kernel's csum_partial: the compiler
   // does not produce one from C, and it halves the instructions per byte
@@ -78,20 +77,31 @@ uint64_t add_wrap(uint64_t a, uint64_t b) {
   return acc;
 }
 
+// csum_bytes's initial sum (big-endian words) as a value for the native
+// accumulator: on a little-endian machine the final byte swap multiplies by
+// 256 modulo 0xffff, so the sum goes in multiplied by 256, whose square is 1
+// there. Zero only when the sum is, so the result is zero only when the sum
+// and the data are, as csum_add(sum, data's sum) was; a csum_add after the
+// fold cost more than this shift.
+[[gnu::always_inline]] inline uint64_t initial(uint32_t sum) {
+  if constexpr (std::endian::native == std::endian::little)
+    return uint64_t{sum} << 8;
+  else
+    return sum;
+}
+
 // From the 64-bit accumulator to what csum_bytes returns.
-[[gnu::always_inline]] inline uint32_t finish(uint64_t acc, uint32_t sum) {
+[[gnu::always_inline]] inline uint32_t finish(uint64_t acc) {
   // 64 -> 16 bits by exact additions of the halves: nonzero stays nonzero.
   acc = (acc & 0xffffffff) + (acc >> 32);
   acc = (acc & 0xffffffff) + (acc >> 32);
   acc = (acc & 0xffff) + (acc >> 16);
   acc = (acc & 0xffff) + (acc >> 16);
   auto native = static_cast<uint16_t>(acc);
-  uint16_t be;
   if constexpr (std::endian::native == std::endian::little)
-    be = static_cast<uint16_t>(native << 8 | native >> 8);
+    return static_cast<uint16_t>(native << 8 | native >> 8);
   else
-    be = native;
-  return csum_add(sum, be);
+    return native;
 }
 
 #if defined(__x86_64__)
@@ -146,7 +156,7 @@ constexpr size_t kAvx2Min = 256;
 // by sum_words_avx2. Everything in one function, so that csum_bytes's
 // short path calls nothing and saves no registers.
 [[gnu::target("avx2")]] uint32_t csum_bytes_avx2(const uint8_t* p, size_t n, uint32_t sum) {
-  uint64_t acc = 0;
+  uint64_t acc = initial(sum);
   size_t m = n & ~(kAvx2Block - 1);
   for (size_t i = 0; i < m; i += kAvx2Chunk) {
     size_t len = m - i < kAvx2Chunk ? m - i : kAvx2Chunk;
@@ -155,7 +165,7 @@ constexpr size_t kAvx2Min = 256;
     // there) and zero only for zero data, as add_wrap needs.
     acc = add_wrap(acc, sum_words_avx2(p + i, len));
   }
-  return finish(add_wrap(acc, sum_scalar(p + m, n - m)), sum);
+  return finish(sum_scalar(p + m, n - m, acc));
 }
 
 // Read once before main(); a call during static initialisation that comes
@@ -180,7 +190,7 @@ uint32_t csum_bytes(std::span<const uint8_t> data, uint32_t sum) {
   // payload of a few hundred bytes or more.
   if (data.size() >= kAvx2Min && g_has_avx2) return csum_bytes_avx2(data.data(), data.size(), sum);
 #endif
-  return finish(sum_scalar(data.data(), data.size()), sum);
+  return finish(sum_scalar(data.data(), data.size(), initial(sum)));
 }
 
 namespace detail {
@@ -202,7 +212,7 @@ uint32_t csum_bytes_using(CsumImpl impl, std::span<const uint8_t> data, uint32_t
 #if defined(__x86_64__)
   if (impl == CsumImpl::Avx2) return csum_bytes_avx2(data.data(), data.size(), sum);
 #endif
-  return finish(sum_scalar(data.data(), data.size()), sum);
+  return finish(sum_scalar(data.data(), data.size(), initial(sum)));
 }
 
 }  // namespace detail
