@@ -44,9 +44,74 @@ void rewrite_addr(Ipv4View ip, Side side, uint32_t addr);
 // false when there is no such field to rewrite.
 bool rewrite_port(Ipv4View ip, Side side, uint16_t port);
 
+// Inline: NAT rewrites an address and a port of every packet of a
+// translated connection.
+inline void rewrite_addr(Ipv4View ip, Side side, uint32_t addr) {
+  uint32_t old = side == Side::Src ? ip.saddr() : ip.daddr();
+  if (old == addr) return;
+  if (side == Side::Src)
+    ip.set_saddr(addr);
+  else
+    ip.set_daddr(addr);
+  uint16_t check = ip.checksum();
+  csum_replace4(check, old, addr);
+  ip.set_checksum(check);
+  if (ip.frag_offset() != 0) return;
+  auto l4 = ip.payload();
+  uint8_t proto = ip.protocol();
+  if (proto == kIpProtoTcp && l4.size() >= kTcpMinHeader) {
+    uint16_t c = load16(l4.data() + 16);
+    csum_replace4(c, old, addr);
+    store16(l4.data() + 16, c);
+  } else if (proto == kIpProtoUdp && l4.size() >= kUdpHeader) {
+    uint16_t c = load16(l4.data() + 6);
+    if (c == 0) return;  // no checksum: leave it absent
+    csum_replace4(c, old, addr);
+    store16(l4.data() + 6, c == 0 ? 0xffff : c);
+  }
+}
+
+inline bool rewrite_port(Ipv4View ip, Side side, uint16_t port) {
+  if (ip.frag_offset() != 0) return false;
+  auto l4 = ip.payload();
+  uint8_t proto = ip.protocol();
+  size_t field;
+  size_t check_off;
+  if (proto == kIpProtoTcp || proto == kIpProtoUdp) {
+    field = side == Side::Src ? 0 : 2;
+    check_off = proto == kIpProtoTcp ? 16 : 6;
+  } else if (proto == kIpProtoIcmp) {
+    // Only queries have an id; an error's second word is MTU or pointer.
+    if (l4.size() < kIcmpHeader || icmp_is_error(l4[0])) return false;
+    field = 4;
+    check_off = 2;
+  } else {
+    return false;
+  }
+  if (l4.size() < field + 2) return false;
+  uint16_t old = load16(l4.data() + field);
+  store16(l4.data() + field, port);
+  if (l4.size() < check_off + 2) return true;
+  uint16_t c = load16(l4.data() + check_off);
+  if (proto == kIpProtoUdp && c == 0) return true;
+  csum_replace2(c, old, port);
+  if (proto == kIpProtoUdp && c == 0) c = 0xffff;
+  store16(l4.data() + check_off, c);
+  return true;
+}
+
 // TTL and TOS change with csum_replace2 on the header checksum, as
-// ip_decrease_ttl and the TOS/TTL targets do.
-void rewrite_ttl(Ipv4View ip, uint8_t ttl);
+// ip_decrease_ttl and the TOS/TTL targets do. rewrite_ttl is inline: the
+// forward path decrements the TTL of every packet.
+inline void rewrite_ttl(Ipv4View ip, uint8_t ttl) {
+  // TTL shares a 16-bit word with the protocol.
+  uint8_t* p = ip.bytes().data();
+  uint16_t old = load16(p + 8);
+  p[8] = ttl;
+  uint16_t check = load16(p + 10);
+  csum_replace2(check, old, load16(p + 8));
+  store16(p + 10, check);
+}
 void rewrite_tos(Ipv4View ip, uint8_t tos);
 
 }  // namespace nfemu::packet

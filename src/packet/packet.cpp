@@ -16,15 +16,10 @@ std::string_view to_string(Hook h) {
   return "?";
 }
 
-void Packet::ensure_buffer() {
-  if (buf_.size() < kHeadroom) buf_.resize(kHeadroom);
-}
+void Packet::grow_headroom() { buf_.resize(kHeadroom); }
 
-void Packet::assign(std::span<const uint8_t> l3) {
-  // Grown only: a reused Packet neither zero-fills what the copy overwrites
-  // nor gives back what a later, larger datagram needs again. Bytes past
-  // len_ are never read (resize() zero-fills what it exposes).
-  if (buf_.size() < kHeadroom + l3.size()) buf_.resize(kHeadroom + l3.size());
+void Packet::assign_growing(std::span<const uint8_t> l3) {
+  buf_.resize(kHeadroom + l3.size());
   if (!l3.empty()) std::memcpy(buf_.data() + kHeadroom, l3.data(), l3.size());
   len_ = l3.size();
   has_mac_ = false;
@@ -35,16 +30,6 @@ void Packet::resize(size_t n) {
   buf_.resize(kHeadroom + n);
   if (n > len_) std::fill(buf_.begin() + static_cast<ptrdiff_t>(kHeadroom + len_), buf_.end(), 0);
   len_ = n;
-}
-
-void Packet::set_mac_header(const EthernetHeader& h) {
-  ensure_buffer();
-  write_ethernet(std::span<uint8_t>(buf_.data() + kHeadroom - kEthernetHeader, kEthernetHeader), h);
-  has_mac_ = true;
-}
-
-EthernetHeader Packet::mac_header() const {
-  return read_ethernet(std::span<const uint8_t>(buf_.data() + kHeadroom - kEthernetHeader, kEthernetHeader));
 }
 
 std::span<const uint8_t> Packet::frame() const {

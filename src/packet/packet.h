@@ -126,8 +126,17 @@ class Packet {
   explicit Packet(std::span<const uint8_t> l3) { assign(l3); }
 
   // Replaces the datagram bytes; metadata and capacity are kept, the MAC
-  // header is dropped.
-  void assign(std::span<const uint8_t> l3);
+  // header is dropped. Inline when the buffer is large enough, as for
+  // every replayed frame after the first few.
+  void assign(std::span<const uint8_t> l3) {
+    // Grown only: a reused Packet neither zero-fills what the copy
+    // overwrites nor gives back what a later, larger datagram needs again.
+    // Bytes past len_ are never read (resize() zero-fills what it exposes).
+    if (buf_.size() < kHeadroom + l3.size()) return assign_growing(l3);
+    if (!l3.empty()) std::memcpy(buf_.data() + kHeadroom, l3.data(), l3.size());
+    len_ = l3.size();
+    has_mac_ = false;
+  }
   // Grows (zero-filled) or trims the datagram.
   void resize(size_t n);
 
@@ -143,10 +152,16 @@ class Packet {
   Ipv4View ip() { return Ipv4View(data()); }
   ConstIpv4View ip() const { return ConstIpv4View(data()); }
 
-  void set_mac_header(const EthernetHeader& h);
+  void set_mac_header(const EthernetHeader& h) {
+    ensure_buffer();
+    write_ethernet(std::span<uint8_t>(buf_.data() + kHeadroom - kEthernetHeader, kEthernetHeader), h);
+    has_mac_ = true;
+  }
   void clear_mac_header() { has_mac_ = false; }
   bool has_mac_header() const { return has_mac_; }
-  EthernetHeader mac_header() const;  // precondition: has_mac_header()
+  EthernetHeader mac_header() const {  // precondition: has_mac_header()
+    return read_ethernet(std::span<const uint8_t>(buf_.data() + kHeadroom - kEthernetHeader, kEthernetHeader));
+  }
   // The MAC header (if any) followed by the datagram.
   std::span<const uint8_t> frame() const;
 
@@ -157,7 +172,11 @@ class Packet {
   PacketMeta meta;
 
  private:
-  void ensure_buffer();
+  void ensure_buffer() {
+    if (buf_.size() < kHeadroom) grow_headroom();
+  }
+  void grow_headroom();
+  void assign_growing(std::span<const uint8_t> l3);
   std::vector<uint8_t> buf_;  // kHeadroom bytes, then the datagram
   size_t len_ = 0;
   bool has_mac_ = false;
