@@ -132,7 +132,7 @@ class Packet {
     // Grown only: a reused Packet neither zero-fills what the copy
     // overwrites nor gives back what a later, larger datagram needs again.
     // Bytes past len_ are never read (resize() zero-fills what it exposes).
-    if (buf_.size() < kHeadroom + l3.size()) return assign_growing(l3);
+    if (buf_.size() < kHeadroom || buf_.size() - kHeadroom < l3.size()) return assign_growing(l3);
     if (!l3.empty()) std::memcpy(buf_.data() + kHeadroom, l3.data(), l3.size());
     len_ = l3.size();
     has_mac_ = false;
