@@ -465,33 +465,49 @@ TEST(ReplayTest, DnatAndDropCountersArtifactsAndOutputPcap) {
   EXPECT_EQ(slurp(d.file("out/fw/summary.txt")), summary);
 }
 
-// With conntrack the loop reads a few frames ahead of the one it processes
-// (to prefetch their conntrack buckets). A capture that turns out of order
-// beyond the window still has every frame before the bad one replayed, as
-// without read-ahead, before the error.
-TEST(ReplayTest, FramesBeforeAnOutOfOrderOneAreAllReplayedWithConntrack) {
-  TempDir d;
+// `before` DNS queries 1 ms apart from 1 s (source ports from 5000), one
+// 0.5 s early (beyond ReplayOptions' 1 ms window), then six more from 2 s.
+void write_out_of_order_capture(const std::string& path, uint32_t before) {
   std::vector<Rec> recs;
-  for (uint32_t i = 0; i < 6; ++i)
+  for (uint32_t i = 0; i < before; ++i)
     recs.push_back({1000000 + i * 1000, eth_frame(fmt::format("udp 203.0.113.10:{} > 198.51.100.10:53", 5000 + i))});
   recs.push_back({500000, eth_frame("udp 203.0.113.10:4999 > 198.51.100.10:53")});  // 0.5 s early
   for (uint32_t i = 0; i < 6; ++i)
     recs.push_back({2000000 + i * 1000, eth_frame(fmt::format("udp 203.0.113.10:{} > 198.51.100.10:53", 6000 + i))});
-  write_pcap(d.file("wan.pcap"), recs);
-  auto sc = load(kScenario);  // its DNAT rule: conntrack is on
+  write_pcap(path, recs);
+}
+
+// Replays d's wan.pcap into d/out: the run fails at frame `bad`, after
+// LOGging `logged` frames, the last from port 5000 + logged - 1. Returns
+// the options, for a second run.
+ReplayOptions expect_replayed_up_to_error(const scenario::Scenario& sc, TempDir& d, int bad, int logged) {
   ReplayOptions o;
   o.host = "fw";
   o.inputs = {{"wan", d.file("wan.pcap")}};
   o.out_dir = d.file("out");
   std::ostringstream diff;
   auto r = replay(sc, o, diff);
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("frame 7"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(r);
+  if (!r) {
+    EXPECT_NE(r.error().message.find(fmt::format("frame {}", bad)), std::string::npos) << r.error().message;
+  }
   std::string klog = slurp(d.file("out/fw/kern.log"));
+  EXPECT_EQ(std::count(klog.begin(), klog.end(), '\n'), logged) << klog;
+  EXPECT_NE(klog.find(fmt::format("SPT={} ", 5000 + logged - 1)), std::string::npos) << klog;
+  return o;
+}
+
+// With conntrack the loop reads a few frames ahead of the one it processes
+// (to prefetch their conntrack buckets). A capture that turns out of order
+// beyond the window still has every frame before the bad one replayed, as
+// without read-ahead, before the error.
+TEST(ReplayTest, FramesBeforeAnOutOfOrderOneAreAllReplayedWithConntrack) {
+  TempDir d;
+  write_out_of_order_capture(d.file("wan.pcap"), 6);
+  auto sc = load(kScenario);  // its DNAT rule: conntrack is on
   // Frames 1-5: the merger hands out frame 6 only once it knows no earlier
   // one follows within the window, and reading frame 7 fails first.
-  EXPECT_EQ(std::count(klog.begin(), klog.end(), '\n'), 5) << klog;
-  EXPECT_NE(klog.find("SPT=5004 "), std::string::npos) << klog;
+  expect_replayed_up_to_error(sc, d, 7, 5);
 }
 
 // The same without conntrack (no rule needs it) and with --diff: those
@@ -499,13 +515,7 @@ TEST(ReplayTest, FramesBeforeAnOutOfOrderOneAreAllReplayedWithConntrack) {
 // error, and number the frames of diff lines as read, not as read ahead.
 TEST(ReplayTest, FramesBeforeAnOutOfOrderOneAreAllReplayedWithoutConntrackAndInDiff) {
   TempDir d;
-  std::vector<Rec> recs;
-  for (uint32_t i = 0; i < 12; ++i)
-    recs.push_back({1000000 + i * 1000, eth_frame(fmt::format("udp 203.0.113.10:{} > 198.51.100.10:53", 5000 + i))});
-  recs.push_back({500000, eth_frame("udp 203.0.113.10:4999 > 198.51.100.10:53")});  // 0.5 s early
-  for (uint32_t i = 0; i < 6; ++i)
-    recs.push_back({2000000 + i * 1000, eth_frame(fmt::format("udp 203.0.113.10:{} > 198.51.100.10:53", 6000 + i))});
-  write_pcap(d.file("wan.pcap"), recs);
+  write_out_of_order_capture(d.file("wan.pcap"), 12);
   auto sc = load(R"(
 [hosts.fw]
 sysctl = { "net.ipv4.ip_forward" = 1 }
@@ -517,18 +527,8 @@ mac = "02:00:00:00:00:01"
 addresses = ["198.51.100.1/24"]
 mac = "02:00:00:00:00:02"
 )");
-  ReplayOptions o;
-  o.host = "fw";
-  o.inputs = {{"wan", d.file("wan.pcap")}};
-  o.out_dir = d.file("out");
-  std::ostringstream diff;
-  auto r = replay(sc, o, diff);
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("frame 13"), std::string::npos) << r.error().message;
-  std::string klog = slurp(d.file("out/fw/kern.log"));
   // Frames 1-11: frame 12 waits for the window when reading frame 13 fails.
-  EXPECT_EQ(std::count(klog.begin(), klog.end(), '\n'), 11) << klog;
-  EXPECT_NE(klog.find("SPT=5010 "), std::string::npos) << klog;
+  ReplayOptions o = expect_replayed_up_to_error(sc, d, 13, 11);
 
   // --diff: the candidate drops DNS from port 5003 and 5009.
   xt::Ruleset cand;
@@ -540,7 +540,8 @@ mac = "02:00:00:00:00:02"
   o.candidate = std::move(cand);
   o.diff = true;
   o.out_dir = d.file("out2");
-  r = replay(sc, o, diff);
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("frame 13"), std::string::npos) << r.error().message;
   std::string want = fmt::format(
@@ -552,7 +553,7 @@ mac = "02:00:00:00:00:02"
       "  candidate: DROP by filter FORWARD rule 2: -A FORWARD -p udp -m udp --sport 5009 -j DROP\n",
       d.file("wan.pcap"));
   EXPECT_EQ(diff.str(), want);
-  klog = slurp(d.file("out2/fw/kern.log"));
+  std::string klog = slurp(d.file("out2/fw/kern.log"));
   EXPECT_EQ(std::count(klog.begin(), klog.end(), '\n'), 11) << klog;
 }
 
