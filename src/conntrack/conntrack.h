@@ -356,13 +356,12 @@ class Table {
   // fetches the entry in() will compare first (the first node of the
   // bucket whose hash tag matches: almost always the packet's connection).
   // Reads the bucket, so it costs a miss if prefetch() was not called.
-  void prefetch_entry(const Packet& pkt, Zone zone = {}) const;
-  // The same from the hash prefetch() returned for the packet.
+  // Takes the hash prefetch() returned: the packet is not hashed again.
   void prefetch_entry(uint32_t hash) const;
   // What prefetch_entry() fetches: that node's tuple; null when in() looks
   // nothing up or no node of the bucket has the tag.
-  const void* prefetch_entry_address(const Packet& pkt, Zone zone = {}) const;
   const void* prefetch_entry_address(uint32_t hash) const;
+  const void* prefetch_entry_address(const Packet& pkt, Zone zone = {}) const;
   // nf_conntrack_confirm: inserts the packet's unconfirmed entry, then
   // delivers the entry's cached events. Drop: a clash or a dying entry.
   // Takes the packet, not the entry: a UDP clash moves the packet onto the

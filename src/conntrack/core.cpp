@@ -1024,10 +1024,6 @@ const void* Table::prefetch_entry_address(uint32_t hash) const {
   return nullptr;
 }
 
-void Table::prefetch_entry(const Packet& pkt, Zone zone) const {
-  if (const void* a = prefetch_entry_address(pkt, zone)) __builtin_prefetch(a);
-}
-
 void Table::prefetch_entry(uint32_t hash) const {
   if (const void* a = prefetch_entry_address(hash)) __builtin_prefetch(a);
 }
