@@ -368,6 +368,23 @@ inline bool Host::conntrack_point(Hook hook, packet::Packet& pkt, uint64_t now_n
   return true;
 }
 
+void Host::set_classifier(Classifier c) {
+  classifier_ = c;
+  if (c != Classifier::Compiled) return;
+  for (const xt::Table& t : ruleset_.tables()) {
+    auto& compiled = compiled_[static_cast<size_t>(t.id())];
+    if (!compiled || !compiled->fresh_for(t)) compiled = xt::CompiledTable::compile(t);
+  }
+}
+
+bool Host::classifier_ready() const {
+  if (classifier_ != Classifier::Compiled) return true;
+  return std::all_of(ruleset_.tables().begin(), ruleset_.tables().end(), [&](const xt::Table& t) {
+    const auto& compiled = compiled_[static_cast<size_t>(t.id())];
+    return compiled && compiled->fresh_for(t);
+  });
+}
+
 inline bool Host::walk_table(Hook hook, TableId id, xt::Table& t, packet::Packet& pkt, uint64_t now_ns, Sink& sink) {
   auto ip = pkt.ip();
   xt::EvalContext ctx{pkt, id, hook};

@@ -135,9 +135,16 @@ class Host {
   // How tables are walked: Compiled (xtables/compiled/classify.h, compiled
   // again whenever a table changes) or Linear (run_table, the reference).
   // Both give the same verdicts, counters and trace events.
+  // Choosing Compiled compiles the current tables at once, when the rules
+  // are loaded (a 10k-rule chain takes milliseconds), so that the first
+  // packet does not pay for it; a table changed later is compiled again
+  // by the first packet that walks it.
   enum class Classifier : uint8_t { Linear, Compiled };
-  void set_classifier(Classifier c) { classifier_ = c; }
+  void set_classifier(Classifier c);
   Classifier classifier() const { return classifier_; }
+  // False while a table would be compiled by the next packet that walks
+  // it (Compiled, and the table changed since); always true for Linear.
+  bool classifier_ready() const;
   // Where frames leaving an interface go (the network wires it). The
   // packet carries its Ethernet header; lo traffic loops back internally.
   std::function<void(const Host&, std::string_view ifname, packet::Packet&)> on_wire;

@@ -100,6 +100,41 @@ TEST(HostTest, RulesetReplacedThroughAKeptReferenceIsSeen) {
                            "  filter:FORWARD:policy:1 ttl=63", "filter:FORWARD:DROP", "drop: filter FORWARD DROP"}));
 }
 
+// The compiled classifier is built when it is chosen (the rules loaded),
+// not by the first packet; a table changed later is compiled again by the
+// next packet that walks it, with the same verdicts as the linear walk.
+TEST(HostTest, CompiledClassifierIsBuiltWhenChosen) {
+  Router r("*filter\n:FORWARD DROP [0:0]\n-A FORWARD -p udp --dport 53 -j ACCEPT\nCOMMIT\n");
+  r.host.set_classifier(Host::Classifier::Linear);
+  EXPECT_TRUE(r.host.classifier_ready());  // nothing to build
+  r.host.set_classifier(Host::Classifier::Compiled);
+  EXPECT_TRUE(r.host.classifier_ready());
+  xt::Ruleset other;
+  ASSERT_TRUE(ruleset::restore("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p udp --dport 53 -j DROP\nCOMMIT\n"
+                               "*mangle\nCOMMIT\n",
+                               other));
+  r.host.ruleset() = other;
+  EXPECT_FALSE(r.host.classifier_ready());
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  EXPECT_TRUE(r.host.classifier_ready());  // both tables walked: compiled again
+  xt::Ruleset third;
+  ASSERT_TRUE(ruleset::restore("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p udp --dport 53 -j DROP\nCOMMIT\n"
+                               "*mangle\nCOMMIT\n",
+                               third));
+  r.host.ruleset() = third;
+  EXPECT_FALSE(r.host.classifier_ready());
+  r.host.set_classifier(Host::Classifier::Compiled);
+  EXPECT_TRUE(r.host.classifier_ready());
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{
+                           "  mangle:PREROUTING:policy:1 ttl=64", "mangle:PREROUTING:ACCEPT",
+                           "  mangle:FORWARD:policy:1 ttl=63", "mangle:FORWARD:ACCEPT",
+                           "  filter:FORWARD:rule:1 ttl=63", "filter:FORWARD:DROP", "drop: filter FORWARD DROP",
+                           "  mangle:PREROUTING:policy:1 ttl=64", "mangle:PREROUTING:ACCEPT",
+                           "  mangle:FORWARD:policy:1 ttl=63", "mangle:FORWARD:ACCEPT",
+                           "  filter:FORWARD:rule:1 ttl=63", "filter:FORWARD:DROP", "drop: filter FORWARD DROP"}));
+}
+
 // conntrack's point (-200) comes after raw and before mangle, whichever of
 // them the ruleset has (Host::table_plan places it among the tables present).
 TEST(HostTest, ConntrackRunsAfterRawBeforeMangle) {
