@@ -208,16 +208,10 @@ Result<uint64_t> Table::sysctl(std::string_view full) const {
 
 // ------------------------------------------------------------ pool, hash
 
-void Table::Buckets::release() {
-  if (p_) munmap(p_, mapped_);
-  p_ = nullptr;
-  n_ = mapped_ = 0;
-}
+void Table::unmap(void* p, size_t mapped) { munmap(p, mapped); }
 
-void Table::Buckets::assign(size_t n) {
-  release();
+void* Table::map_zeroed(size_t bytes, size_t* mapped) {
   constexpr size_t kHuge = size_t{2} << 20;
-  size_t bytes = std::max<size_t>(n, 1) * sizeof(uintptr_t);
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   bytes = (bytes + page - 1) / page * page;
   // Huge-page aligned when big enough: map 2 MiB more and trim.
@@ -233,9 +227,8 @@ void Table::Buckets::assign(size_t n) {
     base += head;
     madvise(base, bytes, MADV_HUGEPAGE);
   }
-  p_ = reinterpret_cast<uintptr_t*>(base);
-  n_ = n;
-  mapped_ = bytes;
+  *mapped = bytes;
+  return base;
 }
 
 bool Table::add_region(size_t entries) {
@@ -296,7 +289,7 @@ void Table::build_bysrc() const {
     for (size_t i = 0; i < r.used; ++i)
       if (r.base[i].confirmed() && !r.base[i].dying()) linked.push_back(&r.base[i]);
   std::sort(linked.begin(), linked.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
-  bysrc_.assign(std::max<size_t>(hash_.size(), 1), nullptr);
+  bysrc_.assign(std::max<size_t>(hash_.size(), 1));
   for (Entry* e : linked) {
     size_t b = bysrc_bucket(e->tuple[kOriginal], e->zone.id_for(kOriginal));
     e->bysrc_next = bysrc_[b];
