@@ -483,6 +483,8 @@ class Table {
   bool early_drop(size_t bucket, uint64_t now);
   void deliver(Entry* ct, uint64_t now);
   void emit(Entry* ct, uint32_t mask, uint64_t now);
+  // view() into v, whose every field it sets (emit fills a queued Event).
+  static void fill_view(const Entry& ct, uint64_t now_ns, View& v);
   void refresh(Entry* ct, uint64_t extra_jiffies, const Ctx& c);
   void rehash(uint32_t buckets);
   // The expiry heap: a binary min-heap on a lower bound of each confirmed

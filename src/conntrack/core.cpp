@@ -642,6 +642,11 @@ void Table::expire_until(uint64_t now_ns) {
 
 View Table::view(const Entry& ct, uint64_t now_ns) const {
   View v;
+  fill_view(ct, now_ns, v);
+  return v;
+}
+
+void Table::fill_view(const Entry& ct, uint64_t now_ns, View& v) {
   v.id = ct.id;
   v.orig = ct.tuple[kOriginal];
   v.reply = ct.tuple[kReply];
@@ -659,7 +664,8 @@ View Table::view(const Entry& ct, uint64_t now_ns) const {
                                 : static_cast<int64_t>(ct.timeout);
   v.timeout_s = left > 0 ? static_cast<uint32_t>(left / static_cast<int64_t>(kHz)) : 0;
   v.use = ct.use;
-  return v;
+  v.has_timeout = true;
+  v.has_mark = true;
 }
 
 void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
@@ -669,10 +675,11 @@ void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
   // nf_ct_deliver_cached_events / nf_conntrack_eventmask_report: nothing
   // is sent unless one of the events is in the entry's ctmask.
   if (!(mask & ct->ctmask)) return;
-  Event ev;
+  // Built where it is queued: no Event on the stack copied in after.
+  Event& ev = events_.emplace_back();
   ev.mask = mask;
   ev.time_ns = now * kNsPerJiffy;
-  ev.view = view(*ct, ev.time_ns);
+  fill_view(*ct, ev.time_ns, ev.view);
   // ctnetlink_conntrack_event: which attributes the message carries.
   if (mask & ipct::kDestroy) {
     ev.type = EventType::Destroy;
@@ -683,7 +690,6 @@ void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
     ev.view.has_tcp_state = ev.view.has_tcp_state && (mask & ipct::kProtoinfo);
   }
   ev.view.has_mark = ct->mark != 0 || (mask & ipct::kMark);
-  events_.push_back(ev);
 }
 
 void Table::deliver(Entry* ct, uint64_t now) {
