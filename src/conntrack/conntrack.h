@@ -465,6 +465,7 @@ class Table {
   // The chain hash of a tuple in a zone id; the bucket is derived from it
   // (reciprocal_scale), so it survives a rehash.
   static uint32_t hash_of(const Tuple& t, uint16_t zone_id);
+  static uint32_t hash_words(uint64_t lo, uint64_t hi, uint16_t zone_id);
   size_t bucket_index(uint32_t hash) const { return static_cast<size_t>((uint64_t{hash} * hash_.size()) >> 32); }
   // One bucket walk: the bucket of `hash` (of t, zone_id), entries whose
   // tuple in that chain equals t and whose zone matches (nf_ct_key_equal).
