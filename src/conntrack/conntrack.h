@@ -65,6 +65,7 @@
 #pragma once
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -464,6 +465,7 @@ class Table {
   // The chain hash of a tuple in a zone id; the bucket is derived from it
   // (reciprocal_scale), so it survives a rehash.
   static uint32_t hash_of(const Tuple& t, uint16_t zone_id);
+  static uint32_t hash_words(uint64_t lo, uint64_t hi, uint16_t zone_id);
   size_t bucket_index(uint32_t hash) const { return static_cast<size_t>((uint64_t{hash} * hash_.size()) >> 32); }
   // One bucket walk: the bucket of `hash` (of t, zone_id), entries whose
   // tuple in that chain equals t and whose zone matches (nf_ct_key_equal).
@@ -482,6 +484,8 @@ class Table {
   bool early_drop(size_t bucket, uint64_t now);
   void deliver(Entry* ct, uint64_t now);
   void emit(Entry* ct, uint32_t mask, uint64_t now);
+  // view() into v, whose every field it sets (emit fills a queued Event).
+  static void fill_view(const Entry& ct, uint64_t now_ns, View& v);
   void refresh(Entry* ct, uint64_t extra_jiffies, const Ctx& c);
   void rehash(uint32_t buckets);
   // The expiry heap: a binary min-heap on a lower bound of each confirmed
@@ -521,35 +525,48 @@ class Table {
   size_t capacity_ = 0;
   size_t bump_ = 0;  // the first region with entries never handed out
   Entry* free_list_ = nullptr;
-  // Bucket heads: tagged pointers as in Entry::hnext, both directions of an
-  // entry hashed (the kernel's tuplehash[2]).
-  // Mapped, not allocated: pages stay zero pages until a bucket is used,
-  // and an array of 2 MiB or more asks for transparent huge pages, which
-  // spare a random bucket access its TLB miss.
-  class Buckets {
+  // Zeroed arrays mapped, not allocated: pages stay zero pages until an
+  // element is written, and an array of 2 MiB or more asks for transparent
+  // huge pages, which spare a random access its TLB miss (both arrays below
+  // are read at random, one element a packet).
+  static void* map_zeroed(size_t bytes, size_t* mapped);
+  static void unmap(void* p, size_t mapped);
+  template <typename T>
+  class Mapped {
    public:
-    Buckets() = default;
-    Buckets(const Buckets&) = delete;
-    Buckets& operator=(const Buckets&) = delete;
-    ~Buckets() { release(); }
-    // n zeroed heads (the old ones are dropped).
-    void assign(size_t n);
+    Mapped() = default;
+    Mapped(const Mapped&) = delete;
+    Mapped& operator=(const Mapped&) = delete;
+    ~Mapped() { release(); }
+    // n zeroed elements (the old ones are dropped).
+    void assign(size_t n) {
+      release();
+      p_ = static_cast<T*>(map_zeroed(std::max<size_t>(n, 1) * sizeof(T), &mapped_));
+      n_ = n;
+    }
+    bool empty() const { return n_ == 0; }
     size_t size() const { return n_; }
     size_t capacity() const { return n_; }
-    uintptr_t& operator[](size_t i) { return p_[i]; }
-    uintptr_t operator[](size_t i) const { return p_[i]; }
-    const uintptr_t* data() const { return p_; }
+    T& operator[](size_t i) { return p_[i]; }
+    const T& operator[](size_t i) const { return p_[i]; }
+    const T* data() const { return p_; }
 
    private:
-    void release();
-    uintptr_t* p_ = nullptr;
+    void release() {
+      if (p_) unmap(p_, mapped_);
+      p_ = nullptr;
+      n_ = mapped_ = 0;
+    }
+    T* p_ = nullptr;
     size_t n_ = 0;
     size_t mapped_ = 0;  // bytes
   };
-  Buckets hash_;
+  // Bucket heads: tagged pointers as in Entry::hnext, both directions of an
+  // entry hashed (the kernel's tuplehash[2]).
+  Mapped<uintptr_t> hash_;
   // Heads of the by-source chains (Entry::bysrc_next), as many as hash_;
   // empty until for_each_by_source is first called.
-  mutable std::vector<Entry*> bysrc_;
+  mutable Mapped<Entry*> bysrc_;
   struct Timer {
     uint64_t key;  // jiffies, <= the entry's timeout
     Entry* ct;

@@ -34,10 +34,9 @@ constexpr int kEvictionRange = 8;  // NF_CT_EVICTION_RANGE
 }  // namespace
 
 bool invert_tuple(const Tuple& t, Tuple* out) {
-  Tuple r;
-  r.src = t.dst;
-  r.dst = t.src;
-  r.proto = t.proto;
+  // Read field by field (a field load is forwarded from any store that
+  // holds it), written as two words (see detail::store_words).
+  uint64_t lo = detail::make_lo(t.dst, t.src);
   if (t.proto == kIpProtoIcmp) {
     // invmap: the reply type of each query type, +1; 0 means none.
     uint8_t inv;
@@ -52,14 +51,10 @@ bool invert_tuple(const Tuple& t, Tuple* out) {
       case 18: inv = 17; break;
       default: return false;
     }
-    r.sport = t.sport;
-    r.icmp_type = inv;
-    r.icmp_code = t.icmp_code;
+    detail::store_words(out, lo, detail::make_hi(t.sport, 0, t.proto, inv, t.icmp_code));
   } else {
-    r.sport = t.dport;
-    r.dport = t.sport;
+    detail::store_words(out, lo, detail::make_hi(t.dport, t.sport, t.proto));
   }
-  *out = r;
   return true;
 }
 
@@ -208,16 +203,10 @@ Result<uint64_t> Table::sysctl(std::string_view full) const {
 
 // ------------------------------------------------------------ pool, hash
 
-void Table::Buckets::release() {
-  if (p_) munmap(p_, mapped_);
-  p_ = nullptr;
-  n_ = mapped_ = 0;
-}
+void Table::unmap(void* p, size_t mapped) { munmap(p, mapped); }
 
-void Table::Buckets::assign(size_t n) {
-  release();
+void* Table::map_zeroed(size_t bytes, size_t* mapped) {
   constexpr size_t kHuge = size_t{2} << 20;
-  size_t bytes = std::max<size_t>(n, 1) * sizeof(uintptr_t);
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   bytes = (bytes + page - 1) / page * page;
   // Huge-page aligned when big enough: map 2 MiB more and trim.
@@ -233,9 +222,8 @@ void Table::Buckets::assign(size_t n) {
     base += head;
     madvise(base, bytes, MADV_HUGEPAGE);
   }
-  p_ = reinterpret_cast<uintptr_t*>(base);
-  n_ = n;
-  mapped_ = bytes;
+  *mapped = bytes;
+  return base;
 }
 
 bool Table::add_region(size_t entries) {
@@ -269,9 +257,14 @@ bool Table::add_region(size_t entries) {
 // random). Nothing observable depends on it but early_drop's choice.
 uint32_t Table::hash_of(const Tuple& t, uint16_t zone_id) {
   // The tuple as two words (its 15 bytes; the padding byte is masked, it
-  // may hold anything) with the zone id xored in, two multiplies.
-  uint64_t a = detail::tuple_lo(t);
-  uint64_t b = detail::tuple_hi(t) ^ (uint64_t{zone_id} << 48);
+  // may hold anything).
+  return hash_words(detail::tuple_lo(t), detail::tuple_hi(t), zone_id);
+}
+
+uint32_t Table::hash_words(uint64_t lo, uint64_t hi, uint16_t zone_id) {
+  // The zone id xored in, two multiplies.
+  uint64_t a = lo;
+  uint64_t b = hi ^ (uint64_t{zone_id} << 48);
   uint64_t h = (a ^ 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
   h = (h ^ (h >> 31) ^ b) * 0x94d049bb133111ebULL;
   // bucket_index maps the high half as the kernel's reciprocal_scale does.
@@ -286,8 +279,9 @@ void Table::for_each_slot(F f) const {
 
 size_t Table::bysrc_bucket(const Tuple& t, uint16_t zone) const {
   // hash_of on the source half of the tuple.
-  Tuple src{.src = t.src, .sport = t.sport, .proto = t.proto};
-  return static_cast<size_t>((uint64_t{hash_of(src, zone)} * bysrc_.size()) >> 32);
+  return static_cast<size_t>((uint64_t{hash_words(detail::make_lo(t.src, 0), detail::make_hi(t.sport, 0, t.proto), zone)} *
+                              bysrc_.size()) >>
+                             32);
 }
 
 void Table::build_bysrc() const {
@@ -296,7 +290,7 @@ void Table::build_bysrc() const {
     for (size_t i = 0; i < r.used; ++i)
       if (r.base[i].confirmed() && !r.base[i].dying()) linked.push_back(&r.base[i]);
   std::sort(linked.begin(), linked.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
-  bysrc_.assign(std::max<size_t>(hash_.size(), 1), nullptr);
+  bysrc_.assign(std::max<size_t>(hash_.size(), 1));
   for (Entry* e : linked) {
     size_t b = bysrc_bucket(e->tuple[kOriginal], e->zone.id_for(kOriginal));
     e->bysrc_next = bysrc_[b];
@@ -457,8 +451,8 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t o
     Region& r = regions_[bump_];
     ct = new (&r.base[r.used++]) Entry{};
   }
-  ct->tuple[kOriginal] = orig;
-  ct->tuple[kReply] = reply;
+  detail::copy_tuple(&ct->tuple[kOriginal], orig);
+  detail::copy_tuple(&ct->tuple[kReply], reply);
   ct->hash[kOriginal] = orig_hash;
   ct->zone = zone;
   ct->id = next_id_++;
@@ -649,6 +643,11 @@ void Table::expire_until(uint64_t now_ns) {
 
 View Table::view(const Entry& ct, uint64_t now_ns) const {
   View v;
+  fill_view(ct, now_ns, v);
+  return v;
+}
+
+void Table::fill_view(const Entry& ct, uint64_t now_ns, View& v) {
   v.id = ct.id;
   v.orig = ct.tuple[kOriginal];
   v.reply = ct.tuple[kReply];
@@ -666,7 +665,8 @@ View Table::view(const Entry& ct, uint64_t now_ns) const {
                                 : static_cast<int64_t>(ct.timeout);
   v.timeout_s = left > 0 ? static_cast<uint32_t>(left / static_cast<int64_t>(kHz)) : 0;
   v.use = ct.use;
-  return v;
+  v.has_timeout = true;
+  v.has_mark = true;
 }
 
 void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
@@ -676,10 +676,11 @@ void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
   // nf_ct_deliver_cached_events / nf_conntrack_eventmask_report: nothing
   // is sent unless one of the events is in the entry's ctmask.
   if (!(mask & ct->ctmask)) return;
-  Event ev;
+  // Built where it is queued: no Event on the stack copied in after.
+  Event& ev = events_.emplace_back();
   ev.mask = mask;
   ev.time_ns = now * kNsPerJiffy;
-  ev.view = view(*ct, ev.time_ns);
+  fill_view(*ct, ev.time_ns, ev.view);
   // ctnetlink_conntrack_event: which attributes the message carries.
   if (mask & ipct::kDestroy) {
     ev.type = EventType::Destroy;
@@ -690,7 +691,6 @@ void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
     ev.view.has_tcp_state = ev.view.has_tcp_state && (mask & ipct::kProtoinfo);
   }
   ev.view.has_mark = ct->mark != 0 || (mask & ipct::kMark);
-  events_.push_back(ev);
 }
 
 void Table::deliver(Entry* ct, uint64_t now) {
@@ -799,36 +799,36 @@ constexpr uint8_t kIpProtoGre = 47, kIpProtoSctp = 132, kIpProtoUdplite = 136;
 // nf_ct_get_tuple for IPv4. False when the transport header is too short
 // for the tuple (then there is no conntrack: INVALID).
 [[gnu::always_inline]] inline bool get_tuple(ConstIpv4View ip, std::span<const uint8_t> l4, Tuple* t) {
-  *t = Tuple{};
-  t->src = ip.saddr();
-  t->dst = ip.daddr();
-  t->proto = ip.protocol();
-  switch (t->proto) {
+  // Built in registers, stored as two words (detail::store_words): the
+  // hash reads it back as words at once.
+  const uint64_t lo = detail::make_lo(ip.saddr(), ip.daddr());
+  const uint8_t proto = ip.protocol();
+  uint64_t hi = detail::make_hi(0, 0, proto);
+  switch (proto) {
     case kIpProtoTcp:
     case kIpProtoUdp:
     case kIpProtoSctp:
     case kIpProtoUdplite:
       if (l4.size() < 4) return false;
-      t->sport = load16(l4.data());
-      t->dport = load16(l4.data() + 2);
-      return true;
+      hi = detail::make_hi(load16(l4.data()), load16(l4.data() + 2), proto);
+      break;
     case kIpProtoGre:
       // gre_pkt_to_tuple: only version 1 (PPTP) has keys; the call id is
       // the destination key. No PPTP helper here, so no source key.
-      if (l4.size() < 4 || (l4[1] & 0x07) != 1) return true;
-      if (l4.size() < 8) return true;
-      if (load16(l4.data() + 2) != 0x880b) return false;  // not PPP
-      t->dport = load16(l4.data() + 6);
-      return true;
+      if (l4.size() >= 8 && (l4[1] & 0x07) == 1) {
+        if (load16(l4.data() + 2) != 0x880b) return false;  // not PPP
+        hi = detail::make_hi(0, load16(l4.data() + 6), proto);
+      }
+      break;
     case kIpProtoIcmp:
       if (l4.size() < kIcmpHeader) return false;
-      t->icmp_type = l4[0];
-      t->icmp_code = l4[1];
-      t->sport = load16(l4.data() + 4);
-      return true;
+      hi = detail::make_hi(load16(l4.data() + 4), 0, proto, l4[0], l4[1]);
+      break;
     default:
-      return true;
+      break;
   }
+  detail::store_words(t, lo, hi);
+  return true;
 }
 
 // nf_conntrack_inet_error's lookup key: the tuple of the datagram an ICMP

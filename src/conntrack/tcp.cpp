@@ -2,6 +2,7 @@
 // tracking (tcp_in_window), flag checks (tcp_error), pick-up of
 // mid-stream connections (tcp_new) and timeouts.
 #include <algorithm>
+#include <array>
 
 #include "conntrack/conntrack.h"
 #include "packet/mangle.h"
@@ -43,7 +44,7 @@ constexpr uint8_t kStates[2][6][10] = {
 inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
 inline bool after(uint32_t a, uint32_t b) { return before(b, a); }
 
-Index conntrack_index(uint8_t f) {
+constexpr Index conntrack_index(uint8_t f) {
   if (f & tcp_flag::kRst) return kRstSet;
   if (f & tcp_flag::kSyn) return (f & tcp_flag::kAck) ? kSynAckSet : kSynSet;
   if (f & tcp_flag::kFin) return kFinSet;
@@ -52,7 +53,7 @@ Index conntrack_index(uint8_t f) {
 }
 
 // tcp_valid_flags: FIN/SYN/RST/ACK/URG combinations; PSH, ECE, CWR free.
-bool valid_flags(uint8_t f) {
+constexpr bool valid_flags(uint8_t f) {
   using namespace tcp_flag;
   switch (f & (kFin | kSyn | kRst | kAck | kUrg)) {
     case kSyn:
@@ -69,6 +70,27 @@ bool valid_flags(uint8_t f) {
       return false;
   }
 }
+
+// Both answers above for the six low flag bits, the only ones either
+// reads (ECE and CWR are free): one load a segment instead of two chains
+// of tests. kInvalidFlags marks what tcp_valid_flags refuses.
+constexpr uint8_t kInvalidFlags = 0x80;
+constexpr std::array<uint8_t, 64> kFlagInfo = [] {
+  std::array<uint8_t, 64> t{};
+  for (unsigned f = 0; f < 64; ++f)
+    t[f] = static_cast<uint8_t>(conntrack_index(static_cast<uint8_t>(f)) |
+                                (valid_flags(static_cast<uint8_t>(f)) ? 0 : kInvalidFlags));
+  return t;
+}();
+constexpr bool flag_info_exact() {
+  for (unsigned f = 0; f < 256; ++f) {
+    uint8_t info = kFlagInfo[f & 0x3f];
+    if (((info & kInvalidFlags) == 0) != valid_flags(static_cast<uint8_t>(f))) return false;
+    if ((info & ~kInvalidFlags) != conntrack_index(static_cast<uint8_t>(f))) return false;
+  }
+  return true;
+}
+static_assert(flag_info_exact(), "kFlagInfo answers as conntrack_index and valid_flags for every flag byte");
 
 // What the tracker reads of one segment.
 struct Seg {
@@ -288,7 +310,8 @@ Table::Action Table::tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Di
     c.reason = "bad checksum";
     return Action::Invalid;
   }
-  if (!valid_flags(th.flags())) {
+  const uint8_t flag_info = kFlagInfo[th.flags() & 0x3f];
+  if (flag_info & kInvalidFlags) {
     c.reason = "invalid tcp flag combination";
     return Action::Invalid;
   }
@@ -297,7 +320,7 @@ Table::Action Table::tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Di
   s.ack_seq = th.ack_seq();
   s.win = th.window();
   s.flags = th.flags();
-  s.index = conntrack_index(s.flags);
+  s.index = static_cast<Index>(flag_info);
   s.end = s.seq + static_cast<uint32_t>(l4.size() - th.header_len()) + (s.syn() ? 1 : 0) +
           ((s.flags & tcp_flag::kFin) ? 1 : 0);
   s.options = th.options();

@@ -9,6 +9,7 @@
 #include <new>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "conntrack/conntrack.h"
@@ -1100,6 +1101,68 @@ TEST(ConntrackRecycleTest, AFreedSlotComesBackAsAFreshEntry) {
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].mark, 0u);
   EXPECT_EQ(list[0].status, status::kConfirmed);
+}
+
+// Tuples are built as two little-endian words (tuple_key.h's make_lo,
+// make_hi, store_words): every field must land where Tuple has it.
+TEST(ConntrackTupleTest, InvertTupleFieldByField) {
+  Tuple t{.src = 0xc6336401, .dst = 0xcb007102, .sport = 0x1234, .dport = 0xabcd, .proto = 6};
+  Tuple r;
+  ASSERT_TRUE(invert_tuple(t, &r));
+  EXPECT_EQ(r.src, t.dst);
+  EXPECT_EQ(r.dst, t.src);
+  EXPECT_EQ(r.sport, t.dport);
+  EXPECT_EQ(r.dport, t.sport);
+  EXPECT_EQ(r.proto, 6);
+  EXPECT_EQ(r.icmp_type, 0);
+  EXPECT_EQ(r.icmp_code, 0);
+  // ICMP queries: the id stays, the type becomes the reply's, code kept.
+  for (auto [type, inv] : {std::pair{8, 0}, {0, 8}, {13, 14}, {14, 13}, {15, 16}, {16, 15}, {17, 18}, {18, 17}}) {
+    Tuple q{.src = 1, .dst = 2, .sport = 0x4242, .proto = 1, .icmp_type = static_cast<uint8_t>(type), .icmp_code = 7};
+    ASSERT_TRUE(invert_tuple(q, &r)) << type;
+    EXPECT_EQ(r, (Tuple{.src = 2, .dst = 1, .sport = 0x4242, .proto = 1, .icmp_type = static_cast<uint8_t>(inv),
+                        .icmp_code = 7}))
+        << type;
+  }
+  Tuple before = r;
+  EXPECT_FALSE(invert_tuple(Tuple{.src = 1, .dst = 2, .proto = 1, .icmp_type = 3}, &r));
+  EXPECT_EQ(r, before) << "no reply tuple: out untouched";
+}
+
+// in()'s tuple (get_tuple) field by field, for each protocol family.
+TEST(ConntrackTupleTest, PacketTupleFieldByField) {
+  Table table;
+  const uint64_t now = 1000 * kSec;
+  auto tuple_of = [&](Packet p) {
+    auto r = table.in(p, Hook::LocalOut, 0, now);
+    EXPECT_TRUE(r.ct);
+    Tuple t = r.ct ? r.ct->tuple[kOriginal] : Tuple{};
+    table.put(p);
+    return t;
+  };
+  auto make = [](std::string_view text) {
+    auto p = parse_packet(text);
+    EXPECT_TRUE(p) << text;
+    return std::move(*p);
+  };
+  EXPECT_EQ(tuple_of(make("tcp 198.51.100.1:5000 > 203.0.113.2:443 flags S")),
+            (Tuple{.src = 0xc6336401, .dst = 0xcb007102, .sport = 5000, .dport = 443, .proto = 6}));
+  EXPECT_EQ(tuple_of(make("udp 198.51.100.1:53 > 203.0.113.2:65535")),
+            (Tuple{.src = 0xc6336401, .dst = 0xcb007102, .sport = 53, .dport = 65535, .proto = 17}));
+  EXPECT_EQ(tuple_of(make("icmp 198.51.100.1 > 203.0.113.2 echo-request id 39612")),
+            (Tuple{.src = 0xc6336401, .dst = 0xcb007102, .sport = 0x9abc, .proto = 1, .icmp_type = 8}));
+  Packet g = make("udp 198.51.100.1:1 > 203.0.113.2:2");  // 8 bytes after IP: a GRE header
+  g.data()[9] = 47;
+  g.data()[20] = 0x30;  // key and sequence bits, version 1 (PPTP), PPP
+  g.data()[21] = 0x01;
+  packet::store16(g.data().data() + 22, 0x880b);
+  packet::store16(g.data().data() + 26, 0x0777);  // call id: the destination key
+  g.ip().update_checksum();
+  EXPECT_EQ(tuple_of(std::move(g)), (Tuple{.src = 0xc6336401, .dst = 0xcb007102, .dport = 0x0777, .proto = 47}));
+  Packet other = make("udp 198.51.100.1:1 > 203.0.113.2:2");
+  other.data()[9] = 99;  // generic: no ports
+  other.ip().update_checksum();
+  EXPECT_EQ(tuple_of(std::move(other)), (Tuple{.src = 0xc6336401, .dst = 0xcb007102, .proto = 99}));
 }
 
 // prefetch() fetches the bucket in() reads first: the packet's own tuple,
