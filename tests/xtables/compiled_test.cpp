@@ -418,7 +418,15 @@ TEST(CompiledTest, InterfaceClassesFewManyAndLongNames) {
       auto lines = trace(s, mk("udp 198.51.100.7:1 > 203.0.113.4:2", in));
       EXPECT_EQ(lines.size(), (in == "eth11" && names < 12) || in == "eth" || in.empty() ? 1u : 3u) << in;
     }
+    // The walker reads a name as the IfName's two words (put_name): a name
+    // set over a longer one must not keep the longer one's tail.
+    packet::Packet p = mk("udp 198.51.100.7:1 > 203.0.113.4:2", "abcdefghijklmno");
+    p.meta.in.set("eth1");
+    EXPECT_EQ(trace(s, std::move(p)).size(), 3u);
   }
+  // put_name loads the name from the object's first byte.
+  packet::IfName n("eth0");
+  EXPECT_EQ(static_cast<const void*>(n.view().data()), static_cast<const void*>(&n));
 }
 
 TEST(CompiledTest, MarkSetByATargetIsSeenByLaterRules) {
