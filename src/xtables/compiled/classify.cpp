@@ -659,7 +659,6 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
     facts.reserve(n);
     for (const Rule& r : c.rules) {
       facts.push_back(rule_facts(r));
-      ci.plain.push_back(unconditional_standard(r));
       int32_t to = -1;
       if (r.kind == TargetKind::Jump || r.kind == TargetKind::Goto)
         if (const Chain* target = t.find(r.chain_target)) to = static_cast<int32_t>(target - chains.data());
@@ -734,7 +733,9 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
                           [&](const RangeIndex& r) { return r.field == f && r.exact; });
       }
       if (all) p |= CompiledTable::ChainIndex::kMatchesProven | (rf.needs_ports ? CompiledTable::ChainIndex::kNeedsPorts : 0);
-      ci.proven[j] = p;
+      if (unconditional_standard(c.rules[j])) p |= CompiledTable::ChainIndex::kPlain;
+      static_assert(static_cast<int>(TargetKind::Extension) < 16);
+      ci.proven[j] = static_cast<uint8_t>(p | static_cast<uint8_t>(c.rules[j].kind) << CompiledTable::ChainIndex::kKindShift);
     }
     // Small chains keep the plain index: a scan of a few words is cheaper
     // than a probe. Candidates are stored as uint16_t.
@@ -776,7 +777,7 @@ size_t CompiledTable::memory_bytes() const {
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
       total += f.words.size() * 16;
     }
-    total += c.plain.size() + c.proven.size() + c.jump_to.size() * 4;
+    total += c.proven.size() + c.jump_to.size() * 4;
     total += c.cache.size() * sizeof(ChainIndex::CacheEntry) + c.cache_names.size() * sizeof(ChainIndex::CacheNames);
   }
   return total;
@@ -934,10 +935,11 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     r.counters.packets++;
     r.counters.bytes += len;
     TraceEvent::Kind kind = TraceEvent::Kind::Rule;
-    if (ci.plain[at]) kind = cur == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
+    if (proof & CompiledTable::ChainIndex::kPlain) kind = cur == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
     emit(kind, rulenum, &r);
 
-    switch (r.kind) {
+    const auto rule_kind = static_cast<TargetKind>(proof >> CompiledTable::ChainIndex::kKindShift);
+    switch (rule_kind) {
       case TargetKind::None:
         continue;
       case TargetKind::Accept:
@@ -953,7 +955,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
       case TargetKind::Goto: {
         int32_t to = ci.jump_to[at];
         if (to < 0) return Verdict::Drop;  // verify() makes this unreachable
-        if (r.kind == TargetKind::Jump) stack[depth++] = {cur, i};
+        if (rule_kind == TargetKind::Jump) stack[depth++] = {cur, i};
         enter(static_cast<size_t>(to), 0);
         continue;
       }

@@ -194,14 +194,17 @@ class CompiledTable {
     std::vector<uint16_t> all_wild_word;  // the rules constraining no field of addrs, sparse
     std::vector<uint64_t> all_wild_bits;
     std::vector<IfaceIndex> ifaces;
-    std::vector<uint8_t> plain;     // per rule: traced as policy/return (unconditional standard)
     // Per rule, what the index proves for any candidate packet:
     // kIpProven: ip_criteria_match (each of -s/-d/-p/-i/-o is absent or
     // indexed exactly; no -f); kMatchesProven: every match (each is
     // MatchFacts::exact and its fields are indexed exactly), so the walker
     // calls none; with kNeedsPorts, only when the packet's ports were
     // readable (not a fragment, header long enough: the index read them).
-    enum Proof : uint8_t { kIpProven = 1, kMatchesProven = 2, kNeedsPorts = 4 };
+    // kPlain: traced as policy/return (an unconditional standard rule).
+    // The high nibble is the rule's TargetKind: one byte per rule is all
+    // the walker reads of the table besides the rule's first line.
+    enum Proof : uint8_t { kIpProven = 1, kMatchesProven = 2, kNeedsPorts = 4, kPlain = 8 };
+    static constexpr int kKindShift = 4;
     std::vector<uint8_t> proven;
     std::vector<int32_t> jump_to;   // per rule: chain index of a jump/goto, else -1
 
