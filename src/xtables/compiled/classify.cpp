@@ -369,9 +369,8 @@ struct Key {
   uint32_t valid = 0;
 };
 
-[[gnu::always_inline]] inline Key packet_key(const EvalContext& ctx) {
+[[gnu::always_inline]] inline Key packet_key(const packet::Packet& pkt, size_t thoff_in, uint16_t fragoff) {
   Key k;
-  const auto& pkt = ctx.pkt;
   auto h = pkt.ip();
   auto put = [&](Field f, uint32_t v) {
     k.v[f] = v;
@@ -387,9 +386,9 @@ struct Key {
   else state = kStateInvalid;
   put(CompiledTable::kCtState, state);
   auto data = pkt.data();
-  size_t thoff = std::min<size_t>(ctx.thoff, data.size());
+  size_t thoff = std::min<size_t>(thoff_in, data.size());
   size_t need = h.protocol() == 6 ? 20 : 8;
-  if (ctx.fragoff == 0 && data.size() - thoff >= need) {
+  if (fragoff == 0 && data.size() - thoff >= need) {
     const uint8_t* l4 = data.data() + thoff;
     put(CompiledTable::kSport, static_cast<uint32_t>(l4[0] << 8 | l4[1]));
     put(CompiledTable::kDport, static_cast<uint32_t>(l4[2] << 8 | l4[3]));
@@ -584,6 +583,19 @@ struct CacheKey {
   return key;
 }
 
+// The set of a key: a hash of the words the packet's headers give
+// (addresses, ports, protocol, the l4 and fragment flags), not of what
+// conntrack, routing or a target add (ctstate, mark, interface names), so
+// that CompiledTable::prefetch can name it before those are known. Keys
+// that differ only there share a set: they are still told apart.
+constexpr uint64_t kHeaderWord1 = 0xffffffffu;                           // the ports, not the mark
+constexpr uint64_t kHeaderWord2 = uint64_t{1} << 63 | uint64_t{0x3ff} << 16;  // proto, l4, fragment
+[[gnu::always_inline]] inline size_t cache_set(const CompiledTable::ChainIndex& ci, const std::array<uint64_t, 3>& w) {
+  const uint64_t h = w[0] * 0x9e3779b97f4a7c15u ^ (w[1] & kHeaderWord1) * 0xc2b2ae3d27d4eb4fu ^
+                     (w[2] & kHeaderWord2) * 0x165667b19e3779f9u;
+  return (h >> 32) & ci.cache_mask;
+}
+
 template <size_t N>
 bool same_words(const std::array<uint64_t, N>& a, const std::array<uint64_t, N>& b) {
   uint64_t d = 0;
@@ -598,9 +610,7 @@ bool same_words(const std::array<uint64_t, N>& a, const std::array<uint64_t, N>&
   const auto& w = k.w;
   const auto& nm = k.names;
   const bool names = !ci.cache_names.empty();
-  uint64_t h = w[0] * 0x9e3779b97f4a7c15u ^ w[1] * 0xc2b2ae3d27d4eb4fu ^ w[2] * 0x165667b19e3779f9u;
-  if (names) h ^= (nm[0] ^ nm[2]) * 0xd6e8feb86659fd93u ^ (nm[1] ^ nm[3]) * 0xff51afd7ed558ccdu;
-  const size_t at = 2 * ((h >> 32) & ci.cache_mask);
+  const size_t at = 2 * cache_set(ci, w);
   Entry* e = ci.cache.data() + at;
   for (uint16_t way = 0; way < 2; ++way)
     if (same_words(e[way].key, w) && (!names || same_words(ci.cache_names[at + way], nm))) {
@@ -800,6 +810,27 @@ size_t CompiledTable::indexed_fields(size_t chain) const {
                                 : 0;
 }
 
+size_t CompiledTable::cache_set_of(Hook hook, const packet::Packet& pkt) const {
+  const size_t h = static_cast<size_t>(hook);
+  if (h >= base_.size() || base_[h] < 0) return SIZE_MAX;
+  const ChainIndex& ci = chains_[static_cast<size_t>(base_[h])];
+  // A chain that bypasses its cache will not probe it.
+  if (ci.cache.empty() || ci.bypass_left > 0) return SIZE_MAX;
+  auto ip = pkt.ip();
+  const uint16_t fragoff = ip.frag_offset();
+  const Key k = packet_key(pkt, size_t{ip.ihl()} * 4, fragoff);
+  return cache_set(ci, cache_key(ci, k, pkt, fragoff != 0).w);
+}
+
+void CompiledTable::prefetch(Hook hook, const packet::Packet& pkt) const {
+  const size_t set = cache_set_of(hook, pkt);
+  if (set == SIZE_MAX) return;
+  // Way 0 is written on every probe (mru): fetch for writing.
+  const ChainIndex::CacheEntry* e = chains_[static_cast<size_t>(base_[static_cast<size_t>(hook)])].cache.data() + 2 * set;
+  __builtin_prefetch(e, 1, 3);
+  __builtin_prefetch(e + 1, 1, 3);
+}
+
 // Mirrors run_table (walk.cpp) statement for statement, except that the
 // rule index advances to the next candidate instead of the next rule.
 Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, TraceSink* sink) {
@@ -823,7 +854,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
   size_t i = 0;
   const bool is_fragment = ctx.fragoff != 0;
   const uint32_t len = static_cast<uint32_t>(ctx.pkt.size());
-  Key key = packet_key(ctx);
+  Key key = packet_key(ctx.pkt, ctx.thoff, ctx.fragoff);
   // The current chain's classes (looked up lazily when it has a cache) and
   // its cache entry with a cursor on the first listed candidate >= i.
   Scan scan;
@@ -968,7 +999,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
         // A target that lets the packet go on may have changed it (MARK,
         // CT --notrack, TOS...): look its classes up again.
         if (tv == TargetVerdict::Continue || tv == TargetVerdict::Return) {
-          key = packet_key(ctx);
+          key = packet_key(ctx.pkt, ctx.thoff, ctx.fragoff);
           sync();
         }
         switch (tv) {

@@ -232,6 +232,22 @@ class CompiledTable {
     mutable uint64_t cache_bypassed = 0;
     mutable uint64_t matches_skipped = 0;  // rules whose matches the walker did not call
   };
+  // For a caller that reads packets ahead of the one it processes (replay):
+  // starts loading the result-cache set that run_table will probe first
+  // when it walks pkt through hook's chain, a few packets before it does.
+  // On a cache hit that probe is otherwise a cache miss (4096 entries of
+  // 64 bytes per big chain: most of run_table's time on a hit). The set
+  // depends only on the packet's IPv4 and transport headers (addresses,
+  // protocol, ports), not on what conntrack, routing or targets add
+  // (ctstate, mark, interfaces); it is the walk's set unless a hook before
+  // rewrites those headers (NAT). pkt's IPv4 header and the datagram it
+  // announces must lie within its bytes. Changes nothing the walk
+  // computes, only what is in the CPU's cache.
+  void prefetch(Hook hook, const packet::Packet& pkt) const;
+  // The set prefetch loads: an index into the cache of hook's chain, or
+  // SIZE_MAX when it has none or bypasses it now (tests).
+  size_t cache_set_of(Hook hook, const packet::Packet& pkt) const;
+
   const std::vector<ChainIndex>& chains() const { return chains_; }
   // The builtin chain of each hook (-1: none), as run_table looks it up.
   const std::array<int32_t, 5>& base_chains() const { return base_; }
