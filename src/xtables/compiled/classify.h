@@ -75,7 +75,10 @@
 // one key, so the 2nd..nth packets of a flow hit. A partly filled entry is
 // exact for its key, so an entry left behind when a continuing target
 // (MARK, CONNMARK, CT...) changes the key is still right; the walker
-// recomputes the key then. The cache is mutable state of a const
+// recomputes the key then. The set is a hash of the key's header words
+// only (addresses, ports, protocol), so that a caller reading packets
+// ahead can prefetch it before conntrack and routing run (prefetch()).
+// The cache is mutable state of a const
 // CompiledTable: a CompiledTable must not be walked by two threads at once.
 // A chain whose cache rarely hits (the nat POSTROUTING chain: walked only
 // by packets of new connections, keyed by their ports) stops probing it for
