@@ -54,14 +54,19 @@ enum class TargetKind : uint8_t {
   Extension,  // -j LOG, -j DNAT, ...
 };
 
-struct Rule {
-  IpCriteria ip;
-  std::vector<std::unique_ptr<Match>> matches;
-  TargetKind kind = TargetKind::None;
-  std::string chain_target;          // for Jump and Goto
-  std::unique_ptr<Target> target;    // for Extension
+// Laid out for the walkers: a rule the compiled walker evaluates is
+// usually a cache miss (10k rules of 184 bytes), and it read the counters,
+// the match list and the target from three different lines. Those come
+// first now, on one 64-byte aligned line, with the head of the IP criteria
+// (addresses and masks, where ip_criteria_match stops for most rules).
+struct alignas(64) Rule {
   Counters counters;
+  std::vector<std::unique_ptr<Match>> matches;
+  std::unique_ptr<Target> target;    // for Extension
+  IpCriteria ip;
+  TargetKind kind = TargetKind::None;
   int line = 0;                      // where it was read, for messages
+  std::string chain_target;          // for Jump and Goto
 
   Rule() = default;
   Rule(Rule&&) = default;
@@ -73,5 +78,7 @@ struct Rule {
   // The target word as iptables-save prints it ("" for None).
   std::string_view target_name() const;
 };
+static_assert(sizeof(Counters) + sizeof(std::vector<std::unique_ptr<Match>>) + sizeof(std::unique_ptr<Target>) + 16 <= 64,
+              "the counters, matches, target and the IP addresses share the rule's first line");
 
 }  // namespace nfemu::xt

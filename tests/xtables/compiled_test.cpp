@@ -418,7 +418,66 @@ TEST(CompiledTest, InterfaceClassesFewManyAndLongNames) {
       auto lines = trace(s, mk("udp 198.51.100.7:1 > 203.0.113.4:2", in));
       EXPECT_EQ(lines.size(), (in == "eth11" && names < 12) || in == "eth" || in.empty() ? 1u : 3u) << in;
     }
+    // The walker reads a name as the IfName's two words (put_name): a name
+    // set over a longer one must not keep the longer one's tail.
+    packet::Packet p = mk("udp 198.51.100.7:1 > 203.0.113.4:2", "abcdefghijklmno");
+    p.meta.in.set("eth1");
+    EXPECT_EQ(trace(s, std::move(p)).size(), 3u);
   }
+  // put_name loads the name from the object's first byte.
+  packet::IfName n("eth0");
+  EXPECT_EQ(static_cast<const void*>(n.view().data()), static_cast<const void*>(&n));
+}
+
+// CompiledTable::prefetch loads the set the walk then probes: the set
+// depends on the packet's headers only, not on its mark, ctstate or
+// interface (which the chain's keys hold here). A hash of the whole key
+// fails this test.
+TEST(CompiledTest, PrefetchNamesTheSetTheWalkProbes) {
+  std::string text = "*filter\n:FORWARD DROP [0:0]\n";
+  for (int k = 0; k < 100; ++k) {
+    text += fmt::format("-A FORWARD -d 203.0.113.{}/32 -p tcp -m tcp --dport {} -j ACCEPT\n", k, 1000 + k);
+    if (k % 10 == 0) text += fmt::format("-A FORWARD -i eth{} -m mark --mark {} -m state --state NEW -j DROP\n", k % 3, k);
+  }
+  text += "COMMIT\n";
+  Single s = make(text);
+  const auto& ci = s.compiled.chains()[static_cast<size_t>(s.compiled.base_chains()[static_cast<size_t>(Hook::Forward)])];
+  ASSERT_FALSE(ci.cache.empty());
+  Gen g(7);
+  conntrack::Entry entry;
+  int checked = 0;
+  for (int n = 0; n < 300; ++n) {
+    // 20 flows, each with 2 marks, 2 interfaces and 3 ctstates.
+    const int flow = g.pick(20);
+    packet::Packet p = mk(fmt::format("tcp 198.51.100.{}:{} > 203.0.113.{}:{}", flow % 3, 40000 + flow, flow * 5, 1000 + flow * 5),
+                          "");
+    // The caller prefetches before conntrack and routing: without the
+    // interface, ctstate and mark the walk sees.
+    const size_t set = s.compiled.cache_set_of(Hook::Forward, p);
+    ASSERT_NE(set, SIZE_MAX);
+    s.compiled.prefetch(Hook::Forward, p);
+    p.meta.in.set(fmt::format("eth{}", g.pick(2)));
+    p.meta.mark = static_cast<uint32_t>(g.pick(2) * 10);
+    if (g.chance(0.6)) {
+      p.meta.ct = &entry;
+      p.meta.ctinfo = g.chance(0.5) ? packet::CtInfo::New : packet::CtInfo::Established;
+    }
+    const uint32_t mark = p.meta.mark;
+    trace(s, p, Hook::Forward);
+    // The walk's one probe went to that set: it hit or claimed there the
+    // way way 0 names as the last used, with the packet's key (words 0 and
+    // 1: addresses, ports and mark; the mark tells apart the packets that
+    // share addresses).
+    const auto* e = ci.cache.data() + 2 * set;
+    const auto& used = e[e[0].mru];
+    auto l4 = p.ip().payload();
+    const uint64_t ports = uint64_t{l4[0]} << 24 | uint64_t{l4[1]} << 16 | uint64_t{l4[2]} << 8 | l4[3];
+    EXPECT_EQ(used.key[0], p.ip().saddr() | uint64_t{p.ip().daddr()} << 32) << n;
+    EXPECT_EQ(used.key[1], ports | uint64_t{mark} << 32) << n;
+    ++checked;
+  }
+  EXPECT_GT(s.compiled.cache_stats().hits, 30u);  // the packets repeat keys
+  EXPECT_EQ(checked, 300);
 }
 
 TEST(CompiledTest, MarkSetByATargetIsSeenByLaterRules) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include "xtables/addr.h"
 #include "xtables/match_facts.h"
@@ -307,18 +308,21 @@ std::optional<CompiledTable::AddrIndex> build_addr(Field field, const std::vecto
   return idx;
 }
 
-// The name NUL-padded to 16 bytes, without a call to memcpy: IfName holds
-// 15 bytes, copied whole (fixed-size copies compile to loads), and the
-// bytes past the name (stale after a shorter set()) are masked off.
+// The name NUL-padded to 16 bytes: two loads of the IfName object itself
+// (16 bytes: the name's 15, then its length) and masks from the length.
+// It used to copy the name into a local buffer first and load it back: the
+// 8-byte load that straddled the copy's two stores could not be forwarded
+// from them (perf: a third of lookup()'s cycles in the nat run, and most
+// of cache_key's), while the IfName was written long before.
 void put_name(uint64_t* w, const packet::IfName& name) {
-  static_assert(packet::IfName::kMax == 15);
-  const std::string_view v = name.view();
-  char buf[16] = {};
-  std::memcpy(buf, v.data(), packet::IfName::kMax);
+  static_assert(packet::IfName::kMax == 15 && sizeof(packet::IfName) == 16 &&
+                std::is_trivially_copyable_v<packet::IfName>);
   uint64_t lo, hi;
-  std::memcpy(&lo, buf, 8);
-  std::memcpy(&hi, buf + 8, 8);
-  const size_t len = v.size();
+  std::memcpy(&lo, &name, 8);
+  std::memcpy(&hi, reinterpret_cast<const char*>(&name) + 8, 8);
+  const size_t len = name.view().size();
+  // view() starts at the object's first byte (checked once, in tests:
+  // compiled_test compares names this way against the index's strings).
   w[0] = len >= 8 ? lo : lo & ((uint64_t{1} << (8 * len)) - 1);
   w[1] = len <= 8 ? 0 : hi & ((uint64_t{1} << (8 * (len - 8))) - 1);
 }
@@ -365,9 +369,8 @@ struct Key {
   uint32_t valid = 0;
 };
 
-[[gnu::always_inline]] inline Key packet_key(const EvalContext& ctx) {
+[[gnu::always_inline]] inline Key packet_key(const packet::Packet& pkt, size_t thoff_in, uint16_t fragoff) {
   Key k;
-  const auto& pkt = ctx.pkt;
   auto h = pkt.ip();
   auto put = [&](Field f, uint32_t v) {
     k.v[f] = v;
@@ -383,9 +386,9 @@ struct Key {
   else state = kStateInvalid;
   put(CompiledTable::kCtState, state);
   auto data = pkt.data();
-  size_t thoff = std::min<size_t>(ctx.thoff, data.size());
+  size_t thoff = std::min<size_t>(thoff_in, data.size());
   size_t need = h.protocol() == 6 ? 20 : 8;
-  if (ctx.fragoff == 0 && data.size() - thoff >= need) {
+  if (fragoff == 0 && data.size() - thoff >= need) {
     const uint8_t* l4 = data.data() + thoff;
     put(CompiledTable::kSport, static_cast<uint32_t>(l4[0] << 8 | l4[1]));
     put(CompiledTable::kDport, static_cast<uint32_t>(l4[2] << 8 | l4[3]));
@@ -580,6 +583,19 @@ struct CacheKey {
   return key;
 }
 
+// The set of a key: a hash of the words the packet's headers give
+// (addresses, ports, protocol, the l4 and fragment flags), not of what
+// conntrack, routing or a target add (ctstate, mark, interface names), so
+// that CompiledTable::prefetch can name it before those are known. Keys
+// that differ only there share a set: they are still told apart.
+constexpr uint64_t kHeaderWord1 = 0xffffffffu;                           // the ports, not the mark
+constexpr uint64_t kHeaderWord2 = uint64_t{1} << 63 | uint64_t{0x3ff} << 16;  // proto, l4, fragment
+[[gnu::always_inline]] inline size_t cache_set(const CompiledTable::ChainIndex& ci, const std::array<uint64_t, 3>& w) {
+  const uint64_t h = w[0] * 0x9e3779b97f4a7c15u ^ (w[1] & kHeaderWord1) * 0xc2b2ae3d27d4eb4fu ^
+                     (w[2] & kHeaderWord2) * 0x165667b19e3779f9u;
+  return (h >> 32) & ci.cache_mask;
+}
+
 template <size_t N>
 bool same_words(const std::array<uint64_t, N>& a, const std::array<uint64_t, N>& b) {
   uint64_t d = 0;
@@ -594,9 +610,7 @@ bool same_words(const std::array<uint64_t, N>& a, const std::array<uint64_t, N>&
   const auto& w = k.w;
   const auto& nm = k.names;
   const bool names = !ci.cache_names.empty();
-  uint64_t h = w[0] * 0x9e3779b97f4a7c15u ^ w[1] * 0xc2b2ae3d27d4eb4fu ^ w[2] * 0x165667b19e3779f9u;
-  if (names) h ^= (nm[0] ^ nm[2]) * 0xd6e8feb86659fd93u ^ (nm[1] ^ nm[3]) * 0xff51afd7ed558ccdu;
-  const size_t at = 2 * ((h >> 32) & ci.cache_mask);
+  const size_t at = 2 * cache_set(ci, w);
   Entry* e = ci.cache.data() + at;
   for (uint16_t way = 0; way < 2; ++way)
     if (same_words(e[way].key, w) && (!names || same_words(ci.cache_names[at + way], nm))) {
@@ -655,7 +669,6 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
     facts.reserve(n);
     for (const Rule& r : c.rules) {
       facts.push_back(rule_facts(r));
-      ci.plain.push_back(unconditional_standard(r));
       int32_t to = -1;
       if (r.kind == TargetKind::Jump || r.kind == TargetKind::Goto)
         if (const Chain* target = t.find(r.chain_target)) to = static_cast<int32_t>(target - chains.data());
@@ -730,7 +743,9 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
                           [&](const RangeIndex& r) { return r.field == f && r.exact; });
       }
       if (all) p |= CompiledTable::ChainIndex::kMatchesProven | (rf.needs_ports ? CompiledTable::ChainIndex::kNeedsPorts : 0);
-      ci.proven[j] = p;
+      if (unconditional_standard(c.rules[j])) p |= CompiledTable::ChainIndex::kPlain;
+      static_assert(static_cast<int>(TargetKind::Extension) < 16);
+      ci.proven[j] = static_cast<uint8_t>(p | static_cast<uint8_t>(c.rules[j].kind) << CompiledTable::ChainIndex::kKindShift);
     }
     // Small chains keep the plain index: a scan of a few words is cheaper
     // than a probe. Candidates are stored as uint16_t.
@@ -772,7 +787,7 @@ size_t CompiledTable::memory_bytes() const {
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
       total += f.words.size() * 16;
     }
-    total += c.plain.size() + c.proven.size() + c.jump_to.size() * 4;
+    total += c.proven.size() + c.jump_to.size() * 4;
     total += c.cache.size() * sizeof(ChainIndex::CacheEntry) + c.cache_names.size() * sizeof(ChainIndex::CacheNames);
   }
   return total;
@@ -793,6 +808,27 @@ CompiledTable::CacheStats CompiledTable::cache_stats() const {
 size_t CompiledTable::indexed_fields(size_t chain) const {
   return chain < chains_.size() ? chains_[chain].ranges.size() + chains_[chain].addrs.size() + chains_[chain].ifaces.size()
                                 : 0;
+}
+
+size_t CompiledTable::cache_set_of(Hook hook, const packet::Packet& pkt) const {
+  const size_t h = static_cast<size_t>(hook);
+  if (h >= base_.size() || base_[h] < 0) return SIZE_MAX;
+  const ChainIndex& ci = chains_[static_cast<size_t>(base_[h])];
+  // A chain that bypasses its cache will not probe it.
+  if (ci.cache.empty() || ci.bypass_left > 0) return SIZE_MAX;
+  auto ip = pkt.ip();
+  const uint16_t fragoff = ip.frag_offset();
+  const Key k = packet_key(pkt, size_t{ip.ihl()} * 4, fragoff);
+  return cache_set(ci, cache_key(ci, k, pkt, fragoff != 0).w);
+}
+
+void CompiledTable::prefetch(Hook hook, const packet::Packet& pkt) const {
+  const size_t set = cache_set_of(hook, pkt);
+  if (set == SIZE_MAX) return;
+  // Way 0 is written on every probe (mru): fetch for writing.
+  const ChainIndex::CacheEntry* e = chains_[static_cast<size_t>(base_[static_cast<size_t>(hook)])].cache.data() + 2 * set;
+  __builtin_prefetch(e, 1, 3);
+  __builtin_prefetch(e + 1, 1, 3);
 }
 
 // Mirrors run_table (walk.cpp) statement for statement, except that the
@@ -818,7 +854,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
   size_t i = 0;
   const bool is_fragment = ctx.fragoff != 0;
   const uint32_t len = static_cast<uint32_t>(ctx.pkt.size());
-  Key key = packet_key(ctx);
+  Key key = packet_key(ctx.pkt, ctx.thoff, ctx.fragoff);
   // The current chain's classes (looked up lazily when it has a cache) and
   // its cache entry with a cursor on the first listed candidate >= i.
   Scan scan;
@@ -930,10 +966,11 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     r.counters.packets++;
     r.counters.bytes += len;
     TraceEvent::Kind kind = TraceEvent::Kind::Rule;
-    if (ci.plain[at]) kind = cur == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
+    if (proof & CompiledTable::ChainIndex::kPlain) kind = cur == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
     emit(kind, rulenum, &r);
 
-    switch (r.kind) {
+    const auto rule_kind = static_cast<TargetKind>(proof >> CompiledTable::ChainIndex::kKindShift);
+    switch (rule_kind) {
       case TargetKind::None:
         continue;
       case TargetKind::Accept:
@@ -949,7 +986,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
       case TargetKind::Goto: {
         int32_t to = ci.jump_to[at];
         if (to < 0) return Verdict::Drop;  // verify() makes this unreachable
-        if (r.kind == TargetKind::Jump) stack[depth++] = {cur, i};
+        if (rule_kind == TargetKind::Jump) stack[depth++] = {cur, i};
         enter(static_cast<size_t>(to), 0);
         continue;
       }
@@ -962,7 +999,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
         // A target that lets the packet go on may have changed it (MARK,
         // CT --notrack, TOS...): look its classes up again.
         if (tv == TargetVerdict::Continue || tv == TargetVerdict::Return) {
-          key = packet_key(ctx);
+          key = packet_key(ctx.pkt, ctx.thoff, ctx.fragoff);
           sync();
         }
         switch (tv) {

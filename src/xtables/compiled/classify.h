@@ -75,7 +75,10 @@
 // one key, so the 2nd..nth packets of a flow hit. A partly filled entry is
 // exact for its key, so an entry left behind when a continuing target
 // (MARK, CONNMARK, CT...) changes the key is still right; the walker
-// recomputes the key then. The cache is mutable state of a const
+// recomputes the key then. The set is a hash of the key's header words
+// only (addresses, ports, protocol), so that a caller reading packets
+// ahead can prefetch it before conntrack and routing run (prefetch()).
+// The cache is mutable state of a const
 // CompiledTable: a CompiledTable must not be walked by two threads at once.
 // A chain whose cache rarely hits (the nat POSTROUTING chain: walked only
 // by packets of new connections, keyed by their ports) stops probing it for
@@ -194,14 +197,17 @@ class CompiledTable {
     std::vector<uint16_t> all_wild_word;  // the rules constraining no field of addrs, sparse
     std::vector<uint64_t> all_wild_bits;
     std::vector<IfaceIndex> ifaces;
-    std::vector<uint8_t> plain;     // per rule: traced as policy/return (unconditional standard)
     // Per rule, what the index proves for any candidate packet:
     // kIpProven: ip_criteria_match (each of -s/-d/-p/-i/-o is absent or
     // indexed exactly; no -f); kMatchesProven: every match (each is
     // MatchFacts::exact and its fields are indexed exactly), so the walker
     // calls none; with kNeedsPorts, only when the packet's ports were
     // readable (not a fragment, header long enough: the index read them).
-    enum Proof : uint8_t { kIpProven = 1, kMatchesProven = 2, kNeedsPorts = 4 };
+    // kPlain: traced as policy/return (an unconditional standard rule).
+    // The high nibble is the rule's TargetKind: one byte per rule is all
+    // the walker reads of the table besides the rule's first line.
+    enum Proof : uint8_t { kIpProven = 1, kMatchesProven = 2, kNeedsPorts = 4, kPlain = 8 };
+    static constexpr int kKindShift = 4;
     std::vector<uint8_t> proven;
     std::vector<int32_t> jump_to;   // per rule: chain index of a jump/goto, else -1
 
@@ -229,6 +235,22 @@ class CompiledTable {
     mutable uint64_t cache_bypassed = 0;
     mutable uint64_t matches_skipped = 0;  // rules whose matches the walker did not call
   };
+  // For a caller that reads packets ahead of the one it processes (replay):
+  // starts loading the result-cache set that run_table will probe first
+  // when it walks pkt through hook's chain, a few packets before it does.
+  // On a cache hit that probe is otherwise a cache miss (4096 entries of
+  // 64 bytes per big chain: most of run_table's time on a hit). The set
+  // depends only on the packet's IPv4 and transport headers (addresses,
+  // protocol, ports), not on what conntrack, routing or targets add
+  // (ctstate, mark, interfaces); it is the walk's set unless a hook before
+  // rewrites those headers (NAT). pkt's IPv4 header and the datagram it
+  // announces must lie within its bytes. Changes nothing the walk
+  // computes, only what is in the CPU's cache.
+  void prefetch(Hook hook, const packet::Packet& pkt) const;
+  // The set prefetch loads: an index into the cache of hook's chain, or
+  // SIZE_MAX when it has none or bypasses it now (tests).
+  size_t cache_set_of(Hook hook, const packet::Packet& pkt) const;
+
   const std::vector<ChainIndex>& chains() const { return chains_; }
   // The builtin chain of each hook (-1: none), as run_table looks it up.
   const std::array<int32_t, 5>& base_chains() const { return base_; }
