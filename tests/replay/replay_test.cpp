@@ -11,6 +11,7 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "packet/grammar.h"
@@ -612,6 +613,113 @@ TEST(ReplayTest, DiffListsExactlyThePacketsWhoseFateChanges) {
   EXPECT_EQ(r->hosts[1].dropped, 0u);
   EXPECT_TRUE(fs::exists(d.file("out/candidate/fw/lan.pcap")));
   EXPECT_NE(format_summary(*r).find("packets whose fate differs: 2"), std::string::npos);
+}
+
+// Drops are counted by rule, per chain and table: rule 1 of raw's and of
+// mangle's PREROUTING, of a user chain and of FORWARD are four rules; a
+// chain's policy is one more. Output interfaces whose names share their
+// head or their length are told apart.
+constexpr std::string_view kChainsScenario = R"(
+[hosts.fw]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+iptables = [
+  "-t raw -A PREROUTING -p udp --dport 7 -j DROP",
+  "-t mangle -A PREROUTING -p udp --dport 9 -j DROP",
+  "-N BLOCK",
+  "-A BLOCK -p tcp --dport 23 -j DROP",
+  "-P FORWARD DROP",
+  "-A FORWARD -p tcp -j BLOCK",
+  "-A FORWARD -p udp --dport 53 -j DROP",
+  "-A FORWARD -p udp --dport 1000:2000 -j ACCEPT",
+]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+mac = "02:00:00:00:00:01"
+[hosts.fw.interfaces.lan]
+addresses = ["198.51.100.1/24"]
+[hosts.fw.interfaces.dmz-segment-01]
+addresses = ["192.0.2.1/25"]
+[hosts.fw.interfaces.dmz-segment-02]
+addresses = ["192.0.2.129/25"]
+[hosts.fw.interfaces.site-a]
+addresses = ["100.64.1.1/24"]
+[hosts.fw.interfaces.site-b]
+addresses = ["100.64.2.1/24"]
+)";
+
+TEST(ReplayTest, DropsAreCountedByRulePerChainAndTableAndOutputsByName) {
+  TempDir d;
+  std::vector<Rec> recs;
+  uint64_t ts = 1000000;
+  auto add = [&](std::string_view spec, int n) {
+    for (int i = 0; i < n; ++i) recs.push_back({ts += 1000, eth_frame(spec)});
+  };
+  add("udp 203.0.113.10:5000 > 198.51.100.10:7", 2);     // raw PREROUTING rule 1
+  add("udp 203.0.113.10:5000 > 198.51.100.10:9", 1);     // mangle PREROUTING rule 1
+  add("tcp 203.0.113.10:40000 > 198.51.100.10:23 flags S", 3);  // BLOCK rule 1
+  add("udp 203.0.113.10:5000 > 198.51.100.10:53", 4);    // FORWARD rule 2
+  add("udp 203.0.113.10:5000 > 198.51.100.10:3000", 5);  // FORWARD's policy
+  add("udp 203.0.113.10:5000 > 198.51.100.10:1500", 1);
+  add("udp 203.0.113.10:5000 > 192.0.2.10:1500", 2);
+  add("udp 203.0.113.10:5000 > 192.0.2.200:1500", 3);
+  add("udp 203.0.113.10:5000 > 100.64.1.5:1500", 4);
+  add("udp 203.0.113.10:5000 > 100.64.2.5:1500", 5);
+  add("tcp 203.0.113.10:40001 > 198.51.100.10:23 flags S", 1);  // BLOCK rule 1 again, after the others
+  write_pcap(d.file("wan.pcap"), recs);
+  auto sc = load(kChainsScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}};
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  const HostStats& h = r->hosts[0];
+  EXPECT_EQ(h.dropped, 16u);
+  std::map<std::string, uint64_t, std::less<>> want_drops = {
+      {"raw PREROUTING rule 1: -A PREROUTING -p udp -m udp --dport 7 -j DROP", 2},
+      {"mangle PREROUTING rule 1: -A PREROUTING -p udp -m udp --dport 9 -j DROP", 1},
+      {"filter BLOCK rule 1: -A BLOCK -p tcp -m tcp --dport 23 -j DROP", 4},
+      {"filter FORWARD rule 2: -A FORWARD -p udp -m udp --dport 53 -j DROP", 4},
+      {"filter FORWARD policy", 5},
+  };
+  EXPECT_EQ(h.dropped_by, want_drops);
+  std::map<std::string, uint64_t> want_out = {{"wan", 0},    {"lan", 1},    {"dmz-segment-01", 2},
+                                              {"dmz-segment-02", 3}, {"site-a", 4}, {"site-b", 5}};
+  EXPECT_EQ(h.out_frames, want_out);
+  EXPECT_EQ(h.forwarded, 15u);
+
+  // --diff names the rule or policy of each drop: the candidate (a filter
+  // table alone) lets telnet and port 3000 through to lan, and drops what
+  // raw and mangle dropped by its policy (no difference: both drop).
+  xt::Ruleset cand;
+  auto ok = ruleset::restore(
+      "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+      "-A FORWARD -p udp --dport 53 -j DROP\n-A FORWARD -p udp --dport 1000:3000 -j ACCEPT\n"
+      "-A FORWARD -p tcp --dport 23 -j ACCEPT\nCOMMIT\n",
+      cand);
+  ASSERT_TRUE(ok) << ok.error().message;
+  o.candidate = std::move(cand);
+  o.diff = true;
+  auto rd = replay(sc, o, diff);
+  ASSERT_TRUE(rd) << rd.error().message;
+  EXPECT_EQ(rd->differences, 4u + 5u);
+  std::string telnet = fmt::format(
+      "frame 4 ({0} #4) at 1.004000 on wan: tcp 203.0.113.10:40000 > 198.51.100.10:23 flags S\n"
+      "  scenario:  DROP by filter BLOCK rule 1: -A BLOCK -p tcp -m tcp --dport 23 -j DROP\n"
+      "  candidate: out lan 203.0.113.10:40000 > 198.51.100.10:23\n",
+      d.file("wan.pcap"));
+  std::string policy = fmt::format(
+      "frame 11 ({0} #11) at 1.011000 on wan: udp 203.0.113.10:5000 > 198.51.100.10:3000\n"
+      "  scenario:  DROP by filter FORWARD policy\n"
+      "  candidate: out lan 203.0.113.10:5000 > 198.51.100.10:3000\n",
+      d.file("wan.pcap"));
+  EXPECT_NE(diff.str().find(telnet), std::string::npos) << diff.str();
+  EXPECT_NE(diff.str().find(policy), std::string::npos) << diff.str();
+  std::map<std::string, uint64_t, std::less<>> want_cand = {
+      {"filter FORWARD rule 1: -A FORWARD -p udp -m udp --dport 53 -j DROP", 4},
+      {"filter FORWARD policy", 3},
+  };
+  EXPECT_EQ(rd->hosts[1].dropped_by, want_cand);
 }
 
 TEST(ReplayTest, RawIpCaptureIsReplayed) {
