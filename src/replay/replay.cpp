@@ -201,8 +201,8 @@ class HostRun : private stack::PathObserver {
     for (const auto& d : drops_)
       if (d.count) stats_.dropped_by[d.text] += d.count;
     for (const auto& c : chain_drops_)
-      for (const auto& cell : c->cells)
-        if (cell.count) stats_.dropped_by[drops_[cell.text].text] += cell.count;
+      for (size_t i = 0; i < c->counts.size(); ++i)
+        if (c->counts[i]) stats_.dropped_by[drops_[c->texts[i]].text] += c->counts[i];
     for (const auto& o : outs_) stats_.out_frames[o.name] = o.frames;
     if (dir_.empty()) return {};
     std::sort(table.begin(), table.end());
@@ -265,24 +265,20 @@ class HostRun : private stack::PathObserver {
 
   // Drops by a rule or a chain's policy are counted in a cell of that
   // chain, by rule number (the policy's is cell 0: rule numbers start at
-  // 1): one array slot per drop, in an array a tenth the size of a hash
-  // table of rule addresses and a vector of texts with their counts (two
-  // cache misses per drop at 10k rules). The text is made the first time
-  // the cell is a table's verdict.
-  struct DropCell {
-    uint64_t count = 0;
-    uint32_t text = UINT32_MAX;  // index in drops_
-  };
+  // 1): one 8-byte counter per drop, 80 KB for a 10k-rule chain (it was a
+  // 256 KB hash table of rule addresses, then a 190 KB vector of texts with
+  // their counts: two cache misses per drop).
   struct ChainDrops {
     const char* key;  // the chain name's bytes: one chain of one table
-    std::vector<DropCell> cells;
+    std::vector<uint64_t> counts;
+    std::vector<uint32_t> texts;  // index in drops_, from the cell's first verdict
   };
   ChainDrops& chain_drops(const char* key) {
     if (last_chain_ && last_chain_->key == key) [[likely]]
       return *last_chain_;
     for (auto& c : chain_drops_)
       if (c->key == key) return *(last_chain_ = c.get());
-    chain_drops_.push_back(std::make_unique<ChainDrops>(ChainDrops{key, {}}));
+    chain_drops_.push_back(std::make_unique<ChainDrops>(ChainDrops{key, {}, {}}));
     return *(last_chain_ = chain_drops_.back().get());
   }
   // A table's verdict other than ACCEPT: its rule, policy or hotdrop, which
@@ -293,15 +289,14 @@ class HostRun : private stack::PathObserver {
     if (ev.valid && (ev.rule || ev.kind == xt::TraceEvent::Kind::Policy)) {
       ChainDrops& c = chain_drops(ev.chain.data());
       size_t cell = ev.rule ? static_cast<size_t>(ev.rulenum) : 0;
-      if (cell >= c.cells.size()) c.cells.resize(cell + 1);
-      DropCell& d = c.cells[cell];
-      if (d.text == UINT32_MAX) [[unlikely]] {
-        d.text = static_cast<uint32_t>(drops_.size());
-        drops_.push_back({ev.rule ? fmt::format("{} {} rule {}: -A {}{}", ev.table, ev.chain, ev.rulenum, ev.chain,
-                                                ev.rule->spec_text())
-                                  : fmt::format("{} {} policy", ev.table, ev.chain),
-                          0});
+      if (cell >= c.counts.size()) {
+        c.counts.resize(cell + 1);
+        c.texts.resize(cell + 1, UINT32_MAX);
       }
+      // The text is made at the cell's first verdict (a cell counted
+      // already has one: texts[] is read only then).
+      if (c.counts[cell] == 0 && c.texts[cell] == UINT32_MAX) [[unlikely]]
+        first_verdict(c, cell);
       drop_chain_ = &c;
       drop_cell_ = cell;
       drop_reason_ = SIZE_MAX;
@@ -310,6 +305,14 @@ class HostRun : private stack::PathObserver {
       drop_chain_ = nullptr;
       drop_reason_ = reason_index(text);
     }
+  }
+  [[gnu::noinline, gnu::cold]] void first_verdict(ChainDrops& c, size_t cell) {
+    const LastEvent& ev = last_;
+    c.texts[cell] = static_cast<uint32_t>(drops_.size());
+    drops_.push_back({ev.rule ? fmt::format("{} {} rule {}: -A {}{}", ev.table, ev.chain, ev.rulenum, ev.chain,
+                                            ev.rule->spec_text())
+                              : fmt::format("{} {} policy", ev.table, ev.chain),
+                      0});
   }
 
   void leave(Fate::Kind kind, const packet::Packet& pkt) {
@@ -362,9 +365,8 @@ class HostRun : private stack::PathObserver {
     if (!original(pkt)) return;
     leave(Fate::Kind::Dropped, pkt);
     if (drop_chain_) {
-      DropCell& d = drop_chain_->cells[drop_cell_];
-      ++d.count;
-      fate_.drop = d.text;
+      ++drop_chain_->counts[drop_cell_];
+      if (compared_) fate_.drop = drop_chain_->texts[drop_cell_];
       return;
     }
     fate_.drop = drop_reason_ != SIZE_MAX ? drop_reason_ : reason_index(reason);
