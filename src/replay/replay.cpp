@@ -600,35 +600,12 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
       slot.hash[k] = hash.value_or(0);
     }
   };
-  // The merger hands out kFetch frames a call (its call and bookkeeping
-  // were a tenth of the fw replay's instructions at one frame a call),
-  // admitted kBatch at a time: valid until its next call, which comes
-  // only once all are admitted (copied into slots).
-  constexpr size_t kFetch = 8;
-  static_assert(kBatch <= kFetch);
-  std::array<MergedFrame, kFetch> batch;
-  size_t fetched = 0, taken = 0;
-  bool unread = first.has_value();  // the merger may have more
-  bool more = unread;               // frames may remain, fetched or unread
+  std::array<MergedFrame, kBatch> batch;
+  bool more = first.has_value();
   auto refill = [&] {
-    if constexpr (kBatch == kFetch) {
-      size_t n = merger.next(batch);
-      for (size_t i = 0; i < n; ++i) admit(batch[i]);
-      more = n == kBatch;
-      return;
-    }
-    for (size_t k = 0; k < kBatch; ++k) {
-      if (taken == fetched) {
-        fetched = unread ? merger.next(batch) : 0;
-        taken = 0;
-        unread = fetched == kFetch;  // fewer: the end, or an error to report after these
-        if (fetched == 0) {
-          more = false;
-          return;
-        }
-      }
-      admit(batch[taken++]);
-    }
+    size_t n = merger.next(batch);
+    for (size_t i = 0; i < n; ++i) admit(batch[i]);
+    more = n == kBatch;  // fewer: the end, or an error to report after these
   };
   if (first) {
     admit(*first);
