@@ -71,6 +71,33 @@ struct InputName {
   packet::IfName key;
 };
 
+// v loaded at its own width into a register: the empty asm keeps GCC from
+// fusing the copies of neighbouring fields into one wider load.
+template <class T>
+[[gnu::always_inline]] inline T own_width(const T& v) {
+  T x = v;
+  asm("" : "+r"(x));
+  return x;
+}
+
+// a == b for interface names (short: IFNAMSIZ is 16) without a memcmp
+// call: two overlapping loads from each.
+inline bool same_name(std::string_view a, std::string_view b) {
+  size_t n = a.size();
+  if (n != b.size()) return false;
+  auto load = [](const char* p, auto word) {
+    std::memcpy(&word, p, sizeof word);
+    return word;
+  };
+  const char *x = a.data(), *y = b.data();
+  if (n >= 8 && n <= 16)
+    return load(x, uint64_t{}) == load(y, uint64_t{}) && load(x + n - 8, uint64_t{}) == load(y + n - 8, uint64_t{});
+  if (n >= 4 && n < 8)
+    return load(x, uint32_t{}) == load(y, uint32_t{}) && load(x + n - 4, uint32_t{}) == load(y + n - 4, uint32_t{});
+  if (n < 4) return n == 0 || (x[0] == y[0] && x[n / 2] == y[n / 2] && x[n - 1] == y[n - 1]);
+  return a == b;
+}
+
 // One host being replayed into: the observer that attributes verdicts and
 // the writers of its artifacts.
 class HostRun : private stack::PathObserver {
@@ -86,7 +113,7 @@ class HostRun : private stack::PathObserver {
     // virtual call per frame instead of two (and no std::function).
     host_->set_observer(this);
     for (const auto& ifc : host_->interfaces())
-      if (ifc.name != "lo") outs_.push_back({ifc.name, packet::IfName(ifc.name), std::nullopt, 0});
+      if (ifc.name != "lo") outs_.push_back({ifc.name, std::nullopt, 0});
   }
 
   stack::Host& host() { return *host_; }
@@ -119,7 +146,8 @@ class HostRun : private stack::PathObserver {
     ct.expire_until(now_ns);
     fate_ = Fate{};
     cur_in_ = in.key;
-    table_drop_ = SIZE_MAX;
+    drop_chain_ = nullptr;
+    drop_reason_ = SIZE_MAX;
     ++stats_.replayed;
     host_->receive_frame(pkt, in.name, now_ns);
     collect_events();
@@ -172,6 +200,9 @@ class HostRun : private stack::PathObserver {
     }
     for (const auto& d : drops_)
       if (d.count) stats_.dropped_by[d.text] += d.count;
+    for (const auto& c : chain_drops_)
+      for (size_t i = 0; i < c->counts.size(); ++i)
+        if (c->counts[i]) stats_.dropped_by[drops_[c->texts[i]].text] += c->counts[i];
     for (const auto& o : outs_) stats_.out_frames[o.name] = o.frames;
     if (dir_.empty()) return {};
     std::sort(table.begin(), table.end());
@@ -198,7 +229,6 @@ class HostRun : private stack::PathObserver {
  private:
   struct Out {
     std::string name;
-    packet::IfName key;  // name, compared first without a memcmp call
     std::optional<packet::PcapWriter> writer;
     uint64_t frames;
   };
@@ -223,46 +253,66 @@ class HostRun : private stack::PathObserver {
     }
   }
 
-  void wire(std::string_view ifname, const packet::IfName& key, const packet::Packet& pkt) {
+  void wire(std::string_view ifname, const packet::Packet& pkt) {
     if (pkt.meta.in.empty()) ++stats_.generated;
     for (auto& o : outs_) {
-      if (!(o.key == key) || (ifname.size() > packet::IfName::kMax && o.name != ifname)) continue;
+      if (!same_name(o.name, ifname)) continue;
       ++o.frames;
       if (o.writer) o.writer->write(base_us_ + now_ns_ / 1000, pkt.frame());
       return;
     }
   }
 
-  // The text is made only the first time a rule drops. Keys are rule and
-  // chain addresses: an open-addressing table (a drop looks up one per
-  // packet; std::unordered_map's modulo and node hop showed in profiles).
-  template <typename F>
-  size_t drop_index(const void* key, F text) {
-    if ((drop_slots_used_ + 1) * 2 > drop_slots_.size()) grow_drop_slots();
-    size_t mask = drop_slots_.size() - 1;
-    for (size_t i = slot_of(key, mask);; i = (i + 1) & mask) {
-      DropSlot& slot = drop_slots_[i];
-      if (slot.key == key) return slot.index;
-      if (slot.key) continue;
-      slot = {key, drops_.size()};
-      ++drop_slots_used_;
-      drops_.push_back({text(), 0});
-      return slot.index;
+  // Drops by a rule or a chain's policy are counted in a cell of that
+  // chain, by rule number (the policy's is cell 0: rule numbers start at
+  // 1): one 8-byte counter per drop, 80 KB for a 10k-rule chain (it was a
+  // 256 KB hash table of rule addresses, then a 190 KB vector of texts with
+  // their counts: two cache misses per drop).
+  struct ChainDrops {
+    const char* key;  // the chain name's bytes: one chain of one table
+    std::vector<uint64_t> counts;
+    std::vector<uint32_t> texts;  // index in drops_, from the cell's first verdict
+  };
+  ChainDrops& chain_drops(const char* key) {
+    if (last_chain_ && last_chain_->key == key) [[likely]]
+      return *last_chain_;
+    for (auto& c : chain_drops_)
+      if (c->key == key) return *(last_chain_ = c.get());
+    chain_drops_.push_back(std::make_unique<ChainDrops>(ChainDrops{key, {}, {}}));
+    return *(last_chain_ = chain_drops_.back().get());
+  }
+  // A table's verdict other than ACCEPT: its rule, policy or hotdrop, which
+  // the packet's drop (on_drop) is then counted against. Out of line: the
+  // accepting tables of most packets need none of it.
+  [[gnu::noinline]] void table_verdict(xt::Hook hook, xt::TableId t) {
+    const LastEvent& ev = last_;
+    if (ev.valid && (ev.rule || ev.kind == xt::TraceEvent::Kind::Policy)) {
+      ChainDrops& c = chain_drops(ev.chain.data());
+      size_t cell = ev.rule ? static_cast<size_t>(ev.rulenum) : 0;
+      if (cell >= c.counts.size()) {
+        c.counts.resize(cell + 1);
+        c.texts.resize(cell + 1, UINT32_MAX);
+      }
+      // The text is made at the cell's first verdict (a cell counted
+      // already has one: texts[] is read only then).
+      if (c.counts[cell] == 0 && c.texts[cell] == UINT32_MAX) [[unlikely]]
+        first_verdict(c, cell);
+      drop_chain_ = &c;
+      drop_cell_ = cell;
+      drop_reason_ = SIZE_MAX;
+    } else {
+      std::string text = fmt::format("{} {} (no rule matched: hotdrop)", xt::table_name(t), xt::hook_chain_name(hook));
+      drop_chain_ = nullptr;
+      drop_reason_ = reason_index(text);
     }
   }
-  static size_t slot_of(const void* key, size_t mask) {
-    return static_cast<size_t>((reinterpret_cast<uintptr_t>(key) >> 4) * 0x9E3779B97F4A7C15ull >> 32) & mask;
-  }
-  void grow_drop_slots() {
-    std::vector<DropSlot> old(std::max<size_t>(64, drop_slots_.size() * 2));
-    old.swap(drop_slots_);
-    size_t mask = drop_slots_.size() - 1;
-    for (const DropSlot& d : old) {
-      if (!d.key) continue;
-      size_t i = slot_of(d.key, mask);
-      while (drop_slots_[i].key) i = (i + 1) & mask;
-      drop_slots_[i] = d;
-    }
+  [[gnu::noinline, gnu::cold]] void first_verdict(ChainDrops& c, size_t cell) {
+    const LastEvent& ev = last_;
+    c.texts[cell] = static_cast<uint32_t>(drops_.size());
+    drops_.push_back({ev.rule ? fmt::format("{} {} rule {}: -A {}{}", ev.table, ev.chain, ev.rulenum, ev.chain,
+                                            ev.rule->spec_text())
+                              : fmt::format("{} {} policy", ev.table, ev.chain),
+                      0});
   }
 
   void leave(Fate::Kind kind, const packet::Packet& pkt) {
@@ -287,25 +337,22 @@ class HostRun : private stack::PathObserver {
   }
 
   void on_rule(const stack::Host&, xt::Hook, const xt::TraceEvent& ev, const packet::Packet& pkt) override {
-    if (original(pkt)) last_ = ev;
+    if (!original(pkt)) return;
+    // Field by field, each at its own width: the walker has just written
+    // ev, and a copy of the whole struct loads it 16 bytes at a time,
+    // which the store buffer cannot forward from its 8-byte stores (perf:
+    // two thirds of on_rule's time waited there).
+    last_.table = {own_width(ev.table.data()), own_width(ev.table.size())};
+    last_.chain = {own_width(ev.chain.data()), own_width(ev.chain.size())};
+    last_.rule = own_width(ev.rule);
+    last_.rulenum = own_width(ev.rulenum);
+    last_.kind = own_width(ev.kind);
+    last_.valid = true;
   }
   void on_table(const stack::Host&, xt::Hook hook, xt::TableId t, xt::Verdict v, const packet::Packet& pkt) override {
     if (!original(pkt)) return;
-    if (v != xt::Verdict::Accept) {
-      if (last_ && last_->rule) {
-        const xt::TraceEvent& ev = *last_;
-        table_drop_ = drop_index(ev.rule, [&] {
-          return fmt::format("{} {} rule {}: -A {}{}", ev.table, ev.chain, ev.rulenum, ev.chain, ev.rule->spec_text());
-        });
-      } else if (last_ && last_->kind == xt::TraceEvent::Kind::Policy) {
-        const xt::TraceEvent& ev = *last_;
-        table_drop_ = drop_index(ev.chain.data(), [&] { return fmt::format("{} {} policy", ev.table, ev.chain); });
-      } else {
-        std::string text = fmt::format("{} {} (no rule matched: hotdrop)", xt::table_name(t), xt::hook_chain_name(hook));
-        table_drop_ = reason_index(text);
-      }
-    }
-    last_.reset();
+    if (v != xt::Verdict::Accept) table_verdict(hook, t);
+    last_.valid = false;
   }
   size_t reason_index(std::string_view reason) {
     auto it = reasons_.find(reason);
@@ -317,7 +364,12 @@ class HostRun : private stack::PathObserver {
   void on_drop(const stack::Host&, std::string_view reason, const packet::Packet& pkt) override {
     if (!original(pkt)) return;
     leave(Fate::Kind::Dropped, pkt);
-    fate_.drop = table_drop_ != SIZE_MAX ? table_drop_ : reason_index(reason);
+    if (drop_chain_) {
+      ++drop_chain_->counts[drop_cell_];
+      if (compared_) fate_.drop = drop_chain_->texts[drop_cell_];
+      return;
+    }
+    fate_.drop = drop_reason_ != SIZE_MAX ? drop_reason_ : reason_index(reason);
     ++drops_[fate_.drop].count;
   }
   void on_local_deliver(const stack::Host&, const packet::Packet& pkt) override {
@@ -325,11 +377,12 @@ class HostRun : private stack::PathObserver {
   }
   void on_transmit(const stack::Host&, std::string_view ifname, const packet::Packet& pkt) override {
     if (ifname == "lo") return;
-    packet::IfName key(ifname);
-    wire(ifname, key, pkt);
+    // The name compared as it comes (no IfName made on the stack and read
+    // back at once: a store-forwarding stall per frame).
+    wire(ifname, pkt);
     if (!original(pkt)) return;
     leave(Fate::Kind::Forwarded, pkt);
-    if (compared_) fate_.out = key;
+    if (compared_) fate_.out = packet::IfName(ifname);
   }
   // The summary and the artifacts show no NAT step: the host need not
   // copy each NATed datagram's start for on_nat.
@@ -354,15 +407,24 @@ class HostRun : private stack::PathObserver {
   std::vector<Out> outs_;
   Fate fate_;
   packet::IfName cur_in_;
-  std::optional<xt::TraceEvent> last_;
-  size_t table_drop_ = SIZE_MAX;
-  std::vector<DropEntry> drops_;
-  struct DropSlot {
-    const void* key = nullptr;
-    size_t index = 0;
+  // The packet's last rule event in the table being walked (TraceEvent's
+  // fields, copied one by one).
+  struct LastEvent {
+    std::string_view table, chain;
+    const xt::Rule* rule = nullptr;
+    int rulenum = 0;
+    xt::TraceEvent::Kind kind = xt::TraceEvent::Kind::Rule;
+    bool valid = false;
   };
-  std::vector<DropSlot> drop_slots_;  // a power of two, at most half full
-  size_t drop_slots_used_ = 0;
+  LastEvent last_;
+  // What the packet's drop is counted against: a chain's cell, or a
+  // reason (index in drops_), or neither (the drop's own reason).
+  ChainDrops* drop_chain_ = nullptr;
+  size_t drop_cell_ = 0;
+  size_t drop_reason_ = SIZE_MAX;
+  std::vector<DropEntry> drops_;  // every drop text; the counts of reasons
+  std::vector<std::unique_ptr<ChainDrops>> chain_drops_;
+  ChainDrops* last_chain_ = nullptr;
   std::map<std::string, size_t, std::less<>> reasons_;
 };
 

@@ -6,11 +6,13 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "packet/grammar.h"
@@ -614,6 +616,113 @@ TEST(ReplayTest, DiffListsExactlyThePacketsWhoseFateChanges) {
   EXPECT_NE(format_summary(*r).find("packets whose fate differs: 2"), std::string::npos);
 }
 
+// Drops are counted by rule, per chain and table: rule 1 of raw's and of
+// mangle's PREROUTING, of a user chain and of FORWARD are four rules; a
+// chain's policy is one more. Output interfaces whose names share their
+// head or their length are told apart.
+constexpr std::string_view kChainsScenario = R"(
+[hosts.fw]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+iptables = [
+  "-t raw -A PREROUTING -p udp --dport 7 -j DROP",
+  "-t mangle -A PREROUTING -p udp --dport 9 -j DROP",
+  "-N BLOCK",
+  "-A BLOCK -p tcp --dport 23 -j DROP",
+  "-P FORWARD DROP",
+  "-A FORWARD -p tcp -j BLOCK",
+  "-A FORWARD -p udp --dport 53 -j DROP",
+  "-A FORWARD -p udp --dport 1000:2000 -j ACCEPT",
+]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+mac = "02:00:00:00:00:01"
+[hosts.fw.interfaces.lan]
+addresses = ["198.51.100.1/24"]
+[hosts.fw.interfaces.dmz-segment-01]
+addresses = ["192.0.2.1/25"]
+[hosts.fw.interfaces.dmz-segment-02]
+addresses = ["192.0.2.129/25"]
+[hosts.fw.interfaces.site-a]
+addresses = ["100.64.1.1/24"]
+[hosts.fw.interfaces.site-b]
+addresses = ["100.64.2.1/24"]
+)";
+
+TEST(ReplayTest, DropsAreCountedByRulePerChainAndTableAndOutputsByName) {
+  TempDir d;
+  std::vector<Rec> recs;
+  uint64_t ts = 1000000;
+  auto add = [&](std::string_view spec, int n) {
+    for (int i = 0; i < n; ++i) recs.push_back({ts += 1000, eth_frame(spec)});
+  };
+  add("udp 203.0.113.10:5000 > 198.51.100.10:7", 2);     // raw PREROUTING rule 1
+  add("udp 203.0.113.10:5000 > 198.51.100.10:9", 1);     // mangle PREROUTING rule 1
+  add("tcp 203.0.113.10:40000 > 198.51.100.10:23 flags S", 3);  // BLOCK rule 1
+  add("udp 203.0.113.10:5000 > 198.51.100.10:53", 4);    // FORWARD rule 2
+  add("udp 203.0.113.10:5000 > 198.51.100.10:3000", 5);  // FORWARD's policy
+  add("udp 203.0.113.10:5000 > 198.51.100.10:1500", 1);
+  add("udp 203.0.113.10:5000 > 192.0.2.10:1500", 2);
+  add("udp 203.0.113.10:5000 > 192.0.2.200:1500", 3);
+  add("udp 203.0.113.10:5000 > 100.64.1.5:1500", 4);
+  add("udp 203.0.113.10:5000 > 100.64.2.5:1500", 5);
+  add("tcp 203.0.113.10:40001 > 198.51.100.10:23 flags S", 1);  // BLOCK rule 1 again, after the others
+  write_pcap(d.file("wan.pcap"), recs);
+  auto sc = load(kChainsScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}};
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  const HostStats& h = r->hosts[0];
+  EXPECT_EQ(h.dropped, 16u);
+  std::map<std::string, uint64_t, std::less<>> want_drops = {
+      {"raw PREROUTING rule 1: -A PREROUTING -p udp -m udp --dport 7 -j DROP", 2},
+      {"mangle PREROUTING rule 1: -A PREROUTING -p udp -m udp --dport 9 -j DROP", 1},
+      {"filter BLOCK rule 1: -A BLOCK -p tcp -m tcp --dport 23 -j DROP", 4},
+      {"filter FORWARD rule 2: -A FORWARD -p udp -m udp --dport 53 -j DROP", 4},
+      {"filter FORWARD policy", 5},
+  };
+  EXPECT_EQ(h.dropped_by, want_drops);
+  std::map<std::string, uint64_t> want_out = {{"wan", 0},    {"lan", 1},    {"dmz-segment-01", 2},
+                                              {"dmz-segment-02", 3}, {"site-a", 4}, {"site-b", 5}};
+  EXPECT_EQ(h.out_frames, want_out);
+  EXPECT_EQ(h.forwarded, 15u);
+
+  // --diff names the rule or policy of each drop: the candidate (a filter
+  // table alone) lets telnet and port 3000 through to lan, and drops what
+  // raw and mangle dropped by its policy (no difference: both drop).
+  xt::Ruleset cand;
+  auto ok = ruleset::restore(
+      "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+      "-A FORWARD -p udp --dport 53 -j DROP\n-A FORWARD -p udp --dport 1000:3000 -j ACCEPT\n"
+      "-A FORWARD -p tcp --dport 23 -j ACCEPT\nCOMMIT\n",
+      cand);
+  ASSERT_TRUE(ok) << ok.error().message;
+  o.candidate = std::move(cand);
+  o.diff = true;
+  auto rd = replay(sc, o, diff);
+  ASSERT_TRUE(rd) << rd.error().message;
+  EXPECT_EQ(rd->differences, 4u + 5u);
+  std::string telnet = fmt::format(
+      "frame 4 ({0} #4) at 1.004000 on wan: tcp 203.0.113.10:40000 > 198.51.100.10:23 flags S\n"
+      "  scenario:  DROP by filter BLOCK rule 1: -A BLOCK -p tcp -m tcp --dport 23 -j DROP\n"
+      "  candidate: out lan 203.0.113.10:40000 > 198.51.100.10:23\n",
+      d.file("wan.pcap"));
+  std::string policy = fmt::format(
+      "frame 11 ({0} #11) at 1.011000 on wan: udp 203.0.113.10:5000 > 198.51.100.10:3000\n"
+      "  scenario:  DROP by filter FORWARD policy\n"
+      "  candidate: out lan 203.0.113.10:5000 > 198.51.100.10:3000\n",
+      d.file("wan.pcap"));
+  EXPECT_NE(diff.str().find(telnet), std::string::npos) << diff.str();
+  EXPECT_NE(diff.str().find(policy), std::string::npos) << diff.str();
+  std::map<std::string, uint64_t, std::less<>> want_cand = {
+      {"filter FORWARD rule 1: -A FORWARD -p udp -m udp --dport 53 -j DROP", 4},
+      {"filter FORWARD policy", 3},
+  };
+  EXPECT_EQ(rd->hosts[1].dropped_by, want_cand);
+}
+
 TEST(ReplayTest, RawIpCaptureIsReplayed) {
   TempDir d;
   auto f = eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53");
@@ -712,5 +821,44 @@ TEST(MergeTest, MappedCaptureDoesNotStayResident) {
   for (uint32_t i = 0; i < kFrames; ++i) ASSERT_EQ(order[i], i);
   EXPECT_LT(peak - before, 16 * 1024) << "kB of the 100 MB capture stayed resident";
 }
+
+// Whether the page holding p is mapped in this process (/proc/self/pagemap
+// bit 63), or -1 when that cannot be read.
+int page_present(const void* p) {
+  static const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  uint64_t entry = 0;
+  ssize_t n = pread(fd, &entry, 8, static_cast<off_t>(reinterpret_cast<uintptr_t>(p) / page * 8));
+  close(fd);
+  return n == 8 ? static_cast<int>(entry >> 63) : -1;
+}
+
+// The pages of a mapped capture are mapped a chunk (1 MiB) ahead of the
+// reader: a prefetch into a page not mapped yet is dropped. Checked past
+// the first 2 MiB, which the first fault may map at once (a file written
+// in one go can sit in the page cache as huge folios).
+TEST(MergeTest, MappedCaptureIsMappedAheadOfTheReader) {
+  TempDir d;
+  constexpr uint32_t kFrames = 8000, kBytes = 1000;  // 8 MB
+  std::vector<RawRecord> recs;
+  for (uint32_t i = 0; i < kFrames; ++i) recs.push_back({1, i, kBytes, kBytes, kBytes});
+  std::string path = d.file("ahead.pcap");
+  write_raw_pcap(path, 0xa1b2c3d4, 65535, recs, false, 0);
+  auto m = Merger::open({{"eth0", path}}, {.window_us = 0});
+  ASSERT_TRUE(m) << m.error().message;
+  MergedFrame f;
+  ASSERT_TRUE(m->next(f));
+  const uint8_t* base = f.data.data() - 24 - 16;  // the file header and the record's
+  if (page_present(base) != 1) GTEST_SKIP() << "/proc/self/pagemap does not show this process's pages";
+  constexpr size_t kMiB = size_t{1} << 20;
+  while (f.data.data() < base + 2 * kMiB - 3000) ASSERT_TRUE(m->next(f));
+  // The reader is a few KiB short of 2 MiB: the third MiB is mapped, not
+  // the sixth.
+  for (size_t off : {2 * kMiB, 2 * kMiB + 300'000, 3 * kMiB - 4096})
+    EXPECT_EQ(page_present(base + off), 1) << "offset " << off;
+  EXPECT_EQ(page_present(base + 5 * kMiB + 4096), 0);
+}
+
 }  // namespace
 }  // namespace nfemu::replay
