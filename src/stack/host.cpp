@@ -370,31 +370,10 @@ inline bool Host::conntrack_point(Hook hook, packet::Packet& pkt, uint64_t now_n
 
 void Host::set_classifier(Classifier c) {
   classifier_ = c;
-  if (c != Classifier::Compiled) {
-    prefetch_plan_.clear();
-    return;
-  }
+  if (c != Classifier::Compiled) return;
   for (const xt::Table& t : ruleset_.tables()) {
     auto& compiled = compiled_[static_cast<size_t>(t.id())];
     if (!compiled || !compiled->fresh_for(t)) compiled = xt::CompiledTable::compile(t);
-  }
-  plan_prefetches();
-}
-
-void Host::plan_prefetches() {
-  // Only the ruleset's tables compiled for their current contents; one
-  // that changed joins again when its next walk compiles it. A plan left
-  // behind by a change no walk noticed costs useless prefetches, nothing
-  // else: the compiled tables it names stay alive in compiled_.
-  prefetch_plan_.clear();
-  for (const xt::Table& t : ruleset_.tables()) {
-    const auto& compiled = compiled_[static_cast<size_t>(t.id())];
-    if (!compiled || !compiled->fresh_for(t)) continue;
-    for (xt::Hook hook : {xt::Hook::PreRouting, xt::Hook::LocalIn, xt::Hook::Forward, xt::Hook::PostRouting}) {
-      int32_t chain = compiled->base_chains()[static_cast<size_t>(hook)];
-      if (chain >= 0 && !compiled->chains()[static_cast<size_t>(chain)].cache.empty())
-        prefetch_plan_.emplace_back(&*compiled, hook);
-    }
   }
 }
 
@@ -419,10 +398,7 @@ inline bool Host::walk_table(Hook hook, TableId id, xt::Table& t, packet::Packet
   if (classifier_ == Classifier::Compiled) {
     auto& compiled = compiled_[static_cast<size_t>(id)];
     if (!compiled || !compiled->fresh_for(t)) [[unlikely]]
-    {
       compiled = xt::CompiledTable::compile(t);
-      plan_prefetches();
-    }
     v = xt::run_table(t, *compiled, ctx, trace);
   } else {
     v = xt::run_table(t, ctx, trace);

@@ -145,18 +145,6 @@ class Host {
   // False while a table would be compiled by the next packet that walks
   // it (Compiled, and the table changed since); always true for Linear.
   bool classifier_ready() const;
-  // A frame this host is about to receive (nfemu replay reads a few
-  // ahead): prefetches the result-cache sets that the walks of its
-  // compiled chains will probe (CompiledTable::prefetch), the miss most
-  // flows' walks began with. The set comes from the headers alone, before
-  // conntrack and routing; a guess that DNAT or routing proves wrong only
-  // costs the prefetch. pkt must hold the whole IPv4 header and the
-  // datagram it announces.
-  void prefetch_walks(const packet::Packet& pkt) const {
-    for (const auto& [table, hook] : prefetch_plan_) table->prefetch(hook, pkt);
-  }
-  // The (compiled table, hook) pairs prefetch_walks serves (tests).
-  const std::vector<std::pair<const xt::CompiledTable*, xt::Hook>>& prefetch_plan() const { return prefetch_plan_; }
   // Where frames leaving an interface go (the network wires it). The
   // packet carries its Ethernet header; lo traffic loops back internally.
   std::function<void(const Host&, std::string_view ifname, packet::Packet&)> on_wire;
@@ -307,11 +295,6 @@ class Host {
   xt::Ruleset ruleset_;
   Classifier classifier_ = Classifier::Compiled;
   std::array<std::optional<xt::CompiledTable>, xt::kNumTables> compiled_;  // by TableId, rebuilt when stale
-  // The chains prefetch_walks serves: the base chains with a result cache
-  // of the hooks a received packet crosses, worked out whenever a table is
-  // compiled (an optional's value keeps its address when recompiled).
-  std::vector<std::pair<const xt::CompiledTable*, xt::Hook>> prefetch_plan_;
-  void plan_prefetches();
   std::map<std::string, int64_t, std::less<>> sysctl_;
   // The sysctls every received packet reads (ip_forward, rp_filter,
   // accept_local), out of the map and its string compares; worked out again

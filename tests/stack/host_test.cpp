@@ -135,38 +135,6 @@ TEST(HostTest, CompiledClassifierIsBuiltWhenChosen) {
                            "  filter:FORWARD:rule:1 ttl=63", "filter:FORWARD:DROP", "drop: filter FORWARD DROP"}));
 }
 
-// prefetch_walks serves the base chains that have a result cache (more
-// than ClassifyOptions::cache_min_rules rules) of the hooks a received
-// packet crosses, whichever tables hold them, and follows recompiles.
-TEST(HostTest, WalkPrefetchesCoverTheCachedChainsOfReceivedPackets) {
-  std::string rules = "*nat\n";
-  for (int i = 0; i < 70; ++i) rules += fmt::format("-A PREROUTING -d 192.0.2.{} -j DNAT --to-destination 198.51.100.9\n", i);
-  rules += "-A OUTPUT -j ACCEPT\nCOMMIT\n*filter\n";
-  for (int i = 0; i < 70; ++i) rules += fmt::format("-A FORWARD -p udp --dport {} -j DROP\n", 1000 + i);
-  for (int i = 0; i < 70; ++i) rules += fmt::format("-A OUTPUT -p udp --dport {} -j DROP\n", 1000 + i);
-  rules += "-A INPUT -j ACCEPT\nCOMMIT\n";
-  Router r(rules);
-  r.host.set_classifier(Host::Classifier::Compiled);
-  auto plan = [&] {
-    std::vector<std::string> v;
-    for (const auto& [table, hook] : r.host.prefetch_plan())
-      v.push_back(fmt::format("{}", xt::hook_chain_name(hook)));
-    std::sort(v.begin(), v.end());
-    return v;
-  };
-  // OUTPUT is cached too, but a received packet never crosses it.
-  EXPECT_EQ(plan(), (std::vector<std::string>{"FORWARD", "PREROUTING"}));
-  r.host.set_classifier(Host::Classifier::Linear);
-  EXPECT_TRUE(plan().empty());
-  r.host.set_classifier(Host::Classifier::Compiled);
-  xt::Ruleset small;
-  ASSERT_TRUE(ruleset::restore("*filter\n-A FORWARD -j ACCEPT\nCOMMIT\n", small));
-  r.host.ruleset() = small;
-  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");  // the walk compiles filter again
-  EXPECT_TRUE(plan().empty());
-  r.host.prefetch_walks(*packet::parse_packet("udp 198.51.100.10:5000 > 203.0.113.4:53"));  // nothing to do
-}
-
 // conntrack's point (-200) comes after raw and before mangle, whichever of
 // them the ruleset has (Host::table_plan places it among the tables present).
 TEST(HostTest, ConntrackRunsAfterRawBeforeMangle) {
