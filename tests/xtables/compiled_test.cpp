@@ -429,11 +429,10 @@ TEST(CompiledTest, InterfaceClassesFewManyAndLongNames) {
   EXPECT_EQ(static_cast<const void*>(n.view().data()), static_cast<const void*>(&n));
 }
 
-// CompiledTable::prefetch loads the set the walk then probes: the set
-// depends on the packet's headers only, not on its mark, ctstate or
-// interface (which the chain's keys hold here). A hash of the whole key
-// fails this test.
-TEST(CompiledTest, PrefetchNamesTheSetTheWalkProbes) {
+// CompiledTable::cache_set_of names the set the walk then probes from the
+// packet's headers only, not from its mark, ctstate or interface (which
+// the chain's keys hold here). A hash of the whole key fails this test.
+TEST(CompiledTest, CacheSetComesFromTheHeadersOnly) {
   std::string text = "*filter\n:FORWARD DROP [0:0]\n";
   for (int k = 0; k < 100; ++k) {
     text += fmt::format("-A FORWARD -d 203.0.113.{}/32 -p tcp -m tcp --dport {} -j ACCEPT\n", k, 1000 + k);
@@ -451,11 +450,10 @@ TEST(CompiledTest, PrefetchNamesTheSetTheWalkProbes) {
     const int flow = g.pick(20);
     packet::Packet p = mk(fmt::format("tcp 198.51.100.{}:{} > 203.0.113.{}:{}", flow % 3, 40000 + flow, flow * 5, 1000 + flow * 5),
                           "");
-    // The caller prefetches before conntrack and routing: without the
-    // interface, ctstate and mark the walk sees.
+    // Asked before conntrack and routing: without the interface, ctstate
+    // and mark the walk sees.
     const size_t set = s.compiled.cache_set_of(Hook::Forward, p);
     ASSERT_NE(set, SIZE_MAX);
-    s.compiled.prefetch(Hook::Forward, p);
     p.meta.in.set(fmt::format("eth{}", g.pick(2)));
     p.meta.mark = static_cast<uint32_t>(g.pick(2) * 10);
     if (g.chance(0.6)) {

@@ -586,8 +586,8 @@ struct CacheKey {
 // The set of a key: a hash of the words the packet's headers give
 // (addresses, ports, protocol, the l4 and fragment flags), not of what
 // conntrack, routing or a target add (ctstate, mark, interface names), so
-// that CompiledTable::prefetch can name it before those are known. Keys
-// that differ only there share a set: they are still told apart.
+// that a reader ahead could name it before those are known (cache_set_of).
+// Keys that differ only there share a set: they are still told apart.
 constexpr uint64_t kHeaderWord1 = 0xffffffffu;                           // the ports, not the mark
 constexpr uint64_t kHeaderWord2 = uint64_t{1} << 63 | uint64_t{0x3ff} << 16;  // proto, l4, fragment
 [[gnu::always_inline]] inline size_t cache_set(const CompiledTable::ChainIndex& ci, const std::array<uint64_t, 3>& w) {
@@ -820,15 +820,6 @@ size_t CompiledTable::cache_set_of(Hook hook, const packet::Packet& pkt) const {
   const uint16_t fragoff = ip.frag_offset();
   const Key k = packet_key(pkt, size_t{ip.ihl()} * 4, fragoff);
   return cache_set(ci, cache_key(ci, k, pkt, fragoff != 0).w);
-}
-
-void CompiledTable::prefetch(Hook hook, const packet::Packet& pkt) const {
-  const size_t set = cache_set_of(hook, pkt);
-  if (set == SIZE_MAX) return;
-  // Way 0 is written on every probe (mru): fetch for writing.
-  const ChainIndex::CacheEntry* e = chains_[static_cast<size_t>(base_[static_cast<size_t>(hook)])].cache.data() + 2 * set;
-  __builtin_prefetch(e, 1, 3);
-  __builtin_prefetch(e + 1, 1, 3);
 }
 
 // Mirrors run_table (walk.cpp) statement for statement, except that the

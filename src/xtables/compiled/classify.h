@@ -76,8 +76,11 @@
 // exact for its key, so an entry left behind when a continuing target
 // (MARK, CONNMARK, CT...) changes the key is still right; the walker
 // recomputes the key then. The set is a hash of the key's header words
-// only (addresses, ports, protocol), so that a caller reading packets
-// ahead can prefetch it before conntrack and routing run (prefetch()).
+// only (addresses, ports, protocol): a caller reading packets ahead could
+// prefetch it before conntrack and routing run. Tried from replay
+// (bench/nfemu/RESULTS.md): computing the key a second time cost as much
+// as the miss it saved, the sets being mostly in L2; the hit rate is as
+// good as with the whole key hashed (classify_bench: 0.904 vs 0.894).
 // The cache is mutable state of a const
 // CompiledTable: a CompiledTable must not be walked by two threads at once.
 // A chain whose cache rarely hits (the nat POSTROUTING chain: walked only
@@ -235,20 +238,13 @@ class CompiledTable {
     mutable uint64_t cache_bypassed = 0;
     mutable uint64_t matches_skipped = 0;  // rules whose matches the walker did not call
   };
-  // For a caller that reads packets ahead of the one it processes (replay):
-  // starts loading the result-cache set that run_table will probe first
-  // when it walks pkt through hook's chain, a few packets before it does.
-  // On a cache hit that probe is otherwise a cache miss (4096 entries of
-  // 64 bytes per big chain: most of run_table's time on a hit). The set
-  // depends only on the packet's IPv4 and transport headers (addresses,
-  // protocol, ports), not on what conntrack, routing or targets add
-  // (ctstate, mark, interfaces); it is the walk's set unless a hook before
-  // rewrites those headers (NAT). pkt's IPv4 header and the datagram it
-  // announces must lie within its bytes. Changes nothing the walk
-  // computes, only what is in the CPU's cache.
-  void prefetch(Hook hook, const packet::Packet& pkt) const;
-  // The set prefetch loads: an index into the cache of hook's chain, or
-  // SIZE_MAX when it has none or bypasses it now (tests).
+  // The result-cache set run_table probes first when it walks pkt
+  // through hook's chain, or SIZE_MAX when the chain has no cache or
+  // bypasses it now. It depends only on the packet's IPv4 and transport
+  // headers (addresses, protocol, ports), not on what conntrack, routing
+  // or targets add (ctstate, mark, interfaces), so it can be known before
+  // those run (tests; see the file comment). pkt's IPv4 header and the
+  // datagram it announces must lie within its bytes.
   size_t cache_set_of(Hook hook, const packet::Packet& pkt) const;
 
   const std::vector<ChainIndex>& chains() const { return chains_; }
