@@ -730,7 +730,13 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
         if (auto idx = build_iface(out, facts, ci.words, opts)) ci.ifaces.push_back(std::move(*idx));
     }
     ci.proven.resize(n);
+    ci.ip_tests.resize(n);
     for (size_t j = 0; j < n; ++j) {
+      const IpCriteria& ip = c.rules[j].ip;
+      const bool named = std::any_of(ip.in.mask.begin(), ip.in.mask.end(), [](auto b) { return b != 0; }) ||
+                         std::any_of(ip.out.mask.begin(), ip.out.mask.end(), [](auto b) { return b != 0; });
+      constexpr uint8_t kRuleInv = IpCriteria::kInvIn | IpCriteria::kInvOut | IpCriteria::kInvFrag;
+      ci.ip_tests[j] = {ip.src, ip.smsk, ip.dst, ip.dmsk, ip.proto, ip.inv, named || ip.frag || (ip.inv & kRuleInv) != 0};
       uint8_t p = ip_proven_by_index(c.rules[j], facts[j], ci) ? CompiledTable::ChainIndex::kIpProven : 0;
       // A candidate is in the class of its value of every field the index
       // reads (ports: only when readable); exact classes hold only rules
@@ -787,7 +793,7 @@ size_t CompiledTable::memory_bytes() const {
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
       total += f.words.size() * 16;
     }
-    total += c.proven.size() + c.jump_to.size() * 4;
+    total += c.proven.size() + c.jump_to.size() * 4 + c.ip_tests.size() * sizeof(ChainIndex::IpTest);
     total += c.cache.size() * sizeof(ChainIndex::CacheEntry) + c.cache_names.size() * sizeof(ChainIndex::CacheNames);
   }
   return total;
@@ -820,6 +826,21 @@ size_t CompiledTable::cache_set_of(Hook hook, const packet::Packet& pkt) const {
   const uint16_t fragoff = ip.frag_offset();
   const Key k = packet_key(pkt, size_t{ip.ihl()} * 4, fragoff);
   return cache_set(ci, cache_key(ci, k, pkt, fragoff != 0).w);
+}
+
+// Whether candidate r of a chain passes ip_criteria_match: proven by the
+// index, else from the packed copy of its criteria (ChainIndex::ip_tests),
+// else (interfaces, -f) from the rule.
+[[gnu::always_inline]] inline bool ip_candidate(const CompiledTable::ChainIndex& ci, const Chain& chain, size_t r,
+                                                const packet::Packet& pkt, bool is_fragment) {
+  if (ci.proven[r] & CompiledTable::ChainIndex::kIpProven) return true;
+  const CompiledTable::ChainIndex::IpTest& q = ci.ip_tests[r];
+  if (q.rule) return ip_criteria_match(chain.rules[r].ip, pkt, is_fragment);
+  auto inv = [&](bool cond, uint8_t flag) { return cond ^ ((q.inv & flag) != 0); };
+  auto h = pkt.ip();
+  if (inv((h.saddr() & q.smsk) != q.src, IpCriteria::kInvSrc)) return false;
+  if (inv((h.daddr() & q.dmsk) != q.dst, IpCriteria::kInvDst)) return false;
+  return !q.proto || !inv(h.protocol() != q.proto, IpCriteria::kInvProto);
 }
 
 // Mirrors run_table (walk.cpp) statement for statement, except that the
@@ -880,7 +901,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
       have_sets = true;
     }
     const size_t c = next_match(ci, scan, std::max<size_t>(i, ent->covered), n, [&](size_t r) {
-      return (ci.proven[r] & CompiledTable::ChainIndex::kIpProven) || ip_criteria_match(chain.rules[r].ip, ctx.pkt, is_fragment);
+      return ip_candidate(ci, chain, r, ctx.pkt, is_fragment);
     });
     if (i <= ent->covered) {
       if (c >= n) ent->covered = static_cast<uint32_t>(n);
@@ -912,7 +933,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     Chain& chain = chains[cur];
     const auto& ci = compiled.chains()[cur];
     i = ent ? cached_next(ci, chain) : next_match(ci, scan, i, chain.rules.size(), [&](size_t r) {
-      return (ci.proven[r] & CompiledTable::ChainIndex::kIpProven) || ip_criteria_match(chain.rules[r].ip, ctx.pkt, is_fragment);
+      return ip_candidate(ci, chain, r, ctx.pkt, is_fragment);
     });
     if (i >= chain.rules.size()) {
       int rulenum = static_cast<int>(chain.rules.size()) + 1;
