@@ -7,7 +7,8 @@
 # file on the same machine (pcap-read.cpp).
 #
 #   bench/nfemu/bench-replay.sh [--shapes "acl fw ipc nat"] [--rules "100 1000 10000"]
-#                               [--packets "100000"] [--linear-packets N] [--nfemu PATH] [--keep DIR]
+#                               [--packets "100000"] [--linear-packets N] [--repeat N]
+#                               [--nfemu PATH] [--keep DIR]
 #
 # 100000-rule rows are not in the default set: with linear evaluation they
 # take minutes (pass --rules "100 1000 10000 100000" to include them).
@@ -16,7 +17,11 @@
 # The nat shape (gen-rules.py) adds DNAT, SNAT and MASQUERADE: conntrack
 # tracks every packet and each new connection is NATed. --linear-packets N
 # replays only the first N frames in linear mode (slow at 10k rules; the
-# row says how many were replayed).
+# row says how many were replayed). --repeat N runs every measurement N
+# times and reports the run with the median loop time (and the median
+# libpcap read): on a shared 2-core VM single runs vary by 10-20 %.
+# x_linear, on compiled rows: how many times faster than the linear row
+# of the same shape and rule count (issue 5's "at least 50x").
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +32,7 @@ rule_counts="100 1000 10000"
 packet_counts="100000"
 keep=""
 linear_packets=""
+repeat=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --shapes) shapes=$2; shift 2 ;;
@@ -35,7 +41,8 @@ while [ $# -gt 0 ]; do
     --nfemu) nfemu=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
     --linear-packets) linear_packets=$2; shift 2 ;;
-    *) echo "usage: $0 [--shapes S] [--rules \"N...\"] [--packets \"N...\"] [--linear-packets N] [--nfemu PATH] [--keep DIR]" >&2; exit 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    *) echo "usage: $0 [--shapes S] [--rules \"N...\"] [--packets \"N...\"] [--linear-packets N] [--repeat N] [--nfemu PATH] [--keep DIR]" >&2; exit 2 ;;
   esac
 done
 if [ ! -x "$nfemu" ]; then
@@ -73,15 +80,22 @@ mac = "02:00:00:00:00:01"
 addresses = ["198.51.100.1/24"]
 TOML
 
-printf "%-5s %7s %8s %-8s %8s %9s %9s %9s %10s %7s\n" shape rules packets mode Mpps ns/pkt peak_MB setup_s pcap_Mpps x_pcap
+# The median of the lines on stdin by their first field.
+median_line() { sort -g | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
+
+printf "%-5s %7s %8s %-8s %8s %9s %9s %9s %10s %7s %8s\n" shape rules packets mode Mpps ns/pkt peak_MB setup_s pcap_Mpps \
+  x_pcap x_linear
 for shape in $shapes; do
   for n in $rule_counts; do
     "$here/gen-rules.py" --shape "$shape" --rules "$n" > "$work/rules.txt"
     for p in $packet_counts; do
       trace="$work/trace-$shape-$n-$p.pcap"
       "$here/gen-trace.py" "$work/rules.txt" --packets "$p" > "$trace"
-      read -r _ frames _ secs _ < <("$work/pcap-read" "$trace")
-      raw=$(awk -v f="$frames" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0 ? f / s / 1e6 : 0) }')
+      raw=$(for r in $(seq "$repeat"); do
+              read -r _ frames _ secs _ < <("$work/pcap-read" "$trace")
+              awk -v f="$frames" -v s="$secs" 'BEGIN { printf "%.1f\n", (s > 0 ? f / s / 1e6 : 0) }'
+            done | median_line)
+      linear_mpps=""
       for mode in $modes; do
         in_trace=$trace
         in_p=$p
@@ -94,23 +108,34 @@ for shape in $shapes; do
         extra=()
         [ "$mode" = compiled ] && extra=(--classifier compiled)
         [ "$mode" = linear ] && [ "$modes" != linear ] && extra=(--classifier linear)
-        start=$(date +%s.%N)
-        /usr/bin/time -v -o "$work/time.txt" "$nfemu" replay "$work/bench.toml" --host fw --in "wan=$in_trace" \
-          --timing "${extra[@]}" > "$work/summary.txt" 2> "$work/timing.txt"
-        end=$(date +%s.%N)
-        line=$(grep 'timing:' "$work/timing.txt")
-        loop=$(sed -E 's/.* in ([0-9.]+) s.*/\1/' <<<"$line")
-        mpps=$(sed -E 's/.*: ([0-9.]+) Mpps.*/\1/' <<<"$line")
-        ns=$(sed -E 's/.* ([0-9.]+) ns\/frame.*/\1/' <<<"$line")
-        rss=$(awk '/Maximum resident set size/ { printf "%.1f", $NF / 1024 }' "$work/time.txt")
-        setup=$(awk -v s="$start" -v e="$end" -v l="$loop" 'BEGIN { printf "%.2f", e - s - l }')
+        runs=$(for r in $(seq "$repeat"); do
+          start=$(date +%s.%N)
+          /usr/bin/time -v -o "$work/time.txt" "$nfemu" replay "$work/bench.toml" --host fw --in "wan=$in_trace" \
+            --timing "${extra[@]}" > "$work/summary.txt" 2> "$work/timing.txt"
+          end=$(date +%s.%N)
+          line=$(grep 'timing:' "$work/timing.txt")
+          loop=$(sed -E 's/.* in ([0-9.]+) s.*/\1/' <<<"$line")
+          mpps=$(sed -E 's/.*: ([0-9.]+) Mpps.*/\1/' <<<"$line")
+          ns=$(sed -E 's/.* ([0-9.]+) ns\/frame.*/\1/' <<<"$line")
+          rss=$(awk '/Maximum resident set size/ { printf "%.1f", $NF / 1024 }' "$work/time.txt")
+          setup=$(awk -v s="$start" -v e="$end" -v l="$loop" 'BEGIN { printf "%.2f", e - s - l }')
+          echo "$ns $mpps $rss $setup"
+        done)
+        read -r ns mpps _ setup < <(median_line <<<"$runs")
+        rss=$(awk '$3 > m { m = $3 } END { print m }' <<<"$runs")
         slow=$(awk -v r="$raw" -v m="$mpps" 'BEGIN { printf "%.1f", (m > 0 ? r / m : 0) }')
-        printf "%-5s %7d %8d %-8s %8s %9s %9s %9s %10s %7s\n" "$shape" "$n" "$in_p" "$mode" "$mpps" "$ns" "$rss" "$setup" \
-          "$raw" "$slow"
+        vs_linear="-"
+        if [ "$mode" = linear ]; then linear_mpps=$mpps
+        elif [ -n "$linear_mpps" ]; then
+          vs_linear=$(awk -v c="$mpps" -v l="$linear_mpps" 'BEGIN { printf "%.1f", (l > 0 ? c / l : 0) }')
+        fi
+        printf "%-5s %7d %8d %-8s %8s %9s %9s %9s %10s %7s %8s\n" "$shape" "$n" "$in_p" "$mode" "$mpps" "$ns" "$rss" \
+          "$setup" "$raw" "$slow" "$vs_linear"
       done
     done
   done
 done
 echo "(Mpps, ns/pkt: the frame loop of nfemu replay; peak_MB: max RSS of the process; setup_s: loading the"
 echo " scenario and rules and writing the summary; pcap_Mpps: libpcap alone reading the same file;"
-echo " x_pcap: how many times slower than that read nfemu replay is)"
+echo " x_pcap: how many times slower than that read nfemu replay is; x_linear: compiled Mpps / linear Mpps;"
+echo " with --repeat N, the run with the median loop time of N and the highest peak_MB)"
