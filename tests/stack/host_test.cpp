@@ -109,19 +109,19 @@ TEST(HostTest, CompiledClassifierIsBuiltWhenChosen) {
   EXPECT_TRUE(r.host.classifier_ready());  // nothing to build
   r.host.set_classifier(Host::Classifier::Compiled);
   EXPECT_TRUE(r.host.classifier_ready());
-  xt::Ruleset other;
-  ASSERT_TRUE(ruleset::restore("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p udp --dport 53 -j DROP\nCOMMIT\n"
-                               "*mangle\nCOMMIT\n",
-                               other));
-  r.host.ruleset() = other;
+  // Restored afresh each time: new tables, which no compiled form fits.
+  auto changed = [] {
+    xt::Ruleset rules;
+    EXPECT_TRUE(ruleset::restore("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p udp --dport 53 -j DROP\nCOMMIT\n"
+                                 "*mangle\nCOMMIT\n",
+                                 rules));
+    return rules;
+  };
+  r.host.ruleset() = changed();
   EXPECT_FALSE(r.host.classifier_ready());
   r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
   EXPECT_TRUE(r.host.classifier_ready());  // both tables walked: compiled again
-  xt::Ruleset third;
-  ASSERT_TRUE(ruleset::restore("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p udp --dport 53 -j DROP\nCOMMIT\n"
-                               "*mangle\nCOMMIT\n",
-                               third));
-  r.host.ruleset() = third;
+  r.host.ruleset() = changed();
   EXPECT_FALSE(r.host.classifier_ready());
   r.host.set_classifier(Host::Classifier::Compiled);
   EXPECT_TRUE(r.host.classifier_ready());
