@@ -212,8 +212,11 @@ packet = "tcp 198.51.100.10:40002 > 198.51.100.20:80 flags A seq 5 ack 9"
   // The SYN-ACK retransmission at 1.5 s = end.
   EXPECT_EQ(got, (std::vector<std::string>{"uid0", "ctl RST", "rst RST", "ctl", "uid0 RST", "rst RST UID",
                                            "uid0"}));
-  for (const auto& l : server.kern_log)
-    if (l.find("UID=") != std::string::npos) EXPECT_NE(l.find("URGP=0 UID=0 GID=0 "), std::string::npos) << l;
+  for (const auto& l : server.kern_log) {
+    if (l.find("UID=") != std::string::npos) {
+      EXPECT_NE(l.find("URGP=0 UID=0 GID=0 "), std::string::npos) << l;
+    }
+  }
 }
 
 }  // namespace

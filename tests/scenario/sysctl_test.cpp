@@ -34,9 +34,11 @@ TEST(SysctlTest, KnownNames) {
   EXPECT_EQ(check("net.netfilter.nf_conntrack_icmp_timeout", int64_t{10}), "10");
   EXPECT_EQ(check("net.ipv4.icmp_ratemask", std::string("0x1818")), "6168");
   EXPECT_EQ(check("net.ipv4.ip_default_ttl", std::string(" 32 ")), "32");
-  for (const auto& n : known_sysctls())
-    if (n.find("IFNAME") == std::string::npos && n != "net.ipv4.ip_local_port_range")
+  for (const auto& n : known_sysctls()) {
+    if (n.find("IFNAME") == std::string::npos && n != "net.ipv4.ip_local_port_range") {
       EXPECT_EQ(check(n, int64_t{1}), "1") << n;
+    }
+  }
 }
 
 TEST(SysctlTest, Refusals) {
