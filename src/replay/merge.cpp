@@ -1,5 +1,7 @@
 #include "replay/merge.h"
 
+#include "replay/map_guard.h"
+
 #include <pcap/pcap.h>
 
 #include <fmt/format.h>
@@ -64,7 +66,9 @@ struct Merger::Impl {
     // unchanged take it; at the first other one (and at the end) libpcap
     // reads on from that offset and has the last word, errors included.
     const uint8_t* map = nullptr;
-    size_t map_size = 0;
+    size_t map_size = 0;   // the file's size (smaller if it was cut while mapped)
+    size_t map_len = 0;    // as mapped
+    MapGuard* guard = nullptr;  // a read past a cut reads zeros and says so
     size_t pos = 0;        // offset of the next record in the map
     size_t released = 0;   // the map's pages before this offset are given back
     size_t populated = 0;  // the map's pages before this offset are mapped in
@@ -132,7 +136,8 @@ struct Merger::Impl {
   ~Impl() {
     for (auto& s : sources) {
       if (s.p) pcap_close(s.p);
-      if (s.map) munmap(const_cast<uint8_t*>(s.map), s.map_size);
+      if (s.guard) s.guard->release();
+      if (s.map) munmap(const_cast<uint8_t*>(s.map), s.map_len);
     }
   }
 
@@ -152,26 +157,32 @@ struct Merger::Impl {
     void* m = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     ::close(fd);
     if (m == MAP_FAILED) return;
-    madvise(m, size, MADV_SEQUENTIAL);
     auto* b = static_cast<const uint8_t*>(m);
+    // Without a guard a cut file would kill the process: libpcap reads it.
+    MapGuard* guard = MapGuard::watch(b, size);
+    auto unmap = [&] {
+      if (guard) guard->release();
+      munmap(m, size);
+    };
+    if (!guard) return unmap();
+    madvise(m, size, MADV_SEQUENTIAL);
     uint32_t magic = load32le(b);
     bool swapped = false;
     switch (magic) {
       case 0xa1b2c3d4: break;
       case 0xd4c3b2a1: swapped = true; break;
-      default: munmap(m, size); return;
+      default: return unmap();
     }
     auto u16 = [&](size_t off) {
       uint16_t v;
       std::memcpy(&v, b + off, 2);
       return swapped ? static_cast<uint16_t>(v << 8 | v >> 8) : v;
     };
-    if (u16(4) != 2 || u16(6) != 4 || pcap_snapshot(s.p) <= 0) {
-      munmap(m, size);
-      return;
-    }
+    if (u16(4) != 2 || u16(6) != 4 || pcap_snapshot(s.p) <= 0 || guard->cut()) return unmap();
     s.map = b;
     s.map_size = size;
+    s.map_len = size;
+    s.guard = guard;
     s.pos = kPcapFileHeader;
     s.prefetched = kPcapFileHeader;
     s.mapped = true;
@@ -186,6 +197,9 @@ struct Merger::Impl {
     const uint8_t* h = s.map + s.pos;
     uint32_t f[4];
     for (int i = 0; i < 4; ++i) f[i] = swapped32(load32le(h + 4 * i), s.swapped);
+    // The loads above may have been the first past a cut (zeros).
+    if (s.guard->cut()) [[unlikely]]
+      return after_cut(s, b);
     uint32_t sec = f[0], usec = f[1], caplen = f[2], len = f[3];
     // libpcap reads the times as signed 32-bit values and checks caplen
     // against the snaplen and the link's maximum: such records, and any
@@ -202,6 +216,32 @@ struct Merger::Impl {
     read_ahead(s);
     if (s.pos - s.released >= 2 * kReleaseStep) release_behind(s);
     return true;
+  }
+
+  // The file was cut while mapped (MapGuard zero-filled what was past
+  // its new end): the map ends where the file now ends, and frames of the
+  // window past it are dropped, so that no zeros are replayed as a frame;
+  // libpcap reports a record cut in two when the map reaches it. Frames
+  // handed out before the cut was seen are the caller's (a cut racing
+  // with their use may leave zeros in them).
+  [[gnu::noinline, gnu::cold]] bool after_cut(Source& s, Buffered& b) {
+    s.guard->clear_cut();
+    struct stat st {};
+    size_t now = ::stat(s.path.c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+    s.map_size = std::min(s.map_size, std::max(now, s.pos));
+    size_t kept = 0, dropped = 0;
+    const size_t mask = s.ring.size() - 1;
+    for (size_t i = 0; i < s.count; ++i) {
+      Buffered& x = s.ring[(s.head + i) & mask];
+      bool gone = x.owned == kNotOwned && x.data && static_cast<size_t>(x.data - s.map) + x.caplen > now;
+      if (gone) ++dropped;
+      else s.ring[(s.head + kept++) & mask] = x;
+    }
+    s.count = kept;
+    warnings.push_back(fmt::format("{}: the file was cut to {} bytes while being read ({} were mapped); {} frame{} "
+                                   "read before the cut and past it dropped",
+                                   s.path, now, s.map_len, dropped, dropped == 1 ? "" : "s"));
+    return read_mapped(s, b);
   }
 
   // The records ahead of the reader, before it reads them: a record's

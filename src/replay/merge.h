@@ -19,7 +19,10 @@
 //
 // A truncated or corrupt record ends that input with a warning instead of
 // ending the replay: a capture cut by a killed tcpdump is common, and what
-// was read is still worth replaying.
+// was read is still worth replaying. So does a file cut while it is read
+// (a rotating tcpdump): the frames wholly before the cut are replayed,
+// the ones after it are not, with a warning (replay/map_guard.h: a read
+// past the new end of a mapped file would otherwise be a SIGBUS).
 #pragma once
 
 #include <cstdint>

@@ -822,6 +822,57 @@ TEST(MergeTest, MappedCaptureDoesNotStayResident) {
   EXPECT_LT(peak - before, 16 * 1024) << "kB of the 100 MB capture stayed resident";
 }
 
+// A capture cut while replay has it mapped (a rotating tcpdump, a user's
+// truncate) must end that input with a warning, not kill the process
+// with SIGBUS: a read past the file's new end would. Two cuts: far ahead
+// of the reader, in the middle of a record (pages not mapped yet), and
+// close ahead of it, inside the frames already read into a 1 s reorder
+// window (pages mapped, frames waiting). Either way every frame handed
+// out is whole and the file's, and none past the cut is.
+TEST(MergeTest, CaptureCutWhileMappedEndsWithAWarningNotASignal) {
+  constexpr uint32_t kFrames = 8000, kBytes = 1000, kRec = 16 + kBytes;
+  struct Case {
+    uint64_t window_us;
+    size_t cut_at;  // the file's new size
+  };
+  for (const Case c : {Case{10'000, 5'000'000 + 500}, Case{1'000'000, 300'000}}) {
+    SCOPED_TRACE(c.cut_at);
+    TempDir d;
+    std::vector<RawRecord> recs;
+    for (uint32_t i = 0; i < kFrames; ++i) recs.push_back({1 + i / 1000, i % 1000 * 1000, kBytes, kBytes, kBytes});
+    std::string path = d.file("cut.pcap");
+    write_raw_pcap(path, 0xa1b2c3d4, 65535, recs, false, 0);
+    auto m = Merger::open({{"eth0", path}}, {.window_us = c.window_us});
+    ASSERT_TRUE(m) << m.error().message;
+    uint32_t n = 0;
+    auto take = [&] {
+      auto f = m->next();
+      EXPECT_TRUE(f) << f.error().message;
+      if (!f || !*f) return false;
+      const auto& data = (*f)->data;
+      uint32_t rec = static_cast<uint32_t>(((*f)->ts_us - 1'000'000) / 1000);
+      EXPECT_EQ(rec, n);
+      EXPECT_EQ(data.size(), kBytes);
+      for (uint32_t j = 0; j < data.size(); j += 97)
+        if (data[j] != static_cast<uint8_t>((uint64_t{rec} * kBytes + j) & 0xff)) {
+          ADD_FAILURE() << "record " << rec << " byte " << j << " is not the file's";
+          return false;
+        }
+      ++n;
+      return true;
+    };
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(take());
+    ASSERT_EQ(truncate(path.c_str(), static_cast<off_t>(c.cut_at)), 0);
+    while (take()) {
+    }
+    EXPECT_EQ(n, (c.cut_at - 24) / kRec) << "the frames wholly before the cut";
+    ASSERT_FALSE(m->warnings().empty());
+    EXPECT_NE(m->warnings()[0].find(fmt::format("cut.pcap: the file was cut to {} bytes while being read", c.cut_at)),
+              std::string::npos)
+        << m->warnings()[0];
+  }
+}
+
 // Whether the page holding p is mapped in this process (/proc/self/pagemap
 // bit 63), or -1 when that cannot be read.
 int page_present(const void* p) {
