@@ -391,7 +391,9 @@ struct Merger::Impl {
 
   // Reads until the earliest buffered frame can no longer be preceded by a
   // frame still in the file: one later than it by the window has been seen.
-  bool fill(Source& s) {
+  // Inlined by force: with the cut check in read_mapped GCC stopped
+  // inlining it into next() (+28 instructions per frame in callgrind).
+  [[gnu::always_inline]] bool fill(Source& s) {
     while (!s.eof && (s.empty() || s.max_ts < s.front().ts_us + opts.window_us)) {
       if (!read_one(s)) return false;
     }
