@@ -1,8 +1,10 @@
 // Differential target for the checksum code: every csum_bytes
 // implementation this CPU runs (checksum_impl.h) against a byte-at-a-time
 // definition, for the input at every start offset 0..3 and an initial sum
-// taken from its first bytes; check_l4_checksum against the comparison
-// with compute_l4_checksum it replaced, on the input as an IPv4 datagram.
+// taken from its first bytes; check_l4_checksum against the kernel's test
+// (nf_ip_checksum: the whole datagram from its IP header on, with the
+// pseudo header for TCP and UDP, sums to -0), on the input as an IPv4
+// datagram.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -26,14 +28,27 @@ uint32_t reference_sum(std::span<const uint8_t> d, uint32_t sum) {
 }
 
 L4Checksum reference_check(ConstIpv4View ip) {
-  auto want = compute_l4_checksum(ip);
-  if (!want) return L4Checksum::Unchecked;
+  if (!compute_l4_checksum(ip)) return L4Checksum::Unchecked;
   uint8_t proto = ip.protocol();
   size_t off = proto == kIpProtoTcp ? 16 : proto == kIpProtoUdp ? 6 : 2;
   uint16_t have = load16(ip.payload().data() + off);
   if (proto == kIpProtoUdp && have == 0) return L4Checksum::None;
-  if (have == *want) return L4Checksum::Ok;
-  return csum_fold(csum_add(static_cast<uint16_t>(~have), *want)) == 0xffff ? L4Checksum::Ok : L4Checksum::Bad;
+  uint64_t s = 0;
+  if (proto != kIpProtoIcmp) {
+    uint8_t pseudo[12];
+    std::memcpy(pseudo, ip.header().data() + 12, 8);
+    pseudo[8] = 0;
+    pseudo[9] = proto;
+    pseudo[10] = static_cast<uint8_t>(ip.payload().size() >> 8);
+    pseudo[11] = static_cast<uint8_t>(ip.payload().size());
+    s = reference_sum(pseudo, 0);
+  }
+  // The IP header's sum: -0 when its checksum is right (a wrong one never
+  // reaches conntrack: ip_rcv drops it). It turns a +0 into -0.
+  s += 0xffff;
+  s += reference_sum(ip.payload(), 0);
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return s == 0xffff ? L4Checksum::Ok : L4Checksum::Bad;
 }
 
 }  // namespace

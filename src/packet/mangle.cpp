@@ -74,15 +74,16 @@ L4Checksum check_l4_checksum(ConstIpv4View ip) {
     sum = (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + proto + static_cast<uint32_t>(l4.size());
   }
   uint32_t total = csum_bytes(l4, sum);
-  // The verdict of the former definition, which compared the field with
-  // compute_l4_checksum() (equal for every total, field value and
-  // protocol, checked exhaustively): a total of -0 is Ok, except that a TCP
-  // or ICMP field of 0xffff, whose computed value is then 0, is Bad; a total
-  // of +0 (ICMP, all bytes zero) is Ok. nf_ip_checksum tests only that the
-  // total is -0, so both corners differ from the kernel; they are kept until
-  // checked on one, as nothing else may change the replay's output here.
-  if (total == 0xffff) return have != 0xffff || proto == kIpProtoUdp ? L4Checksum::Ok : L4Checksum::Bad;
-  return total == 0 ? L4Checksum::Ok : L4Checksum::Bad;
+  // nf_ip_checksum (CHECKSUM_NONE) sums the whole datagram from its IP
+  // header on, with the pseudo header for TCP and UDP, and wants -0. The
+  // header's own sum is -0 (ip_rcv checked it), which leaves any other
+  // total as it is and turns a +0 (an ICMP message of zeros) into -0: so
+  // -0 and +0 are both good, whatever the field holds. Checked on a 6.18
+  // kernel (veth with rx checksum offload off, nf_conntrack_checksum=1): a
+  // SYN whose field is 0xffff where the computed checksum is 0 is NEW, one
+  // with a wrong field INVALID. (The comparison with the computed value
+  // used before rejected that SYN.)
+  return total == 0xffff || total == 0 ? L4Checksum::Ok : L4Checksum::Bad;
 }
 
 void fill_checksums(Ipv4View ip) {
