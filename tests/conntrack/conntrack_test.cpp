@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conntrack/conntrack.h"
+#include "packet/checksum.h"
 #include "packet/grammar.h"
 
 // Counts heap allocations while g_count_allocs is set: the hot path must
@@ -445,6 +446,31 @@ TEST_F(ConntrackTest, BadChecksumIsInvalidOnlyInPrerouting) {
   Packet u = make("udp 198.51.100.1:7 > 203.0.113.2:7");
   u.data()[20 + 6] ^= 0xff;
   EXPECT_TRUE(run(u).tracked);
+}
+
+// The checksum is good when the segment sums to -0, whatever the field
+// holds: 0xffff where a sender writes 0 is taken (kernel-check.sh's
+// "negzero" step: NEW on the kernel).
+TEST_F(ConntrackTest, ChecksumFieldOfAllOnesWhereZeroIsComputedIsGood) {
+  Packet p = make("tcp 198.51.100.1:40021 > 203.0.113.2:80 flags S seq 1");
+  uint8_t* tcp = p.data().data() + 20;
+  tcp[16] = tcp[17] = 0;
+  auto ip = p.ip();
+  uint32_t sum = packet::pseudo_header_sum(ip.saddr(), ip.daddr(), 6, static_cast<uint32_t>(ip.payload().size()));
+  uint16_t total = packet::csum_fold(packet::csum_bytes(ip.payload(), sum));
+  // The urgent pointer (no URG flag) makes the sum -0, then the field 0xffff.
+  uint16_t urg = static_cast<uint16_t>((0xffff - total) % 0xffff);
+  tcp[18] = static_cast<uint8_t>(urg >> 8);
+  tcp[19] = static_cast<uint8_t>(urg);
+  ASSERT_EQ(packet::csum_fold(packet::csum_bytes(ip.payload(), sum)), 0xffff);
+  tcp[16] = tcp[17] = 0xff;
+  auto s = run(p);
+  EXPECT_TRUE(s.tracked) << s.reason;
+  EXPECT_EQ(s.ctinfo, CtInfo::New);
+  // One bit off is bad.
+  Packet q = p;
+  q.data()[20 + 19] ^= 1;
+  EXPECT_EQ(run(q).reason, "bad checksum");
 }
 
 TEST_F(ConntrackTest, UnconfirmedEntryDroppedWithoutEvent) {

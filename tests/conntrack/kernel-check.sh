@@ -168,8 +168,18 @@ for line in sys.stdin:
         words = line.split()
         bad = "badsum" in words
         if bad: words.remove("badsum")
+        # negzero (TCP): the urgent pointer (no URG flag) set so that the
+        # segment sums to -0 without its checksum, and the field 0xffff
+        # instead of the 0 a sender would write: still a good checksum.
+        negzero = "negzero" in words
+        if negzero: words.remove("negzero")
         pkt = bytearray(build(words))
         if bad: pkt[20 + (16 if pkt[9] == 6 else 6 if pkt[9] == 17 else 2)] ^= 0xff
+        if negzero:
+            pkt[36:38] = b"\0\0"
+            total = ~csum(bytes(pkt[12:20]) + struct.pack("!BBH", 0, 6, len(pkt) - 20) + bytes(pkt[20:])) & 0xffff
+            pkt[38:40] = struct.pack("!H", (0xffff - total) % 0xffff)
+            pkt[36:38] = b"\xff\xff"
         so.sendto(bytes(pkt), (socket.inet_ntoa(bytes(pkt[16:20])), 0))
         print("ok", bytes(pkt).hex(), flush=True)
     except Exception as e:
@@ -276,6 +286,9 @@ step "$C" INVALID "icmperr 203.0.113.2 > 198.51.100.1 type 3 code 1 quote icmper
 # Bad checksums are INVALID in PREROUTING.
 step "$A" INVALID "tcp 198.51.100.1:40020 > 203.0.113.2:80 flags S seq 1 badsum"
 step "$A" INVALID "udp 198.51.100.1:7 > 203.0.113.2:7 badsum"
+# A checksum field of 0xffff where the computed checksum is 0 is good: the
+# kernel only wants the sum to be -0 (nf_ip_checksum).
+step "$A" NEW "tcp 198.51.100.1:40021 > 203.0.113.2:80 flags S seq 1 negzero"
 
 # A SYN in TIME_WAIT after a close reopens: DESTROY, then NEW.
 step "$A" NEW "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags S seq 1000 win 64240"
