@@ -1014,9 +1014,13 @@ TEST(ConntrackChainTest, LookupsFindExactlyTheLiveEntriesThroughKillsAndRehashes
         ASSERT_TRUE(invert_tuple(flow(i), &reply));
         Dir d = kReply;
         EXPECT_EQ(table.find(flow(i), Zone{}, &d), ct[i]) << i;
-        if (ct[i]) EXPECT_EQ(d, kOriginal);
+        if (ct[i]) {
+          EXPECT_EQ(d, kOriginal);
+        }
         EXPECT_EQ(table.find(reply, Zone{}, &d), ct[i]) << i;
-        if (ct[i]) EXPECT_EQ(d, kReply);
+        if (ct[i]) {
+          EXPECT_EQ(d, kReply);
+        }
         EXPECT_EQ(table.tuple_taken(reply, Zone{}, nullptr), ct[i] != nullptr) << i;
       }
       Tuple absent = flow(kFlows);
