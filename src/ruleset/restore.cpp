@@ -75,7 +75,11 @@ Error at(Error e, int line) {
 }  // namespace
 
 Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOptions& opts) {
-  std::optional<xt::TableId> in_table;
+  // The table whose block is open (from *name to COMMIT). Not a
+  // std::optional: GCC 12 warned, wrongly, that its value might be used
+  // uninitialized in the COMMIT error below.
+  bool in_table = false;
+  xt::TableId open_table = xt::TableId::Filter;
   int table_line = 0;
   xt::Ruleset pending;  // the namespace state with the open block applied
   int line_no = 0;
@@ -105,14 +109,14 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
                         line_no, static_cast<int>(line.size()));
 
     if (in_table && line == "COMMIT") {
-      xt::Table* t = pending.find(*in_table);
+      xt::Table* t = pending.find(open_table);
       if (auto v = t->verify(); !v) {
         Error e = v.error();
-        e.message += fmt::format(" (the kernel refuses table `{}' at COMMIT on line {})", xt::table_name(*in_table), line_no);
+        e.message += fmt::format(" (the kernel refuses table `{}' at COMMIT on line {})", xt::table_name(open_table), line_no);
         return at(e, line_no);
       }
       rs = pending;
-      in_table.reset();
+      in_table = false;
       continue;
     }
     if (line[0] == '*' && !in_table) {
@@ -133,12 +137,13 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
         // section sets them (checked on the kernel: duplicate_table_section).
         for (auto& c : t.chains()) c.counters = {};
       }
-      in_table = id;
+      in_table = true;
+      open_table = *id;
       table_line = line_no;
       continue;
     }
     if (line[0] == ':' && in_table) {
-      xt::Table& t = *pending.find(*in_table);
+      xt::Table& t = *pending.find(open_table);
       auto words = restore_split(line.substr(1));
       if (!words) return at(words.error(), line_no);
       if (words->empty()) return make_error("chain name invalid", line_no, 2);
@@ -200,7 +205,7 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
                                     line.substr(1), table_line, line),
                         line_no, 1);
     if (in_table) {
-      xt::Table& t = *pending.find(*in_table);
+      xt::Table& t = *pending.find(open_table);
       std::string_view rest = line;
       int offset = 0;
       std::optional<xt::Counters> bracket;
@@ -235,7 +240,7 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
       copts.line = line_no;
       copts.in_restore = true;
       copts.preset_counters = bracket;
-      copts.restore_table = *in_table;
+      copts.restore_table = open_table;
       copts.table_state = &t;
       auto cmd = parse_command(*words, copts);
       if (!cmd) return at(cmd.error(), line_no);
