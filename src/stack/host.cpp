@@ -384,6 +384,14 @@ void Host::fold_counters_now() const {
   }
 }
 
+void Host::recompile(xt::Table& t) {
+  // The table changed since it was compiled: through ruleset(), which
+  // folded the pending counts, or through a kept reference, whose changes
+  // the counts do not survive (see ruleset()).
+  fold_counters();
+  compiled_[static_cast<size_t>(t.id())] = xt::CompiledTable::compile(t);
+}
+
 void Host::set_classifier(Classifier c) {
   // The linear walk counts in the rules directly; fold what the compiled
   // one kept aside before the tables are compiled again.
@@ -416,13 +424,8 @@ inline bool Host::walk_table(Hook hook, TableId id, xt::Table& t, packet::Packet
   xt::TraceSink* trace = observer_ ? &sink : nullptr;
   if (classifier_ == Classifier::Compiled) {
     auto& compiled = compiled_[static_cast<size_t>(id)];
-    if (!compiled || !compiled->fresh_for(t)) [[unlikely]] {
-      // The table changed since it was compiled: through ruleset(), which
-      // folded the pending counts, or through a kept reference, whose
-      // changes the counts do not survive (see ruleset()).
-      fold_counters();
-      compiled = xt::CompiledTable::compile(t);
-    }
+    if (!compiled || !compiled->fresh_for(t)) [[unlikely]]
+      recompile(t);
     v = xt::run_table(t, *compiled, ctx, trace);
   } else {
     v = xt::run_table(t, ctx, trace);

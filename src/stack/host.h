@@ -230,6 +230,9 @@ class Host {
       }
   }
   [[gnu::noinline, gnu::cold]] void fold_counters_now() const;
+  // Compiles t again (walk_table, when it changed): out of line, so that
+  // the walk's inlined path stays small.
+  [[gnu::noinline, gnu::cold]] void recompile(xt::Table& t);
   // The tables of each hook that the ruleset has, in priority order, with
   // their index in ruleset_.tables(), and where conntrack's point falls
   // (before the ct_at-th of them): a hook walks only the tables it has,

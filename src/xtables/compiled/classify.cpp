@@ -75,7 +75,8 @@ RuleFacts rule_facts(const Rule& r) {
   rf.in = exact_iface(ip.in, ip.inv & IpCriteria::kInvIn);
   rf.out = exact_iface(ip.out, ip.inv & IpCriteria::kInvOut);
   const bool tcp_rule = ip.proto == 6 && !(ip.inv & IpCriteria::kInvProto);
-  bool exact = !r.matches.empty();
+  // No match at all: nothing to call, and the rule line need not be read.
+  bool exact = true;
   for (size_t k = 0; k < r.matches.size(); ++k) {
     const auto& m = r.matches[k];
     // The walker reports a match it cannot evaluate: never look past it.
@@ -1015,11 +1016,14 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
         }
       }
     if (!matched) continue;
-    // Not r.counters: see "Counters" in classify.h.
-    Counters& pc = ci.pending[at];
+    // A rule whose matches ran has its line in cache: count there. One
+    // whose matches the index proved is counted aside, so that a standard
+    // target does not load the line for its counter alone (see "Counters"
+    // in classify.h).
+    Counters& pc = skip ? ci.pending[at] : r.counters;
     pc.packets++;
     pc.bytes += len;
-    ci.counted = true;
+    if (skip) ci.counted = true;
     TraceEvent::Kind kind = TraceEvent::Kind::Rule;
     if (proof & CompiledTable::ChainIndex::kPlain) kind = cur == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
     emit(kind, rulenum, &r);

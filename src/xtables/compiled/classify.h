@@ -92,19 +92,23 @@
 // first packet of each flow, ~23 % of the 1M fw trace) scans the words
 // the sparse address index below leaves.
 //
-// Counters: the compiled walk adds a matched rule's packet and bytes to a
-// dense per-chain array of pending counts (ChainIndex::pending, 16 bytes a
-// rule: 160 KB for 10k rules, which stays in L2), not to Rule::counters.
-// That update was the hottest instruction of the 10k-rule benchmarks: a
-// miss on the matched rule's 192-byte line, which for a rule whose matches
-// the index proved and whose target is standard is read for nothing else
-// (its target kind is in `proven`, a jump's chain in `jump_to`, TRACE
-// events pass the rule's address without reading it). Rule::counters
-// stays the one truth everything else reads (iptables-save -c, json, -Z,
-// the linear walk): fold_counters adds the pending counts to it, and the
-// owner of the compiled table calls it before anyone reads or changes the
-// rules (stack::Host::ruleset(), set_classifier). A chain's policy counter
-// is updated in place: the chain's own line is read by the walk anyway.
+// Counters: when the index proved a matched rule's matches
+// (kMatchesProven, a rule without matches included), the compiled walk
+// adds its packet and bytes to a dense per-chain array of pending counts
+// (ChainIndex::pending, 16 bytes a rule: 160 KB for 10k rules), not to
+// Rule::counters. That update was the hottest instruction of the 10k-rule
+// benchmarks: a miss on the matched rule's 192-byte line, which for such a
+// rule with a standard target is read for nothing else (its target kind is
+// in `proven`, a jump's chain in `jump_to`; TRACE events pass the rule's
+// address without reading it). A rule whose matches ran counts in
+// Rule::counters: its line was just read, while a pending entry would be
+// one more line (counting every rule aside cost fw +0.4 D1 misses a frame
+// in cachegrind). Rule::counters stays the one truth everything else reads
+// (iptables-save -c, json, -Z, the linear walk): fold_counters adds the
+// pending counts to it, and the owner of the compiled table calls it before
+// anyone reads or changes the rules (stack::Host::ruleset(),
+// set_classifier). A chain's policy counter is updated in place: the
+// chain's own line is read by the walk anyway.
 //
 // The linear walker (eval.h run_table) stays the reference; tests compare
 // both on random rulesets (tests/xtables/compiled_test.cpp).
@@ -239,6 +243,10 @@ class CompiledTable {
     enum Proof : uint8_t { kIpProven = 1, kMatchesProven = 2, kNeedsPorts = 4, kPlain = 8 };
     static constexpr int kKindShift = 4;
     std::vector<uint8_t> proven;
+    // Per rule, the counts not yet in Rule::counters (fold_counters), and
+    // whether any is non-zero. Next to proven: the walk reads both.
+    mutable std::vector<Counters> pending;
+    mutable bool counted = false;
     std::vector<int32_t> jump_to;   // per rule: chain index of a jump/goto, else -1
     // Per rule, what ip_criteria_match tests of a candidate the index did
     // not prove, packed: a miss tests candidates lying far apart among
@@ -277,10 +285,6 @@ class CompiledTable {
     mutable uint32_t window_probes = 0, window_hits = 0, bypass_left = 0;
     mutable uint64_t cache_bypassed = 0;
     mutable uint64_t matches_skipped = 0;  // rules whose matches the walker did not call
-    // Per rule, the counts not yet in Rule::counters (fold_counters), and
-    // whether any is non-zero.
-    mutable std::vector<Counters> pending;
-    mutable bool counted = false;
   };
   // The result-cache set run_table probes first when it walks pkt
   // through hook's chain, or SIZE_MAX when the chain has no cache or
