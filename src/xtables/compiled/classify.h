@@ -28,9 +28,10 @@
 //     One exception: a rule whose every match is fully described by facts
 //     of fields indexed exactly (MatchFacts::exact: `-p tcp --dport 993`,
 //     `-m state --state NEW`, ...) is a candidate only if they hold, so its
-//     matches are not called (ChainIndex::kMatchesProven): on a cache hit
-//     that call, with the cold loads of the rule's matches, the match and
-//     its vtable, was most of the rule's cost;
+//     matches are not called (ChainIndex::kMatchesProven; so is a rule
+//     without matches): on a cache hit that call, with the cold loads of
+//     the rule's matches, the match and its vtable, was most of the rule's
+//     cost;
 // A decision tree (HiCuts) gives faster lookups but its size and build time
 // depend badly on rule overlap; tuple-space search fits prefixes but not
 // port ranges nor "lowest matching index from k". Bitsets cost
@@ -233,13 +234,14 @@ class CompiledTable {
     std::vector<IfaceIndex> ifaces;
     // Per rule, what the index proves for any candidate packet:
     // kIpProven: ip_criteria_match (each of -s/-d/-p/-i/-o is absent or
-    // indexed exactly; no -f); kMatchesProven: every match (each is
-    // MatchFacts::exact and its fields are indexed exactly), so the walker
-    // calls none; with kNeedsPorts, only when the packet's ports were
-    // readable (not a fragment, header long enough: the index read them).
-    // kPlain: traced as policy/return (an unconditional standard rule).
-    // The high nibble is the rule's TargetKind: one byte per rule is all
-    // the walker reads of the table besides the rule's first line.
+    // indexed exactly; no -f); kMatchesProven: every match (none at all,
+    // or each is MatchFacts::exact and its fields are indexed exactly), so
+    // the walker calls none; with kNeedsPorts, only when the packet's ports
+    // were readable (not a fragment, header long enough: the index read
+    // them). kPlain: traced as policy/return (an unconditional standard
+    // rule). The high nibble is the rule's TargetKind: for a proven rule
+    // with a standard target, this byte, jump_to and pending are all the
+    // walker touches; the rule's own line is not read.
     enum Proof : uint8_t { kIpProven = 1, kMatchesProven = 2, kNeedsPorts = 4, kPlain = 8 };
     static constexpr int kKindShift = 4;
     std::vector<uint8_t> proven;
