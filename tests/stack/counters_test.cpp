@@ -132,6 +132,28 @@ TEST(CountersTest, CompiledClassifierCountsAsTheLinearOne) {
   EXPECT_TRUE(compiled.host.classifier_ready());
 }
 
+// An observer that reads the ruleset while the walk is under way (as
+// net/network.cpp does for a policy event) folds the counts in the middle
+// of a walk: the walk goes on counting, nothing is counted twice or lost.
+TEST(CountersTest, FoldingDuringAWalkCountsEveryPacketOnce) {
+  struct Reader : PathObserver {
+    int folds = 0;
+    void on_rule(const Host& h, xt::Hook, const xt::TraceEvent&, const packet::Packet&) override {
+      folds += !h.ruleset().tables().empty();  // folds
+    }
+  } reader;
+  Router compiled(rules(), Host::Classifier::Compiled), linear(rules(), Host::Classifier::Linear);
+  compiled.host.set_observer(&reader);
+  std::mt19937 rng(7);
+  for (int k = 0; k < 300; ++k) {
+    std::string spec = random_packet(rng);
+    compiled.in(spec);
+    linear.in(spec);
+  }
+  EXPECT_GT(reader.folds, 300);
+  EXPECT_EQ(counters(compiled.host), counters(linear.host));
+}
+
 // A reference kept from ruleset() across packets (see Host::ruleset()):
 // counters read through it lag until ruleset() is called again; rules
 // changed through it lose the counts pending since that call, and no rule
