@@ -368,7 +368,34 @@ inline bool Host::conntrack_point(Hook hook, packet::Packet& pkt, uint64_t now_n
   return true;
 }
 
+void Host::fold_counters_now() const {
+  // const_cast: folding adds to counters of rules in ruleset_, which
+  // belongs to no const object here: counts are pending only after a
+  // packet walked a compiled table, and walking (receive, send) and
+  // compiling (set_classifier) need a non-const Host.
+  auto& tables = const_cast<xt::Ruleset&>(ruleset_).tables();
+  for (const auto& c : compiled_) {
+    if (!c || !c->counters_pending()) continue;
+    // Several tables of one id (never made by restore): the one it was
+    // compiled for. A table changed since, or gone, takes none: the
+    // counts are kept by rule position (see ruleset()).
+    if (!std::any_of(tables.begin(), tables.end(), [&](xt::Table& t) { return c->fold_counters(t); }))
+      c->drop_counters();
+  }
+}
+
+void Host::recompile(xt::Table& t) {
+  // The table changed since it was compiled: through ruleset(), which
+  // folded the pending counts, or through a kept reference, whose changes
+  // the counts do not survive (see ruleset()).
+  fold_counters();
+  compiled_[static_cast<size_t>(t.id())] = xt::CompiledTable::compile(t);
+}
+
 void Host::set_classifier(Classifier c) {
+  // The linear walk counts in the rules directly; fold what the compiled
+  // one kept aside before the tables are compiled again.
+  fold_counters();
   classifier_ = c;
   if (c != Classifier::Compiled) return;
   for (const xt::Table& t : ruleset_.tables()) {
@@ -398,7 +425,7 @@ inline bool Host::walk_table(Hook hook, TableId id, xt::Table& t, packet::Packet
   if (classifier_ == Classifier::Compiled) {
     auto& compiled = compiled_[static_cast<size_t>(id)];
     if (!compiled || !compiled->fresh_for(t)) [[unlikely]]
-      compiled = xt::CompiledTable::compile(t);
+      recompile(t);
     v = xt::run_table(t, *compiled, ctx, trace);
   } else {
     v = xt::run_table(t, ctx, trace);

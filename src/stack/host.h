@@ -107,12 +107,27 @@ class Host {
   Fib& fib() { return fib_; }
   const Fib& fib() const { return fib_; }
   // Mutable access may change the rules: whether conntrack is registered
-  // is worked out again before the next packet.
+  // and the compiled tables are worked out again before the next packet.
+  // Both accessors first add the counts the compiled walk keeps aside
+  // (xt::CompiledTable::fold_counters) to the rules' counters, so that
+  // what is read through them counts every packet walked so far.
+  // A reference kept across packets: counters read through it lag behind
+  // until ruleset() is called again. Rules changed through it (without a
+  // ruleset() call after the last packets) lose the compiled walk's counts
+  // since that call, and no other rule gets them: the counts are kept by
+  // rule position and fold only into the table generation they were made
+  // for (Table::generation). Zeroing counters (Table::zero) through such a
+  // reference does not change the generation: counts pending from before
+  // are added after the zero. Call ruleset() again instead of keeping it.
   xt::Ruleset& ruleset() {
+    fold_counters();
     ct_demand_known_ = false;
     return ruleset_;
   }
-  const xt::Ruleset& ruleset() const { return ruleset_; }
+  const xt::Ruleset& ruleset() const {
+    fold_counters();
+    return ruleset_;
+  }
   // Whether this namespace's conntrack hooks are registered: only while a
   // rule needs them (stack/ct_demand.h). Entries already made stay listed.
   bool conntrack_enabled() const { return ct_demand_known_ ? ct_enabled_ : work_out_ct_demand(); }
@@ -203,6 +218,21 @@ class Host {
   [[gnu::always_inline]] inline bool walk_table(xt::Hook hook, xt::TableId id, xt::Table& t, packet::Packet& pkt,
                                                 uint64_t now_ns, Sink& sink);
   [[gnu::noinline, gnu::cold]] bool work_out_ct_demand() const;
+  // The compiled tables' pending counts into ruleset_ (see ruleset()).
+  // Const: it changes the rules' statistics, not the rules, and the const
+  // ruleset() must show every packet too (json and the timeline read the
+  // counters through a const Host).
+  void fold_counters() const {
+    for (const auto& c : compiled_)
+      if (c && c->counters_pending()) [[unlikely]] {
+        fold_counters_now();
+        return;
+      }
+  }
+  [[gnu::noinline, gnu::cold]] void fold_counters_now() const;
+  // Compiles t again (walk_table, when it changed): out of line, so that
+  // the walk's inlined path stays small.
+  [[gnu::noinline, gnu::cold]] void recompile(xt::Table& t);
   // The tables of each hook that the ruleset has, in priority order, with
   // their index in ruleset_.tables(), and where conntrack's point falls
   // (before the ct_at-th of them): a hook walks only the tables it has,

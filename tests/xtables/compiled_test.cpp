@@ -235,6 +235,7 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
   conntrack::Entry entry;
   int packets = 0, loaded = 0, skipped_somewhere = 0, sparse_chains = 0, sparse_both = 0;
   uint64_t cache_hits = 0, cache_misses = 0, cache_bypassed = 0, matches_skipped = 0;
+  int pending_folds = 0;  // folds that had counts to add
   for (int round = 0; round < 400; ++round) {
     const TableKind& k = kinds[static_cast<size_t>(round) % kinds.size()];
     std::string text = g.ruleset(k.name, k.builtins, round % 20 == 0 ? 120 : 12);
@@ -289,7 +290,18 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
       ++packets;
       ASSERT_EQ(a, b) << "round " << round << " packet " << n << "\n" << text << "linear:\n" << describe(a)
                       << "compiled:\n" << describe(b);
+      // The compiled walk keeps rule counts aside until they are folded
+      // into the rules (what stack::Host does before the rules are read):
+      // now and then mid-run too, the walk going on after it.
+      if (g.chance(0.1)) {
+        pending_folds += compiled.counters_pending();
+        ASSERT_TRUE(compiled.fold_counters(ct));
+        ASSERT_FALSE(compiled.counters_pending());
+      }
     }
+    pending_folds += compiled.counters_pending();
+    EXPECT_FALSE(compiled.fold_counters(lt)) << "folded into a table it was not compiled from";
+    ASSERT_TRUE(compiled.fold_counters(ct));
     std::string sa = ruleset::save(linear_rs, {.counters = true}), sb = ruleset::save(compiled_rs, {.counters = true});
     ASSERT_EQ(sa, sb) << "round " << round;
     for (size_t c = 0; c < ct.chains().size(); ++c) {
@@ -306,6 +318,7 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
   EXPECT_GT(skipped_somewhere, 300);  // the index is actually in use
   EXPECT_GT(sparse_chains, 150);      // and the sparse address index
   EXPECT_GT(sparse_both, 50);
+  EXPECT_GT(pending_folds, 300);      // and the counts kept aside
   EXPECT_GT(cache_hits, 1000u);       // and the cache, both ways
   EXPECT_GT(cache_misses, 1000u);
   EXPECT_GT(cache_bypassed, 100u);
@@ -767,6 +780,34 @@ TEST(CompiledTest, AChangedTableIsStaleAndFallsBackToTheLinearWalk) {
   EXPECT_EQ(walk(t, &s.compiled, in, Hook::LocalIn).verdict, Verdict::Accept);
   Table copy = t;
   EXPECT_FALSE(CompiledTable::compile(t).fresh_for(copy));
+}
+
+// Rule counts are kept by position: they fold only into the table (and
+// generation) they were counted for; after a change they can only be
+// dropped, never credited to whatever rule took the position.
+TEST(CompiledTest, PendingCountsFoldOnlyIntoTheTableTheyWereCountedFor) {
+  Single s = make("*filter\n-A INPUT -p udp -j ACCEPT\n-A INPUT -p tcp -j ACCEPT\nCOMMIT\n");
+  Table& t = *s.rs.find(TableId::Filter);
+  Packet udp{mk("udp 198.51.100.7:1 > 203.0.113.4:2")};
+  EXPECT_FALSE(s.compiled.counters_pending());
+  EXPECT_EQ(walk(t, &s.compiled, udp, Hook::LocalIn).verdict, Verdict::Accept);
+  EXPECT_EQ(walk(t, &s.compiled, udp, Hook::LocalIn).verdict, Verdict::Accept);
+  const uint64_t len = udp.pkt.size();
+  EXPECT_TRUE(s.compiled.counters_pending());
+  EXPECT_EQ(t.find("INPUT")->rules[0].counters, (Counters{0, 0}));  // kept aside
+  EXPECT_TRUE(s.compiled.fold_counters(t));
+  EXPECT_FALSE(s.compiled.counters_pending());
+  EXPECT_EQ(t.find("INPUT")->rules[0].counters, (Counters{2, 2 * len}));
+  EXPECT_TRUE(s.compiled.fold_counters(t));  // nothing left to add
+  EXPECT_EQ(t.find("INPUT")->rules[0].counters, (Counters{2, 2 * len}));
+  // Counted, then the first rule deleted: the tcp rule is now first.
+  walk(t, &s.compiled, udp, Hook::LocalIn);
+  ASSERT_TRUE(t.delete_num("INPUT", 1));
+  EXPECT_FALSE(s.compiled.fold_counters(t));
+  EXPECT_EQ(t.find("INPUT")->rules[0].counters, (Counters{0, 0}));
+  EXPECT_TRUE(s.compiled.drop_counters());
+  EXPECT_FALSE(s.compiled.counters_pending());
+  EXPECT_FALSE(s.compiled.drop_counters());
 }
 
 }  // namespace

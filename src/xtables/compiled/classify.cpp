@@ -75,7 +75,8 @@ RuleFacts rule_facts(const Rule& r) {
   rf.in = exact_iface(ip.in, ip.inv & IpCriteria::kInvIn);
   rf.out = exact_iface(ip.out, ip.inv & IpCriteria::kInvOut);
   const bool tcp_rule = ip.proto == 6 && !(ip.inv & IpCriteria::kInvProto);
-  bool exact = !r.matches.empty();
+  // No match at all: nothing to call, and the rule line need not be read.
+  bool exact = true;
   for (size_t k = 0; k < r.matches.size(); ++k) {
     const auto& m = r.matches[k];
     // The walker reports a match it cannot evaluate: never look past it.
@@ -731,6 +732,7 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
     }
     ci.proven.resize(n);
     ci.ip_tests.resize(n);
+    ci.pending.resize(n);
     for (size_t j = 0; j < n; ++j) {
       const IpCriteria& ip = c.rules[j].ip;
       const bool named = std::any_of(ip.in.mask.begin(), ip.in.mask.end(), [](auto b) { return b != 0; }) ||
@@ -793,10 +795,49 @@ size_t CompiledTable::memory_bytes() const {
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
       total += f.words.size() * 16;
     }
-    total += c.proven.size() + c.jump_to.size() * 4 + c.ip_tests.size() * sizeof(ChainIndex::IpTest);
+    total += c.proven.size() + c.jump_to.size() * 4 + c.ip_tests.size() * sizeof(ChainIndex::IpTest) +
+             c.pending.size() * sizeof(Counters);
     total += c.cache.size() * sizeof(ChainIndex::CacheEntry) + c.cache_names.size() * sizeof(ChainIndex::CacheNames);
   }
   return total;
+}
+
+bool CompiledTable::fold_counters(Table& t) const {
+  if (!fresh_for(t)) return false;
+  auto& chains = t.chains();
+  for (size_t c = 0; c < chains_.size(); ++c) {
+    const ChainIndex& ci = chains_[c];
+    if (!ci.counted) continue;
+    auto& rules = chains[c].rules;
+    // The same generation has the same rules (Table::touch).
+    const size_t n = std::min(rules.size(), ci.pending.size());
+    for (size_t j = 0; j < n; ++j) {
+      Counters& p = ci.pending[j];
+      if (p.packets == 0) continue;
+      rules[j].counters.packets += p.packets;
+      rules[j].counters.bytes += p.bytes;
+      p = {};
+    }
+    ci.counted = false;
+  }
+  return true;
+}
+
+bool CompiledTable::drop_counters() const {
+  bool any = false;
+  for (const ChainIndex& ci : chains_) {
+    if (!ci.counted) continue;
+    for (Counters& p : ci.pending) {
+      any = any || p.packets != 0;
+      p = {};
+    }
+    ci.counted = false;
+  }
+  return any;
+}
+
+bool CompiledTable::counters_pending() const {
+  return std::any_of(chains_.begin(), chains_.end(), [](const ChainIndex& ci) { return ci.counted; });
 }
 
 CompiledTable::CacheStats CompiledTable::cache_stats() const {
@@ -975,8 +1016,14 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
         }
       }
     if (!matched) continue;
-    r.counters.packets++;
-    r.counters.bytes += len;
+    // A rule whose matches ran has its line in cache: count there. One
+    // whose matches the index proved is counted aside, so that a standard
+    // target does not load the line for its counter alone (see "Counters"
+    // in classify.h).
+    Counters& pc = skip ? ci.pending[at] : r.counters;
+    pc.packets++;
+    pc.bytes += len;
+    if (skip) ci.counted = true;
     TraceEvent::Kind kind = TraceEvent::Kind::Rule;
     if (proof & CompiledTable::ChainIndex::kPlain) kind = cur == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
     emit(kind, rulenum, &r);

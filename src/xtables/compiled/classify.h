@@ -28,9 +28,10 @@
 //     One exception: a rule whose every match is fully described by facts
 //     of fields indexed exactly (MatchFacts::exact: `-p tcp --dport 993`,
 //     `-m state --state NEW`, ...) is a candidate only if they hold, so its
-//     matches are not called (ChainIndex::kMatchesProven): on a cache hit
-//     that call, with the cold loads of the rule's matches, the match and
-//     its vtable, was most of the rule's cost;
+//     matches are not called (ChainIndex::kMatchesProven; so is a rule
+//     without matches): on a cache hit that call, with the cold loads of
+//     the rule's matches, the match and its vtable, was most of the rule's
+//     cost;
 // A decision tree (HiCuts) gives faster lookups but its size and build time
 // depend badly on rule overlap; tuple-space search fits prefixes but not
 // port ranges nor "lowest matching index from k". Bitsets cost
@@ -92,6 +93,24 @@
 // first packet of each flow, ~23 % of the 1M fw trace) scans the words
 // the sparse address index below leaves.
 //
+// Counters: when the index proved a matched rule's matches
+// (kMatchesProven, a rule without matches included), the compiled walk
+// adds its packet and bytes to a dense per-chain array of pending counts
+// (ChainIndex::pending, 16 bytes a rule: 160 KB for 10k rules), not to
+// Rule::counters. That update was the hottest instruction of the 10k-rule
+// benchmarks: a miss on the matched rule's 192-byte line, which for such a
+// rule with a standard target is read for nothing else (its target kind is
+// in `proven`, a jump's chain in `jump_to`; TRACE events pass the rule's
+// address without reading it). A rule whose matches ran counts in
+// Rule::counters: its line was just read, while a pending entry would be
+// one more line (counting every rule aside cost fw +0.4 D1 misses a frame
+// in cachegrind). Rule::counters stays the one truth everything else reads
+// (iptables-save -c, json, -Z, the linear walk): fold_counters adds the
+// pending counts to it, and the owner of the compiled table calls it before
+// anyone reads or changes the rules (stack::Host::ruleset(),
+// set_classifier). A chain's policy counter is updated in place: the
+// chain's own line is read by the walk anyway.
+//
 // The linear walker (eval.h run_table) stays the reference; tests compare
 // both on random rulesets (tests/xtables/compiled_test.cpp).
 #pragma once
@@ -141,6 +160,19 @@ class CompiledTable {
   // False once t changed (Table::generation) or for another table.
   bool fresh_for(const Table& t) const { return t.generation() == generation_ && t.chains().size() == chains_.size(); }
   size_t memory_bytes() const;
+
+  // The counts the compiled walk kept aside (see "Counters" above): added
+  // to t's rules and cleared. Counts are kept by rule position, so they
+  // are folded only into the table this was compiled from, unchanged
+  // (fresh_for(t)); for another table nothing happens and it returns
+  // false. Logically const, as the walk: it moves statistics from this
+  // table's mutable side arrays into t.
+  bool fold_counters(Table& t) const;
+  // Drops the pending counts: for the owner whose table changed (rule
+  // positions now mean other rules) or is gone, which folds nowhere.
+  // Returns whether any packet was dropped that way.
+  bool drop_counters() const;
+  bool counters_pending() const;
   // How many fields chain c indexes (for tests and the benchmark).
   size_t indexed_fields(size_t chain) const;
   // How many address fields chain c indexes exactly in sparse form (tests).
@@ -202,16 +234,21 @@ class CompiledTable {
     std::vector<IfaceIndex> ifaces;
     // Per rule, what the index proves for any candidate packet:
     // kIpProven: ip_criteria_match (each of -s/-d/-p/-i/-o is absent or
-    // indexed exactly; no -f); kMatchesProven: every match (each is
-    // MatchFacts::exact and its fields are indexed exactly), so the walker
-    // calls none; with kNeedsPorts, only when the packet's ports were
-    // readable (not a fragment, header long enough: the index read them).
-    // kPlain: traced as policy/return (an unconditional standard rule).
-    // The high nibble is the rule's TargetKind: one byte per rule is all
-    // the walker reads of the table besides the rule's first line.
+    // indexed exactly; no -f); kMatchesProven: every match (none at all,
+    // or each is MatchFacts::exact and its fields are indexed exactly), so
+    // the walker calls none; with kNeedsPorts, only when the packet's ports
+    // were readable (not a fragment, header long enough: the index read
+    // them). kPlain: traced as policy/return (an unconditional standard
+    // rule). The high nibble is the rule's TargetKind: for a proven rule
+    // with a standard target, this byte, jump_to and pending are all the
+    // walker touches; the rule's own line is not read.
     enum Proof : uint8_t { kIpProven = 1, kMatchesProven = 2, kNeedsPorts = 4, kPlain = 8 };
     static constexpr int kKindShift = 4;
     std::vector<uint8_t> proven;
+    // Per rule, the counts not yet in Rule::counters (fold_counters), and
+    // whether any is non-zero. Next to proven: the walk reads both.
+    mutable std::vector<Counters> pending;
+    mutable bool counted = false;
     std::vector<int32_t> jump_to;   // per rule: chain index of a jump/goto, else -1
     // Per rule, what ip_criteria_match tests of a candidate the index did
     // not prove, packed: a miss tests candidates lying far apart among
@@ -270,9 +307,10 @@ class CompiledTable {
   std::vector<ChainIndex> chains_;
 };
 
-// run_table on a compiled table: the same verdict, counters, trace events
-// and effects. A stale compiled table (t changed since) falls back to the
-// linear walk.
+// run_table on a compiled table: the same verdict, trace events and
+// effects, and the same counters once c.fold_counters(t) has run (rule
+// counters are kept aside until then; policy counters are not). A stale
+// compiled table (t changed since) falls back to the linear walk.
 Verdict run_table(Table& t, const CompiledTable& c, EvalContext& ctx, TraceSink* sink = nullptr);
 
 }  // namespace nfemu::xt
