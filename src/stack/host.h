@@ -116,9 +116,9 @@ class Host {
   // ruleset() call after the last packets) lose the compiled walk's counts
   // since that call, and no other rule gets them: the counts are kept by
   // rule position and fold only into the table generation they were made
-  // for (Table::generation). Zeroing counters (Table::zero) through such a
-  // reference does not change the generation: counts pending from before
-  // are added after the zero. Call ruleset() again instead of keeping it.
+  // for (Table::generation; zeroing counters makes a new one too, so that
+  // counts pending from before a zero are dropped). Call ruleset() again
+  // instead of keeping it.
   xt::Ruleset& ruleset() {
     fold_counters();
     ct_demand_known_ = false;

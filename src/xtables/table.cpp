@@ -179,6 +179,9 @@ Result<void> Table::delete_matching(std::string_view chain, const Rule& rule) {
 }
 
 Result<void> Table::zero(std::string_view chain) {
+  // A new generation: counts a compiled form kept aside for this one
+  // (CompiledTable::fold_counters) are from before the zero.
+  touch();
   auto zero_chain = [](Chain& c) {
     c.counters = {};
     for (auto& r : c.rules) r.counters = {};

@@ -179,6 +179,14 @@ TEST(CountersTest, AReferenceKeptAcrossPacketsNeverMisattributesCounts) {
   EXPECT_EQ(now[0].counters.packets, 0u) << "the new rule got the old rule 1's pending count";
   EXPECT_EQ(now[1].counters.packets, 3u);  // 2 folded + the one after the change; the pending one is lost
   EXPECT_EQ(now[2].counters.packets, 0u);
+  // Zeroed through the kept reference with a count pending: the count is
+  // from before the zero and must not show after it.
+  r.in(dns);
+  ASSERT_TRUE(ruleset::apply_iptables_line("-Z FORWARD", kept, 1));
+  const auto& zeroed = r.host.ruleset().find(xt::TableId::Filter)->find("FORWARD")->rules;
+  EXPECT_EQ(zeroed[1].counters.packets, 0u) << "a count from before -Z was added after it";
+  r.in(dns);
+  EXPECT_EQ(r.host.ruleset().find(xt::TableId::Filter)->find("FORWARD")->rules[1].counters.packets, 1u);
 }
 
 }  // namespace
