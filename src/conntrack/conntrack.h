@@ -67,6 +67,7 @@
 #include <cstddef>
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -146,7 +147,20 @@ struct Tuple {
 
 // nf_ct_invert_tuple. Fails (false) for ICMP types without a reply type
 // (only echo, timestamp, info and address requests/replies invert).
-bool invert_tuple(const Tuple& t, Tuple* out);
+// Inline: every new connection inverts its tuple, NAT a few times more.
+bool invert_icmp_tuple(const Tuple& t, Tuple* out);
+inline bool invert_tuple(const Tuple& t, Tuple* out) {
+  if (t.proto == 1 /* ICMP */) return invert_icmp_tuple(t, out);
+  // Read field by field (a field load is forwarded from any store that
+  // holds it), written as two little-endian words as tuple_key.h's
+  // store_words does: a hash or compare reads them back as words, which
+  // field stores would not forward. Type and code are 0 here.
+  const uint64_t lo = uint64_t{t.dst} | (uint64_t{t.src} << 32);
+  const uint64_t hi = uint64_t{t.dport} | (uint64_t{t.sport} << 16) | (uint64_t{t.proto} << 32);
+  std::memcpy(static_cast<void*>(out), &lo, 8);
+  std::memcpy(reinterpret_cast<char*>(out) + 8, &hi, 8);
+  return true;
+}
 
 // enum tcp_conntrack; to_string gives the kernel's names ("SYN_SENT" ...).
 enum class TcpState : uint8_t {

@@ -33,28 +33,22 @@ constexpr int kEvictionRange = 8;  // NF_CT_EVICTION_RANGE
 
 }  // namespace
 
-bool invert_tuple(const Tuple& t, Tuple* out) {
-  // Read field by field (a field load is forwarded from any store that
-  // holds it), written as two words (see detail::store_words).
-  uint64_t lo = detail::make_lo(t.dst, t.src);
-  if (t.proto == kIpProtoIcmp) {
-    // invmap: the reply type of each query type, +1; 0 means none.
-    uint8_t inv;
-    switch (t.icmp_type) {
-      case 8: inv = 0; break;    // echo -> echo reply
-      case 0: inv = 8; break;
-      case 13: inv = 14; break;  // timestamp
-      case 14: inv = 13; break;
-      case 15: inv = 16; break;  // info request
-      case 16: inv = 15; break;
-      case 17: inv = 18; break;  // address mask
-      case 18: inv = 17; break;
-      default: return false;
-    }
-    detail::store_words(out, lo, detail::make_hi(t.sport, 0, t.proto, inv, t.icmp_code));
-  } else {
-    detail::store_words(out, lo, detail::make_hi(t.dport, t.sport, t.proto));
+bool invert_icmp_tuple(const Tuple& t, Tuple* out) {
+  // invmap: the reply type of each query type; none for the others.
+  uint8_t inv;
+  switch (t.icmp_type) {
+    case 8: inv = 0; break;    // echo -> echo reply
+    case 0: inv = 8; break;
+    case 13: inv = 14; break;  // timestamp
+    case 14: inv = 13; break;
+    case 15: inv = 16; break;  // info request
+    case 16: inv = 15; break;
+    case 17: inv = 18; break;  // address mask
+    case 18: inv = 17; break;
+    default: return false;
   }
+  // As invert_tuple: fields read, two words written.
+  detail::store_words(out, detail::make_lo(t.dst, t.src), detail::make_hi(t.sport, 0, t.proto, inv, t.icmp_code));
   return true;
 }
 
