@@ -384,8 +384,16 @@ class Table {
   Verdict confirm(Packet& pkt, uint64_t now_ns);
   // Drops the packet's reference (nf_ct_put): an unconfirmed entry is
   // freed without event. Clears meta.ct.
-  void put(Packet& pkt);
-  void put(Entry* ct);
+  // Inline: every packet that ends puts its entry, most often to drop a
+  // reference only, or (a new connection dropped before confirmation) to
+  // push its entry back on the free list.
+  void put(Packet& pkt) {
+    put(static_cast<Entry*>(pkt.meta.ct));
+    pkt.meta.ct = nullptr;
+  }
+  void put(Entry* ct) {
+    if (ct && !(ct->status & status::kTemplate) && --ct->use == 0) free_entry(ct);
+  }
   // Takes a reference for a packet that copies another's ct (nf_ct_get).
   void get(Entry* ct) { ++ct->use; }
   // nf_ct_attach: a packet made in answer to `orig` (REJECT's TCP reset)
@@ -394,7 +402,12 @@ class Table {
   void attach(Packet& made, const Packet& orig);
 
   // Kills every confirmed entry whose timeout passed, emitting DESTROY.
-  void expire_until(uint64_t now_ns);
+  // Inline: called for every packet, it mostly finds nothing due (every
+  // heap key is at most its entry's deadline: nothing before the smallest).
+  void expire_until(uint64_t now_ns) {
+    if (timers_.empty() || timers_[0].key > to_jiffies(now_ns)) return;
+    expire_due(to_jiffies(now_ns));
+  }
   // nf_ct_kill: unlinks a confirmed entry now (DESTROY), or marks an
   // unconfirmed one dying (its confirm() will drop). False if already dying.
   bool kill(Entry* ct, uint64_t now_ns);
@@ -474,7 +487,15 @@ class Table {
 
   Entry* alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t orig_hash, uint64_t now,
                std::string_view* reason);
-  void free_entry(Entry* ct);
+  void free_entry(Entry* ct) {
+    --count_;
+    // alloc() clears it when it hands it out again; until then only the
+    // status is read (for_each_slot's walkers look for confirmed entries).
+    ct->status = 0;
+    ct->hnext[0] = reinterpret_cast<uintptr_t>(free_list_);
+    free_list_ = ct;
+  }
+  void expire_due(uint64_t now);
   bool add_region(size_t entries);
   // The chain hash of a tuple in a zone id; the bucket is derived from it
   // (reciprocal_scale), so it survives a rehash.

@@ -455,19 +455,6 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t o
   return ct;
 }
 
-void Table::free_entry(Entry* ct) {
-  --count_;
-  // alloc() clears it when it hands it out again; until then only the
-  // status is read (for_each_slot's walkers look for confirmed entries).
-  ct->status = 0;
-  ct->hnext[0] = reinterpret_cast<uintptr_t>(free_list_);
-  free_list_ = ct;
-}
-
-void Table::put(Entry* ct) {
-  if (ct && !(ct->status & status::kTemplate) && --ct->use == 0) free_entry(ct);
-}
-
 void Table::attach(Packet& made, const Packet& orig) {
   auto* ct = static_cast<Entry*>(orig.meta.ct);
   if (!ct) return;
@@ -477,11 +464,6 @@ void Table::attach(Packet& made, const Packet& orig) {
   made.meta.ct = ct;
   made.meta.ctinfo = orig_dir ? CtInfo::RelatedReply : CtInfo::Related;
   ++ct->use;
-}
-
-void Table::put(Packet& pkt) {
-  put(static_cast<Entry*>(pkt.meta.ct));
-  pkt.meta.ct = nullptr;
 }
 
 namespace {
@@ -598,39 +580,32 @@ bool Table::early_drop(size_t bucket, uint64_t now) {
   return false;
 }
 
-void Table::expire_until(uint64_t now_ns) {
-  uint64_t now = to_jiffies(now_ns);
-  // Every confirmed entry's key is at most its deadline: nothing is due
-  // before the smallest key, and most calls return here.
-  if (timers_.empty() || timers_[0].key > now) return;
-  // The rest out of line: the call per packet that returns above then
-  // does not pay for the registers the loops below save and restore.
-  [this, now]() __attribute__((noinline)) {
-    // Pop the due ones; an entry refreshed since it was keyed goes back with
-    // its deadline. Collected first, then killed in (deadline, id) order.
-    due_.clear();
-    while (!timers_.empty() && timers_[0].key <= now) {
-      Entry* e = timers_[0].ct;
-      // timeout <= now yet not expired: only after a gap of 2^31 jiffies,
-      // where the 32-bit comparison wraps; it is due rather than looping.
-      if (expired(e, now) || e->timeout <= now) {
-        due_.push_back(e);
-        timer_remove(e);
-      } else {
-        timers_[0].key = e->timeout;
-        sift_down(0);
-      }
+void Table::expire_due(uint64_t now) {
+  // expire_until found something due. Pop the due ones; an entry
+  // refreshed since it was keyed goes back with its deadline. Collected
+  // first, then killed in (deadline, id) order.
+  due_.clear();
+  while (!timers_.empty() && timers_[0].key <= now) {
+    Entry* e = timers_[0].ct;
+    // timeout <= now yet not expired: only after a gap of 2^31 jiffies,
+    // where the 32-bit comparison wraps; it is due rather than looping.
+    if (expired(e, now) || e->timeout <= now) {
+      due_.push_back(e);
+      timer_remove(e);
+    } else {
+      timers_[0].key = e->timeout;
+      sift_down(0);
     }
-    std::sort(due_.begin(), due_.end(), [](const Entry* a, const Entry* b) {
-      if (a->timeout != b->timeout) return a->timeout < b->timeout;
-      return a->id < b->id;
-    });
-    for (Entry* e : due_) {
-      // The event carries the time the entry timed out.
-      uint64_t at = std::min(now, e->timeout);
-      kill(e, at * kNsPerJiffy);
-    }
-  }();
+  }
+  std::sort(due_.begin(), due_.end(), [](const Entry* a, const Entry* b) {
+    if (a->timeout != b->timeout) return a->timeout < b->timeout;
+    return a->id < b->id;
+  });
+  for (Entry* e : due_) {
+    // The event carries the time the entry timed out.
+    uint64_t at = std::min(now, e->timeout);
+    kill(e, at * kNsPerJiffy);
+  }
 }
 
 // ----------------------------------------------------------------- events
