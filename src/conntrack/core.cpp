@@ -887,9 +887,6 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
       // find_live walked the original tuple's chain: confirm() need not,
       // unless something is linked meanwhile.
       ct->free_gen = gen_;
-      // Source NAT in POSTROUTING reads this source's by-source bucket, a
-      // cache miss at 100k connections: fetch it while the rules run.
-      if (!bysrc_.empty()) __builtin_prefetch(&bysrc_[bysrc_bucket(t, zone.id_for(kOriginal))]);
       ct->ctmask = ctmask;
       created = true;
     } else {
