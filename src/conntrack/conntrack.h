@@ -496,6 +496,9 @@ class Table {
 
   Entry* alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t orig_hash, uint64_t now,
                std::string_view* reason);
+  // alloc() at the limit (early_drop) or with no freed entry: a pristine
+  // entry, or null with *reason.
+  Entry* alloc_slow(uint32_t orig_hash, uint64_t now, std::string_view* reason);
   void free_entry(Entry* ct) {
     --count_;
     // alloc() clears it when it hands it out again; until then only the

@@ -418,8 +418,7 @@ Table::Memory Table::memory() const {
   return m;
 }
 
-Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t orig_hash, uint64_t now,
-                    std::string_view* reason) {
+Entry* Table::alloc_slow(uint32_t orig_hash, uint64_t now, std::string_view* reason) {
   // __nf_conntrack_alloc: the count includes unconfirmed entries.
   if (cfg_.max && count_ + 1 > cfg_.max) {
     if (!early_drop(bucket_index(orig_hash), now)) {
@@ -427,23 +426,36 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t o
       return nullptr;
     }
   }
+  if (Entry* ct = free_list_) {
+    free_list_ = reinterpret_cast<Entry*>(ct->hnext[0]);
+    return new (ct) Entry{};
+  }
+  while (bump_ < regions_.size() && regions_[bump_].used == regions_[bump_].size) ++bump_;
+  // Only without a limit (nf_conntrack_max 0) or past a failed
+  // reservation: the pool then grows by doubling.
+  if (bump_ == regions_.size() && !add_region(std::clamp(capacity_, kMinRegion, kMaxRegion))) {
+    *reason = kTableFullMessage;
+    return nullptr;
+  }
+  Region& r = regions_[bump_];
+  return new (&r.base[r.used++]) Entry{};
+}
+
+// Inline into in(), its one caller: a new connection below the limit
+// takes the last freed entry (often the one a dropped packet's unconfirmed
+// entry just gave back, still in cache); the rest is alloc_slow.
+[[gnu::always_inline]] inline Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone,
+                                                  uint32_t orig_hash, uint64_t now, std::string_view* reason) {
   Entry* ct = free_list_;
-  if (ct) {
+  if (ct && !(cfg_.max && count_ + 1 > cfg_.max)) [[likely]] {
     free_list_ = reinterpret_cast<Entry*>(ct->hnext[0]);
     // As *ct = Entry{}, which GCC builds in a stack temporary (rep stos)
     // and then copies: one copy of a pristine entry instead.
     static const Entry kFresh{};
     std::memcpy(static_cast<void*>(ct), &kFresh, sizeof(Entry));
   } else {
-    while (bump_ < regions_.size() && regions_[bump_].used == regions_[bump_].size) ++bump_;
-    // Only without a limit (nf_conntrack_max 0) or past a failed
-    // reservation: the pool then grows by doubling.
-    if (bump_ == regions_.size() && !add_region(std::clamp(capacity_, kMinRegion, kMaxRegion))) {
-      *reason = kTableFullMessage;
-      return nullptr;
-    }
-    Region& r = regions_[bump_];
-    ct = new (&r.base[r.used++]) Entry{};
+    ct = alloc_slow(orig_hash, now, reason);
+    if (!ct) return nullptr;
   }
   detail::copy_tuple(&ct->tuple[kOriginal], orig);
   detail::copy_tuple(&ct->tuple[kReply], reply);
