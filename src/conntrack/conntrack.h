@@ -67,6 +67,7 @@
 #include <cstddef>
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -146,7 +147,20 @@ struct Tuple {
 
 // nf_ct_invert_tuple. Fails (false) for ICMP types without a reply type
 // (only echo, timestamp, info and address requests/replies invert).
-bool invert_tuple(const Tuple& t, Tuple* out);
+// Inline: every new connection inverts its tuple, NAT a few times more.
+bool invert_icmp_tuple(const Tuple& t, Tuple* out);
+inline bool invert_tuple(const Tuple& t, Tuple* out) {
+  if (t.proto == 1 /* ICMP */) return invert_icmp_tuple(t, out);
+  // Read field by field (a field load is forwarded from any store that
+  // holds it), written as two little-endian words as tuple_key.h's
+  // store_words does: a hash or compare reads them back as words, which
+  // field stores would not forward. Type and code are 0 here.
+  const uint64_t lo = uint64_t{t.dst} | (uint64_t{t.src} << 32);
+  const uint64_t hi = uint64_t{t.dport} | (uint64_t{t.sport} << 16) | (uint64_t{t.proto} << 32);
+  std::memcpy(static_cast<void*>(out), &lo, 8);
+  std::memcpy(reinterpret_cast<char*>(out) + 8, &hi, 8);
+  return true;
+}
 
 // enum tcp_conntrack; to_string gives the kernel's names ("SYN_SENT" ...).
 enum class TcpState : uint8_t {
@@ -370,8 +384,16 @@ class Table {
   Verdict confirm(Packet& pkt, uint64_t now_ns);
   // Drops the packet's reference (nf_ct_put): an unconfirmed entry is
   // freed without event. Clears meta.ct.
-  void put(Packet& pkt);
-  void put(Entry* ct);
+  // Inline: every packet that ends puts its entry, most often to drop a
+  // reference only, or (a new connection dropped before confirmation) to
+  // push its entry back on the free list.
+  void put(Packet& pkt) {
+    put(static_cast<Entry*>(pkt.meta.ct));
+    pkt.meta.ct = nullptr;
+  }
+  void put(Entry* ct) {
+    if (ct && !(ct->status & status::kTemplate) && --ct->use == 0) free_entry(ct);
+  }
   // Takes a reference for a packet that copies another's ct (nf_ct_get).
   void get(Entry* ct) { ++ct->use; }
   // nf_ct_attach: a packet made in answer to `orig` (REJECT's TCP reset)
@@ -380,7 +402,12 @@ class Table {
   void attach(Packet& made, const Packet& orig);
 
   // Kills every confirmed entry whose timeout passed, emitting DESTROY.
-  void expire_until(uint64_t now_ns);
+  // Inline: called for every packet, it mostly finds nothing due (every
+  // heap key is at most its entry's deadline: nothing before the smallest).
+  void expire_until(uint64_t now_ns) {
+    if (timers_.empty() || timers_[0].key > to_jiffies(now_ns)) return;
+    expire_due(to_jiffies(now_ns));
+  }
   // nf_ct_kill: unlinks a confirmed entry now (DESTROY), or marks an
   // unconfirmed one dying (its confirm() will drop). False if already dying.
   bool kill(Entry* ct, uint64_t now_ns);
@@ -422,6 +449,15 @@ class Table {
   // first (dump()'s order reversed), until f(const Entry&) returns true;
   // returns that entry or nullptr. The index is built on the first call (a
   // source NAT) and kept from then on: no cost for tables without NAT.
+  // A hint, no effect on any result: fetches the by-source bucket
+  // for_each_by_source will read for ct's original tuple (nothing before
+  // the index exists). The nat glue calls it before the POSTROUTING nat
+  // walk of a new connection, whose length hides the miss; in() did it for
+  // every new connection, also the many a filter drops before that.
+  void prefetch_by_source(const Entry& ct) const {
+    if (!bysrc_.empty())
+      __builtin_prefetch(&bysrc_[bysrc_bucket(ct.tuple[kOriginal], ct.zone.id_for(kOriginal))]);
+  }
   template <typename F>
   const Entry* for_each_by_source(const Tuple& t, uint16_t zone, F f) const {
     if (bysrc_.empty()) build_bysrc();
@@ -460,7 +496,18 @@ class Table {
 
   Entry* alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t orig_hash, uint64_t now,
                std::string_view* reason);
-  void free_entry(Entry* ct);
+  // alloc() at the limit (early_drop) or with no freed entry: a pristine
+  // entry, or null with *reason.
+  Entry* alloc_slow(uint32_t orig_hash, uint64_t now, std::string_view* reason);
+  void free_entry(Entry* ct) {
+    --count_;
+    // alloc() clears it when it hands it out again; until then only the
+    // status is read (for_each_slot's walkers look for confirmed entries).
+    ct->status = 0;
+    ct->hnext[0] = reinterpret_cast<uintptr_t>(free_list_);
+    free_list_ = ct;
+  }
+  void expire_due(uint64_t now);
   bool add_region(size_t entries);
   // The chain hash of a tuple in a zone id; the bucket is derived from it
   // (reciprocal_scale), so it survives a rehash.

@@ -33,28 +33,22 @@ constexpr int kEvictionRange = 8;  // NF_CT_EVICTION_RANGE
 
 }  // namespace
 
-bool invert_tuple(const Tuple& t, Tuple* out) {
-  // Read field by field (a field load is forwarded from any store that
-  // holds it), written as two words (see detail::store_words).
-  uint64_t lo = detail::make_lo(t.dst, t.src);
-  if (t.proto == kIpProtoIcmp) {
-    // invmap: the reply type of each query type, +1; 0 means none.
-    uint8_t inv;
-    switch (t.icmp_type) {
-      case 8: inv = 0; break;    // echo -> echo reply
-      case 0: inv = 8; break;
-      case 13: inv = 14; break;  // timestamp
-      case 14: inv = 13; break;
-      case 15: inv = 16; break;  // info request
-      case 16: inv = 15; break;
-      case 17: inv = 18; break;  // address mask
-      case 18: inv = 17; break;
-      default: return false;
-    }
-    detail::store_words(out, lo, detail::make_hi(t.sport, 0, t.proto, inv, t.icmp_code));
-  } else {
-    detail::store_words(out, lo, detail::make_hi(t.dport, t.sport, t.proto));
+bool invert_icmp_tuple(const Tuple& t, Tuple* out) {
+  // invmap: the reply type of each query type; none for the others.
+  uint8_t inv;
+  switch (t.icmp_type) {
+    case 8: inv = 0; break;    // echo -> echo reply
+    case 0: inv = 8; break;
+    case 13: inv = 14; break;  // timestamp
+    case 14: inv = 13; break;
+    case 15: inv = 16; break;  // info request
+    case 16: inv = 15; break;
+    case 17: inv = 18; break;  // address mask
+    case 18: inv = 17; break;
+    default: return false;
   }
+  // As invert_tuple: fields read, two words written.
+  detail::store_words(out, detail::make_lo(t.dst, t.src), detail::make_hi(t.sport, 0, t.proto, inv, t.icmp_code));
   return true;
 }
 
@@ -424,8 +418,7 @@ Table::Memory Table::memory() const {
   return m;
 }
 
-Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t orig_hash, uint64_t now,
-                    std::string_view* reason) {
+Entry* Table::alloc_slow(uint32_t orig_hash, uint64_t now, std::string_view* reason) {
   // __nf_conntrack_alloc: the count includes unconfirmed entries.
   if (cfg_.max && count_ + 1 > cfg_.max) {
     if (!early_drop(bucket_index(orig_hash), now)) {
@@ -433,23 +426,36 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t o
       return nullptr;
     }
   }
+  if (Entry* ct = free_list_) {
+    free_list_ = reinterpret_cast<Entry*>(ct->hnext[0]);
+    return new (ct) Entry{};
+  }
+  while (bump_ < regions_.size() && regions_[bump_].used == regions_[bump_].size) ++bump_;
+  // Only without a limit (nf_conntrack_max 0) or past a failed
+  // reservation: the pool then grows by doubling.
+  if (bump_ == regions_.size() && !add_region(std::clamp(capacity_, kMinRegion, kMaxRegion))) {
+    *reason = kTableFullMessage;
+    return nullptr;
+  }
+  Region& r = regions_[bump_];
+  return new (&r.base[r.used++]) Entry{};
+}
+
+// Inline into in(), its one caller: a new connection below the limit
+// takes the last freed entry (often the one a dropped packet's unconfirmed
+// entry just gave back, still in cache); the rest is alloc_slow.
+[[gnu::always_inline]] inline Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone,
+                                                  uint32_t orig_hash, uint64_t now, std::string_view* reason) {
   Entry* ct = free_list_;
-  if (ct) {
+  if (ct && !(cfg_.max && count_ + 1 > cfg_.max)) [[likely]] {
     free_list_ = reinterpret_cast<Entry*>(ct->hnext[0]);
     // As *ct = Entry{}, which GCC builds in a stack temporary (rep stos)
     // and then copies: one copy of a pristine entry instead.
     static const Entry kFresh{};
     std::memcpy(static_cast<void*>(ct), &kFresh, sizeof(Entry));
   } else {
-    while (bump_ < regions_.size() && regions_[bump_].used == regions_[bump_].size) ++bump_;
-    // Only without a limit (nf_conntrack_max 0) or past a failed
-    // reservation: the pool then grows by doubling.
-    if (bump_ == regions_.size() && !add_region(std::clamp(capacity_, kMinRegion, kMaxRegion))) {
-      *reason = kTableFullMessage;
-      return nullptr;
-    }
-    Region& r = regions_[bump_];
-    ct = new (&r.base[r.used++]) Entry{};
+    ct = alloc_slow(orig_hash, now, reason);
+    if (!ct) return nullptr;
   }
   detail::copy_tuple(&ct->tuple[kOriginal], orig);
   detail::copy_tuple(&ct->tuple[kReply], reply);
@@ -461,19 +467,6 @@ Entry* Table::alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t o
   return ct;
 }
 
-void Table::free_entry(Entry* ct) {
-  --count_;
-  // alloc() clears it when it hands it out again; until then only the
-  // status is read (for_each_slot's walkers look for confirmed entries).
-  ct->status = 0;
-  ct->hnext[0] = reinterpret_cast<uintptr_t>(free_list_);
-  free_list_ = ct;
-}
-
-void Table::put(Entry* ct) {
-  if (ct && !(ct->status & status::kTemplate) && --ct->use == 0) free_entry(ct);
-}
-
 void Table::attach(Packet& made, const Packet& orig) {
   auto* ct = static_cast<Entry*>(orig.meta.ct);
   if (!ct) return;
@@ -483,11 +476,6 @@ void Table::attach(Packet& made, const Packet& orig) {
   made.meta.ct = ct;
   made.meta.ctinfo = orig_dir ? CtInfo::RelatedReply : CtInfo::Related;
   ++ct->use;
-}
-
-void Table::put(Packet& pkt) {
-  put(static_cast<Entry*>(pkt.meta.ct));
-  pkt.meta.ct = nullptr;
 }
 
 namespace {
@@ -604,39 +592,32 @@ bool Table::early_drop(size_t bucket, uint64_t now) {
   return false;
 }
 
-void Table::expire_until(uint64_t now_ns) {
-  uint64_t now = to_jiffies(now_ns);
-  // Every confirmed entry's key is at most its deadline: nothing is due
-  // before the smallest key, and most calls return here.
-  if (timers_.empty() || timers_[0].key > now) return;
-  // The rest out of line: the call per packet that returns above then
-  // does not pay for the registers the loops below save and restore.
-  [this, now]() __attribute__((noinline)) {
-    // Pop the due ones; an entry refreshed since it was keyed goes back with
-    // its deadline. Collected first, then killed in (deadline, id) order.
-    due_.clear();
-    while (!timers_.empty() && timers_[0].key <= now) {
-      Entry* e = timers_[0].ct;
-      // timeout <= now yet not expired: only after a gap of 2^31 jiffies,
-      // where the 32-bit comparison wraps; it is due rather than looping.
-      if (expired(e, now) || e->timeout <= now) {
-        due_.push_back(e);
-        timer_remove(e);
-      } else {
-        timers_[0].key = e->timeout;
-        sift_down(0);
-      }
+void Table::expire_due(uint64_t now) {
+  // expire_until found something due. Pop the due ones; an entry
+  // refreshed since it was keyed goes back with its deadline. Collected
+  // first, then killed in (deadline, id) order.
+  due_.clear();
+  while (!timers_.empty() && timers_[0].key <= now) {
+    Entry* e = timers_[0].ct;
+    // timeout <= now yet not expired: only after a gap of 2^31 jiffies,
+    // where the 32-bit comparison wraps; it is due rather than looping.
+    if (expired(e, now) || e->timeout <= now) {
+      due_.push_back(e);
+      timer_remove(e);
+    } else {
+      timers_[0].key = e->timeout;
+      sift_down(0);
     }
-    std::sort(due_.begin(), due_.end(), [](const Entry* a, const Entry* b) {
-      if (a->timeout != b->timeout) return a->timeout < b->timeout;
-      return a->id < b->id;
-    });
-    for (Entry* e : due_) {
-      // The event carries the time the entry timed out.
-      uint64_t at = std::min(now, e->timeout);
-      kill(e, at * kNsPerJiffy);
-    }
-  }();
+  }
+  std::sort(due_.begin(), due_.end(), [](const Entry* a, const Entry* b) {
+    if (a->timeout != b->timeout) return a->timeout < b->timeout;
+    return a->id < b->id;
+  });
+  for (Entry* e : due_) {
+    // The event carries the time the entry timed out.
+    uint64_t at = std::min(now, e->timeout);
+    kill(e, at * kNsPerJiffy);
+  }
 }
 
 // ----------------------------------------------------------------- events
@@ -918,9 +899,6 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
       // find_live walked the original tuple's chain: confirm() need not,
       // unless something is linked meanwhile.
       ct->free_gen = gen_;
-      // Source NAT in POSTROUTING reads this source's by-source bucket, a
-      // cache miss at 100k connections: fetch it while the rules run.
-      if (!bysrc_.empty()) __builtin_prefetch(&bysrc_[bysrc_bucket(t, zone.id_for(kOriginal))]);
       ct->ctmask = ctmask;
       created = true;
     } else {

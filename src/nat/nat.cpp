@@ -261,10 +261,6 @@ uint32_t jhash2(const uint32_t* k, uint32_t length, uint32_t initval) {
   return c;
 }
 
-bool initialized(const Entry& ct, Manip m) {
-  return ct.status & (m == Manip::Src ? st::kSrcNatDone : st::kDstNatDone);
-}
-
 bool setup_info(conntrack::Table& table, Entry* ct, const Range& range, Manip m) {
   if (ct->confirmed()) return true;
   if (initialized(*ct, m)) return false;
@@ -283,27 +279,14 @@ bool setup_info(conntrack::Table& table, Entry* ct, const Range& range, Manip m)
   return true;
 }
 
-bool alloc_null_binding(conntrack::Table& table, Entry* ct, Manip m) {
-  // A destination null binding of anything but ICMP: unique_tuple keeps
-  // the tuple as it is (the destination address is the range, a port is
-  // never searched unasked), so only the DONE bit changes. Most new
-  // connections take this path in PREROUTING.
-  if (m == Manip::Dst && ct->proto() != kIcmp) {
-    if (ct->confirmed()) return true;
-    if (initialized(*ct, m)) return false;
-    ct->status |= st::kDstNatDone;
-    return true;
-  }
+bool alloc_null_binding_slow(conntrack::Table& table, Entry* ct, Manip m) {
   // The reply tuple, in case an earlier manip changed it (local packets).
   uint32_t ip = m == Manip::Src ? ct->tuple[kReply].dst : ct->tuple[kReply].src;
   Range r{.flags = range_flag::kMapIps, .min_ip = ip, .max_ip = ip};
   return setup_info(table, ct, r, m);
 }
 
-bool manip_packet(const Entry& ct, CtInfo ctinfo, Hook hook, packet::Packet& pkt) {
-  Manip m = hook_manip(hook);
-  int dir = ct_dir(ctinfo);
-  if (!(ct.status & status_bit(m, dir))) return true;
+bool manip_packet_slow(const Entry& ct, int dir, Manip m, packet::Packet& pkt) {
   Tuple target;
   if (!conntrack::invert_tuple(ct.tuple[!dir], &target)) return true;
   return manip_ipv4(pkt.ip(), target, m);

@@ -65,7 +65,9 @@ inline constexpr uint32_t kRandomSeed = 0x6e66656d;  // "nfem": the fixed seed o
 inline constexpr unsigned kMaxAttempts = 128;         // NF_NAT_MAX_ATTEMPTS
 
 // nf_nat_initialized: the manip of this type has been decided.
-bool initialized(const Entry& ct, Manip m);
+inline bool initialized(const Entry& ct, Manip m) {
+  return ct.status & (m == Manip::Src ? conntrack::status::kSrcNatDone : conntrack::status::kDstNatDone);
+}
 
 // nf_nat_setup_info on an unconfirmed entry: picks a unique tuple within
 // the range, alters the reply tuple, sets SRC_NAT/DST_NAT when the tuple
@@ -75,12 +77,39 @@ bool setup_info(conntrack::Table& table, Entry* ct, const Range& range, Manip m)
 
 // nf_nat_alloc_null_binding: the manip "to itself", which still remaps a
 // source port that clashes with an existing connection.
-bool alloc_null_binding(conntrack::Table& table, Entry* ct, Manip m);
+// Inline: most new connections take the shortcut in PREROUTING (see
+// alloc_null_binding_slow), a call per packet for two bit operations.
+bool alloc_null_binding_slow(conntrack::Table& table, Entry* ct, Manip m);
+inline bool alloc_null_binding(conntrack::Table& table, Entry* ct, Manip m) {
+  // A destination null binding of anything but ICMP: unique_tuple keeps
+  // the tuple as it is (the destination address is the range, a port is
+  // never searched unasked), so only the DONE bit changes.
+  if (m == Manip::Dst && ct->proto() != 1 /* ICMP */) {
+    if (ct->confirmed()) return true;
+    if (initialized(*ct, m)) return false;
+    ct->status |= conntrack::status::kDstNatDone;
+    return true;
+  }
+  return alloc_null_binding_slow(table, ct, m);
+}
 
 // nf_nat_packet: rewrites the packet (addresses, ports or ICMP id, with
 // incremental checksums) when its direction and the hook call for it.
 // False when the packet is too short to hold what must be rewritten.
-bool manip_packet(const Entry& ct, packet::CtInfo ctinfo, Hook hook, packet::Packet& pkt);
+// Inline: most packets of most connections need no rewrite in a hook,
+// which the status bits tell (NAT_MANIP_MASK in nf_nat_packet).
+bool manip_packet_slow(const Entry& ct, int dir, Manip m, packet::Packet& pkt);
+inline bool manip_packet(const Entry& ct, packet::CtInfo ctinfo, Hook hook, packet::Packet& pkt) {
+  Manip m = hook_manip(hook);
+  int dir = static_cast<uint8_t>(ctinfo) >= static_cast<uint8_t>(packet::CtInfo::EstablishedReply)
+                ? conntrack::kReply
+                : conntrack::kOriginal;
+  // The bit of this manip; the reply direction undoes the other one.
+  uint32_t bit = m == Manip::Src ? conntrack::status::kSrcNat : conntrack::status::kDstNat;
+  if (dir == conntrack::kReply) bit ^= conntrack::status::kNatMask;
+  if (!(ct.status & bit)) return true;
+  return manip_packet_slow(ct, dir, m, pkt);
+}
 
 // nf_nat_icmp_reply_translation for an ICMP error RELATED to ct: rewrites
 // the quoted datagram (addresses, ports, their checksums) and the outer

@@ -350,6 +350,10 @@ class Host {
   packet::Reassembler ct_defrag_;    // nf_defrag_ipv4 (IP_DEFRAG_CONNTRACK_IN/OUT)
   packet::FragPeers frag_peers_;     // both users' inet_peer rid counters
   std::unique_ptr<HostEffects> effects_;
+  // The route of the packet in POSTROUTING (post_routing sets it around
+  // the hook): MASQUERADE takes its nexthop, as the kernel takes the
+  // skb's rtable, instead of looking the destination up again.
+  const FibResult* post_route_ = nullptr;
   int loop_depth_ = 0;
   icmp::RateLimiter icmp_limiter_;
   uint16_t ip_id_ = 0;

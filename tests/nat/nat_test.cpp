@@ -163,6 +163,23 @@ TEST(NatTest, SnatPortRangeKeepsAPortInRangeAndRemapsOthersIntoIt) {
   EXPECT_EQ(r.last(), "eth1: tcp 203.0.113.1:2000 > 203.0.113.4:80 flags S ttl 63");
 }
 
+// xt_MASQUERADE: inet_select_addr(out, rt_nexthop(rt, daddr), universe):
+// the out device's address in the subnet of the packet's *nexthop* (the
+// gateway of its route), not of its destination. With two addresses on
+// eth1, a packet routed via 192.0.2.254 leaves from 192.0.2.1, one to a
+// connected destination from the address of that subnet; a destination in
+// neither subnet would have given the first address (203.0.113.1).
+TEST(NatTest, MasqueradeTakesTheAddressOfTheNexthopsSubnet) {
+  Router r(kMasq);
+  r.host.add_address("eth1", ip4(192, 0, 2, 1), 24);
+  ASSERT_TRUE(r.host.fib().add({.dst = 0, .plen = 0, .gateway = ip4(192, 0, 2, 254), .dev = "eth1"}));
+  r.in("udp 198.51.100.10:5000 > 198.18.0.5:53", "eth0");
+  EXPECT_EQ(r.last(), "eth1: udp 192.0.2.1:5000 > 198.18.0.5:53 ttl 63");
+  r.in("udp 198.51.100.10:5001 > 203.0.113.4:53", "eth0");
+  EXPECT_EQ(r.last(), "eth1: udp 203.0.113.1:5001 > 203.0.113.4:53 ttl 63");
+  EXPECT_TRUE(r.rec.drops.empty());
+}
+
 TEST(NatTest, PrivilegedSourcePortIsRemappedBelow512) {
   Router r(kMasq);
   r.in("udp 198.51.100.10:123 > 203.0.113.4:123", "eth0");
