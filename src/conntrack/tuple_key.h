@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "conntrack/conntrack.h"
 
@@ -40,8 +41,11 @@ inline uint64_t make_hi(uint16_t sport, uint16_t dport, uint8_t proto, uint8_t i
   return uint64_t{sport} | (uint64_t{dport} << 16) | (uint64_t{proto} << 32) | (uint64_t{icmp_type} << 40) |
          (uint64_t{icmp_code} << 48);
 }
+// Tuple is trivially copyable; only its default member initializers make
+// GCC call it non-trivial (-Wclass-memaccess), hence the void*.
+static_assert(std::is_trivially_copyable_v<Tuple>);
 inline void store_words(Tuple* t, uint64_t lo, uint64_t hi) {
-  std::memcpy(t, &lo, 8);
+  std::memcpy(static_cast<void*>(t), &lo, 8);
   std::memcpy(reinterpret_cast<char*>(t) + 8, &hi, 8);
 }
 // *to = from, as two word copies: a 16-byte load of a tuple stored as two
