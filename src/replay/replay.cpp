@@ -286,8 +286,8 @@ class HostRun : private stack::PathObserver {
   // accepting tables of most packets need none of it.
   [[gnu::noinline]] void table_verdict(xt::Hook hook, xt::TableId t) {
     const LastEvent& ev = last_;
-    if (ev.valid && (ev.rule || ev.kind == xt::TraceEvent::Kind::Policy)) {
-      ChainDrops& c = chain_drops(ev.chain.data());
+    if (ev.chain && (ev.rule || ev.kind == xt::TraceEvent::Kind::Policy)) {
+      ChainDrops& c = chain_drops(ev.chain);
       size_t cell = ev.rule ? static_cast<size_t>(ev.rulenum) : 0;
       if (cell >= c.counts.size()) {
         c.counts.resize(cell + 1);
@@ -296,7 +296,7 @@ class HostRun : private stack::PathObserver {
       // The text is made at the cell's first verdict (a cell counted
       // already has one: texts[] is read only then).
       if (c.counts[cell] == 0 && c.texts[cell] == UINT32_MAX) [[unlikely]]
-        first_verdict(c, cell);
+        first_verdict(c, cell, t);
       drop_chain_ = &c;
       drop_cell_ = cell;
       drop_reason_ = SIZE_MAX;
@@ -306,12 +306,15 @@ class HostRun : private stack::PathObserver {
       drop_reason_ = reason_index(text);
     }
   }
-  [[gnu::noinline, gnu::cold]] void first_verdict(ChainDrops& c, size_t cell) {
+  [[gnu::noinline, gnu::cold]] void first_verdict(ChainDrops& c, size_t cell, xt::TableId t) {
     const LastEvent& ev = last_;
+    // The event's table is the one walked: TraceEvent::table is
+    // xt::Table::name(), table_name of its id.
+    const std::string_view table = xt::table_name(t), chain(ev.chain, ev.chain_len);
     c.texts[cell] = static_cast<uint32_t>(drops_.size());
-    drops_.push_back({ev.rule ? fmt::format("{} {} rule {}: -A {}{}", ev.table, ev.chain, ev.rulenum, ev.chain,
+    drops_.push_back({ev.rule ? fmt::format("{} {} rule {}: -A {}{}", table, chain, ev.rulenum, chain,
                                             ev.rule->spec_text())
-                              : fmt::format("{} {} policy", ev.table, ev.chain),
+                              : fmt::format("{} {} policy", table, chain),
                       0});
   }
 
@@ -342,17 +345,18 @@ class HostRun : private stack::PathObserver {
     // ev, and a copy of the whole struct loads it 16 bytes at a time,
     // which the store buffer cannot forward from its 8-byte stores (perf:
     // two thirds of on_rule's time waited there).
-    last_.table = {own_width(ev.table.data()), own_width(ev.table.size())};
-    last_.chain = {own_width(ev.chain.data()), own_width(ev.chain.size())};
+    // Not the table's name: on_table's TableId gives it (two loads and
+    // stores fewer on every rule event of every walk).
+    last_.chain = own_width(ev.chain.data());
+    last_.chain_len = static_cast<uint32_t>(own_width(ev.chain.size()));
     last_.rule = own_width(ev.rule);
     last_.rulenum = own_width(ev.rulenum);
     last_.kind = own_width(ev.kind);
-    last_.valid = true;
   }
   void on_table(const stack::Host&, xt::Hook hook, xt::TableId t, xt::Verdict v, const packet::Packet& pkt) override {
     if (!original(pkt)) return;
     if (v != xt::Verdict::Accept) table_verdict(hook, t);
-    last_.valid = false;
+    last_.chain = nullptr;
   }
   size_t reason_index(std::string_view reason) {
     auto it = reasons_.find(reason);
@@ -408,13 +412,14 @@ class HostRun : private stack::PathObserver {
   Fate fate_;
   packet::IfName cur_in_;
   // The packet's last rule event in the table being walked (TraceEvent's
-  // fields, copied one by one).
+  // fields but the table's, copied one by one). chain null: none since the
+  // last table's end (an xt::Chain's name, a std::string, is never null).
   struct LastEvent {
-    std::string_view table, chain;
-    const xt::Rule* rule = nullptr;
+    const char* chain = nullptr;
+    uint32_t chain_len = 0;
     int rulenum = 0;
+    const xt::Rule* rule = nullptr;
     xt::TraceEvent::Kind kind = xt::TraceEvent::Kind::Rule;
-    bool valid = false;
   };
   LastEvent last_;
   // What the packet's drop is counted against: a chain's cell, or a
