@@ -361,7 +361,15 @@ class Table {
   // it a few packets early.
   // Returns the hash of the tuple in() will look up, for prefetch_entry:
   // the reader ahead computes it once per packet, not twice.
-  std::optional<uint32_t> prefetch(const Packet& pkt, Zone zone = {}) const;
+  std::optional<uint32_t> prefetch(const Packet& pkt, Zone zone = {}) const {
+    uint32_t hash;
+    if (!prefetch(pkt, zone, &hash)) return std::nullopt;
+    return hash;
+  }
+  // The same, the hash in *hash: an out-of-line optional<uint32_t> came
+  // back through the stack, built by a 4- and a 1-byte store and read by
+  // one 8-byte load, which the store buffer cannot forward.
+  bool prefetch(const Packet& pkt, Zone zone, uint32_t* hash) const;
   // What prefetch() fetches: the bucket in() reads first for the packet
   // (for an ICMP error, the bucket of the quoted connection's tuple it
   // looks up); null when in() looks nothing up (a fragment, a packet too

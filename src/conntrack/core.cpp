@@ -976,11 +976,10 @@ const void* Table::prefetch_address(const Packet& pkt, Zone zone) const {
   return hash_.data() + bucket_index(hash);
 }
 
-std::optional<uint32_t> Table::prefetch(const Packet& pkt, Zone zone) const {
-  uint32_t hash;
-  if (!lookup_hash(pkt, zone, &hash)) return std::nullopt;
-  __builtin_prefetch(hash_.data() + bucket_index(hash));
-  return hash;
+bool Table::prefetch(const Packet& pkt, Zone zone, uint32_t* hash) const {
+  if (!lookup_hash(pkt, zone, hash)) return false;
+  __builtin_prefetch(hash_.data() + bucket_index(*hash));
+  return true;
 }
 
 const void* Table::prefetch_entry_address(const Packet& pkt, Zone zone) const {

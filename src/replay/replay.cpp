@@ -599,11 +599,8 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
     slot.ts_us = fr.ts_us;
     slot.ok = to_packet(fr, links[fr.input], in, slot.pkt);
     slot.lookup = prefetch && slot.ok && header_in_bounds(slot.pkt);
-    for (size_t k = 0; slot.lookup && k < tables.size(); ++k) {
-      auto hash = tables[k]->prefetch(slot.pkt);
-      slot.lookup = hash.has_value();
-      slot.hash[k] = hash.value_or(0);
-    }
+    for (size_t k = 0; slot.lookup && k < tables.size(); ++k)
+      slot.lookup = tables[k]->prefetch(slot.pkt, {}, &slot.hash[k]);
   };
   std::array<MergedFrame, kBatch> batch;
   bool more = first.has_value();
