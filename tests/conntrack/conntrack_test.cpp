@@ -1268,6 +1268,14 @@ TEST(ConntrackPrefetchTest, TheEntryInComparesFirst) {
     EXPECT_EQ(table.prefetch_entry_address(*hash), table.prefetch_entry_address(*p));
   }
   EXPECT_FALSE(table.prefetch(*frag));
+  // The form replay calls: the same answers, the hash through the pointer.
+  for (const auto* p : {&*again, &*reply, &*other}) {
+    uint32_t hash = 0;
+    ASSERT_TRUE(table.prefetch(*p, {}, &hash));
+    EXPECT_EQ(hash, *table.prefetch(*p));
+  }
+  uint32_t unused;
+  EXPECT_FALSE(table.prefetch(*frag, {}, &unused));
   // What was fetched is what in() finds.
   auto found = table.in(*reply, Hook::PreRouting, 0, now);
   EXPECT_EQ(found.ct, r.ct);
