@@ -124,6 +124,23 @@ bool constrains(const RuleFacts& rf, Field f) {
   return set && !(set->ranges.size() == 1 && set->ranges[0].first == 0 && set->ranges[0].second == 0xffffffffu);
 }
 
+// Whether set holds every value field f of a packet can take (`-s 0/0`,
+// or the tcp match's source ports when it names only --dport): the rule
+// says nothing of f then.
+bool whole_domain(const std::optional<ValueSet>& set, Field f) {
+  if (!set) return false;
+  const uint32_t max = f == CompiledTable::kSport || f == CompiledTable::kDport ? 0xffffu
+                       : f == CompiledTable::kProto || f == CompiledTable::kIcmpType ? 0xffu
+                                                                                       : 0xffffffffu;
+  uint64_t next = 0;  // the lowest value not yet covered
+  for (auto [lo, hi] : set->ranges) {
+    if (lo > next) return false;
+    next = std::max<uint64_t>(next, uint64_t{hi} + 1);
+    if (next > max) return true;
+  }
+  return false;
+}
+
 bool unconditional_standard(const Rule& r) {
   return r.ip == IpCriteria{} && r.matches.empty() &&
          (r.kind == TargetKind::Accept || r.kind == TargetKind::Drop || r.kind == TargetKind::Queue ||
@@ -226,6 +243,11 @@ std::vector<uint32_t> interval_starts(Field field, const std::vector<RuleFacts>&
 
 std::optional<CompiledTable::RangeIndex> build_range(Field field, const std::vector<RuleFacts>& facts, size_t words,
                                                      const ClassifyOptions& opts) {
+  // A field no rule narrows (each says nothing of it or allows all of its
+  // domain) would have one class holding every rule: no index, and no key
+  // word (KeyUse).
+  if (std::all_of(facts.begin(), facts.end(), [&](const RuleFacts& rf) { return !rf.f[field] || whole_domain(rf.f[field], field); }))
+    return std::nullopt;
   std::vector<uint32_t> starts = interval_starts(field, facts, [&](const RuleFacts& rf) { return rf.f[field].has_value(); });
   if (starts.empty()) return std::nullopt;
   // Merge runs of g adjacent intervals into one class to stay in budget.
@@ -571,14 +593,15 @@ struct CacheKey {
   using CI = CompiledTable::ChainIndex;
   CacheKey key;
   auto& w = key.w;
+  // Every field, then the chain's mask (KeyUse, ChainIndex::key_mask):
+  // fewer branches than a test per field. Unreadable ports are 0 in k.
   w[0] = k.v[CompiledTable::kSrc] | uint64_t{k.v[CompiledTable::kDst]} << 32;
-  const bool l4 = (ci.key_use & CI::kUsePorts) && (k.valid & (1u << CompiledTable::kSport));
   // The ICMP type is the sport's high byte: the ports cover it.
-  if (l4) w[1] = k.v[CompiledTable::kSport] << 16 | k.v[CompiledTable::kDport];
-  if (ci.key_use & CI::kUseMark) w[1] |= uint64_t{k.v[CompiledTable::kMark]} << 32;
+  w[1] = k.v[CompiledTable::kSport] << 16 | k.v[CompiledTable::kDport] | uint64_t{k.v[CompiledTable::kMark]} << 32;
+  const bool l4 = k.valid & (1u << CompiledTable::kSport);
   w[2] = uint64_t{1} << 63 | uint64_t{k.v[CompiledTable::kProto]} << 16 | uint64_t{l4} << 24 |
-         uint64_t{is_fragment} << 25;
-  if (ci.key_use & CI::kUseState) w[2] |= k.v[CompiledTable::kCtState];
+         uint64_t{is_fragment} << 25 | k.v[CompiledTable::kCtState];
+  for (size_t j = 0; j < 3; ++j) w[j] &= ci.key_mask[j];
   if (ci.key_use & CI::kUseIn) put_name(&key.names[0], pkt.meta.in);
   if (ci.key_use & CI::kUseOut) put_name(&key.names[2], pkt.meta.out);
   return key;
@@ -747,6 +770,7 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
       bool all = rf.matches_exact;
       for (int f = kSport; all && f < kNumRangeFields; ++f) {
         if (!(rf.match_fields & (1u << f))) continue;
+        if (whole_domain(rf.f[f], static_cast<Field>(f))) continue;  // holds for any readable value
         all = std::any_of(ci.ranges.begin(), ci.ranges.end(),
                           [&](const RangeIndex& r) { return r.field == f && r.exact; });
       }
@@ -759,7 +783,10 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
     // than a probe. Candidates are stored as uint16_t.
     if (opts.cache_sets > 0 && n > opts.cache_min_rules && n <= 0xffff) {
       for (const auto& r : ci.ranges) {
-        if (r.field == kSport || r.field == kDport || r.field == kIcmpType) ci.key_use |= ChainIndex::kUsePorts;
+        if (r.field == kSrc) ci.key_use |= ChainIndex::kUseSrc;
+        if (r.field == kDst) ci.key_use |= ChainIndex::kUseDst;
+        if (r.field == kSport || r.field == kIcmpType) ci.key_use |= ChainIndex::kUseSport;
+        if (r.field == kDport) ci.key_use |= ChainIndex::kUseDport;
         if (r.field == kMark) ci.key_use |= ChainIndex::kUseMark;
         if (r.field == kCtState) ci.key_use |= ChainIndex::kUseState;
       }
@@ -767,7 +794,12 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
       auto named = [](const IfaceMatch& m) {
         return std::any_of(m.mask.begin(), m.mask.end(), [](auto b) { return b != 0; });
       };
+      for (const auto& a : ci.addrs) ci.key_use |= a.field == kSrc ? ChainIndex::kUseSrc : ChainIndex::kUseDst;
       for (const Rule& r : c.rules) {
+        // ip_candidate tests the address of a rule the index did not prove
+        // (a constant when the mask is zero, but keep it simple: any -s/-d).
+        if (r.ip.smsk != 0 || r.ip.src != 0 || (r.ip.inv & IpCriteria::kInvSrc)) ci.key_use |= ChainIndex::kUseSrc;
+        if (r.ip.dmsk != 0 || r.ip.dst != 0 || (r.ip.inv & IpCriteria::kInvDst)) ci.key_use |= ChainIndex::kUseDst;
         if (named(r.ip.in)) ci.key_use |= ChainIndex::kUseIn;
         if (named(r.ip.out)) ci.key_use |= ChainIndex::kUseOut;
       }
@@ -777,6 +809,13 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
       ci.window = opts.cache_window;
       ci.bypass = opts.cache_bypass;
       if (ci.key_use & (ChainIndex::kUseIn | ChainIndex::kUseOut)) ci.cache_names.assign(2 * sets, {});
+      auto use = [&](uint8_t u, uint64_t m) { return (ci.key_use & u) ? m : 0; };
+      const bool ports = ci.key_use & (ChainIndex::kUseSport | ChainIndex::kUseDport);
+      ci.key_mask = {use(ChainIndex::kUseSrc, 0xffffffffu) | use(ChainIndex::kUseDst, uint64_t{0xffffffffu} << 32),
+                     use(ChainIndex::kUseSport, 0xffff0000u) | use(ChainIndex::kUseDport, 0xffffu) |
+                         use(ChainIndex::kUseMark, uint64_t{0xffffffffu} << 32),
+                     uint64_t{1} << 63 | uint64_t{0xff} << 16 | uint64_t{ports} << 24 | uint64_t{1} << 25 |
+                         use(ChainIndex::kUseState, 0xffffu)};
     }
     ct.chains_.push_back(std::move(ci));
   }

@@ -276,8 +276,22 @@ class CompiledTable {
       std::array<uint16_t, kCacheCands> cand;
     };
     using CacheNames = std::array<uint64_t, 4>;  // in and out, NUL-padded
-    enum KeyUse : uint8_t { kUsePorts = 1, kUseMark = 2, kUseState = 4, kUseIn = 8, kUseOut = 16 };
+    // The fields a chain's key holds: those its index or a rule's IP
+    // criteria read. Leaving out the others (the nat PREROUTING chain's
+    // DNAT rules name no source nor source port) lets the packets of
+    // different flows share an entry.
+    enum KeyUse : uint8_t {
+      kUseSport = 1,  // the source port and ICMP type (its high byte)
+      kUseMark = 2,
+      kUseState = 4,
+      kUseIn = 8,
+      kUseOut = 16,
+      kUseSrc = 32,
+      kUseDst = 64,
+      kUseDport = 128,
+    };
     uint8_t key_use = 0;
+    std::array<uint64_t, 3> key_mask{};  // the bits of a key's words that key_use keeps
     uint32_t cache_mask = 0;  // sets - 1
     mutable std::vector<CacheEntry> cache;
     mutable std::vector<CacheNames> cache_names;  // by entry, when key_use has kUseIn or kUseOut
