@@ -32,7 +32,12 @@ struct Frame {
 
 }  // namespace
 
-bool ip_criteria_match(const IpCriteria& ip, const packet::Packet& pkt, bool is_fragment) {
+// Aligned to a cache line: the linear walk calls it for every rule, and
+// where the linker happened to place it moved that walk by 10 % (fw 10k
+// rules: 13.1-13.7 us/frame at offset 0 or 16 of a line, 14.4-15.3 at
+// offset 48, same instructions), which is the reference of bench-replay's
+// x_linear.
+[[gnu::aligned(64)]] bool ip_criteria_match(const IpCriteria& ip, const packet::Packet& pkt, bool is_fragment) {
   auto inv = [&](bool cond, uint8_t flag) { return cond ^ ((ip.inv & flag) != 0); };
   auto h = pkt.ip();
   if (inv((h.saddr() & ip.smsk) != ip.src, IpCriteria::kInvSrc)) return false;
