@@ -241,6 +241,14 @@ struct Merger::Impl {
     warnings.push_back(fmt::format("{}: the file was cut to {} bytes while being read ({} were mapped); {} frame{} "
                                    "read before the cut and past it dropped",
                                    s.path, now, s.map_len, dropped, dropped == 1 ? "" : "s"));
+    // The reader is past the cut (the only case where frames were
+    // dropped: the window holds frames before s.pos): nothing more of
+    // this file. b, the slot after the window's old end, is not committed
+    // then, which matters: the window just got shorter.
+    if (now < s.pos) {
+      s.eof = true;
+      return false;
+    }
     return read_mapped(s, b);
   }
 

@@ -827,15 +827,20 @@ TEST(MergeTest, MappedCaptureDoesNotStayResident) {
 // with SIGBUS: a read past the file's new end would. Two cuts: far ahead
 // of the reader, in the middle of a record (pages not mapped yet), and
 // close ahead of it, inside the frames already read into a 1 s reorder
-// window (pages mapped, frames waiting). Either way every frame handed
-// out is whole and the file's, and none past the cut is.
+// window (pages mapped, frames waiting), then again with the file
+// written on once the reader has met the cut (a capture rotated in
+// place). Either way every frame handed out is whole and the file's, and
+// none past the cut is. (A file rewritten before the reader meets the cut
+// cannot be told from the original: frames of the window then read the
+// new bytes.)
 TEST(MergeTest, CaptureCutWhileMappedEndsWithAWarningNotASignal) {
   constexpr uint32_t kFrames = 8000, kBytes = 1000, kRec = 16 + kBytes;
   struct Case {
     uint64_t window_us;
     size_t cut_at;  // the file's new size
+    bool rewritten = false;  // 4 MB of new records appended once the cut was met
   };
-  for (const Case c : {Case{10'000, 5'000'000 + 500}, Case{1'000'000, 300'000}}) {
+  for (const Case c : {Case{10'000, 5'000'000 + 500}, Case{1'000'000, 300'000}, Case{1'000'000, 300'000, true}}) {
     SCOPED_TRACE(c.cut_at);
     TempDir d;
     std::vector<RawRecord> recs;
@@ -863,6 +868,15 @@ TEST(MergeTest, CaptureCutWhileMappedEndsWithAWarningNotASignal) {
     };
     for (int i = 0; i < 100; ++i) ASSERT_TRUE(take());
     ASSERT_EQ(truncate(path.c_str(), static_cast<off_t>(c.cut_at)), 0);
+    if (c.rewritten) {
+      ASSERT_TRUE(take());  // reads the next record's header: past the cut
+      ASSERT_FALSE(m->warnings().empty());
+      std::string more = d.file("more.pcap");
+      write_raw_pcap(more, 0xa1b2c3d4, 65535, std::vector<RawRecord>(4000, {9, 0, kBytes, kBytes, kBytes}), false, 0);
+      std::ifstream src(more, std::ios::binary);
+      src.seekg(24);
+      std::ofstream(path, std::ios::binary | std::ios::app) << src.rdbuf();
+    }
     while (take()) {
     }
     EXPECT_EQ(n, (c.cut_at - 24) / kRec) << "the frames wholly before the cut";
