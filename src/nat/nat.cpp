@@ -20,16 +20,6 @@ constexpr uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kSctp = 132, kUdpLite = 136;
 
 bool has_ports(uint8_t proto) { return proto == kTcp || proto == kUdp || proto == kSctp || proto == kUdpLite; }
 
-int ct_dir(CtInfo ctinfo) { return static_cast<uint8_t>(ctinfo) >= static_cast<uint8_t>(CtInfo::EstablishedReply) ? kReply : kOriginal; }
-
-// The ct->status bit that says a packet of this direction in this hook is
-// rewritten: the reply direction undoes the other manip.
-uint32_t status_bit(Manip m, int dir) {
-  uint32_t bit = m == Manip::Src ? st::kSrcNat : st::kDstNat;
-  if (dir == kReply) bit ^= st::kNatMask;
-  return bit;
-}
-
 uint16_t& key_of(Tuple& t, Manip m) {
   if (t.proto == kIcmp) return t.sport;  // the id, same in both directions
   return m == Manip::Src ? t.sport : t.dport;

@@ -64,6 +64,19 @@ struct Range {
 inline constexpr uint32_t kRandomSeed = 0x6e66656d;  // "nfem": the fixed seed of the "random" choices
 inline constexpr unsigned kMaxAttempts = 128;         // NF_NAT_MAX_ATTEMPTS
 
+// CTINFO2DIR.
+inline int ct_dir(packet::CtInfo ctinfo) {
+  return static_cast<uint8_t>(ctinfo) >= static_cast<uint8_t>(packet::CtInfo::EstablishedReply) ? conntrack::kReply
+                                                                                                 : conntrack::kOriginal;
+}
+// The ct->status bit that says a packet of this direction in this hook is
+// rewritten: the reply direction undoes the other manip.
+inline uint32_t status_bit(Manip m, int dir) {
+  uint32_t bit = m == Manip::Src ? conntrack::status::kSrcNat : conntrack::status::kDstNat;
+  if (dir == conntrack::kReply) bit ^= conntrack::status::kNatMask;
+  return bit;
+}
+
 // nf_nat_initialized: the manip of this type has been decided.
 inline bool initialized(const Entry& ct, Manip m) {
   return ct.status & (m == Manip::Src ? conntrack::status::kSrcNatDone : conntrack::status::kDstNatDone);
@@ -101,13 +114,8 @@ inline bool alloc_null_binding(conntrack::Table& table, Entry* ct, Manip m) {
 bool manip_packet_slow(const Entry& ct, int dir, Manip m, packet::Packet& pkt);
 inline bool manip_packet(const Entry& ct, packet::CtInfo ctinfo, Hook hook, packet::Packet& pkt) {
   Manip m = hook_manip(hook);
-  int dir = static_cast<uint8_t>(ctinfo) >= static_cast<uint8_t>(packet::CtInfo::EstablishedReply)
-                ? conntrack::kReply
-                : conntrack::kOriginal;
-  // The bit of this manip; the reply direction undoes the other one.
-  uint32_t bit = m == Manip::Src ? conntrack::status::kSrcNat : conntrack::status::kDstNat;
-  if (dir == conntrack::kReply) bit ^= conntrack::status::kNatMask;
-  if (!(ct.status & bit)) return true;
+  int dir = ct_dir(ctinfo);
+  if (!(ct.status & status_bit(m, dir))) return true;
   return manip_packet_slow(ct, dir, m, pkt);
 }
 
