@@ -107,8 +107,13 @@ ipt -A OUTPUT -o lo -p udp --dport 7010 -j LOG --log-prefix "lo out: " --log-uid
 ipt -A INPUT -i lo -p udp --dport 7010 -j LOG --log-prefix "lo in: " --log-uid
 ipt -A INPUT -i lo -p udp --dport 7011 -j LOG --log-prefix "lo mac: " --log-macdecode
 # Crafted packets are logged where they leave A (no conntrack there, so a
-# lone fragment is seen too); their IDs are 0x2001..0x20ff.
-inA iptables-legacy -w -t raw -A OUTPUT -o lga0 -m u32 --u32 "2&0xFFFF=0x2001:0x20FF" \
+# lone fragment is seen too). They are told apart by their sender's group,
+# not by their IDs alone (0x2001..0x20ff): the client's own datagrams have
+# random IDs, and one that fell in that range was logged too, once as the
+# 3028-byte datagram that only its fragments show on the wire.
+craft_gid=4242
+inA iptables-legacy -w -t raw -A OUTPUT -o lga0 -m owner --gid-owner $craft_gid \
+  -m u32 --u32 "2&0xFFFF=0x2001:0x20FF" \
   -j LOG --log-prefix "craft: " --log-tcp-sequence --log-tcp-options --log-ip-options
 ipt -t raw -A PREROUTING -i lgb0 -p icmp --icmp-type echo-request -j TRACE
 ipt -t raw -A PREROUTING -i lgb0 -p tcp --dport 7001 --syn -j TRACE
@@ -136,7 +141,8 @@ coproc CLIENT { exec ip netns exec $A python3 "$here/golden_traffic.py" client; 
 pids+=($CLIENT_PID)
 read -r done_line <&"${CLIENT[0]}"
 [ "$done_line" = done ] || { echo "client failed" >&2; exit 1; }
-inA python3 "$here/golden_traffic.py" craft
+# Root still (raw sockets), in its own group for the rule above.
+inA setpriv --regid=$craft_gid --clear-groups python3 "$here/golden_traffic.py" craft
 # An unprivileged socket owner: UID=65534 GID=65534 on --log-uid lines.
 syspy=/usr/bin/python3; [ -x $syspy ] || syspy=python3
 cp "$here/golden_traffic.py" "$work/traffic.py"
