@@ -68,8 +68,14 @@ Result<std::unique_ptr<stack::Host>> build_host(const scenario::Scenario& sc, si
   const scenario::Host& sh = sc.hosts[hi];
   auto h = std::make_unique<stack::Host>(sh.name);
   for (const auto& l : sh.listeners) h->add_listener(l.proto == scenario::Proto::Tcp ? 6 : 17, l.port);
-  for (const auto& ifc : sh.interfaces) {
-    if (!ifc.loopback) h->add_interface(ifc.name, ifc.mac, ifc.mtu);
+  // The peer MACs are resolved once: the lambda must not keep the scenario.
+  std::vector<std::pair<std::string, packet::Mac>> peers;
+  for (size_t i = 0; i < sh.interfaces.size(); ++i) {
+    const auto& ifc = sh.interfaces[i];
+    packet::Mac peer = kWirePeerMac;
+    if (auto p = sc.peer({hi, i})) peer = sc.hosts[p->host].interfaces[p->iface].mac;
+    peers.emplace_back(ifc.name, peer);
+    if (!ifc.loopback) h->add_interface(ifc.name, ifc.mac, ifc.mtu).peer = peer;
     for (const auto& a : ifc.addresses) {
       if (ifc.loopback && a.addr == 0x7f000001 && a.prefix_len == 8) continue;  // the Host has it
       h->add_address(ifc.name, a.addr, a.prefix_len);
@@ -101,13 +107,7 @@ Result<std::unique_ptr<stack::Host>> build_host(const scenario::Scenario& sc, si
     }
   }
   h->ruleset() = sh.ruleset;
-  // The peer MACs are resolved once: the lambda must not keep the scenario.
-  std::vector<std::pair<std::string, packet::Mac>> peers;
-  for (size_t i = 0; i < sh.interfaces.size(); ++i) {
-    packet::Mac mac = kWirePeerMac;
-    if (auto p = sc.peer({hi, i})) mac = sc.hosts[p->host].interfaces[p->iface].mac;
-    peers.emplace_back(sh.interfaces[i].name, mac);
-  }
+  // For interfaces added later (none yet) and for callers that ask by name.
   h->neighbour = [peers = std::move(peers)](std::string_view ifname, uint32_t) {
     for (const auto& [name, mac] : peers)
       if (name == ifname) return mac;

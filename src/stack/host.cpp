@@ -690,7 +690,8 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
                                                           : &interfaces_[static_cast<size_t>(known.index)];
   packet::EthernetHeader eth;
   if (out) eth.src = out->mac;
-  if (neighbour) eth.dst = neighbour(route.dev, route.nexthop);
+  if (out && out->peer) eth.dst = *out->peer;
+  else if (neighbour) eth.dst = neighbour(route.dev, route.nexthop);
   // ip_finish_output_gso/ip_fragment: a datagram larger than the device MTU
   // without DF leaves as fragments, after POSTROUTING saw it whole.
   // A datagram that defrag rebuilt leaves in fragments no larger than the

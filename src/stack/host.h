@@ -45,6 +45,10 @@ struct Interface {
   std::string name;
   packet::Mac mac{};
   uint32_t mtu = 1500;
+  // The static neighbour every next hop through this interface resolves
+  // to (a scenario's wire peer); unset: Host::neighbour decides. Kept here
+  // so that a forwarded frame does not call through std::function.
+  std::optional<packet::Mac> peer;
 };
 
 // What nf_nat_inet_fn did with a packet at one nat hook.
@@ -163,7 +167,8 @@ class Host {
   // Where frames leaving an interface go (the network wires it). The
   // packet carries its Ethernet header; lo traffic loops back internally.
   std::function<void(const Host&, std::string_view ifname, packet::Packet&)> on_wire;
-  // The MAC address of the next hop through ifname (static neighbours).
+  // The MAC address of the next hop through ifname (static neighbours),
+  // for interfaces without a fixed Interface::peer.
   std::function<packet::Mac(std::string_view ifname, uint32_t nexthop)> neighbour;
 
   // A frame arrived on ifname (ip_rcv).

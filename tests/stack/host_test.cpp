@@ -316,6 +316,36 @@ TEST(HostTest, WireFramesCarryMacsOfBothEnds) {
   EXPECT_EQ(seen, "eth1 02:00:00:00:00:02 > 02:00:00:00:00:09");
 }
 
+// A scenario's wire peer is fixed per interface (build_host sets it): it is
+// the destination of every frame out of that interface, and `neighbour` is
+// asked only for interfaces without one.
+TEST(HostTest, InterfacePeerIsTheDestinationMacBeforeNeighbour) {
+  Host host{"fw"};
+  host.add_interface("eth0", packet::Mac{2, 0, 0, 0, 0, 1});
+  host.add_interface("eth1", packet::Mac{2, 0, 0, 0, 0, 2}).peer = packet::Mac{2, 0, 0, 0, 0, 7};
+  host.add_interface("eth2", packet::Mac{2, 0, 0, 0, 0, 3});
+  host.add_address("eth0", ip(198, 51, 100, 1), 24);
+  host.add_address("eth1", ip(203, 0, 113, 1), 24);
+  host.add_address("eth2", ip(192, 0, 2, 1), 24);
+  host.set_sysctl("net.ipv4.ip_forward", 1);
+  std::vector<std::string> asked;
+  host.neighbour = [&](std::string_view ifname, uint32_t) {
+    asked.emplace_back(ifname);
+    return packet::Mac{2, 0, 0, 0, 0, 9};
+  };
+  std::vector<std::string> seen;
+  host.on_wire = [&](const Host&, std::string_view ifname, packet::Packet& p) {
+    seen.push_back(fmt::format("{} > {}", ifname, packet::format_mac(p.mac_header().dst)));
+  };
+  for (auto spec : {"udp 198.51.100.10:5000 > 203.0.113.4:53", "udp 198.51.100.10:5000 > 192.0.2.4:53"}) {
+    auto p = packet::parse_packet(spec);
+    ASSERT_TRUE(p) << p.error().message;
+    host.receive(std::move(*p), "eth0", 0);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"eth1 > 02:00:00:00:00:07", "eth2 > 02:00:00:00:00:09"}));
+  EXPECT_EQ(asked, std::vector<std::string>{"eth2"});
+}
+
 // nf_defrag_ipv4 at -400: with conntrack active the raw table already sees
 // the reassembled datagram, so `-f` never matches; the whole datagram is
 // forwarded and fragmented again for eth1's 1400-byte MTU (1396+1396+276).
