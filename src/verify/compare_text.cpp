@@ -135,7 +135,15 @@ CtLine split_conntrack_line(std::string_view line) {
   std::string_view t = timeout < toks.size() ? text(timeout) : std::string_view();
   if (!t.empty() && std::from_chars(t.data(), t.data() + t.size(), value).ec == std::errc()) {
     out.timeout = value;
-    out.key.replace(toks[timeout].pos, toks[timeout].len, "*");
+    // Built from pieces rather than with replace(pos, len, "*"), on which
+    // GCC 12 reports a false -Wrestrict (GCC bugs 105329, 105651).
+    const size_t pos = toks[timeout].pos, len = toks[timeout].len;
+    std::string key;
+    key.reserve(out.text.size() - len + 1);
+    key.append(out.text, 0, pos);
+    key += '*';
+    key.append(out.text, pos + len);
+    out.key = std::move(key);
   }
   return out;
 }

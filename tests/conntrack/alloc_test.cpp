@@ -54,20 +54,23 @@ void note_allocation() {
 
 }  // namespace
 
-void* operator new(size_t n) {
+// [[gnu::noinline]]: were these bodies inlined at a call site, GCC 12 would
+// see std::free() paired with the library's operator new and give a false
+// -Wmismatched-new-delete; out of line, new pairs with delete as written.
+[[gnu::noinline]] void* operator new(size_t n) {
   note_allocation();
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](size_t n) {
+[[gnu::noinline]] void* operator new[](size_t n) {
   note_allocation();
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace nfemu {
 namespace {

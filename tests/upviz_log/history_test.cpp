@@ -54,8 +54,11 @@ TEST(BuildLogTest, FirstUploadDecidedBeforeFilters) {
 
 TEST(BuildLogTest, FiltersAndSlices) {
   std::vector<Upload> ups;
-  for (int i = 0; i < 10; ++i)
-    ups.push_back(up(i, i % 2 ? "Odd One" : "Even", "p" + std::to_string(i % 3)));
+  for (int i = 0; i < 10; ++i) {
+    std::string pkg = "p";
+    pkg += std::to_string(i % 3);
+    ups.push_back(up(i, i % 2 ? "Odd One" : "Even", pkg));
+  }
   auto run = [&](LogOptions o) {
     Diagnostics d;
     return texts(build_log(ups, o, d));

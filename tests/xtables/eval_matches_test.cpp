@@ -77,9 +77,12 @@ class Rules {
  public:
   // One rule, in INPUT unless the text names its chain (`-A FORWARD ...`).
   explicit Rules(std::string_view rule, std::string_view table = "filter") {
-    std::string text = "*" + std::string(table) + "\n";
-    if (rule.substr(0, 3) == "-A ") text += std::string(rule) + " -j DROP\n";
-    else text += "-A INPUT " + std::string(rule) + " -j DROP\n";
+    std::string text = "*";
+    text += table;
+    text += '\n';
+    if (rule.substr(0, 3) != "-A ") text += "-A INPUT ";
+    text += rule;
+    text += " -j DROP\n";
     text += "COMMIT\n";
     auto r = ruleset::restore(text, rs_);
     EXPECT_TRUE(r) << r.error().format("test");

@@ -100,7 +100,7 @@ TEST(TargetsB, MarkUint32MatchesLibc) {
   std::mt19937 rng(2);
   for (int i = 0; i < 2000; ++i) {
     std::string arg = random_number_text(rng, true);
-    uintmax_t v;
+    uintmax_t v = 0;  // set by ref_strtoul when ok, but GCC 12 -O2 cannot tell
     bool ok = ref_strtoul(arg.c_str(), nullptr, &v, UINT32_MAX);
     auto got = saved_target("mangle", "-A INPUT -j MARK --xor-mark \"" + arg + "\"");
     SCOPED_TRACE("--xor-mark \"" + arg + "\"");
@@ -143,7 +143,7 @@ TEST(TargetsB, CtZoneMatchesLibc) {
   std::mt19937 rng(4);
   for (int i = 0; i < 2000; ++i) {
     std::string arg = random_number_text(rng, true);
-    uintmax_t v;
+    uintmax_t v = 0;  // set by ref_strtoul when ok, but GCC 12 -O2 cannot tell
     bool ok = ref_strtoul(arg.c_str(), nullptr, &v, UINT16_MAX);
     auto got = saved_target("raw", "-A PREROUTING -j CT --zone \"" + arg + "\"");
     SCOPED_TRACE("--zone \"" + arg + "\"");

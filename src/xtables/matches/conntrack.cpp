@@ -343,7 +343,10 @@ class ConntrackMatch : public MatchBase<ConntrackMatch> {
       const AddrOpt& a = addr_[addr_index(f)];
       out += fmt::format(" --{} {}", n, format_ipv4(a.addr));
       int bits = mask_prefix_len(a.mask);
-      if (bits < 0) out += "/" + format_ipv4(a.mask);
+      if (bits < 0) {
+        out += '/';
+        out += format_ipv4(a.mask);
+      }
       else if (bits != 32) out += fmt::format("/{}", bits);
     }
     static constexpr std::array<std::pair<uint16_t, std::string_view>, 4> kPorts = {{{kOrigSrcPort, "ctorigsrcport"},

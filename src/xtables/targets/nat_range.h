@@ -44,7 +44,10 @@ struct NatRange {
     std::string s;
     if (flags & kNatMapIps) {
       s += format_ipv4(min_ip);
-      if (min_ip != max_ip) s += "-" + format_ipv4(max_ip);
+      if (min_ip != max_ip) {
+        s += '-';
+        s += format_ipv4(max_ip);
+      }
     }
     if (flags & kNatProtoSpecified) {
       s += fmt::format(":{}", min_port);
