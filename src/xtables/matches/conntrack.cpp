@@ -346,8 +346,7 @@ class ConntrackMatch : public MatchBase<ConntrackMatch> {
       if (bits < 0) {
         out += '/';
         out += format_ipv4(a.mask);
-      }
-      else if (bits != 32) out += fmt::format("/{}", bits);
+      } else if (bits != 32) out += fmt::format("/{}", bits);
     }
     static constexpr std::array<std::pair<uint16_t, std::string_view>, 4> kPorts = {{{kOrigSrcPort, "ctorigsrcport"},
                                                                                      {kOrigDstPort, "ctorigdstport"},
