@@ -107,7 +107,8 @@ Result<std::unique_ptr<stack::Host>> build_host(const scenario::Scenario& sc, si
     }
   }
   h->ruleset() = sh.ruleset;
-  // For interfaces added later (none yet) and for callers that ask by name.
+  // Asked by name (network.cpp, replay's input links), and for an interface
+  // added later without a peer of its own.
   h->neighbour = [peers = std::move(peers)](std::string_view ifname, uint32_t) {
     for (const auto& [name, mac] : peers)
       if (name == ifname) return mac;
