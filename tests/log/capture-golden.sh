@@ -170,6 +170,15 @@ for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 pids=()
 dmesg -t | awk -v m="$marker" 'f; $0 == m {f = 1}' > "$work/dmesg.txt"
+# Only the crafted packets (IDs 0x2001..0x200D) may be logged as crafted:
+# not the client's decoy (0x2042), nor a datagram of its whose random ID
+# fell in the rule's range.
+stray=$(grep '^craft: ' "$work/dmesg.txt" | grep -vE ' ID=(819[3-9]|820[0-5]) ' || true)
+if [ -n "$stray" ]; then
+  echo "capture-golden: A's craft rule logged packets it did not craft:" >&2
+  echo "$stray" >&2
+  exit 1
+fi
 
 mkdir -p "$out"
 python3 "$here/golden_convert.py" "$work" "$out"

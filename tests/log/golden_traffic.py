@@ -100,6 +100,14 @@ def client():
         r.recvfrom(200)
     except OSError:
         pass
+    # A decoy for A's "craft:" rule: an IP ID in the crafted range, sent by
+    # this process (not the crafting group). The harness fails if it is
+    # logged. An unsolicited echo reply: INVALID in B, so no conntrack
+    # entry, event or log line there.
+    decoy = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    m = icmp(0, 0, struct.pack("!HH", 0x4243, 1), b"decoy")
+    decoy.sendto(iphdr(A, B, 1, len(m), ident=0x2042) + m, (B, 0))
+    decoy.close()
     # record route: code 7, length 11, pointer 4, two empty slots... padded
     udp_exchange(B, 7005, b"options", 40005, opts=bytes([7, 7, 4, 0, 0, 0, 0, 0])).close()
     marked = udp_exchange(B, 7006, b"mark me", 40006)
