@@ -848,6 +848,34 @@ TEST(CompiledTest, AChangedTableIsStaleAndFallsBackToTheLinearWalk) {
   EXPECT_FALSE(CompiledTable::compile(t).fresh_for(copy));
 }
 
+// An empty base chain is its policy (a shortcut in the compiled walk): the
+// same verdict, trace event and policy counters as the linear walk, and a
+// user chain left empty still returns to its caller.
+TEST(CompiledTest, AnEmptyBaseChainIsItsPolicy) {
+  Single s = make(
+      "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:empty - [0:0]\n"
+      "-A OUTPUT -j empty\n-A OUTPUT -p udp -j DROP\nCOMMIT\n");
+  Table& t = *s.rs.find(TableId::Filter);
+  auto udp = [] { return mk("udp 198.51.100.7:1 > 203.0.113.4:2"); };
+  EXPECT_EQ(trace(s, udp(), Hook::LocalIn), (std::vector<std::string>{"filter:INPUT:policy:1 trace=false mark=0"}));
+  EXPECT_EQ(trace(s, udp(), Hook::Forward), (std::vector<std::string>{"filter:FORWARD:policy:1 trace=false mark=0"}));
+  EXPECT_EQ(trace(s, udp(), Hook::LocalOut),
+            (std::vector<std::string>{"filter:OUTPUT:rule:1 trace=false mark=0", "filter:empty:return:1 trace=false mark=0",
+                                      "filter:OUTPUT:rule:2 trace=false mark=0"}));
+  Packet in{udp()};
+  EXPECT_EQ(walk(t, &s.compiled, in, Hook::LocalIn).verdict, Verdict::Drop);
+  EXPECT_EQ(walk(t, &s.compiled, in, Hook::Forward).verdict, Verdict::Accept);
+  // trace() walked each hook twice (linear, compiled), walk() once more.
+  const uint64_t len = in.pkt.size();
+  EXPECT_EQ(t.find("INPUT")->counters, (Counters{3, 3 * len}));
+  EXPECT_EQ(t.find("FORWARD")->counters, (Counters{3, 3 * len}));
+  // Without a sink (nobody tracing) the same.
+  packet::Packet p = in.pkt;
+  EvalContext ctx{p, t.id(), Hook::LocalIn};
+  EXPECT_EQ(run_table(t, s.compiled, ctx, nullptr), Verdict::Drop);
+  EXPECT_EQ(t.find("INPUT")->counters, (Counters{4, 4 * len}));
+}
+
 // Rule counts are kept by position: they fold only into the table (and
 // generation) they were counted for; after a change they can only be
 // dropped, never credited to whatever rule took the position.
