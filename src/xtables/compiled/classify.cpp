@@ -685,6 +685,9 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
   for (size_t c = 0; c < chains.size(); ++c)
     if (chains[c].hook && static_cast<size_t>(*chains[c].hook) < ct.base_.size())
       ct.base_[static_cast<size_t>(*chains[c].hook)] = static_cast<int32_t>(c);
+  for (size_t h = 0; h < ct.base_.size(); ++h)
+    if (ct.base_[h] >= 0 && chains[static_cast<size_t>(ct.base_[h])].rules.empty())
+      ct.empty_base_ |= static_cast<uint8_t>(1u << h);
   for (const Chain& c : chains) {
     ChainIndex ci;
     const size_t n = c.rules.size();
@@ -936,7 +939,8 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
   // iptables-save writes them, every chain empty) and each packet walks
   // them at every hook: building the key and looking up an empty index
   // cost ~250 instructions for nothing. The policy entry as below.
-  if (Chain& only = chains[base]; only.rules.empty()) {
+  if (compiled.base_empty(h)) {
+    Chain& only = chains[base];
     only.counters.packets++;
     only.counters.bytes += ctx.pkt.size();
     if (sink) sink->on_event({t.name(), only.name, TraceEvent::Kind::Policy, 1, nullptr}, ctx.pkt);

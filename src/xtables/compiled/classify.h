@@ -314,10 +314,13 @@ class CompiledTable {
   const std::vector<ChainIndex>& chains() const { return chains_; }
   // The builtin chain of each hook (-1: none), as run_table looks it up.
   const std::array<int32_t, 5>& base_chains() const { return base_; }
+  // Whether hook's builtin chain has no rules (run_table: its policy).
+  bool base_empty(size_t hook) const { return (empty_base_ >> hook) & 1u; }
 
  private:
   uint64_t generation_ = 0;
   std::array<int32_t, 5> base_{-1, -1, -1, -1, -1};
+  uint8_t empty_base_ = 0;  // a bit per hook
   std::vector<ChainIndex> chains_;
 };
 
