@@ -1,7 +1,5 @@
 #include "packet/addr.h"
 
-#include <cstdio>
-
 namespace nfemu::packet {
 
 std::optional<uint32_t> parse_ipv4_addr(std::string_view s) {
@@ -24,8 +22,19 @@ std::optional<uint32_t> parse_ipv4_addr(std::string_view s) {
 }
 
 size_t format_ipv4_addr(uint32_t a, char* out) {
-  int n = std::snprintf(out, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
-  return static_cast<size_t>(n);
+  // Every address of every LOG, TRACE and conntrack event line comes here:
+  // snprintf took ~1700 instructions for what this does in ~60 (callgrind,
+  // a replay logging each packet: 16.0k -> 12.7k instructions a frame).
+  char* p = out;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    unsigned b = (a >> shift) & 0xffu;
+    if (b >= 100) *p++ = static_cast<char>('0' + b / 100);
+    if (b >= 10) *p++ = static_cast<char>('0' + b / 10 % 10);
+    *p++ = static_cast<char>('0' + b % 10);
+    if (shift) *p++ = '.';
+  }
+  *p = '\0';  // as snprintf: "255.255.255.255" and its NUL fill the 16 bytes
+  return static_cast<size_t>(p - out);
 }
 
 std::string format_ipv4_addr(uint32_t a) {
@@ -53,9 +62,14 @@ std::optional<Mac> parse_mac(std::string_view s) {
 }
 
 std::string format_mac(const Mac& m) {
-  char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-  return buf;
+  // As "%02x:..." without printf (see format_ipv4_addr).
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(17, ':');
+  for (size_t k = 0; k < 6; ++k) {
+    s[k * 3] = kHex[m[k] >> 4];
+    s[k * 3 + 1] = kHex[m[k] & 15];
+  }
+  return s;
 }
 
 }  // namespace nfemu::packet
