@@ -423,6 +423,8 @@ class HostRun : private stack::PathObserver {
     ++stats_.log_lines;
     if (kern_log_.is_open()) kern_log_ << line << '\n';
   }
+  // Without --out the lines are only counted.
+  bool wants_log_text() const override { return kern_log_.is_open(); }
 
   std::unique_ptr<stack::Host> host_;
   uint64_t base_us_;

@@ -80,6 +80,9 @@ std::optional<log::MacInfo> mac_for_log(const packet::Packet& pkt) {
 
 packet::Hook to_packet_hook(Hook h) { return static_cast<packet::Hook>(static_cast<uint8_t>(h)); }
 
+// What on_kernel_log gets from a host whose observer wants no text.
+const std::string kNoText;
+
 }  // namespace
 
 class Host::HostEffects : public xt::Effects, public icmp::Responder {
@@ -93,6 +96,8 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
     return static_cast<unsigned>(host_.fib_.addr_type(addr, std::string(dev)));
   }
   void log(std::string_view prefix, uint8_t level, uint8_t flags, const packet::Packet& pkt, Hook hook) override {
+    if (!host_.observer_) return;
+    if (!host_.observer_->wants_log_text()) return host_.observer_->on_kernel_log(host_, kNoText);
     log::LogOptions opts;
     opts.tcp_sequence = flags & 0x01;
     opts.tcp_options = flags & 0x02;
@@ -103,7 +108,7 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
     auto owner = log_owner(pkt);
     std::string line = log::format_log_line(prefix, opts, pkt, to_packet_hook(hook), pkt.meta.in.view(),
                                             pkt.meta.out.view(), mac ? &*mac : nullptr, owner ? &*owner : nullptr);
-    if (host_.observer_) host_.observer_->on_kernel_log(host_, line);
+    host_.observer_->on_kernel_log(host_, line);
   }
   // The NAT targets' range completed from the host (xt_MASQUERADE.c,
   // xt_REDIRECT.c, xt_NETMAP.c), then nf_nat_setup_info.
@@ -198,6 +203,7 @@ class Host::Sink : public xt::TraceSink {
  private:
   // Out of line: every rule a packet matches comes here, few are traced.
   [[gnu::noinline, gnu::cold]] void trace_line(const xt::TraceEvent& ev, const packet::Packet& pkt) {
+    if (!host_.observer_->wants_log_text()) return host_.observer_->on_kernel_log(host_, kNoText);
     auto mac = mac_for_log(pkt);
     auto type = static_cast<log::TraceType>(static_cast<uint8_t>(ev.kind));
     auto owner = log_owner(pkt);

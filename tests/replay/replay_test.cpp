@@ -468,6 +468,26 @@ TEST(ReplayTest, DnatAndDropCountersArtifactsAndOutputPcap) {
   EXPECT_EQ(slurp(d.file("out/fw/summary.txt")), summary);
 }
 
+// Without --out the LOG lines are counted, not formatted (nobody reads
+// them): the summary is the one the run with --out writes.
+TEST(ReplayTest, WithoutOutLogLinesAreCountedAndTheSummaryIsTheSame) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"), fixture());
+  auto sc = load(kScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}};
+  std::ostringstream diff;
+  auto bare = replay(sc, o, diff);
+  ASSERT_TRUE(bare) << bare.error().message;
+  o.out_dir = d.file("out");
+  auto with_out = replay(sc, o, diff);
+  ASSERT_TRUE(with_out) << with_out.error().message;
+  ASSERT_EQ(bare->hosts.size(), 1u);
+  EXPECT_EQ(bare->hosts[0].log_lines, 1u);
+  EXPECT_EQ(format_summary(*bare), format_summary(*with_out));
+}
+
 // `before` DNS queries 1 ms apart from 1 s (source ports from 5000), one
 // 0.5 s early (beyond ReplayOptions' 1 ms window), then six more from 2 s.
 void write_out_of_order_capture(const std::string& path, uint32_t before) {

@@ -421,5 +421,44 @@ TEST(HostTest, OnlyAnObserverThatWatchesNatIsToldOfNatSteps) {
   }
 }
 
+struct LogReader : Recorder {
+  bool text = true;
+  std::vector<std::string> lines;
+  bool wants_log_text() const override { return text; }
+  void on_kernel_log(const Host&, const std::string& line) override { lines.push_back(line); }
+};
+
+// A LOG line and a TRACE line per packet; an observer that wants no text
+// is told of as many lines, each empty (nfemu replay without --out).
+TEST(HostTest, LogTextIsFormattedOnlyForAnObserverThatWantsIt) {
+  for (bool text : {true, false}) {
+    Router r("*raw\n-A PREROUTING -p udp -j TRACE\nCOMMIT\n*filter\n-A FORWARD -j LOG --log-prefix \"fwd \"\nCOMMIT\n");
+    LogReader reader;
+    reader.text = text;
+    r.host.set_observer(&reader);
+    r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+    r.in("tcp 198.51.100.10:5000 > 203.0.113.4:80 flags S");
+    // udp: TRACE lines (raw rule, then policies) and its LOG line; tcp: LOG.
+    ASSERT_GE(reader.lines.size(), 3u) << "text=" << text;
+    size_t logs = 0, traces = 0;
+    for (const auto& l : reader.lines) {
+      if (text) {
+        EXPECT_TRUE(l.starts_with("fwd IN=eth0 OUT=eth1 ") || l.starts_with("TRACE: ")) << l;
+        logs += l.starts_with("fwd ");
+        traces += l.starts_with("TRACE: ");
+      } else {
+        EXPECT_EQ(l, "");
+      }
+    }
+    if (text) {
+      EXPECT_EQ(logs, 2u);
+      EXPECT_GE(traces, 2u);
+    }
+    static size_t with_text = 0;
+    if (text) with_text = reader.lines.size();
+    else EXPECT_EQ(reader.lines.size(), with_text);
+  }
+}
+
 }  // namespace
 }  // namespace nfemu::stack
