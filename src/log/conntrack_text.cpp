@@ -2,29 +2,37 @@
 // ends with a space and the last one is cut, so lines have no trailing space.
 #include "log/conntrack_text.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
-
-#include <iterator>
 
 #include "packet/addr.h"
 
 namespace nfemu::log {
 namespace {
 
-void tuple(std::string& out, uint8_t proto, const CtTuple& t) {
-  auto it = std::back_inserter(out);
+// As log.cpp's lines: built in fmt's inline buffer, formats compiled (a
+// back_inserter into a std::string copies through a temporary buffer).
+using Buffer = fmt::memory_buffer;
+
+void add(Buffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
+
+void tuple(Buffer& out, uint8_t proto, const CtTuple& t) {
+  auto it = fmt::appender(out);
   char buf[16];
-  out.append("src=").append(buf, packet::format_ipv4_addr(t.src, buf));
-  out.append(" dst=").append(buf, packet::format_ipv4_addr(t.dst, buf)).push_back(' ');
+  add(out, "src=");
+  out.append(buf, buf + packet::format_ipv4_addr(t.src, buf));
+  add(out, " dst=");
+  out.append(buf, buf + packet::format_ipv4_addr(t.dst, buf));
+  out.push_back(' ');
   switch (proto) {
     case 6: case 17: case 136: case 132: case 33:  // tcp udp udplite sctp dccp
-      fmt::format_to(it, "sport={} dport={} ", t.sport, t.dport);
+      fmt::format_to(it, FMT_COMPILE("sport={} dport={} "), t.sport, t.dport);
       break;
     case 47:
-      fmt::format_to(it, "srckey=0x{:x} dstkey=0x{:x} ", t.sport, t.dport);
+      fmt::format_to(it, FMT_COMPILE("srckey=0x{:x} dstkey=0x{:x} "), t.sport, t.dport);
       break;
     case 1:
-      fmt::format_to(it, "type={} code={} id={} ", t.icmp_type, t.icmp_code, t.icmp_id);
+      fmt::format_to(it, FMT_COMPILE("type={} code={} id={} "), t.icmp_type, t.icmp_code, t.icmp_id);
       break;
     default:
       break;
@@ -34,26 +42,27 @@ void tuple(std::string& out, uint8_t proto, const CtTuple& t) {
 enum class Msg { Event, Destroy, List };
 
 std::string format(std::string_view head, Msg msg, const ConntrackView& ct) {
-  std::string out;
-  out.reserve(224);
-  auto it = std::back_inserter(out);
-  out.append(head);
+  Buffer out;
+  auto it = fmt::appender(out);
+  add(out, head);
   std::string_view name = ct.l4name.empty() ? ct_proto_name(ct.l4proto) : ct.l4name;
-  fmt::format_to(it, "{:<8} {} ", name, ct.l4proto);
-  if (msg != Msg::Destroy || ct.timeout != 0) fmt::format_to(it, "{} ", ct.timeout);
+  fmt::format_to(it, FMT_COMPILE("{:<8} {} "), name, ct.l4proto);
+  if (msg != Msg::Destroy || ct.timeout != 0) fmt::format_to(it, FMT_COMPILE("{} "), ct.timeout);
   const bool state = msg != Msg::Event || ct.state_event;
-  if (state && ct.l4proto == 6 && !ct.tcp_state.empty()) out.append(ct.tcp_state).push_back(' ');
+  if (state && ct.l4proto == 6 && !ct.tcp_state.empty()) {
+    add(out, ct.tcp_state);
+    out.push_back(' ');
+  }
   tuple(out, ct.l4proto, ct.orig);
-  if (ct.zone_orig) fmt::format_to(it, "zone-orig={} ", ct.zone_orig);
-  if (!ct.seen_reply) out.append("[UNREPLIED] ");
+  if (ct.zone_orig) fmt::format_to(it, FMT_COMPILE("zone-orig={} "), ct.zone_orig);
+  if (!ct.seen_reply) add(out, "[UNREPLIED] ");
   tuple(out, ct.l4proto, ct.reply);
-  if (ct.zone_reply) fmt::format_to(it, "zone-reply={} ", ct.zone_reply);
-  if (ct.assured) out.append("[ASSURED] ");
-  if (msg == Msg::List || ct.mark || ct.mark_event) fmt::format_to(it, "mark={} ", ct.mark);
-  if (ct.zone) fmt::format_to(it, "zone={} ", ct.zone);
-  if (msg == Msg::List) fmt::format_to(it, "use={} ", ct.use);
-  out.pop_back();
-  return out;
+  if (ct.zone_reply) fmt::format_to(it, FMT_COMPILE("zone-reply={} "), ct.zone_reply);
+  if (ct.assured) add(out, "[ASSURED] ");
+  if (msg == Msg::List || ct.mark || ct.mark_event) fmt::format_to(it, FMT_COMPILE("mark={} "), ct.mark);
+  if (ct.zone) fmt::format_to(it, FMT_COMPILE("zone={} "), ct.zone);
+  if (msg == Msg::List) fmt::format_to(it, FMT_COMPILE("use={} "), ct.use);
+  return std::string(out.data(), out.size() - 1);  // no trailing space
 }
 
 }  // namespace
