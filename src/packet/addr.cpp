@@ -1,5 +1,8 @@
 #include "packet/addr.h"
 
+#include <array>
+#include <cstring>
+
 namespace nfemu::packet {
 
 std::optional<uint32_t> parse_ipv4_addr(std::string_view s) {
@@ -21,19 +24,41 @@ std::optional<uint32_t> parse_ipv4_addr(std::string_view s) {
   return addr;
 }
 
+namespace {
+
+// Each octet's decimal text, padded to 3 bytes, and its length.
+struct Octet {
+  char text[3];
+  uint8_t len;
+};
+
+constexpr std::array<Octet, 256> kOctets = [] {
+  std::array<Octet, 256> t{};
+  for (unsigned b = 0; b < 256; ++b) {
+    Octet& o = t[b];
+    if (b >= 100) o.text[o.len++] = static_cast<char>('0' + b / 100);
+    if (b >= 10) o.text[o.len++] = static_cast<char>('0' + b / 10 % 10);
+    o.text[o.len++] = static_cast<char>('0' + b % 10);
+  }
+  return t;
+}();
+
+}  // namespace
+
 size_t format_ipv4_addr(uint32_t a, char* out) {
   // Every address of every LOG, TRACE and conntrack event line comes here:
-  // snprintf took ~1700 instructions for what this does in ~60 (callgrind,
+  // snprintf took ~1700 instructions for what this does in ~65 (callgrind,
   // a replay logging each packet: 16.0k -> 12.7k instructions a frame).
+  // Each octet's 3 bytes are copied whole; the next octet or the NUL
+  // overwrites the padding ("255.255.255.255" and its NUL fill 16 bytes).
   char* p = out;
   for (int shift = 24; shift >= 0; shift -= 8) {
-    unsigned b = (a >> shift) & 0xffu;
-    if (b >= 100) *p++ = static_cast<char>('0' + b / 100);
-    if (b >= 10) *p++ = static_cast<char>('0' + b / 10 % 10);
-    *p++ = static_cast<char>('0' + b % 10);
+    const Octet& o = kOctets[(a >> shift) & 0xffu];
+    std::memcpy(p, o.text, 3);
+    p += o.len;
     if (shift) *p++ = '.';
   }
-  *p = '\0';  // as snprintf: "255.255.255.255" and its NUL fill the 16 bytes
+  *p = '\0';  // as snprintf
   return static_cast<size_t>(p - out);
 }
 
