@@ -205,8 +205,8 @@ TEST(AllocTest, EstablishedFlowsThroughAHost) {
 }
 
 // The replay loop (pcap read, frame to Packet, Host, conntrack events,
-// the fate of each frame) with NEW connections that are DNATed and
-// MASQUERADEd: two replays whose captures differ only by a tail of
+// the fate of each frame, LOG lines counted) with NEW connections that
+// are DNATed and MASQUERADEd: two replays whose captures differ only by a tail of
 // frames (new connections that expire again, established packets) must
 // allocate exactly as often. The tail repeats the head's pattern, so
 // everything that grows once (pool, timers, by-source index, event
@@ -218,6 +218,7 @@ sysctl = { "net.ipv4.ip_forward" = 1 }
 iptables = [
   "-t nat -A PREROUTING -i wan -p tcp --dport 8080 -j DNAT --to-destination 198.51.100.10:80",
   "-t nat -A POSTROUTING -o lan -j MASQUERADE",
+  "-A FORWARD -p tcp --dport 23 -j LOG --log-prefix 'telnet: '",
   "-A FORWARD -p tcp --dport 23 -j DROP",
   "-A FORWARD -m state --state ESTABLISHED,RELATED -j ACCEPT",
   "-A FORWARD -p udp -j ACCEPT",
@@ -297,6 +298,8 @@ TEST(AllocTest, ReplayLoopWithNewNatedConnections) {
     EXPECT_EQ(h.dnat, static_cast<uint64_t>(kFresh) * static_cast<uint64_t>(run + 2));
     EXPECT_GE(h.snat, static_cast<uint64_t>(2 * kFresh) * static_cast<uint64_t>(run + 2));
     EXPECT_EQ(h.ct_destroy, static_cast<uint64_t>(2 * kFresh) * static_cast<uint64_t>(run + 2));
+    // Each telnet SYN is logged; without --out its line is counted only.
+    EXPECT_EQ(h.log_lines, static_cast<uint64_t>(kFresh) * static_cast<uint64_t>(run + 2));
     sites[run] = allocation_sites();
   }
   for (const auto& [site, n] : sites[1])
