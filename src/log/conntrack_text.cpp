@@ -41,7 +41,7 @@ void tuple(Buffer& out, uint8_t proto, const CtTuple& t) {
 
 enum class Msg { Event, Destroy, List };
 
-std::string format(std::string_view head, Msg msg, const ConntrackView& ct) {
+void format(std::string& line, std::string_view head, Msg msg, const ConntrackView& ct) {
   Buffer out;
   auto it = fmt::appender(out);
   add(out, head);
@@ -62,7 +62,16 @@ std::string format(std::string_view head, Msg msg, const ConntrackView& ct) {
   if (msg == Msg::List || ct.mark || ct.mark_event) fmt::format_to(it, FMT_COMPILE("mark={} "), ct.mark);
   if (ct.zone) fmt::format_to(it, FMT_COMPILE("zone={} "), ct.zone);
   if (msg == Msg::List) fmt::format_to(it, FMT_COMPILE("use={} "), ct.use);
-  return std::string(out.data(), out.size() - 1);  // no trailing space
+  line.assign(out.data(), out.size() - 1);  // no trailing space
+}
+
+std::string_view event_head(CtEventType type) {
+  switch (type) {
+    case CtEventType::New: return "    [NEW] ";
+    case CtEventType::Update: return " [UPDATE] ";
+    case CtEventType::Destroy: return "[DESTROY] ";
+  }
+  return {};
 }
 
 }  // namespace
@@ -81,15 +90,20 @@ std::string_view ct_proto_name(uint8_t proto) {
   }
 }
 
-std::string format_ct_event(CtEventType type, const ConntrackView& ct) {
-  switch (type) {
-    case CtEventType::New: return format("    [NEW] ", Msg::Event, ct);
-    case CtEventType::Update: return format(" [UPDATE] ", Msg::Event, ct);
-    case CtEventType::Destroy: return format("[DESTROY] ", Msg::Destroy, ct);
-  }
-  return {};
+void format_ct_event(std::string& line, CtEventType type, const ConntrackView& ct) {
+  format(line, event_head(type), type == CtEventType::Destroy ? Msg::Destroy : Msg::Event, ct);
 }
 
-std::string format_ct_list_line(const ConntrackView& ct) { return format({}, Msg::List, ct); }
+std::string format_ct_event(CtEventType type, const ConntrackView& ct) {
+  std::string line;
+  format_ct_event(line, type, ct);
+  return line;
+}
+
+std::string format_ct_list_line(const ConntrackView& ct) {
+  std::string line;
+  format(line, {}, Msg::List, ct);
+  return line;
+}
 
 }  // namespace nfemu::log

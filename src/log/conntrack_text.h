@@ -65,6 +65,9 @@ std::string_view ct_proto_name(uint8_t proto);
 
 // One `conntrack -E` line, without the newline.
 std::string format_ct_event(CtEventType type, const ConntrackView& ct);
+// The same into `line`, replacing what it held (a caller that keeps one
+// string for every event allocates only while the longest line grows).
+void format_ct_event(std::string& line, CtEventType type, const ConntrackView& ct);
 // One `conntrack -L` line, without the newline.
 std::string format_ct_list_line(const ConntrackView& ct);
 

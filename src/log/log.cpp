@@ -286,22 +286,38 @@ void append_ipv4_dump(std::string& out, const LogOptions& opts, std::span<const 
   out.append(b.data(), b.size());
 }
 
+void format_log_line(std::string& line, std::string_view prefix, const LogOptions& opts, const packet::Packet& pkt,
+                     packet::Hook /*hook*/, std::string_view in, std::string_view out, const MacInfo* mac,
+                     const SocketOwner* owner) {
+  Buffer b;
+  add(b, prefix);
+  append_line(b, opts, pkt, in, out, mac, owner);
+  line.assign(b.data(), b.size());
+}
+
+void format_trace_line(std::string& line, std::string_view table, std::string_view chain, TraceType type,
+                       unsigned rulenum, const packet::Packet& pkt, packet::Hook /*hook*/, std::string_view in,
+                       std::string_view out, const MacInfo* mac, const SocketOwner* owner) {
+  Buffer b;
+  fmt::format_to(fmt::appender(b), FMT_COMPILE("TRACE: {}:{}:{}:{} "), table, chain, to_string(type), rulenum);
+  append_line(b, LogOptions::trace(), pkt, in, out, mac, owner);
+  line.assign(b.data(), b.size());
+}
+
 std::string format_log_line(std::string_view prefix, const LogOptions& opts, const packet::Packet& pkt,
-                            packet::Hook /*hook*/, std::string_view in, std::string_view out,
-                            const MacInfo* mac, const SocketOwner* owner) {
-  Buffer line;
-  add(line, prefix);
-  append_line(line, opts, pkt, in, out, mac, owner);
-  return fmt::to_string(line);
+                            packet::Hook hook, std::string_view in, std::string_view out, const MacInfo* mac,
+                            const SocketOwner* owner) {
+  std::string line;
+  format_log_line(line, prefix, opts, pkt, hook, in, out, mac, owner);
+  return line;
 }
 
 std::string format_trace_line(std::string_view table, std::string_view chain, TraceType type, unsigned rulenum,
-                              const packet::Packet& pkt, packet::Hook /*hook*/, std::string_view in,
+                              const packet::Packet& pkt, packet::Hook hook, std::string_view in,
                               std::string_view out, const MacInfo* mac, const SocketOwner* owner) {
-  Buffer line;
-  fmt::format_to(fmt::appender(line), FMT_COMPILE("TRACE: {}:{}:{}:{} "), table, chain, to_string(type), rulenum);
-  append_line(line, LogOptions::trace(), pkt, in, out, mac, owner);
-  return fmt::to_string(line);
+  std::string line;
+  format_trace_line(line, table, chain, type, rulenum, pkt, hook, in, out, mac, owner);
+  return line;
 }
 
 }  // namespace nfemu::log

@@ -91,6 +91,15 @@ std::string format_trace_line(std::string_view table, std::string_view chain, Tr
                               std::string_view in, std::string_view out, const MacInfo* mac,
                               const SocketOwner* owner = nullptr);
 
+// The same two into `line`, replacing what it held: a caller that keeps
+// one string for all its lines allocates only while the longest grows.
+void format_log_line(std::string& line, std::string_view prefix, const LogOptions& opts, const packet::Packet& pkt,
+                     packet::Hook hook, std::string_view in, std::string_view out, const MacInfo* mac,
+                     const SocketOwner* owner = nullptr);
+void format_trace_line(std::string& line, std::string_view table, std::string_view chain, TraceType type,
+                       unsigned rulenum, const packet::Packet& pkt, packet::Hook hook, std::string_view in,
+                       std::string_view out, const MacInfo* mac, const SocketOwner* owner = nullptr);
+
 // The IPv4 dump alone (from `SRC=`), appended to out: for callers that
 // build their own prefix. bytes is the datagram as skb->len bytes.
 void append_ipv4_dump(std::string& out, const LogOptions& opts, std::span<const uint8_t> bytes, uint32_t mark,

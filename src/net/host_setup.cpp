@@ -54,11 +54,17 @@ log::ConntrackView to_log(const conntrack::View& v, uint32_t mask) {
 
 }  // namespace
 
-std::string conntrack_event_text(const conntrack::Event& ev) {
+void conntrack_event_text(std::string& line, const conntrack::Event& ev) {
   auto type = ev.type == conntrack::EventType::New      ? log::CtEventType::New
               : ev.type == conntrack::EventType::Update ? log::CtEventType::Update
                                                         : log::CtEventType::Destroy;
-  return log::format_ct_event(type, to_log(ev.view, ev.mask));
+  log::format_ct_event(line, type, to_log(ev.view, ev.mask));
+}
+
+std::string conntrack_event_text(const conntrack::Event& ev) {
+  std::string line;
+  conntrack_event_text(line, ev);
+  return line;
 }
 
 std::string conntrack_list_text(const conntrack::View& v) { return log::format_ct_list_line(to_log(v, 0)); }

@@ -27,6 +27,7 @@ Result<std::unique_ptr<stack::Host>> build_host(const scenario::Scenario& sc, si
 
 // `conntrack -E` and `conntrack -L` lines (conntrack-tools 1.4 text).
 std::string conntrack_event_text(const conntrack::Event& ev);
+void conntrack_event_text(std::string& line, const conntrack::Event& ev);  // into line, reusing it
 std::string conntrack_list_text(const conntrack::View& v);
 
 }  // namespace nfemu::net

@@ -250,7 +250,10 @@ class HostRun : private stack::PathObserver {
         case conntrack::EventType::Update: ++stats_.ct_update; break;
         case conntrack::EventType::Destroy: ++stats_.ct_destroy; break;
       }
-      if (ct_events_.is_open()) ct_events_ << net::conntrack_event_text(ev) << '\n';
+      if (ct_events_.is_open()) {
+        net::conntrack_event_text(ct_line_, ev);
+        ct_events_ << ct_line_ << '\n';
+      }
     }
   }
 
@@ -433,6 +436,7 @@ class HostRun : private stack::PathObserver {
   HostStats stats_;
   fs::path dir_;
   std::ofstream kern_log_, ct_events_;
+  std::string ct_line_;  // the event line being written, its capacity kept
   std::vector<conntrack::Event> events_;
   std::vector<Out> outs_;
   Fate fate_;

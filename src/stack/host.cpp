@@ -106,8 +106,9 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
     opts.macdecode = flags & 0x20;
     auto mac = mac_for_log(pkt);
     auto owner = log_owner(pkt);
-    std::string line = log::format_log_line(prefix, opts, pkt, to_packet_hook(hook), pkt.meta.in.view(),
-                                            pkt.meta.out.view(), mac ? &*mac : nullptr, owner ? &*owner : nullptr);
+    std::string& line = host_.log_line_;
+    log::format_log_line(line, prefix, opts, pkt, to_packet_hook(hook), pkt.meta.in.view(), pkt.meta.out.view(),
+                         mac ? &*mac : nullptr, owner ? &*owner : nullptr);
     host_.observer_->on_kernel_log(host_, line);
   }
   // The NAT targets' range completed from the host (xt_MASQUERADE.c,
@@ -207,10 +208,11 @@ class Host::Sink : public xt::TraceSink {
     auto mac = mac_for_log(pkt);
     auto type = static_cast<log::TraceType>(static_cast<uint8_t>(ev.kind));
     auto owner = log_owner(pkt);
-    host_.observer_->on_kernel_log(
-        host_, log::format_trace_line(ev.table, ev.chain, type, static_cast<unsigned>(ev.rulenum), pkt,
-                                      to_packet_hook(hook_), pkt.meta.in.view(), pkt.meta.out.view(),
-                                      mac ? &*mac : nullptr, owner ? &*owner : nullptr));
+    std::string& line = host_.log_line_;
+    log::format_trace_line(line, ev.table, ev.chain, type, static_cast<unsigned>(ev.rulenum), pkt,
+                           to_packet_hook(hook_), pkt.meta.in.view(), pkt.meta.out.view(), mac ? &*mac : nullptr,
+                           owner ? &*owner : nullptr);
+    host_.observer_->on_kernel_log(host_, line);
   }
   const Host& host_;
   Hook hook_;

@@ -352,6 +352,10 @@ class Host {
   mutable bool path_sysctls_fresh_ = false;
   PathObserver* observer_ = nullptr;
   PathObserver* nat_observer_ = nullptr;  // observer_ if it watches_nat()
+  // The LOG or TRACE line being handed to on_kernel_log, kept so that its
+  // capacity serves the next one (mutable: TRACE lines come from a walk's
+  // const view of the host).
+  mutable std::string log_line_;
   conntrack::Table conntrack_;
   mutable bool ct_demand_known_ = false;
   mutable bool ct_enabled_ = false;

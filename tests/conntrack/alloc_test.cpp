@@ -255,7 +255,15 @@ void write_phase(packet::PcapWriter& w, uint64_t t0_us, int fresh) {
                                                               " > 198.51.100.30:53");
 }
 
-TEST(AllocTest, ReplayLoopWithNewNatedConnections) {
+void replay_allocates_alike(bool with_out);
+
+TEST(AllocTest, ReplayLoopWithNewNatedConnections) { replay_allocates_alike(false); }
+
+// The same writing every artifact (--out): pcaps, kern.log, conntrack
+// events.
+TEST(AllocTest, ReplayLoopWithNewNatedConnectionsAndArtifacts) { replay_allocates_alike(true); }
+
+void replay_allocates_alike(bool with_out) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("nfemu-alloc-test-" + std::to_string(getpid()));
   fs::create_directories(dir);
@@ -273,6 +281,7 @@ TEST(AllocTest, ReplayLoopWithNewNatedConnections) {
     replay::ReplayOptions o;
     o.host = "fw";
     o.inputs = {{"wan", (dir / (std::to_string(phases) + ".pcap")).string()}};
+    if (with_out) o.out_dir = (dir / "out").string();  // removed before each run: made alike
     std::ostringstream diff;
     return replay::replay(*sc, o, diff);
   };
@@ -284,6 +293,7 @@ TEST(AllocTest, ReplayLoopWithNewNatedConnections) {
   std::map<std::string, size_t> sites[2];
   std::string report;
   for (int run = 0; run < 2; ++run) {
+    fs::remove_all(dir / "out");
     backtrace(g_stacks[0].frames, 1);
     g_nstacks = 0;
     g_allocs = 0;
