@@ -402,13 +402,19 @@ std::vector<Rec> fixture() {
   };
 }
 
-TEST(ReplayTest, DnatAndDropCountersArtifactsAndOutputPcap) {
-  TempDir d;
+// The fixture written to d, as the wan input of host fw.
+ReplayOptions fixture_replay(TempDir& d) {
   write_pcap(d.file("wan.pcap"), fixture());
-  auto sc = load(kScenario);
   ReplayOptions o;
   o.host = "fw";
   o.inputs = {{"wan", d.file("wan.pcap")}};
+  return o;
+}
+
+TEST(ReplayTest, DnatAndDropCountersArtifactsAndOutputPcap) {
+  TempDir d;
+  ReplayOptions o = fixture_replay(d);
+  auto sc = load(kScenario);
   o.out_dir = d.file("out");
   std::ostringstream diff;
   auto r = replay(sc, o, diff);
@@ -472,11 +478,8 @@ TEST(ReplayTest, DnatAndDropCountersArtifactsAndOutputPcap) {
 // them): the summary is the one the run with --out writes.
 TEST(ReplayTest, WithoutOutLogLinesAreCountedAndTheSummaryIsTheSame) {
   TempDir d;
-  write_pcap(d.file("wan.pcap"), fixture());
+  ReplayOptions o = fixture_replay(d);
   auto sc = load(kScenario);
-  ReplayOptions o;
-  o.host = "fw";
-  o.inputs = {{"wan", d.file("wan.pcap")}};
   std::ostringstream diff;
   auto bare = replay(sc, o, diff);
   ASSERT_TRUE(bare) << bare.error().message;
