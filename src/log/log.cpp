@@ -231,12 +231,24 @@ struct Dumper {
 
 void add(Buffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
 
+// aa:bb:cc:dd:ee:ff, as packet::format_mac, without a string of its own.
+void add_mac(Buffer& out, const packet::Mac& m) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t k = 0; k < m.size(); ++k) {
+    if (k) out.push_back(':');
+    out.push_back(kHex[m[k] >> 4]);
+    out.push_back(kHex[m[k] & 15]);
+  }
+}
+
 void append_mac(Buffer& out, const LogOptions& opts, const MacInfo* mac) {
-  auto it = fmt::appender(out);
   if (opts.macdecode && mac && mac->device == MacInfo::Device::Ethernet) {
     const auto& h = mac->header;
-    fmt::format_to(it, FMT_COMPILE("MACSRC={} MACDST={} MACPROTO={:04x} "), packet::format_mac(h.src), packet::format_mac(h.dst),
-                   h.ethertype);
+    add(out, "MACSRC=");
+    add_mac(out, h.src);
+    add(out, " MACDST=");
+    add_mac(out, h.dst);
+    fmt::format_to(fmt::appender(out), FMT_COMPILE(" MACPROTO={:04x} "), h.ethertype);
     return;
   }
   add(out, "MAC=");

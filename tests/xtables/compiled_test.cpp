@@ -860,7 +860,8 @@ TEST(CompiledTest, AnEmptyBaseChainIsItsPolicy) {
   EXPECT_EQ(trace(s, udp(), Hook::LocalIn), (std::vector<std::string>{"filter:INPUT:policy:1 trace=false mark=0"}));
   EXPECT_EQ(trace(s, udp(), Hook::Forward), (std::vector<std::string>{"filter:FORWARD:policy:1 trace=false mark=0"}));
   EXPECT_EQ(trace(s, udp(), Hook::LocalOut),
-            (std::vector<std::string>{"filter:OUTPUT:rule:1 trace=false mark=0", "filter:empty:return:1 trace=false mark=0",
+            (std::vector<std::string>{"filter:OUTPUT:rule:1 trace=false mark=0",
+                                      "filter:empty:return:1 trace=false mark=0",
                                       "filter:OUTPUT:rule:2 trace=false mark=0"}));
   Packet in{udp()};
   EXPECT_EQ(walk(t, &s.compiled, in, Hook::LocalIn).verdict, Verdict::Drop);
