@@ -28,6 +28,8 @@ constexpr uint16_t kIpCe = 0x8000, kIpDf = 0x4000, kIpMf = 0x2000, kIpOffset = 0
 // compile time): ~4000 of a LOG line's ~7900 instructions, written out.
 using Buffer = fmt::memory_buffer;
 
+void add(Buffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
+
 // The recursion for ICMP errors reads the whole skb, not the embedded
 // datagram's Total Length: every bound below is against `skb`'s end.
 struct Dumper {
@@ -38,7 +40,7 @@ struct Dumper {
   const SocketOwner* owner;
 
   auto it() { return fmt::appender(out); }
-  void add(std::string_view s) { out.append(s.data(), s.data() + s.size()); }
+  void add(std::string_view s) { log::add(out, s); }
   bool have(size_t off, size_t len) const { return off <= skb.size() && len <= skb.size() - off; }
   // skb->len - offset as the kernel computes it, in unsigned int.
   uint32_t left(size_t off) const { return static_cast<uint32_t>(skb.size() - off); }
@@ -229,16 +231,9 @@ struct Dumper {
   }
 };
 
-void add(Buffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
-
-// aa:bb:cc:dd:ee:ff, as packet::format_mac, without a string of its own.
 void add_mac(Buffer& out, const packet::Mac& m) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t k = 0; k < m.size(); ++k) {
-    if (k) out.push_back(':');
-    out.push_back(kHex[m[k] >> 4]);
-    out.push_back(kHex[m[k] & 15]);
-  }
+  char buf[packet::kMacTextLen];
+  out.append(buf, buf + packet::format_mac(m, buf));
 }
 
 void append_mac(Buffer& out, const LogOptions& opts, const MacInfo* mac) {

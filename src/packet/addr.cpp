@@ -86,15 +86,20 @@ std::optional<Mac> parse_mac(std::string_view s) {
   return m;
 }
 
-std::string format_mac(const Mac& m) {
+size_t format_mac(const Mac& m, char* out) {
   // As "%02x:..." without printf (see format_ipv4_addr).
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string s(17, ':');
   for (size_t k = 0; k < 6; ++k) {
-    s[k * 3] = kHex[m[k] >> 4];
-    s[k * 3 + 1] = kHex[m[k] & 15];
+    out[k * 3] = kHex[m[k] >> 4];
+    out[k * 3 + 1] = kHex[m[k] & 15];
+    if (k < 5) out[k * 3 + 2] = ':';
   }
-  return s;
+  return kMacTextLen;
+}
+
+std::string format_mac(const Mac& m) {
+  char buf[kMacTextLen];
+  return std::string(buf, format_mac(m, buf));
 }
 
 }  // namespace nfemu::packet

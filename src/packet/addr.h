@@ -29,5 +29,9 @@ size_t format_ipv4_addr(uint32_t addr, char* out);
 // Six two-digit hex bytes separated by ':' (either case); formats lower case.
 std::optional<Mac> parse_mac(std::string_view s);
 std::string format_mac(const Mac& mac);
+// Writes the 17 characters into out (at least 17 bytes, no NUL) without
+// allocating; returns 17.
+constexpr size_t kMacTextLen = 17;
+size_t format_mac(const Mac& mac, char* out);
 
 }  // namespace nfemu::packet

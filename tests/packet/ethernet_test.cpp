@@ -65,6 +65,8 @@ TEST(AddrFormatTest, AddressesAndMacsAsPrintfWritesThem) {
     Mac m{static_cast<uint8_t>(a), static_cast<uint8_t>(a >> 8), static_cast<uint8_t>(a >> 16),
           static_cast<uint8_t>(a >> 24), static_cast<uint8_t>(a >> 5), static_cast<uint8_t>(a >> 13)};
     ASSERT_EQ(format_mac(m), printf_mac(m)) << a;
+    char mbuf[kMacTextLen];
+    ASSERT_EQ(std::string(mbuf, format_mac(m, mbuf)), printf_mac(m)) << a;
   }
 }
 
