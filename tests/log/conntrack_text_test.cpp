@@ -80,5 +80,15 @@ TEST(ConntrackTextTest, ProtocolNames) {
             "    [NEW] unknown  50 600 src=0.0.0.0 dst=0.0.0.0 [UNREPLIED] src=0.0.0.0 dst=0.0.0.0");
 }
 
+// The form that writes into a caller's string (replay keeps one for every
+// event) replaces what it held.
+TEST(ConntrackTextTest, EventIntoAStringReplacesWhatItHeld) {
+  std::string line(400, '#');
+  format_ct_event(line, CtEventType::New, tcp_view());
+  EXPECT_EQ(line, format_ct_event(CtEventType::New, tcp_view()));
+  format_ct_event(line, CtEventType::Destroy, tcp_view());
+  EXPECT_EQ(line, format_ct_event(CtEventType::Destroy, tcp_view()));
+}
+
 }  // namespace
 }  // namespace nfemu::log

@@ -154,5 +154,19 @@ TEST(LogLineTest, EmptyOrTinyBuffersDoNotOverread) {
   }
 }
 
+// The forms that write into a caller's string (the host keeps one for all
+// its lines) replace what it held: a long line, then a short one.
+TEST(LogLineTest, IntoAStringReplacesWhatItHeld) {
+  auto b = ip_header(17, 8);
+  b.insert(b.end(), {0, 53, 0, 53, 0, 8, 0, 0});
+  const Packet p = make(b);
+  std::string line(600, '#');
+  format_log_line(line, "x ", {}, p, Hook::LocalOut, "", "eth1", nullptr);
+  EXPECT_EQ(line, format_log_line("x ", {}, p, Hook::LocalOut, "", "eth1", nullptr));
+  format_trace_line(line, "raw", "PREROUTING", TraceType::Policy, 2, p, Hook::PreRouting, "", "", nullptr);
+  EXPECT_EQ(line, format_trace_line("raw", "PREROUTING", TraceType::Policy, 2, p, Hook::PreRouting, "", "", nullptr));
+  EXPECT_TRUE(line.starts_with("TRACE: raw:PREROUTING:policy:2 IN= OUT= SRC=198.51.100.7 ")) << line;
+}
+
 }  // namespace
 }  // namespace nfemu::log

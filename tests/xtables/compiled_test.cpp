@@ -875,6 +875,14 @@ TEST(CompiledTest, AnEmptyBaseChainIsItsPolicy) {
   EvalContext ctx{p, t.id(), Hook::LocalIn};
   EXPECT_EQ(run_table(t, s.compiled, ctx, nullptr), Verdict::Drop);
   EXPECT_EQ(t.find("INPUT")->counters, (Counters{4, 4 * len}));
+  // Found at compile time: INPUT and FORWARD, not OUTPUT.
+  EXPECT_TRUE(s.compiled.base_empty(static_cast<size_t>(Hook::LocalIn)));
+  EXPECT_TRUE(s.compiled.base_empty(static_cast<size_t>(Hook::Forward)));
+  EXPECT_FALSE(s.compiled.base_empty(static_cast<size_t>(Hook::LocalOut)));
+  // A rule added since: the compiled table is stale, the rule is walked.
+  auto r = ruleset::restore("*filter\n-A INPUT -p udp -j ACCEPT\nCOMMIT\n", s.rs, {.noflush = true});
+  ASSERT_TRUE(r) << r.error().format("rules");
+  EXPECT_EQ(walk(t, &s.compiled, in, Hook::LocalIn).verdict, Verdict::Accept);
 }
 
 // Rule counts are kept by position: they fold only into the table (and
