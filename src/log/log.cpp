@@ -26,7 +26,11 @@ constexpr uint16_t kIpCe = 0x8000, kIpDf = 0x4000, kIpMf = 0x2000, kIpOffset = 0
 // std::string, each format_to went through a temporary buffer and a copy
 // and parsed its format string at run time (FMT_COMPILE parses it at
 // compile time): ~4000 of a LOG line's ~7900 instructions, written out.
-using Buffer = fmt::memory_buffer;
+// 1024 bytes inline, the size of the kernel's own nf_log_buf: the longest
+// line the dumper can write (an ICMP error, both IPv4 headers and the
+// embedded TCP header full of options, every flag) is ~800 characters, and
+// fmt's default 500 grew on the heap for such lines.
+using Buffer = fmt::basic_memory_buffer<char, 1024>;
 
 void add(Buffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
 

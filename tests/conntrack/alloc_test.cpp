@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "log/log.h"
 #include "packet/grammar.h"
 #include "packet/pcap_io.h"
 #include "replay/replay.h"
@@ -320,6 +321,56 @@ void replay_allocates_alike(bool with_out) {
               static_cast<unsigned long long>(frames[0]), allocs[1], static_cast<unsigned long long>(frames[1]));
   EXPECT_GT(frames[1], frames[0] + 1000);
   EXPECT_EQ(allocs[1], allocs[0]) << "where the longer replay allocates more:\n" << report;
+}
+
+// The longest LOG lines: an ICMP error whose outer and embedded IPv4
+// headers carry 40 bytes of options, the embedded TCP header 40 more,
+// every LOG flag set (785 characters). Formatted into a kept string with
+// room, a line must not allocate, however long: the line is built on the
+// stack first, and a buffer smaller than the line grows on the heap.
+TEST(AllocTest, LongestLogLineIntoAKeptString) {
+  std::vector<uint8_t> b;
+  auto ipv4 = [&](uint16_t total, uint8_t proto, uint32_t src, uint32_t dst) {
+    const uint8_t hdr[20] = {0x4f, 0xff, static_cast<uint8_t>(total >> 8), static_cast<uint8_t>(total), 0xff, 0xff,
+                             0xe0, 0x00, 0xff, proto, 0, 0,
+                             static_cast<uint8_t>(src >> 24), static_cast<uint8_t>(src >> 16),
+                             static_cast<uint8_t>(src >> 8), static_cast<uint8_t>(src),
+                             static_cast<uint8_t>(dst >> 24), static_cast<uint8_t>(dst >> 16),
+                             static_cast<uint8_t>(dst >> 8), static_cast<uint8_t>(dst)};
+    b.insert(b.end(), hdr, hdr + 20);
+    b.insert(b.end(), 40, 0x01);  // NOP options
+  };
+  ipv4(60 + 8 + 60 + 60, 1, ip(198, 51, 100, 254), ip(203, 0, 113, 255));
+  const uint8_t icmp[8] = {3, 4, 0, 0, 0, 0, 0xff, 0xff};  // fragmentation needed, MTU 65535
+  b.insert(b.end(), icmp, icmp + 8);
+  ipv4(60 + 60, 6, ip(203, 0, 113, 255), ip(198, 51, 100, 255));
+  const uint8_t tcp[20] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0xff, 0xff};
+  b.insert(b.end(), tcp, tcp + 20);
+  b.insert(b.end(), 40, 0x01);
+  packet::Packet pkt(b);
+  pkt.meta.mark = 0xffffffffu;
+  log::LogOptions all;
+  all.tcp_sequence = all.tcp_options = all.ip_options = all.uid = all.macdecode = true;
+  log::MacInfo mac{};
+  log::SocketOwner owner{4294967294u, 4294967294u};
+  const std::string prefix(29, 'p');
+  std::string line;
+  line.reserve(4096);
+  log::format_log_line(line, prefix, all, pkt, packet::Hook::Forward, "interface-name0", "interface-name1", &mac,
+                       &owner);
+  ASSERT_GT(line.size(), 700u) << line;
+  ASSERT_NE(line.find("OPT (0101"), std::string::npos) << line;
+
+  g_nstacks = 0;
+  g_allocs = 0;
+  g_count = true;
+  log::format_log_line(line, prefix, all, pkt, packet::Hook::Forward, "interface-name0", "interface-name1", &mac,
+                       &owner);
+  log::format_trace_line(line, "security", "a-user-chain-name-of-29-chars", log::TraceType::Rule, 65535, pkt,
+                         packet::Hook::Forward, "interface-name0", "interface-name1", &mac, &owner);
+  g_count = false;
+  EXPECT_EQ(g_allocs.load(), 0u) << line.size() << " characters: " << line;
 }
 
 // The counter does count (else zero above would prove nothing).
