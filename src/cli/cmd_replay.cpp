@@ -25,6 +25,7 @@ struct ReplayArgs {
   std::vector<std::string> inputs;
   bool diff = false;
   bool timing = false;
+  bool fix_checksums = false;
   std::string classifier = "compiled";
   double window_s = 0.001;
   size_t max_diff = 1000;
@@ -55,6 +56,9 @@ CLI::App* add_replay_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--classifier", a.classifier, "compiled (default) or linear, the reference rule walk")
       ->check(CLI::IsMember({"compiled", "linear"}));
+  cmd->add_flag("--fix-checksums", a.fix_checksums,
+                "recompute IPv4, TCP, UDP and ICMP checksums that do not verify before a frame arrives, as the "
+                "sender's NIC would have (captures taken on a host with checksum offload)");
   cmd->add_flag("--timing", a.timing, "print the frame loop's wall time and rate on stderr (for bench/nfemu)");
   cmd->add_option("--max-diff", a.max_diff, "list at most N differing packets (all are counted; default 1000)");
   return cmd;
@@ -72,6 +76,7 @@ int run_replay_command() {
   o.out_dir = a.out;
   o.diff = a.diff;
   o.linear = a.classifier == "linear";
+  o.fix_checksums = a.fix_checksums;
   o.max_diff_lines = a.max_diff;
   o.window_us = static_cast<uint64_t>(std::llround(a.window_s * 1e6));
   o.progress = isatty(STDERR_FILENO) != 0;

@@ -91,6 +91,20 @@ void fill_checksums(Ipv4View ip) {
   ip.update_checksum();
 }
 
+bool repair_checksums(Ipv4View ip) {
+  bool changed = false;
+  if (check_l4_checksum(ip) == L4Checksum::Bad) {
+    // Bad implies computable: a fragment or a cut header is Unchecked.
+    store16(ip.payload().data() + l4_check_offset(ip.protocol()), *compute_l4_checksum(ip));
+    changed = true;
+  }
+  if (!ip.checksum_ok()) {
+    ip.update_checksum();
+    changed = true;
+  }
+  return changed;
+}
+
 void rewrite_tos(Ipv4View ip, uint8_t tos) {
   uint16_t old = load16(ip.bytes().data());
   ip.set_tos(tos);

@@ -33,6 +33,13 @@ L4Checksum check_l4_checksum(ConstIpv4View ip);
 // Sets the transport checksum (when computable) and then the header one.
 void fill_checksums(Ipv4View ip);
 
+// What a NIC with checksum offload would have put on the wire for a
+// datagram captured before it (nfemu replay --fix-checksums): a TCP, UDP
+// or ICMP checksum that does not verify is computed (a UDP checksum of 0,
+// "none", stays), then a header checksum that does not verify. Returns
+// whether anything changed. ip's datagram must lie within its bytes.
+bool repair_checksums(Ipv4View ip);
+
 // Rewrites the source or destination address, updating the header
 // checksum and, on a first fragment, the TCP or UDP pseudo-header checksum
 // (a UDP checksum of 0 stays 0, a result of 0 becomes 0xffff).

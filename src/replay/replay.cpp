@@ -15,6 +15,7 @@
 #include "conntrack/conntrack.h"
 #include "net/host_setup.h"
 #include "packet/grammar.h"
+#include "packet/mangle.h"
 #include "packet/pcap_io.h"
 #include "ruleset/restore.h"
 #include "stack/host.h"
@@ -205,6 +206,7 @@ class HostRun : private stack::PathObserver {
       for (size_t i = 0; i < c->counts.size(); ++i)
         if (c->counts[i]) stats_.dropped_by[drops_[c->texts[i]].text] += c->counts[i];
     for (const auto& o : outs_) stats_.out_frames[o.name] = o.frames;
+    for (const auto& [reason, n] : invalid_) stats_.ct_invalid[reason] += n;
     if (dir_.empty()) return {};
     std::sort(table.begin(), table.end());
     std::ofstream list(dir_ / "conntrack.txt", std::ios::binary);
@@ -422,6 +424,16 @@ class HostRun : private stack::PathObserver {
     if (std::find(stats_.unsupported.begin(), stats_.unsupported.end(), extension) == stats_.unsupported.end())
       stats_.unsupported.emplace_back(extension);
   }
+  void on_conntrack_invalid(const stack::Host&, xt::Hook, std::string_view reason, const packet::Packet& pkt) override {
+    if (!original(pkt)) return;
+    // A handful of reasons: a linear search, and a string only for a new one.
+    for (auto& [text, n] : invalid_)
+      if (text == reason) {
+        ++n;
+        return;
+      }
+    invalid_.emplace_back(std::string(reason), 1);
+  }
   void on_kernel_log(const stack::Host&, const std::string& line) override {
     ++stats_.log_lines;
     if (kern_log_.is_open()) kern_log_ << line << '\n';
@@ -437,6 +449,7 @@ class HostRun : private stack::PathObserver {
   fs::path dir_;
   std::ofstream kern_log_, ct_events_;
   std::string ct_line_;  // the event line being written, its capacity kept
+  std::vector<std::pair<std::string, uint64_t>> invalid_;  // conntrack INVALID, by reason
   std::vector<conntrack::Event> events_;
   std::vector<Out> outs_;
   Fate fate_;
@@ -629,6 +642,8 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
     slot.frame_no = fr.frame_no;
     slot.ts_us = fr.ts_us;
     slot.ok = to_packet(fr, links[fr.input], in, slot.pkt);
+    if (opts.fix_checksums && slot.ok && header_in_bounds(slot.pkt) && packet::repair_checksums(slot.pkt.ip()))
+      ++in.fixed;
     slot.lookup = prefetch && slot.ok && header_in_bounds(slot.pkt);
     for (size_t k = 0; slot.lookup && k < tables.size(); ++k)
       slot.lookup = tables[k]->prefetch(slot.pkt, {}, &slot.hash[k]);
@@ -690,6 +705,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
 
   ReplaySummary sum;
   sum.diff = opts.diff;
+  sum.fix_checksums = opts.fix_checksums;
   for (size_t i = 0; i < opts.inputs.size(); ++i)
     sum.inputs.push_back({opts.inputs[i].ifname, opts.inputs[i].path, linktype_name(merger->linktype(i))});
 
@@ -789,6 +805,11 @@ std::string format_summary(const ReplaySummary& s) {
     line("  {:<10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {} ({})", in.ifname, in.frames, in.ipv4, in.ipv6,
          in.arp, in.vlan, in.other, in.runt + in.cut, in.own, in.path, in.linktype);
   line("  (only IPv4 is replayed; short: runts and datagrams cut by the snaplen; own: frames the host sent itself)");
+  if (s.fix_checksums) {
+    uint64_t fixed = 0;
+    for (const auto& in : s.inputs) fixed += in.fixed;
+    line("  checksums recomputed (--fix-checksums): {} frames", fixed);
+  }
   for (const auto& w : s.warnings) line("warning: {}", w);
   for (const auto& h : s.hosts) {
     line("");
@@ -821,6 +842,22 @@ std::string format_summary(const ReplaySummary& s) {
     }
     line("  connections: {:>10}   new (conntrack events NEW {}, UPDATE {}, DESTROY {}); at most {} entries at once",
          h.ct_new, h.ct_new, h.ct_update, h.ct_destroy, h.ct_peak);
+    if (!h.ct_invalid.empty()) {
+      uint64_t total = 0;
+      std::vector<std::pair<uint64_t, std::string>> by;
+      for (const auto& [reason, n] : h.ct_invalid) {
+        total += n;
+        by.emplace_back(n, reason.empty() ? "no reason logged" : reason);
+      }
+      std::stable_sort(by.begin(), by.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      std::string reasons;
+      for (const auto& [n, reason] : by) reasons += fmt::format("{}{} {}", reasons.empty() ? "" : ", ", reason, n);
+      line("  INVALID:     {:>10}   packets of ctstate INVALID, by the reason the kernel logs: {}", total, reasons);
+      if (h.ct_invalid.count("bad checksum") && !s.fix_checksums) {
+        line("  (bad checksum: a capture taken on the sending host holds the checksums it left to its NIC to fill;");
+        line("   --fix-checksums recomputes them, or the scenario sets net.netfilter.nf_conntrack_checksum = 0)");
+      }
+    }
     if (!h.connections.empty()) {
       line("  connections at the end, by state:");
       for (const auto& [state, n] : h.connections) line("    {:>10}  {}", n, state);

@@ -57,6 +57,10 @@ struct ReplayOptions {
   // The compiled ruleset (src/xtables/compiled) by default; linear is the
   // reference walk, kept for benchmarks and for doubt.
   bool linear = false;
+  // Recompute the IPv4 header and TCP/UDP/ICMP checksums that do not
+  // verify before a frame arrives (packet::repair_checksums): a capture
+  // taken on the sending host holds what it left for its NIC to fill.
+  bool fix_checksums = false;
 };
 
 // What one host did (one column of the summary).
@@ -76,12 +80,14 @@ struct HostStats {
   uint64_t ct_peak = 0;                          // most entries at once
   std::map<std::string, uint64_t> connections;   // at the end: "tcp ESTABLISHED" -> count
   std::vector<std::string> unsupported;          // extensions met that nfemu cannot evaluate
+  std::map<std::string, uint64_t> ct_invalid;    // packets conntrack found INVALID, by reason ("" none given)
 };
 
 struct ReplaySummary {
   struct InputStats {
     std::string ifname, path, linktype;
     uint64_t frames = 0, ipv4 = 0, ipv6 = 0, arp = 0, vlan = 0, other = 0, runt = 0, cut = 0, own = 0;
+    uint64_t fixed = 0;  // frames whose checksums --fix-checksums recomputed
   };
   std::vector<InputStats> inputs;
   std::vector<std::string> warnings;  // truncated files
@@ -89,6 +95,7 @@ struct ReplaySummary {
   uint64_t first_us = 0, last_us = 0;
   std::vector<HostStats> hosts;  // one, or two with diff
   bool diff = false;
+  bool fix_checksums = false;
   uint64_t differences = 0;
   double loop_seconds = 0;  // wall time of the frame loop (not in the summary: it is not deterministic)
 };

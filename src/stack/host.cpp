@@ -377,6 +377,9 @@ inline bool Host::conntrack_point(Hook hook, packet::Packet& pkt, uint64_t now_n
       drop(fmt::format("conntrack: {}", r.reason.empty() ? "dropped" : r.reason), pkt);
       return false;
     }
+    // Neither tracked nor NOTRACK (the caller's condition): INVALID.
+    if (!r.ct && observer_) [[unlikely]]
+      observer_->on_conntrack_invalid(*this, hook, r.reason, pkt);
   }
   if (observer_) observer_->on_conntrack(*this, hook, pkt);
   return true;

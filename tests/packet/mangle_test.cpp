@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "packet/addr.h"
 #include "packet/grammar.h"
 
@@ -15,6 +18,41 @@ TEST(MangleTest, DnatRewriteKeepsChecksumsValid) {
   EXPECT_EQ(*format_packet(p.ip()), "tcp 198.51.100.10:40000 > 100.64.1.4:8080 flags S payload 7");
   EXPECT_TRUE(p.ip().checksum_ok());
   EXPECT_EQ(check_l4_checksum(p.ip()), L4Checksum::Ok);
+}
+
+// --fix-checksums: what the sender's NIC would have written.
+TEST(MangleTest, RepairChecksumsFixesWhatDoesNotVerifyAndNothingElse) {
+  auto broken = [](const char* spec, size_t at, uint8_t flip) {
+    Packet p = *parse_packet(spec);
+    auto d = p.data();
+    d[at] ^= flip;
+    return p;
+  };
+  // TCP checksum at 20 + 16, UDP at 20 + 6, ICMP at 20 + 2; header at 10.
+  for (auto [spec, at] : {std::pair{"tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S payload 7", 36},
+                          std::pair{"udp 198.51.100.10:5000 > 203.0.113.4:53 payload 30", 26},
+                          std::pair{"icmp 198.51.100.10 > 203.0.113.4 echo-request id 7", 22}}) {
+    Packet good = *parse_packet(spec);
+    Packet l4 = broken(spec, static_cast<size_t>(at), 0x5a);
+    ASSERT_EQ(check_l4_checksum(l4.ip()), L4Checksum::Bad) << spec;
+    EXPECT_TRUE(repair_checksums(l4.ip())) << spec;
+    EXPECT_TRUE(std::equal(l4.data().begin(), l4.data().end(), good.data().begin(), good.data().end())) << spec;
+
+    Packet hdr = broken(spec, 10, 0x5a);
+    ASSERT_FALSE(hdr.ip().checksum_ok());
+    EXPECT_TRUE(repair_checksums(hdr.ip())) << spec;
+    EXPECT_TRUE(std::equal(hdr.data().begin(), hdr.data().end(), good.data().begin(), good.data().end())) << spec;
+
+    Packet same = *parse_packet(spec);
+    EXPECT_FALSE(repair_checksums(same.ip())) << spec;
+    EXPECT_TRUE(std::equal(same.data().begin(), same.data().end(), good.data().begin(), good.data().end())) << spec;
+  }
+  // A UDP datagram sent without a checksum keeps none.
+  Packet none = *parse_packet("udp 198.51.100.10:5000 > 203.0.113.4:53 payload 30");
+  none.data()[26] = none.data()[27] = 0;
+  ASSERT_EQ(check_l4_checksum(none.ip()), L4Checksum::None);
+  EXPECT_FALSE(repair_checksums(none.ip()));
+  EXPECT_EQ(none.data()[26] | none.data()[27], 0);
 }
 
 TEST(MangleTest, IcmpQueryIdButNotErrorWord) {

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "packet/grammar.h"
+#include "packet/mangle.h"
 #include "packet/pcap_io.h"
 #include "ruleset/restore.h"
 
@@ -764,6 +765,71 @@ TEST(ReplayTest, RawIpCaptureIsReplayed) {
   EXPECT_EQ(r->inputs[0].ipv4, 1u);
   EXPECT_EQ(r->inputs[0].ipv6, 1u);
   EXPECT_EQ(r->hosts[0].forwarded, 1u);
+}
+
+// A capture taken on the sending host (checksum offload): its TCP and UDP
+// checksums do not verify, so conntrack finds each packet INVALID
+// (nf_conntrack_checksum=1) and nothing is NATed. The summary says so and
+// why; --fix-checksums recomputes them as the NIC would have.
+TEST(ReplayTest, BadChecksumsAreCountedAsInvalidAndFixChecksumsRepairsThem) {
+  TempDir d;
+  auto corrupt = [](std::vector<uint8_t> f, size_t l4_check_at) {
+    f[14 + 20 + l4_check_at] ^= 0x5a;
+    return f;
+  };
+  write_pcap(d.file("wan.pcap"), {
+                                     {1, corrupt(eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags S"), 16)},
+                                     {2, corrupt(eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53"), 6)},
+                                     {3, eth_frame("tcp 203.0.113.11:40000 > 203.0.113.1:8080 flags S")},
+                                 });
+  auto sc = load(kScenario);
+  auto run = [&](bool fix) {
+    ReplayOptions o;
+    o.host = "fw";
+    o.inputs = {{"wan", d.file("wan.pcap")}};
+    o.fix_checksums = fix;
+    o.out_dir = d.file(fix ? "fixed" : "asis");
+    std::ostringstream diff;
+    auto r = replay(sc, o, diff);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? std::move(*r) : ReplaySummary{};
+  };
+
+  ReplaySummary asis = run(false);
+  ASSERT_EQ(asis.hosts.size(), 1u);
+  const HostStats& a = asis.hosts[0];
+  EXPECT_EQ(asis.inputs[0].fixed, 0u);
+  EXPECT_EQ(a.ct_invalid, (std::map<std::string, uint64_t>{{"bad checksum", 2}}));
+  EXPECT_EQ(a.ct_new, 1u);
+  EXPECT_EQ(a.dnat, 1u);
+  std::string text = format_summary(asis);
+  EXPECT_NE(text.find("  INVALID:              2   packets of ctstate INVALID, by the reason the kernel logs: "
+                      "bad checksum 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("--fix-checksums recomputes them"), std::string::npos) << text;
+  EXPECT_EQ(text.find("checksums recomputed"), std::string::npos) << text;
+
+  ReplaySummary fixed = run(true);
+  const HostStats& f = fixed.hosts[0];
+  EXPECT_EQ(fixed.inputs[0].fixed, 2u);
+  EXPECT_TRUE(f.ct_invalid.empty());
+  EXPECT_EQ(f.ct_new, 3u);
+  EXPECT_EQ(f.dnat, 2u);
+  EXPECT_EQ(f.forwarded, 3u);
+  text = format_summary(fixed);
+  EXPECT_NE(text.find("  checksums recomputed (--fix-checksums): 2 frames\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("INVALID"), std::string::npos) << text;
+  // What left carries the checksums the NIC would have written.
+  auto lan = packet::read_pcap_file(d.file("fixed/fw/lan.pcap"));
+  ASSERT_TRUE(lan);
+  ASSERT_EQ(lan->size(), 3u);
+  for (const auto& fr : *lan) {
+    auto p = packet::Packet::from_frame(fr.data);
+    ASSERT_TRUE(p);
+    EXPECT_TRUE(p->ip().checksum_ok());
+    EXPECT_EQ(packet::check_l4_checksum(p->ip()), packet::L4Checksum::Ok);
+  }
 }
 
 // tcpdump -i any: a 16-byte header whose packet type says the direction;
