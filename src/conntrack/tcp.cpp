@@ -3,6 +3,7 @@
 // mid-stream connections (tcp_new) and timeouts.
 #include <algorithm>
 #include <array>
+#include <string>
 
 #include "conntrack/conntrack.h"
 #include "packet/mangle.h"
@@ -18,6 +19,29 @@ enum Index : uint8_t { kSynSet, kSynAckSet, kFinSet, kAckSet, kRstSet, kNoneSet 
 
 constexpr uint8_t sNO = 0, sSS = 1, sSR = 2, sES = 3, sFW = 4, sCW = 5, sLA = 6, sTW = 7, sCL = 8, sS2 = 9,
                   sIV = 10 /* TCP_CONNTRACK_MAX */, sIG = 11 /* TCP_CONNTRACK_IGNORE */;
+
+// The message nf_conntrack_tcp_packet logs (nf_conntrack_log_invalid) for
+// a segment the state table refuses: "packet (index 3) in dir 0 invalid,
+// state SYN_SENT". Ctx::reason is a view: each text is made once.
+std::string_view invalid_state_reason(Index index, Dir dir, TcpState old) {
+  constexpr size_t kIndexes = 6, kTcpStates = 10;
+  static const auto texts = [] {
+    std::array<std::string, kIndexes * 2 * kTcpStates> t;
+    for (size_t i = 0; i < kIndexes; ++i)
+      for (size_t d = 0; d < 2; ++d)
+        for (size_t s = 0; s < kTcpStates; ++s) {
+          std::string& text = t[(i * 2 + d) * kTcpStates + s];
+          text = "packet (index ";
+          text += static_cast<char>('0' + i);
+          text += ") in dir ";
+          text += static_cast<char>('0' + d);
+          text += " invalid, state ";
+          text += to_string(static_cast<TcpState>(s));
+        }
+    return t;
+  }();
+  return texts[(static_cast<size_t>(index) * 2 + dir) * kTcpStates + static_cast<size_t>(old)];
+}
 
 // tcp_conntracks[dir][index][old state] of Linux 6.x.
 constexpr uint8_t kStates[2][6][10] = {
@@ -407,7 +431,7 @@ Table::Action Table::tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Di
       // Ignored: accepted with its conntrack, nothing changes.
       return Action::Accept;
     case sIV:
-      c.reason = "invalid packet for the state";
+      c.reason = invalid_state_reason(static_cast<Index>(s.index), dir, old_state);
       return Action::Invalid;
     case sTW:
       if (old_state == TcpState::LastAck && s.index == kAckSet && st.last_dir != dir && st.last_index == kSynSet &&

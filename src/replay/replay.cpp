@@ -850,9 +850,8 @@ std::string format_summary(const ReplaySummary& s) {
         by.emplace_back(n, reason.empty() ? "no reason logged" : reason);
       }
       std::stable_sort(by.begin(), by.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-      std::string reasons;
-      for (const auto& [n, reason] : by) reasons += fmt::format("{}{} {}", reasons.empty() ? "" : ", ", reason, n);
-      line("  INVALID:     {:>10}   packets of ctstate INVALID, by the reason the kernel logs: {}", total, reasons);
+      line("  INVALID:     {:>10}   packets of ctstate INVALID, by reason:", total);
+      for (const auto& [n, reason] : by) line("    {:>10}  {}", n, reason);
       if (h.ct_invalid.count("bad checksum") && !s.fix_checksums) {
         line("  (bad checksum: a capture taken on the sending host holds the checksums it left to its NIC to fill;");
         line("   --fix-checksums recomputes them, or the scenario sets net.netfilter.nf_conntrack_checksum = 0)");

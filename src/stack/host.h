@@ -81,9 +81,10 @@ class PathObserver {
   // The packet passed the conntrack point of PREROUTING or OUTPUT (-200):
   // meta.ct and meta.ctinfo hold its state (none: INVALID; Untracked).
   virtual void on_conntrack(const Host&, xt::Hook, const packet::Packet&) {}
-  // Before that, when conntrack found the packet INVALID: `reason` is what
-  // the kernel logs with nf_conntrack_log_invalid ("bad checksum", "invalid
-  // tcp flag combination"...), empty where it logs nothing.
+  // Before that, when conntrack found the packet INVALID: `reason` is the
+  // message the kernel logs with nf_conntrack_log_invalid where it logs
+  // one ("bad checksum", "packet (index 3) in dir 0 invalid, state
+  // SYN_SENT"), else a description ("invalid new"), or empty.
   virtual void on_conntrack_invalid(const Host&, xt::Hook, std::string_view reason, const packet::Packet&) {}
   // The nat table's turn at this hook. `before` is the start of the
   // datagram (up to kNatSnapshot bytes: headers and an ICMP error's quote)

@@ -225,6 +225,22 @@ TEST_F(TcpEstablished, SynInEstablishedIsIgnoredButTracked) {
   EXPECT_EQ(e->tcp.state, TcpState::Established);
 }
 
+// A segment the state table refuses is logged with its row, direction and
+// the old state's name (nf_conntrack_tcp_packet, 6.x).
+TEST_F(ConntrackTest, InvalidStateReasonNamesIndexDirAndState) {
+  fwd("tcp 198.51.100.1:40010 > 203.0.113.2:80 flags S seq 1000 win 64240");
+  auto s = fwd("tcp 198.51.100.1:40010 > 203.0.113.2:80 flags A seq 1001 ack 1 win 502");
+  EXPECT_FALSE(s.tracked);
+  EXPECT_EQ(s.reason, "packet (index 3) in dir 0 invalid, state SYN_SENT");
+  s = fwd("tcp 198.51.100.1:40010 > 203.0.113.2:80 flags SA seq 1000 ack 1 win 502");
+  EXPECT_EQ(s.reason, "packet (index 1) in dir 0 invalid, state SYN_SENT");
+  fwd("tcp 203.0.113.2:80 > 198.51.100.1:40010 flags SA seq 5000 ack 1001 win 65160");
+  s = fwd("tcp 203.0.113.2:80 > 198.51.100.1:40010 flags F seq 5001 win 65160");
+  EXPECT_FALSE(s.tracked);  // FIN without ACK: refused before the table
+  s = fwd("tcp 203.0.113.2:80 > 198.51.100.1:40010 flags S seq 5000 win 65160");
+  EXPECT_EQ(s.reason, "packet (index 0) in dir 1 invalid, state SYN_RECV");
+}
+
 TEST_F(ConntrackTest, RstAnsweringSynDestroysAtOnce) {
   fwd("tcp 198.51.100.1:40001 > 203.0.113.2:81 flags S seq 1000 win 64240");
   now += 2 * kSec;

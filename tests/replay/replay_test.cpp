@@ -803,8 +803,8 @@ TEST(ReplayTest, BadChecksumsAreCountedAsInvalidAndFixChecksumsRepairsThem) {
   EXPECT_EQ(a.ct_new, 1u);
   EXPECT_EQ(a.dnat, 1u);
   std::string text = format_summary(asis);
-  EXPECT_NE(text.find("  INVALID:              2   packets of ctstate INVALID, by the reason the kernel logs: "
-                      "bad checksum 2\n"),
+  EXPECT_NE(text.find("  INVALID:              2   packets of ctstate INVALID, by reason:\n"
+                      "             2  bad checksum\n"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("--fix-checksums recomputes them"), std::string::npos) << text;
