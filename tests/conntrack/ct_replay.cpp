@@ -5,7 +5,9 @@
 //                           or: MILLISECONDS hex:IPV4-DATAGRAM-IN-HEX
 //   output: one classification per packet (INVALID, NEW, ESTABLISHED,
 //   ESTABLISHED_REPLY, RELATED, RELATED_REPLY, DROP), then "--- events"
-//   and the events in `conntrack -E` words, single-spaced.
+//   and the events in `conntrack -E` words, single-spaced, then
+//   "--- reasons" and per packet why it was INVALID or dropped (the text
+//   nf_conntrack_log_invalid logs), or "-".
 //
 // The event text is a test-only rendering for comparison; nfemu's real
 // formatter lives in src/log/.
@@ -106,6 +108,7 @@ int main() {
   uint64_t start = 1'000'000'000'000;  // arbitrary origin of the virtual clock
   uint64_t now = start;
   std::vector<std::string> list_lines;
+  std::vector<std::string> reasons;
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
     size_t sp = line.find(' ');
@@ -150,6 +153,8 @@ int main() {
     }
     table.expire_until(now);
     LookupResult r = table.in(*pkt, packet::Hook::PreRouting, 0, now);
+    const bool refused = r.verdict == Verdict::Drop || !pkt->meta.ct;
+    reasons.push_back(refused && !r.reason.empty() ? std::string(r.reason) : "-");
     if (r.verdict == Verdict::Drop) {
       std::cout << "DROP\n";
     } else {
@@ -160,5 +165,7 @@ int main() {
   }
   std::cout << "--- events\n";
   for (const Event& e : table.take_events()) std::cout << render(e) << "\n";
+  std::cout << "--- reasons\n";
+  for (const auto& r : reasons) std::cout << r << "\n";
   return 0;
 }
