@@ -241,6 +241,25 @@ TEST_F(ConntrackTest, InvalidStateReasonNamesIndexDirAndState) {
   EXPECT_EQ(s.reason, "packet (index 0) in dir 1 invalid, state SYN_RECV");
 }
 
+// After a simultaneous open, a RST from the second SYN's sender is window
+// checked (its payload counts), one from the other side is not (the
+// kernel, tests/conntrack/kernel-check.sh).
+TEST_F(ConntrackTest, RstAfterSimultaneousOpenIsCheckedOnlyFromTheSecondSynsSender) {
+  fwd("tcp 198.51.100.1:40040 > 203.0.113.2:80 flags S seq 1000 win 5000");
+  fwd("tcp 203.0.113.2:80 > 198.51.100.1:40040 flags S seq 5000 win 5000");
+  auto s = fwd("tcp 203.0.113.2:80 > 198.51.100.1:40040 flags R seq 5001 win 5000 payload 10");
+  EXPECT_TRUE(s.tracked);
+  EXPECT_TRUE(fwd("tcp 198.51.100.1:40040 > 203.0.113.2:80 flags A seq 1001 ack 5011 win 5000").tracked);
+  s = fwd("tcp 198.51.100.1:40040 > 203.0.113.2:80 flags A seq 1001 ack 5012 win 5000");
+  EXPECT_FALSE(s.tracked);
+  EXPECT_EQ(s.reason, "ACK is over upper bound (ACKed data not seen yet)");
+
+  fwd("tcp 198.51.100.1:40041 > 203.0.113.2:80 flags S seq 1000 win 5000");
+  fwd("tcp 203.0.113.2:80 > 198.51.100.1:40041 flags S seq 5000 win 5000");
+  EXPECT_TRUE(fwd("tcp 198.51.100.1:40041 > 203.0.113.2:80 flags R seq 1001 win 5000 payload 10").tracked);
+  EXPECT_FALSE(fwd("tcp 203.0.113.2:80 > 198.51.100.1:40041 flags A seq 5001 ack 1002 win 5000").tracked);
+}
+
 TEST_F(ConntrackTest, RstAnsweringSynDestroysAtOnce) {
   fwd("tcp 198.51.100.1:40001 > 203.0.113.2:81 flags S seq 1000 win 64240");
   now += 2 * kSec;

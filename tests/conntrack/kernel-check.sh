@@ -318,6 +318,19 @@ step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40006 flags FA se
 step "$A" ESTABLISHED "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags A seq 1002 ack 5002 win 502"
 step "$A" NEW "tcp 198.51.100.1:40006 > 203.0.113.2:80 flags S seq 90000 win 64240"
 
+# Simultaneous open, then a RST from the second SYN's own sender: its
+# window is checked (its 10 bytes count, so an ACK of them is valid). A RST
+# from the other side answers that SYN: not checked, its payload ignored.
+step "$A" NEW "tcp 198.51.100.1:40040 > 203.0.113.2:80 flags S seq 1000 win 5000"
+step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40040 flags S seq 5000 win 5000"
+step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40040 flags R seq 5001 win 5000 payload 10"
+step "$A" ESTABLISHED "tcp 198.51.100.1:40040 > 203.0.113.2:80 flags A seq 1001 ack 5011 win 5000"
+step "$A" INVALID "tcp 198.51.100.1:40040 > 203.0.113.2:80 flags A seq 1001 ack 5012 win 5000"
+step "$A" NEW "tcp 198.51.100.1:40041 > 203.0.113.2:80 flags S seq 1000 win 5000"
+step "$C" ESTABLISHED_REPLY "tcp 203.0.113.2:80 > 198.51.100.1:40041 flags S seq 5000 win 5000"
+step "$A" ESTABLISHED "tcp 198.51.100.1:40041 > 203.0.113.2:80 flags R seq 1001 win 5000 payload 10"
+step "$C" INVALID "tcp 203.0.113.2:80 > 198.51.100.1:40041 flags A seq 5001 ack 1002 win 5000"
+
 # A rejected SYN: its reset is RELATED (nf_ct_attach) and, the SYN being
 # dropped before confirmation, no event at all.
 step "$A" NEW "tcp 198.51.100.1:40030 > 203.0.113.2:23 flags S seq 1 win 64240"
