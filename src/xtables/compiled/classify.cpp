@@ -496,10 +496,10 @@ struct Scan {
 // the names, or names.size() for any other name.
 [[gnu::always_inline]] inline size_t iface_class(const CompiledTable::IfaceIndex& f, const packet::IfName& name) {
   size_t c = f.names.size();
+  uint64_t w[2];
+  put_name(w, name);
   if (c <= 8) {
-    // A few names (the usual case): compare two words each, no strings.
-    uint64_t w[2];
-    put_name(w, name);
+    // A few names (the usual case): compare two words each.
     for (size_t j = 0; j < f.words.size(); ++j)
       if (f.words[j][0] == w[0] && f.words[j][1] == w[1]) c = j;
   } else {
@@ -507,8 +507,6 @@ struct Scan {
     // (their compares were half of a real ruleset's class lookups). Read
     // big-endian, the words sort as the names do: byte by byte, a shorter
     // name's NUL padding first.
-    uint64_t w[2];
-    put_name(w, name);
     auto big = [](uint64_t v) {
       if constexpr (std::endian::native == std::endian::little) return __builtin_bswap64(v);
       return v;
