@@ -856,6 +856,12 @@ std::string format_summary(const ReplaySummary& s) {
         line("  (bad checksum: a capture taken on the sending host holds the checksums it left to its NIC to fill;");
         line("   --fix-checksums recomputes them, or the scenario sets net.netfilter.nf_conntrack_checksum = 0)");
       }
+      // An ACK after a SYN nobody answered: the usual sign of a capture
+      // that holds one direction of its connections.
+      if (h.ct_invalid.count("packet (index 3) in dir 0 invalid, state SYN_SENT")) {
+        line("  (index 3 in dir 0, state SYN_SENT: ACKs after a SYN whose answer this host never saw; when the");
+        line("   answers came in on another interface, give its capture too: --in IFNAME=FILE.pcap)");
+      }
     }
     if (!h.connections.empty()) {
       line("  connections at the end, by state:");

@@ -832,6 +832,46 @@ TEST(ReplayTest, BadChecksumsAreCountedAsInvalidAndFixChecksumsRepairsThem) {
   }
 }
 
+// Only one direction of a connection: its ACKs after the SYN are INVALID
+// (the answer was never seen) and the summary says where the rest is.
+// With the other side's capture on lan, the same frames are ESTABLISHED.
+TEST(ReplayTest, OneSidedCaptureIsExplainedAndTheOtherSideFixesIt) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"), {{1000, eth_frame("tcp 203.0.113.10:40000 > 198.51.100.10:22 flags S seq 1000")},
+                                  {3000, eth_frame("tcp 203.0.113.10:40000 > 198.51.100.10:22 flags A seq 1001 ack 5001")}});
+  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1};
+  auto lan_frame = [&](std::string_view spec) {
+    auto s = packet::parse_packet_spec(spec);
+    EXPECT_TRUE(s) << spec;
+    packet::Packet p = packet::build_packet(*s);
+    p.set_mac_header({{0x02, 0, 0, 0, 0, 2}, kLanPeer, packet::kEtherTypeIpv4});
+    auto f = p.frame();
+    return std::vector<uint8_t>(f.begin(), f.end());
+  };
+  write_pcap(d.file("lan.pcap"), {{2000, lan_frame("tcp 198.51.100.10:22 > 203.0.113.10:40000 flags SA seq 5000 ack 1001")}});
+  auto sc = load(kScenario);
+  auto run = [&](bool both) {
+    ReplayOptions o;
+    o.host = "fw";
+    o.inputs = {{"wan", d.file("wan.pcap")}};
+    if (both) o.inputs.push_back({"lan", d.file("lan.pcap")});
+    std::ostringstream diff;
+    auto r = replay(sc, o, diff);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? std::move(*r) : ReplaySummary{};
+  };
+  ReplaySummary one = run(false);
+  ASSERT_EQ(one.hosts.size(), 1u);
+  EXPECT_EQ(one.hosts[0].ct_invalid,
+            (std::map<std::string, uint64_t>{{"packet (index 3) in dir 0 invalid, state SYN_SENT", 1}}));
+  std::string text = format_summary(one);
+  EXPECT_NE(text.find("give its capture too: --in IFNAME=FILE.pcap"), std::string::npos) << text;
+  ReplaySummary both = run(true);
+  EXPECT_TRUE(both.hosts[0].ct_invalid.empty());
+  EXPECT_EQ(both.hosts[0].connections.count("tcp ESTABLISHED [ASSURED]"), 1u) << format_summary(both);
+  EXPECT_EQ(format_summary(both).find("INVALID"), std::string::npos);
+}
+
 // tcpdump -i any: a 16-byte header whose packet type says the direction;
 // what the host sent (PACKET_OUTGOING, 4) is not replayed.
 TEST(ReplayTest, LinuxCookedCaptureSkipsOutgoingFrames) {
