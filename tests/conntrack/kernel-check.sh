@@ -633,10 +633,10 @@ for i in range(max(len(kl), len(nl))):
     if not same(a, b):
         bad += 1
         print(f"FAIL -L line {i}:\n  kernel {a}\n  nfemu  {b}")
-# Why each INVALID packet was INVALID: the kernel's log line for it (named
-# by its IPv4 ID, 1000 + its index; the first when it logs more, such as
-# nf_tcp_handle_invalid shortening the timeout)
-# against ct_replay's reason. nfemu's reasons leave out the numbers the
+# Why each INVALID packet was INVALID: the kernel's log line for it, named
+# by its IPv4 ID (1000 + its index; the first line when there are more,
+# such as nf_tcp_handle_invalid shortening the timeout), against
+# ct_replay's reason. nfemu's reasons leave out the numbers the
 # kernel puts in (window bounds, addresses): they name the check. The
 # kernel also logs packets it lets through (a segment ignored by the
 # state table, an old ACK): not compared here.
