@@ -43,11 +43,11 @@ class TempDir {
 constexpr packet::Mac kPeer = {0x02, 0xaa, 0, 0, 0, 1};
 constexpr packet::Mac kFwWan = {0x02, 0, 0, 0, 0, 1};
 
-std::vector<uint8_t> eth_frame(std::string_view spec, packet::Mac src = kPeer) {
+std::vector<uint8_t> eth_frame(std::string_view spec, packet::Mac src = kPeer, packet::Mac dst = kFwWan) {
   auto s = packet::parse_packet_spec(spec);
   EXPECT_TRUE(s) << spec;
   packet::Packet p = packet::build_packet(*s);
-  p.set_mac_header({kFwWan, src, packet::kEtherTypeIpv4});
+  p.set_mac_header({dst, src, packet::kEtherTypeIpv4});
   auto f = p.frame();
   return {f.begin(), f.end()};
 }
@@ -767,6 +767,22 @@ TEST(ReplayTest, RawIpCaptureIsReplayed) {
   EXPECT_EQ(r->hosts[0].forwarded, 1u);
 }
 
+// Host fw with d's wan.pcap arriving on wan.
+ReplayOptions wan_replay(TempDir& d) {
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}};
+  return o;
+}
+
+// The summary of a replay that must succeed (empty, and a failure, if not).
+ReplaySummary summary_of(const scenario::Scenario& sc, const ReplayOptions& o) {
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  EXPECT_TRUE(r) << r.error().message;
+  return r ? std::move(*r) : ReplaySummary{};
+}
+
 // A capture taken on the sending host (checksum offload): its TCP and UDP
 // checksums do not verify, so conntrack finds each packet INVALID
 // (nf_conntrack_checksum=1) and nothing is NATed. The summary says so and
@@ -784,15 +800,10 @@ TEST(ReplayTest, BadChecksumsAreCountedAsInvalidAndFixChecksumsRepairsThem) {
                                  });
   auto sc = load(kScenario);
   auto run = [&](bool fix) {
-    ReplayOptions o;
-    o.host = "fw";
-    o.inputs = {{"wan", d.file("wan.pcap")}};
+    ReplayOptions o = wan_replay(d);
     o.fix_checksums = fix;
     o.out_dir = d.file(fix ? "fixed" : "asis");
-    std::ostringstream diff;
-    auto r = replay(sc, o, diff);
-    EXPECT_TRUE(r) << r.error().message;
-    return r ? std::move(*r) : ReplaySummary{};
+    return summary_of(sc, o);
   };
 
   ReplaySummary asis = run(false);
@@ -839,26 +850,14 @@ TEST(ReplayTest, OneSidedCaptureIsExplainedAndTheOtherSideFixesIt) {
   TempDir d;
   write_pcap(d.file("wan.pcap"), {{1000, eth_frame("tcp 203.0.113.10:40000 > 198.51.100.10:22 flags S seq 1000")},
                                   {3000, eth_frame("tcp 203.0.113.10:40000 > 198.51.100.10:22 flags A seq 1001 ack 5001")}});
-  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1};
-  auto lan_frame = [&](std::string_view spec) {
-    auto s = packet::parse_packet_spec(spec);
-    EXPECT_TRUE(s) << spec;
-    packet::Packet p = packet::build_packet(*s);
-    p.set_mac_header({{0x02, 0, 0, 0, 0, 2}, kLanPeer, packet::kEtherTypeIpv4});
-    auto f = p.frame();
-    return std::vector<uint8_t>(f.begin(), f.end());
-  };
-  write_pcap(d.file("lan.pcap"), {{2000, lan_frame("tcp 198.51.100.10:22 > 203.0.113.10:40000 flags SA seq 5000 ack 1001")}});
+  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1}, kFwLan = {0x02, 0, 0, 0, 0, 2};
+  write_pcap(d.file("lan.pcap"),
+             {{2000, eth_frame("tcp 198.51.100.10:22 > 203.0.113.10:40000 flags SA seq 5000 ack 1001", kLanPeer, kFwLan)}});
   auto sc = load(kScenario);
   auto run = [&](bool both) {
-    ReplayOptions o;
-    o.host = "fw";
-    o.inputs = {{"wan", d.file("wan.pcap")}};
+    ReplayOptions o = wan_replay(d);
     if (both) o.inputs.push_back({"lan", d.file("lan.pcap")});
-    std::ostringstream diff;
-    auto r = replay(sc, o, diff);
-    EXPECT_TRUE(r) << r.error().message;
-    return r ? std::move(*r) : ReplaySummary{};
+    return summary_of(sc, o);
   };
   ReplaySummary one = run(false);
   ASSERT_EQ(one.hosts.size(), 1u);
