@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -23,6 +24,7 @@ constexpr int kExitBadInput = 2;
 struct ReplayArgs {
   std::string scenario, host, out, rules;
   std::vector<std::string> inputs;
+  std::vector<std::string> ifindex;
   bool diff = false;
   bool timing = false;
   bool fix_checksums = false;
@@ -44,8 +46,14 @@ CLI::App* add_replay_command(CLI::App& app) {
       "replay", "Replay pcap captures into one host of a scenario: verdicts, counters, conntrack, output pcaps");
   cmd->add_option("SCENARIO", a.scenario, "scenario file (TOML); its traffic entries are ignored")->required();
   cmd->add_option("--host", a.host, "the host the frames arrive at")->required();
-  cmd->add_option("--in", a.inputs, "IFNAME=FILE.pcap: frames of FILE arrive on IFNAME (repeatable)")
+  cmd->add_option("--in", a.inputs,
+                  "IFNAME=FILE.pcap: frames of FILE arrive on IFNAME (repeatable); any=FILE.pcap: a tcpdump -i any "
+                  "capture (LINUX_SLL2), each frame arriving on the interface its index names (--ifindex)")
       ->required()
+      ->allow_extra_args(false);
+  cmd->add_option("--ifindex", a.ifindex,
+                  "IFNAME=INDEX: the interface index of IFNAME on the captured host (`ip -o link`), for --in any=FILE "
+                  "(repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--out", a.out, "write DIR/HOST/{kern.log,conntrack*.txt,iptables-save.txt,IFNAME.pcap,summary.txt}");
   cmd->add_option("--rules", a.rules, "replay against this iptables-save file instead of the scenario's rules");
@@ -87,6 +95,18 @@ int run_replay_command() {
       return kExitBadInput;
     }
     o.inputs.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
+  }
+  for (const auto& spec : a.ifindex) {
+    auto eq = spec.find('=');
+    uint32_t index = 0;
+    const char* digits = eq == std::string::npos ? nullptr : spec.c_str() + eq + 1;
+    auto [end, ec] = digits ? std::from_chars(digits, spec.c_str() + spec.size(), index)
+                            : std::from_chars_result{nullptr, std::errc::invalid_argument};
+    if (eq == 0 || !digits || ec != std::errc{} || end != spec.c_str() + spec.size()) {
+      std::cerr << "nfemu replay: error: --ifindex " << spec << ": expected IFNAME=INDEX, e.g. --ifindex wan=2\n";
+      return kExitBadInput;
+    }
+    o.ifindex.push_back({spec.substr(0, eq), index});
   }
   if (!a.rules.empty()) {
     std::ifstream in(a.rules, std::ios::binary);

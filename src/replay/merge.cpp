@@ -429,10 +429,11 @@ Result<Merger> Merger::open(const std::vector<Input>& inputs, MergeOptions opts)
     impl->sources.push_back(std::move(s));
     Impl::map_records(impl->sources.back());
     int lt = impl->sources.back().linktype;
-    if (lt != kDltEthernet && lt != kDltRaw && lt != kDltRawBsd && lt != kDltLinuxSll) {
+    if (lt != kDltEthernet && lt != kDltRaw && lt != kDltRawBsd && lt != kDltLinuxSll &&
+        lt != kDltLinuxSll2) {
       return make_error(fmt::format(
           "{}: link type {} is not supported; replay reads Ethernet (EN10MB), raw IP (RAW) and Linux cooked "
-          "(LINUX_SLL) captures",
+          "(LINUX_SLL, LINUX_SLL2) captures",
           in.path, linktype_name(lt)));
     }
     std::error_code ec;

@@ -45,7 +45,8 @@ struct Input {
 inline constexpr int kDltEthernet = 1;
 inline constexpr int kDltRaw = 101;         // LINKTYPE_RAW: the IP header first
 inline constexpr int kDltRawBsd = 12;       // DLT_RAW on most systems
-inline constexpr int kDltLinuxSll = 113;    // tcpdump -i any (cooked v1)
+inline constexpr int kDltLinuxSll = 113;    // tcpdump -i any before libpcap 1.10 (cooked v1)
+inline constexpr int kDltLinuxSll2 = 276;   // tcpdump -i any since libpcap 1.10: the interface index per frame
 
 struct MergeOptions {
   uint64_t window_us = 0;

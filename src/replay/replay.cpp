@@ -30,11 +30,14 @@ constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 constexpr uint16_t kEtherTypeVlan = 0x8100;
 constexpr uint16_t kEtherTypeQinQ = 0x88a8;
 constexpr size_t kSllHeader = 16;
+constexpr size_t kSll2Header = 20;
 constexpr uint16_t kSllOutgoing = 4;  // PACKET_OUTGOING
+constexpr uint32_t kLoopbackIndex = 1;  // LOOPBACK_IFINDEX: lo in every namespace
 
 std::string seconds(uint64_t us) { return fmt::format("{}.{:06}", us / 1000000, us % 1000000); }
 
 uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint32_t be32(const uint8_t* p) { return uint32_t{be16(p)} << 16 | be16(p + 2); }
 
 std::string_view proto_name(uint8_t p) {
   switch (p) {
@@ -508,40 +511,87 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
-// The frame as the host's receive() takes it, written into `pkt` (whose
-// buffer is reused frame after frame): an Ethernet frame carrying IPv4, or
-// false and the reason it is not replayed (counted in `in`).
-// `link`: the interface's MAC and its neighbour's, the header given to
-// frames captured without one (raw IP, Linux cooked).
+// Where frames arrive. A port is an interface of the host frames arrive
+// on: its MAC and its neighbour's, the header given to frames captured
+// without one (raw IP, Linux cooked), and its name. A plain input's frames
+// all arrive on one port; an "any" input's on the port its LINUX_SLL2
+// header's interface index names.
 struct InputLink {
   packet::Mac own{};
   packet::Mac peer{};
 };
+struct Ports {
+  std::vector<InputLink> links;   // by port
+  std::vector<InputName> names;   // by port
+  struct Route {
+    size_t port = 0;        // a plain input's
+    bool by_index = false;  // "any": the frame's interface index says
+  };
+  std::vector<Route> of_input;
+  // Interface index -> port: the few --ifindex names, whose ports follow
+  // the plain inputs' (an "any" input's by_interface is in this order).
+  std::vector<std::pair<uint32_t, size_t>> of_index;
+  size_t first_index_port = 0;
 
-// Inlined into both frame loops: a call per frame showed in callgrind.
-[[gnu::always_inline]] inline bool to_packet(const MergedFrame& f, const InputLink& link, ReplaySummary::InputStats& in,
-                                             packet::Packet& pkt) {
-  std::span<const uint8_t> d = f.data;
-  packet::EthernetHeader eth;
+  std::optional<size_t> port_of_index(uint32_t index) const {
+    for (const auto& [i, port] : of_index)
+      if (i == index) return port;
+    return std::nullopt;
+  }
+};
+
+// A header for a frame captured without one (Linux cooked, raw IP): the
+// port's MACs, the link-layer source the capture kept if it kept one.
+[[gnu::always_inline]] inline void cook(packet::EthernetHeader& eth, const InputLink& link, uint16_t ethertype,
+                                        uint16_t addr_len, const uint8_t* addr) {
   eth.dst = link.own;
   eth.src = link.peer;
+  eth.ethertype = ethertype;
+  if (addr_len == 6) std::copy_n(addr, 6, eth.src.begin());
+}
+
+// The frame as the host's receive() takes it, written into `pkt` (whose
+// buffer is reused frame after frame) with the port it arrives on: an
+// Ethernet frame carrying IPv4, or false and the reason it is not replayed
+// (counted in `in`).
+// Inlined into both frame loops: a call per frame showed in callgrind.
+[[gnu::always_inline]] inline bool to_packet(const MergedFrame& f, const Ports& ports, ReplaySummary::InputStats& in,
+                                             packet::Packet& pkt, size_t& port) {
+  std::span<const uint8_t> d = f.data;
+  const Ports::Route& route = ports.of_input[f.input];
+  port = route.port;
+  packet::EthernetHeader eth;
   std::span<const uint8_t> l3;
   if (f.linktype == kDltEthernet) {
     if (d.size() < packet::kEthernetHeader) return ++in.runt, false;
     std::memcpy(eth.dst.data(), d.data(), 6);
     std::memcpy(eth.src.data(), d.data() + 6, 6);
     eth.ethertype = be16(d.data() + 12);
-    if (eth.src == link.own) return ++in.own, false;  // the host's own output, captured both ways
+    if (eth.src == ports.links[port].own) return ++in.own, false;  // the host's own output, captured both ways
     l3 = d.subspan(packet::kEthernetHeader);
   } else if (f.linktype == kDltLinuxSll) {
     if (d.size() < kSllHeader) return ++in.runt, false;
     if (be16(d.data()) == kSllOutgoing) return ++in.own, false;
-    eth.ethertype = be16(d.data() + 14);
-    if (be16(d.data() + 4) == 6) std::copy_n(d.data() + 6, 6, eth.src.begin());
+    cook(eth, ports.links[port], be16(d.data() + 14), be16(d.data() + 4), d.data() + 6);
     l3 = d.subspan(kSllHeader);
+  } else if (f.linktype == kDltLinuxSll2) {
+    // protocol, reserved, interface index, ARPHRD type, packet type,
+    // address length, address (8 bytes).
+    if (d.size() < kSll2Header) return ++in.runt, false;
+    if (d[10] == kSllOutgoing) return ++in.own, false;
+    if (route.by_index) {
+      uint32_t index = be32(d.data() + 4);
+      if (index == kLoopbackIndex) return ++in.own, false;  // the host talking to itself
+      auto p = ports.port_of_index(index);
+      if (!p) return ++in.unnamed[index], false;
+      port = *p;
+    }
+    cook(eth, ports.links[port], be16(d.data()), d[11], d.data() + 12);
+    l3 = d.subspan(kSll2Header);
   } else {  // raw IP: the version nibble says which
     if (d.empty()) return ++in.runt, false;
-    eth.ethertype = (d[0] >> 4) == 4 ? packet::kEtherTypeIpv4 : (d[0] >> 4) == 6 ? kEtherTypeIpv6 : 0;
+    cook(eth, ports.links[port], (d[0] >> 4) == 4 ? packet::kEtherTypeIpv4 : (d[0] >> 4) == 6 ? kEtherTypeIpv6 : 0, 0,
+         nullptr);
     l3 = d;
   }
   switch (eth.ethertype) {
@@ -557,6 +607,7 @@ struct InputLink {
   if (f.data.size() < f.orig_len && l3.size() >= 4 && be16(l3.data() + 2) > l3.size())
     return ++in.cut, false;
   ++in.ipv4;
+  if (route.by_index) ++in.by_interface[port - ports.first_index_port].second;
   pkt.assign(l3);
   pkt.meta = packet::PacketMeta{};
   pkt.set_mac_header(eth);
@@ -602,6 +653,7 @@ struct Slot {
   bool lookup = false;
   std::array<uint32_t, kMaxHosts> hash{};
   size_t input = 0;
+  size_t port = 0;  // where the frame arrives (Ports)
   uint64_t now_ns = 0;
   uint64_t ordinal = 0;  // in the merged stream, 1-based (diff lines)
   uint64_t frame_no = 0, ts_us = 0;
@@ -619,7 +671,7 @@ struct Slot {
 // Returns the virtual time of the last frame.
 template <size_t kRing, size_t kBatch, class Process>
 Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, std::span<const conntrack::Table* const> tables,
-                            const ReplayOptions& opts, const std::vector<InputLink>& links, uint64_t base_us,
+                            const ReplayOptions& opts, const Ports& ports, uint64_t base_us,
                             ReplaySummary& sum, Progress& progress, Process&& process) {
   // Frames are read kBatch at a time whenever no more than kRing - kBatch
   // wait.
@@ -641,7 +693,7 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
     slot.ordinal = sum.frames;
     slot.frame_no = fr.frame_no;
     slot.ts_us = fr.ts_us;
-    slot.ok = to_packet(fr, links[fr.input], in, slot.pkt);
+    slot.ok = to_packet(fr, ports, in, slot.pkt, slot.port);
     if (opts.fix_checksums && slot.ok && header_in_bounds(slot.pkt) && packet::repair_checksums(slot.pkt.ip()))
       ++in.fixed;
     slot.lookup = prefetch && slot.ok && header_in_bounds(slot.pkt);
@@ -690,24 +742,58 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   if (opts.diff && !opts.candidate) return make_error("--diff needs --rules: the candidate ruleset to compare with");
   if (opts.inputs.empty()) return make_error("no input: give at least one --in IFNAME=FILE.pcap");
   const scenario::Host& sh = sc.hosts[static_cast<size_t>(hi)];
+  auto no_interface = [&](std::string_view what, std::string_view ifname) {
+    std::string names;
+    for (const auto& i : sh.interfaces)
+      if (!i.loopback) names += (names.empty() ? "" : ", ") + i.name;
+    return make_error(fmt::format("{}: host {} has no interface {} (it has {})", what, sh.name, ifname, names));
+  };
+  bool any_input = false;
   for (const auto& in : opts.inputs) {
-    if (in.ifname == "lo" || !sh.find_interface(in.ifname)) {
-      std::string names;
-      for (const auto& i : sh.interfaces)
-        if (!i.loopback) names += (names.empty() ? "" : ", ") + i.name;
-      return make_error(fmt::format("--in {}={}: host {} has no interface {} (it has {})", in.ifname, in.path,
-                                    sh.name, in.ifname, names));
+    if (in.ifname == kAnyInterface) {
+      any_input = true;
+      if (opts.ifindex.empty())
+        return make_error(fmt::format(
+            "--in any={}: each frame of a tcpdump -i any capture arrives on the interface whose index it carries; "
+            "name the indexes with --ifindex IFNAME=INDEX (`ip -o link` on the captured host lists them)",
+            in.path));
+      continue;
+    }
+    if (in.ifname == "lo" || !sh.find_interface(in.ifname))
+      return no_interface(fmt::format("--in {}={}", in.ifname, in.path), in.ifname);
+  }
+  for (size_t k = 0; k < opts.ifindex.size(); ++k) {
+    const IfIndex& x = opts.ifindex[k];
+    std::string what = fmt::format("--ifindex {}={}", x.ifname, x.index);
+    if (!any_input) return make_error(what + ": it names the interfaces of a capture given as --in any=FILE; there is none");
+    if (x.index == kLoopbackIndex) return make_error(what + ": index 1 is lo, whose frames are the host's own");
+    if (x.index == 0) return make_error(what + ": interface indexes start at 1");
+    if (x.ifname == "lo" || !sh.find_interface(x.ifname)) return no_interface(what, x.ifname);
+    for (size_t j = 0; j < k; ++j) {
+      if (opts.ifindex[j].index == x.index)
+        return make_error(fmt::format("{}: index {} is also --ifindex {}", what, x.index, opts.ifindex[j].ifname));
+      if (opts.ifindex[j].ifname == x.ifname)
+        return make_error(fmt::format("{}: {} is also index {}", what, x.ifname, opts.ifindex[j].index));
     }
   }
 
   auto merger = Merger::open(opts.inputs, {.window_us = opts.window_us});
   if (!merger) return merger.error();
+  for (size_t i = 0; i < opts.inputs.size(); ++i)
+    if (opts.inputs[i].ifname == kAnyInterface && merger->linktype(i) != kDltLinuxSll2)
+      return make_error(fmt::format(
+          "--in any={0}: a {1} capture does not say which interface each frame came in on (LINUX_SLL2 does: "
+          "tcpdump -i any with libpcap 1.10 or later); give its interface instead: --in IFNAME={0}",
+          opts.inputs[i].path, linktype_name(merger->linktype(i))));
 
   ReplaySummary sum;
   sum.diff = opts.diff;
   sum.fix_checksums = opts.fix_checksums;
-  for (size_t i = 0; i < opts.inputs.size(); ++i)
+  for (size_t i = 0; i < opts.inputs.size(); ++i) {
     sum.inputs.push_back({opts.inputs[i].ifname, opts.inputs[i].path, linktype_name(merger->linktype(i))});
+    if (opts.inputs[i].ifname == kAnyInterface)
+      for (const auto& x : opts.ifindex) sum.inputs.back().by_interface.emplace_back(x.ifname, 0);
+  }
 
   // Read the first frame before building hosts: the pcap timestamps of the
   // artifacts are the capture's, the virtual clock starts at 0 with it.
@@ -740,13 +826,19 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   Progress progress(opts.progress);
   auto loop_start = std::chrono::steady_clock::now();
   // Resolved once: the neighbour is a lookup by interface name.
-  std::vector<InputLink> links;
-  std::vector<InputName> names;
-  for (const auto& i : opts.inputs) {
+  Ports ports;
+  auto add_port = [&](const std::string& ifname) {
     const stack::Host& h = runs[0]->host();
-    links.push_back({h.find_interface(i.ifname)->mac, h.neighbour ? h.neighbour(i.ifname, 0) : packet::Mac{}});
-    names.push_back({i.ifname, packet::IfName(i.ifname)});
+    ports.links.push_back({h.find_interface(ifname)->mac, h.neighbour ? h.neighbour(ifname, 0) : packet::Mac{}});
+    ports.names.push_back({ifname, packet::IfName(ifname)});
+    return ports.links.size() - 1;
+  };
+  for (const auto& i : opts.inputs) {
+    bool any = i.ifname == kAnyInterface;
+    ports.of_input.push_back({any ? 0 : add_port(i.ifname), any});
   }
+  ports.first_index_port = ports.links.size();
+  for (const auto& x : opts.ifindex) ports.of_index.emplace_back(x.index, add_port(x.ifname));
   std::vector<const conntrack::Table*> tables;
   for (auto& r : runs)
     if (r->host().conntrack_enabled()) tables.push_back(&r->host().conntrack());
@@ -754,19 +846,19 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   // With conntrack each frame is read 8 to 16 frames before it is
   // processed; without, 1 to 2 (see run_frames).
   auto loop = [&](auto&& process) {
-    return tables.empty() ? run_frames<2, 1>(*merger, *first, tables, opts, links, base_us, sum, progress, process)
-                          : run_frames<16, 8>(*merger, *first, tables, opts, links, base_us, sum, progress, process);
+    return tables.empty() ? run_frames<2, 1>(*merger, *first, tables, opts, ports, base_us, sum, progress, process)
+                          : run_frames<16, 8>(*merger, *first, tables, opts, ports, base_us, sum, progress, process);
   };
   Result<uint64_t> last = uint64_t{0};
   if (runs.size() == 1) {
     HostRun& run = *runs[0];
-    last = loop([&](Slot& slot) { run.process(slot.pkt, names[slot.input], slot.now_ns); });
+    last = loop([&](Slot& slot) { run.process(slot.pkt, ports.names[slot.port], slot.now_ns); });
   } else {
     // Both hosts work on copies: the slot keeps the frame as read, for the
     // text of a difference (made only then).
     packet::Packet work;  // reused: no allocation per frame once warm
     last = loop([&](Slot& slot) {
-      const InputName& name = names[slot.input];
+      const InputName& name = ports.names[slot.port];
       work = slot.pkt;
       const Fate a = runs[0]->process(work, name, slot.now_ns);
       work = slot.pkt;
@@ -805,6 +897,20 @@ std::string format_summary(const ReplaySummary& s) {
     line("  {:<10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {} ({})", in.ifname, in.frames, in.ipv4, in.ipv6,
          in.arp, in.vlan, in.other, in.runt + in.cut, in.own, in.path, in.linktype);
   line("  (only IPv4 is replayed; short: runts and datagrams cut by the snaplen; own: frames the host sent itself)");
+  for (const auto& in : s.inputs) {
+    if (in.by_interface.empty()) continue;
+    std::string per_if;
+    for (const auto& [name, n] : in.by_interface) per_if += fmt::format("{}{} {}", per_if.empty() ? "" : ", ", name, n);
+    line("  {} {}: IPv4 replayed on {}", in.ifname, in.path, per_if);
+    if (in.unnamed.empty()) continue;
+    uint64_t n = 0;
+    std::string which;
+    for (const auto& [index, frames] : in.unnamed) {
+      n += frames;
+      which += fmt::format("{}{} ({} frames)", which.empty() ? "" : ", ", index, frames);
+    }
+    line("  {} {}: {} frames not replayed: no --ifindex names their interface index: {}", in.ifname, in.path, n, which);
+  }
   if (s.fix_checksums) {
     uint64_t fixed = 0;
     for (const auto& in : s.inputs) fixed += in.fixed;

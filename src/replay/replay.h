@@ -25,6 +25,12 @@
 // host's MAC: frames from that MAC (and Linux cooked "outgoing" ones) are
 // counted as the host's own and skipped.
 //
+// A capture of every interface at once (`tcpdump -i any`, LINUX_SLL2 since
+// libpcap 1.10) is given as the input named "any": each frame arrives on
+// the interface whose index its header carries, named by `ifindex` (the
+// captured host's `ip -o link`). Index 1 is always lo there: the host's
+// own traffic, skipped like the other frames it sent.
+//
 // A candidate ruleset (--rules) replaces the scenario's; with `diff` both
 // run in lockstep on two copies of the host and every frame whose fate
 // differs (dropped / delivered / forwarded, output interface, addresses
@@ -36,6 +42,8 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "replay/merge.h"
@@ -45,9 +53,19 @@
 
 namespace nfemu::replay {
 
+// An interface of the captured host by its index (--ifindex wan=2).
+struct IfIndex {
+  std::string ifname;
+  uint32_t index = 0;
+};
+
+// The input name of a capture of every interface (tcpdump -i any).
+inline constexpr std::string_view kAnyInterface = "any";
+
 struct ReplayOptions {
   std::string host;
   std::vector<Input> inputs;
+  std::vector<IfIndex> ifindex;  // for inputs named "any"
   std::string out_dir;  // empty: no artifacts
   uint64_t window_us = 1000;
   std::optional<xt::Ruleset> candidate;
@@ -88,6 +106,10 @@ struct ReplaySummary {
     std::string ifname, path, linktype;
     uint64_t frames = 0, ipv4 = 0, ipv6 = 0, arp = 0, vlan = 0, other = 0, runt = 0, cut = 0, own = 0;
     uint64_t fixed = 0;  // frames whose checksums --fix-checksums recomputed
+    // An "any" input: the frames replayed on each interface, and the
+    // frames whose interface index no IfIndex names (not replayed).
+    std::vector<std::pair<std::string, uint64_t>> by_interface;
+    std::map<uint32_t, uint64_t> unnamed;
   };
   std::vector<InputStats> inputs;
   std::vector<std::string> warnings;  // truncated files
@@ -103,7 +125,8 @@ struct ReplaySummary {
 // Runs the replay; diff lines (and nothing else) go to `diff_out`.
 // Fails on bad input the run cannot start or go on with: unknown host or
 // interface, unreadable files, link types other than Ethernet / raw IP /
-// Linux cooked, frames out of order beyond the window.
+// Linux cooked, an "any" input that is not LINUX_SLL2 or without
+// `ifindex`, frames out of order beyond the window.
 Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& opts, std::ostream& diff_out);
 
 // The table printed on stdout (and written to DIR/HOST/summary.txt).

@@ -38,7 +38,12 @@ set +e
 "$nfemu" replay "$sc" --host gw --in "eth9=$work/run/gw/wan.pcap" > /dev/null 2>> "$work/err.txt"; rc2=$?
 "$nfemu" replay "$sc" --host nope --in "wan=$work/run/gw/wan.pcap" > /dev/null 2>> "$work/err.txt"; rc3=$?
 "$nfemu" replay "$sc" --host gw --in "wan=$work/missing.pcap" > /dev/null 2>> "$work/err.txt"; rc4=$?
+"$nfemu" replay "$sc" --host gw --in "any=$work/run/gw/wan.pcap" --ifindex wan > /dev/null 2>> "$work/err.txt"; rc5=$?
+"$nfemu" replay "$sc" --host gw --in "any=$work/run/gw/wan.pcap" --ifindex wan=2 > /dev/null 2>> "$work/err.txt"; rc6=$?
 set -e
+[ "$rc5$rc6" = 22 ] || { cat "$work/err.txt"; fail "--ifindex exit codes $rc5$rc6"; }
+grep -q -- "--ifindex wan: expected IFNAME=INDEX, e.g. --ifindex wan=2" "$work/err.txt" || fail "--ifindex message"
+grep -q -- "--in any=.*: a EN10MB (1) capture does not say which interface" "$work/err.txt" || fail "any message"
 [ "$rc1$rc2$rc3$rc4" = 2222 ] || { cat "$work/err.txt"; fail "bad input exit codes $rc1$rc2$rc3$rc4"; }
 grep -q "host gw has no interface eth9 (it has wan, lan)" "$work/err.txt" || fail "interface message"
 grep -q "the scenario has no host nope" "$work/err.txt" || fail "host message"

@@ -907,6 +907,111 @@ TEST(ReplayTest, LinuxCookedCaptureSkipsOutgoingFrames) {
 }
 
 
+// tcpdump -i any since libpcap 1.10 (LINUX_SLL2): a 20-byte header with the
+// interface index. IPv4 from `frame` (an Ethernet frame) behind it.
+std::vector<uint8_t> sll2(uint32_t ifindex, uint8_t pkttype, const std::vector<uint8_t>& frame,
+                          uint16_t proto = 0x0800, packet::Mac src = kPeer) {
+  std::vector<uint8_t> r(20 + (frame.size() - 14));
+  r[0] = static_cast<uint8_t>(proto >> 8);
+  r[1] = static_cast<uint8_t>(proto);
+  for (int i = 0; i < 4; ++i) r[4 + i] = static_cast<uint8_t>(ifindex >> (24 - 8 * i));
+  r[9] = 1;  // ARPHRD_ETHER
+  r[10] = pkttype;
+  r[11] = 6;
+  std::copy(src.begin(), src.end(), r.begin() + 12);
+  std::copy(frame.begin() + 14, frame.end(), r.begin() + 20);
+  return r;
+}
+
+constexpr uint8_t kPacketHost = 0, kPacketOutgoing = 4;
+constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1};
+
+// One capture of every interface of fw: a DNS query in on wan (index 2),
+// its answer in on lan (index 3), each also seen going out, the host
+// talking to itself on lo (1), a frame of an interface nobody named (9),
+// IPv6 and a runt.
+std::vector<Rec> any_fixture() {
+  auto query = eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53");
+  auto answer = eth_frame("udp 198.51.100.10:53 > 203.0.113.10:5000");
+  return {
+      {1000, sll2(2, kPacketHost, query)},
+      {1001, sll2(3, kPacketOutgoing, query, 0x0800, {0x02, 0, 0, 0, 0, 2})},
+      {2000, sll2(3, kPacketHost, answer, 0x0800, kLanPeer)},
+      {2001, sll2(2, kPacketOutgoing, answer, 0x0800, kFwWan)},
+      {3000, sll2(1, kPacketHost, eth_frame("udp 127.0.0.1:1 > 127.0.0.1:2"), 0x0800, {})},
+      {4000, sll2(9, kPacketHost, query)},
+      {5000, sll2(2, kPacketHost, raw_frame(0x86dd, 40), 0x86dd)},
+      {6000, std::vector<uint8_t>(12, 0)},
+  };
+}
+
+TEST(ReplayTest, AnyCaptureFramesArriveOnTheInterfaceTheirIndexNames) {
+  TempDir d;
+  write_pcap(d.file("any.pcap"), any_fixture(), kDltLinuxSll2);
+  auto sc = load(kScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"any", d.file("any.pcap")}};
+  o.ifindex = {{"wan", 2}, {"lan", 3}};
+  o.out_dir = d.file("out");
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& in = r->inputs[0];
+  EXPECT_EQ(in.frames, 8u);
+  EXPECT_EQ(in.ipv4, 2u);
+  EXPECT_EQ(in.own, 3u);  // two forwarded copies going out, lo
+  EXPECT_EQ(in.ipv6, 1u);
+  EXPECT_EQ(in.runt, 1u);
+  EXPECT_EQ(in.unnamed, (std::map<uint32_t, uint64_t>{{9, 1}}));
+  using ByIf = std::vector<std::pair<std::string, uint64_t>>;
+  EXPECT_EQ(in.by_interface, (ByIf{{"wan", 1}, {"lan", 1}}));
+  const HostStats& h = r->hosts[0];
+  EXPECT_EQ(h.forwarded, 2u);
+  // The answer arrived on lan, so it is the query's reply and leaves on wan.
+  EXPECT_EQ(h.out_frames, (std::map<std::string, uint64_t>{{"lan", 1}, {"wan", 1}}));
+  EXPECT_EQ(h.connections, (std::map<std::string, uint64_t>{{"udp", 1}})) << format_summary(*r);
+  // The query's LOG line: in on wan, from the MAC the cooked header carried.
+  std::string klog = slurp(d.file("out/fw/kern.log"));
+  EXPECT_NE(klog.find("IN=wan OUT=lan MAC=02:00:00:00:00:01:02:aa:00:00:00:01:08:00"), std::string::npos) << klog;
+  std::string text = format_summary(*r);
+  EXPECT_NE(text.find("any " + d.file("any.pcap") + ": IPv4 replayed on wan 1, lan 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("1 frames not replayed: no --ifindex names their interface index: 9 (1 frames)"),
+            std::string::npos)
+      << text;
+}
+
+TEST(ReplayTest, AnyInputNeedsCookedV2AndIndexesThatNameInterfaces) {
+  TempDir d;
+  write_pcap(d.file("any.pcap"), any_fixture(), kDltLinuxSll2);
+  write_pcap(d.file("wan.pcap"), fixture());
+  auto sc = load(kScenario);
+  auto error = [&](std::vector<Input> inputs, std::vector<IfIndex> ifindex) {
+    ReplayOptions o;
+    o.host = "fw";
+    o.inputs = std::move(inputs);
+    o.ifindex = std::move(ifindex);
+    std::ostringstream diff;
+    auto r = replay(sc, o, diff);
+    return r ? std::string("(no error)") : r.error().message;
+  };
+  Input any{"any", d.file("any.pcap")};
+  auto has = [](const std::string& text, std::string_view part) {
+    return text.find(part) != std::string::npos ? ::testing::AssertionSuccess()
+                                                : ::testing::AssertionFailure() << text;
+  };
+  EXPECT_TRUE(has(error({any}, {}), "name the indexes with --ifindex IFNAME=INDEX"));
+  EXPECT_TRUE(has(error({{"any", d.file("wan.pcap")}}, {{"wan", 2}}),
+                  "a EN10MB (1) capture does not say which interface each frame came in on"));
+  EXPECT_TRUE(has(error({any}, {{"eth7", 2}}), "--ifindex eth7=2: host fw has no interface eth7 (it has wan, lan)"));
+  EXPECT_TRUE(has(error({any}, {{"wan", 1}}), "index 1 is lo"));
+  EXPECT_TRUE(has(error({any}, {{"wan", 2}, {"lan", 2}}), "--ifindex lan=2: index 2 is also --ifindex wan"));
+  EXPECT_TRUE(has(error({any}, {{"wan", 2}, {"wan", 3}}), "--ifindex wan=3: wan is also index 2"));
+  EXPECT_TRUE(has(error({{"wan", d.file("wan.pcap")}}, {{"wan", 2}}), "there is none"));
+  // A plain input next to an "any" one keeps its interface.
+  EXPECT_EQ(error({{"wan", d.file("wan.pcap")}, any}, {{"lan", 3}}), "(no error)");
+}
+
 namespace {
 // The process's resident pages that map files (/proc/self/status), in kB.
 long rss_file_kb() {
