@@ -730,6 +730,22 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
   return now_ns;
 }
 
+// ", the capture's frames carry 2 (120 frames), 3 (80 frames)": what an
+// "any" capture's LINUX_SLL2 headers say, for the message that asks for
+// --ifindex (empty if the file cannot tell).
+std::string indexes_in(const std::string& path) {
+  auto m = Merger::open({{std::string(kAnyInterface), path}});
+  if (!m || m->linktype(0) != kDltLinuxSll2) return "";
+  std::map<uint32_t, uint64_t> frames;
+  MergedFrame f;
+  while (m->next(f))
+    if (f.data.size() >= kSll2Header && f.data[10] != kSllOutgoing) ++frames[be32(f.data.data() + 4)];
+  std::string list;
+  for (const auto& [index, n] : frames)
+    list += fmt::format("{}{} ({} frames{})", list.empty() ? "" : ", ", index, n, index == kLoopbackIndex ? ", lo" : "");
+  return list.empty() ? "" : "; the capture's incoming frames carry " + list;
+}
+
 }  // namespace
 
 Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& opts, std::ostream& diff_out) {
@@ -755,8 +771,8 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
       if (opts.ifindex.empty())
         return make_error(fmt::format(
             "--in any={}: each frame of a tcpdump -i any capture arrives on the interface whose index it carries; "
-            "name the indexes with --ifindex IFNAME=INDEX (`ip -o link` on the captured host lists them)",
-            in.path));
+            "name the indexes with --ifindex IFNAME=INDEX (`ip -o link` on the captured host lists them){}",
+            in.path, indexes_in(in.path)));
       continue;
     }
     if (in.ifname == "lo" || !sh.find_interface(in.ifname))

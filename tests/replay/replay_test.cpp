@@ -1001,6 +1001,8 @@ TEST(ReplayTest, AnyInputNeedsCookedV2AndIndexesThatNameInterfaces) {
                                                 : ::testing::AssertionFailure() << text;
   };
   EXPECT_TRUE(has(error({any}, {}), "name the indexes with --ifindex IFNAME=INDEX"));
+  EXPECT_TRUE(has(error({any}, {}), "the capture's incoming frames carry 1 (1 frames, lo), 2 (2 frames), 3 (1 frames), "
+                                    "9 (1 frames)"));
   EXPECT_TRUE(has(error({{"any", d.file("wan.pcap")}}, {{"wan", 2}}),
                   "a EN10MB (1) capture does not say which interface each frame came in on"));
   EXPECT_TRUE(has(error({any}, {{"eth7", 2}}), "--ifindex eth7=2: host fw has no interface eth7 (it has wan, lan)"));
