@@ -1,7 +1,8 @@
 // A pcap file of arbitrary bytes replayed into a small firewall (the
 // fixture of tests/replay): libpcap and replay's frame decoding must
 // report, never crash. Invariant: every frame read is counted in exactly
-// one category of its input.
+// one category of its input, read as the capture of one interface and, if
+// it is LINUX_SLL2, as a tcpdump -i any capture of every interface.
 #include <unistd.h>
 
 #include <cstdint>
@@ -66,5 +67,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (counted != in.frames) std::abort();
   }
   if (r->hosts.at(0).replayed != r->inputs[0].ipv4) std::abort();
+  // The same bytes as a tcpdump -i any capture: a LINUX_SLL2 file puts each
+  // frame on the interface its index names (any other link type is
+  // refused); frames of unnamed indexes are counted apart.
+  o.candidate.reset();
+  o.diff = false;
+  o.inputs = {{"any", path}};
+  o.ifindex = {{"wan", 2}, {"lan", 3}};
+  auto a = nfemu::replay::replay(*sc, o, diff);
+  if (!a) return 0;
+  const auto& in = a->inputs.at(0);
+  uint64_t unnamed = 0, by_interface = 0;
+  for (const auto& [index, n] : in.unnamed) unnamed += n;
+  for (const auto& [name, n] : in.by_interface) by_interface += n;
+  if (in.ipv4 + in.ipv6 + in.arp + in.vlan + in.other + in.runt + in.cut + in.own + unnamed != in.frames) std::abort();
+  if (by_interface != in.ipv4 || a->hosts.at(0).replayed != in.ipv4) std::abort();
   return 0;
 }
