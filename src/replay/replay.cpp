@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +30,7 @@ namespace fs = std::filesystem;
 constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 constexpr uint16_t kEtherTypeVlan = 0x8100;
 constexpr uint16_t kEtherTypeQinQ = 0x88a8;
+constexpr size_t kVlanTag = 4;  // TCI and the inner EtherType
 constexpr size_t kSllHeader = 16;
 constexpr size_t kSll2Header = 20;
 constexpr uint16_t kSllOutgoing = 4;  // PACKET_OUTGOING
@@ -526,6 +528,11 @@ struct Ports {
   struct Route {
     size_t port = 0;        // a plain input's
     bool by_index = false;  // "any": the frame's interface index says
+    // An Ethernet input's VLANs: an 802.1Q frame of VLAN v arrives on the
+    // host's interface named IFNAME.v (the name `ip link add link IFNAME
+    // type vlan id v` gives), untagged, as the kernel's VLAN device
+    // receives it. Tags of other VLANs: not replayed (counted).
+    std::vector<std::pair<uint16_t, size_t>> vlans;
   };
   std::vector<Route> of_input;
   // Interface index -> port: the few --ifindex names, whose ports follow
@@ -567,8 +574,18 @@ struct Ports {
     std::memcpy(eth.dst.data(), d.data(), 6);
     std::memcpy(eth.src.data(), d.data() + 6, 6);
     eth.ethertype = be16(d.data() + 12);
-    if (eth.src == ports.links[port].own) return ++in.own, false;  // the host's own output, captured both ways
     l3 = d.subspan(packet::kEthernetHeader);
+    if (eth.ethertype == kEtherTypeVlan && !route.vlans.empty() && l3.size() >= kVlanTag) [[unlikely]] {
+      const uint16_t vid = be16(l3.data()) & 0x0fff;
+      for (const auto& [v, p] : route.vlans)
+        if (v == vid) {
+          port = p;
+          eth.ethertype = be16(l3.data() + 2);
+          l3 = l3.subspan(kVlanTag);
+          break;
+        }
+    }
+    if (eth.src == ports.links[port].own) return ++in.own, false;  // the host's own output, captured both ways
   } else if (f.linktype == kDltLinuxSll) {
     if (d.size() < kSllHeader) return ++in.runt, false;
     if (be16(d.data()) == kSllOutgoing) return ++in.own, false;
@@ -730,6 +747,16 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
   return now_ns;
 }
 
+// The VLAN id of interface `name` if it is parent.VID (VID 1 to 4094).
+std::optional<uint16_t> vlan_of(std::string_view name, std::string_view parent) {
+  if (name.size() <= parent.size() + 1 || !name.starts_with(parent) || name[parent.size()] != '.') return std::nullopt;
+  std::string_view digits = name.substr(parent.size() + 1);
+  unsigned vid = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), vid);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || vid < 1 || vid > 4094) return std::nullopt;
+  return static_cast<uint16_t>(vid);
+}
+
 // ", the capture's frames carry 2 (120 frames), 3 (80 frames)": what an
 // "any" capture's LINUX_SLL2 headers say, for the message that asks for
 // --ifindex (empty if the file cannot tell).
@@ -852,6 +879,11 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   for (const auto& i : opts.inputs) {
     bool any = i.ifname == kAnyInterface;
     ports.of_input.push_back({any ? 0 : add_port(i.ifname), any});
+    if (any) continue;
+    for (const auto& vi : sh.interfaces) {
+      auto vid = vlan_of(vi.name, i.ifname);
+      if (vid) ports.of_input.back().vlans.emplace_back(*vid, add_port(vi.name));
+    }
   }
   ports.first_index_port = ports.links.size();
   for (const auto& x : opts.ifindex) ports.of_index.emplace_back(x.index, add_port(x.ifname));
@@ -913,6 +945,9 @@ std::string format_summary(const ReplaySummary& s) {
     line("  {:<10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {} ({})", in.ifname, in.frames, in.ipv4, in.ipv6,
          in.arp, in.vlan, in.other, in.runt + in.cut, in.own, in.path, in.linktype);
   line("  (only IPv4 is replayed; short: runts and datagrams cut by the snaplen; own: frames the host sent itself)");
+  if (std::any_of(s.inputs.begin(), s.inputs.end(), [](const auto& in) { return in.vlan > 0; }))
+    line("  (VLAN: a frame tagged with VLAN v of a capture of IFNAME arrives on the host's interface IFNAME.v; "
+         "counted here: tags of VLANs the host has no such interface for)");
   for (const auto& in : s.inputs) {
     if (in.by_interface.empty()) continue;
     std::string per_if;

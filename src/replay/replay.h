@@ -16,9 +16,12 @@
 // Streaming: one frame at a time through a reorder window (merge.h); the
 // artifacts are appended as the run goes; counters are keyed by rule, so
 // memory is bounded by the conntrack table (and the window), not by the
-// capture. Frames the host cannot see as IPv4 (IPv6, ARP, VLAN-tagged,
-// other EtherTypes, runts, datagrams cut by the capture's snaplen) are
-// counted and reported, not replayed.
+// capture. Frames the host cannot see as IPv4 (IPv6, ARP, other
+// EtherTypes, runts, datagrams cut by the capture's snaplen) are counted
+// and reported, not replayed. An 802.1Q frame of VLAN v in a capture of
+// IFNAME arrives untagged on the host's interface IFNAME.v (the name `ip
+// link add link IFNAME type vlan id v` gives), as on the kernel's VLAN
+// device; tags of VLANs the host has no such interface for are counted.
 //
 // Captures should hold what arrives (tcpdump -Q in). A capture of both
 // directions works when the scenario gives the interface the captured

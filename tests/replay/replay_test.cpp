@@ -981,6 +981,43 @@ TEST(ReplayTest, AnyCaptureFramesArriveOnTheInterfaceTheirIndexNames) {
       << text;
 }
 
+// A trunk: fw has wan and a VLAN device on it, wan.10. A capture of wan
+// holds 802.1Q frames; those of VLAN 10 arrive on wan.10 untagged, those
+// of a VLAN fw has no device for are counted and not replayed.
+TEST(ReplayTest, TaggedFramesArriveOnTheirVlanInterface) {
+  TempDir d;
+  auto tagged = [](uint16_t vid, std::vector<uint8_t> f) {
+    std::vector<uint8_t> t(f.size() + 4);
+    std::copy(f.begin(), f.begin() + 12, t.begin());
+    const uint8_t tag[] = {0x81, 0x00, static_cast<uint8_t>(vid >> 8), static_cast<uint8_t>(vid)};
+    std::copy(std::begin(tag), std::end(tag), t.begin() + 12);
+    std::copy(f.begin() + 12, f.end(), t.begin() + 16);
+    return t;
+  };
+  write_pcap(d.file("wan.pcap"), {{1, tagged(10, eth_frame("udp 192.0.2.50:5000 > 198.51.100.10:53"))},
+                                  {2, tagged(20, eth_frame("udp 192.0.2.51:5000 > 198.51.100.10:53"))},
+                                  {3, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53")}});
+  std::string text(kScenario);
+  text += "[hosts.fw.interfaces.\"wan.10\"]\naddresses = [\"192.0.2.1/24\"]\nmac = \"02:00:00:00:00:01\"\n";
+  auto sc = load(text);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}};
+  o.out_dir = d.file("out");
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->inputs[0].ipv4, 2u);
+  EXPECT_EQ(r->inputs[0].vlan, 1u);
+  EXPECT_EQ(r->hosts[0].forwarded, 2u);
+  std::string klog = slurp(d.file("out/fw/kern.log"));
+  EXPECT_NE(klog.find("IN=wan.10 OUT=lan MAC=02:00:00:00:00:01:02:aa:00:00:00:01:08:00 SRC=192.0.2.50"), std::string::npos)
+      << klog;
+  EXPECT_NE(klog.find("IN=wan OUT=lan MAC=02:00:00:00:00:01:02:aa:00:00:00:01:08:00 SRC=203.0.113.10"), std::string::npos)
+      << klog;
+  EXPECT_NE(format_summary(*r).find("arrives on the host's interface IFNAME.v"), std::string::npos);
+}
+
 TEST(ReplayTest, AnyInputNeedsCookedV2AndIndexesThatNameInterfaces) {
   TempDir d;
   write_pcap(d.file("any.pcap"), any_fixture(), kDltLinuxSll2);
