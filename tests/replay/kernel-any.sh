@@ -96,57 +96,62 @@ ipt() { ip netns exec "$F" iptables-legacy "$@"; }
 # -s 1600 -B 65536: a ring slot is as large as the snaplen, and 256 KiB
 # slots (-s 0) left room for a few frames only: bursts were dropped.
 start_capture() {
-  mkdir -p "$work/$1"
-  ip netns exec "$F" iptables-legacy-save > "$work/$1/fw.rules"
-  ip netns exec "$F" tcpdump -i any --immediate-mode -U -s 1600 -B 65536 -w "$work/$1/any.pcap" ip \
-    2>"$work/$1/tcpdump.err" &
+  local dir="$work/$1"
+  mkdir -p "$dir"
+  ip netns exec "$F" iptables-legacy-save > "$dir/fw.rules"
+  ip netns exec "$F" tcpdump -i any --immediate-mode -U -s 1600 -B 65536 -w "$dir/any.pcap" ip 2>"$dir/any.err" &
   tcpdump_pid=$!
-  for _ in $(seq 50); do grep -q "listening on" "$work/$1/tcpdump.err" && break; sleep 0.1; done
-  grep -q "LINUX_SLL2" "$work/$1/tcpdump.err" ||
-    skip "tcpdump -i any does not write LINUX_SLL2 here: $(cat "$work/$1/tcpdump.err")"
+  for _ in $(seq 50); do grep -q "listening on" "$dir/any.err" && break; sleep 0.1; done
+  grep -q "LINUX_SLL2" "$dir/any.err" || skip "tcpdump -i any does not write LINUX_SLL2 here: $(cat "$dir/any.err")"
 }
 stop_capture() {
   sleep 0.3
   kill -INT "$tcpdump_pid"
   wait "$tcpdump_pid" 2>/dev/null || true
   tcpdump_pid=""
-  grep -q "^0 packets dropped by kernel" "$work/$1/tcpdump.err" ||
-    fail "the capture lost frames: $(cat "$work/$1/tcpdump.err")"
+  grep -q "^0 packets dropped by kernel" "$work/$1/any.err" ||
+    fail "the capture lost frames: $(cat "$work/$1/any.err")"
 }
 
-# Replays phase $1's capture into fw (its rules as saved before the
-# traffic; $2: the scenario's routes) and compares what nfemu sent with
-# what the kernel sent, datagram for datagram, and the rule counters.
-# $3 $4: the fewest datagrams the kernel must have sent on wan and lan,
-# $5: ICMP errors through fw each way ("errors") or not.
+# Replays phase $1's capture into fw and compares what nfemu sent with what
+# the kernel sent, datagram for datagram, the rule counters and the
+# connections. The scenario is fw as it is: the interfaces $3 (their
+# addresses and MACs), its rules as saved before the traffic, $2: its
+# routes. $4: NAME:N, the fewest datagrams the kernel must have sent on
+# interface NAME; $5: the interfaces an ICMP error must have left by.
+# The -i any capture is replayed, every interface of $3 named by its index.
 replay_and_compare() {
-  local dir="$work/$1"
-  local wan_index lan_index
-  wan_index=$(ip -n "$F" -o link show wan | cut -d: -f1)
-  lan_index=$(ip -n "$F" -o link show lan | cut -d: -f1)
+  local phase=$1 routes=$2 ifaces=$3 least=$4 errors=$5
+  local dir="$work/$phase" i args=() compared=() toml
   ip netns exec "$F" iptables-legacy-save -c > "$dir/kernel-counters.rules"
-  ip netns exec "$F" conntrack -L > "$dir/kernel-conntrack.txt" 2>/dev/null || fail "phase $1: conntrack -L"
-  cat > "$dir/fw.toml" <<EOF
-[hosts.fw]
-sysctl = { "net.ipv4.ip_forward" = 1 }
-iptables-save = "fw.rules"
-routes = [$2]
-[hosts.fw.interfaces.wan]
-addresses = ["203.0.113.1/24"]
-mac = "02:00:00:00:0f:01"
-[hosts.fw.interfaces.lan]
-addresses = ["198.51.100.1/24"]
-mac = "02:00:00:00:0f:02"
-EOF
-  "$nfemu" replay "$dir/fw.toml" --host fw --in "any=$dir/any.pcap" --ifindex "wan=$wan_index" \
-    --ifindex "lan=$lan_index" --out "$dir/out" > "$dir/summary.txt" || fail "phase $1: replay exited $?"
+  ip netns exec "$F" conntrack -L > "$dir/kernel-conntrack.txt" 2>/dev/null || fail "phase $phase: conntrack -L"
+  toml=$(printf '[hosts.fw]\nsysctl = { "net.ipv4.ip_forward" = 1 }\niptables-save = "fw.rules"\nroutes = [%s]\n' "$routes")
+  for i in $ifaces; do
+    local index addrs mac
+    index=$(ip -n "$F" -o link show "$i" | cut -d: -f1)
+    addrs=$(ip -n "$F" -o -4 addr show dev "$i" | awk '{printf "%s\"%s\"", n++ ? ", " : "", $4}')
+    mac=$(ip -n "$F" -o link show "$i" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+    toml+=$(printf '\n[hosts.fw.interfaces."%s"]\naddresses = [%s]\nmac = "%s"\n' "$i" "$addrs" "$mac")
+    args+=(--ifindex "$i=$index")
+    local n=0 l
+    for l in $least; do [ "${l%:*}" = "$i" ] && n=${l##*:}; done
+    compared+=("$i=$index:$n")
+  done
+  echo "$toml" > "$dir/fw.toml"
+  "$nfemu" replay "$dir/fw.toml" --host fw --in "any=$dir/any.pcap" "${args[@]}" --out "$dir/out" \
+    > "$dir/summary.txt" || fail "phase $phase: replay exited $?"
+  grep -q "IPv4 replayed on" "$dir/summary.txt" || fail "phase $phase: frames by interface"
   sed "s/^/  /" "$dir/summary.txt"
-  grep -q "IPv4 replayed on wan [0-9]*, lan [0-9]" "$dir/summary.txt" || fail "phase $1: frames by interface"
-  python3 - "$dir" "$wan_index" "$lan_index" "$3" "$4" "$5" <<'PY' || fail "phase $1: nfemu and the kernel differ"
+  python3 - "$dir" "$errors" "${compared[@]}" <<'PY' || fail "phase $phase: nfemu and the kernel differ"
 import struct, sys
-work, wan, lan = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-least = {"wan": int(sys.argv[4]), "lan": int(sys.argv[5])}
-want_errors = sys.argv[6] == "errors"
+# ARGS: the phase's folder, the interfaces an ICMP error must have left
+# by, then NAME=INDEX:LEAST for each interface compared.
+work, want_errors = sys.argv[1], sys.argv[2].split()
+ifaces = []
+for arg in sys.argv[3:]:
+    name, rest = arg.split("=", 1)
+    index, least = rest.split(":")
+    ifaces.append((name, int(index), int(least or 0)))
 
 def records(path):
     d = open(path, "rb").read()
@@ -174,14 +179,14 @@ def flow(d):
 def in_flow_order(datagrams):
     return [d.hex() for d in sorted(datagrams, key=flow)]
 
-sent = {wan: [], lan: []}
+sent = {index: [] for _, index, _ in ifaces}
 for lt, r in records(f"{work}/any.pcap"):
     assert lt == 276, lt
     proto, index, pkttype = struct.unpack("!H", r[0:2])[0], struct.unpack("!I", r[4:8])[0], r[10]
     if pkttype == 4 and proto == 0x0800 and index in sent:
         sent[index].append(datagram(r[20:]))
 bad = 0
-for name, index in (("wan", wan), ("lan", lan)):
+for name, index, least in ifaces:
     emitted = [datagram(r[14:]) for lt, r in records(f"{work}/out/fw/{name}.pcap") if r[12:14] == b"\x08\x00"]
     got, want = in_flow_order(emitted), in_flow_order(sent[index])
     print(f"kernel-any: {name}: kernel sent {len(want)} IPv4 datagrams, nfemu {len(got)}")
@@ -195,7 +200,7 @@ for name, index in (("wan", wan), ("lan", lan)):
                 shown += 1
                 print(f"  {name} #{k + 1}:\n    kernel: {w}\n    nfemu:  {g}")
     errors = [d for d in sent[index] if d[9] == 1 and d[(d[0] & 15) * 4] == 3]
-    if len(want) < least[name] or (want_errors and not errors):
+    if len(want) < least or (name in want_errors and not errors):
         print(f"kernel-any: FAIL: {name}: the kernel sent {len(want)} datagrams, {len(errors)} ICMP errors")
         bad += 1
 # Every rule's and policy's packet and byte counts, table by table (the
@@ -307,7 +312,7 @@ refused(("203.0.113.2", 9999), b"hi")  # masqueraded; closed: the client's error
 PY
 # A ping (iputils may be missing): an echo request from a raw socket, its
 # reply awaited.
-ip netns exec "$C" python3 - <<'PY' || fail "no echo reply through fw"
+cat > "$work/1/ping.py" <<'PY'
 import socket, struct
 def csum(b):
     s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
@@ -323,9 +328,10 @@ while True:
     if d[20] == 0 and d[24:26] == struct.pack("!H", 77):
         break
 PY
+ip netns exec "$C" python3 "$work/1/ping.py" || fail "no echo reply through fw"
 stop_capture 1
 # The traffic makes at least 6 and 8 datagrams (TCP may merge ACKs).
-replay_and_compare 1 "" 6 8 errors
+replay_and_compare 1 "" "wan lan" "wan:6 lan:8" "wan lan"
 grep -q "^ *[1-9][0-9]*  filter FORWARD rule 2: -A FORWARD -p tcp -m tcp --dport 23 -j DROP" "$work/1/summary.txt" ||
   fail "phase 1: telnet drop"
 
@@ -448,9 +454,10 @@ print(f"kernel-any: phase 2 sent {sent} frames of the trace, left out {skipped}"
 PY
 wait "$reflector" || fail "phase 2: the server's reflector failed"
 stop_capture 2
-replay_and_compare 2 '"default via 198.51.100.2"' 0 1000 none
+replay_and_compare 2 '"default via 198.51.100.2"' "wan lan" "lan:1000" ""
 # Only a source-NATed flow is answered (reflect.py).
 if [ "${NFEMU_ANY_SHAPE:-nat}" = nat ]; then
   grep -q "tcp ESTABLISHED" "$work/2/summary.txt" || fail "phase 2: no connection was answered"
 fi
+
 echo "kernel-any: ok"
