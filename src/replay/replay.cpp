@@ -531,8 +531,14 @@ struct Ports {
     // An Ethernet input's VLANs: an 802.1Q frame of VLAN v arrives on the
     // host's interface named IFNAME.v (the name `ip link add link IFNAME
     // type vlan id v` gives), untagged, as the kernel's VLAN device
-    // receives it. Tags of other VLANs: not replayed (counted).
+    // receives it. Tags of other VLANs: not replayed (counted; the kernel
+    // makes them PACKET_OTHERHOST, which ip_rcv drops).
     std::vector<std::pair<uint16_t, size_t>> vlans;
+    std::optional<size_t> vlan_port(uint16_t vid) const {
+      for (const auto& [v, p] : vlans)
+        if (v == vid) return p;
+      return std::nullopt;
+    }
   };
   std::vector<Route> of_input;
   // Interface index -> port: the few --ifindex names, whose ports follow
@@ -575,15 +581,15 @@ struct Ports {
     std::memcpy(eth.src.data(), d.data() + 6, 6);
     eth.ethertype = be16(d.data() + 12);
     l3 = d.subspan(packet::kEthernetHeader);
-    if (eth.ethertype == kEtherTypeVlan && !route.vlans.empty() && l3.size() >= kVlanTag) [[unlikely]] {
+    if (eth.ethertype == kEtherTypeVlan && l3.size() >= kVlanTag) [[unlikely]] {
+      // VLAN 0 is a priority tag: the frame is the link's own.
       const uint16_t vid = be16(l3.data()) & 0x0fff;
-      for (const auto& [v, p] : route.vlans)
-        if (v == vid) {
-          port = p;
-          eth.ethertype = be16(l3.data() + 2);
-          l3 = l3.subspan(kVlanTag);
-          break;
-        }
+      std::optional<size_t> to = vid == 0 ? std::optional<size_t>(port) : route.vlan_port(vid);
+      if (to) {
+        port = *to;
+        eth.ethertype = be16(l3.data() + 2);
+        l3 = l3.subspan(kVlanTag);
+      }
     }
     if (eth.src == ports.links[port].own) return ++in.own, false;  // the host's own output, captured both ways
   } else if (f.linktype == kDltLinuxSll) {

@@ -58,6 +58,15 @@ std::vector<uint8_t> raw_frame(uint16_t ethertype, size_t payload) {
   return f;
 }
 
+// An 802.1Q frame of VLAN `vid` (fw has no VLAN interfaces: counted).
+std::vector<uint8_t> vlan_frame(uint16_t vid) {
+  auto f = raw_frame(0x8100, 50);
+  f[14] = static_cast<uint8_t>(vid >> 8);
+  f[15] = static_cast<uint8_t>(vid);
+  f[16] = 0x08;  // IPv4 inside
+  return f;
+}
+
 struct Rec {
   uint64_t ts_us;
   std::vector<uint8_t> bytes;
@@ -398,7 +407,7 @@ std::vector<Rec> fixture() {
       {1300000, raw_frame(0x0806, 28)},
       {1400000, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53")},
       {1500000, eth_frame("udp 203.0.113.1:5000 > 203.0.113.10:53", kFwWan)},
-      {1600000, raw_frame(0x8100, 50)},
+      {1600000, vlan_frame(7)},
       {1700000, std::vector<uint8_t>(10, 0)},
   };
 }
@@ -983,7 +992,8 @@ TEST(ReplayTest, AnyCaptureFramesArriveOnTheInterfaceTheirIndexNames) {
 
 // A trunk: fw has wan and a VLAN device on it, wan.10. A capture of wan
 // holds 802.1Q frames; those of VLAN 10 arrive on wan.10 untagged, those
-// of a VLAN fw has no device for are counted and not replayed.
+// of a VLAN fw has no device for are counted and not replayed, those of
+// VLAN 0 (a priority tag) arrive on wan itself.
 TEST(ReplayTest, TaggedFramesArriveOnTheirVlanInterface) {
   TempDir d;
   auto tagged = [](uint16_t vid, std::vector<uint8_t> f) {
@@ -996,7 +1006,8 @@ TEST(ReplayTest, TaggedFramesArriveOnTheirVlanInterface) {
   };
   write_pcap(d.file("wan.pcap"), {{1, tagged(10, eth_frame("udp 192.0.2.50:5000 > 198.51.100.10:53"))},
                                   {2, tagged(20, eth_frame("udp 192.0.2.51:5000 > 198.51.100.10:53"))},
-                                  {3, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53")}});
+                                  {3, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53")},
+                                  {4, tagged(0, eth_frame("udp 203.0.113.11:5000 > 198.51.100.10:53"))}});
   std::string text(kScenario);
   text += "[hosts.fw.interfaces.\"wan.10\"]\naddresses = [\"192.0.2.1/24\"]\nmac = \"02:00:00:00:00:01\"\n";
   auto sc = load(text);
@@ -1007,13 +1018,15 @@ TEST(ReplayTest, TaggedFramesArriveOnTheirVlanInterface) {
   std::ostringstream diff;
   auto r = replay(sc, o, diff);
   ASSERT_TRUE(r) << r.error().message;
-  EXPECT_EQ(r->inputs[0].ipv4, 2u);
+  EXPECT_EQ(r->inputs[0].ipv4, 3u);
   EXPECT_EQ(r->inputs[0].vlan, 1u);
-  EXPECT_EQ(r->hosts[0].forwarded, 2u);
+  EXPECT_EQ(r->hosts[0].forwarded, 3u);
   std::string klog = slurp(d.file("out/fw/kern.log"));
   EXPECT_NE(klog.find("IN=wan.10 OUT=lan MAC=02:00:00:00:00:01:02:aa:00:00:00:01:08:00 SRC=192.0.2.50"), std::string::npos)
       << klog;
   EXPECT_NE(klog.find("IN=wan OUT=lan MAC=02:00:00:00:00:01:02:aa:00:00:00:01:08:00 SRC=203.0.113.10"), std::string::npos)
+      << klog;
+  EXPECT_NE(klog.find("IN=wan OUT=lan MAC=02:00:00:00:00:01:02:aa:00:00:00:01:08:00 SRC=203.0.113.11"), std::string::npos)
       << klog;
   EXPECT_NE(format_summary(*r).find("arrives on the host's interface IFNAME.v"), std::string::npos);
 }
