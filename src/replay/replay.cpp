@@ -951,7 +951,10 @@ std::string format_summary(const ReplaySummary& s) {
     line("  {:<10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {} ({})", in.ifname, in.frames, in.ipv4, in.ipv6,
          in.arp, in.vlan, in.other, in.runt + in.cut, in.own, in.path, in.linktype);
   line("  (only IPv4 is replayed; short: runts and datagrams cut by the snaplen; own: frames the host sent itself)");
-  if (std::any_of(s.inputs.begin(), s.inputs.end(), [](const auto& in) { return in.vlan > 0; }))
+  // An "any" capture's tagged frames are also there untagged, on the
+  // VLAN device's index: --ifindex is the fix there, not a name.
+  if (std::any_of(s.inputs.begin(), s.inputs.end(),
+                  [](const auto& in) { return in.vlan > 0 && in.ifname != kAnyInterface; }))
     line("  (VLAN: a frame tagged with VLAN v of a capture of IFNAME arrives on the host's interface IFNAME.v; "
          "counted here: tags of VLANs the host has no such interface for)");
   for (const auto& in : s.inputs) {
