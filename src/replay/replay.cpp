@@ -15,6 +15,7 @@
 
 #include "conntrack/conntrack.h"
 #include "net/host_setup.h"
+#include "packet/bytes.h"
 #include "packet/grammar.h"
 #include "packet/mangle.h"
 #include "packet/pcap_io.h"
@@ -38,8 +39,21 @@ constexpr uint32_t kLoopbackIndex = 1;  // LOOPBACK_IFINDEX: lo in every namespa
 
 std::string seconds(uint64_t us) { return fmt::format("{}.{:06}", us / 1000000, us % 1000000); }
 
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t be32(const uint8_t* p) { return uint32_t{be16(p)} << 16 | be16(p + 2); }
+using packet::load16;
+
+// A LINUX_SLL2 header (tcpdump -i any): protocol, reserved, interface
+// index, ARPHRD type, packet type, address length, address (8 bytes).
+struct Sll2 {
+  uint16_t protocol;
+  uint32_t index;
+  uint8_t pkttype;
+  uint8_t addr_len;
+  const uint8_t* addr;
+};
+// `d` holds at least kSll2Header bytes.
+[[gnu::always_inline]] inline Sll2 sll2_header(std::span<const uint8_t> d) {
+  return {load16(d.data()), packet::load32(d.data() + 4), d[10], d[11], d.data() + 12};
+}
 
 std::string_view proto_name(uint8_t p) {
   switch (p) {
@@ -368,8 +382,8 @@ class HostRun : private stack::PathObserver {
     fate_.proto = ip.protocol();
     auto l4 = ip.payload();
     if ((fate_.proto == 6 || fate_.proto == 17) && ip.frag_offset() == 0 && l4.size() >= 4) {
-      fate_.sport = be16(l4.data());
-      fate_.dport = be16(l4.data() + 2);
+      fate_.sport = load16(l4.data());
+      fate_.dport = load16(l4.data() + 2);
     }
   }
 
@@ -579,37 +593,35 @@ struct Ports {
     if (d.size() < packet::kEthernetHeader) return ++in.runt, false;
     std::memcpy(eth.dst.data(), d.data(), 6);
     std::memcpy(eth.src.data(), d.data() + 6, 6);
-    eth.ethertype = be16(d.data() + 12);
+    eth.ethertype = load16(d.data() + 12);
     l3 = d.subspan(packet::kEthernetHeader);
     if (eth.ethertype == kEtherTypeVlan && l3.size() >= kVlanTag) [[unlikely]] {
       // VLAN 0 is a priority tag: the frame is the link's own.
-      const uint16_t vid = be16(l3.data()) & 0x0fff;
+      const uint16_t vid = load16(l3.data()) & 0x0fff;
       std::optional<size_t> to = vid == 0 ? std::optional<size_t>(port) : route.vlan_port(vid);
       if (to) {
         port = *to;
-        eth.ethertype = be16(l3.data() + 2);
+        eth.ethertype = load16(l3.data() + 2);
         l3 = l3.subspan(kVlanTag);
       }
     }
     if (eth.src == ports.links[port].own) return ++in.own, false;  // the host's own output, captured both ways
   } else if (f.linktype == kDltLinuxSll) {
     if (d.size() < kSllHeader) return ++in.runt, false;
-    if (be16(d.data()) == kSllOutgoing) return ++in.own, false;
-    cook(eth, ports.links[port], be16(d.data() + 14), be16(d.data() + 4), d.data() + 6);
+    if (load16(d.data()) == kSllOutgoing) return ++in.own, false;
+    cook(eth, ports.links[port], load16(d.data() + 14), load16(d.data() + 4), d.data() + 6);
     l3 = d.subspan(kSllHeader);
   } else if (f.linktype == kDltLinuxSll2) {
-    // protocol, reserved, interface index, ARPHRD type, packet type,
-    // address length, address (8 bytes).
     if (d.size() < kSll2Header) return ++in.runt, false;
-    if (d[10] == kSllOutgoing) return ++in.own, false;
+    const Sll2 h = sll2_header(d);
+    if (h.pkttype == kSllOutgoing) return ++in.own, false;
+    if (h.index == kLoopbackIndex) return ++in.own, false;  // the host talking to itself
     if (route.by_index) {
-      uint32_t index = be32(d.data() + 4);
-      if (index == kLoopbackIndex) return ++in.own, false;  // the host talking to itself
-      auto p = ports.port_of_index(index);
-      if (!p) return ++in.unnamed[index], false;
+      auto p = ports.port_of_index(h.index);
+      if (!p) return ++in.unnamed[h.index], false;
       port = *p;
     }
-    cook(eth, ports.links[port], be16(d.data()), d[11], d.data() + 12);
+    cook(eth, ports.links[port], h.protocol, h.addr_len, h.addr);
     l3 = d.subspan(kSll2Header);
   } else {  // raw IP: the version nibble says which
     if (d.empty()) return ++in.runt, false;
@@ -627,7 +639,7 @@ struct Ports {
   }
   // A datagram longer than what was captured (snaplen) cannot be replayed:
   // the host would see a different packet. Link padding cut off is fine.
-  if (f.data.size() < f.orig_len && l3.size() >= 4 && be16(l3.data() + 2) > l3.size())
+  if (f.data.size() < f.orig_len && l3.size() >= 4 && load16(l3.data() + 2) > l3.size())
     return ++in.cut, false;
   ++in.ipv4;
   if (route.by_index) ++in.by_interface[port - ports.first_index_port].second;
@@ -661,7 +673,7 @@ bool header_in_bounds(const packet::Packet& pkt) {
   auto d = pkt.data();
   if (d.size() < 20 || (d[0] >> 4) != 4) return false;
   size_t ihl = size_t{d[0] & 0x0fu} * 4;
-  size_t total = be16(d.data() + 2);
+  size_t total = load16(d.data() + 2);
   return ihl >= 20 && ihl <= total && total <= d.size();
 }
 
@@ -763,20 +775,26 @@ std::optional<uint16_t> vlan_of(std::string_view name, std::string_view parent) 
   return static_cast<uint16_t>(vid);
 }
 
-// ", the capture's frames carry 2 (120 frames), 3 (80 frames)": what an
-// "any" capture's LINUX_SLL2 headers say, for the message that asks for
-// --ifindex (empty if the file cannot tell).
+// "; the capture's incoming frames (of its first 100000) carry 2 (120
+// frames), 3 (80 frames)": what an "any" capture's LINUX_SLL2 headers say,
+// for the message
+// that asks for --ifindex (empty if the file cannot tell). Only the first
+// frames are read: a day's capture would take as long as its replay.
 std::string indexes_in(const std::string& path) {
+  constexpr uint64_t kLook = 100000;
   auto m = Merger::open({{std::string(kAnyInterface), path}});
   if (!m || m->linktype(0) != kDltLinuxSll2) return "";
   std::map<uint32_t, uint64_t> frames;
   MergedFrame f;
-  while (m->next(f))
-    if (f.data.size() >= kSll2Header && f.data[10] != kSllOutgoing) ++frames[be32(f.data.data() + 4)];
+  for (uint64_t n = 0; n < kLook && m->next(f); ++n) {
+    if (f.data.size() < kSll2Header) continue;
+    const Sll2 h = sll2_header(f.data);
+    if (h.pkttype != kSllOutgoing) ++frames[h.index];
+  }
   std::string list;
   for (const auto& [index, n] : frames)
     list += fmt::format("{}{} ({} frames{})", list.empty() ? "" : ", ", index, n, index == kLoopbackIndex ? ", lo" : "");
-  return list.empty() ? "" : "; the capture's incoming frames carry " + list;
+  return list.empty() ? "" : fmt::format("; the capture's incoming frames (of its first {}) carry {}", kLook, list);
 }
 
 }  // namespace

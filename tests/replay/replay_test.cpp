@@ -1027,6 +1027,21 @@ TEST(ReplayTest, TaggedFramesArriveOnTheirVlanInterface) {
   EXPECT_NE(format_summary(r).find("arrives on the host's interface IFNAME.v"), std::string::npos);
 }
 
+// The same capture given as one interface's: every incoming frame arrives
+// on wan whatever its index, but lo's frames are still the host's own.
+TEST(ReplayTest, CookedV2CaptureAsOneInterface) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"), any_fixture(), kDltLinuxSll2);
+  ReplaySummary r = summary_of(load(kScenario), wan_replay(d));
+  ASSERT_EQ(r.hosts.size(), 1u);
+  const auto& in = r.inputs[0];
+  EXPECT_EQ(in.ipv4, 3u);  // the query, the answer, index 9's
+  EXPECT_EQ(in.own, 3u);   // two going out, lo
+  EXPECT_TRUE(in.unnamed.empty());
+  EXPECT_TRUE(in.by_interface.empty());
+  EXPECT_EQ(r.hosts[0].replayed, 3u);
+}
+
 TEST(ReplayTest, AnyInputNeedsCookedV2AndIndexesThatNameInterfaces) {
   TempDir d;
   write_pcap(d.file("any.pcap"), any_fixture(), kDltLinuxSll2);
@@ -1047,8 +1062,8 @@ TEST(ReplayTest, AnyInputNeedsCookedV2AndIndexesThatNameInterfaces) {
                                                 : ::testing::AssertionFailure() << text;
   };
   EXPECT_TRUE(has(error({any}, {}), "name the indexes with --ifindex IFNAME=INDEX"));
-  EXPECT_TRUE(has(error({any}, {}), "the capture's incoming frames carry 1 (1 frames, lo), 2 (2 frames), 3 (1 frames), "
-                                    "9 (1 frames)"));
+  EXPECT_TRUE(has(error({any}, {}), "the capture's incoming frames (of its first 100000) carry 1 (1 frames, lo), "
+                                    "2 (2 frames), 3 (1 frames), 9 (1 frames)"));
   EXPECT_TRUE(has(error({{"any", d.file("wan.pcap")}}, {{"wan", 2}}),
                   "a EN10MB (1) capture does not say which interface each frame came in on"));
   EXPECT_TRUE(has(error({any}, {{"eth7", 2}}), "--ifindex eth7=2: host fw has no interface eth7 (it has wan, lan)"));
@@ -1056,6 +1071,10 @@ TEST(ReplayTest, AnyInputNeedsCookedV2AndIndexesThatNameInterfaces) {
   EXPECT_TRUE(has(error({any}, {{"wan", 2}, {"lan", 2}}), "--ifindex lan=2: index 2 is also --ifindex wan"));
   EXPECT_TRUE(has(error({any}, {{"wan", 2}, {"wan", 3}}), "--ifindex wan=3: wan is also index 2"));
   EXPECT_TRUE(has(error({{"wan", d.file("wan.pcap")}}, {{"wan", 2}}), "there is none"));
+  // A long capture is only sampled for that message: its first 100000 frames.
+  std::vector<Rec> many(100001, {1, sll2(2, kPacketHost, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53"))});
+  write_pcap(d.file("long.pcap"), many, kDltLinuxSll2);
+  EXPECT_TRUE(has(error({{"any", d.file("long.pcap")}}, {}), "(of its first 100000) carry 2 (100000 frames)"));
   // A plain input next to an "any" one keeps its interface.
   EXPECT_EQ(error({{"wan", d.file("wan.pcap")}, any}, {{"lan", 3}}), "(no error)");
 }
