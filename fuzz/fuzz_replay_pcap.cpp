@@ -1,8 +1,9 @@
 // A pcap file of arbitrary bytes replayed into a small firewall (the
 // fixture of tests/replay): libpcap and replay's frame decoding must
 // report, never crash. Invariant: every frame read is counted in exactly
-// one category of its input, read as the capture of one interface and, if
-// it is LINUX_SLL2, as a tcpdump -i any capture of every interface.
+// one category of its input, read as the capture of one interface (also
+// with --fixlen pad: datagrams the snaplen cut, zero-filled) and, if it is
+// LINUX_SLL2, as a tcpdump -i any capture of every interface.
 #include <unistd.h>
 
 #include <cstdint>
@@ -67,6 +68,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (counted != in.frames) std::abort();
   }
   if (r->hosts.at(0).replayed != r->inputs[0].ipv4) std::abort();
+  // --fixlen pad replays exactly the cut datagrams whose headers are whole
+  // (zero-filled), and counts the others as before.
+  const auto& del = r->inputs.at(0);
+  if (del.padded != 0 || del.cut_in_headers > del.cut) std::abort();
+  o.candidate.reset();
+  o.diff = false;
+  o.fixlen = nfemu::replay::ReplayOptions::FixLen::Pad;
+  auto p = nfemu::replay::replay(*sc, o, diff);
+  if (!p) std::abort();  // the same frames as the run above
+  const auto& pad = p->inputs.at(0);
+  if (pad.padded != del.cut - del.cut_in_headers || pad.cut != del.cut_in_headers ||
+      pad.ipv4 != del.ipv4 + pad.padded || p->hosts.at(0).replayed != pad.ipv4)
+    std::abort();
+  o.fixlen = nfemu::replay::ReplayOptions::FixLen::Drop;
   // The same bytes as a tcpdump -i any capture: a LINUX_SLL2 file puts each
   // frame on the interface its index names (any other link type is
   // refused); frames of unnamed indexes are counted apart.

@@ -29,6 +29,7 @@ struct ReplayArgs {
   bool timing = false;
   bool fix_checksums = false;
   std::string classifier = "compiled";
+  std::string fixlen = "del";
   double window_s = 0.001;
   size_t max_diff = 1000;
 };
@@ -67,6 +68,11 @@ CLI::App* add_replay_command(CLI::App& app) {
   cmd->add_flag("--fix-checksums", a.fix_checksums,
                 "recompute IPv4, TCP, UDP and ICMP checksums that do not verify before a frame arrives, as the "
                 "sender's NIC would have (captures taken on a host with checksum offload)");
+  cmd->add_option("--fixlen", a.fixlen,
+                  "datagrams the capture's snaplen cut (tcpdump -s 96): del (default) skips and counts them; pad "
+                  "replays those whose headers are whole at their length, the bytes not captured as zeros and the "
+                  "transport checksum taken as verified (as tcprewrite --fixlen)")
+      ->check(CLI::IsMember({"del", "pad"}));
   cmd->add_flag("--timing", a.timing, "print the frame loop's wall time and rate on stderr (for bench/nfemu)");
   cmd->add_option("--max-diff", a.max_diff, "list at most N differing packets (all are counted; default 1000)");
   return cmd;
@@ -85,6 +91,7 @@ int run_replay_command() {
   o.diff = a.diff;
   o.linear = a.classifier == "linear";
   o.fix_checksums = a.fix_checksums;
+  o.fixlen = a.fixlen == "pad" ? replay::ReplayOptions::FixLen::Pad : replay::ReplayOptions::FixLen::Drop;
   o.max_diff_lines = a.max_diff;
   o.window_us = static_cast<uint64_t>(std::llround(a.window_s * 1e6));
   o.progress = isatty(STDERR_FILENO) != 0;

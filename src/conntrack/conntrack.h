@@ -75,6 +75,7 @@
 #include <string_view>
 #include <vector>
 
+#include "packet/mangle.h"
 #include "packet/packet.h"
 #include "util/result.h"
 
@@ -580,6 +581,12 @@ class Table {
   void build_bysrc() const;
   void bysrc_unlink(Entry* ct);
 
+  // nf_conntrack_checksum's test (nf_ip_checksum): at PREROUTING only, and
+  // never for a datagram whose checksum counts as verified already.
+  bool bad_checksum(const Packet& pkt, const Ctx& c) const {
+    return cfg_.checksum && c.hook == Hook::PreRouting && !pkt.meta.transport_checksum_verified() &&
+           packet::check_l4_checksum(pkt.ip()) == packet::L4Checksum::Bad;
+  }
   Action tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Dir dir, Ctx& c);
   Action udp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Ctx& c);
   Action icmp_packet(Entry* ct, Ctx& c);

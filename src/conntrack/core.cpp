@@ -1078,7 +1078,7 @@ LookupResult Table::icmp_error(Packet& pkt, size_t dataoff, Zone zone, Ctx& c, b
     r.reason = "short packet";
     return r;
   }
-  if (cfg_.checksum && c.hook == Hook::PreRouting && check_l4_checksum(ip) == L4Checksum::Bad) {
+  if (bad_checksum(pkt, c)) {
     r.reason = "bad hw icmp checksum";
     return r;
   }
@@ -1133,8 +1133,7 @@ Table::Action Table::udp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Ct
     c.reason = "truncated/malformed packet";
     return Action::Invalid;
   }
-  if (load16(l4.data() + 6) != 0 && c.hook == Hook::PreRouting && cfg_.checksum &&
-      check_l4_checksum(ip) == L4Checksum::Bad) {
+  if (load16(l4.data() + 6) != 0 && bad_checksum(pkt, c)) {
     c.reason = "bad checksum";
     return Action::Invalid;
   }

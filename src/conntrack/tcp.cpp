@@ -330,7 +330,7 @@ Table::Action Table::tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Di
     c.reason = "truncated packet";
     return Action::Invalid;
   }
-  if (cfg_.checksum && c.hook == Hook::PreRouting && check_l4_checksum(ip) == L4Checksum::Bad) {
+  if (bad_checksum(pkt, c)) {
     c.reason = "bad checksum";
     return Action::Invalid;
   }

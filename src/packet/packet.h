@@ -124,7 +124,17 @@ struct PacketMeta {
   // IPCB(skb)->frag_max_size: the largest fragment of a datagram that
   // defrag rebuilt; output fragments it again to that size. 0 otherwise.
   uint16_t frag_max_size = 0;
+  // Non-zero for a datagram that a capture had cut (its snaplen) and that
+  // replay filled back to its length with zeros (--fixlen pad): how many of
+  // its bytes are real. Its transport checksum, over bytes nobody has, counts
+  // as verified, as when a NIC's receive offload checked it
+  // (skb->ip_summed = CHECKSUM_UNNECESSARY): see transport_checksum_verified.
+  uint16_t captured_len = 0;
   uint64_t tstamp_ns = 0;       // virtual time of arrival or creation
+
+  // Whether checksum checks (conntrack's, REJECT's, the local stack's) must
+  // take the transport checksum as good without reading it.
+  bool transport_checksum_verified() const { return captured_len != 0; }
 };
 
 class Packet {

@@ -29,6 +29,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
+constexpr uint8_t kIpProtoSctp = 132;
+constexpr uint8_t kIpProtoUdpLite = 136;
 constexpr uint16_t kEtherTypeVlan = 0x8100;
 constexpr uint16_t kEtherTypeQinQ = 0x88a8;
 constexpr size_t kVlanTag = 4;  // TCI and the inner EtherType
@@ -283,7 +285,14 @@ class HostRun : private stack::PathObserver {
     for (auto& o : outs_) {
       if (!same_name(o.name, ifname)) continue;
       ++o.frames;
-      if (o.writer) o.writer->write(base_us_ + now_ns_ / 1000, pkt.frame());
+      if (!o.writer) return;
+      // A padded datagram is written as the capture had it: its real bytes.
+      auto frame = pkt.frame();
+      const size_t real = frame.size() - pkt.size() + pkt.meta.captured_len;
+      if (pkt.meta.captured_len && real < frame.size()) [[unlikely]]
+        o.writer->write(base_us_ + now_ns_ / 1000, frame.first(real), static_cast<uint32_t>(frame.size()));
+      else
+        o.writer->write(base_us_ + now_ns_ / 1000, frame);
       return;
     }
   }
@@ -577,13 +586,45 @@ struct Ports {
   if (addr_len == 6) std::copy_n(addr, 6, eth.src.begin());
 }
 
+// The length on the wire of a datagram that the capture's snaplen cut, if
+// everything the kernel's netfilter reads of it is in the capture: the
+// IPv4 header with its options, the transport header (conntrack's tuple
+// and state, the port and flag matches), an ICMP error's quoted IPv4 and
+// transport headers. Else 0: zeros would stand for header fields. A later
+// fragment has no transport header. The length is the IPv4 total length,
+// or the frame's own if that was shorter on the wire (the kernel drops
+// such a datagram: so does the host).
+[[gnu::noinline]] size_t padded_length(std::span<const uint8_t> l3, size_t wire_len) {
+  auto whole = [&](size_t n) { return n <= l3.size(); };
+  if (!whole(packet::kIpv4MinHeader) || (l3[0] >> 4) != 4) return 0;
+  const size_t ihl = size_t{l3[0] & 0x0fu} * 4;
+  if (ihl < packet::kIpv4MinHeader || !whole(ihl)) return 0;
+  const size_t full = std::min<size_t>(load16(l3.data() + 2), wire_len);
+  if ((load16(l3.data() + 6) & 0x1fff) != 0) return full;
+  switch (l3[9]) {
+    case packet::kIpProtoTcp:
+      return whole(ihl + packet::kTcpMinHeader) && whole(ihl + size_t{l3[ihl + 12]} / 16 * 4) ? full : 0;
+    case packet::kIpProtoUdp:
+    case kIpProtoUdpLite: return whole(ihl + packet::kUdpHeader) ? full : 0;
+    case kIpProtoSctp: return whole(ihl + 16) ? full : 0;  // the common header and the first chunk's
+    case packet::kIpProtoIcmp: {
+      const size_t inner = ihl + packet::kIcmpHeader;
+      if (!whole(inner)) return 0;
+      if (!packet::icmp_is_error(l3[ihl])) return full;
+      if (!whole(inner + packet::kIpv4MinHeader)) return 0;
+      return whole(inner + size_t{l3[inner] & 0x0fu} * 4 + 8) ? full : 0;
+    }
+    default: return full;
+  }
+}
+
 // The frame as the host's receive() takes it, written into `pkt` (whose
 // buffer is reused frame after frame) with the port it arrives on: an
 // Ethernet frame carrying IPv4, or false and the reason it is not replayed
 // (counted in `in`).
 // Inlined into both frame loops: a call per frame showed in callgrind.
-[[gnu::always_inline]] inline bool to_packet(const MergedFrame& f, const Ports& ports, ReplaySummary::InputStats& in,
-                                             packet::Packet& pkt, size_t& port) {
+[[gnu::always_inline]] inline bool to_packet(const MergedFrame& f, const Ports& ports, bool pad,
+                                             ReplaySummary::InputStats& in, packet::Packet& pkt, size_t& port) {
   std::span<const uint8_t> d = f.data;
   const Ports::Route& route = ports.of_input[f.input];
   port = route.port;
@@ -637,14 +678,24 @@ struct Ports {
     case kEtherTypeQinQ: return ++in.vlan, false;
     default: return ++in.other, false;
   }
-  // A datagram longer than what was captured (snaplen) cannot be replayed:
-  // the host would see a different packet. Link padding cut off is fine.
-  if (f.data.size() < f.orig_len && l3.size() >= 4 && load16(l3.data() + 2) > l3.size())
-    return ++in.cut, false;
+  // A datagram longer than what was captured (snaplen): as it is, the host
+  // would see a different packet; with its headers whole it can be padded
+  // (ReplayOptions::FixLen). Link padding cut off is fine.
+  size_t full = 0;
+  if (f.data.size() < f.orig_len && l3.size() >= 4 && load16(l3.data() + 2) > l3.size()) [[unlikely]] {
+    full = padded_length(l3, l3.size() + (f.orig_len - f.data.size()));
+    if (!full) ++in.cut_in_headers;
+    if (!full || !pad) return ++in.cut, false;
+    ++in.padded;
+  }
   ++in.ipv4;
   if (route.by_index) ++in.by_interface[port - ports.first_index_port].second;
   pkt.assign(l3);
   pkt.meta = packet::PacketMeta{};
+  if (full) [[unlikely]] {
+    pkt.resize(full);
+    pkt.meta.captured_len = static_cast<uint16_t>(l3.size());
+  }
   pkt.set_mac_header(eth);
   return true;
 }
@@ -675,6 +726,16 @@ bool header_in_bounds(const packet::Packet& pkt) {
   size_t ihl = size_t{d[0] & 0x0fu} * 4;
   size_t total = load16(d.data() + 2);
   return ihl >= 20 && ihl <= total && total <= d.size();
+}
+
+// --fix-checksums: a padded datagram's transport checksum covers bytes
+// nobody has (and counts as verified): only its header's is repaired.
+bool repair_checksums(packet::Packet& pkt) {
+  if (!pkt.meta.transport_checksum_verified()) return packet::repair_checksums(pkt.ip());
+  auto ip = pkt.ip();
+  if (ip.checksum_ok()) return false;
+  ip.update_checksum();
+  return true;
 }
 
 // One frame read ahead of the one being processed.
@@ -714,6 +775,7 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
   constexpr size_t kEntryAhead = 4;
   std::array<Slot, kRing> ring;
   size_t head = 0, count = 0;
+  const bool pad = opts.fixlen == ReplayOptions::FixLen::Pad;
   const bool prefetch = !tables.empty();
   auto admit = [&](const MergedFrame& fr) {
     Slot& slot = ring[(head + count) % kRing];
@@ -728,9 +790,8 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
     slot.ordinal = sum.frames;
     slot.frame_no = fr.frame_no;
     slot.ts_us = fr.ts_us;
-    slot.ok = to_packet(fr, ports, in, slot.pkt, slot.port);
-    if (opts.fix_checksums && slot.ok && header_in_bounds(slot.pkt) && packet::repair_checksums(slot.pkt.ip()))
-      ++in.fixed;
+    slot.ok = to_packet(fr, ports, pad, in, slot.pkt, slot.port);
+    if (opts.fix_checksums && slot.ok && header_in_bounds(slot.pkt) && repair_checksums(slot.pkt)) ++in.fixed;
     slot.lookup = prefetch && slot.ok && header_in_bounds(slot.pkt);
     for (size_t k = 0; slot.lookup && k < tables.size(); ++k)
       slot.lookup = tables[k]->prefetch(slot.pkt, {}, &slot.hash[k]);
@@ -856,6 +917,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   ReplaySummary sum;
   sum.diff = opts.diff;
   sum.fix_checksums = opts.fix_checksums;
+  sum.fixlen = opts.fixlen;
   for (size_t i = 0; i < opts.inputs.size(); ++i) {
     sum.inputs.push_back({opts.inputs[i].ifname, opts.inputs[i].path, linktype_name(merger->linktype(i))});
     if (opts.inputs[i].ifname == kAnyInterface)
@@ -989,6 +1051,16 @@ std::string format_summary(const ReplaySummary& s) {
     }
     line("  {} {}: {} frames not replayed: no --ifindex names their interface index: {}", in.ifname, in.path, n, which);
   }
+  uint64_t cut = 0, cut_in_headers = 0, padded = 0;
+  for (const auto& in : s.inputs) cut += in.cut, cut_in_headers += in.cut_in_headers, padded += in.padded;
+  if (s.fixlen == ReplayOptions::FixLen::Pad && cut + padded > 0)
+    line("  cut by the snaplen (--fixlen pad): {} datagrams replayed at their length, the bytes not captured as zeros; "
+         "{} cut inside their headers, not replayed",
+         padded, cut_in_headers);
+  else if (cut > 0)
+    line("  cut by the snaplen: {} datagrams not replayed (short); --fixlen pad replays the {} whose headers are whole, "
+         "the bytes not captured as zeros",
+         cut, cut - cut_in_headers);
   if (s.fix_checksums) {
     uint64_t fixed = 0;
     for (const auto& in : s.inputs) fixed += in.fixed;

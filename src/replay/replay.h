@@ -82,6 +82,18 @@ struct ReplayOptions {
   // verify before a frame arrives (packet::repair_checksums): a capture
   // taken on the sending host holds what it left for its NIC to fill.
   bool fix_checksums = false;
+  // A datagram that the capture's snaplen cut (tcpdump -s 96: headers only)
+  // is skipped and counted (Drop, tcprewrite's --fixlen=del), or, when its
+  // headers are whole, replayed at its length with the missing bytes as
+  // zeros and its transport checksum taken as verified (Pad, --fixlen=pad):
+  // counters, conntrack and NAT as the kernel had them (checked against
+  // the kernel: tests/replay/kernel-any.sh). What reads the payload sees
+  // zeros: string and u32 matches, the quote of an ICMP error the host
+  // sends about such a datagram, and a checksum computed over the whole of
+  // it (NAT's of an ICMP error whose quoted datagram it translates back).
+  // Output pcaps keep only a padded datagram's captured bytes.
+  enum class FixLen { Drop, Pad };
+  FixLen fixlen = FixLen::Drop;
 };
 
 // What one host did (one column of the summary).
@@ -109,6 +121,9 @@ struct ReplaySummary {
     std::string ifname, path, linktype;
     uint64_t frames = 0, ipv4 = 0, ipv6 = 0, arp = 0, vlan = 0, other = 0, runt = 0, cut = 0, own = 0;
     uint64_t fixed = 0;  // frames whose checksums --fix-checksums recomputed
+    // Of `cut` (datagrams the snaplen cut): those cut inside their headers,
+    // which FixLen::Pad cannot replay either. Padded: replayed with zeros.
+    uint64_t cut_in_headers = 0, padded = 0;
     // An "any" input: the frames replayed on each interface, and the
     // frames whose interface index no IfIndex names (not replayed).
     std::vector<std::pair<std::string, uint64_t>> by_interface;
@@ -121,6 +136,7 @@ struct ReplaySummary {
   std::vector<HostStats> hosts;  // one, or two with diff
   bool diff = false;
   bool fix_checksums = false;
+  ReplayOptions::FixLen fixlen = ReplayOptions::FixLen::Drop;
   uint64_t differences = 0;
   double loop_seconds = 0;  // wall time of the frame loop (not in the summary: it is not deterministic)
 };

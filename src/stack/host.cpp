@@ -811,11 +811,19 @@ bool Host::icmp_send(const packet::Packet& offending, uint8_t type, uint8_t code
   return true;
 }
 
+namespace {
+// The checksum tests of nf_reject and of the local TCP and UDP receive
+// paths, which skip a datagram whose checksum counts as verified.
+bool transport_checksum_ok(const packet::Packet& pkt) {
+  return pkt.meta.transport_checksum_verified() || icmp::transport_checksum_ok(pkt.ip());
+}
+}  // namespace
+
 void Host::reject(const packet::Packet& offending, icmp::RejectWith with, uint64_t now_ns) {
   auto ip = offending.ip();
   // nf_send_unreach / nf_send_reset: never about a later fragment, nor about
   // a TCP or UDP datagram whose checksum is wrong.
-  if (ip.frag_offset() != 0 || !icmp::transport_checksum_ok(ip)) return;
+  if (ip.frag_offset() != 0 || !transport_checksum_ok(offending)) return;
   if (with != icmp::RejectWith::TcpReset) {
     icmp_send(offending, icmp::kDestUnreach, icmp::reject_types()[static_cast<size_t>(with)].code, 0, now_ns);
     return;
@@ -846,7 +854,8 @@ void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
   switch (ip.protocol()) {
     case packet::kIpProtoIcmp: {
       auto body = ip.payload();
-      if (body.size() < packet::kIcmpHeader || !packet::inet_checksum_ok(body)) return;
+      if (body.size() < packet::kIcmpHeader || !(pkt.meta.transport_checksum_verified() || packet::inet_checksum_ok(body)))
+        return;
       if (body[0] != icmp::kEcho || sysctl("net.ipv4.icmp_echo_ignore_all")) return;
       if (!unicast && sysctl("net.ipv4.icmp_echo_ignore_broadcasts")) return;
       // icmp_reply: echo replies are outside the default ratemask, but a
@@ -864,11 +873,11 @@ void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
       return;
     }
     case packet::kIpProtoTcp:
-      if (unicast && ip.payload().size() >= packet::kTcpMinHeader && icmp::transport_checksum_ok(ip))
+      if (unicast && ip.payload().size() >= packet::kTcpMinHeader && transport_checksum_ok(pkt))
         answer_tcp(pkt, now_ns);
       return;
     case packet::kIpProtoUdp: {
-      if (ip.payload().size() < packet::kUdpHeader || !icmp::transport_checksum_ok(ip)) return;
+      if (ip.payload().size() < packet::kUdpHeader || !transport_checksum_ok(pkt)) return;
       packet::ConstUdpView uh(ip.payload());
       if (unicast && !has_listener(packet::kIpProtoUdp, uh.dport()))
         icmp_send(pkt, icmp::kDestUnreach, icmp::kPortUnreach, 0, now_ns);

@@ -2,7 +2,8 @@
 # `nfemu replay` from the command line: the captures of an `nfemu run` of
 # tcp-port-forward replayed into gw give the same forwarding (7 frames out, the listener's SYN-ACK retransmission included;
 # one dropped by FORWARD's policy); a candidate ruleset without NAT and
-# with a DROP policy makes --diff list the 7 and exit 1; bad --in values exit 2.
+# with a DROP policy makes --diff list the 7 and exit 1; bad --in, --ifindex
+# and --fixlen values exit 2.
 set -euo pipefail
 nfemu=$1
 scenarios=$2
@@ -40,7 +41,10 @@ set +e
 "$nfemu" replay "$sc" --host gw --in "wan=$work/missing.pcap" > /dev/null 2>> "$work/err.txt"; rc4=$?
 "$nfemu" replay "$sc" --host gw --in "any=$work/run/gw/wan.pcap" --ifindex wan > /dev/null 2>> "$work/err.txt"; rc5=$?
 "$nfemu" replay "$sc" --host gw --in "any=$work/run/gw/wan.pcap" --ifindex wan=2 > /dev/null 2>> "$work/err.txt"; rc6=$?
+"$nfemu" replay "$sc" --host gw --in "wan=$work/run/gw/wan.pcap" --fixlen trunc > /dev/null 2>> "$work/err.txt"; rc7=$?
 set -e
+[ "$rc7" = 2 ] || { cat "$work/err.txt"; fail "--fixlen trunc exited $rc7"; }
+grep -q -- "--fixlen: trunc not in {del,pad}" "$work/err.txt" || fail "--fixlen message"
 [ "$rc5$rc6" = 22 ] || { cat "$work/err.txt"; fail "--ifindex exit codes $rc5$rc6"; }
 grep -q -- "--ifindex wan: expected IFNAME=INDEX, e.g. --ifindex wan=2" "$work/err.txt" || fail "--ifindex message"
 grep -q -- "--in any=.*: a EN10MB (1) capture does not say which interface" "$work/err.txt" || fail "any message"

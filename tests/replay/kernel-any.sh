@@ -21,6 +21,10 @@
 # IPv4 datagrams, per interface and in the order of each flow, with
 # nfemu's wan.pcap and lan.pcap, `iptables-save -c` and `conntrack -L`
 # with nfemu's.
+# A second capture of the same traffic keeps 96 bytes of each frame
+# (tcpdump -s 96: headers, not payloads). It is replayed with --fixlen pad
+# and compared in the same way, datagrams as far as that capture has them:
+# the counters' bytes and the connections must be the full capture's.
 #
 #   kernel-any.sh NFEMU
 #   NFEMU_ANY_SEED=N      repeats phase 2 (the seed is printed)
@@ -45,10 +49,10 @@ done
 suffix="$$-$RANDOM"
 work=$(mktemp -d)
 namespaces=()
-tcpdump_pid=""
+tcpdump_pids=()
 cleanup() {
   set +e
-  [ -n "$tcpdump_pid" ] && kill "$tcpdump_pid" 2>/dev/null
+  for p in "${tcpdump_pids[@]}"; do kill "$p" 2>/dev/null; done
   for n in "${namespaces[@]}"; do
     for p in $(ip netns pids "$n" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
     ip netns del "$n" 2>/dev/null
@@ -99,18 +103,26 @@ start_capture() {
   local dir="$work/$1"
   mkdir -p "$dir"
   ip netns exec "$F" iptables-legacy-save > "$dir/fw.rules"
-  ip netns exec "$F" tcpdump -i any --immediate-mode -U -s 1600 -B 65536 -w "$dir/any.pcap" ip 2>"$dir/any.err" &
-  tcpdump_pid=$!
-  for _ in $(seq 50); do grep -q "listening on" "$dir/any.err" && break; sleep 0.1; done
-  grep -q "LINUX_SLL2" "$dir/any.err" || skip "tcpdump -i any does not write LINUX_SLL2 here: $(cat "$dir/any.err")"
+  local name snaplen
+  for name in any:1600 cut:96; do
+    snaplen=${name#*:} name=${name%:*}
+    ip netns exec "$F" tcpdump -i any --immediate-mode -U -s "$snaplen" -B 65536 -w "$dir/$name.pcap" ip \
+      2>"$dir/$name.err" &
+    tcpdump_pids+=($!)
+    for _ in $(seq 50); do grep -q "listening on" "$dir/$name.err" && break; sleep 0.1; done
+    grep -q "LINUX_SLL2" "$dir/$name.err" || skip "tcpdump -i any does not write LINUX_SLL2 here: $(cat "$dir/$name.err")"
+  done
 }
 stop_capture() {
+  local p name
   sleep 0.3
-  kill -INT "$tcpdump_pid"
-  wait "$tcpdump_pid" 2>/dev/null || true
-  tcpdump_pid=""
-  grep -q "^0 packets dropped by kernel" "$work/$1/any.err" ||
-    fail "the capture lost frames: $(cat "$work/$1/any.err")"
+  for p in "${tcpdump_pids[@]}"; do kill -INT "$p"; done
+  for p in "${tcpdump_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  tcpdump_pids=()
+  for name in any cut; do
+    grep -q "^0 packets dropped by kernel" "$work/$1/$name.err" ||
+      fail "the $name capture lost frames: $(cat "$work/$1/$name.err")"
+  done
 }
 
 # Replays phase $1's capture into fw and compares what nfemu sent with what
@@ -142,13 +154,28 @@ replay_and_compare() {
     > "$dir/summary.txt" || fail "phase $phase: replay exited $?"
   grep -q "IPv4 replayed on" "$dir/summary.txt" || fail "phase $phase: frames by interface"
   sed "s/^/  /" "$dir/summary.txt"
-  python3 - "$dir" "$errors" "${compared[@]}" <<'PY' || fail "phase $phase: nfemu and the kernel differ"
+  compare "$dir" any out "$errors" "${compared[@]}" || fail "phase $phase: nfemu and the kernel differ"
+  "$nfemu" replay "$dir/fw.toml" --host fw --in "any=$dir/cut.pcap" "${args[@]}" --fixlen pad --out "$dir/out-cut" \
+    > "$dir/summary-cut.txt" || fail "phase $phase: replay of the cut capture exited $?"
+  grep "cut by the snaplen" "$dir/summary-cut.txt" | sed "s/^/  /"
+  grep -q "cut by the snaplen (--fixlen pad): [1-9]" "$dir/summary-cut.txt" ||
+    fail "phase $phase: the 96-byte capture cut no datagram: $(cat "$dir/summary-cut.txt")"
+  compare "$dir" cut out-cut "$errors" "${compared[@]}" ||
+    fail "phase $phase: nfemu and the kernel differ on the cut capture (--fixlen pad)"
+}
+
+# compare DIR CAPTURE OUT ERRORS NAME=INDEX:LEAST...: the datagrams the
+# kernel sent in DIR/CAPTURE.pcap against nfemu's in DIR/OUT, as far as
+# the capture has them, then the counters and the connections.
+compare() {
+  python3 - "$@" <<'PY'
 import struct, sys
-# ARGS: the phase's folder, the interfaces an ICMP error must have left
-# by, then NAME=INDEX:LEAST for each interface compared.
-work, want_errors = sys.argv[1], sys.argv[2].split()
+# ARGS: the phase's folder, the capture, nfemu's output folder, the
+# interfaces an ICMP error must have left by, then NAME=INDEX:LEAST for
+# each interface compared.
+work, capture, out, want_errors = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split()
 ifaces = []
-for arg in sys.argv[3:]:
+for arg in sys.argv[5:]:
     name, rest = arg.split("=", 1)
     index, least = rest.split(":")
     ifaces.append((name, int(index), int(least or 0)))
@@ -164,8 +191,11 @@ def records(path):
         yield linktype, d[off + 16:off + 16 + incl]
         off += 16 + incl
 
+# Up to its IPv4 total length (not the link's padding), and as far as
+# the kernel's capture has it: the 96-byte capture's SLL2 header leaves 76.
+known = 76 if capture == "cut" else 65535
 def datagram(l3):
-    return l3[:struct.unpack("!H", l3[2:4])[0]]
+    return l3[:min(struct.unpack("!H", l3[2:4])[0], known)]
 
 # The order within a flow (addresses, protocol, ports or ICMP id), not
 # across flows: the kernel receives frames in batches (listified receive),
@@ -180,16 +210,16 @@ def in_flow_order(datagrams):
     return [d.hex() for d in sorted(datagrams, key=flow)]
 
 sent = {index: [] for _, index, _ in ifaces}
-for lt, r in records(f"{work}/any.pcap"):
+for lt, r in records(f"{work}/{capture}.pcap"):
     assert lt == 276, lt
     proto, index, pkttype = struct.unpack("!H", r[0:2])[0], struct.unpack("!I", r[4:8])[0], r[10]
     if pkttype == 4 and proto == 0x0800 and index in sent:
         sent[index].append(datagram(r[20:]))
 bad = 0
 for name, index, least in ifaces:
-    emitted = [datagram(r[14:]) for lt, r in records(f"{work}/out/fw/{name}.pcap") if r[12:14] == b"\x08\x00"]
+    emitted = [datagram(r[14:]) for lt, r in records(f"{work}/{out}/fw/{name}.pcap") if r[12:14] == b"\x08\x00"]
     got, want = in_flow_order(emitted), in_flow_order(sent[index])
-    print(f"kernel-any: {name}: kernel sent {len(want)} IPv4 datagrams, nfemu {len(got)}")
+    print(f"kernel-any: {capture}.pcap: {name}: kernel sent {len(want)} IPv4 datagrams, nfemu {len(got)}")
     if got != want:
         bad += 1
         shown = 0
@@ -213,7 +243,7 @@ def counters(path):
         elif l.startswith((":", "[")):
             lines.append(l.strip())
     return tables
-kernel, emulated = counters(f"{work}/kernel-counters.rules"), counters(f"{work}/out/fw/iptables-save.txt")
+kernel, emulated = counters(f"{work}/kernel-counters.rules"), counters(f"{work}/{out}/fw/iptables-save.txt")
 print(f"kernel-any: {sum(map(len, kernel.values()))} chains and rules with their counters")
 if sorted(kernel) != sorted(emulated):
     bad += 1
@@ -231,7 +261,7 @@ for t in kernel:
 # a moment after the last frame).
 def entries(path):
     return sorted(" ".join(f[:2] + f[3:]) for f in (l.split() for l in open(path)) if f)
-k, e = entries(f"{work}/kernel-conntrack.txt"), entries(f"{work}/out/fw/conntrack.txt")
+k, e = entries(f"{work}/kernel-conntrack.txt"), entries(f"{work}/{out}/fw/conntrack.txt")
 print(f"kernel-any: {len(k)} connections in the kernel's table, {len(e)} in nfemu's")
 if k != e:
     bad += 1
@@ -264,7 +294,7 @@ s.bind(("198.51.100.2", 80))
 s.listen(1)
 c, _ = s.accept()
 while True:
-    d = c.recv(100)
+    d = c.recv(1000)
     if not d:
         break
     c.sendall(d.upper())
@@ -293,9 +323,13 @@ ip netns exec "$C" python3 - "$work/1/refused.py" <<'PY'
 import socket, time
 exec(open(__import__("sys").argv[1]).read())
 t = socket.create_connection(("203.0.113.1", 8080), timeout=3)
-for line in (b"hello\n", b"firewall\n"):
+# The last line is longer than the 96-byte capture keeps of its segment.
+for line in (b"hello\n", b"firewall\n", b"payload " * 40 + b"\n"):
     t.sendall(line)
-    assert t.recv(100) == line.upper()
+    back = b""
+    while len(back) < len(line):
+        back += t.recv(1000)
+    assert back == line.upper()
 t.close()
 # Closed: the server's port unreachable comes back (sent again if no error
 # came back in time).

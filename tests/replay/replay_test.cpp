@@ -70,12 +70,13 @@ std::vector<uint8_t> vlan_frame(uint16_t vid) {
 struct Rec {
   uint64_t ts_us;
   std::vector<uint8_t> bytes;
+  uint32_t orig_len = 0;  // on the wire, when the capture cut the frame
 };
 
 void write_pcap(const std::string& path, const std::vector<Rec>& recs, int linktype = packet::kLinkTypeEthernet) {
   auto w = packet::PcapWriter::open(path, linktype);
   ASSERT_TRUE(w) << w.error().message;
-  for (const auto& r : recs) w->write(r.ts_us, r.bytes);
+  for (const auto& r : recs) w->write(r.ts_us, r.bytes, r.orig_len);
   ASSERT_TRUE(w->close());
 }
 
@@ -878,6 +879,117 @@ TEST(ReplayTest, OneSidedCaptureIsExplainedAndTheOtherSideFixesIt) {
   EXPECT_TRUE(both.hosts[0].ct_invalid.empty());
   EXPECT_EQ(both.hosts[0].connections.count("tcp ESTABLISHED [ASSURED]"), 1u) << format_summary(both);
   EXPECT_EQ(format_summary(both).find("INVALID"), std::string::npos);
+}
+
+// A frame whose payload is not zeros (0xa5...), checksums computed: zeros
+// in its place would not verify.
+std::vector<uint8_t> filled_frame(std::string_view spec, packet::Mac src = kPeer, packet::Mac dst = kFwWan) {
+  auto s = packet::parse_packet_spec(spec);
+  EXPECT_TRUE(s) << spec;
+  packet::Packet p = packet::build_packet(*s);
+  auto l4 = p.ip().payload();
+  const size_t header = p.ip().protocol() == packet::kIpProtoTcp ? packet::kTcpMinHeader : packet::kUdpHeader;
+  std::fill(l4.begin() + static_cast<std::ptrdiff_t>(header), l4.end(), uint8_t{0xa5});
+  packet::fill_checksums(p.ip());
+  p.set_mac_header({dst, src, packet::kEtherTypeIpv4});
+  auto f = p.frame();
+  return {f.begin(), f.end()};
+}
+
+// tcpdump -s 96 keeps a frame's first 96 bytes: headers, not payload. With
+// --fixlen pad, a datagram whose headers are whole is replayed at its
+// length, its missing bytes zeros and its transport checksum taken as
+// verified: counters (bytes too), conntrack and what leaves are those of a
+// full capture of the same traffic, but for the bytes not captured, which
+// the output pcaps leave out as the input did. Without it (the default,
+// tcprewrite's --fixlen=del), such datagrams are counted and the summary
+// says how many --fixlen pad would replay.
+TEST(ReplayTest, CutDatagramsArePaddedWithFixlenPad) {
+  TempDir d;
+  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1}, kFwLan = {0x02, 0, 0, 0, 0, 2};
+  constexpr size_t kSnaplen = 96;
+  const std::vector<Rec> wan = {
+      {1000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags S seq 1000")},
+      // DNATed data: the conntrack entry must see it ESTABLISHED, not INVALID (checksum).
+      {3000, filled_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags PA seq 1001 ack 5001 payload 1000")},
+      {4000, filled_frame("udp 203.0.113.10:5000 > 198.51.100.10:53 payload 500")},  // LOG: LEN=528
+      {5000, filled_frame("udp 203.0.113.10:5001 > 203.0.113.1:9 payload 300")},     // fw's closed port: an error
+      {6000, filled_frame("tcp 203.0.113.10:40001 > 198.51.100.10:23 flags PA seq 1 ack 1 payload 200")},  // DROP
+  };
+  const std::vector<Rec> lan = {
+      {2000, eth_frame("tcp 198.51.100.10:80 > 203.0.113.10:40000 flags SA seq 5000 ack 1001", kLanPeer, kFwLan)},
+  };
+  auto cut = [&](std::vector<Rec> recs, size_t snaplen) {
+    for (auto& r : recs) {
+      r.orig_len = static_cast<uint32_t>(r.bytes.size());
+      r.bytes.resize(std::min(r.bytes.size(), snaplen));
+    }
+    return recs;
+  };
+  write_pcap(d.file("full-wan.pcap"), wan);
+  write_pcap(d.file("full-lan.pcap"), lan);
+  auto cut_wan = cut(wan, kSnaplen);
+  // A datagram cut inside its TCP header: never replayed.
+  cut_wan.push_back(cut({{7000, filled_frame("tcp 203.0.113.10:40002 > 198.51.100.10:80 flags PA payload 100")}},
+                        14 + 20 + 10)[0]);
+  write_pcap(d.file("cut-wan.pcap"), cut_wan);
+  write_pcap(d.file("cut-lan.pcap"), cut(lan, kSnaplen));
+  auto sc = load(kScenario);
+  auto run = [&](std::string_view capture, ReplayOptions::FixLen fixlen) {
+    ReplayOptions o;
+    o.host = "fw";
+    o.inputs = {{"wan", d.file(fmt::format("{}-wan.pcap", capture))}, {"lan", d.file(fmt::format("{}-lan.pcap", capture))}};
+    o.fixlen = fixlen;
+    o.out_dir = d.file(fmt::format("{}-{}", capture, fixlen == ReplayOptions::FixLen::Pad ? "pad" : "del"));
+    return summary_of(sc, o);
+  };
+
+  ReplaySummary full = run("full", ReplayOptions::FixLen::Drop);
+  ReplaySummary pad = run("cut", ReplayOptions::FixLen::Pad);
+  ASSERT_EQ(pad.hosts.size(), 1u);
+  EXPECT_EQ(pad.inputs[0].padded, 4u);
+  EXPECT_EQ(pad.inputs[0].cut, 1u);
+  EXPECT_EQ(pad.inputs[0].cut_in_headers, 1u);
+  EXPECT_EQ(pad.inputs[0].ipv4, 5u);
+  EXPECT_TRUE(pad.hosts[0].ct_invalid.empty()) << format_summary(pad);
+  EXPECT_EQ(pad.hosts[0].connections, full.hosts[0].connections);
+  EXPECT_EQ(pad.hosts[0].connections.count("tcp ESTABLISHED [ASSURED]"), 1u) << format_summary(pad);
+  EXPECT_EQ(pad.hosts[0].forwarded, 4u);
+  EXPECT_EQ(pad.hosts[0].generated, 1u);  // the port unreachable: its checksum check passed
+  EXPECT_EQ(pad.hosts[0].dropped_by, full.hosts[0].dropped_by);
+  // Counters in packets and bytes, the connections and the LOG line are
+  // the full capture's.
+  for (std::string_view f : {"iptables-save.txt", "conntrack.txt", "kern.log"})
+    EXPECT_EQ(slurp(d.file(fmt::format("cut-pad/fw/{}", f))), slurp(d.file(fmt::format("full-del/fw/{}", f)))) << f;
+  EXPECT_NE(slurp(d.file("cut-pad/fw/iptables-save.txt")).find("[1:528] -A FORWARD -p udp"), std::string::npos);
+  // What left: the full replay's frames, as far as the capture had them.
+  auto lan_full = packet::read_pcap_file(d.file("full-del/fw/lan.pcap"));
+  auto lan_pad = packet::read_pcap_file(d.file("cut-pad/fw/lan.pcap"));
+  ASSERT_TRUE(lan_full && lan_pad);
+  ASSERT_EQ(lan_pad->size(), 3u);
+  ASSERT_EQ(lan_full->size(), 3u);
+  for (size_t i = 0; i < lan_pad->size(); ++i) {
+    const auto& f = (*lan_full)[i];
+    const auto& p = (*lan_pad)[i];
+    EXPECT_EQ(p.orig_len, f.orig_len) << i;
+    EXPECT_EQ(p.data.size(), std::min<size_t>(f.data.size(), kSnaplen)) << i;
+    EXPECT_TRUE(std::equal(p.data.begin(), p.data.end(), f.data.begin())) << i;
+  }
+  std::string text = format_summary(pad);
+  EXPECT_NE(text.find("  cut by the snaplen (--fixlen pad): 4 datagrams replayed at their length, the bytes not "
+                      "captured as zeros; 1 cut inside their headers, not replayed\n"),
+            std::string::npos)
+      << text;
+
+  ReplaySummary del = run("cut", ReplayOptions::FixLen::Drop);
+  EXPECT_EQ(del.inputs[0].ipv4, 1u);
+  EXPECT_EQ(del.inputs[0].cut, 5u);
+  EXPECT_EQ(del.inputs[0].padded, 0u);
+  text = format_summary(del);
+  EXPECT_NE(text.find("  cut by the snaplen: 5 datagrams not replayed (short); --fixlen pad replays the 4 whose "
+                      "headers are whole, the bytes not captured as zeros\n"),
+            std::string::npos)
+      << text;
 }
 
 // tcpdump -i any: a 16-byte header whose packet type says the direction;
