@@ -935,12 +935,14 @@ TEST(ReplayTest, CutDatagramsArePaddedWithFixlenPad) {
   write_pcap(d.file("cut-wan.pcap"), cut_wan);
   write_pcap(d.file("cut-lan.pcap"), cut(lan, kSnaplen));
   auto sc = load(kScenario);
-  auto run = [&](std::string_view capture, ReplayOptions::FixLen fixlen) {
+  auto run = [&](std::string_view capture, ReplayOptions::FixLen fixlen, bool fix_checksums = false) {
     ReplayOptions o;
     o.host = "fw";
     o.inputs = {{"wan", d.file(fmt::format("{}-wan.pcap", capture))}, {"lan", d.file(fmt::format("{}-lan.pcap", capture))}};
     o.fixlen = fixlen;
-    o.out_dir = d.file(fmt::format("{}-{}", capture, fixlen == ReplayOptions::FixLen::Pad ? "pad" : "del"));
+    o.fix_checksums = fix_checksums;
+    o.out_dir = d.file(fmt::format("{}-{}{}", capture, fixlen == ReplayOptions::FixLen::Pad ? "pad" : "del",
+                                   fix_checksums ? "-fix" : ""));
     return summary_of(sc, o);
   };
 
@@ -980,6 +982,12 @@ TEST(ReplayTest, CutDatagramsArePaddedWithFixlenPad) {
                       "captured as zeros; 1 cut inside their headers, not replayed\n"),
             std::string::npos)
       << text;
+
+  // --fix-checksums leaves a padded datagram's transport checksum alone:
+  // recomputed over the zeros, it would not be the one that left.
+  ReplaySummary fixed = run("cut", ReplayOptions::FixLen::Pad, true);
+  EXPECT_EQ(fixed.inputs[0].fixed, 0u);
+  EXPECT_EQ(slurp(d.file("cut-pad-fix/fw/lan.pcap")), slurp(d.file("cut-pad/fw/lan.pcap")));
 
   ReplaySummary del = run("cut", ReplayOptions::FixLen::Drop);
   EXPECT_EQ(del.inputs[0].ipv4, 1u);
