@@ -119,7 +119,8 @@ for shape in $shapes; do
           warm "$in_trace"
           start=$(date +%s.%N)
           /usr/bin/time -v -o "$work/time.txt" "$nfemu" replay "$work/bench.toml" --host fw --in "wan=$in_trace" \
-            --timing "${extra[@]}" > "$work/summary.txt" 2> "$work/timing.txt"
+            --timing "${extra[@]}" > "$work/summary.txt" 2> "$work/timing.txt" ||
+            { echo "bench-replay: $shape, $n rules, $mode: nfemu replay failed:" >&2; cat "$work/timing.txt" >&2; exit 1; }
           end=$(date +%s.%N)
           line=$(grep 'timing:' "$work/timing.txt")
           loop=$(sed -E 's/.* in ([0-9.]+) s.*/\1/' <<<"$line")

@@ -47,7 +47,10 @@ struct Limits {
   size_t max_hosts = 64;
   size_t max_interfaces_per_host = 32;  // declared interfaces; lo is not counted
   size_t max_traffic = 100000;          // [[traffic]] entries
-  size_t max_rules_per_host = 100000;   // rules of all tables together
+  // Rules of all tables together. Real rulesets with address blocklists pass
+  // 100000 (so does issue 5's nat benchmark at 100k filter rules); a million
+  // loads and compiles in ~5 s and ~1 GB (bench/nfemu/RESULTS.md).
+  size_t max_rules_per_host = 1000000;
   size_t max_routes_per_host = 10000;   // `routes` entries
   // Default net.netfilter.nf_conntrack_max: what a 6.x kernel on a machine
   // with 4 GiB or more sets (one entry per hash bucket, 262144 buckets).

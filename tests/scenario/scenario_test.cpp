@@ -501,7 +501,7 @@ TEST(ScenarioErrorTest, Limits) {
   EXPECT_EQ(d.max_hosts, 64u);
   EXPECT_EQ(d.max_interfaces_per_host, 32u);
   EXPECT_EQ(d.max_traffic, 100000u);
-  EXPECT_EQ(d.max_rules_per_host, 100000u);
+  EXPECT_EQ(d.max_rules_per_host, 1000000u);
 }
 
 TEST(ScenarioTest, LoadScenarioReadsFilesRelativeToIt) {
