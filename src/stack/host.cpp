@@ -615,6 +615,13 @@ void Host::frag_needed(packet::Packet& pkt, uint32_t mtu, uint64_t now_ns) {
   drop(fmt::format("fragmentation needed (DF set, {} > MTU {})", pkt.size(), mtu), pkt);
 }
 
+bool Host::gso_segments_fit(const packet::Packet& pkt, size_t mtu) const {
+  auto ip = pkt.ip();
+  if (ip.protocol() != packet::kIpProtoTcp || ip.is_fragment() || pkt.meta.in.empty()) return false;
+  const Interface* in = find_interface(pkt.meta.in);
+  return in && in->mtu < pkt.size() && in->mtu <= mtu;
+}
+
 void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns) {
   auto ip = pkt.ip();
   if (ip.ttl() <= 1) {
@@ -623,7 +630,7 @@ void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns)
   }
   const Interface* out = route_interface(route);
   const KnownInterface known{out ? static_cast<int>(out - interfaces_.data()) : -1, interfaces_.size()};
-  if (out && ip.df() && pkt.size() > out->mtu) {
+  if (out && ip.df() && pkt.size() > out->mtu && !gso_segments_fit(pkt, out->mtu)) {
     frag_needed(pkt, out->mtu, now_ns);
     return;
   }
@@ -704,12 +711,15 @@ void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t no
   if (out && out->peer) eth.dst = *out->peer;
   else if (neighbour) eth.dst = neighbour(route.dev, route.nexthop);
   // ip_finish_output_gso/ip_fragment: a datagram larger than the device MTU
-  // without DF leaves as fragments, after POSTROUTING saw it whole.
+  // without DF leaves as fragments, after POSTROUTING saw it whole; a TCP
+  // aggregate whose segments fit leaves whole, as through a device with
+  // TSO (veth, most NICs: a device without would cut it into segments).
   // A datagram that defrag rebuilt leaves in fragments no larger than the
   // ones that came in (ip_do_fragment's frag_max_size).
   size_t mtu = out ? out->mtu : 0;
   if (pkt.meta.frag_max_size && pkt.meta.frag_max_size < mtu) mtu = pkt.meta.frag_max_size;
-  if (out && pkt.size() > mtu && !pkt.ip().df() && transmit_fragments(pkt, route.dev, mtu, eth)) {
+  if (out && pkt.size() > mtu && !pkt.ip().df() && !gso_segments_fit(pkt, mtu) &&
+      transmit_fragments(pkt, route.dev, mtu, eth)) {
     release(pkt);
     return;
   }

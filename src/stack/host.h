@@ -282,6 +282,15 @@ class Host {
   [[gnu::cold, gnu::noinline]] void drop_malformed(std::string_view message, packet::Packet& pkt);
   [[gnu::cold, gnu::noinline]] void ttl_exceeded(packet::Packet& pkt, uint64_t now_ns);
   [[gnu::cold, gnu::noinline]] void frag_needed(packet::Packet& pkt, uint32_t mtu, uint64_t now_ns);
+  // skb_is_gso(skb) && skb_gso_validate_network_len(skb, mtu), for a
+  // datagram longer than `mtu`: whether it is a TCP aggregate whose
+  // segments each fit. A TCP datagram longer than the MTU of the interface
+  // it arrived on could not have crossed that link as it is: it is a GRO
+  // aggregate (or a TSO send that a veth passed on whole), as `tcpdump`
+  // shows them. Its segments are taken as that link's full-size ones: they
+  // fit when that MTU is no larger than `mtu`. The true segment size is not
+  // in a capture.
+  [[gnu::cold, gnu::noinline]] bool gso_segments_fit(const packet::Packet& pkt, size_t mtu) const;
   [[gnu::noinline]] void loop_back(packet::Packet& pkt, uint64_t now_ns);
   bool transmit_fragments(const packet::Packet& pkt, std::string_view dev, size_t mtu,
                           const packet::EthernetHeader& eth);

@@ -388,6 +388,38 @@ TEST(HostTest, DefraggedDatagramKeepsItsFragmentSize) {
   EXPECT_EQ(sizes, (std::vector<size_t>{996, 996, 996, 100}));
 }
 
+// A TCP datagram longer than the MTU of the link it came in on is a GRO or
+// TSO aggregate (tcpdump shows them on the firewall: 7292-byte segments
+// through a 1500-byte veth here). ip_forward lets it through when its
+// segments fit the way out (taken as full-size segments of the way in),
+// and it leaves whole, as through a TSO device. Anything else longer than
+// the way out's MTU is a datagram of its own: frag needed with DF,
+// fragments without.
+TEST(HostTest, TcpAggregatesLeaveWholeWhenTheirSegmentsFit) {
+  Router r("");  // eth0 1500, eth1 1400
+  struct Sizes : Recorder {
+    void on_transmit(const Host&, std::string_view ifname, const packet::Packet& p) override {
+      log.push_back(fmt::format("transmit {} {}", ifname, p.size()));
+    }
+  } rec;
+  r.host.set_observer(&rec);
+  r.in("tcp 203.0.113.4:80 > 198.51.100.10:40000 flags A df payload 5000", "eth1");  // 1400 in, 1500 out
+  r.in("tcp 203.0.113.4:80 > 198.51.100.10:40000 flags A payload 5000", "eth1");     // no DF: whole too
+  r.in("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags A df payload 5000");          // 1500 in, 1400 out
+  r.in("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags A df payload 1420");          // fits 1500 in: no aggregate
+  r.in("udp 203.0.113.4:53 > 198.51.100.10:5000 df payload 3000", "eth1");           // UDP: no aggregate
+  EXPECT_EQ(rec.log, (std::vector<std::string>{
+                         "transmit eth0 5040",
+                         "transmit eth0 5040",
+                         "transmit eth0 576",  // the frag needed error, quoting the datagram
+                         "drop: fragmentation needed (DF set, 5040 > MTU 1400)",
+                         "transmit eth0 576",
+                         "drop: fragmentation needed (DF set, 1460 > MTU 1400)",
+                         "transmit eth1 576",
+                         "drop: fragmentation needed (DF set, 3028 > MTU 1500)",
+                     }));
+}
+
 // An observer that says it does not watch NAT steps (nfemu replay) gets no
 // on_nat call and costs no snapshot; the packet is translated all the same.
 // One that watches sees each step with the datagram's start before it.
