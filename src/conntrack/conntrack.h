@@ -582,13 +582,19 @@ class Table {
   void bysrc_unlink(Entry* ct);
 
   // nf_conntrack_checksum's test (nf_ip_checksum): at PREROUTING only, and
-  // never for a datagram whose checksum counts as verified already.
-  bool bad_checksum(const Packet& pkt, const Ctx& c) const {
-    return cfg_.checksum && c.hook == Hook::PreRouting && !pkt.meta.transport_checksum_verified() &&
-           packet::check_l4_checksum(pkt.ip()) == packet::L4Checksum::Bad;
+  // never for a datagram whose checksum counts as verified already. A field
+  // that holds the pseudo header's sum is a checksum left for a NIC
+  // (CHECKSUM_PARTIAL), good here: the packet is marked so for NAT.
+  bool bad_checksum(Packet& pkt, const Ctx& c) const {
+    if (!cfg_.checksum || c.hook != Hook::PreRouting || pkt.meta.transport_checksum_verified() ||
+        packet::check_l4_checksum(pkt.ip()) != packet::L4Checksum::Bad) [[likely]]
+      return false;
+    if (!packet::holds_pseudo_header_sum(pkt.ip())) return true;
+    pkt.meta.csum_partial = true;
+    return false;
   }
-  Action tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Dir dir, Ctx& c);
-  Action udp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Ctx& c);
+  Action tcp_packet(Entry* ct, Packet& pkt, size_t dataoff, Dir dir, Ctx& c);
+  Action udp_packet(Entry* ct, Packet& pkt, size_t dataoff, Ctx& c);
   Action icmp_packet(Entry* ct, Ctx& c);
   Action udplite_packet(Entry* ct, const Packet& pkt, Ctx& c);
   Action gre_packet(Entry* ct, Ctx& c);

@@ -1119,7 +1119,7 @@ LookupResult Table::icmp_error(Packet& pkt, size_t dataoff, Zone zone, Ctx& c, b
 
 // -------------------------------------------------------------------- UDP
 
-Table::Action Table::udp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Ctx& c) {
+Table::Action Table::udp_packet(Entry* ct, Packet& pkt, size_t dataoff, Ctx& c) {
   ConstIpv4View ip = pkt.ip();
   std::span<const uint8_t> l4 = ip.payload();
   (void)dataoff;

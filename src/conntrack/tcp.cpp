@@ -316,7 +316,7 @@ bool can_early_drop(TcpState s) {
 
 }  // namespace
 
-Table::Action Table::tcp_packet(Entry* ct, const Packet& pkt, size_t dataoff, Dir dir, Ctx& c) {
+Table::Action Table::tcp_packet(Entry* ct, Packet& pkt, size_t dataoff, Dir dir, Ctx& c) {
   (void)dataoff;
   ConstIpv4View ip = pkt.ip();
   std::span<const uint8_t> l4 = ip.payload();

@@ -199,7 +199,7 @@ Tuple unique_tuple(const conntrack::Table& table, const Tuple& orig, const Range
 
 // nf_nat_ipv4_manip_pkt on the datagram `ip` (the packet, or the one
 // quoted in an ICMP error): transport part first, then the address.
-bool manip_ipv4(packet::Ipv4View ip, const Tuple& target, Manip m) {
+bool manip_ipv4(packet::Ipv4View ip, const Tuple& target, Manip m, bool partial = false) {
   Side side = m == Manip::Src ? Side::Src : Side::Dst;
   uint8_t proto = ip.protocol();
   if (ip.frag_offset() == 0) {
@@ -208,9 +208,9 @@ bool manip_ipv4(packet::Ipv4View ip, const Tuple& target, Manip m) {
     if (proto == kIcmp)
       packet::rewrite_port(ip, side, target.sport);  // queries only: an error has no id
     else if (proto == kTcp || proto == kUdp)
-      packet::rewrite_port(ip, side, m == Manip::Src ? target.sport : target.dport);
+      packet::rewrite_port(ip, side, m == Manip::Src ? target.sport : target.dport, partial);
   }
-  packet::rewrite_addr(ip, side, m == Manip::Src ? target.src : target.dst);
+  packet::rewrite_addr(ip, side, m == Manip::Src ? target.src : target.dst, partial);
   return true;
 }
 
@@ -279,7 +279,7 @@ bool alloc_null_binding_slow(conntrack::Table& table, Entry* ct, Manip m) {
 bool manip_packet_slow(const Entry& ct, int dir, Manip m, packet::Packet& pkt) {
   Tuple target;
   if (!conntrack::invert_tuple(ct.tuple[!dir], &target)) return true;
-  return manip_ipv4(pkt.ip(), target, m);
+  return manip_ipv4(pkt.ip(), target, m, pkt.meta.csum_partial);
 }
 
 bool icmp_reply_translation(const Entry& ct, CtInfo ctinfo, Hook hook, packet::Packet& pkt) {

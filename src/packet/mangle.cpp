@@ -86,6 +86,32 @@ L4Checksum check_l4_checksum(ConstIpv4View ip) {
   return total == 0xffff || total == 0 ? L4Checksum::Ok : L4Checksum::Bad;
 }
 
+bool holds_pseudo_header_sum(ConstIpv4View ip) {
+  if (ip.is_fragment()) return false;
+  auto l4 = ip.payload();
+  const uint8_t proto = ip.protocol();
+  uint16_t have;
+  if (proto == kIpProtoTcp && l4.size() >= kTcpMinHeader) {
+    have = load16(l4.data() + 16);
+  } else if (proto == kIpProtoUdp && l4.size() >= kUdpHeader) {
+    have = load16(l4.data() + 6);
+    if (have == 0) return false;  // no checksum at all
+  } else {
+    return false;
+  }
+  // ~csum_tcpudp_magic(saddr, daddr, len, proto, 0): the pseudo header's
+  // folded sum, not complemented.
+  const uint32_t s = ip.saddr(), d = ip.daddr();
+  uint32_t sum = (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + proto + static_cast<uint32_t>(l4.size());
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return have == sum;
+}
+
+bool l4_checksum_partial(ConstIpv4View ip) {
+  // A full checksum that happens to equal the sum (one in 65536) stays one.
+  return holds_pseudo_header_sum(ip) && check_l4_checksum(ip) == L4Checksum::Bad;
+}
+
 void fill_checksums(Ipv4View ip) {
   if (auto c = compute_l4_checksum(ip)) store16(ip.payload().data() + l4_check_offset(ip.protocol()), *c);
   ip.update_checksum();

@@ -116,7 +116,14 @@ struct PacketMeta {
   uint32_t priority = 0;
   void* ct = nullptr;  // the conntrack entry, owned and typed by conntrack/
   CtInfo ctinfo = CtInfo::New;  // meaningful only when ct is set
-  bool trace = false;           // set by the TRACE target
+  bool trace : 1 = false;  // set by the TRACE target
+  // skb->ip_summed == CHECKSUM_PARTIAL: the TCP or UDP checksum field holds
+  // only the pseudo-header's sum, for the sender's NIC (TSO, checksum
+  // offload) to complete. Captures show it so: a datagram from a local
+  // socket, a TSO send passed on by a veth, a GRO aggregate. Checks take it
+  // as good (nf_ip_checksum, skb_csum_unnecessary); NAT updates only the
+  // pseudo-header's part of it (inet_proto_csum_replace4).
+  bool csum_partial : 1 = false;
   Hook hook = Hook::None;       // the hook being traversed
   // skb->sk. Every socket nfemu models belongs to root (the harness's raw
   // sockets, the listeners): a Request or Full socket is uid 0, gid 0.
@@ -134,7 +141,7 @@ struct PacketMeta {
 
   // Whether checksum checks (conntrack's, REJECT's, the local stack's) must
   // take the transport checksum as good without reading it.
-  bool transport_checksum_verified() const { return captured_len != 0; }
+  bool transport_checksum_verified() const { return captured_len != 0 || csum_partial; }
 };
 
 class Packet {

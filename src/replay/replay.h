@@ -114,6 +114,10 @@ struct HostStats {
   std::map<std::string, uint64_t> connections;   // at the end: "tcp ESTABLISHED" -> count
   std::vector<std::string> unsupported;          // extensions met that nfemu cannot evaluate
   std::map<std::string, uint64_t> ct_invalid;    // packets conntrack found INVALID, by reason ("" none given)
+  // Packets whose TCP or UDP checksum field held the pseudo header's sum
+  // (CHECKSUM_PARTIAL: captured before a NIC filled it), as conntrack's
+  // checksum test found them (PacketMeta::csum_partial).
+  uint64_t partial = 0;
 };
 
 struct ReplaySummary {

@@ -825,7 +825,8 @@ namespace {
 // The checksum tests of nf_reject and of the local TCP and UDP receive
 // paths, which skip a datagram whose checksum counts as verified.
 bool transport_checksum_ok(const packet::Packet& pkt) {
-  return pkt.meta.transport_checksum_verified() || icmp::transport_checksum_ok(pkt.ip());
+  return pkt.meta.transport_checksum_verified() || icmp::transport_checksum_ok(pkt.ip()) ||
+         packet::holds_pseudo_header_sum(pkt.ip());  // CHECKSUM_PARTIAL: skb_csum_unnecessary
 }
 }  // namespace
 

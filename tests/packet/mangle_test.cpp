@@ -20,6 +20,45 @@ TEST(MangleTest, DnatRewriteKeepsChecksumsValid) {
   EXPECT_EQ(check_l4_checksum(p.ip()), L4Checksum::Ok);
 }
 
+// A sender with checksum offload (or GRO) leaves the pseudo header's sum
+// in the field: CHECKSUM_PARTIAL. NAT updates that sum for an address and
+// leaves it for a port (the pseudo header has no ports), so a partial
+// checksum stays the translated header's partial checksum; filled, it
+// verifies.
+TEST(MangleTest, PartialChecksumIsThePseudoHeadersSumAndStaysSoThroughNat) {
+  for (const char* spec : {"tcp 198.51.100.10:40000 > 203.0.113.4:80 flags PA payload 700",
+                           "udp 198.51.100.10:5000 > 203.0.113.4:53 payload 33"}) {
+    Packet p = *parse_packet(spec);
+    auto ip = p.ip();
+    const bool tcp = ip.protocol() == kIpProtoTcp;
+    const size_t at = tcp ? 16 : 6;
+    auto l4 = ip.payload();
+    std::fill(l4.begin() + (tcp ? 20 : 8), l4.end(), uint8_t{0x5a});
+    fill_checksums(ip);
+    EXPECT_FALSE(l4_checksum_partial(ip)) << spec;  // a full checksum
+    auto pseudo = [&] {
+      uint32_t s = ip.saddr(), d = ip.daddr();
+      uint32_t sum = (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + ip.protocol() +
+                     static_cast<uint32_t>(ip.payload().size());
+      while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+      return static_cast<uint16_t>(sum);
+    };
+    store16(l4.data() + at, pseudo());
+    EXPECT_TRUE(l4_checksum_partial(ip)) << spec;
+    EXPECT_EQ(check_l4_checksum(ip), L4Checksum::Bad) << spec;
+    rewrite_addr(ip, Side::Dst, *parse_ipv4_addr("100.64.1.4"), true);
+    EXPECT_TRUE(rewrite_port(ip, Side::Dst, 8080, true));
+    EXPECT_EQ(load16(l4.data() + at), pseudo()) << spec;
+    EXPECT_TRUE(l4_checksum_partial(ip)) << spec;
+    EXPECT_TRUE(ip.checksum_ok());
+    // Updated as a full checksum instead, it would be neither.
+    rewrite_addr(ip, Side::Src, *parse_ipv4_addr("100.64.1.5"), false);
+    EXPECT_FALSE(l4_checksum_partial(ip)) << spec;
+    fill_checksums(ip);
+    EXPECT_EQ(check_l4_checksum(ip), L4Checksum::Ok) << spec;
+  }
+}
+
 // --fix-checksums: what the sender's NIC would have written.
 TEST(MangleTest, RepairChecksumsFixesWhatDoesNotVerifyAndNothingElse) {
   auto broken = [](const char* spec, size_t at, uint8_t flip) {

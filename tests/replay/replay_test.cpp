@@ -1000,6 +1000,77 @@ TEST(ReplayTest, CutDatagramsArePaddedWithFixlenPad) {
       << text;
 }
 
+// A frame as a sender with checksum offload hands it to its NIC, and as
+// tcpdump shows a TSO send or a GRO aggregate: the TCP or UDP checksum
+// field holds the pseudo header's sum (CHECKSUM_PARTIAL).
+std::vector<uint8_t> partial_frame(std::string_view spec, packet::Mac src = kPeer, packet::Mac dst = kFwWan) {
+  auto f = filled_frame(spec, src, dst);
+  auto ip = packet::Ipv4View(std::span<uint8_t>(f).subspan(14));
+  uint32_t s = ip.saddr(), d = ip.daddr();
+  uint32_t sum = (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + ip.protocol() +
+                 static_cast<uint32_t>(ip.payload().size());
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  packet::store16(ip.payload().data() + (ip.protocol() == packet::kIpProtoTcp ? 16 : 6), static_cast<uint16_t>(sum));
+  EXPECT_TRUE(packet::l4_checksum_partial(ip)) << spec;
+  return f;
+}
+
+// Partial checksums are taken as good (conntrack: ESTABLISHED, not
+// INVALID "bad checksum"), and NAT updates them as sums: what leaves
+// carries the partial checksum of its translated header, as the kernel's
+// capture of it shows. --fix-checksums fills them instead, as the NIC did
+// on the wire.
+TEST(ReplayTest, PartialChecksumsAreGoodAndNatUpdatesThemAsSums) {
+  TempDir d;
+  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1}, kFwLan = {0x02, 0, 0, 0, 0, 2};
+  write_pcap(d.file("wan.pcap"),
+             {{1000, partial_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags S seq 1000")},
+              {3000, partial_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags PA seq 1001 ack 5001 payload 3000")}});
+  write_pcap(d.file("lan.pcap"),
+             {{2000, eth_frame("tcp 198.51.100.10:80 > 203.0.113.10:40000 flags SA seq 5000 ack 1001", kLanPeer, kFwLan)}});
+  auto sc = load(kScenario);
+  auto run = [&](bool fix) {
+    ReplayOptions o = wan_replay(d);
+    o.inputs.push_back({"lan", d.file("lan.pcap")});
+    o.fix_checksums = fix;
+    o.out_dir = d.file(fix ? "fixed" : "asis");
+    return summary_of(sc, o);
+  };
+  ReplaySummary asis = run(false);
+  ASSERT_EQ(asis.hosts.size(), 1u);
+  EXPECT_EQ(asis.hosts[0].partial, 2u);  // the SYN-ACK's is whole
+  EXPECT_TRUE(asis.hosts[0].ct_invalid.empty()) << format_summary(asis);
+  EXPECT_EQ(asis.hosts[0].connections.count("tcp ESTABLISHED [ASSURED]"), 1u) << format_summary(asis);
+  // The 3040-byte segment came in on a 1500-byte link: an aggregate, forwarded whole.
+  EXPECT_EQ(asis.hosts[0].forwarded, 3u);
+  EXPECT_NE(format_summary(asis).find("  partial sums:         2   packets whose TCP/UDP checksum field held the pseudo "
+                                      "header's sum"),
+            std::string::npos)
+      << format_summary(asis);
+  auto lan = packet::read_pcap_file(d.file("asis/fw/lan.pcap"));
+  ASSERT_TRUE(lan);
+  ASSERT_EQ(lan->size(), 2u);
+  for (const auto& fr : *lan) {
+    auto p = packet::Packet::from_frame(fr.data);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->ip().daddr(), 0xc633640au);  // 198.51.100.10: DNATed
+    EXPECT_TRUE(p->ip().checksum_ok());
+    EXPECT_TRUE(packet::l4_checksum_partial(p->ip()));
+  }
+  ReplaySummary fixed = run(true);
+  EXPECT_EQ(fixed.inputs[0].fixed, 2u);
+  EXPECT_EQ(fixed.hosts[0].partial, 0u);
+  EXPECT_TRUE(fixed.hosts[0].ct_invalid.empty());
+  lan = packet::read_pcap_file(d.file("fixed/fw/lan.pcap"));
+  ASSERT_TRUE(lan);
+  ASSERT_EQ(lan->size(), 2u);
+  for (const auto& fr : *lan) {
+    auto p = packet::Packet::from_frame(fr.data);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(packet::check_l4_checksum(p->ip()), packet::L4Checksum::Ok);
+  }
+}
+
 // tcpdump -i any: a 16-byte header whose packet type says the direction;
 // what the host sent (PACKET_OUTGOING, 4) is not replayed.
 TEST(ReplayTest, LinuxCookedCaptureSkipsOutgoingFrames) {

@@ -25,7 +25,7 @@ struct Recorder : TraceSink, Effects {
   void on_event(const TraceEvent& ev, const packet::Packet& p) override {
     static const char* kinds[] = {"rule", "return", "policy"};
     lines.push_back(fmt::format("{}:{}:{}:{} trace={} mark={}", ev.table, ev.chain, kinds[static_cast<int>(ev.kind)],
-                                ev.rulenum, p.meta.trace, p.meta.mark));
+                                ev.rulenum, bool{p.meta.trace}, p.meta.mark));
   }
   void on_unsupported(std::string_view ext) override { lines.push_back(fmt::format("unsupported {}", ext)); }
   unsigned addr_type(uint32_t, std::string_view) const override { return 1; }

@@ -1,6 +1,7 @@
 // -j CHECKSUM --checksum-fill: compute a missing layer 4 checksum
 // (xt_CHECKSUM.c, libxt_CHECKSUM.c); mangle table only. The kernel only
 // warns (once) when the rule is not restricted to -p udp.
+#include "packet/mangle.h"
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
 #include "xtables/eval.h"
@@ -30,10 +31,17 @@ class ChecksumTarget : public TargetBase<ChecksumTarget> {
   }
 
   bool can_evaluate() const override { return true; }
-  // checksum_tg fills the checksum of a CHECKSUM_PARTIAL (offloaded) skb.
-  // nfemu packets always carry complete checksums, as if every device did
-  // no offload, so there is nothing to fill: XT_CONTINUE.
-  TargetVerdict evaluate(EvalContext&) const override { return TargetVerdict::Continue; }
+  // checksum_tg fills the checksum of a CHECKSUM_PARTIAL (offloaded) skb;
+  // nfemu's own packets carry complete ones, replayed captures may not
+  // (PacketMeta::csum_partial). The kernel leaves a GSO aggregate's alone
+  // (skb_is_gso); nfemu, which cannot tell one here, fills it too.
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    if (ctx.pkt.meta.csum_partial || packet::l4_checksum_partial(ctx.pkt.ip())) {
+      packet::fill_checksums(ctx.pkt.ip());
+      ctx.pkt.meta.csum_partial = false;
+    }
+    return TargetVerdict::Continue;
+  }
 
  private:
   bool fill_ = false;
