@@ -67,7 +67,8 @@ CLI::App* add_replay_command(CLI::App& app) {
       ->check(CLI::IsMember({"compiled", "linear"}));
   cmd->add_flag("--fix-checksums", a.fix_checksums,
                 "recompute IPv4, TCP, UDP and ICMP checksums that do not verify before a frame arrives, as the "
-                "sender's NIC would have (captures taken on a host with checksum offload)");
+                "sender's NIC put them on the wire (a capture taken on the sending host; without it, checksums left "
+                "for the NIC replay as the kernel handles them on that host)");
   cmd->add_option("--fixlen", a.fixlen,
                   "datagrams the capture's snaplen cut (tcpdump -s 96): del (default) skips and counts them; pad "
                   "replays those whose headers are whole at their length, the bytes not captured as zeros and the "

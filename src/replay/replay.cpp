@@ -1125,8 +1125,9 @@ std::string format_summary(const ReplaySummary& s) {
       line("  INVALID:     {:>10}   packets of ctstate INVALID, by reason:", total);
       for (const auto& [n, reason] : by) line("    {:>10}  {}", n, reason);
       if (h.ct_invalid.count("bad checksum") && !s.fix_checksums) {
-        line("  (bad checksum: a capture taken on the sending host holds the checksums it left to its NIC to fill;");
-        line("   --fix-checksums recomputes them, or the scenario sets net.netfilter.nf_conntrack_checksum = 0)");
+        line("  (bad checksum: corrupt, or left unfilled by a sender whose offload does not write the pseudo");
+        line("   header's sum, as Linux's does; --fix-checksums recomputes them, or the scenario sets");
+        line("   net.netfilter.nf_conntrack_checksum = 0)");
       }
       // An ACK after a SYN nobody answered: the usual sign of a capture
       // that holds one direction of its connections.
