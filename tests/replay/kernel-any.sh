@@ -11,7 +11,8 @@
 # datagram to a closed server port (the server's port unreachable comes
 # back through fw), telnet (dropped), a masqueraded UDP datagram from the
 # server to a closed client port (the client's error comes back, quoted
-# header translated back), a ping, a 30000-byte TCP exchange.
+# header translated back), a ping, a 30000-byte TCP exchange, a SYN to a
+# closed port of fw (its RST), CHECKSUM --checksum-fill on UDP.
 # Phase 1o, the same with the offloads of veth's defaults on (checksum,
 # TSO, GSO): the senders' TCP and UDP checksums are left for the NIC
 # (CHECKSUM_PARTIAL: the pseudo header's sum), and the 30000 bytes cross fw
@@ -298,6 +299,8 @@ ipt -A FORWARD -i wan -o lan -p tcp --dport 80 -j ACCEPT
 ipt -A FORWARD -i wan -o lan -p udp --dport 53 -j ACCEPT
 ipt -A FORWARD -i wan -o lan -p icmp --icmp-type echo-request -j ACCEPT
 ipt -A FORWARD -i lan -o wan -j ACCEPT
+# Fills a checksum left for the NIC (phase 1o's); does nothing to a whole one.
+ipt -t mangle -A POSTROUTING -p udp --dport 53 -j CHECKSUM --checksum-fill
 start_capture "$phase"
 
 # The server: port 80 answers each line in upper case; nothing else listens.
@@ -353,6 +356,13 @@ refused(("198.51.100.2", 53), b"query")
 try:
     socket.create_connection(("198.51.100.2", 23), timeout=0.3)  # dropped by fw
 except OSError:
+    pass
+# fw's own closed port answers with a RST, whatever the SYN's checksum
+# holds (phase 1o: the pseudo header's sum, left for the NIC).
+try:
+    socket.create_connection(("203.0.113.1", 22), timeout=2)
+    raise SystemExit("fw's port 22 accepted a connection")
+except ConnectionRefusedError:
     pass
 PY
 ip netns exec "$S" python3 - "$work/$phase/refused.py" <<'PY'

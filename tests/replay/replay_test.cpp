@@ -1000,6 +1000,47 @@ TEST(ReplayTest, CutDatagramsArePaddedWithFixlenPad) {
       << text;
 }
 
+// What --fixlen pad needs whole: an ICMP error's quoted headers too (cut
+// inside them: not replayed; cut after them: padded). A datagram longer
+// than its frame was on the wire is padded to the frame only, and the host
+// drops it as ip_rcv does a truncated one.
+TEST(ReplayTest, PaddingNeedsTheQuotedHeadersAndStopsAtTheWire) {
+  TempDir d;
+  // Port unreachable from a wan host about a UDP datagram fw forwarded,
+  // quoting 8 bytes of its payload and more.
+  auto quoted = packet::build_packet(*packet::parse_packet_spec("udp 198.51.100.10:5000 > 203.0.113.10:53 payload 200"));
+  auto outer = packet::build_packet(*packet::parse_packet_spec("icmp 203.0.113.10 > 198.51.100.10 type 3 code 3 payload 228"));
+  auto body = outer.ip().payload();
+  std::copy(quoted.data().begin(), quoted.data().end(), body.begin() + 8);
+  packet::fill_checksums(outer.ip());
+  outer.set_mac_header({kFwWan, kPeer, packet::kEtherTypeIpv4});
+  const auto error = std::vector<uint8_t>(outer.frame().begin(), outer.frame().end());
+  auto cut_at = [](std::vector<uint8_t> f, size_t n, uint32_t wire = 0) {
+    Rec r{0, f, static_cast<uint32_t>(wire ? wire : f.size())};
+    r.bytes.resize(n);
+    return r;
+  };
+  std::vector<Rec> recs = {
+      cut_at(error, 14 + 20 + 8 + 20 + 4),       // inside the quoted UDP header
+      cut_at(error, 14 + 20 + 8 + 20 + 8 + 10),  // after it
+      // 528 bytes by its header, 314 on the wire (frame 328 bytes long).
+      cut_at(filled_frame("udp 203.0.113.10:5000 > 198.51.100.10:53 payload 500"), 96, 14 + 314),
+  };
+  for (size_t i = 0; i < recs.size(); ++i) recs[i].ts_us = 1000 * (i + 1);
+  write_pcap(d.file("wan.pcap"), recs);
+  ReplayOptions o = wan_replay(d);
+  o.fixlen = ReplayOptions::FixLen::Pad;
+  ReplaySummary sum = summary_of(load(kScenario), o);
+  ASSERT_EQ(sum.hosts.size(), 1u);
+  EXPECT_EQ(sum.inputs[0].cut_in_headers, 1u);
+  EXPECT_EQ(sum.inputs[0].padded, 2u);
+  EXPECT_EQ(sum.inputs[0].ipv4, 2u);
+  // The ICMP error went on (no connection of its own: fw has none it is
+  // about); the short datagram died at the door, before any hook.
+  EXPECT_EQ(sum.hosts[0].dropped, 1u) << format_summary(sum);
+  EXPECT_EQ(sum.hosts[0].ct_new, 0u) << format_summary(sum);
+}
+
 // A frame as a sender with checksum offload hands it to its NIC, and as
 // tcpdump shows a TSO send or a GRO aggregate: the TCP or UDP checksum
 // field holds the pseudo header's sum (CHECKSUM_PARTIAL).
@@ -1069,6 +1110,27 @@ TEST(ReplayTest, PartialChecksumsAreGoodAndNatUpdatesThemAsSums) {
     ASSERT_TRUE(p);
     EXPECT_EQ(packet::check_l4_checksum(p->ip()), packet::L4Checksum::Ok);
   }
+}
+
+// Without conntrack (no rule needs it) nothing marks a partial checksum:
+// the local stack and REJECT take the field for good by themselves
+// (skb_csum_unnecessary: CHECKSUM_PARTIAL), and answer with a RST.
+TEST(ReplayTest, PartialChecksumsAreGoodToTheLocalStackAndRejectWithoutConntrack) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"),
+             {{1000, partial_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags S seq 1000")},
+              {2000, partial_frame("tcp 203.0.113.10:40001 > 203.0.113.1:23 flags S seq 1000")}});
+  auto sc = load(R"(
+[hosts.fw]
+iptables = ["-A INPUT -p tcp --dport 23 -j REJECT --reject-with tcp-reset"]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+mac = "02:00:00:00:00:01"
+)");
+  ReplaySummary sum = summary_of(sc, wan_replay(d));
+  ASSERT_EQ(sum.hosts.size(), 1u);
+  EXPECT_EQ(sum.hosts[0].generated, 2u) << format_summary(sum);  // two RSTs
+  EXPECT_EQ(sum.hosts[0].out_frames["wan"], 2u);
 }
 
 // tcpdump -i any: a 16-byte header whose packet type says the direction;
