@@ -586,12 +586,24 @@ class Table {
   // that holds the pseudo header's sum is a checksum left for a NIC
   // (CHECKSUM_PARTIAL), good here: the packet is marked so for NAT.
   bool bad_checksum(Packet& pkt, const Ctx& c) const {
-    if (!cfg_.checksum || c.hook != Hook::PreRouting || pkt.meta.transport_checksum_verified() ||
-        packet::check_l4_checksum(pkt.ip()) != packet::L4Checksum::Bad) [[likely]]
+    if (c.hook != Hook::PreRouting || pkt.meta.transport_checksum_verified()) return false;
+    if (!cfg_.checksum) [[unlikely]] {
+      mark_if_partial(pkt);
+      return false;
+    }
+    if (packet::check_l4_checksum(pkt.ip()) != packet::L4Checksum::Bad) [[likely]]
       return false;
     if (!packet::holds_pseudo_header_sum(pkt.ip())) return true;
     pkt.meta.csum_partial = true;
     return false;
+  }
+  // With nf_conntrack_checksum = 0 nothing is verified, but the skb of a
+  // checksum left for a NIC is CHECKSUM_PARTIAL all the same, and NAT
+  // updates its field as a sum: marked when the field holds the pseudo
+  // header's sum and the datagram does not verify.
+  [[gnu::cold, gnu::noinline]] static void mark_if_partial(Packet& pkt) {
+    if (packet::holds_pseudo_header_sum(pkt.ip()) && packet::check_l4_checksum(pkt.ip()) == packet::L4Checksum::Bad)
+      pkt.meta.csum_partial = true;
   }
   Action tcp_packet(Entry* ct, Packet& pkt, size_t dataoff, Dir dir, Ctx& c);
   Action udp_packet(Entry* ct, Packet& pkt, size_t dataoff, Ctx& c);

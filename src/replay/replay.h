@@ -90,7 +90,8 @@ struct ReplayOptions {
   // the kernel: tests/replay/kernel-any.sh). What reads the payload sees
   // zeros: string and u32 matches, the quote of an ICMP error the host
   // sends about such a datagram, and a checksum computed over the whole of
-  // it (NAT's of an ICMP error whose quoted datagram it translates back).
+  // it (NAT's of an ICMP error whose quoted datagram it translates back,
+  // CHECKSUM --checksum-fill's of one whose checksum was left for the NIC).
   // Output pcaps keep only a padded datagram's captured bytes.
   enum class FixLen { Drop, Pad };
   FixLen fixlen = FixLen::Drop;

@@ -184,6 +184,7 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
     }
     return std::min(out_mtu, in_mtu);
   }
+  bool gso_aggregate(const packet::Packet& pkt) const override { return host_.gso_arrival_mtu(pkt) != 0; }
 
  private:
   Host& host_;
@@ -615,11 +616,16 @@ void Host::frag_needed(packet::Packet& pkt, uint32_t mtu, uint64_t now_ns) {
   drop(fmt::format("fragmentation needed (DF set, {} > MTU {})", pkt.size(), mtu), pkt);
 }
 
-bool Host::gso_segments_fit(const packet::Packet& pkt, size_t mtu) const {
+size_t Host::gso_arrival_mtu(const packet::Packet& pkt) const {
   auto ip = pkt.ip();
-  if (ip.protocol() != packet::kIpProtoTcp || ip.is_fragment() || pkt.meta.in.empty()) return false;
+  if (ip.protocol() != packet::kIpProtoTcp || ip.is_fragment() || pkt.meta.in.empty()) return 0;
   const Interface* in = find_interface(pkt.meta.in);
-  return in && in->mtu < pkt.size() && in->mtu <= mtu;
+  return in && in->mtu < pkt.size() ? in->mtu : 0;
+}
+
+bool Host::gso_segments_fit(const packet::Packet& pkt, size_t mtu) const {
+  const size_t in_mtu = gso_arrival_mtu(pkt);
+  return in_mtu != 0 && in_mtu <= mtu;
 }
 
 void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns) {

@@ -291,6 +291,9 @@ class Host {
   // fit when that MTU is no larger than `mtu`. The true segment size is not
   // in a capture.
   [[gnu::cold, gnu::noinline]] bool gso_segments_fit(const packet::Packet& pkt, size_t mtu) const;
+  // skb_is_gso(skb), as gso_segments_fit reads it: the MTU of the arrival
+  // interface when pkt is a TCP aggregate, else 0.
+  size_t gso_arrival_mtu(const packet::Packet& pkt) const;
   [[gnu::noinline]] void loop_back(packet::Packet& pkt, uint64_t now_ns);
   bool transmit_fragments(const packet::Packet& pkt, std::string_view dev, size_t mtu,
                           const packet::EthernetHeader& eth);

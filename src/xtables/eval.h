@@ -66,6 +66,10 @@ class Effects {
   // the route back to its source) as xt_TCPMSS computes it; 0: unknown
   // (the target then drops, as the kernel does for an invalid path MTU).
   virtual uint32_t path_mtu(const packet::Packet& pkt) const { return 0; }
+  // skb_is_gso: whether pkt is a TCP aggregate (GRO, or a TSO send passed
+  // on whole) that leaves as segments (CHECKSUM leaves its checksum to
+  // them). A host without interfaces has none.
+  virtual bool gso_aggregate(const packet::Packet& pkt) const { return false; }
 };
 
 struct EvalContext {

@@ -6,8 +6,10 @@
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include "packet/bytes.h"
 #include "packet/fragment.h"
 #include "packet/grammar.h"
+#include "packet/mangle.h"
 #include "ruleset/restore.h"
 
 namespace nfemu::stack {
@@ -418,6 +420,35 @@ TEST(HostTest, TcpAggregatesLeaveWholeWhenTheirSegmentsFit) {
                          "transmit eth1 576",
                          "drop: fragmentation needed (DF set, 3028 > MTU 1500)",
                      }));
+}
+
+// CHECKSUM --checksum-fill fills a checksum left for the NIC, but not a
+// TCP aggregate's (checksum_tg: skb_is_gso): its segments get theirs
+// when the aggregate is cut. Kernel-checked in tests/replay/kernel-any.sh
+// (phase 1o); here without conntrack, which would otherwise mark them.
+TEST(HostTest, ChecksumFillLeavesTcpAggregatesPartial) {
+  Router r("*mangle\n-A POSTROUTING -p tcp -j CHECKSUM --checksum-fill\nCOMMIT\n");
+  struct Sums : Recorder {
+    std::vector<bool> partial;
+    void on_transmit(const Host&, std::string_view, const packet::Packet& p) override {
+      partial.push_back(packet::l4_checksum_partial(p.ip()));
+    }
+  } rec;
+  r.host.set_observer(&rec);
+  for (const char* spec : {"tcp 203.0.113.4:80 > 198.51.100.10:40000 flags A df payload 1000",    // a segment
+                           "tcp 203.0.113.4:80 > 198.51.100.10:40000 flags A df payload 5000"}) {  // > eth1's 1400
+    auto p = packet::parse_packet(spec);
+    ASSERT_TRUE(p);
+    auto ip = p->ip();
+    uint32_t s = ip.saddr(), d = ip.daddr();
+    uint32_t sum = (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + ip.protocol() +
+                   static_cast<uint32_t>(ip.payload().size());
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    packet::store16(ip.payload().data() + 16, static_cast<uint16_t>(sum));
+    ASSERT_TRUE(packet::l4_checksum_partial(ip));
+    r.host.receive(std::move(*p), "eth1", 0);
+  }
+  EXPECT_EQ(rec.partial, (std::vector<bool>{false, true}));
 }
 
 // An observer that says it does not watch NAT steps (nfemu replay) gets no

@@ -33,10 +33,11 @@ class ChecksumTarget : public TargetBase<ChecksumTarget> {
   bool can_evaluate() const override { return true; }
   // checksum_tg fills the checksum of a CHECKSUM_PARTIAL (offloaded) skb;
   // nfemu's own packets carry complete ones, replayed captures may not
-  // (PacketMeta::csum_partial). The kernel leaves a GSO aggregate's alone
-  // (skb_is_gso); nfemu, which cannot tell one here, fills it too.
+  // (PacketMeta::csum_partial). A GSO aggregate's stays partial
+  // (skb_is_gso): its segments get theirs when it is cut.
   TargetVerdict evaluate(EvalContext& ctx) const override {
-    if (ctx.pkt.meta.csum_partial || packet::l4_checksum_partial(ctx.pkt.ip())) {
+    if ((ctx.pkt.meta.csum_partial || packet::l4_checksum_partial(ctx.pkt.ip())) &&
+        !(ctx.effects && ctx.effects->gso_aggregate(ctx.pkt))) {
       packet::fill_checksums(ctx.pkt.ip());
       ctx.pkt.meta.csum_partial = false;
     }
