@@ -64,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto d = nfemu::replay::replay(*sc, o, diff);
   if (!d || d->frames != r->frames || d->hosts.size() != 2) std::abort();
   for (const auto& in : r->inputs) {
-    uint64_t counted = in.ipv4 + in.ipv6 + in.arp + in.vlan + in.other + in.runt + in.cut + in.own;
+    uint64_t counted = in.ipv4 + in.ipv6 + in.arp + in.vlan + in.other + in.runt + in.cut + in.own + in.other_host;
     if (counted != in.frames) std::abort();
   }
   if (r->hosts.at(0).replayed != r->inputs[0].ipv4) std::abort();
@@ -95,7 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint64_t unnamed = 0, by_interface = 0;
   for (const auto& [index, n] : in.unnamed) unnamed += n;
   for (const auto& [name, n] : in.by_interface) by_interface += n;
-  if (in.ipv4 + in.ipv6 + in.arp + in.vlan + in.other + in.runt + in.cut + in.own + unnamed != in.frames) std::abort();
+  const uint64_t counted = in.ipv4 + in.ipv6 + in.arp + in.vlan + in.other + in.runt + in.cut + in.own + in.other_host;
+  if (counted + unnamed != in.frames) std::abort();
   if (by_interface != in.ipv4 || a->hosts.at(0).replayed != in.ipv4) std::abort();
   return 0;
 }

@@ -37,6 +37,8 @@ constexpr size_t kVlanTag = 4;  // TCI and the inner EtherType
 constexpr size_t kSllHeader = 16;
 constexpr size_t kSll2Header = 20;
 constexpr uint16_t kSllOutgoing = 4;  // PACKET_OUTGOING
+// The other packet types of a cooked header (if_packet.h).
+constexpr uint16_t kSllBroadcast = 1, kSllMulticast = 2, kSllOtherHost = 3;
 constexpr uint32_t kLoopbackIndex = 1;  // LOOPBACK_IFINDEX: lo in every namespace
 
 std::string seconds(uint64_t us) { return fmt::format("{}.{:06}", us / 1000000, us % 1000000); }
@@ -545,6 +547,11 @@ class Progress {
 struct InputLink {
   packet::Mac own{};
   packet::Mac peer{};
+  // The scenario gave the interface its MAC (not the default one), so a
+  // frame to another unicast MAC is one the kernel would have classed
+  // PACKET_OTHERHOST. With the default MAC the capture's MACs are not the
+  // host's anyway: every unicast frame is taken as addressed to it.
+  bool mac_given = false;
 };
 struct Ports {
   std::vector<InputLink> links;   // by port
@@ -578,10 +585,17 @@ struct Ports {
 };
 
 // A header for a frame captured without one (Linux cooked, raw IP): the
-// port's MACs, the link-layer source the capture kept if it kept one.
+// port's MACs, the link-layer source the capture kept if it kept one. A
+// cooked header's packet type says what eth_type_trans made of the
+// destination (the host's stack and the pkttype match read it from the
+// destination MAC): broadcast and multicast get a group address.
 [[gnu::always_inline]] inline void cook(packet::EthernetHeader& eth, const InputLink& link, uint16_t ethertype,
-                                        uint16_t addr_len, const uint8_t* addr) {
+                                        uint16_t addr_len, const uint8_t* addr, uint16_t pkttype = 0) {
   eth.dst = link.own;
+  if (pkttype == kSllBroadcast) [[unlikely]]
+    eth.dst = packet::Mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  else if (pkttype == kSllMulticast) [[unlikely]]
+    eth.dst = packet::Mac{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01};
   eth.src = link.peer;
   eth.ethertype = ethertype;
   if (addr_len == 6) std::copy_n(addr, 6, eth.src.begin());
@@ -660,23 +674,32 @@ struct Ports {
         l3 = l3.subspan(kVlanTag);
       }
     }
-    if (eth.src == ports.links[port].own) return ++in.own, false;  // the host's own output, captured both ways
+    const InputLink& link = ports.links[port];
+    if (eth.src == link.own) return ++in.own, false;  // the host's own output, captured both ways
+    // eth_type_trans: a unicast frame to another MAC is PACKET_OTHERHOST,
+    // which ip_rcv drops before PREROUTING (a capture in promiscuous mode
+    // holds them). Tagged frames: the VLAN device decides, not modelled.
+    if (link.mac_given && !(eth.dst[0] & 1) && eth.dst != link.own && port == route.port) [[unlikely]]
+      return ++in.other_host, false;
   } else if (f.linktype == kDltLinuxSll) {
     if (d.size() < kSllHeader) return ++in.runt, false;
-    if (load16(d.data()) == kSllOutgoing) return ++in.own, false;
-    cook(eth, ports.links[port], load16(d.data() + 14), load16(d.data() + 4), d.data() + 6);
+    const uint16_t pkttype = load16(d.data());
+    if (pkttype == kSllOutgoing) return ++in.own, false;
+    if (pkttype == kSllOtherHost) return ++in.other_host, false;
+    cook(eth, ports.links[port], load16(d.data() + 14), load16(d.data() + 4), d.data() + 6, pkttype);
     l3 = d.subspan(kSllHeader);
   } else if (f.linktype == kDltLinuxSll2) {
     if (d.size() < kSll2Header) return ++in.runt, false;
     const Sll2 h = sll2_header(d);
     if (h.pkttype == kSllOutgoing) return ++in.own, false;
     if (h.index == kLoopbackIndex) return ++in.own, false;  // the host talking to itself
+    if (h.pkttype == kSllOtherHost) return ++in.other_host, false;
     if (route.by_index) {
       auto p = ports.port_of_index(h.index);
       if (!p) return ++in.unnamed[h.index], false;
       port = *p;
     }
-    cook(eth, ports.links[port], h.protocol, h.addr_len, h.addr);
+    cook(eth, ports.links[port], h.protocol, h.addr_len, h.addr, h.pkttype);
     l3 = d.subspan(kSll2Header);
   } else {  // raw IP: the version nibble says which
     if (d.empty()) return ++in.runt, false;
@@ -969,7 +992,9 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   Ports ports;
   auto add_port = [&](const std::string& ifname) {
     const stack::Host& h = runs[0]->host();
-    ports.links.push_back({h.find_interface(ifname)->mac, h.neighbour ? h.neighbour(ifname, 0) : packet::Mac{}});
+    const packet::Mac mac = h.find_interface(ifname)->mac;
+    ports.links.push_back({mac, h.neighbour ? h.neighbour(ifname, 0) : packet::Mac{},
+                           mac != scenario::default_mac(h.name(), ifname)});
     ports.names.push_back({ifname, packet::IfName(ifname)});
     return ports.links.size() - 1;
   };
@@ -1062,6 +1087,12 @@ std::string format_summary(const ReplaySummary& s) {
     }
     line("  {} {}: {} frames not replayed: no --ifindex names their interface index: {}", in.ifname, in.path, n, which);
   }
+  uint64_t other_host = 0;
+  for (const auto& in : s.inputs) other_host += in.other_host;
+  if (other_host > 0)
+    line("  for other hosts: {} frames to a MAC that is not their interface's, not replayed (PACKET_OTHERHOST: "
+         "the kernel drops them before PREROUTING)",
+         other_host);
   uint64_t cut = 0, cut_in_headers = 0, padded = 0;
   for (const auto& in : s.inputs) cut += in.cut, cut_in_headers += in.cut_in_headers, padded += in.padded;
   if (s.fixlen == ReplayOptions::FixLen::Pad && cut + padded > 0)

@@ -26,7 +26,10 @@
 // Captures should hold what arrives (tcpdump -Q in). A capture of both
 // directions works when the scenario gives the interface the captured
 // host's MAC: frames from that MAC (and Linux cooked "outgoing" ones) are
-// counted as the host's own and skipped.
+// counted as the host's own and skipped. With the MAC given, frames to
+// other unicast MACs (a promiscuous capture) are dropped as the kernel
+// drops them, before PREROUTING; broadcast and multicast frames go
+// through PREROUTING and are then not forwarded (ip_forward).
 //
 // A capture of every interface at once (`tcpdump -i any`, LINUX_SLL2 since
 // libpcap 1.10) is given as the input named "any": each frame arrives on
@@ -129,6 +132,10 @@ struct ReplaySummary {
     // Of `cut` (datagrams the snaplen cut): those cut inside their headers,
     // which FixLen::Pad cannot replay either. Padded: replayed with zeros.
     uint64_t cut_in_headers = 0, padded = 0;
+    // Frames to another host's MAC (PACKET_OTHERHOST), not replayed: a
+    // cooked capture's packet type says so, or, when the scenario gives
+    // the interface its MAC, an untagged Ethernet frame's destination.
+    uint64_t other_host = 0;
     // An "any" input: the frames replayed on each interface, and the
     // frames whose interface index no IfIndex names (not replayed).
     std::vector<std::pair<std::string, uint64_t>> by_interface;

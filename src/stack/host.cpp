@@ -85,6 +85,14 @@ const std::string kNoText;
 
 }  // namespace
 
+namespace {
+// skb->pkt_type is PACKET_BROADCAST or PACKET_MULTICAST: the frame came to
+// a group MAC (eth_type_trans; PACKET_OTHERHOST never gets this far, and a
+// packet the host sends itself has no MAC header: PACKET_HOST), as the
+// pkttype match reads it.
+bool to_link_group(const packet::Packet& pkt) { return pkt.has_mac_header() && (pkt.mac_header().dst[0] & 1); }
+}  // namespace
+
 class Host::HostEffects : public xt::Effects, public icmp::Responder {
  public:
   explicit HostEffects(Host& host) : host_(host) {}
@@ -629,6 +637,11 @@ bool Host::gso_segments_fit(const packet::Packet& pkt, size_t mtu) const {
 }
 
 void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns) {
+  // ip_forward, before its TTL test: only a PACKET_HOST frame is forwarded.
+  if (to_link_group(pkt)) [[unlikely]] {
+    drop("not forwarded: a broadcast or multicast frame (pkt_type not PACKET_HOST)", pkt);
+    return;
+  }
   auto ip = pkt.ip();
   if (ip.ttl() <= 1) {
     ttl_exceeded(pkt, now_ns);
@@ -793,6 +806,8 @@ uint32_t Host::icmp_source(const packet::Packet& offending) const {
 }
 
 bool Host::icmp_send(const packet::Packet& offending, uint8_t type, uint8_t code, uint32_t info, uint64_t now_ns) {
+  // __icmp_send: "No replies to physical multicast/broadcast".
+  if (to_link_group(offending)) return false;
   auto ip = offending.ip();
   uint32_t daddr = ip.daddr();
   bool dst_not_unicast = daddr == 0xffffffffu || (daddr >> 28) == 0xe || fib_.addr_type(daddr) == RouteType::Broadcast;
@@ -890,7 +905,8 @@ void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
       return;
     }
     case packet::kIpProtoTcp:
-      if (unicast && ip.payload().size() >= packet::kTcpMinHeader && transport_checksum_ok(pkt))
+      // tcp_v4_rcv discards what did not come to the host's own MAC.
+      if (unicast && !to_link_group(pkt) && ip.payload().size() >= packet::kTcpMinHeader && transport_checksum_ok(pkt))
         answer_tcp(pkt, now_ns);
       return;
     case packet::kIpProtoUdp: {

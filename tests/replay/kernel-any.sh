@@ -12,7 +12,8 @@
 # back through fw), telnet (dropped), a masqueraded UDP datagram from the
 # server to a closed client port (the client's error comes back, quoted
 # header translated back), a ping, a 30000-byte TCP exchange, a SYN to a
-# closed port of fw (its RST), CHECKSUM --checksum-fill on UDP and TCP.
+# closed port of fw (its RST), CHECKSUM --checksum-fill on UDP and TCP,
+# frames to another host's MAC and to group MACs (none forwarded).
 # Phase 1o, the same with the offloads of veth's defaults on (checksum,
 # TSO, GSO): the senders' TCP and UDP checksums are left for the NIC
 # (CHECKSUM_PARTIAL: the pseudo header's sum), and the 30000 bytes cross fw
@@ -406,11 +407,47 @@ while True:
         break
 PY
 ip netns exec "$C" python3 "$work/$phase/ping.py" || fail "no echo reply through fw"
+# Frames fw must not forward: to another host's MAC (PACKET_OTHERHOST:
+# ip_rcv drops it before PREROUTING), to the broadcast MAC, and to a
+# multicast MAC with TTL 1 (ip_forward drops both after PREROUTING, before
+# the TTL test: no error); and, by the broadcast MAC, a datagram to fw's
+# own closed UDP port and a SYN to its closed TCP port (INPUT sees them;
+# no port unreachable, no RST).
+ip netns exec "$C" python3 - <<'PY'
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+def frame(dst_mac, dst, sport, ttl):
+    src, dst = socket.inet_aton("203.0.113.2"), socket.inet_aton(dst)
+    udp = struct.pack("!HHHH", sport, 53 if dst[0] == 198 else 9, 12, 0) + b"mac!"
+    udp = udp[:6] + struct.pack("!H", csum(src + dst + struct.pack("!BBH", 0, 17, len(udp)) + udp)) + udp[8:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, ttl, 17, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return bytes.fromhex(dst_mac) + bytes.fromhex("020000000c01" "0800") + ip + udp
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("c0", 0))
+s.send(frame("020000000c99", "198.51.100.2", 7001, 64))
+s.send(frame("ffffffffffff", "198.51.100.2", 7002, 64))
+s.send(frame("01005e000007", "198.51.100.2", 7003, 1))
+s.send(frame("ffffffffffff", "203.0.113.1", 7004, 64))
+# A SYN to fw's closed port 22 by the broadcast MAC: tcp_v4_rcv discards
+# it (no RST, unlike the client's SYN above).
+src, dst = socket.inet_aton("203.0.113.2"), socket.inet_aton("203.0.113.1")
+tcp = struct.pack("!HHIIBBHHH", 7005, 22, 1, 0, 0x50, 0x02, 64240, 0, 0)
+tcp = tcp[:16] + struct.pack("!H", csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)) + tcp[18:]
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
+ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+s.send(bytes.fromhex("ffffffffffff" "020000000c01" "0800") + ip + tcp)
+PY
+sleep 0.2
 stop_capture "$phase"
 # The traffic makes at least 6 and 8 datagrams (TCP may merge ACKs).
 replay_and_compare "$phase" "" "wan lan" "wan:6 lan:8" "wan lan"
 grep -q "^ *[1-9][0-9]*  filter FORWARD rule 2: -A FORWARD -p tcp -m tcp --dport 23 -j DROP" "$work/$phase/summary.txt" ||
   fail "phase $phase: telnet drop"
+grep -q "for other hosts: 1 frames" "$work/$phase/summary.txt" || fail "phase $phase: the frame to another MAC"
 if [ "$offload" = on ]; then
   # What the phase is for: aggregates, and checksums left for the NIC.
   grep -q "partial sums: *[1-9]" "$work/$phase/summary.txt" || fail "phase $phase: no partial checksum"

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -42,6 +43,7 @@ class TempDir {
 
 constexpr packet::Mac kPeer = {0x02, 0xaa, 0, 0, 0, 1};
 constexpr packet::Mac kFwWan = {0x02, 0, 0, 0, 0, 1};
+constexpr packet::Mac kFwLan = {0x02, 0, 0, 0, 0, 2};
 
 std::vector<uint8_t> eth_frame(std::string_view spec, packet::Mac src = kPeer, packet::Mac dst = kFwWan) {
   auto s = packet::parse_packet_spec(spec);
@@ -597,7 +599,7 @@ mac = "02:00:00:00:00:02"
 TEST(ReplayTest, TwoInterfacesMergedAndUnknownInterfaceRefused) {
   TempDir d;
   write_pcap(d.file("wan.pcap"), {{10, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags S")}});
-  write_pcap(d.file("lan.pcap"), {{5, eth_frame("udp 198.51.100.10:53 > 203.0.113.10:5000")}});
+  write_pcap(d.file("lan.pcap"), {{5, eth_frame("udp 198.51.100.10:53 > 203.0.113.10:5000", kPeer, kFwLan)}});
   auto sc = load(kScenario);
   ReplayOptions o;
   o.host = "fw";
@@ -860,7 +862,7 @@ TEST(ReplayTest, OneSidedCaptureIsExplainedAndTheOtherSideFixesIt) {
   TempDir d;
   write_pcap(d.file("wan.pcap"), {{1000, eth_frame("tcp 203.0.113.10:40000 > 198.51.100.10:22 flags S seq 1000")},
                                   {3000, eth_frame("tcp 203.0.113.10:40000 > 198.51.100.10:22 flags A seq 1001 ack 5001")}});
-  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1}, kFwLan = {0x02, 0, 0, 0, 0, 2};
+  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1};
   write_pcap(d.file("lan.pcap"),
              {{2000, eth_frame("tcp 198.51.100.10:22 > 203.0.113.10:40000 flags SA seq 5000 ack 1001", kLanPeer, kFwLan)}});
   auto sc = load(kScenario);
@@ -906,7 +908,7 @@ std::vector<uint8_t> filled_frame(std::string_view spec, packet::Mac src = kPeer
 // says how many --fixlen pad would replay.
 TEST(ReplayTest, CutDatagramsArePaddedWithFixlenPad) {
   TempDir d;
-  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1}, kFwLan = {0x02, 0, 0, 0, 0, 2};
+  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1};
   constexpr size_t kSnaplen = 96;
   const std::vector<Rec> wan = {
       {1000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags S seq 1000")},
@@ -1063,7 +1065,7 @@ std::vector<uint8_t> partial_frame(std::string_view spec, packet::Mac src = kPee
 // on the wire.
 TEST(ReplayTest, PartialChecksumsAreGoodAndNatUpdatesThemAsSums) {
   TempDir d;
-  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1}, kFwLan = {0x02, 0, 0, 0, 0, 2};
+  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1};
   write_pcap(d.file("wan.pcap"),
              {{1000, partial_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags S seq 1000")},
               {3000, partial_frame("tcp 203.0.113.10:40000 > 203.0.113.1:8080 flags PA seq 1001 ack 5001 payload 3000")}});
@@ -1505,4 +1507,45 @@ TEST(MergeTest, MappedCaptureIsMappedAheadOfTheReader) {
 }
 
 }  // namespace
+// eth_type_trans classes a frame by its destination MAC: one to another
+// host's unicast MAC (a promiscuous capture) is PACKET_OTHERHOST, dropped
+// by ip_rcv before PREROUTING; one to a group MAC goes through PREROUTING
+// but ip_forward forwards only PACKET_HOST, and __icmp_send answers it
+// with no error. A cooked capture's packet type says the same. With the
+// default MAC (not given in the scenario) every unicast frame is the
+// host's: the capture's MACs are not the scenario's anyway.
+TEST(ReplayTest, FramesToOtherHostsAndGroupMacsAreNotForwarded) {
+  TempDir d;
+  constexpr packet::Mac kOther = {0x02, 0xcc, 0, 0, 0, 9}, kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+                        kMulticast = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x07};
+  write_pcap(d.file("wan.pcap"), {{1000, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53", kPeer, kFwWan)},
+                                  {2000, eth_frame("udp 203.0.113.10:5001 > 198.51.100.10:53", kPeer, kOther)},
+                                  {3000, eth_frame("udp 203.0.113.10:5002 > 198.51.100.10:53", kPeer, kBroadcast)},
+                                  {4000, eth_frame("udp 203.0.113.10:5003 > 198.51.100.10:53 ttl 1", kPeer, kMulticast)},
+                                  {5000, eth_frame("udp 203.0.113.10:5004 > 203.0.113.1:9", kPeer, kBroadcast)}});
+  auto run = [&](std::string_view text, const std::string& out) {
+    auto sc = load(text);
+    ReplayOptions o = wan_replay(d);
+    o.out_dir = d.file(out);
+    return summary_of(sc, o);
+  };
+  ReplaySummary given = run(kScenario, "given");
+  ASSERT_EQ(given.hosts.size(), 1u);
+  EXPECT_EQ(given.inputs[0].other_host, 1u);
+  EXPECT_EQ(given.inputs[0].ipv4, 4u);
+  EXPECT_EQ(given.hosts[0].forwarded, 1u) << format_summary(given);
+  // Neither the TTL-exceeded error for the multicast frame nor the port
+  // unreachable for the broadcast one to fw's closed port.
+  EXPECT_EQ(given.hosts[0].out_frames.at("wan"), 0u) << format_summary(given);
+  EXPECT_NE(format_summary(given).find("  for other hosts: 1 frames to a MAC that is not their interface's"),
+            std::string::npos)
+      << format_summary(given);
+  std::string sans_macs(kScenario);
+  for (const char* mac : {"mac = \"02:00:00:00:00:01\"\n", "mac = \"02:00:00:00:00:02\"\n"})
+    sans_macs.erase(sans_macs.find(mac), std::strlen(mac));
+  ReplaySummary implied = run(sans_macs, "implied");
+  EXPECT_EQ(implied.inputs[0].other_host, 0u);
+  EXPECT_EQ(implied.hosts[0].forwarded, 2u) << format_summary(implied);
+}
+
 }  // namespace nfemu::replay
