@@ -549,6 +549,10 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
   uint32_t daddr = pkt.ip().daddr();
   // Looped packets keep their route (skb_dst): no source validation.
   const bool validate = pkt.meta.in.view() != "lo";
+  if ((daddr >> 28) == 0xe && validate) [[unlikely]] {
+    multicast_input(pkt, now_ns);
+    return;
+  }
   if (validate) {
     if (auto why = early_martian_source(pkt.ip().saddr(), daddr)) {
       drop(*why, pkt);
@@ -622,6 +626,29 @@ void Host::ttl_exceeded(packet::Packet& pkt, uint64_t now_ns) {
 void Host::frag_needed(packet::Packet& pkt, uint32_t mtu, uint64_t now_ns) {
   icmp_send(pkt, icmp::kDestUnreach, icmp::kFragNeeded, mtu, now_ns);
   drop(fmt::format("fragmentation needed (DF set, {} > MTU {})", pkt.size(), mtu), pkt);
+}
+
+void Host::multicast_input(packet::Packet& pkt, uint64_t now_ns) {
+  // ip_route_input_rcu: a multicast destination is the host's when the
+  // interface joined the group (ip_check_mc_rcu). Every IPv4 interface
+  // joins 224.0.0.1 (all hosts, ip_mc_up); no other membership is
+  // modelled, nor multicast routing: any other group is EINVAL, dropped
+  // after PREROUTING, never forwarded by the unicast routes.
+  constexpr uint32_t kAllHosts = 0xe0000001;
+  if (pkt.ip().daddr() != kAllHosts) {
+    drop("multicast group not joined", pkt);
+    return;
+  }
+  // ip_mc_validate_source: no multicast or limited-broadcast source; a
+  // 0.0.0.0/8 one only to a link-local group (224.0.0.0/24, which the
+  // all-hosts group is in); any other source as fib_validate_source says.
+  const uint32_t saddr = pkt.ip().saddr();
+  if ((saddr >> 28) == 0xe || saddr == 0xffffffffu) {
+    drop("martian source (multicast or broadcast)", pkt);
+    return;
+  }
+  if ((saddr >> 24) != 0 && !source_valid(pkt)) return;
+  local_deliver(pkt, now_ns);
 }
 
 size_t Host::gso_arrival_mtu(const packet::Packet& pkt) const {

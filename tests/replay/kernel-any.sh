@@ -32,6 +32,9 @@
 # (tcpdump -s 96: headers, not payloads). It is replayed with --fixlen pad
 # and compared in the same way, datagrams as far as that capture has them:
 # the counters' bytes and the connections must be the full capture's.
+# The socket phases also capture wan and lan on their own (Ethernet,
+# `tcpdump -i wan`: both directions, other hosts' frames included); those
+# two files, merged by time, must give the kernel's datagrams too.
 #
 #   kernel-any.sh NFEMU
 #   NFEMU_ANY_SEED=N      repeats phase 2 (the seed is printed)
@@ -101,24 +104,35 @@ setup() {
 }
 ipt() { ip netns exec "$F" iptables-legacy "$@"; }
 
-# Every IPv4 datagram into and out of fw, as it was on the wire, into
-# $work/$1/any.pcap.
+# start_capture PHASE [IFNAME...]: every IPv4 datagram into and out of fw,
+# as it was on the wire, into $work/PHASE/any.pcap (and cut.pcap, 96
+# bytes of each), and an Ethernet capture of each IFNAME as `tcpdump -i
+# IFNAME` takes it (promiscuous, both directions) into if-IFNAME.pcap.
 # --immediate-mode: a frame still in the ring at SIGINT would be lost.
 # -s 8192 -B 65536: a ring slot is as large as the snaplen, and 256 KiB
 # slots (-s 0) left room for a few frames only: bursts were dropped. 8192
 # keeps phase 1o's aggregates whole.
+captures=()
 start_capture() {
   local dir="$work/$1"
+  shift
   mkdir -p "$dir"
   ip netns exec "$F" iptables-legacy-save > "$dir/fw.rules"
-  local name snaplen
-  for name in any:8192 cut:96; do
+  local name snaplen dev
+  captures=()
+  for name in any:8192:any cut:96:any $(for i in "$@"; do echo "if-$i:8192:$i"; done); do
+    dev=${name##*:} name=${name%:*}
     snaplen=${name#*:} name=${name%:*}
-    ip netns exec "$F" tcpdump -i any --immediate-mode -U -s "$snaplen" -B 65536 -w "$dir/$name.pcap" ip \
+    ip netns exec "$F" tcpdump -i "$dev" --immediate-mode -U -s "$snaplen" -B 65536 -w "$dir/$name.pcap" ip \
       2>"$dir/$name.err" &
     tcpdump_pids+=($!)
+    captures+=("$name")
     for _ in $(seq 50); do grep -q "listening on" "$dir/$name.err" && break; sleep 0.1; done
-    grep -q "LINUX_SLL2" "$dir/$name.err" || skip "tcpdump -i any does not write LINUX_SLL2 here: $(cat "$dir/$name.err")"
+    if [ "$dev" = any ]; then
+      grep -q "LINUX_SLL2" "$dir/$name.err" || skip "tcpdump -i any does not write LINUX_SLL2 here: $(cat "$dir/$name.err")"
+    else
+      grep -q "EN10MB" "$dir/$name.err" || fail "tcpdump -i $dev: $(cat "$dir/$name.err")"
+    fi
   done
 }
 stop_capture() {
@@ -127,7 +141,7 @@ stop_capture() {
   for p in "${tcpdump_pids[@]}"; do kill -INT "$p"; done
   for p in "${tcpdump_pids[@]}"; do wait "$p" 2>/dev/null || true; done
   tcpdump_pids=()
-  for name in any cut; do
+  for name in "${captures[@]}"; do
     grep -q "^0 packets dropped by kernel" "$work/$1/$name.err" ||
       fail "the $name capture lost frames: $(cat "$work/$1/$name.err")"
   done
@@ -171,6 +185,16 @@ replay_and_compare() {
     fail "phase $phase: the 96-byte capture cut no datagram: $(cat "$dir/summary-cut.txt")"
   compare "$dir" cut out-cut "$errors" "${compared[@]}" ||
     fail "phase $phase: nfemu and the kernel differ on the cut capture (--fixlen pad)"
+  # The Ethernet captures of each interface, merged by time: fw's own
+  # frames are skipped by their source MAC, frames to another MAC are the
+  # kernel's PACKET_OTHERHOST.
+  [ -e "$dir/if-${ifaces%% *}.pcap" ] || return 0
+  args=()
+  for i in $ifaces; do args+=(--in "$i=$dir/if-$i.pcap"); done
+  "$nfemu" replay "$dir/fw.toml" --host fw "${args[@]}" --out "$dir/out-eth" > "$dir/summary-eth.txt" ||
+    fail "phase $phase: replay of the Ethernet captures exited $?"
+  compare "$dir" any out-eth "$errors" "${compared[@]}" ||
+    fail "phase $phase: nfemu and the kernel differ on the Ethernet captures (tcpdump -i IFNAME)"
 }
 
 # compare DIR CAPTURE OUT ERRORS NAME=INDEX:LEAST...: the datagrams the
@@ -319,7 +343,7 @@ ipt -t mangle -A POSTROUTING -p udp --dport 53 -j CHECKSUM --checksum-fill
 # cannot give the kernel's sum (replay.h, FixLen).
 ipt -t mangle -A POSTROUTING -p tcp -m length --length 0:76 -j CHECKSUM --checksum-fill
 ipt -t mangle -A POSTROUTING -p tcp -m length --length 1501:65535 -j CHECKSUM --checksum-fill
-start_capture "$phase"
+start_capture "$phase" wan lan
 
 # The server: port 80 answers each line in upper case; nothing else listens.
 ip netns exec "$S" python3 - <<'PY' &
@@ -412,7 +436,7 @@ ip netns exec "$C" python3 "$work/$phase/ping.py" || fail "no echo reply through
 # multicast MAC with TTL 1 (ip_forward drops both after PREROUTING, before
 # the TTL test: no error); and, by the broadcast MAC, a datagram to fw's
 # own closed UDP port and a SYN to its closed TCP port (INPUT sees them;
-# no port unreachable, no RST).
+# no port unreachable, no RST); multicast datagrams to two groups.
 ip netns exec "$C" python3 - <<'PY'
 import socket, struct
 def csum(b):
@@ -432,6 +456,10 @@ s.send(frame("020000000c99", "198.51.100.2", 7001, 64))
 s.send(frame("ffffffffffff", "198.51.100.2", 7002, 64))
 s.send(frame("01005e000007", "198.51.100.2", 7003, 1))
 s.send(frame("ffffffffffff", "203.0.113.1", 7004, 64))
+# Multicast: the all-hosts group, which every interface joins (INPUT sees
+# it), and mDNS's, which fw did not join (dropped after PREROUTING).
+s.send(frame("01005e000001", "224.0.0.1", 7006, 1))
+s.send(frame("01005e0000fb", "224.0.0.251", 7007, 255))
 # A SYN to fw's closed port 22 by the broadcast MAC: tcp_v4_rcv discards
 # it (no RST, unlike the client's SYN above).
 src, dst = socket.inet_aton("203.0.113.2"), socket.inet_aton("203.0.113.1")
@@ -447,7 +475,9 @@ stop_capture "$phase"
 replay_and_compare "$phase" "" "wan lan" "wan:6 lan:8" "wan lan"
 grep -q "^ *[1-9][0-9]*  filter FORWARD rule 2: -A FORWARD -p tcp -m tcp --dport 23 -j DROP" "$work/$phase/summary.txt" ||
   fail "phase $phase: telnet drop"
-grep -q "for other hosts: 1 frames" "$work/$phase/summary.txt" || fail "phase $phase: the frame to another MAC"
+for sum in summary summary-eth; do
+  grep -q "for other hosts: 1 frames" "$work/$phase/$sum.txt" || fail "phase $phase: the frame to another MAC ($sum)"
+done
 if [ "$offload" = on ]; then
   # What the phase is for: aggregates, and checksums left for the NIC.
   grep -q "partial sums: *[1-9]" "$work/$phase/summary.txt" || fail "phase $phase: no partial checksum"

@@ -422,6 +422,23 @@ TEST(HostTest, TcpAggregatesLeaveWholeWhenTheirSegmentsFit) {
                      }));
 }
 
+// ip_route_input_rcu: a multicast destination is the host's when its
+// interface joined the group, and every IPv4 interface joins 224.0.0.1;
+// any other group is dropped after PREROUTING, never forwarded by a
+// unicast route (kernel-checked in tests/replay/kernel-any.sh).
+TEST(HostTest, MulticastIsDeliveredForAllHostsAndNeverForwarded) {
+  Router r("*filter\n-A INPUT -d 224.0.0.1 -j ACCEPT\n-A FORWARD -j ACCEPT\nCOMMIT\n");
+  ASSERT_TRUE(r.host.fib().add({.dst = 0, .plen = 0, .gateway = ip(203, 0, 113, 254), .dev = "eth1"}));
+  r.in("udp 198.51.100.10:5000 > 224.0.0.1:9 ttl 1");
+  r.in("udp 198.51.100.10:5353 > 224.0.0.251:5353");
+  r.in("udp 224.0.0.9:5000 > 224.0.0.1:9");  // a multicast source: martian
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{
+                           "  filter:INPUT:rule:1 ttl=1", "filter:INPUT:ACCEPT", "deliver",
+                           "drop: multicast group not joined",
+                           "drop: martian source (multicast or broadcast)",
+                       }));
+}
+
 // CHECKSUM --checksum-fill fills a checksum left for the NIC, but not a
 // TCP aggregate's (checksum_tg: skb_is_gso): its segments get theirs
 // when the aggregate is cut. Kernel-checked in tests/replay/kernel-any.sh
