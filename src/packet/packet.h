@@ -154,8 +154,9 @@ class Packet {
 
   // Replaces the datagram bytes; metadata and capacity are kept, the MAC
   // header is dropped. Inline when the buffer is large enough, as for
-  // every replayed frame after the first few.
-  void assign(std::span<const uint8_t> l3) {
+  // every replayed frame after the first few (always: GCC outlined it from
+  // replay's frame loop whenever that loop grew a little).
+  [[gnu::always_inline]] void assign(std::span<const uint8_t> l3) {
     // Grown only: a reused Packet neither zero-fills what the copy
     // overwrites nor gives back what a later, larger datagram needs again.
     // Bytes past len_ are never read (resize() zero-fills what it exposes).
@@ -189,6 +190,10 @@ class Packet {
   EthernetHeader mac_header() const {  // precondition: has_mac_header()
     return read_ethernet(std::span<const uint8_t>(buf_.data() + kHeadroom - kEthernetHeader, kEthernetHeader));
   }
+  // Whether the frame came to a broadcast or multicast MAC: its
+  // destination's group bit (skb->pkt_type is then not PACKET_HOST). One
+  // byte, not the whole header: the forward path asks for every packet.
+  bool mac_dst_is_group() const { return has_mac_ && (buf_[kHeadroom - kEthernetHeader] & 1); }
   // The MAC header (if any) followed by the datagram.
   std::span<const uint8_t> frame() const;
 

@@ -601,6 +601,14 @@ struct Ports {
   if (addr_len == 6) std::copy_n(addr, 6, eth.src.begin());
 }
 
+// eth_type_trans: a unicast frame to a MAC not the interface's is
+// PACKET_OTHERHOST, which ip_rcv drops before PREROUTING (a capture in
+// promiscuous mode holds them). Tagged frames: the VLAN device decides,
+// not modelled. Apart, like zero_fill: it keeps to_packet small.
+[[gnu::cold, gnu::noinline]] bool to_other_host(const packet::EthernetHeader& eth, bool untagged) {
+  return untagged && !(eth.dst[0] & 1);
+}
+
 // A datagram the snaplen cut, zero-filled to its length (ReplayOptions::
 // FixLen::Pad). Apart: the frame loop inlines Packet::assign only while
 // to_packet stays small.
@@ -676,11 +684,8 @@ struct Ports {
     }
     const InputLink& link = ports.links[port];
     if (eth.src == link.own) return ++in.own, false;  // the host's own output, captured both ways
-    // eth_type_trans: a unicast frame to another MAC is PACKET_OTHERHOST,
-    // which ip_rcv drops before PREROUTING (a capture in promiscuous mode
-    // holds them). Tagged frames: the VLAN device decides, not modelled.
-    if (link.mac_given && !(eth.dst[0] & 1) && eth.dst != link.own && port == route.port) [[unlikely]]
-      return ++in.other_host, false;
+    if (link.mac_given && eth.dst != link.own) [[unlikely]]
+      if (to_other_host(eth, port == route.port)) return ++in.other_host, false;
   } else if (f.linktype == kDltLinuxSll) {
     if (d.size() < kSllHeader) return ++in.runt, false;
     const uint16_t pkttype = load16(d.data());

@@ -90,7 +90,7 @@ namespace {
 // a group MAC (eth_type_trans; PACKET_OTHERHOST never gets this far, and a
 // packet the host sends itself has no MAC header: PACKET_HOST), as the
 // pkttype match reads it.
-bool to_link_group(const packet::Packet& pkt) { return pkt.has_mac_header() && (pkt.mac_header().dst[0] & 1); }
+bool to_link_group(const packet::Packet& pkt) { return pkt.mac_dst_is_group(); }
 }  // namespace
 
 class Host::HostEffects : public xt::Effects, public icmp::Responder {
