@@ -23,7 +23,8 @@
 
 namespace nfemu::icmp {
 
-inline constexpr uint8_t kEchoReply = 0, kDestUnreach = 3, kEcho = 8, kTimeExceeded = 11;
+inline constexpr uint8_t kEchoReply = 0, kDestUnreach = 3, kRedirect = 5, kEcho = 8, kTimeExceeded = 11;
+inline constexpr uint8_t kRedirectHost = 1;  // ICMP_REDIR_HOST
 // ICMP_DEST_UNREACH codes (include/uapi/linux/icmp.h).
 inline constexpr uint8_t kNetUnreach = 0, kHostUnreach = 1, kProtUnreach = 2, kPortUnreach = 3,
                          kFragNeeded = 4, kNetAnoResolved = 9, kHostAno = 10, kPktFiltered = 13;
@@ -134,12 +135,15 @@ class RateLimiter {
   // ip_error's own bucket (ip_rt_error_cost 1 s, ip_rt_error_burst 5 s) on
   // the same inet_peer as peer_allow, keyed by the offending source.
   bool ip_error_allow(uint32_t src, uint64_t now_ns);
+  // ip_rt_send_redirect's pacing of the redirects to src (ratelimit.cpp).
+  bool redirect_allow(uint32_t src, uint64_t now_ns);
   int64_t global_credit() const { return credit_; }
 
  private:
   struct Peer {
     int64_t tokens_ms = 0;
     int64_t last_ms = 0;
+    uint32_t redirects = 0;  // n_redirects
   };
   Peer& peer(uint32_t addr, int64_t now_ms);
   static constexpr size_t kMaxPeers = 64;

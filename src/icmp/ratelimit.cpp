@@ -16,6 +16,12 @@
 //   icmp_ratelimit, as tests/icmp/kernel-observed-*.txt shows.
 // - ip_error's bucket shares the peer's tokens (cost 1 s, burst 5 s); its
 //   cap applies on every call.
+// - ip_rt_send_redirect, keyed by the redirected packet's source: the
+//   first redirect goes at once, the n-th after 20 ms << n (HZ/50), none
+//   after 9 (ip_rt_redirect_number) until 20.48 s (HZ/50 << 10) pass
+//   without a redirected packet, which also empties the peer's tokens.
+//   It shares the peer's rate_last with the two buckets above, as in the
+//   kernel.
 //
 // Not exact: icmp_global_consume subtracts a random 0, 1 or 2 credits per
 // message (get_random_u32_below(3)); nfemu subtracts the mean, 1. Peers
@@ -32,6 +38,9 @@ namespace {
 constexpr int64_t kHzMs = 1000;
 constexpr int64_t kBurstFactor = 6;  // XRLIM_BURST_FACTOR
 constexpr int64_t kErrorCostMs = 1000, kErrorBurstMs = 5000;  // ip_rt_error_cost, ip_rt_error_burst
+// ip_rt_redirect_number, ip_rt_redirect_load, ip_rt_redirect_silence.
+constexpr uint32_t kRedirectNumber = 9;
+constexpr int64_t kRedirectLoadMs = kHzMs / 50, kRedirectSilenceMs = kRedirectLoadMs << (kRedirectNumber + 1);
 constexpr uint8_t kNrIcmpTypes = 18;
 int64_t to_ms(uint64_t ns) { return static_cast<int64_t>(ns / 1'000'000); }
 }  // namespace
@@ -70,7 +79,7 @@ RateLimiter::Peer& RateLimiter::peer(uint32_t addr, int64_t now_ms) {
       if (peers_[i].peer.last_ms < peers_[slot].peer.last_ms) slot = i;
   }
   peers_[slot].addr = addr;
-  peers_[slot].peer = Peer{0, now_ms - 60 * kHzMs};
+  peers_[slot].peer = Peer{0, now_ms - 60 * kHzMs, 0};
   return peers_[slot].peer;
 }
 
@@ -104,6 +113,23 @@ bool RateLimiter::ip_error_allow(uint32_t src, uint64_t now_ns) {
   p.last_ms = now;
   if (p.tokens_ms < kErrorCostMs) return false;
   p.tokens_ms -= kErrorCostMs;
+  return true;
+}
+
+bool RateLimiter::redirect_allow(uint32_t src, uint64_t now_ns) {
+  int64_t now = to_ms(now_ns);
+  Peer& p = peer(src, now);
+  if (now > p.last_ms + kRedirectSilenceMs) {
+    p.tokens_ms = 0;
+    p.redirects = 0;
+  }
+  if (p.redirects >= kRedirectNumber) {
+    p.last_ms = now;
+    return false;
+  }
+  if (p.redirects != 0 && now <= p.last_ms + (kRedirectLoadMs << p.redirects)) return false;
+  p.last_ms = now;
+  ++p.redirects;
   return true;
 }
 

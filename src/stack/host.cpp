@@ -681,11 +681,39 @@ void Host::forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns)
     return;
   }
   packet::rewrite_ttl(ip, static_cast<uint8_t>(ip.ttl() - 1));  // before FORWARD, as ip_forward
+  // Back out of the link it came in on: IPSKB_DOREDIRECT's first test.
+  if (pkt.meta.in.view() == route.dev) [[unlikely]]
+    send_redirect(pkt, route, now_ns);
   pkt.meta.out.set(route.dev);
   pkt.meta.hook = packet::Hook::Forward;
   if (!run_hook(Hook::Forward, pkt, now_ns)) return;
   // The same route: post_routing need not look its interface up again.
   post_routing(pkt, route, now_ns, known);
+}
+
+void Host::send_redirect(const packet::Packet& pkt, const FibResult& route, uint64_t now_ns) {
+  // __mkroute_input sets IPSKB_DOREDIRECT for a packet routed back out of
+  // its input device when send_redirects is on (conf/all or conf/DEV) and
+  // fib_validate_source's full check says the source is reached over that
+  // device without a gateway (its nexthop's scope is host); shared_media
+  // (on by default) spares inet_addr_onlink. ip_forward then sends the
+  // redirect after the TTL decrement, before FORWARD, whatever FORWARD
+  // decides; ip_rt_send_redirect paces it per source.
+  // On unless set to 0 (every conf/*/send_redirects defaults to 1); an
+  // interface without its own value has conf/default's.
+  auto set_to = [&](const std::string& name) -> std::optional<int64_t> {
+    auto it = sysctl_.find(name);
+    return it == sysctl_.end() ? std::nullopt : std::optional<int64_t>(it->second);
+  };
+  const auto dev_value = set_to(fmt::format("net.ipv4.conf.{}.send_redirects", route.dev));
+  const bool dev_on = dev_value ? *dev_value != 0 : set_to("net.ipv4.conf.default.send_redirects").value_or(1) != 0;
+  if (!dev_on && set_to("net.ipv4.conf.all.send_redirects").value_or(1) == 0) return;
+  auto back = fib_.lookup(pkt.ip().saddr());
+  if (!back || back->type != RouteType::Unicast || back->dev != route.dev || !back->route ||
+      back->route->gateway != 0)
+    return;
+  if (!icmp_limiter_.redirect_allow(pkt.ip().saddr(), now_ns)) return;
+  icmp_send(pkt, icmp::kRedirect, icmp::kRedirectHost, route.nexthop, now_ns);  // rt_nexthop: the gateway
 }
 
 void Host::local_deliver(packet::Packet& pkt, uint64_t now_ns) {

@@ -299,6 +299,9 @@ class Host {
                           const packet::EthernetHeader& eth);
   void forward(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void local_deliver(packet::Packet& pkt, uint64_t now_ns);
+  // ip_rt_send_redirect for a packet forward() routes back out of the
+  // interface it came in on.
+  [[gnu::cold, gnu::noinline]] void send_redirect(const packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   // route_input's multicast destinations (224.0.0.0/4).
   [[gnu::cold, gnu::noinline]] void multicast_input(packet::Packet& pkt, uint64_t now_ns);
   // The route's interface as forward() found it (route_interface), by

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include "packet/addr.h"
 #include "packet/bytes.h"
 #include "packet/fragment.h"
 #include "packet/grammar.h"
@@ -420,6 +421,54 @@ TEST(HostTest, TcpAggregatesLeaveWholeWhenTheirSegmentsFit) {
                          "transmit eth1 576",
                          "drop: fragmentation needed (DF set, 3028 > MTU 1500)",
                      }));
+}
+
+// ip_forward: a packet routed back out of the link it came in on, from a
+// source on that link, gets an ICMP host redirect (gateway: the next hop)
+// after the TTL decrement and before FORWARD, whatever FORWARD decides;
+// ip_rt_send_redirect sends the n-th to a source 20 ms << n after the last.
+// (With a nat table, nat drops a redirect about a connection whose NAT is
+// not done yet, a new one's: kernel-any.sh checks that on the kernel.)
+TEST(HostTest, HairpinForwardingSendsPacedRedirects) {
+  for (bool off : {false, true}) {
+    Router r("*filter\n:FORWARD DROP [0:0]\nCOMMIT\n");
+    ASSERT_TRUE(r.host.fib().add({.dst = ip(192, 0, 2, 0), .plen = 24, .gateway = ip(198, 51, 100, 254), .dev = "eth0"}));
+    if (off) {
+      r.host.set_sysctl("net.ipv4.conf.all.send_redirects", 0);
+      r.host.set_sysctl("net.ipv4.conf.eth0.send_redirects", 0);
+    }
+    struct Redirects : Recorder {
+      std::vector<std::string> sent;
+      void on_transmit(const Host&, std::string_view ifname, const packet::Packet& p) override {
+        auto ip = p.ip();
+        auto icmp = ip.payload();
+        auto quoted = packet::ConstIpv4View(icmp.subspan(8));
+        sent.push_back(fmt::format("{} {} > {} type {} code {} gw {} quoting ttl {} to {}", ifname,
+                                   packet::format_ipv4_addr(ip.saddr()), packet::format_ipv4_addr(ip.daddr()),
+                                   icmp[0], icmp[1], packet::format_ipv4_addr(packet::load32(icmp.data() + 4)),
+                                   quoted.ttl(), packet::format_ipv4_addr(quoted.daddr())));
+      }
+    } rec;
+    r.host.set_observer(&rec);
+    auto at = [&](std::string_view spec, uint64_t ms) {
+      auto p = packet::parse_packet(spec);
+      ASSERT_TRUE(p);
+      r.host.receive(std::move(*p), "eth0", ms * 1'000'000);
+    };
+    at("udp 198.51.100.10:5000 > 198.51.100.20:53", 1000);
+    at("udp 198.51.100.10:5000 > 198.51.100.20:53", 1030);  // 30 ms: not yet (40 ms for the second)
+    at("udp 198.51.100.10:5000 > 192.0.2.9:53", 1050);      // 50 ms: the second, via the gateway
+    at("udp 192.0.2.7:5000 > 198.51.100.20:53", 2000);      // a source behind a gateway: none
+    at("udp 198.51.100.10:5000 > 203.0.113.4:53", 3000);    // out of another link: none
+    if (off) {
+      EXPECT_TRUE(rec.sent.empty());
+      continue;
+    }
+    EXPECT_EQ(rec.sent, (std::vector<std::string>{
+                            "eth0 198.51.100.1 > 198.51.100.10 type 5 code 1 gw 198.51.100.20 quoting ttl 63 to 198.51.100.20",
+                            "eth0 198.51.100.1 > 198.51.100.10 type 5 code 1 gw 198.51.100.254 quoting ttl 63 to 192.0.2.9",
+                        }));
+  }
 }
 
 // ip_route_input_rcu: a multicast destination is the host's when its
