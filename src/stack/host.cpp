@@ -83,9 +83,6 @@ packet::Hook to_packet_hook(Hook h) { return static_cast<packet::Hook>(static_ca
 // What on_kernel_log gets from a host whose observer wants no text.
 const std::string kNoText;
 
-}  // namespace
-
-namespace {
 // skb->pkt_type is PACKET_BROADCAST or PACKET_MULTICAST: the frame came to
 // a group MAC (eth_type_trans; PACKET_OTHERHOST never gets this far, and a
 // packet the host sends itself has no MAC header: PACKET_HOST), as the
