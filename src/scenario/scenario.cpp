@@ -440,6 +440,15 @@ class Loader {
         return at(name_error ? k->source() : v->source(), val.error().message);
       }
       h.sysctls[name] = *val;
+      // One entry under two names: the file cannot say which write came last.
+      const std::string_view alias = name == "net.ipv4.ip_forward"            ? "net.ipv4.conf.all.forwarding"
+                                     : name == "net.ipv4.conf.all.forwarding" ? "net.ipv4.ip_forward"
+                                                                              : "";
+      if (!alias.empty())
+        if (auto other = h.sysctls.find(std::string(alias)); other != h.sysctls.end() && other->second != *val)
+          return at(v->source(), fmt::format("{} and {} are the same setting and the file gives them different "
+                                             "values; keep one",
+                                             name, alias));
     }
     return {};
   }

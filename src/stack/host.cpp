@@ -57,6 +57,15 @@ std::string_view verdict_reason(TableId t, Hook h, bool drop) {
   return reasons[(static_cast<size_t>(t) * xt::kNumHooks + static_cast<size_t>(h)) * 2 + (drop ? 1 : 0)];
 }
 
+// What ipv4_devconf_dflt gives an interface for the conf entries nfemu
+// models (forwarding is devconf's own case).
+int64_t devconf_kernel_default(std::string_view leaf) {
+  return leaf == "send_redirects" || leaf == "accept_redirects" || leaf == "secure_redirects" ||
+                 leaf == "accept_source_route"
+             ? 1
+             : 0;
+}
+
 }  // namespace
 
 namespace {
@@ -283,19 +292,55 @@ int64_t Host::sysctl(std::string_view name) const {
   return 0;  // ip_forward and most switches default to off
 }
 
+int64_t Host::devconf(std::string_view dev, std::string_view leaf) const {
+  auto set_to = [&](std::string_view d) -> std::optional<int64_t> {
+    auto it = sysctl_.find(fmt::format("net.ipv4.conf.{}.{}", d, leaf));
+    return it == sysctl_.end() ? std::nullopt : std::optional<int64_t>(it->second);
+  };
+  if (auto own = set_to(dev)) return *own;
+  if (leaf == "forwarding") {
+    // Writing conf/all/forwarding (net.ipv4.ip_forward is the same entry)
+    // sets every interface's when the value changes (inet_forward_change):
+    // from its initial 0, only a 1 does.
+    auto all = sysctl_.find("net.ipv4.ip_forward");
+    if (all == sysctl_.end()) all = sysctl_.find("net.ipv4.conf.all.forwarding");
+    if (all != sysctl_.end() && all->second != 0) return 1;
+  }
+  // An interface without its own value has conf/default's: copied when it
+  // is created, and written through by devinet_copy_dflt_conf later.
+  if (auto dflt = set_to("default")) return *dflt;
+  return devconf_kernel_default(leaf);
+}
+
+Host::InputConf Host::input_conf(std::string_view dev) const {
+  auto all = [&](std::string_view leaf) {
+    auto it = sysctl_.find(fmt::format("net.ipv4.conf.all.{}", leaf));
+    return it == sysctl_.end() ? int64_t{0} : it->second;
+  };
+  return {.source = {.rp_filter = static_cast<int>(std::max(all("rp_filter"), devconf(dev, "rp_filter"))),
+                     .accept_local = all("accept_local") != 0 || devconf(dev, "accept_local") != 0},
+          .forwarding = devconf(dev, "forwarding") != 0,
+          .route_localnet = all("route_localnet") != 0 || devconf(dev, "route_localnet") != 0};
+}
+
 const Host::PathSysctls& Host::refresh_path_sysctls() const {
   PathSysctls& c = path_sysctls_;
-  c.ip_forward = sysctl("net.ipv4.ip_forward") != 0;
-  c.rp_filter_all = sysctl("net.ipv4.conf.all.rp_filter");
-  c.accept_local_all = sysctl("net.ipv4.conf.all.accept_local") != 0;
   c.per_if.clear();
-  for (const auto& ifc : interfaces_) {
-    std::string prefix = "net.ipv4.conf." + ifc.name + ".";
-    c.per_if.push_back({.rp_filter = static_cast<int>(std::max(c.rp_filter_all, sysctl(prefix + "rp_filter"))),
-                        .accept_local = c.accept_local_all || sysctl(prefix + "accept_local") != 0});
-  }
+  for (const auto& ifc : interfaces_) c.per_if.push_back(input_conf(ifc.name));
   path_sysctls_fresh_ = true;
   return c;
+}
+
+const Host::InputConf& Host::input_conf_of(const packet::Packet& pkt) {
+  const PathSysctls& sc = path_sysctls();
+  const Interface* ifc = find_interface(pkt.meta.in);
+  // A device the host does not have (a test's frame) may still have sysctls.
+  return ifc ? sc.per_if[static_cast<size_t>(ifc - interfaces_.data())] : unknown_device_conf(pkt.meta.in.view());
+}
+
+const Host::InputConf& Host::unknown_device_conf(std::string_view dev) {
+  unknown_conf_ = input_conf(dev);
+  return unknown_conf_;
 }
 
 bool Host::work_out_ct_demand() const {
@@ -550,24 +595,28 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
     multicast_input(pkt, now_ns);
     return;
   }
+  const InputConf& conf = input_conf_of(pkt);
   if (validate) {
-    if (auto why = early_martian_source(pkt.ip().saddr(), daddr)) {
+    uint32_t saddr = pkt.ip().saddr();
+    if (auto why = early_martian_source(saddr, daddr)) {
       drop(*why, pkt);
       return;
     }
+    if (zeronet_or_loopback(saddr, daddr) && !loopback_input_ok(pkt, conf.route_localnet)) [[unlikely]]
+      return;
   }
   auto route = fib_.lookup(daddr);
   bool error_route = !route || route->type == RouteType::Unreachable || route->type == RouteType::Prohibit ||
                      route->type == RouteType::Blackhole || route->type == RouteType::Throw;
   if (error_route) {
-    // ip_error: with forwarding on, the route's error becomes an ICMP
-    // error (EHOSTUNREACH host unreachable, EACCES communication
-    // administratively prohibited, ENETUNREACH net unreachable; a
-    // blackhole's EINVAL none), paced by its own per-sender bucket. Without
-    // forwarding the kernel looks no further and stays silent.
+    // ip_error: with forwarding on the input device, the route's error
+    // becomes an ICMP error (EHOSTUNREACH host unreachable, EACCES
+    // communication administratively prohibited, ENETUNREACH net
+    // unreachable; a blackhole's EINVAL none), paced by its own per-sender
+    // bucket. Without forwarding the kernel looks no further and stays
+    // silent.
     RouteType t = route ? route->type : RouteType::Unspec;
-    if (path_sysctls().ip_forward && t != RouteType::Blackhole &&
-        icmp_limiter_.ip_error_allow(pkt.ip().saddr(), now_ns)) {
+    if (conf.forwarding && t != RouteType::Blackhole && icmp_limiter_.ip_error_allow(pkt.ip().saddr(), now_ns)) {
       uint8_t code = t == RouteType::Unreachable ? icmp::kHostUnreach
                      : t == RouteType::Prohibit  ? icmp::kPktFiltered
                                                  : icmp::kNetUnreach;
@@ -579,40 +628,52 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
     return;
   }
   if (route->type == RouteType::Local || route->type == RouteType::Broadcast || daddr == 0xffffffffu) {
-    if (validate && pkt.ip().saddr() != 0 && !source_valid(pkt)) return;
+    if (validate && pkt.ip().saddr() != 0 && !source_valid(pkt, conf.source)) return;
     local_deliver(pkt, now_ns);
     return;
   }
-  // ip_route_input_slow: without forwarding the route lookup fails with
-  // EHOSTUNREACH and ip_error drops silently.
-  if (!path_sysctls().ip_forward) {
-    drop("forwarding disabled (net.ipv4.ip_forward = 0)", pkt);
+  // ip_route_input_slow: without forwarding on the input device the route
+  // lookup fails with EHOSTUNREACH and ip_error drops silently.
+  if (!conf.forwarding) [[unlikely]] {
+    // Static texts: a replay through a host that does not forward drops
+    // every transit packet here, without an allocation each.
+    drop(sysctl("net.ipv4.ip_forward") == 0 && sysctl("net.ipv4.conf.all.forwarding") == 0
+             ? "forwarding disabled (net.ipv4.ip_forward = 0)"
+             : "forwarding disabled on the input interface (net.ipv4.conf.IF.forwarding = 0)",
+         pkt);
     return;
   }
-  if (validate && !source_valid(pkt)) return;  // __mkroute_input
+  if (validate && !source_valid(pkt, conf.source)) return;  // __mkroute_input
   forward(pkt, *route, now_ns);
 }
 
-bool Host::source_valid(packet::Packet& pkt) {
+bool Host::source_valid(packet::Packet& pkt, const SourcePolicy& policy) {
   // fib_validate_source: rp_filter is the max of conf/all and conf/DEV,
   // accept_local either; a rejected packet is dropped without ICMP.
-  std::string_view dev = pkt.meta.in.view();
-  const PathSysctls& sc = path_sysctls();
-  const Interface* ifc = find_interface(pkt.meta.in);
-  // A device the host does not have (a test's frame) may still have sysctls.
-  SourcePolicy policy = ifc ? sc.per_if[static_cast<size_t>(ifc - interfaces_.data())] : unknown_device_policy(dev);
-  if (auto why = validate_source(fib_, pkt.ip().saddr(), dev, policy)) {
+  if (auto why = validate_source(fib_, pkt.ip().saddr(), pkt.meta.in.view(), policy)) {
     drop(*why, pkt);
     return false;
   }
   return true;
 }
 
-SourcePolicy Host::unknown_device_policy(std::string_view dev) const {
-  const PathSysctls& sc = path_sysctls();
-  return {.rp_filter = static_cast<int>(
-              std::max(sc.rp_filter_all, sysctl(fmt::format("net.ipv4.conf.{}.rp_filter", dev)))),
-          .accept_local = sc.accept_local_all || sysctl(fmt::format("net.ipv4.conf.{}.accept_local", dev)) != 0};
+bool Host::loopback_input_ok(packet::Packet& pkt, bool route_localnet) {
+  if (auto why = martian_zeronet_or_loopback(pkt.ip().saddr(), pkt.ip().daddr(), route_localnet)) {
+    drop(*why, pkt);
+    return false;
+  }
+  return true;
+}
+
+bool Host::loopback_output_ok(packet::Packet& pkt, std::string_view dev) {
+  // __mkroute_output: a loopback source may leave only by lo, or by a
+  // device with route_localnet (conf/all or conf/DEV). The socket's send
+  // fails (EINVAL) before any hook sees the datagram.
+  if (dev == "lo" || sysctl("net.ipv4.conf.all.route_localnet") != 0 || devconf(dev, "route_localnet") != 0)
+    return true;
+  drop("Invalid argument (sendto fails: a loopback source leaves another device than lo without route_localnet)",
+       pkt);
+  return false;
 }
 
 void Host::ttl_exceeded(packet::Packet& pkt, uint64_t now_ns) {
@@ -636,15 +697,21 @@ void Host::multicast_input(packet::Packet& pkt, uint64_t now_ns) {
     drop("multicast group not joined", pkt);
     return;
   }
-  // ip_mc_validate_source: no multicast or limited-broadcast source; a
-  // 0.0.0.0/8 one only to a link-local group (224.0.0.0/24, which the
-  // all-hosts group is in); any other source as fib_validate_source says.
+  // ip_mc_validate_source: no multicast or limited-broadcast source, no
+  // loopback one without route_localnet; 0.0.0.0 only to a link-local
+  // group (224.0.0.0/24, which the all-hosts group is in); any
+  // other source as fib_validate_source says.
   const uint32_t saddr = pkt.ip().saddr();
   if ((saddr >> 28) == 0xe || saddr == 0xffffffffu) {
     drop("martian source (multicast or broadcast)", pkt);
     return;
   }
-  if ((saddr >> 24) != 0 && !source_valid(pkt)) return;
+  const InputConf& conf = input_conf_of(pkt);
+  if ((saddr >> 24) == 127 && !conf.route_localnet) {
+    drop("martian source (loopback, route_localnet off)", pkt);
+    return;
+  }
+  if (saddr != 0 && !source_valid(pkt, conf.source)) return;
   local_deliver(pkt, now_ns);
 }
 
@@ -700,15 +767,9 @@ void Host::send_redirect(const packet::Packet& pkt, const FibResult& route, uint
   // (on by default) spares inet_addr_onlink. ip_forward then sends the
   // redirect after the TTL decrement, before FORWARD, whatever FORWARD
   // decides; ip_rt_send_redirect paces it per source.
-  // On unless set to 0 (every conf/*/send_redirects defaults to 1); an
-  // interface without its own value has conf/default's.
-  auto set_to = [&](const std::string& name) -> std::optional<int64_t> {
-    auto it = sysctl_.find(name);
-    return it == sysctl_.end() ? std::nullopt : std::optional<int64_t>(it->second);
-  };
-  const auto dev_value = set_to(fmt::format("net.ipv4.conf.{}.send_redirects", route.dev));
-  const bool dev_on = dev_value ? *dev_value != 0 : set_to("net.ipv4.conf.default.send_redirects").value_or(1) != 0;
-  if (!dev_on && set_to("net.ipv4.conf.all.send_redirects").value_or(1) == 0) return;
+  // On unless set to 0 (every conf/*/send_redirects defaults to 1).
+  auto all = sysctl_.find("net.ipv4.conf.all.send_redirects");
+  if (devconf(route.dev, "send_redirects") == 0 && all != sysctl_.end() && all->second == 0) return;
   auto back = fib_.lookup(pkt.ip().saddr());
   if (!back || back->type != RouteType::Unicast || back->dev != route.dev || !back->route ||
       back->route->gateway != 0)
@@ -732,10 +793,10 @@ void Host::send(packet::Packet pkt, uint64_t now_ns) {
   pkt.meta = packet::PacketMeta{};
   // The raw socket of the harness, a root process: a full socket, uid 0.
   pkt.meta.sk = packet::SockKind::Full;
-  local_out(std::move(pkt), now_ns);
+  local_out(std::move(pkt), now_ns, /*check_source=*/false);
 }
 
-void Host::local_out(packet::Packet pkt, uint64_t now_ns) {
+void Host::local_out(packet::Packet pkt, uint64_t now_ns, bool check_source) {
   pkt.meta.in.set("");
   pkt.meta.tstamp_ns = now_ns;
   auto route = fib_.lookup(pkt.ip().daddr());
@@ -744,6 +805,7 @@ void Host::local_out(packet::Packet pkt, uint64_t now_ns) {
     drop("Network is unreachable (sendto fails)", pkt);
     return;
   }
+  if (check_source && (pkt.ip().saddr() >> 24) == 127 && !loopback_output_ok(pkt, route->dev)) return;
   pkt.meta.out.set(route->dev);
   pkt.meta.hook = packet::Hook::LocalOut;
   uint32_t daddr_before = pkt.ip().daddr();
@@ -756,6 +818,9 @@ void Host::local_out(packet::Packet pkt, uint64_t now_ns) {
       drop("no route after OUTPUT re-route", pkt);
       return;
     }
+    // Its lookup keeps a local source, whoever sent the datagram: loopback
+    // traffic DNATed elsewhere needs route_localnet.
+    if ((pkt.ip().saddr() >> 24) == 127 && !loopback_output_ok(pkt, route->dev)) return;
     pkt.meta.out.set(route->dev);
   }
   post_routing(pkt, *route, now_ns);

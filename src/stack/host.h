@@ -275,10 +275,30 @@ class Host {
   // The fragment queues' timers (ip_expire, defrag.cpp).
   std::optional<uint64_t> next_frag_expiry() const;
   void expire_fragments(uint64_t until);
-  bool source_valid(packet::Packet& pkt);  // fib_validate_source; drops when false
+  // fib_validate_source; drops when false.
+  bool source_valid(packet::Packet& pkt, const SourcePolicy& policy);
+  // ip_route_input_slow's checks of zeronet and loopback addresses (cold:
+  // only for a packet with one), and __mkroute_output's for a loopback
+  // source leaving another device.
+  [[gnu::cold, gnu::noinline]] bool loopback_input_ok(packet::Packet& pkt, bool route_localnet);
+  [[gnu::cold, gnu::noinline]] bool loopback_output_ok(packet::Packet& pkt, std::string_view dev);
   // The rare ends of the received packet's path, out of line so that the
   // common path's functions stay small (fewer registers saved per call).
-  [[gnu::cold, gnu::noinline]] SourcePolicy unknown_device_policy(std::string_view dev) const;
+  // The per-interface sysctls a received packet reads, each combined with
+  // conf/all as the kernel's IN_DEV_* macro combines them.
+  struct InputConf {
+    SourcePolicy source;          // fib_validate_source: max(all, DEV), all || DEV
+    bool forwarding = false;      // IN_DEV_FORWARD: the interface's own value
+    bool route_localnet = false;  // IN_DEV_ROUTE_LOCALNET: all || DEV
+  };
+  // net.ipv4.conf.DEV.LEAF as the interface has it (see devconf in host.cpp).
+  int64_t devconf(std::string_view dev, std::string_view leaf) const;
+  // The input sysctls of any device name (one the host has not, a test's).
+  InputConf input_conf(std::string_view dev) const;
+  // path_sysctls()'s entry for the packet's input device.
+  const InputConf& input_conf_of(const packet::Packet& pkt);
+  [[gnu::cold, gnu::noinline]] const InputConf& unknown_device_conf(std::string_view dev);
+  InputConf unknown_conf_;  // unknown_device_conf's last answer
   [[gnu::cold, gnu::noinline]] void drop_malformed(std::string_view message, packet::Packet& pkt);
   [[gnu::cold, gnu::noinline]] void ttl_exceeded(packet::Packet& pkt, uint64_t now_ns);
   [[gnu::cold, gnu::noinline]] void frag_needed(packet::Packet& pkt, uint32_t mtu, uint64_t now_ns);
@@ -314,8 +334,10 @@ class Host {
   void post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void drop(std::string_view reason, packet::Packet& pkt);
   // ip_local_out for a datagram this host built: its meta (an attached
-  // conntrack entry) is kept.
-  void local_out(packet::Packet pkt, uint64_t now_ns);
+  // conntrack entry) is kept. check_source: the route lookup is a socket's,
+  // with the datagram's source (not the harness's raw socket, whose lookup
+  // has no source).
+  void local_out(packet::Packet pkt, uint64_t now_ns, bool check_source = true);
   // What the transport protocols answer after INPUT (icmp_echo,
   // tcp_v4_send_reset, a listener's SYN-ACK, udp port unreachable, protocol
   // unreachable).
@@ -357,16 +379,10 @@ class Host {
   Classifier classifier_ = Classifier::Compiled;
   std::array<std::optional<xt::CompiledTable>, xt::kNumTables> compiled_;  // by TableId, rebuilt when stale
   std::map<std::string, int64_t, std::less<>> sysctl_;
-  // The sysctls every received packet reads (ip_forward, rp_filter,
-  // accept_local), out of the map and its string compares; worked out again
-  // after set_sysctl or add_interface.
+  // Out of the map and its string compares; worked out again after
+  // set_sysctl or add_interface.
   struct PathSysctls {
-    bool ip_forward = false;
-    int64_t rp_filter_all = 0;
-    bool accept_local_all = false;
-    // fib_validate_source's policy on each interface: max(all, DEV) and
-    // all || DEV, combined once here rather than per packet.
-    std::vector<SourcePolicy> per_if;  // by index in interfaces_
+    std::vector<InputConf> per_if;  // by index in interfaces_
   };
   const PathSysctls& path_sysctls() const { return path_sysctls_fresh_ ? path_sysctls_ : refresh_path_sysctls(); }
   const PathSysctls& refresh_path_sysctls() const;

@@ -21,13 +21,34 @@ struct SourcePolicy {
 };
 
 // The checks on saddr that ip_route_input_slow makes before any route
-// lookup: multicast and limited-broadcast sources, and 0.0.0.0/8 sources
-// unless the packet is a broadcast (DHCP). A reason when martian. Inline,
+// lookup: multicast and limited-broadcast sources, and the source 0.0.0.0
+// unless the packet is a broadcast (DHCP). ipv4_is_zeronet is `addr == 0`
+// since 5.3 (0.0.0.0/8 became unicast; checked on 6.18, route-localnet). A reason when martian. Inline,
 // as validate_source's common case: every received packet asks.
 inline std::optional<std::string_view> early_martian_source(uint32_t saddr, uint32_t daddr) {
   if ((saddr >> 28) == 0xe || saddr == 0xffffffffu) return "martian source (multicast or broadcast)";
   if (daddr == 0xffffffffu || (saddr == 0 && daddr == 0)) return std::nullopt;  // brd_input
-  if ((saddr >> 24) == 0) return "martian source (0.0.0.0/8)";
+  if (saddr == 0) return "martian source (0.0.0.0)";
+  return std::nullopt;
+}
+
+// Whether ip_route_input_slow's zeronet and loopback checks have anything
+// to look at: the destination 0.0.0.0 or a 127.0.0.0/8 address.
+inline bool zeronet_or_loopback(uint32_t saddr, uint32_t daddr) {
+  return daddr == 0 || (daddr >> 24) == 127 || (saddr >> 24) == 127;
+}
+
+// Those checks, after early_martian_source has passed the packet: the
+// destination 0.0.0.0 is martian, and so is a loopback destination, else
+// a loopback source, unless the input device has route_localnet
+// (IN_DEV_NET_ROUTE_LOCALNET). A reason when martian.
+inline std::optional<std::string_view> martian_zeronet_or_loopback(uint32_t saddr, uint32_t daddr,
+                                                                   bool route_localnet) {
+  if (daddr == 0xffffffffu || (saddr == 0 && daddr == 0)) return std::nullopt;  // brd_input
+  if (daddr == 0) return "martian destination (0.0.0.0)";
+  if (route_localnet) return std::nullopt;
+  if ((daddr >> 24) == 127) return "martian destination (loopback, route_localnet off)";
+  if ((saddr >> 24) == 127) return "martian source (loopback, route_localnet off)";
   return std::nullopt;
 }
 

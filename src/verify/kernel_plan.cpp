@@ -273,10 +273,20 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
       plan.setup.push_back(Command{ip_in(plan.host_ns[hi], {"-batch", "-"}), neigh[hi], false, false, "", 0, ""});
 
   // Sysctls (the conf.default ones are set above; the net.netfilter ones
-  // after the rules, which load conntrack into the namespace).
+  // after the rules, which load conntrack into the namespace). The global
+  // forwarding switch first: writing it sets every interface's
+  // conf/DEV/forwarding, and the scenario's own per-interface values
+  // must win, as they would in a dump of the state it describes.
+  auto global_forwarding = [](const std::string& name) {
+    return name == "net.ipv4.ip_forward" || name == "net.ipv4.conf.all.forwarding";
+  };
+  for (size_t hi = 0; hi < sc.hosts.size(); ++hi)
+    for (const auto& [name, value] : sc.hosts[hi].sysctls)
+      if (global_forwarding(name))
+        add(exec_in(plan.host_ns[hi], {"sysctl", "-q", "-w", fmt::format("{}={}", name, sysctl_text(value))}));
   for (size_t hi = 0; hi < sc.hosts.size(); ++hi)
     for (const auto& [name, value] : sc.hosts[hi].sysctls) {
-      if (starts_with(name, "net.ipv4.conf.default.")) continue;
+      if (starts_with(name, "net.ipv4.conf.default.") || global_forwarding(name)) continue;
       if (name == "net.netfilter.nf_conntrack_max") {
         plan.notes.push_back(fmt::format("{}: net.netfilter.nf_conntrack_max is read-only outside the initial "
                                          "namespace; the kernel side keeps the machine's value",

@@ -356,6 +356,10 @@ TEST(ScenarioErrorTest, Sysctls) {
   EXPECT_EQ(err("[hosts.a]\nsysctl = { \"net.ipv4.ip_forward\" = true }\n"),
             "t.toml:2:36: error: sysctl values are integers or strings, as written to /proc/sys; "
             "net.ipv4.ip_forward is a boolean");
+  EXPECT_EQ(err("[hosts.a]\nsysctl = { \"net.ipv4.ip_forward\" = 1, \"net.ipv4.conf.all.forwarding\" = 0 }\n"),
+            "t.toml:2:72: error: net.ipv4.conf.all.forwarding and net.ipv4.ip_forward are the same setting and the "
+            "file gives them different values; keep one");
+  EXPECT_EQ(err("[hosts.a]\nsysctl = { \"net.ipv4.ip_forward\" = 1, \"net.ipv4.conf.all.forwarding\" = 1 }\n"), "OK");
   EXPECT_EQ(err("[hosts.a]\nsysctl = { \"net.ipv4.conf.eth0.rp_filter\" = 1 }\n"),
             "t.toml:2:12: error: unknown sysctl `net.ipv4.conf.eth0.rp_filter': this host has no interface `eth0'");
   EXPECT_EQ(err("[hosts.a]\n[hosts.a.sysctl]\nnet.ipv4.icmp_ratelimt = 1\n"),

@@ -241,6 +241,85 @@ TEST(HostTest, SourcePolicyChangedBetweenPacketsIsSeen) {
                            "drop: martian source (a local address)", "transmit eth0 ttl=63"}));
 }
 
+// An interface without its own conf entry has conf/default's (copied at
+// creation, written through later: devinet_copy_dflt_conf), combined with
+// conf/all as the kernel's IN_DEV_* macros do. Each case as on 6.18 (`nfemu
+// verify' sets conf/default before it creates the interfaces).
+TEST(HostTest, InterfacesWithoutTheirOwnValueHaveConfDefaults) {
+  Router r("");
+  const char* spoofed = "udp 203.0.113.9:5000 > 198.51.100.7:53";  // on eth0, route back via eth1
+  r.host.set_sysctl("net.ipv4.conf.default.rp_filter", 1);
+  r.in(spoofed);
+  r.host.set_sysctl("net.ipv4.conf.eth0.rp_filter", 0);  // its own value wins
+  r.in(spoofed);
+  r.host.set_sysctl("net.ipv4.conf.all.rp_filter", 2);  // max(all, DEV)
+  r.in(spoofed);
+  r.host.set_sysctl("net.ipv4.conf.default.accept_local", 1);
+  r.in("udp 203.0.113.1:5000 > 198.51.100.7:53");
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{"drop: rp_filter (strict: route back leaves another interface)",
+                                                 "transmit eth0 ttl=63", "transmit eth0 ttl=63",
+                                                 "transmit eth0 ttl=63"}));
+}
+
+// IN_DEV_FORWARD: the input interface's own forwarding decides. Writing
+// net.ipv4.ip_forward (conf/all/forwarding) sets every interface's when it
+// changes, so only a 1 reaches them; conf/default's reaches those without
+// their own.
+TEST(HostTest, ForwardingIsTheInputInterfaces) {
+  Router r("");
+  r.host.set_sysctl("net.ipv4.conf.eth0.forwarding", 0);
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  r.in("udp 203.0.113.4:53 > 198.51.100.10:5000", "eth1");
+  Router d("");
+  d.host.set_sysctl("net.ipv4.ip_forward", 0);
+  d.host.set_sysctl("net.ipv4.conf.default.forwarding", 1);
+  d.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  d.host.set_sysctl("net.ipv4.conf.eth0.forwarding", 0);
+  d.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{
+                           "drop: forwarding disabled on the input interface (net.ipv4.conf.IF.forwarding = 0)",
+                           "transmit eth0 ttl=63"}));
+  EXPECT_EQ(d.rec.log, (std::vector<std::string>{"transmit eth1 ttl=63",
+                                                 "drop: forwarding disabled (net.ipv4.ip_forward = 0)"}));
+}
+
+// ip_route_input_slow: the destination 0.0.0.0 is martian (0.0.0.0/8 is
+// unicast since 5.3), and so is a 127.0.0.0/8 address off lo unless the input interface has route_localnet
+// (all || DEV). __mkroute_output: a loopback source leaves only lo, or an
+// interface with route_localnet. DNAT to 127.0.0.1 works only with it.
+TEST(HostTest, LoopbackAddressesNeedRouteLocalnet) {
+  Router r("*nat\n-A PREROUTING -p udp --dport 5300 -j DNAT --to-destination 127.0.0.1:53\nCOMMIT\n");
+  const char* to_dnat = "udp 198.51.100.10:5000 > 198.51.100.1:5300";
+  r.in(to_dnat);
+  r.in("udp 198.51.100.10:5000 > 127.0.0.1:53");
+  r.in("udp 127.0.0.9:5000 > 198.51.100.1:53");
+  r.in("udp 198.51.100.10:5000 > 0.0.0.0:53");
+  r.in("udp 0.1.2.3:5000 > 198.51.100.1:53");  // delivered: port unreachable, no route back
+  r.host.set_sysctl("net.ipv4.conf.eth0.route_localnet", 1);
+  r.in("udp 198.51.100.10:5001 > 198.51.100.1:5300");  // port unreachable from 127.0.0.1, back by eth0
+  r.in("udp 198.51.100.10:5000 > 0.0.0.0:53");          // zeronet whatever route_localnet says
+  r.in("udp 203.0.113.9:5000 > 198.51.100.1:5300");     // the error would leave eth1: sendto fails
+  r.in("udp 127.0.0.9:5000 > 198.51.100.1:53", "eth1");
+  r.host.set_sysctl("net.ipv4.conf.all.route_localnet", 1);
+  r.in("udp 203.0.113.9:5001 > 198.51.100.1:5300");
+  std::vector<std::string> fates;  // without the chain walks
+  for (const auto& line : r.rec.log)
+    if (line.starts_with("drop") || line.starts_with("transmit")) fates.push_back(line);
+  EXPECT_EQ(fates,
+            (std::vector<std::string>{
+                "drop: martian destination (loopback, route_localnet off)",
+                "drop: martian destination (loopback, route_localnet off)",
+                "drop: martian source (loopback, route_localnet off)",
+                "drop: martian destination (0.0.0.0)",
+                "transmit eth0 ttl=64",
+                "drop: martian destination (0.0.0.0)",
+                "drop: Invalid argument (sendto fails: a loopback source leaves another device than lo without "
+                "route_localnet)",
+                "drop: martian source (loopback, route_localnet off)",
+                "transmit eth1 ttl=64",
+            }));
+}
+
 // forward() hands the route's interface to post_routing. An interface
 // added meanwhile (here by an observer, during FORWARD) that the route's
 // device names must be found as the uncached lookup finds it.

@@ -25,7 +25,7 @@ addresses = ["198.51.100.10/24"]
 mac = "02:00:00:00:00:10"
 
 [hosts.fw]
-sysctl = { "net.ipv4.ip_forward" = 1, "net.ipv4.conf.default.rp_filter" = 2, "net.netfilter.nf_conntrack_udp_timeout" = 10, "net.netfilter.nf_conntrack_max" = 100 }
+sysctl = { "net.ipv4.ip_forward" = 1, "net.ipv4.conf.eth1.forwarding" = 0, "net.ipv4.conf.default.rp_filter" = 2, "net.netfilter.nf_conntrack_udp_timeout" = 10, "net.netfilter.nf_conntrack_max" = 100 }
 iptables-save = "fw.rules"
 iptables = [
   "-t nat -A PREROUTING -i eth1 -p tcp --dport 80 -j DNAT --to-destination 203.0.113.80:8080",
@@ -120,6 +120,11 @@ TEST(KernelPlanTest, LinksAreVethPairsAndWiresHaveAHiddenPeer) {
   long dflt = p.find({"ip", "netns", "exec", "nfvT-fw", "sysctl", "-q", "-w", "net.ipv4.conf.default.rp_filter=2"});
   EXPECT_GE(dflt, 0);
   EXPECT_LT(dflt, link);
+  // The global forwarding switch sets every interface's: before eth1's own.
+  long fwd = p.find({"ip", "netns", "exec", "nfvT-fw", "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"});
+  long fwd_eth1 = p.find({"ip", "netns", "exec", "nfvT-fw", "sysctl", "-q", "-w", "net.ipv4.conf.eth1.forwarding=0"});
+  EXPECT_GT(fwd, link);
+  EXPECT_GT(fwd_eth1, fwd);
   long route = p.find({"ip", "-n", "nfvT-client", "route", "add", "default", "via", "198.51.100.1"});
   EXPECT_GT(route, p.find({"ip", "-n", "nfvT-client", "link", "set", "c0", "up"}));
   // Offloads off on the host side, or captured TCP checksums are partial.
