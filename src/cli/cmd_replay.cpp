@@ -125,7 +125,11 @@ int run_replay_command() {
     std::ostringstream text;
     text << in.rdbuf();
     xt::Ruleset rs;
-    if (auto r = ruleset::restore(text.str(), rs, {}); !r) {
+    // The candidate's set matches name the replayed host's sets.
+    const ipset::Registry* sets = nullptr;
+    for (const auto& h : sc->hosts)
+      if (h.name == a.host) sets = &h.ipsets;
+    if (auto r = ruleset::restore(text.str(), rs, {.sets = sets}); !r) {
       std::cerr << r.error().format(a.rules) << "\n";
       return kExitBadInput;
     }

@@ -112,6 +112,7 @@ Result<std::unique_ptr<stack::Host>> build_host(const scenario::Scenario& sc, si
       if (auto ok = h->conntrack().set_sysctl(name, text); !ok) return ok.error();
     }
   }
+  h->ipsets() = sh.ipsets;  // before the rules, whose set matches bind by index
   h->ruleset() = sh.ruleset;
   // Asked by name (network.cpp, replay's input links), and for an interface
   // added later without a peer of its own.

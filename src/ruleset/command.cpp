@@ -213,7 +213,7 @@ Result<void> Parser::extension_option(int ext_index, const OptionSpec& spec, std
     call.has_arg = true;
   }
   call.arg2 = arg2;
-  xt::ParseContext ctx{ip_, cmd_.table};
+  xt::ParseContext ctx{ip_, cmd_.table, opts_.sets};
   Result<void> r = ext.match ? ext.match->parse(call, ctx) : ext.target->parse(call, ctx);
   invert_ = false;
   if (!r) return err(r.error().message, wi);
@@ -491,7 +491,7 @@ Result<Command> Parser::run() {
   }
 
   // Final checks of the extensions, in load order (x6_fcheck).
-  xt::ParseContext ctx{ip_, cmd_.table};
+  xt::ParseContext ctx{ip_, cmd_.table, opts_.sets};
   for (auto& m : matches_)
     if (auto r = m->final_check(ctx); !r) return err(r.error().message, 0);
   if (target_)

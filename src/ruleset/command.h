@@ -42,6 +42,7 @@ struct CommandOptions {
   // A restore line's [P:B] prefix under --counters: iptables-restore passes
   // it as --set-counters P B, so a -c on the line conflicts with it.
   std::optional<xt::Counters> preset_counters;
+  const ipset::Registry* sets = nullptr;  // the namespace's IP sets (-m set); none by default
 };
 
 // Parses the words of one command (without the leading `iptables`).

@@ -242,6 +242,7 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
       copts.preset_counters = bracket;
       copts.restore_table = open_table;
       copts.table_state = &t;
+      copts.sets = opts.sets;
       auto cmd = parse_command(*words, copts);
       if (!cmd) return at(cmd.error(), line_no);
       // Within a block nothing reaches the kernel until COMMIT.
@@ -297,7 +298,8 @@ std::string save(const xt::Ruleset& rs, const SaveOptions& opts) {
   return out;
 }
 
-Result<void> apply_iptables_line(std::string_view line, xt::Ruleset& rs, int line_number) {
+Result<void> apply_iptables_line(std::string_view line, xt::Ruleset& rs, int line_number,
+                                 const ipset::Registry* sets) {
   auto words = shell_split(line);
   if (!words) {
     Error e = words.error();
@@ -315,6 +317,7 @@ Result<void> apply_iptables_line(std::string_view line, xt::Ruleset& rs, int lin
   CommandOptions copts;
   copts.line = line_number;
   copts.table_state = &probe.instantiate(table);
+  copts.sets = sets;
   auto cmd = parse_command(args, copts);
   if (!cmd) return cmd.error();
   if (auto r = apply_command(*cmd, rs, true); !r) {

@@ -22,6 +22,7 @@ namespace nfemu::ruleset {
 struct RestoreOptions {
   bool counters = false;  // --counters: honour [p:b] on rules and policies
   bool noflush = false;   // --noflush
+  const ipset::Registry* sets = nullptr;  // the namespace's IP sets (-m set)
 };
 
 // Loads every table block; each COMMIT runs the kernel's table checks.
@@ -42,6 +43,7 @@ std::string save(const xt::Ruleset& rs, const SaveOptions& opts = {});
 void save_table(std::string& out, const xt::Table& t, const SaveOptions& opts);
 
 // Applies `iptables` command lines (scenario files) in order.
-Result<void> apply_iptables_line(std::string_view line, xt::Ruleset& rs, int line_number);
+Result<void> apply_iptables_line(std::string_view line, xt::Ruleset& rs, int line_number,
+                                 const ipset::Registry* sets = nullptr);
 
 }  // namespace nfemu::ruleset

@@ -460,7 +460,33 @@ class Loader {
     return {};
   }
 
-  Result<void> load_rules_file(Host& h, const toml::node& n) {
+  struct RuleSets {
+    const ipset::Registry* registry;
+  };
+
+  // `ipset save` output (or `ipset restore` input), relative to this file.
+  Result<void> load_ipset_file(Host& h, const toml::node& n) {
+    auto name = string_of(n, "`ipset-save'");
+    if (!name) return name.error();
+    std::filesystem::path p(*name);
+    std::string full = p.is_absolute() || base_dir_.empty() ? *name : (std::filesystem::path(base_dir_) / p).string();
+    std::error_code ec;
+    if (std::filesystem::is_directory(full, ec)) return at(n, fmt::format("cannot read `{}': Is a directory", full));
+    std::ifstream in(full, std::ios::binary);
+    if (!in) return at(n, fmt::format("cannot read `{}': {}", full, std::strerror(errno)));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (auto r = h.ipsets.restore(ss.str()); !r) {
+      Error e = r.error();
+      e.file = full;
+      return e;
+    }
+    h.ipset_restore += ss.str();
+    if (!h.ipset_restore.empty() && h.ipset_restore.back() != '\n') h.ipset_restore += '\n';
+    return {};
+  }
+
+  Result<void> load_rules_file(Host& h, const toml::node& n, const RuleSets& sets) {
     auto name = string_of(n, "`iptables-save'");
     if (!name) return name.error();
     std::filesystem::path p(*name);
@@ -473,7 +499,7 @@ class Loader {
     ss << in.rdbuf();
     // iptables-restore without --counters, as `nfemu verify' loads it: [p:b]
     // in the file are accepted and ignored.
-    if (auto r = ruleset::restore(ss.str(), h.ruleset, {}); !r) {
+    if (auto r = ruleset::restore(ss.str(), h.ruleset, {.sets = sets.registry}); !r) {
       Error e = r.error();
       e.file = full;
       return e;
@@ -490,7 +516,10 @@ class Loader {
     const toml::table* t = v.as_table();
     if (!t) return at(v, fmt::format("host `{}' must be a table ([hosts.{}]), not {}", h.name, h.name, type_name(v)));
     std::string where = fmt::format("in [hosts.{}]", h.name);
-    if (auto r = check_keys(*t, {"sysctl", "iptables-save", "iptables", "routes", "listen", "interfaces"}, where); !r)
+    if (auto r = check_keys(*t, {"sysctl", "ipset-save", "ipset", "iptables-save", "iptables", "routes", "listen",
+                                 "interfaces"},
+                            where);
+        !r)
       return r.error();
 
     Interface lo;
@@ -514,14 +543,31 @@ class Loader {
       if (auto r = load_sysctls(h, *s); !r) return r.error();
     h.conntrack_max = h.sysctl_int("net.netfilter.nf_conntrack_max", opts_.limits.conntrack_max);
 
+    // Sets first: iptables resolves a set's name while it parses the rule.
+    if (const toml::node* f = t->get("ipset-save"))
+      if (auto r = load_ipset_file(h, *f); !r) return r.error();
+    if (const toml::node* lines = t->get("ipset")) {
+      auto arr = array_of_strings(*lines, "ipset");
+      if (!arr) return arr.error();
+      for (const toml::node& e : **arr) {
+        const std::string& line = e.as_string()->get();
+        if (line.find('\n') != std::string::npos)
+          return at(e, "an `ipset' entry is one line; give several entries for several lines");
+        if (auto r = h.ipsets.restore(line); !r) return in_string(e, line, r.error());
+        h.ipset_restore += line + "\n";
+      }
+    }
+    const RuleSets sets{&h.ipsets};
     if (const toml::node* f = t->get("iptables-save"))
-      if (auto r = load_rules_file(h, *f); !r) return r.error();
+      if (auto r = load_rules_file(h, *f, sets); !r) return r.error();
     if (const toml::node* ipt = t->get("iptables")) {
       auto arr = array_of_strings(*ipt, "iptables");
       if (!arr) return arr.error();
       for (const toml::node& e : **arr) {
         const std::string& line = e.as_string()->get();
-        if (auto r = ruleset::apply_iptables_line(line, h.ruleset, static_cast<int>(e.source().begin.line)); !r) {
+        if (auto r = ruleset::apply_iptables_line(line, h.ruleset, static_cast<int>(e.source().begin.line),
+                                                  sets.registry);
+            !r) {
           Error err = r.error();
           return in_string(e, line, std::move(err));
         }

@@ -35,6 +35,7 @@
 
 #include "packet/addr.h"
 #include "packet/grammar.h"
+#include "ipset/ipset.h"
 #include "util/result.h"
 #include "xtables/table.h"
 
@@ -123,6 +124,10 @@ struct Host {
   // Only the sysctls the file sets, by their dotted names; the kernel
   // defaults hold for the rest.
   std::map<std::string, SysctlValue> sysctls;
+  // IP sets (docs/scenario-extensions.md), made before the rules that
+  // name them; ipset_restore holds their lines for `ipset restore`.
+  ipset::Registry ipsets;
+  std::string ipset_restore;
   xt::Ruleset ruleset;
   // The host's FIB after configuration: the kernel's routes derived from
   // the addresses (local, broadcast, connected), then `routes` in order.

@@ -29,6 +29,7 @@
 #include "conntrack/conntrack.h"
 #include "icmp/icmp.h"
 #include "packet/reassembly.h"
+#include "ipset/ipset.h"
 #include "packet/addr.h"
 #include "packet/packet.h"
 #include "stack/fib.h"
@@ -146,6 +147,10 @@ class Host {
   bool conntrack_enabled() const { return ct_demand_known_ ? ct_enabled_ : work_out_ct_demand(); }
   conntrack::Table& conntrack() { return conntrack_; }
   const conntrack::Table& conntrack() const { return conntrack_; }
+
+  // The namespace's IP sets, which the set match tests.
+  ipset::Registry& ipsets() { return ipsets_; }
+  const ipset::Registry& ipsets() const { return ipsets_; }
 
   // sysctls by their dotted name; unset ones read as the kernel default.
   void set_sysctl(const std::string& name, int64_t value) {
@@ -375,6 +380,7 @@ class Host {
   mutable const Route* route_if_data_ = nullptr;
   mutable size_t route_if_routes_ = 0, route_if_ifs_ = 0;
   Fib fib_;
+  ipset::Registry ipsets_;
   xt::Ruleset ruleset_;
   Classifier classifier_ = Classifier::Compiled;
   std::array<std::optional<xt::CompiledTable>, xt::kNumTables> compiled_;  // by TableId, rebuilt when stale

@@ -299,6 +299,12 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
       else plan.setup.push_back(std::move(c));
     }
 
+  // IP sets before the rules: iptables resolves a set's name as it parses.
+  for (size_t hi = 0; hi < sc.hosts.size(); ++hi)
+    if (!sc.hosts[hi].ipset_restore.empty())
+      plan.setup.push_back(
+          Command{exec_in(plan.host_ns[hi], {"ipset", "restore"}), sc.hosts[hi].ipset_restore, false, false, "", 0, ""});
+
   // Rules: the file through iptables-legacy-restore (without --counters,
   // as the scenario loader reads it), then each entry.
   for (size_t hi = 0; hi < sc.hosts.size(); ++hi) {

@@ -23,6 +23,10 @@
 #include "util/result.h"
 #include "xtables/types.h"
 
+namespace nfemu::ipset {
+class Registry;
+}
+
 namespace nfemu::xt {
 
 struct IpCriteria;
@@ -51,10 +55,12 @@ struct OptionCall {
 };
 
 // What an extension may look at while its options are parsed: the rule's
-// IP part as given so far (iptables parses in command-line order).
+// IP part as given so far (iptables parses in command-line order), and the
+// namespace's IP sets (the set match resolves its set's name at parse).
 struct ParseContext {
   const IpCriteria& ip;
   TableId table;
+  const ipset::Registry* sets = nullptr;
 };
 
 // What the kernel's xt_check_match / xt_check_target see at table load.

@@ -356,6 +356,13 @@ TEST(ScenarioErrorTest, Sysctls) {
   EXPECT_EQ(err("[hosts.a]\nsysctl = { \"net.ipv4.ip_forward\" = true }\n"),
             "t.toml:2:36: error: sysctl values are integers or strings, as written to /proc/sys; "
             "net.ipv4.ip_forward is a boolean");
+  // IP sets: located in their string; made before the rules that name them.
+  EXPECT_EQ(err("[hosts.a]\nipset = [\"create s hash:ip\", \"add s 192.0.2.300\"]\n"),
+            "t.toml:2:31: error: syntax error: `192.0.2.300' is not an IPv4 address");
+  EXPECT_EQ(err("[hosts.a]\niptables = [\"-A INPUT -m set --match-set s src -j DROP\"]\n"),
+            "t.toml:2:30: error: Set s doesn't exist.");
+  EXPECT_EQ(err("[hosts.a]\nipset = [\"create s hash:ip\"]\niptables = [\"-A INPUT -m set --match-set s src -j DROP\"]\n"),
+            "OK");
   EXPECT_EQ(err("[hosts.a]\nsysctl = { \"net.ipv4.ip_forward\" = 1, \"net.ipv4.conf.all.forwarding\" = 0 }\n"),
             "t.toml:2:72: error: net.ipv4.conf.all.forwarding and net.ipv4.ip_forward are the same setting and the "
             "file gives them different values; keep one");

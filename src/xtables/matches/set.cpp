@@ -4,15 +4,17 @@
 // it asks the kernel (getsockopt SO_IP_SET, IP_SET_OP_GET_FNAME) for the
 // set's index in the current network namespace and stops with
 // "Set NAME doesn't exist." when there is none, before even reading DIRS.
-// nfemu models no ipsets yet, so every namespace it emulates is one without
-// sets and that lookup always fails, with the same message. The rest
-// (directions, counters, flags, save) follows libxt_set so that only
-// find_set() changes when ipsets arrive.
+// nfemu asks the namespace's ipset::Registry (the scenario's `ipset`
+// lines) the same way. The test is ip_set_test's (ipset/ipset.h); the
+// element counters (--packets-*, --bytes-*) are not modelled, so a rule
+// that compares them is "not evaluated yet".
 #include <fmt/format.h>
 
 #include <optional>
 #include <string>
 
+#include "ipset/ipset.h"
+#include "xtables/eval.h"
 #include "xtables/matches/xtopt_mb.h"
 #include "xtables/registry.h"
 
@@ -22,12 +24,6 @@ namespace {
 constexpr size_t kMaxNameLen = 32;  // IPSET_MAXNAMELEN, with the NUL
 constexpr int kDimMax = 6;          // IPSET_DIM_MAX
 
-struct SetRef {
-  uint16_t index = 0;
-};
-
-// The ipsets of the emulated namespace. None exist in nfemu yet.
-std::optional<SetRef> find_set(std::string_view /*name*/) { return std::nullopt; }
 
 enum class CounterOp : uint8_t { None, Eq, Ne, Lt, Gt };
 
@@ -53,7 +49,7 @@ class SetMatch : public MatchBase<SetMatch> {
     return kOptions;
   }
 
-  Result<void> parse(const OptionCall& opt, const ParseContext&) override {
+  Result<void> parse(const OptionCall& opt, const ParseContext& ctx) override {
     std::string_view o = opt.name;
     if (o == "update-subcounters") {
       if (opt.invert) skip_subcounter_update_ = true;
@@ -80,10 +76,10 @@ class SetMatch : public MatchBase<SetMatch> {
       if (opt.invert) invert_ = true;
       if (opt.arg.size() > kMaxNameLen - 1)
         return make_error(fmt::format("setname `{}' too long, max {} characters.", opt.arg, kMaxNameLen - 1));
-      auto set = find_set(opt.arg);
-      if (!set) return make_error(fmt::format("Set {} doesn't exist.", opt.arg));
+      auto index = ctx.sets ? ctx.sets->find(opt.arg) : std::nullopt;
+      if (!index) return make_error(fmt::format("Set {} doesn't exist.", opt.arg));
       set_name_ = std::string(opt.arg);
-      index_ = set->index;
+      index_ = *index;
       if (auto r = parse_dirs(opt.arg2); !r) return r;
     }
     return {};
@@ -92,6 +88,25 @@ class SetMatch : public MatchBase<SetMatch> {
   Result<void> final_check(const ParseContext&) override {
     if (dim_ == 0) return make_error("You must specify `--match-set' with proper arguments");
     return {};
+  }
+
+  bool can_evaluate() const override { return packets_.op == CounterOp::None && bytes_.op == CounterOp::None; }
+
+  // set_match_v4 / match_set: ip_set_test in the host's namespace, the
+  // result inverted by `!`. --return-nomatch makes a nomatch element a
+  // match and a matching element none (ip_set_test, for hash:net); a set the host does
+  // not have (a ruleset loaded elsewhere) matches nothing.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    const ipset::Registry* sets = ctx.effects ? ctx.effects->ipsets() : nullptr;
+    bool member = false;
+    if (sets && index_ < sets->size() && sets->set(index_).name == set_name_) {
+      auto r = sets->test(index_, ctx.pkt, {.src_bits = static_cast<uint8_t>(dir_flags_ >> 1), .dim = dim_},
+                          ctx.now_ns);
+      // Only a type with nomatch elements (IPSET_TYPE_NOMATCH) inverts.
+      bool inverts = return_nomatch_ && sets->set(index_).type == ipset::Type::HashNet;
+      member = inverts ? r == ipset::TestResult::NoMatchEntry : r == ipset::TestResult::Match;
+    }
+    return member != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
   void save(std::string& out, const IpCriteria&) const override {

@@ -1,0 +1,377 @@
+#include "ipset/ipset.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "packet/addr.h"
+#include "packet/headers.h"
+#include "util/strings.h"
+
+namespace nfemu::ipset {
+
+namespace {
+
+constexpr uint64_t kNsPerSec = 1'000'000'000;
+constexpr uint8_t kProtoSctp = 132, kProtoUdplite = 136;
+// The kernel bounds one add of a range too (IPSET_MAX_RANGE); nfemu's
+// bound keeps a line's expansion small enough to hold in memory at once.
+constexpr size_t kMaxExpansion = 65536;
+
+uint32_t prefix_mask(uint8_t cidr) { return cidr == 0 ? 0 : ~uint32_t{0} << (32 - cidr); }
+
+int dimension(Type t) { return t == Type::HashIpPort ? 2 : 1; }
+
+std::string_view type_name(Type t) {
+  switch (t) {
+    case Type::HashIp: return "hash:ip";
+    case Type::HashNet: return "hash:net";
+    case Type::HashIpPort: return "hash:ip,port";
+  }
+  return "";
+}
+
+// A line's words as ipset's restore reads them (blanks separate words; a
+// double-quoted comment may hold blanks).
+Result<std::vector<Word>> words_of(std::string_view line) { return shell_split(line); }
+
+// IP, IP/CIDR or FROM-TO: the addresses of an element field, as the
+// kernel's uadt functions expand them. cidr_out is the prefix length given
+// (32 when none).
+struct AddrSpec {
+  uint32_t from = 0, to = 0;
+  uint8_t cidr = 32;
+  bool has_cidr = false, is_range = false;
+};
+
+Result<AddrSpec> parse_addr(std::string_view s) {
+  AddrSpec a;
+  if (auto dash = s.find('-'); dash != std::string_view::npos) {
+    auto lo = packet::parse_ipv4_addr(s.substr(0, dash));
+    auto hi = packet::parse_ipv4_addr(s.substr(dash + 1));
+    if (!lo || !hi) return make_error(fmt::format("syntax error: `{}' is not an IPv4 address range", s));
+    if (*hi < *lo) return make_error(fmt::format("range `{}' is invalid: its end is below its start", s));
+    a.from = *lo, a.to = *hi, a.is_range = true;
+    return a;
+  }
+  std::string_view addr = s;
+  if (auto slash = s.find('/'); slash != std::string_view::npos) {
+    auto c = parse_uint(s.substr(slash + 1), 32);
+    if (!c || *c == 0) return make_error(fmt::format("the value of the CIDR parameter of `{}' is out of range", s));
+    a.cidr = static_cast<uint8_t>(*c);
+    a.has_cidr = true;
+    addr = s.substr(0, slash);
+  }
+  auto ip = packet::parse_ipv4_addr(addr);
+  if (!ip) return make_error(fmt::format("syntax error: `{}' is not an IPv4 address", addr));
+  a.from = *ip & prefix_mask(a.cidr);
+  a.to = a.from | ~prefix_mask(a.cidr);
+  return a;
+}
+
+// ip_set_range_to_cidr: the largest prefix that starts at from and stays
+// within to.
+uint8_t range_to_cidr(uint32_t from, uint32_t to) {
+  for (uint8_t cidr = 1; cidr <= 32; ++cidr) {
+    uint32_t last = (from & prefix_mask(cidr)) | ~prefix_mask(cidr);
+    if ((from & prefix_mask(cidr)) == from && last <= to) return cidr;
+  }
+  return 32;
+}
+
+struct PortSpec {
+  uint8_t proto = packet::kIpProtoTcp;
+  uint16_t from = 0, to = 0;
+};
+
+// [PROTO:]PORT[-PORT] of hash:ip,port (tcp when PROTO is omitted);
+// icmp:TYPE/CODE. Service and ICMP type names are not resolved.
+Result<PortSpec> parse_port(std::string_view s) {
+  PortSpec p;
+  std::string_view port = s;
+  if (auto colon = s.find(':'); colon != std::string_view::npos) {
+    std::string_view proto = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (proto == "tcp") p.proto = packet::kIpProtoTcp;
+    else if (proto == "udp") p.proto = packet::kIpProtoUdp;
+    else if (proto == "sctp") p.proto = kProtoSctp;
+    else if (proto == "udplite") p.proto = kProtoUdplite;
+    else if (proto == "icmp") {
+      p.proto = packet::kIpProtoIcmp;
+      auto slash = port.find('/');
+      auto type = parse_uint(port.substr(0, slash), 255);
+      auto code = slash == std::string_view::npos ? std::nullopt : parse_uint(port.substr(slash + 1), 255);
+      if (!type || !code)
+        return make_error(fmt::format("`{}': nfemu takes ICMP as icmp:TYPE/CODE in numbers, as icmp:8/0", s));
+      p.from = p.to = static_cast<uint16_t>(*type << 8 | *code);
+      return p;
+    } else {
+      return make_error(fmt::format("protocol `{}' in `{}' is not modelled (tcp, udp, sctp, udplite, icmp)", proto, s));
+    }
+  }
+  auto dash = port.find('-');
+  auto lo = parse_uint(port.substr(0, dash), 65535);
+  auto hi = dash == std::string_view::npos ? lo : parse_uint(port.substr(dash + 1), 65535);
+  if (!lo || !hi)
+    return make_error(fmt::format("`{}' is not a port number or range (service names are not resolved)", port));
+  if (*hi < *lo) return make_error(fmt::format("port range `{}' is invalid: its end is below its start", port));
+  p.from = static_cast<uint16_t>(*lo), p.to = static_cast<uint16_t>(*hi);
+  return p;
+}
+
+bool alive(const Element& e, uint64_t now_ns) { return e.expires_ns == 0 || now_ns <= e.expires_ns; }
+
+// ip_set_get_ip4_port: the port (or ICMP type and code) and protocol of
+// dimension two. False for a later fragment of a protocol with ports.
+bool packet_port(const packet::Packet& pkt, bool src, uint8_t& proto, uint16_t& port) {
+  auto ip = pkt.ip();
+  proto = ip.protocol();
+  port = 0;
+  bool has_ports = proto == packet::kIpProtoTcp || proto == packet::kIpProtoUdp || proto == kProtoSctp ||
+                   proto == kProtoUdplite || proto == packet::kIpProtoIcmp;
+  if (ip.frag_offset() != 0) return !has_ports;
+  if (!has_ports) return true;
+  auto l4 = ip.payload();
+  if (proto == packet::kIpProtoIcmp) {
+    if (l4.size() < 2) return false;
+    port = static_cast<uint16_t>(l4[0] << 8 | l4[1]);
+    return true;
+  }
+  if (l4.size() < 4) return false;
+  size_t off = src ? 0 : 2;
+  port = static_cast<uint16_t>(l4[off] << 8 | l4[off + 1]);
+  return true;
+}
+
+}  // namespace
+
+std::optional<uint16_t> Registry::find(std::string_view name) const {
+  for (size_t i = 0; i < sets_.size(); ++i)
+    if (sets_[i].name == name) return static_cast<uint16_t>(i);
+  return std::nullopt;
+}
+
+Result<void> Registry::restore(std::string_view text) {
+  int line_no = 0;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
+    ++line_no;
+    std::string_view t = trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    auto words = words_of(line);
+    if (!words) return make_error(words.error().message, line_no, 1);
+    std::vector<std::string> w;
+    for (auto& x : *words) w.push_back(x.text);
+    const int col = words->front().col;
+    std::string_view cmd = w[0];
+    bool exist_ok = false;
+    if (cmd == "-exist" && w.size() > 1) {
+      exist_ok = true;
+      w.erase(w.begin());
+      cmd = w[0];
+    }
+    Result<void> r;
+    if (cmd == "create" || cmd == "-N" || cmd == "-C") r = create(w);
+    else if (cmd == "add" || cmd == "-A") r = add(w, exist_ok);
+    else
+      r = make_error(fmt::format("`{}': nfemu's ipset restore reads create and add lines only (as `ipset save' "
+                                 "writes them)",
+                                 cmd));
+    if (!r) return make_error(r.error().message, line_no, col);
+  }
+  return {};
+}
+
+Result<void> Registry::create(const std::vector<std::string>& w) {
+  if (w.size() < 3) return make_error("create needs a set name and a type, as `create f2b hash:ip'");
+  const std::string& name = w[1];
+  if (name.size() > 31) return make_error(fmt::format("setname `{}' is longer than 31 characters", name));
+  if (find(name)) return make_error(fmt::format("set cannot be created: set with the same name `{}' already exists", name));
+  Set s;
+  s.name = name;
+  const std::string& type = w[2];
+  if (type == "hash:ip") s.type = Type::HashIp;
+  else if (type == "hash:net") s.type = Type::HashNet;
+  else if (type == "hash:ip,port") s.type = Type::HashIpPort;
+  else
+    return make_error(fmt::format("set type `{}' is not modelled yet (nfemu knows hash:ip, hash:net and hash:ip,port)",
+                                  type));
+  for (size_t i = 3; i < w.size(); ++i) {
+    const std::string& o = w[i];
+    auto value = [&](uint64_t max) -> Result<uint64_t> {
+      if (i + 1 >= w.size()) return make_error(fmt::format("option `{}' needs a value", o));
+      auto v = parse_uint(w[++i], max);
+      if (!v) return make_error(fmt::format("`{}' is not a valid value of {}", w[i], o));
+      return *v;
+    };
+    if (o == "family") {
+      if (i + 1 >= w.size()) return make_error("option `family' needs a value");
+      const std::string& f = w[++i];
+      if (f == "inet6") return make_error("family inet6 is not modelled (nfemu is IPv4 only)");
+      if (f != "inet") return make_error(fmt::format("unknown family `{}'", f));
+    } else if (o == "hashsize" || o == "maxelem" || o == "bucketsize" || o == "initval" || o == "timeout" ||
+               o == "netmask") {
+      auto v = value(UINT32_MAX);
+      if (!v) return v.error();
+      if (o == "hashsize") s.hashsize = static_cast<uint32_t>(*v);
+      else if (o == "maxelem") s.maxelem = static_cast<uint32_t>(*v);
+      else if (o == "timeout") s.timeout = static_cast<uint32_t>(*v);
+      else if (o == "netmask") {
+        if (s.type != Type::HashIp) return make_error(fmt::format("option netmask is not valid for {}", type));
+        if (*v == 0 || *v > 32) return make_error(fmt::format("netmask {} is out of range (1..32)", *v));
+        s.netmask = static_cast<uint8_t>(*v);
+      }
+    } else if (o == "comment") {
+      s.comment = true;
+    } else if (o == "counters" || o == "skbinfo") {
+      // Only the set match's --packets/--bytes options and the SET target
+      // read them; both say "not evaluated yet" in nfemu.
+    } else {
+      return make_error(fmt::format("unknown or unmodelled create option `{}'", o));
+    }
+  }
+  if (sets_.size() >= 65535) return make_error("too many sets");
+  sets_.push_back(std::move(s));
+  return {};
+}
+
+Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
+  if (w.size() < 3) return make_error("add needs a set name and an element, as `add f2b 192.0.2.7'");
+  auto index = find(w[1]);
+  if (!index) return make_error(fmt::format("the set with the given name `{}' does not exist", w[1]));
+  Set& s = sets_[*index];
+  Element proto_elem;
+  std::optional<uint32_t> timeout = s.timeout;
+  for (size_t i = 3; i < w.size(); ++i) {
+    const std::string& o = w[i];
+    if (o == "timeout") {
+      if (!s.timeout) return make_error("timeout cannot be used: set was created without timeout support");
+      if (i + 1 >= w.size()) return make_error("option `timeout' needs a value");
+      auto v = parse_uint(w[++i], UINT32_MAX / 1000);
+      if (!v) return make_error(fmt::format("`{}' is not a valid timeout", w[i]));
+      timeout = static_cast<uint32_t>(*v);
+    } else if (o == "nomatch") {
+      if (s.type != Type::HashNet) return make_error(fmt::format("nomatch is not valid for {}", type_name(s.type)));
+      proto_elem.nomatch = true;
+    } else if (o == "comment") {
+      if (!s.comment) return make_error("comment cannot be used: set was created without comment support");
+      if (i + 1 >= w.size()) return make_error("option `comment' needs a value");
+      proto_elem.comment = w[++i];
+    } else if (o == "packets" || o == "bytes" || o == "skbmark" || o == "skbprio" || o == "skbqueue") {
+      if (i + 1 >= w.size()) return make_error(fmt::format("option `{}' needs a value", o));
+      ++i;  // extension values only the SET target and counter matches read
+    } else {
+      return make_error(fmt::format("unknown or unmodelled add option `{}'", o));
+    }
+  }
+  if (timeout && *timeout) proto_elem.expires_ns = uint64_t{*timeout} * kNsPerSec;
+
+  // The element field: IP for hash:ip and hash:net, IP,PORT for hash:ip,port.
+  std::string_view field = w[2];
+  std::string_view addr_text = field;
+  PortSpec ports;
+  if (s.type == Type::HashIpPort) {
+    auto comma = field.find(',');
+    if (comma == std::string_view::npos) return make_error(fmt::format("`{}' is not IP,[PROTO:]PORT", field));
+    addr_text = field.substr(0, comma);
+    auto p = parse_port(field.substr(comma + 1));
+    if (!p) return p.error();
+    ports = *p;
+  }
+  auto a = parse_addr(addr_text);
+  if (!a) return a.error();
+
+  std::vector<Element> fresh;
+  auto push = [&](uint32_t addr, uint8_t cidr, uint16_t port) -> Result<void> {
+    if (fresh.size() == kMaxExpansion)
+      return make_error(fmt::format("`{}' is more than {} elements: nfemu expands at most that many per line",
+                                    field, kMaxExpansion));
+    Element e = proto_elem;
+    e.addr = addr, e.cidr = cidr, e.proto = s.type == Type::HashIpPort ? ports.proto : 0, e.port = port;
+    if (fresh.size() + s.elements.size() >= s.maxelem)
+      return make_error(fmt::format("hash is full, cannot add more elements (maxelem {})", s.maxelem));
+    fresh.push_back(std::move(e));
+    return {};
+  };
+  if (s.type == Type::HashNet) {
+    if (!a->is_range) {
+      if (auto r = push(a->from, a->cidr, 0); !r) return r;
+    } else {
+      // A range becomes the prefixes that cover it (ip_set_range_to_cidr).
+      uint64_t ip = a->from;
+      while (ip <= a->to) {
+        uint8_t cidr = range_to_cidr(static_cast<uint32_t>(ip), a->to);
+        if (auto r = push(static_cast<uint32_t>(ip), cidr, 0); !r) return r;
+        ip = uint64_t(static_cast<uint32_t>(ip) | ~prefix_mask(cidr)) + 1;
+      }
+    }
+  } else {
+    // hash:ip stores addresses masked to the set's netmask, one per block;
+    // a CIDR or range adds every such block it covers.
+    const uint8_t step_cidr = s.type == Type::HashIp ? s.netmask : 32;
+    const uint64_t step = uint64_t{1} << (32 - step_cidr);
+    for (uint64_t ip = a->from & prefix_mask(step_cidr); ip <= a->to; ip += step)
+      for (uint32_t port = ports.from; port <= ports.to; ++port)
+        if (auto r = push(static_cast<uint32_t>(ip), 32, static_cast<uint16_t>(port)); !r) return r;
+  }
+  for (auto& e : fresh) {
+    if (auto it = s.by_key.find(element_key(e)); it != s.by_key.end()) {
+      if (!exist_ok) return make_error("element cannot be added to the set: it's already added");
+      s.elements[it->second] = std::move(e);  // -exist: the new timeout and flags replace the old
+      continue;
+    }
+    s.by_key.emplace(element_key(e), static_cast<uint32_t>(s.elements.size()));
+    if (s.type == Type::HashNet && std::find(s.cidrs.begin(), s.cidrs.end(), e.cidr) == s.cidrs.end()) {
+      s.cidrs.push_back(e.cidr);
+      std::sort(s.cidrs.begin(), s.cidrs.end(), std::greater<>());
+    }
+    s.elements.push_back(std::move(e));
+  }
+  return {};
+}
+
+TestResult Registry::test(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns) const {
+  if (index >= sets_.size()) return TestResult::NoMatch;
+  const Set& s = sets_[index];
+  // ip_set_test: a match with fewer dimensions than the set's type never
+  // matches.
+  if (dirs.dim < dimension(s.type)) return TestResult::NoMatch;
+  auto ip = pkt.ip();
+  const uint32_t addr = (dirs.src_bits & 1) ? ip.saddr() : ip.daddr();
+  auto found = [&](const Element& key) -> TestResult {
+    auto it = s.by_key.find(element_key(key));
+    if (it == s.by_key.end()) return TestResult::NoMatch;
+    const Element& e = s.elements[it->second];
+    if (!alive(e, now_ns)) return TestResult::NoMatch;
+    return e.nomatch ? TestResult::NoMatchEntry : TestResult::Match;
+  };
+  switch (s.type) {
+    case Type::HashIp: {
+      Element key;
+      key.addr = addr & prefix_mask(s.netmask);
+      return found(key);
+    }
+    case Type::HashNet:
+      // mtype_test_cidrs: the longest prefix in use first; the first
+      // element found decides, a nomatch one included.
+      for (uint8_t cidr : s.cidrs) {
+        Element key;
+        key.addr = addr & prefix_mask(cidr);
+        key.cidr = cidr;
+        if (auto r = found(key); r != TestResult::NoMatch) return r;
+      }
+      return TestResult::NoMatch;
+    case Type::HashIpPort: {
+      Element key;
+      key.addr = addr;
+      if (!packet_port(pkt, (dirs.src_bits & 2) != 0, key.proto, key.port)) return TestResult::NoMatch;
+      return found(key);
+    }
+  }
+  return TestResult::NoMatch;
+}
+
+}  // namespace nfemu::ipset

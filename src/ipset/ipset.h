@@ -1,0 +1,88 @@
+// IP sets of one network namespace (net/netfilter/ipset/), as `ipset
+// restore` loads them and as the set match (xt_set.c) tests a packet
+// against them.
+//
+//   ipset::Registry sets;
+//   if (auto r = sets.restore("create f2b hash:ip\nadd f2b 192.0.2.7\n"); !r)
+//     std::cerr << r.error().format("sets.txt");
+//   auto id = sets.find("f2b");              // the set's index, as iptables resolves it
+//   sets.test(*id, pkt, {.src = {true}}, now_ns);
+//
+// Types: hash:ip (with netmask), hash:net (with nomatch entries) and
+// hash:ip,port, family inet. Entries may have a timeout, counted on the
+// virtual clock from the time the set was loaded (0). Other types, inet6,
+// and the counters/skbinfo extensions are refused with a message that
+// says so; hashsize, bucketsize, initval and comment only change what the
+// kernel prints, never a match.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "packet/packet.h"
+#include "util/result.h"
+
+namespace nfemu::ipset {
+
+enum class Type : uint8_t { HashIp, HashNet, HashIpPort };
+
+struct Element {
+  uint32_t addr = 0;  // host order, masked to the entry's prefix
+  uint8_t cidr = 32;  // hash:net's prefix length
+  uint8_t proto = 0;  // hash:ip,port
+  uint16_t port = 0;  // hash:ip,port (ICMP: type << 8 | code)
+  bool nomatch = false;
+  uint64_t expires_ns = 0;  // 0: never
+  std::string comment;      // printed back by save, never matched
+};
+
+// An element's identity (address, prefix, protocol, port) as one word.
+inline uint64_t element_key(const Element& e) {
+  return uint64_t{e.addr} << 32 | uint64_t{e.cidr} << 24 | uint64_t{e.proto} << 16 | e.port;
+}
+
+struct Set {
+  std::string name;
+  Type type = Type::HashIp;
+  uint8_t netmask = 32;              // hash:ip: addresses are stored masked
+  std::optional<uint32_t> timeout;   // the set's default timeout (seconds); set: timeouts allowed
+  uint32_t hashsize = 1024, maxelem = 65536;
+  bool comment = false;
+  std::vector<Element> elements;     // in insertion order
+  std::vector<uint8_t> cidrs;        // hash:net: the prefix lengths in use, longest first
+  std::unordered_map<uint64_t, uint32_t> by_key;  // element_key -> index in elements
+};
+
+// Which address or port a dimension of the match takes (--match-set NAME
+// src,dst): bit i for dimension i + 1, set: source.
+struct Dirs {
+  uint8_t src_bits = 0;
+  int dim = 1;
+};
+
+enum class TestResult : uint8_t { NoMatch, Match, NoMatchEntry };
+
+class Registry {
+ public:
+  // `ipset restore` input (or `ipset save` output): create, add, and the
+  // comment and blank lines; errors are located (LINE:COL).
+  Result<void> restore(std::string_view text);
+  // The index a rule binds to (ip_set_nfnl_get_byname), in creation order.
+  std::optional<uint16_t> find(std::string_view name) const;
+  const Set& set(uint16_t index) const { return sets_[index]; }
+  size_t size() const { return sets_.size(); }
+  // ip_set_test's kadt for one packet: NoMatchEntry when the element found
+  // is a nomatch entry (hash:net), which --return-nomatch turns into a
+  // match. Expired entries are absent.
+  TestResult test(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns) const;
+ private:
+  Result<void> create(const std::vector<std::string>& words);
+  Result<void> add(const std::vector<std::string>& words, bool exist_ok);
+  std::vector<Set> sets_;
+};
+
+}  // namespace nfemu::ipset
