@@ -333,45 +333,93 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
   return {};
 }
 
+std::optional<Element> Registry::packet_element(const Set& s, const packet::Packet& pkt, Dirs dirs) const {
+  // ip_set_test/add/del: a match or target with fewer dimensions than the
+  // set's type never reaches it.
+  if (dirs.dim < dimension(s.type)) return std::nullopt;
+  auto ip = pkt.ip();
+  Element key;
+  key.addr = (dirs.src_bits & 1) ? ip.saddr() : ip.daddr();
+  switch (s.type) {
+    case Type::HashIp: key.addr &= prefix_mask(s.netmask); break;
+    case Type::HashNet:
+      // hash_net4_kadt: ADD and DEL take the longest prefix in use (a
+      // host when none); TEST tries each in use (test()).
+      key.cidr = s.cidrs.empty() ? 32 : s.cidrs.front();
+      key.addr &= prefix_mask(key.cidr);
+      break;
+    case Type::HashIpPort:
+      if (!packet_port(pkt, (dirs.src_bits & 2) != 0, key.proto, key.port)) return std::nullopt;
+      break;
+  }
+  return key;
+}
+
 TestResult Registry::test(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns) const {
   if (index >= sets_.size()) return TestResult::NoMatch;
   const Set& s = sets_[index];
-  // ip_set_test: a match with fewer dimensions than the set's type never
-  // matches.
-  if (dirs.dim < dimension(s.type)) return TestResult::NoMatch;
-  auto ip = pkt.ip();
-  const uint32_t addr = (dirs.src_bits & 1) ? ip.saddr() : ip.daddr();
-  auto found = [&](const Element& key) -> TestResult {
-    auto it = s.by_key.find(element_key(key));
+  auto key = packet_element(s, pkt, dirs);
+  if (!key) return TestResult::NoMatch;
+  auto found = [&](const Element& k) -> TestResult {
+    auto it = s.by_key.find(element_key(k));
     if (it == s.by_key.end()) return TestResult::NoMatch;
     const Element& e = s.elements[it->second];
     if (!alive(e, now_ns)) return TestResult::NoMatch;
     return e.nomatch ? TestResult::NoMatchEntry : TestResult::Match;
   };
-  switch (s.type) {
-    case Type::HashIp: {
-      Element key;
-      key.addr = addr & prefix_mask(s.netmask);
-      return found(key);
-    }
-    case Type::HashNet:
-      // mtype_test_cidrs: the longest prefix in use first; the first
-      // element found decides, a nomatch one included.
-      for (uint8_t cidr : s.cidrs) {
-        Element key;
-        key.addr = addr & prefix_mask(cidr);
-        key.cidr = cidr;
-        if (auto r = found(key); r != TestResult::NoMatch) return r;
-      }
-      return TestResult::NoMatch;
-    case Type::HashIpPort: {
-      Element key;
-      key.addr = addr;
-      if (!packet_port(pkt, (dirs.src_bits & 2) != 0, key.proto, key.port)) return TestResult::NoMatch;
-      return found(key);
-    }
+  if (s.type != Type::HashNet) return found(*key);
+  // mtype_test_cidrs: the longest prefix in use first; the first element
+  // found decides, a nomatch one included.
+  const uint32_t addr = (dirs.src_bits & 1) ? pkt.ip().saddr() : pkt.ip().daddr();
+  for (uint8_t cidr : s.cidrs) {
+    key->cidr = cidr;
+    key->addr = addr & prefix_mask(cidr);
+    if (auto r = found(*key); r != TestResult::NoMatch) return r;
   }
   return TestResult::NoMatch;
+}
+
+bool Registry::add(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns,
+                   std::optional<uint32_t> timeout, bool exist) {
+  if (index >= sets_.size()) return false;
+  Set& s = sets_[index];
+  auto e = packet_element(s, pkt, dirs);
+  if (!e) return false;
+  // mtype_add: the timeout only where the set has them (--timeout, else
+  // the set's); an expired element is overwritten like a fresh one.
+  if (s.timeout) {
+    uint32_t t = timeout.value_or(*s.timeout);
+    e->expires_ns = t ? now_ns + uint64_t{t} * kNsPerSec : 0;
+  }
+  if (auto it = s.by_key.find(element_key(*e)); it != s.by_key.end()) {
+    Element& old = s.elements[it->second];
+    if (!exist && alive(old, now_ns)) return false;  // IPSET_ERR_EXIST
+    old.expires_ns = e->expires_ns;
+    old.nomatch = false;
+    return true;
+  }
+  if (s.elements.size() >= s.maxelem) return false;  // IPSET_ERR_HASH_FULL
+  s.by_key.emplace(element_key(*e), static_cast<uint32_t>(s.elements.size()));
+  s.elements.push_back(std::move(*e));
+  return true;
+}
+
+bool Registry::del(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns) {
+  if (index >= sets_.size()) return false;
+  Set& s = sets_[index];
+  auto e = packet_element(s, pkt, dirs);
+  if (!e) return false;
+  auto it = s.by_key.find(element_key(*e));
+  if (it == s.by_key.end() || !alive(s.elements[it->second], now_ns)) return false;
+  // Swap-remove: the last element takes the freed slot.
+  const uint32_t slot = it->second;
+  s.by_key.erase(it);
+  if (slot + 1 != s.elements.size()) {
+    s.elements[slot] = std::move(s.elements.back());
+    s.by_key[element_key(s.elements[slot])] = slot;
+  }
+  s.elements.pop_back();
+  return true;
 }
 
 }  // namespace nfemu::ipset

@@ -79,9 +79,19 @@ class Registry {
   // is a nomatch entry (hash:net), which --return-nomatch turns into a
   // match. Expired entries are absent.
   TestResult test(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns) const;
+  // The SET target (ip_set_add / ip_set_del with the packet's element).
+  // timeout: --timeout, else the set's default; an existing live element
+  // is refreshed only with exist (--exist). False when nothing changed
+  // (type mismatch, no port, already there, full, absent).
+  bool add(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns, std::optional<uint32_t> timeout,
+           bool exist);
+  bool del(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns);
  private:
   Result<void> create(const std::vector<std::string>& words);
   Result<void> add(const std::vector<std::string>& words, bool exist_ok);
+  // The element a packet stands for in set s (kadt), with ADD's prefix for
+  // hash:net; nothing when the packet has none (dimensions, ports).
+  std::optional<Element> packet_element(const Set& s, const packet::Packet& pkt, Dirs dirs) const;
   std::vector<Set> sets_;
 };
 

@@ -199,7 +199,7 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
     return std::min(out_mtu, in_mtu);
   }
   bool gso_aggregate(const packet::Packet& pkt) const override { return host_.gso_arrival_mtu(pkt) != 0; }
-  const ipset::Registry* ipsets() const override { return &host_.ipsets_; }
+  ipset::Registry* ipsets() const override { return &host_.ipsets_; }
 
  private:
   Host& host_;

@@ -70,8 +70,9 @@ class Effects {
   // on whole) that leaves as segments (CHECKSUM leaves its checksum to
   // them). A host without interfaces has none.
   virtual bool gso_aggregate(const packet::Packet& pkt) const { return false; }
-  // The IP sets of the host's namespace (the set match); none by default.
-  virtual const ipset::Registry* ipsets() const { return nullptr; }
+  // The IP sets of the host's namespace (the set match tests them, the SET
+  // target changes them); none by default.
+  virtual ipset::Registry* ipsets() const { return nullptr; }
 };
 
 struct EvalContext {

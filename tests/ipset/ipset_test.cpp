@@ -120,6 +120,62 @@ TEST(IpsetTest, ErrorsNameTheLineAndColumn) {
             "writes them)");
 }
 
+// The SET target's changes (mtype_add, mtype_del): an element with the
+// set's timeout unless --timeout, refreshed only with --exist or once
+// expired; hash:net adds at the longest prefix in use; a full set or a
+// packet without the element's fields changes nothing.
+TEST(IpsetTest, AddAndDelFromPackets) {
+  Registry r;
+  ASSERT_TRUE(r.restore("create t hash:ip timeout 10\n"
+                        "create n hash:net maxelem 2\nadd n 198.51.100.0/24\n"
+                        "create p hash:ip,port\n"));
+  const uint64_t s = 1'000'000'000;
+  auto from7 = pkt("udp 192.0.2.7:1000 > 203.0.113.9:53");
+  const Dirs src{.src_bits = 1};
+  EXPECT_TRUE(r.add(0, from7, src, 5 * s, std::nullopt, false));   // lives until 15 s
+  EXPECT_FALSE(r.add(0, from7, src, 6 * s, 100, false));           // there: unchanged
+  EXPECT_EQ(r.test(0, from7, src, 15 * s), TestResult::Match);
+  EXPECT_EQ(r.test(0, from7, src, 16 * s), TestResult::NoMatch);
+  EXPECT_TRUE(r.add(0, from7, src, 20 * s, 3, false));             // expired: added again, 3 s
+  EXPECT_TRUE(r.add(0, from7, src, 21 * s, 0, true));              // --exist: now permanent
+  EXPECT_EQ(r.test(0, from7, src, 1000 * s), TestResult::Match);
+  EXPECT_TRUE(r.del(0, from7, src, 1000 * s));
+  EXPECT_FALSE(r.del(0, from7, src, 1000 * s));
+  EXPECT_EQ(r.test(0, from7, src, 1000 * s), TestResult::NoMatch);
+  // hash:net: 192.0.2.7 goes in as a /24, the prefix in use; then full.
+  EXPECT_TRUE(r.add(1, from7, src, 0, std::nullopt, false));
+  EXPECT_EQ(r.set(1).elements.back().addr, 0xc0000200u);
+  EXPECT_EQ(r.set(1).elements.back().cidr, 24);
+  EXPECT_FALSE(r.add(1, pkt("udp 100.64.0.1:1 > 203.0.113.9:53"), src, 0, std::nullopt, false));
+  // hash:ip,port needs two dimensions and a port.
+  EXPECT_FALSE(r.add(2, from7, src, 0, std::nullopt, false));
+  EXPECT_TRUE(r.add(2, from7, {.src_bits = 3, .dim = 2}, 0, std::nullopt, false));  // src,src
+  EXPECT_EQ(r.set(2).elements.back().port, 1000);
+  EXPECT_EQ(r.test(2, from7, {.src_bits = 3, .dim = 2}, 0), TestResult::Match);
+}
+
+// The SET target loads against existing sets and prints itself back as
+// iptables 1.8.9 does.
+TEST(IpsetTest, SetTargetSavesAsIptables) {
+  Registry sets;
+  ASSERT_TRUE(sets.restore("create a hash:ip timeout 60\ncreate b hash:ip,port\n"));
+  xt::Ruleset rs;
+  ASSERT_TRUE(ruleset::restore("*filter\n"
+                               "-A INPUT -p tcp -j SET --add-set a src --exist --timeout 30 --del-set b src,dst\n"
+                               "-A INPUT -j SET --add-set a dst\n"
+                               "COMMIT\n",
+                               rs, {.sets = &sets}));
+  std::string out = ruleset::save(rs);
+  EXPECT_NE(out.find("-A INPUT -p tcp -j SET --add-set a src --exist --timeout 30 --del-set b src,dst\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("-A INPUT -j SET --add-set a dst\n"), std::string::npos) << out;
+  auto twice = ruleset::restore("*filter\n-A INPUT -j SET --add-set a src --add-set a dst\nCOMMIT\n", rs,
+                                {.sets = &sets});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().message, "--add-set can be specified only once");
+}
+
 // The set match through a host: iptables binds the name when it parses
 // (a missing set is the kernel tools' error), the host tests each packet.
 TEST(IpsetTest, SetMatchThroughAHost) {

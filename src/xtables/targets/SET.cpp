@@ -1,17 +1,17 @@
 // -j SET: add or delete the packet's addresses/ports in an ipset, or map
 // set data to the packet (xt_set.c, libxt_SET.c revision 3).
 //
-// iptables looks the set name up in the kernel while it parses the option
-// ("Set NAME doesn't exist."). nfemu has no ipset model yet, so every set is
-// missing, exactly as in a fresh network namespace: the option checks that
-// come before the lookup and the final checks are reproduced, and any
-// --add-set/--del-set/--map-set then fails the lookup. So no SET rule loads
-// yet, and the directions list and save wait for a set registry in
-// ParseContext (iptables 1.8.9 saves " --add-set NAME src,dst --exist
+// iptables looks each set name up in the namespace while it parses the
+// option ("Set NAME doesn't exist."); nfemu asks the host's
+// ipset::Registry (ParseContext::sets). --add-set and --del-set change the
+// host's sets as set_target_v3 does (ipset/ipset.h); --map-set is "not
+// evaluated yet". iptables 1.8.9 saves " --add-set NAME src,dst --exist
 // --timeout N --del-set NAME dir --map-set NAME dir --map-mark --map-prio
-// --map-queue", each part only when given; checked by hand with ipset).
+// --map-queue", each part only when given.
 #include <fmt/format.h>
 
+#include "ipset/ipset.h"
+#include "xtables/eval.h"
 #include "xtables/registry.h"
 #include "xtables/targets/xtopt_b.h"
 
@@ -19,6 +19,7 @@ namespace nfemu::xt {
 namespace {
 
 constexpr size_t kMaxNameLen = 32;  // IPSET_MAXNAMELEN, with the NUL
+constexpr int kDimMax = 6;          // IPSET_DIM_MAX
 enum : uint32_t { kAdd = 0x1, kDel = 0x2, kExist = 0x4, kTimeout = 0x8, kMap = 0x10, kMapMark = 0x20,
                   kMapPrio = 0x40, kMapQueue = 0x80 };
 
@@ -36,15 +37,21 @@ class SetTarget : public TargetBase<SetTarget> {
     return kOptions;
   }
 
-  Result<void> parse(const OptionCall& opt, const ParseContext&) override {
+  Result<void> parse(const OptionCall& opt, const ParseContext& ctx) override {
     if (opt.name == "add-set" || opt.name == "del-set" || opt.name == "map-set") {
+      SetRef& ref = opt.name == "add-set" ? add_ : opt.name == "del-set" ? del_ : map_;
+      if (ref.dim) return make_error(fmt::format("--{} can be specified only once", opt.name));
       if (opt.arg2.empty() || opt.arg2[0] == '-' || opt.arg2[0] == '!')
         return make_error(fmt::format("--{} requires two args.", opt.name));
       if (opt.arg.size() > kMaxNameLen - 1)
         return make_error(
             fmt::format("setname `{}' too long, max {} characters.", opt.arg, kMaxNameLen - 1));
-      // get_set_byname: no set exists in nfemu (see the file comment).
-      return make_error(fmt::format("Set {} doesn't exist.", opt.arg));
+      auto index = ctx.sets ? ctx.sets->find(opt.arg) : std::nullopt;  // get_set_byname
+      if (!index) return make_error(fmt::format("Set {} doesn't exist.", opt.arg));
+      ref.name = std::string(opt.arg);
+      ref.index = *index;
+      flags_ |= opt.name == "add-set" ? kAdd : opt.name == "del-set" ? kDel : kMap;
+      return parse_dirs(opt.arg2, ref);
     }
     if (opt.name == "timeout") {
       auto v = xtopt::strtoul_whole(opt.arg, 0, UINT32_MAX - 1);
@@ -52,6 +59,7 @@ class SetTarget : public TargetBase<SetTarget> {
         return make_error(
             fmt::format("Invalid value for option --timeout or out of range 0-{}", UINT32_MAX - 1));
       flags_ |= kTimeout;
+      timeout_ = static_cast<uint32_t>(*v);
     } else if (opt.name == "exist") {
       flags_ |= kExist;
     } else if (opt.name == "map-mark") {
@@ -81,12 +89,73 @@ class SetTarget : public TargetBase<SetTarget> {
     return {};
   }
 
-  // Unreachable until sets exist: final_check needs a set option, and each
-  // one fails its lookup in parse().
-  void save(std::string&, const IpCriteria&) const override {}
+  bool can_evaluate() const override { return !(flags_ & kMap); }
+
+  // set_target_v3: add, then delete; the packet goes on (XT_CONTINUE).
+  TargetVerdict evaluate(EvalContext& ctx) const override {
+    ipset::Registry* sets = ctx.effects ? ctx.effects->ipsets() : nullptr;
+    if (!sets) return TargetVerdict::Continue;
+    auto bound = [&](const SetRef& r) { return r.dim && r.index < sets->size() && sets->set(r.index).name == r.name; };
+    auto dirs = [](const SetRef& r) { return ipset::Dirs{.src_bits = static_cast<uint8_t>(r.dir_flags >> 1), .dim = r.dim}; };
+    if (bound(add_)) {
+      // IPSET_MAX_TIMEOUT: longer timeouts are cut to fit in jiffies.
+      std::optional<uint32_t> timeout;
+      if (flags_ & kTimeout) timeout = std::min<uint32_t>(timeout_, (UINT32_MAX >> 1) / 1000);
+      sets->add(add_.index, ctx.pkt, dirs(add_), ctx.now_ns, timeout, flags_ & kExist);
+    }
+    if (bound(del_)) sets->del(del_.index, ctx.pkt, dirs(del_), ctx.now_ns);
+    return TargetVerdict::Continue;
+  }
+
+  void save(std::string& out, const IpCriteria&) const override {
+    save_ref(out, "--add-set", add_);
+    if (flags_ & kExist) out += " --exist";
+    if (flags_ & kTimeout) out += fmt::format(" --timeout {}", timeout_);
+    save_ref(out, "--del-set", del_);
+    save_ref(out, "--map-set", map_);
+    if (flags_ & kMapMark) out += " --map-mark";
+    if (flags_ & kMapPrio) out += " --map-prio";
+    if (flags_ & kMapQueue) out += " --map-queue";
+  }
 
  private:
+  struct SetRef {
+    std::string name;
+    uint16_t index = 0;
+    int dim = 0;
+    uint32_t dir_flags = 0;  // bit i: dimension i is src
+  };
+
+  // libxt_set.h parse_dirs, as for the match.
+  static Result<void> parse_dirs(std::string_view arg, SetRef& ref) {
+    size_t pos = 0;
+    bool more = true;
+    while (ref.dim < kDimMax && more) {
+      ++ref.dim;
+      size_t comma = arg.find(',', pos);
+      std::string_view word = arg.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+      more = comma != std::string_view::npos;
+      pos = more ? comma + 1 : arg.size();
+      if (word.starts_with("src")) ref.dir_flags |= 1u << ref.dim;
+      else if (!word.starts_with("dst"))
+        return make_error("You must spefify (the comma separated list of) 'src' or 'dst'.");
+    }
+    if (more) return make_error(fmt::format("Can't be more src/dst options than {}.", kDimMax));
+    return {};
+  }
+
+  static void save_ref(std::string& out, std::string_view prefix, const SetRef& r) {
+    if (!r.dim) return;
+    out += fmt::format(" {} {}", prefix, r.name);
+    for (int i = 1; i <= r.dim; ++i) {
+      out += i == 1 ? ' ' : ',';
+      out += (r.dir_flags & (1u << i)) ? "src" : "dst";
+    }
+  }
+
   uint32_t flags_ = 0;
+  uint32_t timeout_ = 0;
+  SetRef add_, del_, map_;
 };
 
 }  // namespace
