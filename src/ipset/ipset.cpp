@@ -20,13 +20,15 @@ constexpr size_t kMaxExpansion = 65536;
 
 uint32_t prefix_mask(uint8_t cidr) { return cidr == 0 ? 0 : ~uint32_t{0} << (32 - cidr); }
 
-int dimension(Type t) { return t == Type::HashIpPort ? 2 : 1; }
+int dimension(Type t) { return t == Type::HashIpPort || t == Type::HashNetPort ? 2 : 1; }
 
 std::string_view type_name(Type t) {
   switch (t) {
     case Type::HashIp: return "hash:ip";
     case Type::HashNet: return "hash:net";
     case Type::HashIpPort: return "hash:ip,port";
+    case Type::HashNetPort: return "hash:net,port";
+    case Type::BitmapPort: return "bitmap:port";
   }
   return "";
 }
@@ -192,12 +194,16 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
   if (find(name)) return make_error(fmt::format("set cannot be created: set with the same name `{}' already exists", name));
   Set s;
   s.name = name;
+  bool has_range = false;
   const std::string& type = w[2];
   if (type == "hash:ip") s.type = Type::HashIp;
   else if (type == "hash:net") s.type = Type::HashNet;
   else if (type == "hash:ip,port") s.type = Type::HashIpPort;
+  else if (type == "hash:net,port") s.type = Type::HashNetPort;
+  else if (type == "bitmap:port") s.type = Type::BitmapPort;
   else
-    return make_error(fmt::format("set type `{}' is not modelled yet (nfemu knows hash:ip, hash:net and hash:ip,port)",
+    return make_error(fmt::format("set type `{}' is not modelled yet (nfemu knows hash:ip, hash:net, hash:ip,port, "
+                                  "hash:net,port and bitmap:port)",
                                   type));
   for (size_t i = 3; i < w.size(); ++i) {
     const std::string& o = w[i];
@@ -224,6 +230,13 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
         if (*v == 0 || *v > 32) return make_error(fmt::format("netmask {} is out of range (1..32)", *v));
         s.netmask = static_cast<uint8_t>(*v);
       }
+    } else if (o == "range" && s.type == Type::BitmapPort) {
+      if (i + 1 >= w.size()) return make_error("option `range' needs a value");
+      auto p = parse_port(w[++i]);
+      if (!p || p->proto != packet::kIpProtoTcp || w[i].find(':') != std::string::npos)
+        return make_error(fmt::format("`{}' is not a port range FROM-TO", w[i]));
+      s.first_port = p->from, s.last_port = p->to;
+      has_range = true;
     } else if (o == "comment") {
       s.comment = true;
     } else if (o == "counters" || o == "skbinfo") {
@@ -233,6 +246,7 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
       return make_error(fmt::format("unknown or unmodelled create option `{}'", o));
     }
   }
+  if (s.type == Type::BitmapPort && !has_range) return make_error("bitmap:port needs its port range: `range FROM-TO'");
   if (sets_.size() >= 65535) return make_error("too many sets");
   sets_.push_back(std::move(s));
   return {};
@@ -254,7 +268,7 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
       if (!v) return make_error(fmt::format("`{}' is not a valid timeout", w[i]));
       timeout = static_cast<uint32_t>(*v);
     } else if (o == "nomatch") {
-      if (s.type != Type::HashNet) return make_error(fmt::format("nomatch is not valid for {}", type_name(s.type)));
+      if (!has_prefixes(s.type)) return make_error(fmt::format("nomatch is not valid for {}", type_name(s.type)));
       proto_elem.nomatch = true;
     } else if (o == "comment") {
       if (!s.comment) return make_error("comment cannot be used: set was created without comment support");
@@ -269,11 +283,21 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
   }
   if (timeout && *timeout) proto_elem.expires_ns = uint64_t{*timeout} * kNsPerSec;
 
-  // The element field: IP for hash:ip and hash:net, IP,PORT for hash:ip,port.
+  // The element field: IP or NET, then ,[PROTO:]PORT for the ,port types;
+  // bitmap:port's is a port or a range of them.
   std::string_view field = w[2];
   std::string_view addr_text = field;
   PortSpec ports;
-  if (s.type == Type::HashIpPort) {
+  if (s.type == Type::BitmapPort) {
+    auto p = parse_port(field);
+    if (!p || field.find(':') != std::string_view::npos)
+      return make_error(fmt::format("`{}' is not a port or a port range", field));
+    if (p->from < s.first_port || p->to > s.last_port)
+      return make_error(fmt::format("element `{}' is out of the range of the set", field));
+    addr_text = "0.0.0.0";
+    ports = *p;
+    ports.proto = 0;
+  } else if (s.type == Type::HashIpPort || s.type == Type::HashNetPort) {
     auto comma = field.find(',');
     if (comma == std::string_view::npos) return make_error(fmt::format("`{}' is not IP,[PROTO:]PORT", field));
     addr_text = field.substr(0, comma);
@@ -290,23 +314,21 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
       return make_error(fmt::format("`{}' is more than {} elements: nfemu expands at most that many per line",
                                     field, kMaxExpansion));
     Element e = proto_elem;
-    e.addr = addr, e.cidr = cidr, e.proto = s.type == Type::HashIpPort ? ports.proto : 0, e.port = port;
+    e.addr = addr, e.cidr = cidr, e.proto = ports.proto, e.port = port;
     if (fresh.size() + s.elements.size() >= s.maxelem)
       return make_error(fmt::format("hash is full, cannot add more elements (maxelem {})", s.maxelem));
     fresh.push_back(std::move(e));
     return {};
   };
-  if (s.type == Type::HashNet) {
-    if (!a->is_range) {
-      if (auto r = push(a->from, a->cidr, 0); !r) return r;
-    } else {
-      // A range becomes the prefixes that cover it (ip_set_range_to_cidr).
-      uint64_t ip = a->from;
-      while (ip <= a->to) {
-        uint8_t cidr = range_to_cidr(static_cast<uint32_t>(ip), a->to);
-        if (auto r = push(static_cast<uint32_t>(ip), cidr, 0); !r) return r;
-        ip = uint64_t(static_cast<uint32_t>(ip) | ~prefix_mask(cidr)) + 1;
-      }
+  if (s.type != Type::HashIpPort && s.type != Type::HashNetPort) ports.proto = 0;
+  if (has_prefixes(s.type)) {
+    // A range becomes the prefixes that cover it (ip_set_range_to_cidr).
+    uint64_t ip = a->from;
+    while (ip <= a->to) {
+      uint8_t cidr = a->is_range ? range_to_cidr(static_cast<uint32_t>(ip), a->to) : a->cidr;
+      for (uint32_t port = ports.from; port <= ports.to; ++port)
+        if (auto r = push(static_cast<uint32_t>(ip), cidr, static_cast<uint16_t>(port)); !r) return r;
+      ip = uint64_t(static_cast<uint32_t>(ip) | ~prefix_mask(cidr)) + 1;
     }
   } else {
     // hash:ip stores addresses masked to the set's netmask, one per block;
@@ -324,7 +346,7 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
       continue;
     }
     s.by_key.emplace(element_key(e), static_cast<uint32_t>(s.elements.size()));
-    if (s.type == Type::HashNet && std::find(s.cidrs.begin(), s.cidrs.end(), e.cidr) == s.cidrs.end()) {
+    if (has_prefixes(s.type) && std::find(s.cidrs.begin(), s.cidrs.end(), e.cidr) == s.cidrs.end()) {
       s.cidrs.push_back(e.cidr);
       std::sort(s.cidrs.begin(), s.cidrs.end(), std::greater<>());
     }
@@ -343,14 +365,27 @@ std::optional<Element> Registry::packet_element(const Set& s, const packet::Pack
   switch (s.type) {
     case Type::HashIp: key.addr &= prefix_mask(s.netmask); break;
     case Type::HashNet:
+    case Type::HashNetPort:
       // hash_net4_kadt: ADD and DEL take the longest prefix in use (a
       // host when none); TEST tries each in use (test()).
       key.cidr = s.cidrs.empty() ? 32 : s.cidrs.front();
       key.addr &= prefix_mask(key.cidr);
+      if (s.type == Type::HashNetPort && !packet_port(pkt, (dirs.src_bits & 2) != 0, key.proto, key.port))
+        return std::nullopt;
       break;
     case Type::HashIpPort:
       if (!packet_port(pkt, (dirs.src_bits & 2) != 0, key.proto, key.port)) return std::nullopt;
       break;
+    case Type::BitmapPort: {
+      // bitmap_port_kadt: TCP and UDP ports only, within the set's range.
+      key.addr = 0;
+      if (!packet_port(pkt, (dirs.src_bits & 1) != 0, key.proto, key.port) ||
+          (key.proto != packet::kIpProtoTcp && key.proto != packet::kIpProtoUdp) || key.port < s.first_port ||
+          key.port > s.last_port)
+        return std::nullopt;
+      key.proto = 0;
+      break;
+    }
   }
   return key;
 }
@@ -367,7 +402,7 @@ TestResult Registry::test(uint16_t index, const packet::Packet& pkt, Dirs dirs, 
     if (!alive(e, now_ns)) return TestResult::NoMatch;
     return e.nomatch ? TestResult::NoMatchEntry : TestResult::Match;
   };
-  if (s.type != Type::HashNet) return found(*key);
+  if (!has_prefixes(s.type)) return found(*key);
   // mtype_test_cidrs: the longest prefix in use first; the first element
   // found decides, a nomatch one included.
   const uint32_t addr = (dirs.src_bits & 1) ? pkt.ip().saddr() : pkt.ip().daddr();

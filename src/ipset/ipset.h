@@ -8,8 +8,8 @@
 //   auto id = sets.find("f2b");              // the set's index, as iptables resolves it
 //   sets.test(*id, pkt, {.src = {true}}, now_ns);
 //
-// Types: hash:ip (with netmask), hash:net (with nomatch entries) and
-// hash:ip,port, family inet. Entries may have a timeout, counted on the
+// Types: hash:ip (with netmask), hash:net and hash:net,port (with nomatch
+// entries), hash:ip,port and bitmap:port, family inet. Entries may have a timeout, counted on the
 // virtual clock from the time the set was loaded (0). Other types, inet6,
 // and the counters/skbinfo extensions are refused with a message that
 // says so; hashsize, bucketsize, initval and comment only change what the
@@ -28,7 +28,11 @@
 
 namespace nfemu::ipset {
 
-enum class Type : uint8_t { HashIp, HashNet, HashIpPort };
+enum class Type : uint8_t { HashIp, HashNet, HashIpPort, HashNetPort, BitmapPort };
+
+// Types whose elements are prefixes tested longest first, with nomatch
+// entries (IPSET_TYPE_NOMATCH).
+inline bool has_prefixes(Type t) { return t == Type::HashNet || t == Type::HashNetPort; }
 
 struct Element {
   uint32_t addr = 0;  // host order, masked to the entry's prefix
@@ -49,6 +53,7 @@ struct Set {
   std::string name;
   Type type = Type::HashIp;
   uint8_t netmask = 32;              // hash:ip: addresses are stored masked
+  uint16_t first_port = 0, last_port = 0;  // bitmap:port's range
   std::optional<uint32_t> timeout;   // the set's default timeout (seconds); set: timeouts allowed
   uint32_t hashsize = 1024, maxelem = 65536;
   bool comment = false;

@@ -94,10 +94,38 @@ TEST(IpsetTest, HashIpPortNeedsTwoDimensions) {
   EXPECT_EQ(r.test(0, pkt("udp 100.64.0.1:1 > 203.0.113.9:53"), {.src_bits = 0, .dim = 1}, 0), TestResult::NoMatch);
 }
 
+TEST(IpsetTest, HashNetPortAndBitmapPort) {
+  Registry r;
+  ASSERT_TRUE(r.restore("create np hash:net,port\n"
+                        "add np 203.0.113.0/24,tcp:443\n"
+                        "add np 203.0.113.128/25,tcp:443 nomatch\n"
+                        "add np 192.0.2.0/30,udp:53-54\n"
+                        "create ports bitmap:port range 0-1023\n"
+                        "add ports 22\n"
+                        "add ports 80-81\n"));
+  EXPECT_EQ(r.set(0).elements.size(), 4u);
+  const Dirs dst_dst{.src_bits = 0, .dim = 2};
+  EXPECT_EQ(r.test(0, pkt("tcp 100.64.0.1:1 > 203.0.113.5:443 flags S"), dst_dst, 0), TestResult::Match);
+  EXPECT_EQ(r.test(0, pkt("tcp 100.64.0.1:1 > 203.0.113.200:443 flags S"), dst_dst, 0), TestResult::NoMatchEntry);
+  EXPECT_EQ(r.test(0, pkt("tcp 100.64.0.1:1 > 203.0.113.5:444 flags S"), dst_dst, 0), TestResult::NoMatch);
+  EXPECT_EQ(r.test(0, pkt("udp 100.64.0.1:1 > 192.0.2.3:54"), dst_dst, 0), TestResult::Match);
+  EXPECT_EQ(r.test(0, pkt("udp 100.64.0.1:1 > 192.0.2.3:54"), {.src_bits = 0, .dim = 1}, 0), TestResult::NoMatch);
+  const uint16_t ports = *r.find("ports");
+  EXPECT_EQ(r.test(ports, pkt("tcp 100.64.0.1:1 > 192.0.2.3:81 flags S"), {}, 0), TestResult::Match);
+  EXPECT_EQ(r.test(ports, pkt("udp 100.64.0.1:22 > 192.0.2.3:5000"), {.src_bits = 1}, 0), TestResult::Match);
+  EXPECT_EQ(r.test(ports, pkt("udp 100.64.0.1:22 > 192.0.2.3:5000"), {}, 0), TestResult::NoMatch);
+  // TCP and UDP only (bitmap_port_kadt).
+  EXPECT_EQ(r.test(ports, pkt("icmp 100.64.0.1 > 192.0.2.3 echo-request"), {}, 0), TestResult::NoMatch);
+}
+
 TEST(IpsetTest, ErrorsNameTheLineAndColumn) {
   EXPECT_EQ(restore_error("create a hash:mac\n"),
-            "sets:1:1: error: set type `hash:mac' is not modelled yet (nfemu knows hash:ip, hash:net and "
-            "hash:ip,port)");
+            "sets:1:1: error: set type `hash:mac' is not modelled yet (nfemu knows hash:ip, hash:net, "
+            "hash:ip,port, hash:net,port and bitmap:port)");
+  EXPECT_EQ(restore_error("create p bitmap:port\n"),
+            "sets:1:1: error: bitmap:port needs its port range: `range FROM-TO'");
+  EXPECT_EQ(restore_error("create p bitmap:port range 1000-2000\nadd p 80\n"),
+            "sets:2:1: error: element `80' is out of the range of the set");
   EXPECT_EQ(restore_error("create a hash:ip family inet6\n"),
             "sets:1:1: error: family inet6 is not modelled (nfemu is IPv4 only)");
   EXPECT_EQ(restore_error("\n  add nope 192.0.2.1\n"), "sets:2:3: error: the set with the given name `nope' does not exist");

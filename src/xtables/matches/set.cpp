@@ -94,7 +94,7 @@ class SetMatch : public MatchBase<SetMatch> {
 
   // set_match_v4 / match_set: ip_set_test in the host's namespace, the
   // result inverted by `!`. --return-nomatch makes a nomatch element a
-  // match and a matching element none (ip_set_test, for hash:net); a set the host does
+  // match and a matching element none (ip_set_test, for the net types); a set the host does
   // not have (a ruleset loaded elsewhere) matches nothing.
   MatchOutcome evaluate(const EvalContext& ctx) const override {
     const ipset::Registry* sets = ctx.effects ? ctx.effects->ipsets() : nullptr;
@@ -103,7 +103,7 @@ class SetMatch : public MatchBase<SetMatch> {
       auto r = sets->test(index_, ctx.pkt, {.src_bits = static_cast<uint8_t>(dir_flags_ >> 1), .dim = dim_},
                           ctx.now_ns);
       // Only a type with nomatch elements (IPSET_TYPE_NOMATCH) inverts.
-      bool inverts = return_nomatch_ && sets->set(index_).type == ipset::Type::HashNet;
+      bool inverts = return_nomatch_ && ipset::has_prefixes(sets->set(index_).type);
       member = inverts ? r == ipset::TestResult::NoMatchEntry : r == ipset::TestResult::Match;
     }
     return member != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
