@@ -464,9 +464,12 @@ class Loader {
     const ipset::Registry* registry;
   };
 
-  // `ipset save` output (or `ipset restore` input), relative to this file.
-  Result<void> load_ipset_file(Host& h, const toml::node& n) {
-    auto name = string_of(n, "`ipset-save'");
+  // A file a host entry names (`what`), relative to this scenario file.
+  struct NamedFile {
+    std::string path, text;
+  };
+  Result<NamedFile> read_named_file(const toml::node& n, std::string_view what) {
+    auto name = string_of(n, what);
     if (!name) return name.error();
     std::filesystem::path p(*name);
     std::string full = p.is_absolute() || base_dir_.empty() ? *name : (std::filesystem::path(base_dir_) / p).string();
@@ -476,32 +479,31 @@ class Loader {
     if (!in) return at(n, fmt::format("cannot read `{}': {}", full, std::strerror(errno)));
     std::ostringstream ss;
     ss << in.rdbuf();
-    if (auto r = h.ipsets.restore(ss.str()); !r) {
+    return NamedFile{std::move(full), std::move(ss).str()};
+  }
+
+  // `ipset save` output (or `ipset restore` input).
+  Result<void> load_ipset_file(Host& h, const toml::node& n) {
+    auto f = read_named_file(n, "`ipset-save'");
+    if (!f) return f.error();
+    if (auto r = h.ipsets.restore(f->text); !r) {
       Error e = r.error();
-      e.file = full;
+      e.file = f->path;
       return e;
     }
-    h.ipset_restore += ss.str();
+    h.ipset_restore += f->text;
     if (!h.ipset_restore.empty() && h.ipset_restore.back() != '\n') h.ipset_restore += '\n';
     return {};
   }
 
   Result<void> load_rules_file(Host& h, const toml::node& n, const RuleSets& sets) {
-    auto name = string_of(n, "`iptables-save'");
-    if (!name) return name.error();
-    std::filesystem::path p(*name);
-    std::string full = p.is_absolute() || base_dir_.empty() ? *name : (std::filesystem::path(base_dir_) / p).string();
-    std::error_code ec;
-    if (std::filesystem::is_directory(full, ec)) return at(n, fmt::format("cannot read `{}': Is a directory", full));
-    std::ifstream in(full, std::ios::binary);
-    if (!in) return at(n, fmt::format("cannot read `{}': {}", full, std::strerror(errno)));
-    std::ostringstream ss;
-    ss << in.rdbuf();
+    auto f = read_named_file(n, "`iptables-save'");
+    if (!f) return f.error();
     // iptables-restore without --counters, as `nfemu verify' loads it: [p:b]
     // in the file are accepted and ignored.
-    if (auto r = ruleset::restore(ss.str(), h.ruleset, {.sets = sets.registry}); !r) {
+    if (auto r = ruleset::restore(f->text, h.ruleset, {.sets = sets.registry}); !r) {
       Error e = r.error();
-      e.file = full;
+      e.file = f->path;
       return e;
     }
     return check_rule_limit(h, n);

@@ -427,6 +427,24 @@ TEST(ScenarioErrorTest, RulesFile) {
             "t.toml:2:17: error: `iptables-save' must be a string, not an array");
 }
 
+TEST(ScenarioTest, IpsetFileThenLinesThenRules) {
+  // `ipset save` output as fail2ban leaves it; the rules bind its sets.
+  auto sc = load("[hosts.a]\nipset-save = \"f2b.sets\"\nipset = [\"add f2b-sshd 192.0.2.8\"]\n"
+                 "iptables = [\"-A INPUT -p tcp --dport 22 -m set --match-set f2b-sshd src -j REJECT\"]\n");
+  ASSERT_TRUE(sc) << sc.error().format("t.toml");
+  const auto& h = sc->hosts[0];
+  ASSERT_EQ(h.ipsets.size(), 1u);
+  EXPECT_EQ(h.ipsets.set(0).elements.size(), 2u);
+  EXPECT_EQ(h.ipsets.set(0).elements[0].expires_ns, 412'000'000'000u);
+  EXPECT_EQ(h.ipsets.set(0).elements[1].expires_ns, 600'000'000'000u);  // the set's default
+  EXPECT_TRUE(h.ipset_restore.ends_with("\nadd f2b-sshd 192.0.2.8\n")) << h.ipset_restore;
+  // An error in the file names the file and its line.
+  EXPECT_EQ(err("[hosts.a]\nipset-save = \"bad.sets\"\n"),
+            kData + "/bad.sets:2:1: error: timeout cannot be used: set was created without timeout support");
+  EXPECT_EQ(err("[hosts.a]\nipset-save = \"missing.sets\"\n"),
+            "t.toml:2:14: error: cannot read `" + kData + "/missing.sets': No such file or directory");
+}
+
 TEST(ScenarioTest, RulesFileCountersAreIgnored) {
   // As iptables-restore without --counters.
   auto sc = load("[hosts.a]\niptables-save = \"counters.rules\"\n");
