@@ -16,14 +16,13 @@
 #include "ipset/ipset.h"
 #include "xtables/eval.h"
 #include "xtables/matches/xtopt_mb.h"
+#include "xtables/set_dirs.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
 namespace {
 
 constexpr size_t kMaxNameLen = 32;  // IPSET_MAXNAMELEN, with the NUL
-constexpr int kDimMax = 6;          // IPSET_DIM_MAX
-
 
 enum class CounterOp : uint8_t { None, Eq, Ne, Lt, Gt };
 
@@ -72,7 +71,7 @@ class SetMatch : public MatchBase<SetMatch> {
       c.op = kind == "eq" ? (opt.invert ? CounterOp::Ne : CounterOp::Eq) : kind == "lt" ? CounterOp::Lt : CounterOp::Gt;
       c.value = v;
     } else {  // match-set, or its deprecated spelling set
-      if (dim_ != 0) return make_error("--match-set can be specified only once");
+      if (dirs_.dim != 0) return make_error("--match-set can be specified only once");
       if (opt.invert) invert_ = true;
       if (opt.arg.size() > kMaxNameLen - 1)
         return make_error(fmt::format("setname `{}' too long, max {} characters.", opt.arg, kMaxNameLen - 1));
@@ -80,13 +79,13 @@ class SetMatch : public MatchBase<SetMatch> {
       if (!index) return make_error(fmt::format("Set {} doesn't exist.", opt.arg));
       set_name_ = std::string(opt.arg);
       index_ = *index;
-      if (auto r = parse_dirs(opt.arg2); !r) return r;
+      if (auto r = parse_set_dirs(opt.arg2, dirs_); !r) return r;
     }
     return {};
   }
 
   Result<void> final_check(const ParseContext&) override {
-    if (dim_ == 0) return make_error("You must specify `--match-set' with proper arguments");
+    if (dirs_.dim == 0) return make_error("You must specify `--match-set' with proper arguments");
     return {};
   }
 
@@ -94,14 +93,14 @@ class SetMatch : public MatchBase<SetMatch> {
 
   // set_match_v4 / match_set: ip_set_test in the host's namespace, the
   // result inverted by `!`. --return-nomatch makes a nomatch element a
-  // match and a matching element none (ip_set_test, for the net types); a set the host does
-  // not have (a ruleset loaded elsewhere) matches nothing.
+  // match and a matching element none (ip_set_test, for the net types); a
+  // set the host does not have (a ruleset loaded elsewhere) matches
+  // nothing.
   MatchOutcome evaluate(const EvalContext& ctx) const override {
     const ipset::Registry* sets = ctx.effects ? ctx.effects->ipsets() : nullptr;
     bool member = false;
     if (sets && index_ < sets->size() && sets->set(index_).name == set_name_) {
-      auto r = sets->test(index_, ctx.pkt, {.src_bits = static_cast<uint8_t>(dir_flags_ >> 1), .dim = dim_},
-                          ctx.now_ns);
+      auto r = sets->test(index_, ctx.pkt, {.src_bits = dirs_.src_bits(), .dim = dirs_.dim}, ctx.now_ns);
       // Only a type with nomatch elements (IPSET_TYPE_NOMATCH) inverts.
       bool inverts = return_nomatch_ && ipset::has_prefixes(sets->set(index_).type);
       member = inverts ? r == ipset::TestResult::NoMatchEntry : r == ipset::TestResult::Match;
@@ -111,10 +110,7 @@ class SetMatch : public MatchBase<SetMatch> {
 
   void save(std::string& out, const IpCriteria&) const override {
     out += fmt::format("{} --match-set {}", invert_ ? " !" : "", set_name_);
-    for (int i = 1; i <= dim_; ++i) {
-      out += i == 1 ? ' ' : ',';
-      out += (dir_flags_ & (1u << i)) ? "src" : "dst";
-    }
+    append_set_dirs(out, dirs_);
     if (return_nomatch_) out += " --return-nomatch";
     if (skip_counter_update_) out += " ! --update-counters";
     if (skip_subcounter_update_) out += " ! --update-subcounters";
@@ -123,25 +119,6 @@ class SetMatch : public MatchBase<SetMatch> {
   }
 
  private:
-  // "src,dst,...": only the first three letters of each word count
-  // (strncmp), so "srcfoo" is src; at most IPSET_DIM_MAX words.
-  Result<void> parse_dirs(std::string_view arg) {
-    size_t pos = 0;
-    bool more = true;
-    while (dim_ < kDimMax && more) {
-      ++dim_;
-      size_t comma = arg.find(',', pos);
-      std::string_view word = arg.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
-      more = comma != std::string_view::npos;
-      pos = more ? comma + 1 : arg.size();
-      if (word.starts_with("src")) dir_flags_ |= 1u << dim_;
-      else if (!word.starts_with("dst"))
-        return make_error("You must spefify (the comma separated list of) 'src' or 'dst'.");
-    }
-    if (more) return make_error(fmt::format("Can't be more src/dst options than {}.", kDimMax));
-    return {};
-  }
-
   static void save_counter(std::string& out, const Counter& c, std::string_view name) {
     switch (c.op) {
       case CounterOp::Eq: out += fmt::format(" --{}-eq {}", name, c.value); break;
@@ -154,8 +131,7 @@ class SetMatch : public MatchBase<SetMatch> {
 
   std::string set_name_;
   uint16_t index_ = 0;
-  int dim_ = 0;
-  uint32_t dir_flags_ = 0;
+  SetDirs dirs_;
   Counter packets_, bytes_;
   bool invert_ = false, return_nomatch_ = false, skip_counter_update_ = false, skip_subcounter_update_ = false;
 };

@@ -13,13 +13,13 @@
 #include "ipset/ipset.h"
 #include "xtables/eval.h"
 #include "xtables/registry.h"
+#include "xtables/set_dirs.h"
 #include "xtables/targets/xtopt_b.h"
 
 namespace nfemu::xt {
 namespace {
 
 constexpr size_t kMaxNameLen = 32;  // IPSET_MAXNAMELEN, with the NUL
-constexpr int kDimMax = 6;          // IPSET_DIM_MAX
 enum : uint32_t { kAdd = 0x1, kDel = 0x2, kExist = 0x4, kTimeout = 0x8, kMap = 0x10, kMapMark = 0x20,
                   kMapPrio = 0x40, kMapQueue = 0x80 };
 
@@ -40,7 +40,7 @@ class SetTarget : public TargetBase<SetTarget> {
   Result<void> parse(const OptionCall& opt, const ParseContext& ctx) override {
     if (opt.name == "add-set" || opt.name == "del-set" || opt.name == "map-set") {
       SetRef& ref = opt.name == "add-set" ? add_ : opt.name == "del-set" ? del_ : map_;
-      if (ref.dim) return make_error(fmt::format("--{} can be specified only once", opt.name));
+      if (ref.dirs.dim) return make_error(fmt::format("--{} can be specified only once", opt.name));
       if (opt.arg2.empty() || opt.arg2[0] == '-' || opt.arg2[0] == '!')
         return make_error(fmt::format("--{} requires two args.", opt.name));
       if (opt.arg.size() > kMaxNameLen - 1)
@@ -51,7 +51,7 @@ class SetTarget : public TargetBase<SetTarget> {
       ref.name = std::string(opt.arg);
       ref.index = *index;
       flags_ |= opt.name == "add-set" ? kAdd : opt.name == "del-set" ? kDel : kMap;
-      return parse_dirs(opt.arg2, ref);
+      return parse_set_dirs(opt.arg2, ref.dirs);
     }
     if (opt.name == "timeout") {
       auto v = xtopt::strtoul_whole(opt.arg, 0, UINT32_MAX - 1);
@@ -95,8 +95,10 @@ class SetTarget : public TargetBase<SetTarget> {
   TargetVerdict evaluate(EvalContext& ctx) const override {
     ipset::Registry* sets = ctx.effects ? ctx.effects->ipsets() : nullptr;
     if (!sets) return TargetVerdict::Continue;
-    auto bound = [&](const SetRef& r) { return r.dim && r.index < sets->size() && sets->set(r.index).name == r.name; };
-    auto dirs = [](const SetRef& r) { return ipset::Dirs{.src_bits = static_cast<uint8_t>(r.dir_flags >> 1), .dim = r.dim}; };
+    auto bound = [&](const SetRef& r) {
+      return r.dirs.dim && r.index < sets->size() && sets->set(r.index).name == r.name;
+    };
+    auto dirs = [](const SetRef& r) { return ipset::Dirs{.src_bits = r.dirs.src_bits(), .dim = r.dirs.dim}; };
     if (bound(add_)) {
       // IPSET_MAX_TIMEOUT: longer timeouts are cut to fit in jiffies.
       std::optional<uint32_t> timeout;
@@ -122,35 +124,13 @@ class SetTarget : public TargetBase<SetTarget> {
   struct SetRef {
     std::string name;
     uint16_t index = 0;
-    int dim = 0;
-    uint32_t dir_flags = 0;  // bit i: dimension i is src
+    SetDirs dirs;
   };
 
-  // libxt_set.h parse_dirs, as for the match.
-  static Result<void> parse_dirs(std::string_view arg, SetRef& ref) {
-    size_t pos = 0;
-    bool more = true;
-    while (ref.dim < kDimMax && more) {
-      ++ref.dim;
-      size_t comma = arg.find(',', pos);
-      std::string_view word = arg.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
-      more = comma != std::string_view::npos;
-      pos = more ? comma + 1 : arg.size();
-      if (word.starts_with("src")) ref.dir_flags |= 1u << ref.dim;
-      else if (!word.starts_with("dst"))
-        return make_error("You must spefify (the comma separated list of) 'src' or 'dst'.");
-    }
-    if (more) return make_error(fmt::format("Can't be more src/dst options than {}.", kDimMax));
-    return {};
-  }
-
   static void save_ref(std::string& out, std::string_view prefix, const SetRef& r) {
-    if (!r.dim) return;
+    if (!r.dirs.dim) return;
     out += fmt::format(" {} {}", prefix, r.name);
-    for (int i = 1; i <= r.dim; ++i) {
-      out += i == 1 ? ' ' : ',';
-      out += (r.dir_flags & (1u << i)) ? "src" : "dst";
-    }
+    append_set_dirs(out, r.dirs);
   }
 
   uint32_t flags_ = 0;
