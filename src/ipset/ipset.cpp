@@ -176,7 +176,7 @@ Result<void> Registry::restore(std::string_view text) {
       cmd = w[0];
     }
     Result<void> r;
-    if (cmd == "create" || cmd == "-N" || cmd == "-C") r = create(w);
+    if (cmd == "create" || cmd == "-N") r = create(w);
     else if (cmd == "add" || cmd == "-A") r = add(w, exist_ok);
     else
       r = make_error(fmt::format("`{}': nfemu's ipset restore reads create and add lines only (as `ipset save' "
@@ -240,8 +240,8 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
     } else if (o == "comment") {
       s.comment = true;
     } else if (o == "counters" || o == "skbinfo") {
-      // Only the set match's --packets/--bytes options and the SET target
-      // read them; both say "not evaluated yet" in nfemu.
+      // Only the set match's --packets/--bytes options and SET --map-set
+      // read them, and both are "not evaluated yet" in nfemu.
     } else {
       return make_error(fmt::format("unknown or unmodelled create option `{}'", o));
     }
