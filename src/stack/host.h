@@ -28,8 +28,8 @@
 
 #include "conntrack/conntrack.h"
 #include "icmp/icmp.h"
-#include "packet/reassembly.h"
 #include "ipset/ipset.h"
+#include "packet/reassembly.h"
 #include "packet/addr.h"
 #include "packet/packet.h"
 #include "stack/fib.h"
@@ -287,8 +287,6 @@ class Host {
   // source leaving another device.
   [[gnu::cold, gnu::noinline]] bool loopback_input_ok(packet::Packet& pkt, bool route_localnet);
   [[gnu::cold, gnu::noinline]] bool loopback_output_ok(packet::Packet& pkt, std::string_view dev);
-  // The rare ends of the received packet's path, out of line so that the
-  // common path's functions stay small (fewer registers saved per call).
   // The per-interface sysctls a received packet reads, each combined with
   // conf/all as the kernel's IN_DEV_* macro combines them.
   struct InputConf {
@@ -302,8 +300,10 @@ class Host {
   InputConf input_conf(std::string_view dev) const;
   // path_sysctls()'s entry for the packet's input device.
   const InputConf& input_conf_of(const packet::Packet& pkt);
-  [[gnu::cold, gnu::noinline]] const InputConf& unknown_device_conf(std::string_view dev);
   InputConf unknown_conf_;  // unknown_device_conf's last answer
+  // The rare ends of the received packet's path, out of line so that the
+  // common path's functions stay small (fewer registers saved per call).
+  [[gnu::cold, gnu::noinline]] const InputConf& unknown_device_conf(std::string_view dev);
   [[gnu::cold, gnu::noinline]] void drop_malformed(std::string_view message, packet::Packet& pkt);
   [[gnu::cold, gnu::noinline]] void ttl_exceeded(packet::Packet& pkt, uint64_t now_ns);
   [[gnu::cold, gnu::noinline]] void frag_needed(packet::Packet& pkt, uint32_t mtu, uint64_t now_ns);
