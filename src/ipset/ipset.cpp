@@ -17,6 +17,9 @@ constexpr uint8_t kProtoSctp = 132, kProtoUdplite = 136;
 // The kernel bounds one add of a range too (IPSET_MAX_RANGE); nfemu's
 // bound keeps a line's expansion small enough to hold in memory at once.
 constexpr size_t kMaxExpansion = 65536;
+// All sets of a namespace together: a scenario is input, and a few lines of
+// wide ranges in sets with a large maxelem must not exhaust memory.
+constexpr size_t kMaxTotalElements = size_t{1} << 20;
 
 uint32_t prefix_mask(uint8_t cidr) { return cidr == 0 ? 0 : ~uint32_t{0} << (32 - cidr); }
 
@@ -317,6 +320,8 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
     e.addr = addr, e.cidr = cidr, e.proto = ports.proto, e.port = port;
     if (fresh.size() + s.elements.size() >= s.maxelem)
       return make_error(fmt::format("hash is full, cannot add more elements (maxelem {})", s.maxelem));
+    if (fresh.size() + total_elements_ >= kMaxTotalElements)
+      return make_error(fmt::format("more than {} elements in this host's sets: nfemu's limit", kMaxTotalElements));
     fresh.push_back(std::move(e));
     return {};
   };
@@ -351,6 +356,7 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
       std::sort(s.cidrs.begin(), s.cidrs.end(), std::greater<>());
     }
     s.elements.push_back(std::move(e));
+    ++total_elements_;
   }
   return {};
 }

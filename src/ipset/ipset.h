@@ -98,6 +98,7 @@ class Registry {
   // hash:net; nothing when the packet has none (dimensions, ports).
   std::optional<Element> packet_element(const Set& s, const packet::Packet& pkt, Dirs dirs) const;
   std::vector<Set> sets_;
+  size_t total_elements_ = 0;  // restored ones (the limit on input)
 };
 
 }  // namespace nfemu::ipset

@@ -143,6 +143,10 @@ TEST(IpsetTest, ErrorsNameTheLineAndColumn) {
             "sets:2:1: error: the value of the CIDR parameter of `192.0.2.0/33' is out of range");
   EXPECT_EQ(restore_error("create a hash:ip\ncreate a hash:net\n"),
             "sets:2:1: error: set cannot be created: set with the same name `a' already exists");
+  // A namespace's sets hold at most 2^20 restored elements together.
+  std::string wide = "create a hash:ip maxelem 4000000\n";
+  for (int i = 0; i < 17; ++i) wide += fmt::format("add a 10.{}.0.0/16\n", i);
+  EXPECT_EQ(restore_error(wide), "sets:18:1: error: more than 1048576 elements in this host's sets: nfemu's limit");
   EXPECT_EQ(restore_error("flush a\n"),
             "sets:1:1: error: `flush': nfemu's ipset restore reads create and add lines only (as `ipset save' "
             "writes them)");
