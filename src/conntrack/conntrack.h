@@ -15,9 +15,9 @@
 //   conntrack -L:                         table.dump(now);
 //
 // Semantics follow Linux 6.x (nf_conntrack_core.c, nf_conntrack_proto_*.c):
-//  - Trackers: TCP, UDP, UDP-Lite, ICMP, GRE (timeouts; no PPTP keymap)
-//    and generic. SCTP is tracked like generic with ports: its state
-//    machine is not modelled yet. DCCP is generic, as since Linux 6.16.
+//  - Trackers: TCP, UDP, UDP-Lite, ICMP, SCTP (states, verification
+//    tags, CRC32c; sctp.cpp), GRE (timeouts; no PPTP keymap) and
+//    generic. DCCP is generic, as since Linux 6.16.
 //  - A miss creates an *unconfirmed* entry owned by the packet; only
 //    confirm() inserts it into the hash and emits NEW. An entry whose packet
 //    is dropped before confirmation disappears without any event.
@@ -223,6 +223,25 @@ struct TcpInfo {
   uint8_t last_flags = 0;
 };
 
+// enum sctp_conntrack; to_string gives the names `conntrack` prints.
+enum class SctpState : uint8_t {
+  None, Closed, CookieWait, CookieEchoed, Established, ShutdownSent, ShutdownRecd, ShutdownAckSent, HeartbeatSent,
+};
+std::string_view to_string(SctpState s);
+
+// struct ip_ct_sctp: the association's state, the verification tag each
+// direction's packets must carry, and whether each direction has sent
+// its INIT (or INIT ACK). No default member initializers: it shares a
+// union with TcpInfo in Entry, whose fresh copy is all zeros.
+struct SctpInfo {
+  SctpState state;
+  uint8_t flags;     // kHeartbeatVtagFailed
+  uint8_t last_dir;  // the direction of a HEARTBEAT whose tag failed
+  uint8_t init[2];
+  uint32_t vtag[2];  // as the packets carry them (host order)
+  static constexpr uint8_t kHeartbeatVtagFailed = 1;
+};
+
 // struct nf_conn, with what nfemu needs.
 // The first cache line holds what a hash chain walk and an established
 // packet read and write (tuples, links, deadline, status, references); the
@@ -246,7 +265,10 @@ struct alignas(64) Entry {
   // unless the template said --ctevents. A message goes out only when one
   // of its events is in the mask; it then carries all of them.
   uint32_t ctmask = ~0u;
-  TcpInfo tcp;                      // proto == TCP
+  union {
+    TcpInfo tcp{};                  // proto == TCP
+    SctpInfo sctp;                  // proto == SCTP
+  };
   uint64_t udp_stream_ts = 0;       // jiffies; proto == UDP
   Entry* master = nullptr;          // the connection an expected one belongs to
   uint32_t id = 0;                  // creation order, 1-based (conntrack -L id=)
@@ -298,6 +320,8 @@ struct View {
   uint16_t zone_reply = 0;
   bool has_tcp_state = false;  // TCP: tcp_state is meaningful
   TcpState tcp_state = TcpState::None;
+  bool has_sctp_state = false;  // SCTP: sctp_state is meaningful
+  SctpState sctp_state = SctpState::None;
   bool has_timeout = true;
   uint32_t timeout_s = 0;      // remaining jiffies / HZ
   uint32_t use = 0;
@@ -352,6 +376,14 @@ struct Config {
   uint32_t udp_timeout = 30;
   uint32_t udp_timeout_stream = 120;
   uint32_t icmp_timeout = 30;
+  uint32_t sctp_timeout_closed = 10;
+  uint32_t sctp_timeout_cookie_wait = 3;
+  uint32_t sctp_timeout_cookie_echoed = 3;
+  uint32_t sctp_timeout_established = 210;
+  uint32_t sctp_timeout_shutdown_sent = 3;
+  uint32_t sctp_timeout_shutdown_recd = 3;
+  uint32_t sctp_timeout_shutdown_ack_sent = 3;
+  uint32_t sctp_timeout_heartbeat_sent = 30;
   uint32_t gre_timeout = 30;
   uint32_t gre_timeout_stream = 180;
   uint32_t generic_timeout = 600;
@@ -607,6 +639,7 @@ class Table {
   }
   Action tcp_packet(Entry* ct, Packet& pkt, size_t dataoff, Dir dir, Ctx& c);
   Action udp_packet(Entry* ct, Packet& pkt, size_t dataoff, Ctx& c);
+  Action sctp_packet(Entry* ct, Packet& pkt, Dir dir, Ctx& c);
   Action icmp_packet(Entry* ct, Ctx& c);
   Action udplite_packet(Entry* ct, const Packet& pkt, Ctx& c);
   Action gre_packet(Entry* ct, Ctx& c);

@@ -13,6 +13,7 @@
 #include "conntrack/conntrack.h"
 #include "conntrack/tuple_key.h"
 #include "packet/mangle.h"
+#include "packet/sctp.h"
 
 namespace nfemu::conntrack {
 
@@ -125,6 +126,14 @@ constexpr SysctlDef kSysctls[] = {
     {"nf_conntrack_udp_timeout", &Config::udp_timeout, nullptr},
     {"nf_conntrack_udp_timeout_stream", &Config::udp_timeout_stream, nullptr},
     {"nf_conntrack_icmp_timeout", &Config::icmp_timeout, nullptr},
+    {"nf_conntrack_sctp_timeout_closed", &Config::sctp_timeout_closed, nullptr},
+    {"nf_conntrack_sctp_timeout_cookie_wait", &Config::sctp_timeout_cookie_wait, nullptr},
+    {"nf_conntrack_sctp_timeout_cookie_echoed", &Config::sctp_timeout_cookie_echoed, nullptr},
+    {"nf_conntrack_sctp_timeout_established", &Config::sctp_timeout_established, nullptr},
+    {"nf_conntrack_sctp_timeout_shutdown_sent", &Config::sctp_timeout_shutdown_sent, nullptr},
+    {"nf_conntrack_sctp_timeout_shutdown_recd", &Config::sctp_timeout_shutdown_recd, nullptr},
+    {"nf_conntrack_sctp_timeout_shutdown_ack_sent", &Config::sctp_timeout_shutdown_ack_sent, nullptr},
+    {"nf_conntrack_sctp_timeout_heartbeat_sent", &Config::sctp_timeout_heartbeat_sent, nullptr},
     {"nf_conntrack_gre_timeout", &Config::gre_timeout, nullptr},
     {"nf_conntrack_gre_timeout_stream", &Config::gre_timeout_stream, nullptr},
     {"nf_conntrack_generic_timeout", &Config::generic_timeout, nullptr},
@@ -640,7 +649,9 @@ void Table::fill_view(const Entry& ct, uint64_t now_ns, View& v) {
   v.zone_orig = ct.zone.dir == Zone::kDirOrig ? ct.zone.id : 0;
   v.zone_reply = ct.zone.dir == Zone::kDirReply ? ct.zone.id : 0;
   v.has_tcp_state = ct.proto() == kIpProtoTcp;
-  v.tcp_state = ct.tcp.state;
+  if (v.has_tcp_state) v.tcp_state = ct.tcp.state;
+  v.has_sctp_state = ct.proto() == kIpProtoSctp;
+  if (v.has_sctp_state) v.sctp_state = ct.sctp.state;
   uint64_t now = to_jiffies(now_ns);
   int64_t left = ct.confirmed() ? static_cast<int32_t>(static_cast<uint32_t>(ct.timeout - now))
                                 : static_cast<int64_t>(ct.timeout);
@@ -670,6 +681,7 @@ void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
   } else {
     ev.type = (mask & (ipct::kNew | ipct::kRelated)) ? EventType::New : EventType::Update;
     ev.view.has_tcp_state = ev.view.has_tcp_state && (mask & ipct::kProtoinfo);
+    ev.view.has_sctp_state = ev.view.has_sctp_state && (mask & ipct::kProtoinfo);
   }
   ev.view.has_mark = ct->mark != 0 || (mask & ipct::kMark);
 }
@@ -775,7 +787,7 @@ void Table::refresh(Entry* ct, uint64_t extra, const Ctx& c) {
 
 namespace {
 
-constexpr uint8_t kIpProtoGre = 47, kIpProtoSctp = 132, kIpProtoUdplite = 136;
+constexpr uint8_t kIpProtoGre = 47, kIpProtoUdplite = 136;
 
 // nf_ct_get_tuple for IPv4. False when the transport header is too short
 // for the tuple (then there is no conntrack: INVALID).
@@ -919,6 +931,7 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
     switch (t.proto) {
       case kIpProtoTcp: a = tcp_packet(ct, pkt, dataoff, dir, c); break;
       case kIpProtoUdp: a = udp_packet(ct, pkt, dataoff, c); break;
+      case kIpProtoSctp: a = sctp_packet(ct, pkt, dir, c); break;
       case kIpProtoIcmp: a = icmp_packet(ct, c); break;
       case kIpProtoUdplite: a = udplite_packet(ct, pkt, c); break;
       case kIpProtoGre: a = gre_packet(ct, c); break;

@@ -49,7 +49,7 @@ void format(std::string& line, std::string_view head, Msg msg, const ConntrackVi
   fmt::format_to(it, FMT_COMPILE("{:<8} {} "), name, ct.l4proto);
   if (msg != Msg::Destroy || ct.timeout != 0) fmt::format_to(it, FMT_COMPILE("{} "), ct.timeout);
   const bool state = msg != Msg::Event || ct.state_event;
-  if (state && ct.l4proto == 6 && !ct.tcp_state.empty()) {
+  if (state && (ct.l4proto == 6 || ct.l4proto == 132) && !ct.tcp_state.empty()) {
     add(out, ct.tcp_state);
     out.push_back(' ');
   }

@@ -41,7 +41,7 @@ struct ConntrackView {
   uint8_t l4proto = 0;
   std::string_view l4name;    // empty: derived from l4proto (see ct_proto_name)
   uint32_t timeout = 0;       // seconds left
-  std::string_view tcp_state; // "SYN_SENT", ...: empty for non-TCP
+  std::string_view tcp_state; // "SYN_SENT", "COOKIE_WAIT", ...: TCP's or SCTP's state, else empty
   CtTuple orig;
   CtTuple reply;
   bool seen_reply = false;    // IPS_SEEN_REPLY; clear prints [UNREPLIED]

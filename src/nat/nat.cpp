@@ -5,6 +5,7 @@
 #include "packet/checksum.h"
 #include "packet/headers.h"
 #include "packet/mangle.h"
+#include "packet/sctp.h"
 
 namespace nfemu::nat {
 
@@ -197,6 +198,17 @@ Tuple unique_tuple(const conntrack::Table& table, const Tuple& orig, const Range
   return t;
 }
 
+// sctp_manip_pkt: the port, then the CRC32c over everything from the
+// SCTP header to the end (for a datagram quoted in an ICMP error, the
+// quote), unless the header is cut before its checksum field or the
+// checksum is left to offload.
+void sctp_manip(std::span<uint8_t> l4, packet::Side side, uint16_t port, bool partial) {
+  if (l4.size() < 4) return;
+  packet::store16(l4.data() + (side == packet::Side::Src ? 0 : 2), port);
+  if (l4.size() < packet::kSctpHeader || partial) return;
+  packet::sctp_fill_checksum(l4);
+}
+
 // nf_nat_ipv4_manip_pkt on the datagram `ip` (the packet, or the one
 // quoted in an ICMP error): transport part first, then the address.
 bool manip_ipv4(packet::Ipv4View ip, const Tuple& target, Manip m, bool partial = false) {
@@ -209,6 +221,8 @@ bool manip_ipv4(packet::Ipv4View ip, const Tuple& target, Manip m, bool partial 
       packet::rewrite_port(ip, side, target.sport);  // queries only: an error has no id
     else if (proto == kTcp || proto == kUdp)
       packet::rewrite_port(ip, side, m == Manip::Src ? target.sport : target.dport, partial);
+    else if (proto == kSctp)
+      sctp_manip(l4, side, m == Manip::Src ? target.sport : target.dport, partial);
   }
   packet::rewrite_addr(ip, side, m == Manip::Src ? target.src : target.dst, partial);
   return true;

@@ -37,14 +37,16 @@ log::ConntrackView to_log(const conntrack::View& v, uint32_t mask) {
   log::ConntrackView out;
   out.l4proto = v.orig.proto;
   out.timeout = v.has_timeout ? v.timeout_s : 0;
-  out.tcp_state = v.has_tcp_state ? conntrack::to_string(v.tcp_state) : std::string_view();
+  out.tcp_state = v.has_tcp_state    ? conntrack::to_string(v.tcp_state)
+                  : v.has_sctp_state ? conntrack::to_string(v.sctp_state)
+                                     : std::string_view();
   out.orig = to_log(v.orig);
   out.reply = to_log(v.reply);
   out.seen_reply = v.status & conntrack::status::kSeenReply;
   out.assured = v.status & conntrack::status::kAssured;
   out.mark = v.mark;
   out.mark_event = (mask & conntrack::ipct::kMark) != 0;
-  out.state_event = v.has_tcp_state;
+  out.state_event = v.has_tcp_state || v.has_sctp_state;
   out.zone = v.zone;
   out.zone_orig = v.zone_orig;
   out.zone_reply = v.zone_reply;

@@ -116,6 +116,7 @@ json host_json(const stack::Host& h, const HostRecord& rec) {
            {"status", status_json(v.status)},
            {"mark", v.mark}};
     if (v.has_tcp_state) e["tcp_state"] = conntrack::to_string(v.tcp_state);
+    if (v.has_sctp_state) e["sctp_state"] = conntrack::to_string(v.sctp_state);
     ct.push_back(std::move(e));
   }
   return {{"counters", std::move(counters)},

@@ -11,6 +11,7 @@
 
 #include "packet/addr.h"
 #include "packet/mangle.h"
+#include "packet/sctp.h"
 #include "util/strings.h"
 
 namespace nfemu::packet {
@@ -35,8 +36,48 @@ size_t l4_header_len(SpecKind k) {
     case SpecKind::Udp: return kUdpHeader;
     case SpecKind::IcmpEcho:
     case SpecKind::IcmpType: return kIcmpHeader;
+    case SpecKind::Sctp: return kSctpHeader;
   }
   return 0;
+}
+
+// The body a chunk of the grammar carries after its 4-byte header (the
+// least each type needs to be well formed), before padding.
+size_t sctp_chunk_body(uint8_t type) {
+  switch (type) {
+    case sctp_cid::kData: return 12;  // TSN, stream id, stream sequence, PPID
+    case sctp_cid::kInit:
+    case sctp_cid::kInitAck: return kSctpInitFixed;
+    case sctp_cid::kSack: return 12;  // cumulative TSN ack, a_rwnd, no gaps, no duplicates
+    case sctp_cid::kHeartbeat:
+    case sctp_cid::kHeartbeatAck: return 8;  // one Heartbeat Info parameter of 4 bytes
+    case sctp_cid::kShutdown: return 4;      // cumulative TSN ack
+    case sctp_cid::kCookieEcho: return 4;    // a 4-byte cookie
+    default: return 0;
+  }
+}
+
+size_t pad4(size_t n) { return (n + 3) & ~size_t{3}; }
+
+// The SCTP packet's length: header and chunks, the first DATA chunk with
+// `payload` bytes of user data.
+size_t sctp_length(const PacketSpec& s) {
+  size_t n = kSctpHeader;
+  bool data_seen = false;
+  for (size_t k = 0; k < s.nchunks; ++k) {
+    size_t body = sctp_chunk_body(s.chunk_type[k]);
+    if (s.chunk_type[k] == sctp_cid::kData && !data_seen) {
+      body += s.payload;
+      data_seen = true;
+    }
+    n += pad4(kSctpChunkHeader + body);
+  }
+  return n;
+}
+
+// Bytes after the IP header of the whole datagram.
+size_t l4_length(const PacketSpec& s) {
+  return s.kind == SpecKind::Sctp ? sctp_length(s) : l4_header_len(s.kind) + s.payload;
 }
 
 uint32_t default_payload(SpecKind k) { return k == SpecKind::IcmpEcho ? 56 : 0; }
@@ -47,6 +88,7 @@ const char* kind_name(SpecKind k) {
     case SpecKind::Udp: return "udp";
     case SpecKind::IcmpEcho: return "icmp echo";
     case SpecKind::IcmpType: return "icmp type";
+    case SpecKind::Sctp: return "sctp";
   }
   return "?";
 }
@@ -127,6 +169,39 @@ Result<uint8_t> flags(const Tok& t) {
   return bits;
 }
 
+// "INIT", "ABORT:T", "DATA,SACK", or chunk type numbers.
+Result<void> parse_chunks(const Tok& t, PacketSpec& s) {
+  s.nchunks = 0;
+  size_t pos = 0;
+  while (true) {
+    size_t comma = t.text.find(',', pos);
+    std::string_view item = t.text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    int col = t.col + static_cast<int>(pos);
+    uint8_t flags = 0;
+    if (item.size() > 2 && item.substr(item.size() - 2) == ":T") {
+      flags = kSctpChunkFlagT;
+      item.remove_suffix(2);
+    }
+    int type = sctp_chunk_type(item);
+    if (type < 0) {
+      auto v = parse_uint(item);
+      if (!v || *v > 255)
+        return make_error(fmt::format("unknown SCTP chunk '{}' (a name such as DATA, INIT, INIT_ACK, SACK, HEARTBEAT, "
+                                      "ABORT, SHUTDOWN, COOKIE_ECHO, or a type number)",
+                                      item),
+                          0, col);
+      type = static_cast<int>(*v);
+    }
+    if (s.nchunks == PacketSpec::kMaxChunks)
+      return make_error(fmt::format("more than {} chunks", PacketSpec::kMaxChunks), 0, col);
+    s.chunk_type[s.nchunks] = static_cast<uint8_t>(type);
+    s.chunk_flags[s.nchunks] = flags;
+    ++s.nchunks;
+    if (comma == std::string_view::npos) return {};
+    pos = comma + 1;
+  }
+}
+
 // The options a kind accepts beside COMMON.
 bool option_allowed(SpecKind k, std::string_view key) {
   static constexpr std::string_view kCommon[] = {"ttl", "tos", "ipid", "df", "payload", "frag", "mf"};
@@ -136,12 +211,13 @@ bool option_allowed(SpecKind k, std::string_view key) {
     case SpecKind::Udp: return false;
     case SpecKind::IcmpEcho: return key == "id" || key == "seq";
     case SpecKind::IcmpType: return key == "code";
+    case SpecKind::Sctp: return key == "vtag" || key == "chunks" || key == "init-tag";
   }
   return false;
 }
 
 bool option_known(std::string_view key) {
-  for (SpecKind k : {SpecKind::Tcp, SpecKind::IcmpEcho, SpecKind::IcmpType})
+  for (SpecKind k : {SpecKind::Tcp, SpecKind::IcmpEcho, SpecKind::IcmpType, SpecKind::Sctp})
     if (option_allowed(k, key)) return true;
   return false;
 }
@@ -153,6 +229,7 @@ PacketSpec default_spec(SpecKind kind) {
   s.kind = kind;
   s.payload = default_payload(kind);
   if (kind == SpecKind::IcmpType) s.icmp_type = 0;
+  if (kind == SpecKind::Sctp) s.nchunks = 1;  // one DATA chunk
   return s;
 }
 
@@ -176,10 +253,13 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
   } else if (proto == "udp") {
     s = default_spec(SpecKind::Udp);
     ports = true;
+  } else if (proto == "sctp") {
+    s = default_spec(SpecKind::Sctp);
+    ports = true;
   } else if (proto == "icmp") {
     ports = false;
   } else {
-    return make_error(fmt::format("unknown protocol '{}' (expected tcp, udp or icmp)", proto), 0, w[0].col);
+    return make_error(fmt::format("unknown protocol '{}' (expected tcp, udp, sctp or icmp)", proto), 0, w[0].col);
   }
   i = 1;
   if (!need(i)) return missing(ports ? "missing SRC:PORT after the protocol" : "missing source address after 'icmp'");
@@ -276,8 +356,13 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
       s.tcp_flags = *f;
       continue;
     }
+    if (key.text == "chunks") {
+      if (auto r = parse_chunks(val, s); !r) return r.error();
+      continue;
+    }
     uint64_t max = 255;
     if (key.text == "seq" || key.text == "ack") max = s.kind == SpecKind::Tcp ? UINT32_MAX : 65535;
+    else if (key.text == "vtag" || key.text == "init-tag") max = UINT32_MAX;
     else if (key.text == "win" || key.text == "ipid" || key.text == "id") max = 65535;
     else if (key.text == "payload") max = kIpv4MaxLength - kIpv4MinHeader - l4_header_len(s.kind);
     std::string what(key.text);
@@ -301,9 +386,22 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     else if (key.text == "tos") s.tos = static_cast<uint8_t>(v);
     else if (key.text == "ipid") s.ipid = static_cast<uint16_t>(v);
     else if (key.text == "payload") s.payload = static_cast<uint32_t>(v);
+    else if (key.text == "vtag") s.vtag = static_cast<uint32_t>(v);
+    else if (key.text == "init-tag") s.init_tag = static_cast<uint32_t>(v);
+  }
+  if (s.kind == SpecKind::Sctp) {
+    auto has = [&](uint8_t t) {
+      return std::find(s.chunk_type.begin(), s.chunk_type.begin() + s.nchunks, t) != s.chunk_type.begin() + s.nchunks;
+    };
+    if (s.payload && !has(sctp_cid::kData))
+      return make_error("payload is the user data of a DATA chunk: this packet has none", 0, w[0].col);
+    if (s.init_tag != 1 && !has(sctp_cid::kInit) && !has(sctp_cid::kInitAck))
+      return make_error("init-tag is the initiate tag of an INIT or INIT_ACK chunk: this packet has none", 0, w[0].col);
+    if (kIpv4MinHeader + sctp_length(s) > kIpv4MaxLength)
+      return make_error(fmt::format("datagram longer than {} bytes", kIpv4MaxLength), 0, w[0].col);
   }
   if (frag_col) {
-    size_t whole = l4_header_len(s.kind) + s.payload;
+    size_t whole = l4_length(s);
     if (s.frag_off > whole || (s.frag_len != PacketSpec::kFragToEnd && s.frag_off + s.frag_len > whole))
       return make_error(fmt::format("fragment beyond the datagram's {} bytes after its IP header", whole), 0, frag_col);
   }
@@ -311,7 +409,7 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
 }
 
 namespace {
-size_t whole_length(const PacketSpec& s) { return kIpv4MinHeader + l4_header_len(s.kind) + s.payload; }
+size_t whole_length(const PacketSpec& s) { return kIpv4MinHeader + l4_length(s); }
 }  // namespace
 
 size_t packet_length(const PacketSpec& s) {
@@ -386,6 +484,52 @@ static size_t build_whole(const PacketSpec& s, std::span<uint8_t> out) {
       }
       break;
     }
+    case SpecKind::Sctp: {
+      ip.set_protocol(kIpProtoSctp);
+      store16(l4.data(), s.sport);
+      store16(l4.data() + 2, s.dport);
+      store32(l4.data() + 4, s.vtag);
+      size_t at = kSctpHeader;
+      bool data_seen = false;
+      for (size_t k = 0; k < s.nchunks; ++k) {
+        const uint8_t type = s.chunk_type[k];
+        size_t body = sctp_chunk_body(type);
+        uint8_t* c = l4.data() + at;
+        if (type == sctp_cid::kData && !data_seen) {
+          body += s.payload;
+          data_seen = true;
+        }
+        c[0] = type;
+        c[1] = s.chunk_flags[k];
+        store16(c + 2, static_cast<uint16_t>(kSctpChunkHeader + body));
+        switch (type) {
+          case sctp_cid::kData:
+            store32(c + 4, 1);  // TSN
+            break;
+          case sctp_cid::kInit:
+          case sctp_cid::kInitAck:
+            store32(c + 4, s.init_tag);
+            store32(c + 8, 65535);  // a_rwnd
+            store16(c + 12, 1);     // outbound streams
+            store16(c + 14, 1);     // inbound streams
+            store32(c + 16, 1);     // initial TSN
+            break;
+          case sctp_cid::kSack:
+            store32(c + 8, 65535);  // a_rwnd
+            break;
+          case sctp_cid::kHeartbeat:
+          case sctp_cid::kHeartbeatAck:
+            store16(c + 4, 1);  // Heartbeat Info
+            store16(c + 6, 8);
+            break;
+          default: break;
+        }
+        at += pad4(kSctpChunkHeader + body);
+      }
+      sctp_fill_checksum(l4);
+      ip.update_checksum();
+      return len;
+    }
   }
   fill_checksums(ip);
   return len;
@@ -418,6 +562,20 @@ std::string format_spec(const PacketSpec& s) {
       out = fmt::format("icmp {} > {} {}", src, dst, s.icmp_type == icmp_type::kEchoReply ? "echo-reply" : "echo-request");
       break;
     case SpecKind::IcmpType: out = fmt::format("icmp {} > {} type {}", src, dst, s.icmp_type); break;
+    case SpecKind::Sctp: out = fmt::format("sctp {}:{} > {}:{}", src, s.sport, dst, s.dport); break;
+  }
+  if (s.kind == SpecKind::Sctp) {
+    if (s.vtag != 0) app("vtag", s.vtag);
+    if (s.nchunks != 1 || s.chunk_type[0] != sctp_cid::kData || s.chunk_flags[0] != 0) {
+      out += " chunks ";
+      for (size_t k = 0; k < s.nchunks; ++k) {
+        if (k) out += ',';
+        std::string_view name = sctp_chunk_name(s.chunk_type[k]);
+        out += name.empty() ? fmt::format("{}", s.chunk_type[k]) : std::string(name);
+        if (s.chunk_flags[k] & kSctpChunkFlagT) out += ":T";
+      }
+    }
+    if (s.init_tag != 1) app("init-tag", s.init_tag);
   }
   if (s.kind == SpecKind::Tcp) {
     if (s.tcp_flags) {
@@ -502,6 +660,48 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
       s.icmp_type = c->type();
       hlen = kIcmpHeader;
       break;
+    }
+    case kIpProtoSctp: {
+      // Read what the grammar can say, write it back, and compare: any other
+      // byte (parameters, TSNs, padding, the checksum) is not expressible.
+      if (l4.size() < kSctpHeader) return fail("SCTP header cut short");
+      s = default_spec(SpecKind::Sctp);
+      s.sport = load16(l4.data());
+      s.dport = load16(l4.data() + 2);
+      s.vtag = load32(l4.data() + 4);
+      s.nchunks = 0;
+      bool data_seen = false, init_seen = false;
+      for (size_t at = kSctpHeader; at < l4.size();) {
+        if (l4.size() - at < kSctpChunkHeader || s.nchunks == PacketSpec::kMaxChunks)
+          return fail("SCTP chunks the grammar cannot write");
+        const uint8_t* c = l4.data() + at;
+        const size_t clen = load16(c + 2);
+        if (clen < kSctpChunkHeader) return fail("SCTP chunks the grammar cannot write");
+        s.chunk_type[s.nchunks] = c[0];
+        s.chunk_flags[s.nchunks] = c[1];
+        ++s.nchunks;
+        if (c[0] == sctp_cid::kData && !data_seen && clen >= kSctpChunkHeader + 12) {
+          s.payload = static_cast<uint32_t>(clen - kSctpChunkHeader - 12);
+          data_seen = true;
+        }
+        if ((c[0] == sctp_cid::kInit || c[0] == sctp_cid::kInitAck) && !init_seen && clen >= 8) {
+          s.init_tag = load32(c + 4);
+          init_seen = true;
+        }
+        at += pad4(clen);
+      }
+      s.src = ip.saddr();
+      s.dst = ip.daddr();
+      s.ttl = ip.ttl();
+      s.tos = ip.tos();
+      s.ipid = ip.id();
+      s.df = ip.df();
+      if (packet_length(s) != ip.size()) return fail("SCTP chunks the grammar cannot write");
+      std::vector<uint8_t> again(ip.size());
+      build_packet(s, again);
+      if (!std::equal(again.begin(), again.end(), ip.bytes().begin()))
+        return fail("SCTP chunks or checksum the grammar cannot write");
+      return s;
     }
     default: return fail(fmt::format("IP protocol {}", ip.protocol()));
   }

@@ -24,6 +24,8 @@
 //   format_packet(p.ip());                     // the same text back
 #pragma once
 
+#include <array>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -35,7 +37,7 @@
 
 namespace nfemu::packet {
 
-enum class SpecKind : uint8_t { Tcp, Udp, IcmpEcho, IcmpType };
+enum class SpecKind : uint8_t { Tcp, Udp, IcmpEcho, IcmpType, Sctp };
 
 struct PacketSpec {
   SpecKind kind = SpecKind::Tcp;
@@ -55,6 +57,15 @@ struct PacketSpec {
   uint16_t echo_id = 1;
   uint16_t echo_seq = 1;
   uint32_t icmp_rest = 0;  // IcmpType: the second header word; not in the grammar
+  // sctp: the common header's verification tag, the chunks in order (type,
+  // flags), the initiate tag of INIT and INIT ACK chunks. `payload` is the
+  // user data of the first DATA chunk.
+  static constexpr size_t kMaxChunks = 8;
+  uint32_t vtag = 0;
+  uint32_t init_tag = 1;
+  uint8_t nchunks = 0;
+  std::array<uint8_t, kMaxChunks> chunk_type{};
+  std::array<uint8_t, kMaxChunks> chunk_flags{};
   // common
   uint8_t ttl = 64;
   uint8_t tos = 0;

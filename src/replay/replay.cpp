@@ -217,6 +217,7 @@ class HostRun : private stack::PathObserver {
     for (const auto& v : ct.dump(now_ns)) {
       std::string state(proto_name(v.orig.proto));
       if (v.has_tcp_state) state += fmt::format(" {}", conntrack::to_string(v.tcp_state));
+      if (v.has_sctp_state) state += fmt::format(" {}", conntrack::to_string(v.sctp_state));
       if (v.status & conntrack::status::kAssured) state += " [ASSURED]";
       else if (!(v.status & conntrack::status::kSeenReply)) state += " [UNREPLIED]";
       ++stats_.connections[state];

@@ -49,6 +49,10 @@ std::string brief(const Event& e) {
     s += ' ';
     s += to_string(e.view.tcp_state);
   }
+  if (e.view.has_sctp_state) {
+    s += ' ';
+    s += to_string(e.view.sctp_state);
+  }
   if (e.view.has_timeout) {
     s += ' ';
     s += std::to_string(e.view.timeout_s);
@@ -319,6 +323,60 @@ TEST_F(ConntrackTest, RstInUnassuredPickupCloses) {
   ASSERT_TRUE(e);
   EXPECT_EQ(e->tcp.state, TcpState::Close);
   EXPECT_EQ(timeout_left(e), 10u);
+}
+
+// SCTP: the expectations are tests/scenarios/sctp-conntrack's, recorded
+// from Linux 6.18.
+TEST_F(ConntrackTest, SctpAssociationStatesTimeoutsAndEvents) {
+  const std::string c = "sctp 198.51.100.1:5000 > 203.0.113.2:38412", r = "sctp 203.0.113.2:38412 > 198.51.100.1:5000";
+  EXPECT_EQ(fwd(c + " chunks INIT init-tag 0x1111").ctinfo, CtInfo::New);
+  EXPECT_EQ(fwd(r + " vtag 0x1111 chunks INIT_ACK init-tag 0x2222").ctinfo, CtInfo::EstablishedReply);
+  EXPECT_EQ(fwd(c + " vtag 0x2222 chunks COOKIE_ECHO").ctinfo, CtInfo::Established);
+  EXPECT_TRUE(fwd(r + " vtag 0x1111 chunks COOKIE_ACK").tracked);
+  EXPECT_EQ(events(), (std::vector<std::string>{"NEW CLOSED 10 U", "UPDATE COOKIE_WAIT 3", "UPDATE COOKIE_ECHOED 3",
+                                                "UPDATE ESTABLISHED 210 A"}));
+  EXPECT_TRUE(fwd(c + " vtag 0x2222 payload 8").tracked);
+  auto wrong = fwd(c + " vtag 0x9999 payload 8");
+  EXPECT_FALSE(wrong.tracked);
+  EXPECT_EQ(wrong.reason, "verification tag check failed");
+  EXPECT_TRUE(fwd(c + " vtag 0x2222 chunks SHUTDOWN").tracked);
+  EXPECT_TRUE(fwd(r + " vtag 0x1111 chunks SHUTDOWN_ACK").tracked);
+  EXPECT_TRUE(fwd(c + " vtag 0x2222 chunks SHUTDOWN_COMPLETE").tracked);
+  EXPECT_EQ(events(), (std::vector<std::string>{"UPDATE SHUTDOWN_SENT 3 A", "UPDATE SHUTDOWN_ACK_SENT 3 A",
+                                                "UPDATE CLOSED 10 A"}));
+  auto list = table.dump(now);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_TRUE(list[0].has_sctp_state);
+  EXPECT_EQ(list[0].sctp_state, SctpState::Closed);
+}
+
+TEST_F(ConntrackTest, SctpPacketsThatOpenNothing) {
+  const std::string c = "sctp 198.51.100.1:5001 > 203.0.113.2:38412";
+  EXPECT_FALSE(fwd(c + " vtag 0x3333 payload 8").tracked);                    // DATA first
+  EXPECT_FALSE(fwd(c + " vtag 0x3333 chunks INIT init-tag 0x4444").tracked);  // INIT with a tag
+  EXPECT_FALSE(fwd(c + " chunks INIT,DATA init-tag 0x4444").tracked);         // INIT not alone
+  EXPECT_FALSE(fwd(c + " vtag 1 chunks ABORT").tracked);                      // out of the blue
+  EXPECT_FALSE(fwd(c + " chunks SACK,COOKIE_ECHO").tracked);                  // COOKIE ECHO not first
+  EXPECT_TRUE(events().empty());
+  // A first HEARTBEAT opens one: its tag is the original direction's.
+  EXPECT_TRUE(fwd(c + " vtag 0x7777 chunks HEARTBEAT").tracked);
+  EXPECT_EQ(events(), (std::vector<std::string>{"NEW HEARTBEAT_SENT 30 U"}));
+}
+
+TEST_F(ConntrackTest, SctpCrcIsCheckedInPreroutingOnly) {
+  Packet p = make("sctp 198.51.100.1:5002 > 203.0.113.2:38412 chunks INIT init-tag 5");
+  p.ip().payload()[8] ^= 0xff;  // the CRC
+  Packet q = p;
+  auto s = run(p);
+  EXPECT_FALSE(s.tracked);
+  EXPECT_EQ(s.reason, "nf_ct_sctp: bad CRC");
+  EXPECT_TRUE(run(q, Hook::LocalOut).tracked);  // OUTPUT: not verified
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_checksum", "0"));
+  Packet r = make("sctp 198.51.100.1:5003 > 203.0.113.2:38412 chunks INIT init-tag 5");
+  r.ip().payload()[8] ^= 0xff;
+  EXPECT_TRUE(run(r).tracked);
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_sctp_timeout_established", "300"));
+  EXPECT_EQ(*table.sysctl("net.netfilter.nf_conntrack_sctp_timeout_established"), 300u);
 }
 
 TEST_F(ConntrackTest, UdpUnrepliedRepliedAssured) {

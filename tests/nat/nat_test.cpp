@@ -460,7 +460,7 @@ TEST(NatCoreTest, DestinationNullBindingIsTheFullSetupsResult) {
   const Proto protos[] = {
       {"tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S", -1},
       {"udp 198.51.100.10:40000 > 203.0.113.4:53", -1},
-      {"udp 198.51.100.10:40000 > 203.0.113.4:53", 132},  // SCTP: ports, no tracker
+      {"sctp 198.51.100.10:40000 > 203.0.113.4:38412 chunks INIT", -1},
       {"udp 198.51.100.10:40000 > 203.0.113.4:53", 47},   // GRE
       {"udp 198.51.100.10:40000 > 203.0.113.4:53", 50},   // generic
       {"icmp 198.51.100.10 > 203.0.113.4 echo-request id 7", -1},

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "packet/mangle.h"
+#include "packet/sctp.h"
 #include "test_util.h"
 
 namespace nfemu::packet {
@@ -114,7 +115,8 @@ TEST(GrammarTest, UdpAndIcmpDefaults) {
 
 TEST(GrammarTest, AllOptionsHexAndAnyOrder) {
   PacketSpec s = parse_ok(
-      "tcp 192.0.2.1:0x50 > 192.0.2.2:65535 payload 3 df ipid 0xffff tos 0x10 ttl 1 win 0 ack 4294967295 "
+      "tcp 192.0.2.1:0x50 > 192.0.2.2:65535 payload 3 df "
+      "ipid 0xffff tos 0x10 ttl 1 win 0 ack 4294967295 "
       "seq 0xFFFFFFFF flags CEUPRFAS");
   EXPECT_EQ(s.sport, 80);
   EXPECT_EQ(s.dport, 65535);
@@ -130,7 +132,8 @@ TEST(GrammarTest, AllOptionsHexAndAnyOrder) {
   Packet p = build_packet(s);
   EXPECT_TRUE(p.ip().df());
   EXPECT_EQ(format_spec(s),
-            "tcp 192.0.2.1:80 > 192.0.2.2:65535 flags SFRPAUEC seq 4294967295 ack 4294967295 win 0 ttl 1 tos 16 "
+            "tcp 192.0.2.1:80 > 192.0.2.2:65535 flags SFRPAUEC "
+            "seq 4294967295 ack 4294967295 win 0 ttl 1 tos 16 "
             "ipid 65535 df payload 3");
 
   PacketSpec e = parse_ok("icmp 192.0.2.1 > 192.0.2.2 echo-reply seq 7 id 9 payload 0 \t ttl 2");
@@ -152,7 +155,7 @@ TEST(GrammarTest, FlagLetters) {
 
 TEST(GrammarTest, ErrorsNameTheColumn) {
   expect_error("", "empty packet description", 1);
-  expect_error("sctp 1.1.1.1:1 > 2.2.2.2:2", "unknown protocol 'sctp' (expected tcp, udp or icmp)", 1);
+  expect_error("gre 1.1.1.1:1 > 2.2.2.2:2", "unknown protocol 'gre' (expected tcp, udp, sctp or icmp)", 1);
   expect_error("tcp", "missing SRC:PORT after the protocol", 5);
   expect_error("tcp 1.1.1.1 > 2.2.2.2:2", "expected ADDRESS:PORT, got '1.1.1.1'", 5);
   expect_error("tcp 1.1.1.256:1 > 2.2.2.2:2", "bad IPv4 address: '1.1.1.256'", 5);
@@ -179,7 +182,9 @@ TEST(GrammarTest, ErrorsNameTheColumn) {
   expect_error("udp 1.1.1.1:1 > 2.2.2.2:2 bogus 1", "unknown option 'bogus'", 27);
   expect_error("icmp 1.1.1.1 > 2.2.2.2", "missing echo-request, echo-reply or type N after the destination", 24);
   expect_error("icmp 1.1.1.1 > 2.2.2.2 ping",
-               "expected echo-request, echo-reply or type N after the destination, got 'ping'", 24);
+               "expected echo-request, echo-reply or type N after the "
+               "destination, got 'ping'",
+               24);
   expect_error("icmp 1.1.1.1:1 > 2.2.2.2 echo-request", "bad IPv4 address: '1.1.1.1:1'", 6);
   expect_error("icmp 1.1.1.1 > 2.2.2.2 type", "missing value after 'type'", 24);
   expect_error("icmp 1.1.1.1 > 2.2.2.2 type 256", "type out of range: 256 (maximum 255)", 29);
@@ -192,13 +197,15 @@ TEST(GrammarTest, ErrorsNameTheColumn) {
 TEST(GrammarTest, PrintsCanonicalText) {
   for (std::string_view text : {
            "tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S",
-           "tcp 198.51.100.10:40000 > 203.0.113.4:80 flags SA seq 5 ack 1001 win 1000 ttl 63 df payload 10",
+           "tcp 198.51.100.10:40000 > 203.0.113.4:80 flags SA seq 5 ack 1001 "
+           "win 1000 ttl 63 df payload 10",
            "tcp 0.0.0.0:0 > 255.255.255.255:65535",
            "udp 198.51.100.10:5000 > 203.0.113.4:53 payload 12",
            "icmp 198.51.100.10 > 203.0.113.4 echo-request",
            "icmp 198.51.100.10 > 203.0.113.4 echo-reply id 300 seq 2 payload 0",
            "icmp 198.51.100.10 > 203.0.113.4 type 11",
-           "icmp 198.51.100.10 > 203.0.113.4 type 3 code 13 tos 192 ipid 0 payload 4",
+           "icmp 198.51.100.10 > 203.0.113.4 type 3 code 13 tos 192 ipid 0 "
+           "payload 4",
        }) {
     auto p = parse_packet(text);
     ASSERT_TRUE(p) << text;
@@ -229,6 +236,71 @@ TEST(GrammarTest, RoundTripProperty) {
     Packet q = build_packet(*back);
     ASSERT_TRUE(std::equal(p.data().begin(), p.data().end(), q.data().begin(), q.data().end())) << text;
   }
+}
+
+TEST(GrammarTest, SctpRoundTripProperty) {
+  std::mt19937 rng(132);
+  int sctp = 0;
+  for (int i = 0; i < 3000; ++i) {
+    PacketSpec s = testing::random_spec(rng, 300, true);
+    if (s.kind != SpecKind::Sctp) continue;
+    ++sctp;
+    std::string text = format_spec(s);
+    auto back = parse_packet_spec(text);
+    ASSERT_TRUE(back) << text << ": " << back.error().message;
+    ASSERT_EQ(*back, s) << text;
+    Packet p = build_packet(s);
+    auto from_bytes = spec_from_packet(p.ip());
+    ASSERT_TRUE(from_bytes) << text << ": " << from_bytes.error().message;
+    ASSERT_EQ(*from_bytes, s) << text;
+  }
+  EXPECT_GT(sctp, 400);
+}
+
+TEST(GrammarTest, SctpChunksAndChecksum) {
+  PacketSpec d = parse_ok("sctp 198.51.100.10:5000 > 203.0.113.4:38412");
+  EXPECT_EQ(d.kind, SpecKind::Sctp);
+  ASSERT_EQ(d.nchunks, 1);
+  EXPECT_EQ(d.chunk_type[0], sctp_cid::kData);
+  // 20 IP + 12 common header + a DATA chunk of 16 bytes.
+  EXPECT_EQ(packet_length(d), 48u);
+
+  auto p = parse_packet(
+      "sctp 1.2.3.4:1 > 5.6.7.8:2 vtag 0x01020304 chunks "
+      "INIT,ABORT:T init-tag 7");
+  ASSERT_TRUE(p);
+  auto l4 = p->ip().payload();
+  ASSERT_EQ(l4.size(), 12u + 20 + 4);
+  EXPECT_EQ(l4[4], 1);
+  EXPECT_EQ(l4[7], 4);
+  EXPECT_EQ(l4[12], sctp_cid::kInit);
+  EXPECT_EQ(load16(l4.data() + 14), 20);
+  EXPECT_EQ(load32(l4.data() + 16), 7u);  // initiate tag
+  EXPECT_EQ(l4[32], sctp_cid::kAbort);
+  EXPECT_EQ(l4[33], kSctpChunkFlagT);
+  EXPECT_TRUE(sctp_checksum_ok(l4));
+  std::vector<uint8_t> copy(l4.begin(), l4.end());
+  copy[20] ^= 1;
+  EXPECT_FALSE(sctp_checksum_ok(copy));
+
+  // RFC 3720 B.4: 32 bytes of zeros have CRC32c 0x8a9136aa, stored
+  // least significant byte first as sctp_compute_cksum stores it.
+  std::vector<uint8_t> zeros(32, 0);
+  EXPECT_EQ(sctp_crc32c(zeros), 0x8a9136aau);
+  sctp_fill_checksum(zeros);
+  EXPECT_EQ(zeros[8], 0xaa);
+  EXPECT_EQ(zeros[11], 0x8a);
+
+  expect_error("sctp 1.2.3.4:1 > 5.6.7.8:2 chunks INIT,BOGUS",
+               "unknown SCTP chunk 'BOGUS' (a name such as DATA, INIT, "
+               "INIT_ACK, SACK, HEARTBEAT, ABORT, SHUTDOWN, COOKIE_ECHO, or a "
+               "type number)",
+               40);
+  expect_error("sctp 1.2.3.4:1 > 5.6.7.8:2 chunks INIT payload 4",
+               "payload is the user data of a DATA chunk: this packet has none", 1);
+  expect_error("sctp 1.2.3.4:1 > 5.6.7.8:2 flags S", "'flags' is not an option of sctp packets", 28);
+  EXPECT_EQ(*format_packet(parse_packet("sctp 1.2.3.4:1 > 5.6.7.8:2 chunks 6:T,14")->ip()),
+            "sctp 1.2.3.4:1 > 5.6.7.8:2 chunks ABORT:T,SHUTDOWN_COMPLETE");
 }
 
 TEST(GrammarTest, UnprintablePacketsSayWhy) {
@@ -289,7 +361,8 @@ TEST(GrammarTest, Fragments) {
   EXPECT_TRUE(pa.ip().checksum_ok());
   EXPECT_TRUE(pb.ip().checksum_ok());
   auto wd = w.data(), ad = pa.data(), bd = pb.data();
-  EXPECT_TRUE(std::equal(ad.begin() + 20, ad.end(), wd.begin() + 20));  // the UDP header and checksum
+  EXPECT_TRUE(std::equal(ad.begin() + 20, ad.end(),
+                         wd.begin() + 20));  // the UDP header and checksum
   EXPECT_TRUE(std::equal(bd.begin() + 20, bd.end(), wd.begin() + 44));
   EXPECT_EQ(format_spec(a), "udp 198.51.100.10:5000 > 203.0.113.20:9 ipid 7 payload 40 frag 0+24 mf");
   EXPECT_EQ(format_spec(b), "udp 198.51.100.10:5000 > 203.0.113.20:9 ipid 7 payload 40 frag 24");

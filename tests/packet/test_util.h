@@ -2,20 +2,22 @@
 // well-formed packet specs, so property tests are reproducible.
 #pragma once
 
+#include <algorithm>
 #include <random>
 
 #include "packet/grammar.h"
 
 namespace nfemu::packet::testing {
 
-inline PacketSpec random_spec(std::mt19937& rng, uint32_t max_payload = 300) {
+// with_sctp: SCTP packets too (callers that predate them keep their mix).
+inline PacketSpec random_spec(std::mt19937 &rng, uint32_t max_payload = 300, bool with_sctp = false) {
   auto u = [&](uint64_t lo, uint64_t hi) { return std::uniform_int_distribution<uint64_t>(lo, hi)(rng); };
-  auto kind = static_cast<SpecKind>(u(0, 3));
+  auto kind = static_cast<SpecKind>(u(0, with_sctp ? 4 : 3));
   PacketSpec s = default_spec(kind);
   s.src = static_cast<uint32_t>(u(0, UINT32_MAX));
   s.dst = static_cast<uint32_t>(u(0, UINT32_MAX));
   // Half of the fields keep their defaults so printing exercises both paths.
-  auto maybe = [&](auto& field, uint64_t hi) {
+  auto maybe = [&](auto &field, uint64_t hi) {
     if (u(0, 1)) field = static_cast<std::remove_reference_t<decltype(field)>>(u(0, hi));
   };
   maybe(s.ttl, 255);
@@ -46,6 +48,24 @@ inline PacketSpec random_spec(std::mt19937& rng, uint32_t max_payload = 300) {
       if (s.icmp_type == icmp_type::kEcho || s.icmp_type == icmp_type::kEchoReply) s.icmp_type = 3;
       maybe(s.icmp_code, 255);
       break;
+    case SpecKind::Sctp: {
+      s.sport = static_cast<uint16_t>(u(0, 65535));
+      s.dport = static_cast<uint16_t>(u(0, 65535));
+      maybe(s.vtag, UINT32_MAX);
+      maybe(s.init_tag, UINT32_MAX);
+      s.nchunks = static_cast<uint8_t>(u(1, 4));
+      bool data = false;
+      for (size_t k = 0; k < s.nchunks; ++k) {
+        s.chunk_type[k] = static_cast<uint8_t>(u(0, 3) ? u(0, 14) : u(0, 255));
+        s.chunk_flags[k] = static_cast<uint8_t>(u(0, 1));
+        data = data || s.chunk_type[k] == 0;
+      }
+      if (!data) s.payload = 0;
+      if (std::none_of(s.chunk_type.begin(), s.chunk_type.begin() + s.nchunks,
+                       [](uint8_t t) { return t == 1 || t == 2; }))
+        s.init_tag = 1;
+      break;
+    }
   }
   return s;
 }
