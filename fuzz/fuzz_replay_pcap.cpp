@@ -22,6 +22,7 @@ constexpr std::string_view kScenario = R"(
 sysctl = { "net.ipv4.ip_forward" = 1 }
 iptables = [
   "-t nat -A PREROUTING -i wan -p tcp --dport 8080 -j DNAT --to-destination 198.51.100.10:80",
+  "-t nat -A PREROUTING -i wan -p sctp --dport 3868 -j DNAT --to-destination 198.51.100.10:38412",
   "-A FORWARD -p tcp --dport 23 -j REJECT --reject-with tcp-reset",
   "-A FORWARD -p udp -j LOG --log-prefix 'udp: '",
   "-A FORWARD -m conntrack --ctstate INVALID -j DROP",

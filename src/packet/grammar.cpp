@@ -676,7 +676,7 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
           return fail("SCTP chunks the grammar cannot write");
         const uint8_t* c = l4.data() + at;
         const size_t clen = load16(c + 2);
-        if (clen < kSctpChunkHeader) return fail("SCTP chunks the grammar cannot write");
+        if (clen < kSctpChunkHeader || clen > l4.size() - at) return fail("SCTP chunks the grammar cannot write");
         s.chunk_type[s.nchunks] = c[0];
         s.chunk_flags[s.nchunks] = c[1];
         ++s.nchunks;

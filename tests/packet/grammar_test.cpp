@@ -299,6 +299,12 @@ TEST(GrammarTest, SctpChunksAndChecksum) {
   expect_error("sctp 1.2.3.4:1 > 5.6.7.8:2 chunks INIT payload 4",
                "payload is the user data of a DATA chunk: this packet has none", 1);
   expect_error("sctp 1.2.3.4:1 > 5.6.7.8:2 flags S", "'flags' is not an option of sctp packets", 28);
+  // A chunk longer than the packet (found by fuzz_packet: read past the end).
+  auto cut = parse_packet("sctp 1.2.3.4:1 > 5.6.7.8:2 chunks INIT");
+  store16(cut->ip().payload().data() + 14, 200);
+  sctp_fill_checksum(cut->ip().payload());
+  EXPECT_EQ(format_packet(cut->ip()).error().message,
+            "not expressible in the packet grammar: SCTP chunks the grammar cannot write");
   EXPECT_EQ(*format_packet(parse_packet("sctp 1.2.3.4:1 > 5.6.7.8:2 chunks 6:T,14")->ip()),
             "sctp 1.2.3.4:1 > 5.6.7.8:2 chunks ABORT:T,SHUTDOWN_COMPLETE");
 }
