@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "conntrack/conntrack.h"
+#include "log/conntrack_text.h"
 #include "net/host_setup.h"
 #include "packet/bytes.h"
 #include "packet/grammar.h"
@@ -57,17 +58,6 @@ struct Sll2 {
 // `d` holds at least kSll2Header bytes.
 [[gnu::always_inline]] inline Sll2 sll2_header(std::span<const uint8_t> d) {
   return {load16(d.data()), packet::load32(d.data() + 4), d[10], d[11], d.data() + 12};
-}
-
-std::string_view proto_name(uint8_t p) {
-  switch (p) {
-    case 1: return "icmp";
-    case 6: return "tcp";
-    case 17: return "udp";
-    case 47: return "gre";
-    case 136: return "udplite";
-    default: return "unknown";
-  }
 }
 
 // What became of one replayed frame on one host, compared by --diff.
@@ -215,7 +205,7 @@ class HostRun : private stack::PathObserver {
     collect_events();
     std::vector<std::string> table;
     for (const auto& v : ct.dump(now_ns)) {
-      std::string state(proto_name(v.orig.proto));
+      std::string state(log::ct_proto_name(v.orig.proto));
       if (v.has_tcp_state) state += fmt::format(" {}", conntrack::to_string(v.tcp_state));
       if (v.has_sctp_state) state += fmt::format(" {}", conntrack::to_string(v.sctp_state));
       if (v.status & conntrack::status::kAssured) state += " [ASSURED]";
