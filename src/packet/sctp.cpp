@@ -23,7 +23,7 @@ struct Named {
   uint8_t type;
   std::string_view name;
 };
-// libxt_sctp's sctp_chunk_names, the ones a packet of the grammar may carry.
+// libxt_sctp's sctp_chunk_names (the packet grammar's chunk names).
 constexpr Named kNames[] = {
     {sctp_cid::kData, "DATA"},
     {sctp_cid::kInit, "INIT"},
@@ -40,9 +40,13 @@ constexpr Named kNames[] = {
     {sctp_cid::kEcne, "ECN_ECNE"},
     {sctp_cid::kCwr, "ECN_CWR"},
     {sctp_cid::kShutdownComplete, "SHUTDOWN_COMPLETE"},
+    {sctp_cid::kIData, "I_DATA"},
+    {sctp_cid::kReconf, "RE_CONFIG"},
+    {sctp_cid::kPadding, "PAD"},
     {sctp_cid::kAsconf, "ASCONF"},
     {sctp_cid::kAsconfAck, "ASCONF_ACK"},
     {sctp_cid::kForwardTsn, "FORWARD_TSN"},
+    {sctp_cid::kIForwardTsn, "I_FORWARD_TSN"},
 };
 
 }  // namespace
