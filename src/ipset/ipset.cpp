@@ -242,9 +242,10 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
       has_range = true;
     } else if (o == "comment") {
       s.comment = true;
-    } else if (o == "counters" || o == "skbinfo") {
-      // Only the set match's --packets/--bytes options and SET --map-set
-      // read them, and both are "not evaluated yet" in nfemu.
+    } else if (o == "counters") {
+      s.counters = true;
+    } else if (o == "skbinfo") {
+      // Only SET --map-set reads it, and that is "not evaluated yet".
     } else {
       return make_error(fmt::format("unknown or unmodelled create option `{}'", o));
     }
@@ -277,9 +278,15 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
       if (!s.comment) return make_error("comment cannot be used: set was created without comment support");
       if (i + 1 >= w.size()) return make_error("option `comment' needs a value");
       proto_elem.comment = w[++i];
-    } else if (o == "packets" || o == "bytes" || o == "skbmark" || o == "skbprio" || o == "skbqueue") {
+    } else if (o == "packets" || o == "bytes") {
+      if (!s.counters) return make_error(fmt::format("{} cannot be used: set was created without counter support", o));
       if (i + 1 >= w.size()) return make_error(fmt::format("option `{}' needs a value", o));
-      ++i;  // extension values only the SET target and counter matches read
+      auto v = parse_uint(w[++i], UINT64_MAX);
+      if (!v) return make_error(fmt::format("`{}' is not a valid {} value", w[i], o));
+      (o == "packets" ? proto_elem.packets : proto_elem.bytes) = *v;
+    } else if (o == "skbmark" || o == "skbprio" || o == "skbqueue") {
+      if (i + 1 >= w.size()) return make_error(fmt::format("option `{}' needs a value", o));
+      ++i;  // only SET --map-set reads them
     } else {
       return make_error(fmt::format("unknown or unmodelled add option `{}'", o));
     }
@@ -396,7 +403,24 @@ std::optional<Element> Registry::packet_element(const Set& s, const packet::Pack
   return key;
 }
 
-TestResult Registry::test(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns) const {
+namespace {
+
+// ip_set_match_counter
+bool counter_holds(uint64_t have, const CounterMatch& m) {
+  switch (m.op) {
+    case CounterOp::None: return true;
+    case CounterOp::Eq: return have == m.value;
+    case CounterOp::Ne: return have != m.value;
+    case CounterOp::Lt: return have < m.value;
+    case CounterOp::Gt: return have > m.value;
+  }
+  return false;
+}
+
+}  // namespace
+
+TestResult Registry::test(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns,
+                          const TestOptions& opt) const {
   if (index >= sets_.size()) return TestResult::NoMatch;
   const Set& s = sets_[index];
   auto key = packet_element(s, pkt, dirs);
@@ -406,6 +430,14 @@ TestResult Registry::test(uint16_t index, const packet::Packet& pkt, Dirs dirs, 
     if (it == s.by_key.end()) return TestResult::NoMatch;
     const Element& e = s.elements[it->second];
     if (!alive(e, now_ns)) return TestResult::NoMatch;
+    if (s.counters) {
+      // ip_set_match_extensions: counted first (skb->len bytes), then compared.
+      if (opt.update_counters) {
+        ++e.packets;
+        e.bytes += pkt.size();
+      }
+      if (!counter_holds(e.packets, opt.packets) || !counter_holds(e.bytes, opt.bytes)) return TestResult::NoMatch;
+    }
     return e.nomatch ? TestResult::NoMatchEntry : TestResult::Match;
   };
   if (!has_prefixes(s.type)) return found(*key);
@@ -432,11 +464,19 @@ bool Registry::add(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_
     uint32_t t = timeout.value_or(*s.timeout);
     e->expires_ns = t ? now_ns + uint64_t{t} * kNsPerSec : 0;
   }
+  // ip_set_init_counter: an element the target adds (or overwrites) has
+  // counted the packet that added it.
+  if (s.counters) {
+    e->packets = 1;
+    e->bytes = pkt.size();
+  }
   if (auto it = s.by_key.find(element_key(*e)); it != s.by_key.end()) {
     Element& old = s.elements[it->second];
     if (!exist && alive(old, now_ns)) return false;  // IPSET_ERR_EXIST
     old.expires_ns = e->expires_ns;
     old.nomatch = false;
+    old.packets = e->packets;
+    old.bytes = e->bytes;
     return true;
   }
   if (s.elements.size() >= s.maxelem) return false;  // IPSET_ERR_HASH_FULL

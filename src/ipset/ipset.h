@@ -10,10 +10,12 @@
 //
 // Types: hash:ip (with netmask), hash:net and hash:net,port (with nomatch
 // entries), hash:ip,port and bitmap:port, family inet. Entries may have a timeout, counted on the
-// virtual clock from the time the set was loaded (0). Other types, inet6,
-// and the counters/skbinfo extensions are refused with a message that
-// says so; hashsize, bucketsize, initval and comment only change what the
-// kernel prints, never a match.
+// virtual clock from the time the set was loaded (0). Sets created with
+// `counters` count each element's packets and bytes as the set match
+// tests them (and compare them, --packets-gt ...). Other types and inet6
+// are refused with a message that says so; skbinfo is read but its values
+// are not (SET --map-set is not evaluated); hashsize, bucketsize, initval
+// and comment only change what the kernel prints, never a match.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +43,9 @@ struct Element {
   uint16_t port = 0;  // hash:ip,port (ICMP: type << 8 | code)
   bool nomatch = false;
   uint64_t expires_ns = 0;  // 0: never
+  // The counters extension (Set::counters): statistics a test updates,
+  // hence mutable, as rule counters are to a const walk.
+  mutable uint64_t packets = 0, bytes = 0;
   std::string comment;      // printed back by save, never matched
 };
 
@@ -57,6 +62,7 @@ struct Set {
   std::optional<uint32_t> timeout;   // the set's default timeout (seconds); set: timeouts allowed
   uint32_t hashsize = 1024, maxelem = 65536;
   bool comment = false;
+  bool counters = false;             // the counters extension
   std::vector<Element> elements;     // in insertion order
   std::vector<uint8_t> cidrs;        // hash:net: the prefix lengths in use, longest first
   std::unordered_map<uint64_t, uint32_t> by_key;  // element_key -> index in elements
@@ -71,6 +77,17 @@ struct Dirs {
 
 enum class TestResult : uint8_t { NoMatch, Match, NoMatchEntry };
 
+// The set match's counter options (IPSET_COUNTER_*, --packets-gt ...).
+enum class CounterOp : uint8_t { None, Eq, Ne, Lt, Gt };
+struct CounterMatch {
+  CounterOp op = CounterOp::None;
+  uint64_t value = 0;
+};
+struct TestOptions {
+  CounterMatch packets, bytes;
+  bool update_counters = true;  // ! --update-counters: false
+};
+
 class Registry {
  public:
   // `ipset restore` input (or `ipset save` output): create, add, and the
@@ -82,8 +99,12 @@ class Registry {
   size_t size() const { return sets_.size(); }
   // ip_set_test's kadt for one packet: NoMatchEntry when the element found
   // is a nomatch entry (hash:net), which --return-nomatch turns into a
-  // match. Expired entries are absent.
-  TestResult test(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns) const;
+  // match. Expired entries are absent. In a set with counters, the element
+  // found first counts the packet (unless opt says not to), then must
+  // satisfy opt's comparisons, else the test goes on to the next prefix
+  // (ip_set_match_extensions).
+  TestResult test(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns,
+                  const TestOptions& opt = {}) const;
   // The SET target (ip_set_add / ip_set_del with the packet's element).
   // timeout: --timeout, else the set's default; an existing live element
   // is refreshed only with exist (--exist). False when nothing changed

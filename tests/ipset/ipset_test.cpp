@@ -74,6 +74,40 @@ TEST(IpsetTest, HashNetLongestPrefixAndNomatch) {
   EXPECT_EQ(to("192.0.2.25"), TestResult::NoMatch);
 }
 
+// The counters extension, as tests/scenarios/ipset-counters checks it on
+// the kernel: counted first, then compared; a hash:net element failing the
+// comparison leaves the test to a shorter prefix.
+TEST(IpsetTest, CountersAreCountedThenCompared) {
+  Registry r;
+  ASSERT_TRUE(r.restore("create c hash:ip counters\n"
+                        "add c 192.0.2.8 packets 5 bytes 1000\n"
+                        "create n hash:net counters\n"
+                        "add n 203.0.113.0/24\n"
+                        "add n 203.0.113.0/28\n"));
+  const uint16_t c = *r.find("c"), n = *r.find("n");
+  EXPECT_EQ(r.set(c).elements[0].packets, 5u);
+  EXPECT_EQ(r.set(c).elements[0].bytes, 1000u);
+  auto p = pkt("udp 192.0.2.8:1 > 203.0.113.5:2 payload 72");  // 100 bytes
+  const TestOptions gt6{.packets = {CounterOp::Gt, 6}};
+  EXPECT_EQ(r.test(c, p, {.src_bits = 1}, 0, gt6), TestResult::NoMatch);  // 6 after counting
+  EXPECT_EQ(r.test(c, p, {.src_bits = 1}, 0, gt6), TestResult::Match);    // 7
+  EXPECT_EQ(r.test(c, p, {.src_bits = 1}, 0, {.bytes = {CounterOp::Eq, 1200}, .update_counters = false}),
+            TestResult::Match);
+  EXPECT_EQ(r.set(c).elements[0].packets, 7u);
+  // n: the /28 counts 1, 2, 3; at 3 it fails --packets-lt 3 and the /24
+  // (count 1) answers.
+  const TestOptions lt3{.packets = {CounterOp::Lt, 3}};
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(r.test(n, p, {}, 0, lt3), TestResult::Match);
+  EXPECT_EQ(r.set(n).elements[0].packets, 1u);  // the /24
+  EXPECT_EQ(r.set(n).elements[1].packets, 3u);  // the /28
+  EXPECT_EQ(restore_error("create a hash:ip\nadd a 192.0.2.1 packets 3\n"),
+            "sets:2:1: error: packets cannot be used: set was created without counter support");
+  // A set without counters compares nothing.
+  Registry plain;
+  ASSERT_TRUE(plain.restore("create p hash:ip\nadd p 192.0.2.8\n"));
+  EXPECT_EQ(plain.test(0, p, {.src_bits = 1}, 0, gt6), TestResult::Match);
+}
+
 TEST(IpsetTest, HashIpPortNeedsTwoDimensions) {
   Registry r;
   ASSERT_TRUE(r.restore("create svc hash:ip,port\n"

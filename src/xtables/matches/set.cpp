@@ -5,9 +5,11 @@
 // set's index in the current network namespace and stops with
 // "Set NAME doesn't exist." when there is none, before even reading DIRS.
 // nfemu asks the namespace's ipset::Registry (the scenario's `ipset`
-// lines) the same way. The test is ip_set_test's (ipset/ipset.h); the
-// element counters (--packets-*, --bytes-*) are not modelled, so a rule
-// that compares them is "not evaluated yet".
+// lines) the same way. The test is ip_set_test's (ipset/ipset.h): in a
+// set created with `counters` it counts the packet in the element it
+// finds (unless ! --update-counters) and then compares that element's
+// counts with --packets-* and --bytes-*; in a set without them those
+// options compare nothing.
 #include <fmt/format.h>
 
 #include <optional>
@@ -24,12 +26,8 @@ namespace {
 
 constexpr size_t kMaxNameLen = 32;  // IPSET_MAXNAMELEN, with the NUL
 
-enum class CounterOp : uint8_t { None, Eq, Ne, Lt, Gt };
-
-struct Counter {
-  CounterOp op = CounterOp::None;
-  uint64_t value = 0;
-};
+using ipset::CounterOp;
+using Counter = ipset::CounterMatch;
 
 class SetMatch : public MatchBase<SetMatch> {
  public:
@@ -89,7 +87,7 @@ class SetMatch : public MatchBase<SetMatch> {
     return {};
   }
 
-  bool can_evaluate() const override { return packets_.op == CounterOp::None && bytes_.op == CounterOp::None; }
+  bool can_evaluate() const override { return true; }
 
   // set_match_v4 / match_set: ip_set_test in the host's namespace, the
   // result inverted by `!`. --return-nomatch makes a nomatch element a
@@ -100,7 +98,8 @@ class SetMatch : public MatchBase<SetMatch> {
     const ipset::Registry* sets = ctx.effects ? ctx.effects->ipsets() : nullptr;
     bool member = false;
     if (sets && index_ < sets->size() && sets->set(index_).name == set_name_) {
-      auto r = sets->test(index_, ctx.pkt, {.src_bits = dirs_.src_bits(), .dim = dirs_.dim}, ctx.now_ns);
+      auto r = sets->test(index_, ctx.pkt, {.src_bits = dirs_.src_bits(), .dim = dirs_.dim}, ctx.now_ns,
+                          {.packets = packets_, .bytes = bytes_, .update_counters = !skip_counter_update_});
       // Only a type with nomatch elements (IPSET_TYPE_NOMATCH) inverts.
       bool inverts = return_nomatch_ && ipset::has_prefixes(sets->set(index_).type);
       member = inverts ? r == ipset::TestResult::NoMatchEntry : r == ipset::TestResult::Match;
