@@ -245,7 +245,7 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
     } else if (o == "counters") {
       s.counters = true;
     } else if (o == "skbinfo") {
-      // Only SET --map-set reads it, and that is "not evaluated yet".
+      s.skbinfo = true;
     } else {
       return make_error(fmt::format("unknown or unmodelled create option `{}'", o));
     }
@@ -255,6 +255,47 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
   sets_.push_back(std::move(s));
   return {};
 }
+
+namespace {
+
+// libipset's skbmark (VALUE[/MASK], the mask all ones when absent),
+// skbprio (MAJOR:MINOR, both hexadecimal as tc writes them) and skbqueue.
+Result<void> parse_skbinfo(std::string_view opt, std::string_view text, SkbInfo& info) {
+  auto bad = [&] { return make_error(fmt::format("`{}' is not a valid {} value", text, opt)); };
+  if (opt == "skbmark") {
+    size_t slash = text.find('/');
+    auto v = parse_uint(text.substr(0, slash), UINT32_MAX);
+    auto m = slash == std::string_view::npos ? std::optional<uint64_t>(UINT32_MAX)
+                                             : parse_uint(text.substr(slash + 1), UINT32_MAX);
+    if (!v || !m) return bad();
+    info.mark = static_cast<uint32_t>(*v);
+    info.mark_mask = static_cast<uint32_t>(*m);
+  } else if (opt == "skbprio") {
+    size_t colon = text.find(':');
+    if (colon == std::string_view::npos) return bad();
+    auto hex = [](std::string_view h) -> std::optional<uint32_t> {
+      if (h.empty() || h.size() > 4) return std::nullopt;
+      uint32_t v = 0;
+      for (char ch : h) {
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                                  : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        if (d < 0) return std::nullopt;
+        v = v << 4 | static_cast<uint32_t>(d);
+      }
+      return v;
+    };
+    auto major = hex(text.substr(0, colon)), minor = hex(text.substr(colon + 1));
+    if (!major || !minor) return bad();
+    info.prio = *major << 16 | *minor;
+  } else {
+    auto q = parse_uint(text, UINT16_MAX);
+    if (!q) return bad();
+    info.queue = static_cast<uint16_t>(*q);
+  }
+  return {};
+}
+
+}  // namespace
 
 Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
   if (w.size() < 3) return make_error("add needs a set name and an element, as `add f2b 192.0.2.7'");
@@ -285,8 +326,9 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
       if (!v) return make_error(fmt::format("`{}' is not a valid {} value", w[i], o));
       (o == "packets" ? proto_elem.packets : proto_elem.bytes) = *v;
     } else if (o == "skbmark" || o == "skbprio" || o == "skbqueue") {
+      if (!s.skbinfo) return make_error(fmt::format("{} cannot be used: set was created without skbinfo support", o));
       if (i + 1 >= w.size()) return make_error(fmt::format("option `{}' needs a value", o));
-      ++i;  // only SET --map-set reads them
+      if (auto r = parse_skbinfo(o, w[++i], proto_elem.skbinfo); !r) return r.error();
     } else {
       return make_error(fmt::format("unknown or unmodelled add option `{}'", o));
     }
@@ -438,6 +480,7 @@ TestResult Registry::test(uint16_t index, const packet::Packet& pkt, Dirs dirs, 
       }
       if (!counter_holds(e.packets, opt.packets) || !counter_holds(e.bytes, opt.bytes)) return TestResult::NoMatch;
     }
+    if (s.skbinfo && opt.skbinfo_out) *opt.skbinfo_out = e.skbinfo;
     return e.nomatch ? TestResult::NoMatchEntry : TestResult::Match;
   };
   if (!has_prefixes(s.type)) return found(*key);

@@ -12,10 +12,11 @@
 // entries), hash:ip,port and bitmap:port, family inet. Entries may have a timeout, counted on the
 // virtual clock from the time the set was loaded (0). Sets created with
 // `counters` count each element's packets and bytes as the set match
-// tests them (and compare them, --packets-gt ...). Other types and inet6
-// are refused with a message that says so; skbinfo is read but its values
-// are not (SET --map-set is not evaluated); hashsize, bucketsize, initval
-// and comment only change what the kernel prints, never a match.
+// tests them (and compare them, --packets-gt ...); sets created with
+// `skbinfo` give SET --map-set each element's mark, priority and queue.
+// Other types and inet6 are refused with a message that says so;
+// hashsize, bucketsize, initval and comment only change what the kernel
+// prints, never a match.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +37,14 @@ enum class Type : uint8_t { HashIp, HashNet, HashIpPort, HashNetPort, BitmapPort
 // entries (IPSET_TYPE_NOMATCH).
 inline bool has_prefixes(Type t) { return t == Type::HashNet || t == Type::HashNetPort; }
 
+// The skbinfo extension: what SET --map-set writes into the packet (the
+// mark as (mark & ~mark_mask) ^ mark_value).
+struct SkbInfo {
+  uint32_t mark = 0, mark_mask = 0;
+  uint32_t prio = 0;
+  uint16_t queue = 0;
+};
+
 struct Element {
   uint32_t addr = 0;  // host order, masked to the entry's prefix
   uint8_t cidr = 32;  // hash:net's prefix length
@@ -46,6 +55,7 @@ struct Element {
   // The counters extension (Set::counters): statistics a test updates,
   // hence mutable, as rule counters are to a const walk.
   mutable uint64_t packets = 0, bytes = 0;
+  SkbInfo skbinfo;
   std::string comment;      // printed back by save, never matched
 };
 
@@ -63,6 +73,7 @@ struct Set {
   uint32_t hashsize = 1024, maxelem = 65536;
   bool comment = false;
   bool counters = false;             // the counters extension
+  bool skbinfo = false;              // the skbinfo extension
   std::vector<Element> elements;     // in insertion order
   std::vector<uint8_t> cidrs;        // hash:net: the prefix lengths in use, longest first
   std::unordered_map<uint64_t, uint32_t> by_key;  // element_key -> index in elements
@@ -86,6 +97,7 @@ struct CounterMatch {
 struct TestOptions {
   CounterMatch packets, bytes;
   bool update_counters = true;  // ! --update-counters: false
+  SkbInfo* skbinfo_out = nullptr;  // set: the found element's skbinfo (sets with skbinfo)
 };
 
 class Registry {

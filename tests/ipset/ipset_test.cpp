@@ -242,6 +242,40 @@ TEST(IpsetTest, SetTargetSavesAsIptables) {
   EXPECT_EQ(twice.error().message, "--add-set can be specified only once");
 }
 
+// SET --map-set: its kernel checks (set_target_v3_checkentry) and the
+// skbinfo values an element gives (tests/scenarios/ipset-map-set checks
+// the mapping on the kernel).
+TEST(IpsetTest, MapSetChecksAndSkbinfo) {
+  Registry sets;
+  ASSERT_TRUE(sets.restore("create m hash:ip skbinfo\n"
+                           "add m 192.0.2.7 skbmark 0x10/0xff skbprio 1:a skbqueue 2\n"
+                           "add m 192.0.2.8 skbmark 7\n"));
+  const auto& e = sets.set(0).elements;
+  EXPECT_EQ(e[0].skbinfo.mark, 0x10u);
+  EXPECT_EQ(e[0].skbinfo.mark_mask, 0xffu);
+  EXPECT_EQ(e[0].skbinfo.prio, 0x1000au);
+  EXPECT_EQ(e[0].skbinfo.queue, 2u);
+  EXPECT_EQ(e[1].skbinfo.mark_mask, 0xffffffffu);
+  SkbInfo got;
+  EXPECT_EQ(sets.test(0, pkt("udp 192.0.2.7:1 > 100.64.0.1:2"), {.src_bits = 1}, 0, {.skbinfo_out = &got}),
+            TestResult::Match);
+  EXPECT_EQ(got.mark, 0x10u);
+  EXPECT_EQ(restore_error("create a hash:ip\nadd a 192.0.2.1 skbmark 1\n"),
+            "sets:2:1: error: skbmark cannot be used: set was created without skbinfo support");
+  EXPECT_EQ(restore_error("create a hash:ip skbinfo\nadd a 192.0.2.1 skbprio 12\n"),
+            "sets:2:1: error: `12' is not a valid skbprio value");
+  auto load = [&](std::string_view rules) {
+    xt::Ruleset rs;
+    auto r = ruleset::restore(rules, rs, {.sets = &sets});
+    return r ? std::string("OK") : r.error().message;
+  };
+  EXPECT_EQ(load("*mangle\n-A FORWARD -j SET --map-set m src --map-mark --map-prio\nCOMMIT\n"), "OK");
+  EXPECT_NE(load("*filter\n-A FORWARD -j SET --map-set m src --map-mark\nCOMMIT\n").find("only usable from mangle"),
+            std::string::npos);
+  EXPECT_NE(load("*mangle\n-A PREROUTING -j SET --map-set m src --map-prio\nCOMMIT\n").find("prio or/and queue"),
+            std::string::npos);
+}
+
 // The set match through a host: iptables binds the name when it parses
 // (a missing set is the kernel tools' error), the host tests each packet.
 TEST(IpsetTest, SetMatchThroughAHost) {

@@ -4,8 +4,8 @@
 // iptables looks each set name up in the namespace while it parses the
 // option ("Set NAME doesn't exist."); nfemu asks the host's
 // ipset::Registry (ParseContext::sets). --add-set and --del-set change the
-// host's sets as set_target_v3 does (ipset/ipset.h); --map-set is "not
-// evaluated yet". iptables 1.8.9 saves " --add-set NAME src,dst --exist
+// host's sets as set_target_v3 does (ipset/ipset.h); --map-set writes an
+// element's skbinfo into the packet. iptables 1.8.9 saves " --add-set NAME src,dst --exist
 // --timeout N --del-set NAME dir --map-set NAME dir --map-mark --map-prio
 // --map-queue", each part only when given.
 #include <fmt/format.h>
@@ -89,9 +89,21 @@ class SetTarget : public TargetBase<SetTarget> {
     return {};
   }
 
-  bool can_evaluate() const override { return !(flags_ & kMap); }
+  // set_target_v3_checkentry: mapping only in mangle; priority and queue
+  // only where the packet is routed already.
+  Result<void> check(const CheckContext& ctx) const override {
+    if (!(flags_ & kMap)) return {};
+    if (ctx.table != TableId::Mangle) return make_error("xt_set: --map-set only usable from mangle table");
+    constexpr HookMask kRouted = hook_bit(Hook::Forward) | hook_bit(Hook::LocalOut) | hook_bit(Hook::PostRouting);
+    if ((flags_ & (kMapPrio | kMapQueue)) && (ctx.hooks & ~kRouted) != 0)
+      return make_error("xt_set: mapping of prio or/and queue is allowed only from OUTPUT/FORWARD/POSTROUTING chains");
+    return {};
+  }
 
-  // set_target_v3: add, then delete; the packet goes on (XT_CONTINUE).
+  bool can_evaluate() const override { return true; }
+
+  // set_target_v3: add, then delete, then map; the packet goes on
+  // (XT_CONTINUE).
   TargetVerdict evaluate(EvalContext& ctx) const override {
     ipset::Registry* sets = ctx.effects ? ctx.effects->ipsets() : nullptr;
     if (!sets) return TargetVerdict::Continue;
@@ -106,6 +118,19 @@ class SetTarget : public TargetBase<SetTarget> {
       sets->add(add_.index, ctx.pkt, dirs(add_), ctx.now_ns, timeout, flags_ & kExist);
     }
     if (bound(del_)) sets->del(del_.index, ctx.pkt, dirs(del_), ctx.now_ns);
+    if (bound(map_)) {
+      // match_set: a member (a nomatch entry is none) gives its skbinfo;
+      // the test counts the packet in a set with counters, as any test.
+      ipset::SkbInfo info;
+      auto r = sets->test(map_.index, ctx.pkt, dirs(map_), ctx.now_ns, {.skbinfo_out = &info});
+      // A set without skbinfo maps zeros: the mark stays (mask 0), the
+      // priority becomes 0.
+      if (r == ipset::TestResult::Match) {
+        if (flags_ & kMapMark) ctx.pkt.meta.mark = (ctx.pkt.meta.mark & ~info.mark_mask) ^ info.mark;
+        if (flags_ & kMapPrio) ctx.pkt.meta.priority = info.prio;
+        // --map-queue picks a transmit queue; nfemu's devices have one.
+      }
+    }
     return TargetVerdict::Continue;
   }
 
