@@ -965,6 +965,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     auto h = net::build_host(sc, static_cast<size_t>(hi));
     if (!h) return h.error();
     if (rules) (*h)->ruleset() = *rules;
+    (*h)->set_realtime_base_ns(base_us * 1000);
     (*h)->set_classifier(opts.linear ? stack::Host::Classifier::Linear : stack::Host::Classifier::Compiled);
     runs.push_back(std::make_unique<HostRun>(std::move(*h), std::move(label), base_us, opts.diff));
     if (!opts.out_dir.empty())

@@ -150,6 +150,10 @@ class Host {
 
   // The namespace's IP sets, which the set match tests.
   ipset::Registry& ipsets() { return ipsets_; }
+  // The wall clock at virtual time 0 (ns since the epoch), which the time
+  // match reads: a replay's first capture timestamp; 0 for `nfemu run`.
+  void set_realtime_base_ns(uint64_t ns) { realtime_base_ns_ = ns; }
+  uint64_t realtime_base_ns() const { return realtime_base_ns_; }
   const ipset::Registry& ipsets() const { return ipsets_; }
 
   // sysctls by their dotted name; unset ones read as the kernel default.
@@ -381,6 +385,7 @@ class Host {
   mutable size_t route_if_routes_ = 0, route_if_ifs_ = 0;
   Fib fib_;
   ipset::Registry ipsets_;
+  uint64_t realtime_base_ns_ = 0;
   xt::Ruleset ruleset_;
   Classifier classifier_ = Classifier::Compiled;
   std::array<std::optional<xt::CompiledTable>, xt::kNumTables> compiled_;  // by TableId, rebuilt when stale

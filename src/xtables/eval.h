@@ -73,6 +73,10 @@ class Effects {
   // The IP sets of the host's namespace (the set match tests them, the SET
   // target changes them); none by default.
   virtual ipset::Registry* ipsets() const { return nullptr; }
+  // The wall clock (CLOCK_REALTIME) at virtual time now_ns, which the time
+  // match reads: the host's real-time base plus now_ns (a replay's base is
+  // its capture's first timestamp); by default the virtual clock itself.
+  virtual uint64_t realtime_ns(uint64_t now_ns) const { return now_ns; }
 };
 
 struct EvalContext {

@@ -815,6 +815,30 @@ ReplaySummary summary_of(const scenario::Scenario& sc, const ReplayOptions& o) {
   return r ? std::move(*r) : ReplaySummary{};
 }
 
+// The time match reads the wall clock: a replay's is the capture's (its
+// first timestamp is the virtual clock's 0), so business hours are those
+// of the traffic, not of the machine replaying it.
+TEST(ReplayTest, TimeMatchSeesTheCapturesClock) {
+  TempDir d;
+  // Saturday 2026-11-28 15:11:00 UTC, then 17:11:00.
+  const uint64_t t0 = uint64_t{1'795'878'660} * 1'000'000;
+  write_pcap(d.file("wan.pcap"), {{t0, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:9")},
+                                  {t0 + 7'200'000'000, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:9")}});
+  auto sc = load(R"(
+[hosts.fw]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+iptables = ["-A FORWARD -m time --timestart 09:00 --timestop 17:00 --weekdays Sat --datestart 2026-01-01 -j DROP"]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+[hosts.fw.interfaces.lan]
+addresses = ["198.51.100.1/24"]
+)");
+  auto s = summary_of(sc, wan_replay(d));
+  ASSERT_EQ(s.hosts.size(), 1u);
+  EXPECT_EQ(s.hosts[0].dropped, 1u);  // 15:11 inside, 17:11 outside
+  EXPECT_EQ(s.hosts[0].forwarded, 1u);
+}
+
 // A capture taken on the sending host (checksum offload): its TCP and UDP
 // checksums do not verify, so conntrack finds each packet INVALID
 // (nf_conntrack_checksum=1) and nothing is NATed. The summary says so and

@@ -784,3 +784,63 @@ TEST(EvalHashlimit, RateMatchWindows) {
 
 }  // namespace
 }  // namespace nfemu::xt
+
+namespace nfemu::xt {
+namespace {
+
+// -m time at virtual wall-clock times (the kernel's time_mt; the cases
+// were checked live on 6.18 by the research notes: date ranges inclusive,
+// a wrapped day time matches both ends, --contiguous counts the part after
+// midnight as the day before).
+struct Clock : Effects {
+  uint64_t base_ns = 0;
+  unsigned addr_type(uint32_t, std::string_view) const override { return 0; }
+  void log(std::string_view, uint8_t, uint8_t, const packet::Packet&, Hook) override {}
+  uint64_t realtime_ns(uint64_t now_ns) const override { return base_ns + now_ns; }
+};
+
+TEST(EvalTime, DatesDayTimesAndDays) {
+  constexpr uint64_t kSec = 1'000'000'000;
+  Clock clock;
+  // Saturday 2026-11-28 15:11:00 UTC.
+  clock.base_ns = 1'795'878'660 * kSec;
+  const std::string_view q = "icmp 192.0.2.1 > 192.0.2.2 echo-request";
+  auto at = [&](std::string_view rule, int64_t offset_s = 0) {
+    Rules r(rule);
+    auto p = pkt(q);
+    return r.run(p, {.now_ns = static_cast<uint64_t>(offset_s * 1'000'000'000), .effects = &clock});
+  };
+  EXPECT_EQ(at("-m time --datestart 2000-01-01"), Out::Match);
+  EXPECT_EQ(at("-m time --datestop 2001-01-01"), Out::NoMatch);
+  EXPECT_EQ(at("-m time --weekdays Sat"), Out::Match);
+  EXPECT_EQ(at("-m time --weekdays Sun"), Out::NoMatch);
+  EXPECT_EQ(at("-m time ! --weekdays Sat"), Out::NoMatch);
+  EXPECT_EQ(at("-m time --monthdays 28"), Out::Match);
+  EXPECT_EQ(at("-m time ! --monthdays 28"), Out::NoMatch);
+  EXPECT_EQ(at("-m time --timestart 14:00 --timestop 16:59"), Out::Match);
+  EXPECT_EQ(at("-m time --timestart 16:00 --timestop 14:00"), Out::NoMatch);
+  EXPECT_EQ(at("-m time --timestart 15:00 --timestop 13:00"), Out::Match);
+  EXPECT_EQ(at("-m time --timestart 16:00 --timestop 15:59 --contiguous --weekdays Fri"), Out::Match);
+  EXPECT_EQ(at("-m time --timestart 16:00 --timestop 15:59 --contiguous --weekdays Sat"), Out::NoMatch);
+  EXPECT_EQ(at("-m time --timestart 16:00 --timestop 15:59 --weekdays Sat"), Out::Match);
+  EXPECT_EQ(at("-m time --timestart 16:00 --timestop 16:00"), Out::Match);  // start == stop: all day
+  EXPECT_EQ(at("-m time --monthdays 0"), Out::NoMatch);
+  EXPECT_EQ(at("-m time --kerneltz --weekdays Sat"), Out::Match);
+  // Inclusive bounds, to the second; the virtual clock moves the wall clock.
+  EXPECT_EQ(at("-m time --datestop 2026-11-28T15:11:00"), Out::Match);
+  EXPECT_EQ(at("-m time --datestop 2026-11-28T15:11:00", 1), Out::NoMatch);
+  EXPECT_EQ(at("-m time --datestart 2026-11-28T15:11:05", 4), Out::NoMatch);
+  EXPECT_EQ(at("-m time --datestart 2026-11-28T15:11:05", 5), Out::Match);
+  EXPECT_EQ(at("-m time --timestart 15:11:30 --timestop 15:12", 29), Out::NoMatch);
+  EXPECT_EQ(at("-m time --timestart 15:11:30 --timestop 15:12", 30), Out::Match);
+  // Past 2038-01-19T03:14:07 nothing matches the default date stop.
+  clock.base_ns = uint64_t{2'147'483'648} * kSec;
+  EXPECT_EQ(at("-m time"), Out::NoMatch);
+  // Without a real-time base (nfemu run), the wall clock is the virtual
+  // one: 1970-01-01 was a Thursday.
+  clock.base_ns = 0;
+  EXPECT_EQ(at("-m time --weekdays Thu --monthdays 1"), Out::Match);
+}
+
+}  // namespace
+}  // namespace nfemu::xt
