@@ -185,6 +185,10 @@ inline bool invert_tuple(const Tuple& t, Tuple* out) {
   return true;
 }
 
+// nf_ct_get_tuplepr for an IPv4 packet: its original-direction tuple, as
+// conntrack would build it (false: a fragment, or too short for one).
+bool packet_tuple(const Packet& pkt, Tuple* t);
+
 // enum tcp_conntrack; to_string gives the kernel's names ("SYN_SENT" ...).
 enum class TcpState : uint8_t {
   None, SynSent, SynRecv, Established, FinWait, CloseWait, LastAck, TimeWait, Close, SynSent2,

@@ -841,6 +841,12 @@ std::string_view error_lookup_tuple(std::span<const uint8_t> l4, Tuple* inv) {
 
 }  // namespace
 
+bool packet_tuple(const Packet& pkt, Tuple* t) {
+  ConstIpv4View ip = pkt.ip();
+  if (ip.frag_offset() != 0) return false;
+  return get_tuple(ip, ip.payload(), t);
+}
+
 std::shared_ptr<Entry> make_template(Zone zone, uint32_t ctmask) {
   auto t = std::make_shared<Entry>();
   t->zone = zone;

@@ -15,6 +15,10 @@
 #include "xtables/extension.h"
 #include "xtables/table.h"
 
+namespace nfemu::conntrack {
+class Table;
+}
+
 namespace nfemu::xt {
 
 struct EvalContext;
@@ -77,6 +81,9 @@ class Effects {
   // match reads: the host's real-time base plus now_ns (a replay's base is
   // its capture's first timestamp); by default the virtual clock itself.
   virtual uint64_t realtime_ns(uint64_t now_ns) const { return now_ns; }
+  // The namespace's connection table, which connlimit looks its counted
+  // connections up in (nf_conntrack_find_get); none by default.
+  virtual const conntrack::Table* conntrack_table() const { return nullptr; }
 };
 
 struct EvalContext {
