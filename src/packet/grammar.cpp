@@ -617,6 +617,14 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
   auto l4 = ip.payload();
   PacketSpec s;
   size_t hlen;
+  auto ip_fields = [&ip](PacketSpec& spec) {
+    spec.src = ip.saddr();
+    spec.dst = ip.daddr();
+    spec.ttl = ip.ttl();
+    spec.tos = ip.tos();
+    spec.ipid = ip.id();
+    spec.df = ip.df();
+  };
   switch (ip.protocol()) {
     case kIpProtoTcp: {
       auto t = parse_tcp(l4);
@@ -690,12 +698,7 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
         }
         at += pad4(clen);
       }
-      s.src = ip.saddr();
-      s.dst = ip.daddr();
-      s.ttl = ip.ttl();
-      s.tos = ip.tos();
-      s.ipid = ip.id();
-      s.df = ip.df();
+      ip_fields(s);
       if (packet_length(s) != ip.size()) return fail("SCTP chunks the grammar cannot write");
       std::vector<uint8_t> again(ip.size());
       build_packet(s, again);
@@ -710,12 +713,7 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
   auto want = compute_l4_checksum(ip);
   if (!want || load16(l4.data() + (s.kind == SpecKind::Tcp ? 16 : s.kind == SpecKind::Udp ? 6 : 2)) != *want)
     return fail("wrong transport checksum");
-  s.src = ip.saddr();
-  s.dst = ip.daddr();
-  s.ttl = ip.ttl();
-  s.tos = ip.tos();
-  s.ipid = ip.id();
-  s.df = ip.df();
+  ip_fields(s);
   s.payload = static_cast<uint32_t>(pay.size());
   return s;
 }

@@ -779,26 +779,6 @@ TEST(ReplayTest, RawIpCaptureIsReplayed) {
   EXPECT_EQ(r->hosts[0].forwarded, 1u);
 }
 
-// SCTP associations are tracked with their states, and named so in the
-// summary (once "unknown", the generic tracker's name).
-TEST(ReplayTest, SctpAssociationsAreCountedByState) {
-  TempDir d;
-  write_pcap(d.file("wan.pcap"),
-             {{1000000, eth_frame("sctp 203.0.113.10:5000 > 198.51.100.10:38412 chunks INIT init-tag 7")},
-              {1100000, eth_frame("sctp 203.0.113.10:5001 > 198.51.100.10:38412 vtag 9 payload 4")}});
-  auto sc = load(kScenario);
-  ReplayOptions o;
-  o.host = "fw";
-  o.inputs = {{"wan", d.file("wan.pcap")}};
-  std::ostringstream diff;
-  auto r = replay(sc, o, diff);
-  ASSERT_TRUE(r) << r.error().message;
-  ASSERT_EQ(r->hosts.size(), 1u);
-  EXPECT_EQ(r->hosts[0].connections, (std::map<std::string, uint64_t>{{"sctp CLOSED [UNREPLIED]", 1}}));
-  EXPECT_EQ(r->hosts[0].ct_invalid,  // DATA opens nothing
-            (std::map<std::string, uint64_t>{{"no chunk that opens an association", 1}}));
-}
-
 // Host fw with d's wan.pcap arriving on wan.
 ReplayOptions wan_replay(TempDir& d) {
   ReplayOptions o;
@@ -813,6 +793,20 @@ ReplaySummary summary_of(const scenario::Scenario& sc, const ReplayOptions& o) {
   auto r = replay(sc, o, diff);
   EXPECT_TRUE(r) << r.error().message;
   return r ? std::move(*r) : ReplaySummary{};
+}
+
+// SCTP associations are tracked with their states, and named so in the
+// summary (once "unknown", the generic tracker's name).
+TEST(ReplayTest, SctpAssociationsAreCountedByState) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"),
+             {{1000000, eth_frame("sctp 203.0.113.10:5000 > 198.51.100.10:38412 chunks INIT init-tag 7")},
+              {1100000, eth_frame("sctp 203.0.113.10:5001 > 198.51.100.10:38412 vtag 9 payload 4")}});
+  auto s = summary_of(load(kScenario), wan_replay(d));
+  ASSERT_EQ(s.hosts.size(), 1u);
+  EXPECT_EQ(s.hosts[0].connections, (std::map<std::string, uint64_t>{{"sctp CLOSED [UNREPLIED]", 1}}));
+  EXPECT_EQ(s.hosts[0].ct_invalid,  // DATA opens nothing
+            (std::map<std::string, uint64_t>{{"no chunk that opens an association", 1}}));
 }
 
 // The time match reads the wall clock: a replay's is the capture's (its
