@@ -60,41 +60,18 @@ constexpr std::array<std::array<std::array<S, kStates>, 11>, 2> kTransitions = {
 S new_state(Dir dir, S cur, uint8_t type) {
   int i;
   switch (type) {
-    case sctp_cid::kInit:
-      i = 0;
-      break;
-    case sctp_cid::kInitAck:
-      i = 1;
-      break;
-    case sctp_cid::kAbort:
-      i = 2;
-      break;
-    case sctp_cid::kShutdown:
-      i = 3;
-      break;
-    case sctp_cid::kShutdownAck:
-      i = 4;
-      break;
-    case sctp_cid::kError:
-      i = 5;
-      break;
-    case sctp_cid::kCookieEcho:
-      i = 6;
-      break;
-    case sctp_cid::kCookieAck:
-      i = 7;
-      break;
-    case sctp_cid::kShutdownComplete:
-      i = 8;
-      break;
-    case sctp_cid::kHeartbeat:
-      i = 9;
-      break;
-    case sctp_cid::kHeartbeatAck:
-      i = 10;
-      break;
-    default:
-      return cur;
+    case sctp_cid::kInit: i = 0; break;
+    case sctp_cid::kInitAck: i = 1; break;
+    case sctp_cid::kAbort: i = 2; break;
+    case sctp_cid::kShutdown: i = 3; break;
+    case sctp_cid::kShutdownAck: i = 4; break;
+    case sctp_cid::kError: i = 5; break;
+    case sctp_cid::kCookieEcho: i = 6; break;
+    case sctp_cid::kCookieAck: i = 7; break;
+    case sctp_cid::kShutdownComplete: i = 8; break;
+    case sctp_cid::kHeartbeat: i = 9; break;
+    case sctp_cid::kHeartbeatAck: i = 10; break;
+    default: return cur;
   }
   return kTransitions[dir][i][static_cast<size_t>(cur)];
 }
@@ -103,7 +80,7 @@ S new_state(Dir dir, S cur, uint8_t type) {
 // header fits; each chunk's length rounded up to 4 moves on (a length the
 // packet does not hold is not checked).
 template <class F>
-void for_each_chunk(std::span<const uint8_t> l4, F &&f) {
+void for_each_chunk(std::span<const uint8_t> l4, F&& f) {
   size_t count = 0;
   for (size_t off = kSctpHeader; off < l4.size() && l4.size() - off >= kSctpChunkHeader;
        off += (static_cast<size_t>(load16(l4.data() + off + 2)) + 3) & ~size_t{3}) {
@@ -113,7 +90,7 @@ void for_each_chunk(std::span<const uint8_t> l4, F &&f) {
 
 // The initiate tag of the INIT or INIT ACK chunk at off, if its fixed
 // part is there.
-bool init_tag_at(std::span<const uint8_t> l4, size_t off, uint32_t *tag) {
+bool init_tag_at(std::span<const uint8_t> l4, size_t off, uint32_t* tag) {
   if (l4.size() - off < kSctpChunkHeader + kSctpInitFixed) return false;
   *tag = load32(l4.data() + off + kSctpChunkHeader);
   return true;
@@ -130,7 +107,7 @@ std::string_view to_string(SctpState s) {
 }
 
 // nf_conntrack_sctp_packet, with sctp_error, do_basic_checks and sctp_new.
-Table::Action Table::sctp_packet(Entry *ct, Packet &pkt, Dir dir, Ctx &c) {
+Table::Action Table::sctp_packet(Entry* ct, Packet& pkt, Dir dir, Ctx& c) {
   ConstIpv4View ip = std::as_const(pkt).ip();
   std::span<const uint8_t> l4 = ip.payload();
   // sctp_error
@@ -165,7 +142,7 @@ Table::Action Table::sctp_packet(Entry *ct, Packet &pkt, Dir dir, Ctx &c) {
     return Action::Invalid;
   }
   const uint32_t vtag = load32(l4.data() + 4);
-  SctpInfo &sc = ct->sctp;
+  SctpInfo& sc = ct->sctp;
   if (!ct->confirmed()) {
     // Out of the blue with any of these: discarded (RFC 9260 8.4).
     if (has(sctp_cid::kAbort) || has(sctp_cid::kShutdownComplete) || has(sctp_cid::kCookieAck)) {
@@ -250,8 +227,7 @@ Table::Action Table::sctp_packet(Entry *ct, Packet &pkt, Dir dir, Ctx &c) {
           sc.flags &= static_cast<uint8_t>(~SctpInfo::kHeartbeatVtagFailed);
         }
         break;
-      default:
-        break;
+      default: break;
     }
     old = sc.state;
     now = new_state(dir, old, type);

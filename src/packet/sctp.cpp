@@ -52,13 +52,13 @@ constexpr Named kNames[] = {
 }  // namespace
 
 std::string_view sctp_chunk_name(uint8_t type) {
-  for (const auto &n : kNames)
+  for (const auto& n : kNames)
     if (n.type == type) return n.name;
   return {};
 }
 
 int sctp_chunk_type(std::string_view name) {
-  for (const auto &n : kNames)
+  for (const auto& n : kNames)
     if (n.name == name) return n.type;
   return -1;
 }
@@ -75,7 +75,7 @@ uint32_t sctp_crc32c(std::span<const uint8_t> p) {
 bool sctp_checksum_ok(std::span<const uint8_t> p) {
   if (p.size() < kSctpHeader) return false;
   const uint32_t want = sctp_crc32c(p);
-  const uint8_t *f = p.data() + kChecksumOffset;
+  const uint8_t* f = p.data() + kChecksumOffset;
   const uint32_t have = uint32_t{f[0]} | uint32_t{f[1]} << 8 | uint32_t{f[2]} << 16 | uint32_t{f[3]} << 24;
   return want == have;
 }
@@ -83,7 +83,7 @@ bool sctp_checksum_ok(std::span<const uint8_t> p) {
 void sctp_fill_checksum(std::span<uint8_t> p) {
   if (p.size() < kSctpHeader) return;
   const uint32_t c = sctp_crc32c(p);
-  uint8_t *f = p.data() + kChecksumOffset;
+  uint8_t* f = p.data() + kChecksumOffset;
   f[0] = static_cast<uint8_t>(c);
   f[1] = static_cast<uint8_t>(c >> 8);
   f[2] = static_cast<uint8_t>(c >> 16);
