@@ -223,8 +223,10 @@ TEST(GrammarTest, PrintsCanonicalText) {
 
 TEST(GrammarTest, RoundTripProperty) {
   std::mt19937 rng(2024);
-  for (int i = 0; i < 5000; ++i) {
-    PacketSpec s = testing::random_spec(rng);
+  int sctp = 0;
+  for (int i = 0; i < 6000; ++i) {
+    PacketSpec s = testing::random_spec(rng, 300, true);
+    sctp += s.kind == SpecKind::Sctp;
     std::string text = format_spec(s);
     auto back = parse_packet_spec(text);
     ASSERT_TRUE(back) << text << ": " << back.error().message;
@@ -236,25 +238,7 @@ TEST(GrammarTest, RoundTripProperty) {
     Packet q = build_packet(*back);
     ASSERT_TRUE(std::equal(p.data().begin(), p.data().end(), q.data().begin(), q.data().end())) << text;
   }
-}
-
-TEST(GrammarTest, SctpRoundTripProperty) {
-  std::mt19937 rng(132);
-  int sctp = 0;
-  for (int i = 0; i < 3000; ++i) {
-    PacketSpec s = testing::random_spec(rng, 300, true);
-    if (s.kind != SpecKind::Sctp) continue;
-    ++sctp;
-    std::string text = format_spec(s);
-    auto back = parse_packet_spec(text);
-    ASSERT_TRUE(back) << text << ": " << back.error().message;
-    ASSERT_EQ(*back, s) << text;
-    Packet p = build_packet(s);
-    auto from_bytes = spec_from_packet(p.ip());
-    ASSERT_TRUE(from_bytes) << text << ": " << from_bytes.error().message;
-    ASSERT_EQ(*from_bytes, s) << text;
-  }
-  EXPECT_GT(sctp, 400);
+  EXPECT_GT(sctp, 900);  // a fifth of the kinds
 }
 
 TEST(GrammarTest, SctpChunksAndChecksum) {

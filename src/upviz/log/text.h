@@ -15,12 +15,13 @@
 #include <string>
 #include <string_view>
 
+#include "util/calendar.h"
 #include "util/result.h"
 
 namespace upviz::log {
 
 // Days since 1970-01-01 of a proleptic Gregorian date (no range checks).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
+using nfemu::days_from_civil;
 
 // RFC 2822 date as written in changelog trailers, tolerant as dpkg is:
 // optional weekday, full or abbreviated month names in any case, seconds

@@ -14,6 +14,7 @@
 
 #include <array>
 
+#include "util/calendar.h"
 #include "xtables/eval.h"
 #include "xtables/matches/xtopt_mb.h"
 #include "xtables/registry.h"
@@ -25,29 +26,6 @@ constexpr uint32_t kAllMonthdays = 0xfffffffe, kMaxDaytime = 86399, kSecondsPerD
 constexpr uint8_t kAllWeekdays = 0xfe;
 constexpr uint8_t kLocalTz = 1, kContiguous = 2;
 constexpr std::array<std::string_view, 7> kWeekdays = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-
-// Days from 1970-01-01 to y-m-d, proleptic Gregorian (m 1..12).
-int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-// y-m-d of a day count from 1970-01-01.
-void civil_from_days(int64_t z, int64_t* y, int64_t* m, int64_t* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp + (mp < 10 ? 3 : -9);
-  *y = yoe + era * 400 + (*m <= 2);
-}
 
 // strtoul(s, &end, 10) on the digits at s[i] (none: 0), i moved past them.
 uint64_t digits(std::string_view s, size_t& i) {
@@ -98,7 +76,8 @@ Result<uint32_t> parse_date(std::string_view s) {
     }
   }
   const int64_t months = static_cast<int64_t>(year) * 12 + static_cast<int64_t>(month) - 1;
-  const int64_t days = days_from_civil(months / 12, months % 12 + 1, 1) + static_cast<int64_t>(day) - 1;
+  const int64_t days =
+      days_from_civil(months / 12, static_cast<unsigned>(months % 12 + 1), 1) + static_cast<int64_t>(day) - 1;
   const int64_t t = days * kSecondsPerDay + static_cast<int64_t>(hour * 3600 + minute * 60 + second);
   return static_cast<uint32_t>(t);
 }
@@ -149,10 +128,9 @@ std::optional<uint64_t> whole_number(std::string_view seg) {
 }
 
 std::string format_date(uint32_t t) {
-  int64_t y, m, d;
-  civil_from_days(t / kSecondsPerDay, &y, &m, &d);
+  const CivilDate c = civil_from_days(t / kSecondsPerDay);
   const uint32_t s = t % kSecondsPerDay;
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", y, m, d, s / 3600, s / 60 % 60, s % 60);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", c.year, c.month, c.day, s / 3600, s / 60 % 60, s % 60);
 }
 
 class TimeMatch : public MatchBase<TimeMatch> {
@@ -278,9 +256,8 @@ class TimeMatch : public MatchBase<TimeMatch> {
     const uint32_t wday = (4 + days - 1) % 7 + 1;  // 1970-01-01 was a Thursday (4)
     if (!(weekdays_ & (1u << wday))) return MatchOutcome::NoMatch;
     if (monthdays_ != kAllMonthdays) {
-      int64_t y, m, d;
-      civil_from_days(days, &y, &m, &d);
-      if (!(monthdays_ & (1u << (d & 31)))) return MatchOutcome::NoMatch;
+      const unsigned mday = civil_from_days(days).day;
+      if (!(monthdays_ & (1u << (mday & 31)))) return MatchOutcome::NoMatch;
     }
     return MatchOutcome::Match;
   }
