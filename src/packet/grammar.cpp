@@ -77,7 +77,8 @@ size_t sctp_length(const PacketSpec& s) {
 
 // Bytes after the IP header of the whole datagram.
 size_t l4_length(const PacketSpec& s) {
-  return s.kind == SpecKind::Sctp ? sctp_length(s) : l4_header_len(s.kind) + s.payload;
+  if (s.kind == SpecKind::Sctp) return sctp_length(s);
+  return l4_header_len(s.kind) + (s.has_mss ? kTcpOptLenMss : 0) + s.payload;
 }
 
 uint32_t default_payload(SpecKind k) { return k == SpecKind::IcmpEcho ? 56 : 0; }
@@ -207,7 +208,7 @@ bool option_allowed(SpecKind k, std::string_view key) {
   static constexpr std::string_view kCommon[] = {"ttl", "tos", "ipid", "df", "payload", "frag", "mf"};
   if (std::find(std::begin(kCommon), std::end(kCommon), key) != std::end(kCommon)) return true;
   switch (k) {
-    case SpecKind::Tcp: return key == "flags" || key == "seq" || key == "ack" || key == "win";
+    case SpecKind::Tcp: return key == "flags" || key == "seq" || key == "ack" || key == "win" || key == "mss";
     case SpecKind::Udp: return false;
     case SpecKind::IcmpEcho: return key == "id" || key == "seq";
     case SpecKind::IcmpType: return key == "code";
@@ -363,7 +364,7 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     uint64_t max = 255;
     if (key.text == "seq" || key.text == "ack") max = s.kind == SpecKind::Tcp ? UINT32_MAX : 65535;
     else if (key.text == "vtag" || key.text == "init-tag") max = UINT32_MAX;
-    else if (key.text == "win" || key.text == "ipid" || key.text == "id") max = 65535;
+    else if (key.text == "win" || key.text == "mss" || key.text == "ipid" || key.text == "id") max = 65535;
     else if (key.text == "payload") max = kIpv4MaxLength - kIpv4MinHeader - l4_header_len(s.kind);
     std::string what(key.text);
     if (key.text == "payload") what = "payload";
@@ -380,6 +381,10 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
       else s.echo_seq = static_cast<uint16_t>(v);
     } else if (key.text == "ack") s.ack = static_cast<uint32_t>(v);
     else if (key.text == "win") s.win = static_cast<uint16_t>(v);
+    else if (key.text == "mss") {
+      s.has_mss = true;
+      s.mss = static_cast<uint16_t>(v);
+    }
     else if (key.text == "id") s.echo_id = static_cast<uint16_t>(v);
     else if (key.text == "code") s.icmp_code = static_cast<uint8_t>(v);
     else if (key.text == "ttl") s.ttl = static_cast<uint8_t>(v);
@@ -400,6 +405,8 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     if (kIpv4MinHeader + sctp_length(s) > kIpv4MaxLength)
       return make_error(fmt::format("datagram longer than {} bytes", kIpv4MaxLength), 0, w[0].col);
   }
+  if (s.has_mss && kIpv4MinHeader + l4_length(s) > kIpv4MaxLength)
+    return make_error(fmt::format("datagram longer than {} bytes", kIpv4MaxLength), 0, w[0].col);
   if (frag_col) {
     size_t whole = l4_length(s);
     if (s.frag_off > whole || (s.frag_len != PacketSpec::kFragToEnd && s.frag_off + s.frag_len > whole))
@@ -457,9 +464,14 @@ static size_t build_whole(const PacketSpec& s, std::span<uint8_t> out) {
       t.set_dport(s.dport);
       t.set_seq(s.seq);
       t.set_ack_seq(s.ack);
-      t.set_data_offset(5);
+      t.set_data_offset(s.has_mss ? 6 : 5);
       t.set_flags(s.tcp_flags);
       t.set_window(s.win);
+      if (s.has_mss) {
+        l4[kTcpMinHeader] = kTcpOptMss;
+        l4[kTcpMinHeader + 1] = kTcpOptLenMss;
+        store16(&l4[kTcpMinHeader + 2], s.mss);
+      }
       break;
     }
     case SpecKind::Udp: {
@@ -586,6 +598,7 @@ std::string format_spec(const PacketSpec& s) {
     if (s.seq != 1000) app("seq", s.seq);
     if (s.ack != 0) app("ack", s.ack);
     if (s.win != 64240) app("win", s.win);
+    if (s.has_mss) app("mss", s.mss);
   } else if (s.kind == SpecKind::IcmpEcho) {
     if (s.echo_id != 1) app("id", s.echo_id);
     if (s.echo_seq != 1) app("seq", s.echo_seq);
@@ -629,7 +642,8 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
     case kIpProtoTcp: {
       auto t = parse_tcp(l4);
       if (!t) return fail(t.error().message);
-      if (t->data_offset() != 5) return fail("TCP options");
+      bool mss_only = t->data_offset() == 6 && l4[kTcpMinHeader] == kTcpOptMss && l4[kTcpMinHeader + 1] == kTcpOptLenMss;
+      if (t->data_offset() != 5 && !mss_only) return fail("TCP options other than one MSS");
       if (t->reserved() != 0) return fail("reserved TCP bits set");
       if (t->urg_ptr() != 0) return fail("TCP urgent pointer");
       s = default_spec(SpecKind::Tcp);
@@ -639,7 +653,9 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
       s.ack = t->ack_seq();
       s.tcp_flags = t->flags();
       s.win = t->window();
-      hlen = kTcpMinHeader;
+      s.has_mss = mss_only;
+      if (mss_only) s.mss = load16(l4.data() + kTcpMinHeader + 2);
+      hlen = kTcpMinHeader + (mss_only ? kTcpOptLenMss : 0);
       break;
     }
     case kIpProtoUdp: {

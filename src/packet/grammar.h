@@ -1,11 +1,14 @@
 // The scenario packet grammar (shared/spec/scenario.md, "Packet grammar"):
 // text -> PacketSpec -> bytes, and bytes -> PacketSpec -> text.
 //
-//   tcp  SRC:SPORT > DST:DPORT [flags F] [seq N] [ack N] [win N] [COMMON]
+//   tcp  SRC:SPORT > DST:DPORT [flags F] [seq N] [ack N] [win N] [mss N] [COMMON]
 //   udp  SRC:SPORT > DST:DPORT [COMMON]
 //   icmp SRC > DST echo-request|echo-reply [id N] [seq N] [COMMON]
 //   icmp SRC > DST type N [code N] [COMMON]
 //   COMMON := [ttl N] [tos N] [ipid N] [df] [payload N] [frag OFF[+LEN]] [mf]
+//
+// `mss N` gives a TCP segment one option, a Maximum Segment Size of N
+// (kind 2, length 4); without it a segment has no options.
 //
 // `frag` and `mf` make a fragment: the datagram the rest describes is
 // built whole (its checksums cover all of it), then only LEN bytes (all
@@ -51,6 +54,8 @@ struct PacketSpec {
   uint32_t seq = 1000;
   uint32_t ack = 0;
   uint16_t win = 64240;
+  bool has_mss = false;  // one MSS option of value mss, the only TCP option the grammar writes
+  uint16_t mss = 0;
   // icmp: IcmpEcho uses type 8 (echo-request) or 0 (echo-reply), code 0
   uint8_t icmp_type = icmp_type::kEcho;
   uint8_t icmp_code = 0;
@@ -102,7 +107,7 @@ Result<Packet> parse_packet(std::string_view text);
 std::string format_spec(const PacketSpec& spec);
 
 // The spec that builds exactly these bytes, or why none can: IP options,
-// fragments, TCP options, non-zero payload, a wrong or absent checksum...
+// fragments, TCP options other than one MSS, non-zero payload, a wrong or absent checksum...
 Result<PacketSpec> spec_from_packet(ConstIpv4View ip);
 // spec_from_packet then format_spec.
 Result<std::string> format_packet(ConstIpv4View ip);

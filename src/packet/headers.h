@@ -36,6 +36,9 @@ inline constexpr uint8_t kIpProtoUdp = 17;
 inline constexpr size_t kIpv4MinHeader = 20;
 inline constexpr size_t kIpv4MaxLength = 65535;
 inline constexpr size_t kTcpMinHeader = 20;
+// TCPOPT_MSS and TCPOLEN_MSS: the Maximum Segment Size option.
+inline constexpr uint8_t kTcpOptMss = 2;
+inline constexpr uint8_t kTcpOptLenMss = 4;
 inline constexpr size_t kUdpHeader = 8;
 inline constexpr size_t kIcmpHeader = 8;
 

@@ -241,6 +241,29 @@ TEST(GrammarTest, RoundTripProperty) {
   EXPECT_GT(sctp, 900);  // a fifth of the kinds
 }
 
+TEST(GrammarTest, TcpMssOption) {
+  auto p = parse_packet("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S mss 1460 payload 3");
+  ASSERT_TRUE(p);
+  auto l4 = p->ip().payload();
+  ASSERT_EQ(l4.size(), 20u + 4 + 3);
+  EXPECT_EQ(l4[12] >> 4, 6);  // data offset: one option word
+  EXPECT_EQ(l4[20], 2);
+  EXPECT_EQ(l4[21], 4);
+  EXPECT_EQ(load16(l4.data() + 22), 1460);
+  EXPECT_EQ(*format_packet(p->ip()), "tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S mss 1460 payload 3");
+  EXPECT_EQ(*format_packet(parse_packet("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 0")->ip()), "tcp 1.2.3.4:1 > 5.6.7.8:2 mss 0");
+
+  // Any other option, or the MSS option in another form, is not the grammar's.
+  auto nop = parse_packet("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 1460");
+  nop->ip().payload()[20] = 1;
+  fill_checksums(nop->ip());
+  EXPECT_EQ(format_packet(nop->ip()).error().message,
+            "not expressible in the packet grammar: TCP options other than one MSS");
+  expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 65536", "mss out of range: 65536 (maximum 65535)", 31);
+  expect_error("udp 1.2.3.4:1 > 5.6.7.8:2 mss 1", "'mss' is not an option of udp packets", 27);
+  expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 1 payload 65495", "datagram longer than 65535 bytes", 1);
+}
+
 TEST(GrammarTest, SctpChunksAndChecksum) {
   PacketSpec d = parse_ok("sctp 198.51.100.10:5000 > 203.0.113.4:38412");
   EXPECT_EQ(d.kind, SpecKind::Sctp);

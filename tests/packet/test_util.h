@@ -33,6 +33,10 @@ inline PacketSpec random_spec(std::mt19937 &rng, uint32_t max_payload = 300, boo
       maybe(s.seq, UINT32_MAX);
       maybe(s.ack, UINT32_MAX);
       maybe(s.win, 65535);
+      if (u(0, 3) == 0) {
+        s.has_mss = true;
+        s.mss = static_cast<uint16_t>(u(0, 65535));
+      }
       break;
     case SpecKind::Udp:
       s.sport = static_cast<uint16_t>(u(0, 65535));

@@ -21,7 +21,8 @@ namespace {
 constexpr uint16_t kClampPmtu = 0xffff;
 constexpr uint32_t kMaxMss = 65535 - 20;
 
-constexpr uint8_t kOptMss = 2, kOptLenMss = 4;
+using packet::kTcpOptLenMss;
+using packet::kTcpOptMss;
 // sizeof(struct iphdr) + sizeof(struct tcphdr): what the path MTU leaves
 // for the segment (IP options are not counted, as in the kernel).
 constexpr unsigned kMinLen = 20 + 20;
@@ -124,8 +125,8 @@ class TcpmssTarget : public TargetBase<TcpmssTarget> {
       tcph[17] = static_cast<uint8_t>(check);
     };
 
-    for (unsigned i = 20; static_cast<int>(i) <= tcp_hdrlen - kOptLenMss; i += optlen(tcph, i)) {
-      if (tcph[i] == kOptMss && tcph[i + 1] == kOptLenMss) {
+    for (unsigned i = 20; static_cast<int>(i) <= tcp_hdrlen - kTcpOptLenMss; i += optlen(tcph, i)) {
+      if (tcph[i] == kTcpOptMss && tcph[i + 1] == kTcpOptLenMss) {
         uint16_t oldmss = load16(tcph + i + 2);
         // Never increase the MSS, even with --set-mss.
         if (oldmss <= newmss) return 0;
@@ -142,16 +143,16 @@ class TcpmssTarget : public TargetBase<TcpmssTarget> {
     // doff has 4 bits: a 60-byte header cannot grow.
     if (tcp_hdrlen >= 15 * 4) return 0;
 
-    pkt.resize(pkt.size() + kOptLenMss);
+    pkt.resize(pkt.size() + kTcpOptLenMss);
     tcph = pkt.data().data() + tcphoff;
     // RFC 1122: without an MSS option the peer assumed 536; never more.
     newmss = std::min<uint16_t>(newmss, 536);
     uint8_t* opt = tcph + 20;
-    std::memmove(opt + kOptLenMss, opt, static_cast<size_t>(len - 20));
+    std::memmove(opt + kTcpOptLenMss, opt, static_cast<size_t>(len - 20));
     // The pseudo-header length, the new option word, then doff.
-    replace2(static_cast<uint16_t>(len), static_cast<uint16_t>(len + kOptLenMss));
-    opt[0] = kOptMss;
-    opt[1] = kOptLenMss;
+    replace2(static_cast<uint16_t>(len), static_cast<uint16_t>(len + kTcpOptLenMss));
+    opt[0] = kTcpOptMss;
+    opt[1] = kTcpOptLenMss;
     opt[2] = static_cast<uint8_t>(newmss >> 8);
     opt[3] = static_cast<uint8_t>(newmss);
     {
@@ -161,9 +162,9 @@ class TcpmssTarget : public TargetBase<TcpmssTarget> {
       tcph[17] = static_cast<uint8_t>(check);
     }
     uint16_t oldval = load16(tcph + 12);
-    tcph[12] = static_cast<uint8_t>(tcph[12] + (kOptLenMss / 4 << 4));
+    tcph[12] = static_cast<uint8_t>(tcph[12] + (kTcpOptLenMss / 4 << 4));
     replace2(oldval, load16(tcph + 12));
-    return kOptLenMss;
+    return kTcpOptLenMss;
   }
 
   uint16_t mss_ = 0;
