@@ -182,6 +182,44 @@ TEST(EvalLength, TotalLength) {
   EXPECT_EQ(Rules("-m length --length 50:40").run(kSyn), Out::NoMatch);  // reversed range: never
 }
 
+TEST(EvalTcpmss, FirstWellFormedMssOption) {
+  EXPECT_EQ(Rules("-p tcp -m tcpmss --mss 1460").run("tcp 1.2.3.4:1 > 5.6.7.8:2 flags S mss 1460"), Out::Match);
+  EXPECT_EQ(Rules("-p tcp -m tcpmss --mss 1400:1459").run("tcp 1.2.3.4:1 > 5.6.7.8:2 flags S mss 1460"), Out::NoMatch);
+  EXPECT_EQ(Rules("-p tcp -m tcpmss ! --mss 0:536").run("tcp 1.2.3.4:1 > 5.6.7.8:2 flags S mss 1460"), Out::Match);
+  // No option: only the inverted form matches.
+  EXPECT_EQ(Rules("-p tcp -m tcpmss --mss 0:65535").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-p tcp -m tcpmss ! --mss 0:65535").run(kSyn), Out::Match);
+  // An MSS kind with a wrong length is skipped by its length byte.
+  auto bad = pkt("tcp 1.2.3.4:1 > 5.6.7.8:2 flags S mss 1460");
+  bad.ip().payload()[21] = 3;
+  EXPECT_EQ(Rules("-p tcp -m tcpmss ! --mss 0:65535").run(bad), Out::Match);
+  // A header or options cut short hot-drop.
+  auto cut = pkt("tcp 1.2.3.4:1 > 5.6.7.8:2 flags S mss 1460");
+  truncate(cut, 20 + 22);
+  EXPECT_EQ(Rules("-p tcp -m tcpmss --mss 1460").run(cut), Out::HotDrop);
+  auto short_header = pkt(kSyn);
+  truncate(short_header, 20 + 19);
+  EXPECT_EQ(Rules("-p tcp -m tcpmss --mss 1460").run(short_header), Out::HotDrop);
+}
+
+TEST(EvalQuota, BudgetCountsDownAndAMisfitEmptiesIt) {
+  // IP lengths 40 (SYN) and 84 (ping): 130 -> 90 -> 6, then 40 does not
+  // fit (the budget empties), then nothing fits any more.
+  Rules r("-m quota --quota 130");
+  EXPECT_EQ(r.run(kSyn), Out::Match);
+  EXPECT_EQ(r.run(kPing), Out::Match);
+  EXPECT_EQ(r.run(kSyn), Out::NoMatch);
+  Rules exact("-m quota ! --quota 40");
+  EXPECT_EQ(exact.run(kSyn), Out::NoMatch);  // fits exactly: counted, inverted
+  EXPECT_EQ(exact.run(kSyn), Out::Match);
+  // A copy of the rule is a rule loaded anew, with the whole budget.
+  Table copy(exact.table());
+  auto p = pkt(kSyn);
+  EvalContext ctx{p, TableId::Filter, Hook::LocalIn};
+  ctx.thoff = 20;
+  EXPECT_EQ(run_table(copy, ctx), Verdict::Accept);
+}
+
 TEST(EvalTtl, EqNeLtGt) {
   const char* p = "tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S ttl 5";
   EXPECT_EQ(Rules("-m ttl --ttl-eq 5").run(p), Out::Match);
