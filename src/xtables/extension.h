@@ -142,4 +142,24 @@ class TargetBase : public Target {
   }
 };
 
+// What the kernel allocates per rule in a match's checkentry (limit's
+// bucket, statistic's nth counter): every copy of a rule starts with a
+// fresh one, because a copy is a rule loaded anew, e.g. each rule that
+// `-s A,B` expands to gets its own. Mutable: evaluate() is const.
+template <class T>
+class PerRuleState {
+ public:
+  PerRuleState() = default;
+  PerRuleState(const PerRuleState&) {}
+  PerRuleState& operator=(const PerRuleState&) {
+    value_ = T{};
+    return *this;
+  }
+  T& operator*() const { return value_; }
+  T* operator->() const { return &value_; }
+
+ private:
+  mutable T value_{};
+};
+
 }  // namespace nfemu::xt

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <array>
 #include <climits>
-#include <memory>
 #include <string>
 #include <strings.h>
 
@@ -151,16 +150,13 @@ class LimitMatch : public MatchBase<LimitMatch> {
  private:
   uint32_t avg_ = kScale * 60 * 60 / 3;  // 3/hour
   uint32_t burst_ = kDefaultBurst;
-  // The kernel's xt_limit_priv: one bucket per rule instance, which
-  // clones of the rule (a table copied for a command) keep sharing. A rule
-  // parsed anew (iptables-restore) starts with a full bucket, as a
-  // replaced table does in the kernel.
+  // The kernel's xt_limit_priv: one bucket per loaded rule, full at load.
   struct State {
     bool started = false;
     uint64_t prev = 0;  // jiffies
     uint32_t credit = 0;
   };
-  std::shared_ptr<State> state_ = std::make_shared<State>();
+  PerRuleState<State> state_;
 };
 
 }  // namespace

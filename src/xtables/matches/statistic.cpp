@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <memory>
 
 #include "util/strings.h"
 #include "xtables/eval.h"
@@ -85,7 +84,7 @@ class StatisticMatch : public MatchBase<StatisticMatch> {
 
   bool can_evaluate() const override { return true; }
 
-  // statistic_mt. nth: one counter per rule (shared by clones) runs
+  // statistic_mt. nth: one counter per loaded rule runs
   // 0..every-1 and the packet that brings it back to 0 matches. iptables
   // (libxt_statistic final check) hands the kernel count = (every-1) - packet,
   // so the first match is packet number packet+1 (checked on 6.18: --every 3
@@ -127,7 +126,7 @@ class StatisticMatch : public MatchBase<StatisticMatch> {
     uint64_t rng = 0x9e3779b97f4a7c15ull;
   };
   // Made at the first evaluation so that the count starts at every-1-packet.
-  std::shared_ptr<State> state_ = std::make_shared<State>();
+  PerRuleState<State> state_;
   bool invert_ = false, have_mode_ = false, have_probability_ = false, have_every_ = false, have_packet_ = false;
 };
 
