@@ -202,6 +202,9 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
   ipset::Registry* ipsets() const override { return &host_.ipsets_; }
   uint64_t realtime_ns(uint64_t now_ns) const override { return host_.realtime_base_ns_ + now_ns; }
   const conntrack::Table* conntrack_table() const override { return &host_.conntrack_; }
+  void duplicate(const xt::EvalContext& ctx, uint32_t gw, std::string_view oif) override {
+    host_.duplicate(ctx.pkt, ctx.hook, gw, oif, ctx.now_ns);
+  }
 
  private:
   Host& host_;
@@ -809,6 +812,11 @@ void Host::local_out(packet::Packet pkt, uint64_t now_ns, bool check_source) {
     return;
   }
   if (check_source && (pkt.ip().saddr() >> 24) == 127 && !loopback_output_ok(pkt, route->dev)) return;
+  output_routed(pkt, *route, now_ns);
+}
+
+void Host::output_routed(packet::Packet& pkt, const FibResult& first_route, uint64_t now_ns) {
+  std::optional<FibResult> route = first_route;
   pkt.meta.out.set(route->dev);
   pkt.meta.hook = packet::Hook::LocalOut;
   uint32_t daddr_before = pkt.ip().daddr();
@@ -827,6 +835,37 @@ void Host::local_out(packet::Packet pkt, uint64_t now_ns, bool check_source) {
     pkt.meta.out.set(route->dev);
   }
   post_routing(pkt, *route, now_ns);
+}
+
+// nf_dup_ipv4: the copy is untracked (it must not count in the original's
+// connection), gets DF so that a smaller MTU on its way is reported to the
+// source, and loses one TTL when taken before routing or on input, against
+// loops between two mirrors. nf_dup_ipv4_route asks for a route to gw with
+// FLOWI_FLAG_KNOWN_NH: the route is not cached, so a connected one gets gw
+// as its next hop; through a gateway it keeps the gateway. The copy keeps
+// its addresses and goes through OUTPUT and POSTROUTING (ip_local_out), where
+// TEE rules leave it alone. No route: the copy is freed, silently.
+void Host::duplicate(const packet::Packet& pkt, xt::Hook hook, uint32_t gw, std::string_view oif, uint64_t now_ns) {
+  if (duplicating_) return;
+  std::optional<FibResult> route = fib_.lookup(gw);
+  // With --oif only routes through it count; without one the kernel takes
+  // gw to be on that link (ip_route_output_key_hash_rcu's make_route). A
+  // name the host has no interface for restricts nothing (priv->oif -1).
+  if (const Interface* dev = oif.empty() ? nullptr : find_interface(oif); dev && (!route || route->dev != dev->name))
+    route = FibResult{.type = RouteType::Unicast, .dev = dev->name, .nexthop = gw};
+  if (!route || (route->type != RouteType::Unicast && route->type != RouteType::Local)) return;
+  packet::Packet copy = pkt;
+  copy.meta.ct = nullptr;
+  copy.meta.ctinfo = packet::CtInfo::Untracked;
+  copy.meta.in.set("");
+  copy.meta.tstamp_ns = now_ns;
+  auto ip = copy.ip();
+  ip.set_df(true);
+  if (hook == Hook::PreRouting || hook == Hook::LocalIn) ip.set_ttl(static_cast<uint8_t>(ip.ttl() - 1));
+  ip.update_checksum();
+  duplicating_ = true;
+  output_routed(copy, *route, now_ns);
+  duplicating_ = false;
 }
 
 void Host::post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns) {

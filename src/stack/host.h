@@ -347,6 +347,11 @@ class Host {
   // with the datagram's source (not the harness's raw socket, whose lookup
   // has no source).
   void local_out(packet::Packet pkt, uint64_t now_ns, bool check_source = true);
+  // The rest of local_out once the route is known: OUTPUT, a new route if
+  // OUTPUT changed the destination or mark, POSTROUTING.
+  void output_routed(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
+  // nf_dup_ipv4, for the TEE target.
+  void duplicate(const packet::Packet& pkt, xt::Hook hook, uint32_t gw, std::string_view oif, uint64_t now_ns);
   // What the transport protocols answer after INPUT (icmp_echo,
   // tcp_v4_send_reset, a listener's SYN-ACK, udp port unreachable, protocol
   // unreachable).
@@ -417,6 +422,7 @@ class Host {
   // skb's rtable, instead of looking the destination up again.
   const FibResult* post_route_ = nullptr;
   int loop_depth_ = 0;
+  bool duplicating_ = false;  // nf_skb_duplicated: a TEE copy on its way out is not copied again
   icmp::RateLimiter icmp_limiter_;
   uint16_t ip_id_ = 0;
   std::vector<std::pair<uint8_t, uint16_t>> listeners_;

@@ -84,6 +84,10 @@ class Effects {
   // The namespace's connection table, which connlimit looks its counted
   // connections up in (nf_conntrack_find_get); none by default.
   virtual const conntrack::Table* conntrack_table() const { return nullptr; }
+  // TEE (nf_dup_ipv4): sends a copy of ctx.pkt to the gateway gw, through
+  // the interface oif when the host has one of that name. A host without
+  // interfaces sends nothing.
+  virtual void duplicate(const EvalContext& ctx, uint32_t gw, std::string_view oif) {}
 };
 
 struct EvalContext {

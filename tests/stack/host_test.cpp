@@ -347,6 +347,27 @@ TEST(HostTest, InterfaceAddedDuringForwardIsSeenAtTransmit) {
   EXPECT_EQ(seen, "eth2 02:00:00:00:00:03 996;eth2 02:00:00:00:00:03 224;") << fmt::format("{}", fmt::join(adder.log, "|"));
 }
 
+// nf_dup_ipv4: the copy leaves for the gateway's link with DF and, taken in
+// PREROUTING, one TTL less; it goes through OUTPUT, where the TEE rule
+// does not copy it again, then the original is forwarded unchanged.
+TEST(HostTest, TeeSendsOneCopyToTheGateway) {
+  Router r("*mangle\n-A PREROUTING -j TEE --gateway 198.51.100.7\n-A OUTPUT -j TEE --gateway 198.51.100.7\nCOMMIT\n");
+  std::string seen;
+  r.host.on_wire = [&](const Host&, std::string_view ifname, packet::Packet& p) {
+    seen += fmt::format("{} ttl={} df={};", ifname, p.ip().ttl(), p.ip().df());
+  };
+  r.in("udp 198.51.100.10:5000 > 203.0.113.20:53");
+  EXPECT_EQ(seen, "eth0 ttl=63 df=true;eth1 ttl=63 df=false;");
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{
+                           "  mangle:PREROUTING:rule:1 ttl=64", "  mangle:OUTPUT:rule:1 ttl=63",
+                           "  mangle:OUTPUT:policy:2 ttl=63", "mangle:OUTPUT:ACCEPT",
+                           "  mangle:POSTROUTING:policy:1 ttl=63", "mangle:POSTROUTING:ACCEPT", "transmit eth0 ttl=63",
+                           "  mangle:PREROUTING:policy:2 ttl=64", "mangle:PREROUTING:ACCEPT",
+                           "  mangle:FORWARD:policy:1 ttl=63", "mangle:FORWARD:ACCEPT",
+                           "  mangle:POSTROUTING:policy:1 ttl=63", "mangle:POSTROUTING:ACCEPT", "transmit eth1 ttl=63"}))
+      << fmt::format("{}", fmt::join(r.rec.log, "|"));
+}
+
 TEST(HostTest, MalformedPacketsNeverReachAHook) {
   Router r("*raw\n-A PREROUTING -j ACCEPT\nCOMMIT\n");
   auto p = packet::parse_packet("udp 198.51.100.10:5000 > 203.0.113.4:53");
