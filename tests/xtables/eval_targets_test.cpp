@@ -154,6 +154,25 @@ TEST(EvalTargetsTest, DscpKeepsEcnTosRewritesTheMaskedBits) {
   EXPECT_EQ(bytes(same), before);
 }
 
+TEST(EvalTargetsTest, EcnRewritesFlagsAndCodepointWithChecksums) {
+  Ruleset rs = load("*mangle\n-A POSTROUTING -p tcp -j ECN --ecn-tcp-remove\n"
+                    "-A POSTROUTING -p udp -j ECN --ecn-ip-ect 2\nCOMMIT\n");
+  Recorder rec;
+  auto t = pkt("tcp 198.51.100.10:5 > 203.0.113.4:80 flags SEC");
+  EXPECT_EQ(run(rs, TableId::Mangle, Hook::PostRouting, t, rec), Verdict::Accept);
+  EXPECT_EQ(t.data()[20 + 13], 0x02);  // SYN alone
+  EXPECT_TRUE(l4_ok(t));
+  auto u = pkt("udp 198.51.100.10:5 > 203.0.113.4:53 tos 0xbb");
+  run(rs, TableId::Mangle, Hook::PostRouting, u, rec);
+  EXPECT_EQ(u.ip().tos(), 0xba);
+  EXPECT_TRUE(header_ok(u));
+  // A TCP header cut short: set_ect_tcp fails and the packet is dropped.
+  auto cut = pkt("tcp 198.51.100.10:5 > 203.0.113.4:80 flags SEC");
+  cut.resize(20 + 12);
+  cut.ip().set_total_length(32);
+  EXPECT_EQ(run(rs, TableId::Mangle, Hook::PostRouting, cut, rec), Verdict::Drop);
+}
+
 TEST(EvalTargetsTest, DsfieldChecksumFollowsTheKernelArithmetic) {
   // Every TOS the kernel's incremental update writes leaves a header
   // checksum that verifies.
