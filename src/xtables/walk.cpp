@@ -59,7 +59,6 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
   const Chain* chain = base;
   size_t i = 0;
   const bool is_fragment = ctx.fragoff != 0;
-  const uint32_t len = static_cast<uint32_t>(ctx.pkt.size());
   // Back to the rule after the last jump; with an empty stack (RETURN in a
   // builtin chain) on to the chain's policy entry, as the kernel's underflow.
   auto pop = [&] {
@@ -84,7 +83,7 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
       if (chain->builtin()) {
         Chain* mut = const_cast<Chain*>(chain);
         mut->counters.packets++;
-        mut->counters.bytes += len;
+        mut->counters.bytes += ctx.pkt.size();
         emit(TraceEvent::Kind::Policy, rulenum, nullptr);
         return chain->policy == Policy::Accept ? Verdict::Accept : Verdict::Drop;
       }
@@ -115,7 +114,9 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
     }
     if (!matched) continue;
     r.counters.packets++;
-    r.counters.bytes += len;
+    // skb->len now, as ipt_do_table adds it: a TCPMSS rule earlier in the
+    // walk may have grown the packet by an option.
+    r.counters.bytes += ctx.pkt.size();
     TraceEvent::Kind kind = TraceEvent::Kind::Rule;
     if (unconditional_standard(r)) kind = chain == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
     emit(kind, rulenum, &r);

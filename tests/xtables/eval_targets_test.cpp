@@ -25,6 +25,7 @@
 #include "packet/grammar.h"
 #include "packet/mangle.h"
 #include "ruleset/restore.h"
+#include "xtables/compiled/classify.h"
 #include "xtables/eval.h"
 #include "xtables/targets/dsfield.h"
 
@@ -319,6 +320,30 @@ TEST(EvalTargetsTest, TcpmssLowersButNeverRaises) {
   run(rs, TableId::Mangle, Hook::Forward, low, rec);
   EXPECT_EQ(bytes(low), before);
   EXPECT_TRUE(rec.unsupported.empty());
+}
+
+// ipt_do_table adds skb->len as it is at each rule: after TCPMSS inserted
+// its option, the later rules and the policy count 44 bytes, not 40. Both
+// walkers.
+TEST(EvalTargetsTest, CountersSeeThePacketTcpmssGrew) {
+  for (bool compiled : {false, true}) {
+    Ruleset rs = load("*mangle\n-A FORWARD -p tcp --syn -j TCPMSS --set-mss 1200\n-A FORWARD -p tcp\nCOMMIT\n");
+    Table& t = *rs.find(TableId::Mangle);
+    auto p = pkt("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S");
+    EvalContext ctx{p, TableId::Mangle, Hook::Forward};
+    ctx.thoff = 20;
+    if (compiled) {
+      CompiledTable c = CompiledTable::compile(t);
+      run_table(t, c, ctx);
+      c.fold_counters(t);
+    } else {
+      run_table(t, ctx);
+    }
+    const Chain& fwd = *t.find("FORWARD");
+    EXPECT_EQ(fwd.rules[0].counters.bytes, 40u) << compiled;
+    EXPECT_EQ(fwd.rules[1].counters.bytes, 44u) << compiled;
+    EXPECT_EQ(fwd.counters.bytes, 44u) << compiled;
+  }
 }
 
 TEST(EvalTargetsTest, TcpmssInsertsTheOptionAt536) {

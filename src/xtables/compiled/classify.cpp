@@ -1007,7 +1007,6 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
   size_t cur = base;
   size_t i = 0;
   const bool is_fragment = ctx.fragoff != 0;
-  const uint32_t len = static_cast<uint32_t>(ctx.pkt.size());
   Key key = packet_key(ctx.pkt, ctx.thoff, ctx.fragoff);
   // The current chain's classes (looked up lazily when it has a cache) and
   // its cache entry with a cursor on the first listed candidate >= i.
@@ -1081,7 +1080,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
       int rulenum = static_cast<int>(chain.rules.size()) + 1;
       if (chain.builtin()) {
         chain.counters.packets++;
-        chain.counters.bytes += len;
+        chain.counters.bytes += ctx.pkt.size();
         emit(TraceEvent::Kind::Policy, rulenum, nullptr);
         return chain.policy == Policy::Accept ? Verdict::Accept : Verdict::Drop;
       }
@@ -1123,7 +1122,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     // in classify.h).
     Counters& pc = skip ? ci.pending[at] : r.counters;
     pc.packets++;
-    pc.bytes += len;
+    pc.bytes += ctx.pkt.size();  // the length now: TCPMSS may have grown it (ipt_do_table's skb->len)
     if (skip) ci.counted = true;
     TraceEvent::Kind kind = TraceEvent::Kind::Rule;
     if (proof & CompiledTable::ChainIndex::kPlain) kind = cur == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
