@@ -202,6 +202,18 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
   ipset::Registry* ipsets() const override { return &host_.ipsets_; }
   uint64_t realtime_ns(uint64_t now_ns) const override { return host_.realtime_base_ns_ + now_ns; }
   const conntrack::Table* conntrack_table() const override { return &host_.conntrack_; }
+  // rpfilter_lookup_reverse's fib_lookup. The model has the main and local
+  // tables and no rules, so the flow's source, mark and DSCP select
+  // nothing; a route has one next hop (no multipath), whose device is the
+  // route's. An error route (blackhole, unreachable, prohibit, throw) makes
+  // fib_lookup fail.
+  xt::ReverseRoute reverse_route(const xt::ReverseFlow& flow, std::string_view in_dev) const override {
+    auto r = host_.fib_.lookup(flow.daddr);
+    if (!r || r->type == RouteType::Blackhole || r->type == RouteType::Unreachable ||
+        r->type == RouteType::Prohibit || r->type == RouteType::Throw)
+      return {};
+    return {.type = static_cast<unsigned>(r->type), .uses_in_dev = r->dev == in_dev};
+  }
 
  private:
   Host& host_;
