@@ -621,8 +621,13 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
       return;
   }
   auto route = fib_.lookup(daddr);
-  bool error_route = !route || route->type == RouteType::Unreachable || route->type == RouteType::Prohibit ||
-                     route->type == RouteType::Blackhole || route->type == RouteType::Throw;
+  // ip_route_input_slow goes to brd_input for the limited broadcast before
+  // any lookup: a DHCP DISCOVER reaches INPUT on a host with no default
+  // route (checked on 6.18: rpfilter-match).
+  const bool lbcast = daddr == 0xffffffffu;
+  bool error_route = !lbcast && (!route || route->type == RouteType::Unreachable ||
+                                 route->type == RouteType::Prohibit || route->type == RouteType::Blackhole ||
+                                 route->type == RouteType::Throw);
   if (error_route) {
     // ip_error: with forwarding on the input device, the route's error
     // becomes an ICMP error (EHOSTUNREACH host unreachable, EACCES
@@ -642,7 +647,7 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
          pkt);
     return;
   }
-  if (route->type == RouteType::Local || route->type == RouteType::Broadcast || daddr == 0xffffffffu) {
+  if (lbcast || route->type == RouteType::Local || route->type == RouteType::Broadcast) {
     if (validate && pkt.ip().saddr() != 0 && !source_valid(pkt, conf.source)) return;
     local_deliver(pkt, now_ns);
     return;

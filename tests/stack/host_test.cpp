@@ -6,6 +6,8 @@
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "packet/addr.h"
 #include "packet/bytes.h"
 #include "packet/fragment.h"
@@ -191,6 +193,17 @@ TEST(HostTest, NoForwardingTtlAndMtu) {
                                                  "drop: fragmentation needed (DF set, 1428 > MTU 1400)",
                                                  // Without DF: ip_do_fragment, 1396 + 52 bytes.
                                                  "transmit eth1 ttl=63", "transmit eth1 ttl=63"}));
+}
+
+// ip_route_input_slow delivers the limited broadcast (brd_input) before it
+// looks up a route: a DHCP DISCOVER reaches INPUT on a host whose routes
+// do not cover 255.255.255.255 (no default route here).
+TEST(HostTest, LimitedBroadcastIsDeliveredWithoutARoute) {
+  Router r("*filter\n-A INPUT -p udp --dport 67\nCOMMIT\n");
+  r.in("udp 0.0.0.0:68 > 255.255.255.255:67");
+  ASSERT_FALSE(r.rec.log.empty());
+  EXPECT_EQ(r.rec.log[0], "  filter:INPUT:rule:1 ttl=64");
+  EXPECT_NE(std::find(r.rec.log.begin(), r.rec.log.end(), "deliver"), r.rec.log.end()) << fmt::format("{}", r.rec.log);
 }
 
 // fib_validate_source without rp_filter: a source that is one of the
