@@ -206,6 +206,27 @@ TEST(HostTest, LimitedBroadcastIsDeliveredWithoutARoute) {
   EXPECT_NE(std::find(r.rec.log.begin(), r.rec.log.end(), "deliver"), r.rec.log.end()) << fmt::format("{}", r.rec.log);
 }
 
+// The rpfilter match asks the host's FIB (HostEffects::reverse_route):
+// the route back to the source, its type and device.
+TEST(HostTest, RpfilterMatchLooksUpTheRouteBack) {
+  Router r(
+      "*raw\n-A PREROUTING -s 203.0.113.1 -m rpfilter --accept-local -j DROP\n"
+      "-A PREROUTING -m rpfilter --invert -j DROP\nCOMMIT\n");
+  ASSERT_TRUE(r.host.fib().add({.dst = ip(198, 18, 0, 0), .plen = 15, .type = RouteType::Blackhole}));
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53", "eth0");  // back via eth0: forwarded
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53", "eth1");  // back via eth0, came in on eth1
+  r.in("udp 192.0.2.10:5000 > 203.0.113.4:53", "eth0");     // no route back
+  r.in("udp 198.18.0.10:5000 > 203.0.113.4:53", "eth0");    // blackhole: fib_lookup fails
+  r.in("udp 203.0.113.1:5000 > 198.51.100.1:53", "eth1");   // local, on eth1: accept-local matches
+  r.in("udp 203.0.113.1:5000 > 198.51.100.1:53", "eth0");   // local, on eth0: no
+  std::vector<std::string> got;
+  for (const auto& l : r.rec.log)
+    if (l.rfind("  raw:PREROUTING:rule:", 0) == 0 || l.rfind("transmit", 0) == 0) got.push_back(l);
+  EXPECT_EQ(got, (std::vector<std::string>{"transmit eth1 ttl=63", "  raw:PREROUTING:rule:2 ttl=64",
+                                           "  raw:PREROUTING:rule:2 ttl=64", "  raw:PREROUTING:rule:2 ttl=64",
+                                           "  raw:PREROUTING:rule:1 ttl=64", "  raw:PREROUTING:rule:2 ttl=64"}));
+}
+
 // fib_validate_source without rp_filter: a source that is one of the
 // host's addresses is martian. An address added between two packets
 // counts at the second (Fib::has_address's filter is rebuilt).
