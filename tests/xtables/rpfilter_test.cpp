@@ -185,5 +185,21 @@ TEST(RpfilterRules, SavedInTheKernelsOrderAndOnlyInRawOrManglePrerouting) {
   }
 }
 
+// xt_check_match tests the hook before rpfilter_check tests the table, so
+// the kernel blames the hook in filter and the table only in nat PREROUTING.
+TEST(RpfilterRules, HookRefusedBeforeTable) {
+  Ruleset a, b;
+  auto in_filter = ruleset::restore("*filter\n-A INPUT -m rpfilter\nCOMMIT\n", a);
+  ASSERT_FALSE(in_filter);
+  EXPECT_NE(in_filter.error().message.find("rpfilter match: used from hooks INPUT, but only valid from PREROUTING"),
+            std::string::npos)
+      << in_filter.error().message;
+  auto in_nat = ruleset::restore("*nat\n-A PREROUTING -m rpfilter\nCOMMIT\n", b);
+  ASSERT_FALSE(in_nat);
+  EXPECT_NE(in_nat.error().message.find("ipt_rpfilter: only valid in 'raw' or 'mangle' table, not 'nat'"),
+            std::string::npos)
+      << in_nat.error().message;
+}
+
 }  // namespace
 }  // namespace nfemu::xt

@@ -6,6 +6,8 @@
 //
 // The lookup is the host's (Effects::reverse_route), so that xtables needs
 // no FIB of its own.
+#include <fmt/format.h>
+
 #include "xtables/eval.h"
 #include "xtables/match_facts.h"
 #include "xtables/registry.h"
@@ -42,12 +44,17 @@ class RpfilterMatch : public MatchBase<RpfilterMatch> {
     return {};
   }
 
-  // rpfilter_check allows only raw and mangle; the xt_match allows only
-  // PREROUTING, the one hook with an input device and no route yet.
-  KernelSpec kernel_spec() const override {
-    return {.hooks = hook_bit(Hook::PreRouting),
-            .tables = static_cast<uint8_t>(table_mask_bit(TableId::Raw) | table_mask_bit(TableId::Mangle)),
-            .module = "rpfilter"};
+  // The xt_match allows only PREROUTING, the one hook with an input device
+  // and no route yet. xt_check_match tests that before rpfilter_check sees
+  // the table, so filter INPUT fails on its hook (checked on 6.18).
+  KernelSpec kernel_spec() const override { return {.hooks = hook_bit(Hook::PreRouting), .module = "rpfilter"}; }
+
+  // rpfilter_check.
+  Result<void> check(const CheckContext& ctx) const override {
+    if (ctx.table != TableId::Raw && ctx.table != TableId::Mangle)
+      return make_error(
+          fmt::format("ipt_rpfilter: only valid in 'raw' or 'mangle' table, not '{}'", table_name(ctx.table)));
+    return {};
   }
 
   // rpfilter_print_prefix: a fixed order, whatever order they were given in.
