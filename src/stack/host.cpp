@@ -825,6 +825,9 @@ void Host::local_out(packet::Packet pkt, uint64_t now_ns, bool check_source) {
     drop("Network is unreachable (sendto fails)", pkt);
     return;
   }
+  // __mkroute_output: a packet to one of the host's own addresses leaves
+  // through loopback, whichever device holds the address.
+  if (route->type == RouteType::Local) route->dev = "lo";
   if (check_source && (pkt.ip().saddr() >> 24) == 127 && !loopback_output_ok(pkt, route->dev)) return;
   pkt.meta.out.set(route->dev);
   pkt.meta.hook = packet::Hook::LocalOut;
@@ -838,6 +841,7 @@ void Host::local_out(packet::Packet pkt, uint64_t now_ns, bool check_source) {
       drop("no route after OUTPUT re-route", pkt);
       return;
     }
+    if (route->type == RouteType::Local) route->dev = "lo";
     // Its lookup keeps a local source, whoever sent the datagram: loopback
     // traffic DNATed elsewhere needs route_localnet.
     if ((pkt.ip().saddr() >> 24) == 127 && !loopback_output_ok(pkt, route->dev)) return;

@@ -402,6 +402,19 @@ TEST(HostTest, LocallySentPacketsUseOutputAndLoopback) {
                                                  "filter:INPUT:ACCEPT", "deliver"}));
 }
 
+// __mkroute_output: an address of eth1 is reached through lo too, not
+// sent out of eth1 (checked on 6.18: IN=lo in raw PREROUTING).
+TEST(HostTest, PacketsToAnOwnAddressLoopBack) {
+  Router r("*filter\n-A OUTPUT -o lo -j ACCEPT\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n");
+  auto p = packet::parse_packet("udp 198.51.100.1:5000 > 203.0.113.1:9");
+  ASSERT_TRUE(p);
+  r.host.add_listener(17, 9);
+  r.host.send(std::move(*p), 0);
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{"  filter:OUTPUT:rule:1 ttl=64", "filter:OUTPUT:ACCEPT",
+                                                 "transmit lo ttl=64", "  filter:INPUT:rule:1 ttl=64",
+                                                 "filter:INPUT:ACCEPT", "deliver"}));
+}
+
 // loopback_xmit keeps the packet's conntrack entry: a packet DNATed in
 // OUTPUT to a local port comes back in through lo as the same connection
 // (one entry, one NEW event), not as a second connection to the new port.
