@@ -1,9 +1,11 @@
 // -m rpfilter: whether the route back to a packet's source leaves through
 // the interface the packet came in on (ipt_rpfilter.c, libxt_rpfilter.c).
-// firewalld drops what fails it in every ruleset:
+// The usual anti-spoofing rule drops what fails it:
 //
-//   -t raw -A PREROUTING -m rpfilter --invert -j DROP
+//   -t raw -I PREROUTING -m rpfilter --invert -j DROP
 //
+// (firewalld's iptables backend installs that shape for IPv6 only, in
+// ip6tables; IPv4 rulesets get it from hand-written and tool-made rules.)
 // The lookup is the host's (Effects::reverse_route), so that xtables needs
 // no FIB of its own.
 #include <fmt/format.h>
