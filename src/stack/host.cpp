@@ -205,6 +205,18 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
   void duplicate(const xt::EvalContext& ctx, uint32_t gw, std::string_view oif) override {
     host_.duplicate(ctx.pkt, ctx.hook, gw, oif, ctx.now_ns);
   }
+  // rpfilter_lookup_reverse's fib_lookup. The model has the main and local
+  // tables and no rules, so the flow's source, mark and DSCP select
+  // nothing; a route has one next hop (no multipath), whose device is the
+  // route's. An error route (blackhole, unreachable, prohibit, throw) makes
+  // fib_lookup fail.
+  xt::ReverseRoute reverse_route(const xt::ReverseFlow& flow, std::string_view in_dev) const override {
+    auto r = host_.fib_.lookup(flow.daddr);
+    if (!r || r->type == RouteType::Blackhole || r->type == RouteType::Unreachable ||
+        r->type == RouteType::Prohibit || r->type == RouteType::Throw)
+      return {};
+    return {.type = static_cast<unsigned>(r->type), .uses_in_dev = r->dev == in_dev};
+  }
 
  private:
   Host& host_;
@@ -612,8 +624,13 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
       return;
   }
   auto route = fib_.lookup(daddr);
-  bool error_route = !route || route->type == RouteType::Unreachable || route->type == RouteType::Prohibit ||
-                     route->type == RouteType::Blackhole || route->type == RouteType::Throw;
+  // ip_route_input_slow goes to brd_input for the limited broadcast before
+  // any lookup: a DHCP DISCOVER reaches INPUT on a host with no default
+  // route (checked on 6.18: rpfilter-match).
+  const bool lbcast = daddr == 0xffffffffu;
+  bool error_route = !lbcast && (!route || route->type == RouteType::Unreachable ||
+                                 route->type == RouteType::Prohibit || route->type == RouteType::Blackhole ||
+                                 route->type == RouteType::Throw);
   if (error_route) {
     // ip_error: with forwarding on the input device, the route's error
     // becomes an ICMP error (EHOSTUNREACH host unreachable, EACCES
@@ -633,7 +650,7 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
          pkt);
     return;
   }
-  if (route->type == RouteType::Local || route->type == RouteType::Broadcast || daddr == 0xffffffffu) {
+  if (lbcast || route->type == RouteType::Local || route->type == RouteType::Broadcast) {
     if (validate && pkt.ip().saddr() != 0 && !source_valid(pkt, conf.source)) return;
     local_deliver(pkt, now_ns);
     return;
@@ -811,6 +828,9 @@ void Host::local_out(packet::Packet pkt, uint64_t now_ns, bool check_source) {
     drop("Network is unreachable (sendto fails)", pkt);
     return;
   }
+  // __mkroute_output: a packet to one of the host's own addresses leaves
+  // through loopback, whichever device holds the address.
+  if (route->type == RouteType::Local) route->dev = "lo";
   if (check_source && (pkt.ip().saddr() >> 24) == 127 && !loopback_output_ok(pkt, route->dev)) return;
   output_routed(pkt, *route, now_ns);
 }
@@ -829,6 +849,7 @@ void Host::output_routed(packet::Packet& pkt, const FibResult& first_route, uint
       drop("no route after OUTPUT re-route", pkt);
       return;
     }
+    if (route->type == RouteType::Local) route->dev = "lo";
     // Its lookup keeps a local source, whoever sent the datagram: loopback
     // traffic DNATed elsewhere needs route_localnet.
     if ((pkt.ip().saddr() >> 24) == 127 && !loopback_output_ok(pkt, route->dev)) return;
@@ -854,6 +875,7 @@ void Host::duplicate(const packet::Packet& pkt, xt::Hook hook, uint32_t gw, std:
   if (const Interface* dev = oif.empty() ? nullptr : find_interface(oif); dev && (!route || route->dev != dev->name))
     route = FibResult{.type = RouteType::Unicast, .dev = dev->name, .nexthop = gw};
   if (!route || (route->type != RouteType::Unicast && route->type != RouteType::Local)) return;
+  if (route->type == RouteType::Local) route->dev = "lo";  // as local_out: an own address loops back
   packet::Packet copy = pkt;
   copy.meta.ct = nullptr;
   copy.meta.ctinfo = packet::CtInfo::Untracked;

@@ -47,6 +47,25 @@ struct NatRequest {
   uint16_t min_port = 0, max_port = 0, base_port = 0;
 };
 
+// The flow rpfilter_mt hands to fib_lookup to find the route back to a
+// packet's source: to the packet's source, from its destination (0 for a
+// multicast, limited-broadcast or zero one), from the loopback device, the
+// mark with --validmark only, the DSCP. Host order.
+struct ReverseFlow {
+  uint32_t daddr = 0;
+  uint32_t saddr = 0;
+  uint32_t mark = 0;
+  uint8_t dscp = 0;
+};
+
+// What rpfilter_lookup_reverse needs of that lookup: the route's RTN_*
+// type (0 when fib_lookup fails) and whether a next hop of it leaves
+// through the packet's input device (fib_info_nh_uses_dev).
+struct ReverseRoute {
+  unsigned type = 0;
+  bool uses_in_dev = false;
+};
+
 // What targets ask of the host that runs the table; the packet engine
 // implements it. Matches and targets never build packets themselves.
 class Effects {
@@ -88,6 +107,9 @@ class Effects {
   // the interface oif when the host has one of that name. A host without
   // interfaces sends nothing.
   virtual void duplicate(const EvalContext& ctx, uint32_t gw, std::string_view oif) {}
+  // The rpfilter match's reverse-path lookup for a packet received on
+  // in_dev; a host without routes finds none.
+  virtual ReverseRoute reverse_route(const ReverseFlow& flow, std::string_view in_dev) const { return {}; }
 };
 
 struct EvalContext {

@@ -6,6 +6,8 @@
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "packet/addr.h"
 #include "packet/bytes.h"
 #include "packet/fragment.h"
@@ -191,6 +193,38 @@ TEST(HostTest, NoForwardingTtlAndMtu) {
                                                  "drop: fragmentation needed (DF set, 1428 > MTU 1400)",
                                                  // Without DF: ip_do_fragment, 1396 + 52 bytes.
                                                  "transmit eth1 ttl=63", "transmit eth1 ttl=63"}));
+}
+
+// ip_route_input_slow delivers the limited broadcast (brd_input) before it
+// looks up a route: a DHCP DISCOVER reaches INPUT on a host whose routes
+// do not cover 255.255.255.255 (no default route here).
+TEST(HostTest, LimitedBroadcastIsDeliveredWithoutARoute) {
+  Router r("*filter\n-A INPUT -p udp --dport 67\nCOMMIT\n");
+  r.in("udp 0.0.0.0:68 > 255.255.255.255:67");
+  ASSERT_FALSE(r.rec.log.empty());
+  EXPECT_EQ(r.rec.log[0], "  filter:INPUT:rule:1 ttl=64");
+  EXPECT_NE(std::find(r.rec.log.begin(), r.rec.log.end(), "deliver"), r.rec.log.end()) << fmt::format("{}", r.rec.log);
+}
+
+// The rpfilter match asks the host's FIB (HostEffects::reverse_route):
+// the route back to the source, its type and device.
+TEST(HostTest, RpfilterMatchLooksUpTheRouteBack) {
+  Router r(
+      "*raw\n-A PREROUTING -s 203.0.113.1 -m rpfilter --accept-local -j DROP\n"
+      "-A PREROUTING -m rpfilter --invert -j DROP\nCOMMIT\n");
+  ASSERT_TRUE(r.host.fib().add({.dst = ip(198, 18, 0, 0), .plen = 15, .type = RouteType::Blackhole}));
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53", "eth0");  // back via eth0: forwarded
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53", "eth1");  // back via eth0, came in on eth1
+  r.in("udp 192.0.2.10:5000 > 203.0.113.4:53", "eth0");     // no route back
+  r.in("udp 198.18.0.10:5000 > 203.0.113.4:53", "eth0");    // blackhole: fib_lookup fails
+  r.in("udp 203.0.113.1:5000 > 198.51.100.1:53", "eth1");   // local, on eth1: accept-local matches
+  r.in("udp 203.0.113.1:5000 > 198.51.100.1:53", "eth0");   // local, on eth0: no
+  std::vector<std::string> got;
+  for (const auto& l : r.rec.log)
+    if (l.rfind("  raw:PREROUTING:rule:", 0) == 0 || l.rfind("transmit", 0) == 0) got.push_back(l);
+  EXPECT_EQ(got, (std::vector<std::string>{"transmit eth1 ttl=63", "  raw:PREROUTING:rule:2 ttl=64",
+                                           "  raw:PREROUTING:rule:2 ttl=64", "  raw:PREROUTING:rule:2 ttl=64",
+                                           "  raw:PREROUTING:rule:1 ttl=64", "  raw:PREROUTING:rule:2 ttl=64"}));
 }
 
 // fib_validate_source without rp_filter: a source that is one of the
@@ -383,6 +417,19 @@ TEST(HostTest, LocallySentPacketsUseOutputAndLoopback) {
   auto p = packet::parse_packet("udp 127.0.0.1:5000 > 127.0.0.1:9");
   ASSERT_TRUE(p);
   r.host.add_listener(17, 9);  // else a port unreachable comes back through lo
+  r.host.send(std::move(*p), 0);
+  EXPECT_EQ(r.rec.log, (std::vector<std::string>{"  filter:OUTPUT:rule:1 ttl=64", "filter:OUTPUT:ACCEPT",
+                                                 "transmit lo ttl=64", "  filter:INPUT:rule:1 ttl=64",
+                                                 "filter:INPUT:ACCEPT", "deliver"}));
+}
+
+// __mkroute_output: an address of eth1 is reached through lo too, not
+// sent out of eth1 (checked on 6.18: IN=lo in raw PREROUTING).
+TEST(HostTest, PacketsToAnOwnAddressLoopBack) {
+  Router r("*filter\n-A OUTPUT -o lo -j ACCEPT\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n");
+  auto p = packet::parse_packet("udp 198.51.100.1:5000 > 203.0.113.1:9");
+  ASSERT_TRUE(p);
+  r.host.add_listener(17, 9);
   r.host.send(std::move(*p), 0);
   EXPECT_EQ(r.rec.log, (std::vector<std::string>{"  filter:OUTPUT:rule:1 ttl=64", "filter:OUTPUT:ACCEPT",
                                                  "transmit lo ttl=64", "  filter:INPUT:rule:1 ttl=64",
