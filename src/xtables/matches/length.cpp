@@ -1,8 +1,6 @@
 // -m length: IP total length in a range (xt_length.c, libxt_length.c).
-#include <fmt/format.h>
-
-#include "xtables/matches/xtopt_mb.h"
 #include "xtables/eval.h"
+#include "xtables/matches/xtopt_mb.h"
 #include "xtables/registry.h"
 
 namespace nfemu::xt {
@@ -17,11 +15,10 @@ class LengthMatch : public MatchBase<LengthMatch> {
   }
 
   Result<void> parse(const OptionCall& opt, const ParseContext&) override {
-    auto v = xtopt::parse_mint("length", "length", opt.arg, UINT16_MAX);
-    if (!v) return v.error();
-    min_ = static_cast<uint16_t>((*v)[0]);
     // A single value is an exact length; min > max is accepted and never matches.
-    max_ = v->size() >= 2 ? static_cast<uint16_t>((*v)[1]) : min_;
+    auto r = xtopt::parse_u16_range("length", "length", opt.arg);
+    if (!r) return r.error();
+    range_ = *r;
     invert_ = opt.invert;
     given_ = true;
     return {};
@@ -33,21 +30,19 @@ class LengthMatch : public MatchBase<LengthMatch> {
   }
 
   void save(std::string& out, const IpCriteria&) const override {
-    out += invert_ ? " ! --length " : " --length ";
-    out += min_ == max_ ? fmt::format("{}", min_) : fmt::format("{}:{}", min_, max_);
+    xtopt::save_u16_range(out, "length", range_, invert_);
   }
 
   bool can_evaluate() const override { return true; }
 
   // length_mt: the IP total length field.
   MatchOutcome evaluate(const EvalContext& ctx) const override {
-    uint16_t len = ctx.pkt.ip().total_length();
-    bool hit = len >= min_ && len <= max_;
+    bool hit = range_.contains(ctx.pkt.ip().total_length());
     return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:
-  uint16_t min_ = 0, max_ = 0;
+  xtopt::U16Range range_;
   bool invert_ = false, given_ = false;
 };
 

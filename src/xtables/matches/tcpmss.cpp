@@ -1,8 +1,6 @@
 // -m tcpmss: the MSS option of a TCP segment in a range (xt_tcpmss.c,
 // libxt_tcpmss.c). Routers pair it with TCPMSS to clamp only the SYNs
 // that announce too large a segment.
-#include <fmt/format.h>
-
 #include "xtables/eval.h"
 #include "xtables/matches/xtopt_mb.h"
 #include "xtables/registry.h"
@@ -19,11 +17,10 @@ class TcpmssMatch : public MatchBase<TcpmssMatch> {
   }
 
   Result<void> parse(const OptionCall& opt, const ParseContext&) override {
-    auto v = xtopt::parse_mint("tcpmss", "mss", opt.arg, UINT16_MAX);
-    if (!v) return v.error();
-    min_ = static_cast<uint16_t>((*v)[0]);
-    max_ = v->size() >= 2 ? static_cast<uint16_t>((*v)[1]) : min_;
-    if (min_ > max_) return make_error("tcpmss: invalid range given");
+    auto r = xtopt::parse_u16_range("tcpmss", "mss", opt.arg);
+    if (!r) return r.error();
+    if (r->min > r->max) return make_error("tcpmss: invalid range given");
+    range_ = *r;
     invert_ = opt.invert;
     given_ = true;
     return {};
@@ -37,8 +34,7 @@ class TcpmssMatch : public MatchBase<TcpmssMatch> {
   KernelSpec kernel_spec() const override { return {.proto = 6}; }
 
   void save(std::string& out, const IpCriteria&) const override {
-    out += invert_ ? " ! --mss " : " --mss ";
-    out += min_ == max_ ? fmt::format("{}", min_) : fmt::format("{}:{}", min_, max_);
+    xtopt::save_u16_range(out, "mss", range_, invert_);
   }
 
   bool can_evaluate() const override { return true; }
@@ -58,7 +54,7 @@ class TcpmssMatch : public MatchBase<TcpmssMatch> {
       if (opts[i] == packet::kTcpOptMss && opts.size() - i >= packet::kTcpOptLenMss &&
           opts[i + 1] == packet::kTcpOptLenMss) {
         uint16_t mss = static_cast<uint16_t>(opts[i + 2] << 8 | opts[i + 3]);
-        bool hit = mss >= min_ && mss <= max_;
+        bool hit = range_.contains(mss);
         return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
       }
       // A kind >= 2 in the last byte makes the kernel read one byte past
@@ -71,7 +67,7 @@ class TcpmssMatch : public MatchBase<TcpmssMatch> {
   }
 
  private:
-  uint16_t min_ = 0, max_ = 0;
+  xtopt::U16Range range_;
   bool invert_ = false, given_ = false;
 };
 

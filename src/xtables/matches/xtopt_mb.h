@@ -80,6 +80,28 @@ inline Result<std::vector<uint64_t>> parse_mint(std::string_view ext, std::strin
   return vals;
 }
 
+// An XTTYPE_UINT16RC option kept as a range: "A" is A:A. No ordering check
+// (a reversed range never matches), as libxtables leaves that to the
+// extension.
+struct U16Range {
+  uint16_t min = 0, max = 0;
+  bool contains(uint16_t v) const { return v >= min && v <= max; }
+};
+inline Result<U16Range> parse_u16_range(std::string_view ext, std::string_view opt, std::string_view arg) {
+  auto v = parse_mint(ext, opt, arg, UINT16_MAX);
+  if (!v) return v.error();
+  U16Range r;
+  r.min = static_cast<uint16_t>((*v)[0]);
+  r.max = v->size() >= 2 ? static_cast<uint16_t>((*v)[1]) : r.min;
+  return r;
+}
+// " [!] --OPT A" or " [!] --OPT A:B", as the length and tcpmss saves print it.
+inline void save_u16_range(std::string& out, std::string_view opt, U16Range r, bool invert) {
+  out += invert ? " ! --" : " --";
+  out += opt;
+  out += r.min == r.max ? fmt::format(" {}", r.min) : fmt::format(" {}:{}", r.min, r.max);
+}
+
 using number::inet_aton;
 
 inline Error must_be_specified(std::string_view ext, std::string_view opt) {
