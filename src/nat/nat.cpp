@@ -230,40 +230,6 @@ bool manip_ipv4(packet::Ipv4View ip, const Tuple& target, Manip m, bool partial 
 
 }  // namespace
 
-uint32_t jhash2(const uint32_t* k, uint32_t length, uint32_t initval) {
-  auto rol = [](uint32_t v, int s) { return std::rotl(v, s); };
-  uint32_t a, b, c;
-  a = b = c = 0xdeadbeef + (length << 2) + initval;
-  while (length > 3) {
-    a += k[0];
-    b += k[1];
-    c += k[2];
-    a -= c; a ^= rol(c, 4);  c += b;
-    b -= a; b ^= rol(a, 6);  a += c;
-    c -= b; c ^= rol(b, 8);  b += a;
-    a -= c; a ^= rol(c, 16); c += b;
-    b -= a; b ^= rol(a, 19); a += c;
-    c -= b; c ^= rol(b, 4);  b += a;
-    length -= 3;
-    k += 3;
-  }
-  switch (length) {
-    case 3: c += k[2]; [[fallthrough]];
-    case 2: b += k[1]; [[fallthrough]];
-    case 1:
-      a += k[0];
-      c ^= b; c -= rol(b, 14);
-      a ^= c; a -= rol(c, 11);
-      b ^= a; b -= rol(a, 25);
-      c ^= b; c -= rol(b, 16);
-      a ^= c; a -= rol(c, 4);
-      b ^= a; b -= rol(a, 14);
-      c ^= b; c -= rol(b, 24);
-      break;
-    default: break;
-  }
-  return c;
-}
 
 bool setup_info(conntrack::Table& table, Entry* ct, const Range& range, Manip m) {
   if (ct->confirmed()) return true;

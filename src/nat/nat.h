@@ -32,6 +32,7 @@
 
 #include "conntrack/conntrack.h"
 #include "packet/packet.h"
+#include "util/jhash.h"
 
 namespace nfemu::nat {
 
@@ -132,7 +133,6 @@ inline uint32_t netmap_addr(uint32_t addr, uint32_t min_ip, uint32_t max_ip) {
   return (addr & ~netmask) | (min_ip & netmask);
 }
 
-// The kernel's jhash2 (Bob Jenkins' lookup3 on 32-bit words).
-uint32_t jhash2(const uint32_t* k, uint32_t length, uint32_t initval);
+using util::jhash2;
 
 }  // namespace nfemu::nat

@@ -25,6 +25,7 @@
 //    match 4 times (the flow was forgotten, its bucket full again).
 //  - hashlimit --hashlimit-upto 1kb/s: 30 back-to-back 36-byte pings
 //    (3 chunks each) match 21 times.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -480,6 +481,25 @@ TEST_F(CtFixture, ConnmarkReadsTheEntry) {
   EXPECT_EQ(Rules("-m connmark --mark 0x0").run(syn), Out::NoMatch);
   auto none = pkt(kSyn);
   EXPECT_EQ(Rules("-m connmark ! --mark 0x2").run(none), Out::NoMatch);  // no entry: false, even inverted
+}
+
+// Which of 198.51.100.10-17 each rule keeps, as 6.18 logged them in the
+// cluster-match recording; no connection matches nothing, even inverted.
+TEST_F(CtFixture, ClusterKeepsTheKernelsShareOfSources) {
+  Rules node1("-m cluster --cluster-total-nodes 2 --cluster-local-node 1 --cluster-hash-seed 0xdeadbeef");
+  Rules mask5("-m cluster --cluster-total-nodes 4 --cluster-local-nodemask 0x5 --cluster-hash-seed 7");
+  std::string kept1, kept5;
+  held.reserve(8);
+  for (int i = 10; i < 18; ++i) {
+    auto& p = track(fmt::format("udp 198.51.100.{}:{} > 198.51.100.1:9", i, 2000 + i), 0);
+    if (node1.run(p) == Out::Match) kept1 += fmt::format(" {}", i);
+    if (mask5.run(p) == Out::Match) kept5 += fmt::format(" {}", i);
+  }
+  EXPECT_EQ(kept1, " 11 12 15");
+  EXPECT_EQ(kept5, " 12 15 16");
+  auto none = pkt(kSyn);
+  EXPECT_EQ(Rules("-m cluster --cluster-total-nodes 2 ! --cluster-local-node 1 --cluster-hash-seed 1").run(none),
+            Out::NoMatch);
 }
 
 TEST(EvalLimit, TokenBucketAsTheKernelCounts) {
