@@ -51,6 +51,11 @@ log::ConntrackView to_log(const conntrack::View& v, uint32_t mask) {
   out.zone_orig = v.zone_orig;
   out.zone_reply = v.zone_reply;
   out.use = v.use;
+  out.counters = v.has_counters;
+  for (int d = 0; d < 2; ++d) {
+    out.packets[d] = v.counters[d].packets;
+    out.bytes[d] = v.counters[d].bytes;
+  }
   return out;
 }
 
