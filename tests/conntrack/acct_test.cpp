@@ -3,12 +3,30 @@
 // kernel's answers for the same packets: tests/scenarios/conntrack-acct.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "conntrack/conntrack.h"
 #include "packet/grammar.h"
+
+// Counts heap allocations while g_count_allocs is set: with accounting on,
+// a warm table must still allocate nothing per packet.
+namespace {
+std::atomic<bool> g_count_allocs{false};
+std::atomic<size_t> g_allocs{0};
+}  // namespace
+// noinline: see conntrack_test.cpp (GCC's -Wmismatched-new-delete).
+[[gnu::noinline]] void* operator new(size_t n) {
+  if (g_count_allocs) ++g_allocs;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace nfemu::conntrack {
 namespace {
@@ -163,6 +181,43 @@ TEST_F(AcctTest, AReusedSlotStartsFromZero) {
   fwd("tcp 198.51.100.1:40011 > 203.0.113.2:80 flags S seq 1000");
   EXPECT_EQ(counts(find(packet::kIpProtoTcp, 40010, 80)), "no entry");
   EXPECT_EQ(counts(find(packet::kIpProtoTcp, 40011, 80)), "1/40 0/0");
+}
+
+TEST(AcctAllocTest, AWarmTableWithCountersAllocatesNothingPerPacket) {
+  Table table;
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_max", "1024"));
+  ASSERT_TRUE(table.set_sysctl("nf_conntrack_acct", "1"));
+  std::vector<Packet> pkts;
+  for (int i = 0; i < 64; ++i) {
+    auto out = parse_packet("udp 198.51.100.1:" + std::to_string(10000 + i) + " > 203.0.113.2:53 payload 10");
+    auto back = parse_packet("udp 203.0.113.2:53 > 198.51.100.1:" + std::to_string(10000 + i) + " payload 30");
+    ASSERT_TRUE(out && back);
+    pkts.push_back(std::move(*out));
+    pkts.push_back(std::move(*back));
+  }
+  std::vector<Event> events;
+  events.reserve(4096);
+  uint64_t now = 1000 * kSec;
+  auto round = [&] {
+    for (Packet& p : pkts) {
+      table.in(p, Hook::PreRouting, 0, now);
+      table.confirm(p, now);
+      table.put(p);
+      table.take_events(&events);
+    }
+    // Everything expires: DESTROY with counters, slots back on the free list.
+    now += 200 * kSec;
+    table.expire_until(now);
+    table.take_events(&events);
+  };
+  round();  // warm: the first slots and the event buffer
+  g_allocs = 0;
+  g_count_allocs = true;
+  // More connections than the reservation holds: only reused slots keep it.
+  for (int r = 0; r < 20; ++r) round();
+  g_count_allocs = false;
+  EXPECT_EQ(g_allocs.load(), 0u);
+  EXPECT_EQ(table.count(), 0u);
 }
 
 }  // namespace
