@@ -64,8 +64,8 @@ class AcctTest : public ::testing::Test {
     if (!e) return "no entry";
     const Counter* k = table.counters(*e);
     if (!k) return "none";
-    return std::to_string(k[0].packets) + "/" + std::to_string(k[0].bytes) + " " + std::to_string(k[1].packets) +
-           "/" + std::to_string(k[1].bytes);
+    return std::to_string(k[0].packets) + "/" + std::to_string(k[0].bytes) + " " + std::to_string(k[1].packets) + "/" +
+           std::to_string(k[1].bytes);
   }
 };
 

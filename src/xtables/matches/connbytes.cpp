@@ -22,7 +22,7 @@
 namespace nfemu::xt {
 namespace {
 
-enum class What : uint8_t { Packets, Bytes, AvgPkt };  // XT_CONNBYTES_PKTS, _BYTES, _AVGPKT
+enum class What : uint8_t { Packets, Bytes, AvgPkt };      // XT_CONNBYTES_PKTS, _BYTES, _AVGPKT
 enum class Direction : uint8_t { Original, Reply, Both };  // XT_CONNBYTES_DIR_*
 
 class ConnbytesMatch : public MatchBase<ConnbytesMatch> {
