@@ -41,6 +41,11 @@
 //    kernel reaps any expired entry on the chain, which depends on its
 //    random hash seed); after expire_until(now) there is none.
 //
+//  - Accounting (nf_conntrack_acct, or forced by a connbytes rule): an
+//    entry made while it is on has counters, which refresh() updates as
+//    __nf_ct_refresh_acct does, with the packet's IP total length; a
+//    tracker that returns before its refresh (INVALID, TCP ignored or a
+//    retransmitted SYN) counts nothing, nor does an ICMP error RELATED.
 //  - Packets must reach in() reassembled, as after nf_defrag_ipv4: a
 //    non-first fragment is INVALID. Checksums are verified in PREROUTING
 //    only (nf_conntrack_checksum).
@@ -56,7 +61,8 @@
 // nothing; the event queue reuses its capacity when taken with
 // take_events(&buffer). A connection costs sizeof(Entry) (192) + 16 (heap)
 // + 8 per bucket, + 8 more per bucket once source NAT asked for the
-// by-source index (bench/nfemu/conntrack_bench measures it).
+// by-source index (bench/nfemu/conntrack_bench measures it), + 36 when it
+// has counters (nf_conntrack_acct: a slot and a free-list index).
 //
 // Reference counting follows the kernel: a packet carrying meta.ct holds a
 // reference (taken by in()), the hash holds one for confirmed entries. A
@@ -291,6 +297,11 @@ struct alignas(64) Entry {
   // absent; confirm() need not look again while nothing was linked since.
   uint32_t hash[2] = {0, 0};
   uint32_t free_gen = 0;
+  // The accounting extension (nf_conn_acct): 1 + its slot in the table's
+  // counters, 0 when the entry has none (nf_conntrack_acct was off when it
+  // was made). Out of line, as the kernel's extension: a table without
+  // accounting pays these 4 bytes, not 32 an entry.
+  uint32_t acct = 0;
 
   uint8_t proto() const { return tuple[kOriginal].proto; }
   // The virtual time the entry expires at (confirmed entries).
@@ -309,6 +320,14 @@ std::shared_ptr<Entry> make_template(Zone zone, uint32_t ctmask);
 inline bool is_template(const void* ct) {
   return ct && (static_cast<const Entry*>(ct)->status & status::kTemplate);
 }
+
+// struct nf_conn_counter: what one direction's packets added up to, skb->len
+// (the IP datagram, reassembled) at nf_conntrack_in.
+struct Counter {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  bool operator==(const Counter&) const = default;
+};
 
 // The fields `conntrack -L` and `conntrack -E` print, copied out of an entry.
 struct View {
@@ -330,6 +349,10 @@ struct View {
   uint32_t timeout_s = 0;      // remaining jiffies / HZ
   uint32_t use = 0;
   bool has_mark = true;        // -L always prints mark=; events only when non-zero or changed
+  // CTA_COUNTERS_ORIG/REPLY: the entry has the accounting extension; -L
+  // and DESTROY events carry them (ctnetlink_dump_acct), NEW/UPDATE not.
+  bool has_counters = false;
+  Counter counters[2];         // [kOriginal], [kReply]
 };
 
 enum class EventType : uint8_t { New, Update, Destroy };
@@ -358,6 +381,9 @@ struct LookupResult {
 struct Config {
   uint32_t max = 262144;
   uint32_t buckets = 262144;
+  // nf_conntrack_acct: entries made while it is on get counters. Turned on
+  // for good by a connbytes rule (connbytes_mt_check: nf_ct_set_acct).
+  bool acct = false;
   bool checksum = true;
   bool events = true;
   // nf_conntrack_events as written: 0 off, 1 on, 2 (the default) on only
@@ -407,6 +433,10 @@ class Table {
   // The current value as /proc/sys prints it ("nf_conntrack_count" too).
   Result<uint64_t> sysctl(std::string_view name) const;
   const Config& config() const { return cfg_; }
+  // nf_ct_set_acct: what connbytes_mt_check does when it finds it off.
+  void set_acct(bool on);
+  // nf_conn_acct_find: the entry's counters, null without the extension.
+  const Counter* counters(const Entry& ct) const { return ct.acct ? acct_[ct.acct - 1].c : nullptr; }
 
   // nf_conntrack_in at PREROUTING or OUTPUT. Sets pkt.meta.ct and ctinfo.
   // `zone` applies when the packet carries no template; a template (see
@@ -550,6 +580,7 @@ class Table {
     size_t pool_used_bytes = 0;   // entries ever handed out * sizeof(Entry)
     size_t index_bytes = 0;       // bucket heads
     size_t timer_bytes = 0;       // expiry heap (capacity)
+    size_t acct_bytes = 0;        // counters and their free list (capacity)
   };
   Memory memory() const;
 
@@ -559,7 +590,20 @@ class Table {
     Hook hook;
     uint64_t now;  // jiffies
     std::string_view reason;
+    // What __nf_ct_refresh_acct counts: the packet's direction and skb->len.
+    Dir dir = kOriginal;
+    uint32_t bytes = 0;
   };
+  // nf_ct_acct_update. Inline: refresh() calls it for every packet.
+  void acct_update(Entry* ct, Dir dir, uint64_t bytes) {
+    if (!ct->acct) [[likely]]
+      return;
+    Counter& k = acct_[ct->acct - 1].c[dir];
+    ++k.packets;
+    k.bytes += bytes;
+  }
+  // nf_ct_acct_ext_add at allocation: a slot when accounting is on.
+  void acct_attach(Entry* ct);
 
   Entry* alloc(const Tuple& orig, const Tuple& reply, Zone zone, uint32_t orig_hash, uint64_t now,
                std::string_view* reason);
@@ -568,6 +612,10 @@ class Table {
   Entry* alloc_slow(uint32_t orig_hash, uint64_t now, std::string_view* reason);
   void free_entry(Entry* ct) {
     --count_;
+    if (ct->acct) {
+      acct_free_.push_back(ct->acct);
+      ct->acct = 0;
+    }
     // alloc() clears it when it hands it out again; until then only the
     // status is read (for_each_slot's walkers look for confirmed entries).
     ct->status = 0;
@@ -599,7 +647,7 @@ class Table {
   void deliver(Entry* ct, uint64_t now);
   void emit(Entry* ct, uint32_t mask, uint64_t now);
   // view() into v, whose every field it sets (emit fills a queued Event).
-  static void fill_view(const Entry& ct, uint64_t now_ns, View& v);
+  void fill_view(const Entry& ct, uint64_t now_ns, View& v) const;
   void refresh(Entry* ct, uint64_t extra_jiffies, const Ctx& c);
   void rehash(uint32_t buckets);
   // The expiry heap: a binary min-heap on a lower bound of each confirmed
@@ -728,6 +776,14 @@ class Table {
   uint32_t next_id_ = 1;
   uint32_t next_seq_ = 1;
   std::vector<Event> events_;
+  // The accounting extensions, by Entry::acct - 1; freed slots (Entry::acct
+  // values) are taken again first. Both are reserved as the pool is when
+  // accounting is turned on, so a warm table allocates nothing.
+  struct Acct {
+    Counter c[2];
+  };
+  std::vector<Acct> acct_;
+  std::vector<uint32_t> acct_free_;
 };
 
 }  // namespace nfemu::conntrack

@@ -107,6 +107,7 @@ struct SysctlDef {
 constexpr SysctlDef kSysctls[] = {
     {"nf_conntrack_max", &Config::max, nullptr},
     {"nf_conntrack_buckets", &Config::buckets, nullptr},
+    {"nf_conntrack_acct", nullptr, &Config::acct},
     {"nf_conntrack_checksum", nullptr, &Config::checksum},
     {"nf_conntrack_events", nullptr, &Config::events},
     {"nf_conntrack_tcp_loose", nullptr, &Config::tcp_loose},
@@ -174,6 +175,7 @@ Result<void> Table::set_sysctl(std::string_view full, std::string_view value) {
       return Error{"invalid value for " + std::string(full) + ": " + std::string(value)};
     cfg_.*(d->flag) = v != 0;
     if (name == "nf_conntrack_events") cfg_.events_mode = static_cast<uint8_t>(v);
+    if (name == "nf_conntrack_acct") set_acct(v != 0);
     return {};
   }
   if (name == "nf_conntrack_tcp_max_retrans" && v > 255)  // a u8
@@ -202,6 +204,29 @@ Result<uint64_t> Table::sysctl(std::string_view full) const {
   if (name == "nf_conntrack_events") return uint64_t{cfg_.events_mode};
   if (d->flag) return static_cast<uint64_t>(cfg_.*(d->flag) ? 1 : 0);
   return static_cast<uint64_t>(cfg_.*(d->u32));
+}
+
+void Table::set_acct(bool on) {
+  cfg_.acct = on;
+  // The counters are reserved as the pool is: a new connection then takes
+  // a slot without allocating (past the reservation, vectors grow as the
+  // pool does when nf_conntrack_max is 0).
+  if (on) {
+    size_t n = std::min<size_t>(cfg_.max ? cfg_.max : kMinRegion, kMaxRegion);
+    if (acct_.capacity() < n) acct_.reserve(n);
+    if (acct_free_.capacity() < n) acct_free_.reserve(n);
+  }
+}
+
+void Table::acct_attach(Entry* ct) {
+  if (!acct_free_.empty()) {
+    ct->acct = acct_free_.back();
+    acct_free_.pop_back();
+    acct_[ct->acct - 1] = {};
+    return;
+  }
+  acct_.emplace_back();
+  ct->acct = static_cast<uint32_t>(acct_.size());
 }
 
 // ------------------------------------------------------------ pool, hash
@@ -424,6 +449,7 @@ Table::Memory Table::memory() const {
   for (const Region& r : regions_) m.pool_used_bytes += r.used * sizeof(Entry);
   m.index_bytes = hash_.capacity() * sizeof(uintptr_t) + bysrc_.capacity() * sizeof(Entry*);
   m.timer_bytes = timers_.capacity() * sizeof(Timer);
+  m.acct_bytes = acct_.capacity() * sizeof(Acct) + acct_free_.capacity() * sizeof(uint32_t);
   return m;
 }
 
@@ -473,6 +499,9 @@ Entry* Table::alloc_slow(uint32_t orig_hash, uint64_t now, std::string_view* rea
   ct->id = next_id_++;
   ct->use = 1;  // the packet's
   ++count_;
+  // init_conntrack: nf_ct_acct_ext_add, only while the sysctl is on.
+  if (cfg_.acct) [[unlikely]]
+    acct_attach(ct);
   return ct;
 }
 
@@ -637,7 +666,7 @@ View Table::view(const Entry& ct, uint64_t now_ns) const {
   return v;
 }
 
-void Table::fill_view(const Entry& ct, uint64_t now_ns, View& v) {
+void Table::fill_view(const Entry& ct, uint64_t now_ns, View& v) const {
   v.id = ct.id;
   v.orig = ct.tuple[kOriginal];
   v.reply = ct.tuple[kReply];
@@ -659,6 +688,10 @@ void Table::fill_view(const Entry& ct, uint64_t now_ns, View& v) {
   v.use = ct.use;
   v.has_timeout = true;
   v.has_mark = true;
+  const Counter* k = counters(ct);
+  v.has_counters = k != nullptr;
+  v.counters[kOriginal] = k ? k[kOriginal] : Counter{};
+  v.counters[kReply] = k ? k[kReply] : Counter{};
 }
 
 void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
@@ -682,6 +715,8 @@ void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
     ev.type = (mask & (ipct::kNew | ipct::kRelated)) ? EventType::New : EventType::Update;
     ev.view.has_tcp_state = ev.view.has_tcp_state && (mask & ipct::kProtoinfo);
     ev.view.has_sctp_state = ev.view.has_sctp_state && (mask & ipct::kProtoinfo);
+    // Only a DESTROY message carries the counters.
+    ev.view.has_counters = false;
   }
   ev.view.has_mark = ct->mark != 0 || (mask & ipct::kMark);
 }
@@ -773,7 +808,10 @@ bool Table::unique_tuple_taken(const Tuple& t, Zone zone, const Entry* ignored) 
 // ---------------------------------------------------------- the hot path
 
 void Table::refresh(Entry* ct, uint64_t extra, const Ctx& c) {
-  // __nf_ct_refresh_acct
+  // __nf_ct_refresh_acct: every tracker's nf_ct_refresh_acct is where a
+  // packet is counted; one that returns before it (INVALID, a TCP packet
+  // ignored or a retransmitted SYN) counts nothing.
+  acct_update(ct, c.dir, c.bytes);
   if (ct->status & status::kFixedTimeout) return;
   if (ct->confirmed()) {
     uint64_t before = ct->timeout;
@@ -933,6 +971,8 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
       ctinfo = CtInfo::New;
 
     // nf_conntrack_handle_packet
+    c.dir = dir;
+    c.bytes = ip.total_length();
     Action a;
     switch (t.proto) {
       case kIpProtoTcp: a = tcp_packet(ct, pkt, dataoff, dir, c); break;
@@ -1054,6 +1094,12 @@ Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
                   other->zone.id_for(kOriginal) == ct->zone.id_for(kOriginal) &&
                   other->zone.id_for(kReply) == ct->zone.id_for(kReply);
       if (ct->proto() == kIpProtoUdp && same) {
+        // nf_ct_acct_merge: the winner counts the packet (one, with the
+        // loser's bytes in its direction).
+        if (const Counter* k = counters(*ct)) {
+          Dir pd = pkt.meta.ctinfo == CtInfo::EstablishedReply ? kReply : kOriginal;
+          acct_update(other, pd, k[pd].bytes);
+        }
         ++other->use;
         put(ct);
         pkt.meta.ct = other;

@@ -558,6 +558,8 @@ Table::Action Table::tcp_packet(Entry* ct, Packet& pkt, size_t dataoff, Dir dir,
   if (!(ct->status & status::kSeenReply)) {
     // Only a RST for an answer: no connection ever existed, forget it.
     if (s.rst()) {
+      // nf_ct_kill_acct: the RST is counted before the DESTROY.
+      acct_update(ct, c.dir, c.bytes);
       kill(ct, c.now * kNsPerJiffy);
       return Action::Accept;
     }

@@ -55,9 +55,11 @@ void format(std::string& line, std::string_view head, Msg msg, const ConntrackVi
   }
   tuple(out, ct.l4proto, ct.orig);
   if (ct.zone_orig) fmt::format_to(it, FMT_COMPILE("zone-orig={} "), ct.zone_orig);
+  if (ct.counters) fmt::format_to(it, FMT_COMPILE("packets={} bytes={} "), ct.packets[0], ct.bytes[0]);
   if (!ct.seen_reply) add(out, "[UNREPLIED] ");
   tuple(out, ct.l4proto, ct.reply);
   if (ct.zone_reply) fmt::format_to(it, FMT_COMPILE("zone-reply={} "), ct.zone_reply);
+  if (ct.counters) fmt::format_to(it, FMT_COMPILE("packets={} bytes={} "), ct.packets[1], ct.bytes[1]);
   if (ct.assured) add(out, "[ASSURED] ");
   if (msg == Msg::List || ct.mark || ct.mark_event) fmt::format_to(it, FMT_COMPILE("mark={} "), ct.mark);
   if (ct.zone) fmt::format_to(it, FMT_COMPILE("zone={} "), ct.zone);

@@ -18,7 +18,9 @@
 //   mark= only when the mark is non-zero or changed (`mark_event`); no use=.
 // - -L: timeout, state, then mark= always, zone= when non-zero, use=.
 // - both: zone-orig=N after the original tuple, zone-reply=N after the
-//   reply tuple (checked on 6.18: "dport=53 zone-orig=5 [UNREPLIED]").
+//   reply tuple (checked on 6.18: "dport=53 zone-orig=5 [UNREPLIED]"),
+//   then that direction's `packets=N bytes=M` when the entry has counters
+//   (nf_conntrack_acct): -L always, events only DESTROY.
 #pragma once
 
 #include <cstdint>
@@ -55,6 +57,11 @@ struct ConntrackView {
   uint16_t zone_orig = 0;
   uint16_t zone_reply = 0;
   uint32_t use = 1;
+  // CTA_COUNTERS_*: `packets=N bytes=M` after each direction's tuple (and
+  // its zone), when the entry has accounting (-L, DESTROY events).
+  bool counters = false;
+  uint64_t packets[2] = {0, 0};  // [original], [reply]
+  uint64_t bytes[2] = {0, 0};
 };
 
 enum class CtEventType : uint8_t { New, Update, Destroy };

@@ -1,6 +1,7 @@
 #include "net/host_setup.h"
 
 #include "log/conntrack_text.h"
+#include "stack/ct_demand.h"
 
 namespace nfemu::net {
 
@@ -51,6 +52,11 @@ log::ConntrackView to_log(const conntrack::View& v, uint32_t mask) {
   out.zone_orig = v.zone_orig;
   out.zone_reply = v.zone_reply;
   out.use = v.use;
+  out.counters = v.has_counters;
+  for (int d = 0; d < 2; ++d) {
+    out.packets[d] = v.counters[d].packets;
+    out.bytes[d] = v.counters[d].bytes;
+  }
   return out;
 }
 
@@ -116,6 +122,18 @@ Result<std::unique_ptr<stack::Host>> build_host(const scenario::Scenario& sc, si
   }
   h->ipsets() = sh.ipsets;  // before the rules, whose set matches bind by index
   h->ruleset() = sh.ruleset;
+  // connbytes_mt_check turns accounting on as the rules load; the kernel
+  // side sets the net.netfilter sysctls after the rules (kernel_plan.cpp),
+  // so an explicit nf_conntrack_acct still has the last word.
+  if (stack::ruleset_forces_acct(h->ruleset())) {
+    h->conntrack().set_acct(true);
+    for (const auto& [name, value] : sh.sysctls)
+      if (name == "net.netfilter.nf_conntrack_acct") {
+        std::string text = std::holds_alternative<int64_t>(value) ? std::to_string(std::get<int64_t>(value))
+                                                                  : std::get<std::string>(value);
+        if (auto ok = h->conntrack().set_sysctl(name, text); !ok) return ok.error();
+      }
+  }
   // Asked by name (network.cpp, replay's input links), and for an interface
   // added later without a peer of its own.
   h->neighbour = [peers = std::move(peers)](std::string_view ifname, uint32_t) {

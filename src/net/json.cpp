@@ -117,6 +117,12 @@ json host_json(const stack::Host& h, const HostRecord& rec) {
            {"mark", v.mark}};
     if (v.has_tcp_state) e["tcp_state"] = conntrack::to_string(v.tcp_state);
     if (v.has_sctp_state) e["sctp_state"] = conntrack::to_string(v.sctp_state);
+    if (v.has_counters) {
+      const conntrack::Counter& o = v.counters[conntrack::kOriginal];
+      const conntrack::Counter& r = v.counters[conntrack::kReply];
+      e["counters"] = {{"orig", {{"packets", o.packets}, {"bytes", o.bytes}}},
+                       {"reply", {{"packets", r.packets}, {"bytes", r.bytes}}}};
+    }
     ct.push_back(std::move(e));
   }
   return {{"counters", std::move(counters)},

@@ -21,6 +21,7 @@
 #include "packet/mangle.h"
 #include "packet/pcap_io.h"
 #include "ruleset/restore.h"
+#include "stack/ct_demand.h"
 #include "stack/host.h"
 
 namespace nfemu::replay {
@@ -965,6 +966,8 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     auto h = net::build_host(sc, static_cast<size_t>(hi));
     if (!h) return h.error();
     if (rules) (*h)->ruleset() = *rules;
+    // connbytes_mt_check: the replaced rules may turn accounting on too.
+    if (rules && stack::ruleset_forces_acct((*h)->ruleset())) (*h)->conntrack().set_acct(true);
     (*h)->set_realtime_base_ns(base_us * 1000);
     (*h)->set_classifier(opts.linear ? stack::Host::Classifier::Linear : stack::Host::Classifier::Compiled);
     runs.push_back(std::make_unique<HostRun>(std::move(*h), std::move(label), base_us, opts.diff));

@@ -26,7 +26,7 @@ constexpr int64_t kJiffiesMax = INT_MAX / 1000;
 constexpr int64_t kIntMax = INT_MAX;
 
 // The net.netfilter names are those conntrack::Table::set_sysctl models
-// (acct, timestamp and log_invalid change outputs nfemu does not write).
+// (timestamp and log_invalid change outputs nfemu does not write).
 // Ranges are the kernel's (proc_do*_minmax, u8 booleans) or, where the
 // kernel stores any int, the values Documentation/networking documents:
 // a scenario with rp_filter = 7 is a mistake, not an experiment.
@@ -61,6 +61,7 @@ constexpr Known kGlobal[] = {
     {"net.netfilter.nf_conntrack_tcp_ignore_invalid_rst", 0, 1},
     {"net.netfilter.nf_conntrack_tcp_max_retrans", 0, 255},
     {"net.netfilter.nf_conntrack_checksum", 0, 1},
+    {"net.netfilter.nf_conntrack_acct", 0, 1},
     {"net.netfilter.nf_conntrack_events", 0, 2},
     {"net.netfilter.nf_conntrack_generic_timeout", 0, kJiffiesMax},
     {"net.netfilter.nf_conntrack_gre_timeout", 0, kJiffiesMax},

@@ -41,4 +41,13 @@ bool ruleset_needs_conntrack(const xt::Ruleset& rs) {
   return false;
 }
 
+bool ruleset_forces_acct(const xt::Ruleset& rs) {
+  for (const xt::Table& t : rs.tables())
+    for (const xt::Chain& c : t.chains())
+      for (const xt::Rule& r : c.rules)
+        for (const auto& m : r.matches)
+          if (m && m->name() == "connbytes") return true;
+  return false;
+}
+
 }  // namespace nfemu::stack

@@ -26,4 +26,9 @@ bool target_needs_conntrack(const xt::Rule& rule);
 // Whether any rule of the ruleset holds a conntrack reference.
 bool ruleset_needs_conntrack(const xt::Ruleset& rs);
 
+// Whether loading the ruleset turns nf_conntrack_acct on: connbytes_mt_check
+// does (nf_ct_set_acct, "Forcing CT accounting to be enabled"), and it
+// stays on after the rule is gone.
+bool ruleset_forces_acct(const xt::Ruleset& rs);
+
 }  // namespace nfemu::stack
