@@ -3,30 +3,13 @@
 // kernel's answers for the same packets: tests/scenarios/conntrack-acct.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "conntrack/conntrack.h"
+#include "count_allocs.h"
 #include "packet/grammar.h"
-
-// Counts heap allocations while g_count_allocs is set: with accounting on,
-// a warm table must still allocate nothing per packet.
-namespace {
-std::atomic<bool> g_count_allocs{false};
-std::atomic<size_t> g_allocs{0};
-}  // namespace
-// noinline: see conntrack_test.cpp (GCC's -Wmismatched-new-delete).
-[[gnu::noinline]] void* operator new(size_t n) {
-  if (g_count_allocs) ++g_allocs;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace nfemu::conntrack {
 namespace {
@@ -210,13 +193,13 @@ TEST(AcctAllocTest, AWarmTableWithCountersAllocatesNothingPerPacket) {
     table.expire_until(now);
     table.take_events(&events);
   };
-  round();  // warm: the first slots and the event buffer
-  g_allocs = 0;
-  g_count_allocs = true;
+  // Warming takes the first slots and the event buffer: the counter counts.
+  EXPECT_GT(testing::allocations_during(round), 0u);
   // More connections than the reservation holds: only reused slots keep it.
-  for (int r = 0; r < 20; ++r) round();
-  g_count_allocs = false;
-  EXPECT_EQ(g_allocs.load(), 0u);
+  EXPECT_EQ(testing::allocations_during([&] {
+              for (int r = 0; r < 20; ++r) round();
+            }),
+            0u);
   EXPECT_EQ(table.count(), 0u);
 }
 

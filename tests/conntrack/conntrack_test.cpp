@@ -3,35 +3,16 @@
 // with kernel-check.sh (same addresses, ports and sequence numbers).
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "conntrack/conntrack.h"
+#include "count_allocs.h"
 #include "packet/checksum.h"
 #include "packet/grammar.h"
-
-// Counts heap allocations while g_count_allocs is set: the hot path must
-// not allocate once the table is warm.
-namespace {
-std::atomic<bool> g_count_allocs{false};
-std::atomic<size_t> g_allocs{0};
-}  // namespace
-// [[gnu::noinline]]: were these bodies inlined at a call site, GCC 12 would
-// see std::free() paired with the library's operator new and give a false
-// -Wmismatched-new-delete; out of line, new pairs with delete as written.
-[[gnu::noinline]] void* operator new(size_t n) {
-  if (g_count_allocs) ++g_allocs;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace nfemu::conntrack {
 namespace {
@@ -849,17 +830,10 @@ TEST_F(ConntrackTest, HotPathDoesNotAllocateOnceWarm) {
     now += 200 * kSec;
     table.expire_until(now);
   };
-  g_allocs = 0;
-  g_count_allocs = true;
-  round(1000, 600);  // grows the pool and the scratch space
-  g_count_allocs = false;
-  EXPECT_GT(g_allocs.load(), 0u);  // the counter does count
+  // Growing the pool and the scratch space allocates: the counter counts.
+  EXPECT_GT(testing::allocations_during([&] { round(1000, 600); }), 0u);
   EXPECT_EQ(table.count(), 0u);
-  g_allocs = 0;
-  g_count_allocs = true;
-  round(2000, 500);
-  g_count_allocs = false;
-  EXPECT_EQ(g_allocs.load(), 0u);
+  EXPECT_EQ(testing::allocations_during([&] { round(2000, 500); }), 0u);
   EXPECT_EQ(table.count(), 0u);
 }
 
