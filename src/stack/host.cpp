@@ -869,11 +869,13 @@ void Host::output_routed(packet::Packet& pkt, const FibResult& first_route, uint
 void Host::duplicate(const packet::Packet& pkt, xt::Hook hook, uint32_t gw, std::string_view oif, uint64_t now_ns) {
   if (duplicating_) return;
   std::optional<FibResult> route = fib_.lookup(gw);
-  // With --oif only routes through it count; without one the kernel takes
-  // gw to be on that link (ip_route_output_key_hash_rcu's make_route). A
-  // name the host has no interface for restricts nothing (priv->oif -1).
+  // With --oif only routes through it count; without one the kernel sends
+  // through that link anyway (ip_route_output_key_hash_rcu's make_route),
+  // and with no route behind it the next hop is the copy's own destination,
+  // not gw: 6.18 asks ARP for the destination there. A name the host has
+  // no interface for restricts nothing (priv->oif -1).
   if (const Interface* dev = oif.empty() ? nullptr : find_interface(oif); dev && (!route || route->dev != dev->name))
-    route = FibResult{.type = RouteType::Unicast, .dev = dev->name, .nexthop = gw};
+    route = FibResult{.type = RouteType::Unicast, .dev = dev->name, .nexthop = pkt.ip().daddr()};
   if (!route || (route->type != RouteType::Unicast && route->type != RouteType::Local)) return;
   if (route->type == RouteType::Local) route->dev = "lo";  // as local_out: an own address loops back
   packet::Packet copy = pkt;

@@ -143,7 +143,7 @@ class TargetBase : public Target {
 };
 
 // What the kernel allocates per rule in a match's checkentry (limit's
-// bucket, statistic's nth counter): every copy of a rule starts with a
+// bucket, statistic's nth counter, quota's budget): every copy of a rule starts with a
 // fresh one, because a copy is a rule loaded anew, e.g. each rule that
 // `-s A,B` expands to gets its own. Mutable: evaluate() is const.
 template <class T>

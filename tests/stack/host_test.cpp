@@ -402,6 +402,20 @@ TEST(HostTest, TeeSendsOneCopyToTheGateway) {
       << fmt::format("{}", fmt::join(r.rec.log, "|"));
 }
 
+// --oif with no route through it: the copy still leaves by that interface
+// (tee_tg4's make_route). No route to the gateway and no --oif: no copy.
+TEST(HostTest, TeeOifSendsThroughItsInterfaceWithoutARoute) {
+  Router r("*mangle\n-A PREROUTING -p udp --dport 9 -j TEE --gateway 192.0.2.77 --oif eth0\n"
+           "-A PREROUTING -p udp --dport 10 -j TEE --gateway 192.0.2.77\nCOMMIT\n");
+  std::string seen;
+  r.host.on_wire = [&](const Host&, std::string_view ifname, packet::Packet& p) {
+    seen += fmt::format("{} dport={};", ifname, p.ip().payload()[3]);
+  };
+  r.in("udp 198.51.100.10:5000 > 203.0.113.20:9");
+  r.in("udp 198.51.100.10:5000 > 203.0.113.20:10");
+  EXPECT_EQ(seen, "eth0 dport=9;eth1 dport=9;eth1 dport=10;");
+}
+
 TEST(HostTest, MalformedPacketsNeverReachAHook) {
   Router r("*raw\n-A PREROUTING -j ACCEPT\nCOMMIT\n");
   auto p = packet::parse_packet("udp 198.51.100.10:5000 > 203.0.113.4:53");

@@ -12,12 +12,6 @@ namespace {
 
 class QuotaMatch : public MatchBase<QuotaMatch> {
  public:
-  QuotaMatch() = default;
-  // A copy is a rule loaded anew: quota_mt_check gives every rule of a
-  // replaced table, and each rule that `-s A,B` expands to, the whole
-  // budget again.
-  QuotaMatch(const QuotaMatch& o) : quota_(o.quota_), remaining_(o.quota_), invert_(o.invert_), given_(o.given_) {}
-
   std::string_view name() const override { return "quota"; }
   std::span<const OptionSpec> options() const override {
     static constexpr OptionSpec kOptions[] = {{"quota", ArgKind::Required, true}};
@@ -28,7 +22,6 @@ class QuotaMatch : public MatchBase<QuotaMatch> {
     auto v = xtopt::parse_int("quota", "quota", opt.arg, 0, UINT64_MAX);
     if (!v) return v.error();
     quota_ = *v;
-    remaining_ = quota_;
     if (opt.invert) invert_ = true;
     given_ = true;
     return {};
@@ -51,20 +44,31 @@ class QuotaMatch : public MatchBase<QuotaMatch> {
   // from the budget and matches; the first one that does not fit empties
   // it, so no smaller packet passes after it.
   MatchOutcome evaluate(const EvalContext& ctx) const override {
+    Budget& b = *budget_;
+    if (!b.loaded) {
+      b.loaded = true;
+      b.left = quota_;
+    }
     uint64_t len = ctx.pkt.data().size();
     bool hit = false;
-    if (remaining_ >= len) {
-      remaining_ -= len;
+    if (b.left >= len) {
+      b.left -= len;
       hit = true;
     } else {
-      remaining_ = 0;
+      b.left = 0;
     }
     return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:
   uint64_t quota_ = 0;
-  mutable uint64_t remaining_ = 0;  // xt_quota_priv: one per loaded rule
+  // xt_quota_priv: quota_mt_check gives every loaded rule (each copy, each
+  // rule `-s A,B` expands to) the whole budget.
+  struct Budget {
+    bool loaded = false;
+    uint64_t left = 0;
+  };
+  PerRuleState<Budget> budget_;
   bool invert_ = false, given_ = false;
 };
 
