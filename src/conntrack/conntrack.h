@@ -79,6 +79,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "packet/mangle.h"
@@ -252,6 +253,16 @@ struct SctpInfo {
   static constexpr uint8_t kHeartbeatVtagFailed = 1;
 };
 
+// The conntrack helpers nfemu models (nf_conntrack_helper.c registers
+// them by name, layer 3 and layer 4 protocol; CT --helper picks one).
+enum class Helper : uint8_t { None, Ftp };
+std::string_view to_string(Helper h);  // the kernel's name ("ftp"), "" for None
+// nf_conntrack_helper_try_module_get: the helper registered under `name`
+// for layer 4 protocol `proto`; None when nfemu models no such helper.
+Helper helper_by_name(std::string_view name, uint8_t proto);
+
+inline constexpr uint16_t kAllEvents = 0xffff;
+
 // struct nf_conn, with what nfemu needs.
 // The first cache line holds what a hash chain walk and an established
 // packet read and write (tuples, links, deadline, status, references); the
@@ -273,8 +284,14 @@ struct alignas(64) Entry {
   uint32_t mark = 0;                // ct mark (CONNMARK)
   // The events ctnetlink delivers (nf_conntrack_ecache's ctmask): all
   // unless the template said --ctevents. A message goes out only when one
-  // of its events is in the mask; it then carries all of them.
-  uint32_t ctmask = ~0u;
+  // of its events is in the mask; it then carries all of them. 16 bits
+  // hold every IPCT_* event (kAllEvents: no mask).
+  uint16_t ctmask = kAllEvents;
+  // The conntrack helper attached (nf_conn_help's helper): by a CT
+  // --helper template, and on a template itself. Its state (FTP: where
+  // the lines begin) lives in the Table, as the kernel's help extension.
+  Helper helper = Helper::None;
+  uint8_t reserved = 0;
   union {
     TcpInfo tcp{};                  // proto == TCP
     SctpInfo sctp;                  // proto == SCTP
@@ -314,9 +331,11 @@ struct alignas(64) Entry {
 // in a table, which the CT target attaches to a packet (meta.ct, ctinfo
 // New) before conntrack sees it; in() takes its zone and event mask and
 // detaches it. References to it are not counted (put ignores it); its
-// owner keeps it alive as long as rules may attach it. ctmask ~0u: the
-// template has no event extension, the connection gets every event.
-std::shared_ptr<Entry> make_template(Zone zone, uint32_t ctmask);
+// owner keeps it alive as long as rules may attach it. ctmask kAllEvents:
+// the template has no event extension, the connection gets every event.
+// A helper on the template goes to each connection it makes that no
+// expectation claims (__nf_ct_try_assign_helper).
+std::shared_ptr<Entry> make_template(Zone zone, uint16_t ctmask, Helper helper = Helper::None);
 inline bool is_template(const void* ct) {
   return ct && (static_cast<const Entry*>(ct)->status & status::kTemplate);
 }
@@ -353,6 +372,29 @@ struct View {
   // and DESTROY events carry them (ctnetlink_dump_acct), NEW/UPDATE not.
   bool has_counters = false;
   Counter counters[2];         // [kOriginal], [kReply]
+  // CTA_HELP: the entry's helper, in -L and in NEW and UPDATE messages
+  // (ctnetlink_dump_helpinfo), not in DESTROY ones.
+  Helper helper = Helper::None;
+};
+
+// struct nf_conntrack_expect, for IPv4: a connection a helper saw
+// announced (FTP's PORT, 227...). A new connection whose original tuple
+// matches `tuple` (its source port too unless any_sport) in the master's
+// zone is RELATED to `master` (nf_ct_find_expectation).
+struct Expectation {
+  Tuple tuple;
+  bool any_sport = true;
+  Helper helper = Helper::None;  // the master's, which made it
+  Entry* master = nullptr;
+  uint64_t timeout = 0;  // jiffies: the deadline
+  uint64_t seq = 0;      // creation order (evict_oldest_expect)
+};
+
+// What confirm() adds to its verdict: why it dropped, and a helper step
+// nfemu does not model (the caller reports it as unevaluated).
+struct ConfirmInfo {
+  std::string_view reason;
+  std::string_view unmodelled;
 };
 
 enum class EventType : uint8_t { New, Update, Destroy };
@@ -478,7 +520,16 @@ class Table {
   // delivers the entry's cached events. Drop: a clash or a dying entry.
   // Takes the packet, not the entry: a UDP clash moves the packet onto the
   // entry that won (nf_ct_resolve_clash).
-  Verdict confirm(Packet& pkt, uint64_t now_ns);
+  // A helper attached to the entry sees the packet first (nf_confirm); its
+  // drop is a Drop with info->reason.
+  Verdict confirm(Packet& pkt, uint64_t now_ns, ConfirmInfo* info = nullptr);
+
+  // Expectations, oldest first, as `conntrack -L expect` would list them
+  // (expired ones are dropped when the table next looks at them).
+  const std::vector<Expectation>& expectations() const { return expects_; }
+  // nf_ct_expect_max: fixed when conntrack loads, from the boot's hash
+  // size (262144 buckets / 256 * 4); not per namespace.
+  static constexpr size_t kExpectMax = 4096;
   // Drops the packet's reference (nf_ct_put): an unconfirmed entry is
   // freed without event. Clears meta.ct.
   // Inline: every packet that ends puts its entry, most often to drop a
@@ -585,6 +636,26 @@ class Table {
   Memory memory() const;
 
  private:
+  // struct nf_ct_ftp_master: where lines start in each direction's
+  // stream (seq_aft_nl), as the helper remembers them.
+  struct FtpInfo {
+    uint32_t seq_aft_nl[2][2] = {};
+    uint8_t seq_aft_nl_num[2] = {};
+  };
+  // nf_conntrack_ftp's help(): Drop only for a partial command, with why.
+  Verdict ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info);
+  // nf_ct_expect_related: false (and why) when the kernel refuses it.
+  bool expect_related(const Expectation& e, uint64_t now, std::string_view* why);
+  // nf_ct_find_expectation for a new connection's original tuple: the
+  // expectation's copy, removed from the table when `unlink`.
+  bool find_expectation(const Tuple& t, Zone zone, bool unlink, uint64_t now, Expectation* out);
+  // nf_ct_remove_expectations: a master that dies takes its own.
+  void remove_expectations(const Entry* master);
+  void expire_expectations(uint64_t now);
+  // init_conntrack's part for helpers: an expectation makes the new entry
+  // RELATED to its master; otherwise the template's helper is attached.
+  void init_helper(Entry* ct, const Tuple& t, Zone zone, const Entry* tmpl, uint64_t now);
+
   enum class Action : uint8_t { Accept, Invalid, Repeat, Drop };
   struct Ctx {
     Hook hook;
@@ -612,6 +683,8 @@ class Table {
   Entry* alloc_slow(uint32_t orig_hash, uint64_t now, std::string_view* reason);
   void free_entry(Entry* ct) {
     --count_;
+    if (ct->helper != Helper::None || ct->master) [[unlikely]]
+      free_helper(ct);
     if (ct->acct) {
       acct_free_.push_back(ct->acct);
       ct->acct = 0;
@@ -622,6 +695,9 @@ class Table {
     ct->hnext[0] = reinterpret_cast<uintptr_t>(free_list_);
     free_list_ = ct;
   }
+  // destroy_conntrack's part for helpers: the help state and the
+  // expectations go, the reference on the master is dropped.
+  void free_helper(Entry* ct);
   void expire_due(uint64_t now);
   bool add_region(size_t entries);
   // The chain hash of a tuple in a zone id; the bucket is derived from it
@@ -784,6 +860,12 @@ class Table {
   };
   std::vector<Acct> acct_;
   std::vector<uint32_t> acct_free_;
+  // Helpers: the help extensions of entries with a helper (allocated when
+  // a helper is attached, as nf_ct_helper_ext_add does; only connections
+  // a CT --helper rule picked have one), and the expectations.
+  std::unordered_map<const Entry*, FtpInfo> ftp_;
+  std::vector<Expectation> expects_;
+  uint64_t next_expect_seq_ = 1;
 };
 
 }  // namespace nfemu::conntrack

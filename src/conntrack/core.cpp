@@ -525,6 +525,9 @@ inline bool expired(const Entry* ct, uint64_t now) {
 bool Table::kill(Entry* ct, uint64_t now_ns) {
   if (ct->dying()) return false;
   ct->status |= status::kDying;
+  // clean_from_lists: a master's expectations go with it.
+  if (ct->helper != Helper::None) [[unlikely]]
+    remove_expectations(ct);
   if (!ct->confirmed()) return true;
   // nf_ct_delete: the DESTROY event, then out of the hash.
   emit(ct, ipct::kDestroy, to_jiffies(now_ns));
@@ -690,6 +693,7 @@ void Table::fill_view(const Entry& ct, uint64_t now_ns, View& v) const {
   v.has_mark = true;
   const Counter* k = counters(ct);
   v.has_counters = k != nullptr;
+  v.helper = ct.helper;
   v.counters[kOriginal] = k ? k[kOriginal] : Counter{};
   v.counters[kReply] = k ? k[kReply] : Counter{};
 }
@@ -697,7 +701,7 @@ void Table::fill_view(const Entry& ct, uint64_t now_ns, View& v) const {
 void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
   // An entry with a template's event mask has its event extension even
   // with nf_conntrack_events 0 (nf_ct_ecache_ext_add, case 0).
-  if (!cfg_.events && ct->ctmask == ~0u) return;
+  if (!cfg_.events && ct->ctmask == kAllEvents) return;
   // nf_ct_deliver_cached_events / nf_conntrack_eventmask_report: nothing
   // is sent unless one of the events is in the entry's ctmask.
   if (!(mask & ct->ctmask)) return;
@@ -710,6 +714,7 @@ void Table::emit(Entry* ct, uint32_t mask, uint64_t now) {
   if (mask & ipct::kDestroy) {
     ev.type = EventType::Destroy;
     ev.view.has_timeout = ev.view.timeout_s != 0;  // skip_zero
+    ev.view.helper = Helper::None;
     // protoinfo with destroy=true: the TCP state only
   } else {
     ev.type = (mask & (ipct::kNew | ipct::kRelated)) ? EventType::New : EventType::Update;
@@ -885,10 +890,11 @@ bool packet_tuple(const Packet& pkt, Tuple* t) {
   return get_tuple(ip, ip.payload(), t);
 }
 
-std::shared_ptr<Entry> make_template(Zone zone, uint32_t ctmask) {
+std::shared_ptr<Entry> make_template(Zone zone, uint16_t ctmask, Helper helper) {
   auto t = std::make_shared<Entry>();
   t->zone = zone;
   t->ctmask = ctmask;
+  t->helper = helper;
   t->status = status::kTemplate | status::kConfirmed;  // nf_ct_tmpl_alloc; __set_bit(IPS_CONFIRMED_BIT)
   return t;
 }
@@ -896,9 +902,10 @@ std::shared_ptr<Entry> make_template(Zone zone, uint32_t ctmask) {
 LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
   LookupResult r;
   // nf_conntrack_in: a template is read, then dropped from the packet.
-  uint32_t ctmask = ~0u;
+  uint16_t ctmask = kAllEvents;
+  const Entry* tmpl = nullptr;
   if (is_template(pkt.meta.ct)) {
-    const auto* tmpl = static_cast<const Entry*>(pkt.meta.ct);
+    tmpl = static_cast<const Entry*>(pkt.meta.ct);
     zone = tmpl->zone;
     // nf_ct_zone_tmpl: --zone mark takes the id from the packet's mark.
     if (zone.flags & Zone::kFromMark) zone = Zone(static_cast<uint16_t>(pkt.meta.mark), 0, zone.dir);
@@ -957,6 +964,8 @@ LookupResult Table::in(Packet& pkt, Hook hook, Zone zone, uint64_t now_ns) {
       ct->free_gen = gen_;
       ct->ctmask = ctmask;
       created = true;
+      if (!expects_.empty() || (tmpl && tmpl->helper != Helper::None)) [[unlikely]]
+        init_helper(ct, t, zone, tmpl, c.now);
     } else {
       ++ct->use;  // the packet's reference
     }
@@ -1064,10 +1073,15 @@ void Table::prefetch_entry(uint32_t hash) const {
   if (const void* a = prefetch_entry_address(hash)) __builtin_prefetch(a);
 }
 
-Verdict Table::confirm(Packet& pkt, uint64_t now_ns) {
+Verdict Table::confirm(Packet& pkt, uint64_t now_ns, ConfirmInfo* info) {
   auto* ct = static_cast<Entry*>(pkt.meta.ct);
   if (!ct) return Verdict::Accept;
   uint64_t now = to_jiffies(now_ns);
+  // nf_confirm: the helper reads the packet first (not an ICMP error
+  // about the connection, RELATED_REPLY).
+  if (ct->helper == Helper::Ftp && pkt.meta.ctinfo != CtInfo::RelatedReply) [[unlikely]] {
+    if (ftp_help(pkt, ct, pkt.meta.ctinfo, now, info) == Verdict::Drop) return Verdict::Drop;
+  }
   if (!ct->confirmed()) {
     // REJECT attaches replies to unconfirmed entries: not ours to insert.
     bool reply_dir = pkt.meta.ctinfo == CtInfo::EstablishedReply || pkt.meta.ctinfo == CtInfo::RelatedReply;

@@ -63,6 +63,11 @@ void format(std::string& line, std::string_view head, Msg msg, const ConntrackVi
   if (ct.assured) add(out, "[ASSURED] ");
   if (msg == Msg::List || ct.mark || ct.mark_event) fmt::format_to(it, FMT_COMPILE("mark={} "), ct.mark);
   if (ct.zone) fmt::format_to(it, FMT_COMPILE("zone={} "), ct.zone);
+  if (!ct.helper.empty()) {
+    add(out, "helper=");
+    add(out, ct.helper);
+    out.push_back(' ');
+  }
   if (msg == Msg::List) fmt::format_to(it, FMT_COMPILE("use={} "), ct.use);
   line.assign(out.data(), out.size() - 1);  // no trailing space
 }

@@ -62,6 +62,8 @@ struct ConntrackView {
   bool counters = false;
   uint64_t packets[2] = {0, 0};  // [original], [reply]
   uint64_t bytes[2] = {0, 0};
+  // CTA_HELP: `helper=NAME` after the zone (empty: none).
+  std::string_view helper;
 };
 
 enum class CtEventType : uint8_t { New, Update, Destroy };

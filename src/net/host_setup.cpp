@@ -52,6 +52,7 @@ log::ConntrackView to_log(const conntrack::View& v, uint32_t mask) {
   out.zone_orig = v.zone_orig;
   out.zone_reply = v.zone_reply;
   out.use = v.use;
+  out.helper = conntrack::to_string(v.helper);
   out.counters = v.has_counters;
   for (int d = 0; d < 2; ++d) {
     out.packets[d] = v.counters[d].packets;

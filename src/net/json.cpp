@@ -117,6 +117,7 @@ json host_json(const stack::Host& h, const HostRecord& rec) {
            {"mark", v.mark}};
     if (v.has_tcp_state) e["tcp_state"] = conntrack::to_string(v.tcp_state);
     if (v.has_sctp_state) e["sctp_state"] = conntrack::to_string(v.sctp_state);
+    if (v.helper != conntrack::Helper::None) e["helper"] = conntrack::to_string(v.helper);
     if (v.has_counters) {
       const conntrack::Counter& o = v.counters[conntrack::kOriginal];
       const conntrack::Counter& r = v.counters[conntrack::kReply];

@@ -425,8 +425,12 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
   }
   // nf_confirm runs last in INPUT and POSTROUTING.
   if ((hook == Hook::LocalIn || hook == Hook::PostRouting) && pkt.meta.ct) {
-    if (conntrack_.confirm(pkt, now_ns) == conntrack::Verdict::Drop) {
-      drop("conntrack: confirmation failed", pkt);
+    conntrack::ConfirmInfo info;
+    conntrack::Verdict v = conntrack_.confirm(pkt, now_ns, &info);
+    if (!info.unmodelled.empty() && observer_) [[unlikely]]
+      observer_->on_unsupported(*this, info.unmodelled);
+    if (v == conntrack::Verdict::Drop) {
+      drop(info.reason.empty() ? std::string_view("conntrack: confirmation failed") : info.reason, pkt);
       return false;
     }
   }

@@ -437,7 +437,7 @@ TEST_F(IcmpErrors, RelatedByTheEmbeddedTuple) {
 // entry of SetUp is in zone 0; a zone-1 error finds nothing.
 TEST_F(IcmpErrors, LookedUpInTheErrorsOwnZone) {
   Packet p = error("203.0.113.2 > 198.51.100.1");
-  auto tmpl = make_template(Zone(1), ~0u);
+  auto tmpl = make_template(Zone(1), kAllEvents);
   p.meta.ct = tmpl.get();
   auto r = table.in(p, Hook::PreRouting, 0, now);
   EXPECT_EQ(r.ct, nullptr);
@@ -651,7 +651,7 @@ TEST_F(ConntrackTest, ZonesSeparateConnections) {
 // sender's sendto got EPERM, no second NEW event).
 TEST_F(ConntrackTest, ZoneOrigEntryIsFoundByDefaultZoneReplies) {
   Packet a = make("udp 198.51.100.1:5000 > 203.0.113.2:53");
-  auto tmpl = make_template(Zone(5, 0, Zone::kDirOrig), ~0u);
+  auto tmpl = make_template(Zone(5, 0, Zone::kDirOrig), kAllEvents);
   a.meta.ct = tmpl.get();
   auto r = table.in(a, Hook::PreRouting, 0, now);
   ASSERT_TRUE(r.is_new);
@@ -672,7 +672,7 @@ TEST_F(ConntrackTest, ZoneOrigEntryIsFoundByDefaultZoneReplies) {
 
 TEST_F(ConntrackTest, ZoneReplyEntryMissesDefaultZoneRepliesWhichClash) {
   Packet a = make("udp 198.51.100.1:5000 > 203.0.113.2:53");
-  auto tmpl = make_template(Zone(7, 0, Zone::kDirReply), ~0u);
+  auto tmpl = make_template(Zone(7, 0, Zone::kDirReply), kAllEvents);
   a.meta.ct = tmpl.get();
   table.in(a, Hook::PreRouting, 0, now);
   table.confirm(a, now);
@@ -701,7 +701,7 @@ TEST_F(ConntrackTest, ZoneReplyEntryMissesDefaultZoneRepliesWhichClash) {
 // printed zone=9 (nf_ct_zone_tmpl takes the u16 of skb->mark).
 TEST_F(ConntrackTest, ZoneFromMarkTakesItsLow16Bits) {
   Packet a = make("udp 198.51.100.1:5000 > 203.0.113.2:53");
-  auto tmpl = make_template(Zone(0, Zone::kFromMark, Zone::kDirBoth), ~0u);
+  auto tmpl = make_template(Zone(0, Zone::kFromMark, Zone::kDirBoth), kAllEvents);
   a.meta.ct = tmpl.get();
   a.meta.mark = 0x10009;
   auto r = table.in(a, Hook::PreRouting, 0, now);
@@ -1183,7 +1183,7 @@ TEST(ConntrackRecycleTest, AFreedSlotComesBackAsAFreshEntry) {
   const Entry& e = *r2.ct;
   const Entry fresh{};
   EXPECT_EQ(e.mark, 0u);
-  EXPECT_EQ(e.ctmask, ~0u);
+  EXPECT_EQ(e.ctmask, conntrack::kAllEvents);
   EXPECT_EQ(e.event_cache, 0u);
   EXPECT_EQ(e.status, 0u);
   EXPECT_EQ(e.master, nullptr);

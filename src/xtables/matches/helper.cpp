@@ -5,6 +5,7 @@
 
 #include "xtables/eval.h"
 #include "xtables/ext_util.h"
+#include "conntrack/conntrack.h"
 #include "xtables/registry.h"
 #include "xtables/rule.h"
 
@@ -41,12 +42,23 @@ class HelperMatch : public MatchBase<HelperMatch> {
 
   bool can_evaluate() const override { return true; }
 
-  // helper_mt: only an expected connection (one with a master) can have a
-  // helper name to compare. nfemu models no conntrack helpers, so no
-  // connection has a master and the answer is the inversion flag, as the
-  // kernel's for a connection without helper.
-  MatchOutcome evaluate(const EvalContext&) const override {
-    return invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
+  // helper_mt: only an expected connection (one with a master) has a
+  // helper name to compare, its master's; otherwise the answer is the
+  // inversion flag. The name given is compared for the helper's length
+  // (strncmp), so "ftp-21" matches ftp; "" matches any helper.
+  MatchOutcome evaluate(const EvalContext& ctx) const override {
+    bool ret = invert_;
+    const auto* ct = static_cast<const conntrack::Entry*>(ctx.pkt.meta.ct);
+    const conntrack::Entry* master = ct ? ct->master : nullptr;
+    if (master && master->helper != conntrack::Helper::None) {
+      std::string_view have = conntrack::to_string(master->helper);
+      std::string_view want = std::string_view(helper_).substr(0, helper_.find('\0'));
+      if (want.empty())
+        ret = !ret;
+      else
+        ret ^= want.size() >= have.size() && want.substr(0, have.size()) == have;
+    }
+    return ret ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
 
  private:

@@ -175,10 +175,12 @@ class CtTarget : public TargetBase<CtTarget> {
     }
   }
 
-  // --notrack, and templates with a zone and event masks. A helper is not
-  // modelled (its expectations, helper= in conntrack's text): a rule with
-  // --helper stays unevaluated. --timeout never passes check().
-  bool can_evaluate() const override { return (flags_ & kNotrack) != 0 || helper_.empty(); }
+  // --notrack, and templates with a zone, event masks and a helper nfemu
+  // models (conntrack/helper.cpp: ftp); a rule naming another helper stays
+  // unevaluated. --timeout never passes check().
+  bool can_evaluate() const override {
+    return (flags_ & kNotrack) != 0 || helper_.empty() || helper() != conntrack::Helper::None;
+  }
 
   // xt_ct_target: a packet that already has a conntrack reference (a
   // tracked packet looping back, untracked, or an earlier CT's template)
@@ -189,7 +191,7 @@ class CtTarget : public TargetBase<CtTarget> {
     if (flags_ & kNotrack) return notrack(ctx.pkt);
     packet::Packet& pkt = ctx.pkt;
     if (pkt.meta.ct || pkt.meta.ctinfo == packet::CtInfo::Untracked) return TargetVerdict::Continue;
-    if (!tmpl_) tmpl_ = conntrack::make_template(zone(), ctmask());
+    if (!tmpl_) tmpl_ = conntrack::make_template(zone(), ctmask(), helper());
     pkt.meta.ct = tmpl_.get();
     pkt.meta.ctinfo = packet::CtInfo::New;
     return TargetVerdict::Continue;
@@ -218,7 +220,10 @@ class CtTarget : public TargetBase<CtTarget> {
   // Checked on 6.18: ct-zone-directions gets every event through verify;
   // by hand, with another conntrack -E running on the machine when the
   // rule went in, "--ctevents reply" sent only the UPDATE.
-  uint32_t ctmask() const { return ~0u; }
+  uint16_t ctmask() const { return conntrack::kAllEvents; }
+  // check() made sure the rule's protocol is the one the helper is
+  // registered for; FTP's is TCP.
+  conntrack::Helper helper() const { return conntrack::helper_by_name(helper_, 6); }
 
   // Shared by clones: the template the packets point to while they walk
   // raw, built once the options are final (evaluation is const).

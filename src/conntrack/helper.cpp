@@ -1,0 +1,360 @@
+// Conntrack helpers and expectations: nf_conntrack_helper.c (attaching a
+// helper), nf_conntrack_expect.c (the expectation table) and
+// nf_conntrack_ftp.c (the FTP helper), for IPv4 on Linux 6.x.
+//
+// What a helper changes that rulesets see: the connection a helper
+// expects is RELATED (ctstate) and EXPECTED (ctstatus) to its master, its
+// first packets walk the rules as such, it inherits the master's mark;
+// `-m helper` matches it by its master's helper; `conntrack -L` and
+// NEW/UPDATE events print `helper=ftp` on the master. A command line the
+// helper cannot finish reading (a "partial" match) is dropped.
+//
+// Not modelled: nf_nat_ftp (a master with NAT has its PORT/227 text
+// rewritten and its sequence numbers adjusted): confirm() reports it in
+// ConfirmInfo::unmodelled and registers the expectation as if there were
+// no NAT. The helper's `loose` module parameter is off, as by default.
+#include <algorithm>
+
+#include "conntrack/conntrack.h"
+
+namespace nfemu::conntrack {
+using namespace packet;
+namespace {
+
+inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
+inline bool after(uint32_t a, uint32_t b) { return before(b, a); }
+inline bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+inline uint8_t lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
+
+// strncasecmp(data, pattern, n) == 0, pattern being at least n long.
+bool starts_with_nocase(std::span<const uint8_t> data, std::string_view pattern, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t a = lower(data[i]), b = lower(static_cast<uint8_t>(pattern[i]));
+    if (a != b) return false;
+    if (a == 0) return true;
+  }
+  return true;
+}
+
+// The command as the helper reads it (struct nf_conntrack_man).
+struct FtpCmd {
+  uint32_t addr = 0;  // host order
+  uint16_t port = 0;
+};
+
+// try_number: `size` numbers separated by sep, ended by term (any
+// character when term is 0) once the last has begun; the count of
+// characters read, 0 when the text is not that. Numbers wrap as u32.
+size_t try_number(std::span<const uint8_t> d, uint32_t* out, size_t size, uint8_t sep, uint8_t term) {
+  std::fill(out, out + size, 0u);
+  size_t i = 0;
+  for (size_t len = 0; len < d.size() && i < size; ++len) {
+    uint8_t c = d[len];
+    if (is_digit(c)) {
+      out[i] = out[i] * 10 + (c - '0');
+    } else if (c == sep) {
+      ++i;
+    } else {
+      if ((c == term || term == 0) && i == size - 1) return len;
+      return 0;
+    }
+  }
+  return 0;
+}
+
+// try_rfc959: h1,h2,h3,h4,p1,p2. As the kernel, numbers over 255 are
+// shifted into their neighbours rather than refused.
+size_t try_rfc959(std::span<const uint8_t> d, FtpCmd* cmd, uint8_t term, size_t*) {
+  uint32_t a[6];
+  size_t length = try_number(d, a, 6, ',', term);
+  if (length == 0) return 0;
+  cmd->addr = (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3];
+  cmd->port = static_cast<uint16_t>((a[4] << 8) | a[5]);
+  return length;
+}
+
+// try_rfc1123: a 227 reply's numbers start at its first digit.
+size_t try_rfc1123(std::span<const uint8_t> d, FtpCmd* cmd, uint8_t, size_t* offset) {
+  size_t i = 0;
+  while (i < d.size() && !is_digit(d[i])) ++i;
+  if (i == d.size()) return 0;
+  *offset += i;
+  return try_rfc959(d.subspan(i), cmd, 0, offset);
+}
+
+// get_port: digits up to delim (a u16 that wraps); the index after delim,
+// 0 when the port is 0 or something else comes first.
+size_t get_port(std::span<const uint8_t> d, size_t start, uint8_t delim, uint16_t* port) {
+  uint16_t tmp = 0;
+  for (size_t i = start; i < d.size(); ++i) {
+    if (d[i] == delim) {
+      if (tmp == 0) break;
+      *port = tmp;
+      return i + 1;
+    }
+    if (!is_digit(d[i])) break;
+    tmp = static_cast<uint16_t>(tmp * 10 + (d[i] - '0'));
+  }
+  return 0;
+}
+
+// The kernel's delimiter test: a printable, non-digit character. `char`
+// is signed there, so bytes over 126 fail as "< 33".
+bool bad_delim(uint8_t c) { return is_digit(c) || c < 33 || c > 126; }
+
+// try_eprt: |1|a.b.c.d|port| (IPv4 only: this table is IPv4).
+size_t try_eprt(std::span<const uint8_t> d, FtpCmd* cmd, uint8_t, size_t*) {
+  if (d.size() <= 3) return 0;
+  uint8_t delim = d[0];
+  if (bad_delim(delim) || d[2] != delim) return 0;
+  if (d[1] != '1') return 0;
+  uint32_t a[4];
+  size_t length = try_number(d.subspan(3), a, 4, '.', delim);
+  if (length == 0) return 0;
+  cmd->addr = (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3];
+  return get_port(d, 3 + length + 1, delim, &cmd->port);
+}
+
+// try_epsv_response: (|||port|).
+size_t try_epsv_response(std::span<const uint8_t> d, FtpCmd* cmd, uint8_t, size_t*) {
+  if (d.size() <= 3) return 0;
+  uint8_t delim = d[0];
+  if (bad_delim(delim) || d[1] != delim || d[2] != delim) return 0;
+  return get_port(d, 3, delim, &cmd->port);
+}
+
+struct FtpSearch {
+  std::string_view pattern;
+  uint8_t skip;
+  uint8_t term;
+  size_t (*getnum)(std::span<const uint8_t>, FtpCmd*, uint8_t, size_t*);
+};
+
+// nf_conntrack_ftp's search[]: commands from the client, replies from the
+// server.
+constexpr FtpSearch kSearch[2][2] = {
+    {{"PORT", ' ', '\r', try_rfc959}, {"EPRT", ' ', '\r', try_eprt}},
+    {{"227 ", 0, 0, try_rfc1123}, {"229 ", '(', ')', try_epsv_response}},
+};
+
+// find_pattern: 1 when the packet starts with the pattern and its numbers
+// read, 0 when it does not start with the pattern, -1 when it starts with
+// it (or with the beginning of it) but the rest cannot be read.
+int find_pattern(std::span<const uint8_t> d, const FtpSearch& s, FtpCmd* cmd) {
+  size_t plen = s.pattern.size();
+  if (d.size() <= plen) return starts_with_nocase(d, s.pattern, d.size()) ? -1 : 0;
+  if (!starts_with_nocase(d, s.pattern, plen)) return 0;
+  size_t i = plen;
+  if (s.skip) {
+    for (i = plen; d[i] != s.skip; ++i)
+      if (i == d.size() - 1) return -1;
+    ++i;
+  }
+  size_t numoff = i;
+  return s.getnum(d.subspan(i), cmd, s.term, &numoff) ? 1 : -1;
+}
+
+}  // namespace
+
+std::string_view to_string(Helper h) {
+  switch (h) {
+    case Helper::Ftp: return "ftp";
+    case Helper::None: break;
+  }
+  return {};
+}
+
+Helper helper_by_name(std::string_view name, uint8_t proto) {
+  if (name == "ftp" && proto == kIpProtoTcp) return Helper::Ftp;
+  return Helper::None;
+}
+
+// ------------------------------------------------------------ expectations
+
+void Table::expire_expectations(uint64_t now) {
+  // nf_ct_expectation_timed_out, lazily: nothing reads the table between
+  // a deadline and the next look at it.
+  std::erase_if(expects_, [now](const Expectation& e) {
+    return static_cast<int32_t>(static_cast<uint32_t>(e.timeout - now)) <= 0;
+  });
+}
+
+void Table::remove_expectations(const Entry* master) {
+  std::erase_if(expects_, [master](const Expectation& e) { return e.master == master; });
+}
+
+bool Table::expect_related(const Expectation& e, uint64_t now, std::string_view* why) {
+  expire_expectations(now);
+  // __nf_ct_expect_check. Every expectation nfemu makes has the same mask
+  // (addresses, protocol and destination port; the source port wild), so
+  // expect_matches is tuple equality and expect_clash, under the
+  // intersection of two equal masks, the same test without the master.
+  auto same = [&](const Expectation& x) {
+    return x.tuple.src == e.tuple.src && x.tuple.dst == e.tuple.dst && x.tuple.dport == e.tuple.dport &&
+           x.tuple.proto == e.tuple.proto && x.any_sport == e.any_sport &&
+           (x.any_sport || x.tuple.sport == e.tuple.sport) && x.master->zone.id == e.master->zone.id;
+  };
+  for (size_t i = 0; i < expects_.size(); ++i) {
+    if (!same(expects_[i])) continue;
+    if (expects_[i].master != e.master) {
+      *why = "cannot add expectation";  // -EBUSY
+      return false;
+    }
+    expects_.erase(expects_.begin() + static_cast<std::ptrdiff_t>(i));  // replaced by the new one
+    break;
+  }
+  // The helper's policy (FTP: max_expected 1, timeout 300 s):
+  // evict_oldest_expect makes room.
+  size_t mine = 0, oldest = expects_.size();
+  for (size_t i = 0; i < expects_.size(); ++i) {
+    if (expects_[i].master != e.master) continue;
+    if (mine++ == 0) oldest = i;
+  }
+  if (mine >= 1) expects_.erase(expects_.begin() + static_cast<std::ptrdiff_t>(oldest));
+  if (expects_.size() >= kExpectMax) {
+    *why = "cannot add expectation";  // "nf_conntrack: expectation table full" (-EMFILE)
+    return false;
+  }
+  Expectation& x = expects_.emplace_back(e);
+  x.timeout = now + 300 * kHz;
+  x.seq = next_expect_seq_++;
+  return true;
+}
+
+bool Table::find_expectation(const Tuple& t, Zone zone, bool unlink, uint64_t now, Expectation* out) {
+  expire_expectations(now);
+  for (size_t i = 0; i < expects_.size(); ++i) {
+    const Expectation& e = expects_[i];
+    // nf_ct_tuple_mask_cmp, and nf_ct_zone_equal_any(master, zone).
+    if (e.tuple.proto != t.proto || e.tuple.src != t.src || e.tuple.dst != t.dst || e.tuple.dport != t.dport ||
+        (!e.any_sport && e.tuple.sport != t.sport) || e.master->zone.id != zone.id)
+      continue;
+    // A master not yet confirmed cannot have been heard of; a dying one
+    // is not followed.
+    if (!e.master->confirmed() || e.master->dying()) return false;
+    *out = e;
+    if (unlink) expects_.erase(expects_.begin() + static_cast<std::ptrdiff_t>(i));
+    return true;
+  }
+  return false;
+}
+
+void Table::init_helper(Entry* ct, const Tuple& t, Zone zone, const Entry* tmpl, uint64_t now) {
+  Expectation exp;
+  // An xt_CT template is confirmed (nf_ct_tmpl_alloc's caller sets it), so
+  // the expectation is always taken out of the table.
+  if (!expects_.empty() && find_expectation(t, zone, true, now, &exp)) {
+    ct->status |= status::kExpected;
+    ct->master = exp.master;
+    ++exp.master->use;  // the child holds its master
+    ct->mark = exp.master->mark;
+    // FTP's expectations carry no helper for the connection they expect.
+    return;
+  }
+  if (tmpl && tmpl->helper != Helper::None) {
+    // __nf_ct_try_assign_helper: attached from the ruleset.
+    ct->helper = tmpl->helper;
+    ct->status |= status::kHelper;
+    ftp_[ct] = FtpInfo{};
+  }
+}
+
+void Table::free_helper(Entry* ct) {
+  if (ct->helper != Helper::None) {
+    remove_expectations(ct);
+    ftp_.erase(ct);
+    ct->helper = Helper::None;
+  }
+  if (Entry* m = ct->master) {
+    ct->master = nullptr;
+    put(m);
+  }
+}
+
+// ------------------------------------------------------------------- FTP
+
+Verdict Table::ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info) {
+  // Until there has been traffic both ways, packets are not looked in.
+  if (ctinfo != CtInfo::Established && ctinfo != CtInfo::EstablishedReply) return Verdict::Accept;
+  ConstIpv4View ip = std::as_const(pkt).ip();
+  std::span<const uint8_t> l4 = ip.payload();
+  if (ip.frag_offset() != 0 || l4.size() < kTcpMinHeader) return Verdict::Accept;
+  size_t dataoff = static_cast<size_t>(l4[12] >> 4) * 4;
+  if (dataoff >= l4.size()) return Verdict::Accept;  // no data
+  std::span<const uint8_t> data = l4.subspan(dataoff);
+  const Dir dir = ctinfo == CtInfo::EstablishedReply ? kReply : kOriginal;
+  FtpInfo& fi = ftp_[ct];
+  const uint32_t th_seq = ConstTcpView(l4).seq();
+  const bool ends_in_nl = data.back() == '\n';
+  const uint32_t seq = th_seq + static_cast<uint32_t>(data.size());
+
+  auto update_nl = [&] {
+    // update_nl_seq: the two newest line starts are kept.
+    if (!ends_in_nl) return;
+    uint8_t& num = fi.seq_aft_nl_num[dir];
+    for (uint8_t i = 0; i < num; ++i)
+      if (fi.seq_aft_nl[dir][i] == seq) return;
+    if (num < 2) {
+      fi.seq_aft_nl[dir][num++] = seq;
+    } else {
+      int oldest = before(fi.seq_aft_nl[dir][0], fi.seq_aft_nl[dir][1]) ? 0 : 1;
+      if (after(seq, fi.seq_aft_nl[dir][oldest])) fi.seq_aft_nl[dir][oldest] = seq;
+    }
+  };
+
+  // Only a segment that starts a line is read.
+  bool at_line_start = false;
+  for (uint8_t i = 0; i < fi.seq_aft_nl_num[dir]; ++i) at_line_start = at_line_start || fi.seq_aft_nl[dir][i] == th_seq;
+  if (!at_line_start) {
+    update_nl();
+    return Verdict::Accept;
+  }
+
+  // EPSV's reply names no address: the server's is meant.
+  FtpCmd cmd{ct->tuple[dir].src, 0};
+  int found = 0;
+  size_t which = 0;
+  for (; which < 2; ++which) {
+    found = find_pattern(data, kSearch[dir][which], &cmd);
+    if (found) break;
+  }
+  if (found == -1) {
+    // Tracking needs the whole command: the segment is dropped.
+    if (info) {
+      info->reason = dir == kOriginal ? (which == 0 ? "nf_ct_ftp: dropping packet: partial matching of `PORT'"
+                                                    : "nf_ct_ftp: dropping packet: partial matching of `EPRT'")
+                                      : (which == 0 ? "nf_ct_ftp: dropping packet: partial matching of `227 '"
+                                                    : "nf_ct_ftp: dropping packet: partial matching of `229 '");
+    }
+    return Verdict::Drop;
+  }
+  if (found == 0) {
+    update_nl();
+    return Verdict::Accept;
+  }
+
+  Verdict v = Verdict::Accept;
+  // An address other than the sender's is not followed (loose=0): a host
+  // must not open holes towards third parties.
+  if (cmd.addr == ct->tuple[dir].src) {
+    Expectation e;
+    // The other direction's tuple: the connection comes from the peer.
+    e.tuple.src = ct->tuple[!dir].src;
+    e.tuple.dst = ct->tuple[!dir].dst;
+    e.tuple.dport = cmd.port;
+    e.tuple.proto = kIpProtoTcp;
+    e.any_sport = true;
+    e.helper = ct->helper;
+    e.master = ct;
+    if ((ct->status & status::kNatMask) && info) info->unmodelled = "nf_nat_ftp";
+    std::string_view why;
+    if (!expect_related(e, now, &why)) {
+      if (info) info->reason = "nf_ct_ftp: dropping packet: cannot add expectation";
+      v = Verdict::Drop;
+    }
+  }
+  update_nl();
+  return v;
+}
+
+}  // namespace nfemu::conntrack

@@ -1,0 +1,238 @@
+// The FTP conntrack helper and expectations (conntrack/helper.cpp) against
+// nf_conntrack_ftp.c and nf_conntrack_expect.c. The kernel's own answers
+// for the same exchanges are in tests/scenarios/ftp-helper*.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "conntrack/conntrack.h"
+#include "packet/grammar.h"
+#include "packet/mangle.h"
+
+namespace nfemu::conntrack {
+namespace {
+
+constexpr uint64_t kSec = 1'000'000'000;
+constexpr uint32_t kClient = 0xC0000202;  // 192.0.2.2
+constexpr uint32_t kServer = 0xC633640A;  // 198.51.100.10
+
+class FtpHelperTest : public ::testing::Test {
+ protected:
+  Table table;
+  uint64_t now = 1000 * kSec;
+  std::shared_ptr<Entry> tmpl = make_template(Zone{}, kAllEvents, Helper::Ftp);
+  uint32_t cseq = 1001, sseq = 5001;  // the next byte each side sends
+
+  // A segment with `text` as its payload, checksums filled.
+  static Packet segment(std::string_view spec, std::string_view text) {
+    auto p = packet::parse_packet(fmt_spec(spec, text.size()));
+    EXPECT_TRUE(p) << spec;
+    packet::Ipv4View ip = p->ip();
+    auto l4 = ip.payload();
+    std::memcpy(l4.data() + (l4.size() - text.size()), text.data(), text.size());
+    packet::fill_checksums(ip);
+    return std::move(*p);
+  }
+  static std::string fmt_spec(std::string_view spec, size_t n) {
+    return std::string(spec) + (n ? " payload " + std::to_string(n) : "");
+  }
+
+  struct Seen {
+    Verdict verdict;
+    CtInfo ctinfo;
+    const Entry* ct;
+    std::string reason;
+  };
+  // Through raw (the CT --helper ftp template on every packet, as a rule
+  // without a port would), PREROUTING conntrack and POSTROUTING confirm.
+  Seen run(Packet p) {
+    p.meta.ct = tmpl.get();
+    p.meta.ctinfo = CtInfo::New;
+    LookupResult r = table.in(p, packet::Hook::PreRouting, Zone{}, now);
+    Seen s{r.verdict, p.meta.ctinfo, r.ct, std::string(r.reason)};
+    ConfirmInfo info;
+    if (r.verdict == Verdict::Accept) s.verdict = table.confirm(p, now, &info);
+    s.reason += info.reason;
+    table.put(p);
+    return s;
+  }
+  Seen from_client(std::string_view flags, std::string_view text = {}) {
+    std::string spec = "tcp 192.0.2.2:40000 > 198.51.100.10:21 flags " + std::string(flags) + " seq " +
+                       std::to_string(cseq) + " ack " + std::to_string(sseq);
+    if (flags == "S") spec = "tcp 192.0.2.2:40000 > 198.51.100.10:21 flags S seq " + std::to_string(cseq - 1);
+    Seen s = run(segment(spec, text));
+    cseq += static_cast<uint32_t>(text.size());
+    return s;
+  }
+  Seen from_server(std::string_view flags, std::string_view text = {}) {
+    std::string spec = "tcp 198.51.100.10:21 > 192.0.2.2:40000 flags " + std::string(flags) + " seq " +
+                       std::to_string(flags == "SA" ? sseq - 1 : sseq) + " ack " + std::to_string(cseq);
+    Seen s = run(segment(spec, text));
+    sseq += static_cast<uint32_t>(text.size());
+    return s;
+  }
+  // The handshake, the server's greeting and the client's first line:
+  // each direction's first data the helper only learns a line end from.
+  const Entry* control() {
+    from_client("S");
+    from_server("SA");
+    from_client("A");
+    from_server("PA", "220 ready\r\n");
+    Seen s = from_client("PA", "USER anonymous\r\n");
+    EXPECT_EQ(s.ctinfo, CtInfo::Established);
+    return s.ct;
+  }
+};
+
+TEST_F(FtpHelperTest, PortCommandMakesTheServersDataConnectionRelated) {
+  const Entry* ctl = control();
+  ASSERT_NE(ctl, nullptr);
+  EXPECT_EQ(ctl->helper, Helper::Ftp);
+  EXPECT_TRUE(ctl->status & status::kHelper);
+  EXPECT_TRUE(table.expectations().empty());
+
+  EXPECT_EQ(from_client("PA", "PORT 192,0,2,2,156,65\r\n").verdict, Verdict::Accept);
+  ASSERT_EQ(table.expectations().size(), 1u);
+  const Expectation& e = table.expectations()[0];
+  EXPECT_EQ(e.tuple.src, kServer);
+  EXPECT_EQ(e.tuple.dst, kClient);
+  EXPECT_EQ(e.tuple.dport, 40001);
+  EXPECT_TRUE(e.any_sport);
+  EXPECT_EQ(e.master, ctl);
+
+  Seen data = run(segment("tcp 198.51.100.10:20 > 192.0.2.2:40001 flags S", {}));
+  EXPECT_EQ(data.verdict, Verdict::Accept);
+  EXPECT_EQ(data.ctinfo, CtInfo::Related);
+  ASSERT_NE(data.ct, nullptr);
+  EXPECT_EQ(data.ct->master, ctl);
+  EXPECT_TRUE(data.ct->status & status::kExpected);
+  EXPECT_EQ(data.ct->helper, Helper::None);  // FTP's expectations attach none
+  EXPECT_TRUE(table.expectations().empty());  // used up
+  EXPECT_EQ(ctl->use, 2u);                    // the hash's and the child's
+
+  // Its retransmitted SYN is still RELATED (no reply yet); the answer is
+  // ESTABLISHED as for any connection.
+  EXPECT_EQ(run(segment("tcp 198.51.100.10:20 > 192.0.2.2:40001 flags S", {})).ctinfo, CtInfo::Related);
+  EXPECT_EQ(run(segment("tcp 192.0.2.2:40001 > 198.51.100.10:20 flags SA seq 7000 ack 1001", {})).ctinfo,
+            CtInfo::EstablishedReply);
+
+  // conntrack -L names the helper of the control connection only.
+  std::vector<View> list = table.dump(now);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].helper, Helper::Ftp);
+  EXPECT_EQ(list[1].helper, Helper::None);
+}
+
+TEST_F(FtpHelperTest, PassiveRepliesExpectTheClient) {
+  control();
+  from_client("PA", "PASV\r\n");
+  EXPECT_EQ(from_server("PA", "227 Entering Passive Mode (198,51,100,10,195,80).\r\n").verdict, Verdict::Accept);
+  ASSERT_EQ(table.expectations().size(), 1u);
+  EXPECT_EQ(table.expectations()[0].tuple.src, kClient);
+  EXPECT_EQ(table.expectations()[0].tuple.dst, kServer);
+  EXPECT_EQ(table.expectations()[0].tuple.dport, 195 * 256 + 80);
+  // RFC 1123: no parentheses, the numbers start at the first digit.
+  from_client("PA", "PASV\r\n");
+  from_server("PA", "227 =198,51,100,10,195,81\r\n");
+  ASSERT_EQ(table.expectations().size(), 1u);  // max_expected 1: the newer replaced it
+  EXPECT_EQ(table.expectations()[0].tuple.dport, 195 * 256 + 81);
+  // EPSV.
+  from_client("PA", "EPSV\r\n");
+  from_server("PA", "229 Entering Extended Passive Mode (|||6446|)\r\n");
+  ASSERT_EQ(table.expectations().size(), 1u);
+  EXPECT_EQ(table.expectations()[0].tuple.dport, 6446);
+  EXPECT_EQ(table.expectations()[0].tuple.dst, kServer);
+  Seen data = run(segment("tcp 192.0.2.2:33000 > 198.51.100.10:6446 flags S", {}));
+  EXPECT_EQ(data.ctinfo, CtInfo::Related);
+}
+
+TEST_F(FtpHelperTest, EprtAndCaseInsensitiveCommands) {
+  control();
+  from_client("PA", "eprt |1|192.0.2.2|6275|\r\n");
+  ASSERT_EQ(table.expectations().size(), 1u);
+  EXPECT_EQ(table.expectations()[0].tuple.dport, 6275);
+  EXPECT_EQ(table.expectations()[0].tuple.src, kServer);
+}
+
+TEST_F(FtpHelperTest, OnlyLinesStartingASegmentAfterALineEndAreRead) {
+  from_client("S");
+  from_server("SA");
+  from_client("A");
+  // The first data each way only teaches where the next line starts.
+  from_client("PA", "PORT 192,0,2,2,156,65\r\n");
+  EXPECT_TRUE(table.expectations().empty());
+  // A segment that does not end a line leaves the next one unread.
+  from_client("PA", "NOOP");
+  from_client("PA", "\r\nPORT 192,0,2,2,156,66\r\n");
+  EXPECT_TRUE(table.expectations().empty());
+}
+
+TEST_F(FtpHelperTest, APartialCommandIsDroppedAndAThirdPartyAddressIgnored) {
+  control();
+  Seen s = from_client("PA", "PORT 192,0,2,2,156");
+  EXPECT_EQ(s.verdict, Verdict::Drop);
+  EXPECT_EQ(s.reason, "nf_ct_ftp: dropping packet: partial matching of `PORT'");
+  cseq -= 18;  // dropped: the client sends it again, whole
+  from_client("PA", "PORT 203,0,113,9,156,65\r\n");
+  EXPECT_TRUE(table.expectations().empty());  // not the client's address (loose=0)
+  // A command cut inside its name is partial too.
+  EXPECT_EQ(from_client("PA", "POR").verdict, Verdict::Drop);
+  cseq -= 3;
+  // Numbers that do not read are as bad.
+  EXPECT_EQ(from_client("PA", "PORT x\r\n").verdict, Verdict::Drop);
+}
+
+TEST_F(FtpHelperTest, ExpectationsDieWithTheirMasterAndAfterFiveMinutes) {
+  const Entry* ctl = control();
+  from_client("PA", "PORT 192,0,2,2,156,65\r\n");
+  ASSERT_EQ(table.expectations().size(), 1u);
+  from_server("A");  // else the control connection times out unacknowledged (300 s)
+  now += 301 * kSec;
+  Seen late = run(segment("tcp 198.51.100.10:20 > 192.0.2.2:40001 flags S", {}));
+  EXPECT_EQ(late.ctinfo, CtInfo::New);
+  EXPECT_TRUE(table.expectations().empty());
+
+  Seen s = from_client("PA", "PORT 192,0,2,2,156,67\r\n");
+  EXPECT_EQ(s.ctinfo, CtInfo::Established) << s.reason;
+  ASSERT_EQ(table.expectations().size(), 1u);
+  table.kill(const_cast<Entry*>(ctl), now);
+  EXPECT_TRUE(table.expectations().empty());
+}
+
+TEST_F(FtpHelperTest, TheDataConnectionTakesTheMastersMark) {
+  const Entry* ctl = control();
+  table.set_mark(const_cast<Entry*>(ctl), 7);
+  from_client("PA", "PORT 192,0,2,2,156,65\r\n");
+  Seen data = run(segment("tcp 198.51.100.10:20 > 192.0.2.2:40001 flags S", {}));
+  ASSERT_NE(data.ct, nullptr);
+  EXPECT_EQ(data.ct->mark, 7u);
+  // A SYN from elsewhere is not the expected connection.
+  from_client("PA", "PORT 192,0,2,2,156,66\r\n");
+  EXPECT_EQ(run(segment("tcp 203.0.113.5:20 > 192.0.2.2:40002 flags S", {})).ctinfo, CtInfo::New);
+}
+
+TEST_F(FtpHelperTest, TheHelperNameSurvivesIntoEventsButNotDestroy) {
+  from_client("S");
+  std::vector<Event> ev = table.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].view.helper, Helper::Ftp);
+  const Entry* ctl = table.find(Tuple{kClient, kServer, 40000, 21, 6}, Zone{});
+  ASSERT_NE(ctl, nullptr);
+  table.kill(const_cast<Entry*>(ctl), now);
+  ev = table.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, EventType::Destroy);
+  EXPECT_EQ(ev[0].view.helper, Helper::None);
+}
+
+TEST(HelperNames, OnlyFtpOverTcp) {
+  EXPECT_EQ(helper_by_name("ftp", 6), Helper::Ftp);
+  EXPECT_EQ(helper_by_name("ftp", 17), Helper::None);
+  EXPECT_EQ(helper_by_name("irc", 6), Helper::None);
+  EXPECT_EQ(to_string(Helper::Ftp), "ftp");
+}
+
+}  // namespace
+}  // namespace nfemu::conntrack
