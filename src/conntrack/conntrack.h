@@ -377,6 +377,8 @@ struct View {
   Helper helper = Helper::None;
 };
 
+class Table;
+
 // struct nf_conntrack_expect, for IPv4: a connection a helper saw
 // announced (FTP's PORT, 227...). A new connection whose original tuple
 // matches `tuple` (its source port too unless any_sport) in the master's
@@ -388,7 +390,26 @@ struct Expectation {
   Entry* master = nullptr;
   uint64_t timeout = 0;  // jiffies: the deadline
   uint64_t seq = 0;      // creation order (evict_oldest_expect)
+  // Set by a NAT helper (nf_nat_ftp): the port and the direction of the
+  // master the expected connection is mapped back to (saved_proto, dir),
+  // and what sets that mapping up when it arrives (expectfn:
+  // nf_nat_follow_master), called on the new entry before its first
+  // packet is tracked.
+  uint16_t saved_port = 0;
+  Dir dir = kOriginal;
+  void (*expectfn)(Table&, Entry* ct, const Expectation& exp) = nullptr;
 };
+
+// enum nf_ct_ftp_type, and where the helper found the command's numbers:
+// offsets in the TCP payload (nf_nat_ftp rewrites exactly those bytes).
+enum class FtpType : uint8_t { Port, Eprt, Pasv, Epsv };
+struct FtpMatch {
+  FtpType type = FtpType::Port;
+  size_t matchoff = 0;
+  size_t matchlen = 0;
+};
+
+
 
 // What confirm() adds to its verdict: why it dropped, and a helper step
 // nfemu does not model (the caller reports it as unevaluated).
@@ -461,6 +482,13 @@ struct Config {
   uint32_t generic_timeout = 600;
 };
 
+// nf_nat_ftp_hook: called instead of registering the expectation when the
+// master has NAT; it registers it (Table::expect_related) and rewrites the
+// packet. Registered by the NAT module (src/nat/ftp.cpp) on the tables of
+// hosts that do NAT, as loading nf_nat_ftp sets the kernel's pointer.
+using NatFtpHook = Verdict (*)(Table& table, Packet& pkt, CtInfo ctinfo, const FtpMatch& m, Expectation& exp,
+                               uint64_t now, ConfirmInfo* info);
+
 class Table {
  public:
   explicit Table(Config cfg = {});
@@ -530,6 +558,20 @@ class Table {
   // nf_ct_expect_max: fixed when conntrack loads, from the boot's hash
   // size (262144 buckets / 256 * 4); not per namespace.
   static constexpr size_t kExpectMax = 4096;
+  // nf_ct_expect_related; `now` in jiffies. Busy: another master expects
+  // the same connection (-EBUSY, which makes NAT try another port).
+  enum class ExpectResult : uint8_t { Ok, Busy, Refused };
+  ExpectResult expect_related(const Expectation& e, uint64_t now);
+  // nf_ct_unexpect_related: takes back what expect_related(e) added.
+  void unexpect_related(const Expectation& e);
+  void set_nat_ftp_hook(NatFtpHook hook) { nat_ftp_ = hook; }
+  // nf_ct_seqadj_set: a NAT helper changed the length of the segment with
+  // sequence number `seq` by `off` bytes in ctinfo's direction; every
+  // later segment's seq (and the other direction's ack) is shifted by
+  // confirm() from then on (IPS_SEQ_ADJUST).
+  void seqadj_set(Entry* ct, CtInfo ctinfo, uint32_t seq, int32_t off);
+  // nf_ct_seq_offset: the shift of direction d at sequence number seq.
+  int32_t seq_offset(const Entry& ct, Dir d, uint32_t seq) const;
   // Drops the packet's reference (nf_ct_put): an unconfirmed entry is
   // freed without event. Clears meta.ct.
   // Inline: every packet that ends puts its entry, most often to drop a
@@ -642,10 +684,22 @@ class Table {
     uint32_t seq_aft_nl[2][2] = {};
     uint8_t seq_aft_nl_num[2] = {};
   };
+  // struct nf_ct_seqadj, per direction.
+  struct SeqAdj {
+    uint32_t correction_pos = 0;
+    int32_t offset_before = 0;
+    int32_t offset_after = 0;
+  };
+  // The extensions of a connection with a helper: its helper's state and
+  // the sequence adjustment its NAT helper may need (nf_conn_seqadj).
+  struct HelpExt {
+    FtpInfo ftp;
+    SeqAdj seq[2];
+  };
   // nf_conntrack_ftp's help(): Drop only for a partial command, with why.
   Verdict ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info);
-  // nf_ct_expect_related: false (and why) when the kernel refuses it.
-  bool expect_related(const Expectation& e, uint64_t now, std::string_view* why);
+  // nf_ct_seq_adjust: false when the segment is too short to adjust.
+  bool seq_adjust(Packet& pkt, Entry* ct, CtInfo ctinfo);
   // nf_ct_find_expectation for a new connection's original tuple: the
   // expectation's copy, removed from the table when `unlink`.
   bool find_expectation(const Tuple& t, Zone zone, bool unlink, uint64_t now, Expectation* out);
@@ -863,7 +917,8 @@ class Table {
   // Helpers: the help extensions of entries with a helper (allocated when
   // a helper is attached, as nf_ct_helper_ext_add does; only connections
   // a CT --helper rule picked have one), and the expectations.
-  std::unordered_map<const Entry*, FtpInfo> ftp_;
+  std::unordered_map<const Entry*, HelpExt> help_;
+  NatFtpHook nat_ftp_ = nullptr;
   std::vector<Expectation> expects_;
   uint64_t next_expect_seq_ = 1;
 };

@@ -1079,8 +1079,12 @@ Verdict Table::confirm(Packet& pkt, uint64_t now_ns, ConfirmInfo* info) {
   uint64_t now = to_jiffies(now_ns);
   // nf_confirm: the helper reads the packet first (not an ICMP error
   // about the connection, RELATED_REPLY).
-  if (ct->helper == Helper::Ftp && pkt.meta.ctinfo != CtInfo::RelatedReply) [[unlikely]] {
-    if (ftp_help(pkt, ct, pkt.meta.ctinfo, now, info) == Verdict::Drop) return Verdict::Drop;
+  if ((ct->helper != Helper::None || (ct->status & status::kSeqAdjust)) &&
+      pkt.meta.ctinfo != CtInfo::RelatedReply) [[unlikely]] {
+    if (ct->helper == Helper::Ftp && ftp_help(pkt, ct, pkt.meta.ctinfo, now, info) == Verdict::Drop)
+      return Verdict::Drop;
+    // Then the sequence numbers a NAT helper's rewrite shifted.
+    if ((ct->status & status::kSeqAdjust) && !seq_adjust(pkt, ct, pkt.meta.ctinfo)) return Verdict::Drop;
   }
   if (!ct->confirmed()) {
     // REJECT attaches replies to unconfirmed entries: not ours to insert.

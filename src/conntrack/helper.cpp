@@ -9,10 +9,11 @@
 // NEW/UPDATE events print `helper=ftp` on the master. A command line the
 // helper cannot finish reading (a "partial" match) is dropped.
 //
-// Not modelled: nf_nat_ftp (a master with NAT has its PORT/227 text
-// rewritten and its sequence numbers adjusted): confirm() reports it in
-// ConfirmInfo::unmodelled and registers the expectation as if there were
-// no NAT. The helper's `loose` module parameter is off, as by default.
+// A master with NAT has its command rewritten by the NAT module's
+// nf_nat_ftp (src/nat/ftp.cpp, through Table::set_nat_ftp_hook), which
+// then makes later segments' sequence numbers shift (seqadj, below).
+// The helper's `loose` module parameter is off, as by default. Not
+// modelled: SACK blocks are not shifted (nf_ct_sack_adjust).
 #include <algorithm>
 
 #include "conntrack/conntrack.h"
@@ -127,20 +128,22 @@ struct FtpSearch {
   std::string_view pattern;
   uint8_t skip;
   uint8_t term;
+  FtpType type;
   size_t (*getnum)(std::span<const uint8_t>, FtpCmd*, uint8_t, size_t*);
 };
 
 // nf_conntrack_ftp's search[]: commands from the client, replies from the
 // server.
 constexpr FtpSearch kSearch[2][2] = {
-    {{"PORT", ' ', '\r', try_rfc959}, {"EPRT", ' ', '\r', try_eprt}},
-    {{"227 ", 0, 0, try_rfc1123}, {"229 ", '(', ')', try_epsv_response}},
+    {{"PORT", ' ', '\r', FtpType::Port, try_rfc959}, {"EPRT", ' ', '\r', FtpType::Eprt, try_eprt}},
+    {{"227 ", 0, 0, FtpType::Pasv, try_rfc1123}, {"229 ", '(', ')', FtpType::Epsv, try_epsv_response}},
 };
 
 // find_pattern: 1 when the packet starts with the pattern and its numbers
-// read, 0 when it does not start with the pattern, -1 when it starts with
-// it (or with the beginning of it) but the rest cannot be read.
-int find_pattern(std::span<const uint8_t> d, const FtpSearch& s, FtpCmd* cmd) {
+// read (where they are in *m), 0 when it does not start with the pattern,
+// -1 when it starts with it (or with the beginning of it) but the rest
+// cannot be read.
+int find_pattern(std::span<const uint8_t> d, const FtpSearch& s, FtpCmd* cmd, FtpMatch* m) {
   size_t plen = s.pattern.size();
   if (d.size() <= plen) return starts_with_nocase(d, s.pattern, d.size()) ? -1 : 0;
   if (!starts_with_nocase(d, s.pattern, plen)) return 0;
@@ -150,8 +153,10 @@ int find_pattern(std::span<const uint8_t> d, const FtpSearch& s, FtpCmd* cmd) {
       if (i == d.size() - 1) return -1;
     ++i;
   }
-  size_t numoff = i;
-  return s.getnum(d.subspan(i), cmd, s.term, &numoff) ? 1 : -1;
+  m->type = s.type;
+  m->matchoff = i;
+  m->matchlen = s.getnum(d.subspan(i), cmd, s.term, &m->matchoff);
+  return m->matchlen ? 1 : -1;
 }
 
 }  // namespace
@@ -183,7 +188,7 @@ void Table::remove_expectations(const Entry* master) {
   std::erase_if(expects_, [master](const Expectation& e) { return e.master == master; });
 }
 
-bool Table::expect_related(const Expectation& e, uint64_t now, std::string_view* why) {
+Table::ExpectResult Table::expect_related(const Expectation& e, uint64_t now) {
   expire_expectations(now);
   // __nf_ct_expect_check. Every expectation nfemu makes has the same mask
   // (addresses, protocol and destination port; the source port wild), so
@@ -196,10 +201,7 @@ bool Table::expect_related(const Expectation& e, uint64_t now, std::string_view*
   };
   for (size_t i = 0; i < expects_.size(); ++i) {
     if (!same(expects_[i])) continue;
-    if (expects_[i].master != e.master) {
-      *why = "cannot add expectation";  // -EBUSY
-      return false;
-    }
+    if (expects_[i].master != e.master) return ExpectResult::Busy;
     expects_.erase(expects_.begin() + static_cast<std::ptrdiff_t>(i));  // replaced by the new one
     break;
   }
@@ -211,14 +213,18 @@ bool Table::expect_related(const Expectation& e, uint64_t now, std::string_view*
     if (mine++ == 0) oldest = i;
   }
   if (mine >= 1) expects_.erase(expects_.begin() + static_cast<std::ptrdiff_t>(oldest));
-  if (expects_.size() >= kExpectMax) {
-    *why = "cannot add expectation";  // "nf_conntrack: expectation table full" (-EMFILE)
-    return false;
-  }
+  // "nf_conntrack: expectation table full" (-EMFILE).
+  if (expects_.size() >= kExpectMax) return ExpectResult::Refused;
   Expectation& x = expects_.emplace_back(e);
   x.timeout = now + 300 * kHz;
   x.seq = next_expect_seq_++;
-  return true;
+  return ExpectResult::Ok;
+}
+
+void Table::unexpect_related(const Expectation& e) {
+  std::erase_if(expects_, [&](const Expectation& x) {
+    return x.master == e.master && x.tuple == e.tuple && x.any_sport == e.any_sport;
+  });
 }
 
 bool Table::find_expectation(const Tuple& t, Zone zone, bool unlink, uint64_t now, Expectation* out) {
@@ -249,20 +255,21 @@ void Table::init_helper(Entry* ct, const Tuple& t, Zone zone, const Entry* tmpl,
     ++exp.master->use;  // the child holds its master
     ct->mark = exp.master->mark;
     // FTP's expectations carry no helper for the connection they expect.
+    if (exp.expectfn) exp.expectfn(*this, ct, exp);
     return;
   }
   if (tmpl && tmpl->helper != Helper::None) {
     // __nf_ct_try_assign_helper: attached from the ruleset.
     ct->helper = tmpl->helper;
     ct->status |= status::kHelper;
-    ftp_[ct] = FtpInfo{};
+    help_[ct] = HelpExt{};
   }
 }
 
 void Table::free_helper(Entry* ct) {
   if (ct->helper != Helper::None) {
     remove_expectations(ct);
-    ftp_.erase(ct);
+    help_.erase(ct);
     ct->helper = Helper::None;
   }
   if (Entry* m = ct->master) {
@@ -283,7 +290,7 @@ Verdict Table::ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, Con
   if (dataoff >= l4.size()) return Verdict::Accept;  // no data
   std::span<const uint8_t> data = l4.subspan(dataoff);
   const Dir dir = ctinfo == CtInfo::EstablishedReply ? kReply : kOriginal;
-  FtpInfo& fi = ftp_[ct];
+  FtpInfo& fi = help_[ct].ftp;
   const uint32_t th_seq = ConstTcpView(l4).seq();
   const bool ends_in_nl = data.back() == '\n';
   const uint32_t seq = th_seq + static_cast<uint32_t>(data.size());
@@ -312,10 +319,11 @@ Verdict Table::ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, Con
 
   // EPSV's reply names no address: the server's is meant.
   FtpCmd cmd{ct->tuple[dir].src, 0};
+  FtpMatch match;
   int found = 0;
   size_t which = 0;
   for (; which < 2; ++which) {
-    found = find_pattern(data, kSearch[dir][which], &cmd);
+    found = find_pattern(data, kSearch[dir][which], &cmd, &match);
     if (found) break;
   }
   if (found == -1) {
@@ -346,15 +354,70 @@ Verdict Table::ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, Con
     e.any_sport = true;
     e.helper = ct->helper;
     e.master = ct;
-    if ((ct->status & status::kNatMask) && info) info->unmodelled = "nf_nat_ftp";
-    std::string_view why;
-    if (!expect_related(e, now, &why)) {
+    if (nat_ftp_ && (ct->status & status::kNatMask)) {
+      // nf_nat_ftp registers the expectation and rewrites the command.
+      v = nat_ftp_(*this, pkt, ctinfo, match, e, now, info);
+    } else if (expect_related(e, now) != ExpectResult::Ok) {
       if (info) info->reason = "nf_ct_ftp: dropping packet: cannot add expectation";
       v = Verdict::Drop;
     }
   }
   update_nl();
   return v;
+}
+
+}  // namespace nfemu::conntrack
+
+namespace nfemu::conntrack {
+
+// ----------------------------------------------------------------- seqadj
+
+void Table::seqadj_set(Entry* ct, CtInfo ctinfo, uint32_t seq, int32_t off) {
+  if (off == 0) return;
+  ct->status |= status::kSeqAdjust;
+  SeqAdj& w = help_[ct].seq[ctinfo == CtInfo::EstablishedReply || ctinfo == CtInfo::RelatedReply ? kReply : kOriginal];
+  if (w.offset_before == w.offset_after || before(w.correction_pos, seq)) {
+    w.correction_pos = seq;
+    w.offset_before = w.offset_after;
+    w.offset_after += off;
+  }
+}
+
+int32_t Table::seq_offset(const Entry& ct, Dir d, uint32_t seq) const {
+  if (!(ct.status & status::kSeqAdjust)) return 0;
+  auto it = help_.find(&ct);
+  if (it == help_.end()) return 0;
+  const SeqAdj& w = it->second.seq[d];
+  return after(seq, w.correction_pos) ? w.offset_after : w.offset_before;
+}
+
+bool Table::seq_adjust(Packet& pkt, Entry* ct, CtInfo ctinfo) {
+  Ipv4View ip = pkt.ip();
+  auto l4 = ip.payload();
+  if (ct->proto() != kIpProtoTcp || ip.frag_offset() != 0) return true;
+  if (l4.size() < kTcpMinHeader) return false;
+  const Dir dir = ctinfo == CtInfo::EstablishedReply || ctinfo == CtInfo::RelatedReply ? kReply : kOriginal;
+  const HelpExt& h = help_[ct];
+  const SeqAdj& this_way = h.seq[dir];
+  const SeqAdj& other_way = h.seq[!dir];
+  TcpView th(l4);
+  uint16_t check = th.checksum();
+  uint32_t seq = th.seq();
+  uint32_t newseq = seq + static_cast<uint32_t>(after(seq, this_way.correction_pos) ? this_way.offset_after
+                                                                                     : this_way.offset_before);
+  csum_replace4(check, seq, newseq);
+  th.set_seq(newseq);
+  if (th.flags() & tcp_flag::kAck) {
+    uint32_t ack = th.ack_seq();
+    int32_t ackoff = after(ack - static_cast<uint32_t>(other_way.offset_before), other_way.correction_pos)
+                         ? other_way.offset_after
+                         : other_way.offset_before;
+    uint32_t newack = ack - static_cast<uint32_t>(ackoff);
+    csum_replace4(check, ack, newack);
+    th.set_ack_seq(newack);
+  }
+  th.set_checksum(check);
+  return true;
 }
 
 }  // namespace nfemu::conntrack

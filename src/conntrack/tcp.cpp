@@ -202,6 +202,9 @@ enum class WinAction : uint8_t { Ignore, Invalid, Accept };
 struct WindowCtx {
   bool sysctl_liberal;
   std::string_view* reason;
+  // nf_ct_seq_offset of the receiver at ack - 1: what a NAT helper's
+  // rewrite shifted the acknowledged stream by (0 without seqadj).
+  int32_t receiver_offset = 0;
 };
 
 WinAction log_invalid(const TcpSeen& sender, const WindowCtx& w, WinAction ret, std::string_view why) {
@@ -218,7 +221,10 @@ WinAction in_window(TcpInfo& st, Dir dir, const Seg& s, const WindowCtx& w) {
   uint32_t win = s.win;
   uint32_t end = s.end;
   if (receiver.flags & tcp_ct_flag::kSackPerm) parse_sack(s.options, &sack);
-  // No sequence adjustment (seqadj) in nfemu yet: the offset is 0.
+  // The receiver saw the sender's stream as a NAT helper shifted it: its
+  // acks are taken back to the stream this side tracks.
+  ack -= static_cast<uint32_t>(w.receiver_offset);
+  sack -= static_cast<uint32_t>(w.receiver_offset);
 
   if (sender.td_maxwin == 0) {
     if (s.syn()) {
@@ -490,7 +496,10 @@ Table::Action Table::tcp_packet(Entry* ct, Packet& pkt, size_t dataoff, Dir dir,
 
   if (!skip_window) {
     std::string_view why;
-    WinAction res = in_window(st, dir, s, {cfg_.tcp_be_liberal, &why});
+    int32_t receiver_offset = 0;
+    if (ct->status & status::kSeqAdjust) [[unlikely]]
+      receiver_offset = seq_offset(*ct, static_cast<Dir>(!dir), s.ack_seq - 1);
+    WinAction res = in_window(st, dir, s, {cfg_.tcp_be_liberal, &why, receiver_offset});
     if (res == WinAction::Ignore) return Action::Accept;
     if (res == WinAction::Invalid) {
       c.reason = why;

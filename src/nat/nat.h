@@ -23,9 +23,12 @@
 // 0 with --persistent, zone 0), and so is the reuse of an existing mapping
 // of the same source (find_appropriate_src); both checked on the kernel.
 //
+// NAT helpers: FTP's (ftp.cpp, nf_nat_ftp), with the sequence adjustment
+// it needs (conntrack's seqadj).
+//
 // Not modelled: TIME_WAIT tuple reuse of
 // nf_nat_used_tuple_harder, masquerade's device-down cleanup and
-// nf_nat_oif_changed, NAT helpers and sequence adjustment, GRE keys.
+// nf_nat_oif_changed, the NAT helpers of other protocols, GRE keys.
 #pragma once
 
 #include <cstdint>
@@ -134,5 +137,10 @@ inline uint32_t netmap_addr(uint32_t addr, uint32_t min_ip, uint32_t max_ip) {
 }
 
 using util::jhash2;
+
+// Loads the NAT helpers into a host's table, as loading nf_nat_ftp sets
+// nf_nat_ftp_hook: the FTP helper then rewrites the commands of NATed
+// connections.
+void register_helpers(conntrack::Table& table);
 
 }  // namespace nfemu::nat

@@ -257,6 +257,7 @@ Host::Host(std::string name) : name_(std::move(name)), effects_(std::make_unique
   interfaces_.push_back({"lo", packet::Mac{}, 65536});
   if_keys_.emplace_back("lo");
   fib_.add_address("lo", 0x7f000001, 8);
+  nat::register_helpers(conntrack_);
 }
 
 Interface& Host::add_interface(std::string ifname, packet::Mac mac, uint32_t mtu) {
