@@ -416,6 +416,9 @@ struct FtpMatch {
 struct ConfirmInfo {
   std::string_view reason;
   std::string_view unmodelled;
+  // The reason is what a helper logs as it drops (nf_ct_helper_log: a
+  // kernel log line "REASON IN= OUT= SRC=..." in the host's namespace).
+  bool log = false;
 };
 
 enum class EventType : uint8_t { New, Update, Destroy };

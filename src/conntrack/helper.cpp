@@ -329,6 +329,7 @@ Verdict Table::ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, Con
   if (found == -1) {
     // Tracking needs the whole command: the segment is dropped.
     if (info) {
+      info->log = true;
       info->reason = dir == kOriginal ? (which == 0 ? "nf_ct_ftp: dropping packet: partial matching of `PORT'"
                                                     : "nf_ct_ftp: dropping packet: partial matching of `EPRT'")
                                       : (which == 0 ? "nf_ct_ftp: dropping packet: partial matching of `227 '"
@@ -358,7 +359,10 @@ Verdict Table::ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, Con
       // nf_nat_ftp registers the expectation and rewrites the command.
       v = nat_ftp_(*this, pkt, ctinfo, match, e, now, info);
     } else if (expect_related(e, now) != ExpectResult::Ok) {
-      if (info) info->reason = "nf_ct_ftp: dropping packet: cannot add expectation";
+      if (info) {
+        info->reason = "nf_ct_ftp: dropping packet: cannot add expectation";
+        info->log = true;
+      }
       v = Verdict::Drop;
     }
   }

@@ -109,13 +109,19 @@ Verdict nat_ftp(Table& table, packet::Packet& pkt, CtInfo ctinfo, const FtpMatch
   exp.expectfn = follow_master;
   uint16_t port = find_port(table, exp, exp.saved_port, now);
   if (port == 0) {
-    if (info) info->reason = "nf_ct_ftp: dropping packet: all ports in use";
+    if (info) {
+      info->reason = "nf_ct_ftp: dropping packet: all ports in use";
+      info->log = true;
+    }
     return Verdict::Drop;
   }
   if (!mangle_tcp_packet(table, pkt, ct, ctinfo, m.matchoff, m.matchlen, format_cmd(m.type, newaddr, port))) {
     // nf_ct_unexpect_related: the expectation just made goes.
     table.unexpect_related(exp);
-    if (info) info->reason = "nf_ct_ftp: dropping packet: cannot mangle packet";
+    if (info) {
+      info->reason = "nf_ct_ftp: dropping packet: cannot mangle packet";
+      info->log = true;
+    }
     return Verdict::Drop;
   }
   return Verdict::Accept;

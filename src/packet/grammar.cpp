@@ -106,7 +106,15 @@ std::vector<Tok> tokenize(std::string_view s) {
     while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
     if (i >= s.size()) break;
     size_t start = i;
-    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+    if (s[i] == '"') {
+      // A quoted string is one word, blanks included; \" does not end it.
+      // An unterminated one runs to the end (data's parser says so).
+      for (++i; i < s.size() && s[i] != '"'; ++i)
+        if (s[i] == '\\' && i + 1 < s.size()) ++i;
+      if (i < s.size()) ++i;
+    } else {
+      while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+    }
     out.push_back({s.substr(start, i - start), static_cast<int>(start) + 1});
   }
   return out;
@@ -203,13 +211,61 @@ Result<void> parse_chunks(const Tok& t, PacketSpec& s) {
   }
 }
 
+// A data word: "TEXT" with \r \n \t \\ \" and \xHH escapes, as bytes.
+Result<std::string> unquote(const Tok& w) {
+  std::string_view t = w.text;
+  if (t.empty() || t.front() != '"') return make_error("data is a quoted string: data \"TEXT\"", 0, w.col);
+  if (t.size() < 2 || t.back() != '"' || (t.size() >= 3 && t[t.size() - 2] == '\\' && [&] {
+        size_t n = 0;  // an odd run of backslashes escapes the last quote
+        for (size_t k = t.size() - 2; k > 0 && t[k] == '\\'; --k) ++n;
+        return n % 2 == 1;
+      }()))
+    return make_error("unterminated string: a closing \" is missing", 0, w.col);
+  std::string out;
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t k = 1; k + 1 < t.size(); ++k) {
+    char c = t[k];
+    int col = w.col + static_cast<int>(k);
+    if (c == '"') return make_error("a \" inside data must be written \\\"", 0, col);
+    if (c != '\\') {
+      out += c;
+      continue;
+    }
+    char e = t[++k];
+    switch (e) {
+      case 'r': out += '\r'; break;
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case '\\': out += '\\'; break;
+      case '"': out += '"'; break;
+      case 'x': {
+        int hi = k + 1 + 1 < t.size() ? hex(t[k + 1]) : -1;
+        int lo = hi >= 0 && k + 2 + 1 < t.size() ? hex(t[k + 2]) : -1;
+        if (hi < 0 || lo < 0) return make_error("\\x takes two hex digits", 0, col);
+        out += static_cast<char>(hi * 16 + lo);
+        k += 2;
+        break;
+      }
+      default:
+        return make_error(fmt::format("unknown escape '\\{}' (\\r \\n \\t \\\\ \\\" \\xHH)", e), 0, col);
+    }
+  }
+  return out;
+}
+
 // The options a kind accepts beside COMMON.
 bool option_allowed(SpecKind k, std::string_view key) {
   static constexpr std::string_view kCommon[] = {"ttl", "tos", "ipid", "df", "payload", "frag", "mf"};
   if (std::find(std::begin(kCommon), std::end(kCommon), key) != std::end(kCommon)) return true;
   switch (k) {
-    case SpecKind::Tcp: return key == "flags" || key == "seq" || key == "ack" || key == "win" || key == "mss";
-    case SpecKind::Udp: return false;
+    case SpecKind::Tcp:
+      return key == "flags" || key == "seq" || key == "ack" || key == "win" || key == "mss" || key == "data";
+    case SpecKind::Udp: return key == "data";
     case SpecKind::IcmpEcho: return key == "id" || key == "seq";
     case SpecKind::IcmpType: return key == "code";
     case SpecKind::Sctp: return key == "vtag" || key == "chunks" || key == "init-tag";
@@ -361,6 +417,19 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
       if (auto r = parse_chunks(val, s); !r) return r.error();
       continue;
     }
+    if (key.text == "data") {
+      if (std::find(seen.begin(), seen.end(), "payload") != seen.end())
+        return make_error("data and payload both give the payload: use one", 0, key.col);
+      auto d = unquote(val);
+      if (!d) return d.error();
+      if (d->size() > kIpv4MaxLength - kIpv4MinHeader - l4_header_len(s.kind))
+        return make_error(fmt::format("data too long: {} bytes", d->size()), 0, val.col);
+      s.payload = static_cast<uint32_t>(d->size());
+      if (std::any_of(d->begin(), d->end(), [](char c) { return c != 0; })) s.data = std::move(*d);
+      continue;
+    }
+    if (key.text == "payload" && std::find(seen.begin(), seen.end(), "data") != seen.end())
+      return make_error("data and payload both give the payload: use one", 0, key.col);
     uint64_t max = 255;
     if (key.text == "seq" || key.text == "ack") max = s.kind == SpecKind::Tcp ? UINT32_MAX : 65535;
     else if (key.text == "vtag" || key.text == "init-tag") max = UINT32_MAX;
@@ -543,6 +612,10 @@ static size_t build_whole(const PacketSpec& s, std::span<uint8_t> out) {
       return len;
     }
   }
+  if (!s.data.empty()) {
+    const size_t off = l4_header_len(s.kind) + (s.has_mss ? kTcpOptLenMss : 0);
+    std::memcpy(l4.data() + off, s.data.data(), std::min(s.data.size(), l4.size() - off));
+  }
   fill_checksums(ip);
   return len;
 }
@@ -609,7 +682,29 @@ std::string format_spec(const PacketSpec& s) {
   if (s.tos != 0) app("tos", s.tos);
   if (s.ipid != 1) app("ipid", s.ipid);
   if (s.df) out += " df";
-  if (s.payload != default_payload(s.kind)) app("payload", s.payload);
+  if (!s.data.empty()) {
+    out += " data \"";
+    for (char c : s.data) {
+      auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (c == '\r') {
+        out += "\\r";
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (u >= 0x20 && u <= 0x7e) {
+        out += c;
+      } else {
+        out += fmt::format("\\x{:02x}", u);
+      }
+    }
+    out += '"';
+  } else if (s.payload != default_payload(s.kind)) {
+    app("payload", s.payload);
+  }
   if (s.frag_off != 0 || s.frag_len != PacketSpec::kFragToEnd) {
     out += fmt::format(" frag {}", s.frag_off);
     if (s.frag_len != PacketSpec::kFragToEnd) out += fmt::format("+{}", s.frag_len);
@@ -725,7 +820,10 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
     default: return fail(fmt::format("IP protocol {}", ip.protocol()));
   }
   auto pay = l4.subspan(hlen);
-  if (std::any_of(pay.begin(), pay.end(), [](uint8_t b) { return b != 0; })) return fail("non-zero payload bytes");
+  if (std::any_of(pay.begin(), pay.end(), [](uint8_t b) { return b != 0; })) {
+    if (s.kind != SpecKind::Tcp && s.kind != SpecKind::Udp) return fail("non-zero payload bytes");
+    s.data.assign(pay.begin(), pay.end());
+  }
   auto want = compute_l4_checksum(ip);
   if (!want || load16(l4.data() + (s.kind == SpecKind::Tcp ? 16 : s.kind == SpecKind::Udp ? 6 : 2)) != *want)
     return fail("wrong transport checksum");

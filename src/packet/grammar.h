@@ -6,6 +6,7 @@
 //   icmp SRC > DST echo-request|echo-reply [id N] [seq N] [COMMON]
 //   icmp SRC > DST type N [code N] [COMMON]
 //   COMMON := [ttl N] [tos N] [ipid N] [df] [payload N] [frag OFF[+LEN]] [mf]
+//   tcp and udp also take [data "TEXT"]: the payload's bytes (docs/scenario-extensions.md)
 //
 // `mss N` gives a TCP segment one option, a Maximum Segment Size of N
 // (kind 2, length 4); without it a segment has no options.
@@ -76,7 +77,11 @@ struct PacketSpec {
   uint8_t tos = 0;
   uint16_t ipid = 1;
   bool df = false;
-  uint32_t payload = 0;  // zero bytes after the transport header
+  uint32_t payload = 0;  // bytes after the transport header: zeros, or `data`
+  // `data "TEXT"` (TCP, UDP): the payload's bytes, payload == data.size().
+  // Empty for zero bytes, so a spec without text allocates nothing and an
+  // all-zero payload has one form (payload N).
+  std::string data;
   // fragment: bytes frag_off .. frag_off + frag_len of the IP payload
   uint16_t frag_off = 0;
   uint32_t frag_len = kFragToEnd;

@@ -431,6 +431,7 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
     if (!info.unmodelled.empty() && observer_) [[unlikely]]
       observer_->on_unsupported(*this, info.unmodelled);
     if (v == conntrack::Verdict::Drop) {
+      if (info.log) helper_log(info.reason, pkt);
       drop(info.reason.empty() ? std::string_view("conntrack: confirmation failed") : info.reason, pkt);
       return false;
     }
@@ -457,6 +458,19 @@ inline bool Host::conntrack_point(Hook hook, packet::Packet& pkt, uint64_t now_n
   }
   if (observer_) observer_->on_conntrack(*this, hook, pkt);
   return true;
+}
+
+void Host::helper_log(std::string_view reason, const packet::Packet& pkt) {
+  if (!observer_) return;
+  if (!observer_->wants_log_text()) return observer_->on_kernel_log(*this, kNoText);
+  // "nf_ct_%s: dropping packet: %pV " then the packet as LOG dumps it with
+  // NF_LOG_DEFAULT_MASK, IN= and OUT= empty (nf_log_packet gets no device).
+  std::string prefix(reason);
+  prefix += ' ';
+  auto owner = log_owner(pkt);
+  log::format_log_line(log_line_, prefix, log::LogOptions::trace(), pkt, packet::Hook::PreRouting, {}, {}, nullptr,
+                       owner ? &*owner : nullptr);
+  observer_->on_kernel_log(*this, log_line_);
 }
 
 void Host::fold_counters_now() const {

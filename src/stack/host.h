@@ -342,6 +342,9 @@ class Host {
   void post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns, KnownInterface known);
   void post_routing(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
   void drop(std::string_view reason, packet::Packet& pkt);
+  // nf_ct_helper_log: a conntrack helper's drop, logged through the
+  // namespace's logger with no devices and the default flags.
+  void helper_log(std::string_view reason, const packet::Packet& pkt);
   // ip_local_out for a datagram this host built: its meta (an attached
   // conntrack entry) is kept. check_source: the route lookup is a socket's,
   // with the datagram's source (not the harness's raw socket, whose lookup

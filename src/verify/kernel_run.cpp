@@ -415,6 +415,14 @@ int attribute_log_line(const scenario::Scenario& sc, const std::vector<RawRules>
     cands.push_back(static_cast<int>(hi));
   }
   if (cands.empty()) return -1;
+  if (cands.size() > 1 && line.rfind("nf_ct_", 0) == 0) {
+    // A conntrack helper's drop (nf_ct_helper_log) names no device: it
+    // comes from a host that attaches helpers.
+    std::vector<int> pref;
+    for (int hi : cands)
+      if (has_word(all_rules_text(raw[static_cast<size_t>(hi)]), "--helper")) pref.push_back(hi);
+    if (!pref.empty()) cands = pref;
+  }
   if (cands.size() > 1) {
     std::vector<int> pref;
     std::string prefix = log_prefix(line);

@@ -241,6 +241,49 @@ TEST(GrammarTest, RoundTripProperty) {
   EXPECT_GT(sctp, 900);  // a fifth of the kinds
 }
 
+TEST(GrammarTest, DataGivesThePayloadBytes) {
+  auto s = parse_packet_spec(R"(tcp 192.0.2.2:40000 > 198.51.100.10:21 flags PA data "PORT 192,0,2,2,156,65\r\n")");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->data, "PORT 192,0,2,2,156,65\r\n");
+  EXPECT_EQ(s->payload, 23u);
+  Packet p = build_packet(*s);
+  ASSERT_EQ(p.size(), 20u + 20u + 23u);
+  EXPECT_EQ(std::string(p.data().begin() + 40, p.data().end()), "PORT 192,0,2,2,156,65\r\n");
+  EXPECT_EQ(check_l4_checksum(p.ip()), L4Checksum::Ok);
+  // Escapes, UDP, and the bytes read back from the wire.
+  auto u = parse_packet_spec(R"(udp 1.1.1.1:1 > 2.2.2.2:2 data "a\"b\\c\t\x00\xFF")");
+  ASSERT_TRUE(u) << u.error().message;
+  EXPECT_EQ(u->data, std::string("a\"b\\c\t\0\xff", 8));
+  EXPECT_EQ(format_spec(*u), R"(udp 1.1.1.1:1 > 2.2.2.2:2 data "a\"b\\c\t\x00\xff")");
+  Packet q = build_packet(*u);
+  EXPECT_EQ(check_l4_checksum(q.ip()), L4Checksum::Ok);
+  auto back = spec_from_packet(q.ip());
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, *u);
+  // All zeros is the payload N form; empty data is no payload.
+  EXPECT_EQ(format_spec(*parse_packet_spec(R"(udp 1.1.1.1:1 > 2.2.2.2:2 data "\x00\x00")")),
+            "udp 1.1.1.1:1 > 2.2.2.2:2 payload 2");
+  EXPECT_EQ(parse_packet_spec(R"(udp 1.1.1.1:1 > 2.2.2.2:2 data "")")->payload, 0u);
+  // A fragment of a datagram with data carries its bytes.
+  auto f = parse_packet(R"(udp 1.1.1.1:1 > 2.2.2.2:2 data "0123456789abcdef" frag 8)");
+  ASSERT_TRUE(f) << f.error().message;
+  // Offset 8 of the IP payload: past the UDP header, the data itself.
+  EXPECT_EQ(std::string(f->data().begin() + 20, f->data().end()), "0123456789abcdef");
+}
+
+TEST(GrammarTest, DataErrorsNameTheColumn) {
+  expect_error(R"(tcp 1.1.1.1:1 > 2.2.2.2:2 data "abc)", "unterminated string: a closing \" is missing", 32);
+  expect_error(R"(tcp 1.1.1.1:1 > 2.2.2.2:2 data "abc\")", "unterminated string: a closing \" is missing", 32);
+  expect_error(R"(tcp 1.1.1.1:1 > 2.2.2.2:2 data abc)", "data is a quoted string: data \"TEXT\"", 32);
+  expect_error(R"(tcp 1.1.1.1:1 > 2.2.2.2:2 data "a\qb")", "unknown escape '\\q' (\\r \\n \\t \\\\ \\\" \\xHH)", 34);
+  expect_error(R"(tcp 1.1.1.1:1 > 2.2.2.2:2 data "\x4")", "\\x takes two hex digits", 33);
+  expect_error(R"(tcp 1.1.1.1:1 > 2.2.2.2:2 data "\xg1")", "\\x takes two hex digits", 33);
+  expect_error(R"(tcp 1.1.1.1:1 > 2.2.2.2:2 payload 3 data "a")", "data and payload both give the payload: use one", 37);
+  expect_error(R"(tcp 1.1.1.1:1 > 2.2.2.2:2 data "a" payload 3)", "data and payload both give the payload: use one", 36);
+  expect_error(R"(icmp 1.1.1.1 > 2.2.2.2 echo-request data "a")", "'data' is not an option of icmp echo packets", 37);
+  expect_error(R"(tcp 1.1.1.1:1 > 2.2.2.2:2 data "a" data "b")", "duplicate option 'data'", 36);
+}
+
 TEST(GrammarTest, TcpMssOption) {
   auto p = parse_packet("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S mss 1460 payload 3");
   ASSERT_TRUE(p);
@@ -324,9 +367,14 @@ TEST(GrammarTest, UnprintablePacketsSayWhy) {
   };
   auto base = [] { return *parse_packet("tcp 1.2.3.4:1 > 5.6.7.8:2 payload 4"); };
   Packet p = base();
+  // TCP and UDP bytes print as data; an ICMP payload has no such form.
   p.data()[43] = 1;
   fill_checksums(p.ip());
-  expect_why(p, "non-zero payload bytes");
+  EXPECT_EQ(*format_packet(p.ip()), R"(tcp 1.2.3.4:1 > 5.6.7.8:2 data "\x00\x00\x00\x01")");
+  Packet echo = *parse_packet("icmp 1.2.3.4 > 5.6.7.8 echo-request");
+  echo.data()[30] = 1;
+  fill_checksums(echo.ip());
+  expect_why(echo, "non-zero payload bytes");
   p = base();
   p.data()[20 + 17] ^= 1;
   expect_why(p, "wrong transport checksum");

@@ -42,6 +42,23 @@ inline PacketSpec random_spec(std::mt19937 &rng, uint32_t max_payload = 300, boo
       s.sport = static_cast<uint16_t>(u(0, 65535));
       s.dport = static_cast<uint16_t>(u(0, 65535));
       break;
+    default:
+      break;
+  }
+  // TCP and UDP: a quarter carry text (`data`), with the bytes that need
+  // escapes (quote, backslash, CR, LF, tab, control and high bytes) mixed
+  // in; all zeros is `payload N`, so such a draw keeps no data.
+  if ((kind == SpecKind::Tcp || kind == SpecKind::Udp) && s.payload && u(0, 3) == 0) {
+    static constexpr char kSpecial[] = {'"', '\\', '\r', '\n', '\t', 0, 1, 0x7f, static_cast<char>(0x80),
+                                        static_cast<char>(0xff)};
+    for (uint32_t k = 0; k < s.payload; ++k)
+      s.data += u(0, 4) ? static_cast<char>(u(0x20, 0x7e)) : kSpecial[u(0, sizeof kSpecial - 1)];
+    if (std::all_of(s.data.begin(), s.data.end(), [](char c) { return c == 0; })) s.data.clear();
+  }
+  switch (kind) {
+    case SpecKind::Tcp:
+    case SpecKind::Udp:
+      break;
     case SpecKind::IcmpEcho:
       s.icmp_type = u(0, 1) ? icmp_type::kEcho : icmp_type::kEchoReply;
       maybe(s.echo_id, 65535);
