@@ -411,11 +411,9 @@ struct FtpMatch {
 
 
 
-// What confirm() adds to its verdict: why it dropped, and a helper step
-// nfemu does not model (the caller reports it as unevaluated).
+// What confirm() adds to its verdict: why it dropped.
 struct ConfirmInfo {
   std::string_view reason;
-  std::string_view unmodelled;
   // The reason is what a helper logs as it drops (nf_ct_helper_log: a
   // kernel log line "REASON IN= OUT= SRC=..." in the host's namespace).
   bool log = false;

@@ -428,8 +428,6 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
   if ((hook == Hook::LocalIn || hook == Hook::PostRouting) && pkt.meta.ct) {
     conntrack::ConfirmInfo info;
     conntrack::Verdict v = conntrack_.confirm(pkt, now_ns, &info);
-    if (!info.unmodelled.empty() && observer_) [[unlikely]]
-      observer_->on_unsupported(*this, info.unmodelled);
     if (v == conntrack::Verdict::Drop) {
       if (info.log) helper_log(info.reason, pkt);
       drop(info.reason.empty() ? std::string_view("conntrack: confirmation failed") : info.reason, pkt);
