@@ -255,8 +255,8 @@ struct SctpInfo {
 
 // The conntrack helpers nfemu models (nf_conntrack_helper.c registers
 // them by name, layer 3 and layer 4 protocol; CT --helper picks one).
-enum class Helper : uint8_t { None, Ftp };
-std::string_view to_string(Helper h);  // the kernel's name ("ftp"), "" for None
+enum class Helper : uint8_t { None, Ftp, Tftp };
+std::string_view to_string(Helper h);  // the kernel's name ("ftp", "tftp"), "" for None
 // nf_conntrack_helper_try_module_get: the helper registered under `name`
 // for layer 4 protocol `proto`; None when nfemu models no such helper.
 Helper helper_by_name(std::string_view name, uint8_t proto);
@@ -489,6 +489,9 @@ struct Config {
 // hosts that do NAT, as loading nf_nat_ftp sets the kernel's pointer.
 using NatFtpHook = Verdict (*)(Table& table, Packet& pkt, CtInfo ctinfo, const FtpMatch& m, Expectation& exp,
                                uint64_t now, ConfirmInfo* info);
+// nf_nat_tftp_hook: the same for TFTP's read and write requests (no rewrite:
+// only the expectation's NAT).
+using NatTftpHook = Verdict (*)(Table& table, Expectation& exp, uint64_t now, ConfirmInfo* info);
 
 class Table {
  public:
@@ -566,6 +569,7 @@ class Table {
   // nf_ct_unexpect_related: takes back what expect_related(e) added.
   void unexpect_related(const Expectation& e);
   void set_nat_ftp_hook(NatFtpHook hook) { nat_ftp_ = hook; }
+  void set_nat_tftp_hook(NatTftpHook hook) { nat_tftp_ = hook; }
   // nf_ct_seqadj_set: a NAT helper changed the length of the segment with
   // sequence number `seq` by `off` bytes in ctinfo's direction; every
   // later segment's seq (and the other direction's ack) is shifted by
@@ -699,6 +703,9 @@ class Table {
   };
   // nf_conntrack_ftp's help(): Drop only for a partial command, with why.
   Verdict ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info);
+  // nf_conntrack_tftp's tftp_help(): a read or write request expects the
+  // server's answer from any port.
+  Verdict tftp_help(const Packet& pkt, Entry* ct, uint64_t now, ConfirmInfo* info);
   // nf_ct_seq_adjust: false when the segment is too short to adjust.
   bool seq_adjust(Packet& pkt, Entry* ct, CtInfo ctinfo);
   // nf_ct_find_expectation for a new connection's original tuple: the
@@ -920,6 +927,7 @@ class Table {
   // a CT --helper rule picked have one), and the expectations.
   std::unordered_map<const Entry*, HelpExt> help_;
   NatFtpHook nat_ftp_ = nullptr;
+  NatTftpHook nat_tftp_ = nullptr;
   std::vector<Expectation> expects_;
   uint64_t next_expect_seq_ = 1;
 };

@@ -1083,6 +1083,7 @@ Verdict Table::confirm(Packet& pkt, uint64_t now_ns, ConfirmInfo* info) {
       pkt.meta.ctinfo != CtInfo::RelatedReply) [[unlikely]] {
     if (ct->helper == Helper::Ftp && ftp_help(pkt, ct, pkt.meta.ctinfo, now, info) == Verdict::Drop)
       return Verdict::Drop;
+    if (ct->helper == Helper::Tftp && tftp_help(pkt, ct, now, info) == Verdict::Drop) return Verdict::Drop;
     // Then the sequence numbers a NAT helper's rewrite shifted.
     if ((ct->status & status::kSeqAdjust) && !seq_adjust(pkt, ct, pkt.meta.ctinfo)) return Verdict::Drop;
   }

@@ -1,6 +1,7 @@
 // Conntrack helpers and expectations: nf_conntrack_helper.c (attaching a
-// helper), nf_conntrack_expect.c (the expectation table) and
-// nf_conntrack_ftp.c (the FTP helper), for IPv4 on Linux 6.x.
+// helper), nf_conntrack_expect.c (the expectation table),
+// nf_conntrack_ftp.c (the FTP helper) and nf_conntrack_tftp.c (TFTP's),
+// for IPv4 on Linux 6.x.
 //
 // What a helper changes that rulesets see: the connection a helper
 // expects is RELATED (ctstate) and EXPECTED (ctstatus) to its master, its
@@ -164,6 +165,7 @@ int find_pattern(std::span<const uint8_t> d, const FtpSearch& s, FtpCmd* cmd, Ft
 std::string_view to_string(Helper h) {
   switch (h) {
     case Helper::Ftp: return "ftp";
+    case Helper::Tftp: return "tftp";
     case Helper::None: break;
   }
   return {};
@@ -171,6 +173,7 @@ std::string_view to_string(Helper h) {
 
 Helper helper_by_name(std::string_view name, uint8_t proto) {
   if (name == "ftp" && proto == kIpProtoTcp) return Helper::Ftp;
+  if (name == "tftp" && proto == kIpProtoUdp) return Helper::Tftp;
   return Helper::None;
 }
 
@@ -373,6 +376,36 @@ Verdict Table::ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, Con
 }  // namespace nfemu::conntrack
 
 namespace nfemu::conntrack {
+
+// ------------------------------------------------------------------ TFTP
+
+Verdict Table::tftp_help(const Packet& pkt, Entry* ct, uint64_t now, ConfirmInfo* info) {
+  // Every packet of the connection, the first (NEW) included: the request
+  // opens it, the answer comes from another port of the server.
+  ConstIpv4View ip = pkt.ip();
+  std::span<const uint8_t> l4 = ip.payload();
+  if (ip.frag_offset() != 0 || l4.size() < kUdpHeader + 2) return Verdict::Accept;
+  const uint16_t opcode = load16(l4.data() + kUdpHeader);
+  if (opcode != 1 && opcode != 2) return Verdict::Accept;  // only RRQ and WRQ
+  const Tuple& reply = ct->tuple[kReply];
+  Expectation e;
+  e.tuple.src = reply.src;
+  e.tuple.dst = reply.dst;
+  e.tuple.dport = reply.dport;
+  e.tuple.proto = kIpProtoUdp;
+  e.any_sport = true;
+  e.helper = ct->helper;
+  e.master = ct;
+  if (nat_tftp_ && (ct->status & status::kNatMask)) return nat_tftp_(*this, e, now, info);
+  if (expect_related(e, now) != ExpectResult::Ok) {
+    if (info) {
+      info->reason = "nf_ct_tftp: dropping packet: cannot add expectation";
+      info->log = true;
+    }
+    return Verdict::Drop;
+  }
+  return Verdict::Accept;
+}
 
 // ----------------------------------------------------------------- seqadj
 

@@ -127,8 +127,26 @@ Verdict nat_ftp(Table& table, packet::Packet& pkt, CtInfo ctinfo, const FtpMatch
   return Verdict::Accept;
 }
 
+// nf_nat_tftp: the answer is sent back to the client's own port.
+Verdict nat_tftp(Table& table, Expectation& exp, uint64_t now, conntrack::ConfirmInfo* info) {
+  exp.saved_port = exp.master->tuple[conntrack::kOriginal].sport;
+  exp.dir = conntrack::kReply;
+  exp.expectfn = follow_master;
+  if (table.expect_related(exp, now) != Table::ExpectResult::Ok) {
+    if (info) {
+      info->reason = "nf_ct_tftp: dropping packet: cannot add expectation";
+      info->log = true;
+    }
+    return Verdict::Drop;
+  }
+  return Verdict::Accept;
+}
+
 }  // namespace
 
-void register_helpers(conntrack::Table& table) { table.set_nat_ftp_hook(nat_ftp); }
+void register_helpers(conntrack::Table& table) {
+  table.set_nat_ftp_hook(nat_ftp);
+  table.set_nat_tftp_hook(nat_tftp);
+}
 
 }  // namespace nfemu::nat

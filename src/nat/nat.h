@@ -24,7 +24,7 @@
 // of the same source (find_appropriate_src); both checked on the kernel.
 //
 // NAT helpers: FTP's (ftp.cpp, nf_nat_ftp), with the sequence adjustment
-// it needs (conntrack's seqadj).
+// it needs (conntrack's seqadj), and TFTP's (nf_nat_tftp).
 //
 // Not modelled: TIME_WAIT tuple reuse of
 // nf_nat_used_tuple_harder, masquerade's device-down cleanup and

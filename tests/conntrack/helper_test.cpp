@@ -227,11 +227,46 @@ TEST_F(FtpHelperTest, TheHelperNameSurvivesIntoEventsButNotDestroy) {
   EXPECT_EQ(ev[0].view.helper, Helper::None);
 }
 
-TEST(HelperNames, OnlyFtpOverTcp) {
+TEST(HelperNames, FtpOverTcpAndTftpOverUdp) {
   EXPECT_EQ(helper_by_name("ftp", 6), Helper::Ftp);
   EXPECT_EQ(helper_by_name("ftp", 17), Helper::None);
+  EXPECT_EQ(helper_by_name("tftp", 17), Helper::Tftp);
+  EXPECT_EQ(helper_by_name("tftp", 6), Helper::None);
   EXPECT_EQ(helper_by_name("irc", 6), Helper::None);
   EXPECT_EQ(to_string(Helper::Ftp), "ftp");
+  EXPECT_EQ(to_string(Helper::Tftp), "tftp");
+}
+
+TEST(TftpHelper, ARequestExpectsTheAnswerFromAnyServerPort) {
+  Table table;
+  uint64_t now = 1000 * kSec;
+  auto tmpl = make_template(Zone{}, kAllEvents, Helper::Tftp);
+  auto send = [&](std::string_view spec, std::string_view text, bool with_tmpl) {
+    auto p = packet::parse_packet(std::string(spec) + " payload " + std::to_string(text.size()));
+    EXPECT_TRUE(p) << spec;
+    packet::Ipv4View ip = p->ip();
+    std::memcpy(ip.payload().data() + 8, text.data(), text.size());
+    packet::fill_checksums(ip);
+    if (with_tmpl) {
+      p->meta.ct = tmpl.get();
+      p->meta.ctinfo = CtInfo::New;
+    }
+    table.in(*p, packet::Hook::PreRouting, Zone{}, now);
+    CtInfo ci = p->meta.ctinfo;
+    table.confirm(*p, now);
+    table.put(*p);
+    return ci;
+  };
+  using namespace std::string_view_literals;
+  // A DATA packet to port 69 opens nothing; a read request does, at once.
+  send("udp 192.0.2.2:3000 > 198.51.100.10:69", "\0\3\0\1x"sv, true);
+  EXPECT_TRUE(table.expectations().empty());
+  send("udp 192.0.2.2:3001 > 198.51.100.10:69", "\0\1f\0octet\0"sv, true);
+  ASSERT_EQ(table.expectations().size(), 1u);
+  EXPECT_EQ(table.expectations()[0].tuple.src, kServer);
+  EXPECT_EQ(table.expectations()[0].tuple.dport, 3001);
+  EXPECT_EQ(send("udp 198.51.100.10:50000 > 192.0.2.2:3001", "\0\3\0\1x"sv, false), CtInfo::Related);
+  EXPECT_EQ(send("udp 192.0.2.2:3001 > 198.51.100.10:50000", "\0\4\0\1"sv, false), CtInfo::EstablishedReply);
 }
 
 }  // namespace

@@ -222,8 +222,12 @@ class CtTarget : public TargetBase<CtTarget> {
   // rule went in, "--ctevents reply" sent only the UPDATE.
   uint16_t ctmask() const { return conntrack::kAllEvents; }
   // check() made sure the rule's protocol is the one the helper is
-  // registered for; FTP's is TCP.
-  conntrack::Helper helper() const { return conntrack::helper_by_name(helper_, 6); }
+  // registered for (FTP: TCP, TFTP: UDP); a name registered for both
+  // protocols (sip) is one nfemu does not model.
+  conntrack::Helper helper() const {
+    conntrack::Helper h = conntrack::helper_by_name(helper_, 6);
+    return h != conntrack::Helper::None ? h : conntrack::helper_by_name(helper_, 17);
+  }
 
   // Shared by clones: the template the packets point to while they walk
   // raw, built once the options are final (evaluation is const).
