@@ -607,11 +607,6 @@ struct Ports {
 [[gnu::cold, gnu::noinline]] void zero_fill(packet::Packet& pkt, size_t full, size_t captured) {
   pkt.resize(full);
   pkt.meta.captured_len = static_cast<uint16_t>(captured);
-  // Its checksum cannot be verified, but a partial one shows (conntrack,
-  // which finds it for the others, skips a padded datagram): NAT must
-  // update it as a sum. A full checksum equal to the pseudo header's sum
-  // (one in 65536) is taken for a partial one.
-  pkt.meta.csum_partial = packet::holds_pseudo_header_sum(pkt.ip());
 }
 
 // The length on the wire of a datagram that the capture's snaplen cut, if
@@ -759,6 +754,27 @@ bool header_in_bounds(const packet::Packet& pkt) {
   return ihl >= 20 && ihl <= total && total <= d.size();
 }
 
+// Whether a datagram's checksum is one left for a NIC (CHECKSUM_PARTIAL),
+// which NAT must update as a sum, when the capture is replayed with
+// --fixlen pad. Conntrack tells for a whole datagram (it verifies it:
+// Table::bad_checksum) but skips a padded one, whose checksum covers bytes
+// nobody has: a field holding the pseudo header's sum is partial, or a
+// full checksum that happens to equal that sum (one datagram in 65536; a
+// 5000-frame capture of a sender's all-zero payloads met one). The
+// interface decides: partial sums come from senders with checksum offload
+// (veth, virtio), which leave every datagram's to the NIC. So a padded
+// datagram's field counts as partial only on an interface where a whole
+// datagram already showed one (`partial_seen`, per port), which a flow's
+// first, short packets do.
+[[gnu::cold, gnu::noinline]] void settle_partial_sum(packet::Packet& pkt, uint8_t& partial_seen) {
+  if (!header_in_bounds(pkt)) return;
+  if (pkt.meta.captured_len) {
+    pkt.meta.csum_partial = partial_seen && packet::holds_pseudo_header_sum(pkt.ip());
+    return;
+  }
+  if (!partial_seen && packet::l4_checksum_partial(pkt.ip())) partial_seen = 1;
+}
+
 // --fix-checksums: a padded datagram's transport checksum covers bytes
 // nobody has (and counts as verified): only its header's is repaired.
 bool repair_checksums(packet::Packet& pkt) {
@@ -808,6 +824,7 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
   size_t head = 0, count = 0;
   const bool pad = opts.fixlen == ReplayOptions::FixLen::Pad;
   const bool prefetch = !tables.empty();
+  std::vector<uint8_t> partial_seen(pad ? ports.links.size() : 0);  // settle_partial_sum
   auto admit = [&](const MergedFrame& fr) {
     Slot& slot = ring[(head + count) % kRing];
     ++count;
@@ -822,6 +839,8 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
     slot.frame_no = fr.frame_no;
     slot.ts_us = fr.ts_us;
     slot.ok = to_packet(fr, ports, pad, in, slot.pkt, slot.port);
+    if (pad && slot.ok) [[unlikely]]
+      settle_partial_sum(slot.pkt, partial_seen[slot.port]);
     if (opts.fix_checksums && slot.ok && header_in_bounds(slot.pkt) && repair_checksums(slot.pkt)) ++in.fixed;
     slot.lookup = prefetch && slot.ok && header_in_bounds(slot.pkt);
     for (size_t k = 0; slot.lookup && k < tables.size(); ++k)

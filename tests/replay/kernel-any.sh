@@ -557,6 +557,7 @@ bench=$(cd "$(dirname "$0")/../../bench/nfemu" && pwd)
 seed=${NFEMU_ANY_SEED:-$RANDOM}
 echo "kernel-any: phase 2, seed $seed (NFEMU_ANY_SEED=$seed repeats it)"
 setup 2
+fw_sysctl=""  # a fresh namespace: nf_conntrack_checksum is 1 again (phase 1z set it in its own)
 mkdir -p "$work/2"
 # The server's own stack drops everything before routing (no RSTs, no
 # ICMP errors): its answers come from reflect.py below.
