@@ -75,10 +75,70 @@ size_t sctp_length(const PacketSpec& s) {
   return n;
 }
 
+// TCP options as Linux lays them out (tcp_options_write): MSS; NOP, NOP,
+// SACK-permitted; NOP, NOP, SACK and its blocks.
+constexpr uint8_t kTcpOptNop = 1, kTcpOptSackPerm = 4, kTcpOptSack = 5;
+constexpr size_t kTcpMaxOptions = 40, kSackBlock = 8;
+size_t tcp_options_len(const PacketSpec& s) {
+  return (s.has_mss ? kTcpOptLenMss : 0) + (s.sack_perm ? 4 : 0) + (s.nsack ? 4 + kSackBlock * s.nsack : 0);
+}
+void write_tcp_options(const PacketSpec& s, uint8_t* at) {
+  if (s.has_mss) {
+    at[0] = kTcpOptMss;
+    at[1] = kTcpOptLenMss;
+    store16(at + 2, s.mss);
+    at += kTcpOptLenMss;
+  }
+  if (s.sack_perm) {
+    at[0] = at[1] = kTcpOptNop;
+    at[2] = kTcpOptSackPerm;
+    at[3] = 2;
+    at += 4;
+  }
+  if (s.nsack) {
+    at[0] = at[1] = kTcpOptNop;
+    at[2] = kTcpOptSack;
+    at[3] = static_cast<uint8_t>(2 + kSackBlock * s.nsack);
+    for (size_t b = 0; b < s.nsack; ++b) {
+      store32(at + 4 + kSackBlock * b, s.sack[b][0]);
+      store32(at + 8 + kSackBlock * b, s.sack[b][1]);
+    }
+  }
+}
+// The inverse: false unless `opt` is exactly such a layout.
+bool read_tcp_options(std::span<const uint8_t> opt, PacketSpec& s) {
+  size_t i = 0;
+  if (opt.size() >= kTcpOptLenMss && opt[0] == kTcpOptMss && opt[1] == kTcpOptLenMss) {
+    s.has_mss = true;
+    s.mss = load16(opt.data() + 2);
+    i = kTcpOptLenMss;
+  }
+  auto nop_nop = [&](uint8_t kind) {
+    return opt.size() - i >= 4 && opt[i] == kTcpOptNop && opt[i + 1] == kTcpOptNop && opt[i + 2] == kind;
+  };
+  if (nop_nop(kTcpOptSackPerm) && opt[i + 3] == 2) {
+    s.sack_perm = true;
+    i += 4;
+  }
+  if (nop_nop(kTcpOptSack)) {
+    const size_t len = opt[i + 3];
+    if (len < 2 + kSackBlock || (len - 2) % kSackBlock || (len - 2) / kSackBlock > PacketSpec::kMaxSackBlocks ||
+        len + 2 > opt.size() - i)
+      return false;
+    s.nsack = static_cast<uint8_t>((len - 2) / kSackBlock);
+    for (size_t b = 0; b < s.nsack; ++b) {
+      s.sack[b][0] = load32(opt.data() + i + 4 + kSackBlock * b);
+      s.sack[b][1] = load32(opt.data() + i + 8 + kSackBlock * b);
+    }
+    i += 2 + len;
+  }
+  return i == opt.size();
+}
+
 // Bytes after the IP header of the whole datagram.
 size_t l4_length(const PacketSpec& s) {
   if (s.kind == SpecKind::Sctp) return sctp_length(s);
-  return l4_header_len(s.kind) + (s.has_mss ? kTcpOptLenMss : 0) + s.payload;
+  return l4_header_len(s.kind) + tcp_options_len(s) + s.payload;
 }
 
 uint32_t default_payload(SpecKind k) { return k == SpecKind::IcmpEcho ? 56 : 0; }
@@ -178,6 +238,29 @@ Result<uint8_t> flags(const Tok& t) {
   return bits;
 }
 
+// "1001:2001,3001:4001": SACK blocks, each LEFT:RIGHT, sequence numbers.
+Result<void> parse_sack_blocks(const Tok& t, PacketSpec& s) {
+  s.nsack = 0;
+  size_t pos = 0;
+  while (true) {
+    size_t comma = t.text.find(',', pos);
+    std::string_view item = t.text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    int col = t.col + static_cast<int>(pos);
+    if (s.nsack == PacketSpec::kMaxSackBlocks)
+      return make_error(fmt::format("more than {} SACK blocks", PacketSpec::kMaxSackBlocks), 0, col);
+    size_t colon = item.find(':');
+    if (colon == std::string_view::npos)
+      return make_error(fmt::format("SACK block '{}' is not LEFT:RIGHT", item), 0, col);
+    auto left = number("SACK left edge", item.substr(0, colon), col, UINT32_MAX);
+    if (!left) return left.error();
+    auto right = number("SACK right edge", item.substr(colon + 1), col + static_cast<int>(colon) + 1, UINT32_MAX);
+    if (!right) return right.error();
+    s.sack[s.nsack++] = {static_cast<uint32_t>(*left), static_cast<uint32_t>(*right)};
+    if (comma == std::string_view::npos) return {};
+    pos = comma + 1;
+  }
+}
+
 // "INIT", "ABORT:T", "DATA,SACK", or chunk type numbers.
 Result<void> parse_chunks(const Tok& t, PacketSpec& s) {
   s.nchunks = 0;
@@ -264,7 +347,8 @@ bool option_allowed(SpecKind k, std::string_view key) {
   if (std::find(std::begin(kCommon), std::end(kCommon), key) != std::end(kCommon)) return true;
   switch (k) {
     case SpecKind::Tcp:
-      return key == "flags" || key == "seq" || key == "ack" || key == "win" || key == "mss" || key == "data";
+      return key == "flags" || key == "seq" || key == "ack" || key == "win" || key == "mss" || key == "sackok" ||
+             key == "sack" || key == "data";
     case SpecKind::Udp: return key == "data";
     case SpecKind::IcmpEcho: return key == "id" || key == "seq";
     case SpecKind::IcmpType: return key == "code";
@@ -386,8 +470,8 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     if (std::find(seen.begin(), seen.end(), key.text) != seen.end())
       return make_error(fmt::format("duplicate option '{}'", key.text), 0, key.col);
     seen.push_back(key.text);
-    if (key.text == "df" || key.text == "mf") {
-      (key.text == "df" ? s.df : s.mf) = true;
+    if (key.text == "df" || key.text == "mf" || key.text == "sackok") {
+      (key.text == "df" ? s.df : key.text == "mf" ? s.mf : s.sack_perm) = true;
       continue;
     }
     if (!need(i + 1)) return make_error(fmt::format("missing value after '{}'", key.text), 0, key.col);
@@ -415,6 +499,10 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     }
     if (key.text == "chunks") {
       if (auto r = parse_chunks(val, s); !r) return r.error();
+      continue;
+    }
+    if (key.text == "sack") {
+      if (auto r = parse_sack_blocks(val, s); !r) return r.error();
       continue;
     }
     if (key.text == "data") {
@@ -474,7 +562,11 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     if (kIpv4MinHeader + sctp_length(s) > kIpv4MaxLength)
       return make_error(fmt::format("datagram longer than {} bytes", kIpv4MaxLength), 0, w[0].col);
   }
-  if (s.has_mss && kIpv4MinHeader + l4_length(s) > kIpv4MaxLength)
+  if (tcp_options_len(s) > kTcpMaxOptions)
+    return make_error(fmt::format("TCP options of {} bytes: at most {} fit (mss 4, sackok 4, sack 4 + 8 a block)",
+                                  tcp_options_len(s), kTcpMaxOptions),
+                      0, w[0].col);
+  if (tcp_options_len(s) && kIpv4MinHeader + l4_length(s) > kIpv4MaxLength)
     return make_error(fmt::format("datagram longer than {} bytes", kIpv4MaxLength), 0, w[0].col);
   if (frag_col) {
     size_t whole = l4_length(s);
@@ -533,14 +625,10 @@ static size_t build_whole(const PacketSpec& s, std::span<uint8_t> out) {
       t.set_dport(s.dport);
       t.set_seq(s.seq);
       t.set_ack_seq(s.ack);
-      t.set_data_offset(s.has_mss ? 6 : 5);
+      t.set_data_offset(static_cast<uint8_t>((kTcpMinHeader + tcp_options_len(s)) / 4));
       t.set_flags(s.tcp_flags);
       t.set_window(s.win);
-      if (s.has_mss) {
-        l4[kTcpMinHeader] = kTcpOptMss;
-        l4[kTcpMinHeader + 1] = kTcpOptLenMss;
-        store16(&l4[kTcpMinHeader + 2], s.mss);
-      }
+      write_tcp_options(s, &l4[kTcpMinHeader]);
       break;
     }
     case SpecKind::Udp: {
@@ -613,7 +701,7 @@ static size_t build_whole(const PacketSpec& s, std::span<uint8_t> out) {
     }
   }
   if (!s.data.empty()) {
-    const size_t off = l4_header_len(s.kind) + (s.has_mss ? kTcpOptLenMss : 0);
+    const size_t off = l4_header_len(s.kind) + tcp_options_len(s);
     std::memcpy(l4.data() + off, s.data.data(), std::min(s.data.size(), l4.size() - off));
   }
   fill_checksums(ip);
@@ -672,6 +760,8 @@ std::string format_spec(const PacketSpec& s) {
     if (s.ack != 0) app("ack", s.ack);
     if (s.win != 64240) app("win", s.win);
     if (s.has_mss) app("mss", s.mss);
+    if (s.sack_perm) out += " sackok";
+    for (size_t b = 0; b < s.nsack; ++b) out += fmt::format("{}{}:{}", b ? "," : " sack ", s.sack[b][0], s.sack[b][1]);
   } else if (s.kind == SpecKind::IcmpEcho) {
     if (s.echo_id != 1) app("id", s.echo_id);
     if (s.echo_seq != 1) app("seq", s.echo_seq);
@@ -737,20 +827,19 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
     case kIpProtoTcp: {
       auto t = parse_tcp(l4);
       if (!t) return fail(t.error().message);
-      bool mss_only = t->data_offset() == 6 && l4[kTcpMinHeader] == kTcpOptMss && l4[kTcpMinHeader + 1] == kTcpOptLenMss;
-      if (t->data_offset() != 5 && !mss_only) return fail("TCP options other than one MSS");
+      s = default_spec(SpecKind::Tcp);
+      const size_t optlen = size_t{t->data_offset()} * 4 - kTcpMinHeader;
+      if (!read_tcp_options(l4.subspan(kTcpMinHeader, optlen), s))
+        return fail("TCP options other than MSS, SACK-permitted and SACK as Linux lays them out");
       if (t->reserved() != 0) return fail("reserved TCP bits set");
       if (t->urg_ptr() != 0) return fail("TCP urgent pointer");
-      s = default_spec(SpecKind::Tcp);
       s.sport = t->sport();
       s.dport = t->dport();
       s.seq = t->seq();
       s.ack = t->ack_seq();
       s.tcp_flags = t->flags();
       s.win = t->window();
-      s.has_mss = mss_only;
-      if (mss_only) s.mss = load16(l4.data() + kTcpMinHeader + 2);
-      hlen = kTcpMinHeader + (mss_only ? kTcpOptLenMss : 0);
+      hlen = kTcpMinHeader + optlen;
       break;
     }
     case kIpProtoUdp: {

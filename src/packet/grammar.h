@@ -1,15 +1,20 @@
 // The scenario packet grammar (shared/spec/scenario.md, "Packet grammar"):
 // text -> PacketSpec -> bytes, and bytes -> PacketSpec -> text.
 //
-//   tcp  SRC:SPORT > DST:DPORT [flags F] [seq N] [ack N] [win N] [mss N] [COMMON]
+//   tcp  SRC:SPORT > DST:DPORT [flags F] [seq N] [ack N] [win N] [mss N] [sackok]
+//        [sack L:R[,L:R]...] [COMMON]
 //   udp  SRC:SPORT > DST:DPORT [COMMON]
 //   icmp SRC > DST echo-request|echo-reply [id N] [seq N] [COMMON]
 //   icmp SRC > DST type N [code N] [COMMON]
 //   COMMON := [ttl N] [tos N] [ipid N] [df] [payload N] [frag OFF[+LEN]] [mf]
 //   tcp and udp also take [data "TEXT"]: the payload's bytes (docs/scenario-extensions.md)
 //
-// `mss N` gives a TCP segment one option, a Maximum Segment Size of N
-// (kind 2, length 4); without it a segment has no options.
+// `mss N` gives a TCP segment a Maximum Segment Size option of N (kind 2,
+// length 4), `sackok` a SACK-permitted option and `sack L:R,...` a SACK
+// option of 1 to 4 blocks, each left and right edge a sequence number.
+// They are laid out as Linux writes them: MSS first, then NOP, NOP,
+// SACK-permitted, then NOP, NOP, SACK (at most 40 bytes of options).
+// Without them a segment has no options.
 //
 // `frag` and `mf` make a fragment: the datagram the rest describes is
 // built whole (its checksums cover all of it), then only LEN bytes (all
@@ -55,8 +60,13 @@ struct PacketSpec {
   uint32_t seq = 1000;
   uint32_t ack = 0;
   uint16_t win = 64240;
-  bool has_mss = false;  // one MSS option of value mss, the only TCP option the grammar writes
+  bool has_mss = false;  // an MSS option of value mss
   uint16_t mss = 0;
+  bool sack_perm = false;  // `sackok`
+  // `sack`: nsack blocks of (left edge, right edge)
+  static constexpr size_t kMaxSackBlocks = 4;
+  uint8_t nsack = 0;
+  std::array<std::array<uint32_t, 2>, kMaxSackBlocks> sack{};
   // icmp: IcmpEcho uses type 8 (echo-request) or 0 (echo-reply), code 0
   uint8_t icmp_type = icmp_type::kEcho;
   uint8_t icmp_code = 0;
@@ -112,7 +122,8 @@ Result<Packet> parse_packet(std::string_view text);
 std::string format_spec(const PacketSpec& spec);
 
 // The spec that builds exactly these bytes, or why none can: IP options,
-// fragments, TCP options other than one MSS, non-zero payload, a wrong or absent checksum...
+// fragments, TCP options other than MSS, SACK-permitted and SACK laid out as
+// build_packet does, a wrong or absent checksum...
 Result<PacketSpec> spec_from_packet(ConstIpv4View ip);
 // spec_from_packet then format_spec.
 Result<std::string> format_packet(ConstIpv4View ip);

@@ -301,10 +301,52 @@ TEST(GrammarTest, TcpMssOption) {
   nop->ip().payload()[20] = 1;
   fill_checksums(nop->ip());
   EXPECT_EQ(format_packet(nop->ip()).error().message,
-            "not expressible in the packet grammar: TCP options other than one MSS");
+            "not expressible in the packet grammar: TCP options other than MSS, SACK-permitted and SACK as Linux "
+            "lays them out");
   expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 65536", "mss out of range: 65536 (maximum 65535)", 31);
   expect_error("udp 1.2.3.4:1 > 5.6.7.8:2 mss 1", "'mss' is not an option of udp packets", 27);
   expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 1 payload 65495", "datagram longer than 65535 bytes", 1);
+}
+
+// sackok and sack: Linux's layout (tcp_options_write), MSS first, each
+// SACK option behind two NOPs; 40 bytes of options at most.
+TEST(GrammarTest, TcpSackOptions) {
+  auto p = parse_packet("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S mss 1460 sackok");
+  ASSERT_TRUE(p);
+  auto l4 = p->ip().payload();
+  ASSERT_EQ(l4.size(), 20u + 8);
+  EXPECT_EQ(l4[12] >> 4, 7);
+  EXPECT_EQ(std::vector<uint8_t>(l4.begin() + 20, l4.end()), (std::vector<uint8_t>{2, 4, 0x05, 0xb4, 1, 1, 4, 2}));
+  EXPECT_EQ(*format_packet(p->ip()), "tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S mss 1460 sackok");
+
+  const std::string text = "tcp 198.51.100.10:40000 > 203.0.113.4:80 flags A seq 5 ack 1001 sack 2001:3001,4294967295:7";
+  auto a = parse_packet(text);
+  ASSERT_TRUE(a);
+  l4 = a->ip().payload();
+  ASSERT_EQ(l4.size(), 20u + 4 + 16);
+  EXPECT_EQ(l4[12] >> 4, 10);
+  EXPECT_EQ(std::vector<uint8_t>(l4.begin() + 20, l4.begin() + 24), (std::vector<uint8_t>{1, 1, 5, 18}));
+  EXPECT_EQ(load32(l4.data() + 24), 2001u);
+  EXPECT_EQ(load32(l4.data() + 28), 3001u);
+  EXPECT_EQ(load32(l4.data() + 32), 4294967295u);
+  EXPECT_EQ(load32(l4.data() + 36), 7u);
+  EXPECT_EQ(check_l4_checksum(a->ip()), L4Checksum::Ok);
+  EXPECT_EQ(*format_packet(a->ip()), text);
+
+  // Four blocks beside MSS and SACK-permitted do not fit; three do.
+  EXPECT_TRUE(parse_packet("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 1 sackok sack 1:2,3:4,5:6"));
+  expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 1 sackok sack 1:2,3:4,5:6,7:8",
+               "TCP options of 44 bytes: at most 40 fit (mss 4, sackok 4, sack 4 + 8 a block)", 1);
+  expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 sack 1:2,3:4,5:6,7:8,9:10", "more than 4 SACK blocks", 48);
+  expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 sack 1:2,3", "SACK block '3' is not LEFT:RIGHT", 36);
+  expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 sack 1:x", "bad number for SACK right edge: 'x'", 34);
+  expect_error("udp 1.2.3.4:1 > 5.6.7.8:2 sackok", "'sackok' is not an option of udp packets", 27);
+  // The options in another order are not the grammar's.
+  auto swapped = parse_packet("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 1460 sackok");
+  auto opt = swapped->ip().payload().subspan(20, 8);
+  std::rotate(opt.begin(), opt.begin() + 4, opt.end());
+  fill_checksums(swapped->ip());
+  EXPECT_FALSE(format_packet(swapped->ip()));
 }
 
 TEST(GrammarTest, SctpChunksAndChecksum) {

@@ -37,6 +37,13 @@ inline PacketSpec random_spec(std::mt19937 &rng, uint32_t max_payload = 300, boo
         s.has_mss = true;
         s.mss = static_cast<uint16_t>(u(0, 65535));
       }
+      s.sack_perm = u(0, 3) == 0;
+      if (u(0, 3) == 0) {  // 1 to 4 blocks, as many as fit beside MSS and SACK-permitted
+        const size_t room = (40 - (s.has_mss ? 4 : 0) - (s.sack_perm ? 4 : 0) - 4) / 8;
+        s.nsack = static_cast<uint8_t>(u(1, std::min<size_t>(room, PacketSpec::kMaxSackBlocks)));
+        for (size_t b = 0; b < s.nsack; ++b)
+          s.sack[b] = {static_cast<uint32_t>(u(0, UINT32_MAX)), static_cast<uint32_t>(u(0, UINT32_MAX))};
+      }
       break;
     case SpecKind::Udp:
       s.sport = static_cast<uint16_t>(u(0, 65535));
