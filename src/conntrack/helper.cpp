@@ -13,8 +13,7 @@
 // A master with NAT has its command rewritten by the NAT module's
 // nf_nat_ftp (src/nat/ftp.cpp, through Table::set_nat_ftp_hook), which
 // then makes later segments' sequence numbers shift (seqadj, below).
-// The helper's `loose` module parameter is off, as by default. Not
-// modelled: SACK blocks are not shifted (nf_ct_sack_adjust).
+// The helper's `loose` module parameter is off, as by default.
 #include <algorithm>
 
 #include "conntrack/conntrack.h"
@@ -409,6 +408,39 @@ Verdict Table::tftp_help(const Packet& pkt, Entry* ct, uint64_t now, ConfirmInfo
 
 // ----------------------------------------------------------------- seqadj
 
+namespace {
+// nf_ct_sack_adjust: a segment's SACK blocks acknowledge the other
+// direction's stream, so they shift with its ack (by `w`, that direction's
+// adjustment). False, and the kernel drops the segment, when an option
+// runs past the TCP header.
+template <class SeqAdj>
+bool sack_adjust(std::span<uint8_t> header, uint16_t& check, const SeqAdj& w) {
+  auto shift = [&](uint8_t* at) {
+    const uint32_t edge = load32(at);
+    const int32_t off = after(edge - static_cast<uint32_t>(w.offset_before), w.correction_pos) ? w.offset_after
+                                                                                             : w.offset_before;
+    const uint32_t moved = edge - static_cast<uint32_t>(off);
+    csum_replace4(check, edge, moved);
+    store32(at, moved);
+  };
+  size_t i = kTcpMinHeader;
+  while (i < header.size()) {
+    const uint8_t kind = header[i];
+    if (kind == 0) return true;  // end of options
+    if (kind == 1) {             // NOP
+      ++i;
+      continue;
+    }
+    if (i + 1 == header.size() || header[i + 1] < 2 || i + header[i + 1] > header.size()) return false;
+    const size_t len = header[i + 1];
+    if (kind == 5 && len >= 10 && (len - 2) % 8 == 0)
+      for (size_t b = i + 2; b < i + len; b += 4) shift(&header[b]);
+    i += len;
+  }
+  return true;
+}
+}  // namespace
+
 void Table::seqadj_set(Entry* ct, CtInfo ctinfo, uint32_t seq, int32_t off) {
   if (off == 0) return;
   ct->status |= status::kSeqAdjust;
@@ -452,6 +484,9 @@ bool Table::seq_adjust(Packet& pkt, Entry* ct, CtInfo ctinfo) {
     uint32_t newack = ack - static_cast<uint32_t>(ackoff);
     csum_replace4(check, ack, newack);
     th.set_ack_seq(newack);
+    const bool whole = sack_adjust(l4.first(std::min<size_t>(l4.size(), size_t{th.data_offset()} * 4)), check, other_way);
+    th.set_checksum(check);
+    return whole;
   }
   th.set_checksum(check);
   return true;

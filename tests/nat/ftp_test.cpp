@@ -127,5 +127,33 @@ TEST(NatFtp, ALengthChangeShiftsLaterSequenceNumbers) {
   EXPECT_EQ(packet::check_l4_checksum(ack.ip()), packet::L4Checksum::Ok);
 }
 
+// nf_ct_sack_adjust: the server's SACK blocks name the client's stream as
+// the server sees it (2 bytes longer after the PORT rewrite): an edge past
+// the rewritten command comes back 2 lower, one before it unchanged. A
+// SACK option that runs past the TCP header drops the segment.
+TEST(NatFtp, SackBlocksShiftWithTheAck) {
+  Fixture f;
+  f.control("192.0.2.2", 40000, 40000);
+  f.pass(segment("tcp 192.0.2.2:40000 > 198.51.100.10:21 flags PA seq 1009 ack 5008", "PORT 192,0,2,2,195,80\r\n"));
+  Packet ack = f.pass(
+      segment("tcp 198.51.100.10:21 > 203.0.113.1:40000 flags A seq 5008 ack 1034 sack 1040:1046,1001:1009", {}));
+  auto l4 = ack.ip().payload();
+  EXPECT_EQ(packet::ConstTcpView(l4).ack_seq(), 1032u);
+  EXPECT_EQ(packet::load32(l4.data() + 24), 1038u);
+  EXPECT_EQ(packet::load32(l4.data() + 28), 1044u);
+  EXPECT_EQ(packet::load32(l4.data() + 32), 1001u);
+  EXPECT_EQ(packet::load32(l4.data() + 36), 1009u);
+  EXPECT_EQ(packet::check_l4_checksum(ack.ip()), packet::L4Checksum::Ok);
+
+  Packet cut = segment("tcp 198.51.100.10:21 > 203.0.113.1:40000 flags A seq 5008 ack 1034 sack 1040:1046", {});
+  cut.ip().payload()[23] = 12;  // the SACK option's length: 2 bytes past the header
+  packet::fill_checksums(cut.ip());
+  cut.meta.ct = f.tmpl.get();
+  f.table.in(cut, packet::Hook::PreRouting, {}, f.now);
+  ASSERT_NE(cut.meta.ct, nullptr);
+  EXPECT_EQ(f.table.confirm(cut, f.now), conntrack::Verdict::Drop);
+  f.table.put(cut);
+}
+
 }  // namespace
 }  // namespace nfemu::nat
