@@ -255,8 +255,8 @@ struct SctpInfo {
 
 // The conntrack helpers nfemu models (nf_conntrack_helper.c registers
 // them by name, layer 3 and layer 4 protocol; CT --helper picks one).
-enum class Helper : uint8_t { None, Ftp, Tftp };
-std::string_view to_string(Helper h);  // the kernel's name ("ftp", "tftp"), "" for None
+enum class Helper : uint8_t { None, Ftp, Tftp, Irc };
+std::string_view to_string(Helper h);  // the kernel's name ("ftp", "tftp", "irc"), "" for None
 // nf_conntrack_helper_try_module_get: the helper registered under `name`
 // for layer 4 protocol `proto`; None when nfemu models no such helper.
 Helper helper_by_name(std::string_view name, uint8_t proto);
@@ -386,6 +386,7 @@ class Table;
 struct Expectation {
   Tuple tuple;
   bool any_sport = true;
+  bool any_src = false;  // from any address (IRC's DCC), not only tuple.src
   Helper helper = Helper::None;  // the master's, which made it
   Entry* master = nullptr;
   uint64_t timeout = 0;  // jiffies: the deadline
@@ -485,13 +486,17 @@ struct Config {
 
 // nf_nat_ftp_hook: called instead of registering the expectation when the
 // master has NAT; it registers it (Table::expect_related) and rewrites the
-// packet. Registered by the NAT module (src/nat/ftp.cpp) on the tables of
+// packet. Registered by the NAT module (src/nat/helpers.cpp) on the tables of
 // hosts that do NAT, as loading nf_nat_ftp sets the kernel's pointer.
 using NatFtpHook = Verdict (*)(Table& table, Packet& pkt, CtInfo ctinfo, const FtpMatch& m, Expectation& exp,
                                uint64_t now, ConfirmInfo* info);
 // nf_nat_tftp_hook: the same for TFTP's read and write requests (no rewrite:
 // only the expectation's NAT).
 using NatTftpHook = Verdict (*)(Table& table, Expectation& exp, uint64_t now, ConfirmInfo* info);
+// nf_nat_irc_hook: the same for a DCC offer, whose "ADDRESS PORT" is the
+// TCP payload's bytes [matchoff, matchoff + matchlen).
+using NatIrcHook = Verdict (*)(Table& table, Packet& pkt, CtInfo ctinfo, size_t matchoff, size_t matchlen,
+                               Expectation& exp, uint64_t now, ConfirmInfo* info);
 
 class Table {
  public:
@@ -570,6 +575,7 @@ class Table {
   void unexpect_related(const Expectation& e);
   void set_nat_ftp_hook(NatFtpHook hook) { nat_ftp_ = hook; }
   void set_nat_tftp_hook(NatTftpHook hook) { nat_tftp_ = hook; }
+  void set_nat_irc_hook(NatIrcHook hook) { nat_irc_ = hook; }
   // nf_ct_seqadj_set: a NAT helper changed the length of the segment with
   // sequence number `seq` by `off` bytes in ctinfo's direction; every
   // later segment's seq (and the other direction's ack) is shifted by
@@ -706,6 +712,9 @@ class Table {
   // nf_conntrack_tftp's tftp_help(): a read or write request expects the
   // server's answer from any port.
   Verdict tftp_help(const Packet& pkt, Entry* ct, uint64_t now, ConfirmInfo* info);
+  // nf_conntrack_irc's help(): a DCC offer from the client expects a
+  // connection from anywhere to the address and port it names.
+  Verdict irc_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info);
   // nf_ct_seq_adjust: false when the segment is too short to adjust.
   bool seq_adjust(Packet& pkt, Entry* ct, CtInfo ctinfo);
   // nf_ct_find_expectation for a new connection's original tuple: the
@@ -928,6 +937,7 @@ class Table {
   std::unordered_map<const Entry*, HelpExt> help_;
   NatFtpHook nat_ftp_ = nullptr;
   NatTftpHook nat_tftp_ = nullptr;
+  NatIrcHook nat_irc_ = nullptr;
   std::vector<Expectation> expects_;
   uint64_t next_expect_seq_ = 1;
 };

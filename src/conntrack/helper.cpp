@@ -1,7 +1,7 @@
 // Conntrack helpers and expectations: nf_conntrack_helper.c (attaching a
 // helper), nf_conntrack_expect.c (the expectation table),
-// nf_conntrack_ftp.c (the FTP helper) and nf_conntrack_tftp.c (TFTP's),
-// for IPv4 on Linux 6.x.
+// nf_conntrack_ftp.c (the FTP helper), nf_conntrack_irc.c (IRC's DCC
+// offers) and nf_conntrack_tftp.c (TFTP's), for IPv4 on Linux 6.x.
 //
 // What a helper changes that rulesets see: the connection a helper
 // expects is RELATED (ctstate) and EXPECTED (ctstatus) to its master, its
@@ -11,9 +11,10 @@
 // helper cannot finish reading (a "partial" match) is dropped.
 //
 // A master with NAT has its command rewritten by the NAT module's
-// nf_nat_ftp (src/nat/ftp.cpp, through Table::set_nat_ftp_hook), which
-// then makes later segments' sequence numbers shift (seqadj, below).
-// The helper's `loose` module parameter is off, as by default.
+// nf_nat_ftp or nf_nat_irc (src/nat/helpers.cpp, through the hooks
+// Table::set_nat_*_hook sets), which then makes later segments' sequence
+// numbers shift (seqadj, below). Module parameters are the defaults: FTP's
+// `loose` off, IRC's max_dcc_channels 8 and dcc_timeout 300 s.
 #include <algorithm>
 
 #include "conntrack/conntrack.h"
@@ -165,6 +166,7 @@ std::string_view to_string(Helper h) {
   switch (h) {
     case Helper::Ftp: return "ftp";
     case Helper::Tftp: return "tftp";
+    case Helper::Irc: return "irc";
     case Helper::None: break;
   }
   return {};
@@ -173,6 +175,7 @@ std::string_view to_string(Helper h) {
 Helper helper_by_name(std::string_view name, uint8_t proto) {
   if (name == "ftp" && proto == kIpProtoTcp) return Helper::Ftp;
   if (name == "tftp" && proto == kIpProtoUdp) return Helper::Tftp;
+  if (name == "irc" && proto == kIpProtoTcp) return Helper::Irc;
   return Helper::None;
 }
 
@@ -192,29 +195,36 @@ void Table::remove_expectations(const Entry* master) {
 
 Table::ExpectResult Table::expect_related(const Expectation& e, uint64_t now) {
   expire_expectations(now);
-  // __nf_ct_expect_check. Every expectation nfemu makes has the same mask
-  // (addresses, protocol and destination port; the source port wild), so
-  // expect_matches is tuple equality and expect_clash, under the
-  // intersection of two equal masks, the same test without the master.
-  auto same = [&](const Expectation& x) {
-    return x.tuple.src == e.tuple.src && x.tuple.dst == e.tuple.dst && x.tuple.dport == e.tuple.dport &&
-           x.tuple.proto == e.tuple.proto && x.any_sport == e.any_sport &&
+  // __nf_ct_expect_check. The masks differ only in the source: its
+  // address (any for IRC's DCC) and port (any for every helper here).
+  // expect_matches: the same tuple and mask; expect_clash: the same tuple
+  // where both masks look.
+  auto matches = [&](const Expectation& x) {
+    return x.tuple.dst == e.tuple.dst && x.tuple.dport == e.tuple.dport && x.tuple.proto == e.tuple.proto &&
+           x.any_src == e.any_src && (x.any_src || x.tuple.src == e.tuple.src) && x.any_sport == e.any_sport &&
            (x.any_sport || x.tuple.sport == e.tuple.sport) && x.master->zone.id == e.master->zone.id;
   };
+  auto clash = [&](const Expectation& x) {
+    return x.tuple.dst == e.tuple.dst && x.tuple.dport == e.tuple.dport && x.tuple.proto == e.tuple.proto &&
+           (x.any_src || e.any_src || x.tuple.src == e.tuple.src) &&
+           (x.any_sport || e.any_sport || x.tuple.sport == e.tuple.sport) && x.master->zone.id == e.master->zone.id;
+  };
   for (size_t i = 0; i < expects_.size(); ++i) {
-    if (!same(expects_[i])) continue;
-    if (expects_[i].master != e.master) return ExpectResult::Busy;
-    expects_.erase(expects_.begin() + static_cast<std::ptrdiff_t>(i));  // replaced by the new one
-    break;
+    if (expects_[i].master == e.master && matches(expects_[i])) {
+      expects_.erase(expects_.begin() + static_cast<std::ptrdiff_t>(i));  // replaced by the new one
+      break;
+    }
+    if (clash(expects_[i])) return ExpectResult::Busy;
   }
-  // The helper's policy (FTP: max_expected 1, timeout 300 s):
-  // evict_oldest_expect makes room.
+  // The helper's policy (max_expected: FTP and TFTP 1, IRC 8, its
+  // max_dcc_channels; every timeout 300 s): evict_oldest_expect makes room.
+  const size_t max_expected = e.helper == Helper::Irc ? 8 : 1;
   size_t mine = 0, oldest = expects_.size();
   for (size_t i = 0; i < expects_.size(); ++i) {
     if (expects_[i].master != e.master) continue;
     if (mine++ == 0) oldest = i;
   }
-  if (mine >= 1) expects_.erase(expects_.begin() + static_cast<std::ptrdiff_t>(oldest));
+  if (mine >= max_expected) expects_.erase(expects_.begin() + static_cast<std::ptrdiff_t>(oldest));
   // "nf_conntrack: expectation table full" (-EMFILE).
   if (expects_.size() >= kExpectMax) return ExpectResult::Refused;
   Expectation& x = expects_.emplace_back(e);
@@ -225,7 +235,7 @@ Table::ExpectResult Table::expect_related(const Expectation& e, uint64_t now) {
 
 void Table::unexpect_related(const Expectation& e) {
   std::erase_if(expects_, [&](const Expectation& x) {
-    return x.master == e.master && x.tuple == e.tuple && x.any_sport == e.any_sport;
+    return x.master == e.master && x.tuple == e.tuple && x.any_sport == e.any_sport && x.any_src == e.any_src;
   });
 }
 
@@ -234,7 +244,8 @@ bool Table::find_expectation(const Tuple& t, Zone zone, bool unlink, uint64_t no
   for (size_t i = 0; i < expects_.size(); ++i) {
     const Expectation& e = expects_[i];
     // nf_ct_tuple_mask_cmp, and nf_ct_zone_equal_any(master, zone).
-    if (e.tuple.proto != t.proto || e.tuple.src != t.src || e.tuple.dst != t.dst || e.tuple.dport != t.dport ||
+    if (e.tuple.proto != t.proto || (!e.any_src && e.tuple.src != t.src) || e.tuple.dst != t.dst ||
+        e.tuple.dport != t.dport ||
         (!e.any_sport && e.tuple.sport != t.sport) || e.master->zone.id != zone.id)
       continue;
     // A master not yet confirmed cannot have been heard of; a dying one
@@ -402,6 +413,107 @@ Verdict Table::tftp_help(const Packet& pkt, Entry* ct, uint64_t now, ConfirmInfo
       info->log = true;
     }
     return Verdict::Drop;
+  }
+  return Verdict::Accept;
+}
+
+// ------------------------------------------------------------------- IRC
+
+namespace {
+// parse_dcc: after a DCC type, a word (file name, "chat"), then
+// "ADDRESS PORT" as decimal numbers, a newline somewhere after them.
+// [*beg, *end) is what nf_nat_irc rewrites. The kernel's numbers are
+// simple_strtoul's: they wrap, and the address and port are truncated to
+// 32 and 16 bits.
+bool parse_dcc(std::span<const uint8_t> d, size_t i, uint32_t* ip, uint16_t* port, size_t* beg, size_t* end) {
+  const size_t n = d.size();
+  // At least "AAAAAAAA P\1\n" after the word's blank.
+  while (d[i++] != ' ')
+    if (i + 12 > n) return false;
+  // A newline in the packet (the kernel also reads the byte past its end,
+  // which nfemu takes for not one).
+  size_t nl = i;
+  while (nl < n && d[nl] != '\n') ++nl;
+  if (nl == n) return false;
+  auto number = [&](uint64_t* v) {
+    *v = 0;
+    while (i < n && is_digit(d[i])) *v = *v * 10 + (d[i++] - '0');
+  };
+  *beg = i;
+  uint64_t v;
+  number(&v);
+  *ip = static_cast<uint32_t>(v);
+  while (i < n && d[i] == ' ') ++i;  // the newline ends this before the packet does
+  number(&v);
+  *port = static_cast<uint16_t>(v);
+  *end = i;
+  return true;
+}
+}  // namespace
+
+Verdict Table::irc_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info) {
+  // Only what the client sends to the server, once there has been traffic
+  // both ways.
+  if (ctinfo != CtInfo::Established) return Verdict::Accept;
+  ConstIpv4View ip = std::as_const(pkt).ip();
+  std::span<const uint8_t> l4 = ip.payload();
+  if (ip.frag_offset() != 0 || l4.size() < kTcpMinHeader) return Verdict::Accept;
+  const size_t dataoff = static_cast<size_t>(l4[12] >> 4) * 4;
+  if (dataoff >= l4.size()) return Verdict::Accept;
+  // MAX_SEARCH_SIZE: the first 4095 bytes of the payload.
+  const std::span<const uint8_t> d = l4.subspan(dataoff, std::min<size_t>(l4.size() - dataoff, 4095));
+  const auto n = static_cast<std::ptrdiff_t>(d.size());
+  std::ptrdiff_t i = 0;
+  // A message, after blanks and line ends: "PRIVMSG " (in any case) unless
+  // there are at most 10 bytes left.
+  while (i < n - 10 && (d[i] == ' ' || d[i] == '\r' || d[i] == '\n')) ++i;
+  if (i < n - 10) {
+    if (!starts_with_nocase(d.subspan(static_cast<size_t>(i)), "PRIVMSG ", 8)) return Verdict::Accept;
+    i += 8;
+  }
+  auto at = [&](std::ptrdiff_t k, std::string_view text) {
+    return std::equal(text.begin(), text.end(), d.begin() + k, [](char a, uint8_t b) { return uint8_t(a) == b; });
+  };
+  static constexpr std::string_view kDccTypes[] = {"SEND ", "CHAT ", "MOVE ", "TSEND ", "SCHAT "};
+  // strlen(" :\1DCC SENT t AAAAAAAA P\1\n"): the shortest offer.
+  while (i < n - 26) {
+    // The text starts after the first " :" and must be a DCC request.
+    if (!at(i, " :")) {
+      ++i;
+      continue;
+    }
+    i += 2;
+    if (!at(i, "\1DCC ")) return Verdict::Accept;
+    i += 5;
+    for (std::string_view type : kDccTypes) {
+      if (!at(i, type)) continue;
+      i += static_cast<std::ptrdiff_t>(type.size());
+      uint32_t dcc_ip = 0;
+      uint16_t dcc_port = 0;
+      size_t beg = 0, end = 0;
+      if (!parse_dcc(d, static_cast<size_t>(i), &dcc_ip, &dcc_port, &beg, &end)) continue;
+      // The client's own address, as it sent it or as NAT makes it, and a
+      // port: anything else is "Forged DCC command" (a warning without
+      // IN= and OUT=, not a netfilter log line).
+      if ((ct->tuple[kOriginal].src != dcc_ip && ct->tuple[kReply].dst != dcc_ip) || dcc_port == 0) continue;
+      Expectation e;
+      e.tuple.dst = ct->tuple[kReply].dst;
+      e.tuple.dport = dcc_port;
+      e.tuple.proto = kIpProtoTcp;
+      e.any_src = true;
+      e.any_sport = true;
+      e.helper = ct->helper;
+      e.master = ct;
+      if (nat_irc_ && (ct->status & status::kNatMask)) return nat_irc_(*this, pkt, ctinfo, beg, end - beg, e, now, info);
+      if (expect_related(e, now) != ExpectResult::Ok) {
+        if (info) {
+          info->reason = "nf_ct_irc: dropping packet: cannot add expectation";
+          info->log = true;
+        }
+        return Verdict::Drop;
+      }
+      return Verdict::Accept;
+    }
   }
   return Verdict::Accept;
 }

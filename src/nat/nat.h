@@ -23,8 +23,9 @@
 // 0 with --persistent, zone 0), and so is the reuse of an existing mapping
 // of the same source (find_appropriate_src); both checked on the kernel.
 //
-// NAT helpers: FTP's (ftp.cpp, nf_nat_ftp), with the sequence adjustment
-// it needs (conntrack's seqadj), and TFTP's (nf_nat_tftp).
+// NAT helpers (helpers.cpp): FTP's (nf_nat_ftp) and IRC's (nf_nat_irc),
+// with the sequence adjustment their rewrites need (conntrack's seqadj),
+// and TFTP's (nf_nat_tftp).
 //
 // Not modelled: TIME_WAIT tuple reuse of
 // nf_nat_used_tuple_harder, masquerade's device-down cleanup and

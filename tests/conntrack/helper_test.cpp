@@ -228,12 +228,15 @@ TEST_F(FtpHelperTest, TheHelperNameSurvivesIntoEventsButNotDestroy) {
   EXPECT_EQ(ev[0].view.helper, Helper::None);
 }
 
-TEST(HelperNames, FtpOverTcpAndTftpOverUdp) {
+TEST(HelperNames, FtpAndIrcOverTcpAndTftpOverUdp) {
   EXPECT_EQ(helper_by_name("ftp", 6), Helper::Ftp);
   EXPECT_EQ(helper_by_name("ftp", 17), Helper::None);
   EXPECT_EQ(helper_by_name("tftp", 17), Helper::Tftp);
   EXPECT_EQ(helper_by_name("tftp", 6), Helper::None);
-  EXPECT_EQ(helper_by_name("irc", 6), Helper::None);
+  EXPECT_EQ(helper_by_name("irc", 6), Helper::Irc);
+  EXPECT_EQ(helper_by_name("irc", 17), Helper::None);
+  EXPECT_EQ(helper_by_name("sip", 17), Helper::None);
+  EXPECT_EQ(to_string(Helper::Irc), "irc");
   EXPECT_EQ(to_string(Helper::Ftp), "ftp");
   EXPECT_EQ(to_string(Helper::Tftp), "tftp");
 }
@@ -268,6 +271,74 @@ TEST(TftpHelper, ARequestExpectsTheAnswerFromAnyServerPort) {
   EXPECT_EQ(table.expectations()[0].tuple.dport, 3001);
   EXPECT_EQ(send("udp 198.51.100.10:50000 > 192.0.2.2:3001", "\0\3\0\1x"sv, false), CtInfo::Related);
   EXPECT_EQ(send("udp 192.0.2.2:3001 > 198.51.100.10:50000", "\0\4\0\1"sv, false), CtInfo::EstablishedReply);
+}
+
+// The IRC helper (nf_conntrack_irc.c) on the same kind of connection:
+// the client's DCC offers, read once ESTABLISHED.
+class IrcHelperTest : public FtpHelperTest {
+ protected:
+  IrcHelperTest() { tmpl = make_template(Zone{}, kAllEvents, Helper::Irc); }
+  const Entry* session() {
+    from_client("S");
+    from_server("SA");
+    return from_client("A").ct;
+  }
+  // A connection to `port` of the client from some host the offer was for.
+  CtInfo connect_to(uint16_t port, std::string_view from = "203.0.113.99:1234") {
+    return run(segment("tcp " + std::string(from) + " > 192.0.2.2:" + std::to_string(port) + " flags S", {})).ctinfo;
+  }
+};
+
+TEST_F(IrcHelperTest, ADccOfferExpectsAConnectionFromAnywhere) {
+  const Entry* irc = session();
+  ASSERT_NE(irc, nullptr);
+  EXPECT_EQ(irc->helper, Helper::Irc);
+  // 192.0.2.2 as IRC writes addresses: one decimal number.
+  EXPECT_EQ(from_client("PA", "PRIVMSG bob :\1DCC SEND notes.txt 3221225986 5000 1024\1\r\n").verdict,
+            Verdict::Accept);
+  ASSERT_EQ(table.expectations().size(), 1u);
+  const Expectation& e = table.expectations()[0];
+  EXPECT_TRUE(e.any_src);
+  EXPECT_TRUE(e.any_sport);
+  EXPECT_EQ(e.tuple.dst, kClient);
+  EXPECT_EQ(e.tuple.dport, 5000);
+  EXPECT_EQ(connect_to(5000), CtInfo::Related);
+  EXPECT_TRUE(table.expectations().empty());
+}
+
+TEST_F(IrcHelperTest, OnlyAPrivmsgWhoseTextIsADccRequestIsRead) {
+  session();
+  // The server's lines are not read, nor a NOTICE, nor a PRIVMSG whose
+  // text is not a DCC request (the offer later in it included), nor an
+  // offer without a line end, of a third party's address or of port 0.
+  from_server("PA", "PRIVMSG al :\1DCC SEND f 3221225986 5001 1\1\r\n");
+  from_client("PA", "NOTICE bob :\1DCC SEND f 3221225986 5002 1\1\r\n");
+  from_client("PA", "PRIVMSG bob :hello \1DCC SEND f 3221225986 5003 1\1\r\n");
+  from_client("PA", "PRIVMSG bob :\1DCC SEND f 3221225986 5004 1\1");
+  from_client("PA", "PRIVMSG bob :\1DCC CHAT chat 3221225987 5005\1\r\n");
+  from_client("PA", "PRIVMSG bob :\1DCC CHAT chat 3221225986 0\1\r\n");
+  EXPECT_TRUE(table.expectations().empty());
+  // Any case, after blanks and line ends; CHAT, MOVE, TSEND, SCHAT too.
+  from_client("PA", "\r\n privmsg bob :\1DCC CHAT chat 3221225986 5006\1\r\n");
+  from_client("PA", "PRIVMSG bob :\1DCC SCHAT chat 3221225986 5007\1\r\n");
+  ASSERT_EQ(table.expectations().size(), 2u);
+  EXPECT_EQ(table.expectations()[0].tuple.dport, 5006);
+  EXPECT_EQ(table.expectations()[1].tuple.dport, 5007);
+  // simple_strtoul's numbers wrap: 2^32 + 192.0.2.2, and port 70000.
+  from_client("PA", "PRIVMSG bob :\1DCC SEND f 7516193282 70000 1\1\r\n");
+  ASSERT_EQ(table.expectations().size(), 3u);
+  EXPECT_EQ(table.expectations()[2].tuple.dport, 70000 - 65536);
+}
+
+TEST_F(IrcHelperTest, AConnectionHasAtMostEightOffersOpen) {
+  session();
+  for (int port = 6001; port <= 6009; ++port)
+    from_client("PA", "PRIVMSG bob :\1DCC SEND f 3221225986 " + std::to_string(port) + " 1\1\r\n");
+  // max_dcc_channels: the ninth evicts the oldest.
+  ASSERT_EQ(table.expectations().size(), 8u);
+  EXPECT_EQ(table.expectations()[0].tuple.dport, 6002);
+  EXPECT_EQ(connect_to(6001), CtInfo::New);
+  EXPECT_EQ(connect_to(6009, "198.18.0.1:999"), CtInfo::Related);
 }
 
 }  // namespace

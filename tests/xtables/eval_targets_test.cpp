@@ -220,7 +220,7 @@ TEST(EvalTargetsTest, NfqueueWithoutListenerQueuesOrBypasses) {
 
 TEST(EvalTargetsTest, NotrackLeavesThePacketUntracked) {
   Ruleset rs = load("*raw\n-A PREROUTING -p udp -j CT --notrack\n-A PREROUTING -p tcp -j NOTRACK\n"
-                    "-A PREROUTING -p tcp --dport 6667 -j CT --helper irc\n"
+                    "-A PREROUTING -p tcp --dport 5060 -j CT --helper sip\n"
                     "-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n"
                     "*filter\n-A INPUT -m state --state UNTRACKED -j DROP\nCOMMIT\n");
   Recorder rec;
@@ -233,11 +233,11 @@ TEST(EvalTargetsTest, NotrackLeavesThePacketUntracked) {
     // conntrack skips it: Table::in is not called by the host (host.cpp).
   }
   EXPECT_TRUE(rec.unsupported.empty());
-  // The FTP helper is modelled (conntrack/helper.cpp); IRC's is not.
+  // The FTP helper is modelled (conntrack/helper.cpp); SIP's is not.
   auto f = pkt("tcp 198.51.100.10:5 > 203.0.113.4:21 flags S");
   run(rs, TableId::Raw, Hook::PreRouting, f, rec);
   EXPECT_TRUE(rec.unsupported.empty());
-  auto i = pkt("tcp 198.51.100.10:5 > 203.0.113.4:6667 flags S");
+  auto i = pkt("tcp 198.51.100.10:5 > 203.0.113.4:5060 flags S");
   run(rs, TableId::Raw, Hook::PreRouting, i, rec);
   EXPECT_EQ(rec.unsupported, std::vector<std::string>{"CT"});
   EXPECT_EQ(i.meta.ctinfo, packet::CtInfo::Untracked);  // NOTRACK came first

@@ -1,8 +1,9 @@
-// The FTP NAT helper (nf_nat_ftp.c) and the NAT helpers' common parts
-// (nf_nat_helper.c): when the FTP helper finds a command on a connection
-// that has NAT, the address and port it names are rewritten to what the
-// other side must use, the expectation is made for that, and the expected
-// connection is NATed as its master (nf_nat_follow_master).
+// The NAT helpers (nf_nat_ftp.c, nf_nat_irc.c, nf_nat_tftp.c) and their
+// common parts (nf_nat_helper.c): when a conntrack helper finds an
+// address and port announced on a connection that has NAT, they are
+// rewritten to what the other side must use, the expectation is made for
+// that, and the expected connection is NATed as its master
+// (nf_nat_follow_master).
 #include <fmt/format.h>
 
 #include <cstring>
@@ -142,11 +143,37 @@ Verdict nat_tftp(Table& table, Expectation& exp, uint64_t now, conntrack::Confir
   return Verdict::Accept;
 }
 
+// nf_nat_irc: the DCC offer's "ADDRESS PORT" becomes the client's address
+// as the server sees it and the port expected there, both in decimal.
+Verdict nat_irc(Table& table, packet::Packet& pkt, CtInfo ctinfo, size_t matchoff, size_t matchlen, Expectation& exp,
+                uint64_t now, conntrack::ConfirmInfo* info) {
+  Entry* ct = exp.master;
+  const uint32_t newaddr = ct->tuple[conntrack::kReply].dst;
+  exp.saved_port = exp.tuple.dport;
+  exp.dir = conntrack::kReply;
+  exp.expectfn = follow_master;
+  const uint16_t port = find_port(table, exp, exp.saved_port, now);
+  auto drop = [&](const char* why) {
+    if (info) {
+      info->reason = why;
+      info->log = true;
+    }
+    return Verdict::Drop;
+  };
+  if (port == 0) return drop("nf_ct_irc: dropping packet: all ports in use");
+  if (!mangle_tcp_packet(table, pkt, ct, ctinfo, matchoff, matchlen, fmt::format("{} {}", newaddr, port))) {
+    table.unexpect_related(exp);
+    return drop("nf_ct_irc: dropping packet: cannot mangle packet");
+  }
+  return Verdict::Accept;
+}
+
 }  // namespace
 
 void register_helpers(conntrack::Table& table) {
   table.set_nat_ftp_hook(nat_ftp);
   table.set_nat_tftp_hook(nat_tftp);
+  table.set_nat_irc_hook(nat_irc);
 }
 
 }  // namespace nfemu::nat
