@@ -564,6 +564,8 @@ class Table {
   // Expectations, oldest first, as `conntrack -L expect` would list them
   // (expired ones are dropped when the table next looks at them).
   const std::vector<Expectation>& expectations() const { return expects_; }
+  // The creation number the next expectation gets (Expectation::seq).
+  uint64_t next_expect_seq() const { return next_expect_seq_; }
   // nf_ct_expect_max: fixed when conntrack loads, from the boot's hash
   // size (262144 buckets / 256 * 4); not per namespace.
   static constexpr size_t kExpectMax = 4096;

@@ -83,6 +83,7 @@ class Network : private stack::PathObserver {
   void on_transmit(const stack::Host&, std::string_view ifname, const packet::Packet&) override;
   void on_unsupported(const stack::Host&, std::string_view extension) override;
   void on_kernel_log(const stack::Host&, const std::string& line) override;
+  void on_expectation(const stack::Host&, const conntrack::Expectation& exp) override;
   void on_conntrack(const stack::Host&, xt::Hook, const packet::Packet&) override;
   void on_nat(const stack::Host&, xt::Hook, stack::NatStep, std::span<const uint8_t> before,
               const packet::Packet& after) override;

@@ -23,6 +23,7 @@ std::string_view to_string(EventKind k) {
     case EventKind::KernelLog: return "log";
     case EventKind::CtEvent: return "ct-event";
     case EventKind::Unsupported: return "unsupported";
+    case EventKind::Expect: return "expect";
   }
   return "?";
 }
@@ -111,6 +112,7 @@ std::string event_text(const Event& e) {
     case EventKind::KernelLog: return fmt::format("  kernel: {}", e.text);
     case EventKind::CtEvent: return fmt::format("conntrack -E: {}", e.text);
     case EventKind::Unsupported: return fmt::format("  (not evaluated yet: {}; treated as no match)", e.text);
+    case EventKind::Expect: return fmt::format("  helper {}", e.text);
   }
   return "?";
 }

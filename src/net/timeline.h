@@ -29,9 +29,10 @@ enum class EventKind : uint8_t {
   KernelLog,    // a LOG/TRACE line, as `dmesg -t` prints it
   CtEvent,      // a `conntrack -E` line
   Unsupported,  // an extension nfemu cannot evaluate yet (no match)
+  Expect,       // a conntrack helper expects a connection (FTP's PORT, IRC's DCC...)
 };
 // The stable JSON name: send, inject, receive, conntrack, rule, table, nat,
-// drop, deliver, transmit, log, ct-event, unsupported.
+// drop, deliver, transmit, log, ct-event, unsupported, expect.
 std::string_view to_string(EventKind k);
 
 // Flat on purpose: a few strings per event is nothing next to a run, and
@@ -59,7 +60,7 @@ struct Event {
   std::string packet;    // the packet, in the scenario grammar where it fits
   std::string reason;    // Drop
   std::string text;      // Send/Inject: the traffic entry's text; KernelLog, CtEvent: the line;
-                         // Unsupported: the extension
+                         // Unsupported: the extension; Expect: the expectation
   bool changed() const { return before != after; }
 };
 

@@ -427,12 +427,18 @@ bool Host::run_hook(Hook hook, packet::Packet& pkt, uint64_t now_ns) {
   // nf_confirm runs last in INPUT and POSTROUTING.
   if ((hook == Hook::LocalIn || hook == Hook::PostRouting) && pkt.meta.ct) {
     conntrack::ConfirmInfo info;
+    const auto* ct = static_cast<const conntrack::Entry*>(pkt.meta.ct);
+    const uint64_t expect_seq =
+        observer_ && ct->helper != conntrack::Helper::None ? conntrack_.next_expect_seq() : 0;
     conntrack::Verdict v = conntrack_.confirm(pkt, now_ns, &info);
     if (v == conntrack::Verdict::Drop) {
       if (info.log) helper_log(info.reason, pkt);
       drop(info.reason.empty() ? std::string_view("conntrack: confirmation failed") : info.reason, pkt);
       return false;
     }
+    if (expect_seq && conntrack_.next_expect_seq() != expect_seq) [[unlikely]]
+      for (const auto& e : conntrack_.expectations())
+        if (e.seq >= expect_seq) observer_->on_expectation(*this, e);
   }
   return true;
 }

@@ -95,6 +95,9 @@ class PathObserver {
   // `before` and the call (nfemu replay ignores NAT steps). Asked once, by
   // set_observer.
   virtual bool watches_nat() const { return true; }
+  // A conntrack helper read an announcement in the packet being confirmed
+  // and made this expectation (its NAT half, if any, has set it up).
+  virtual void on_expectation(const Host&, const conntrack::Expectation&) {}
   // A line the kernel would log (LOG, TRACE), as
   // `dmesg -t` prints it; empty when wants_log_text() said no.
   virtual void on_kernel_log(const Host&, const std::string& line) {}

@@ -70,6 +70,51 @@ TEST(NetworkTest, ConntrackEventsFollowTheVirtualClock) {
   for (const auto& e : gw.conntrack_events) EXPECT_EQ(e.find("tcp"), std::string::npos) << e;
 }
 
+// A helper's expectation is an event of its own ("expect"), right after
+// the rules of the packet that announced it: the timeline says which
+// connection will be RELATED and where NAT will send it.
+TEST(NetworkTest, AHelpersExpectationIsOnTheTimeline) {
+  ScenarioRun r(R"(
+[hosts.gw]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+iptables = ["-t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp", "-t nat -A POSTROUTING -o eth1 -j MASQUERADE"]
+[hosts.gw.interfaces.eth0]
+addresses = ["198.51.100.1/24"]
+[hosts.gw.interfaces.eth1]
+addresses = ["203.0.113.1/24"]
+
+[[traffic]]
+at = 0
+on = "gw:eth0"
+packet = "tcp 198.51.100.10:40000 > 203.0.113.4:21 flags S seq 1000"
+[[traffic]]
+at = 0.1
+on = "gw:eth1"
+packet = "tcp 203.0.113.4:21 > 203.0.113.1:40000 flags SA seq 5000 ack 1001"
+[[traffic]]
+at = 0.2
+on = "gw:eth0"
+packet = 'tcp 198.51.100.10:40000 > 203.0.113.4:21 flags PA seq 1001 ack 5001 data "USER a\r\n"'
+[[traffic]]
+at = 0.3
+on = "gw:eth1"
+packet = 'tcp 203.0.113.4:21 > 203.0.113.1:40000 flags PA seq 5001 ack 1009 data "331 ok\r\n"'
+[[traffic]]
+at = 0.4
+on = "gw:eth0"
+packet = 'tcp 198.51.100.10:40000 > 203.0.113.4:21 flags PA seq 1009 ack 5009 data "PORT 198,51,100,10,156,65\r\n"'
+)");
+  std::vector<const Event*> expects;
+  for (const auto& e : r.net->events())
+    if (e.kind == EventKind::Expect) expects.push_back(&e);
+  ASSERT_EQ(expects.size(), 1u);
+  EXPECT_EQ(expects[0]->traffic, 4);
+  EXPECT_EQ(expects[0]->text,
+            "ftp: expects tcp 203.0.113.4 > 203.0.113.1:40001 for 300 s; NATed to 198.51.100.10:40001 as its master");
+  EXPECT_EQ(event_text(*expects[0]), "  helper " + expects[0]->text);
+  EXPECT_EQ(to_string(EventKind::Expect), "expect");
+}
+
 // A veth takes a frame up to mtu + 14 + 4 (VLAN_HLEN) bytes
 // (is_skb_forwardable). Checked on 6.18 by hand: a veth with mtu 1400
 // whose peer had mtu 65535 received ICMP datagrams of 1400 and 1404 bytes

@@ -3,7 +3,9 @@
 # tests/net/golden/NAME.timeline.txt, `nfemu run tests/scenarios/NAME/NAME.toml`
 # must print exactly that. Reviewed by hand against the scenario's story
 # (icmp-nat-dmz: the DNAT rewrite, the RELATED ICMP error skipping nat
-# POSTROUTING, the SNAT rule it never meets).
+# POSTROUTING, the SNAT rule it never meets; irc-dcc-nat: the DCC offer
+# rewritten, the helper's expectation, the offered connection RELATED and
+# NATed as its master, the offers the helper does not read).
 # Also: --json and --out together give one JSON document on stdout and the
 # artifacts.
 #   timeline-golden.sh NFEMU SCENARIOS GOLDEN            compare
