@@ -238,14 +238,24 @@ Result<uint8_t> flags(const Tok& t) {
   return bits;
 }
 
-// "1001:2001,3001:4001": SACK blocks, each LEFT:RIGHT, sequence numbers.
-Result<void> parse_sack_blocks(const Tok& t, PacketSpec& s) {
-  s.nsack = 0;
+// Each item of a comma-separated value, with the column it starts at:
+// `item(text, col)` returns an error to stop at.
+template <class F>
+Result<void> for_each_item(const Tok& t, F item) {
   size_t pos = 0;
   while (true) {
     size_t comma = t.text.find(',', pos);
-    std::string_view item = t.text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
-    int col = t.col + static_cast<int>(pos);
+    std::string_view text = t.text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    if (auto r = item(text, t.col + static_cast<int>(pos)); !r) return r.error();
+    if (comma == std::string_view::npos) return {};
+    pos = comma + 1;
+  }
+}
+
+// "1001:2001,3001:4001": SACK blocks, each LEFT:RIGHT, sequence numbers.
+Result<void> parse_sack_blocks(const Tok& t, PacketSpec& s) {
+  s.nsack = 0;
+  return for_each_item(t, [&](std::string_view item, int col) -> Result<void> {
     if (s.nsack == PacketSpec::kMaxSackBlocks)
       return make_error(fmt::format("more than {} SACK blocks", PacketSpec::kMaxSackBlocks), 0, col);
     size_t colon = item.find(':');
@@ -256,19 +266,14 @@ Result<void> parse_sack_blocks(const Tok& t, PacketSpec& s) {
     auto right = number("SACK right edge", item.substr(colon + 1), col + static_cast<int>(colon) + 1, UINT32_MAX);
     if (!right) return right.error();
     s.sack[s.nsack++] = {static_cast<uint32_t>(*left), static_cast<uint32_t>(*right)};
-    if (comma == std::string_view::npos) return {};
-    pos = comma + 1;
-  }
+    return {};
+  });
 }
 
 // "INIT", "ABORT:T", "DATA,SACK", or chunk type numbers.
 Result<void> parse_chunks(const Tok& t, PacketSpec& s) {
   s.nchunks = 0;
-  size_t pos = 0;
-  while (true) {
-    size_t comma = t.text.find(',', pos);
-    std::string_view item = t.text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
-    int col = t.col + static_cast<int>(pos);
+  return for_each_item(t, [&](std::string_view item, int col) -> Result<void> {
     uint8_t flags = 0;
     if (item.size() > 2 && item.substr(item.size() - 2) == ":T") {
       flags = kSctpChunkFlagT;
@@ -289,9 +294,8 @@ Result<void> parse_chunks(const Tok& t, PacketSpec& s) {
     s.chunk_type[s.nchunks] = static_cast<uint8_t>(type);
     s.chunk_flags[s.nchunks] = flags;
     ++s.nchunks;
-    if (comma == std::string_view::npos) return {};
-    pos = comma + 1;
-  }
+    return {};
+  });
 }
 
 // A data word: "TEXT" with \r \n \t \\ \" and \xHH escapes, as bytes.
