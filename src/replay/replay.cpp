@@ -16,6 +16,7 @@
 #include "conntrack/conntrack.h"
 #include "log/conntrack_text.h"
 #include "net/host_setup.h"
+#include "net/timeline.h"
 #include "packet/bytes.h"
 #include "packet/grammar.h"
 #include "packet/mangle.h"
@@ -736,11 +737,24 @@ struct Lines {
   }
 };
 
+// A difference's frame in the packet grammar when it can say it exactly,
+// its payload's text cut after kDiffDataShown bytes (a real capture's
+// segments carry up to ~64k of them); else its addresses, ports and flags
+// as the timeline writes them (a real SYN's timestamp and window-scale
+// options are beyond the grammar). The ordinal and the capture's frame
+// number beside it say which frame it was either way.
+constexpr size_t kDiffDataShown = 48;
+
 std::string frame_text(const packet::Packet& pkt) {
   auto ip = packet::parse_ipv4(pkt.data());
   if (!ip) return fmt::format("{} bytes ({})", pkt.size(), ip.error().message);
-  auto t = packet::format_packet(*ip);
-  return t ? *t : fmt::format("{} bytes", pkt.size());
+  auto spec = packet::spec_from_packet(*ip);
+  if (!spec) return fmt::format("{}, {} bytes", net::describe_headers(pkt.data()), pkt.size());
+  if (spec->data.size() <= kDiffDataShown) return packet::format_spec(*spec);
+  const size_t whole = spec->data.size();
+  spec->data.resize(kDiffDataShown);
+  spec->payload = kDiffDataShown;
+  return fmt::format("{}... ({} bytes of data)", packet::format_spec(*spec), whole);
 }
 
 // Whether Table::prefetch may read pkt: the IPv4 header and the datagram

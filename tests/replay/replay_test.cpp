@@ -653,6 +653,46 @@ TEST(ReplayTest, DiffListsExactlyThePacketsWhoseFateChanges) {
   EXPECT_NE(format_summary(*r).find("packets whose fate differs: 2"), std::string::npos);
 }
 
+// A difference names its frame even when the packet grammar cannot write
+// it (a UDP datagram without a checksum here, a real SYN's timestamp
+// option in practice), and a real capture's long payload does not fill
+// the listing: its text stops after 48 bytes.
+TEST(ReplayTest, DiffNamesFramesTheGrammarCannotWriteAndCutsLongData) {
+  TempDir d;
+  std::string text(100, 'x');
+  text.replace(0, 16, "GET / HTTP/1.1\r\n");
+  auto no_checksum = eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53 payload 4");
+  no_checksum[14 + 20 + 6] = no_checksum[14 + 20 + 7] = 0;  // "no checksum" (RFC 768): valid
+  write_pcap(d.file("wan.pcap"), {{1000000, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53 data \"" + text + "\"")},
+                                  {1000001, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53 data \"short\"")},
+                                  {1000002, no_checksum}});
+  auto sc = load(kScenario);
+  xt::Ruleset cand;
+  ASSERT_TRUE(ruleset::restore("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n", cand));
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}};
+  o.candidate = std::move(cand);
+  o.diff = true;
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->differences, 3u);
+  std::string want = fmt::format(
+      "frame 1 ({0} #1) at 1.000000 on wan: udp 203.0.113.10:5000 > 198.51.100.10:53 data "
+      "\"GET / HTTP/1.1\\r\\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"... (100 bytes of data)\n"
+      "  scenario:  out lan 203.0.113.10:5000 > 198.51.100.10:53\n"
+      "  candidate: DROP by filter FORWARD policy\n"
+      "frame 2 ({0} #2) at 1.000001 on wan: udp 203.0.113.10:5000 > 198.51.100.10:53 data \"short\"\n"
+      "  scenario:  out lan 203.0.113.10:5000 > 198.51.100.10:53\n"
+      "  candidate: DROP by filter FORWARD policy\n"
+      "frame 3 ({0} #3) at 1.000002 on wan: udp 203.0.113.10:5000 > 198.51.100.10:53, 32 bytes\n"
+      "  scenario:  out lan 203.0.113.10:5000 > 198.51.100.10:53\n"
+      "  candidate: DROP by filter FORWARD policy\n",
+      d.file("wan.pcap"));
+  EXPECT_EQ(diff.str(), want);
+}
+
 // Drops are counted by rule, per chain and table: rule 1 of raw's and of
 // mangle's PREROUTING, of a user chain and of FORWARD are four rules; a
 // chain's policy is one more. Output interfaces whose names share their
