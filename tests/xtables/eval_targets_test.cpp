@@ -1,5 +1,5 @@
 // The targets that change a packet or its metadata (MARK, CONNMARK, CT,
-// TTL, DSCP, TOS, TCPMSS, CLASSIFY) and those that only pass it on
+// TTL, DSCP, TOS, TCPMSS, TCPOPTSTRIP, CLASSIFY) and those that only pass it on
 // (CHECKSUM, NFLOG, AUDIT, CONNSECMARK, NFQUEUE), run through small tables
 // as the chain walker runs them.
 //
@@ -382,6 +382,58 @@ TEST(EvalTargetsTest, TcpmssClampsToThePathMtu) {
   host.mtu = 40;
   auto q = syn_with_mss(1460);
   EXPECT_EQ(run(rs, TableId::Mangle, Hook::PostRouting, q, rec, &host), Verdict::Drop);
+}
+
+// A SYN with 20 bytes of options whose stripped options start on odd
+// bytes: NOP, MSS 1460, timestamp, a kind-30 option of length 0, EOL, a
+// kind-31 option whose length runs past the header, NOP. Its TCP checksum
+// is correct.
+packet::Packet syn_with_odd_options() {
+  auto p = pkt("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S payload 20");
+  auto d = p.data();
+  d[20 + 12] = 10 << 4;
+  const uint8_t opts[20] = {1, 2, 4, 0x05, 0xb4, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 30, 0, 31, 5, 1};
+  std::copy(std::begin(opts), std::end(opts), d.begin() + 40);
+  auto c = packet::compute_l4_checksum(p.ip());
+  d[36] = static_cast<uint8_t>(*c >> 8);
+  d[37] = static_cast<uint8_t>(*c);
+  return p;
+}
+
+// xt_TCPOPTSTRIP: each byte of a chosen option becomes a NOP; the option
+// walk steps one byte over EOL, NOP and zero lengths and stops at an
+// option that runs past the header. Checked with tcpdump on 6.18 in
+// tests/scenarios/tcpoptstrip for Linux's own layout.
+TEST(EvalTargetsTest, TcpoptstripTurnsChosenOptionsIntoNops) {
+  Ruleset rs = load("*mangle\n-A FORWARD -p tcp -j TCPOPTSTRIP --strip-options mss,timestamp,30,31\nCOMMIT\n");
+  Recorder rec;
+  auto p = syn_with_odd_options();
+  EXPECT_EQ(run(rs, TableId::Mangle, Hook::Forward, p, rec), Verdict::Accept);
+  auto d = p.data();
+  const uint8_t want[20] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 31, 5, 1};
+  EXPECT_TRUE(std::equal(std::begin(want), std::end(want), d.begin() + 40));
+  EXPECT_TRUE(l4_ok(p));
+  EXPECT_TRUE(rec.unsupported.empty());
+
+  // A checksum left for the NIC (CHECKSUM_PARTIAL) is not touched: the NIC
+  // sums the bytes as they leave.
+  auto partial = syn_with_odd_options();
+  partial.meta.csum_partial = true;
+  const uint16_t check = load16(partial, 36);
+  run(rs, TableId::Mangle, Hook::Forward, partial, rec);
+  EXPECT_EQ(load16(partial, 36), check);
+  EXPECT_EQ(partial.data()[41], 1);
+
+  // A header longer than the segment is dropped; a later fragment has no
+  // header to strip.
+  auto cut = syn_with_odd_options();
+  cut.resize(20 + 30);
+  cut.ip().set_total_length(20 + 30);
+  EXPECT_EQ(run(rs, TableId::Mangle, Hook::Forward, cut, rec), Verdict::Drop);
+  auto frag = pkt("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S mss 1460 frag 8");
+  auto before = bytes(frag);
+  EXPECT_EQ(run(rs, TableId::Mangle, Hook::Forward, frag, rec), Verdict::Accept);
+  EXPECT_EQ(bytes(frag), before);
 }
 
 TEST(EvalTargetsTest, KernelHeaderChecksums) {
