@@ -30,6 +30,14 @@ constexpr std::array<std::pair<char, uint8_t>, 8> kFlagLetters = {{
     {'C', tcp_flag::kCwr},
 }};
 
+// RFC 4303's SPI and sequence number; RFC 4302's next header, length,
+// reserved, SPI and sequence number (no integrity check value).
+constexpr size_t kEspHeader = 8;
+constexpr size_t kAhHeader = 12;
+constexpr uint8_t kIpProtoNone = 59;  // AH's next header: nothing follows
+
+bool is_ipsec(SpecKind k) { return k == SpecKind::Esp || k == SpecKind::Ah; }
+
 size_t l4_header_len(SpecKind k) {
   switch (k) {
     case SpecKind::Tcp: return kTcpMinHeader;
@@ -37,6 +45,8 @@ size_t l4_header_len(SpecKind k) {
     case SpecKind::IcmpEcho:
     case SpecKind::IcmpType: return kIcmpHeader;
     case SpecKind::Sctp: return kSctpHeader;
+    case SpecKind::Esp: return kEspHeader;
+    case SpecKind::Ah: return kAhHeader;
   }
   return 0;
 }
@@ -150,6 +160,8 @@ const char* kind_name(SpecKind k) {
     case SpecKind::IcmpEcho: return "icmp echo";
     case SpecKind::IcmpType: return "icmp type";
     case SpecKind::Sctp: return "sctp";
+    case SpecKind::Esp: return "esp";
+    case SpecKind::Ah: return "ah";
   }
   return "?";
 }
@@ -357,12 +369,14 @@ bool option_allowed(SpecKind k, std::string_view key) {
     case SpecKind::IcmpEcho: return key == "id" || key == "seq";
     case SpecKind::IcmpType: return key == "code";
     case SpecKind::Sctp: return key == "vtag" || key == "chunks" || key == "init-tag";
+    case SpecKind::Esp:
+    case SpecKind::Ah: return key == "spi" || key == "seq";
   }
   return false;
 }
 
 bool option_known(std::string_view key) {
-  for (SpecKind k : {SpecKind::Tcp, SpecKind::IcmpEcho, SpecKind::IcmpType, SpecKind::Sctp})
+  for (SpecKind k : {SpecKind::Tcp, SpecKind::IcmpEcho, SpecKind::IcmpType, SpecKind::Sctp, SpecKind::Esp})
     if (option_allowed(k, key)) return true;
   return false;
 }
@@ -375,6 +389,7 @@ PacketSpec default_spec(SpecKind kind) {
   s.payload = default_payload(kind);
   if (kind == SpecKind::IcmpType) s.icmp_type = 0;
   if (kind == SpecKind::Sctp) s.nchunks = 1;  // one DATA chunk
+  if (is_ipsec(kind)) s.seq = 1;
   return s;
 }
 
@@ -403,11 +418,17 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     ports = true;
   } else if (proto == "icmp") {
     ports = false;
+  } else if (proto == "esp" || proto == "ah") {
+    s = default_spec(proto == "esp" ? SpecKind::Esp : SpecKind::Ah);
+    ports = false;
   } else {
-    return make_error(fmt::format("unknown protocol '{}' (expected tcp, udp, sctp or icmp)", proto), 0, w[0].col);
+    return make_error(fmt::format("unknown protocol '{}' (expected tcp, udp, sctp, icmp, esp or ah)", proto), 0,
+                      w[0].col);
   }
   i = 1;
-  if (!need(i)) return missing(ports ? "missing SRC:PORT after the protocol" : "missing source address after 'icmp'");
+  if (!need(i))
+    return missing(ports ? "missing SRC:PORT after the protocol"
+                         : fmt::format("missing source address after '{}'", proto));
   if (ports) {
     auto e = endpoint(w[i]);
     if (!e) return e.error();
@@ -436,7 +457,7 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     dst = *a;
   }
   ++i;
-  if (!ports) {
+  if (proto == "icmp") {
     uint32_t src = s.src;
     if (!need(i)) return missing("missing echo-request, echo-reply or type N after the destination");
     const Tok& form = w[i];
@@ -523,8 +544,8 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     if (key.text == "payload" && std::find(seen.begin(), seen.end(), "data") != seen.end())
       return make_error("data and payload both give the payload: use one", 0, key.col);
     uint64_t max = 255;
-    if (key.text == "seq" || key.text == "ack") max = s.kind == SpecKind::Tcp ? UINT32_MAX : 65535;
-    else if (key.text == "vtag" || key.text == "init-tag") max = UINT32_MAX;
+    if (key.text == "seq" || key.text == "ack") max = s.kind == SpecKind::Tcp || is_ipsec(s.kind) ? UINT32_MAX : 65535;
+    else if (key.text == "vtag" || key.text == "init-tag" || key.text == "spi") max = UINT32_MAX;
     else if (key.text == "win" || key.text == "mss" || key.text == "ipid" || key.text == "id") max = 65535;
     else if (key.text == "payload") max = kIpv4MaxLength - kIpv4MinHeader - l4_header_len(s.kind);
     std::string what(key.text);
@@ -538,7 +559,7 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     }
     uint64_t v = *n;
     if (key.text == "seq") {
-      if (s.kind == SpecKind::Tcp) s.seq = static_cast<uint32_t>(v);
+      if (s.kind == SpecKind::Tcp || is_ipsec(s.kind)) s.seq = static_cast<uint32_t>(v);
       else s.echo_seq = static_cast<uint16_t>(v);
     } else if (key.text == "ack") s.ack = static_cast<uint32_t>(v);
     else if (key.text == "win") s.win = static_cast<uint16_t>(v);
@@ -554,6 +575,7 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     else if (key.text == "payload") s.payload = static_cast<uint32_t>(v);
     else if (key.text == "vtag") s.vtag = static_cast<uint32_t>(v);
     else if (key.text == "init-tag") s.init_tag = static_cast<uint32_t>(v);
+    else if (key.text == "spi") s.spi = static_cast<uint32_t>(v);
   }
   if (s.kind == SpecKind::Sctp) {
     auto has = [&](uint8_t t) {
@@ -703,6 +725,23 @@ static size_t build_whole(const PacketSpec& s, std::span<uint8_t> out) {
       ip.update_checksum();
       return len;
     }
+    case SpecKind::Esp:
+    case SpecKind::Ah: {
+      // No transport checksum: the IPsec header protects itself.
+      uint8_t* h = l4.data();
+      if (s.kind == SpecKind::Esp) {
+        ip.set_protocol(kIpProtoEsp);
+      } else {
+        ip.set_protocol(kIpProtoAh);
+        h[0] = kIpProtoNone;
+        h[1] = kAhHeader / 4 - 2;  // RFC 4302: 32-bit words, minus 2
+        h += 4;
+      }
+      store32(h, s.spi);
+      store32(h + 4, s.seq);
+      ip.update_checksum();
+      return len;
+    }
   }
   if (!s.data.empty()) {
     const size_t off = l4_header_len(s.kind) + tcp_options_len(s);
@@ -740,6 +779,12 @@ std::string format_spec(const PacketSpec& s) {
       break;
     case SpecKind::IcmpType: out = fmt::format("icmp {} > {} type {}", src, dst, s.icmp_type); break;
     case SpecKind::Sctp: out = fmt::format("sctp {}:{} > {}:{}", src, s.sport, dst, s.dport); break;
+    case SpecKind::Esp:
+    case SpecKind::Ah:
+      out = fmt::format("{} {} > {}", kind_name(s.kind), src, dst);
+      if (s.spi != 256) app("spi", s.spi);
+      if (s.seq != 1) app("seq", s.seq);
+      break;
   }
   if (s.kind == SpecKind::Sctp) {
     if (s.vtag != 0) app("vtag", s.vtag);
@@ -910,6 +955,22 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
         return fail("SCTP chunks or checksum the grammar cannot write");
       return s;
     }
+    case kIpProtoEsp:
+    case kIpProtoAh: {
+      const bool esp = ip.protocol() == kIpProtoEsp;
+      hlen = esp ? kEspHeader : kAhHeader;
+      if (l4.size() < hlen) return fail(esp ? "ESP header cut short" : "AH header cut short");
+      const uint8_t* h = l4.data();
+      if (!esp) {
+        if (h[0] != kIpProtoNone || h[1] != kAhHeader / 4 - 2 || load16(h + 2) != 0)
+          return fail("an AH header other than the grammar's (next header 59, no ICV)");
+        h += 4;
+      }
+      s = default_spec(esp ? SpecKind::Esp : SpecKind::Ah);
+      s.spi = load32(h);
+      s.seq = load32(h + 4);
+      break;
+    }
     default: return fail(fmt::format("IP protocol {}", ip.protocol()));
   }
   auto pay = l4.subspan(hlen);
@@ -918,7 +979,8 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
     s.data.assign(pay.begin(), pay.end());
   }
   auto want = compute_l4_checksum(ip);
-  if (!want || load16(l4.data() + (s.kind == SpecKind::Tcp ? 16 : s.kind == SpecKind::Udp ? 6 : 2)) != *want)
+  if (!is_ipsec(s.kind) &&
+      (!want || load16(l4.data() + (s.kind == SpecKind::Tcp ? 16 : s.kind == SpecKind::Udp ? 6 : 2)) != *want))
     return fail("wrong transport checksum");
   ip_fields(s);
   s.payload = static_cast<uint32_t>(pay.size());

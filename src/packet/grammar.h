@@ -6,6 +6,8 @@
 //   udp  SRC:SPORT > DST:DPORT [COMMON]
 //   icmp SRC > DST echo-request|echo-reply [id N] [seq N] [COMMON]
 //   icmp SRC > DST type N [code N] [COMMON]
+//   esp  SRC > DST [spi N] [seq N] [COMMON]
+//   ah   SRC > DST [spi N] [seq N] [COMMON]
 //   COMMON := [ttl N] [tos N] [ipid N] [df] [payload N] [frag OFF[+LEN]] [mf]
 //   tcp and udp also take [data "TEXT"]: the payload's bytes (docs/scenario-extensions.md)
 //
@@ -15,6 +17,11 @@
 // They are laid out as Linux writes them: MSS first, then NOP, NOP,
 // SACK-permitted, then NOP, NOP, SACK (at most 40 bytes of options).
 // Without them a segment has no options.
+//
+// `esp` and `ah` packets carry only their header (SPI, default 256, and
+// sequence number, default 1) and `payload` zero bytes after it: IPsec
+// traffic as a firewall between the peers sees it. An AH header says "no
+// next header" (59) and has no integrity check value.
 //
 // `frag` and `mf` make a fragment: the datagram the rest describes is
 // built whole (its checksums cover all of it), then only LEN bytes (all
@@ -46,7 +53,7 @@
 
 namespace nfemu::packet {
 
-enum class SpecKind : uint8_t { Tcp, Udp, IcmpEcho, IcmpType, Sctp };
+enum class SpecKind : uint8_t { Tcp, Udp, IcmpEcho, IcmpType, Sctp, Esp, Ah };
 
 struct PacketSpec {
   SpecKind kind = SpecKind::Tcp;
@@ -57,7 +64,7 @@ struct PacketSpec {
   uint16_t dport = 0;
   // tcp
   uint8_t tcp_flags = 0;  // tcp_flag::k*
-  uint32_t seq = 1000;
+  uint32_t seq = 1000;  // also the sequence number of esp and ah (default 1)
   uint32_t ack = 0;
   uint16_t win = 64240;
   bool has_mss = false;  // an MSS option of value mss
@@ -82,6 +89,8 @@ struct PacketSpec {
   uint8_t nchunks = 0;
   std::array<uint8_t, kMaxChunks> chunk_type{};
   std::array<uint8_t, kMaxChunks> chunk_flags{};
+  // esp, ah: the Security Parameters Index
+  uint32_t spi = 256;
   // common
   uint8_t ttl = 64;
   uint8_t tos = 0;

@@ -155,7 +155,7 @@ TEST(GrammarTest, FlagLetters) {
 
 TEST(GrammarTest, ErrorsNameTheColumn) {
   expect_error("", "empty packet description", 1);
-  expect_error("gre 1.1.1.1:1 > 2.2.2.2:2", "unknown protocol 'gre' (expected tcp, udp, sctp or icmp)", 1);
+  expect_error("gre 1.1.1.1:1 > 2.2.2.2:2", "unknown protocol 'gre' (expected tcp, udp, sctp, icmp, esp or ah)", 1);
   expect_error("tcp", "missing SRC:PORT after the protocol", 5);
   expect_error("tcp 1.1.1.1 > 2.2.2.2:2", "expected ADDRESS:PORT, got '1.1.1.1'", 5);
   expect_error("tcp 1.1.1.256:1 > 2.2.2.2:2", "bad IPv4 address: '1.1.1.256'", 5);
@@ -223,10 +223,11 @@ TEST(GrammarTest, PrintsCanonicalText) {
 
 TEST(GrammarTest, RoundTripProperty) {
   std::mt19937 rng(2024);
-  int sctp = 0;
+  int sctp = 0, ipsec = 0;
   for (int i = 0; i < 6000; ++i) {
     PacketSpec s = testing::random_spec(rng, 300, true);
     sctp += s.kind == SpecKind::Sctp;
+    ipsec += s.kind == SpecKind::Esp || s.kind == SpecKind::Ah;
     std::string text = format_spec(s);
     auto back = parse_packet_spec(text);
     ASSERT_TRUE(back) << text << ": " << back.error().message;
@@ -238,7 +239,41 @@ TEST(GrammarTest, RoundTripProperty) {
     Packet q = build_packet(*back);
     ASSERT_TRUE(std::equal(p.data().begin(), p.data().end(), q.data().begin(), q.data().end())) << text;
   }
-  EXPECT_GT(sctp, 900);  // a fifth of the kinds
+  EXPECT_GT(sctp, 700);    // a seventh of the kinds
+  EXPECT_GT(ipsec, 1400);  // two sevenths
+}
+
+// ESP and AH headers as RFC 4303 and 4302 lay them out; the rest of the
+// datagram is zeros, with no transport checksum.
+TEST(GrammarTest, EspAndAhHeaders) {
+  auto esp = parse_packet("esp 192.0.2.1 > 198.51.100.2 spi 0x1234 seq 7 payload 16");
+  ASSERT_TRUE(esp) << esp.error().message;
+  ASSERT_EQ(esp->size(), 20u + 8u + 16u);
+  EXPECT_EQ(esp->ip().protocol(), 50);
+  const uint8_t esp_head[8] = {0, 0, 0x12, 0x34, 0, 0, 0, 7};
+  EXPECT_TRUE(std::equal(std::begin(esp_head), std::end(esp_head), esp->data().begin() + 20));
+  EXPECT_EQ(*format_packet(esp->ip()), "esp 192.0.2.1 > 198.51.100.2 spi 4660 seq 7 payload 16");
+  auto ah = parse_packet("ah 192.0.2.1 > 198.51.100.2");
+  ASSERT_TRUE(ah) << ah.error().message;
+  const uint8_t ah_head[12] = {59, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+  ASSERT_EQ(ah->size(), 32u);
+  EXPECT_EQ(ah->ip().protocol(), 51);
+  EXPECT_TRUE(std::equal(std::begin(ah_head), std::end(ah_head), ah->data().begin() + 20));
+  EXPECT_EQ(*format_packet(ah->ip()), "ah 192.0.2.1 > 198.51.100.2");
+  // An AH with an integrity check value is beyond the grammar.
+  auto icv = *ah;
+  icv.data()[21] = 4;
+  EXPECT_FALSE(format_packet(icv.ip()));
+  // Errors name the word.
+  auto e = parse_packet_spec("esp 192.0.2.1 > 198.51.100.2 spi 4294967296");
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().col, 34);
+  auto f = parse_packet_spec("ah 192.0.2.1 > 198.51.100.2 flags S");
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().message, "'flags' is not an option of ah packets");
+  auto g = parse_packet_spec("esp 192.0.2.1:5 > 198.51.100.2");
+  ASSERT_FALSE(g);
+  EXPECT_EQ(g.error().col, 5);
 }
 
 TEST(GrammarTest, DataGivesThePayloadBytes) {

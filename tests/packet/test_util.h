@@ -9,10 +9,11 @@
 
 namespace nfemu::packet::testing {
 
-// with_sctp: SCTP packets too (callers that predate them keep their mix).
+// with_sctp: SCTP, ESP and AH packets too (callers that predate them keep
+// their mix of TCP, UDP and ICMP).
 inline PacketSpec random_spec(std::mt19937 &rng, uint32_t max_payload = 300, bool with_sctp = false) {
   auto u = [&](uint64_t lo, uint64_t hi) { return std::uniform_int_distribution<uint64_t>(lo, hi)(rng); };
-  auto kind = static_cast<SpecKind>(u(0, with_sctp ? 4 : 3));
+  auto kind = static_cast<SpecKind>(u(0, with_sctp ? 6 : 3));
   PacketSpec s = default_spec(kind);
   s.src = static_cast<uint32_t>(u(0, UINT32_MAX));
   s.dst = static_cast<uint32_t>(u(0, UINT32_MAX));
@@ -94,6 +95,11 @@ inline PacketSpec random_spec(std::mt19937 &rng, uint32_t max_payload = 300, boo
         s.init_tag = 1;
       break;
     }
+    case SpecKind::Esp:
+    case SpecKind::Ah:
+      maybe(s.spi, UINT32_MAX);
+      maybe(s.seq, UINT32_MAX);
+      break;
   }
   return s;
 }

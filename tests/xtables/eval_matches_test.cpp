@@ -203,6 +203,38 @@ TEST(EvalTcpmss, FirstWellFormedMssOption) {
   EXPECT_EQ(Rules("-p tcp -m tcpmss --mss 1460").run(short_header), Out::HotDrop);
 }
 
+// esp_mt and ah_mt: the SPI against a range; later fragments never match,
+// a header cut short hot-drops (8 bytes for ESP, 12 for AH, whose SPI
+// follows next header, length and reserved). A full range inverted never
+// matches, though iptables 1.8.9 saves it as no option at all.
+TEST(EvalIpsecSpi, RangesFragmentsAndTinygrams) {
+  const char* esp = "esp 198.51.100.10 > 203.0.113.4 spi 300 payload 8";
+  EXPECT_EQ(Rules("-p esp -m esp --espspi 300").run(esp), Out::Match);
+  EXPECT_EQ(Rules("-p esp -m esp --espspi 0x100:0x1ff").run(esp), Out::Match);
+  EXPECT_EQ(Rules("-p esp -m esp --espspi 301:").run(esp), Out::NoMatch);
+  EXPECT_EQ(Rules("-p esp -m esp ! --espspi 301:").run(esp), Out::Match);
+  EXPECT_EQ(Rules("-p esp -m esp --espspi 400:200").run(esp), Out::NoMatch);  // reversed: never
+  EXPECT_EQ(Rules("-p esp -m esp").run(esp), Out::Match);
+  EXPECT_EQ(Rules("-p esp -m esp ! --espspi 0:4294967295").run(esp), Out::NoMatch);
+  const char* ah = "ah 198.51.100.10 > 203.0.113.4 spi 7 seq 300";
+  EXPECT_EQ(Rules("-p ah -m ah --ahspi 7").run(ah), Out::Match);
+  EXPECT_EQ(Rules("-p ah -m ah --ahspi 300").run(ah), Out::NoMatch);  // the sequence number is not the SPI
+  EXPECT_EQ(Rules("-p ah -m ah ! --ahspi 7").run(ah), Out::NoMatch);
+
+  auto later = pkt("esp 198.51.100.10 > 203.0.113.4 spi 300 payload 40 frag 16");
+  EXPECT_EQ(Rules("-p esp -m esp --espspi 0:4294967295").run(later), Out::NoMatch);
+  EXPECT_EQ(Rules("-p esp -m esp ! --espspi 5").run(later), Out::NoMatch);
+  auto esp_cut = pkt(esp);
+  truncate(esp_cut, 20 + 7);
+  EXPECT_EQ(Rules("-p esp -m esp ! --espspi 5").run(esp_cut), Out::HotDrop);
+  auto ah_cut = pkt(ah);
+  truncate(ah_cut, 20 + 11);
+  EXPECT_EQ(Rules("-p ah -m ah ! --ahspi 5").run(ah_cut), Out::HotDrop);
+  auto ah_whole = pkt(ah);
+  truncate(ah_whole, 20 + 12);
+  EXPECT_EQ(Rules("-p ah -m ah --ahspi 7").run(ah_whole), Out::Match);
+}
+
 TEST(EvalQuota, BudgetCountsDownAndAMisfitEmptiesIt) {
   // IP lengths 40 (SYN) and 84 (ping): 130 -> 90 -> 6, then 40 does not
   // fit (the budget empties), then nothing fits any more.
