@@ -1,5 +1,5 @@
 // The targets that change a packet or its metadata (MARK, CONNMARK, CT,
-// TTL, DSCP, TOS, TCPMSS, TCPOPTSTRIP, CLASSIFY) and those that only pass it on
+// TTL, DSCP, TOS, TCPMSS, TCPOPTSTRIP, HMARK, CLASSIFY) and those that only pass it on
 // (CHECKSUM, NFLOG, AUDIT, CONNSECMARK, NFQUEUE), run through small tables
 // as the chain walker runs them.
 //
@@ -434,6 +434,42 @@ TEST(EvalTargetsTest, TcpoptstripTurnsChosenOptionsIntoNops) {
   auto before = bytes(frag);
   EXPECT_EQ(run(rs, TableId::Mangle, Hook::Forward, frag, rec), Verdict::Accept);
   EXPECT_EQ(bytes(frag), before);
+}
+
+// HMARK's marks for packets of tests/scenarios/hmark, as Linux 6.18 set
+// them (LOG's MARK=); the hash is symmetric; a fragment, a header too short
+// for its ports and a packet without a connection (--hmark-tuple ct) follow
+// hmark_pkt_set_htuple_ipv4 and hmark_ct_set_htuple.
+TEST(EvalTargetsTest, HmarkHashesAsTheKernel) {
+  Ruleset rs = load(
+      "*mangle\n"
+      "-A PREROUTING -p udp -j HMARK --hmark-tuple src,dst,sport,dport,proto --hmark-mod 1000003 "
+      "--hmark-offset 100 --hmark-rnd 0xdeafbeef\n"
+      "-A PREROUTING -p esp -j HMARK --hmark-src-prefix 32 --hmark-spi-mask 0xffff0000 --hmark-mod 997 "
+      "--hmark-offset 5 --hmark-rnd 9\n"
+      "-A PREROUTING -p tcp -j HMARK --hmark-tuple ct,src --hmark-mod 7 --hmark-rnd 1\n"
+      "COMMIT\n");
+  auto mark_of = [&](packet::Packet p) {
+    Recorder rec;
+    p.meta.mark = 0xabc;
+    run(rs, TableId::Mangle, Hook::PreRouting, p, rec);
+    return p.meta.mark;
+  };
+  EXPECT_EQ(mark_of(pkt("udp 198.51.100.10:5000 > 203.0.113.20:53 payload 12")), 0x2cbaeu);
+  EXPECT_EQ(mark_of(pkt("udp 203.0.113.20:53 > 198.51.100.10:5000 payload 40")), 0x2cbaeu);
+  EXPECT_EQ(mark_of(pkt("esp 198.51.100.10 > 203.0.113.20 spi 0x12345678 payload 16")), 0x128u);
+  EXPECT_EQ(mark_of(pkt("esp 198.51.100.10 > 203.0.113.20 spi 0x1234ffff payload 16")), 0x128u);  // masked away
+
+  // No ports in a fragment; none read from a header cut before them
+  // (skb_copy_bits fails): both hash as ports 0.
+  const uint32_t no_ports = mark_of(pkt("udp 198.51.100.10:0 > 203.0.113.20:0 payload 12"));
+  EXPECT_EQ(mark_of(pkt("udp 198.51.100.10:5000 > 203.0.113.20:53 payload 12 frag 0+8 mf")), no_ports);
+  auto cut = pkt("udp 198.51.100.10:5000 > 203.0.113.20:53 payload 12");
+  cut.resize(20 + 3);
+  cut.ip().set_total_length(20 + 3);
+  EXPECT_EQ(mark_of(std::move(cut)), no_ports);
+  // --hmark-tuple ct without a connection leaves the mark alone.
+  EXPECT_EQ(mark_of(pkt("tcp 198.51.100.10:40000 > 203.0.113.20:80 flags S")), 0xabcu);
 }
 
 TEST(EvalTargetsTest, KernelHeaderChecksums) {
