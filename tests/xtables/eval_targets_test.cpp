@@ -1,6 +1,6 @@
 // The targets that change a packet or its metadata (MARK, CONNMARK, CT,
 // TTL, DSCP, TOS, TCPMSS, TCPOPTSTRIP, HMARK, CLASSIFY) and those that only pass it on
-// (CHECKSUM, NFLOG, AUDIT, CONNSECMARK, NFQUEUE), run through small tables
+// (CHECKSUM, NFLOG, AUDIT, CONNSECMARK, IDLETIMER, NFQUEUE), run through small tables
 // as the chain walker runs them.
 //
 // Checked on Linux 6.1 (Debian 12), iptables-legacy, in two fresh
@@ -196,12 +196,13 @@ TEST(EvalTargetsTest, ClassifySetsPriority) {
 TEST(EvalTargetsTest, PassiveTargetsContinueUntouched) {
   Ruleset rs = load(
       "*mangle\n-A FORWARD -p udp -j CHECKSUM --checksum-fill\n-A FORWARD -j NFLOG --nflog-group 3\n"
-      "-A FORWARD -j AUDIT --type accept\n-A FORWARD -j CONNSECMARK --save\n-A FORWARD -j DROP\nCOMMIT\n");
+      "-A FORWARD -j AUDIT --type accept\n-A FORWARD -j CONNSECMARK --save\n"
+      "-A FORWARD -j IDLETIMER --timeout 60 --label uplink --alarm\n-A FORWARD -j DROP\nCOMMIT\n");
   Recorder rec;
   auto p = pkt("udp 198.51.100.10:5 > 203.0.113.4:53 payload 8");
   auto before = bytes(p);
   EXPECT_EQ(run(rs, TableId::Mangle, Hook::Forward, p, rec), Verdict::Drop);
-  EXPECT_EQ(rec.rules, (std::vector<int>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(rec.rules, (std::vector<int>{1, 2, 3, 4, 5, 6}));
   EXPECT_TRUE(rec.unsupported.empty());
   EXPECT_EQ(bytes(p), before);
 }
