@@ -235,6 +235,59 @@ TEST(EvalIpsecSpi, RangesFragmentsAndTinygrams) {
   EXPECT_EQ(Rules("-p ah -m ah --ahspi 7").run(ah_whole), Out::Match);
 }
 
+// Classic BPF as xt_bpf runs it (the programs of tests/scenarios/bpf-match,
+// whose counters Linux 6.18 gave): loads from the IP header, IND and MSH
+// for the transport header, LEN, a division by X = 0 and a load past the
+// packet ending the program with 0, the ancillary mark, network-relative
+// offsets. A program with a load the emulator has no data for (the
+// interface index) is reported, not guessed.
+TEST(EvalBpf, ProgramsAsTheKernelRunsThem) {
+  auto bpf = [](std::string_view code) { return Rules(fmt::format("-m bpf --bytecode \"{}\"", code)); };
+  const char* tcp80 = "tcp 198.51.100.10:40000 > 203.0.113.20:80 flags S";
+  const char* udp53 = "udp 198.51.100.10:50000 > 203.0.113.20:53 payload 200";
+  EXPECT_EQ(bpf("4,48 0 0 9,21 0 1 6,6 0 0 1,6 0 0 0").run(tcp80), Out::Match);
+  EXPECT_EQ(bpf("4,48 0 0 9,21 0 1 6,6 0 0 1,6 0 0 0").run(udp53), Out::NoMatch);
+  EXPECT_EQ(bpf("5,177 0 0 0,72 0 0 2,21 0 1 80,6 0 0 1,6 0 0 0").run(tcp80), Out::Match);
+  EXPECT_EQ(bpf("5,177 0 0 0,72 0 0 2,21 0 1 80,6 0 0 1,6 0 0 0").run(udp53), Out::NoMatch);
+  EXPECT_EQ(bpf("4,128 0 0 0,37 0 1 100,6 0 0 1,6 0 0 0").run(udp53), Out::Match);
+  EXPECT_EQ(bpf("4,128 0 0 0,37 0 1 100,6 0 0 1,6 0 0 0").run(tcp80), Out::NoMatch);
+  EXPECT_EQ(bpf("4,1 0 0 0,0 0 0 5,60 0 0 0,22 0 0 0").run(tcp80), Out::NoMatch);  // 5 / 0
+  EXPECT_EQ(bpf("4,1 0 0 2,0 0 0 5,60 0 0 0,22 0 0 0").run(tcp80), Out::Match);    // 5 / 2
+  EXPECT_EQ(bpf("2,32 0 0 1000,6 0 0 1").run(tcp80), Out::NoMatch);
+  EXPECT_EQ(bpf("2,32 0 0 36,6 0 0 1").run(tcp80), Out::Match);    // the last 4 bytes
+  EXPECT_EQ(bpf("2,32 0 0 37,6 0 0 1").run(tcp80), Out::NoMatch);  // one past
+  auto marked = pkt(udp53);
+  marked.meta.mark = 7;
+  EXPECT_EQ(bpf("2,32 0 0 4294963220,22 0 0 0").run(marked), Out::Match);
+  EXPECT_EQ(bpf("2,32 0 0 4294963220,22 0 0 0").run(udp53), Out::NoMatch);
+  EXPECT_EQ(bpf("4,48 0 0 4293918729,21 0 1 17,6 0 0 1,6 0 0 0").run(udp53), Out::Match);
+  EXPECT_EQ(bpf("5,0 0 0 305419896,116 0 0 16,20 0 0 4660,132 0 0 0,22 0 0 0").run(tcp80), Out::NoMatch);
+  EXPECT_EQ(bpf("5,177 0 0 0,72 0 0 0,69 0 1 32768,6 0 0 1,6 0 0 0").run(udp53), Out::Match);
+  // Shifts by X take its low five bits, as the JIT's shl: 1 << 33 is 2.
+  EXPECT_EQ(bpf("6,1 0 0 33,0 0 0 1,108 0 0 0,21 0 1 2,6 0 0 1,6 0 0 0").run(tcp80), Out::Match);
+  // Memory words, TAX/TXA, JA and RET A.
+  EXPECT_EQ(bpf("7,0 0 0 9,2 0 0 3,7 0 0 0,135 0 0 0,5 0 0 0,96 0 0 3,22 0 0 0").run(tcp80), Out::Match);
+  EXPECT_EQ(bpf("2,32 0 0 4294963208,22 0 0 0").run(tcp80), Out::Unsupported);  // SKF_AD_IFINDEX
+}
+
+TEST(EvalBpf, TheKernelsChecksAtLoad) {
+  auto refused = [](std::string_view code) {
+    xt::Ruleset rs;
+    return !ruleset::restore(fmt::format("*filter\n-A INPUT -m bpf --bytecode \"{}\"\nCOMMIT\n", code), rs);
+  };
+  EXPECT_FALSE(refused("4,48 0 0 9,21 0 1 6,6 0 0 1,6 0 0 0"));
+  EXPECT_TRUE(refused("2,2 0 0 16,6 0 0 0"));     // memory word 16
+  EXPECT_TRUE(refused("2,96 0 0 3,22 0 0 0"));    // read before written
+  EXPECT_TRUE(refused("2,52 0 0 0,6 0 0 0"));     // division by constant 0
+  EXPECT_TRUE(refused("2,100 0 0 32,22 0 0 0"));  // shift by 32
+  EXPECT_TRUE(refused("2,5 0 0 1,6 0 0 0"));      // JA past the end
+  EXPECT_TRUE(refused("3,21 2 0 6,6 0 0 0,6 0 0 1"));
+  EXPECT_TRUE(refused("1,7 0 0 0"));              // no return at the end
+  EXPECT_TRUE(refused("2,48 0 0 4294963201,22 0 0 0"));  // no such ancillary load
+  // A store on one branch only does not make the word readable after the join.
+  EXPECT_TRUE(refused("5,21 0 1 0,2 0 0 1,96 0 0 1,6 0 0 1,6 0 0 0"));
+}
+
 TEST(EvalQuota, BudgetCountsDownAndAMisfitEmptiesIt) {
   // IP lengths 40 (SYN) and 84 (ping): 130 -> 90 -> 6, then 40 does not
   // fit (the budget empties), then nothing fits any more.
