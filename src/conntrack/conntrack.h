@@ -74,6 +74,7 @@
 #include <type_traits>
 #include <bit>
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -291,7 +292,9 @@ struct alignas(64) Entry {
   // --helper template, and on a template itself. Its state (FTP: where
   // the lines begin) lives in the Table, as the kernel's help extension.
   Helper helper = Helper::None;
-  uint8_t reserved = 0;
+  // Whether some label is set: the labels themselves (nf_conn_labels' 128
+  // bits) live in the Table, as few connections carry any.
+  uint8_t labelled = 0;
   union {
     TcpInfo tcp{};                  // proto == TCP
     SctpInfo sctp;                  // proto == SCTP
@@ -634,6 +637,12 @@ class Table {
   // (nf_conntrack_event_cache), e.g. ipct::kMark after CONNMARK.
   void event_cache(Entry* ct, uint32_t mask) { ct->event_cache |= mask; }
   void set_mark(Entry* ct, uint32_t mark);
+  // The connection's labels (nf_conn_labels, bits 0 to 127, the connlabel
+  // match's): whether `bit` is set; set_label sets it, caching IPCT_LABEL
+  // when it was clear (an UPDATE event once confirmed).
+  static constexpr unsigned kLabelBits = 128;
+  bool label(const Entry* ct, unsigned bit) const;
+  void set_label(Entry* ct, unsigned bit);
 
   // The events delivered so far, oldest first; take_events() empties the queue.
   const std::vector<Event>& events() const { return events_; }
@@ -758,6 +767,10 @@ class Table {
     --count_;
     if (ct->helper != Helper::None || ct->master) [[unlikely]]
       free_helper(ct);
+    if (ct->labelled) [[unlikely]] {
+      labels_.erase(ct);
+      ct->labelled = 0;
+    }
     if (ct->acct) {
       acct_free_.push_back(ct->acct);
       ct->acct = 0;
@@ -937,6 +950,9 @@ class Table {
   // a helper is attached, as nf_ct_helper_ext_add does; only connections
   // a CT --helper rule picked have one), and the expectations.
   std::unordered_map<const Entry*, HelpExt> help_;
+  // Labels of the entries with Entry::labelled, allocated when the first
+  // is set (a connlabel --set rule), freed with the entry.
+  std::unordered_map<const Entry*, std::array<uint64_t, 2>> labels_;
   NatFtpHook nat_ftp_ = nullptr;
   NatTftpHook nat_tftp_ = nullptr;
   NatIrcHook nat_irc_ = nullptr;

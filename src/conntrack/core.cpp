@@ -747,6 +747,21 @@ void Table::set_mark(Entry* ct, uint32_t mark) {
   }
 }
 
+bool Table::label(const Entry* ct, unsigned bit) const {
+  if (!ct->labelled) return false;
+  const auto& bits = labels_.at(ct);
+  return (bits[bit / 64] >> (bit % 64)) & 1u;
+}
+
+void Table::set_label(Entry* ct, unsigned bit) {
+  if (label(ct, bit)) return;
+  auto& bits = labels_[ct];
+  if (!ct->labelled) bits = {};  // the entry's first label: nothing of a former one at this address
+  bits[bit / 64] |= uint64_t{1} << (bit % 64);
+  ct->labelled = 1;
+  event_cache(ct, ipct::kLabel);
+}
+
 std::vector<View> Table::dump(uint64_t now_ns) const {
   uint64_t now = to_jiffies(now_ns);
   std::vector<const Entry*> live;

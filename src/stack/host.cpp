@@ -182,6 +182,12 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
   void set_ct_mark(packet::Packet& pkt, uint32_t mark) override {
     if (pkt.meta.ct) host_.conntrack_.set_mark(static_cast<conntrack::Entry*>(pkt.meta.ct), mark);
   }
+  int ct_label(packet::Packet& pkt, unsigned bit, bool set) override {
+    auto* ct = static_cast<conntrack::Entry*>(pkt.meta.ct);
+    if (!ct || conntrack::is_template(ct)) return -1;
+    if (set) host_.conntrack_.set_label(ct, bit);
+    return host_.conntrack_.label(ct, bit);
+  }
   // tcpmss_tg4: min(dst_mtu(skb_dst(skb)), tcpmss_reverse_mtu()). Routes
   // carry no mtu attribute here, so a route's MTU is its device's; a local
   // route's dst is loopback's. No route back counts as ~0U.

@@ -85,6 +85,11 @@ class Effects {
   // event as nf_conntrack_event_cache does. A host without a conntrack
   // table (unit tests of other targets) ignores it.
   virtual void set_ct_mark(packet::Packet& pkt, uint32_t mark) {}
+  // -m connlabel: label `bit` of the packet's connection (nf_ct_labels),
+  // set first when `set` and clear (the table caches IPCT_LABEL). -1: no
+  // connection (none, untracked, a template) or no conntrack table; else
+  // whether the bit is set now.
+  virtual int ct_label(packet::Packet& pkt, unsigned bit, bool set) { return -1; }
   // TCPMSS --clamp-mss-to-pmtu: min(dst_mtu of the packet's route, MTU of
   // the route back to its source) as xt_TCPMSS computes it; 0: unknown
   // (the target then drops, as the kernel does for an invalid path MTU).

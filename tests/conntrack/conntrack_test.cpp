@@ -796,6 +796,46 @@ TEST_F(ConntrackTest, ConnmarkTravelsWithEvents) {
   EXPECT_FALSE(ev[0].view.has_mark);
 }
 
+// Labels (connlabel --set): a bit set on a confirmed connection is an
+// UPDATE with IPCT_LABEL, once; an entry that takes a freed one's place
+// starts with no label.
+TEST_F(ConntrackTest, LabelsAreSetOnceAndDieWithTheirEntry) {
+  Packet p = make("udp 198.51.100.1:5002 > 203.0.113.2:9");
+  auto r = table.in(p, Hook::PreRouting, 0, now);
+  ASSERT_TRUE(r.ct);
+  Entry* ct = r.ct;
+  table.confirm(p, now);
+  table.put(p);
+  (void)table.take_events();
+  EXPECT_FALSE(table.label(ct, 3));
+  table.set_label(ct, 3);
+  table.set_label(ct, 127);
+  EXPECT_TRUE(table.label(ct, 3));
+  EXPECT_TRUE(table.label(ct, 127));
+  EXPECT_FALSE(table.label(ct, 64));
+  fwd("udp 198.51.100.1:5002 > 203.0.113.2:9");
+  auto ev = table.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, EventType::Update);
+  EXPECT_TRUE(ev[0].mask & ipct::kLabel);
+  table.set_label(ct, 3);  // already set: no event
+  fwd("udp 198.51.100.1:5002 > 203.0.113.2:9");
+  EXPECT_TRUE(table.take_events().empty());
+
+  // Expired and freed: the next new connection reuses the slot, unlabelled.
+  now += uint64_t{200} * 1000000000;
+  table.expire_until(now);
+  Packet q = make("udp 198.51.100.1:6000 > 203.0.113.2:9");
+  auto r2 = table.in(q, Hook::PreRouting, 0, now);
+  ASSERT_TRUE(r2.ct);
+  EXPECT_EQ(r2.ct, ct);
+  EXPECT_FALSE(table.label(r2.ct, 3));
+  table.set_label(r2.ct, 5);
+  EXPECT_FALSE(table.label(r2.ct, 127));
+  table.confirm(q, now);
+  table.put(q);
+}
+
 TEST_F(ConntrackTest, HotPathDoesNotAllocateOnceWarm) {
   ASSERT_TRUE(table.set_sysctl("nf_conntrack_events", "0"));  // the queue would grow
   ASSERT_TRUE(table.set_sysctl("nf_conntrack_checksum", "0"));  // ports are rewritten below
