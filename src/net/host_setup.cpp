@@ -91,6 +91,7 @@ Result<std::unique_ptr<stack::Host>> build_host(const scenario::Scenario& sc, si
     if (auto p = sc.peer({hi, i})) peer = sc.hosts[p->host].interfaces[p->iface].mac;
     peers.emplace_back(ifc.name, peer);
     if (!ifc.loopback) h->add_interface(ifc.name, ifc.mac, ifc.mtu).peer = peer;
+    if (ifc.group != 0) h->set_device_group(ifc.name, ifc.group);
     for (const auto& a : ifc.addresses) {
       if (ifc.loopback && a.addr == 0x7f000001 && a.prefix_len == 8) continue;  // the Host has it
       h->add_address(ifc.name, a.addr, a.prefix_len);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "packet/addr.h"
+#include "packet/checksum.h"
 #include "packet/mangle.h"
 #include "packet/sctp.h"
 #include "util/strings.h"
@@ -37,6 +38,37 @@ constexpr size_t kAhHeader = 12;
 constexpr uint8_t kIpProtoNone = 59;  // AH's next header: nothing follows
 
 bool is_ipsec(SpecKind k) { return k == SpecKind::Esp || k == SpecKind::Ah; }
+constexpr size_t kIpcompHeader = 4;
+// ESP, AH and IPComp protect or carry their payload without a transport
+// checksum.
+// (DCCP's is checked where its header is read.)
+bool has_l4_checksum(SpecKind k) { return !is_ipsec(k) && k != SpecKind::Ipcomp && k != SpecKind::Dccp; }
+
+constexpr uint8_t kIpProtoDccp = 33;
+constexpr size_t kDccpHeader = 16;  // the generic header with extended sequence numbers
+constexpr size_t kDccpMaxHeader = 1020;  // Data Offset is 8 bits of 32-bit words
+constexpr std::array<std::string_view, 10> kDccpTypes = {"REQUEST", "RESPONSE", "DATA",  "ACK",  "DATAACK",
+                                                         "CLOSEREQ", "CLOSE",    "RESET", "SYNC", "SYNCACK"};
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
+         });
+}
+
+// The subheader Linux's dccp_packet_hdr_len gives a type, before options.
+size_t dccp_type_header(uint8_t type) {
+  switch (type) {
+    case 2: return 0;                                  // DATA
+    case 3: case 4: case 5: case 6: case 8: case 9: return 8;  // acknowledgement number
+    case 0: return 4;                                  // REQUEST: service code
+    default: return 12;                                // RESPONSE, RESET, reserved
+  }
+}
+size_t dccp_extra_len(const PacketSpec& s) {
+  if (s.kind != SpecKind::Dccp) return 0;
+  return dccp_type_header(s.dccp_type) + (s.dccp_opts.size() + 3) / 4 * 4;
+}
 
 size_t l4_header_len(SpecKind k) {
   switch (k) {
@@ -47,6 +79,8 @@ size_t l4_header_len(SpecKind k) {
     case SpecKind::Sctp: return kSctpHeader;
     case SpecKind::Esp: return kEspHeader;
     case SpecKind::Ah: return kAhHeader;
+    case SpecKind::Ipcomp: return kIpcompHeader;
+    case SpecKind::Dccp: return kDccpHeader;
   }
   return 0;
 }
@@ -148,7 +182,7 @@ bool read_tcp_options(std::span<const uint8_t> opt, PacketSpec& s) {
 // Bytes after the IP header of the whole datagram.
 size_t l4_length(const PacketSpec& s) {
   if (s.kind == SpecKind::Sctp) return sctp_length(s);
-  return l4_header_len(s.kind) + tcp_options_len(s) + s.payload;
+  return l4_header_len(s.kind) + tcp_options_len(s) + dccp_extra_len(s) + s.payload;
 }
 
 uint32_t default_payload(SpecKind k) { return k == SpecKind::IcmpEcho ? 56 : 0; }
@@ -162,6 +196,8 @@ const char* kind_name(SpecKind k) {
     case SpecKind::Sctp: return "sctp";
     case SpecKind::Esp: return "esp";
     case SpecKind::Ah: return "ah";
+    case SpecKind::Ipcomp: return "ipcomp";
+    case SpecKind::Dccp: return "dccp";
   }
   return "?";
 }
@@ -371,12 +407,16 @@ bool option_allowed(SpecKind k, std::string_view key) {
     case SpecKind::Sctp: return key == "vtag" || key == "chunks" || key == "init-tag";
     case SpecKind::Esp:
     case SpecKind::Ah: return key == "spi" || key == "seq";
+    case SpecKind::Ipcomp: return key == "cpi";
+    case SpecKind::Dccp: return key == "type" || key == "opts";
   }
   return false;
 }
 
 bool option_known(std::string_view key) {
-  for (SpecKind k : {SpecKind::Tcp, SpecKind::IcmpEcho, SpecKind::IcmpType, SpecKind::Sctp, SpecKind::Esp})
+  for (SpecKind k :
+       {SpecKind::Tcp, SpecKind::IcmpEcho, SpecKind::IcmpType, SpecKind::Sctp, SpecKind::Esp, SpecKind::Ipcomp,
+        SpecKind::Dccp})
     if (option_allowed(k, key)) return true;
   return false;
 }
@@ -421,9 +461,16 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
   } else if (proto == "esp" || proto == "ah") {
     s = default_spec(proto == "esp" ? SpecKind::Esp : SpecKind::Ah);
     ports = false;
+  } else if (proto == "ipcomp") {
+    s = default_spec(SpecKind::Ipcomp);
+    ports = false;
+  } else if (proto == "dccp") {
+    s = default_spec(SpecKind::Dccp);
+    ports = true;
   } else {
-    return make_error(fmt::format("unknown protocol '{}' (expected tcp, udp, sctp, icmp, esp or ah)", proto), 0,
-                      w[0].col);
+    return make_error(
+        fmt::format("unknown protocol '{}' (expected tcp, udp, sctp, icmp, esp, ah, ipcomp or dccp)", proto), 0,
+        w[0].col);
   }
   i = 1;
   if (!need(i))
@@ -530,6 +577,34 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
       if (auto r = parse_sack_blocks(val, s); !r) return r.error();
       continue;
     }
+    if (key.text == "type") {  // dccp
+      size_t t = 0;
+      while (t < kDccpTypes.size() && !iequals(kDccpTypes[t], val.text)) ++t;
+      if (t == kDccpTypes.size()) {
+        auto n = number("DCCP type", val.text, val.col, 15);
+        if (!n) return make_error(fmt::format("unknown DCCP type '{}' (a name as iptables writes it, or 0 to 15)", val.text),
+                                  0, val.col);
+        t = *n;
+      }
+      s.dccp_type = static_cast<uint8_t>(t);
+      continue;
+    }
+    if (key.text == "opts") {  // dccp
+      s.dccp_opts.clear();
+      size_t pos = 0;
+      while (true) {
+        size_t comma = val.text.find(',', pos);
+        std::string_view part = val.text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+        auto b = number("option byte", part, val.col + static_cast<int>(pos), 255);
+        if (!b) return b.error();
+        s.dccp_opts.push_back(static_cast<uint8_t>(*b));
+        if (comma == std::string_view::npos) break;
+        pos = comma + 1;
+      }
+      if (s.dccp_opts.back() == 0)
+        return make_error("the last option byte is 0 (Padding): padding is added, leave it out", 0, val.col);
+      continue;
+    }
     if (key.text == "data") {
       if (std::find(seen.begin(), seen.end(), "payload") != seen.end())
         return make_error("data and payload both give the payload: use one", 0, key.col);
@@ -546,7 +621,8 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     uint64_t max = 255;
     if (key.text == "seq" || key.text == "ack") max = s.kind == SpecKind::Tcp || is_ipsec(s.kind) ? UINT32_MAX : 65535;
     else if (key.text == "vtag" || key.text == "init-tag" || key.text == "spi") max = UINT32_MAX;
-    else if (key.text == "win" || key.text == "mss" || key.text == "ipid" || key.text == "id") max = 65535;
+    else if (key.text == "win" || key.text == "mss" || key.text == "ipid" || key.text == "id" || key.text == "cpi")
+      max = 65535;
     else if (key.text == "payload") max = kIpv4MaxLength - kIpv4MinHeader - l4_header_len(s.kind);
     std::string what(key.text);
     if (key.text == "payload") what = "payload";
@@ -575,7 +651,7 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     else if (key.text == "payload") s.payload = static_cast<uint32_t>(v);
     else if (key.text == "vtag") s.vtag = static_cast<uint32_t>(v);
     else if (key.text == "init-tag") s.init_tag = static_cast<uint32_t>(v);
-    else if (key.text == "spi") s.spi = static_cast<uint32_t>(v);
+    else if (key.text == "spi" || key.text == "cpi") s.spi = static_cast<uint32_t>(v);
   }
   if (s.kind == SpecKind::Sctp) {
     auto has = [&](uint8_t t) {
@@ -593,6 +669,12 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
                                   tcp_options_len(s), kTcpMaxOptions),
                       0, w[0].col);
   if (tcp_options_len(s) && kIpv4MinHeader + l4_length(s) > kIpv4MaxLength)
+    return make_error(fmt::format("datagram longer than {} bytes", kIpv4MaxLength), 0, w[0].col);
+  if (s.kind == SpecKind::Dccp && kDccpHeader + dccp_extra_len(s) > kDccpMaxHeader)
+    return make_error(fmt::format("DCCP header of {} bytes: at most {} fit its Data Offset", kDccpHeader + dccp_extra_len(s),
+                                  kDccpMaxHeader),
+                      0, w[0].col);
+  if (s.kind == SpecKind::Dccp && kIpv4MinHeader + l4_length(s) > kIpv4MaxLength)
     return make_error(fmt::format("datagram longer than {} bytes", kIpv4MaxLength), 0, w[0].col);
   if (frag_col) {
     size_t whole = l4_length(s);
@@ -742,6 +824,29 @@ static size_t build_whole(const PacketSpec& s, std::span<uint8_t> out) {
       ip.update_checksum();
       return len;
     }
+    case SpecKind::Dccp: {
+      ip.set_protocol(kIpProtoDccp);
+      uint8_t* h = l4.data();
+      const size_t hlen = kDccpHeader + dccp_extra_len(s);
+      store16(h, s.sport);
+      store16(h + 2, s.dport);
+      h[4] = static_cast<uint8_t>(hlen / 4);
+      h[8] = static_cast<uint8_t>(s.dccp_type << 1 | 1);  // X: extended sequence numbers
+      h[15] = 1;                                          // sequence number 1
+      std::copy(s.dccp_opts.begin(), s.dccp_opts.end(), h + kDccpHeader + dccp_type_header(s.dccp_type));
+      uint32_t sum = pseudo_header_sum(ip.saddr(), ip.daddr(), kIpProtoDccp, static_cast<uint32_t>(l4.size()));
+      store16(h + 6, csum_finish(csum_bytes(l4, sum)));
+      ip.update_checksum();
+      return len;
+    }
+    case SpecKind::Ipcomp: {
+      ip.set_protocol(kIpProtoComp);
+      l4[0] = kIpProtoNone;
+      l4[1] = 0;  // flags
+      store16(l4.data() + 2, static_cast<uint16_t>(s.spi));
+      ip.update_checksum();
+      return len;
+    }
   }
   if (!s.data.empty()) {
     const size_t off = l4_header_len(s.kind) + tcp_options_len(s);
@@ -784,6 +889,20 @@ std::string format_spec(const PacketSpec& s) {
       out = fmt::format("{} {} > {}", kind_name(s.kind), src, dst);
       if (s.spi != 256) app("spi", s.spi);
       if (s.seq != 1) app("seq", s.seq);
+      break;
+    case SpecKind::Ipcomp:
+      out = fmt::format("ipcomp {} > {}", src, dst);
+      if (s.spi != 256) app("cpi", s.spi);
+      break;
+    case SpecKind::Dccp:
+      out = fmt::format("dccp {}:{} > {}:{}", src, s.sport, dst, s.dport);
+      if (s.dccp_type != 0)
+        out += s.dccp_type < kDccpTypes.size() ? fmt::format(" type {}", kDccpTypes[s.dccp_type])
+                                               : fmt::format(" type {}", s.dccp_type);
+      if (!s.dccp_opts.empty()) {
+        out += " opts ";
+        for (size_t k = 0; k < s.dccp_opts.size(); ++k) out += fmt::format("{}{}", k ? "," : "", s.dccp_opts[k]);
+      }
       break;
   }
   if (s.kind == SpecKind::Sctp) {
@@ -971,6 +1090,33 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
       s.seq = load32(h + 4);
       break;
     }
+    case kIpProtoDccp: {
+      if (l4.size() < kDccpHeader) return fail("DCCP header cut short");
+      const uint8_t* h = l4.data();
+      s = default_spec(SpecKind::Dccp);
+      s.sport = load16(h);
+      s.dport = load16(h + 2);
+      s.dccp_type = static_cast<uint8_t>(h[8] >> 1 & 0x0f);
+      hlen = h[4] * 4u;
+      const size_t opts_at = kDccpHeader + dccp_type_header(s.dccp_type);
+      if (h[5] != 0 || (h[8] & 0xe1) != 1 || h[9] != 0 || load32(h + 10) != 0 || load16(h + 14) != 1 ||
+          hlen < opts_at || hlen > l4.size() || std::any_of(h + kDccpHeader, h + opts_at, [](uint8_t b) { return b; }))
+        return fail("a DCCP header other than the grammar's");
+      s.dccp_opts.assign(h + opts_at, h + hlen);
+      while (!s.dccp_opts.empty() && s.dccp_opts.back() == 0) s.dccp_opts.pop_back();
+      if (dccp_extra_len(s) != hlen - kDccpHeader) return fail("DCCP padding the grammar cannot write");
+      uint32_t sum = pseudo_header_sum(ip.saddr(), ip.daddr(), kIpProtoDccp, static_cast<uint32_t>(l4.size()));
+      if (csum_fold(csum_bytes(l4, sum)) != 0xffff) return fail("wrong transport checksum");
+      break;
+    }
+    case kIpProtoComp: {
+      hlen = kIpcompHeader;
+      if (l4.size() < hlen) return fail("IPComp header cut short");
+      if (l4[0] != kIpProtoNone || l4[1] != 0) return fail("an IPComp header other than the grammar's (next header 59, flags 0)");
+      s = default_spec(SpecKind::Ipcomp);
+      s.spi = load16(l4.data() + 2);
+      break;
+    }
     default: return fail(fmt::format("IP protocol {}", ip.protocol()));
   }
   auto pay = l4.subspan(hlen);
@@ -979,7 +1125,7 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
     s.data.assign(pay.begin(), pay.end());
   }
   auto want = compute_l4_checksum(ip);
-  if (!is_ipsec(s.kind) &&
+  if (has_l4_checksum(s.kind) &&
       (!want || load16(l4.data() + (s.kind == SpecKind::Tcp ? 16 : s.kind == SpecKind::Udp ? 6 : 2)) != *want))
     return fail("wrong transport checksum");
   ip_fields(s);

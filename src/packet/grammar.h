@@ -8,6 +8,8 @@
 //   icmp SRC > DST type N [code N] [COMMON]
 //   esp  SRC > DST [spi N] [seq N] [COMMON]
 //   ah   SRC > DST [spi N] [seq N] [COMMON]
+//   ipcomp SRC > DST [cpi N] [COMMON]
+//   dccp SRC:SPORT > DST:DPORT [type NAME] [opts N[,N]...] [COMMON]
 //   COMMON := [ttl N] [tos N] [ipid N] [df] [payload N] [frag OFF[+LEN]] [mf]
 //   tcp and udp also take [data "TEXT"]: the payload's bytes (docs/scenario-extensions.md)
 //
@@ -21,7 +23,17 @@
 // `esp` and `ah` packets carry only their header (SPI, default 256, and
 // sequence number, default 1) and `payload` zero bytes after it: IPsec
 // traffic as a firewall between the peers sees it. An AH header says "no
-// next header" (59) and has no integrity check value.
+// next header" (59) and has no integrity check value. An `ipcomp` header
+// (RFC 3173) is next header 59, flags 0 and the 16-bit CPI (default 256).
+//
+// A `dccp` packet (RFC 4340) has extended sequence numbers (X = 1,
+// sequence number 1), the zeroed subheader its type carries as Linux lays
+// it out (acknowledgement 8 bytes, service code 4, reset code 4), then
+// `opts`: option bytes as given (the last one not 0), padded with zeros
+// (Padding) to a multiple of 4, then `payload` zeros. Type names are
+// iptables' (REQUEST, default, RESPONSE, DATA, ACK, DATAACK, CLOSEREQ,
+// CLOSE, RESET, SYNC, SYNCACK) or a number up to 15. The checksum covers
+// the whole packet (CsCov 0).
 //
 // `frag` and `mf` make a fragment: the datagram the rest describes is
 // built whole (its checksums cover all of it), then only LEN bytes (all
@@ -53,7 +65,7 @@
 
 namespace nfemu::packet {
 
-enum class SpecKind : uint8_t { Tcp, Udp, IcmpEcho, IcmpType, Sctp, Esp, Ah };
+enum class SpecKind : uint8_t { Tcp, Udp, IcmpEcho, IcmpType, Sctp, Esp, Ah, Ipcomp, Dccp };
 
 struct PacketSpec {
   SpecKind kind = SpecKind::Tcp;
@@ -89,8 +101,11 @@ struct PacketSpec {
   uint8_t nchunks = 0;
   std::array<uint8_t, kMaxChunks> chunk_type{};
   std::array<uint8_t, kMaxChunks> chunk_flags{};
-  // esp, ah: the Security Parameters Index
+  // esp, ah: the Security Parameters Index; ipcomp: the CPI (16 bits)
   uint32_t spi = 256;
+  // dccp: the packet type (DCCP_PKT_*) and the option bytes
+  uint8_t dccp_type = 0;
+  std::vector<uint8_t> dccp_opts;
   // common
   uint8_t ttl = 64;
   uint8_t tos = 0;

@@ -35,6 +35,7 @@ inline constexpr uint8_t kIpProtoTcp = 6;
 inline constexpr uint8_t kIpProtoUdp = 17;
 inline constexpr uint8_t kIpProtoEsp = 50;
 inline constexpr uint8_t kIpProtoAh = 51;
+inline constexpr uint8_t kIpProtoComp = 108;
 inline constexpr size_t kIpv4MinHeader = 20;
 inline constexpr size_t kIpv4MaxLength = 65535;
 inline constexpr size_t kTcpMinHeader = 20;

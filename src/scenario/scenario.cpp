@@ -347,7 +347,7 @@ class Loader {
     if (auto bad = invalid_ifname(k.str())) return at(k, *bad);
     const toml::table* t = v.as_table();
     if (!t) return at(v, fmt::format("interface `{}' must be a table, not {}", k.str(), type_name(v)));
-    if (auto r = check_keys(*t, {"addresses", "mac", "mtu"}, where); !r) return r.error();
+    if (auto r = check_keys(*t, {"addresses", "mac", "mtu", "group"}, where); !r) return r.error();
     bool is_lo = k.str() == "lo";
     Interface ifc;
     if (is_lo) {
@@ -396,6 +396,13 @@ class Loader {
       if (i->get() < 68 || i->get() > max)
         return at(*m, fmt::format("mtu {} is out of range (68..{})", i->get(), max));
       ifc.mtu = static_cast<uint32_t>(i->get());
+    }
+    if (const toml::node* g = t->get("group")) {
+      const auto* i = g->as_integer();
+      if (!i) return at(*g, fmt::format("`group' must be an integer, not {}", type_name(*g)));
+      if (i->get() < 0 || i->get() > UINT32_MAX)
+        return at(*g, fmt::format("group {} is out of range (0..{})", i->get(), UINT32_MAX));
+      ifc.group = static_cast<uint32_t>(i->get());
     }
     if (is_lo) h.interfaces[0] = std::move(ifc);
     else h.interfaces.push_back(std::move(ifc));

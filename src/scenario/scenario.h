@@ -76,6 +76,7 @@ struct Interface {
   std::vector<Address> addresses;  // in the order given; lo starts with 127.0.0.1/8
   packet::Mac mac{};               // lo: 00:00:00:00:00:00
   uint32_t mtu = 1500;             // lo: 65536
+  uint32_t group = 0;              // `ip link set DEV group N`: the devgroup match reads it
   bool loopback = false;
   int line = 0;  // where the interface is declared (0 for the implicit lo)
 };

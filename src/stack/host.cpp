@@ -223,6 +223,10 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
       return {};
     return {.type = static_cast<unsigned>(r->type), .uses_in_dev = r->dev == in_dev};
   }
+  uint32_t device_group(std::string_view dev) const override {
+    const Interface* i = host_.find_interface(dev);
+    return i ? i->group : 0;
+  }
 
  private:
   Host& host_;
@@ -260,7 +264,7 @@ class Host::Sink : public xt::TraceSink {
 Host::~Host() = default;
 
 Host::Host(std::string name) : name_(std::move(name)), effects_(std::make_unique<HostEffects>(*this)) {
-  interfaces_.push_back({"lo", packet::Mac{}, 65536});
+  interfaces_.push_back({.name = "lo", .mac = packet::Mac{}, .mtu = 65536});
   if_keys_.emplace_back("lo");
   fib_.add_address("lo", 0x7f000001, 8);
   nat::register_helpers(conntrack_);
@@ -270,8 +274,13 @@ Interface& Host::add_interface(std::string ifname, packet::Mac mac, uint32_t mtu
   path_sysctls_fresh_ = false;
   long_names_ |= ifname.size() > packet::IfName::kMax;
   if_keys_.emplace_back(ifname);
-  interfaces_.push_back({std::move(ifname), mac, mtu});
+  interfaces_.push_back({.name = std::move(ifname), .mac = mac, .mtu = mtu});
   return interfaces_.back();
+}
+
+void Host::set_device_group(std::string_view ifname, uint32_t group) {
+  for (auto& i : interfaces_)
+    if (i.name == ifname) i.group = group;
 }
 
 const Interface* Host::find_interface(std::string_view ifname) const {

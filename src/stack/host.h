@@ -46,6 +46,7 @@ struct Interface {
   std::string name;
   packet::Mac mac{};
   uint32_t mtu = 1500;
+  uint32_t group = 0;  // dev->group, which the devgroup match reads
   // The static neighbour every next hop through this interface resolves
   // to (a scenario's wire peer); unset: Host::neighbour decides. Kept here
   // so that a forwarded frame does not call through std::function.
@@ -117,6 +118,8 @@ class Host {
 
   const std::string& name() const { return name_; }
   Interface& add_interface(std::string ifname, packet::Mac mac, uint32_t mtu = 1500);
+  // `ip link set DEV group N`; lo included. Unknown devices are ignored.
+  void set_device_group(std::string_view ifname, uint32_t group);
   const Interface* find_interface(std::string_view ifname) const;
   const std::vector<Interface>& interfaces() const { return interfaces_; }
   void add_address(const std::string& ifname, uint32_t addr, int plen) { fib_.add_address(ifname, addr, plen); }

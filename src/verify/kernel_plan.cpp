@@ -203,6 +203,7 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
         add(ip_in(ns, {"link", "set", ifc.name, "address", packet::format_mac(ifc.mac), "mtu", std::to_string(ifc.mtu)}));
         add(exec_in(ns, {"ethtool", "-K", ifc.name, "tx", "off", "tso", "off", "gso", "off", "gro", "off"}));
       }
+      if (ifc.group != 0) add(ip_in(ns, {"link", "set", ifc.name, "group", std::to_string(ifc.group)}));
       for (const auto& a : ifc.addresses) {
         if (ifc.loopback && a.addr == 0x7f000001 && a.prefix_len == 8) continue;
         add(ip_in(ns, {"addr", "add", fmt::format("{}/{}", packet::format_ipv4_addr(a.addr), a.prefix_len), "dev",

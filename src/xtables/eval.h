@@ -115,6 +115,9 @@ class Effects {
   // The rpfilter match's reverse-path lookup for a packet received on
   // in_dev; a host without routes finds none.
   virtual ReverseRoute reverse_route(const ReverseFlow& flow, std::string_view in_dev) const { return {}; }
+  // dev->group (`ip link set DEV group N`, devgroup match) of the host's
+  // interface `dev`; 0, the kernel's default, when there is none.
+  virtual uint32_t device_group(std::string_view dev) const { return 0; }
 };
 
 struct EvalContext {

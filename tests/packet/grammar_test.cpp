@@ -155,7 +155,7 @@ TEST(GrammarTest, FlagLetters) {
 
 TEST(GrammarTest, ErrorsNameTheColumn) {
   expect_error("", "empty packet description", 1);
-  expect_error("gre 1.1.1.1:1 > 2.2.2.2:2", "unknown protocol 'gre' (expected tcp, udp, sctp, icmp, esp or ah)", 1);
+  expect_error("gre 1.1.1.1:1 > 2.2.2.2:2", "unknown protocol 'gre' (expected tcp, udp, sctp, icmp, esp, ah, ipcomp or dccp)", 1);
   expect_error("tcp", "missing SRC:PORT after the protocol", 5);
   expect_error("tcp 1.1.1.1 > 2.2.2.2:2", "expected ADDRESS:PORT, got '1.1.1.1'", 5);
   expect_error("tcp 1.1.1.256:1 > 2.2.2.2:2", "bad IPv4 address: '1.1.1.256'", 5);
@@ -223,11 +223,13 @@ TEST(GrammarTest, PrintsCanonicalText) {
 
 TEST(GrammarTest, RoundTripProperty) {
   std::mt19937 rng(2024);
-  int sctp = 0, ipsec = 0;
+  int sctp = 0, ipsec = 0, ipcomp = 0, dccp = 0;
   for (int i = 0; i < 6000; ++i) {
     PacketSpec s = testing::random_spec(rng, 300, true);
     sctp += s.kind == SpecKind::Sctp;
     ipsec += s.kind == SpecKind::Esp || s.kind == SpecKind::Ah;
+    ipcomp += s.kind == SpecKind::Ipcomp;
+    dccp += s.kind == SpecKind::Dccp;
     std::string text = format_spec(s);
     auto back = parse_packet_spec(text);
     ASSERT_TRUE(back) << text << ": " << back.error().message;
@@ -239,8 +241,50 @@ TEST(GrammarTest, RoundTripProperty) {
     Packet q = build_packet(*back);
     ASSERT_TRUE(std::equal(p.data().begin(), p.data().end(), q.data().begin(), q.data().end())) << text;
   }
-  EXPECT_GT(sctp, 700);    // a seventh of the kinds
-  EXPECT_GT(ipsec, 1400);  // two sevenths
+  EXPECT_GT(sctp, 550);    // a ninth of the kinds
+  EXPECT_GT(ipsec, 1100);  // two ninths
+  EXPECT_GT(ipcomp, 550);
+  EXPECT_GT(dccp, 550);
+}
+
+TEST(GrammarTest, DccpHeader) {
+  auto p = parse_packet("dccp 198.51.100.10:5000 > 203.0.113.20:6000 type ack opts 1,32,3,7 payload 5");
+  ASSERT_TRUE(p) << p.error().message;
+  auto d = p->data().subspan(20);
+  ASSERT_EQ(d.size(), 16u + 8 + 4 + 5);
+  EXPECT_EQ(p->ip().protocol(), 33);
+  EXPECT_EQ(load16(d.data()), 5000);
+  EXPECT_EQ(load16(d.data() + 2), 6000);
+  EXPECT_EQ(d[4], (16 + 8 + 4) / 4);  // Data Offset: generic header, acknowledgement, options
+  EXPECT_EQ(d[8], 3 << 1 | 1);        // type ACK, X
+  EXPECT_EQ(d[15], 1);                // sequence number 1
+  EXPECT_EQ(d[24], 1);
+  EXPECT_EQ(d[27], 7);
+  uint32_t sum = pseudo_header_sum(p->ip().saddr(), p->ip().daddr(), 33, static_cast<uint32_t>(d.size()));
+  EXPECT_EQ(csum_fold(csum_bytes(d, sum)), 0xffff);
+  EXPECT_EQ(*format_packet(p->ip()), "dccp 198.51.100.10:5000 > 203.0.113.20:6000 type ACK opts 1,32,3,7 payload 5");
+  auto req = parse_packet("dccp 198.51.100.10:5000 > 203.0.113.20:6000");
+  ASSERT_TRUE(req);
+  EXPECT_EQ(req->size(), 20u + 16 + 4);  // REQUEST: a service code
+  EXPECT_FALSE(parse_packet_spec("dccp 198.51.100.10:1 > 203.0.113.20:2 opts 1,0"));
+  EXPECT_FALSE(parse_packet_spec("dccp 198.51.100.10:1 > 203.0.113.20:2 type 16"));
+  EXPECT_FALSE(parse_packet_spec("dccp 198.51.100.10:1 > 203.0.113.20:2 type bogus"));
+}
+
+TEST(GrammarTest, IpcompHeader) {
+  auto p = parse_packet("ipcomp 198.51.100.10 > 203.0.113.20 cpi 0x1234 payload 8");
+  ASSERT_TRUE(p) << p.error().message;
+  auto d = p->data();
+  ASSERT_EQ(d.size(), 20u + 4 + 8);
+  EXPECT_EQ(p->ip().protocol(), 108);
+  EXPECT_EQ(d[20], 59);  // next header: none
+  EXPECT_EQ(d[21], 0);   // flags
+  EXPECT_EQ(d[22], 0x12);
+  EXPECT_EQ(d[23], 0x34);
+  EXPECT_EQ(*format_packet(p->ip()), "ipcomp 198.51.100.10 > 203.0.113.20 cpi 4660 payload 8");
+  auto big = parse_packet_spec("ipcomp 198.51.100.10 > 203.0.113.20 cpi 65536");
+  EXPECT_FALSE(big);
+  EXPECT_FALSE(parse_packet_spec("ipcomp 198.51.100.10 > 203.0.113.20 spi 5"));
 }
 
 // ESP and AH headers as RFC 4303 and 4302 lay them out; the rest of the

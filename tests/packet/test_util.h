@@ -9,11 +9,11 @@
 
 namespace nfemu::packet::testing {
 
-// with_sctp: SCTP, ESP and AH packets too (callers that predate them keep
+// with_sctp: SCTP, ESP, AH, IPComp and DCCP packets too (callers that predate them keep
 // their mix of TCP, UDP and ICMP).
 inline PacketSpec random_spec(std::mt19937 &rng, uint32_t max_payload = 300, bool with_sctp = false) {
   auto u = [&](uint64_t lo, uint64_t hi) { return std::uniform_int_distribution<uint64_t>(lo, hi)(rng); };
-  auto kind = static_cast<SpecKind>(u(0, with_sctp ? 6 : 3));
+  auto kind = static_cast<SpecKind>(u(0, with_sctp ? 8 : 3));
   PacketSpec s = default_spec(kind);
   s.src = static_cast<uint32_t>(u(0, UINT32_MAX));
   s.dst = static_cast<uint32_t>(u(0, UINT32_MAX));
@@ -100,6 +100,15 @@ inline PacketSpec random_spec(std::mt19937 &rng, uint32_t max_payload = 300, boo
       maybe(s.spi, UINT32_MAX);
       maybe(s.seq, UINT32_MAX);
       break;
+    case SpecKind::Ipcomp: maybe(s.spi, UINT16_MAX); break;
+    case SpecKind::Dccp: {
+      s.sport = static_cast<uint16_t>(u(0, 65535));
+      s.dport = static_cast<uint16_t>(u(0, 65535));
+      maybe(s.dccp_type, 15);
+      const size_t nopts = u(0, 1) ? u(1, 12) : 0;
+      for (size_t k = 0; k < nopts; ++k) s.dccp_opts.push_back(static_cast<uint8_t>(u(k + 1 == nopts ? 1 : 0, 255)));
+      break;
+    }
   }
   return s;
 }

@@ -987,5 +987,125 @@ TEST(EvalTime, DatesDayTimesAndDays) {
   EXPECT_EQ(at("-m time --weekdays Thu --monthdays 1"), Out::Match);
 }
 
+// comp_mt: the 16-bit CPI against a 32-bit range; without --ipcompspi the
+// range stays 0:0 (libxt_ipcomp has no init), so only CPI 0 matches.
+TEST(EvalIpcomp, CpiRangesAndTheRuleWithoutOne) {
+  const char* comp = "ipcomp 198.51.100.10 > 203.0.113.4 cpi 300 payload 8";
+  EXPECT_EQ(Rules("-p ipcomp -m ipcomp --ipcompspi 300").run(comp), Out::Match);
+  EXPECT_EQ(Rules("-p ipcomp -m ipcomp ! --ipcompspi 256:511").run(comp), Out::NoMatch);
+  EXPECT_EQ(Rules("-p ipcomp -m ipcomp --ipcompspi 65536:70000").run(comp), Out::NoMatch);
+  EXPECT_EQ(Rules("-p ipcomp -m ipcomp").run(comp), Out::NoMatch);
+  EXPECT_EQ(Rules("-p ipcomp -m ipcomp --compres").run("ipcomp 198.51.100.10 > 203.0.113.4 cpi 0"), Out::Match);
+  auto cut = pkt(comp);
+  truncate(cut, 20 + 3);
+  EXPECT_EQ(Rules("-p ipcomp -m ipcomp ! --ipcompspi 1").run(cut), Out::HotDrop);
+  auto later = pkt("ipcomp 198.51.100.10 > 203.0.113.4 cpi 300 payload 64 frag 8");
+  EXPECT_EQ(Rules("-p ipcomp -m ipcomp ! --ipcompspi 1").run(later), Out::NoMatch);
+}
+
+// dccp_mt: ports, the type's bit, an option kind found by walking the
+// options after the type's subheader; a header under 12 bytes, or a Data
+// Offset short of the type's subheader, hot-drops when read.
+TEST(EvalDccp, PortsTypesAndTheOptionWalk) {
+  const char* data = "dccp 198.51.100.10:6000 > 203.0.113.4:5001 type DATA opts 1,32 payload 8";
+  EXPECT_EQ(Rules("-p dccp -m dccp --sport 6000 --dport 5000:5010").run(data), Out::Match);
+  EXPECT_EQ(Rules("-p dccp -m dccp ! --dport 5000:5010").run(data), Out::NoMatch);
+  EXPECT_EQ(Rules("-p dccp -m dccp --dccp-types REQUEST,DATA").run(data), Out::Match);
+  EXPECT_EQ(Rules("-p dccp -m dccp ! --dccp-types DATA").run(data), Out::NoMatch);
+  EXPECT_EQ(Rules("-p dccp -m dccp --dccp-types \"\"").run(data), Out::NoMatch);
+  EXPECT_EQ(Rules("-p dccp -m dccp --dccp-option 32").run(data), Out::Match);
+  EXPECT_EQ(Rules("-p dccp -m dccp --dccp-option 1").run(data), Out::Match);
+  EXPECT_EQ(Rules("-p dccp -m dccp ! --dccp-option 2").run(data), Out::Match);
+  // Option 3's length byte (32) is not an option of its own.
+  EXPECT_EQ(Rules("-p dccp -m dccp --dccp-option 32").run("dccp 198.51.100.10:1 > 203.0.113.4:2 type DATA opts 3,32,5"),
+            Out::NoMatch);
+  auto cut = pkt(data);
+  truncate(cut, 20 + 11);
+  EXPECT_EQ(Rules("-p dccp -m dccp --dport 1").run(cut), Out::HotDrop);
+  auto short_offset = pkt("dccp 198.51.100.10:1 > 203.0.113.4:2 type ACK");
+  short_offset.data()[20 + 4] = 4;  // 16 bytes: no room for the acknowledgement subheader
+  EXPECT_EQ(Rules("-p dccp -m dccp --dport 2").run(short_offset), Out::Match);  // options are not looked at
+  EXPECT_EQ(Rules("-p dccp -m dccp --dccp-option 9").run(short_offset), Out::HotDrop);
+  auto later = pkt("dccp 198.51.100.10:1 > 203.0.113.4:2 payload 64 frag 8");
+  EXPECT_EQ(Rules("-p dccp -m dccp ! --dport 2").run(later), Out::NoMatch);
+}
+
+// devgroup_mt: (group ^ dev->group) & mask, each side inverted on its own;
+// the host says which group a device is in.
+class GroupHost : public Effects {
+ public:
+  unsigned addr_type(uint32_t, std::string_view) const override { return 1; }
+  void log(std::string_view, uint8_t, uint8_t, const packet::Packet&, Hook) override {}
+  uint32_t device_group(std::string_view dev) const override { return dev == "wan" ? 5 : dev == "dmz" ? 0x12 : 0; }
+};
+
+TEST(EvalDevgroup, GroupsOfTheInputAndOutputDevices) {
+  GroupHost host;
+  Env fwd{.effects = &host, .hook = Hook::Forward};
+  auto from_wan = [&] {
+    auto p = pkt(kSyn, "wan");
+    p.meta.out.set("dmz");
+    return p;
+  };
+  auto p = from_wan();
+  EXPECT_EQ(Rules("-A FORWARD -m devgroup --src-group 5 --dst-group 0x12").run(p, fwd), Out::Match);
+  EXPECT_EQ(Rules("-A FORWARD -m devgroup --src-group 0x10/0xf0").run(p, fwd), Out::NoMatch);
+  EXPECT_EQ(Rules("-A FORWARD -m devgroup --dst-group 0x10/0xf0").run(p, fwd), Out::Match);
+  EXPECT_EQ(Rules("-A FORWARD -m devgroup ! --src-group 5 --dst-group 0x12").run(p, fwd), Out::NoMatch);
+  EXPECT_EQ(Rules("-A FORWARD -m devgroup --src-group 5 ! --dst-group default").run(p, fwd), Out::Match);
+  EXPECT_EQ(Rules("-A FORWARD -m devgroup --src-group 7/0").run(p, fwd), Out::Match);  // no bit compared
+  auto lan = pkt(kSyn, "lan");
+  EXPECT_EQ(Rules("-m devgroup --src-group default").run(lan, {.effects = &host}), Out::Match);
+  EXPECT_EQ(Rules("-m devgroup --src-group 0").run(lan), Out::Match);  // no host: every device is in group 0
+}
+
+// realm_mt: (tclassid & mask) == id; no scenario route has a realm, so the
+// tclassid is always 0.
+TEST(EvalRealm, EveryRouteIsInRealmZero) {
+  EXPECT_EQ(Rules("-m realm --realm cosmos").run(kSyn), Out::Match);
+  EXPECT_EQ(Rules("-m realm --realm 1").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-m realm ! --realm 1").run(kSyn), Out::Match);
+  EXPECT_EQ(Rules("-m realm --realm 1/0").run(kSyn), Out::NoMatch);  // 0 & 0 is never 1
+  EXPECT_EQ(Rules("-m realm ! --realm 0/0").run(kSyn), Out::NoMatch);
+}
+
+// cgroup_mt_v2: only a full socket has a cgroup; nfemu's are in the root
+// cgroup with class id 0. From INPUT the rule is not evaluated (early
+// demux would give some packets there a socket).
+TEST(EvalCgroup, RootCgroupSocketsAndPacketsWithoutOne) {
+  Env out{.hook = Hook::LocalOut};
+  auto with = [](packet::SockKind sk) {
+    auto p = pkt(kSyn, "");
+    p.meta.sk = sk;
+    return p;
+  };
+  auto full = with(packet::SockKind::Full);
+  EXPECT_EQ(Rules("-A OUTPUT -m cgroup --cgroup 0").run(full, out), Out::Match);
+  EXPECT_EQ(Rules("-A OUTPUT -m cgroup --cgroup 1").run(full, out), Out::NoMatch);
+  EXPECT_EQ(Rules("-A OUTPUT -m cgroup ! --cgroup 1").run(full, out), Out::Match);
+  EXPECT_EQ(Rules("-A OUTPUT -m cgroup --path /").run(full, out), Out::Match);
+  EXPECT_EQ(Rules("-A OUTPUT -m cgroup --path system.slice").run(full, out), Out::NoMatch);
+  EXPECT_EQ(Rules("-A OUTPUT -m cgroup ! --path /system.slice/sshd.service").run(full, out), Out::Match);
+  for (auto sk : {packet::SockKind::None, packet::SockKind::Request, packet::SockKind::Control}) {
+    auto p = with(sk);
+    EXPECT_EQ(Rules("-A OUTPUT -m cgroup --cgroup 0").run(p, out), Out::NoMatch);
+    EXPECT_EQ(Rules("-A OUTPUT -m cgroup ! --cgroup 1").run(p, out), Out::NoMatch);
+    EXPECT_EQ(Rules("-A OUTPUT -m cgroup ! --path /x").run(p, out), Out::NoMatch);
+  }
+  EXPECT_EQ(Rules("-m cgroup --cgroup 0").run(full), Out::Unsupported);
+}
+
+// No fingerprints are loaded: nf_osf_match never matches, and ignores the
+// inversion; --log would write a line nfemu does not write yet.
+TEST(EvalOsf, NoFingerprintsNoMatch) {
+  EXPECT_EQ(Rules("-p tcp -m osf --genre Linux").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-p tcp -m osf ! --genre Linux").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-p tcp -m osf --genre Linux --log 1").run(kSyn), Out::Unsupported);
+}
+
+TEST(EvalCpu, TheProcessingCpuIsNotModelled) {
+  EXPECT_EQ(Rules("-m cpu --cpu 0").run(kSyn), Out::Unsupported);
+}
+
 }  // namespace
 }  // namespace nfemu::xt

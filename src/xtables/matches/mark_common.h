@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <optional>
+#include <span>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -24,20 +25,54 @@ inline std::optional<std::pair<uint32_t, size_t>> leading_u32(std::string_view s
   return std::pair<uint32_t, size_t>{static_cast<uint32_t>(p->value), p->end};
 }
 
-// xtables_parse_val_mask for "VALUE[/MASK]", with its messages.
-inline Result<std::pair<uint32_t, uint32_t>> parse_val_mask(std::string_view arg, std::string_view ext) {
-  auto bad = make_error(fmt::format("{}: bad integer value for option \"--mark\", or out of range.", ext));
-  auto garbage = make_error(fmt::format("{}: trailing garbage after value for option \"--mark\".", ext));
+// A name map of iproute2's (xtables_lmap): /etc/iproute2/group for
+// devgroup, rt_realms for realm. nfemu reads no files of the machine it
+// runs on; each extension passes the names Debian's iproute2 ships.
+struct NameMap {
+  uint32_t id;
+  std::string_view name;
+};
+
+// xtables_parse_val_mask for "VALUE[/MASK]", with its messages. With a
+// name map, an argument that is not a number (or not one followed by a
+// mask) is looked up as a whole name.
+inline Result<std::pair<uint32_t, uint32_t>> parse_val_mask(std::string_view arg, std::string_view ext,
+                                                            std::string_view option = "mark",
+                                                            std::span<const NameMap> names = {}) {
+  auto bad = make_error(fmt::format("{}: bad integer value for option \"--{}\", or out of range.", ext, option));
+  auto garbage = make_error(fmt::format("{}: trailing garbage after value for option \"--{}\".", ext, option));
+  auto by_name = [&]() -> Result<std::pair<uint32_t, uint32_t>> {
+    for (const NameMap& n : names)
+      if (n.name == arg) return std::pair<uint32_t, uint32_t>{n.id, 0xffffffffu};
+    return make_error(
+        fmt::format("{}: could not map name {} to an integer value for option \"--{}\".", ext, arg, option));
+  };
   auto v = leading_u32(arg);
-  if (!v) return bad;
+  if (!v) return names.empty() ? bad : by_name();
   std::string_view rest = arg.substr(v->second);
   if (rest.empty()) return std::pair<uint32_t, uint32_t>{v->first, 0xffffffffu};
-  if (rest[0] != '/') return garbage;
+  if (rest[0] != '/') return names.empty() ? garbage : by_name();
   rest.remove_prefix(1);
   auto m = leading_u32(rest);
   if (!m) return bad;
   if (m->second != rest.size()) return garbage;
   return std::pair<uint32_t, uint32_t>{v->first, m->first};
+}
+
+// xtables_print_val_mask: " 0xV/0xM", or with a full mask the value's
+// name when the map has one, else " 0xV".
+inline void save_val_mask(std::string& out, uint32_t value, uint32_t mask, std::span<const NameMap> names = {}) {
+  if (mask != 0xffffffffu) {
+    out += fmt::format(" 0x{:x}/0x{:x}", value, mask);
+    return;
+  }
+  for (const NameMap& n : names)
+    if (n.id == value) {
+      out += ' ';
+      out += n.name;
+      return;
+    }
+  out += fmt::format(" 0x{:x}", value);
 }
 
 // Derived provides `static constexpr std::string_view kName` and evaluate(),
