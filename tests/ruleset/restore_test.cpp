@@ -76,6 +76,22 @@ TEST(RestoreTest, ErrorsNameTheLine) {
 }
 
 // Measured with iptables-legacy-restore 1.8.9 (tests/rulesets/valid/).
+// Extensions the kernel and iptables have but nfemu does not load yet are
+// nfemu's shortcoming, not the ruleset's; an unknown name stays iptables'
+// "Couldn't load".
+TEST(RestoreTest, ExtensionsNfemuDoesNotModelSaySo) {
+  for (std::string_view rule : {"-A INPUT -m rateest --rateest e --rateest-bps 1 --rateest-gt",
+                                "-A INPUT -j RATEEST --rateest-name e --rateest-interval 1s --rateest-ewmalog 4s",
+                                "-A INPUT -m nfacct --nfacct-name http"}) {
+    auto out = load("*filter\n" + std::string(rule) + "\nCOMMIT\n");
+    ASSERT_FALSE(out) << rule;
+    EXPECT_NE(out.error().message.find("is not modelled by nfemu yet"), std::string::npos) << out.error().message;
+  }
+  auto unknown = load("*filter\n-A INPUT -m frobnicate\nCOMMIT\n");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().message, "Couldn't load match `frobnicate':No such file or directory");
+}
+
 TEST(RestoreTest, LenientCountersAndAnUnclosedQuote) {
   auto out = load("*filter\n:INPUT ACCEPT [1:2:3]\n:FORWARD ACCEPT [-1:2]\n[ 1:2] -A INPUT -p tcp\n"
                   "-A INPUT -c 0x10 010\n-A OUTPUT -m comment --comment \"never closed\nCOMMIT\n",

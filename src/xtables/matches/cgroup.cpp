@@ -2,10 +2,12 @@
 // libxt_cgroup.c revision 2): a cgroup v2 path it must lie under, or a
 // net_cls class id.
 //
-// nfemu's sockets, like the processes of `nfemu verify`, live in the root
-// cgroup of an unified hierarchy without net_cls: path "/", class id 0
-// (PacketMeta::sk says they also all belong to root). A packet without a
-// full socket never matches, inverted or not.
+// nfemu puts its sockets in the root cgroup of a unified hierarchy without
+// net_cls: path "/", class id 0 (PacketMeta::sk says they also all belong
+// to root). That is where `nfemu verify`'s processes run on the machines
+// it is checked on (/proc/self/cgroup "0::/", no net_cls mounted); a
+// kernel whose test processes sit deeper would also match their own
+// paths. A packet without a full socket never matches, inverted or not.
 #include <fmt/format.h>
 
 #include "xtables/eval.h"
