@@ -720,6 +720,34 @@ TEST(EvalString, OffsetsCaseAndInversion) {
   EXPECT_EQ(Rules("-m string --algo bm --hex-string |2f61|").run(p), Out::Match);
 }
 
+// ts_fsm's character classes are its own table: Latin-1 letters above 127
+// are letters, 128-159 are nothing but "any byte"; a program that does not
+// end in "any number" or "one or more" must end with the text.
+TEST(EvalString, FsmTokenPrograms) {
+  auto with = [](std::string_view payload) {
+    auto p = pkt("udp 198.51.100.10:5000 > 203.0.113.4:9 payload " + std::to_string(payload.size()));
+    std::memcpy(p.data().data() + 28, payload.data(), payload.size());
+    return p;
+  };
+  auto run = [&](std::string_view hex, std::string_view payload) {
+    auto p = with(payload);
+    return Rules("-m string --algo fsm --from 28 --hex-string |" + std::string(hex) + "|").run(p);
+  };
+  EXPECT_EQ(run("05000300", "\xe9t\xe9"), Out::Match);  // alpha+: é is a letter
+  EXPECT_EQ(run("05000300", "\x85"), Out::NoMatch);       // 0x85: no class
+  EXPECT_EQ(run("01000300", "\x85"), Out::Match);         // any byte+
+  EXPECT_EQ(run("08000000", "\x7f"), Out::Match);         // control, then the end
+  EXPECT_EQ(run("08000000", "\x7fx"), Out::NoMatch);      // ... but the text goes on
+  EXPECT_EQ(run("03000300", "beef"), Out::Match);          // xdigit+
+  EXPECT_EQ(run("0000006100000062", "ab"), Out::Match);
+  EXPECT_EQ(run("0000006100000062", "abc"), Out::NoMatch);
+  EXPECT_EQ(run("0000006100000062", "xab"), Out::NoMatch);           // anchored
+  EXPECT_EQ(run("0100040000000061", "xxa"), Out::Match);             // unless the head is skipped
+  EXPECT_EQ(run("0200040000000061", "1x9a"), Out::NoMatch);          // skipping only digits
+  auto past = with("GET");
+  EXPECT_EQ(Rules("-m string --algo fsm --from 40 --hex-string |01000200|").run(past), Out::NoMatch);
+}
+
 }  // namespace
 }  // namespace nfemu::xt
 

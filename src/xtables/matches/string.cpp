@@ -4,6 +4,8 @@
 // The kernel compiles the pattern with textsearch_prepare() at table load,
 // so an algorithm it has no module for (this kernel has bm, kmp and fsm
 // built in) or a pattern the algorithm rejects makes the whole table fail.
+// bm and kmp search for the pattern as bytes; fsm runs it as a program of
+// tokens (lib/ts_fsm.c), with that algorithm's own anchoring and end rules.
 #include <fmt/format.h>
 
 #include <array>
@@ -166,8 +168,7 @@ class StringMatch : public MatchBase<StringMatch> {
     if (icase_) out += " --icase";
   }
 
-  // fsm patterns (a token program) are not interpreted.
-  bool can_evaluate() const override { return algo_ != "fsm"; }
+  bool can_evaluate() const override { return true; }
 
   // string_mt through skb_find_text: the first occurrence at or after
   // --from (offsets from the IP header) counts only if it ends by --to.
@@ -175,6 +176,14 @@ class StringMatch : public MatchBase<StringMatch> {
   MatchOutcome evaluate(const EvalContext& ctx) const override {
     auto d = ctx.pkt.data();
     const size_t n = pattern_.size();
+    if (algo_ == "fsm") {
+      // skb_find_text: the text runs from --from to the end of the packet;
+      // a match at `start` counts if start + the pattern's length (its
+      // tokens' bytes, not the text they matched) is within --to - --from.
+      const size_t start = from_ < d.size() ? fsm_find(d.subspan(from_)) : kNoMatch;
+      const bool hit = start != kNoMatch && start + n <= size_t{to_} - from_;
+      return hit != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
+    }
     auto eq = [&](uint8_t a, char b) {
       auto pb = static_cast<uint8_t>(b);
       return icase_ ? std::toupper(a) == std::toupper(pb) : a == pb;
@@ -192,6 +201,112 @@ class StringMatch : public MatchBase<StringMatch> {
   }
 
  private:
+  static constexpr size_t kNoMatch = SIZE_MAX;
+  // struct ts_fsm_token's recur values (textsearch_fsm.h).
+  enum Recur : uint8_t { kSingle, kPerhaps, kAny, kMulti, kHeadIgnore };
+
+  // lib/ts_fsm.c's token_lookup_tbl for byte c: the <linux/ctype.h> classes
+  // (Latin-1 above 127), plus ASCII and wildcard.
+  static uint16_t byte_classes(uint8_t c) {
+    constexpr uint16_t U = 0x01, L = 0x02, D = 0x04, C = 0x08, P = 0x10, S = 0x20, X = 0x40, SP = 0x80, A = 0x100,
+                       W = 0x200;
+    uint16_t f = W | (c < 128 ? A : 0);
+    if (c < 32 || c == 127) f |= C;
+    if ((c >= 9 && c <= 13) || c == 32 || c == 160) f |= S;
+    if (c == 32 || c == 160) f |= SP;
+    if (c >= '0' && c <= '9') f |= D;
+    if (c >= 'A' && c <= 'Z') f |= U | (c <= 'F' ? X : 0);
+    if (c >= 'a' && c <= 'z') f |= L | (c <= 'f' ? X : 0);
+    if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126) ||
+        (c >= 161 && c <= 191) || c == 215 || c == 247)
+      f |= P;
+    if ((c >= 192 && c <= 222 && c != 215)) f |= U;
+    if (c >= 223 && c != 247) f |= L;
+    return f;
+  }
+  // token_map: TS_FSM_* types to the classes they accept (0: one value).
+  static uint16_t type_classes(uint16_t type) {
+    constexpr uint16_t U = 0x01, L = 0x02, D = 0x04, C = 0x08, P = 0x10, S = 0x20, X = 0x40, SP = 0x80, A = 0x100,
+                       W = 0x200;
+    constexpr uint16_t kMap[] = {0, W, D, D | X, P | U | L | D | SP, U | L, U | L | D, A, C, P | U | L | D, L, U, P, S};
+    return type < std::size(kMap) ? kMap[type] : 0;
+  }
+  struct Token {
+    uint16_t classes;
+    uint8_t recur, value;
+    bool accepts(uint8_t c) const { return classes ? (byte_classes(c) & classes) != 0 : value == c; }
+  };
+
+  // fsm_find over one linear block: where the token program matches, or
+  // kNoMatch. Strict (the text must match from its first byte) unless the
+  // first token is head-ignore; a program that does not end in an "any"
+  // or "multi" token must also end with the text.
+  size_t fsm_find(std::span<const uint8_t> text) const {
+    const size_t ntokens = pattern_.size() / 4;
+    std::array<Token, kMaxPattern / 4> tokens{};
+    for (size_t t = 0; t < ntokens; ++t) {
+      const auto* p = reinterpret_cast<const uint8_t*>(pattern_.data()) + 4 * t;
+      tokens[t] = {type_classes(static_cast<uint16_t>(p[0] | p[1] << 8)), p[2], p[3]};
+    }
+    size_t pos = 0;
+    auto end = [&] { return pos >= text.size(); };
+    if (end()) return kNoMatch;
+    const bool strict = tokens[0].recur != kHeadIgnore;
+    for (;;) {  // startover
+      size_t match_start = pos;
+      bool mismatch = false;
+      for (size_t t = 0; t < ntokens && !mismatch; ++t) {
+        const Token& cur = tokens[t];
+        const Token* next = t + 1 < ntokens ? &tokens[t + 1] : nullptr;
+        switch (cur.recur) {
+          case kSingle:
+            if (end()) return kNoMatch;
+            if (!cur.accepts(text[pos])) {
+              mismatch = true;
+              continue;
+            }
+            break;
+          case kPerhaps:
+            if (end() || !cur.accepts(text[pos])) continue;
+            break;
+          case kMulti:
+            if (end()) return kNoMatch;
+            if (!cur.accepts(text[pos])) {
+              mismatch = true;
+              continue;
+            }
+            ++pos;
+            [[fallthrough]];
+          case kAny:
+            if (!next) return match_start;
+            if (end()) continue;
+            while (!next->accepts(text[pos])) {
+              if (!cur.accepts(text[pos])) {
+                mismatch = true;
+                break;
+              }
+              ++pos;
+              if (end()) return kNoMatch;
+            }
+            continue;
+          default:  // kHeadIgnore: skip what it accepts, without starting over
+            if (end()) continue;
+            while (!next->accepts(text[pos])) {
+              if (!cur.accepts(text[pos])) return kNoMatch;
+              ++pos;
+              if (end()) return kNoMatch;
+            }
+            match_start = pos;
+            continue;
+        }
+        ++pos;
+      }
+      if (!mismatch) return end() ? match_start : kNoMatch;
+      if (strict) return kNoMatch;
+      ++pos;
+    }
+  }
+
   std::string pattern_, algo_;
   uint16_t from_ = 0, to_ = UINT16_MAX;
   bool invert_ = false, icase_ = false, have_algo_ = false, have_string_ = false, have_hex_ = false;
