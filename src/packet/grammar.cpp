@@ -11,6 +11,7 @@
 
 #include "packet/addr.h"
 #include "packet/checksum.h"
+#include "packet/headers.h"
 #include "packet/mangle.h"
 #include "packet/sctp.h"
 #include "util/strings.h"
@@ -50,24 +51,9 @@ constexpr size_t kDccpMaxHeader = 1020;  // Data Offset is 8 bits of 32-bit word
 constexpr std::array<std::string_view, 10> kDccpTypes = {"REQUEST", "RESPONSE", "DATA",  "ACK",  "DATAACK",
                                                          "CLOSEREQ", "CLOSE",    "RESET", "SYNC", "SYNCACK"};
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
-         });
-}
-
-// The subheader Linux's dccp_packet_hdr_len gives a type, before options.
-size_t dccp_type_header(uint8_t type) {
-  switch (type) {
-    case 2: return 0;                                  // DATA
-    case 3: case 4: case 5: case 6: case 8: case 9: return 8;  // acknowledgement number
-    case 0: return 4;                                  // REQUEST: service code
-    default: return 12;                                // RESPONSE, RESET, reserved
-  }
-}
 size_t dccp_extra_len(const PacketSpec& s) {
   if (s.kind != SpecKind::Dccp) return 0;
-  return dccp_type_header(s.dccp_type) + (s.dccp_opts.size() + 3) / 4 * 4;
+  return dccp_type_subheader_len(s.dccp_type) + (s.dccp_opts.size() + 3) / 4 * 4;
 }
 
 size_t l4_header_len(SpecKind k) {
@@ -833,7 +819,7 @@ static size_t build_whole(const PacketSpec& s, std::span<uint8_t> out) {
       h[4] = static_cast<uint8_t>(hlen / 4);
       h[8] = static_cast<uint8_t>(s.dccp_type << 1 | 1);  // X: extended sequence numbers
       h[15] = 1;                                          // sequence number 1
-      std::copy(s.dccp_opts.begin(), s.dccp_opts.end(), h + kDccpHeader + dccp_type_header(s.dccp_type));
+      std::copy(s.dccp_opts.begin(), s.dccp_opts.end(), h + kDccpHeader + dccp_type_subheader_len(s.dccp_type));
       uint32_t sum = pseudo_header_sum(ip.saddr(), ip.daddr(), kIpProtoDccp, static_cast<uint32_t>(l4.size()));
       store16(h + 6, csum_finish(csum_bytes(l4, sum)));
       ip.update_checksum();
@@ -1098,7 +1084,7 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
       s.dport = load16(h + 2);
       s.dccp_type = static_cast<uint8_t>(h[8] >> 1 & 0x0f);
       hlen = h[4] * 4u;
-      const size_t opts_at = kDccpHeader + dccp_type_header(s.dccp_type);
+      const size_t opts_at = kDccpHeader + dccp_type_subheader_len(s.dccp_type);
       if (h[5] != 0 || (h[8] & 0xe1) != 1 || h[9] != 0 || load32(h + 10) != 0 || load16(h + 14) != 1 ||
           hlen < opts_at || hlen > l4.size() || std::any_of(h + kDccpHeader, h + opts_at, [](uint8_t b) { return b; }))
         return fail("a DCCP header other than the grammar's");

@@ -35,6 +35,19 @@ inline constexpr uint8_t kIpProtoTcp = 6;
 inline constexpr uint8_t kIpProtoUdp = 17;
 inline constexpr uint8_t kIpProtoEsp = 50;
 inline constexpr uint8_t kIpProtoAh = 51;
+
+// Linux's dccp_packet_hdr_len: what a DCCP packet of this type carries
+// between the generic header and its options. The acknowledgement
+// subheader is 8 bytes even without extended sequence numbers; RESPONSE,
+// RESET and the reserved types take 12.
+constexpr size_t dccp_type_subheader_len(uint8_t type) {
+  switch (type) {
+    case 2: return 0;                                          // DATA
+    case 3: case 4: case 5: case 6: case 8: case 9: return 8;  // ACK, DATAACK, CLOSEREQ, CLOSE, SYNC, SYNCACK
+    case 0: return 4;                                          // REQUEST: service code
+    default: return 12;
+  }
+}
 inline constexpr uint8_t kIpProtoComp = 108;
 inline constexpr size_t kIpv4MinHeader = 20;
 inline constexpr size_t kIpv4MaxLength = 65535;

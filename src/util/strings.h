@@ -38,6 +38,9 @@ std::optional<uint64_t> scan_llu(std::string_view s);
 
 std::string_view trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
+// ASCII case-insensitive equality, as strcasecmp in the C locale (what
+// iptables' extensions use for names: TCP flags, SCTP chunks, DCCP types).
+bool iequals(std::string_view a, std::string_view b);
 std::vector<std::string_view> split(std::string_view s, char sep);
 
 }  // namespace nfemu

@@ -266,9 +266,14 @@ TEST(GrammarTest, DccpHeader) {
   auto req = parse_packet("dccp 198.51.100.10:5000 > 203.0.113.20:6000");
   ASSERT_TRUE(req);
   EXPECT_EQ(req->size(), 20u + 16 + 4);  // REQUEST: a service code
-  EXPECT_FALSE(parse_packet_spec("dccp 198.51.100.10:1 > 203.0.113.20:2 opts 1,0"));
-  EXPECT_FALSE(parse_packet_spec("dccp 198.51.100.10:1 > 203.0.113.20:2 type 16"));
-  EXPECT_FALSE(parse_packet_spec("dccp 198.51.100.10:1 > 203.0.113.20:2 type bogus"));
+  expect_error("dccp 198.51.100.10:1 > 203.0.113.20:2 opts 1,0",
+               "the last option byte is 0 (Padding): padding is added, leave it out", 44);
+  expect_error("dccp 198.51.100.10:1 > 203.0.113.20:2 type 16",
+               "unknown DCCP type '16' (a name as iptables writes it, or 0 to 15)", 44);
+  expect_error("dccp 198.51.100.10:1 > 203.0.113.20:2 type bogus",
+               "unknown DCCP type 'bogus' (a name as iptables writes it, or 0 to 15)", 44);
+  expect_error("dccp 198.51.100.10:1 > 203.0.113.20:2 opts 1,,2", "bad number for option byte: ''", 46);
+  expect_error("dccp 198.51.100.10:1 > 203.0.113.20:2 cpi 5", "'cpi' is not an option of dccp packets", 39);
 }
 
 TEST(GrammarTest, IpcompHeader) {

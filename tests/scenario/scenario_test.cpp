@@ -341,6 +341,12 @@ TEST(ScenarioErrorTest, Interfaces) {
   EXPECT_EQ(err("[hosts.a.interfaces.e]\nmtu = 67\n"), "t.toml:2:7: error: mtu 67 is out of range (68..65535)");
   EXPECT_EQ(err("[hosts.a.interfaces.e]\nmtu = \"1500\"\n"), "t.toml:2:7: error: `mtu' must be an integer, not a string");
   EXPECT_EQ(err("[hosts.a.interfaces.lo]\nmac = \"02:00:00:00:00:01\"\n"), "t.toml:2:7: error: lo has no MAC address to set");
+  EXPECT_EQ(err("[hosts.a.interfaces.e]\ngroup = -1\n"), "t.toml:2:9: error: group -1 is out of range (0..4294967295)");
+  EXPECT_EQ(err("[hosts.a.interfaces.e]\ngroup = 4294967296\n"),
+            "t.toml:2:9: error: group 4294967296 is out of range (0..4294967295)");
+  EXPECT_EQ(err("[hosts.a.interfaces.e]\ngroup = \"default\"\n"),
+            "t.toml:2:9: error: `group' must be an integer, not a string");
+  EXPECT_EQ(err("[hosts.a.interfaces.lo]\ngroup = 4294967295\n"), "OK");
   // Same address on two interfaces, and the same address with two prefix lengths: Linux takes both.
   EXPECT_EQ(err("[hosts.a.interfaces.e]\naddresses = [\"192.0.2.1/24\", \"192.0.2.1/25\"]\n"
                 "[hosts.a.interfaces.f]\naddresses = [\"192.0.2.1/24\"]\n"),

@@ -49,4 +49,11 @@ TEST(ParseUintTest, DecimalHexAndLimits) {
 }
 
 }  // namespace
+TEST(StringsTest, IequalsIgnoresAsciiCaseOnly) {
+  EXPECT_TRUE(iequals("SyncAck", "SYNCACK"));
+  EXPECT_TRUE(iequals("", ""));
+  EXPECT_FALSE(iequals("ACK", "ACKS"));
+  EXPECT_FALSE(iequals("\xe9", "\xc9"));  // é and É: not ASCII, as strcasecmp in the C locale
+}
+
 }  // namespace nfemu

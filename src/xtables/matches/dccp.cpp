@@ -1,11 +1,12 @@
 // -m dccp: ports, packet types and an option kind of a DCCP packet
 // (xt_dccp.c, libxt_dccp.c).
 #include <fmt/format.h>
-#include <strings.h>
 
 #include <array>
 #include <string>
 
+#include "packet/headers.h"
+#include "util/strings.h"
 #include "xtables/eval.h"
 #include "xtables/ext_util.h"
 #include "xtables/matches/xtopt_mb.h"
@@ -20,18 +21,10 @@ constexpr uint8_t kIpProtoDccp = 33;
 // dccp_pkt_types of libxt_dccp: DCCP_PKT_* by value.
 constexpr std::array<std::string_view, 11> kTypeNames = {"REQUEST",  "RESPONSE", "DATA",  "ACK",  "DATAACK", "CLOSEREQ",
                                                          "CLOSE",    "RESET",    "SYNC",  "SYNCACK", "INVALID"};
-enum : uint8_t { kRequest = 0, kResponse = 1, kData = 2, kAck = 3, kDataAck = 4, kCloseReq = 5, kClose = 6, kSync = 8, kSyncAck = 9 };
-
 // __dccp_hdr_len: the generic header (12 bytes, 16 with extended sequence
-// numbers), then what the type carries before options, as Linux lays it
-// out (an acknowledgement subheader is 8 bytes even without X).
+// numbers), then what the type carries before options.
 unsigned dccp_header_len(uint8_t type, bool x) {
-  unsigned len = 12 + (x ? 4 : 0);
-  if (type == kData) return len;
-  if (type == kAck || type == kDataAck || type == kSync || type == kSyncAck || type == kClose || type == kCloseReq)
-    return len + 8;
-  if (type == kRequest) return len + 4;
-  return len + 12;  // Response, Reset and the reserved types
+  return 12 + (x ? 4 : 0) + static_cast<unsigned>(packet::dccp_type_subheader_len(type));
 }
 
 class DccpMatch : public MatchBase<DccpMatch> {
@@ -137,7 +130,7 @@ class DccpMatch : public MatchBase<DccpMatch> {
       std::string name(arg.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
       if (!name.empty()) {
         size_t i = 0;
-        while (i < kTypeNames.size() && strcasecmp(name.c_str(), std::string(kTypeNames[i]).c_str()) != 0) ++i;
+        while (i < kTypeNames.size() && !iequals(name, kTypeNames[i])) ++i;
         if (i == kTypeNames.size()) return make_error(fmt::format("Unknown DCCP type `{}'", name));
         mask |= static_cast<uint16_t>(1u << i);
       }

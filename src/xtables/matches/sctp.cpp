@@ -43,13 +43,6 @@ constexpr std::array<ChunkName, 22> kChunks = {{
     {"I_FORWARD_TSN", 194, "--------"},
 }};
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
 // parse_sctp_ports: "P", "P:Q", ":Q", "P:"; each port a strtoul() number
 // (so "+22" too) or an sctp service name.
 Result<PortRange> parse_ports(std::string_view s) {

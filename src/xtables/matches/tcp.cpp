@@ -30,13 +30,6 @@ constexpr std::array<FlagName, 8> kFlags = {{{"FIN", 0x01},
                                              {"ALL", 0x3f},
                                              {"NONE", 0x00}}};
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::toupper(static_cast<unsigned char>(a[i])) != b[i]) return false;
-  return true;
-}
-
 Result<uint8_t> parse_flag_list(std::string_view list) {
   uint8_t out = 0;
   for (auto word : split(list, ',')) {
