@@ -234,7 +234,7 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
   Gen g(20261126);
   conntrack::Entry entry;
   int packets = 0, loaded = 0, skipped_somewhere = 0, sparse_chains = 0, sparse_both = 0;
-  uint64_t cache_hits = 0, cache_misses = 0, cache_bypassed = 0, matches_skipped = 0;
+  uint64_t cache_hits = 0, cache_misses = 0, cache_bypassed = 0, matches_skipped = 0, gated = 0;
   int pending_folds = 0;  // folds that had counts to add
   for (int round = 0; round < 400; ++round) {
     const TableKind& k = kinds[static_cast<size_t>(round) % kinds.size()];
@@ -313,6 +313,7 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
     cache_misses += compiled.cache_stats().misses;
     cache_bypassed += compiled.cache_stats().bypassed;
     matches_skipped += compiled.cache_stats().matches_skipped;
+    gated += compiled.cache_stats().gated;
   }
   EXPECT_GT(loaded, 390);
   EXPECT_GT(skipped_somewhere, 300);  // the index is actually in use
@@ -325,6 +326,10 @@ TEST(CompiledTest, AgreesWithTheLinearWalkOnRandomRulesets) {
   // Rules whose matches the index proved (ports, state, mark, ICMP type)
   // were taken without calling them, and the outcome still agreed.
   EXPECT_GT(matches_skipped, 500u);
+  // Chains whose gate field left a packet no candidate went to their end
+  // at once, and the outcome still agreed.
+  EXPECT_GT(gated, 100u);
+  RecordProperty("gated", static_cast<int>(gated));
   RecordProperty("cache_hits", static_cast<int>(cache_hits));
   RecordProperty("matches_skipped", static_cast<int>(matches_skipped));
   RecordProperty("packets", packets);
@@ -883,6 +888,50 @@ TEST(CompiledTest, AnEmptyBaseChainIsItsPolicy) {
   auto r = ruleset::restore("*filter\n-A INPUT -p udp -j ACCEPT\nCOMMIT\n", s.rs, {.noflush = true});
   ASSERT_TRUE(r) << r.error().format("rules");
   EXPECT_EQ(walk(t, &s.compiled, in, Hook::LocalIn).verdict, Verdict::Accept);
+}
+
+// A chain of port forwards (one address and port each, as a nat
+// PREROUTING chain's DNAT rules) has a gate: a packet to any other address
+// is proven to reach the chain's end without a cache probe, in a base chain
+// (its policy) and in a user chain (RETURN), with the linear walk's trace
+// and counters; a packet to a forwarded address still walks its candidates.
+TEST(CompiledTest, AnEmptyGateClassGoesStraightToTheChainsEnd) {
+  std::string text = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:fwd - [0:0]\n"
+                     "-A FORWARD -j fwd\n-A FORWARD -p udp -j ACCEPT\n";
+  for (int k = 1; k <= 80; ++k) {
+    text += fmt::format("-A fwd -d 203.0.113.{}/32 -p tcp -m tcp --dport {} -j ACCEPT\n", k, 1000 + k);
+    text += fmt::format("-A INPUT -d 198.51.100.{}/32 -p udp -m udp --dport {} -j DROP\n", k, 2000 + k);
+  }
+  text += "COMMIT\n";
+  Single s = make(text);
+  Table& t = *s.rs.find(TableId::Filter);
+  auto chain_index = [&](std::string_view name) { return s.compiled.chains()[static_cast<size_t>(t.find(name) - t.chains().data())]; };
+  ASSERT_GE(chain_index("fwd").gate, 0);
+  ASSERT_GE(chain_index("INPUT").gate, 0);
+  EXPECT_EQ(chain_index("FORWARD").gate, -1);  // -j fwd and -p udp say nothing of addresses or ports
+  EXPECT_FALSE(chain_index("fwd").cache.empty());  // big enough for a cache: the gate comes before it
+
+  // Not forwarded: fwd returns at once, FORWARD's second rule accepts.
+  EXPECT_EQ(trace(s, mk("udp 192.0.2.1:5 > 203.0.113.200:1005"), Hook::Forward),
+            (std::vector<std::string>{"filter:FORWARD:rule:1 trace=false mark=0", "filter:fwd:return:81 trace=false mark=0",
+                                      "filter:FORWARD:rule:2 trace=false mark=0"}));
+  // The address of a forward with another port: its class is not empty,
+  // the rule is a candidate and fails; the same end.
+  EXPECT_EQ(trace(s, mk("tcp 192.0.2.1:5 > 203.0.113.5:1006"), Hook::Forward),
+            (std::vector<std::string>{"filter:FORWARD:rule:1 trace=false mark=0", "filter:fwd:return:81 trace=false mark=0",
+                                      "filter:FORWARD:policy:3 trace=false mark=0"}));
+  EXPECT_EQ(trace(s, mk("tcp 192.0.2.1:5 > 203.0.113.5:1005"), Hook::Forward),
+            (std::vector<std::string>{"filter:FORWARD:rule:1 trace=false mark=0", "filter:fwd:rule:5 trace=false mark=0"}));
+  // A base chain: its policy.
+  EXPECT_EQ(trace(s, mk("udp 192.0.2.1:5 > 198.51.100.200:2001"), Hook::LocalIn),
+            (std::vector<std::string>{"filter:INPUT:policy:81 trace=false mark=0"}));
+  EXPECT_EQ(trace(s, mk("udp 192.0.2.1:5 > 198.51.100.1:2001"), Hook::LocalIn),
+            (std::vector<std::string>{"filter:INPUT:rule:1 trace=false mark=0"}));
+  // Counted by the gate: the packets to unforwarded addresses (each walked
+  // once by trace()'s compiled walk).
+  EXPECT_EQ(s.compiled.cache_stats().gated, 2u);
+  ASSERT_TRUE(s.compiled.fold_counters(t));
+  EXPECT_EQ(t.find("INPUT")->counters.packets, 2u);  // the policy, once per walk: linear and compiled
 }
 
 // Rule counts are kept by position: they fold only into the table (and

@@ -127,11 +127,15 @@ bool constrains(const RuleFacts& rf, Field f) {
 // Whether set holds every value field f of a packet can take (`-s 0/0`,
 // or the tcp match's source ports when it names only --dport): the rule
 // says nothing of f then.
+uint32_t field_max(Field f) {
+  return f == CompiledTable::kSport || f == CompiledTable::kDport ? 0xffffu
+         : f == CompiledTable::kProto || f == CompiledTable::kIcmpType ? 0xffu
+                                                                         : 0xffffffffu;
+}
+
 bool whole_domain(const std::optional<ValueSet>& set, Field f) {
   if (!set) return false;
-  const uint32_t max = f == CompiledTable::kSport || f == CompiledTable::kDport ? 0xffffu
-                       : f == CompiledTable::kProto || f == CompiledTable::kIcmpType ? 0xffu
-                                                                                       : 0xffffffffu;
+  const uint32_t max = field_max(f);
   uint64_t next = 0;  // the lowest value not yet covered
   for (auto [lo, hi] : set->ranges) {
     if (lo > next) return false;
@@ -571,7 +575,8 @@ template <class Pass>
 size_t next_match(const CompiledTable::ChainIndex& ci, const Scan& scan, size_t i, size_t n, const Pass& pass) {
   if (i >= n) return n;
   if (scan.single) {
-    // n <= 64, so i < 64.
+    // n <= 64, so i < 64, unless the chain's gate left nothing (one == 0).
+    if (i >= 64) return n;
     for (uint64_t x = scan.one & (~uint64_t{0} << i); x; x &= x - 1) {
       const size_t r = static_cast<size_t>(std::countr_zero(x));
       if (r >= n) return n;
@@ -722,6 +727,34 @@ struct Frame {
   size_t next;
 };
 
+// The range whose empty classes (no candidate for a packet there) cover
+// the largest share of its field's domain, if that share is at least half;
+// else -1 (see "Empty classes" in classify.h). Only addresses and ports:
+// their values spread over the domain, while a packet's protocol, mark or
+// ctstate is one of a few values that a domain share says nothing about.
+int8_t gate_field(const std::vector<CompiledTable::RangeIndex>& ranges) {
+  int8_t best = -1;
+  double best_share = 0.5;
+  for (size_t k = 0; k < ranges.size() && k < 127; ++k) {
+    const auto& r = ranges[k];
+    if (r.field != CompiledTable::kSrc && r.field != CompiledTable::kDst && r.field != CompiledTable::kSport &&
+        r.field != CompiledTable::kDport)
+      continue;
+    const double domain = static_cast<double>(field_max(r.field)) + 1;
+    double empty = 0;
+    for (size_t c = 0; c < r.ones.size(); ++c) {
+      if (r.ones[c] != 0) continue;
+      const double hi = c + 1 < r.starts.size() ? static_cast<double>(r.starts[c + 1]) : domain;
+      empty += hi - static_cast<double>(r.starts[c]);
+    }
+    if (empty / domain >= best_share) {
+      best_share = empty / domain;
+      best = static_cast<int8_t>(k);
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts) {
@@ -800,6 +833,7 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
       std::vector<RangeIndex> sorted;
       for (auto [d, k] : order) sorted.push_back(std::move(ci.ranges[k]));
       ci.ranges = std::move(sorted);
+      ci.gate = gate_field(ci.ranges);
       for (bool out : {false, true})
         if (auto idx = build_iface(out, facts, ci.words, opts)) ci.ifaces.push_back(std::move(*idx));
     }
@@ -936,6 +970,7 @@ CompiledTable::CacheStats CompiledTable::cache_stats() const {
     s.misses += c.cache_misses;
     s.bypassed += c.cache_bypassed;
     s.matches_skipped += c.matches_skipped;
+    s.gated += c.gated;
     s.chains += !c.cache.empty();
   }
   return s;
@@ -1017,6 +1052,20 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
   // After cur, i or the packet changed.
   auto sync = [&] {
     const auto& ci = compiled.chains()[cur];
+    if (ci.gate >= 0) {
+      const auto& g = ci.ranges[static_cast<size_t>(ci.gate)];
+      if ((key.valid & (1u << g.field)) && g.ones[class_of(g, key.v[g.field])] == 0) {
+        // No rule of the chain can match: a scan that finds nothing.
+        ++ci.gated;
+        ent = nullptr;
+        scan.single = true;
+        scan.one = 0;
+        scan.nsets = 0;
+        scan.sparse = false;
+        have_sets = true;
+        return;
+      }
+    }
     if (ci.cache.empty() || bypassing(ci)) {
       ent = nullptr;
       lookup(ci, key, ctx.pkt, scan);

@@ -93,6 +93,19 @@
 // first packet of each flow, ~23 % of the 1M fw trace) scans the words
 // the sparse address index below leaves.
 //
+// Empty classes: the nat PREROUTING chain of a router that forwards a
+// few ports (DNAT rules naming one address and port each) is walked by
+// every packet of a new connection, and most reach its policy. A class
+// with no rule in it (a value no rule's set holds, no rule wild in the
+// field) proves that nothing in the chain can match, so before the cache
+// is probed the walker looks up one field, chosen at compile time as the
+// one whose empty classes cover the largest share of its domain (at least
+// half), and goes straight to the policy or RETURN when the class is
+// empty. That is the walk's own outcome (its scan would find no
+// candidate) at the cost of one class lookup instead of a key, a probe,
+// a claimed entry and every field's lookup; a chain without such a field
+// pays nothing.
+//
 // Counters: when the index proved a matched rule's matches
 // (kMatchesProven, a rule without matches included), the compiled walk
 // adds its packet and bytes to a dense per-chain array of pending counts
@@ -183,6 +196,7 @@ class CompiledTable {
     uint64_t bypassed = 0;  // traversals of a cached chain that skipped it (bypass)
     size_t chains = 0;      // chains that have a cache
     uint64_t matches_skipped = 0;  // candidates whose matches were proven, not called
+    uint64_t gated = 0;  // traversals of a chain its gate proved empty for the packet
   };
   CacheStats cache_stats() const;
 
@@ -232,6 +246,12 @@ class CompiledTable {
     std::vector<uint16_t> all_wild_word;  // the rules constraining no field of addrs, sparse
     std::vector<uint64_t> all_wild_bits;
     std::vector<IfaceIndex> ifaces;
+    // ranges[gate] (-1: none) is a field for which most values have no
+    // candidate at all (the -d /32 of a nat PREROUTING chain's DNAT rules:
+    // most packets walk it to its policy): a packet whose class there is
+    // empty skips the cache and the other fields (see "Empty classes").
+    int8_t gate = -1;
+    mutable uint64_t gated = 0;
     // Per rule, what the index proves for any candidate packet:
     // kIpProven: ip_criteria_match (each of -s/-d/-p/-i/-o is absent or
     // indexed exactly; no -f); kMatchesProven: every match (none at all,
