@@ -482,6 +482,10 @@ struct Scan {
   std::array<const uint64_t*, kMaxSets> sets;
   size_t nsets = 0;
   bool sparse = false;
+  // The sparse words' rules are tested against their records (the range
+  // fields' sets are not in `sets`; see "Rule records" in classify.h).
+  bool records = false;
+  Key key;
   // A chain of one word (at most 64 rules) with dense classes: the AND of
   // the packet's classes, taken as they are looked up. Most chains of real
   // rulesets are that small, and sorting their sets cost more than the
@@ -525,7 +529,27 @@ struct Scan {
   return c;
 }
 
+// At most this many rules in a packet's address words: their records are
+// tested instead of the range fields' classes looked up.
+constexpr int kRecordBits = 16;
+
+// Whether rule r's record holds the packet's values of the chain's range
+// fields (a field whose value the packet does not give holds, as a class
+// lookup skips it).
+[[gnu::always_inline]] inline bool record_holds(const CompiledTable::ChainIndex& ci, size_t r, const Key& k) {
+  const size_t nf = ci.ranges.size();
+  const uint32_t* rec = ci.records.data() + r * 2 * nf;
+  for (size_t f = 0; f < nf; ++f) {
+    const Field field = ci.ranges[f].field;
+    if (!(k.valid & (1u << field))) continue;
+    const uint32_t v = k.v[field], lo = rec[2 * f], hi = rec[2 * f + 1];
+    if (field == CompiledTable::kCtState ? (v & lo) == 0 : (v < lo || v > hi)) return false;
+  }
+  return true;
+}
+
 void lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Packet& pkt, Scan& scan) {
+  scan.records = false;
   if (ci.words == 1 && ci.addrs.empty()) {
     uint64_t x = ~uint64_t{0};
     for (const auto& r : ci.ranges)
@@ -550,18 +574,30 @@ void lookup(const CompiledTable::ChainIndex& ci, const Key& k, const packet::Pac
     sets[j] = set;
     ones[j] = o;
   };
-  for (const auto& r : ci.ranges) {
-    if (!(k.valid & (1u << r.field))) continue;
-    const size_t c = class_of(r, k.v[r.field]);
-    add(r.bits.data() + c * ci.words, r.ones[c]);
+  scan.sparse = !ci.addrs.empty();
+  if (scan.sparse) {
+    scan.nsp = addr_words(ci, k, scan.sp_w.data(), scan.sp_x.data());
+    if (!ci.records.empty()) {
+      int rules = 0;
+      for (size_t q = 0; q < scan.nsp && rules <= kRecordBits; ++q) rules += std::popcount(scan.sp_x[q]);
+      scan.records = rules <= kRecordBits;
+      if (scan.records) {
+        scan.key = k;
+        ++ci.record_scans;
+      }
+    }
   }
+  if (!scan.records)
+    for (const auto& r : ci.ranges) {
+      if (!(k.valid & (1u << r.field))) continue;
+      const size_t c = class_of(r, k.v[r.field]);
+      add(r.bits.data() + c * ci.words, r.ones[c]);
+    }
   for (const auto& f : ci.ifaces) {
     const size_t c = iface_class(f, f.out ? pkt.meta.out : pkt.meta.in);
     add(f.bits.data() + c * ci.words, f.ones[c]);
   }
   scan.nsets = n;
-  scan.sparse = !ci.addrs.empty();
-  if (scan.sparse) scan.nsp = addr_words(ci, k, scan.sp_w.data(), scan.sp_x.data());
 }
 
 // The first rule at or after i that is a candidate and passes `pass` (the
@@ -598,6 +634,7 @@ size_t next_match(const CompiledTable::ChainIndex& ci, const Scan& scan, size_t 
       for (; x; x &= x - 1) {
         const size_t r = w * 64 + static_cast<size_t>(std::countr_zero(x));
         if (r >= n) return n;
+        if (scan.records && !record_holds(ci, r, scan.key)) continue;
         if (pass(r)) return r;
       }
     }
@@ -727,6 +764,42 @@ struct Frame {
   size_t next;
 };
 
+// Each rule's set of each range field as one interval, the ctstate
+// field's as the mask of the states it holds (a packet's state is one
+// bit), laid out as ChainIndex::records; empty when some rule's set of a
+// field other than ctstate is not one interval (see "Rule records" in
+// classify.h).
+std::vector<uint32_t> rule_records(const std::vector<CompiledTable::RangeIndex>& ranges, const std::vector<RuleFacts>& facts) {
+  const size_t nf = ranges.size();
+  std::vector<uint32_t> rec(facts.size() * 2 * nf);
+  for (size_t j = 0; j < facts.size(); ++j)
+    for (size_t f = 0; f < nf; ++f) {
+      const Field field = ranges[f].field;
+      const auto& set = facts[j].f[field];
+      uint32_t lo = 0, hi = 0xffffffffu;  // says nothing of the field
+      if (field == CompiledTable::kCtState) {
+        lo = set ? 0 : 0xffffffffu;
+        if (set)
+          for (auto [a, b] : set->ranges)
+            for (uint32_t bit = 0; bit < 32; ++bit)
+              if ((1u << bit) >= a && (1u << bit) <= b) lo |= 1u << bit;
+        hi = 0;
+      } else if (set) {
+        if (set->ranges.size() > 1) return {};
+        if (set->ranges.empty()) {
+          lo = 1;  // holds nothing
+          hi = 0;
+        } else {
+          lo = set->ranges[0].first;
+          hi = set->ranges[0].second;
+        }
+      }
+      rec[(j * nf + f) * 2] = lo;
+      rec[(j * nf + f) * 2 + 1] = hi;
+    }
+  return rec;
+}
+
 // The range whose empty classes (no candidate for a packet there) cover
 // the largest share of its field's domain, if that share is at least half;
 // else -1 (see "Empty classes" in classify.h). Only addresses and ports:
@@ -834,6 +907,7 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
       for (auto [d, k] : order) sorted.push_back(std::move(ci.ranges[k]));
       ci.ranges = std::move(sorted);
       ci.gate = gate_field(ci.ranges);
+      if (!ci.addrs.empty()) ci.records = rule_records(ci.ranges, facts);
       for (bool out : {false, true})
         if (auto idx = build_iface(out, facts, ci.words, opts)) ci.ifaces.push_back(std::move(*idx));
     }
@@ -912,7 +986,7 @@ size_t CompiledTable::memory_bytes() const {
     for (const auto& r : c.ranges) total += r.bits.size() * 8 + r.starts.size() * 4 + r.hint.size() * 4;
     for (const auto& a : c.addrs)
       total += a.starts.size() * 4 + a.hint.size() * 4 + a.first.size() * 4 + a.word.size() * 2 + a.bits.size() * 8;
-    total += c.all_wild_word.size() * 2 + c.all_wild_bits.size() * 8;
+    total += c.all_wild_word.size() * 2 + c.all_wild_bits.size() * 8 + c.records.size() * 4;
     for (const auto& f : c.ifaces) {
       total += f.bits.size() * 8;
       for (const auto& n : f.names) total += n.size() + sizeof(std::string);
@@ -971,6 +1045,7 @@ CompiledTable::CacheStats CompiledTable::cache_stats() const {
     s.bypassed += c.cache_bypassed;
     s.matches_skipped += c.matches_skipped;
     s.gated += c.gated;
+    s.record_scans += c.record_scans;
     s.chains += !c.cache.empty();
   }
   return s;
