@@ -11,7 +11,7 @@ packages=(
   # nfemu
   libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libpcap-dev
   # the kernel oracle: namespaces, iptables-legacy, conntrack, captures
-  iproute2 iptables ipset conntrack tcpdump python3   # python3: packet senders of the kernel checks
+  iproute2 iptables ipset nfacct conntrack tcpdump python3   # python3: packet senders of the kernel checks
   time                                # bench/nfemu/bench-replay.sh: peak memory (/usr/bin/time -v)
   ethtool procps                      # nfemu verify: offloads off (final checksums in captures), sysctl
   # upviz

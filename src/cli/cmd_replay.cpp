@@ -127,9 +127,13 @@ int run_replay_command() {
     xt::Ruleset rs;
     // The candidate's set matches name the replayed host's sets.
     const ipset::Registry* sets = nullptr;
+    const xt::NfacctObjects* nfacct = nullptr;
     for (const auto& h : sc->hosts)
-      if (h.name == a.host) sets = &h.ipsets;
-    if (auto r = ruleset::restore(text.str(), rs, {.sets = sets}); !r) {
+      if (h.name == a.host) {
+        sets = &h.ipsets;
+        nfacct = &h.nfacct;
+      }
+    if (auto r = ruleset::restore(text.str(), rs, {.sets = sets, .nfacct = nfacct}); !r) {
       std::cerr << r.error().format(a.rules) << "\n";
       return kExitBadInput;
     }

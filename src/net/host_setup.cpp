@@ -123,6 +123,7 @@ Result<std::unique_ptr<stack::Host>> build_host(const scenario::Scenario& sc, si
     }
   }
   h->ipsets() = sh.ipsets;  // before the rules, whose set matches bind by index
+  h->nfacct() = sh.nfacct;  // and nfacct matches likewise
   h->ruleset() = sh.ruleset;
   // connbytes_mt_check turns accounting on as the rules load; the kernel
   // side sets the net.netfilter sysctls after the rules (kernel_plan.cpp),

@@ -364,6 +364,11 @@ Result<void> Network::write_artifacts(const std::string& dir) const {
       std::ofstream out(d / "iptables-save.txt", std::ios::binary);
       out << rec.iptables_save;
     }
+    // `nfacct list`, for a host that has accounting objects.
+    if (!hosts_[hi]->nfacct().empty()) {
+      std::ofstream out(d / "nfacct.txt", std::ios::binary);
+      out << hosts_[hi]->nfacct().list_text();
+    }
     for (const auto& ifc : hosts_[hi]->interfaces()) {
       if (ifc.name == "lo") continue;
       auto w = packet::PcapWriter::open((d / (ifc.name + ".pcap")).string());

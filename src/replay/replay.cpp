@@ -229,6 +229,11 @@ class HostRun : private stack::PathObserver {
     for (const auto& l : table) list << l << '\n';
     std::ofstream save(dir_ / "iptables-save.txt", std::ios::binary);
     save << ruleset::save(host_->ruleset(), {.counters = true});
+    if (!host_->nfacct().empty()) {
+      std::ofstream acct(dir_ / "nfacct.txt", std::ios::binary);
+      acct << host_->nfacct().list_text();
+      if (!acct) return make_error(fmt::format("write error in {}", dir_.string()));
+    }
     kern_log_.close();
     ct_events_.close();
     if (!list || !save || !kern_log_ || !ct_events_)

@@ -163,7 +163,7 @@ Result<void> Parser::set_command(Op op, size_t wi) {
 
 // Extensions iptables-legacy 1.8.9 and Linux 6.18 both have that nfemu
 // does not load yet: a ruleset with one is not wrong, nfemu is short.
-bool not_modelled(std::string_view name) { return name == "rateest" || name == "RATEEST" || name == "nfacct"; }
+bool not_modelled(std::string_view name) { return name == "rateest" || name == "RATEEST"; }
 std::string not_modelled_message(std::string_view kind, std::string_view name) {
   return fmt::format("{} `{}' is not modelled by nfemu yet (iptables and the kernel have it)", kind, name);
 }
@@ -220,7 +220,7 @@ Result<void> Parser::extension_option(int ext_index, const OptionSpec& spec, std
     call.has_arg = true;
   }
   call.arg2 = arg2;
-  xt::ParseContext ctx{ip_, cmd_.table, opts_.sets};
+  xt::ParseContext ctx{ip_, cmd_.table, opts_.sets, opts_.nfacct};
   Result<void> r = ext.match ? ext.match->parse(call, ctx) : ext.target->parse(call, ctx);
   invert_ = false;
   if (!r) return err(r.error().message, wi);
@@ -501,7 +501,7 @@ Result<Command> Parser::run() {
   }
 
   // Final checks of the extensions, in load order (x6_fcheck).
-  xt::ParseContext ctx{ip_, cmd_.table, opts_.sets};
+  xt::ParseContext ctx{ip_, cmd_.table, opts_.sets, opts_.nfacct};
   for (auto& m : matches_)
     if (auto r = m->final_check(ctx); !r) return err(r.error().message, 0);
   if (target_)

@@ -43,6 +43,7 @@ struct CommandOptions {
   // it as --set-counters P B, so a -c on the line conflicts with it.
   std::optional<xt::Counters> preset_counters;
   const ipset::Registry* sets = nullptr;  // the namespace's IP sets (-m set); none by default
+  const xt::NfacctObjects* nfacct = nullptr;  // its accounting objects (-m nfacct); none by default
 };
 
 // Parses the words of one command (without the leading `iptables`).

@@ -243,6 +243,7 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
       copts.restore_table = open_table;
       copts.table_state = &t;
       copts.sets = opts.sets;
+      copts.nfacct = opts.nfacct;
       auto cmd = parse_command(*words, copts);
       if (!cmd) return at(cmd.error(), line_no);
       // Within a block nothing reaches the kernel until COMMIT.
@@ -299,7 +300,7 @@ std::string save(const xt::Ruleset& rs, const SaveOptions& opts) {
 }
 
 Result<void> apply_iptables_line(std::string_view line, xt::Ruleset& rs, int line_number,
-                                 const ipset::Registry* sets) {
+                                 const ipset::Registry* sets, const xt::NfacctObjects* nfacct) {
   auto words = shell_split(line);
   if (!words) {
     Error e = words.error();
@@ -318,6 +319,7 @@ Result<void> apply_iptables_line(std::string_view line, xt::Ruleset& rs, int lin
   copts.line = line_number;
   copts.table_state = &probe.instantiate(table);
   copts.sets = sets;
+  copts.nfacct = nfacct;
   auto cmd = parse_command(args, copts);
   if (!cmd) return cmd.error();
   if (auto r = apply_command(*cmd, rs, true); !r) {

@@ -23,6 +23,7 @@ struct RestoreOptions {
   bool counters = false;  // --counters: honour [p:b] on rules and policies
   bool noflush = false;   // --noflush
   const ipset::Registry* sets = nullptr;  // the namespace's IP sets (-m set)
+  const xt::NfacctObjects* nfacct = nullptr;  // its accounting objects (-m nfacct)
 };
 
 // Loads every table block; each COMMIT runs the kernel's table checks.
@@ -44,6 +45,6 @@ void save_table(std::string& out, const xt::Table& t, const SaveOptions& opts);
 
 // Applies `iptables` command lines (scenario files) in order.
 Result<void> apply_iptables_line(std::string_view line, xt::Ruleset& rs, int line_number,
-                                 const ipset::Registry* sets = nullptr);
+                                 const ipset::Registry* sets = nullptr, const xt::NfacctObjects* nfacct = nullptr);
 
 }  // namespace nfemu::ruleset

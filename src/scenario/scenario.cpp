@@ -469,6 +469,7 @@ class Loader {
 
   struct RuleSets {
     const ipset::Registry* registry;
+    const xt::NfacctObjects* nfacct;
   };
 
   // A file a host entry names (`what`), relative to this scenario file.
@@ -508,7 +509,7 @@ class Loader {
     if (!f) return f.error();
     // iptables-restore without --counters, as `nfemu verify' loads it: [p:b]
     // in the file are accepted and ignored.
-    if (auto r = ruleset::restore(f->text, h.ruleset, {.sets = sets.registry}); !r) {
+    if (auto r = ruleset::restore(f->text, h.ruleset, {.sets = sets.registry, .nfacct = sets.nfacct}); !r) {
       Error e = r.error();
       e.file = f->path;
       return e;
@@ -525,8 +526,8 @@ class Loader {
     const toml::table* t = v.as_table();
     if (!t) return at(v, fmt::format("host `{}' must be a table ([hosts.{}]), not {}", h.name, h.name, type_name(v)));
     std::string where = fmt::format("in [hosts.{}]", h.name);
-    if (auto r = check_keys(*t, {"sysctl", "ipset-save", "ipset", "iptables-save", "iptables", "routes", "listen",
-                                 "interfaces"},
+    if (auto r = check_keys(*t, {"sysctl", "ipset-save", "ipset", "nfacct", "iptables-save", "iptables", "routes",
+                                 "listen", "interfaces"},
                             where);
         !r)
       return r.error();
@@ -566,7 +567,22 @@ class Loader {
         h.ipset_restore += line + "\n";
       }
     }
-    const RuleSets sets{&h.ipsets};
+    // Accounting objects too: the kernel looks a rule's object up when the
+    // rule is loaded.
+    if (const toml::node* objects = t->get("nfacct")) {
+      auto arr = array_of_strings(*objects, "nfacct");
+      if (!arr) return arr.error();
+      for (const toml::node& e : **arr) {
+        const std::string& name = e.as_string()->get();
+        if (name.empty() || name.size() > xt::kNfacctNameMax)
+          return at(e, fmt::format("nfacct object name `{}' must have 1 to {} characters (nfacct and iptables cut a "
+                                   "longer one)",
+                                   name, xt::kNfacctNameMax));
+        if (!h.nfacct.add(name))
+          return at(e, fmt::format("duplicate nfacct object `{}' (`nfacct add' fails: Device or resource busy)", name));
+      }
+    }
+    const RuleSets sets{&h.ipsets, &h.nfacct};
     if (const toml::node* f = t->get("iptables-save"))
       if (auto r = load_rules_file(h, *f, sets); !r) return r.error();
     if (const toml::node* ipt = t->get("iptables")) {
@@ -575,7 +591,7 @@ class Loader {
       for (const toml::node& e : **arr) {
         const std::string& line = e.as_string()->get();
         if (auto r = ruleset::apply_iptables_line(line, h.ruleset, static_cast<int>(e.source().begin.line),
-                                                  sets.registry);
+                                                  sets.registry, sets.nfacct);
             !r) {
           Error err = r.error();
           return in_string(e, line, std::move(err));

@@ -37,6 +37,7 @@
 #include "packet/grammar.h"
 #include "ipset/ipset.h"
 #include "util/result.h"
+#include "xtables/nfacct_objects.h"
 #include "xtables/table.h"
 
 namespace nfemu::scenario {
@@ -128,6 +129,7 @@ struct Host {
   // IP sets (docs/scenario-extensions.md), made before the rules that
   // name them; ipset_restore holds their lines for `ipset restore`.
   ipset::Registry ipsets;
+  xt::NfacctObjects nfacct;  // `nfacct add NAME` before the rules, in this order
   std::string ipset_restore;
   xt::Ruleset ruleset;
   // The host's FIB after configuration: the kernel's routes derived from

@@ -156,6 +156,9 @@ class Host {
 
   // The namespace's IP sets, which the set match tests.
   ipset::Registry& ipsets() { return ipsets_; }
+  // The namespace's accounting objects (`nfacct add`): -m nfacct counts into them.
+  xt::NfacctObjects& nfacct() { return nfacct_; }
+  const xt::NfacctObjects& nfacct() const { return nfacct_; }
   // The wall clock at virtual time 0 (ns since the epoch), which the time
   // match reads: a replay's first capture timestamp; 0 for `nfemu run`.
   void set_realtime_base_ns(uint64_t ns) { realtime_base_ns_ = ns; }
@@ -399,6 +402,7 @@ class Host {
   mutable size_t route_if_routes_ = 0, route_if_ifs_ = 0;
   Fib fib_;
   ipset::Registry ipsets_;
+  xt::NfacctObjects nfacct_;
   uint64_t realtime_base_ns_ = 0;
   xt::Ruleset ruleset_;
   Classifier classifier_ = Classifier::Compiled;

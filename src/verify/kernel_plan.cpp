@@ -306,6 +306,13 @@ Result<KernelPlan> plan_kernel(const scenario::Scenario& sc, const std::vector<R
       plan.setup.push_back(
           Command{exec_in(plan.host_ns[hi], {"ipset", "restore"}), sc.hosts[hi].ipset_restore, false, false, "", 0, ""});
 
+  // Accounting objects before the rules too: the kernel looks a rule's
+  // object up when the rule is loaded.
+  for (size_t hi = 0; hi < sc.hosts.size(); ++hi)
+    for (size_t k = 0; k < sc.hosts[hi].nfacct.size(); ++k)
+      plan.setup.push_back(Command{exec_in(plan.host_ns[hi], {"nfacct", "add", sc.hosts[hi].nfacct.at(k).name}), "",
+                                   false, false, "", 0, ""});
+
   // Rules: the file through iptables-legacy-restore (without --counters,
   // as the scenario loader reads it), then each entry.
   for (size_t hi = 0; hi < sc.hosts.size(); ++hi) {

@@ -665,6 +665,11 @@ Result<KernelRunResult> run_kernel(const scenario::Scenario& sc, const std::vect
     Output save = run_cmd({"ip", "netns", "exec", plan.host_ns[hi], "iptables-legacy-save", "-c"});
     if (save.status != 0) return make_error(fmt::format("iptables-legacy-save failed: {}", first_line(save.err)));
     write_text((d / "iptables-save.txt").string(), save.out);
+    if (!sc.hosts[hi].nfacct.empty()) {
+      Output acct = run_cmd({"ip", "netns", "exec", plan.host_ns[hi], "nfacct", "list"});
+      if (acct.status != 0) return make_error(fmt::format("nfacct list failed: {}", first_line(acct.err)));
+      write_text((d / "nfacct.txt").string(), acct.out);
+    }
   }
   // Listing kills entries that expired but the GC has not reaped yet; give
   // conntrack -E a moment to print their DESTROY events.

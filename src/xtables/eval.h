@@ -101,6 +101,8 @@ class Effects {
   // The IP sets of the host's namespace (the set match tests them, the SET
   // target changes them); none by default.
   virtual ipset::Registry* ipsets() const { return nullptr; }
+  // The host's accounting objects (-m nfacct counts into them); none by default.
+  virtual NfacctObjects* nfacct() const { return nullptr; }
   // The wall clock (CLOCK_REALTIME) at virtual time now_ns, which the time
   // match reads: the host's real-time base plus now_ns (a replay's base is
   // its capture's first timestamp); by default the virtual clock itself.

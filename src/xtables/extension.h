@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "util/result.h"
+#include "xtables/nfacct_objects.h"
 #include "xtables/types.h"
 
 namespace nfemu::ipset {
@@ -61,6 +62,7 @@ struct ParseContext {
   const IpCriteria& ip;
   TableId table;
   const ipset::Registry* sets = nullptr;
+  const NfacctObjects* nfacct = nullptr;  // the namespace's accounting objects (-m nfacct)
 };
 
 // What the kernel's xt_check_match / xt_check_target see at table load.

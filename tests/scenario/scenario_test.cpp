@@ -407,6 +407,25 @@ TEST(ScenarioErrorTest, Listen) {
   EXPECT_EQ(err("[hosts.a]\nlisten = [\"tcp/22\", \"tcp/22\"]\n"), "t.toml:2:21: error: duplicate listener `tcp/22'");
 }
 
+// Accounting objects: as `nfacct add` makes them, before the rules (which
+// the kernel refuses when their object does not exist).
+TEST(ScenarioErrorTest, NfacctObjects) {
+  EXPECT_EQ(err("[hosts.a]\nnfacct = [\"web\", \"web\"]\n"),
+            "t.toml:2:18: error: duplicate nfacct object `web' (`nfacct add' fails: Device or resource busy)");
+  EXPECT_EQ(err("[hosts.a]\nnfacct = [\"\"]\n"),
+            "t.toml:2:11: error: nfacct object name `' must have 1 to 31 characters (nfacct and iptables cut a longer one)");
+  EXPECT_EQ(err("[hosts.a]\nnfacct = [\"a1234567890123456789012345678901\"]\n"),
+            "t.toml:2:11: error: nfacct object name `a1234567890123456789012345678901' must have 1 to 31 characters "
+            "(nfacct and iptables cut a longer one)");
+  EXPECT_EQ(err("[hosts.a]\nnfacct = \"web\"\n"), "t.toml:2:10: error: `nfacct' must be an array of strings, not a string");
+  // Rules come after the objects; one naming an object the host lacks is
+  // refused at its entry.
+  std::string missing = err("[hosts.a]\niptables = [\"-A INPUT -m nfacct --nfacct-name web\"]\n");
+  EXPECT_EQ(missing.rfind("t.toml:2:", 0), 0u) << missing;
+  EXPECT_NE(missing.find("accounting object `web' does not exist"), std::string::npos) << missing;
+  EXPECT_EQ(err("[hosts.a]\nnfacct = [\"web\"]\niptables = [\"-A INPUT -m nfacct --nfacct-name web\"]\n"), "OK");
+}
+
 TEST(ScenarioErrorTest, IptablesEntries) {
   // The column of the word the ruleset parser blames (here the option, not
   // its value), mapped to file columns.
