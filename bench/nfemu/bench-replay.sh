@@ -66,19 +66,8 @@ c++ -O2 -o "$work/pcap-read" "$here/pcap-read.cpp" -lpcap
 modes="linear"
 if "$nfemu" replay --help 2>/dev/null | grep -q -- '--classifier'; then modes="linear compiled"; fi
 
-# The benchmark host: packets arrive on wan and are forwarded out of lan
-# (a default route), so every one of them walks filter FORWARD.
-cat > "$work/bench.toml" <<'TOML'
-[hosts.fw]
-sysctl = { "net.ipv4.ip_forward" = 1 }
-iptables-save = "rules.txt"
-routes = ["default via 198.51.100.254"]
-[hosts.fw.interfaces.wan]
-addresses = ["203.0.113.1/24"]
-mac = "02:00:00:00:00:01"
-[hosts.fw.interfaces.lan]
-addresses = ["198.51.100.1/24"]
-TOML
+# The benchmark host (bench-host.toml): frames arrive on wan, leave on lan.
+cp "$here/bench-host.toml" "$work/bench.toml"
 
 # The median of the lines on stdin by their first field.
 median_line() { sort -g | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }

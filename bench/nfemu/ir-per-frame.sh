@@ -63,18 +63,8 @@ else
   trap 'rm -rf "$work"' EXIT
 fi
 
-# The host of bench-replay.sh: frames arrive on wan, leave on lan.
-cat > "$work/bench.toml" <<'TOML'
-[hosts.fw]
-sysctl = { "net.ipv4.ip_forward" = 1 }
-iptables-save = "rules.txt"
-routes = ["default via 198.51.100.254"]
-[hosts.fw.interfaces.wan]
-addresses = ["203.0.113.1/24"]
-mac = "02:00:00:00:00:01"
-[hosts.fw.interfaces.lan]
-addresses = ["198.51.100.1/24"]
-TOML
+# The benchmark host (bench-host.toml): frames arrive on wan, leave on lan.
+cp "$here/bench-host.toml" "$work/bench.toml"
 
 # The event totals of a cachegrind output file, in the order of its
 # "events:" line: Ir I1mr ILmr Dr D1mr DLmr Dw D1mw DLmw.
