@@ -124,15 +124,16 @@ bool constrains(const RuleFacts& rf, Field f) {
   return set && !(set->ranges.size() == 1 && set->ranges[0].first == 0 && set->ranges[0].second == 0xffffffffu);
 }
 
-// Whether set holds every value field f of a packet can take (`-s 0/0`,
-// or the tcp match's source ports when it names only --dport): the rule
-// says nothing of f then.
+// The largest value of field f.
 uint32_t field_max(Field f) {
   return f == CompiledTable::kSport || f == CompiledTable::kDport ? 0xffffu
          : f == CompiledTable::kProto || f == CompiledTable::kIcmpType ? 0xffu
                                                                          : 0xffffffffu;
 }
 
+// Whether set holds every value field f of a packet can take (`-s 0/0`,
+// or the tcp match's source ports when it names only --dport): the rule
+// says nothing of f then.
 bool whole_domain(const std::optional<ValueSet>& set, Field f) {
   if (!set) return false;
   const uint32_t max = field_max(f);
