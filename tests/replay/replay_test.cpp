@@ -487,6 +487,51 @@ TEST(ReplayTest, DnatAndDropCountersArtifactsAndOutputPcap) {
   EXPECT_EQ(slurp(d.file("out/fw/summary.txt")), summary);
 }
 
+// A host's accounting objects: replay counts into them and writes
+// nfacct.txt (`nfacct list`), for the candidate's host too (its own
+// objects, counted by its own rules); a host without objects writes none.
+TEST(ReplayTest, NfacctObjectsAreCountedAndListed) {
+  TempDir d;
+  std::string text(kScenario);
+  const std::string iptables = "iptables = [\n";
+  text.replace(text.find(iptables), iptables.size(),
+               "nfacct = [\"seen\", \"dns\", \"idle\"]\n" + iptables +
+                   "  \"-t raw -A PREROUTING -m nfacct --nfacct-name seen\",\n"
+                   "  \"-A FORWARD -p udp --dport 53 -m nfacct --nfacct-name dns\",\n");
+  auto sc = load(text);
+  ReplayOptions o = fixture_replay(d);
+  xt::Ruleset cand;
+  auto ok = ruleset::restore("*filter\n-A FORWARD -m nfacct --nfacct-name idle\nCOMMIT\n", cand,
+                             {.nfacct = &sc.hosts[0].nfacct});
+  ASSERT_TRUE(ok) << ok.error().message;
+  o.candidate = std::move(cand);
+  o.diff = true;
+  o.out_dir = d.file("out");
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  // The three IPv4 frames arrive (the one fw sent itself is not replayed);
+  // the DNS query is 28 bytes. The candidate has no DNAT: the SYN to
+  // 8080 is delivered locally, so the telnet SYN and the query reach its
+  // FORWARD rule.
+  EXPECT_EQ(slurp(d.file("out/fw/nfacct.txt")),
+            "{ pkts = 00000000000000000003, bytes = 00000000000000000108 } = seen;\n"
+            "{ pkts = 00000000000000000001, bytes = 00000000000000000028 } = dns;\n"
+            "{ pkts = 00000000000000000000, bytes = 00000000000000000000 } = idle;\n");
+  EXPECT_EQ(slurp(d.file("out/candidate/fw/nfacct.txt")),
+            "{ pkts = 00000000000000000000, bytes = 00000000000000000000 } = seen;\n"
+            "{ pkts = 00000000000000000000, bytes = 00000000000000000000 } = dns;\n"
+            "{ pkts = 00000000000000000002, bytes = 00000000000000000068 } = idle;\n");
+
+  auto plain = load(kScenario);
+  ReplayOptions p = fixture_replay(d);
+  p.out_dir = d.file("plain");
+  auto q = replay(plain, p, diff);
+  ASSERT_TRUE(q) << q.error().message;
+  EXPECT_TRUE(fs::exists(d.file("plain/fw/iptables-save.txt")));
+  EXPECT_FALSE(fs::exists(d.file("plain/fw/nfacct.txt")));
+}
+
 // Without --out the LOG lines are counted, not formatted (nobody reads
 // them): the summary is the one the run with --out writes.
 TEST(ReplayTest, WithoutOutLogLinesAreCountedAndTheSummaryIsTheSame) {
