@@ -161,13 +161,6 @@ Result<void> Parser::set_command(Op op, size_t wi) {
   return {};
 }
 
-// Extensions iptables-legacy 1.8.9 and Linux 6.18 both have that nfemu
-// does not load yet: a ruleset with one is not wrong, nfemu is short.
-bool not_modelled(std::string_view name) { return name == "rateest" || name == "RATEEST"; }
-std::string not_modelled_message(std::string_view kind, std::string_view name) {
-  return fmt::format("{} `{}' is not modelled by nfemu yet (iptables and the kernel have it)", kind, name);
-}
-
 bool Parser::load_proto_match() {
   if (protocol_.empty() || proto_used_) return false;
   std::string name = protocol_;
@@ -213,8 +206,12 @@ Result<void> Parser::extension_option(int ext_index, const OptionSpec& spec, std
     if (!has_arg_word()) return err(fmt::format("--{} requires two args.", spec.name), wi);
     arg2 = words_[pos_++].text;
   }
-  if (spec.arg == ArgKind::None && arg)
+  if ((spec.arg == ArgKind::None || spec.arg == ArgKind::Trailing) && arg)
     return err(fmt::format("option '--{}' doesn't allow an argument", spec.name), wi);
+  if (spec.arg == ArgKind::Trailing && pos_ < words_.size()) {
+    const std::string& next = words_[pos_].text;
+    if (next.empty() || (next[0] != '-' && next[0] != '!')) arg = words_[pos_++].text;
+  }
   if (arg) {
     call.arg = *arg;
     call.has_arg = true;
@@ -352,8 +349,6 @@ Result<void> Parser::core(char c, std::optional<std::string> arg, size_t wi) {
       jumpto_ = *a;
       is_goto_ = c == 'g';
       if (!is_goto_) {
-        if (not_modelled(jumpto_) && !registry_.make_target(jumpto_))
-          return err(not_modelled_message("target", jumpto_), jump_word_);
         if (auto t = registry_.make_target(jumpto_)) {
           loaded_.push_back({nullptr, t.get()});
           seen_ext_options_.emplace_back();
@@ -367,7 +362,6 @@ Result<void> Parser::core(char c, std::optional<std::string> arg, size_t wi) {
       auto a = need_arg();
       if (!a) return a.error();
       auto m = registry_.make_match(*a);
-      if (!m && not_modelled(*a)) return err(not_modelled_message("match", *a), wi);
       if (!m) return err(fmt::format("Couldn't load match `{}':No such file or directory", *a), wi);
       loaded_.push_back({m.get(), nullptr});
       seen_ext_options_.emplace_back();
@@ -551,7 +545,6 @@ Result<Command> Parser::run() {
       bool is_chain = opts_.table_state && opts_.table_state->is_chain(jumpto_);
       if (opts_.table_state && !is_chain) {
         if (is_goto_) return err(fmt::format("goto '{}' is not a chain", jumpto_), 0);
-        if (not_modelled(jumpto_)) return err(not_modelled_message("target", jumpto_), 0);
         return err(fmt::format("Couldn't load target `{}':No such file or directory", jumpto_), 0);
       }
       if (is_chain && opts_.table_state->find(jumpto_)->builtin())
@@ -648,7 +641,9 @@ Result<void> apply_command(Command& cmd, xt::Ruleset& rs, bool verify) {
   }
   if (!r) return fail(r.error());
   if (verify) {
-    if (auto v = rs.find(cmd.table)->verify(); !v) return fail(v.error());
+    // before_state: the namespace as the kernel has it while it checks the
+    // new table (the old table's estimators still exist).
+    if (auto v = rs.find(cmd.table)->verify(&*before_state); !v) return fail(v.error());
   }
   return {};
 }

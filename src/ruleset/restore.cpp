@@ -110,7 +110,7 @@ Result<void> restore(std::string_view text, xt::Ruleset& rs, const RestoreOption
 
     if (in_table && line == "COMMIT") {
       xt::Table* t = pending.find(open_table);
-      if (auto v = t->verify(); !v) {
+      if (auto v = t->verify(&rs); !v) {
         Error e = v.error();
         e.message += fmt::format(" (the kernel refuses table `{}' at COMMIT on line {})", xt::table_name(open_table), line_no);
         return at(e, line_no);

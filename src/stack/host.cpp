@@ -207,6 +207,7 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
   bool gso_aggregate(const packet::Packet& pkt) const override { return host_.gso_arrival_mtu(pkt) != 0; }
   ipset::Registry* ipsets() const override { return &host_.ipsets_; }
   xt::NfacctObjects* nfacct() const override { return &host_.nfacct_; }
+  xt::RateEstimators* rate_estimators() const override { return &host_.rate_estimators_; }
   uint64_t realtime_ns(uint64_t now_ns) const override { return host_.realtime_base_ns_ + now_ns; }
   const conntrack::Table* conntrack_table() const override { return &host_.conntrack_; }
   void duplicate(const xt::EvalContext& ctx, uint32_t gw, std::string_view oif) override {

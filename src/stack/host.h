@@ -159,6 +159,8 @@ class Host {
   // The namespace's accounting objects (`nfacct add`): -m nfacct counts into them.
   xt::NfacctObjects& nfacct() { return nfacct_; }
   const xt::NfacctObjects& nfacct() const { return nfacct_; }
+  // The namespace's rate estimators (RATEEST counts into them).
+  const xt::RateEstimators& rate_estimators() const { return rate_estimators_; }
   // The wall clock at virtual time 0 (ns since the epoch), which the time
   // match reads: a replay's first capture timestamp; 0 for `nfemu run`.
   void set_realtime_base_ns(uint64_t ns) { realtime_base_ns_ = ns; }
@@ -403,6 +405,7 @@ class Host {
   Fib fib_;
   ipset::Registry ipsets_;
   xt::NfacctObjects nfacct_;
+  xt::RateEstimators rate_estimators_;
   uint64_t realtime_base_ns_ = 0;
   xt::Ruleset ruleset_;
   Classifier classifier_ = Classifier::Compiled;

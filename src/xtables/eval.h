@@ -103,6 +103,9 @@ class Effects {
   virtual ipset::Registry* ipsets() const { return nullptr; }
   // The host's accounting objects (-m nfacct counts into them); none by default.
   virtual NfacctObjects* nfacct() const { return nullptr; }
+  // The namespace's rate estimators (RATEEST counts into them, -m rateest
+  // reads them); none by default.
+  virtual RateEstimators* rate_estimators() const { return nullptr; }
   // The wall clock (CLOCK_REALTIME) at virtual time now_ns, which the time
   // match reads: the host's real-time base plus now_ns (a replay's base is
   // its capture's first timestamp); by default the virtual clock itself.

@@ -22,6 +22,7 @@
 
 #include "util/result.h"
 #include "xtables/nfacct_objects.h"
+#include "xtables/rate_estimators.h"
 #include "xtables/types.h"
 
 namespace nfemu::ipset {
@@ -35,8 +36,11 @@ struct MatchFacts;
 // Defined by the packet engine; opaque to the ruleset code.
 struct EvalContext;
 
-// Two: the option takes two words (`--tcp-flags MASK COMP`).
-enum class ArgKind : uint8_t { None, Required, Optional, Two };
+// Two: the option takes two words (`--tcp-flags MASK COMP`). Trailing:
+// getopt sees no argument, but the extension takes the next word as its
+// value unless there is none or it starts with `-' or `!' (libxt_rateest's
+// `--rateest-bps1 [RATE]`).
+enum class ArgKind : uint8_t { None, Required, Optional, Two, Trailing };
 
 // One long option of an extension. Short options do not exist for
 // extensions in iptables; abbreviations are resolved by the parser.
@@ -74,6 +78,9 @@ struct CheckContext {
   // The rule's matches, for targets whose checkentry looks at them (TCPMSS
   // insists on a SYN-only tcp match).
   std::span<const std::unique_ptr<class Match>> matches = {};
+  // The namespace's rate estimators as the kernel's checks see them (RATEEST
+  // makes them, -m rateest needs them); see Table::verify.
+  RateEstimatorScope* estimators = nullptr;
 };
 
 // Restrictions the kernel module declares in its xt_match / xt_target.

@@ -265,13 +265,23 @@ static Result<void> check_spec(const KernelSpec& spec, bool is_target, std::stri
   return {};
 }
 
-Result<void> Table::verify() const {
+Result<void> Table::verify(const Ruleset* loaded) const {
   auto reach = reachability();
   if (!reach) return reach.error();
-  for (size_t ci = 0; ci < chains_.size(); ++ci) {
+  RateEstimatorScope estimators;
+  if (loaded) loaded->declare_estimators(estimators);
+  std::vector<size_t> order;
+  for (size_t ci = 0; ci < chains_.size(); ++ci)
+    if (chains_[ci].builtin()) order.push_back(ci);
+  const size_t builtins = order.size();
+  for (size_t ci = 0; ci < chains_.size(); ++ci)
+    if (!chains_[ci].builtin()) order.push_back(ci);
+  std::sort(order.begin() + static_cast<std::ptrdiff_t>(builtins), order.end(),
+            [&](size_t a, size_t b) { return chains_[a].name < chains_[b].name; });
+  for (size_t ci : order) {
     const Chain& c = chains_[ci];
     for (const Rule& r : c.rules) {
-      CheckContext ctx{r.ip, id_, c.name, (*reach)[ci], r.matches};
+      CheckContext ctx{r.ip, id_, c.name, (*reach)[ci], r.matches, &estimators};
       auto located = [&](Error e) {
         e.line = r.line;
         return e;
@@ -291,6 +301,18 @@ Result<void> Table::verify() const {
     }
   }
   return {};
+}
+
+void Ruleset::declare_estimators(RateEstimatorScope& scope) const {
+  // A loaded table passed its checks, so its RATEEST rules agree with each
+  // other; their check declares each estimator once more, harmlessly.
+  for (const Table& t : tables_)
+    for (const Chain& c : t.chains())
+      for (const Rule& r : c.rules)
+        if (r.kind == TargetKind::Extension && r.target->name() == "RATEEST") {
+          CheckContext ctx{r.ip, t.id(), c.name, 0, r.matches, &scope};
+          (void)r.target->check(ctx);
+        }
 }
 
 Table& Ruleset::instantiate(TableId id) {

@@ -60,8 +60,14 @@ class Table {
   int references(std::string_view chain) const;
 
   // The kernel's checks when the table is committed. The error names the
-  // rule's line (Error::line) and the kernel's own message.
-  Result<void> verify() const;
+  // rule's line (Error::line) and the kernel's own message. Rules are
+  // checked in the order of the table's blob (libiptc: builtin chains in
+  // hook order, then user chains sorted by name; a rule's matches before its
+  // target), which decides whether a -m rateest rule finds the estimator a
+  // RATEEST rule makes. loaded: the namespace's tables as they are before
+  // this one is committed (the old version of this one included), whose
+  // RATEEST rules' estimators exist already.
+  Result<void> verify(const class Ruleset* loaded = nullptr) const;
 
   // Hooks each chain is reachable from (index as chains()); fails on a loop.
   Result<std::vector<HookMask>> reachability() const;
@@ -89,6 +95,8 @@ class Ruleset {
   // In iptables-save order.
   const std::vector<Table>& tables() const { return tables_; }
   std::vector<Table>& tables() { return tables_; }
+  // The estimators this namespace's RATEEST rules hold (RateEstimatorScope).
+  void declare_estimators(RateEstimatorScope& scope) const;
 
  private:
   std::vector<Table> tables_;

@@ -12,6 +12,8 @@ case $table in
   nat) chains="PREROUTING INPUT OUTPUT POSTROUTING";;
   *) chains="INPUT FORWARD OUTPUT";;
 esac
-echo "$rule"
+# A case may hold several rules, separated by " ;; " (rateest needs a
+# RATEEST rule too); their saves are joined the same way.
+printf '%s\n' "${rule// ;; /$'\n'}"
 for c in $chains; do echo "-A $c -j reached"; done
 echo "COMMIT"

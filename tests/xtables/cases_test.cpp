@@ -19,7 +19,10 @@ namespace fs = std::filesystem;
 std::string block_for(const std::string& table, const std::string& rule) {
   std::string chains;
   auto id = xt::table_from_name(table);
-  std::string out = "*" + table + "\n:reached - [0:0]\n:uchain - [0:0]\n" + rule + "\n";
+  // Several rules of one case are separated by " ;; " (case-block.sh).
+  std::string rules = rule;
+  for (size_t at; (at = rules.find(" ;; ")) != std::string::npos;) rules.replace(at, 4, "\n");
+  std::string out = "*" + table + "\n:reached - [0:0]\n:uchain - [0:0]\n" + rules + "\n";
   if (id) {
     xt::HookMask hooks = xt::table_hooks(*id);
     for (int h = 0; h < xt::kNumHooks; ++h)
@@ -64,7 +67,7 @@ TEST_P(CasesTest, MatchesKernel) {
       for (std::string l; std::getline(ss, l);) {
         if (l.rfind("-A ", 0) != 0) continue;
         if (l.size() > 11 && l.substr(l.size() - 11) == " -j reached" && l.find(' ', 3) == l.size() - 11) continue;
-        saved += saved.empty() ? l : "\n" + l;
+        saved += saved.empty() ? l : " ;; " + l;
       }
       EXPECT_EQ("OK " + saved, want[i]);
     }

@@ -7,6 +7,7 @@
 #
 # .cases format: one case per line, `TABLE RULE`, e.g.
 #   nat -A POSTROUTING -o eth0 -j MASQUERADE
+# or `TABLE RULE ;; RULE ...` for several rules (their saves joined alike).
 # Every table also has a user chain `uchain` (unreachable) and `reached`
 # (jumped to from every builtin chain of the table), to test hook checks.
 set -euo pipefail
@@ -24,11 +25,14 @@ for cases in "$@"; do
     table=${line%% *}
     rule=${line#* }
     block=$(bash "$(dirname "$0")/case-block.sh" "$table" "$rule")
-    # Start every case from an empty table, so that a restore that exits 0
-    # without committing (e.g. --help) cannot leave the previous case behind.
-    printf '*%s\nCOMMIT\n' "$table" | ip netns exec "$ns" iptables-legacy-restore 2>/dev/null || true
+    # Start every case from empty tables, so that a restore that exits 0
+    # without committing (e.g. --help) cannot leave the previous case behind,
+    # nor can another table's rules (a RATEEST estimator lives as long as a
+    # rule of any table holds it).
+    printf '*raw\nCOMMIT\n*mangle\nCOMMIT\n*nat\nCOMMIT\n*filter\nCOMMIT\n' |
+      ip netns exec "$ns" iptables-legacy-restore 2>/dev/null || true
     if err=$(printf '%s\n' "$block" | ip netns exec "$ns" iptables-legacy-restore 2>&1 >/dev/null); then
-      saved=$(ip netns exec "$ns" iptables-legacy-save -t "$table" | grep -E '^-A (uchain|reached|[A-Z]+) ' | grep -vE '^-A [A-Z]+ -j reached$' || true)
+      saved=$(ip netns exec "$ns" iptables-legacy-save -t "$table" | grep -E '^-A (uchain|reached|[A-Z]+) ' | grep -vE '^-A [A-Z]+ -j reached$' | sed ':a;N;$!ba;s/\n/ ;; /g' || true)
       if ! ip netns exec "$ns" iptables-legacy-save -t "$table" | grep -q '^-A [A-Z]* -j reached$'; then
         echo "ERR iptables-restore exited 0 without committing the table" >> "$out.tmp"
         continue
