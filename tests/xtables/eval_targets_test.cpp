@@ -517,3 +517,56 @@ TEST(EvalTargetsTest, KernelHeaderChecksums) {
 
 }  // namespace
 }  // namespace nfemu::xt
+
+// gen_estimator's arithmetic (est_timer), worked by hand: interval -2
+// (period (250 / 4) << 0 = 62 jiffies = 248 ms), ewma_log 1.
+TEST(RateEstimatorTest, UpdatesEveryPeriodWithTheKernelsArithmetic) {
+  nfemu::xt::RateEstimator est({.interval = -2, .ewma_log = 1});
+  EXPECT_EQ(est.period_ns(), 248'000'000u);
+  for (int i = 0; i < 10; ++i) est.count(50'000'000, 100);
+  // No update yet: 0.
+  EXPECT_EQ(est.read(247'999'999).pps, 0u);
+  // First update: (10 << 10) >> 1 = 5120 (pps 20); (1000 << 10) >> 1 = 512000 (bps 2000).
+  auto s = est.read(248'000'000);
+  EXPECT_EQ(s.pps, 20u);
+  EXPECT_EQ(s.bps, 2000u);
+  // Each idle update halves the averages.
+  s = est.read(3 * 248'000'000);
+  EXPECT_EQ(s.pps, 5u);
+  EXPECT_EQ(s.bps, 500u);
+  // They settle below 2^ewma_log, never at 0 (avpps 1, avbps 1): read as 0.
+  s = est.read(uint64_t{3600} * 1'000'000'000);
+  EXPECT_EQ(s.pps, 0u);
+  EXPECT_EQ(s.bps, 0u);
+  // And count again after an idle hour: the next update sees only that packet.
+  est.count(uint64_t{3600} * 1'000'000'000, 100);
+  const uint64_t next = (uint64_t{3600} * 1'000'000'000 / 248'000'000 + 1) * 248'000'000;
+  s = est.read(next);
+  EXPECT_EQ(s.pps, ((1u << 10) >> 1) / 256);  // (1 << 10) >> 1 = 512, plus the settled 1, minus 1 >> 1
+  EXPECT_EQ(s.bps, ((100u << 10) >> 1) / 256);
+}
+
+// The lazy updates, skipping settled idle periods, give what a timer run
+// at every period gives: reads at random times against reads at every
+// period of a second estimator fed the same packets.
+TEST(RateEstimatorTest, LazyUpdatesEqualUpdatesAtEveryPeriod) {
+  for (int8_t interval = -2; interval <= 3; ++interval) {
+    for (uint8_t ewma : {uint8_t{1}, uint8_t{3}, uint8_t{8}}) {
+      nfemu::xt::RateEstimator lazy({interval, ewma}), eager({interval, ewma});
+      uint64_t seed = 12345 + static_cast<uint64_t>(interval) * 7 + ewma, now = 0, ticked = 0;
+      auto rnd = [&] { return seed = seed * 6364136223846793005ull + 1442695040888963407ull, seed >> 33; };
+      for (int i = 0; i < 3000; ++i) {
+        now += rnd() % 4 == 0 ? rnd() % 20'000'000'000ull : rnd() % 50'000'000;
+        while (ticked + eager.period_ns() <= now) eager.read(ticked += eager.period_ns());
+        const uint32_t len = static_cast<uint32_t>(40 + rnd() % 1460);
+        if (rnd() % 3) {
+          lazy.count(now, len);
+          eager.count(now, len);
+        }
+        auto a = lazy.read(now), b = eager.read(now);
+        ASSERT_EQ(a.bps, b.bps) << int(interval) << " " << int(ewma) << " at " << now;
+        ASSERT_EQ(a.pps, b.pps) << int(interval) << " " << int(ewma) << " at " << now;
+      }
+    }
+  }
+}
