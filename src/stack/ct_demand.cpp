@@ -41,6 +41,18 @@ bool ruleset_needs_conntrack(const xt::Ruleset& rs) {
   return false;
 }
 
+bool ruleset_needs_defrag(const xt::Ruleset& rs) {
+  if (ruleset_needs_conntrack(rs)) return true;
+  for (const xt::Table& t : rs.tables())
+    for (const xt::Chain& c : t.chains())
+      for (const xt::Rule& r : c.rules) {
+        for (const auto& m : r.matches)
+          if (m && m->name() == "socket") return true;
+        if (r.target && r.target->name() == "TPROXY") return true;
+      }
+  return false;
+}
+
 bool ruleset_forces_acct(const xt::Ruleset& rs) {
   for (const xt::Table& t : rs.tables())
     for (const xt::Chain& c : t.chains())

@@ -229,6 +229,10 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
     const Interface* i = host_.find_interface(dev);
     return i ? i->group : 0;
   }
+  xt::LocalSocket find_socket(uint8_t proto, uint32_t saddr, uint16_t sport, uint32_t daddr,
+                              uint16_t dport) const override {
+    return host_.find_socket(proto, saddr, sport, daddr, dport);
+  }
 
  private:
   Host& host_;
@@ -381,6 +385,7 @@ const Host::InputConf& Host::unknown_device_conf(std::string_view dev) {
 
 bool Host::work_out_ct_demand() const {
   ct_enabled_ = ruleset_needs_conntrack(ruleset_);
+  defrag_enabled_ = ct_enabled_ || ruleset_needs_defrag(ruleset_);
   ct_demand_known_ = true;
   return ct_enabled_;
 }
@@ -1005,6 +1010,21 @@ bool Host::transmit_fragments(const packet::Packet& pkt, std::string_view dev, s
 
 void Host::add_listener(uint8_t proto, uint16_t port) {
   if (!has_listener(proto, port)) listeners_.emplace_back(proto, port);
+}
+
+xt::LocalSocket Host::find_socket(uint8_t proto, uint32_t saddr, uint16_t sport, uint32_t daddr,
+                                  uint16_t dport) const {
+  // __inet_lookup_established first: a handshake's request sock (not a
+  // full socket) or its child, bound to the address the SYN came to.
+  if (proto == packet::kIpProtoTcp)
+    for (const auto& c : tcp_conns_)
+      if (c.saddr == saddr && c.daddr == daddr && c.sport == sport && c.dport == dport)
+        return {.found = true, .full = c.established, .any_address = false};
+  // Then the listeners (or UDP's bound sockets), all bound to INADDR_ANY:
+  // any destination address, this host's or not, finds them.
+  if ((proto == packet::kIpProtoTcp || proto == packet::kIpProtoUdp) && has_listener(proto, dport))
+    return {.found = true, .full = true, .any_address = true};
+  return {};
 }
 
 bool Host::has_listener(uint8_t proto, uint16_t port) const {

@@ -151,6 +151,11 @@ class Host {
   // Whether this namespace's conntrack hooks are registered: only while a
   // rule needs them (stack/ct_demand.h). Entries already made stay listed.
   bool conntrack_enabled() const { return ct_demand_known_ ? ct_enabled_ : work_out_ct_demand(); }
+  // Whether nf_defrag_ipv4 reassembles fragments here (ruleset_needs_defrag).
+  bool defrag_enabled() const {
+    if (!ct_demand_known_) work_out_ct_demand();
+    return defrag_enabled_;
+  }
   conntrack::Table& conntrack() { return conntrack_; }
   const conntrack::Table& conntrack() const { return conntrack_; }
 
@@ -225,6 +230,9 @@ class Host {
   std::optional<uint64_t> next_timer() const;
   void run_timers(uint64_t until);
   bool has_listener(uint8_t proto, uint16_t port) const;
+  // The socket match's lookup (xt::Effects::find_socket) over the sockets
+  // above.
+  xt::LocalSocket find_socket(uint8_t proto, uint32_t saddr, uint16_t sport, uint32_t daddr, uint16_t dport) const;
 
   // __icmp_send: an ICMP error about `offending` (a packet this host
   // received, forwards or sends, its meta as the path left it), subject to
@@ -287,7 +295,7 @@ class Host {
   // nf_defrag_ipv4 (defrag.cpp): false when the fragment was queued.
   // Inline: most packets are whole, and the check is two loads.
   bool conntrack_defrag(packet::Packet& pkt, uint64_t now_ns) {
-    return !conntrack_enabled() || !pkt.ip().is_fragment() || defrag(ct_defrag_, pkt, now_ns);
+    return !pkt.ip().is_fragment() || !defrag_enabled() || defrag(ct_defrag_, pkt, now_ns);
   }
   // ip_defrag for one user's queues: false when pkt was queued or dropped,
   // else pkt is now the whole datagram.
@@ -429,6 +437,7 @@ class Host {
   conntrack::Table conntrack_;
   mutable bool ct_demand_known_ = false;
   mutable bool ct_enabled_ = false;
+  mutable bool defrag_enabled_ = false;
   packet::Reassembler reassembler_;  // ip_defrag for local delivery
   packet::Reassembler ct_defrag_;    // nf_defrag_ipv4 (IP_DEFRAG_CONNTRACK_IN/OUT)
   packet::FragPeers frag_peers_;     // both users' inet_peer rid counters

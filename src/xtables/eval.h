@@ -66,6 +66,15 @@ struct ReverseRoute {
   bool uses_in_dev = false;
 };
 
+// A local socket as nf_sk_lookup_slow_v4 finds it for the socket match.
+struct LocalSocket {
+  bool found = false;
+  bool full = false;         // sk_fullsock: a listener or an established child, not a request sock
+  bool any_address = false;  // bound to INADDR_ANY (inet_rcv_saddr == 0)
+  bool transparent = false;  // IP_TRANSPARENT (inet_sk_transparent)
+  uint32_t mark = 0;         // sk_mark
+};
+
 // What targets ask of the host that runs the table; the packet engine
 // implements it. Matches and targets never build packets themselves.
 class Effects {
@@ -123,6 +132,13 @@ class Effects {
   // dev->group (`ip link set DEV group N`, devgroup match) of the host's
   // interface `dev`; 0, the kernel's default, when there is none.
   virtual uint32_t device_group(std::string_view dev) const { return 0; }
+  // The socket the host would give a packet of proto from saddr:sport to
+  // daddr:dport (established and request sockets first, then listeners:
+  // inet_lookup, udp4_lib_lookup); none by default.
+  virtual LocalSocket find_socket(uint8_t proto, uint32_t saddr, uint16_t sport, uint32_t daddr,
+                                  uint16_t dport) const {
+    return {};
+  }
 };
 
 struct EvalContext {

@@ -53,6 +53,10 @@ struct MatchFacts {
   // The XT_CONNTRACK_STATE bit of the packet without the SNAT/DNAT bits:
   // INVALID 1, ESTABLISHED 2, RELATED 4, NEW 8, UNTRACKED 256.
   std::optional<ValueSet> ctstate;
+  // evaluate() may change the packet's meta (socket --restore-skmark sets
+  // the mark), whether the rule matches or not: the compiled walker looks
+  // the packet's classes up again after the rule's matches ran.
+  bool changes_packet = false;
 };
 
 }  // namespace nfemu::xt

@@ -974,5 +974,40 @@ TEST(CompiledTest, PendingCountsFoldOnlyIntoTheTableTheyWereCountedFor) {
   EXPECT_FALSE(s.compiled.drop_counters());
 }
 
+// socket --restore-skmark changes the packet's mark from inside a match:
+// the compiled walker must find the rules after it with the new mark's
+// classes (ChainIndex::rekey), as the linear walk tests them. Port 22 has
+// an established socket whose mark is 0; the MARK rule before set 5.
+TEST(CompiledTest, AMatchThatChangesTheMarkIsFollowedByTheNewMarksRules) {
+  struct Sockets : Recorder {
+    LocalSocket find_socket(uint8_t proto, uint32_t, uint16_t, uint32_t, uint16_t dport) const override {
+      if (proto == 6 && dport == 22) return {.found = true, .full = true, .any_address = false, .mark = 0};
+      return {};
+    }
+  };
+  std::string text = "*filter\n-A INPUT -j MARK --set-mark 5\n-A INPUT -p tcp -m socket --restore-skmark\n";
+  for (int k = 1; k <= 80; ++k) text += fmt::format("-A INPUT -p udp -m udp --dport {} -m mark --mark {} -j DROP\n", 3000 + k, k);
+  text += "-A INPUT -m mark --mark 0x5 -j DROP\n-A INPUT -m mark --mark 0x0 -j ACCEPT\nCOMMIT\n";
+  Single s = make(text);
+  Table& t = *s.rs.find(TableId::Filter);
+  auto run = [&](const CompiledTable* c, std::string_view spec) {
+    packet::Packet p = mk(spec);
+    Sockets rec;
+    EvalContext ctx{p, t.id(), Hook::LocalIn};
+    ctx.thoff = 20;
+    ctx.effects = &rec;
+    Verdict v = c ? run_table(t, *c, ctx, &rec) : run_table(t, ctx, &rec);
+    return Outcome{v, ctx.hotdrop, rec.lines, p.meta.mark};
+  };
+  for (int round = 0; round < 2; ++round) {  // the second round walks the result cache
+    for (std::string_view spec : {"tcp 198.51.100.7:40000 > 203.0.113.4:22", "tcp 198.51.100.7:40000 > 203.0.113.4:23"}) {
+      Outcome linear = run(nullptr, spec), compiled = run(&s.compiled, spec);
+      EXPECT_EQ(compiled, linear) << spec << "\nlinear:\n" << describe(linear) << "compiled:\n" << describe(compiled);
+    }
+  }
+  EXPECT_EQ(run(nullptr, "tcp 198.51.100.7:40000 > 203.0.113.4:22").verdict, Verdict::Accept);
+  EXPECT_EQ(run(nullptr, "tcp 198.51.100.7:40000 > 203.0.113.4:23").verdict, Verdict::Drop);
+}
+
 }  // namespace
 }  // namespace nfemu::xt

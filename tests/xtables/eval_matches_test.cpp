@@ -31,6 +31,7 @@
 #include <cstring>
 
 #include "conntrack/conntrack.h"
+#include "icmp/icmp.h"
 #include "packet/grammar.h"
 #include "ruleset/restore.h"
 #include "xtables/eval.h"
@@ -1133,6 +1134,81 @@ TEST(EvalOsf, NoFingerprintsNoMatch) {
 
 TEST(EvalCpu, TheProcessingCpuIsNotModelled) {
   EXPECT_EQ(Rules("-m cpu --cpu 0").run(kSyn), Out::Unsupported);
+}
+
+}  // namespace
+}  // namespace nfemu::xt
+
+namespace nfemu::xt {
+namespace {
+
+// A host's sockets as the socket match asks for them: records each lookup
+// and gives one answer.
+struct SocketTable : Effects {
+  mutable std::vector<std::string> asked;
+  LocalSocket answer;
+  unsigned addr_type(uint32_t, std::string_view) const override { return 1; }
+  void log(std::string_view, uint8_t, uint8_t, const packet::Packet&, Hook) override {}
+  LocalSocket find_socket(uint8_t proto, uint32_t saddr, uint16_t sport, uint32_t daddr, uint16_t dport) const override {
+    auto dotted = [](uint32_t a) { return fmt::format("{}.{}.{}.{}", a >> 24, a >> 16 & 255, a >> 8 & 255, a & 255); };
+    asked.push_back(fmt::format("{} {}:{} > {}:{}", proto, dotted(saddr), sport, dotted(daddr), dport));
+    return answer;
+  }
+};
+
+// nf_sk_lookup_slow_v4 and socket_match of xt_socket.c (Linux 6.18); what
+// nfemu's hosts answer is checked against the kernel by
+// tests/scenarios/socket-match.
+TEST(EvalSocket, WhatIsLookedUpAndWhichSocketsCount) {
+  SocketTable sockets;
+  Env env{.effects = &sockets};
+  Rules plain("-m socket"), nowild("-m socket --nowildcard"), transparent("-m socket --transparent"),
+      restore("-m socket --nowildcard --restore-skmark");
+  // A listener (full, INADDR_ANY): only --nowildcard.
+  sockets.answer = {.found = true, .full = true, .any_address = true};
+  EXPECT_EQ(plain.run("udp 198.51.100.10:5000 > 203.0.113.4:53", env), Out::NoMatch);
+  EXPECT_EQ(sockets.asked.back(), "17 198.51.100.10:5000 > 203.0.113.4:53");
+  EXPECT_EQ(nowild.run("udp 198.51.100.10:5000 > 203.0.113.4:53", env), Out::Match);
+  // A request sock (not a full socket): bound to INADDR_ANY or not, it counts.
+  sockets.answer = {.found = true, .full = false, .any_address = true};
+  EXPECT_EQ(plain.run(kSyn, env), Out::Match);
+  EXPECT_EQ(transparent.run(kSyn, env), Out::NoMatch);
+  sockets.answer.transparent = true;
+  EXPECT_EQ(transparent.run(kSyn, env), Out::Match);
+  // --restore-skmark: a full socket's mark, not a request sock's.
+  auto marked = pkt(kSyn);
+  marked.meta.mark = 3;
+  sockets.answer = {.found = true, .full = false, .any_address = false, .mark = 9};
+  EXPECT_EQ(restore.run(marked, env), Out::Match);
+  EXPECT_EQ(marked.meta.mark, 3u);
+  sockets.answer.full = true;
+  EXPECT_EQ(restore.run(marked, env), Out::Match);
+  EXPECT_EQ(marked.meta.mark, 9u);
+  // An ICMP error: the quoted datagram (sent by this host) reversed.
+  auto quoted = pkt("tcp 203.0.113.4:22 > 198.51.100.10:40000 flags SA");
+  auto error = icmp::build_error(quoted.ip(), {.type = 3, .code = 1, .src = 0xC6336401u});
+  ASSERT_TRUE(error);
+  sockets.answer = {.found = true, .full = false};
+  sockets.asked.clear();
+  EXPECT_EQ(plain.run(*error, env), Out::Match);
+  EXPECT_EQ(sockets.asked, (std::vector<std::string>{"6 198.51.100.10:40000 > 203.0.113.4:22"}));
+  // Not an error, not TCP or UDP, a TCP header cut short: no lookup.
+  sockets.asked.clear();
+  EXPECT_EQ(plain.run(kPing, env), Out::NoMatch);
+  EXPECT_EQ(plain.run("esp 198.51.100.10 > 203.0.113.4 spi 7", env), Out::NoMatch);
+  auto cut = pkt(kSyn);
+  truncate(cut, 20 + 19);
+  EXPECT_EQ(plain.run(cut, env), Out::NoMatch);
+  EXPECT_TRUE(sockets.asked.empty());
+  // A reply of a source-NATed connection: the original source's socket.
+  conntrack::Entry ct{};
+  ct.tuple[conntrack::kOriginal] = {.src = 0x0A000005u, .dst = 0xCB007104u, .sport = 1234, .dport = 80, .proto = 6};
+  ct.status = conntrack::status::kSrcNatDone;
+  auto reply = pkt("tcp 203.0.113.4:80 > 198.51.100.1:61000 flags A");
+  reply.meta.ct = &ct;
+  reply.meta.ctinfo = packet::CtInfo::EstablishedReply;
+  EXPECT_EQ(plain.run(reply, env), Out::Match);
+  EXPECT_EQ(sockets.asked.back(), "6 203.0.113.4:80 > 10.0.0.5:1234");
 }
 
 }  // namespace

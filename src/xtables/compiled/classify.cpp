@@ -63,6 +63,7 @@ struct RuleFacts {
   // needs_ports, the packet's ports were readable).
   bool matches_exact = false, needs_ports = false;
   uint32_t match_fields = 0;
+  bool changes_packet = false;  // some match of it may (MatchFacts::changes_packet)
 };
 
 RuleFacts rule_facts(const Rule& r) {
@@ -114,6 +115,11 @@ RuleFacts rule_facts(const Rule& r) {
     }
   }
   rf.matches_exact = exact;
+  for (const auto& m : r.matches) {
+    MatchFacts mf;
+    m->describe(mf);
+    rf.changes_packet = rf.changes_packet || mf.changes_packet;
+  }
   return rf;
 }
 
@@ -913,6 +919,7 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
         if (auto idx = build_iface(out, facts, ci.words, opts)) ci.ifaces.push_back(std::move(*idx));
     }
     ci.proven.resize(n);
+    ci.rekey.resize(n);
     ci.ip_tests.resize(n);
     ci.pending.resize(n);
     for (size_t j = 0; j < n; ++j) {
@@ -937,6 +944,7 @@ CompiledTable CompiledTable::compile(const Table& t, const ClassifyOptions& opts
       if (unconditional_standard(c.rules[j])) p |= CompiledTable::ChainIndex::kPlain;
       static_assert(static_cast<int>(TargetKind::Extension) < 16);
       ci.proven[j] = static_cast<uint8_t>(p | static_cast<uint8_t>(c.rules[j].kind) << CompiledTable::ChainIndex::kKindShift);
+      ci.rekey[j] = rf.changes_packet ? 1 : 0;
     }
     // Small chains keep the plain index: a scan of a few words is cheaper
     // than a probe. Candidates are stored as uint16_t.
@@ -1222,8 +1230,9 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     const uint8_t proof = ci.proven[at];
     const bool skip = (proof & CompiledTable::ChainIndex::kMatchesProven) &&
                       (!(proof & CompiledTable::ChainIndex::kNeedsPorts) || (key.valid & (1u << CompiledTable::kSport)));
-    if (skip) ++ci.matches_skipped;
-    else
+    if (skip) {
+      ++ci.matches_skipped;
+    } else {
       for (const auto& m : r.matches) {
         if (!m->can_evaluate()) {
           if (sink) sink->on_unsupported(m->name());
@@ -1240,6 +1249,13 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
           break;
         }
       }
+      // A match changed the packet (socket --restore-skmark): the rules
+      // after this one are found with its new classes, as after a target.
+      if (ci.rekey[at]) [[unlikely]] {
+        key = packet_key(ctx.pkt, ctx.thoff, ctx.fragoff);
+        sync();
+      }
+    }
     if (!matched) continue;
     // A rule whose matches ran has its line in cache: count there. One
     // whose matches the index proved is counted aside, so that a standard

@@ -287,6 +287,10 @@ class CompiledTable {
     enum Proof : uint8_t { kIpProven = 1, kMatchesProven = 2, kNeedsPorts = 4, kPlain = 8 };
     static constexpr int kKindShift = 4;
     std::vector<uint8_t> proven;
+    // Per rule: 1 when a match of it may change the packet
+    // (MatchFacts::changes_packet): its classes are looked up again after
+    // its matches ran.
+    std::vector<uint8_t> rekey;
     // Per rule, the counts not yet in Rule::counters (fold_counters), and
     // whether any is non-zero. Next to proven: the walk reads both.
     mutable std::vector<Counters> pending;
