@@ -1,9 +1,14 @@
 // -j TPROXY: hand a packet to a local transparent socket without
 // rewriting it, and mark it for the policy routing that delivers it
 // (xt_TPROXY.c, libxt_TPROXY.c; iptables 1.8.9 uses revision 1 for IPv4).
-// Loads, checks and saves as the kernel and iptables do; the socket
-// lookup, the mark and the drop when no socket listens are not modelled
-// yet, so the rule is reported "not evaluated yet" and the packet goes on.
+// tproxy_tg4 looks for an established socket on the packet's addresses,
+// else a listener at --on-ip/--on-port, and takes the packet only when the
+// socket it finds is IP_TRANSPARENT (then it sets the mark and accepts);
+// otherwise, and when the first 8 transport bytes are missing, NF_DROP.
+// nfemu's hosts have no transparent socket (a `listen` socket is a plain
+// one, as `nfemu verify` makes it), so whatever the lookup finds fails that
+// test: the packet is dropped and its mark left alone, as the kernel does
+// for a TPROXY rule whose proxy is not running.
 #include <fmt/format.h>
 
 #include "packet/addr.h"
@@ -61,6 +66,9 @@ class TproxyTarget : public TargetBase<TproxyTarget> {
     if ((ctx.ip.proto == 6 || ctx.ip.proto == 17) && !(ctx.ip.inv & IpCriteria::kInvProto)) return {};
     return make_error("xt_TPROXY: Can be used only with -p tcp or -p udp");
   }
+
+  bool can_evaluate() const override { return true; }
+  TargetVerdict evaluate(EvalContext&) const override { return TargetVerdict::Drop; }
 
   void save(std::string& out, const IpCriteria&) const override {
     out += fmt::format(" --on-port {} --on-ip {} --tproxy-mark 0x{:x}/0x{:x}", port_,
