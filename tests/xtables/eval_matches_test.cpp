@@ -1213,3 +1213,60 @@ TEST(EvalSocket, WhatIsLookedUpAndWhichSocketsCount) {
 
 }  // namespace
 }  // namespace nfemu::xt
+
+namespace nfemu::xt {
+namespace {
+
+struct Estimators : Effects {
+  mutable RateEstimators ests;
+  unsigned addr_type(uint32_t, std::string_view) const override { return 1; }
+  void log(std::string_view, uint8_t, uint8_t, const packet::Packet&, Hook) override {}
+  RateEstimators* rate_estimators() const override { return &ests; }
+};
+
+// xt_rateest_mt: absolute and relative comparisons, delta, both rates,
+// inversion. Two estimators of 248 ms periods and weight 1/2: after the
+// first update `a' reads 20 pps and 2000 B/s, `b' 4 pps and 400 B/s.
+TEST(EvalRateest, ComparesEstimatesWithRatesAndWithEachOther) {
+  Estimators e;
+  // The estimators are made by a table loaded before the rule's.
+  const std::string makers =
+      "*mangle\n-A PREROUTING -j RATEEST --rateest-name a --rateest-interval 250ms --rateest-ewmalog 500ms\n"
+      "-A PREROUTING -j RATEEST --rateest-name b --rateest-interval 250ms --rateest-ewmalog 500ms\nCOMMIT\n";
+  const size_t a = e.ests.find_or_add("a", {-2, 1}), b = e.ests.find_or_add("b", {-2, 1});
+  for (int k = 0; k < 10; ++k) e.ests.at(a).count(10'000'000, 100);
+  for (int k = 0; k < 2; ++k) e.ests.at(b).count(10'000'000, 100);
+  auto run = [&](std::string_view rule, uint64_t now_ns) {
+    Ruleset rs;
+    auto loaded = ruleset::restore(makers + "*filter\n-A INPUT " + std::string(rule) + " -j DROP\nCOMMIT\n", rs);
+    EXPECT_TRUE(loaded) << loaded.error().format("test");
+    auto p = pkt(kSyn);
+    EvalContext ctx{p, TableId::Filter, Hook::LocalIn};
+    ctx.thoff = 20;
+    ctx.now_ns = now_ns;
+    ctx.effects = &e;
+    return run_table(*rs.find(TableId::Filter), ctx) == Verdict::Drop ? Out::Match : Out::NoMatch;
+  };
+  // Before the first update both read 0.
+  EXPECT_EQ(run("-m rateest --rateest a --rateest-pps 0 --rateest-eq", 247'000'000), Out::Match);
+  EXPECT_EQ(run("-m rateest --rateest1 a --rateest-pps --rateest-eq --rateest2 b", 247'000'000), Out::Match);
+  const uint64_t t = 248'000'000;
+  EXPECT_EQ(run("-m rateest --rateest a --rateest-pps 20 --rateest-eq", t), Out::Match);
+  EXPECT_EQ(run("-m rateest --rateest a --rateest-bps 16000bit --rateest-eq", t), Out::Match);
+  EXPECT_EQ(run("-m rateest --rateest a --rateest-pps 20 ! --rateest-eq", t), Out::NoMatch);
+  EXPECT_EQ(run("-m rateest --rateest1 a --rateest-pps --rateest-gt --rateest2 b", t), Out::Match);
+  EXPECT_EQ(run("-m rateest --rateest1 a --rateest-pps --rateest-lt --rateest2 b", t), Out::NoMatch);
+  EXPECT_EQ(run("-m rateest --rateest1 a --rateest-bps --rateest-pps --rateest-gt --rateest2 b", t), Out::Match);
+  // Both must hold: bytes compared with 3000 B/s, packets with 10 pps.
+  EXPECT_EQ(run("-m rateest --rateest a --rateest-bps 24000bit --rateest-pps 10 --rateest-lt", t), Out::NoMatch);
+  // Delta: 25 - 20 = 5 < 10 - 4 = 6; a given rate below the estimate is 0.
+  EXPECT_EQ(run("-m rateest --rateest-delta --rateest1 a --rateest-pps1 25 --rateest-lt --rateest-pps2 10 --rateest2 b", t),
+            Out::Match);
+  EXPECT_EQ(run("-m rateest --rateest-delta --rateest1 a --rateest-pps1 19 --rateest-eq --rateest-pps2 4 --rateest2 b", t),
+            Out::Match);
+  // Delta against a fixed rate: (given - estimate) compared with the second rate.
+  EXPECT_EQ(run("-m rateest --rateest-delta --rateest a --rateest-pps1 30 --rateest-eq --rateest-pps2 10", t), Out::Match);
+}
+
+}  // namespace
+}  // namespace nfemu::xt

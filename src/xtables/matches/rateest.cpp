@@ -180,28 +180,9 @@ class RateestMatch : public MatchBase<RateestMatch> {
   // xt_rateest_mt.
   MatchOutcome evaluate(const EvalContext& ctx) const override {
     RateEstimators* ests = ctx.effects ? ctx.effects->rate_estimators() : nullptr;
-    const RateEstimator::Sample s1 = sample(ests, name1_, index1_, ctx.now_ns);
-    uint32_t bps1, pps1, bps2, pps2;
-    if (flags_ & kDelta) {
-      bps1 = bps1_ >= s1.bps ? static_cast<uint32_t>(bps1_ - s1.bps) : 0;
-      pps1 = pps1_ >= s1.pps ? static_cast<uint32_t>(pps1_ - s1.pps) : 0;
-    } else {
-      bps1 = static_cast<uint32_t>(s1.bps);
-      pps1 = static_cast<uint32_t>(s1.pps);
-    }
-    if (flags_ & kAbs) {
-      bps2 = bps2_;
-      pps2 = pps2_;
-    } else {
-      const RateEstimator::Sample s2 = sample(ests, name2_, index2_, ctx.now_ns);
-      if (flags_ & kDelta) {
-        bps2 = bps2_ >= s2.bps ? static_cast<uint32_t>(bps2_ - s2.bps) : 0;
-        pps2 = pps2_ >= s2.pps ? static_cast<uint32_t>(pps2_ - s2.pps) : 0;
-      } else {
-        bps2 = static_cast<uint32_t>(s2.bps);
-        pps2 = static_cast<uint32_t>(s2.pps);
-      }
-    }
+    const Rates r1 = side(sample(ests, name1_, index1_, ctx.now_ns), bps1_, pps1_);
+    const Rates r2 = (flags_ & kAbs) ? Rates{bps2_, pps2_} : side(sample(ests, name2_, index2_, ctx.now_ns), bps2_, pps2_);
+    const uint32_t bps1 = r1.bps, pps1 = r1.pps, bps2 = r2.bps, pps2 = r2.pps;
     bool ret = true;
     switch (mode_) {
       case kLt:
@@ -254,6 +235,17 @@ class RateestMatch : public MatchBase<RateestMatch> {
       out += fmt::format(" --rateest-{}", what);
     }
     if (flags_ & (kAbs | kDelta)) print_rate(out, r2, numeric);
+  }
+
+  struct Rates {
+    uint32_t bps, pps;
+  };
+  // One side of the comparison: the estimate, or with --rateest-delta what
+  // the given rate exceeds it by (0 when it does not), in u32 as the kernel.
+  Rates side(RateEstimator::Sample s, uint32_t given_bps, uint32_t given_pps) const {
+    if (!(flags_ & kDelta)) return {static_cast<uint32_t>(s.bps), static_cast<uint32_t>(s.pps)};
+    return {given_bps >= s.bps ? static_cast<uint32_t>(given_bps - s.bps) : 0u,
+            given_pps >= s.pps ? static_cast<uint32_t>(given_pps - s.pps) : 0u};
   }
 
   // An estimator no RATEEST rule has counted into yet has a rate of 0.
