@@ -255,7 +255,10 @@ class RateestMatch : public MatchBase<RateestMatch> {
       bound_to_ = ests;
       index1_ = index2_ = -1;
     }
-    if (index < 0) index = ests->find(name);
+    // Checked by name too: a copy of this rule keeps the binding, and
+    // another namespace's table may sit where the bound one was.
+    if (index < 0 || static_cast<size_t>(index) >= ests->size() || ests->name(static_cast<size_t>(index)) != name)
+      index = ests->find(name);
     if (index < 0) return {};
     return ests->at(static_cast<size_t>(index)).read(now_ns);
   }

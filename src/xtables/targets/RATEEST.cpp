@@ -130,7 +130,9 @@ class RateestTarget : public TargetBase<RateestTarget> {
   TargetVerdict evaluate(EvalContext& ctx) const override {
     RateEstimators* ests = ctx.effects ? ctx.effects->rate_estimators() : nullptr;
     if (!ests) return TargetVerdict::Continue;
-    if (bound_to_ != ests) {
+    // Checked by name too: a copy of this rule keeps the binding, and
+    // another namespace's table may sit where the bound one was.
+    if (bound_to_ != ests || index_ >= ests->size() || ests->name(index_) != name_) {
       index_ = ests->find_or_add(name_, params_);
       bound_to_ = ests;
     }
