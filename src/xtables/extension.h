@@ -81,6 +81,9 @@ struct CheckContext {
   // The namespace's rate estimators as the kernel's checks see them (RATEEST
   // makes them, -m rateest needs them); see Table::verify.
   RateEstimatorScope* estimators = nullptr;
+  // The rule is loaded already (Ruleset::declare_estimators): declare the
+  // estimators it holds into `estimators` instead of checking anything.
+  bool declaring = false;
 };
 
 // Restrictions the kernel module declares in its xt_match / xt_target.

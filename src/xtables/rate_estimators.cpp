@@ -71,10 +71,10 @@ Result<void> RateEstimatorScope::declare(std::string_view name, RateEstimatorPar
   return {};
 }
 
-bool RateEstimatorScope::exists(std::string_view name) const {
+std::optional<RateEstimatorParams> RateEstimatorScope::find(std::string_view name) const {
   for (const auto& kv : known_)
-    if (kv.first == name) return true;
-  return false;
+    if (kv.first == name) return kv.second;
+  return std::nullopt;
 }
 
 }  // namespace nfemu::xt

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,17 +96,19 @@ class RateEstimators {
 };
 
 // What the kernel's estimator table holds while it checks a table being
-// loaded: the estimators of the tables loaded already (the old version of
+// loaded: the estimators the loaded tables' rules hold (the old version of
 // the table being replaced included: it is freed only after the new one is
-// in), then those the new table's RATEEST rules make, in the order the
-// kernel checks the rules (see Table::verify).
+// in; a -m rateest rule holds its estimators too, so one outlives the last
+// RATEEST rule of its name), then those the new table's RATEEST rules make,
+// in the order the kernel checks the rules (see Table::verify).
 class RateEstimatorScope {
  public:
   // xt_rateest_tg_checkentry: a new name makes an estimator; a known one
   // must come with the same parameters (EINVAL).
   Result<void> declare(std::string_view name, RateEstimatorParams p);
-  // xt_rateest_lookup, for xt_rateest_mt_checkentry (ENOENT when absent).
-  bool exists(std::string_view name) const;
+  // xt_rateest_lookup, for xt_rateest_mt_checkentry (ENOENT when absent):
+  // the estimator's parameters.
+  std::optional<RateEstimatorParams> find(std::string_view name) const;
 
  private:
   std::vector<std::pair<std::string, RateEstimatorParams>> known_;

@@ -304,15 +304,16 @@ Result<void> Table::verify(const Ruleset* loaded) const {
 }
 
 void Ruleset::declare_estimators(RateEstimatorScope& scope) const {
-  // A loaded table passed its checks, so its RATEEST rules agree with each
-  // other; their check declares each estimator once more, harmlessly.
+  // A loaded table passed its checks, so its rules agree with each other
+  // on each estimator's parameters; declaring one again is harmless.
   for (const Table& t : tables_)
     for (const Chain& c : t.chains())
-      for (const Rule& r : c.rules)
-        if (r.kind == TargetKind::Extension && r.target->name() == "RATEEST") {
-          CheckContext ctx{r.ip, t.id(), c.name, 0, r.matches, &scope};
-          (void)r.target->check(ctx);
-        }
+      for (const Rule& r : c.rules) {
+        CheckContext ctx{r.ip, t.id(), c.name, 0, r.matches, &scope, true};
+        for (const auto& m : r.matches)
+          if (m->name() == "rateest") (void)m->check(ctx);
+        if (r.kind == TargetKind::Extension && r.target->name() == "RATEEST") (void)r.target->check(ctx);
+      }
 }
 
 Table& Ruleset::instantiate(TableId id) {

@@ -109,6 +109,28 @@ TEST(RestoreTest, RateestNeedsAnEstimatorLoadedBeforeIt) {
                                rs));
 }
 
+// Measured with iptables-legacy-restore 1.8.9 on Linux 6.18, one restore
+// after another in a namespace: a -m rateest rule holds its estimator too,
+// so the estimator outlives the last RATEEST rule of its name, with the
+// parameters it was made with.
+TEST(RestoreTest, AnEstimatorHeldOnlyByRateestRulesKeepsItsParameters) {
+  xt::Ruleset rs;
+  ruleset::RestoreOptions noflush{.noflush = true};
+  ASSERT_TRUE(ruleset::restore(
+      "*mangle\n-A PREROUTING -j RATEEST --rateest-name x --rateest-interval 1s --rateest-ewmalog 4s\nCOMMIT\n", rs,
+      noflush));
+  ASSERT_TRUE(ruleset::restore("*filter\n-A INPUT -m rateest --rateest x --rateest-pps 1 --rateest-gt\nCOMMIT\n", rs, noflush));
+  ASSERT_TRUE(ruleset::restore("*mangle\nCOMMIT\n", rs));  // the RATEEST rule is gone
+  auto again = ruleset::restore("*filter\n-A INPUT -m rateest --rateest x --rateest-pps 2 --rateest-gt\nCOMMIT\n", rs);
+  EXPECT_TRUE(again) << again.error().message;
+  auto other = ruleset::restore(
+      "*mangle\n-A PREROUTING -j RATEEST --rateest-name x --rateest-interval 2s --rateest-ewmalog 8s\nCOMMIT\n", rs, noflush);
+  EXPECT_FALSE(other);
+  auto same = ruleset::restore(
+      "*mangle\n-A PREROUTING -j RATEEST --rateest-name x --rateest-interval 1s --rateest-ewmalog 4s\nCOMMIT\n", rs, noflush);
+  EXPECT_TRUE(same) << same.error().message;
+}
+
 // Measured with iptables-legacy 1.8.9, nfacct 1.0.2 and Linux 6.18: the
 // object must exist (the kernel's ENOENT at COMMIT; nfemu blames the rule),
 // a name is cut to 31 characters, and the save has two spaces (libxt_nfacct

@@ -142,8 +142,14 @@ class RateestMatch : public MatchBase<RateestMatch> {
     return {};
   }
 
-  // xt_rateest_mt_checkentry.
+  // xt_rateest_mt_checkentry. The rule then holds its estimators: it keeps
+  // their parameters to declare them again for the tables loaded after it.
   Result<void> check(const CheckContext& ctx) const override {
+    if (ctx.declaring) {
+      if (ctx.estimators && held1_) (void)ctx.estimators->declare(name1_, *held1_);
+      if (ctx.estimators && held2_) (void)ctx.estimators->declare(name2_, *held2_);
+      return {};
+    }
     if (!(flags_ & (kBps | kPps)))
       return make_error(
           "rateest: neither bytes nor packets to compare (the kernel's EINVAL: iptables-restore fails at COMMIT); "
@@ -152,8 +158,11 @@ class RateestMatch : public MatchBase<RateestMatch> {
       return make_error(
           "rateest: no comparison (the kernel's EINVAL: iptables-restore fails at COMMIT); add --rateest-lt, "
           "--rateest-gt or --rateest-eq");
+    if (!ctx.estimators) return {};
+    held1_ = ctx.estimators->find(name1_);
+    held2_ = (flags_ & kRel) ? ctx.estimators->find(name2_) : std::nullopt;
     for (const std::string* n : {&name1_, (flags_ & kRel) ? &name2_ : nullptr}) {
-      if (!n || !ctx.estimators || ctx.estimators->exists(*n)) continue;
+      if (!n || (n == &name1_ ? held1_ : held2_)) continue;
       return make_error(fmt::format(
           "rateest: no rate estimator `{}' (the kernel's ENOENT: iptables-restore fails at COMMIT); a RATEEST rule "
           "--rateest-name {} must be loaded before this rule: in an earlier table, or earlier in this one (builtin "
@@ -268,6 +277,8 @@ class RateestMatch : public MatchBase<RateestMatch> {
   Mode mode_ = kNone;
   uint32_t bps1_ = 0, pps1_ = 0, bps2_ = 0, pps2_ = 0;
   unsigned seen_ = 0;
+  // The parameters of the estimators this rule holds, as its load found them.
+  mutable std::optional<RateEstimatorParams> held1_, held2_;
   // Where this rule's estimators are in the namespace it last ran in.
   mutable const RateEstimators* bound_to_ = nullptr;
   mutable long index1_ = -1, index2_ = -1;
