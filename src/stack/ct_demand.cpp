@@ -41,8 +41,7 @@ bool ruleset_needs_conntrack(const xt::Ruleset& rs) {
   return false;
 }
 
-bool ruleset_needs_defrag(const xt::Ruleset& rs) {
-  if (ruleset_needs_conntrack(rs)) return true;
+bool ruleset_enables_defrag(const xt::Ruleset& rs) {
   for (const xt::Table& t : rs.tables())
     for (const xt::Chain& c : t.chains())
       for (const xt::Rule& r : c.rules) {

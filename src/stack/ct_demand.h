@@ -26,11 +26,10 @@ bool target_needs_conntrack(const xt::Rule& rule);
 // Whether any rule of the ruleset holds a conntrack reference.
 bool ruleset_needs_conntrack(const xt::Ruleset& rs);
 
-// Whether the namespace reassembles fragments before PREROUTING and after
-// OUTPUT (nf_defrag_ipv4): conntrack needs it, and the socket match and
-// TPROXY enable it themselves (socket_mt_enable_defrag,
-// tproxy_tg4_check), conntrack or not.
-bool ruleset_needs_defrag(const xt::Ruleset& rs);
+// Whether a rule turns nf_defrag_ipv4 on by itself, conntrack or not: the
+// socket match and TPROXY (socket_mt_enable_defrag, tproxy_tg4_check).
+// Conntrack turns it on too; the host reassembles when either does.
+bool ruleset_enables_defrag(const xt::Ruleset& rs);
 
 // Whether loading the ruleset turns nf_conntrack_acct on: connbytes_mt_check
 // does (nf_ct_set_acct, "Forcing CT accounting to be enabled"), and it

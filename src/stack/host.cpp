@@ -385,7 +385,7 @@ const Host::InputConf& Host::unknown_device_conf(std::string_view dev) {
 
 bool Host::work_out_ct_demand() const {
   ct_enabled_ = ruleset_needs_conntrack(ruleset_);
-  defrag_enabled_ = ct_enabled_ || ruleset_needs_defrag(ruleset_);
+  defrag_enabled_ = ct_enabled_ || ruleset_enables_defrag(ruleset_);
   ct_demand_known_ = true;
   return ct_enabled_;
 }

@@ -151,7 +151,8 @@ class Host {
   // Whether this namespace's conntrack hooks are registered: only while a
   // rule needs them (stack/ct_demand.h). Entries already made stay listed.
   bool conntrack_enabled() const { return ct_demand_known_ ? ct_enabled_ : work_out_ct_demand(); }
-  // Whether nf_defrag_ipv4 reassembles fragments here (ruleset_needs_defrag).
+  // Whether nf_defrag_ipv4 reassembles fragments here: conntrack, or
+  // ruleset_enables_defrag.
   bool defrag_enabled() const {
     if (!ct_demand_known_) work_out_ct_demand();
     return defrag_enabled_;
