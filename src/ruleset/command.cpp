@@ -122,7 +122,7 @@ class Parser {
   std::vector<Loaded> loaded_;  // in load order
   std::string jumpto_;
   bool is_goto_ = false;
-  size_t jump_word_ = 0, policy_word_ = 0;  // where -j/-g's and -P's names are
+  size_t jump_word_ = 0, policy_word_ = 0, protocol_word_ = 0;  // where -j/-g's and -P's names are
   std::string protocol_;
   bool proto_used_ = false;
   std::optional<xt::Counters> counters_;
@@ -175,6 +175,7 @@ bool Parser::load_proto_match() {
   auto m = registry_.make_match(name);
   if (!m) return false;
   proto_used_ = true;
+  if (protocol_word_ < words_.size()) m->source_col = words_[protocol_word_].col;
   loaded_.push_back({m.get(), nullptr});
   seen_ext_options_.emplace_back();
   matches_.push_back(std::move(m));
@@ -315,6 +316,7 @@ Result<void> Parser::core(char c, std::optional<std::string> arg, size_t wi) {
     case 'p': {
       auto a = need_arg();
       if (!a) return a.error();
+      protocol_word_ = wi;
       protocol_ = *a;
       std::transform(protocol_.begin(), protocol_.end(), protocol_.begin(),
                      [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
@@ -363,6 +365,7 @@ Result<void> Parser::core(char c, std::optional<std::string> arg, size_t wi) {
       if (!a) return a.error();
       auto m = registry_.make_match(*a);
       if (!m) return err(fmt::format("Couldn't load match `{}':No such file or directory", *a), wi);
+      m->source_col = words_[wi].col;
       loaded_.push_back({m.get(), nullptr});
       seen_ext_options_.emplace_back();
       matches_.push_back(std::move(m));
@@ -529,6 +532,7 @@ Result<Command> Parser::run() {
   xt::Rule base;
   base.ip = ip_;
   base.line = opts_.line;
+  if (!jumpto_.empty() && jump_word_ < words_.size()) base.target_col = words_[jump_word_].col;
   if (counters_) base.counters = *counters_;
   for (auto& m : matches_) base.matches.push_back(std::move(m));
   if (!jumpto_.empty()) {

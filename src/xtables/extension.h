@@ -116,6 +116,11 @@ class Match {
   // this match. The default says nothing, which is always correct.
   virtual void describe(MatchFacts& facts) const {}
   virtual std::unique_ptr<Match> clone() const = 0;
+
+  // The column of the rule's `-m` word (or of `-p` for a protocol's implicit
+  // match): the kernel's load-time checks happen after parsing, and their
+  // messages point here. 0 when unknown.
+  int source_col = 0;
 };
 
 // What a target tells the chain walker.

@@ -60,6 +60,7 @@ Rule Rule::clone() const {
   if (target) r.target = target->clone();
   r.counters = counters;
   r.line = line;
+  r.target_col = target_col;
   return r;
 }
 

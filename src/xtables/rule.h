@@ -66,6 +66,7 @@ struct alignas(64) Rule {
   IpCriteria ip;
   TargetKind kind = TargetKind::None;
   int line = 0;                      // where it was read, for messages
+  int target_col = 0;                // the column of -j/-g's name, likewise
   std::string chain_target;          // for Jump and Goto
 
   Rule() = default;

@@ -282,21 +282,25 @@ Result<void> Table::verify(const Ruleset* loaded) const {
     const Chain& c = chains_[ci];
     for (const Rule& r : c.rules) {
       CheckContext ctx{r.ip, id_, c.name, (*reach)[ci], r.matches, &estimators};
-      auto located = [&](Error e) {
+      // The kernel names no rule; nfemu points at the word that loaded
+      // the extension the check refused.
+      auto located = [&](Error e, int col) {
         e.line = r.line;
+        e.col = col;
         return e;
       };
       if ((r.kind == TargetKind::Jump || r.kind == TargetKind::Goto) && !find(r.chain_target))
-        return located(make_error(fmt::format("jump to chain `{}', which does not exist", r.chain_target)));
+        return located(make_error(fmt::format("jump to chain `{}', which does not exist", r.chain_target)),
+                       r.target_col);
       for (const auto& m : r.matches) {
         std::string_view name = m->kernel_spec().module.empty() ? m->name() : m->kernel_spec().module;
-        if (auto ok = check_spec(m->kernel_spec(), false, name, ctx); !ok) return located(ok.error());
-        if (auto ok = m->check(ctx); !ok) return located(ok.error());
+        if (auto ok = check_spec(m->kernel_spec(), false, name, ctx); !ok) return located(ok.error(), m->source_col);
+        if (auto ok = m->check(ctx); !ok) return located(ok.error(), m->source_col);
       }
       if (r.kind == TargetKind::Extension) {
         std::string_view name = r.target->kernel_spec().module.empty() ? r.target->name() : r.target->kernel_spec().module;
-        if (auto ok = check_spec(r.target->kernel_spec(), true, name, ctx); !ok) return located(ok.error());
-        if (auto ok = r.target->check(ctx); !ok) return located(ok.error());
+        if (auto ok = check_spec(r.target->kernel_spec(), true, name, ctx); !ok) return located(ok.error(), r.target_col);
+        if (auto ok = r.target->check(ctx); !ok) return located(ok.error(), r.target_col);
       }
     }
   }

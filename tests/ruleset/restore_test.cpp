@@ -109,6 +109,34 @@ TEST(RestoreTest, RateestNeedsAnEstimatorLoadedBeforeIt) {
                                rs));
 }
 
+// The kernel refuses a table at COMMIT and names no rule; nfemu names the
+// rule's line and the word that loaded what the kernel refused: `-m` for a
+// match, `-p` for a protocol's implicit match, the name after -j or -g.
+TEST(RestoreTest, ALoadTimeErrorPointsAtTheWordThatLoadedTheExtension) {
+  struct Case {
+    const char* rules;
+    int line, col;
+    const char* message;
+  } cases[] = {
+      {"*filter\n-A INPUT -p tcp -j SNAT --to-source 192.0.2.1\nCOMMIT\n", 2, 20, "only valid in nat table"},
+      {"*filter\n-A INPUT -p udp --dport 5 -m tcp --sport 3\nCOMMIT\n", 2, 27, "tcp match: only valid for protocol 6"},
+      {"*filter\n-A INPUT -p udp --dport 5 -o eth0\nCOMMIT\n", 2, 0, ""},  // a parse error: -o in INPUT
+      {"*nat\n-A PREROUTING -p tcp --dport 1 -j MASQUERADE\nCOMMIT\n", 2, 35, "only usable from POSTROUTING"},
+      {"*mangle\n-A INPUT -m rateest --rateest e --rateest-pps 1 --rateest-gt\nCOMMIT\n", 2, 10, "no rate estimator"},
+      {"*filter\n-A INPUT -p icmp -m icmp --icmp-type 8 -j TCPMSS --clamp-mss-to-pmtu\nCOMMIT\n", 2, 43,
+       "TCPMSS target: only valid for protocol 6"},
+  };
+  for (const auto& c : cases) {
+    auto out = load(c.rules);
+    ASSERT_FALSE(out) << c.rules;
+    EXPECT_EQ(out.error().line, c.line) << c.rules;
+    if (c.col) {
+      EXPECT_EQ(out.error().col, c.col) << c.rules << " -> " << out.error().message;
+    }
+    EXPECT_NE(out.error().message.find(c.message), std::string::npos) << out.error().message;
+  }
+}
+
 // Measured with iptables-legacy-restore 1.8.9 on Linux 6.18, one restore
 // after another in a namespace: a -m rateest rule holds its estimator too,
 // so the estimator outlives the last RATEEST rule of its name, with the
