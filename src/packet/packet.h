@@ -40,6 +40,11 @@ enum class SockKind : uint8_t {
   Control,  // a kernel control socket (ICMP, RST without a listener): exists, no file, no owner
   Request,  // a listener's request sock (SYN-ACK): owner sees the listener, LOG no full socket
   Full,     // a user socket with a file (uid 0, gid 0: see PacketMeta::sk)
+  // An established connection's socket still in its listener's accept
+  // queue (nfemu's hosts, like `nfemu verify`'s listeners, accept none):
+  // a full socket, so cgroup sees it, but without a file, so LOG prints
+  // no UID. Received segments get it from early demux.
+  Unaccepted,
 };
 
 // Connection tracking state of a packet, numbered as enum ip_conntrack_info.

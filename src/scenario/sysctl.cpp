@@ -36,6 +36,8 @@ constexpr Known kGlobal[] = {
     {"net.ipv4.ip_no_pmtu_disc", 0, 3},
     {"net.ipv4.ipfrag_time", 0, kJiffiesMax},  // seconds a fragment queue lives
     {"net.ipv4.ipfrag_max_dist", 0, kIntMax},
+    {"net.ipv4.ip_early_demux", 0, 1},
+    {"net.ipv4.tcp_early_demux", 0, 1},
     // LOW may not reach below ip_unprivileged_port_start (1024 by default).
     {"net.ipv4.ip_local_port_range", 1024, 65535, Kind::PortRange},
     {"net.ipv4.icmp_errors_use_inbound_ifaddr", 0, 1},

@@ -329,6 +329,7 @@ int64_t Host::sysctl(std::string_view name) const {
   if (name == "net.ipv4.tcp_synack_retries") return 5;
   if (name == "net.ipv4.ipfrag_time") return 30;  // IP_FRAG_TIME, seconds
   if (name == "net.ipv4.ipfrag_max_dist") return 64;
+  if (name == "net.ipv4.ip_early_demux" || name == "net.ipv4.tcp_early_demux") return 1;
   return 0;  // ip_forward and most switches default to off
 }
 
@@ -658,6 +659,10 @@ void Host::route_input(packet::Packet& pkt, uint64_t now_ns) {
     multicast_input(pkt, now_ns);
     return;
   }
+  // ip_rcv_finish_core: early demux before the route lookup. A looped
+  // packet keeps its route (skb_dst) and skips it.
+  if (validate && !tcp_conns_.empty()) [[unlikely]]
+    early_demux(pkt);
   const InputConf& conf = input_conf_of(pkt);
   if (validate) {
     uint32_t saddr = pkt.ip().saddr();
@@ -1025,6 +1030,25 @@ xt::LocalSocket Host::find_socket(uint8_t proto, uint32_t saddr, uint16_t sport,
   if ((proto == packet::kIpProtoTcp || proto == packet::kIpProtoUdp) && has_listener(proto, dport))
     return {.found = true, .full = true, .any_address = true};
   return {};
+}
+
+// tcp_v4_early_demux: a segment of a connection this host has (a request
+// sock or its established child, __inet_lookup_established) gets that
+// socket as skb->sk, which INPUT's cgroup match and LOG's --log-uid read.
+// Not for fragments, frames to a group MAC (pkt_type not PACKET_HOST) or
+// with net.ipv4.ip_early_demux or tcp_early_demux off. Hosts have no
+// connected UDP sockets, so udp_v4_early_demux finds nothing.
+void Host::early_demux(packet::Packet& pkt) const {
+  auto ip = pkt.ip();
+  if (ip.protocol() != packet::kIpProtoTcp || ip.is_fragment() || to_link_group(pkt)) return;
+  if (!sysctl("net.ipv4.ip_early_demux") || !sysctl("net.ipv4.tcp_early_demux")) return;
+  auto tcp = packet::parse_tcp(ip.payload());
+  if (!tcp) return;
+  for (const auto& c : tcp_conns_)
+    if (c.saddr == ip.saddr() && c.daddr == ip.daddr() && c.sport == tcp->sport() && c.dport == tcp->dport()) {
+      pkt.meta.sk = c.established ? packet::SockKind::Unaccepted : packet::SockKind::Request;
+      return;
+    }
 }
 
 bool Host::has_listener(uint8_t proto, uint16_t port) const {

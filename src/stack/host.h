@@ -293,6 +293,7 @@ class Host {
   std::array<xt::TableId, xt::kNumTables> slot_ids_{};  // the ids of ruleset_.tables() it was made for
   size_t slot_ids_size_ = SIZE_MAX;
   void route_input(packet::Packet& pkt, uint64_t now_ns);
+  void early_demux(packet::Packet& pkt) const;
   // nf_defrag_ipv4 (defrag.cpp): false when the fragment was queued.
   // Inline: most packets are whole, and the check is two loads.
   bool conntrack_defrag(packet::Packet& pkt, uint64_t now_ns) {

@@ -1,4 +1,5 @@
-// A listener's SYN-ACK retransmissions on the virtual clock. Checked on
+// A listener's SYN-ACK retransmissions on the virtual clock, and the
+// sockets a handshake's segments carry. Checked on
 // Linux 6.18 (corpus scenarios local-answers, owner-output, recent-hitcount
 // via nfemu verify): an unacknowledged SYN-ACK is sent again, byte for byte
 // (same ISN and options, IP ID 0 with DF), 1 s, 3 s, 7 s ... after the first
@@ -7,6 +8,7 @@
 
 #include "packet/grammar.h"
 #include "packet/headers.h"
+#include "ruleset/restore.h"
 #include "stack/host.h"
 
 namespace nfemu::stack {
@@ -105,6 +107,48 @@ TEST(HostTimersTest, ARetransmittedSynIsAnsweredWithoutRearmingTheTimer) {
   s.run(4 * kSec);
   EXPECT_EQ(s.times(), (std::vector<uint64_t>{0, kSec / 2, 1 * kSec, 3 * kSec}));
   EXPECT_EQ(s.sent[1].second, s.sent[0].second);
+}
+
+// tcp_v4_early_demux, before the route lookup: a segment of a connection
+// the host has gets its socket as skb->sk, which INPUT's cgroup match reads
+// (cgroup_mt_v2: full sockets only; nfemu's are in the root cgroup, class
+// id 0). The SYN has none (listeners are not in the established hash), the
+// handshake's later segments the request sock (not full), the segments
+// after the third ACK the child. Not for fragments, nor with
+// net.ipv4.tcp_early_demux off.
+TEST(HostTimersTest, EarlyDemuxGivesAConnectionsSegmentsItsSocket) {
+  Server s;
+  auto r = ruleset::restore(
+      "*filter\n-A INPUT -m cgroup --path /\n-A INPUT -m cgroup ! --path /\n-A INPUT -m cgroup --cgroup 0\nCOMMIT\n",
+      s.host.ruleset());
+  ASSERT_TRUE(r) << r.error().format("rules");
+  auto counts = [&] {
+    std::vector<uint64_t> out;
+    for (const auto& rule : s.host.ruleset().find(xt::TableId::Filter)->find("INPUT")->rules)
+      out.push_back(rule.counters.packets);
+    return out;
+  };
+  using V = std::vector<uint64_t>;
+  s.in(kSyn, 0);
+  EXPECT_EQ(counts(), (V{0, 0, 0}));
+  uint32_t isn = be32(s.sent[0].second, 24);
+  s.in(segment("R", 1001 + 200000, 0), kSec / 10);  // out of the window: ignored
+  s.in(segment("A", 1001, isn + 1), kSec / 5);      // the third ACK meets the request sock
+  EXPECT_EQ(counts(), (V{0, 0, 0}));
+  s.in(segment("A", 1001, isn + 1), kSec / 4);  // now the child's
+  EXPECT_EQ(counts(), (V{1, 0, 1}));
+  // ip_local_deliver reassembles after early demux skipped the fragments:
+  // the whole segment reaches INPUT without a socket.
+  s.in(segment("A", 1001, isn + 1) + " payload 100 ipid 9 frag 0+48 mf", kSec / 3);
+  s.in(segment("A", 1001, isn + 1) + " payload 100 ipid 9 frag 48", kSec / 3);
+  EXPECT_EQ(counts(), (V{1, 0, 1}));
+  EXPECT_EQ(s.host.ruleset().find(xt::TableId::Filter)->find("INPUT")->counters.packets, 5u);
+  s.host.set_sysctl("net.ipv4.tcp_early_demux", 0);
+  s.in(segment("A", 1001, isn + 1), kSec / 2);
+  EXPECT_EQ(counts(), (V{1, 0, 1}));
+  s.host.set_sysctl("net.ipv4.tcp_early_demux", 1);
+  s.in(segment("A", 1001, isn + 1), kSec);
+  EXPECT_EQ(counts(), (V{2, 0, 2}));
 }
 
 }  // namespace

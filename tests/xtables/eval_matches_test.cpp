@@ -1121,7 +1121,13 @@ TEST(EvalCgroup, RootCgroupSocketsAndPacketsWithoutOne) {
     EXPECT_EQ(Rules("-A OUTPUT -m cgroup ! --cgroup 1").run(p, out), Out::NoMatch);
     EXPECT_EQ(Rules("-A OUTPUT -m cgroup ! --path /x").run(p, out), Out::NoMatch);
   }
-  EXPECT_EQ(Rules("-m cgroup --cgroup 0").run(full), Out::Unsupported);
+  // In INPUT, early demux's socket: an established connection's child,
+  // full but never accepted.
+  auto child = with(packet::SockKind::Unaccepted);
+  EXPECT_EQ(Rules("-m cgroup --cgroup 0").run(child), Out::Match);
+  EXPECT_EQ(Rules("-m cgroup ! --path /").run(child), Out::NoMatch);
+  auto request = with(packet::SockKind::Request);
+  EXPECT_EQ(Rules("-m cgroup --path /").run(request), Out::NoMatch);
 }
 
 // No fingerprints are loaded: nf_osf_match never matches, and ignores the

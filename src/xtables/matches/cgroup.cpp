@@ -8,6 +8,8 @@
 // it is checked on (/proc/self/cgroup "0::/", no net_cls mounted); a
 // kernel whose test processes sit deeper would also match their own
 // paths. A packet without a full socket never matches, inverted or not.
+// In INPUT that socket is the one early demux found (a segment of an
+// established connection; Host::early_demux).
 #include <fmt/format.h>
 
 #include "xtables/eval.h"
@@ -52,9 +54,6 @@ class CgroupMatch : public MatchBase<CgroupMatch> {
   Result<void> check(const CheckContext& ctx) const override {
     if (!has_path_ && !has_classid_) return make_error("xt_cgroup: no path or classid specified");
     if (has_path_ && has_classid_) return make_error("xt_cgroup: path and classid specified");
-    // In INPUT, early demux gives a packet of an established connection its
-    // socket (tcp_v4_early_demux); nfemu does not model that lookup.
-    input_reachable_ = (ctx.hooks & hook_bit(Hook::LocalIn)) != 0;
     return {};
   }
 
@@ -66,10 +65,12 @@ class CgroupMatch : public MatchBase<CgroupMatch> {
     if (has_classid_) out += fmt::format("{} --cgroup {}", invert_classid_ ? " !" : "", classid_);
   }
 
-  bool can_evaluate() const override { return !input_reachable_; }
+  bool can_evaluate() const override { return true; }
 
   MatchOutcome evaluate(const EvalContext& ctx) const override {
-    if (ctx.pkt.meta.sk != packet::SockKind::Full) return MatchOutcome::NoMatch;
+    // sk_fullsock: not a request sock, not a time-wait one.
+    packet::SockKind sk = ctx.pkt.meta.sk;
+    if (sk != packet::SockKind::Full && sk != packet::SockKind::Unaccepted) return MatchOutcome::NoMatch;
     bool hit = has_path_ ? in_root_cgroup_subtree(path_) != invert_path_ : (classid_ == 0) != invert_classid_;
     return hit ? MatchOutcome::Match : MatchOutcome::NoMatch;
   }
@@ -82,7 +83,6 @@ class CgroupMatch : public MatchBase<CgroupMatch> {
   std::string path_;
   uint32_t classid_ = 0;
   bool has_path_ = false, has_classid_ = false, invert_path_ = false, invert_classid_ = false;
-  mutable bool input_reachable_ = false;
 };
 
 }  // namespace
