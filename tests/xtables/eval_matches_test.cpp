@@ -1135,7 +1135,33 @@ TEST(EvalCgroup, RootCgroupSocketsAndPacketsWithoutOne) {
 TEST(EvalOsf, NoFingerprintsNoMatch) {
   EXPECT_EQ(Rules("-p tcp -m osf --genre Linux").run(kSyn), Out::NoMatch);
   EXPECT_EQ(Rules("-p tcp -m osf ! --genre Linux").run(kSyn), Out::NoMatch);
-  EXPECT_EQ(Rules("-p tcp -m osf --genre Linux --log 1").run(kSyn), Out::Unsupported);
+}
+
+// With --log, every SYN is "not known", at any level, with or without
+// --ttl: nf_log_packet's default logger (notice, flags 0x0f), the prefix
+// ending in a newline. Not a segment without SYN, nor a SYN whose options
+// are cut off (a first fragment of 28 bytes).
+TEST(EvalOsf, LogSaysEverySynIsUnknown) {
+  struct Logs : Effects {
+    std::vector<std::string> lines;
+    unsigned addr_type(uint32_t, std::string_view) const override { return 1; }
+    void log(std::string_view prefix, uint8_t level, uint8_t flags, const packet::Packet&, Hook h) override {
+      lines.push_back(fmt::format("{}|{}|{:#x}|{}", prefix, level, flags, static_cast<int>(h)));
+    }
+  } logs;
+  Env env{.effects = &logs};
+  EXPECT_EQ(Rules("-p tcp -m osf ! --genre Linux --log 1").run(kSyn, env), Out::NoMatch);
+  EXPECT_EQ(Rules("-p tcp -m osf --genre Linux --ttl 2 --log 2").run("tcp 192.0.2.1:5 > 192.0.2.2:443 flags SA mss 1460", env),
+            Out::NoMatch);
+  EXPECT_EQ(Rules("-p tcp -m osf --genre Linux --log 0").run("tcp 192.0.2.1:5 > 192.0.2.2:443 flags A", env),
+            Out::NoMatch);
+  EXPECT_EQ(Rules("-p tcp -m osf --genre Linux --log 0")
+                .run("tcp 192.0.2.1:5 > 192.0.2.2:443 flags S mss 1460 sackok payload 20 ipid 3 frag 0+24 mf", env),
+            Out::NoMatch);
+  EXPECT_EQ(logs.lines, (std::vector<std::string>{
+                            "Remote OS is not known: 198.51.100.10:40000 -> 203.0.113.4:80\n|5|0xf|1",
+                            "Remote OS is not known: 192.0.2.1:5 -> 192.0.2.2:443\n|5|0xf|1",
+                        }));
 }
 
 TEST(EvalCpu, TheProcessingCpuIsNotModelled) {
