@@ -372,6 +372,39 @@ std::optional<std::string> kernel_unavailable() {
   return std::nullopt;
 }
 
+// Pins the calling thread to one CPU for its lifetime, then gives back the
+// CPUs it had.
+class CpuPin {
+ public:
+  explicit CpuPin(int cpu) {
+    CPU_ZERO(&old_);
+    if (sched_getaffinity(0, sizeof old_, &old_) != 0) {
+      error_ = std::strerror(errno);
+      return;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0) {
+      error_ = std::strerror(errno);
+      return;
+    }
+    pinned_ = true;
+  }
+  ~CpuPin() {
+    if (pinned_) sched_setaffinity(0, sizeof old_, &old_);
+  }
+  CpuPin(const CpuPin&) = delete;
+  CpuPin& operator=(const CpuPin&) = delete;
+  bool pinned() const { return pinned_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  cpu_set_t old_;
+  bool pinned_ = false;
+  std::string error_;
+};
+
 std::optional<std::string> kmsg_text(std::string_view record) {
   size_t semi = record.find(';');
   if (semi == std::string_view::npos) return std::nullopt;
@@ -617,6 +650,13 @@ Result<KernelRunResult> run_kernel(const scenario::Scenario& sc, const std::vect
   mark(start_marker);
 
   // ---- traffic, in real time ----
+  // The kernel runs a sent packet through the hooks on the sending CPU
+  // (veth_xmit and a raw socket's ip_local_out both stay on it): pinned to
+  // CPU 0, the traffic meets `-m cpu` as on nfemu's one-CPU hosts. Timers
+  // (retransmissions, expiries) may still fire on another CPU.
+  CpuPin pin(0);
+  if (!pin.pinned())
+    result.notes.push_back(fmt::format("cannot run on CPU 0 ({}): -m cpu rules may differ", pin.error()));
   int64_t t0 = now_ns();
   for (size_t k = 0; k < plan.traffic.size(); ++k) {
     const Injection& inj = plan.traffic[k];

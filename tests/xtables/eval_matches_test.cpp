@@ -1164,8 +1164,12 @@ TEST(EvalOsf, LogSaysEverySynIsUnknown) {
                         }));
 }
 
-TEST(EvalCpu, TheProcessingCpuIsNotModelled) {
-  EXPECT_EQ(Rules("-m cpu --cpu 0").run(kSyn), Out::Unsupported);
+// A host has one CPU, number 0.
+TEST(EvalCpu, EveryPacketRunsOnCpuZero) {
+  EXPECT_EQ(Rules("-m cpu --cpu 0").run(kSyn), Out::Match);
+  EXPECT_EQ(Rules("-m cpu ! --cpu 0").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-m cpu --cpu 1").run(kSyn), Out::NoMatch);
+  EXPECT_EQ(Rules("-m cpu ! --cpu 3").run(kSyn), Out::Match);
 }
 
 }  // namespace

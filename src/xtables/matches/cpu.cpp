@@ -1,9 +1,12 @@
 // -m cpu: the CPU that runs the packet through netfilter (xt_cpu.c,
-// libxt_cpu.c), smp_processor_id() == N. Which CPU that is depends on the
-// machine's receive steering and the scheduler, which no scenario
-// describes, so the rule is reported "not evaluated yet".
+// libxt_cpu.c), smp_processor_id() == N. On a real machine that is what
+// receive steering and the scheduler choose, which no scenario describes;
+// nfemu's hosts have one CPU, number 0, and `nfemu verify` pins the process
+// that sends the scenario's packets to CPU 0, where the kernel then runs
+// them (veth_xmit queues to the sending CPU's backlog).
 #include <fmt/format.h>
 
+#include "xtables/eval.h"
 #include "xtables/matches/xtopt_mb.h"
 #include "xtables/registry.h"
 
@@ -36,7 +39,13 @@ class CpuMatch : public MatchBase<CpuMatch> {
     out += fmt::format("{} --cpu {}", invert_ ? " !" : "", cpu_);
   }
 
+  bool can_evaluate() const override { return true; }
+  MatchOutcome evaluate(const EvalContext&) const override {
+    return (cpu_ == kTheCpu) != invert_ ? MatchOutcome::Match : MatchOutcome::NoMatch;
+  }
+
  private:
+  static constexpr uint32_t kTheCpu = 0;
   uint32_t cpu_ = 0;
   bool invert_ = false, given_ = false;
 };
