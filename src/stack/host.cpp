@@ -233,6 +233,9 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
                               uint16_t dport) const override {
     return host_.find_socket(proto, saddr, sport, daddr, dport);
   }
+  void send_synproxy_reply(const packet::Packet& trigger, packet::Packet&& reply, uint64_t now_ns) override {
+    host_.send_synproxy_reply(trigger, std::move(reply), now_ns);
+  }
 
  private:
   Host& host_;
@@ -1147,6 +1150,23 @@ void Host::reject(const packet::Packet& offending, icmp::RejectWith with, uint64
     rst->meta.ctinfo = reply_dir ? packet::CtInfo::Related : packet::CtInfo::RelatedReply;
   }
   local_out(std::move(*rst), now_ns);
+}
+
+void Host::send_synproxy_reply(const packet::Packet& trigger, packet::Packet&& reply, uint64_t now_ns) {
+  // synproxy_build_ip's TTL; synproxy_send_tcp attaches skb_nfct(skb) as
+  // IP_CT_ESTABLISHED_REPLY. An untracked or invalid SYN has none: conntrack
+  // then meets the SYN-ACK as a connection's first packet in OUTPUT, which
+  // is INVALID (tcp_new refuses a SYN-ACK), as on the kernel.
+  auto ip = reply.ip();
+  ip.set_ttl(default_ttl());
+  ip.update_checksum();
+  if (trigger.meta.ct && trigger.meta.ctinfo != packet::CtInfo::Untracked) {
+    auto* ct = static_cast<conntrack::Entry*>(trigger.meta.ct);
+    conntrack_.get(ct);
+    reply.meta.ct = ct;
+    reply.meta.ctinfo = packet::CtInfo::EstablishedReply;
+  }
+  local_out(std::move(reply), now_ns);
 }
 
 void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {

@@ -124,7 +124,10 @@ class Match {
 };
 
 // What a target tells the chain walker.
-enum class TargetVerdict : uint8_t { Continue, Accept, Drop, Stolen, Queue, Return };
+// Unsupported: the target cannot model what the kernel does with this
+// packet (SYNPROXY's valid cookie); the walker reports it "not evaluated
+// yet" and goes on as after Continue.
+enum class TargetVerdict : uint8_t { Continue, Accept, Drop, Stolen, Queue, Return, Unsupported };
 
 class Target {
  public:

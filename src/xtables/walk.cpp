@@ -161,6 +161,9 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
           case TargetVerdict::Return:
             pop();
             continue;
+          case TargetVerdict::Unsupported:
+            if (sink) sink->on_unsupported(r.target->name());
+            continue;
         }
       }
     }

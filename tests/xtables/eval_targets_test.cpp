@@ -18,6 +18,7 @@
 //    DSCP --set-dscp-class EF on TOS 0x03 gives 0xbb (check 0xf610).
 //  - CONNMARK --set-xmark 0x3/0xf --left-shift-mark 4 on a new connection:
 //    conntrack -L shows mark=48, the whole new mark shifted.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "conntrack/conntrack.h"
@@ -473,23 +474,18 @@ TEST(EvalTargetsTest, HmarkHashesAsTheKernel) {
   EXPECT_EQ(mark_of(pkt("tcp 198.51.100.10:40000 > 203.0.113.20:80 flags S")), 0xabcu);
 }
 
-// SYNPROXY loads and saves but its proxy is not modelled yet: reported,
-// never guessed, the target passed. TPROXY finds no transparent socket on
-// a host (none has one) and drops, mark untouched; the socket match finds
-// none either (this host has no sockets at all), and reports nothing.
-TEST(EvalTargetsTest, TproxyDropsWithoutATransparentSocketSynproxyIsNotEvaluated) {
+// TPROXY finds no transparent socket on a host (none has one) and drops,
+// mark untouched; the socket match finds none either (this host has no
+// sockets at all), and reports nothing.
+TEST(EvalTargetsTest, TproxyDropsWithoutATransparentSocket) {
   Ruleset rs = load(
       "*mangle\n-A PREROUTING -p tcp -m socket --transparent -j MARK --set-mark 1\n"
-      "-A PREROUTING -p tcp -j TPROXY --on-port 3129 --tproxy-mark 0x1/0x1\n-A PREROUTING -j ACCEPT\nCOMMIT\n"
-      "*filter\n-A FORWARD -p tcp -j SYNPROXY --mss 1460\n-A FORWARD -j DROP\nCOMMIT\n");
+      "-A PREROUTING -p tcp -j TPROXY --on-port 3129 --tproxy-mark 0x1/0x1\n-A PREROUTING -j ACCEPT\nCOMMIT\n");
   Recorder rec;
   auto p = pkt("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S");
   EXPECT_EQ(run(rs, TableId::Mangle, Hook::PreRouting, p, rec), Verdict::Drop);
   EXPECT_TRUE(rec.unsupported.empty());
   EXPECT_EQ(p.meta.mark, 0u);
-  Recorder frec;
-  EXPECT_EQ(run(rs, TableId::Filter, Hook::Forward, p, frec), Verdict::Drop);
-  EXPECT_EQ(frec.unsupported, (std::vector<std::string>{"SYNPROXY"}));
 }
 
 TEST(EvalTargetsTest, KernelHeaderChecksums) {
@@ -515,6 +511,107 @@ TEST(EvalTargetsTest, KernelHeaderChecksums) {
     EXPECT_EQ(p.ip().checksum(), c.check) << c.spec;
   }
 }
+
+// SYNPROXY as synproxy_tg4 (Linux 6.18; the SYN-ACK's shape is pinned on
+// the kernel by tests/scenarios/synproxy): a SYN is answered and stolen,
+// an ACK is checked against the cookie, anything else goes on.
+struct SynproxyHost : Effects {
+  std::vector<packet::Packet> sent;
+  unsigned addr_type(uint32_t, std::string_view) const override { return 1; }
+  void log(std::string_view, uint8_t, uint8_t, const packet::Packet&, Hook) override {}
+  void send_synproxy_reply(const packet::Packet&, packet::Packet&& reply, uint64_t) override {
+    sent.push_back(std::move(reply));
+  }
+};
+
+// A SYN from 198.51.100.10:40000 with MSS 1400, SACK permitted, timestamps
+// (TSval 777) and window scale 9, as Linux sends them.
+packet::Packet syn_with_all_options() {
+  auto p = pkt("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S seq 1000 payload 20");
+  auto d = p.data();
+  d[32] = 10 << 4;
+  const uint8_t opts[] = {2, 4, 0x05, 0x78, 4, 2, 8, 10, 0, 0, 0x03, 0x09, 0, 0, 0, 0, 1, 3, 3, 9};
+  std::copy(std::begin(opts), std::end(opts), d.begin() + 40);
+  packet::fill_checksums(p.ip());
+  return p;
+}
+
+TEST(EvalTargetsTest, SynproxyAnswersASynAndChecksTheCookieOfAnAck) {
+  Ruleset rs = load("*filter\n-A INPUT -p tcp -j SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460\nCOMMIT\n");
+  SynproxyHost host;
+  Recorder rec;
+  auto syn = syn_with_all_options();
+  EXPECT_EQ(run(rs, TableId::Filter, Hook::LocalIn, syn, rec, &host), Verdict::Stolen);
+  ASSERT_EQ(host.sent.size(), 1u);
+  const packet::Packet& sa = host.sent[0];
+  auto ip = sa.ip();
+  EXPECT_EQ(ip.saddr(), 0xcb007104u);
+  EXPECT_EQ(ip.id(), 0);
+  EXPECT_EQ(ip.frag_field(), 0x4000);
+  EXPECT_TRUE(l4_ok(sa));
+  packet::ConstTcpView th(ip.payload());
+  EXPECT_EQ(th.sport(), 80);
+  EXPECT_EQ(th.dport(), 40000);
+  EXPECT_EQ(th.ack_seq(), 1001u);
+  EXPECT_EQ(sa.data()[33], packet::tcp_flag::kSyn | packet::tcp_flag::kAck);
+  EXPECT_EQ(load16(sa, 34), 0);  // window 0
+  // MSS 1460 (the rule's); SACK_PERM and TS in one word; TSval's low bits
+  // keep the SYN's wscale (9) and SACK (bit 4), TSecr echoes its TSval;
+  // the rule's wscale 7.
+  auto o = ip.payload().subspan(20);
+  ASSERT_EQ(o.size(), 20u);
+  EXPECT_EQ(std::vector<uint8_t>(o.begin(), o.begin() + 8), (std::vector<uint8_t>{2, 4, 0x05, 0xb4, 4, 2, 8, 10}));
+  EXPECT_EQ(packet::load32(o.data() + 8) & 0x3f, 9u | 1u << 4);
+  EXPECT_EQ(packet::load32(o.data() + 12), 777u);
+  EXPECT_EQ(std::vector<uint8_t>(o.begin() + 16, o.end()), (std::vector<uint8_t>{1, 3, 3, 7}));
+
+  // The client's ACK to that cookie checks (nfemu would have to open the
+  // server side now: not modelled, reported); a wrong number is dropped,
+  // and so is the right one three minutes later (MAX_SYNCOOKIE_AGE).
+  uint32_t cookie = th.seq();
+  auto ack = [&](uint32_t ack_seq) {
+    return pkt(fmt::format("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags A seq 1001 ack {}", ack_seq));
+  };
+  auto good = ack(cookie + 1);
+  EXPECT_EQ(run(rs, TableId::Filter, Hook::LocalIn, good, rec, &host), Verdict::Accept);
+  EXPECT_EQ(rec.unsupported, (std::vector<std::string>{"SYNPROXY"}));
+  // The low bits are the MSS table's index (1 for 1400): one more still
+  // checks, as on the kernel (an index of 2, MSS 1440); 0x100 more does not.
+  auto next = ack(cookie + 2);
+  EXPECT_EQ(run(rs, TableId::Filter, Hook::LocalIn, next, rec, &host), Verdict::Accept);
+  auto wrong = ack(cookie + 0x101);
+  EXPECT_EQ(run(rs, TableId::Filter, Hook::LocalIn, wrong, rec, &host), Verdict::Drop);
+  EvalContext late{good, TableId::Filter, Hook::LocalIn};
+  late.thoff = 20;
+  late.now_ns = 180'000'000'000ull;
+  late.effects = &host;
+  EXPECT_EQ(run_table(*rs.find(TableId::Filter), late, &rec), Verdict::Drop);
+  // A RST goes on; a SYN whose checksum is wrong is dropped unanswered.
+  auto rst = pkt("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags R seq 1001");
+  EXPECT_EQ(run(rs, TableId::Filter, Hook::LocalIn, rst, rec, &host), Verdict::Accept);
+  auto bad = syn_with_all_options();
+  bad.data()[36] ^= 1;
+  EXPECT_EQ(run(rs, TableId::Filter, Hook::LocalIn, bad, rec, &host), Verdict::Drop);
+  EXPECT_EQ(host.sent.size(), 1u);
+}
+
+// Without timestamps in the SYN, only the MSS is answered: SACK, window
+// scale and ECN travel in the timestamp cookie (checked on the kernel).
+TEST(EvalTargetsTest, SynproxyWithoutTimestampsAnswersTheMssOnly) {
+  Ruleset rs = load("*filter\n-A INPUT -p tcp -j SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460\nCOMMIT\n");
+  SynproxyHost host;
+  Recorder rec;
+  auto syn = pkt("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags SEC seq 5 mss 1300 sackok");
+  EXPECT_EQ(run(rs, TableId::Filter, Hook::LocalIn, syn, rec, &host), Verdict::Stolen);
+  auto bare = pkt("tcp 198.51.100.10:40001 > 203.0.113.4:80 flags S seq 5");
+  EXPECT_EQ(run(rs, TableId::Filter, Hook::LocalIn, bare, rec, &host), Verdict::Stolen);
+  ASSERT_EQ(host.sent.size(), 2u);
+  auto o = host.sent[0].ip().payload().subspan(20);
+  EXPECT_EQ(std::vector<uint8_t>(o.begin(), o.end()), (std::vector<uint8_t>{2, 4, 0x05, 0xb4}));
+  EXPECT_EQ(host.sent[0].data()[33], packet::tcp_flag::kSyn | packet::tcp_flag::kAck);
+  EXPECT_EQ(host.sent[1].ip().payload().size(), 20u);
+}
+
 
 }  // namespace
 }  // namespace nfemu::xt

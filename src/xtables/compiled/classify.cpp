@@ -1298,7 +1298,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
         TargetVerdict tv = r.target->evaluate(ctx);
         // A target that lets the packet go on may have changed it (MARK,
         // CT --notrack, TOS...): look its classes up again.
-        if (tv == TargetVerdict::Continue || tv == TargetVerdict::Return) {
+        if (tv == TargetVerdict::Continue || tv == TargetVerdict::Return || tv == TargetVerdict::Unsupported) {
           key = packet_key(ctx.pkt, ctx.thoff, ctx.fragoff);
           sync();
         }
@@ -1315,6 +1315,9 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
             return Verdict::Queue;
           case TargetVerdict::Return:
             pop();
+            continue;
+          case TargetVerdict::Unsupported:
+            if (sink) sink->on_unsupported(r.target->name());
             continue;
         }
       }
