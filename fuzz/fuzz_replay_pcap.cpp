@@ -1,5 +1,6 @@
 // A pcap file of arbitrary bytes replayed into a small firewall (the
-// fixture of tests/replay): libpcap and replay's frame decoding must
+// fixture of tests/replay, plus an osf --log and a SYNPROXY rule, which read
+// TCP options of whatever segment comes): libpcap and replay's frame decoding must
 // report, never crash. Invariant: every frame read is counted in exactly
 // one category of its input, read as the capture of one interface (also
 // with --fixlen pad: datagrams the snaplen cut, zero-filled) and, if it is
@@ -23,7 +24,9 @@ sysctl = { "net.ipv4.ip_forward" = 1 }
 iptables = [
   "-t nat -A PREROUTING -i wan -p tcp --dport 8080 -j DNAT --to-destination 198.51.100.10:80",
   "-t nat -A PREROUTING -i wan -p sctp --dport 3868 -j DNAT --to-destination 198.51.100.10:38412",
+  "-t mangle -A PREROUTING -p tcp -m osf --genre Linux --log 0",
   "-A FORWARD -p tcp --dport 23 -j REJECT --reject-with tcp-reset",
+  "-A FORWARD -p tcp --dport 443 -j SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460",
   "-A FORWARD -p udp -j LOG --log-prefix 'udp: '",
   "-A FORWARD -m conntrack --ctstate INVALID -j DROP",
 ]

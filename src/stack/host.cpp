@@ -43,18 +43,21 @@ constexpr uint64_t kDefaultTtl = 64;
 
 // "filter FORWARD DROP": the reason of a table's verdict, made once for
 // every table, hook and verdict instead of formatted per dropped packet.
-std::string_view verdict_reason(TableId t, Hook h, bool drop) {
+// STOLEN: a target took the packet (SYNPROXY answered its SYN).
+std::string_view verdict_reason(TableId t, Hook h, xt::Verdict v) {
+  constexpr size_t kVerdicts = 4;  // Accept (unused), Drop, Stolen, Queue
   static const auto reasons = [] {
-    std::array<std::string, xt::kNumTables * xt::kNumHooks * 2> r;
+    constexpr const char* kNames[kVerdicts] = {"ACCEPT", "DROP", "STOLEN", "QUEUE"};
+    std::array<std::string, xt::kNumTables * xt::kNumHooks * kVerdicts> r;
     for (TableId id : xt::kAllTables)
       for (int hk = 0; hk < xt::kNumHooks; ++hk)
-        for (int d = 0; d < 2; ++d)
-          r[(static_cast<size_t>(id) * xt::kNumHooks + static_cast<size_t>(hk)) * 2 + static_cast<size_t>(d)] =
-              fmt::format("{} {} {}", xt::table_name(id), xt::hook_chain_name(static_cast<Hook>(hk)),
-                          d ? "DROP" : "QUEUE/STOLEN");
+        for (size_t vi = 0; vi < kVerdicts; ++vi)
+          r[(static_cast<size_t>(id) * xt::kNumHooks + static_cast<size_t>(hk)) * kVerdicts + vi] =
+              fmt::format("{} {} {}", xt::table_name(id), xt::hook_chain_name(static_cast<Hook>(hk)), kNames[vi]);
     return r;
   }();
-  return reasons[(static_cast<size_t>(t) * xt::kNumHooks + static_cast<size_t>(h)) * 2 + (drop ? 1 : 0)];
+  return reasons[(static_cast<size_t>(t) * xt::kNumHooks + static_cast<size_t>(h)) * kVerdicts +
+                 static_cast<size_t>(v)];
 }
 
 // What ipv4_devconf_dflt gives an interface for the conf entries nfemu
@@ -567,7 +570,7 @@ inline bool Host::walk_table(Hook hook, TableId id, xt::Table& t, packet::Packet
   }
   if (observer_) observer_->on_table(*this, hook, id, v, pkt);
   if (v != xt::Verdict::Accept) {
-    drop(verdict_reason(id, hook, v == xt::Verdict::Drop), pkt);
+    drop(verdict_reason(id, hook, v), pkt);
     return false;
   }
   return true;

@@ -76,6 +76,20 @@ TEST(HostTest, ForwardedPacketCrossesHooksInKernelOrder) {
                            "transmit eth1 ttl=63"}));
 }
 
+// A table's verdict names itself in the drop: NFQUEUE with no program
+// listening queues (the kernel then drops), SYNPROXY steals the SYN it
+// answers.
+TEST(HostTest, QueuedAndStolenPacketsSaySo) {
+  Router r("*filter\n-A FORWARD -p udp -j NFQUEUE --queue-num 3\n"
+           "-A FORWARD -p tcp -j SYNPROXY --mss 1460\nCOMMIT\n");
+  r.in("udp 198.51.100.10:5000 > 203.0.113.4:53");
+  r.in("tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S mss 1400");
+  std::vector<std::string> drops;
+  for (const auto& l : r.rec.log)
+    if (l.rfind("drop: ", 0) == 0) drops.push_back(l);
+  EXPECT_EQ(drops, (std::vector<std::string>{"drop: filter FORWARD QUEUE", "drop: filter FORWARD STOLEN"}));
+}
+
 // run_hook finds a hook's tables by a per-TableId index kept across
 // packets (Host::table_slots). A ruleset changed through a reference kept
 // from ruleset() (same number of tables, the vector's storage reused by the
