@@ -5,6 +5,7 @@
 // included (nf_osf_match ignores the inversion). With --log (any level:
 // the levels choose among matching fingerprints) every SYN whose header
 // and options can be read is logged as unknown (nf_osf_match's fcount 0).
+#include <algorithm>
 #include <array>
 
 #include <fmt/format.h>
@@ -89,7 +90,8 @@ class OsfMatch : public MatchBase<OsfMatch> {
     auto out = fmt::format_to_n(prefix.data(), prefix.size() - 1, "Remote OS is not known: {}:{} -> {}:{}\n", src_text,
                                 th[0] << 8 | th[1], dst_text, th[2] << 8 | th[3]);
     constexpr uint8_t kNotice = 5, kDefaultMask = 0x0f;
-    ctx.effects->log(std::string_view(prefix.data(), out.size), kNotice, kDefaultMask, ctx.pkt, ctx.hook);
+    size_t len = std::min(out.size, prefix.size() - 1);  // 71 at most: never cut
+    ctx.effects->log(std::string_view(prefix.data(), len), kNotice, kDefaultMask, ctx.pkt, ctx.hook);
   }
 
   std::string genre_;
