@@ -23,18 +23,35 @@ constexpr size_t kMaxTotalElements = size_t{1} << 20;
 
 uint32_t prefix_mask(uint8_t cidr) { return cidr == 0 ? 0 : ~uint32_t{0} << (32 - cidr); }
 
-int dimension(Type t) { return t == Type::HashIpPort || t == Type::HashNetPort ? 2 : 1; }
+int dimension(Type t) {
+  switch (t) {
+    case Type::HashIpPort:
+    case Type::HashNetPort:
+    case Type::HashNetIface: return 2;
+    case Type::HashIpPortIp:
+    case Type::HashIpPortNet: return 3;
+    default: return 1;
+  }
+}
+
+constexpr std::pair<Type, std::string_view> kTypeNames[] = {
+    {Type::HashIp, "hash:ip"},           {Type::HashNet, "hash:net"},
+    {Type::HashIpPort, "hash:ip,port"},  {Type::HashNetPort, "hash:net,port"},
+    {Type::BitmapPort, "bitmap:port"},   {Type::BitmapIp, "bitmap:ip"},
+    {Type::HashIpPortIp, "hash:ip,port,ip"}, {Type::HashIpPortNet, "hash:ip,port,net"},
+    {Type::HashNetIface, "hash:net,iface"},  {Type::ListSet, "list:set"},
+};
 
 std::string_view type_name(Type t) {
-  switch (t) {
-    case Type::HashIp: return "hash:ip";
-    case Type::HashNet: return "hash:net";
-    case Type::HashIpPort: return "hash:ip,port";
-    case Type::HashNetPort: return "hash:net,port";
-    case Type::BitmapPort: return "bitmap:port";
-  }
+  for (const auto& [type, name] : kTypeNames)
+    if (type == t) return name;
   return "";
 }
+
+// Types of ipset 7.17 that this kernel (6.18) has not built in: `ipset
+// create` fails there with "set type not supported".
+constexpr std::string_view kTypesTheKernelLacks[] = {"hash:net,net", "hash:net,port,net", "hash:mac", "hash:ip,mac",
+                                                     "hash:ip,mark", "bitmap:ip,mac"};
 
 // A line's words as ipset's restore reads them (blanks separate words; a
 // double-quoted comment may hold blanks).
@@ -49,7 +66,7 @@ struct AddrSpec {
   bool has_cidr = false, is_range = false;
 };
 
-Result<AddrSpec> parse_addr(std::string_view s) {
+Result<AddrSpec> parse_addr(std::string_view s, bool zero_cidr_ok = false) {
   AddrSpec a;
   if (auto dash = s.find('-'); dash != std::string_view::npos) {
     auto lo = packet::parse_ipv4_addr(s.substr(0, dash));
@@ -62,7 +79,8 @@ Result<AddrSpec> parse_addr(std::string_view s) {
   std::string_view addr = s;
   if (auto slash = s.find('/'); slash != std::string_view::npos) {
     auto c = parse_uint(s.substr(slash + 1), 32);
-    if (!c || *c == 0) return make_error(fmt::format("the value of the CIDR parameter of `{}' is out of range", s));
+    if (!c || (*c == 0 && !zero_cidr_ok))
+      return make_error(fmt::format("the value of the CIDR parameter of `{}' is out of range", s));
     a.cidr = static_cast<uint8_t>(*c);
     a.has_cidr = true;
     addr = s.substr(0, slash);
@@ -199,15 +217,19 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
   s.name = name;
   bool has_range = false;
   const std::string& type = w[2];
-  if (type == "hash:ip") s.type = Type::HashIp;
-  else if (type == "hash:net") s.type = Type::HashNet;
-  else if (type == "hash:ip,port") s.type = Type::HashIpPort;
-  else if (type == "hash:net,port") s.type = Type::HashNetPort;
-  else if (type == "bitmap:port") s.type = Type::BitmapPort;
-  else
-    return make_error(fmt::format("set type `{}' is not modelled yet (nfemu knows hash:ip, hash:net, hash:ip,port, "
-                                  "hash:net,port and bitmap:port)",
-                                  type));
+  const auto* known = std::find_if(std::begin(kTypeNames), std::end(kTypeNames),
+                                   [&](const auto& t) { return t.second == type; });
+  if (known == std::end(kTypeNames)) {
+    std::string names;
+    for (const auto& [t, name] : kTypeNames) names += fmt::format("{}{}", names.empty() ? "" : ", ", name);
+    if (std::find(std::begin(kTypesTheKernelLacks), std::end(kTypesTheKernelLacks), type) !=
+        std::end(kTypesTheKernelLacks))
+      return make_error(fmt::format("set type `{}' is not modelled: the kernel nfemu is checked against (Linux 6.18) "
+                                    "does not have it either (nfemu knows {})",
+                                    type, names));
+    return make_error(fmt::format("unknown set type `{}' (nfemu knows {})", type, names));
+  }
+  s.type = known->first;
   for (size_t i = 3; i < w.size(); ++i) {
     const std::string& o = w[i];
     auto value = [&](uint64_t max) -> Result<uint64_t> {
@@ -222,14 +244,16 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
       if (f == "inet6") return make_error("family inet6 is not modelled (nfemu is IPv4 only)");
       if (f != "inet") return make_error(fmt::format("unknown family `{}'", f));
     } else if (o == "hashsize" || o == "maxelem" || o == "bucketsize" || o == "initval" || o == "timeout" ||
-               o == "netmask") {
+               o == "netmask" || (o == "size" && s.type == Type::ListSet)) {
       auto v = value(UINT32_MAX);
       if (!v) return v.error();
       if (o == "hashsize") s.hashsize = static_cast<uint32_t>(*v);
       else if (o == "maxelem") s.maxelem = static_cast<uint32_t>(*v);
       else if (o == "timeout") s.timeout = static_cast<uint32_t>(*v);
+      else if (o == "size") s.list_size = std::max<uint32_t>(static_cast<uint32_t>(*v), 4);  // IP_SET_LIST_MIN_SIZE
       else if (o == "netmask") {
-        if (s.type != Type::HashIp) return make_error(fmt::format("option netmask is not valid for {}", type));
+        if (s.type != Type::HashIp && s.type != Type::BitmapIp)
+          return make_error(fmt::format("option netmask is not valid for {}", type));
         if (*v == 0 || *v > 32) return make_error(fmt::format("netmask {} is out of range (1..32)", *v));
         s.netmask = static_cast<uint8_t>(*v);
       }
@@ -239,6 +263,12 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
       if (!p || p->proto != packet::kIpProtoTcp || w[i].find(':') != std::string::npos)
         return make_error(fmt::format("`{}' is not a port range FROM-TO", w[i]));
       s.first_port = p->from, s.last_port = p->to;
+      has_range = true;
+    } else if (o == "range" && s.type == Type::BitmapIp) {
+      if (i + 1 >= w.size()) return make_error("option `range' needs a value");
+      auto a = parse_addr(w[++i]);
+      if (!a) return a.error();
+      s.first_ip = a->from, s.last_ip = a->to;
       has_range = true;
     } else if (o == "comment") {
       s.comment = true;
@@ -251,6 +281,15 @@ Result<void> Registry::create(const std::vector<std::string>& w) {
     }
   }
   if (s.type == Type::BitmapPort && !has_range) return make_error("bitmap:port needs its port range: `range FROM-TO'");
+  if (s.type == Type::BitmapIp) {
+    if (!has_range) return make_error("bitmap:ip needs its address range: `range FROM-TO' or `range IP/CIDR'");
+    // bitmap_ip_create: the range widens to whole netmask blocks, and holds
+    // at most 65536 of them.
+    s.first_ip &= prefix_mask(s.netmask);
+    s.last_ip |= ~prefix_mask(s.netmask);
+    if (((uint64_t{s.last_ip} - s.first_ip) >> (32 - s.netmask)) + 1 > 65536)
+      return make_error("the range exceeds the size limit of the set type (65536 addresses or netmask blocks)");
+  }
   if (sets_.size() >= 65535) return make_error("too many sets");
   sets_.push_back(std::move(s));
   return {};
@@ -303,8 +342,22 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
   if (!index) return make_error(fmt::format("the set with the given name `{}' does not exist", w[1]));
   Set& s = sets_[*index];
   Element proto_elem;
+  size_t first_option = 3;
+  // list:set: NAME [before|after NAME], placed where it says.
+  std::optional<size_t> position;
+  if (s.type == Type::ListSet) {
+    if (auto r = add_member(s, w, first_option, proto_elem); !r) return r.error();
+    position = s.elements.size();
+    if (first_option == 5) {
+      auto ref = find(w[4]);
+      auto it = ref ? s.by_key.find(element_key(Element{.member = *ref})) : s.by_key.end();
+      if (it == s.by_key.end())
+        return make_error(fmt::format("the set `{}' named by {} is not a member of {}", w[4], w[3], s.name));
+      position = it->second + (w[3] == "after" ? 1 : 0);
+    }
+  }
   std::optional<uint32_t> timeout = s.timeout;
-  for (size_t i = 3; i < w.size(); ++i) {
+  for (size_t i = first_option; i < w.size(); ++i) {
     const std::string& o = w[i];
     if (o == "timeout") {
       if (!s.timeout) return make_error("timeout cannot be used: set was created without timeout support");
@@ -315,6 +368,8 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
     } else if (o == "nomatch") {
       if (!has_prefixes(s.type)) return make_error(fmt::format("nomatch is not valid for {}", type_name(s.type)));
       proto_elem.nomatch = true;
+    } else if (o == "wildcard" && s.type == Type::HashNetIface) {
+      proto_elem.wildcard = true;
     } else if (o == "comment") {
       if (!s.comment) return make_error("comment cannot be used: set was created without comment support");
       if (i + 1 >= w.size()) return make_error("option `comment' needs a value");
@@ -335,63 +390,128 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
   }
   if (timeout && *timeout) proto_elem.expires_ns = uint64_t{*timeout} * kNsPerSec;
 
-  // The element field: IP or NET, then ,[PROTO:]PORT for the ,port types;
-  // bitmap:port's is a port or a range of them.
-  std::string_view field = w[2];
-  std::string_view addr_text = field;
-  PortSpec ports;
-  if (s.type == Type::BitmapPort) {
-    auto p = parse_port(field);
-    if (!p || field.find(':') != std::string_view::npos)
-      return make_error(fmt::format("`{}' is not a port or a port range", field));
-    if (p->from < s.first_port || p->to > s.last_port)
-      return make_error(fmt::format("element `{}' is out of the range of the set", field));
-    addr_text = "0.0.0.0";
-    ports = *p;
-    ports.proto = 0;
-  } else if (s.type == Type::HashIpPort || s.type == Type::HashNetPort) {
-    auto comma = field.find(',');
-    if (comma == std::string_view::npos) return make_error(fmt::format("`{}' is not IP,[PROTO:]PORT", field));
-    addr_text = field.substr(0, comma);
-    auto p = parse_port(field.substr(comma + 1));
-    if (!p) return p.error();
-    ports = *p;
-  }
-  auto a = parse_addr(addr_text);
-  if (!a) return a.error();
-
   std::vector<Element> fresh;
-  auto push = [&](uint32_t addr, uint8_t cidr, uint16_t port) -> Result<void> {
+  std::string_view field = w[2];
+  auto push = [&](const Element& e) -> Result<void> {
     if (fresh.size() == kMaxExpansion)
       return make_error(fmt::format("`{}' is more than {} elements: nfemu expands at most that many per line",
                                     field, kMaxExpansion));
-    Element e = proto_elem;
-    e.addr = addr, e.cidr = cidr, e.proto = ports.proto, e.port = port;
+    if (s.type == Type::ListSet && fresh.size() + s.elements.size() >= s.list_size)
+      return make_error(fmt::format("the set is full, more elements cannot be added (size {})", s.list_size));
     if (fresh.size() + s.elements.size() >= s.maxelem)
       return make_error(fmt::format("hash is full, cannot add more elements (maxelem {})", s.maxelem));
     if (fresh.size() + total_elements_ >= kMaxTotalElements)
       return make_error(fmt::format("more than {} elements in this host's sets: nfemu's limit", kMaxTotalElements));
-    fresh.push_back(std::move(e));
+    fresh.push_back(e);
     return {};
   };
-  if (s.type != Type::HashIpPort && s.type != Type::HashNetPort) ports.proto = 0;
-  if (has_prefixes(s.type)) {
-    // A range becomes the prefixes that cover it (ip_set_range_to_cidr).
-    uint64_t ip = a->from;
-    while (ip <= a->to) {
-      uint8_t cidr = a->is_range ? range_to_cidr(static_cast<uint32_t>(ip), a->to) : a->cidr;
-      for (uint32_t port = ports.from; port <= ports.to; ++port)
-        if (auto r = push(static_cast<uint32_t>(ip), cidr, static_cast<uint16_t>(port)); !r) return r;
-      ip = uint64_t(static_cast<uint32_t>(ip) | ~prefix_mask(cidr)) + 1;
-    }
+
+  if (s.type == Type::ListSet) {
+    if (auto r = push(proto_elem); !r) return r;
   } else {
-    // hash:ip stores addresses masked to the set's netmask, one per block;
-    // a CIDR or range adds every such block it covers.
-    const uint8_t step_cidr = s.type == Type::HashIp ? s.netmask : 32;
-    const uint64_t step = uint64_t{1} << (32 - step_cidr);
-    for (uint64_t ip = a->from & prefix_mask(step_cidr); ip <= a->to; ip += step)
-      for (uint32_t port = ports.from; port <= ports.to; ++port)
-        if (auto r = push(static_cast<uint32_t>(ip), 32, static_cast<uint16_t>(port)); !r) return r;
+    // The element field, split at its commas: IP or NET, then [PROTO:]PORT
+    // for the port types, then IP or NET (hash:ip,port,ip/net); NET,IFACE
+    // for hash:net,iface; bitmap:port's is a port or a range of them.
+    std::vector<std::string_view> parts = split(field, ',');
+    const size_t want = s.type == Type::BitmapPort ? 1 : static_cast<size_t>(dimension(s.type));
+    static constexpr std::string_view kForms[] = {"IP", "IP,[PROTO:]PORT", "IP,[PROTO:]PORT,IP"};
+    if (parts.size() != want) {
+      std::string_view form = s.type == Type::HashNetIface ? "NET,IFACE"
+                              : s.type == Type::HashNetPort ? "NET,[PROTO:]PORT"
+                              : s.type == Type::HashIpPortNet ? "IP,[PROTO:]PORT,NET"
+                              : s.type == Type::BitmapPort ? "PORT[-PORT]"
+                                                           : kForms[want - 1];
+      return make_error(fmt::format("`{}' is not {}: a {} element", field, form, type_name(s.type)));
+    }
+    PortSpec ports;
+    std::optional<AddrSpec> addr2;
+    Element base = proto_elem;
+    if (s.type == Type::BitmapPort) {
+      auto p = parse_port(field);
+      if (!p || field.find(':') != std::string_view::npos)
+        return make_error(fmt::format("`{}' is not a port or a port range", field));
+      if (p->from < s.first_port || p->to > s.last_port)
+        return make_error(fmt::format("element `{}' is out of the range of the set", field));
+      parts[0] = "0.0.0.0";
+      ports = *p;
+      ports.proto = 0;
+    } else if (s.type == Type::HashNetIface) {
+      std::string_view dev = parts[1];
+      if (dev.starts_with("physdev:")) {
+        base.physdev = true;
+        dev.remove_prefix(8);
+      }
+      if (dev.empty() || dev.size() >= kIfNameSize)
+        return make_error(fmt::format("`{}' is not an interface name (1 to {} characters)", dev, kIfNameSize - 1));
+      std::copy(dev.begin(), dev.end(), base.iface.begin());
+    } else if (want >= 2) {
+      auto p = parse_port(parts[1]);
+      if (!p) return p.error();
+      ports = *p;
+    }
+    if (s.type != Type::HashIpPort && s.type != Type::HashNetPort && s.type != Type::HashIpPortIp &&
+        s.type != Type::HashIpPortNet)
+      ports.proto = 0;
+    if (want == 3) {
+      if (s.type == Type::HashIpPortIp && parts[2].find_first_of("/-") != std::string_view::npos)
+        return make_error(fmt::format("syntax error: plain IP address must be supplied: {}", parts[2]));
+      auto a2 = parse_addr(parts[2]);
+      if (!a2) return a2.error();
+      addr2 = *a2;
+    }
+    auto a = parse_addr(parts[0], s.type == Type::HashNetIface);  // hash:net,iface takes /0
+    if (!a) return a.error();
+    if (s.type == Type::BitmapIp && (a->from < s.first_ip || a->to > s.last_ip))
+      return make_error(fmt::format("element `{}' is out of the range of the set", field));
+
+    // Each prefix of a range (ip_set_range_to_cidr), or the one given.
+    auto for_each_prefix = [](const AddrSpec& spec, auto&& fn) -> Result<void> {
+      uint64_t ip = spec.from;
+      while (ip <= spec.to) {
+        uint8_t cidr = spec.is_range ? range_to_cidr(static_cast<uint32_t>(ip), spec.to) : spec.cidr;
+        if (auto r = fn(static_cast<uint32_t>(ip), cidr); !r) return r;
+        ip = uint64_t(static_cast<uint32_t>(ip) | ~prefix_mask(cidr)) + 1;
+      }
+      return {};
+    };
+    // The third dimension: a plain address, or the prefixes of a net.
+    auto with_addr2 = [&](Element e) -> Result<void> {
+      if (!addr2) return push(e);
+      if (s.type == Type::HashIpPortIp) {
+        e.addr2 = addr2->from;
+        return push(e);
+      }
+      return for_each_prefix(*addr2, [&](uint32_t ip2, uint8_t cidr2) {
+        e.addr2 = ip2, e.cidr2 = cidr2;
+        return push(e);
+      });
+    };
+    auto with_ports = [&](Element e) -> Result<void> {
+      for (uint32_t port = ports.from; port <= ports.to; ++port) {
+        e.proto = ports.proto, e.port = static_cast<uint16_t>(port);
+        if (auto r = with_addr2(e); !r) return r;
+      }
+      return {};
+    };
+    if (has_prefixes(s.type) && !prefix_on_addr2(s.type)) {
+      if (auto r = for_each_prefix(*a, [&](uint32_t ip, uint8_t cidr) {
+            Element e = base;
+            e.addr = ip, e.cidr = cidr;
+            return with_ports(e);
+          });
+          !r)
+        return r;
+    } else {
+      // hash:ip and bitmap:ip store addresses masked to the set's netmask,
+      // one per block; a CIDR or range adds every such block it covers.
+      const uint8_t step_cidr = s.type == Type::HashIp || s.type == Type::BitmapIp ? s.netmask : 32;
+      const uint64_t step = uint64_t{1} << (32 - step_cidr);
+      for (uint64_t ip = a->from & prefix_mask(step_cidr); ip <= a->to; ip += step) {
+        Element e = base;
+        e.addr = static_cast<uint32_t>(ip);
+        if (auto r = with_ports(e); !r) return r;
+      }
+    }
   }
   for (auto& e : fresh) {
     if (auto it = s.by_key.find(element_key(e)); it != s.by_key.end()) {
@@ -399,13 +519,31 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
       s.elements[it->second] = std::move(e);  // -exist: the new timeout and flags replace the old
       continue;
     }
-    s.by_key.emplace(element_key(e), static_cast<uint32_t>(s.elements.size()));
-    if (has_prefixes(s.type) && std::find(s.cidrs.begin(), s.cidrs.end(), e.cidr) == s.cidrs.end()) {
-      s.cidrs.push_back(e.cidr);
-      std::sort(s.cidrs.begin(), s.cidrs.end(), std::greater<>());
+    if (has_prefixes(s.type)) {
+      uint8_t c = prefix_on_addr2(s.type) ? e.cidr2 : e.cidr;
+      if (std::find(s.cidrs.begin(), s.cidrs.end(), c) == s.cidrs.end()) {
+        s.cidrs.push_back(c);
+        std::sort(s.cidrs.begin(), s.cidrs.end(), std::greater<>());
+      }
     }
-    s.elements.push_back(std::move(e));
+    s.wildcards = s.wildcards || e.wildcard;
+    size_t at = position.value_or(s.elements.size());
+    s.elements.insert(s.elements.begin() + static_cast<std::ptrdiff_t>(at), std::move(e));
+    for (size_t k = at; k < s.elements.size(); ++k) s.by_key[element_key(s.elements[k])] = static_cast<uint32_t>(k);
     ++total_elements_;
+  }
+  return {};
+}
+
+Result<void> Registry::add_member(Set& s, const std::vector<std::string>& w, size_t& next_word, Element& elem) {
+  auto member = find(w[2]);
+  if (!member) return make_error(fmt::format("set to be added/deleted/tested as element does not exist: `{}'", w[2]));
+  if (sets_[*member].type == Type::ListSet)
+    return make_error(fmt::format("sets with list:set type cannot be added to the set (`{}' is one)", w[2]));
+  elem.member = *member;
+  if (w.size() > 3 && (w[3] == "before" || w[3] == "after")) {
+    if (w.size() < 5) return make_error(fmt::format("`{}' needs the name of a member of {}", w[3], s.name));
+    next_word = 5;
   }
   return {};
 }
@@ -416,20 +554,41 @@ std::optional<Element> Registry::packet_element(const Set& s, const packet::Pack
   if (dirs.dim < dimension(s.type)) return std::nullopt;
   auto ip = pkt.ip();
   Element key;
-  key.addr = (dirs.src_bits & 1) ? ip.saddr() : ip.daddr();
+  auto addr_of = [&](int dim) { return (dirs.src_bits >> dim & 1) ? ip.saddr() : ip.daddr(); };
+  key.addr = addr_of(0);
   switch (s.type) {
     case Type::HashIp: key.addr &= prefix_mask(s.netmask); break;
+    case Type::BitmapIp:
+      // bitmap_ip_kadt: outside the range is an error, no element.
+      key.addr &= prefix_mask(s.netmask);
+      if (key.addr < s.first_ip || key.addr > s.last_ip) return std::nullopt;
+      break;
     case Type::HashNet:
     case Type::HashNetPort:
+    case Type::HashNetIface:
       // hash_net4_kadt: ADD and DEL take the longest prefix in use (a
       // host when none); TEST tries each in use (test()).
       key.cidr = s.cidrs.empty() ? 32 : s.cidrs.front();
       key.addr &= prefix_mask(key.cidr);
       if (s.type == Type::HashNetPort && !packet_port(pkt, (dirs.src_bits & 2) != 0, key.proto, key.port))
         return std::nullopt;
+      if (s.type == Type::HashNetIface) {
+        // hash_netiface4_kadt: the input device for src, the output one for
+        // dst; none (PREROUTING's output, OUTPUT's input) is an error.
+        std::string_view dev = (dirs.src_bits & 2) ? pkt.meta.in.view() : pkt.meta.out.view();
+        if (dev.empty() || dev.size() >= kIfNameSize) return std::nullopt;
+        std::copy(dev.begin(), dev.end(), key.iface.begin());
+      }
       break;
     case Type::HashIpPort:
+    case Type::HashIpPortIp:
+    case Type::HashIpPortNet:
       if (!packet_port(pkt, (dirs.src_bits & 2) != 0, key.proto, key.port)) return std::nullopt;
+      if (s.type == Type::HashIpPortIp) key.addr2 = addr_of(2);
+      if (s.type == Type::HashIpPortNet) {
+        key.cidr2 = s.cidrs.empty() ? 32 : s.cidrs.front();
+        key.addr2 = addr_of(2) & prefix_mask(key.cidr2);
+      }
       break;
     case Type::BitmapPort: {
       // bitmap_port_kadt: TCP and UDP ports only, within the set's range.
@@ -441,6 +600,7 @@ std::optional<Element> Registry::packet_element(const Set& s, const packet::Pack
       key.proto = 0;
       break;
     }
+    case Type::ListSet: return std::nullopt;  // a list has no element of its own (test_list)
   }
   return key;
 }
@@ -459,18 +619,23 @@ bool counter_holds(uint64_t have, const CounterMatch& m) {
   return false;
 }
 
+// A wildcard interface element names a prefix of the device's name.
+bool iface_prefix_of(const std::array<char, kIfNameSize>& prefix, const std::array<char, kIfNameSize>& dev) {
+  for (size_t i = 0; i < kIfNameSize && prefix[i]; ++i)
+    if (prefix[i] != dev[i]) return false;
+  return true;
+}
+
 }  // namespace
 
 TestResult Registry::test(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns,
                           const TestOptions& opt) const {
   if (index >= sets_.size()) return TestResult::NoMatch;
   const Set& s = sets_[index];
+  if (s.type == Type::ListSet) return test_list(s, pkt, dirs, now_ns, opt);
   auto key = packet_element(s, pkt, dirs);
   if (!key) return TestResult::NoMatch;
-  auto found = [&](const Element& k) -> TestResult {
-    auto it = s.by_key.find(element_key(k));
-    if (it == s.by_key.end()) return TestResult::NoMatch;
-    const Element& e = s.elements[it->second];
+  auto decide = [&](const Element& e) -> TestResult {
     if (!alive(e, now_ns)) return TestResult::NoMatch;
     if (s.counters) {
       // ip_set_match_extensions: counted first (skb->len bytes), then compared.
@@ -483,14 +648,55 @@ TestResult Registry::test(uint16_t index, const packet::Packet& pkt, Dirs dirs, 
     if (s.skbinfo && opt.skbinfo_out) *opt.skbinfo_out = e.skbinfo;
     return e.nomatch ? TestResult::NoMatchEntry : TestResult::Match;
   };
+  auto found = [&](const Element& k) -> TestResult {
+    if (auto it = s.by_key.find(element_key(k)); it != s.by_key.end())
+      if (auto r = decide(s.elements[it->second]); r != TestResult::NoMatch) return r;
+    // hash:net,iface: an element with a wildcard interface is the same
+    // net with a prefix of the device's name (hash_netiface4_data_equal).
+    if (s.wildcards)
+      for (const Element& e : s.elements)
+        if (e.wildcard && e.addr == k.addr && e.cidr == k.cidr && !e.physdev && iface_prefix_of(e.iface, k.iface))
+          if (auto r = decide(e); r != TestResult::NoMatch) return r;
+    return TestResult::NoMatch;
+  };
   if (!has_prefixes(s.type)) return found(*key);
   // mtype_test_cidrs: the longest prefix in use first; the first element
   // found decides, a nomatch one included.
-  const uint32_t addr = (dirs.src_bits & 1) ? pkt.ip().saddr() : pkt.ip().daddr();
+  const bool on2 = prefix_on_addr2(s.type);
+  const uint32_t addr = (dirs.src_bits >> (on2 ? 2 : 0) & 1) ? pkt.ip().saddr() : pkt.ip().daddr();
   for (uint8_t cidr : s.cidrs) {
-    key->cidr = cidr;
-    key->addr = addr & prefix_mask(cidr);
+    (on2 ? key->cidr2 : key->cidr) = cidr;
+    (on2 ? key->addr2 : key->addr) = addr & prefix_mask(cidr);
     if (auto r = found(*key); r != TestResult::NoMatch) return r;
+  }
+  return TestResult::NoMatch;
+}
+
+TestResult Registry::test_list(const Set& s, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns,
+                               const TestOptions& opt) const {
+  // list_set_ktest: the members in order, the first that says yes decides
+  // (a member of a nomatch type says yes for a nomatch entry only under
+  // --return-nomatch, as the match itself would). Members count the packet
+  // (unless ! --update-subcounters) but compare no counts: the match's
+  // --packets/--bytes options are the list's own element's.
+  TestOptions member_opt = opt;
+  member_opt.packets = {};
+  member_opt.bytes = {};
+  member_opt.update_counters = opt.update_counters && opt.update_subcounters;
+  for (const Element& m : s.elements) {
+    if (!alive(m, now_ns)) continue;
+    TestResult r = test(m.member, pkt, dirs, now_ns, member_opt);
+    bool inverts = opt.return_nomatch && has_prefixes(sets_[m.member].type);
+    if (inverts ? r != TestResult::NoMatchEntry : r != TestResult::Match) continue;
+    if (s.counters) {
+      if (opt.update_counters) {
+        ++m.packets;
+        m.bytes += pkt.size();
+      }
+      if (!counter_holds(m.packets, opt.packets) || !counter_holds(m.bytes, opt.bytes)) continue;
+    }
+    if (s.skbinfo && opt.skbinfo_out) *opt.skbinfo_out = m.skbinfo;
+    return TestResult::Match;
   }
   return TestResult::NoMatch;
 }
@@ -499,6 +705,12 @@ bool Registry::add(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_
                    std::optional<uint32_t> timeout, bool exist) {
   if (index >= sets_.size()) return false;
   Set& s = sets_[index];
+  if (s.type == Type::ListSet) {
+    // list_set_kadd: the first member that takes it (ip_set_add returns 0).
+    for (size_t k = 0; k < s.elements.size(); ++k)
+      if (alive(s.elements[k], now_ns) && add(s.elements[k].member, pkt, dirs, now_ns, timeout, exist)) return true;
+    return false;
+  }
   auto e = packet_element(s, pkt, dirs);
   if (!e) return false;
   // mtype_add: the timeout only where the set has them (--timeout, else
@@ -531,6 +743,12 @@ bool Registry::add(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_
 bool Registry::del(uint16_t index, const packet::Packet& pkt, Dirs dirs, uint64_t now_ns) {
   if (index >= sets_.size()) return false;
   Set& s = sets_[index];
+  if (s.type == Type::ListSet) {
+    // list_set_kdel: the first member that had it.
+    for (size_t k = 0; k < s.elements.size(); ++k)
+      if (alive(s.elements[k], now_ns) && del(s.elements[k].member, pkt, dirs, now_ns)) return true;
+    return false;
+  }
   auto e = packet_element(s, pkt, dirs);
   if (!e) return false;
   auto it = s.by_key.find(element_key(*e));

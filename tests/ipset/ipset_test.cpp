@@ -1,7 +1,8 @@
 // IP sets: `ipset restore` lines (with the kernel's expansions of ranges
 // and prefixes), ip_set_test for each type, and the set match through a
 // host (set name resolved at parse, tested per packet). The kernel's
-// answers for the same sets are pinned by tests/scenarios/ipset-match.
+// answers for the same sets are pinned by tests/scenarios/ipset-match and
+// ipset-types.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -152,10 +153,150 @@ TEST(IpsetTest, HashNetPortAndBitmapPort) {
   EXPECT_EQ(r.test(ports, pkt("icmp 100.64.0.1 > 192.0.2.3 echo-request"), {}, 0), TestResult::NoMatch);
 }
 
+TEST(IpsetTest, BitmapIpStoresNetmaskBlocksWithinItsRange) {
+  Registry r;
+  ASSERT_TRUE(r.restore("create b bitmap:ip range 192.0.2.0-192.0.2.255 netmask 28\n"
+                        "add b 192.0.2.17\nadd b 192.0.2.64-192.0.2.100\n"));
+  const Set& b = r.set(0);
+  EXPECT_EQ(b.elements.size(), 4u);  // .16, .64, .80, .96 (blocks of 16)
+  auto to = [&](std::string_view dst) { return r.test(0, pkt(fmt::format("udp 100.64.0.1:1 > {}:2", dst)), {}, 0); };
+  EXPECT_EQ(to("192.0.2.31"), TestResult::Match);
+  EXPECT_EQ(to("192.0.2.32"), TestResult::NoMatch);
+  EXPECT_EQ(to("192.0.2.111"), TestResult::Match);
+  EXPECT_EQ(to("198.51.100.17"), TestResult::NoMatch);  // out of range: no element
+  // The SET target adds within the range only.
+  EXPECT_TRUE(r.add(0, pkt("udp 100.64.0.1:1 > 192.0.2.200:2"), {}, 0, std::nullopt, false));
+  EXPECT_EQ(to("192.0.2.207"), TestResult::Match);
+  EXPECT_FALSE(r.add(0, pkt("udp 100.64.0.1:1 > 203.0.113.1:2"), {}, 0, std::nullopt, false));
+}
+
+TEST(IpsetTest, ThreeDimensionsIpPortIpAndIpPortNet) {
+  Registry r;
+  ASSERT_TRUE(r.restore("create ipi hash:ip,port,ip\n"
+                        "add ipi 192.0.2.1-192.0.2.2,udp:53-54,198.51.100.1\n"
+                        "create ipn hash:ip,port,net\n"
+                        "add ipn 192.0.2.1,tcp:80,198.51.100.0/24\n"
+                        "add ipn 192.0.2.1,tcp:80,198.51.100.0/26 nomatch\n"
+                        "add ipn 192.0.2.1,tcp:80,203.0.113.1-203.0.113.6\n"));
+  EXPECT_EQ(r.set(0).elements.size(), 4u);
+  EXPECT_EQ(r.set(1).elements.size(), 6u);  // the range is /32, /31, /31, /32
+  EXPECT_EQ(r.set(1).cidrs, (std::vector<uint8_t>{32, 31, 26, 24}));
+  const Dirs src_dst_dst{.src_bits = 1, .dim = 3};
+  EXPECT_EQ(r.test(0, pkt("udp 192.0.2.2:9 > 198.51.100.1:54"), src_dst_dst, 0), TestResult::Match);
+  EXPECT_EQ(r.test(0, pkt("udp 192.0.2.2:9 > 198.51.100.2:54"), src_dst_dst, 0), TestResult::NoMatch);
+  EXPECT_EQ(r.test(0, pkt("udp 192.0.2.2:9 > 198.51.100.1:55"), src_dst_dst, 0), TestResult::NoMatch);
+  EXPECT_EQ(r.test(0, pkt("udp 192.0.2.2:9 > 198.51.100.1:54"), {.src_bits = 1, .dim = 2}, 0), TestResult::NoMatch);
+  // The third dimension's own direction: src,dst,src reads the source again.
+  EXPECT_EQ(r.test(0, pkt("udp 192.0.2.1:9 > 198.51.100.1:53"), {.src_bits = 0b101, .dim = 3}, 0),
+            TestResult::NoMatch);
+  auto web = [&](std::string_view dst) {
+    return r.test(1, pkt(fmt::format("tcp 192.0.2.1:1000 > {}:80 flags S", dst)), src_dst_dst, 0);
+  };
+  EXPECT_EQ(web("198.51.100.200"), TestResult::Match);
+  EXPECT_EQ(web("198.51.100.20"), TestResult::NoMatchEntry);
+  EXPECT_EQ(web("203.0.113.5"), TestResult::Match);
+  EXPECT_EQ(web("203.0.113.7"), TestResult::NoMatch);
+}
+
+TEST(IpsetTest, NetIfaceTakesTheInputDeviceForSrcAndTheOutputForDst) {
+  Registry r;
+  ASSERT_TRUE(r.restore("create ni hash:net,iface\n"
+                        "add ni 198.51.100.0/24,a0\n"
+                        "add ni 198.51.100.128/25,a0 nomatch\n"
+                        "add ni 0.0.0.0/0,b0\n"
+                        "add ni 192.0.2.0/24,veth wildcard\n"
+                        "add ni 203.0.113.0/24,physdev:a0\n"));
+  EXPECT_EQ(r.set(0).cidrs, (std::vector<uint8_t>{25, 24, 0}));
+  auto through = [&](std::string_view spec, std::string_view in, std::string_view out, uint8_t src_bits) {
+    auto p = pkt(spec);
+    p.meta.in.set(in);
+    p.meta.out.set(out);
+    return r.test(0, p, {.src_bits = src_bits, .dim = 2}, 0);
+  };
+  // src,src: the source net and the input device.
+  EXPECT_EQ(through("udp 198.51.100.7:1 > 100.64.0.1:2", "a0", "", 0b11), TestResult::Match);
+  EXPECT_EQ(through("udp 198.51.100.200:1 > 100.64.0.1:2", "a0", "", 0b11), TestResult::NoMatchEntry);
+  EXPECT_EQ(through("udp 198.51.100.7:1 > 100.64.0.1:2", "a1", "", 0b11), TestResult::NoMatch);
+  // src,dst: the output device; none yet (PREROUTING) is no element.
+  EXPECT_EQ(through("udp 198.51.100.7:1 > 100.64.0.1:2", "b0", "a0", 0b01), TestResult::Match);
+  EXPECT_EQ(through("udp 198.51.100.7:1 > 100.64.0.1:2", "a0", "", 0b01), TestResult::NoMatch);
+  // /0 on b0 holds every address; a wildcard names a prefix of the device.
+  EXPECT_EQ(through("udp 100.64.0.9:1 > 100.64.0.1:2", "b0", "", 0b11), TestResult::Match);
+  EXPECT_EQ(through("udp 192.0.2.9:1 > 100.64.0.1:2", "veth12", "", 0b11), TestResult::Match);
+  EXPECT_EQ(through("udp 192.0.2.9:1 > 100.64.0.1:2", "vet", "", 0b11), TestResult::NoMatch);
+  // A bridge port's element is never what the set match asks for.
+  EXPECT_EQ(through("udp 203.0.113.9:1 > 100.64.0.1:2", "a0", "", 0b11), TestResult::NoMatch);
+}
+
+TEST(IpsetTest, ListSetAsksItsMembersInOrder) {
+  Registry r;
+  ASSERT_TRUE(r.restore("create a hash:ip\nadd a 192.0.2.1\n"
+                        "create nets hash:net\nadd nets 192.0.2.0/24\nadd nets 192.0.2.0/28 nomatch\n"
+                        "create svc hash:ip,port\nadd svc 198.51.100.1,udp:53\n"
+                        "create b hash:ip\n"
+                        "create l list:set\nadd l svc\nadd l a\nadd l nets before a\nadd l b after nets\n"));
+  const uint16_t l = *r.find("l"), a = *r.find("a"), b = *r.find("b");
+  std::vector<uint16_t> order;
+  for (const Element& e : r.set(l).elements) order.push_back(e.member);
+  EXPECT_EQ(order, (std::vector<uint16_t>{*r.find("svc"), *r.find("nets"), b, a}));
+  auto from = [&](std::string_view src, Dirs d, bool return_nomatch = false) {
+    return r.test(l, pkt(fmt::format("udp {}:1 > 198.51.100.1:53", src)), d, 0, {.return_nomatch = return_nomatch});
+  };
+  EXPECT_EQ(from("192.0.2.100", {.src_bits = 1}), TestResult::Match);  // nets
+  // 192.0.2.1 is a nomatch entry of nets, then a member of a.
+  EXPECT_EQ(from("192.0.2.1", {.src_bits = 1}), TestResult::Match);
+  EXPECT_EQ(from("192.0.2.2", {.src_bits = 1}), TestResult::NoMatch);
+  // --return-nomatch asks nets for its nomatch entries.
+  EXPECT_EQ(from("192.0.2.2", {.src_bits = 1}, true), TestResult::Match);
+  EXPECT_EQ(from("192.0.2.100", {.src_bits = 1}, true), TestResult::NoMatch);
+  // Two dimensions reach svc too: dst,dst.
+  EXPECT_EQ(from("100.64.0.1", {.src_bits = 0, .dim = 2}), TestResult::Match);
+  EXPECT_EQ(from("100.64.0.1", {.src_bits = 0, .dim = 1}), TestResult::NoMatch);
+  // SET --add-set l: the first member that takes it (svc needs two
+  // dimensions; nets takes it, in its longest prefix in use: /28).
+  EXPECT_TRUE(r.add(l, pkt("udp 100.64.0.1:1 > 203.0.113.5:2"), {.src_bits = 0}, 0, std::nullopt, false));
+  EXPECT_EQ(r.test(*r.find("nets"), pkt("udp 100.64.0.1:1 > 203.0.113.5:2"), {}, 0), TestResult::Match);
+  // Already in nets: the next member, b, takes it.
+  EXPECT_TRUE(r.add(l, pkt("udp 100.64.0.1:1 > 203.0.113.5:2"), {.src_bits = 0}, 0, std::nullopt, false));
+  EXPECT_EQ(r.test(b, pkt("udp 100.64.0.1:1 > 203.0.113.5:2"), {}, 0), TestResult::Match);
+  // --del-set: the first member that had it.
+  EXPECT_TRUE(r.del(l, pkt("udp 100.64.0.1:1 > 203.0.113.5:2"), {.src_bits = 0}, 0));
+  EXPECT_EQ(r.test(*r.find("nets"), pkt("udp 100.64.0.1:1 > 203.0.113.5:2"), {}, 0), TestResult::NoMatch);
+  EXPECT_EQ(r.test(b, pkt("udp 100.64.0.1:1 > 203.0.113.5:2"), {}, 0), TestResult::Match);
+}
+
 TEST(IpsetTest, ErrorsNameTheLineAndColumn) {
   EXPECT_EQ(restore_error("create a hash:mac\n"),
-            "sets:1:1: error: set type `hash:mac' is not modelled yet (nfemu knows hash:ip, hash:net, "
-            "hash:ip,port, hash:net,port and bitmap:port)");
+            "sets:1:1: error: set type `hash:mac' is not modelled: the kernel nfemu is checked against (Linux 6.18) "
+            "does not have it either (nfemu knows hash:ip, hash:net, hash:ip,port, hash:net,port, bitmap:port, "
+            "bitmap:ip, hash:ip,port,ip, hash:ip,port,net, hash:net,iface, list:set)");
+  EXPECT_EQ(restore_error("create a hash:nets\n").substr(0, 45), "sets:1:1: error: unknown set type `hash:nets'");
+  EXPECT_EQ(restore_error("create b bitmap:ip\n"),
+            "sets:1:1: error: bitmap:ip needs its address range: `range FROM-TO' or `range IP/CIDR'");
+  EXPECT_EQ(restore_error("create b bitmap:ip range 10.0.0.0/8\n"),
+            "sets:1:1: error: the range exceeds the size limit of the set type (65536 addresses or netmask blocks)");
+  EXPECT_EQ(restore_error("create b bitmap:ip range 10.0.0.0/8 netmask 24\n"), "OK");
+  EXPECT_EQ(restore_error("create b bitmap:ip range 192.0.2.0/24\nadd b 198.51.100.1\n"),
+            "sets:2:1: error: element `198.51.100.1' is out of the range of the set");
+  EXPECT_EQ(restore_error("create t hash:ip,port,ip\nadd t 192.0.2.1,80,198.51.100.0/30\n"),
+            "sets:2:1: error: syntax error: plain IP address must be supplied: 198.51.100.0/30");
+  EXPECT_EQ(restore_error("create t hash:ip,port,ip\nadd t 192.0.2.1,80\n"),
+            "sets:2:1: error: `192.0.2.1,80' is not IP,[PROTO:]PORT,IP: a hash:ip,port,ip element");
+  EXPECT_EQ(restore_error("create t hash:ip,port,net\nadd t 192.0.2.1,80,0.0.0.0/0\n"),
+            "sets:2:1: error: the value of the CIDR parameter of `0.0.0.0/0' is out of range");
+  EXPECT_EQ(restore_error("create n hash:net,iface\nadd n 0.0.0.0/0,eth0\nadd n 192.0.2.0/24,abcdefghijklmnop\n"),
+            "sets:3:1: error: `abcdefghijklmnop' is not an interface name (1 to 15 characters)");
+  EXPECT_EQ(restore_error("create l list:set\nadd l nope\n"),
+            "sets:2:1: error: set to be added/deleted/tested as element does not exist: `nope'");
+  EXPECT_EQ(restore_error("create l list:set\ncreate m list:set\nadd l m\n"),
+            "sets:3:1: error: sets with list:set type cannot be added to the set (`m' is one)");
+  EXPECT_EQ(restore_error("create a hash:ip\ncreate l list:set\nadd l a\nadd l a\n"),
+            "sets:4:1: error: element cannot be added to the set: it's already added");
+  EXPECT_EQ(restore_error("create a hash:ip\ncreate b hash:ip\ncreate l list:set\nadd l a before b\n"),
+            "sets:4:1: error: the set `b' named by before is not a member of l");
+  EXPECT_EQ(restore_error("create a hash:ip\ncreate b hash:ip\ncreate c hash:ip\ncreate d hash:ip\ncreate e hash:ip\n"
+                          "create l list:set size 2\nadd l a\nadd l b\nadd l c\nadd l d\nadd l e\n"),
+            "sets:11:1: error: the set is full, more elements cannot be added (size 4)");
   EXPECT_EQ(restore_error("create p bitmap:port\n"),
             "sets:1:1: error: bitmap:port needs its port range: `range FROM-TO'");
   EXPECT_EQ(restore_error("create p bitmap:port range 1000-2000\nadd p 80\n"),

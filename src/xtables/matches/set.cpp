@@ -99,7 +99,11 @@ class SetMatch : public MatchBase<SetMatch> {
     bool member = false;
     if (sets && index_ < sets->size() && sets->set(index_).name == set_name_) {
       auto r = sets->test(index_, ctx.pkt, {.src_bits = dirs_.src_bits(), .dim = dirs_.dim}, ctx.now_ns,
-                          {.packets = packets_, .bytes = bytes_, .update_counters = !skip_counter_update_});
+                          {.packets = packets_,
+                           .bytes = bytes_,
+                           .update_counters = !skip_counter_update_,
+                           .update_subcounters = !skip_subcounter_update_,
+                           .return_nomatch = return_nomatch_});
       // Only a type with nomatch elements (IPSET_TYPE_NOMATCH) inverts.
       bool inverts = return_nomatch_ && ipset::has_prefixes(sets->set(index_).type);
       member = inverts ? r == ipset::TestResult::NoMatchEntry : r == ipset::TestResult::Match;
