@@ -256,8 +256,15 @@ struct SctpInfo {
 
 // The conntrack helpers nfemu models (nf_conntrack_helper.c registers
 // them by name, layer 3 and layer 4 protocol; CT --helper picks one).
-enum class Helper : uint8_t { None, Ftp, Tftp, Irc };
-std::string_view to_string(Helper h);  // the kernel's name ("ftp", "tftp", "irc"), "" for None
+enum class Helper : uint8_t { None, Ftp, Tftp, Irc, Sane };
+std::string_view to_string(Helper h);  // the kernel's name ("ftp", "tftp", "irc", "sane"), "" for None
+// struct nf_conntrack_expect_policy: how many expectations a master may
+// have at once, and how long each lives.
+struct ExpectPolicy {
+  size_t max_expected = 1;
+  uint32_t timeout_s = 300;
+};
+ExpectPolicy expect_policy(Helper h);
 // nf_conntrack_helper_try_module_get: the helper registered under `name`
 // for layer 4 protocol `proto`; None when nfemu models no such helper.
 Helper helper_by_name(std::string_view name, uint8_t proto);
@@ -717,6 +724,7 @@ class Table {
   struct HelpExt {
     FtpInfo ftp;
     SeqAdj seq[2];
+    bool sane_start_requested = false;  // struct nf_ct_sane_master's state
   };
   // nf_conntrack_ftp's help(): Drop only for a partial command, with why.
   Verdict ftp_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info);
@@ -726,6 +734,9 @@ class Table {
   // nf_conntrack_irc's help(): a DCC offer from the client expects a
   // connection from anywhere to the address and port it names.
   Verdict irc_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info);
+  // nf_conntrack_sane's help(): a successful reply to SANE_NET_START
+  // expects the client's data connection to the port it names.
+  Verdict sane_help(const Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info);
   // nf_ct_seq_adjust: false when the segment is too short to adjust.
   bool seq_adjust(Packet& pkt, Entry* ct, CtInfo ctinfo);
   // nf_ct_find_expectation for a new connection's original tuple: the

@@ -167,6 +167,7 @@ std::string_view to_string(Helper h) {
     case Helper::Ftp: return "ftp";
     case Helper::Tftp: return "tftp";
     case Helper::Irc: return "irc";
+    case Helper::Sane: return "sane";
     case Helper::None: break;
   }
   return {};
@@ -176,7 +177,14 @@ Helper helper_by_name(std::string_view name, uint8_t proto) {
   if (name == "ftp" && proto == kIpProtoTcp) return Helper::Ftp;
   if (name == "tftp" && proto == kIpProtoUdp) return Helper::Tftp;
   if (name == "irc" && proto == kIpProtoTcp) return Helper::Irc;
+  if (name == "sane" && proto == kIpProtoTcp) return Helper::Sane;
   return Helper::None;
+}
+
+ExpectPolicy expect_policy(Helper h) {
+  // IRC: max_dcc_channels 8, dcc_timeout 300; the others one at a time.
+  if (h == Helper::Irc) return {.max_expected = 8, .timeout_s = 300};
+  return {.max_expected = 1, .timeout_s = 300};
 }
 
 // ------------------------------------------------------------ expectations
@@ -216,9 +224,9 @@ Table::ExpectResult Table::expect_related(const Expectation& e, uint64_t now) {
     }
     if (clash(expects_[i])) return ExpectResult::Busy;
   }
-  // The helper's policy (max_expected: FTP and TFTP 1, IRC 8, its
-  // max_dcc_channels; every timeout 300 s): evict_oldest_expect makes room.
-  const size_t max_expected = e.helper == Helper::Irc ? 8 : 1;
+  // The helper's policy: evict_oldest_expect makes room.
+  const ExpectPolicy policy = expect_policy(e.helper);
+  const size_t max_expected = policy.max_expected;
   size_t mine = 0, oldest = expects_.size();
   for (size_t i = 0; i < expects_.size(); ++i) {
     if (expects_[i].master != e.master) continue;
@@ -228,7 +236,7 @@ Table::ExpectResult Table::expect_related(const Expectation& e, uint64_t now) {
   // "nf_conntrack: expectation table full" (-EMFILE).
   if (expects_.size() >= kExpectMax) return ExpectResult::Refused;
   Expectation& x = expects_.emplace_back(e);
-  x.timeout = now + 300 * kHz;
+  x.timeout = now + policy.timeout_s * kHz;
   x.seq = next_expect_seq_++;
   return ExpectResult::Ok;
 }
@@ -514,6 +522,50 @@ Verdict Table::irc_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, Con
       }
       return Verdict::Accept;
     }
+  }
+  return Verdict::Accept;
+}
+
+// ------------------------------------------------------------------ SANE
+
+Verdict Table::sane_help(const Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info) {
+  // Until there has been traffic both ways, packets are not looked in.
+  if (ctinfo != CtInfo::Established && ctinfo != CtInfo::EstablishedReply) return Verdict::Accept;
+  ConstIpv4View ip = pkt.ip();
+  std::span<const uint8_t> l4 = ip.payload();
+  if (ip.frag_offset() != 0 || l4.size() < kTcpMinHeader) return Verdict::Accept;
+  const size_t dataoff = static_cast<size_t>(l4[12] >> 4) * 4;
+  if (dataoff >= l4.size()) return Verdict::Accept;
+  const std::span<const uint8_t> d = l4.subspan(dataoff);
+  bool& start_requested = help_[ct].sane_start_requested;
+  if (ctinfo == CtInfo::Established) {
+    // A request is exactly struct sane_request: RPC code, handle. Only
+    // SANE_NET_START (7) makes the next reply interesting; another
+    // request of that size makes it not.
+    if (d.size() != 8) return Verdict::Accept;
+    start_requested = load32(d.data()) == 7;
+    return Verdict::Accept;
+  }
+  if (!start_requested) return Verdict::Accept;
+  start_requested = false;
+  // struct sane_reply_net_start: status (SANE_STATUS_SUCCESS, 0), a zero
+  // half-word, the data port; anything else is ignored.
+  if (d.size() < 8 || load32(d.data()) != 0 || load16(d.data() + 4) != 0) return Verdict::Accept;
+  const Tuple& orig = ct->tuple[kOriginal];
+  Expectation e;
+  e.tuple.src = orig.src;
+  e.tuple.dst = orig.dst;
+  e.tuple.dport = load16(d.data() + 6);
+  e.tuple.proto = kIpProtoTcp;
+  e.any_sport = true;
+  e.helper = ct->helper;
+  e.master = ct;
+  if (expect_related(e, now) != ExpectResult::Ok) {
+    if (info) {
+      info->reason = "nf_ct_sane: dropping packet: cannot add expectation";
+      info->log = true;
+    }
+    return Verdict::Drop;
   }
   return Verdict::Accept;
 }

@@ -324,14 +324,14 @@ void Network::on_unsupported(const stack::Host& h, std::string_view extension) {
 void Network::on_expectation(const stack::Host& h, const conntrack::Expectation& exp) {
   // "irc: expects tcp any > 203.0.113.1:5000 for 300 s; NATed to
   // 198.51.100.10:5000 as its master": what the next connection there
-  // will be, RELATED, and where NAT sends it. 300 s is the policy of
-  // every helper modelled (FTP, IRC, TFTP).
+  // will be, RELATED, and where NAT sends it; for as long as the helper's
+  // policy keeps it.
   auto addr = [](uint32_t a) { return packet::format_ipv4_addr(a); };
-  std::string text = fmt::format("{}: expects {} {}{} > {}:{} for 300 s", conntrack::to_string(exp.helper),
+  std::string text = fmt::format("{}: expects {} {}{} > {}:{} for {} s", conntrack::to_string(exp.helper),
                                  exp.tuple.proto == packet::kIpProtoTcp ? "tcp" : "udp",
                                  exp.any_src ? "any" : addr(exp.tuple.src),
                                  exp.any_sport ? "" : fmt::format(":{}", exp.tuple.sport), addr(exp.tuple.dst),
-                                 exp.tuple.dport);
+                                 exp.tuple.dport, conntrack::expect_policy(exp.helper).timeout_s);
   if (exp.expectfn && exp.master)
     text += fmt::format("; NATed to {}:{} as its master", addr(exp.master->tuple[!exp.dir].src), exp.saved_port);
   add(h, EventKind::Expect).text = std::move(text);

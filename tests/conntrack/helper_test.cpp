@@ -236,6 +236,9 @@ TEST(HelperNames, FtpAndIrcOverTcpAndTftpOverUdp) {
   EXPECT_EQ(helper_by_name("irc", 6), Helper::Irc);
   EXPECT_EQ(helper_by_name("irc", 17), Helper::None);
   EXPECT_EQ(helper_by_name("sip", 17), Helper::None);
+  EXPECT_EQ(helper_by_name("sane", 6), Helper::Sane);
+  EXPECT_EQ(helper_by_name("sane", 17), Helper::None);
+  EXPECT_EQ(to_string(Helper::Sane), "sane");
   EXPECT_EQ(to_string(Helper::Irc), "irc");
   EXPECT_EQ(to_string(Helper::Ftp), "ftp");
   EXPECT_EQ(to_string(Helper::Tftp), "tftp");
@@ -271,6 +274,54 @@ TEST(TftpHelper, ARequestExpectsTheAnswerFromAnyServerPort) {
   EXPECT_EQ(table.expectations()[0].tuple.dport, 3001);
   EXPECT_EQ(send("udp 198.51.100.10:50000 > 192.0.2.2:3001", "\0\3\0\1x"sv, false), CtInfo::Related);
   EXPECT_EQ(send("udp 192.0.2.2:3001 > 198.51.100.10:50000", "\0\4\0\1"sv, false), CtInfo::EstablishedReply);
+}
+
+// The SANE helper (nf_conntrack_sane.c) on the same kind of connection:
+// the server's successful answer to SANE_NET_START expects the client.
+class SaneHelperTest : public FtpHelperTest {
+ protected:
+  SaneHelperTest() { tmpl = make_template(Zone{}, kAllEvents, Helper::Sane); }
+  static std::string words(uint32_t a, uint32_t b) {
+    std::string s(8, '\0');
+    for (int i = 0; i < 4; ++i) s[static_cast<size_t>(i)] = static_cast<char>(a >> (24 - 8 * i));
+    for (int i = 0; i < 4; ++i) s[static_cast<size_t>(4 + i)] = static_cast<char>(b >> (24 - 8 * i));
+    return s;
+  }
+  CtInfo connect_to(uint16_t port) {
+    return run(segment("tcp 192.0.2.2:41000 > 198.51.100.10:" + std::to_string(port) + " flags S", {})).ctinfo;
+  }
+};
+
+TEST_F(SaneHelperTest, OnlyASuccessfulAnswerToNetStartExpectsTheDataConnection) {
+  from_client("S");
+  from_server("SA");
+  from_client("A");
+  // Not SANE_NET_START (7), not 8 bytes, a failed status, a half-word
+  // that is not zero: nothing expected.
+  from_client("PA", words(2, 1));
+  from_server("PA", words(0, 7000));
+  from_client("PA", words(7, 1) + "x");
+  from_server("PA", words(0, 7000));
+  from_client("PA", words(7, 1));
+  from_server("PA", words(1, 7000));
+  from_client("PA", words(7, 1));
+  from_server("PA", words(0, 0x10000 | 7000));
+  EXPECT_TRUE(table.expectations().empty());
+  // The reply may be longer than the 8 bytes read.
+  from_client("PA", words(7, 1));
+  EXPECT_EQ(from_server("PA", words(0, 7003) + "more").verdict, Verdict::Accept);
+  ASSERT_EQ(table.expectations().size(), 1u);
+  const Expectation& e = table.expectations()[0];
+  EXPECT_EQ(e.tuple.src, kClient);
+  EXPECT_EQ(e.tuple.dst, kServer);
+  EXPECT_EQ(e.tuple.dport, 7003);
+  EXPECT_TRUE(e.any_sport);
+  EXPECT_FALSE(e.any_src);
+  // One answer, one expectation: a second reply is not read.
+  from_server("PA", words(0, 7004));
+  EXPECT_EQ(table.expectations().size(), 1u);
+  EXPECT_EQ(connect_to(7004), CtInfo::New);
+  EXPECT_EQ(connect_to(7003), CtInfo::Related);
 }
 
 // The IRC helper (nf_conntrack_irc.c) on the same kind of connection:
