@@ -256,8 +256,9 @@ struct SctpInfo {
 
 // The conntrack helpers nfemu models (nf_conntrack_helper.c registers
 // them by name, layer 3 and layer 4 protocol; CT --helper picks one).
-enum class Helper : uint8_t { None, Ftp, Tftp, Irc, Sane };
-std::string_view to_string(Helper h);  // the kernel's name ("ftp", "tftp", "irc", "sane"), "" for None
+enum class Helper : uint8_t { None, Ftp, Tftp, Irc, Sane, Amanda };
+// The kernel's name ("ftp", "tftp", "irc", "sane", "amanda"), "" for None.
+std::string_view to_string(Helper h);
 // struct nf_conntrack_expect_policy: how many expectations a master may
 // have at once, and how long each lives.
 struct ExpectPolicy {
@@ -507,6 +508,9 @@ using NatTftpHook = Verdict (*)(Table& table, Expectation& exp, uint64_t now, Co
 // TCP payload's bytes [matchoff, matchoff + matchlen).
 using NatIrcHook = Verdict (*)(Table& table, Packet& pkt, CtInfo ctinfo, size_t matchoff, size_t matchlen,
                                Expectation& exp, uint64_t now, ConfirmInfo* info);
+// nf_nat_amanda_hook: the same for an Amanda client's port number, the
+// UDP payload's bytes [matchoff, matchoff + matchlen).
+using NatAmandaHook = NatIrcHook;
 
 class Table {
  public:
@@ -588,6 +592,7 @@ class Table {
   void set_nat_ftp_hook(NatFtpHook hook) { nat_ftp_ = hook; }
   void set_nat_tftp_hook(NatTftpHook hook) { nat_tftp_ = hook; }
   void set_nat_irc_hook(NatIrcHook hook) { nat_irc_ = hook; }
+  void set_nat_amanda_hook(NatAmandaHook hook) { nat_amanda_ = hook; }
   // nf_ct_seqadj_set: a NAT helper changed the length of the segment with
   // sequence number `seq` by `off` bytes in ctinfo's direction; every
   // later segment's seq (and the other direction's ack) is shifted by
@@ -737,6 +742,9 @@ class Table {
   // nf_conntrack_sane's help(): a successful reply to SANE_NET_START
   // expects the client's data connection to the port it names.
   Verdict sane_help(const Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info);
+  // nf_conntrack_amanda's amanda_help(): the client's "CONNECT DATA p MESG
+  // p INDEX p" line expects the server's TCP connections to those ports.
+  Verdict amanda_help(Packet& pkt, Entry* ct, CtInfo ctinfo, uint64_t now, ConfirmInfo* info);
   // nf_ct_seq_adjust: false when the segment is too short to adjust.
   bool seq_adjust(Packet& pkt, Entry* ct, CtInfo ctinfo);
   // nf_ct_find_expectation for a new connection's original tuple: the
@@ -967,6 +975,7 @@ class Table {
   NatFtpHook nat_ftp_ = nullptr;
   NatTftpHook nat_tftp_ = nullptr;
   NatIrcHook nat_irc_ = nullptr;
+  NatAmandaHook nat_amanda_ = nullptr;
   std::vector<Expectation> expects_;
   uint64_t next_expect_seq_ = 1;
 };

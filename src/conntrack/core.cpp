@@ -1103,6 +1103,8 @@ Verdict Table::confirm(Packet& pkt, uint64_t now_ns, ConfirmInfo* info) {
       return Verdict::Drop;
     if (ct->helper == Helper::Sane && sane_help(pkt, ct, pkt.meta.ctinfo, now, info) == Verdict::Drop)
       return Verdict::Drop;
+    if (ct->helper == Helper::Amanda && amanda_help(pkt, ct, pkt.meta.ctinfo, now, info) == Verdict::Drop)
+      return Verdict::Drop;
     // Then the sequence numbers a NAT helper's rewrite shifted.
     if ((ct->status & status::kSeqAdjust) && !seq_adjust(pkt, ct, pkt.meta.ctinfo)) return Verdict::Drop;
   }

@@ -1,4 +1,5 @@
-// The NAT helpers (nf_nat_ftp.c, nf_nat_irc.c, nf_nat_tftp.c) and their
+// The NAT helpers (nf_nat_ftp.c, nf_nat_irc.c, nf_nat_tftp.c,
+// nf_nat_amanda.c) and their
 // common parts (nf_nat_helper.c): when a conntrack helper finds an
 // address and port announced on a connection that has NAT, they are
 // rewritten to what the other side must use, the expectation is made for
@@ -80,6 +81,34 @@ bool mangle_tcp_packet(Table& table, packet::Packet& pkt, Entry* ct, CtInfo ctin
   packet::TcpView th(ip.payload());
   if (auto c = packet::compute_l4_checksum(ip)) th.set_checksum(*c);
   table.seqadj_set(ct, ctinfo, seq, static_cast<int32_t>(rep.size()) - static_cast<int32_t>(matchlen));
+  return true;
+}
+
+// nf_nat_mangle_udp_packet: the same for a datagram, whose checksum is
+// computed again only if it had one.
+bool mangle_udp_packet(packet::Packet& pkt, size_t matchoff, size_t matchlen, std::string_view rep) {
+  packet::Ipv4View ip = pkt.ip();
+  const size_t old_len = ip.total_length();
+  const size_t new_len = old_len + rep.size() - matchlen;
+  if (new_len > 65535) return false;
+  const size_t at = ip.header_len() + 8 + matchoff;
+  if (new_len > old_len) pkt.resize(new_len);
+  uint8_t* d = pkt.data().data();
+  std::memmove(d + at + rep.size(), d + at + matchlen, old_len - at - matchlen);
+  std::memcpy(d + at, rep.data(), rep.size());
+  if (new_len < old_len) pkt.resize(new_len);
+  ip = pkt.ip();
+  ip.set_total_length(static_cast<uint16_t>(new_len));
+  ip.update_checksum();
+  auto l4 = ip.payload();
+  const auto udp_len = static_cast<uint16_t>(new_len - ip.header_len());
+  l4[4] = static_cast<uint8_t>(udp_len >> 8);
+  l4[5] = static_cast<uint8_t>(udp_len);
+  if (l4[6] == 0 && l4[7] == 0) return true;
+  if (auto c = packet::compute_l4_checksum(ip)) {
+    l4[6] = static_cast<uint8_t>(*c >> 8);
+    l4[7] = static_cast<uint8_t>(*c);
+  }
   return true;
 }
 
@@ -168,9 +197,33 @@ Verdict nat_irc(Table& table, packet::Packet& pkt, CtInfo ctinfo, size_t matchof
   return Verdict::Accept;
 }
 
+// nf_nat_amanda: the server's connection comes as the master's does; the
+// port the client named, or another if taken, replaces its digits.
+Verdict nat_amanda(Table& table, packet::Packet& pkt, CtInfo, size_t matchoff, size_t matchlen, Expectation& exp,
+                   uint64_t now, conntrack::ConfirmInfo* info) {
+  exp.saved_port = exp.tuple.dport;
+  exp.dir = conntrack::kOriginal;
+  exp.expectfn = follow_master;
+  auto drop = [&](const char* why) {
+    if (info) {
+      info->reason = why;
+      info->log = true;
+    }
+    return Verdict::Drop;
+  };
+  const uint16_t port = find_port(table, exp, exp.saved_port, now);
+  if (port == 0) return drop("nf_ct_amanda: dropping packet: all ports in use");
+  if (!mangle_udp_packet(pkt, matchoff, matchlen, fmt::format("{}", port))) {
+    table.unexpect_related(exp);
+    return drop("nf_ct_amanda: dropping packet: cannot mangle packet");
+  }
+  return Verdict::Accept;
+}
+
 }  // namespace
 
 void register_helpers(conntrack::Table& table) {
+  table.set_nat_amanda_hook(nat_amanda);
   table.set_nat_ftp_hook(nat_ftp);
   table.set_nat_tftp_hook(nat_tftp);
   table.set_nat_irc_hook(nat_irc);

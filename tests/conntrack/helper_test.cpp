@@ -239,6 +239,11 @@ TEST(HelperNames, FtpAndIrcOverTcpAndTftpOverUdp) {
   EXPECT_EQ(helper_by_name("sane", 6), Helper::Sane);
   EXPECT_EQ(helper_by_name("sane", 17), Helper::None);
   EXPECT_EQ(to_string(Helper::Sane), "sane");
+  EXPECT_EQ(helper_by_name("amanda", 17), Helper::Amanda);
+  EXPECT_EQ(helper_by_name("amanda", 6), Helper::None);
+  EXPECT_EQ(to_string(Helper::Amanda), "amanda");
+  EXPECT_EQ(expect_policy(Helper::Amanda).max_expected, 4u);
+  EXPECT_EQ(expect_policy(Helper::Amanda).timeout_s, 180u);
   EXPECT_EQ(to_string(Helper::Irc), "irc");
   EXPECT_EQ(to_string(Helper::Ftp), "ftp");
   EXPECT_EQ(to_string(Helper::Tftp), "tftp");
@@ -322,6 +327,43 @@ TEST_F(SaneHelperTest, OnlyASuccessfulAnswerToNetStartExpectsTheDataConnection) 
   EXPECT_EQ(table.expectations().size(), 1u);
   EXPECT_EQ(connect_to(7004), CtInfo::New);
   EXPECT_EQ(connect_to(7003), CtInfo::Related);
+}
+
+TEST(AmandaHelper, TheClientsConnectLineExpectsTheServersConnections) {
+  Table table;
+  uint64_t now = 1000 * kSec;
+  auto tmpl = make_template(Zone{}, kAllEvents, Helper::Amanda);
+  auto send = [&](std::string_view spec, std::string_view text) {
+    auto p = packet::parse_packet(std::string(spec) + " payload " + std::to_string(text.size()));
+    EXPECT_TRUE(p) << spec;
+    packet::Ipv4View ip = p->ip();
+    std::memcpy(ip.payload().data() + 8, text.data(), text.size());
+    packet::fill_checksums(ip);
+    p->meta.ct = tmpl.get();
+    p->meta.ctinfo = CtInfo::New;
+    table.in(*p, packet::Hook::PreRouting, Zone{}, now);
+    CtInfo ci = p->meta.ctinfo;
+    table.confirm(*p, now);
+    table.put(*p);
+    return ci;
+  };
+  // The server's request is not read, even with a CONNECT line in it.
+  send("udp 198.51.100.10:850 > 192.0.2.2:10080", "CONNECT DATA 5000\n");
+  EXPECT_TRUE(table.expectations().empty());
+  // The client's answer: each keyword's number, within the line.
+  send("udp 192.0.2.2:10080 > 198.51.100.10:850", "REP\nCONNECT DATA 07000 MESG 7001 INDEX 99999\nINDEX 7003\n");
+  ASSERT_EQ(table.expectations().size(), 3u);
+  EXPECT_EQ(table.expectations()[0].tuple.dport, 7000);
+  EXPECT_EQ(table.expectations()[1].tuple.dport, 7001);
+  EXPECT_EQ(table.expectations()[2].tuple.dport, 99999 - 65536);
+  EXPECT_EQ(table.expectations()[0].tuple.src, kServer);
+  EXPECT_EQ(table.expectations()[0].tuple.dst, kClient);
+  // Port 0 ends the search; so does a line without its newline.
+  send("udp 192.0.2.2:10080 > 198.51.100.10:850", "CONNECT DATA 0 MESG 7005\n");
+  send("udp 192.0.2.2:10080 > 198.51.100.10:850", "CONNECT DATA 7006");
+  EXPECT_EQ(table.expectations().size(), 3u);
+  // The server's connection to one of them is RELATED.
+  EXPECT_EQ(send("tcp 198.51.100.10:900 > 192.0.2.2:7001 flags S", ""), CtInfo::Related);
 }
 
 // The IRC helper (nf_conntrack_irc.c) on the same kind of connection:

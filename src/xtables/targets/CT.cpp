@@ -176,7 +176,7 @@ class CtTarget : public TargetBase<CtTarget> {
   }
 
   // --notrack, and templates with a zone, event masks and a helper nfemu
-  // models (conntrack/helper.cpp: ftp, tftp, irc, sane); a rule naming another helper stays
+  // models (conntrack/helper.cpp: ftp, tftp, irc, sane, amanda); a rule naming another helper stays
   // unevaluated. --timeout never passes check().
   bool can_evaluate() const override {
     return (flags_ & kNotrack) != 0 || helper_.empty() || helper() != conntrack::Helper::None;
