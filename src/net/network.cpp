@@ -299,6 +299,15 @@ void Network::on_drop(const stack::Host& h, std::string_view reason, const packe
   e.packet = describe(pkt);
 }
 
+void Network::on_stolen(const stack::Host& h, std::string_view reason, const packet::Packet& pkt) {
+  collect_events(h);
+  Event& e = add(h, EventKind::Stolen);
+  // "filter INPUT STOLEN": the timeline says stolen already.
+  if (reason.ends_with(" STOLEN")) reason.remove_suffix(7);
+  e.reason = reason;
+  e.packet = describe(pkt);
+}
+
 void Network::on_local_deliver(const stack::Host& h, const packet::Packet& pkt) {
   collect_events(h);
   Event& e = add(h, EventKind::Deliver);

@@ -79,6 +79,7 @@ class Network : private stack::PathObserver {
   void on_rule(const stack::Host&, xt::Hook, const xt::TraceEvent&, const packet::Packet&) override;
   void on_table(const stack::Host&, xt::Hook, xt::TableId, xt::Verdict, const packet::Packet&) override;
   void on_drop(const stack::Host&, std::string_view reason, const packet::Packet&) override;
+  void on_stolen(const stack::Host&, std::string_view reason, const packet::Packet&) override;
   void on_local_deliver(const stack::Host&, const packet::Packet&) override;
   void on_transmit(const stack::Host&, std::string_view ifname, const packet::Packet&) override;
   void on_unsupported(const stack::Host&, std::string_view extension) override;

@@ -18,6 +18,7 @@ std::string_view to_string(EventKind k) {
     case EventKind::Table: return "table";
     case EventKind::Nat: return "nat";
     case EventKind::Drop: return "drop";
+    case EventKind::Stolen: return "stolen";
     case EventKind::Deliver: return "deliver";
     case EventKind::Transmit: return "transmit";
     case EventKind::KernelLog: return "log";
@@ -103,6 +104,7 @@ std::string event_text(const Event& e) {
       return fmt::format("  nat {}: chain skipped (not NEW), connection's binding: {}", e.hook, change);
     }
     case EventKind::Drop: return fmt::format("dropped ({}): {}", e.reason, e.packet);
+    case EventKind::Stolen: return fmt::format("stolen ({}): {}", e.reason, e.packet);
     case EventKind::Deliver: {
       std::string dir = e.ct_dir == "reply" ? " reply" : "";
       if (e.ct_state.empty()) return fmt::format("delivered locally: {}", e.packet);

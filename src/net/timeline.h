@@ -24,6 +24,7 @@ enum class EventKind : uint8_t {
   Table,        // a table's verdict at a hook
   Nat,          // the nat table's turn at a hook: walked or not, and the rewrite
   Drop,         // the packet is gone, with the kernel's reason
+  Stolen,       // a target took the packet (NF_STOLEN): gone, not thrown away
   Deliver,      // local delivery after INPUT
   Transmit,     // the frame leaves on an interface
   KernelLog,    // a LOG/TRACE line, as `dmesg -t` prints it

@@ -569,6 +569,11 @@ inline bool Host::walk_table(Hook hook, TableId id, xt::Table& t, packet::Packet
     v = xt::run_table(t, ctx, trace);
   }
   if (observer_) observer_->on_table(*this, hook, id, v, pkt);
+  if (v == xt::Verdict::Stolen) [[unlikely]] {
+    if (observer_) observer_->on_stolen(*this, verdict_reason(id, hook, v), pkt);
+    release(pkt);
+    return false;
+  }
   if (v != xt::Verdict::Accept) {
     drop(verdict_reason(id, hook, v), pkt);
     return false;

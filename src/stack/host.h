@@ -77,6 +77,10 @@ class PathObserver {
   virtual void on_table(const Host&, xt::Hook, xt::TableId, xt::Verdict, const packet::Packet&) {}
   virtual void on_rule(const Host&, xt::Hook, const xt::TraceEvent&, const packet::Packet&) {}
   virtual void on_drop(const Host&, std::string_view reason, const packet::Packet&) {}
+  // A target took the packet (NF_STOLEN: SYNPROXY answered a SYN): gone,
+  // like a drop, but not thrown away. `reason` names the table, the hook
+  // and STOLEN; observers that only count the packets lost count it there.
+  virtual void on_stolen(const Host& h, std::string_view reason, const packet::Packet& pkt) { on_drop(h, reason, pkt); }
   virtual void on_local_deliver(const Host&, const packet::Packet&) {}
   virtual void on_transmit(const Host&, std::string_view ifname, const packet::Packet&) {}
   virtual void on_unsupported(const Host&, std::string_view extension) {}

@@ -34,6 +34,19 @@ for fact in \
   'client  delivered locally: icmp 203.0.113.4 > 198.51.100.10 type 3 code 3'; do
   grep -qF -- "$fact" "$out/dmz.txt" || { echo "FAIL icmp-nat-dmz: timeline lacks: $fact"; status=1; }
 done
+# A SYN that SYNPROXY answers is taken (NF_STOLEN), not dropped; the
+# bogus ACK after it is dropped.
+"$nfemu" run "$scenarios/synproxy/synproxy.toml" > "$out/synproxy.txt"
+for fact in \
+  'srv  stolen (filter INPUT): tcp 198.51.100.7:40000 > 198.51.100.1:80 flags S mss 1460' \
+  'srv  dropped (filter INPUT DROP): tcp 198.51.100.7:40002 > 198.51.100.1:80 flags A seq 3001 ack 12345'; do
+  grep -qF -- "$fact" "$out/synproxy.txt" || { echo "FAIL synproxy: timeline lacks: $fact"; status=1; }
+done
+"$nfemu" run "$scenarios/synproxy/synproxy.toml" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert any(e["kind"] == "stolen" and e["reason"] == "filter INPUT" for e in d["events"])
+' || { echo "FAIL synproxy: --json has no stolen event"; status=1; }
 "$nfemu" run "$sc" --json --out "$out/art" > "$out/run.json"
 python3 - "$out/run.json" <<'PY' || { echo "FAIL: --json output"; status=1; }
 import json, sys
