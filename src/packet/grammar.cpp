@@ -105,12 +105,14 @@ size_t sctp_length(const PacketSpec& s) {
   return n;
 }
 
-// TCP options as Linux lays them out (tcp_options_write): MSS; NOP, NOP,
-// SACK-permitted; NOP, NOP, SACK and its blocks.
-constexpr uint8_t kTcpOptNop = 1, kTcpOptSackPerm = 4, kTcpOptSack = 5;
+// TCP options as Linux lays them out (tcp_options_write): MSS; then
+// timestamps, after SACK-permitted when both (else NOP, NOP); else NOP,
+// NOP, SACK-permitted; NOP, window scale; NOP, NOP, SACK and its blocks.
+constexpr uint8_t kTcpOptNop = 1, kTcpOptWindow = 3, kTcpOptSackPerm = 4, kTcpOptSack = 5, kTcpOptTimestamp = 8;
 constexpr size_t kTcpMaxOptions = 40, kSackBlock = 8;
 size_t tcp_options_len(const PacketSpec& s) {
-  return (s.has_mss ? kTcpOptLenMss : 0) + (s.sack_perm ? 4 : 0) + (s.nsack ? 4 + kSackBlock * s.nsack : 0);
+  return (s.has_mss ? kTcpOptLenMss : 0) + (s.has_ts ? 12 : s.sack_perm ? 4 : 0) + (s.has_wscale ? 4 : 0) +
+         (s.nsack ? 4 + kSackBlock * s.nsack : 0);
 }
 void write_tcp_options(const PacketSpec& s, uint8_t* at) {
   if (s.has_mss) {
@@ -119,10 +121,29 @@ void write_tcp_options(const PacketSpec& s, uint8_t* at) {
     store16(at + 2, s.mss);
     at += kTcpOptLenMss;
   }
-  if (s.sack_perm) {
+  if (s.has_ts) {
+    if (s.sack_perm) {
+      at[0] = kTcpOptSackPerm;
+      at[1] = 2;
+    } else {
+      at[0] = at[1] = kTcpOptNop;
+    }
+    at[2] = kTcpOptTimestamp;
+    at[3] = 10;
+    store32(at + 4, s.tsval);
+    store32(at + 8, s.tsecr);
+    at += 12;
+  } else if (s.sack_perm) {
     at[0] = at[1] = kTcpOptNop;
     at[2] = kTcpOptSackPerm;
     at[3] = 2;
+    at += 4;
+  }
+  if (s.has_wscale) {
+    at[0] = kTcpOptNop;
+    at[1] = kTcpOptWindow;
+    at[2] = 3;
+    at[3] = s.wscale;
     at += 4;
   }
   if (s.nsack) {
@@ -146,8 +167,20 @@ bool read_tcp_options(std::span<const uint8_t> opt, PacketSpec& s) {
   auto nop_nop = [&](uint8_t kind) {
     return opt.size() - i >= 4 && opt[i] == kTcpOptNop && opt[i + 1] == kTcpOptNop && opt[i + 2] == kind;
   };
-  if (nop_nop(kTcpOptSackPerm) && opt[i + 3] == 2) {
+  if (opt.size() - i >= 12 && opt[i + 2] == kTcpOptTimestamp && opt[i + 3] == 10 &&
+      ((opt[i] == kTcpOptSackPerm && opt[i + 1] == 2) || (opt[i] == kTcpOptNop && opt[i + 1] == kTcpOptNop))) {
+    s.sack_perm = opt[i] == kTcpOptSackPerm;
+    s.has_ts = true;
+    s.tsval = load32(opt.data() + i + 4);
+    s.tsecr = load32(opt.data() + i + 8);
+    i += 12;
+  } else if (nop_nop(kTcpOptSackPerm) && opt[i + 3] == 2) {
     s.sack_perm = true;
+    i += 4;
+  }
+  if (opt.size() - i >= 4 && opt[i] == kTcpOptNop && opt[i + 1] == kTcpOptWindow && opt[i + 2] == 3) {
+    s.has_wscale = true;
+    s.wscale = opt[i + 3];
     i += 4;
   }
   if (nop_nop(kTcpOptSack)) {
@@ -386,7 +419,7 @@ bool option_allowed(SpecKind k, std::string_view key) {
   switch (k) {
     case SpecKind::Tcp:
       return key == "flags" || key == "seq" || key == "ack" || key == "win" || key == "mss" || key == "sackok" ||
-             key == "sack" || key == "data";
+             key == "sack" || key == "ts" || key == "wscale" || key == "data";
     case SpecKind::Udp: return key == "data";
     case SpecKind::IcmpEcho: return key == "id" || key == "seq";
     case SpecKind::IcmpType: return key == "code";
@@ -563,6 +596,19 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
       if (auto r = parse_sack_blocks(val, s); !r) return r.error();
       continue;
     }
+    if (key.text == "ts") {
+      size_t colon = val.text.find(':');
+      if (colon == std::string_view::npos)
+        return make_error(fmt::format("timestamps '{}' are not TSVAL:TSECR", val.text), 0, val.col);
+      auto tsval = number("TSval", val.text.substr(0, colon), val.col, UINT32_MAX);
+      if (!tsval) return tsval.error();
+      auto tsecr = number("TSecr", val.text.substr(colon + 1), val.col + static_cast<int>(colon) + 1, UINT32_MAX);
+      if (!tsecr) return tsecr.error();
+      s.has_ts = true;
+      s.tsval = static_cast<uint32_t>(*tsval);
+      s.tsecr = static_cast<uint32_t>(*tsecr);
+      continue;
+    }
     if (key.text == "type") {  // dccp
       size_t t = 0;
       while (t < kDccpTypes.size() && !iequals(kDccpTypes[t], val.text)) ++t;
@@ -628,6 +674,9 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
     else if (key.text == "mss") {
       s.has_mss = true;
       s.mss = static_cast<uint16_t>(v);
+    } else if (key.text == "wscale") {
+      s.has_wscale = true;
+      s.wscale = static_cast<uint8_t>(v);
     }
     else if (key.text == "id") s.echo_id = static_cast<uint16_t>(v);
     else if (key.text == "code") s.icmp_code = static_cast<uint8_t>(v);
@@ -651,7 +700,8 @@ Result<PacketSpec> parse_packet_spec(std::string_view text) {
       return make_error(fmt::format("datagram longer than {} bytes", kIpv4MaxLength), 0, w[0].col);
   }
   if (tcp_options_len(s) > kTcpMaxOptions)
-    return make_error(fmt::format("TCP options of {} bytes: at most {} fit (mss 4, sackok 4, sack 4 + 8 a block)",
+    return make_error(fmt::format("TCP options of {} bytes: at most {} fit (mss 4, sackok 4, ts 12 (with sackok "
+                                  "too), wscale 4, sack 4 + 8 a block)",
                                   tcp_options_len(s), kTcpMaxOptions),
                       0, w[0].col);
   if (tcp_options_len(s) && kIpv4MinHeader + l4_length(s) > kIpv4MaxLength)
@@ -915,6 +965,8 @@ std::string format_spec(const PacketSpec& s) {
     if (s.win != 64240) app("win", s.win);
     if (s.has_mss) app("mss", s.mss);
     if (s.sack_perm) out += " sackok";
+    if (s.has_ts) out += fmt::format(" ts {}:{}", s.tsval, s.tsecr);
+    if (s.has_wscale) app("wscale", s.wscale);
     for (size_t b = 0; b < s.nsack; ++b) out += fmt::format("{}{}:{}", b ? "," : " sack ", s.sack[b][0], s.sack[b][1]);
   } else if (s.kind == SpecKind::IcmpEcho) {
     if (s.echo_id != 1) app("id", s.echo_id);
@@ -984,7 +1036,7 @@ Result<PacketSpec> spec_from_packet(ConstIpv4View ip) {
       s = default_spec(SpecKind::Tcp);
       const size_t optlen = size_t{t->data_offset()} * 4 - kTcpMinHeader;
       if (!read_tcp_options(l4.subspan(kTcpMinHeader, optlen), s))
-        return fail("TCP options other than MSS, SACK-permitted and SACK as Linux lays them out");
+        return fail("TCP options other than MSS, SACK-permitted, timestamps, window scale and SACK as Linux lays them out");
       if (t->reserved() != 0) return fail("reserved TCP bits set");
       if (t->urg_ptr() != 0) return fail("TCP urgent pointer");
       s.sport = t->sport();

@@ -82,6 +82,10 @@ struct PacketSpec {
   bool has_mss = false;  // an MSS option of value mss
   uint16_t mss = 0;
   bool sack_perm = false;  // `sackok`
+  bool has_ts = false;  // `ts VAL:ECR`: a timestamps option
+  uint32_t tsval = 0, tsecr = 0;
+  bool has_wscale = false;  // `wscale N`: a window scale option of shift N
+  uint8_t wscale = 0;
   // `sack`: nsack blocks of (left edge, right edge)
   static constexpr size_t kMaxSackBlocks = 4;
   uint8_t nsack = 0;
@@ -146,7 +150,8 @@ Result<Packet> parse_packet(std::string_view text);
 std::string format_spec(const PacketSpec& spec);
 
 // The spec that builds exactly these bytes, or why none can: IP options,
-// fragments, TCP options other than MSS, SACK-permitted and SACK laid out as
+// fragments, TCP options other than MSS, SACK-permitted, timestamps, window
+// scale and SACK laid out as
 // build_packet does, a wrong or absent checksum...
 Result<PacketSpec> spec_from_packet(ConstIpv4View ip);
 // spec_from_packet then format_spec.

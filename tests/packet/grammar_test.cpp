@@ -385,11 +385,42 @@ TEST(GrammarTest, TcpMssOption) {
   nop->ip().payload()[20] = 1;
   fill_checksums(nop->ip());
   EXPECT_EQ(format_packet(nop->ip()).error().message,
-            "not expressible in the packet grammar: TCP options other than MSS, SACK-permitted and SACK as Linux "
-            "lays them out");
+            "not expressible in the packet grammar: TCP options other than MSS, SACK-permitted, timestamps, window "
+            "scale and SACK as Linux lays them out");
   expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 65536", "mss out of range: 65536 (maximum 65535)", 31);
   expect_error("udp 1.2.3.4:1 > 5.6.7.8:2 mss 1", "'mss' is not an option of udp packets", 27);
   expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 1 payload 65495", "datagram longer than 65535 bytes", 1);
+}
+
+// ts and wscale as a Linux SYN carries them (tcp_options_write): MSS;
+// SACK-permitted and timestamps in one word pair (NOP, NOP before the
+// timestamps without SACK-permitted); NOP, window scale.
+TEST(GrammarTest, TcpTimestampAndWindowScaleOptions) {
+  const std::string syn = "tcp 198.51.100.10:40000 > 203.0.113.4:80 flags S mss 1460 sackok ts 3000:0 wscale 7";
+  auto p = parse_packet(syn);
+  ASSERT_TRUE(p);
+  auto l4 = p->ip().payload();
+  ASSERT_EQ(l4.size(), 20u + 20);
+  EXPECT_EQ(l4[12] >> 4, 10);
+  EXPECT_EQ(std::vector<uint8_t>(l4.begin() + 20, l4.end()),
+            (std::vector<uint8_t>{2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0x0b, 0xb8, 0, 0, 0, 0, 1, 3, 3, 7}));
+  EXPECT_EQ(*format_packet(p->ip()), syn);
+  auto a = parse_packet("tcp 1.2.3.4:1 > 5.6.7.8:2 flags A ts 4294967295:17 sack 1:2");
+  ASSERT_TRUE(a);
+  l4 = a->ip().payload();
+  EXPECT_EQ(std::vector<uint8_t>(l4.begin() + 20, l4.begin() + 24), (std::vector<uint8_t>{1, 1, 8, 10}));
+  EXPECT_EQ(*format_packet(a->ip()), "tcp 1.2.3.4:1 > 5.6.7.8:2 flags A ts 4294967295:17 sack 1:2");
+  EXPECT_EQ(*format_packet(parse_packet("tcp 1.2.3.4:1 > 5.6.7.8:2 wscale 14")->ip()), "tcp 1.2.3.4:1 > 5.6.7.8:2 wscale 14");
+  expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 ts 5", "timestamps '5' are not TSVAL:TSECR", 30);
+  expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 ts 5:x", "bad number for TSecr: 'x'", 32);
+  expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 wscale 256", "wscale out of range: 256 (maximum 255)", 34);
+  expect_error("udp 1.2.3.4:1 > 5.6.7.8:2 wscale 1", "'wscale' is not an option of udp packets", 27);
+  // Timestamps alone after the other options: not Linux's layout.
+  auto late = parse_packet("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 1460 wscale 2");
+  auto opt = late->ip().payload().subspan(20, 8);
+  std::rotate(opt.begin(), opt.begin() + 4, opt.end());
+  fill_checksums(late->ip());
+  EXPECT_FALSE(format_packet(late->ip()));
 }
 
 // sackok and sack: Linux's layout (tcp_options_write), MSS first, each
@@ -420,7 +451,9 @@ TEST(GrammarTest, TcpSackOptions) {
   // Four blocks beside MSS and SACK-permitted do not fit; three do.
   EXPECT_TRUE(parse_packet("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 1 sackok sack 1:2,3:4,5:6"));
   expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 mss 1 sackok sack 1:2,3:4,5:6,7:8",
-               "TCP options of 44 bytes: at most 40 fit (mss 4, sackok 4, sack 4 + 8 a block)", 1);
+               "TCP options of 44 bytes: at most 40 fit (mss 4, sackok 4, ts 12 (with sackok too), wscale 4, sack 4 + "
+               "8 a block)",
+               1);
   expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 sack 1:2,3:4,5:6,7:8,9:10", "more than 4 SACK blocks", 48);
   expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 sack 1:2,3", "SACK block '3' is not LEFT:RIGHT", 36);
   expect_error("tcp 1.2.3.4:1 > 5.6.7.8:2 sack 1:x", "bad number for SACK right edge: 'x'", 34);

@@ -27,7 +27,7 @@ inline PacketSpec random_spec(std::mt19937 &rng, uint32_t max_payload = 300, boo
   s.df = u(0, 1);
   maybe(s.payload, max_payload);
   switch (kind) {
-    case SpecKind::Tcp:
+    case SpecKind::Tcp: {
       s.sport = static_cast<uint16_t>(u(0, 65535));
       s.dport = static_cast<uint16_t>(u(0, 65535));
       maybe(s.tcp_flags, 255);
@@ -39,13 +39,25 @@ inline PacketSpec random_spec(std::mt19937 &rng, uint32_t max_payload = 300, boo
         s.mss = static_cast<uint16_t>(u(0, 65535));
       }
       s.sack_perm = u(0, 3) == 0;
-      if (u(0, 3) == 0) {  // 1 to 4 blocks, as many as fit beside MSS and SACK-permitted
-        const size_t room = (40 - (s.has_mss ? 4 : 0) - (s.sack_perm ? 4 : 0) - 4) / 8;
+      if (u(0, 3) == 0) {
+        s.has_ts = true;
+        s.tsval = static_cast<uint32_t>(u(0, UINT32_MAX));
+        s.tsecr = static_cast<uint32_t>(u(0, UINT32_MAX));
+      }
+      if (u(0, 3) == 0) {
+        s.has_wscale = true;
+        s.wscale = static_cast<uint8_t>(u(0, 255));
+      }
+      // 1 to 4 blocks, as many as fit beside the other options (if any do).
+      const size_t used = (s.has_mss ? 4 : 0) + (s.has_ts ? 12 : s.sack_perm ? 4 : 0) + (s.has_wscale ? 4 : 0) + 4;
+      if (u(0, 3) == 0 && used + 8 <= 40) {
+        const size_t room = (40 - used) / 8;
         s.nsack = static_cast<uint8_t>(u(1, std::min<size_t>(room, PacketSpec::kMaxSackBlocks)));
         for (size_t b = 0; b < s.nsack; ++b)
           s.sack[b] = {static_cast<uint32_t>(u(0, UINT32_MAX)), static_cast<uint32_t>(u(0, UINT32_MAX))};
       }
       break;
+    }
     case SpecKind::Udp:
       s.sport = static_cast<uint16_t>(u(0, 65535));
       s.dport = static_cast<uint16_t>(u(0, 65535));
