@@ -56,27 +56,35 @@ uint16_t find_port(Table& table, Expectation& exp, uint16_t port, uint64_t now) 
   return 0;
 }
 
-// mangle_contents and __nf_nat_mangle_tcp_packet: the bytes
-// [matchoff, matchoff + matchlen) of the TCP payload become `rep`, the
-// lengths and checksums follow, and a change of length is recorded for
-// the sequence numbers of what follows in this direction.
-bool mangle_tcp_packet(Table& table, packet::Packet& pkt, Entry* ct, CtInfo ctinfo, size_t matchoff,
-                       size_t matchlen, std::string_view rep) {
-  packet::Ipv4View ip = pkt.ip();
-  const size_t old_len = ip.total_length();
+// mangle_contents: the datagram's bytes [at, at + matchlen) become `rep`,
+// the IP total length and checksum follow. False when the datagram would
+// outgrow 65535 bytes (enlarge_skb).
+bool mangle_contents(packet::Packet& pkt, size_t at, size_t matchlen, std::string_view rep) {
+  const size_t old_len = pkt.ip().total_length();
   const size_t new_len = old_len + rep.size() - matchlen;
-  if (new_len > 65535) return false;  // enlarge_skb
-  const size_t dataoff = ip.header_len() + size_t{packet::ConstTcpView(ip.payload()).data_offset()} * 4;
-  const size_t at = dataoff + matchoff;
-  const uint32_t seq = packet::ConstTcpView(ip.payload()).seq();
+  if (new_len > 65535) return false;
   if (new_len > old_len) pkt.resize(new_len);
   uint8_t* d = pkt.data().data();
   std::memmove(d + at + rep.size(), d + at + matchlen, old_len - at - matchlen);
   std::memcpy(d + at, rep.data(), rep.size());
   if (new_len < old_len) pkt.resize(new_len);
-  ip = pkt.ip();
+  packet::Ipv4View ip = pkt.ip();
   ip.set_total_length(static_cast<uint16_t>(new_len));
   ip.update_checksum();
+  return true;
+}
+
+// __nf_nat_mangle_tcp_packet: the bytes [matchoff, matchoff + matchlen)
+// of the TCP payload become `rep`, the checksum follows, and a change of
+// length is recorded for the sequence numbers of what follows in this
+// direction.
+bool mangle_tcp_packet(Table& table, packet::Packet& pkt, Entry* ct, CtInfo ctinfo, size_t matchoff,
+                       size_t matchlen, std::string_view rep) {
+  packet::Ipv4View ip = pkt.ip();
+  const size_t dataoff = ip.header_len() + size_t{packet::ConstTcpView(ip.payload()).data_offset()} * 4;
+  const uint32_t seq = packet::ConstTcpView(ip.payload()).seq();
+  if (!mangle_contents(pkt, dataoff + matchoff, matchlen, rep)) return false;
+  ip = pkt.ip();
   // nf_nat_csum_recalc: the whole TCP checksum again.
   packet::TcpView th(ip.payload());
   if (auto c = packet::compute_l4_checksum(ip)) th.set_checksum(*c);
@@ -87,21 +95,10 @@ bool mangle_tcp_packet(Table& table, packet::Packet& pkt, Entry* ct, CtInfo ctin
 // nf_nat_mangle_udp_packet: the same for a datagram, whose checksum is
 // computed again only if it had one.
 bool mangle_udp_packet(packet::Packet& pkt, size_t matchoff, size_t matchlen, std::string_view rep) {
+  if (!mangle_contents(pkt, pkt.ip().header_len() + packet::kUdpHeader + matchoff, matchlen, rep)) return false;
   packet::Ipv4View ip = pkt.ip();
-  const size_t old_len = ip.total_length();
-  const size_t new_len = old_len + rep.size() - matchlen;
-  if (new_len > 65535) return false;
-  const size_t at = ip.header_len() + 8 + matchoff;
-  if (new_len > old_len) pkt.resize(new_len);
-  uint8_t* d = pkt.data().data();
-  std::memmove(d + at + rep.size(), d + at + matchlen, old_len - at - matchlen);
-  std::memcpy(d + at, rep.data(), rep.size());
-  if (new_len < old_len) pkt.resize(new_len);
-  ip = pkt.ip();
-  ip.set_total_length(static_cast<uint16_t>(new_len));
-  ip.update_checksum();
   auto l4 = ip.payload();
-  const auto udp_len = static_cast<uint16_t>(new_len - ip.header_len());
+  const auto udp_len = static_cast<uint16_t>(ip.total_length() - ip.header_len());
   l4[4] = static_cast<uint8_t>(udp_len >> 8);
   l4[5] = static_cast<uint8_t>(udp_len);
   if (l4[6] == 0 && l4[7] == 0) return true;

@@ -249,25 +249,32 @@ TEST(HelperNames, FtpAndIrcOverTcpAndTftpOverUdp) {
   EXPECT_EQ(to_string(Helper::Tftp), "tftp");
 }
 
+// A datagram (or a segment without payload) through PREROUTING's conntrack
+// and confirmation; `tmpl` (a CT --helper template, or null) as raw would
+// attach it. `text` is the UDP payload. Returns the packet's ctinfo.
+CtInfo through_conntrack(Table& table, Entry* tmpl, std::string_view spec, std::string_view text, uint64_t now) {
+  auto p = packet::parse_packet(std::string(spec) + " payload " + std::to_string(text.size()));
+  EXPECT_TRUE(p) << spec;
+  packet::Ipv4View ip = p->ip();
+  if (!text.empty()) std::memcpy(ip.payload().data() + 8, text.data(), text.size());
+  packet::fill_checksums(ip);
+  if (tmpl) {
+    p->meta.ct = tmpl;
+    p->meta.ctinfo = CtInfo::New;
+  }
+  table.in(*p, packet::Hook::PreRouting, Zone{}, now);
+  CtInfo ci = p->meta.ctinfo;
+  table.confirm(*p, now);
+  table.put(*p);
+  return ci;
+}
+
 TEST(TftpHelper, ARequestExpectsTheAnswerFromAnyServerPort) {
   Table table;
   uint64_t now = 1000 * kSec;
   auto tmpl = make_template(Zone{}, kAllEvents, Helper::Tftp);
   auto send = [&](std::string_view spec, std::string_view text, bool with_tmpl) {
-    auto p = packet::parse_packet(std::string(spec) + " payload " + std::to_string(text.size()));
-    EXPECT_TRUE(p) << spec;
-    packet::Ipv4View ip = p->ip();
-    std::memcpy(ip.payload().data() + 8, text.data(), text.size());
-    packet::fill_checksums(ip);
-    if (with_tmpl) {
-      p->meta.ct = tmpl.get();
-      p->meta.ctinfo = CtInfo::New;
-    }
-    table.in(*p, packet::Hook::PreRouting, Zone{}, now);
-    CtInfo ci = p->meta.ctinfo;
-    table.confirm(*p, now);
-    table.put(*p);
-    return ci;
+    return through_conntrack(table, with_tmpl ? tmpl.get() : nullptr, spec, text, now);
   };
   using namespace std::string_view_literals;
   // A DATA packet to port 69 opens nothing; a read request does, at once.
@@ -333,19 +340,9 @@ TEST(AmandaHelper, TheClientsConnectLineExpectsTheServersConnections) {
   Table table;
   uint64_t now = 1000 * kSec;
   auto tmpl = make_template(Zone{}, kAllEvents, Helper::Amanda);
+  // Every packet gets the template, as a rule without a port would give it.
   auto send = [&](std::string_view spec, std::string_view text) {
-    auto p = packet::parse_packet(std::string(spec) + " payload " + std::to_string(text.size()));
-    EXPECT_TRUE(p) << spec;
-    packet::Ipv4View ip = p->ip();
-    std::memcpy(ip.payload().data() + 8, text.data(), text.size());
-    packet::fill_checksums(ip);
-    p->meta.ct = tmpl.get();
-    p->meta.ctinfo = CtInfo::New;
-    table.in(*p, packet::Hook::PreRouting, Zone{}, now);
-    CtInfo ci = p->meta.ctinfo;
-    table.confirm(*p, now);
-    table.put(*p);
-    return ci;
+    return through_conntrack(table, tmpl.get(), spec, text, now);
   };
   // The server's request is not read, even with a CONNECT line in it.
   send("udp 198.51.100.10:850 > 192.0.2.2:10080", "CONNECT DATA 5000\n");
