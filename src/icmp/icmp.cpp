@@ -73,14 +73,28 @@ const char* error_suppressed(ConstIpv4View offending, uint8_t type, bool dst_not
   return nullptr;
 }
 
+namespace {
+// A reused packet starts as a new one would: no metadata, no MAC header.
+void start_fresh(Packet& p, size_t len) {
+  p.meta = packet::PacketMeta{};
+  p.clear_mac_header();
+  p.resize(len);
+}
+}  // namespace
+
 std::optional<Packet> build_error(ConstIpv4View offending, const ErrorSpec& e) {
+  Packet p;
+  if (!build_error(offending, e, p)) return std::nullopt;
+  return p;
+}
+
+bool build_error(ConstIpv4View offending, const ErrorSpec& e, Packet& p) {
   // __icmp_send: room = min(dst_mtu, 576) - IP header - ICMP header; an
   // error that cannot even quote an IP header is not sent.
   int room = static_cast<int>(std::min<uint32_t>(e.mtu, 576)) - 20 - 8;
-  if (room <= 20) return std::nullopt;
+  if (room <= 20) return false;
   size_t quote = std::min<size_t>(offending.size(), static_cast<size_t>(room));
-  Packet p;
-  p.resize(28 + quote);
+  start_fresh(p, 28 + quote);
   auto d = p.data();
   std::memset(d.data(), 0, 28);
   std::memcpy(d.data() + 28, offending.bytes().data(), quote);
@@ -92,7 +106,7 @@ std::optional<Packet> build_error(ConstIpv4View offending, const ErrorSpec& e) {
   d[21] = e.code;
   packet::store32(d.data() + 24, e.info);
   packet::store16(d.data() + 22, packet::inet_checksum(d.subspan(20)));
-  return p;
+  return true;
 }
 
 Packet build_echo_reply(ConstIpv4View request, uint32_t src, uint8_t ttl, uint16_t ipid) {
@@ -112,10 +126,15 @@ Packet build_echo_reply(ConstIpv4View request, uint32_t src, uint8_t ttl, uint16
 }
 
 std::optional<Packet> build_tcp_reset(ConstIpv4View segment, uint8_t ttl, uint8_t tos) {
-  packet::ConstTcpView th(segment.payload());
-  if (th.has(packet::tcp_flag::kRst)) return std::nullopt;
   Packet p;
-  p.resize(40);
+  if (!build_tcp_reset(segment, ttl, tos, p)) return std::nullopt;
+  return p;
+}
+
+bool build_tcp_reset(ConstIpv4View segment, uint8_t ttl, uint8_t tos, Packet& p) {
+  packet::ConstTcpView th(segment.payload());
+  if (th.has(packet::tcp_flag::kRst)) return false;
+  start_fresh(p, 40);
   auto d = p.data();
   std::memset(d.data(), 0, 40);
   Ipv4View ip(d);
@@ -135,7 +154,7 @@ std::optional<Packet> build_tcp_reset(ConstIpv4View segment, uint8_t ttl, uint8_
   d[32] = 5 << 4;
   d[33] = flags;
   finish_tcp(ip);
-  return p;
+  return true;
 }
 
 Packet build_syn_ack(ConstIpv4View syn, uint32_t isn, uint16_t mss, uint8_t ttl) {

@@ -70,6 +70,9 @@ struct ErrorSpec {
 // the offending IP header and is cut so that the whole error fits in
 // min(mtu, 576) bytes. nullopt when the MTU leaves no room for an IP header.
 std::optional<packet::Packet> build_error(packet::ConstIpv4View offending, const ErrorSpec& e);
+// The same into `out` (its buffer reused, its metadata and MAC header
+// cleared): false, and `out` unspecified, where the other gives nullopt.
+bool build_error(packet::ConstIpv4View offending, const ErrorSpec& e, packet::Packet& out);
 
 // icmp_echo/icmp_reply: type 0, the request's id, sequence and data; TOS
 // copied from the request, no DF; src is the request's local destination
@@ -83,6 +86,7 @@ packet::Packet build_echo_reply(packet::ConstIpv4View request, uint32_t src, uin
 // set, ID 0, TTL ttl, TOS tos (tcp_v4_send_reset copies the segment's TOS,
 // nf_send_reset writes 0). nullopt for a segment that has RST itself.
 std::optional<packet::Packet> build_tcp_reset(packet::ConstIpv4View segment, uint8_t ttl, uint8_t tos);
+bool build_tcp_reset(packet::ConstIpv4View segment, uint8_t ttl, uint8_t tos, packet::Packet& out);
 
 // A listener's SYN-ACK to an option-less SYN: seq isn, ack = SYN's seq + 1,
 // one option, MSS = mss (the route's MTU - 40, advmss), window the largest

@@ -881,6 +881,10 @@ void Host::send(packet::Packet pkt, uint64_t now_ns) {
 }
 
 void Host::local_out(packet::Packet pkt, uint64_t now_ns, bool check_source) {
+  local_out_kept(pkt, now_ns, check_source);
+}
+
+void Host::local_out_kept(packet::Packet& pkt, uint64_t now_ns, bool check_source) {
   pkt.meta.in.set("");
   pkt.meta.tstamp_ns = now_ns;
   auto route = fib_.lookup(pkt.ip().daddr());
@@ -1106,9 +1110,13 @@ bool Host::icmp_send(const packet::Packet& offending, uint8_t type, uint8_t code
   // icmpv4_xrlim_allow: no per-peer limit on loopback.
   if (apply && back->dev != "lo" && !icmp_limiter_.peer_allow(rc, ip.saddr(), now_ns)) return false;
   const Interface* dev = find_interface(back->dev);
-  auto err = icmp::build_error(ip, {.type = type, .code = code, .info = info, .src = src, .ttl = default_ttl(),
-                                   .mtu = dev ? dev->mtu : 1500, .ipid = next_ip_id()});
-  if (!err) return false;
+  AnswerBuffer buffer(*this);
+  packet::Packet* err = &buffer.get();
+  if (!icmp::build_error(ip,
+                         {.type = type, .code = code, .info = info, .src = src, .ttl = default_ttl(),
+                          .mtu = dev ? dev->mtu : 1500, .ipid = next_ip_id()},
+                         *err))
+    return false;
   // icmp_glue_bits -> nf_ct_attach: the error carries the offending
   // packet's connection, as RELATED in the other direction.
   if (offending.meta.ct && offending.meta.ctinfo != packet::CtInfo::Untracked) {
@@ -1120,7 +1128,7 @@ bool Host::icmp_send(const packet::Packet& offending, uint8_t type, uint8_t code
     err->meta.ctinfo = reply_dir ? packet::CtInfo::Related : packet::CtInfo::RelatedReply;
   }
   err->meta.sk = packet::SockKind::Control;  // icmp_send's per-cpu icmp socket
-  local_out(std::move(*err), now_ns);
+  local_out_kept(*err, now_ns);
   return true;
 }
 
@@ -1147,8 +1155,9 @@ void Host::reject(const packet::Packet& offending, icmp::RejectWith with, uint64
       fib_.addr_type(daddr) == RouteType::Broadcast)
     return;
   // nf_reject_iphdr_put writes TOS 0; the TTL is the route's hop limit.
-  auto rst = icmp::build_tcp_reset(ip, default_ttl(), 0);
-  if (!rst) return;
+  AnswerBuffer buffer(*this);
+  packet::Packet* rst = &buffer.get();
+  if (!icmp::build_tcp_reset(ip, default_ttl(), 0, *rst)) return;
   if (offending.meta.ct && offending.meta.ctinfo != packet::CtInfo::Untracked) {
     auto* ct = static_cast<conntrack::Entry*>(offending.meta.ct);
     conntrack_.get(ct);
@@ -1157,7 +1166,7 @@ void Host::reject(const packet::Packet& offending, icmp::RejectWith with, uint64
                      offending.meta.ctinfo == packet::CtInfo::RelatedReply;
     rst->meta.ctinfo = reply_dir ? packet::CtInfo::Related : packet::CtInfo::RelatedReply;
   }
-  local_out(std::move(*rst), now_ns);
+  local_out_kept(*rst, now_ns);
 }
 
 void Host::send_synproxy_reply(const packet::Packet& trigger, packet::Packet&& reply, uint64_t now_ns) {
@@ -1258,9 +1267,10 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
     if (th.has(f::kAck)) {
       // ip_send_unicast_reply: skb_set_owner_edemux gives the reset the
       // listener (orig_sk), a root-owned full socket.
-      if (auto rst = icmp::build_tcp_reset(ip, default_ttl(), ip.tos())) {
-        rst->meta.sk = packet::SockKind::Full;
-        local_out(std::move(*rst), now_ns);
+      AnswerBuffer rst(*this);
+      if (icmp::build_tcp_reset(ip, default_ttl(), ip.tos(), rst.get())) {
+        rst.get().meta.sk = packet::SockKind::Full;
+        local_out_kept(rst.get(), now_ns);
       }
       return;
     }
@@ -1281,9 +1291,10 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
   }
   // tcp_v4_send_reset: the segment's TOS, the default TTL; no socket of
   // its own, so it leaves on the per-cpu TCP control socket.
-  if (auto rst = icmp::build_tcp_reset(ip, default_ttl(), ip.tos())) {
-    rst->meta.sk = packet::SockKind::Control;
-    local_out(std::move(*rst), now_ns);
+  AnswerBuffer rst(*this);
+  if (icmp::build_tcp_reset(ip, default_ttl(), ip.tos(), rst.get())) {
+    rst.get().meta.sk = packet::SockKind::Control;
+    local_out_kept(rst.get(), now_ns);
   }
 }
 

@@ -375,6 +375,28 @@ class Host {
   // with the datagram's source (not the harness's raw socket, whose lookup
   // has no source).
   void local_out(packet::Packet pkt, uint64_t now_ns, bool check_source = true);
+  // The same on a packet the caller keeps (its buffer outlives the trip).
+  void local_out_kept(packet::Packet& pkt, uint64_t now_ns, bool check_source = true);
+  // A buffer for an answer the host builds (an ICMP error, REJECT's RST):
+  // reused, so that a replay rejecting packet after packet allocates
+  // nothing per packet. An answer's own trip may answer again (OUTPUT
+  // rejecting it): each level has its own buffer, the deepest a fresh one.
+  class AnswerBuffer {
+   public:
+    explicit AnswerBuffer(Host& h)
+        : host_(h), pkt_(h.answer_depth_ < h.answer_pool_.size() ? h.answer_pool_[h.answer_depth_] : fresh_) {
+      ++host_.answer_depth_;
+    }
+    ~AnswerBuffer() { --host_.answer_depth_; }
+    AnswerBuffer(const AnswerBuffer&) = delete;
+    AnswerBuffer& operator=(const AnswerBuffer&) = delete;
+    packet::Packet& get() { return pkt_; }
+
+   private:
+    Host& host_;
+    packet::Packet fresh_;
+    packet::Packet& pkt_;
+  };
   // The rest of local_out once the route is known: OUTPUT, a new route if
   // OUTPUT changed the destination or mark, POSTROUTING.
   void output_routed(packet::Packet& pkt, const FibResult& route, uint64_t now_ns);
@@ -454,6 +476,8 @@ class Host {
   // skb's rtable, instead of looking the destination up again.
   const FibResult* post_route_ = nullptr;
   int loop_depth_ = 0;
+  std::array<packet::Packet, 4> answer_pool_;  // AnswerBuffer's, by nesting depth
+  size_t answer_depth_ = 0;
   bool duplicating_ = false;  // nf_skb_duplicated: a TEE copy on its way out is not copied again
   icmp::RateLimiter icmp_limiter_;
   uint16_t ip_id_ = 0;
