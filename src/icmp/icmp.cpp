@@ -110,9 +110,14 @@ bool build_error(ConstIpv4View offending, const ErrorSpec& e, Packet& p) {
 }
 
 Packet build_echo_reply(ConstIpv4View request, uint32_t src, uint8_t ttl, uint16_t ipid) {
-  auto icmp = request.payload();
   Packet p;
-  p.resize(20 + icmp.size());
+  build_echo_reply(request, src, ttl, ipid, p);
+  return p;
+}
+
+void build_echo_reply(ConstIpv4View request, uint32_t src, uint8_t ttl, uint16_t ipid, Packet& p) {
+  auto icmp = request.payload();
+  start_fresh(p, 20 + icmp.size());
   auto d = p.data();
   std::memcpy(d.data() + 20, icmp.data(), icmp.size());
   Ipv4View ip(d);
@@ -122,7 +127,6 @@ Packet build_echo_reply(ConstIpv4View request, uint32_t src, uint8_t ttl, uint16
   d[21] = 0;
   packet::store16(d.data() + 22, 0);
   packet::store16(d.data() + 22, packet::inet_checksum(d.subspan(20)));
-  return p;
 }
 
 std::optional<Packet> build_tcp_reset(ConstIpv4View segment, uint8_t ttl, uint8_t tos) {

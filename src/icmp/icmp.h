@@ -78,6 +78,7 @@ bool build_error(packet::ConstIpv4View offending, const ErrorSpec& e, packet::Pa
 // copied from the request, no DF; src is the request's local destination
 // (fib_compute_spec_dst).
 packet::Packet build_echo_reply(packet::ConstIpv4View request, uint32_t src, uint8_t ttl, uint16_t ipid = 0);
+void build_echo_reply(packet::ConstIpv4View request, uint32_t src, uint8_t ttl, uint16_t ipid, packet::Packet& out);
 
 // The RST the kernel answers a segment with (tcp_v4_send_reset and
 // nf_send_reset share the rules): ports and addresses swapped, data offset

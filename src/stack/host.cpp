@@ -236,8 +236,8 @@ class Host::HostEffects : public xt::Effects, public icmp::Responder {
                               uint16_t dport) const override {
     return host_.find_socket(proto, saddr, sport, daddr, dport);
   }
-  void send_synproxy_reply(const packet::Packet& trigger, packet::Packet&& reply, uint64_t now_ns) override {
-    host_.send_synproxy_reply(trigger, std::move(reply), now_ns);
+  void send_synproxy_reply(const packet::Packet& trigger, packet::Packet& reply, uint64_t now_ns) override {
+    host_.send_synproxy_reply(trigger, reply, now_ns);
   }
 
  private:
@@ -1169,7 +1169,7 @@ void Host::reject(const packet::Packet& offending, icmp::RejectWith with, uint64
   local_out_kept(*rst, now_ns);
 }
 
-void Host::send_synproxy_reply(const packet::Packet& trigger, packet::Packet&& reply, uint64_t now_ns) {
+void Host::send_synproxy_reply(const packet::Packet& trigger, packet::Packet& reply, uint64_t now_ns) {
   // synproxy_build_ip's TTL; synproxy_send_tcp attaches skb_nfct(skb) as
   // IP_CT_ESTABLISHED_REPLY. An untracked or invalid SYN has none: conntrack
   // then meets the SYN-ACK as a connection's first packet in OUTPUT, which
@@ -1183,7 +1183,7 @@ void Host::send_synproxy_reply(const packet::Packet& trigger, packet::Packet&& r
     reply.meta.ct = ct;
     reply.meta.ctinfo = packet::CtInfo::EstablishedReply;
   }
-  local_out(std::move(reply), now_ns);
+  local_out_kept(reply, now_ns);
 }
 
 void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
@@ -1207,9 +1207,10 @@ void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
       if (!back || (back->type != RouteType::Unicast && back->type != RouteType::Local)) return;
       if (apply && back->dev != "lo" && !icmp_limiter_.peer_allow(rc, ip.saddr(), now_ns)) return;
       uint32_t src = unicast ? daddr : back->src;  // fib_compute_spec_dst
-      packet::Packet reply = icmp::build_echo_reply(ip, src, default_ttl(), next_ip_id());
-      reply.meta.sk = packet::SockKind::Control;  // icmp_reply's icmp socket
-      local_out(std::move(reply), now_ns);
+      AnswerBuffer reply(*this);
+      icmp::build_echo_reply(ip, src, default_ttl(), next_ip_id(), reply.get());
+      reply.get().meta.sk = packet::SockKind::Control;  // icmp_reply's icmp socket
+      local_out_kept(reply.get(), now_ns);
       return;
     }
     case packet::kIpProtoTcp:

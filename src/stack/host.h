@@ -414,7 +414,7 @@ class Host {
   struct TcpConn;
   static bool synrecv_rst_in_window(const TcpConn& c, uint32_t seq);
   void reject(const packet::Packet& offending, icmp::RejectWith with, uint64_t now_ns);
-  void send_synproxy_reply(const packet::Packet& trigger, packet::Packet&& reply, uint64_t now_ns);
+  void send_synproxy_reply(const packet::Packet& trigger, packet::Packet& reply, uint64_t now_ns);
   icmp::RateConfig icmp_rate_config() const;
   uint8_t default_ttl() const { return static_cast<uint8_t>(sysctl("net.ipv4.ip_default_ttl")); }
   uint16_t next_ip_id() { return ++ip_id_; }

@@ -143,8 +143,8 @@ class Effects {
   // its TTL (net.ipv4.ip_default_ttl) and IP checksum, attaches the
   // trigger's connection as the reply direction, as the kernel attaches
   // skb_nfct(skb), and sends it through LOCAL_OUT. A host without a stack
-  // sends nothing.
-  virtual void send_synproxy_reply(const packet::Packet& trigger, packet::Packet&& reply, uint64_t now_ns) {}
+  // sends nothing. `reply` stays the caller's: its buffer is reused.
+  virtual void send_synproxy_reply(const packet::Packet& trigger, packet::Packet& reply, uint64_t now_ns) {}
 };
 
 struct EvalContext {

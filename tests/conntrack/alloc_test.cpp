@@ -223,6 +223,7 @@ iptables = [
   "-A FORWARD -p tcp --dport 23 -j DROP",
   "-A FORWARD -p tcp --dport 25 -j REJECT --reject-with tcp-reset",
   "-A FORWARD -p udp --dport 69 -j REJECT",
+  "-A INPUT -p tcp --dport 80 -j SYNPROXY --mss 1460",
   "-A FORWARD -m state --state ESTABLISHED,RELATED -j ACCEPT",
   "-A FORWARD -p udp -j ACCEPT",
   "-A FORWARD -p tcp --syn -j ACCEPT",
@@ -237,8 +238,9 @@ addresses = ["198.51.100.1/24"]
 // One phase of the capture from `t0_us`, 150 s long: `fresh` new
 // connections at its start (UDP to lan, TCP SYNs DNATed, telnet SYNs
 // dropped, SMTP SYNs answered with REJECT's RST, TFTP datagrams with its
-// port unreachable, which the host builds), which expire within it (UDP
-// 30 s, SYN_SENT 120 s), and
+// port unreachable, pings to the host with echo replies, SYNs to its port
+// 80 with SYNPROXY's SYN-ACK: answers the host builds), which expire
+// within it (UDP 30 s, SYN_SENT 120 s), and
 // keep-alive packets of 8 long UDP flows every second.
 void write_phase(packet::PcapWriter& w, uint64_t t0_us, int fresh) {
   auto frame = [&](uint64_t ts, const std::string& spec) {
@@ -256,6 +258,8 @@ void write_phase(packet::PcapWriter& w, uint64_t t0_us, int fresh) {
     frame(t + 30, "tcp 203.0.113.14:" + sport + " > 198.51.100.20:25 flags S");
     // From many sources: the ICMP rate limit is per peer.
     frame(t + 40, "udp 203.0.113." + std::to_string(100 + i % 100) + ":" + sport + " > 198.51.100.20:69");
+    frame(t + 50, "icmp 203.0.113.16 > 203.0.113.1 echo-request id " + std::to_string(i + 1));
+    frame(t + 60, "tcp 203.0.113.17:" + sport + " > 203.0.113.1:80 flags S mss 1460");
   }
   for (uint64_t s = 1; s < 150; ++s)
     for (int f = 0; f < 8; ++f)
@@ -314,11 +318,13 @@ void replay_allocates_alike(bool with_out) {
     const auto& h = r->hosts.at(0);
     // Every phase: kFresh DNATed and kFresh MASQUERADEd connections.
     EXPECT_EQ(h.dnat, static_cast<uint64_t>(kFresh) * static_cast<uint64_t>(run + 2));
-    // REJECT answered every SMTP SYN, and most TFTP datagrams (the global
-    // ICMP rate limit lets some through at each phase's start).
-    EXPECT_GT(h.generated, static_cast<uint64_t>(kFresh) * static_cast<uint64_t>(run + 2));
+    // REJECT answered every SMTP SYN, SYNPROXY every SYN to port 80, the
+    // host every ping, and REJECT some TFTP datagrams (the ICMP rate
+    // limits let some through at each phase's start).
+    EXPECT_GT(h.generated, static_cast<uint64_t>(3 * kFresh) * static_cast<uint64_t>(run + 2));
     EXPECT_GE(h.snat, static_cast<uint64_t>(2 * kFresh) * static_cast<uint64_t>(run + 2));
-    EXPECT_EQ(h.ct_destroy, static_cast<uint64_t>(2 * kFresh) * static_cast<uint64_t>(run + 2));
+    // Confirmed and expired again: the UDP flows, the DNATed SYNs, the pings.
+    EXPECT_EQ(h.ct_destroy, static_cast<uint64_t>(3 * kFresh) * static_cast<uint64_t>(run + 2));
     // Each telnet SYN is logged; without --out its line is counted only.
     EXPECT_EQ(h.log_lines, static_cast<uint64_t>(kFresh) * static_cast<uint64_t>(run + 2));
     sites[run] = allocation_sites();

@@ -519,8 +519,8 @@ struct SynproxyHost : Effects {
   std::vector<packet::Packet> sent;
   unsigned addr_type(uint32_t, std::string_view) const override { return 1; }
   void log(std::string_view, uint8_t, uint8_t, const packet::Packet&, Hook) override {}
-  void send_synproxy_reply(const packet::Packet&, packet::Packet&& reply, uint64_t) override {
-    sent.push_back(std::move(reply));
+  void send_synproxy_reply(const packet::Packet&, packet::Packet& reply, uint64_t) override {
+    sent.push_back(reply);
   }
 };
 

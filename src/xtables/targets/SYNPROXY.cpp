@@ -169,7 +169,10 @@ class SynproxyTarget : public TargetBase<SynproxyTarget> {
     using namespace packet::tcp_flag;
     const bool syn = th.has(kSyn), ack = th.has(kAck), fin = th.has(kFin), rst = th.has(kRst);
     if (syn && !ack && !fin && !rst) {
-      if (ctx.effects) ctx.effects->send_synproxy_reply(pkt, synack(ip, th, opts, ctx.now_ns), ctx.now_ns);
+      if (ctx.effects) {
+        synack(ip, th, opts, ctx.now_ns, reply_);
+        ctx.effects->send_synproxy_reply(pkt, reply_, ctx.now_ns);
+      }
       return TargetVerdict::Stolen;
     }
     if (ack && !fin && !rst && !syn)
@@ -187,8 +190,8 @@ class SynproxyTarget : public TargetBase<SynproxyTarget> {
 
  private:
   // synproxy_tg4's SYN branch and synproxy_send_client_synack.
-  packet::Packet synack(packet::ConstIpv4View ip, const packet::ConstTcpView& th, TcpOptions opts,
-                        uint64_t now_ns) const {
+  void synack(packet::ConstIpv4View ip, const packet::ConstTcpView& th, TcpOptions opts, uint64_t now_ns,
+              packet::Packet& p) const {
     if (th.has(packet::tcp_flag::kEce) && th.has(packet::tcp_flag::kCwr)) opts.options |= kOptEcn;
     opts.options &= rule_options();
     const uint16_t client_mss = opts.mss;
@@ -212,7 +215,8 @@ class SynproxyTarget : public TargetBase<SynproxyTarget> {
                     (opts.options & kOptTimestamp ? 12 : (opts.options & kOptSackPerm ? 4 : 0)) +
                     (opts.options & kOptWscale ? 4 : 0);
     const size_t total = 40 + optlen;
-    packet::Packet p;
+    p.meta = packet::PacketMeta{};
+    p.clear_mac_header();
     p.resize(total);
     auto d = p.data();
     std::fill(d.begin(), d.end(), uint8_t{0});
@@ -253,7 +257,6 @@ class SynproxyTarget : public TargetBase<SynproxyTarget> {
     uint32_t s = packet::pseudo_header_sum(out.saddr(), out.daddr(), packet::kIpProtoTcp,
                                            static_cast<uint32_t>(seg.size()));
     packet::store16(seg.data() + 16, packet::csum_finish(packet::csum_bytes(seg, s)));
-    return p;
   }
 
   uint8_t rule_options() const {
@@ -265,6 +268,9 @@ class SynproxyTarget : public TargetBase<SynproxyTarget> {
   uint16_t mss_ = 0;
   uint8_t wscale_ = 0;
   bool has_mss_ = false, has_wscale_ = false, sack_perm_ = false, timestamp_ = false, ecn_ = false;
+  // The SYN-ACK's buffer, kept from one SYN to the next so that answering
+  // allocates nothing (the host sends it and leaves it here).
+  mutable packet::Packet reply_;
 };
 
 }  // namespace
