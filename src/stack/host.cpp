@@ -943,7 +943,10 @@ void Host::duplicate(const packet::Packet& pkt, xt::Hook hook, uint32_t gw, std:
     route = FibResult{.type = RouteType::Unicast, .dev = dev->name, .nexthop = pkt.ip().daddr()};
   if (!route || (route->type != RouteType::Unicast && route->type != RouteType::Local)) return;
   if (route->type == RouteType::Local) route->dev = "lo";  // as local_out: an own address loops back
-  packet::Packet copy = pkt;
+  // The copy's buffer is reused from one TEE to the next.
+  AnswerBuffer buffer(*this);
+  packet::Packet& copy = buffer.get();
+  copy = pkt;
   copy.meta.ct = nullptr;
   copy.meta.ctinfo = packet::CtInfo::Untracked;
   copy.meta.in.set("");

@@ -224,6 +224,7 @@ iptables = [
   "-A FORWARD -p tcp --dport 25 -j REJECT --reject-with tcp-reset",
   "-A FORWARD -p udp --dport 69 -j REJECT",
   "-A INPUT -p tcp --dport 80 -j SYNPROXY --mss 1460",
+  "-t mangle -A FORWARD -p udp --dport 53 -j TEE --gateway 198.51.100.99",
   "-A FORWARD -m state --state ESTABLISHED,RELATED -j ACCEPT",
   "-A FORWARD -p udp -j ACCEPT",
   "-A FORWARD -p tcp --syn -j ACCEPT",
@@ -239,7 +240,8 @@ addresses = ["198.51.100.1/24"]
 // connections at its start (UDP to lan, TCP SYNs DNATed, telnet SYNs
 // dropped, SMTP SYNs answered with REJECT's RST, TFTP datagrams with its
 // port unreachable, pings to the host with echo replies, SYNs to its port
-// 80 with SYNPROXY's SYN-ACK: answers the host builds), which expire
+// 80 with SYNPROXY's SYN-ACK: answers the host builds; every DNS
+// datagram is copied by TEE), which expire
 // within it (UDP 30 s, SYN_SENT 120 s), and
 // keep-alive packets of 8 long UDP flows every second.
 void write_phase(packet::PcapWriter& w, uint64_t t0_us, int fresh) {
