@@ -504,11 +504,16 @@ Result<void> Registry::add(const std::vector<std::string>& w, bool exist_ok) {
     } else {
       // hash:ip and bitmap:ip store addresses masked to the set's netmask,
       // one per block; a CIDR or range adds every such block it covers.
+      // bitmap_ip_uadt steps from the range's own start, not its block's:
+      // 192.0.2.70-192.0.2.97 with netmask 28 is the blocks .64 and .80
+      // only (70, 86; 102 is past the end), where hash:ip adds .96 too
+      // (measured on 6.18).
       const uint8_t step_cidr = s.type == Type::HashIp || s.type == Type::BitmapIp ? s.netmask : 32;
       const uint64_t step = uint64_t{1} << (32 - step_cidr);
-      for (uint64_t ip = a->from & prefix_mask(step_cidr); ip <= a->to; ip += step) {
+      const uint64_t first = s.type == Type::BitmapIp ? a->from : a->from & prefix_mask(step_cidr);
+      for (uint64_t ip = first; ip <= a->to; ip += step) {
         Element e = base;
-        e.addr = static_cast<uint32_t>(ip);
+        e.addr = static_cast<uint32_t>(ip) & prefix_mask(step_cidr);
         if (auto r = with_ports(e); !r) return r;
       }
     }

@@ -168,6 +168,17 @@ TEST(IpsetTest, BitmapIpStoresNetmaskBlocksWithinItsRange) {
   EXPECT_TRUE(r.add(0, pkt("udp 100.64.0.1:1 > 192.0.2.200:2"), {}, 0, std::nullopt, false));
   EXPECT_EQ(to("192.0.2.207"), TestResult::Match);
   EXPECT_FALSE(r.add(0, pkt("udp 100.64.0.1:1 > 203.0.113.1:2"), {}, 0, std::nullopt, false));
+  // A range that starts inside a block: bitmap:ip steps from its start
+  // (.70, .86), hash:ip from its block's (.64, .80, .96).
+  ASSERT_TRUE(r.restore("create b2 bitmap:ip range 192.0.2.0/24 netmask 28\nadd b2 192.0.2.70-192.0.2.97\n"
+                        "create h2 hash:ip netmask 28\nadd h2 192.0.2.70-192.0.2.97\n"));
+  auto addrs = [&](std::string_view name) {
+    std::vector<uint32_t> v;
+    for (const Element& e : r.set(*r.find(name)).elements) v.push_back(e.addr & 0xff);
+    return v;
+  };
+  EXPECT_EQ(addrs("b2"), (std::vector<uint32_t>{64, 80}));
+  EXPECT_EQ(addrs("h2"), (std::vector<uint32_t>{64, 80, 96}));
 }
 
 TEST(IpsetTest, ThreeDimensionsIpPortIpAndIpPortNet) {
