@@ -377,10 +377,11 @@ class Host {
   void local_out(packet::Packet pkt, uint64_t now_ns, bool check_source = true);
   // The same on a packet the caller keeps (its buffer outlives the trip).
   void local_out_kept(packet::Packet& pkt, uint64_t now_ns, bool check_source = true);
-  // A buffer for an answer the host builds (an ICMP error, REJECT's RST):
-  // reused, so that a replay rejecting packet after packet allocates
-  // nothing per packet. An answer's own trip may answer again (OUTPUT
-  // rejecting it): each level has its own buffer, the deepest a fresh one.
+  // A buffer for a packet the host builds on the way of another (an ICMP
+  // error, a RST, an echo reply, TEE's copy): reused, so that a replay
+  // rejecting packet after packet allocates nothing per packet. Such a
+  // packet's own trip may build another (OUTPUT rejecting it): each level
+  // has its own buffer, the deepest a fresh one.
   class AnswerBuffer {
    public:
     explicit AnswerBuffer(Host& h)
