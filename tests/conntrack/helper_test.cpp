@@ -361,6 +361,12 @@ TEST(AmandaHelper, TheClientsConnectLineExpectsTheServersConnections) {
   EXPECT_EQ(table.expectations().size(), 3u);
   // The server's connection to one of them is RELATED.
   EXPECT_EQ(send("tcp 198.51.100.10:900 > 192.0.2.2:7001 flags S", ""), CtInfo::Related);
+  // The others live 180 s (amanda_exp_policy), not the 300 s of FTP's:
+  // gone at the deadline's jiffy.
+  now += 179 * kSec;
+  EXPECT_EQ(send("tcp 198.51.100.10:901 > 192.0.2.2:7000 flags S", ""), CtInfo::Related);
+  now += kSec;
+  EXPECT_EQ(send("tcp 198.51.100.10:902 > 192.0.2.2:34463 flags S", ""), CtInfo::New);
 }
 
 // The IRC helper (nf_conntrack_irc.c) on the same kind of connection:
