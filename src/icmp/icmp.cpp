@@ -161,10 +161,9 @@ bool build_tcp_reset(ConstIpv4View segment, uint8_t ttl, uint8_t tos, Packet& p)
   return true;
 }
 
-Packet build_syn_ack(ConstIpv4View syn, uint32_t isn, uint16_t mss, uint8_t ttl) {
+void build_syn_ack(ConstIpv4View syn, uint32_t isn, uint16_t mss, uint8_t ttl, Packet& p) {
   packet::ConstTcpView th(syn.payload());
-  Packet p;
-  p.resize(44);
+  start_fresh(p, 44);
   auto d = p.data();
   std::memset(d.data(), 0, 44);
   Ipv4View ip(d);
@@ -182,7 +181,6 @@ Packet build_syn_ack(ConstIpv4View syn, uint32_t isn, uint16_t mss, uint8_t ttl)
   d[41] = 4;
   packet::store16(d.data() + 42, mss);
   finish_tcp(ip);
-  return p;
 }
 
 uint32_t initial_sequence(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport) {

@@ -92,8 +92,9 @@ bool build_tcp_reset(packet::ConstIpv4View segment, uint8_t ttl, uint8_t tos, pa
 // A listener's SYN-ACK to an option-less SYN: seq isn, ack = SYN's seq + 1,
 // one option, MSS = mss (the route's MTU - 40, advmss), window the largest
 // multiple of mss not above 65535 (no window scaling was offered; valid for
-// the default tcp_rmem), TOS 0, DF set, ID 0.
-packet::Packet build_syn_ack(packet::ConstIpv4View syn, uint32_t isn, uint16_t mss, uint8_t ttl);
+// the default tcp_rmem), TOS 0, DF set, ID 0. Written into `out`, whose
+// buffer a host reuses from one SYN to the next.
+void build_syn_ack(packet::ConstIpv4View syn, uint32_t isn, uint16_t mss, uint8_t ttl, packet::Packet& out);
 
 // nfemu's initial sequence number for a listener's connection. Linux draws
 // it from a keyed hash of the 4-tuple and a clock (secure_tcp_seq); runs are

@@ -155,6 +155,8 @@ class HostRun : private stack::PathObserver {
   // The host works in pkt's buffer (Host::receive_frame): the caller
   // refills the same Packet for the next frame.
   const Fate& process(packet::Packet& pkt, const InputName& in, uint64_t now_ns) {
+    if (host_->timer_epoch() != timer_epoch_ || next_timer_ns_ <= now_ns) [[unlikely]]
+      run_timers(now_ns);
     now_ns_ = now_ns;
     auto& ct = host_->conntrack();
     // The expiries' events are collected with the packet's, after it: the
@@ -200,7 +202,27 @@ class HostRun : private stack::PathObserver {
     return "no verdict (consumed without a decision)";
   }
 
+  // The host's timers due up to `until` (a listener's SYN-ACK
+  // retransmissions and its request socks' expiry, fragment queues'
+  // expiry), each at its own time, as the capture's clock passes them;
+  // conntrack's expiries before each, as the network's run does.
+  void run_timers(uint64_t until) {
+    for (;;) {
+      std::optional<uint64_t> t = host_->next_timer();
+      if (!t || *t > until) {
+        next_timer_ns_ = t ? *t : UINT64_MAX;
+        timer_epoch_ = host_->timer_epoch();
+        return;
+      }
+      now_ns_ = *t;
+      host_->conntrack().expire_until(*t);
+      host_->run_timers(*t);
+      collect_events();
+    }
+  }
+
   Result<void> finish(uint64_t now_ns) {
+    if (host_->timer_epoch() != timer_epoch_ || next_timer_ns_ <= now_ns) run_timers(now_ns);
     now_ns_ = now_ns;
     auto& ct = host_->conntrack();
     ct.expire_until(now_ns);
@@ -474,6 +496,9 @@ class HostRun : private stack::PathObserver {
   uint64_t base_us_;
   bool compared_;
   uint64_t now_ns_ = 0;
+  // What run_timers last learned: the host's next timer, and its epoch then.
+  uint64_t next_timer_ns_ = UINT64_MAX;
+  uint64_t timer_epoch_ = 0;
   HostStats stats_;
   fs::path dir_;
   std::ofstream kern_log_, ct_events_;

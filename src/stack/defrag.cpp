@@ -35,6 +35,7 @@ uint64_t frag_timeout_ns(const Host& h) {
 // Queued fragments leave silently; those ip_frag_queue throws away (and
 // the queues they take with them) are drops.
 bool Host::defrag(packet::Reassembler& r, packet::Packet& pkt, uint64_t now_ns) {
+  ++timer_epoch_;  // a queue made, or its expiry moved
   r.set_peers(&frag_peers_);
   int64_t max_dist = sysctl("net.ipv4.ipfrag_max_dist");
   auto whole = r.add(pkt.data(), now_ns, frag_timeout_ns(*this), pkt.meta.in.view(), &pkt.meta,

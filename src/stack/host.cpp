@@ -1011,10 +1011,13 @@ void Host::loop_back(packet::Packet& pkt, uint64_t now_ns) {
     return;
   }
   ++loop_depth_;
-  packet::Packet copy = pkt;
+  // A copy (pkt's buffer may be the caller's), in a reused buffer.
+  AnswerBuffer looped(*this);
+  packet::Packet& copy = looped.get();
+  copy = pkt;
   if (copy.meta.ct) conntrack_.get(static_cast<conntrack::Entry*>(copy.meta.ct));
   release(pkt);
-  receive(std::move(copy), "lo", now_ns);
+  receive_frame(copy, "lo", now_ns);
   --loop_depth_;
 }
 
@@ -1249,17 +1252,22 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
     if (th.has(f::kRst)) {
       // tcp_check_req: an in-window RST drops the request sock (and its
       // SYN-ACK timer); another is ignored.
-      if (synrecv_rst_in_window(c, th.seq())) tcp_conns_.erase(it);
+      if (synrecv_rst_in_window(c, th.seq())) drop_request(it);
       return;
     }
     if (th.has(f::kAck) && !th.has(f::kSyn) && th.ack_seq() == c.isn + 1) {
-      c.established = true;  // the child socket: no SYN-ACK retransmission any more
+      // The child socket: no SYN-ACK retransmission any more, so its
+      // buffer serves the next request.
+      c.established = true;
+      spare_synacks_.push_back(std::move(c.synack));
       return;
     }
     if (th.has(f::kSyn) && !th.has(f::kAck) && th.seq() == c.irs) {
       // A retransmitted SYN: inet_rtx_syn_ack resends the same SYN-ACK;
-      // the timer keeps running.
-      local_out(c.synack, now_ns);
+      // the timer keeps running. A copy: the trip may change tcp_conns_.
+      AnswerBuffer again(*this);
+      again.get() = c.synack;
+      local_out_kept(again.get(), now_ns);
       return;
     }
     break;  // a stray segment: answered as by the listener
@@ -1284,13 +1292,14 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
     const Interface* dev = find_interface(back->dev);
     uint16_t mss = static_cast<uint16_t>((dev ? dev->mtu : 1500) - 40);
     uint32_t isn = icmp::initial_sequence(ip.saddr(), ip.daddr(), th.sport(), th.dport());
-    packet::Packet synack = icmp::build_syn_ack(ip, isn, mss, default_ttl());
-    synack.meta.sk = packet::SockKind::Request;  // skb->sk is the request sock
+    AnswerBuffer synack(*this);
+    icmp::build_syn_ack(ip, isn, mss, default_ttl(), synack.get());
+    synack.get().meta.sk = packet::SockKind::Request;  // skb->sk is the request sock
     bool known = false;
     for (const auto& c : tcp_conns_)
       known |= c.saddr == ip.saddr() && c.daddr == ip.daddr() && c.sport == th.sport() && c.dport == th.dport();
-    if (!known) add_request(ip, th.seq(), isn, synack, now_ns);
-    local_out(std::move(synack), now_ns);
+    if (!known) add_request(ip, th.seq(), isn, synack.get(), now_ns);
+    local_out_kept(synack.get(), now_ns);
     return;
   }
   // tcp_v4_send_reset: the segment's TOS, the default TTL; no socket of

@@ -234,6 +234,11 @@ class Host {
   // with the earliest next_timer() of all.
   std::optional<uint64_t> next_timer() const;
   void run_timers(uint64_t until);
+  // Changes whenever a timer may have been armed or moved (a request sock
+  // made, a fragment queued, timers run). A driver that looks at every
+  // packet (replay) asks next_timer() again only when this changed or the
+  // time it gave has come: once per change, not once per packet.
+  uint64_t timer_epoch() const { return timer_epoch_; }
   bool has_listener(uint8_t proto, uint16_t port) const;
   // The socket match's lookup (xt::Effects::find_socket) over the sockets
   // above.
@@ -499,6 +504,12 @@ class Host {
     int num_timeout = 0;
   };
   std::vector<TcpConn> tcp_conns_;
+  // The SYN-ACK buffers of request socks gone (expired, reset, or become
+  // a connection), for the next ones: a replay answering SYN after SYN
+  // allocates only while more handshakes are open at once than before.
+  std::vector<packet::Packet> spare_synacks_;
+  uint64_t timer_epoch_ = 0;
+  void drop_request(std::vector<TcpConn>::iterator it);
 };
 
 // Inline: forward() asks for every packet.

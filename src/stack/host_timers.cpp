@@ -24,9 +24,19 @@ void Host::add_request(packet::ConstIpv4View syn, uint32_t irs, uint32_t isn, co
   packet::ConstTcpView th(syn.payload());
   TcpConn c{syn.saddr(), syn.daddr(), th.sport(), th.dport(), isn, false};
   c.irs = irs;
-  c.synack = synack;
+  if (!spare_synacks_.empty()) {
+    c.synack = std::move(spare_synacks_.back());
+    spare_synacks_.pop_back();
+  }
+  c.synack = synack;  // into the spare's buffer: no allocation
   c.timer_ns = now_ns + kTimeoutInitNs;
   tcp_conns_.push_back(std::move(c));
+  ++timer_epoch_;
+}
+
+void Host::drop_request(std::vector<TcpConn>::iterator it) {
+  spare_synacks_.push_back(std::move(it->synack));
+  tcp_conns_.erase(it);
 }
 
 bool Host::synrecv_rst_in_window(const TcpConn& c, uint32_t seq) {
@@ -50,6 +60,7 @@ std::optional<uint64_t> Host::next_timer() const {
 }
 
 void Host::run_timers(uint64_t until) {
+  ++timer_epoch_;
   expire_fragments(until);
   int64_t retries = sysctl("net.ipv4.tcp_synack_retries");
   for (size_t i = 0; i < tcp_conns_.size();) {
@@ -60,7 +71,7 @@ void Host::run_timers(uint64_t until) {
     }
     if (c.num_timeout >= retries) {
       // The request sock expires: a late ACK now meets the listener (RST).
-      tcp_conns_.erase(tcp_conns_.begin() + static_cast<std::ptrdiff_t>(i));
+      drop_request(tcp_conns_.begin() + static_cast<std::ptrdiff_t>(i));
       continue;
     }
     uint64_t at = c.timer_ns;
@@ -68,8 +79,9 @@ void Host::run_timers(uint64_t until) {
     c.timer_ns = at + std::min(kTimeoutInitNs << c.num_timeout, kRtoMaxNs);
     // local_out may answer on loopback and touch tcp_conns_: send a copy
     // after the bookkeeping, and look the entry up again next round.
-    packet::Packet copy = c.synack;
-    local_out(std::move(copy), at);
+    AnswerBuffer copy(*this);
+    copy.get() = c.synack;
+    local_out_kept(copy.get(), at);
   }
 }
 

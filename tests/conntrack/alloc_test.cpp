@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "icmp/icmp.h"
 #include "log/log.h"
 #include "packet/grammar.h"
 #include "packet/pcap_io.h"
@@ -216,6 +217,7 @@ TEST(AllocTest, EstablishedFlowsThroughAHost) {
 constexpr std::string_view kNatScenario = R"(
 [hosts.fw]
 sysctl = { "net.ipv4.ip_forward" = 1 }
+listen = ["tcp/22"]
 iptables = [
   "-t nat -A PREROUTING -i wan -p tcp --dport 8080 -j DNAT --to-destination 198.51.100.10:80",
   "-t nat -A POSTROUTING -o lan -j MASQUERADE",
@@ -225,6 +227,7 @@ iptables = [
   "-A FORWARD -p udp --dport 69 -j REJECT",
   "-A INPUT -p tcp --dport 80 -j SYNPROXY --mss 1460",
   "-t mangle -A FORWARD -p udp --dport 53 -j TEE --gateway 198.51.100.99",
+  "-t mangle -A PREROUTING -i wan -p udp --dport 7 -j TEE --gateway 198.51.100.1",
   "-A FORWARD -m state --state ESTABLISHED,RELATED -j ACCEPT",
   "-A FORWARD -p udp -j ACCEPT",
   "-A FORWARD -p tcp --syn -j ACCEPT",
@@ -241,7 +244,11 @@ addresses = ["198.51.100.1/24"]
 // dropped, SMTP SYNs answered with REJECT's RST, TFTP datagrams with its
 // port unreachable, pings to the host with echo replies, SYNs to its port
 // 80 with SYNPROXY's SYN-ACK: answers the host builds; every DNS
-// datagram is copied by TEE), which expire
+// datagram is copied by TEE; echo datagrams are copied by TEE to the
+// host's own address, so through lo; SYNs to the listener on port 22,
+// answered by SYN-ACKs that it retransmits for a minute, unless the
+// client resets the handshake (every third), with the SYN again for
+// every third, a stray ACK the listener resets for the rest), which expire
 // within it (UDP 30 s, SYN_SENT 120 s), and
 // keep-alive packets of 8 long UDP flows every second.
 void write_phase(packet::PcapWriter& w, uint64_t t0_us, int fresh) {
@@ -262,6 +269,19 @@ void write_phase(packet::PcapWriter& w, uint64_t t0_us, int fresh) {
     frame(t + 40, "udp 203.0.113." + std::to_string(100 + i % 100) + ":" + sport + " > 198.51.100.20:69");
     frame(t + 50, "icmp 203.0.113.16 > 203.0.113.1 echo-request id " + std::to_string(i + 1));
     frame(t + 60, "tcp 203.0.113.17:" + sport + " > 203.0.113.1:80 flags S mss 1460");
+    frame(t + 70, "udp 203.0.113.18:" + sport + " > 198.51.100.20:7");
+    frame(t + 80, "tcp 203.0.113.19:" + sport + " > 203.0.113.1:22 flags S seq 1000");
+    // Not the handshake's ACK (an accepted connection stays, as the
+    // kernel's socket does while nobody closes it): one the listener resets.
+    uint32_t isn = icmp::initial_sequence(packet::parse_ipv4_addr("203.0.113.19").value(),
+                                          packet::parse_ipv4_addr("203.0.113.1").value(),
+                                          static_cast<uint16_t>(20000 + i), 22);
+    if (i % 3 == 0)
+      frame(t + 90, "tcp 203.0.113.19:" + sport + " > 203.0.113.1:22 flags A seq 1001 ack " + std::to_string(isn + 7));
+    else if (i % 3 == 1)
+      frame(t + 90, "tcp 203.0.113.19:" + sport + " > 203.0.113.1:22 flags R seq 1001");
+    else
+      frame(t + 90, "tcp 203.0.113.19:" + sport + " > 203.0.113.1:22 flags S seq 1000");
   }
   for (uint64_t s = 1; s < 150; ++s)
     for (int f = 0; f < 8; ++f)
@@ -325,8 +345,9 @@ void replay_allocates_alike(bool with_out) {
     // limits let some through at each phase's start).
     EXPECT_GT(h.generated, static_cast<uint64_t>(3 * kFresh) * static_cast<uint64_t>(run + 2));
     EXPECT_GE(h.snat, static_cast<uint64_t>(2 * kFresh) * static_cast<uint64_t>(run + 2));
-    // Confirmed and expired again: the UDP flows, the DNATed SYNs, the pings.
-    EXPECT_EQ(h.ct_destroy, static_cast<uint64_t>(3 * kFresh) * static_cast<uint64_t>(run + 2));
+    // Confirmed and expired again: the UDP flows (DNS, echo), the DNATed
+    // SYNs, the pings, the SYNs to the listener.
+    EXPECT_EQ(h.ct_destroy, static_cast<uint64_t>(5 * kFresh) * static_cast<uint64_t>(run + 2));
     // Each telnet SYN is logged; without --out its line is counted only.
     EXPECT_EQ(h.log_lines, static_cast<uint64_t>(kFresh) * static_cast<uint64_t>(run + 2));
     sites[run] = allocation_sites();

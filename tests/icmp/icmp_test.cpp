@@ -108,7 +108,8 @@ TEST(SynAck, MssWindowAndDeterministicIsn) {
   uint32_t isn = initial_sequence(kClient, kServer, 40008, 80);
   EXPECT_EQ(isn, initial_sequence(kClient, kServer, 40008, 80));
   EXPECT_NE(isn, initial_sequence(kClient, kServer, 40009, 80));
-  auto sa = build_syn_ack(syn.ip(), isn, 1360, 64);
+  packet::Packet sa;
+  build_syn_ack(syn.ip(), isn, 1360, 64, sa);
   auto ip = sa.ip();
   EXPECT_EQ(ip.total_length(), 44);  // kernel: len=44 doff=6 opts=02040550 win=65280
   EXPECT_TRUE(ip.df());
@@ -122,9 +123,15 @@ TEST(SynAck, MssWindowAndDeterministicIsn) {
   EXPECT_EQ(t.options()[0], 2);
   EXPECT_EQ(packet::load16(t.options().data() + 2), 1360);
   EXPECT_TRUE(transport_checksum_ok(ip));
-  EXPECT_EQ(build_syn_ack(syn.ip(), isn, 1460, 64).ip().payload()[14] << 8 |
-                build_syn_ack(syn.ip(), isn, 1460, 64).ip().payload()[15],
-            64240);
+  // Into a reused buffer that held a longer packet with metadata: nothing
+  // of it stays.
+  packet::Packet reused = pkt("udp 198.51.100.10:5000 > 203.0.113.2:53 payload 400");
+  reused.meta.mark = 7;
+  build_syn_ack(syn.ip(), isn, 1460, 64, reused);
+  EXPECT_EQ(reused.size(), 44u);
+  EXPECT_EQ(reused.meta.mark, 0u);
+  EXPECT_EQ(reused.ip().payload()[14] << 8 | reused.ip().payload()[15], 64240);
+  EXPECT_TRUE(transport_checksum_ok(reused.ip()));
 }
 
 TEST(EchoReply, CopiesTosAndData) {

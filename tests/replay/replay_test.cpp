@@ -17,6 +17,7 @@
 #include <map>
 #include <sstream>
 
+#include "icmp/icmp.h"
 #include "packet/grammar.h"
 #include "packet/mangle.h"
 #include "packet/pcap_io.h"
@@ -878,6 +879,79 @@ ReplaySummary summary_of(const scenario::Scenario& sc, const ReplayOptions& o) {
   auto r = replay(sc, o, diff);
   EXPECT_TRUE(r) << r.error().message;
   return r ? std::move(*r) : ReplaySummary{};
+}
+
+// The host's timers follow the capture's clock: a listener's SYN-ACK is
+// sent again 1, 3, 7, 15 and 31 s after the SYN (tcp_synack_retries 5),
+// each at its own time, and the request sock is gone at 63 s, so the
+// handshake's ACK at 70 s meets the listener, which resets it. Before,
+// replay ran no host timer: no retransmission, and every request sock
+// stayed for the rest of the capture.
+TEST(ReplayTest, ListenersRetransmitSynAcksAndForgetRequestsOnTheCapturesClock) {
+  TempDir d;
+  const uint32_t isn = icmp::initial_sequence(*packet::parse_ipv4_addr("203.0.113.10"),
+                                              *packet::parse_ipv4_addr("203.0.113.1"), 40000, 22);
+  write_pcap(d.file("wan.pcap"),
+             {{1'000'000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags S seq 1000")},
+              {71'000'000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags A seq 1001 ack " +
+                                     std::to_string(isn + 1))}});
+  auto sc = load(R"(
+[hosts.fw]
+listen = ["tcp/22"]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+)");
+  ReplayOptions o = wan_replay(d);
+  o.out_dir = d.file("out");
+  auto s = summary_of(sc, o);
+  ASSERT_EQ(s.hosts.size(), 1u);
+  EXPECT_EQ(s.hosts[0].generated, 7u);
+  auto wan = packet::read_pcap_file(d.file("out/fw/wan.pcap"));
+  ASSERT_TRUE(wan);
+  ASSERT_EQ(wan->size(), 7u);
+  const uint64_t at_s[] = {1, 2, 4, 8, 16, 32};
+  for (size_t i = 0; i < 6; ++i) {
+    auto p = packet::Packet::from_frame((*wan)[i].data);
+    ASSERT_TRUE(p);
+    packet::ConstTcpView th(p->ip().payload());
+    EXPECT_EQ(th.flags(), packet::tcp_flag::kSyn | packet::tcp_flag::kAck) << i;
+    EXPECT_EQ(th.seq(), isn) << i;
+    EXPECT_EQ((*wan)[i].ts_us, at_s[i] * 1'000'000) << i;
+  }
+  auto rst = packet::Packet::from_frame((*wan)[6].data);
+  ASSERT_TRUE(rst);
+  EXPECT_EQ(packet::ConstTcpView(rst->ip().payload()).flags(), packet::tcp_flag::kRst);
+  EXPECT_EQ((*wan)[6].ts_us, 71'000'000u);
+}
+
+// A datagram whose last fragment never comes: its queue expires 30 s
+// after the first fragment (ipfrag_time), and as the first fragment came,
+// the host answers with Time Exceeded (fragment reassembly), at that time.
+TEST(ReplayTest, FragmentQueuesExpireOnTheCapturesClock) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"),
+             {{1'000'000, eth_frame("udp 203.0.113.10:5000 > 203.0.113.1:9 payload 2000 ipid 9 frag 0+1480 mf")},
+              {40'000'000, eth_frame("udp 203.0.113.10:5001 > 203.0.113.1:9")}});
+  auto sc = load(R"(
+[hosts.fw]
+listen = ["udp/9"]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+)");
+  ReplayOptions o = wan_replay(d);
+  o.out_dir = d.file("out");
+  auto s = summary_of(sc, o);
+  ASSERT_EQ(s.hosts.size(), 1u);
+  EXPECT_EQ(s.hosts[0].generated, 1u);
+  auto wan = packet::read_pcap_file(d.file("out/fw/wan.pcap"));
+  ASSERT_TRUE(wan);
+  ASSERT_EQ(wan->size(), 1u);
+  auto p = packet::Packet::from_frame((*wan)[0].data);
+  ASSERT_TRUE(p);
+  ASSERT_EQ(p->ip().protocol(), packet::kIpProtoIcmp);
+  EXPECT_EQ(p->ip().payload()[0], 11);  // Time Exceeded
+  EXPECT_EQ(p->ip().payload()[1], 1);   // fragment reassembly time exceeded
+  EXPECT_EQ((*wan)[0].ts_us, 31'000'000u);
 }
 
 // SCTP associations are tracked with their states, and named so in the
