@@ -206,7 +206,7 @@ class HostRun : private stack::PathObserver {
   // retransmissions and its request socks' expiry, fragment queues'
   // expiry), each at its own time, as the capture's clock passes them;
   // conntrack's expiries before each, as the network's run does.
-  void run_timers(uint64_t until) {
+  [[gnu::noinline, gnu::cold]] void run_timers(uint64_t until) {
     for (;;) {
       std::optional<uint64_t> t = host_->next_timer();
       if (!t || *t > until) {
