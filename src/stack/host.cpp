@@ -333,6 +333,7 @@ int64_t Host::sysctl(std::string_view name) const {
   if (name == "net.ipv4.icmp_msgs_burst") return 50;
   if (name == "net.ipv4.icmp_echo_ignore_broadcasts") return 1;
   if (name == "net.ipv4.tcp_synack_retries") return 5;
+  if (name == "net.ipv4.tcp_syncookies") return 1;
   if (name == "net.ipv4.ipfrag_time") return 30;  // IP_FRAG_TIME, seconds
   if (name == "net.ipv4.ipfrag_max_dist") return 64;
   if (name == "net.ipv4.ip_early_demux" || name == "net.ipv4.tcp_early_demux") return 1;
@@ -1277,6 +1278,16 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
     // tcp_rcv_state_process in LISTEN: an ACK is reset, a SYN answered,
     // anything else discarded.
     if (th.has(f::kAck)) {
+      // tcp_v4_cookie_check first: the ACK of a SYN cookie makes the
+      // connection (or, the accept queue full, is dropped).
+      if (auto cookie = cookie_check(ip, th, now_ns); cookie != CookieCheck::NoCookie) {
+        if (cookie == CookieCheck::Accepted) {
+          TcpConn c{ip.saddr(), ip.daddr(), th.sport(), th.dport(), th.ack_seq() - 1, true};
+          c.irs = th.seq() - 1;
+          tcp_conns_.push_back(std::move(c));
+        }
+        return;
+      }
       // ip_send_unicast_reply: skb_set_owner_edemux gives the reset the
       // listener (orig_sk), a root-owned full socket.
       AnswerBuffer rst(*this);
@@ -1287,18 +1298,38 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
       return;
     }
     if (!th.has(f::kSyn)) return;
+    // tcp_conn_request. The listener's queues: request socks (SYN_RECV)
+    // and connections nobody accepted (nfemu's listeners never accept, as
+    // nfemu verify's do not), each bounded by the listen backlog.
+    size_t requests = 0, unaccepted = 0;
+    bool known = false;
+    for (const auto& c : tcp_conns_) {
+      if (c.dport != th.dport()) continue;
+      ++(c.established ? unaccepted : requests);
+      known |= c.saddr == ip.saddr() && c.daddr == ip.daddr() && c.sport == th.sport();
+    }
+    const int64_t syncookies = sysctl("net.ipv4.tcp_syncookies");
+    bool want_cookie = false;
+    if (!known && (syncookies == 2 || requests > kListenBacklog)) {
+      // tcp_syn_flood_action: a SYN cookie instead of a request sock, or
+      // the SYN is dropped without them.
+      if (syncookies == 0) return;
+      want_cookie = true;
+    }
+    if (unaccepted > kListenBacklog) return;  // sk_acceptq_is_full
     auto back = fib_.lookup(ip.saddr());
     if (!back || (back->type != RouteType::Unicast && back->type != RouteType::Local)) return;
     const Interface* dev = find_interface(back->dev);
     uint16_t mss = static_cast<uint16_t>((dev ? dev->mtu : 1500) - 40);
+    // A cookie's SYN-ACK looks the same (its MSS is ours; the client's is
+    // in the cookie, which nfemu's ISN stands for); no request sock keeps
+    // it, so it is never sent again.
     uint32_t isn = icmp::initial_sequence(ip.saddr(), ip.daddr(), th.sport(), th.dport());
     AnswerBuffer synack(*this);
     icmp::build_syn_ack(ip, isn, mss, default_ttl(), synack.get());
     synack.get().meta.sk = packet::SockKind::Request;  // skb->sk is the request sock
-    bool known = false;
-    for (const auto& c : tcp_conns_)
-      known |= c.saddr == ip.saddr() && c.daddr == ip.daddr() && c.sport == th.sport() && c.dport == th.dport();
-    if (!known) add_request(ip, th.seq(), isn, synack.get(), now_ns);
+    if (want_cookie) note_syn_cookie(th.dport(), now_ns);
+    else if (!known) add_request(ip, th.seq(), isn, synack.get(), now_ns);
     local_out_kept(synack.get(), now_ns);
     return;
   }

@@ -508,6 +508,17 @@ class Host {
   // a connection), for the next ones: a replay answering SYN after SYN
   // allocates only while more handshakes are open at once than before.
   std::vector<packet::Packet> spare_synacks_;
+  // The listen backlog of every listener: what nfemu verify's listen(fd,
+  // 128) asks for (net.core.somaxconn, 4096, does not cut it). With more
+  // request socks than this a SYN gets a cookie (6.18: the 130th SYN of a
+  // flood); with more unaccepted connections, it is dropped.
+  static constexpr size_t kListenBacklog = 128;
+  static constexpr uint64_t kSynCookieValidNs = 120'000'000'000;  // TCP_SYNCOOKIE_VALID
+  // When each TCP listener (by port) last sent a SYN cookie.
+  std::vector<std::pair<uint16_t, uint64_t>> syn_cookie_ns_;
+  void note_syn_cookie(uint16_t port, uint64_t now_ns);
+  enum class CookieCheck : uint8_t { NoCookie, Accepted, Dropped };
+  CookieCheck cookie_check(packet::ConstIpv4View ip, packet::ConstTcpView th, uint64_t now_ns) const;
   uint64_t timer_epoch_ = 0;
   void drop_request(std::vector<TcpConn>::iterator it);
 };

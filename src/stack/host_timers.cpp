@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "icmp/icmp.h"
 #include "packet/headers.h"
 #include "stack/host.h"
 
@@ -37,6 +38,37 @@ void Host::add_request(packet::ConstIpv4View syn, uint32_t irs, uint32_t isn, co
 void Host::drop_request(std::vector<TcpConn>::iterator it) {
   spare_synacks_.push_back(std::move(it->synack));
   tcp_conns_.erase(it);
+}
+
+void Host::note_syn_cookie(uint16_t port, uint64_t now_ns) {
+  // tcp_synq_overflow: the listener remembers when it last sent one.
+  for (auto& [p, at] : syn_cookie_ns_)
+    if (p == port) {
+      at = now_ns;
+      return;
+    }
+  syn_cookie_ns_.emplace_back(port, now_ns);
+}
+
+Host::CookieCheck Host::cookie_check(packet::ConstIpv4View ip, packet::ConstTcpView th, uint64_t now_ns) const {
+  // cookie_v4_check: only with syncookies on, for a bare ACK, and only
+  // while the listener sent cookies in the last two minutes
+  // (tcp_synq_no_recent_overflow, TCP_SYNCOOKIE_VALID); the cookie is
+  // nfemu's ISN for the 4-tuple (the kernel's also dates it: at most two
+  // minutes, which the window above keeps). A valid one makes the child
+  // socket unless the accept queue is full (the ACK is then dropped); any
+  // other ACK goes on to the listener, which resets it.
+  namespace f = packet::tcp_flag;
+  if (sysctl("net.ipv4.tcp_syncookies") == 0 || th.has(f::kRst) || th.has(f::kSyn)) return CookieCheck::NoCookie;
+  const uint64_t* sent = nullptr;
+  for (const auto& [p, at] : syn_cookie_ns_)
+    if (p == th.dport()) sent = &at;
+  if (!sent || now_ns > *sent + kSynCookieValidNs) return CookieCheck::NoCookie;
+  if (th.ack_seq() - 1 != icmp::initial_sequence(ip.saddr(), ip.daddr(), th.sport(), th.dport()))
+    return CookieCheck::NoCookie;
+  size_t unaccepted = 0;
+  for (const auto& c : tcp_conns_) unaccepted += c.established && c.dport == th.dport();
+  return unaccepted > kListenBacklog ? CookieCheck::Dropped : CookieCheck::Accepted;
 }
 
 bool Host::synrecv_rst_in_window(const TcpConn& c, uint32_t seq) {

@@ -924,6 +924,56 @@ addresses = ["203.0.113.1/24"]
   EXPECT_EQ((*wan)[6].ts_us, 71'000'000u);
 }
 
+// A SYN flood at a listener (6.18, checked by hand with 140 SYNs 2 ms
+// apart): 129 request socks, each SYN-ACK sent at 0, 1 and 3 s (and at 7,
+// 15 and 31 s in this longer capture); the other 11 SYNs get SYN cookies,
+// sent once. A cookie's ACK makes the connection
+// (nothing answers it); a wrong one is reset, as is a right one once the
+// listener has sent no cookie for two minutes.
+TEST(ReplayTest, ListenerQueueFullSendsSynCookies) {
+  TempDir d;
+  std::vector<Rec> frames;
+  auto isn = [](uint16_t port) {
+    return icmp::initial_sequence(*packet::parse_ipv4_addr("203.0.113.10"), *packet::parse_ipv4_addr("203.0.113.1"),
+                                  port, 22);
+  };
+  for (int i = 0; i < 140; ++i)
+    frames.push_back({1'000'000 + static_cast<uint64_t>(i) * 2'000,
+                      eth_frame(fmt::format("tcp 203.0.113.10:{} > 203.0.113.1:22 flags S seq 1000", 40000 + i))});
+  // 40135 and 40136 got cookies: the right ACK, then a wrong one.
+  frames.push_back({4'500'000, eth_frame(fmt::format("tcp 203.0.113.10:40135 > 203.0.113.1:22 flags A seq 1001 ack {}",
+                                                     isn(40135) + 1))});
+  frames.push_back({4'600'000, eth_frame(fmt::format("tcp 203.0.113.10:40136 > 203.0.113.1:22 flags A seq 1001 ack {}",
+                                                     isn(40136) + 2))});
+  // The right ACK for 40137, but 125 s after the last cookie.
+  frames.push_back({126'500'000, eth_frame(fmt::format(
+                                     "tcp 203.0.113.10:40137 > 203.0.113.1:22 flags A seq 1001 ack {}", isn(40137) + 1))});
+  write_pcap(d.file("wan.pcap"), frames);
+  auto sc = load(R"(
+[hosts.fw]
+listen = ["tcp/22"]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+)");
+  ReplayOptions o = wan_replay(d);
+  o.out_dir = d.file("out");
+  auto s = summary_of(sc, o);
+  auto wan = packet::read_pcap_file(d.file("out/fw/wan.pcap"));
+  ASSERT_TRUE(wan);
+  std::map<uint16_t, int> synacks;
+  std::vector<uint16_t> resets;
+  for (const auto& f : *wan) {
+    auto p = packet::Packet::from_frame(f.data);
+    ASSERT_TRUE(p);
+    packet::ConstTcpView th(p->ip().payload());
+    if (th.flags() == (packet::tcp_flag::kSyn | packet::tcp_flag::kAck)) ++synacks[th.dport()];
+    if (th.has(packet::tcp_flag::kRst)) resets.push_back(th.dport());
+  }
+  ASSERT_EQ(synacks.size(), 140u);
+  for (const auto& [port, n] : synacks) EXPECT_EQ(n, port <= 40128 ? 6 : 1) << port;
+  EXPECT_EQ(resets, (std::vector<uint16_t>{40136, 40137}));
+}
+
 // A datagram whose last fragment never comes: its queue expires 30 s
 // after the first fragment (ipfrag_time), and as the first fragment came,
 // the host answers with Time Exceeded (fragment reassembly), at that time.
