@@ -245,6 +245,7 @@ class HostRun : private stack::PathObserver {
         if (c->counts[i]) stats_.dropped_by[drops_[c->texts[i]].text] += c->counts[i];
     for (const auto& o : outs_) stats_.out_frames[o.name] = o.frames;
     for (const auto& [reason, n] : invalid_) stats_.ct_invalid[reason] += n;
+    stats_.foreign_isn_acks = host_->foreign_isn_acks();
     if (dir_.empty()) return {};
     std::sort(table.begin(), table.end());
     std::ofstream list(dir_ / "conntrack.txt", std::ios::binary);
@@ -1229,6 +1230,13 @@ std::string format_summary(const ReplaySummary& s) {
         line("  (index 3 in dir 0, state SYN_SENT: ACKs after a SYN whose answer this host never saw; when the");
         line("   answers came in on another interface, give its capture too: --in IFNAME=FILE.pcap)");
       }
+    }
+    if (h.foreign_isn_acks) {
+      // The capture's side of the host (its SYN-ACKs) is skipped as the
+      // host's own output; nfemu's listener answered with its own ISN.
+      line("  segments to listeners' handshakes acknowledging another ISN than nfemu's: {} (reset)", h.foreign_isn_acks);
+      line("  (the captured host's own ISN, which nfemu cannot know: nfemu answers SYNs itself, so connections");
+      line("   to the host's own sockets part from the capture at their third segment)");
     }
     if (!h.connections.empty()) {
       line("  connections at the end, by state:");

@@ -122,6 +122,9 @@ struct HostStats {
   // (CHECKSUM_PARTIAL: captured before a NIC filled it), as conntrack's
   // checksum test found them (PacketMeta::csum_partial).
   uint64_t partial = 0;
+  // Segments to the host's listeners' handshakes that acknowledged another
+  // ISN than nfemu's SYN-ACK (Host::foreign_isn_acks): reset by nfemu.
+  uint64_t foreign_isn_acks = 0;
 };
 
 struct ReplaySummary {

@@ -1263,6 +1263,7 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
       spare_synacks_.push_back(std::move(c.synack));
       return;
     }
+    if (th.has(f::kAck) && !th.has(f::kSyn)) ++foreign_isn_acks_;
     if (th.has(f::kSyn) && !th.has(f::kAck) && th.seq() == c.irs) {
       // A retransmitted SYN: inet_rtx_syn_ack resends the same SYN-ACK;
       // the timer keeps running. A copy: the trip may change tcp_conns_.

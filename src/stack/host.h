@@ -239,6 +239,10 @@ class Host {
   // packet (replay) asks next_timer() again only when this changed or the
   // time it gave has come: once per change, not once per packet.
   uint64_t timer_epoch() const { return timer_epoch_; }
+  // Segments to a listener's request sock that acknowledged another ISN
+  // than its SYN-ACK's (tcp_check_req resets them). In a replay these
+  // carry the captured host's own ISN, which nfemu cannot know.
+  uint64_t foreign_isn_acks() const { return foreign_isn_acks_; }
   bool has_listener(uint8_t proto, uint16_t port) const;
   // The socket match's lookup (xt::Effects::find_socket) over the sockets
   // above.
@@ -520,6 +524,7 @@ class Host {
   enum class CookieCheck : uint8_t { NoCookie, Accepted, Dropped };
   CookieCheck cookie_check(packet::ConstIpv4View ip, packet::ConstTcpView th, uint64_t now_ns) const;
   uint64_t timer_epoch_ = 0;
+  uint64_t foreign_isn_acks_ = 0;
   void drop_request(std::vector<TcpConn>::iterator it);
 };
 

@@ -924,6 +924,30 @@ addresses = ["203.0.113.1/24"]
   EXPECT_EQ((*wan)[6].ts_us, 71'000'000u);
 }
 
+// A capture of a connection to the host itself: the host's SYN-ACK in
+// it is the host's own output (skipped), and the client's ACK acknowledges
+// that SYN-ACK's ISN, not nfemu's. nfemu resets it, as tcp_check_req would,
+// and says why in the summary.
+TEST(ReplayTest, HandshakeAcksOfTheCapturedHostsIsnAreCountedAndExplained) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"),
+             {{1'000'000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags S seq 1000")},
+              {1'010'000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags A seq 1001 ack 777001")},
+              {1'020'000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags PA seq 1001 ack 777001 payload 10")}});
+  auto sc = load(R"(
+[hosts.fw]
+listen = ["tcp/22"]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+)");
+  auto s = summary_of(sc, wan_replay(d));
+  ASSERT_EQ(s.hosts.size(), 1u);
+  EXPECT_EQ(s.hosts[0].foreign_isn_acks, 2u);
+  EXPECT_EQ(s.hosts[0].generated, 3u);  // the SYN-ACK, two resets
+  std::string text = format_summary(s);
+  EXPECT_NE(text.find("acknowledging another ISN than nfemu's: 2 (reset)"), std::string::npos) << text;
+}
+
 // A SYN flood at a listener (6.18, checked by hand with 140 SYNs 2 ms
 // apart): 129 request socks, each SYN-ACK sent at 0, 1 and 3 s (and at 7,
 // 15 and 31 s in this longer capture); the other 11 SYNs get SYN cookies,
