@@ -881,6 +881,33 @@ ReplaySummary summary_of(const scenario::Scenario& sc, const ReplayOptions& o) {
   return r ? std::move(*r) : ReplaySummary{};
 }
 
+// A host with a TCP listener on port 22 and the wan address of the
+// fixtures' frames.
+constexpr std::string_view kListenerHost = R"(
+[hosts.fw]
+listen = ["tcp/22"]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+)";
+
+// nfemu's ISN for a client's connection from 203.0.113.10:port to fw's 22.
+uint32_t listener_isn(uint16_t port) {
+  return icmp::initial_sequence(*packet::parse_ipv4_addr("203.0.113.10"), *packet::parse_ipv4_addr("203.0.113.1"),
+                                port, 22);
+}
+
+// Replays d's wan.pcap into fw with --out: the summary, and the frames
+// that left on wan.
+std::pair<ReplaySummary, std::vector<packet::OwnedPcapFrame>> replay_with_wan_out(TempDir& d,
+                                                                                  const scenario::Scenario& sc) {
+  ReplayOptions o = wan_replay(d);
+  o.out_dir = d.file("out");
+  auto s = summary_of(sc, o);
+  auto wan = packet::read_pcap_file(d.file("out/fw/wan.pcap"));
+  EXPECT_TRUE(wan);
+  return {std::move(s), wan ? std::move(*wan) : std::vector<packet::OwnedPcapFrame>{}};
+}
+
 // The host's timers follow the capture's clock: a listener's SYN-ACK is
 // sent again 1, 3, 7, 15 and 31 s after the SYN (tcp_synack_retries 5),
 // each at its own time, and the request sock is gone at 63 s, so the
@@ -889,25 +916,15 @@ ReplaySummary summary_of(const scenario::Scenario& sc, const ReplayOptions& o) {
 // stayed for the rest of the capture.
 TEST(ReplayTest, ListenersRetransmitSynAcksAndForgetRequestsOnTheCapturesClock) {
   TempDir d;
-  const uint32_t isn = icmp::initial_sequence(*packet::parse_ipv4_addr("203.0.113.10"),
-                                              *packet::parse_ipv4_addr("203.0.113.1"), 40000, 22);
+  const uint32_t isn = listener_isn(40000);
   write_pcap(d.file("wan.pcap"),
              {{1'000'000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags S seq 1000")},
               {71'000'000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags A seq 1001 ack " +
                                      std::to_string(isn + 1))}});
-  auto sc = load(R"(
-[hosts.fw]
-listen = ["tcp/22"]
-[hosts.fw.interfaces.wan]
-addresses = ["203.0.113.1/24"]
-)");
-  ReplayOptions o = wan_replay(d);
-  o.out_dir = d.file("out");
-  auto s = summary_of(sc, o);
+  auto [s, frames] = replay_with_wan_out(d, load(kListenerHost));
+  const auto* wan = &frames;
   ASSERT_EQ(s.hosts.size(), 1u);
   EXPECT_EQ(s.hosts[0].generated, 7u);
-  auto wan = packet::read_pcap_file(d.file("out/fw/wan.pcap"));
-  ASSERT_TRUE(wan);
   ASSERT_EQ(wan->size(), 7u);
   const uint64_t at_s[] = {1, 2, 4, 8, 16, 32};
   for (size_t i = 0; i < 6; ++i) {
@@ -934,13 +951,7 @@ TEST(ReplayTest, HandshakeAcksOfTheCapturedHostsIsnAreCountedAndExplained) {
              {{1'000'000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags S seq 1000")},
               {1'010'000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags A seq 1001 ack 777001")},
               {1'020'000, eth_frame("tcp 203.0.113.10:40000 > 203.0.113.1:22 flags PA seq 1001 ack 777001 payload 10")}});
-  auto sc = load(R"(
-[hosts.fw]
-listen = ["tcp/22"]
-[hosts.fw.interfaces.wan]
-addresses = ["203.0.113.1/24"]
-)");
-  auto s = summary_of(sc, wan_replay(d));
+  auto s = summary_of(load(kListenerHost), wan_replay(d));
   ASSERT_EQ(s.hosts.size(), 1u);
   EXPECT_EQ(s.hosts[0].foreign_isn_acks, 2u);
   EXPECT_EQ(s.hosts[0].generated, 3u);  // the SYN-ACK, two resets
@@ -957,10 +968,7 @@ addresses = ["203.0.113.1/24"]
 TEST(ReplayTest, ListenerQueueFullSendsSynCookies) {
   TempDir d;
   std::vector<Rec> frames;
-  auto isn = [](uint16_t port) {
-    return icmp::initial_sequence(*packet::parse_ipv4_addr("203.0.113.10"), *packet::parse_ipv4_addr("203.0.113.1"),
-                                  port, 22);
-  };
+  auto isn = listener_isn;
   for (int i = 0; i < 140; ++i)
     frames.push_back({1'000'000 + static_cast<uint64_t>(i) * 2'000,
                       eth_frame(fmt::format("tcp 203.0.113.10:{} > 203.0.113.1:22 flags S seq 1000", 40000 + i))});
@@ -973,20 +981,10 @@ TEST(ReplayTest, ListenerQueueFullSendsSynCookies) {
   frames.push_back({126'500'000, eth_frame(fmt::format(
                                      "tcp 203.0.113.10:40137 > 203.0.113.1:22 flags A seq 1001 ack {}", isn(40137) + 1))});
   write_pcap(d.file("wan.pcap"), frames);
-  auto sc = load(R"(
-[hosts.fw]
-listen = ["tcp/22"]
-[hosts.fw.interfaces.wan]
-addresses = ["203.0.113.1/24"]
-)");
-  ReplayOptions o = wan_replay(d);
-  o.out_dir = d.file("out");
-  auto s = summary_of(sc, o);
-  auto wan = packet::read_pcap_file(d.file("out/fw/wan.pcap"));
-  ASSERT_TRUE(wan);
+  auto [s, wan] = replay_with_wan_out(d, load(kListenerHost));
   std::map<uint16_t, int> synacks;
   std::vector<uint16_t> resets;
-  for (const auto& f : *wan) {
+  for (const auto& f : wan) {
     auto p = packet::Packet::from_frame(f.data);
     ASSERT_TRUE(p);
     packet::ConstTcpView th(p->ip().payload());
@@ -1012,13 +1010,10 @@ listen = ["udp/9"]
 [hosts.fw.interfaces.wan]
 addresses = ["203.0.113.1/24"]
 )");
-  ReplayOptions o = wan_replay(d);
-  o.out_dir = d.file("out");
-  auto s = summary_of(sc, o);
+  auto [s, frames] = replay_with_wan_out(d, sc);
+  const auto* wan = &frames;
   ASSERT_EQ(s.hosts.size(), 1u);
   EXPECT_EQ(s.hosts[0].generated, 1u);
-  auto wan = packet::read_pcap_file(d.file("out/fw/wan.pcap"));
-  ASSERT_TRUE(wan);
   ASSERT_EQ(wan->size(), 1u);
   auto p = packet::Packet::from_frame((*wan)[0].data);
   ASSERT_TRUE(p);
