@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "packet/headers.h"
 #include "packet/packet.h"
@@ -152,14 +153,22 @@ class RateLimiter {
     uint32_t redirects = 0;  // n_redirects
   };
   Peer& peer(uint32_t addr, int64_t now_ms);
-  static constexpr size_t kMaxPeers = 64;
-  // A small flat table: hosts in a scenario talk to few peers.
+  // Every peer (inet_peer) in an open-addressed table, linear probing. A
+  // peer idle for kForgetMs behaves as a new one (every bucket is full
+  // again, the redirect state silent), so it may be forgotten: when the
+  // table is half full the idle ones are swept out, into the second table,
+  // and it grows when that left it more than 3/8 full (so that sweeps stay
+  // rare). A host answering peer after peer allocates only while more are
+  // active at once.
   struct Slot {
     uint32_t addr = 0;
+    bool used = false;
     Peer peer;
   };
-  std::array<Slot, kMaxPeers> peers_;
-  size_t npeers_ = 0;
+  static constexpr int64_t kForgetMs = 60'000;
+  void sweep(int64_t now_ms, size_t size);
+  std::vector<Slot> slots_, spare_;  // sizes: powers of two
+  size_t used_ = 0;
   int64_t credit_ = 0;
   int64_t stamp_ms_ = INT64_MIN / 2;
 };

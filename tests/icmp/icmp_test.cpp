@@ -175,6 +175,28 @@ TEST(RateLimiter, PeerBurstOfSixThenOnePerSecond) {
   EXPECT_TRUE(rl.peer_allow(c, kServer, ms(6050)));
 }
 
+// Every peer keeps its bucket however many there are (inet_peer; 6.18:
+// tests/scenarios/icmp-ratelimit-peers): 5000 peers each spend their burst
+// of six, and none gets a seventh; those idle for a minute are forgotten
+// when the table needs room, and come back with a full bucket, as the
+// kernel's would have refilled it.
+TEST(RateLimiter, EveryPeerKeepsItsBucketAndIdleOnesAreForgottenFull) {
+  RateLimiter rl;
+  RateConfig c;
+  auto addr = [](uint32_t i) { return 0xcb007100u + i; };  // 203.0.113.0 and on
+  for (int round = 0; round < 7; ++round)
+    for (uint32_t i = 0; i < 5000; ++i)
+      EXPECT_EQ(rl.peer_allow(c, addr(i), ms(1000 + static_cast<uint64_t>(round))), round < 6) << i << " " << round;
+  // A minute later: 5000 new peers make room by forgetting the idle ones;
+  // the first 5000 then start full again.
+  for (uint32_t i = 5000; i < 10000; ++i) EXPECT_TRUE(rl.peer_allow(c, addr(i), ms(70'000)));
+  for (uint32_t i = 0; i < 5000; ++i) EXPECT_TRUE(rl.peer_allow(c, addr(i), ms(70'001))) << i;
+  // Redirects and ip_error share the peer: its own state, kept too.
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(rl.ip_error_allow(addr(20000), ms(80'000)), k < 5);
+  EXPECT_FALSE(rl.ip_error_allow(addr(20000), ms(80'000)));
+  EXPECT_TRUE(rl.ip_error_allow(addr(20001), ms(80'000)));
+}
+
 TEST(RateLimiter, MaskAndFragNeededExempt) {
   RateConfig c;
   EXPECT_TRUE(RateLimiter::exempt(c, kEchoReply, 0));
