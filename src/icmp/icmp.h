@@ -17,10 +17,10 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
-#include <vector>
 
 #include "packet/headers.h"
 #include "packet/packet.h"
+#include "util/peer_table.h"
 
 namespace nfemu::icmp {
 
@@ -153,22 +153,9 @@ class RateLimiter {
     uint32_t redirects = 0;  // n_redirects
   };
   Peer& peer(uint32_t addr, int64_t now_ms);
-  // Every peer (inet_peer) in an open-addressed table, linear probing. A
-  // peer idle for kForgetMs behaves as a new one (every bucket is full
-  // again, the redirect state silent), so it may be forgotten: when the
-  // table is half full the idle ones are swept out, into the second table,
-  // and it grows when that left it more than 3/8 full (so that sweeps stay
-  // rare). A host answering peer after peer allocates only while more are
-  // active at once.
-  struct Slot {
-    uint32_t addr = 0;
-    bool used = false;
-    Peer peer;
-  };
-  static constexpr int64_t kForgetMs = 60'000;
-  void sweep(int64_t now_ms, size_t size);
-  std::vector<Slot> slots_, spare_;  // sizes: powers of two
-  size_t used_ = 0;
+  // A peer idle for a minute behaves as a new one (every bucket full
+  // again, the redirect state silent): the table may forget it.
+  PeerTable<Peer> peers_{60'000};
   int64_t credit_ = 0;
   int64_t stamp_ms_ = INT64_MIN / 2;
 };

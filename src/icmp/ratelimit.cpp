@@ -67,40 +67,8 @@ bool RateLimiter::global_allow(const RateConfig& c, uint8_t type, uint8_t code, 
   return true;
 }
 
-namespace {
-size_t slot_of(uint32_t addr, size_t size) { return (addr * 0x9e3779b1u) >> 7 & (size - 1); }
-}  // namespace
-
 RateLimiter::Peer& RateLimiter::peer(uint32_t addr, int64_t now_ms) {
-  if (!slots_.empty()) {
-    for (size_t i = slot_of(addr, slots_.size());; i = (i + 1) & (slots_.size() - 1)) {
-      Slot& s = slots_[i];
-      if (!s.used) break;
-      if (s.addr == addr) return s.peer;
-    }
-  }
-  if (2 * (used_ + 1) > slots_.size()) {
-    if (!slots_.empty()) sweep(now_ms, slots_.size());
-    if (8 * (used_ + 1) > 3 * slots_.size()) sweep(now_ms, slots_.empty() ? 64 : 2 * slots_.size());
-  }
-  size_t i = slot_of(addr, slots_.size());
-  while (slots_[i].used) i = (i + 1) & (slots_.size() - 1);
-  slots_[i] = Slot{addr, true, Peer{0, now_ms - 60 * kHzMs, 0}};
-  ++used_;
-  return slots_[i].peer;
-}
-
-void RateLimiter::sweep(int64_t now_ms, size_t size) {
-  spare_.assign(size, Slot{});
-  used_ = 0;
-  for (const Slot& s : slots_) {
-    if (!s.used || now_ms - s.peer.last_ms >= kForgetMs) continue;
-    size_t i = slot_of(s.addr, size);
-    while (spare_[i].used) i = (i + 1) & (size - 1);
-    spare_[i] = s;
-    ++used_;
-  }
-  slots_.swap(spare_);
+  return peers_.get(addr, now_ms, [&] { return Peer{0, now_ms - 60 * kHzMs, 0}; });
 }
 
 bool RateLimiter::peer_allow(const RateConfig& c, uint32_t dst, uint64_t now_ns) {

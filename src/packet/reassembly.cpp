@@ -25,11 +25,8 @@ const char* Reassembler::describe(Outcome o) {
   return "";
 }
 
-uint32_t FragPeers::bump(uint32_t saddr) {
-  for (auto& [a, rid] : rid_)
-    if (a == saddr) return ++rid;
-  rid_.emplace_back(saddr, 1);
-  return 1;
+uint32_t FragPeers::bump(uint32_t saddr, uint64_t now_ns) {
+  return ++rid_.get(saddr, static_cast<int64_t>(now_ns), [] { return uint32_t{0}; });
 }
 
 // inet_frag_queue_insert: the common case appends after the highest run;
@@ -89,7 +86,7 @@ std::optional<std::vector<uint8_t>> Reassembler::add(std::span<const uint8_t> fr
   // source since this queue's last one.
   if (q.has_peer && max_dist != 0) {
     uint32_t start = q.rid;
-    q.rid = peers_->bump(q.saddr);
+    q.rid = peers_->bump(q.saddr, now_ns);
     if (!q.runs.empty() && q.rid - start > max_dist) {
       q.expires_ns = now_ns + timeout_ns;
       q.pieces.clear();

@@ -53,16 +53,21 @@
 #include <vector>
 
 #include "packet/packet.h"
+#include "util/peer_table.h"
 
 namespace nfemu::packet {
 
-// inet_peer rid counters by source address.
+// inet_peer rid counters by source address. A queue compares the counter
+// only between its own fragments, and holds its peer while it lives
+// (ipfrag_time, 30 s by default): a source with no fragment for an hour
+// has no queue left (with any ipfrag_time up to that) and is as good as
+// new.
 class FragPeers {
  public:
-  uint32_t bump(uint32_t saddr);
+  uint32_t bump(uint32_t saddr, uint64_t now_ns);
 
  private:
-  std::vector<std::pair<uint32_t, uint32_t>> rid_;
+  PeerTable<uint32_t> rid_{3'600'000'000'000};
 };
 
 class Reassembler {
