@@ -1328,7 +1328,9 @@ void Host::answer_tcp(const packet::Packet& pkt, uint64_t now_ns) {
     uint32_t isn = icmp::initial_sequence(ip.saddr(), ip.daddr(), th.sport(), th.dport());
     AnswerBuffer synack(*this);
     icmp::build_syn_ack(ip, isn, mss, default_ttl(), synack.get());
-    synack.get().meta.sk = packet::SockKind::Request;  // skb->sk is the request sock
+    // skb->sk is the request sock; tcp_make_synack attaches a cookie's
+    // to no socket ("under synflood ... to avoid false sharing").
+    synack.get().meta.sk = want_cookie ? packet::SockKind::None : packet::SockKind::Request;
     if (want_cookie) note_syn_cookie(th.dport(), now_ns);
     else if (!known) add_request(ip, th.seq(), isn, synack.get(), now_ns);
     local_out_kept(synack.get(), now_ns);
