@@ -908,6 +908,25 @@ std::pair<ReplaySummary, std::vector<packet::OwnedPcapFrame>> replay_with_wan_ou
   return {std::move(s), wan ? std::move(*wan) : std::vector<packet::OwnedPcapFrame>{}};
 }
 
+// What the listener sent on wan: SYN-ACKs by client port, and the ports
+// it reset, in order.
+struct ListenerAnswers {
+  std::map<uint16_t, int> synacks;
+  std::vector<uint16_t> resets;
+};
+ListenerAnswers listener_answers(const std::vector<packet::OwnedPcapFrame>& wan) {
+  ListenerAnswers a;
+  for (const auto& f : wan) {
+    auto p = packet::Packet::from_frame(f.data);
+    EXPECT_TRUE(p);
+    if (!p) continue;
+    packet::ConstTcpView th(p->ip().payload());
+    if (th.flags() == (packet::tcp_flag::kSyn | packet::tcp_flag::kAck)) ++a.synacks[th.dport()];
+    if (th.has(packet::tcp_flag::kRst)) a.resets.push_back(th.dport());
+  }
+  return a;
+}
+
 // The host's timers follow the capture's clock: a listener's SYN-ACK is
 // sent again 1, 3, 7, 15 and 31 s after the SYN (tcp_synack_retries 5),
 // each at its own time, and the request sock is gone at 63 s, so the
@@ -982,18 +1001,46 @@ TEST(ReplayTest, ListenerQueueFullSendsSynCookies) {
                                      "tcp 203.0.113.10:40137 > 203.0.113.1:22 flags A seq 1001 ack {}", isn(40137) + 1))});
   write_pcap(d.file("wan.pcap"), frames);
   auto [s, wan] = replay_with_wan_out(d, load(kListenerHost));
-  std::map<uint16_t, int> synacks;
-  std::vector<uint16_t> resets;
-  for (const auto& f : wan) {
-    auto p = packet::Packet::from_frame(f.data);
-    ASSERT_TRUE(p);
-    packet::ConstTcpView th(p->ip().payload());
-    if (th.flags() == (packet::tcp_flag::kSyn | packet::tcp_flag::kAck)) ++synacks[th.dport()];
-    if (th.has(packet::tcp_flag::kRst)) resets.push_back(th.dport());
-  }
+  auto [synacks, resets] = listener_answers(wan);
   ASSERT_EQ(synacks.size(), 140u);
   for (const auto& [port, n] : synacks) EXPECT_EQ(n, port <= 40128 ? 6 : 1) << port;
   EXPECT_EQ(resets, (std::vector<uint16_t>{40136, 40137}));
+}
+
+// Connections nobody accepts fill the listener's accept queue (nfemu's
+// listeners, like nfemu verify's, accept none): with more than the backlog
+// (128) in it, sk_acceptq_is_full drops a SYN unanswered, and the 130th
+// and 131st handshakes never start; their ACKs meet the listener, which
+// resets them. A SYN repeated for an open handshake is answered again.
+TEST(ReplayTest, AFullAcceptQueueDropsSyns) {
+  TempDir d;
+  std::vector<Rec> frames;
+  for (int i = 0; i < 131; ++i) {
+    const auto port = static_cast<uint16_t>(40000 + i);
+    const uint64_t t = 1'000'000 + static_cast<uint64_t>(i) * 2'000;
+    frames.push_back({t, eth_frame(fmt::format("tcp 203.0.113.10:{} > 203.0.113.1:22 flags S seq 1000", port))});
+    frames.push_back({t + 500, eth_frame(fmt::format("tcp 203.0.113.10:{} > 203.0.113.1:22 flags A seq 1001 ack {}",
+                                                     port, listener_isn(port) + 1))});
+  }
+  write_pcap(d.file("wan.pcap"), frames);
+  auto [s, wan] = replay_with_wan_out(d, load(kListenerHost));
+  auto [synacks, resets] = listener_answers(wan);
+  EXPECT_EQ(synacks.size(), 129u);
+  EXPECT_EQ(synacks.count(40129), 0u);
+  EXPECT_EQ(resets, (std::vector<uint16_t>{40129, 40130}));
+  EXPECT_EQ(s.hosts[0].foreign_isn_acks, 0u);
+
+  // With tcp_syncookies 2 every handshake is a cookie's: the first 129
+  // ACKs make connections; the last two, right cookies (the listener sent
+  // some a moment ago) meeting a full accept queue, are dropped
+  // (cookie_v4_check finds no room for the child), not reset.
+  std::string always(kListenerHost);
+  always.insert(always.find("[hosts.fw.interfaces"), "sysctl = { \"net.ipv4.tcp_syncookies\" = 2 }\n");
+  std::filesystem::remove_all(d.file("out"));
+  auto [s2, wan2] = replay_with_wan_out(d, load(always));
+  auto cookies = listener_answers(wan2);
+  EXPECT_EQ(cookies.synacks.size(), 129u);
+  EXPECT_TRUE(cookies.resets.empty());
 }
 
 // A datagram whose last fragment never comes: its queue expires 30 s
@@ -1361,7 +1408,8 @@ TEST(ReplayTest, APartialSumThatAlsoVerifiesIsPartialWhereSendersLeaveSumsToTheN
   ReplayOptions o = wan_replay(d);
   o.inputs.push_back({"lan", d.file("lan.pcap")});
   o.out_dir = d.file("out");
-  ReplaySummary s = summary_of(load(unverified), o);
+  auto sc = load(unverified);
+  ReplaySummary s = summary_of(sc, o);
   ASSERT_EQ(s.hosts.size(), 1u);
   EXPECT_EQ(s.hosts[0].partial, 2u);
   auto lan = packet::read_pcap_file(d.file("out/fw/lan.pcap"));
@@ -1371,6 +1419,17 @@ TEST(ReplayTest, APartialSumThatAlsoVerifiesIsPartialWhereSendersLeaveSumsToTheN
   ASSERT_TRUE(p);
   EXPECT_EQ(p->ip().daddr(), 0xc633640au);  // DNATed
   EXPECT_TRUE(packet::holds_pseudo_header_sum(p->ip()));  // the translated header's sum
+  // --diff works on copies of each frame: what the first run learnt of
+  // the interface reaches the interface's next frames all the same, in
+  // both runs.
+  o.out_dir.clear();
+  o.candidate = sc.hosts[0].ruleset;
+  o.diff = true;
+  ReplaySummary runs = summary_of(sc, o);
+  ASSERT_EQ(runs.hosts.size(), 2u);
+  EXPECT_EQ(runs.hosts[0].partial, 2u);
+  EXPECT_EQ(runs.hosts[1].partial, 2u);
+  EXPECT_EQ(runs.differences, 0u);
 }
 
 // Partial checksums are taken as good (conntrack: ESTABLISHED, not
