@@ -87,15 +87,6 @@ struct InputName {
   packet::IfName key;
 };
 
-// v loaded at its own width into a register: the empty asm keeps GCC from
-// fusing the copies of neighbouring fields into one wider load.
-template <class T>
-[[gnu::always_inline]] inline T own_width(const T& v) {
-  T x = v;
-  asm("" : "+r"(x));
-  return x;
-}
-
 // a == b for interface names (short: IFNAMSIZ is 16) without a memcmp
 // call: two overlapping loads from each.
 inline bool same_name(std::string_view a, std::string_view b) {
@@ -341,10 +332,9 @@ class HostRun : private stack::PathObserver {
   // A table's verdict other than ACCEPT: its rule, policy or hotdrop, which
   // the packet's drop (on_drop) is then counted against. Out of line: the
   // accepting tables of most packets need none of it.
-  [[gnu::noinline]] void table_verdict(xt::Hook hook, xt::TableId t) {
-    const LastEvent& ev = last_;
-    if (ev.chain && (ev.rule || ev.kind == xt::TraceEvent::Kind::Policy)) {
-      ChainDrops& c = chain_drops(ev.chain);
+  [[gnu::noinline]] void table_verdict(xt::Hook hook, xt::TableId t, const xt::VerdictSource& ev) {
+    if (!ev.chain.empty()) {
+      ChainDrops& c = chain_drops(ev.chain.data());
       size_t cell = ev.rule ? static_cast<size_t>(ev.rulenum) : 0;
       if (cell >= c.counts.size()) {
         c.counts.resize(cell + 1);
@@ -353,7 +343,7 @@ class HostRun : private stack::PathObserver {
       // The text is made at the cell's first verdict (a cell counted
       // already has one: texts[] is read only then).
       if (c.counts[cell] == 0 && c.texts[cell] == UINT32_MAX) [[unlikely]]
-        first_verdict(c, cell, t);
+        first_verdict(c, cell, t, ev);
       drop_chain_ = &c;
       drop_cell_ = cell;
       drop_reason_ = SIZE_MAX;
@@ -368,11 +358,11 @@ class HostRun : private stack::PathObserver {
   // text is its spec printed back (Rule::spec_text), some 7000
   // instructions: made in the frame loop for each of the 4768 dropping
   // rules of the 1M-frame fw benchmark, that was 1.6 % of its instructions.
-  [[gnu::noinline, gnu::cold]] void first_verdict(ChainDrops& c, size_t cell, xt::TableId t) {
-    const LastEvent& ev = last_;
+  [[gnu::noinline, gnu::cold]] void first_verdict(ChainDrops& c, size_t cell, xt::TableId t,
+                                                  const xt::VerdictSource& ev) {
     c.texts[cell] = static_cast<uint32_t>(drops_.size());
     drops_.push_back({{}, 0});
-    PendingText p{c.texts[cell], t, ev.chain, ev.chain_len, ev.rulenum, ev.rule};
+    PendingText p{c.texts[cell], t, ev.chain.data(), static_cast<uint32_t>(ev.chain.size()), ev.rulenum, ev.rule};
     if (compared_) drops_.back().text = drop_text(p);
     else pending_texts_.push_back(p);
   }
@@ -420,24 +410,12 @@ class HostRun : private stack::PathObserver {
     }
   }
 
-  void on_rule(const stack::Host&, xt::Hook, const xt::TraceEvent& ev, const packet::Packet& pkt) override {
+  // Only what gave each verdict is counted: it is read in on_table, and
+  // no call is made for every rule a packet matches.
+  bool watches_rules() const override { return false; }
+  void on_table(const stack::Host& h, xt::Hook hook, xt::TableId t, xt::Verdict v, const packet::Packet& pkt) override {
     if (!original(pkt)) return;
-    // Field by field, each at its own width: the walker has just written
-    // ev, and a copy of the whole struct loads it 16 bytes at a time,
-    // which the store buffer cannot forward from its 8-byte stores (perf:
-    // two thirds of on_rule's time waited there).
-    // Not the table's name: on_table's TableId gives it (two loads and
-    // stores fewer on every rule event of every walk).
-    last_.chain = own_width(ev.chain.data());
-    last_.chain_len = static_cast<uint32_t>(own_width(ev.chain.size()));
-    last_.rule = own_width(ev.rule);
-    last_.rulenum = own_width(ev.rulenum);
-    last_.kind = own_width(ev.kind);
-  }
-  void on_table(const stack::Host&, xt::Hook hook, xt::TableId t, xt::Verdict v, const packet::Packet& pkt) override {
-    if (!original(pkt)) return;
-    if (v != xt::Verdict::Accept) table_verdict(hook, t);
-    last_.chain = nullptr;
+    if (v != xt::Verdict::Accept) table_verdict(hook, t, *h.verdict_source());
   }
   size_t reason_index(std::string_view reason) {
     auto it = reasons_.find(reason);
@@ -512,14 +490,6 @@ class HostRun : private stack::PathObserver {
   // The packet's last rule event in the table being walked (TraceEvent's
   // fields but the table's, copied one by one). chain null: none since the
   // last table's end (an xt::Chain's name, a std::string, is never null).
-  struct LastEvent {
-    const char* chain = nullptr;
-    uint32_t chain_len = 0;
-    int rulenum = 0;
-    const xt::Rule* rule = nullptr;
-    xt::TraceEvent::Kind kind = xt::TraceEvent::Kind::Rule;
-  };
-  LastEvent last_;
   // What the packet's drop is counted against: a chain's cell, or a
   // reason (index in drops_), or neither (the drop's own reason).
   ChainDrops* drop_chain_ = nullptr;

@@ -559,8 +559,12 @@ inline bool Host::walk_table(Hook hook, TableId id, xt::Table& t, packet::Packet
   ctx.now_ns = now_ns;
   ctx.effects = effects_.get();
   xt::Verdict v;
-  // Nobody to tell: the walker skips its trace calls.
+  // Nobody to tell: the walker skips its trace calls. Rule events go to
+  // an observer that watches them and make TRACE lines: in raw, where the
+  // TRACE target may set meta.trace in the middle of the walk, and for a
+  // packet it set it on.
   xt::TraceSink* trace = observer_ ? &sink : nullptr;
+  sink.events = rules_watched_ || pkt.meta.trace || id == TableId::Raw;
   if (classifier_ == Classifier::Compiled) {
     auto& compiled = compiled_[static_cast<size_t>(id)];
     if (!compiled || !compiled->fresh_for(t)) [[unlikely]]
@@ -569,7 +573,11 @@ inline bool Host::walk_table(Hook hook, TableId id, xt::Table& t, packet::Packet
   } else {
     v = xt::run_table(t, ctx, trace);
   }
-  if (observer_) observer_->on_table(*this, hook, id, v, pkt);
+  if (observer_) {
+    verdict_source_ = &ctx.verdict;
+    observer_->on_table(*this, hook, id, v, pkt);
+    verdict_source_ = nullptr;
+  }
   if (v == xt::Verdict::Stolen) [[unlikely]] {
     if (observer_) observer_->on_stolen(*this, verdict_reason(id, hook, v), pkt);
     release(pkt);

@@ -100,6 +100,11 @@ class PathObserver {
   // `before` and the call (nfemu replay ignores NAT steps). Asked once, by
   // set_observer.
   virtual bool watches_nat() const { return true; }
+  // Whether on_rule is wanted for every rule a packet matches: false spares
+  // each a virtual call (nfemu replay only counts what gave a verdict, and
+  // reads it in on_table from Host::verdict_source()). TRACE lines are made
+  // either way. Asked once, by set_observer.
+  virtual bool watches_rules() const { return true; }
   // A conntrack helper read an announcement in the packet being confirmed
   // and made this expectation (its NAT half, if any, has set it up).
   virtual void on_expectation(const Host&, const conntrack::Expectation&) {}
@@ -189,7 +194,11 @@ class Host {
   void set_observer(PathObserver* o) {
     observer_ = o;
     nat_observer_ = o && o->watches_nat() ? o : nullptr;
+    rules_watched_ = o && o->watches_rules();
   }
+  // During on_table: the rule or policy whose verdict the walk returned
+  // (chain empty after a hotdrop). Null otherwise.
+  const xt::VerdictSource* verdict_source() const { return verdict_source_; }
   // How tables are walked: Compiled (xtables/compiled/classify.h, compiled
   // again whenever a table changes) or Linear (run_table, the reference).
   // Both give the same verdicts, counters and trace events.
@@ -469,6 +478,8 @@ class Host {
   mutable bool path_sysctls_fresh_ = false;
   PathObserver* observer_ = nullptr;
   PathObserver* nat_observer_ = nullptr;  // observer_ if it watches_nat()
+  bool rules_watched_ = false;             // observer_ watches_rules()
+  const xt::VerdictSource* verdict_source_ = nullptr;
   // The LOG or TRACE line being handed to on_kernel_log, kept so that its
   // capacity serves the next one (mutable: TRACE lines come from a walk's
   // const view of the host).

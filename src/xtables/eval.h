@@ -147,6 +147,16 @@ class Effects {
   virtual void send_synproxy_reply(const packet::Packet& trigger, packet::Packet& reply, uint64_t now_ns) {}
 };
 
+// The entry whose verdict run_table returned: a rule (rule set, rulenum
+// its number) or the policy of the builtin chain (rule null, rulenum the
+// chain's tail, as TRACE numbers it); chain empty when a match hot-dropped
+// the packet. Set by both walkers, with or without a trace sink.
+struct VerdictSource {
+  std::string_view chain;
+  int rulenum = 0;
+  const Rule* rule = nullptr;
+};
+
 struct EvalContext {
   packet::Packet& pkt;
   TableId table;
@@ -157,6 +167,7 @@ struct EvalContext {
   CtAccess* ct = nullptr;  // nullptr: untracked or invalid
   Effects* effects = nullptr;
   bool hotdrop = false;  // a match found the packet malformed: drop it
+  VerdictSource verdict;
 };
 
 enum class Verdict : uint8_t { Accept, Drop, Stolen, Queue };
@@ -175,6 +186,11 @@ struct TraceEvent {
 class TraceSink {
  public:
   virtual ~TraceSink() = default;
+  // Whether on_event is called: a sink that only wants to hear of
+  // unsupported extensions turns it off (nfemu replay reads the verdict's
+  // source from EvalContext::verdict instead: a virtual call for every
+  // rule a packet matched was 3 % of its frame).
+  bool events = true;
   // Every rule that matched, and every chain tail reached, in order. The
   // packet's meta.trace tells whether the kernel would print a TRACE line.
   virtual void on_event(const TraceEvent& ev, const packet::Packet& pkt) = 0;

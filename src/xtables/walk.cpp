@@ -72,7 +72,7 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
     }
   };
   auto emit = [&](TraceEvent::Kind kind, int rulenum, const Rule* r) {
-    if (sink) sink->on_event({t.name(), chain->name, kind, rulenum, r}, ctx.pkt);
+    if (sink && sink->events) sink->on_event({t.name(), chain->name, kind, rulenum, r}, ctx.pkt);
   };
 
   while (true) {
@@ -85,6 +85,7 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
         mut->counters.packets++;
         mut->counters.bytes += ctx.pkt.size();
         emit(TraceEvent::Kind::Policy, rulenum, nullptr);
+        ctx.verdict = {chain->name, rulenum, nullptr};
         return chain->policy == Policy::Accept ? Verdict::Accept : Verdict::Drop;
       }
       emit(TraceEvent::Kind::Return, rulenum, nullptr);
@@ -105,6 +106,7 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
       MatchOutcome o = m->evaluate(ctx);
       if (o == MatchOutcome::HotDrop) {
         ctx.hotdrop = true;
+        ctx.verdict = {};
         return Verdict::Drop;
       }
       if (o == MatchOutcome::NoMatch) {
@@ -120,6 +122,8 @@ Verdict run_table(Table& t, EvalContext& ctx, TraceSink* sink) {
     TraceEvent::Kind kind = TraceEvent::Kind::Rule;
     if (unconditional_standard(r)) kind = chain == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
     emit(kind, rulenum, &r);
+    // Overwritten by whatever gives the verdict if this rule does not.
+    ctx.verdict = {chain->name, rulenum, &r};
 
     switch (r.kind) {
       case TargetKind::None:

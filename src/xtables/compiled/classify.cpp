@@ -1109,7 +1109,8 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     Chain& only = chains[base];
     only.counters.packets++;
     only.counters.bytes += ctx.pkt.size();
-    if (sink) sink->on_event({t.name(), only.name, TraceEvent::Kind::Policy, 1, nullptr}, ctx.pkt);
+    if (sink && sink->events) sink->on_event({t.name(), only.name, TraceEvent::Kind::Policy, 1, nullptr}, ctx.pkt);
+    ctx.verdict = {only.name, 1, nullptr};
     return only.policy == Policy::Accept ? Verdict::Accept : Verdict::Drop;
   }
 
@@ -1200,7 +1201,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     }
   };
   auto emit = [&](TraceEvent::Kind kind, int rulenum, const Rule* r) {
-    if (sink) sink->on_event({t.name(), chains[cur].name, kind, rulenum, r}, ctx.pkt);
+    if (sink && sink->events) sink->on_event({t.name(), chains[cur].name, kind, rulenum, r}, ctx.pkt);
   };
 
   while (true) {
@@ -1215,6 +1216,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
         chain.counters.packets++;
         chain.counters.bytes += ctx.pkt.size();
         emit(TraceEvent::Kind::Policy, rulenum, nullptr);
+        ctx.verdict = {chain.name, rulenum, nullptr};
         return chain.policy == Policy::Accept ? Verdict::Accept : Verdict::Drop;
       }
       emit(TraceEvent::Kind::Return, rulenum, nullptr);
@@ -1242,6 +1244,7 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
         MatchOutcome o = m->evaluate(ctx);
         if (o == MatchOutcome::HotDrop) {
           ctx.hotdrop = true;
+          ctx.verdict = {};
           return Verdict::Drop;
         }
         if (o == MatchOutcome::NoMatch) {
@@ -1268,6 +1271,8 @@ Verdict run_table(Table& t, const CompiledTable& compiled, EvalContext& ctx, Tra
     TraceEvent::Kind kind = TraceEvent::Kind::Rule;
     if (proof & CompiledTable::ChainIndex::kPlain) kind = cur == base ? TraceEvent::Kind::Policy : TraceEvent::Kind::Return;
     emit(kind, rulenum, &r);
+    // Overwritten by whatever gives the verdict if this rule does not.
+    ctx.verdict = {chain.name, rulenum, &r};
 
     const auto rule_kind = static_cast<TargetKind>(proof >> CompiledTable::ChainIndex::kKindShift);
     switch (rule_kind) {
