@@ -28,6 +28,7 @@ struct ReplayArgs {
   bool diff = false;
   bool timing = false;
   bool fix_checksums = false;
+  bool own_output = false;
   std::string classifier = "compiled";
   std::string fixlen = "del";
   double window_s = 0.001;
@@ -74,6 +75,12 @@ CLI::App* add_replay_command(CLI::App& app) {
                   "replays those whose headers are whole at their length, the bytes not captured as zeros and the "
                   "transport checksum taken as verified (as tcprewrite --fixlen)")
       ->check(CLI::IsMember({"del", "pad"}));
+  cmd->add_flag("--own-output", a.own_output,
+                "replay the frames the host sent itself (its MAC as the source, a cooked capture's outgoing ones) "
+                "as its sockets' output, through OUTPUT and POSTROUTING, and let the capture answer for its "
+                "sockets: nfemu then sends no RST, SYN-ACK or port unreachable to a port the host sent from. Forwards "
+                "(also SNATed ones), frames to group addresses and the ICMP errors, replies and RSTs nfemu makes "
+                "itself are not replayed. Without it own frames are skipped");
   cmd->add_flag("--timing", a.timing, "print the frame loop's wall time and rate on stderr (for bench/nfemu)");
   cmd->add_option("--max-diff", a.max_diff, "list at most N differing packets (all are counted; default 1000)");
   return cmd;
@@ -92,6 +99,7 @@ int run_replay_command() {
   o.diff = a.diff;
   o.linear = a.classifier == "linear";
   o.fix_checksums = a.fix_checksums;
+  o.own_output = a.own_output;
   o.fixlen = a.fixlen == "pad" ? replay::ReplayOptions::FixLen::Pad : replay::ReplayOptions::FixLen::Drop;
   o.max_diff_lines = a.max_diff;
   o.window_us = static_cast<uint64_t>(std::llround(a.window_s * 1e6));

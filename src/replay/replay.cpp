@@ -172,6 +172,34 @@ class HostRun : private stack::PathObserver {
     return fate_;
   }
 
+  // One of the host's own frames, replayed as what its socket sent
+  // (ReplayOptions::own_output). The packets the host makes have no input
+  // interface either: the injected datagram's fate is read as a
+  // received frame's, from the packets whose meta.in is empty.
+  const Fate& process_own(packet::Packet& pkt, uint64_t now_ns) {
+    if (host_->timer_epoch() != timer_epoch_ || next_timer_ns_ <= now_ns) run_timers(now_ns);
+    now_ns_ = now_ns;
+    auto& ct = host_->conntrack();
+    ct.expire_until(now_ns);
+    fate_ = Fate{};
+    cur_in_ = packet::IfName{};
+    drop_chain_ = nullptr;
+    drop_reason_ = SIZE_MAX;
+    ++stats_.own_sent;
+    own_in_flight_ = true;
+    host_->send_captured(pkt, now_ns);
+    own_in_flight_ = false;
+    collect_events();
+    stats_.ct_peak = std::max<uint64_t>(stats_.ct_peak, ct.count());
+    switch (fate_.kind) {
+      case Fate::Kind::Dropped: ++stats_.own_dropped; break;
+      case Fate::Kind::Delivered: ++stats_.own_delivered; break;
+      case Fate::Kind::Forwarded: ++stats_.own_out; break;
+      case Fate::Kind::Vanished: break;
+    }
+    return fate_;
+  }
+
   std::string describe(const Fate& f) const {
     auto endpoint = [&](uint32_t a, uint16_t port) {
       return f.proto == 6 || f.proto == 17 ? fmt::format("{}:{}", packet::format_ipv4_addr(a), port)
@@ -295,7 +323,7 @@ class HostRun : private stack::PathObserver {
   }
 
   void wire(std::string_view ifname, const packet::Packet& pkt) {
-    if (pkt.meta.in.empty()) ++stats_.generated;
+    if (pkt.meta.in.empty() && !own_in_flight_) ++stats_.generated;
     for (auto& o : outs_) {
       if (!same_name(o.name, ifname)) continue;
       ++o.frames;
@@ -487,6 +515,7 @@ class HostRun : private stack::PathObserver {
   std::vector<Out> outs_;
   Fate fate_;
   packet::IfName cur_in_;
+  bool own_in_flight_ = false;  // process_own: what leaves is the capture's, not made by the host
   // The packet's last rule event in the table being walked (TraceEvent's
   // fields but the table's, copied one by one). chain null: none since the
   // last table's end (an xt::Chain's name, a std::string, is never null).
@@ -648,8 +677,12 @@ struct Ports {
 // Ethernet frame carrying IPv4, or false and the reason it is not replayed
 // (counted in `in`).
 // Inlined into both frame loops: a call per frame showed in callgrind.
-[[gnu::always_inline]] inline bool to_packet(const MergedFrame& f, const Ports& ports, bool pad,
-                                             ReplaySummary::InputStats& in, packet::Packet& pkt, size_t& port) {
+// The host's own frames (`own`) are counted and skipped, or, with
+// own_output, returned like the others for HostRun::process_own.
+[[gnu::always_inline]] inline bool to_packet(const MergedFrame& f, const Ports& ports, bool pad, bool own_output,
+                                             ReplaySummary::InputStats& in, packet::Packet& pkt, size_t& port,
+                                             bool& own) {
+  own = false;
   std::span<const uint8_t> d = f.data;
   const Ports::Route& route = ports.of_input[f.input];
   port = route.port;
@@ -672,21 +705,33 @@ struct Ports {
       }
     }
     const InputLink& link = ports.links[port];
-    if (eth.src == link.own) return ++in.own, false;  // the host's own output, captured both ways
-    if (link.mac_given && eth.dst != link.own) [[unlikely]]
+    if (eth.src == link.own) {  // the host's own output, captured both ways
+      ++in.own;
+      if (!own_output) return false;
+      own = true;
+    } else if (link.mac_given && eth.dst != link.own) [[unlikely]] {
       if (to_other_host(eth, port == route.port)) return ++in.other_host, false;
+    }
   } else if (f.linktype == kDltLinuxSll) {
     if (d.size() < kSllHeader) return ++in.runt, false;
     const uint16_t pkttype = load16(d.data());
-    if (pkttype == kSllOutgoing) return ++in.own, false;
+    if (pkttype == kSllOutgoing) {
+      ++in.own;
+      if (!own_output) return false;
+      own = true;
+    }
     if (pkttype == kSllOtherHost) return ++in.other_host, false;
     cook(eth, ports.links[port], load16(d.data() + 14), load16(d.data() + 4), d.data() + 6, pkttype);
     l3 = d.subspan(kSllHeader);
   } else if (f.linktype == kDltLinuxSll2) {
     if (d.size() < kSll2Header) return ++in.runt, false;
     const Sll2 h = sll2_header(d);
-    if (h.pkttype == kSllOutgoing) return ++in.own, false;
     if (h.index == kLoopbackIndex) return ++in.own, false;  // the host talking to itself
+    if (h.pkttype == kSllOutgoing) {
+      ++in.own;
+      if (!own_output) return false;
+      own = true;
+    }
     if (h.pkttype == kSllOtherHost) return ++in.other_host, false;
     if (route.by_index) {
       auto p = ports.port_of_index(h.index);
@@ -718,6 +763,12 @@ struct Ports {
     if (!full) ++in.cut_in_headers;
     if (!full || !pad) return ++in.cut, false;
     ++in.padded;
+  }
+  if (own) [[unlikely]] {
+    pkt.assign(l3);
+    pkt.meta = packet::PacketMeta{};
+    if (full) zero_fill(pkt, full, l3.size());
+    return true;
   }
   ++in.ipv4;
   if (route.by_index) ++in.by_interface[port - ports.first_index_port].second;
@@ -768,6 +819,94 @@ bool header_in_bounds(const packet::Packet& pkt) {
   size_t total = load16(d.data() + 2);
   return ihl >= 20 && ihl <= total && total <= d.size();
 }
+
+// ReplayOptions::own_output: which of the host's own frames its sockets
+// sent. A forward leaves with the host's MAC too: one whose source is not
+// the host's address is told at once; one that source NAT gave the host's
+// address (MASQUERADE, or the reply of a DNATed connection) is known by
+// the datagram it was when it came in on a link: the kernel forwards the
+// IP id, destination, protocol and length unchanged, and NAT rewrites
+// only the ports (an ICMP echo's id) and checksums of the transport
+// bytes. Those came in within the last second: a forward takes far less,
+// and a 4-way table of 16384 sets keeps a second of 65536 frames.
+class OwnFrames {
+ public:
+  enum class Kind : uint8_t { Output, Forwarded, Answer, Group };
+
+  // Every replayed (not own) frame, as it arrives.
+  void arrived(const packet::Packet& pkt, uint64_t ts_us) {
+    if (!header_in_bounds(pkt)) return;
+    const uint64_t key = identity(pkt.ip());
+    Way* set = &ways_[(key & (kSets - 1)) * kWays];
+    Way* oldest = set;
+    for (size_t w = 0; w < kWays; ++w) {
+      if (set[w].key == key) {
+        set[w].ts_us = ts_us;
+        return;
+      }
+      if (set[w].ts_us < oldest->ts_us) oldest = &set[w];
+    }
+    *oldest = {key, ts_us};
+  }
+
+  Kind classify(const stack::Host& h, const packet::Packet& pkt, uint64_t ts_us) const {
+    if (!header_in_bounds(pkt)) return Kind::Forwarded;
+    auto ip = pkt.ip();
+    const uint32_t daddr = ip.daddr();
+    if ((daddr >> 28) == 0xe || daddr == 0xffffffffu || h.fib().addr_type(daddr) == stack::RouteType::Broadcast)
+      return Kind::Group;
+    if (h.fib().addr_type(ip.saddr()) != stack::RouteType::Local) return Kind::Forwarded;
+    auto l4 = ip.payload();
+    if (ip.frag_offset() == 0) {
+      // The answers nfemu makes itself: every ICMP message but a request
+      // (echo, timestamp, information, address mask), and RSTs.
+      if (ip.protocol() == packet::kIpProtoIcmp && !l4.empty() && l4[0] != 8 && l4[0] != 13 && l4[0] != 15 &&
+          l4[0] != 17)
+        return Kind::Answer;
+      if (ip.protocol() == packet::kIpProtoTcp && l4.size() >= packet::kTcpMinHeader &&
+          packet::ConstTcpView(l4).has(packet::tcp_flag::kRst))
+        return Kind::Answer;
+    }
+    const uint64_t key = identity(ip);
+    const Way* set = &ways_[(key & (kSets - 1)) * kWays];
+    for (size_t w = 0; w < kWays; ++w)
+      if (set[w].key == key && set[w].ts_us + kWindowUs >= ts_us) return Kind::Forwarded;
+    return Kind::Output;
+  }
+
+ private:
+  struct Way {
+    uint64_t key = 0;
+    uint64_t ts_us = 0;
+  };
+  static constexpr size_t kSets = 16384, kWays = 4;
+  static constexpr uint64_t kWindowUs = 1000000;
+
+  static uint64_t identity(packet::ConstIpv4View ip) {
+    uint64_t h = (uint64_t{ip.id()} << 48 | uint64_t{ip.protocol()} << 40 | uint64_t{ip.total_length()} << 24) ^
+                 ip.daddr();
+    h *= 0x9e3779b97f4a7c15u;
+    auto l4 = ip.payload();
+    // The transport bytes NAT leaves alone, up to 40 of them (a later
+    // fragment's are all payload).
+    size_t from = 0, skip_at = SIZE_MAX;
+    if (ip.frag_offset() == 0) {
+      switch (ip.protocol()) {
+        case packet::kIpProtoTcp: from = 4, skip_at = 16; break;
+        case packet::kIpProtoUdp: from = 4, skip_at = 6; break;
+        case packet::kIpProtoIcmp: from = 6; break;
+        default: break;
+      }
+    }
+    const size_t end = std::min(l4.size(), from + 40);
+    for (size_t i = from; i < end; ++i) {
+      if (i == skip_at || i == skip_at + 1) continue;
+      h = (h ^ l4[i]) * 0x100000001b3u;
+    }
+    return h | 1;  // never 0: an empty way's key
+  }
+  std::vector<Way> ways_ = std::vector<Way>(kSets * kWays);
+};
 
 // Whether a datagram's checksum is one left for a NIC (CHECKSUM_PARTIAL),
 // which NAT must update as a sum, when the capture is replayed with
@@ -824,6 +963,7 @@ struct Slot {
   std::array<uint32_t, kMaxHosts> hash{};
   size_t input = 0;
   size_t port = 0;  // where the frame arrives (Ports)
+  bool own = false;  // the host's own frame (ReplayOptions::own_output)
   uint64_t now_ns = 0;
   uint64_t ordinal = 0;  // in the merged stream, 1-based (diff lines)
   uint64_t frame_no = 0, ts_us = 0;
@@ -866,7 +1006,7 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
     slot.ordinal = sum.frames;
     slot.frame_no = fr.frame_no;
     slot.ts_us = fr.ts_us;
-    slot.ok = to_packet(fr, ports, pad, in, slot.pkt, slot.port);
+    slot.ok = to_packet(fr, ports, pad, opts.own_output, in, slot.pkt, slot.port, slot.own);
     if (pad && slot.ok) [[unlikely]]
       settle_partial_sum(slot.pkt, partial_seen[slot.port]);
     if (opts.fix_checksums && slot.ok && header_in_bounds(slot.pkt) && repair_checksums(slot.pkt)) ++in.fixed;
@@ -899,7 +1039,9 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
       if (seen_partial[slot.port]) [[unlikely]]
         if (!slot.pkt.meta.captured_len) partial_by_interface(slot.pkt);
       process(slot);
-      if (slot.pkt.meta.csum_partial) [[unlikely]]
+      // Not from the host's own output: its sums are left for its NIC
+      // whatever its peers send.
+      if (slot.pkt.meta.csum_partial && !slot.own) [[unlikely]]
         seen_partial[slot.port] = 1;
     }
     head = (head + 1) % kRing;
@@ -940,6 +1082,48 @@ std::string indexes_in(const std::string& path) {
   for (const auto& [index, n] : frames)
     list += fmt::format("{}{} ({} frames{})", list.empty() ? "" : ", ", index, n, index == kLoopbackIndex ? ", lo" : "");
   return list.empty() ? "" : fmt::format("; the capture's incoming frames (of its first {}) carry {}", kLook, list);
+}
+
+// ReplayOptions::own_output: the host's sockets as the captures show
+// them, read before the replay (a server's port must be known when the
+// first segment comes to it, before the host's answer is in the capture):
+// the ports its own TCP segments and UDP datagrams left from, and the
+// other protocols it sent. A read error ends this pass; the replay reports
+// it.
+std::unique_ptr<stack::Host::CapturedSockets> captured_sockets(const ReplayOptions& opts, const Ports& ports,
+                                                                const stack::Host& host) {
+  auto sockets = std::make_unique<stack::Host::CapturedSockets>();
+  auto merger = Merger::open(opts.inputs, {.window_us = opts.window_us});
+  if (!merger) return sockets;
+  std::vector<ReplaySummary::InputStats> stats(opts.inputs.size());
+  const bool pad = opts.fixlen == ReplayOptions::FixLen::Pad;
+  OwnFrames own;
+  packet::Packet pkt;
+  MergedFrame f;
+  while (merger->next(f)) {
+    size_t port = 0;
+    bool is_own = false;
+    if (!to_packet(f, ports, pad, true, stats[f.input], pkt, port, is_own)) continue;
+    if (!is_own) {
+      own.arrived(pkt, f.ts_us);
+      continue;
+    }
+    if (own.classify(host, pkt, f.ts_us) != OwnFrames::Kind::Output) continue;
+    auto ip = pkt.ip();
+    auto l4 = ip.payload();
+    const bool first = ip.frag_offset() == 0;
+    switch (ip.protocol()) {
+      case packet::kIpProtoTcp:
+        if (first && l4.size() >= packet::kTcpMinHeader) sockets->tcp.set(packet::ConstTcpView(l4).sport());
+        break;
+      case packet::kIpProtoUdp:
+        if (first && l4.size() >= packet::kUdpHeader) sockets->udp.set(packet::ConstUdpView(l4).sport());
+        break;
+      case packet::kIpProtoIcmp: break;
+      default: sockets->protocols.set(ip.protocol());
+    }
+  }
+  return sockets;
 }
 
 }  // namespace
@@ -1072,28 +1256,62 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     return tables.empty() ? run_frames<2, 1>(*merger, *first, tables, opts, ports, base_us, sum, progress, process)
                           : run_frames<16, 8>(*merger, *first, tables, opts, ports, base_us, sum, progress, process);
   };
+  // --own-output: the sockets the captures show, and the frames that came
+  // in (to tell SNATed forwards from the host's own datagrams).
+  std::unique_ptr<stack::Host::CapturedSockets> sockets;
+  std::unique_ptr<OwnFrames> own;
+  if (opts.own_output) {
+    sum.own_output = true;
+    sockets = captured_sockets(opts, ports, runs[0]->host());
+    for (auto& r : runs) r->host().set_captured_sockets(sockets.get());
+    own = std::make_unique<OwnFrames>();
+  }
+  // Whether an own frame is replayed; counts those that are not.
+  auto own_replayed = [&](const Slot& slot) {
+    switch (own->classify(runs[0]->host(), slot.pkt, slot.ts_us)) {
+      case OwnFrames::Kind::Output: return true;
+      case OwnFrames::Kind::Forwarded: ++sum.own_forwarded; break;
+      case OwnFrames::Kind::Answer: ++sum.own_answers; break;
+      case OwnFrames::Kind::Group: ++sum.own_group; break;
+    }
+    return false;
+  };
   Result<uint64_t> last = uint64_t{0};
   if (runs.size() == 1) {
     HostRun& run = *runs[0];
-    last = loop([&](Slot& slot) { run.process(slot.pkt, ports.names[slot.port], slot.now_ns); });
+    last = loop([&](Slot& slot) {
+      if (own) [[unlikely]] {
+        if (slot.own) {
+          if (own_replayed(slot)) run.process_own(slot.pkt, slot.now_ns);
+          return;
+        }
+        own->arrived(slot.pkt, slot.ts_us);
+      }
+      run.process(slot.pkt, ports.names[slot.port], slot.now_ns);
+    });
   } else {
     // Both hosts work on copies: the slot keeps the frame as read, for the
     // text of a difference (made only then).
     packet::Packet work;  // reused: no allocation per frame once warm
     last = loop([&](Slot& slot) {
       const InputName& name = ports.names[slot.port];
+      if (own) [[unlikely]] {
+        if (slot.own && !own_replayed(slot)) return;
+        if (!slot.own) own->arrived(slot.pkt, slot.ts_us);
+      }
       work = slot.pkt;
-      const Fate a = runs[0]->process(work, name, slot.now_ns);
+      const Fate a = slot.own ? runs[0]->process_own(work, slot.now_ns) : runs[0]->process(work, name, slot.now_ns);
       // What conntrack found of the frame's checksum (run_frames learns
       // the interface's partial sums from it), the second run too.
-      slot.pkt.meta.csum_partial = work.meta.csum_partial;
+      if (!slot.own) slot.pkt.meta.csum_partial = work.meta.csum_partial;
       work = slot.pkt;
-      const Fate& b = runs[1]->process(work, name, slot.now_ns);
+      const Fate& b = slot.own ? runs[1]->process_own(work, slot.now_ns) : runs[1]->process(work, name, slot.now_ns);
       if (a.same_as(b)) return;
       if (++sum.differences <= opts.max_diff_lines)
-        diff_out << fmt::format("frame {} ({} #{}) at {} on {}: {}\n  scenario:  {}\n  candidate: {}\n", slot.ordinal,
-                                opts.inputs[slot.input].path, slot.frame_no, seconds(slot.ts_us), name.name,
-                                frame_text(slot.pkt), runs[0]->describe(a), runs[1]->describe(b));
+        diff_out << fmt::format("frame {} ({} #{}) at {} {} {}: {}\n  scenario:  {}\n  candidate: {}\n", slot.ordinal,
+                                opts.inputs[slot.input].path, slot.frame_no, seconds(slot.ts_us),
+                                slot.own ? "sent by the host on" : "on", name.name, frame_text(slot.pkt),
+                                runs[0]->describe(a), runs[1]->describe(b));
     });
   }
   if (!last) return last.error();
@@ -1123,6 +1341,16 @@ std::string format_summary(const ReplaySummary& s) {
     line("  {:<10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {} ({})", in.ifname, in.frames, in.ipv4, in.ipv6,
          in.arp, in.vlan, in.other, in.runt + in.cut, in.own, in.path, in.linktype);
   line("  (only IPv4 is replayed; short: runts and datagrams cut by the snaplen; own: frames the host sent itself)");
+  uint64_t own_frames = 0;
+  for (const auto& in : s.inputs) own_frames += in.own;
+  if (s.own_output) {
+    line("  own frames (--own-output): {} replayed as the host's output; not replayed: {} forwards, {} answers nfemu "
+         "makes itself (ICMP other than requests, RSTs), {} to a group address",
+         s.hosts.empty() ? 0 : s.hosts[0].own_sent, s.own_forwarded, s.own_answers, s.own_group);
+  } else if (own_frames > 0) {
+    line("  (own frames are skipped: what the host's sockets sent is not replayed, and their peers' answers find "
+         "none; --own-output replays them as its output)");
+  }
   // An "any" capture's tagged frames are also there untagged, on the
   // VLAN device's index: --ifindex is the fix there, not a name.
   if (std::any_of(s.inputs.begin(), s.inputs.end(),
@@ -1178,6 +1406,9 @@ std::string format_summary(const ReplaySummary& s) {
     }
     line("  packets out: {:>10}   {}{}(generated by the host: {})", out, per_if, per_if.empty() ? "" : " ",
          h.generated);
+    if (s.own_output)
+      line("  own output:  {:>10}   out {}, delivered locally {}, dropped {}", h.own_sent, h.own_out, h.own_delivered,
+           h.own_dropped);
     line("  NATed:       {:>10}   SNAT {}, DNAT {}", h.snat + h.dnat, h.snat, h.dnat);
     if (!h.dropped_by.empty()) {
       line("  dropped by:");

@@ -98,6 +98,17 @@ struct ReplayOptions {
   // Output pcaps keep only a padded datagram's captured bytes.
   enum class FixLen { Drop, Pad };
   FixLen fixlen = FixLen::Drop;
+  // The host's own frames in the captures (what it sent: its MAC as the
+  // source, a cooked capture's outgoing ones) are skipped by default. With
+  // own_output, those its sockets sent are replayed as its local output
+  // (OUTPUT, POSTROUTING) at their time, and the host's sockets are the
+  // capture's (Host::CapturedSockets): what comes to a port the host sent
+  // from is answered by the capture, not by nfemu. Not replayed: frames
+  // from addresses not the host's (forwarded), SNATed forwards (the same
+  // datagram came in on a link within the last second), frames to a
+  // multicast or broadcast address, and the answers nfemu makes itself
+  // (ICMP other than requests, TCP RSTs).
+  bool own_output = false;
 };
 
 // What one host did (one column of the summary).
@@ -125,6 +136,9 @@ struct HostStats {
   // Segments to the host's listeners' handshakes that acknowledged another
   // ISN than nfemu's SYN-ACK (Host::foreign_isn_acks): reset by nfemu.
   uint64_t foreign_isn_acks = 0;
+  // ReplayOptions::own_output: the host's own frames replayed as its
+  // output, and what became of them.
+  uint64_t own_sent = 0, own_out = 0, own_delivered = 0, own_dropped = 0;
 };
 
 struct ReplaySummary {
@@ -153,6 +167,11 @@ struct ReplaySummary {
   bool fix_checksums = false;
   ReplayOptions::FixLen fixlen = ReplayOptions::FixLen::Drop;
   uint64_t differences = 0;
+  // ReplayOptions::own_output: own IPv4 frames not replayed, by why.
+  bool own_output = false;
+  uint64_t own_forwarded = 0;  // not from the host's addresses, or an SNATed forward
+  uint64_t own_answers = 0;    // ICMP other than requests, TCP RSTs: nfemu makes its own
+  uint64_t own_group = 0;      // to a multicast or broadcast address
   double loop_seconds = 0;  // wall time of the frame loop (not in the summary: it is not deterministic)
 };
 

@@ -889,6 +889,15 @@ void Host::send(packet::Packet pkt, uint64_t now_ns) {
   local_out(std::move(pkt), now_ns, /*check_source=*/false);
 }
 
+void Host::send_captured(packet::Packet& pkt, uint64_t now_ns) {
+  pkt.meta = packet::PacketMeta{};
+  pkt.meta.sk = packet::SockKind::Full;
+  // Captured before the NIC: a checksum offloaded to it holds the pseudo
+  // header's sum, which the kernel's skb knew as CHECKSUM_PARTIAL.
+  if (packet::holds_pseudo_header_sum(pkt.ip())) pkt.meta.csum_partial = true;
+  local_out_kept(pkt, now_ns);
+}
+
 void Host::local_out(packet::Packet pkt, uint64_t now_ns, bool check_source) {
   local_out_kept(pkt, now_ns, check_source);
 }
@@ -1230,12 +1239,15 @@ void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
     }
     case packet::kIpProtoTcp:
       // tcp_v4_rcv discards what did not come to the host's own MAC.
-      if (unicast && !to_link_group(pkt) && ip.payload().size() >= packet::kTcpMinHeader && transport_checksum_ok(pkt))
+      if (unicast && !to_link_group(pkt) && ip.payload().size() >= packet::kTcpMinHeader && transport_checksum_ok(pkt)) {
+        if (captured_sockets_ && captured_sockets_->tcp[packet::ConstTcpView(ip.payload()).dport()]) return;
         answer_tcp(pkt, now_ns);
+      }
       return;
     case packet::kIpProtoUdp: {
       if (ip.payload().size() < packet::kUdpHeader || !transport_checksum_ok(pkt)) return;
       packet::ConstUdpView uh(ip.payload());
+      if (captured_sockets_ && captured_sockets_->udp[uh.dport()]) return;
       if (unicast && !has_listener(packet::kIpProtoUdp, uh.dport()))
         icmp_send(pkt, icmp::kDestUnreach, icmp::kPortUnreach, 0, now_ns);
       return;
@@ -1245,6 +1257,7 @@ void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
       return;  // protocols the kernel registers without modules; nothing to answer here
     default:
       // ip_local_deliver_finish: no handler and no raw socket.
+      if (captured_sockets_ && captured_sockets_->protocols[ip.protocol()]) return;
       if (unicast) icmp_send(pkt, icmp::kDestUnreach, icmp::kProtUnreach, 0, now_ns);
       return;
   }

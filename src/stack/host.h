@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <bitset>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -228,6 +229,23 @@ class Host {
   void receive_frame(packet::Packet& pkt, std::string_view ifname, uint64_t now_ns);
   // A datagram handed to a raw IP_HDRINCL socket (ip_route_output, OUTPUT).
   void send(packet::Packet pkt, uint64_t now_ns);
+  // A datagram one of the host's sockets sent, as a capture of its links
+  // holds it (nfemu replay --own-output): OUTPUT and POSTROUTING from the
+  // socket's full sock, in the caller's buffer as receive_frame. A sum a
+  // sender left for its NIC (the pseudo header's) stays partial.
+  void send_captured(packet::Packet& pkt, uint64_t now_ns);
+
+  // The host's sockets as a capture shows them: the ports its own TCP
+  // segments and UDP datagrams left from, and the other transport
+  // protocols it sent. The stack answers nothing that comes to them (no
+  // SYN-ACK of a scenario listener, no RST, no ICMP port or protocol
+  // unreachable): the capture's own frames are the answers, replayed by
+  // send_captured. Null (the default): the scenario's listeners decide.
+  struct CapturedSockets {
+    std::bitset<65536> tcp, udp;
+    std::bitset<256> protocols;
+  };
+  void set_captured_sockets(const CapturedSockets* s) { captured_sockets_ = s; }
 
   // Sockets listening on this host (scenario `listen`), proto 6 (TCP) or 17
   // (UDP). A TCP listener answers a SYN with a SYN-ACK and accepts the
@@ -479,6 +497,7 @@ class Host {
   PathObserver* observer_ = nullptr;
   PathObserver* nat_observer_ = nullptr;  // observer_ if it watches_nat()
   bool rules_watched_ = false;             // observer_ watches_rules()
+  const CapturedSockets* captured_sockets_ = nullptr;
   const xt::VerdictSource* verdict_source_ = nullptr;
   // The LOG or TRACE line being handed to on_kernel_log, kept so that its
   // capacity serves the next one (mutable: TRACE lines come from a walk's

@@ -1984,4 +1984,154 @@ TEST(ReplayTest, FramesToOtherHostsAndGroupMacsAreNotForwarded) {
   EXPECT_EQ(implied.hosts[0].forwarded, 2u) << format_summary(implied);
 }
 
+// fw as its own administrators see it in a capture of wan: it asks a DNS
+// server itself, serves ssh, and masquerades lan. Its INPUT takes only
+// ssh and answers to what it sent.
+constexpr std::string_view kOwnScenario = R"(
+[hosts.fw]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+iptables = [
+  "-P INPUT DROP",
+  "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+  "-A INPUT -p tcp --dport 22 -j ACCEPT",
+  "-A OUTPUT -p udp --dport 123 -j DROP",
+  "-t nat -A POSTROUTING -o wan -j MASQUERADE",
+]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+mac = "02:00:00:00:00:01"
+[hosts.fw.interfaces.lan]
+addresses = ["198.51.100.1/24"]
+mac = "02:00:00:00:00:02"
+)";
+
+// The frames of a capture on wan (own ones with fw's MAC as the source)
+// and on lan.
+struct OwnCapture {
+  std::vector<Rec> wan, lan;
+};
+OwnCapture own_capture() {
+  OwnCapture c;
+  auto own = [&](uint64_t ts, std::string_view spec) { c.wan.push_back({ts, eth_frame(spec, kFwWan, kPeer)}); };
+  auto in = [&](uint64_t ts, std::string_view spec) { c.wan.push_back({ts, eth_frame(spec)}); };
+  // fw's DNS query and its answer.
+  own(1000000, "udp 203.0.113.1:40000 > 203.0.113.53:53 payload 20");
+  in(1001000, "udp 203.0.113.53:53 > 203.0.113.1:40000 payload 60");
+  // An ssh client: SYN, fw's SYN-ACK (its ISN 5000), the handshake's ACK,
+  // data both ways.
+  in(2000000, "tcp 203.0.113.10:50000 > 203.0.113.1:22 flags S seq 100");
+  own(2000100, "tcp 203.0.113.1:22 > 203.0.113.10:50000 flags SA seq 5000 ack 101");
+  in(2001000, "tcp 203.0.113.10:50000 > 203.0.113.1:22 flags A seq 101 ack 5001");
+  own(2002000, "tcp 203.0.113.1:22 > 203.0.113.10:50000 flags PA seq 5001 ack 101 payload 40");
+  in(2003000, "tcp 203.0.113.10:50000 > 203.0.113.1:22 flags A seq 101 ack 5041");
+  // A lan host's datagram, masqueraded: in on lan, out on wan from fw's
+  // address, the same IP id, length and payload.
+  c.lan.push_back({3000000, eth_frame("udp 198.51.100.10:6000 > 203.0.113.99:53 ipid 777 payload 30", kPeer, kFwLan)});
+  own(3000050, "udp 203.0.113.1:6000 > 203.0.113.99:53 ipid 777 payload 30 ttl 63");
+  // A port unreachable fw sent (nfemu makes its own) and NTP its OUTPUT
+  // drops (the capture holds it: the candidate's rules are what differ).
+  own(4000000, "icmp 203.0.113.1 > 203.0.113.10 type 3 code 3");
+  own(5000000, "udp 203.0.113.1:123 > 203.0.113.77:123 payload 48");
+  return c;
+}
+
+ReplaySummary own_replay(TempDir& d, bool own_output, bool with_lan = true) {
+  OwnCapture c = own_capture();
+  write_pcap(d.file("wan.pcap"), c.wan);
+  write_pcap(d.file("lan.pcap"), c.lan);
+  auto sc = load(kOwnScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}};
+  if (with_lan) o.inputs.push_back({"lan", d.file("lan.pcap")});
+  o.out_dir = d.file(own_output ? "own" : "skipped");
+  o.own_output = own_output;
+  return summary_of(sc, o);
+}
+
+// Without --own-output fw's own frames are skipped: the DNS answer is NEW
+// and INPUT drops it, and nfemu's stack resets the ssh client (no socket),
+// whose ACKs INPUT then takes as ESTABLISHED no more. With it, what fw's
+// sockets sent goes through OUTPUT and POSTROUTING, the answers find
+// their connections, nfemu answers nothing to ports fw sent from, and the
+// masqueraded forward and the port unreachable are not sent twice.
+TEST(ReplayTest, OwnOutputReplaysWhatTheHostsSocketsSent) {
+  TempDir d;
+  ReplaySummary skipped = own_replay(d, false);
+  const HostStats& s = skipped.hosts[0];
+  EXPECT_EQ(s.dropped_by.at("filter INPUT policy"), 1u) << format_summary(skipped);  // the DNS answer
+  EXPECT_EQ(s.own_sent, 0u);
+  EXPECT_NE(format_summary(skipped).find("--own-output replays them"), std::string::npos);
+
+  ReplaySummary own = own_replay(d, true);
+  const HostStats& h = own.hosts[0];
+  std::string text = format_summary(own);
+  EXPECT_EQ(h.own_sent, 4u) << text;     // DNS query, SYN-ACK, data, NTP
+  EXPECT_EQ(h.own_out, 3u) << text;
+  EXPECT_EQ(h.own_dropped, 1u) << text;  // NTP, by OUTPUT rule 1
+  EXPECT_EQ(h.dropped_by.at("filter OUTPUT rule 1: -A OUTPUT -p udp -m udp --dport 123 -j DROP"), 1u) << text;
+  EXPECT_FALSE(h.dropped_by.contains("filter INPUT policy")) << text;
+  EXPECT_EQ(h.delivered, 4u) << text;  // the DNS answer, SYN, ACKs
+  EXPECT_EQ(h.forwarded, 1u) << text;  // the lan datagram
+  EXPECT_EQ(h.generated, 0u) << text;  // no RST, SYN-ACK or port unreachable of nfemu's
+  EXPECT_EQ(own.own_forwarded, 1u) << text;
+  EXPECT_EQ(own.own_answers, 1u) << text;
+  EXPECT_EQ(h.out_frames.at("wan"), 4u) << text;  // 3 of fw's and the masqueraded datagram
+  EXPECT_EQ(h.connections.at("tcp ESTABLISHED [ASSURED]"), 1u) << text;
+  EXPECT_EQ(h.connections.at("udp"), 1u) << text;  // the DNS exchange: a reply seen
+  EXPECT_EQ(h.connections.at("udp [UNREPLIED]"), 1u) << text;  // the masqueraded one
+  EXPECT_NE(text.find("own frames (--own-output): 4 replayed as the host's output; not replayed: 1 forwards, 1 "
+                      "answers"),
+            std::string::npos)
+      << text;
+  auto wan = packet::read_pcap_file(d.file("own/fw/wan.pcap"));
+  ASSERT_TRUE(wan);
+  ASSERT_EQ(wan->size(), 4u);
+  auto first = packet::Packet::from_frame((*wan)[0].data);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(packet::format_ipv4_addr(first->ip().saddr()), "203.0.113.1");
+
+  // Without lan's capture the masqueraded datagram is the only evidence:
+  // it is taken as fw's own.
+  TempDir d2;
+  ReplaySummary alone = own_replay(d2, true, false);
+  EXPECT_EQ(alone.own_forwarded, 0u);
+  EXPECT_EQ(alone.hosts[0].own_sent, 5u);
+}
+
+// --diff compares the fate of each replayed own frame too.
+TEST(ReplayTest, OwnOutputFatesAreCompared) {
+  TempDir d;
+  OwnCapture c = own_capture();
+  write_pcap(d.file("wan.pcap"), c.wan);
+  write_pcap(d.file("lan.pcap"), c.lan);
+  auto sc = load(kOwnScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"wan", d.file("wan.pcap")}, {"lan", d.file("lan.pcap")}};
+  o.own_output = true;
+  xt::Ruleset cand;
+  auto ok = ruleset::restore(
+      "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+      "-A OUTPUT -p udp --dport 53 -j DROP\nCOMMIT\n"
+      "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+      "-A POSTROUTING -o wan -j MASQUERADE\nCOMMIT\n",
+      cand);
+  ASSERT_TRUE(ok) << ok.error().message;
+  o.candidate = std::move(cand);
+  o.diff = true;
+  std::ostringstream diff;
+  auto r = replay(sc, o, diff);
+  ASSERT_TRUE(r) << r.error().message;
+  // The DNS query (dropped by the candidate), NTP (sent by it).
+  EXPECT_EQ(r->differences, 2u) << diff.str();
+  std::string query = fmt::format(
+      "frame 1 ({} #1) at 1.000000 sent by the host on wan: udp 203.0.113.1:40000 > 203.0.113.53:53",
+      d.file("wan.pcap"));
+  EXPECT_NE(diff.str().find(query), std::string::npos) << diff.str();
+  EXPECT_NE(diff.str().find("  candidate: DROP by filter OUTPUT rule 1: -A OUTPUT -p udp -m udp --dport 53 -j DROP"),
+            std::string::npos)
+      << diff.str();
+}
+
 }  // namespace nfemu::replay
