@@ -1090,12 +1090,14 @@ std::string indexes_in(const std::string& path) {
 // the ports its own TCP segments and UDP datagrams left from, and the
 // other protocols it sent. A read error ends this pass; the replay reports
 // it.
+// `inputs`: the summary's, copied for the counts this pass makes (an "any"
+// input's has its interfaces).
 std::unique_ptr<stack::Host::CapturedSockets> captured_sockets(const ReplayOptions& opts, const Ports& ports,
-                                                                const stack::Host& host) {
+                                                                const stack::Host& host,
+                                                                std::vector<ReplaySummary::InputStats> stats) {
   auto sockets = std::make_unique<stack::Host::CapturedSockets>();
   auto merger = Merger::open(opts.inputs, {.window_us = opts.window_us});
   if (!merger) return sockets;
-  std::vector<ReplaySummary::InputStats> stats(opts.inputs.size());
   const bool pad = opts.fixlen == ReplayOptions::FixLen::Pad;
   OwnFrames own;
   packet::Packet pkt;
@@ -1262,7 +1264,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   std::unique_ptr<OwnFrames> own;
   if (opts.own_output) {
     sum.own_output = true;
-    sockets = captured_sockets(opts, ports, runs[0]->host());
+    sockets = captured_sockets(opts, ports, runs[0]->host(), sum.inputs);
     for (auto& r : runs) r->host().set_captured_sockets(sockets.get());
     own = std::make_unique<OwnFrames>();
   }

@@ -21,6 +21,10 @@
 # Phase 1z, 1o again with net.netfilter.nf_conntrack_checksum = 0 in fw.
 # Phase 2, the benchmark's nat shape: a random gen-rules.py ruleset in fw
 # and a gen-trace.py trace drawn from it, sent into wan as raw frames.
+# Phase 3, fw's own sockets: fw talks to the client and the server itself,
+# serves TCP, answers closed ports, and its INPUT takes only answers to
+# what it sent; replayed with --own-output (phase 1 is replayed with it
+# too: its own frames are all answers and forwards, which it skips).
 #
 # The capture of every interface of fw holds each frame twice: as it came
 # in (replayed, on the interface its LINUX_SLL2 index names: --ifindex) and
@@ -173,12 +177,22 @@ replay_and_compare() {
     compared+=("$i=$index:$n")
   done
   echo "$toml" > "$dir/fw.toml"
-  "$nfemu" replay "$dir/fw.toml" --host fw --in "any=$dir/any.pcap" "${args[@]}" --out "$dir/out" \
+  "$nfemu" replay "$dir/fw.toml" --host fw --in "any=$dir/any.pcap" "${args[@]}" "${replay_extra[@]}" --out "$dir/out" \
     > "$dir/summary.txt" || fail "phase $phase: replay exited $?"
   grep -q "IPv4 replayed on" "$dir/summary.txt" || fail "phase $phase: frames by interface"
   sed "s/^/  /" "$dir/summary.txt"
   compare "$dir" any out "$errors" "${compared[@]}" || fail "phase $phase: nfemu and the kernel differ"
-  "$nfemu" replay "$dir/fw.toml" --host fw --in "any=$dir/cut.pcap" "${args[@]}" --fixlen pad --out "$dir/out-cut" \
+  if [ "$phase" = 1 ]; then
+    # fw's own frames here are all answers nfemu makes itself (a RST, ICMP
+    # errors, redirects) and masqueraded forwards: --own-output replays
+    # none of them, and changes nothing.
+    "$nfemu" replay "$dir/fw.toml" --host fw --in "any=$dir/any.pcap" "${args[@]}" --own-output --out "$dir/out-own" \
+      > "$dir/summary-own.txt" || fail "phase $phase: replay --own-output exited $?"
+    grep -q "own frames (--own-output): 0 replayed" "$dir/summary-own.txt" ||
+      fail "phase $phase: --own-output replayed answers or forwards: $(grep "own frames" "$dir/summary-own.txt")"
+    compare "$dir" any out-own "$errors" "${compared[@]}" || fail "phase $phase: nfemu and the kernel differ (--own-output)"
+  fi
+  "$nfemu" replay "$dir/fw.toml" --host fw --in "any=$dir/cut.pcap" "${args[@]}" "${replay_extra[@]}" --fixlen pad --out "$dir/out-cut" \
     > "$dir/summary-cut.txt" || fail "phase $phase: replay of the cut capture exited $?"
   grep "cut by the snaplen" "$dir/summary-cut.txt" | sed "s/^/  /"
   grep -q "cut by the snaplen (--fixlen pad): [1-9]" "$dir/summary-cut.txt" ||
@@ -191,7 +205,7 @@ replay_and_compare() {
   [ -e "$dir/if-${ifaces%% *}.pcap" ] || return 0
   args=()
   for i in $ifaces; do args+=(--in "$i=$dir/if-$i.pcap"); done
-  "$nfemu" replay "$dir/fw.toml" --host fw "${args[@]}" --out "$dir/out-eth" > "$dir/summary-eth.txt" ||
+  "$nfemu" replay "$dir/fw.toml" --host fw "${args[@]}" "${replay_extra[@]}" --out "$dir/out-eth" > "$dir/summary-eth.txt" ||
     fail "phase $phase: replay of the Ethernet captures exited $?"
   compare "$dir" any out-eth "$errors" "${compared[@]}" ||
     fail "phase $phase: nfemu and the kernel differ on the Ethernet captures (tcpdump -i IFNAME)"
@@ -226,13 +240,14 @@ def records(path):
 
 # Up to its IPv4 total length (not the link's padding), and as far as
 # the kernel's capture has it: the 96-byte capture's SLL2 header leaves 76.
-# The ID (and so the header checksum) of an ICMP redirect fw sends is the
-# kernel's random choice (ip_select_ident): outputs.md ignores it in what
-# a host generates itself.
+# The ID (and so the header checksum) of an ICMP message fw sends itself
+# (a redirect, a port unreachable) is the kernel's random choice
+# (ip_select_ident): outputs.md ignores it in what a host generates itself.
 known = 76 if capture == "cut" else 65535
+fw_addresses = {bytes([203, 0, 113, 1]), bytes([198, 51, 100, 1])}
 def datagram(l3):
     d = bytearray(l3[:min(struct.unpack("!H", l3[2:4])[0], known)])
-    if len(d) > 20 and d[9] == 1 and d[(d[0] & 15) * 4] == 5:
+    if len(d) > 20 and d[9] == 1 and bytes(d[12:16]) in fw_addresses and d[(d[0] & 15) * 4] != 8:
         d[4:6] = d[10:12] = b"\0\0"
     return bytes(d)
 
@@ -318,6 +333,7 @@ PY
 # Phase 1 (offloads off), 1o (on) and 1z (on, conntrack verifying no
 # checksum): real sockets.
 fw_sysctl=""
+replay_extra=()  # more options of every replay (phase 3: --own-output)
 sockets_phase() {
 local phase=$1 offload=$2 ct_checksum=$3
 setup "$phase"
@@ -546,6 +562,120 @@ fi
 sockets_phase 1 off 1
 sockets_phase 1o on 1
 sockets_phase 1z on 0
+
+# Phase 3, fw's own sockets, replayed with --own-output: fw asks the
+# client's UDP echo and the server's TCP echo itself, pings the client,
+# serves TCP on 2222, and answers datagrams to a closed UDP port (port
+# unreachable) and a SYN to a closed TCP port (RST); the server's datagram
+# to the client is masqueraded. fw's INPUT takes what it serves and the
+# answers to what it sent: what fw's sockets sent must go through OUTPUT
+# and conntrack for their answers to be ESTABLISHED, and nfemu must not
+# reset what comes to fw's sockets.
+own_phase() {
+local phase=3
+setup "$phase"
+fw_sysctl=""
+ipt -P INPUT DROP || skip "iptables-legacy unusable"
+ipt -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+ipt -A INPUT -p tcp --dport 2222 -j ACCEPT
+ipt -A INPUT -p tcp --dport 2223 -j ACCEPT
+ipt -A INPUT -p udp --dport 9999 -j ACCEPT
+ipt -A OUTPUT -p udp --dport 5353 -j ACCEPT
+ipt -t nat -A POSTROUTING -o wan -j MASQUERADE
+start_capture "$phase" wan lan
+ip netns exec "$C" python3 - <<'PY' &
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("203.0.113.2", 5353))
+for _ in range(2):
+    d, a = u.recvfrom(2000)
+    u.sendto(d.upper(), a)
+PY
+cat > "$work/echo-once.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+c, _ = s.accept()
+c.sendall(c.recv(1000).upper())
+c.close()
+PY
+ip netns exec "$S" python3 "$work/echo-once.py" 198.51.100.2 8080 &
+ip netns exec "$F" python3 "$work/echo-once.py" 203.0.113.1 2222 &
+sleep 0.3
+ip netns exec "$F" python3 - <<'PY' || fail "phase 3: fw's own traffic"
+import socket, struct
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(2)
+# Longer than the 96-byte capture keeps: the cut replay pads them.
+u.sendto(b"fw asks " * 30, ("203.0.113.2", 5353))
+assert u.recvfrom(1000)[0] == b"FW ASKS " * 30
+t = socket.create_connection(("198.51.100.2", 8080), timeout=3)
+t.sendall(b"fw connects " * 20)
+back = b""
+while len(back) < 240:
+    back += t.recv(1000)
+assert back == b"FW CONNECTS " * 20
+t.close()
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+echo = struct.pack("!BBHHH", 8, 0, 0, 78, 1) + b"nfemu-own"  + b"\0"
+echo = echo[:2] + struct.pack("!H", csum(echo)) + echo[4:]
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+r.settimeout(2)
+r.sendto(echo, ("203.0.113.2", 0))
+while True:
+    d = r.recv(200)
+    if d[20] == 0 and d[24:26] == struct.pack("!H", 78):
+        break
+PY
+ip netns exec "$C" python3 - <<'PY' || fail "phase 3: the client"
+import socket
+t = socket.create_connection(("203.0.113.1", 2222), timeout=3)
+t.sendall(b"client asks")
+assert t.recv(100) == b"CLIENT ASKS"
+t.close()
+for _ in range(5):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(0.3)
+    u.connect(("203.0.113.1", 9999))
+    u.send(b"closed?")
+    try:
+        u.recv(10)
+    except ConnectionRefusedError:
+        break
+    except socket.timeout:
+        pass
+else:
+    raise SystemExit("no port unreachable from fw")
+try:
+    socket.create_connection(("203.0.113.1", 2223), timeout=2)
+    raise SystemExit("fw's port 2223 accepted a connection")
+except ConnectionRefusedError:
+    pass
+PY
+ip netns exec "$S" python3 - <<'PY' || fail "phase 3: the masqueraded datagram"
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(2)
+u.sendto(b"server asks", ("203.0.113.2", 5353))
+assert u.recvfrom(100)[0] == b"SERVER ASKS"
+PY
+sleep 0.2
+stop_capture "$phase"
+replay_extra=(--own-output)
+replay_and_compare "$phase" "" "wan lan" "wan:7 lan:4" "wan"
+replay_extra=()
+grep "own frames" "$work/$phase/summary.txt" | sed "s/^/  /"
+grep -q "own frames (--own-output): [1-9][0-9]* replayed" "$work/$phase/summary.txt" ||
+  fail "phase $phase: no own frame replayed"
+grep -q "filter INPUT policy" "$work/$phase/summary.txt" && fail "phase $phase: INPUT dropped an answer"
+return 0
+}
+own_phase
 
 
 # Phase 2: the benchmark's nat shape (bench/nfemu: DNAT, SNAT, MASQUERADE,
