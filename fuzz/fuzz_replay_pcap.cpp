@@ -86,6 +86,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       pad.ipv4 != del.ipv4 + pad.padded || p->hosts.at(0).replayed != pad.ipv4)
     std::abort();
   o.fixlen = nfemu::replay::ReplayOptions::FixLen::Drop;
+  // --own-output (with --diff): the own frames are counted as before, and
+  // each is replayed or not replayed for one reason.
+  auto own_accounted = [](const nfemu::replay::ReplaySummary& s, const nfemu::replay::ReplaySummary& without) {
+    const auto& in = s.inputs.at(0);
+    if (in.own != without.inputs.at(0).own || in.ipv4 != without.inputs.at(0).ipv4) std::abort();
+    if (s.hosts.at(0).own_sent + s.own_forwarded + s.own_answers + s.own_group > in.own) std::abort();
+    for (const auto& h : s.hosts)
+      if (h.own_out + h.own_delivered + h.own_dropped > h.own_sent || h.replayed != in.ipv4) std::abort();
+  };
+  o.own_output = true;
+  o.candidate = candidate;
+  o.diff = true;
+  auto w = nfemu::replay::replay(*sc, o, diff);
+  if (!w) std::abort();
+  own_accounted(*w, *r);
+  o.own_output = false;
   // The same bytes as a tcpdump -i any capture: a LINUX_SLL2 file puts each
   // frame on the interface its index names (any other link type is
   // refused); frames of unnamed indexes are counted apart.
@@ -102,5 +118,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint64_t counted = in.ipv4 + in.ipv6 + in.arp + in.vlan + in.other + in.runt + in.cut + in.own + in.other_host;
   if (counted + unnamed != in.frames) std::abort();
   if (by_interface != in.ipv4 || a->hosts.at(0).replayed != in.ipv4) std::abort();
+  o.own_output = true;
+  auto ao = nfemu::replay::replay(*sc, o, diff);
+  if (!ao) std::abort();
+  own_accounted(*ao, *a);
+  if (ao->inputs.at(0).unnamed != in.unnamed || ao->inputs.at(0).by_interface != in.by_interface) std::abort();
   return 0;
 }

@@ -735,7 +735,10 @@ struct Ports {
     if (h.pkttype == kSllOtherHost) return ++in.other_host, false;
     if (route.by_index) {
       auto p = ports.port_of_index(h.index);
-      if (!p) return ++in.unnamed[h.index], false;
+      if (!p) {
+        if (!own) ++in.unnamed[h.index];
+        return false;
+      }
       port = *p;
     }
     cook(eth, ports.links[port], h.protocol, h.addr_len, h.addr, h.pkttype);
@@ -746,6 +749,9 @@ struct Ports {
          nullptr);
     l3 = d;
   }
+  // An own frame is counted as own, whatever it carries.
+  if (own && eth.ethertype != packet::kEtherTypeIpv4) [[unlikely]]
+    return false;
   switch (eth.ethertype) {
     case packet::kEtherTypeIpv4: break;
     case kEtherTypeIpv6: return ++in.ipv6, false;
@@ -760,9 +766,13 @@ struct Ports {
   size_t full = 0;
   if (f.data.size() < f.orig_len && l3.size() >= 4 && load16(l3.data() + 2) > l3.size()) [[unlikely]] {
     full = padded_length(l3, l3.size() + (f.orig_len - f.data.size()));
-    if (!full) ++in.cut_in_headers;
-    if (!full || !pad) return ++in.cut, false;
-    ++in.padded;
+    if (own) {
+      if (!full || !pad) return false;
+    } else {
+      if (!full) ++in.cut_in_headers;
+      if (!full || !pad) return ++in.cut, false;
+      ++in.padded;
+    }
   }
   if (own) [[unlikely]] {
     pkt.assign(l3);

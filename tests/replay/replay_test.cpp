@@ -1695,6 +1695,18 @@ TEST(ReplayTest, AnyCaptureFramesArriveOnTheInterfaceTheirIndexNames) {
   EXPECT_NE(text.find("1 frames not replayed: no --ifindex names their interface index: 9 (1 frames)"),
             std::string::npos)
       << text;
+
+  // --own-output: the two copies going out are forwards, lo's frame is
+  // the host talking to itself; nothing is replayed, nothing changes.
+  o.own_output = true;
+  o.out_dir = d.file("out-own");
+  ReplaySummary own = summary_of(sc, o);
+  EXPECT_EQ(own.own_forwarded, 2u) << format_summary(own);
+  EXPECT_EQ(own.hosts[0].own_sent, 0u);
+  EXPECT_EQ(own.inputs[0].own, 3u);
+  EXPECT_EQ(own.inputs[0].by_interface, in.by_interface);
+  EXPECT_EQ(own.hosts[0].out_frames, h.out_frames);
+  EXPECT_EQ(own.hosts[0].connections, h.connections);
 }
 
 // A trunk: fw has wan and a VLAN device on it, wan.10. A capture of wan
