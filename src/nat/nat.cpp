@@ -262,6 +262,11 @@ bool manip_packet_slow(const Entry& ct, int dir, Manip m, packet::Packet& pkt) {
   return manip_ipv4(pkt.ip(), target, m, pkt.meta.csum_partial);
 }
 
+bool rewrite_to_tuple(packet::Packet& pkt, const Tuple& t) {
+  return manip_ipv4(pkt.ip(), t, Manip::Src, pkt.meta.csum_partial) &&
+         manip_ipv4(pkt.ip(), t, Manip::Dst, pkt.meta.csum_partial);
+}
+
 bool icmp_reply_translation(const Entry& ct, CtInfo ctinfo, Hook hook, packet::Packet& pkt) {
   auto ip = pkt.ip();
   auto l4 = ip.payload();

@@ -117,6 +117,10 @@ inline bool alloc_null_binding(conntrack::Table& table, Entry* ct, Manip m) {
 // Inline: most packets of most connections need no rewrite in a hook,
 // which the status bits tell (NAT_MANIP_MASK in nf_nat_packet).
 bool manip_packet_slow(const Entry& ct, int dir, Manip m, packet::Packet& pkt);
+// The datagram's addresses and ports (an ICMP query's id) made t's, as NAT
+// rewrites them: incremental checksums, a partial sum kept partial. False
+// when the packet is too short to hold what must be rewritten.
+bool rewrite_to_tuple(packet::Packet& pkt, const conntrack::Tuple& t);
 inline bool manip_packet(const Entry& ct, packet::CtInfo ctinfo, Hook hook, packet::Packet& pkt) {
   Manip m = hook_manip(hook);
   int dir = ct_dir(ctinfo);

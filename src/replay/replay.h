@@ -107,7 +107,9 @@ struct ReplayOptions {
   // from addresses not the host's (forwarded), SNATed forwards (the same
   // datagram came in on a link within the last second), frames to a
   // multicast or broadcast address, and the answers nfemu makes itself
-  // (ICMP other than requests, TCP RSTs).
+  // (ICMP other than requests, TCP RSTs). Their socket is root's: -m owner
+  // and LOG's UID= see uid 0, as for every socket nfemu models (a capture
+  // does not say which process sent a frame).
   bool own_output = false;
 };
 

@@ -895,6 +895,21 @@ void Host::send_captured(packet::Packet& pkt, uint64_t now_ns) {
   // Captured before the NIC: a checksum offloaded to it holds the pseudo
   // header's sum, which the kernel's skb knew as CHECKSUM_PARTIAL.
   if (packet::holds_pseudo_header_sum(pkt.ip())) pkt.meta.csum_partial = true;
+  // NAT in OUTPUT and POSTROUTING rewrote the captured datagram after
+  // conntrack saw it as the socket sent it: the replies of a REDIRECTed
+  // connection leave from the address and port the client asked for, a
+  // locally sent connection's SNAT from its new source. The connection
+  // whose other direction is the datagram's inverse says what the socket
+  // sent: its tuple of the datagram's direction.
+  conntrack::Tuple seen, inverse;
+  if (conntrack_enabled() && conntrack::packet_tuple(pkt, &seen) && conntrack::invert_tuple(seen, &inverse)) {
+    conntrack::Dir d;
+    const conntrack::Entry* ct = conntrack_.find(inverse, conntrack::Zone{}, &d);
+    if (ct && (ct->status & conntrack::status::kNatMask)) {
+      const conntrack::Tuple& sent = ct->tuple[d == conntrack::kOriginal ? conntrack::kReply : conntrack::kOriginal];
+      if (!(sent == seen)) nat::rewrite_to_tuple(pkt, sent);
+    }
+  }
   local_out_kept(pkt, now_ns);
 }
 
@@ -1210,6 +1225,18 @@ void Host::send_synproxy_reply(const packet::Packet& trigger, packet::Packet& re
   local_out_kept(reply, now_ns);
 }
 
+// Whether the capture shows a socket at the datagram's port: the port
+// the capture's own frames left from is the one their peer asked for,
+// before a REDIRECT or DNAT to this host made it `dport` (the original
+// tuple of the connection the datagram opened or goes along has it).
+bool Host::captured_socket(const packet::Packet& pkt, const std::bitset<65536>& ports, uint16_t dport) {
+  if (ports[dport]) return true;
+  const auto* ct = static_cast<const conntrack::Entry*>(pkt.meta.ct);
+  const auto ci = pkt.meta.ctinfo;
+  const bool original = ci == packet::CtInfo::New || ci == packet::CtInfo::Established;
+  return ct && original && !conntrack::is_template(ct) && ports[ct->tuple[conntrack::kOriginal].dport];
+}
+
 void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
   auto ip = pkt.ip();
   uint32_t daddr = ip.daddr();
@@ -1240,14 +1267,15 @@ void Host::answer_local(const packet::Packet& pkt, uint64_t now_ns) {
     case packet::kIpProtoTcp:
       // tcp_v4_rcv discards what did not come to the host's own MAC.
       if (unicast && !to_link_group(pkt) && ip.payload().size() >= packet::kTcpMinHeader && transport_checksum_ok(pkt)) {
-        if (captured_sockets_ && captured_sockets_->tcp[packet::ConstTcpView(ip.payload()).dport()]) return;
+        if (captured_sockets_ && captured_socket(pkt, captured_sockets_->tcp, packet::ConstTcpView(ip.payload()).dport()))
+          return;
         answer_tcp(pkt, now_ns);
       }
       return;
     case packet::kIpProtoUdp: {
       if (ip.payload().size() < packet::kUdpHeader || !transport_checksum_ok(pkt)) return;
       packet::ConstUdpView uh(ip.payload());
-      if (captured_sockets_ && captured_sockets_->udp[uh.dport()]) return;
+      if (captured_sockets_ && captured_socket(pkt, captured_sockets_->udp, uh.dport())) return;
       if (unicast && !has_listener(packet::kIpProtoUdp, uh.dport()))
         icmp_send(pkt, icmp::kDestUnreach, icmp::kPortUnreach, 0, now_ns);
       return;

@@ -444,6 +444,7 @@ class Host {
   // unreachable).
   void answer_local(const packet::Packet& pkt, uint64_t now_ns);
   void answer_tcp(const packet::Packet& pkt, uint64_t now_ns);
+  static bool captured_socket(const packet::Packet& pkt, const std::bitset<65536>& ports, uint16_t dport);
   // A request sock (SYN_RECV) for a SYN a listener answered, its SYN-ACK
   // timer armed (host_timers.cpp).
   void add_request(packet::ConstIpv4View syn, uint32_t irs, uint32_t isn, const packet::Packet& synack,

@@ -565,7 +565,8 @@ sockets_phase 1z on 0
 
 # Phase 3, fw's own sockets, replayed with --own-output: fw asks the
 # client's UDP echo and the server's TCP echo itself, pings the client,
-# serves TCP on 2222, and answers datagrams to a closed UDP port (port
+# serves TCP on 2222 and on 8022 (REDIRECTed to 2224: its answers are
+# captured after NAT, from 8022), and answers datagrams to a closed UDP port (port
 # unreachable) and a SYN to a closed TCP port (RST); the server's datagram
 # to the client is masqueraded. fw's INPUT takes what it serves and the
 # answers to what it sent: what fw's sockets sent must go through OUTPUT
@@ -579,6 +580,8 @@ ipt -P INPUT DROP || skip "iptables-legacy unusable"
 ipt -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 ipt -A INPUT -p tcp --dport 2222 -j ACCEPT
 ipt -A INPUT -p tcp --dport 2223 -j ACCEPT
+ipt -A INPUT -p tcp --dport 2224 -j ACCEPT
+ipt -t nat -A PREROUTING -i wan -p tcp --dport 8022 -j REDIRECT --to-ports 2224
 ipt -A INPUT -p udp --dport 9999 -j ACCEPT
 ipt -A OUTPUT -p udp --dport 5353 -j ACCEPT
 ipt -t nat -A POSTROUTING -o wan -j MASQUERADE
@@ -603,6 +606,7 @@ c.close()
 PY
 ip netns exec "$S" python3 "$work/echo-once.py" 198.51.100.2 8080 &
 ip netns exec "$F" python3 "$work/echo-once.py" 203.0.113.1 2222 &
+ip netns exec "$F" python3 "$work/echo-once.py" 203.0.113.1 2224 &
 sleep 0.3
 ip netns exec "$F" python3 - <<'PY' || fail "phase 3: fw's own traffic"
 import socket, struct
@@ -637,6 +641,11 @@ import socket
 t = socket.create_connection(("203.0.113.1", 2222), timeout=3)
 t.sendall(b"client asks")
 assert t.recv(100) == b"CLIENT ASKS"
+t.close()
+# REDIRECTed to 2224: fw's answers leave from 8022.
+t = socket.create_connection(("203.0.113.1", 8022), timeout=3)
+t.sendall(b"redirected")
+assert t.recv(100) == b"REDIRECTED"
 t.close()
 for _ in range(5):
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

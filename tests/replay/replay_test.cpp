@@ -2146,4 +2146,55 @@ TEST(ReplayTest, OwnOutputFatesAreCompared) {
       << diff.str();
 }
 
+// A transparent service on fw: wan's port 8022 is REDIRECTed to its port
+// 22. The capture holds fw's answers as they left, from port 8022; its
+// socket sent them from 22, which conntrack saw in OUTPUT before NAT
+// rewrote them. Replayed as captured they would be a new connection and
+// the client's one would never be answered; nfemu must not reset the
+// client's SYN either (the capture shows a socket at the port it asked).
+TEST(ReplayTest, OwnOutputOfARedirectedConnectionIsWhatTheSocketSent) {
+  TempDir d;
+  auto own = [](std::string_view spec) { return eth_frame(spec, kFwWan, kPeer); };
+  write_pcap(d.file("wan.pcap"),
+             {{1000000, eth_frame("tcp 203.0.113.10:50000 > 203.0.113.1:8022 flags S seq 100")},
+              {1000100, own("tcp 203.0.113.1:8022 > 203.0.113.10:50000 flags SA seq 5000 ack 101")},
+              {1001000, eth_frame("tcp 203.0.113.10:50000 > 203.0.113.1:8022 flags A seq 101 ack 5001")},
+              {1002000, own("tcp 203.0.113.1:8022 > 203.0.113.10:50000 flags PA seq 5001 ack 101 payload 20")},
+              {1003000, eth_frame("tcp 203.0.113.10:50000 > 203.0.113.1:8022 flags A seq 101 ack 5021")}});
+  auto sc = load(R"(
+[hosts.fw]
+iptables = [
+  "-t nat -A PREROUTING -i wan -p tcp --dport 8022 -j REDIRECT --to-ports 22",
+  "-P INPUT DROP",
+  "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+  "-A INPUT -p tcp --dport 22 -j ACCEPT",
+]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+mac = "02:00:00:00:00:01"
+)");
+  ReplayOptions o = wan_replay(d);
+  o.own_output = true;
+  o.out_dir = d.file("out");
+  ReplaySummary r = summary_of(sc, o);
+  const HostStats& h = r.hosts[0];
+  std::string text = format_summary(r);
+  EXPECT_EQ(h.ct_new, 1u) << text;
+  EXPECT_EQ(h.connections, (std::map<std::string, uint64_t>{{"tcp ESTABLISHED [ASSURED]", 1}})) << text;
+  EXPECT_EQ(h.delivered, 3u) << text;
+  EXPECT_EQ(h.own_out, 2u) << text;
+  EXPECT_EQ(h.generated, 0u) << text;
+  // They leave as captured: from 8022, NAT undoing in OUTPUT what
+  // replay undid before it.
+  auto wan = packet::read_pcap_file(d.file("out/fw/wan.pcap"));
+  ASSERT_TRUE(wan);
+  ASSERT_EQ(wan->size(), 2u);
+  for (const auto& f : *wan) {
+    auto p = packet::Packet::from_frame(f.data);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(packet::ConstTcpView(p->ip().payload()).sport(), 8022);
+    EXPECT_EQ(packet::check_l4_checksum(p->ip()), packet::L4Checksum::Ok);
+  }
+}
+
 }  // namespace nfemu::replay
