@@ -185,7 +185,10 @@ class Packet {
   Ipv4View ip() { return Ipv4View(data()); }
   ConstIpv4View ip() const { return ConstIpv4View(data()); }
 
-  void set_mac_header(const EthernetHeader& h) {
+  // Always inlined: the replay loop and the forward path set one per frame,
+  // and GCC's size limits left a call (26 instructions a frame) once the
+  // callers grew.
+  [[gnu::always_inline]] void set_mac_header(const EthernetHeader& h) {
     ensure_buffer();
     write_ethernet(std::span<uint8_t>(buf_.data() + kHeadroom - kEthernetHeader, kEthernetHeader), h);
     has_mac_ = true;
