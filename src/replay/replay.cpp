@@ -146,21 +146,10 @@ class HostRun : private stack::PathObserver {
   // The host works in pkt's buffer (Host::receive_frame): the caller
   // refills the same Packet for the next frame.
   const Fate& process(packet::Packet& pkt, const InputName& in, uint64_t now_ns) {
-    if (host_->timer_epoch() != timer_epoch_ || next_timer_ns_ <= now_ns) [[unlikely]]
-      run_timers(now_ns);
-    now_ns_ = now_ns;
-    auto& ct = host_->conntrack();
-    // The expiries' events are collected with the packet's, after it: the
-    // queue keeps their order, and one look per frame is enough.
-    ct.expire_until(now_ns);
-    fate_ = Fate{};
-    cur_in_ = in.key;
-    drop_chain_ = nullptr;
-    drop_reason_ = SIZE_MAX;
+    begin_frame(now_ns, in.key);
     ++stats_.replayed;
     host_->receive_frame(pkt, in.name, now_ns);
-    collect_events();
-    stats_.ct_peak = std::max<uint64_t>(stats_.ct_peak, ct.count());
+    end_frame();
     switch (fate_.kind) {
       case Fate::Kind::Dropped: ++stats_.dropped; break;
       case Fate::Kind::Delivered: ++stats_.delivered; break;
@@ -177,20 +166,12 @@ class HostRun : private stack::PathObserver {
   // interface either: the injected datagram's fate is read as a
   // received frame's, from the packets whose meta.in is empty.
   const Fate& process_own(packet::Packet& pkt, uint64_t now_ns) {
-    if (host_->timer_epoch() != timer_epoch_ || next_timer_ns_ <= now_ns) run_timers(now_ns);
-    now_ns_ = now_ns;
-    auto& ct = host_->conntrack();
-    ct.expire_until(now_ns);
-    fate_ = Fate{};
-    cur_in_ = packet::IfName{};
-    drop_chain_ = nullptr;
-    drop_reason_ = SIZE_MAX;
+    begin_frame(now_ns, packet::IfName{});
     ++stats_.own_sent;
     own_in_flight_ = true;
     host_->send_captured(pkt, now_ns);
     own_in_flight_ = false;
-    collect_events();
-    stats_.ct_peak = std::max<uint64_t>(stats_.ct_peak, ct.count());
+    end_frame();
     switch (fate_.kind) {
       case Fate::Kind::Dropped: ++stats_.own_dropped; break;
       case Fate::Kind::Delivered: ++stats_.own_delivered; break;
@@ -198,6 +179,25 @@ class HostRun : private stack::PathObserver {
       case Fate::Kind::Vanished: break;
     }
     return fate_;
+  }
+
+  // Before a frame: the timers and expiries due by its time, a fresh fate
+  // for the packets arriving on `in` (empty: the host's own).
+  [[gnu::always_inline]] void begin_frame(uint64_t now_ns, const packet::IfName& in) {
+    if (host_->timer_epoch() != timer_epoch_ || next_timer_ns_ <= now_ns) [[unlikely]]
+      run_timers(now_ns);
+    now_ns_ = now_ns;
+    // The expiries' events are collected with the packet's, after it: the
+    // queue keeps their order, and one look per frame is enough.
+    host_->conntrack().expire_until(now_ns);
+    fate_ = Fate{};
+    cur_in_ = in;
+    drop_chain_ = nullptr;
+    drop_reason_ = SIZE_MAX;
+  }
+  [[gnu::always_inline]] void end_frame() {
+    collect_events();
+    stats_.ct_peak = std::max<uint64_t>(stats_.ct_peak, host_->conntrack().count());
   }
 
   std::string describe(const Fate& f) const {

@@ -330,6 +330,26 @@ sys.exit(1 if bad else 0)
 PY
 }
 
+# A ping (iputils may be missing): an echo request to $1 with id $2 from a
+# raw socket, its reply awaited.
+cat > "$work/ping.py" <<'PY'
+import socket, struct, sys
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+to, ident = sys.argv[1], int(sys.argv[2])
+echo = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"nfemu-any"  + b"\0"
+echo = echo[:2] + struct.pack("!H", csum(echo)) + echo[4:]
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+r.settimeout(2)
+r.sendto(echo, (to, 0))
+while True:
+    d = r.recv(200)
+    if d[20] == 0 and d[24:26] == struct.pack("!H", ident):
+        break
+PY
+
 # Phase 1 (offloads off), 1o (on) and 1z (on, conntrack verifying no
 # checksum): real sockets.
 fw_sysctl=""
@@ -441,25 +461,7 @@ import socket
 exec(open(__import__("sys").argv[1]).read())
 refused(("203.0.113.2", 9999), b"hi")  # masqueraded; closed: the client's error comes back
 PY
-# A ping (iputils may be missing): an echo request from a raw socket, its
-# reply awaited.
-cat > "$work/$phase/ping.py" <<'PY'
-import socket, struct
-def csum(b):
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-echo = struct.pack("!BBHHH", 8, 0, 0, 77, 1) + b"nfemu-any"  + b"\0"
-echo = echo[:2] + struct.pack("!H", csum(echo)) + echo[4:]
-r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-r.settimeout(2)
-r.sendto(echo, ("198.51.100.2", 0))
-while True:
-    d = r.recv(200)
-    if d[20] == 0 and d[24:26] == struct.pack("!H", 77):
-        break
-PY
-ip netns exec "$C" python3 "$work/$phase/ping.py" || fail "no echo reply through fw"
+ip netns exec "$C" python3 "$work/ping.py" 198.51.100.2 77 || fail "no echo reply through fw"
 # Frames fw must not forward: to another host's MAC (PACKET_OTHERHOST:
 # ip_rcv drops it before PREROUTING), to the broadcast MAC, and to a
 # multicast MAC with TTL 1 (ip_forward drops both after PREROUTING, before
@@ -609,7 +611,7 @@ ip netns exec "$F" python3 "$work/echo-once.py" 203.0.113.1 2222 &
 ip netns exec "$F" python3 "$work/echo-once.py" 203.0.113.1 2224 &
 sleep 0.3
 ip netns exec "$F" python3 - <<'PY' || fail "phase 3: fw's own traffic"
-import socket, struct
+import socket
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.settimeout(2)
 # Longer than the 96-byte capture keeps: the cut replay pads them.
@@ -622,20 +624,8 @@ while len(back) < 240:
     back += t.recv(1000)
 assert back == b"FW CONNECTS " * 20
 t.close()
-def csum(b):
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-echo = struct.pack("!BBHHH", 8, 0, 0, 78, 1) + b"nfemu-own"  + b"\0"
-echo = echo[:2] + struct.pack("!H", csum(echo)) + echo[4:]
-r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-r.settimeout(2)
-r.sendto(echo, ("203.0.113.2", 0))
-while True:
-    d = r.recv(200)
-    if d[20] == 0 and d[24:26] == struct.pack("!H", 78):
-        break
 PY
+ip netns exec "$F" python3 "$work/ping.py" 203.0.113.2 78 || fail "phase 3: no echo reply to fw"
 ip netns exec "$C" python3 - <<'PY' || fail "phase 3: the client"
 import socket
 t = socket.create_connection(("203.0.113.1", 2222), timeout=3)
