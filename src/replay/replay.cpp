@@ -534,7 +534,8 @@ class HostRun : private stack::PathObserver {
 // Draws `[#####     ]  45%  1.2M frames` on stderr, at most five times a second.
 class Progress {
  public:
-  explicit Progress(bool on) : on_(on) {}
+  // `label` starts the line: what is being read.
+  explicit Progress(bool on, const char* label = "") : on_(on), label_(label) {}
   void update(uint64_t frames, uint64_t done, uint64_t total) {
     if (!on_ || (frames & 1023) != 0) return;
     auto now = std::chrono::steady_clock::now();
@@ -553,12 +554,13 @@ class Progress {
     constexpr int kWidth = 30;
     double frac = total ? std::min(1.0, static_cast<double>(done) / static_cast<double>(total)) : 0;
     int filled = static_cast<int>(frac * kWidth);
-    std::fprintf(stderr, "\r[%s%s] %3d%%  %llu frames", std::string(filled, '#').c_str(),
+    std::fprintf(stderr, "\r%s[%s%s] %3d%%  %llu frames", label_, std::string(filled, '#').c_str(),
                  std::string(kWidth - filled, ' ').c_str(), static_cast<int>(frac * 100),
                  static_cast<unsigned long long>(frames));
     std::fflush(stderr);
   }
   bool on_;
+  const char* label_;
   std::chrono::steady_clock::time_point last_{};
 };
 
@@ -1113,7 +1115,10 @@ std::unique_ptr<stack::Host::CapturedSockets> captured_sockets(const ReplayOptio
   OwnFrames own;
   packet::Packet pkt;
   MergedFrame f;
+  Progress progress(opts.progress, "the host's sockets: ");
+  uint64_t frames = 0;
   while (merger->next(f)) {
+    progress.update(++frames, merger->bytes_read(), merger->bytes_total());
     size_t port = 0;
     bool is_own = false;
     if (!to_packet(f, ports, pad, true, stats[f.input], pkt, port, is_own)) continue;
@@ -1136,6 +1141,7 @@ std::unique_ptr<stack::Host::CapturedSockets> captured_sockets(const ReplayOptio
       default: sockets->protocols.set(ip.protocol());
     }
   }
+  progress.end(frames, merger->bytes_total());
   return sockets;
 }
 
