@@ -7,6 +7,7 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <deque>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -849,7 +850,7 @@ class OwnFrames {
   // Every replayed (not own) frame, as it arrives.
   void arrived(const packet::Packet& pkt, uint64_t ts_us) {
     if (!header_in_bounds(pkt)) return;
-    const uint64_t key = identity(pkt.ip());
+    const uint64_t key = identity_of(pkt.ip());
     Way* set = &ways_[(key & (kSets - 1)) * kWays];
     Way* oldest = set;
     for (size_t w = 0; w < kWays; ++w) {
@@ -862,7 +863,17 @@ class OwnFrames {
     *oldest = {key, ts_us};
   }
 
+  // An own frame's kind. The frames that came in up to kLookahead frames
+  // after it in the merged stream must have been given to arrived() first:
+  // a forward's two copies may carry the same time stamp, the outgoing one
+  // first when its capture is the first --in (nfemu run's captures do).
+  static constexpr uint64_t kLookahead = 8;
   Kind classify(const stack::Host& h, const packet::Packet& pkt, uint64_t ts_us) const {
+    const Kind k = prejudge(h, pkt);
+    return k == Kind::Output && came_in(identity(pkt.ip()), ts_us) ? Kind::Forwarded : k;
+  }
+  // All but the last test: Output here may still be a forward.
+  static Kind prejudge(const stack::Host& h, const packet::Packet& pkt) {
     if (!header_in_bounds(pkt)) return Kind::Forwarded;
     auto ip = pkt.ip();
     const uint32_t daddr = ip.daddr();
@@ -880,12 +891,17 @@ class OwnFrames {
           packet::ConstTcpView(l4).has(packet::tcp_flag::kRst))
         return Kind::Answer;
     }
-    const uint64_t key = identity(ip);
-    const Way* set = &ways_[(key & (kSets - 1)) * kWays];
-    for (size_t w = 0; w < kWays; ++w)
-      if (set[w].key == key && set[w].ts_us + kWindowUs >= ts_us) return Kind::Forwarded;
     return Kind::Output;
   }
+  // Whether a datagram of this identity came in within the window.
+  bool came_in(uint64_t key, uint64_t ts_us) const {
+    const Way* set = &ways_[(key & (kSets - 1)) * kWays];
+    for (size_t w = 0; w < kWays; ++w)
+      if (set[w].key == key && set[w].ts_us + kWindowUs >= ts_us) return true;
+    return false;
+  }
+
+  static uint64_t identity(packet::ConstIpv4View ip);
 
  private:
   struct Way {
@@ -895,7 +911,7 @@ class OwnFrames {
   static constexpr size_t kSets = 16384, kWays = 4;
   static constexpr uint64_t kWindowUs = 1000000;
 
-  static uint64_t identity(packet::ConstIpv4View ip) {
+  static uint64_t identity_of(packet::ConstIpv4View ip) {
     uint64_t h = (uint64_t{ip.id()} << 48 | uint64_t{ip.protocol()} << 40 | uint64_t{ip.total_length()} << 24) ^
                  ip.daddr();
     h *= 0x9e3779b97f4a7c15u;
@@ -920,6 +936,8 @@ class OwnFrames {
   }
   std::vector<Way> ways_ = std::vector<Way>(kSets * kWays);
 };
+
+uint64_t OwnFrames::identity(packet::ConstIpv4View ip) { return identity_of(ip); }
 
 // Whether a datagram's checksum is one left for a NIC (CHECKSUM_PARTIAL),
 // which NAT must update as a sum, when the capture is replayed with
@@ -995,7 +1013,7 @@ struct Slot {
 template <size_t kRing, size_t kBatch, class Process>
 Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, std::span<const conntrack::Table* const> tables,
                             const ReplayOptions& opts, const Ports& ports, uint64_t base_us,
-                            ReplaySummary& sum, Progress& progress, Process&& process) {
+                            ReplaySummary& sum, Progress& progress, OwnFrames* own_frames, Process&& process) {
   // Frames are read kBatch at a time whenever no more than kRing - kBatch
   // wait.
   static_assert(kBatch < kRing);
@@ -1020,6 +1038,10 @@ Result<uint64_t> run_frames(Merger& merger, std::optional<MergedFrame> first, st
     slot.frame_no = fr.frame_no;
     slot.ts_us = fr.ts_us;
     slot.ok = to_packet(fr, ports, pad, opts.own_output, in, slot.pkt, slot.port, slot.own);
+    // As read, not as processed: the own frames before it are classified
+    // knowing it (OwnFrames::kLookahead).
+    if (own_frames && slot.ok && !slot.own) [[unlikely]]
+      own_frames->arrived(slot.pkt, fr.ts_us);
     if (pad && slot.ok) [[unlikely]]
       settle_partial_sum(slot.pkt, partial_seen[slot.port]);
     if (opts.fix_checksums && slot.ok && header_in_bounds(slot.pkt) && repair_checksums(slot.pkt)) ++in.fixed;
@@ -1117,8 +1139,25 @@ std::unique_ptr<stack::Host::CapturedSockets> captured_sockets(const ReplayOptio
   MergedFrame f;
   Progress progress(opts.progress, "the host's sockets: ");
   uint64_t frames = 0;
+  // Own frames that may be the host's output, decided kLookahead frames
+  // later (as the replay decides them): what they would mark.
+  struct Pending {
+    uint64_t decide_at;  // frame count
+    uint64_t key, ts_us;
+    uint8_t proto;
+    int32_t port;  // -1: none
+  };
+  std::deque<Pending> pending;
+  auto settle = [&](const Pending& p) {
+    if (own.came_in(p.key, p.ts_us)) return;  // a forward
+    if (p.proto == packet::kIpProtoTcp && p.port >= 0) sockets->tcp.set(static_cast<size_t>(p.port));
+    else if (p.proto == packet::kIpProtoUdp && p.port >= 0) sockets->udp.set(static_cast<size_t>(p.port));
+    else if (p.proto != packet::kIpProtoTcp && p.proto != packet::kIpProtoUdp && p.proto != packet::kIpProtoIcmp)
+      sockets->protocols.set(p.proto);
+  };
   while (merger->next(f)) {
     progress.update(++frames, merger->bytes_read(), merger->bytes_total());
+    for (; !pending.empty() && pending.front().decide_at < frames; pending.pop_front()) settle(pending.front());
     size_t port = 0;
     bool is_own = false;
     if (!to_packet(f, ports, pad, true, stats[f.input], pkt, port, is_own)) continue;
@@ -1126,21 +1165,16 @@ std::unique_ptr<stack::Host::CapturedSockets> captured_sockets(const ReplayOptio
       own.arrived(pkt, f.ts_us);
       continue;
     }
-    if (own.classify(host, pkt, f.ts_us) != OwnFrames::Kind::Output) continue;
+    if (OwnFrames::prejudge(host, pkt) != OwnFrames::Kind::Output) continue;
     auto ip = pkt.ip();
     auto l4 = ip.payload();
-    const bool first = ip.frag_offset() == 0;
-    switch (ip.protocol()) {
-      case packet::kIpProtoTcp:
-        if (first && l4.size() >= packet::kTcpMinHeader) sockets->tcp.set(packet::ConstTcpView(l4).sport());
-        break;
-      case packet::kIpProtoUdp:
-        if (first && l4.size() >= packet::kUdpHeader) sockets->udp.set(packet::ConstUdpView(l4).sport());
-        break;
-      case packet::kIpProtoIcmp: break;
-      default: sockets->protocols.set(ip.protocol());
-    }
+    int32_t sport = -1;
+    if (ip.frag_offset() == 0 && ((ip.protocol() == packet::kIpProtoTcp && l4.size() >= packet::kTcpMinHeader) ||
+                                  (ip.protocol() == packet::kIpProtoUdp && l4.size() >= packet::kUdpHeader)))
+      sport = load16(l4.data());
+    pending.push_back({frames + OwnFrames::kLookahead, OwnFrames::identity(ip), f.ts_us, ip.protocol(), sport});
   }
+  for (const auto& p : pending) settle(p);
   progress.end(frames, merger->bytes_total());
   return sockets;
 }
@@ -1271,10 +1305,6 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   if (tables.size() > kMaxHosts) return make_error("replay: more hosts with conntrack than run_frames keeps hashes for");
   // With conntrack each frame is read 8 to 16 frames before it is
   // processed; without, 1 to 2 (see run_frames).
-  auto loop = [&](auto&& process) {
-    return tables.empty() ? run_frames<2, 1>(*merger, *first, tables, opts, ports, base_us, sum, progress, process)
-                          : run_frames<16, 8>(*merger, *first, tables, opts, ports, base_us, sum, progress, process);
-  };
   // --own-output: the sockets the captures show, and the frames that came
   // in (to tell SNATed forwards from the host's own datagrams).
   std::unique_ptr<stack::Host::CapturedSockets> sockets;
@@ -1285,6 +1315,13 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     for (auto& r : runs) r->host().set_captured_sockets(sockets.get());
     own = std::make_unique<OwnFrames>();
   }
+  // --own-output reads at least OwnFrames::kLookahead frames ahead too.
+  static_assert(OwnFrames::kLookahead <= 16 - 8);
+  auto loop = [&](auto&& process) {
+    return tables.empty() && !own
+               ? run_frames<2, 1>(*merger, *first, tables, opts, ports, base_us, sum, progress, own.get(), process)
+               : run_frames<16, 8>(*merger, *first, tables, opts, ports, base_us, sum, progress, own.get(), process);
+  };
   // Whether an own frame is replayed; counts those that are not.
   auto own_replayed = [&](const Slot& slot) {
     switch (own->classify(runs[0]->host(), slot.pkt, slot.ts_us)) {
@@ -1299,12 +1336,9 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   if (runs.size() == 1) {
     HostRun& run = *runs[0];
     last = loop([&](Slot& slot) {
-      if (own) [[unlikely]] {
-        if (slot.own) {
-          if (own_replayed(slot)) run.process_own(slot.pkt, slot.now_ns);
-          return;
-        }
-        own->arrived(slot.pkt, slot.ts_us);
+      if (slot.own) [[unlikely]] {
+        if (own_replayed(slot)) run.process_own(slot.pkt, slot.now_ns);
+        return;
       }
       run.process(slot.pkt, ports.names[slot.port], slot.now_ns);
     });
@@ -1314,10 +1348,8 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     packet::Packet work;  // reused: no allocation per frame once warm
     last = loop([&](Slot& slot) {
       const InputName& name = ports.names[slot.port];
-      if (own) [[unlikely]] {
-        if (slot.own && !own_replayed(slot)) return;
-        if (!slot.own) own->arrived(slot.pkt, slot.ts_us);
-      }
+      if (slot.own && !own_replayed(slot)) [[unlikely]]
+        return;
       work = slot.pkt;
       const Fate a = slot.own ? runs[0]->process_own(work, slot.now_ns) : runs[0]->process(work, name, slot.now_ns);
       // What conntrack found of the frame's checksum (run_frames learns

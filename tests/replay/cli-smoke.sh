@@ -2,8 +2,9 @@
 # `nfemu replay` from the command line: the captures of an `nfemu run` of
 # tcp-port-forward replayed into gw give the same forwarding (7 frames out, the listener's SYN-ACK retransmission included;
 # one dropped by FORWARD's policy); a candidate ruleset without NAT and
-# with a DROP policy makes --diff list the 7 and exit 1; bad --in, --ifindex
-# and --fixlen values exit 2.
+# with a DROP policy makes --diff list the 7 and exit 1; --own-output
+# replays none of gw's own frames (forwards and answers); bad --in,
+# --ifindex and --fixlen values exit 2.
 set -euo pipefail
 nfemu=$1
 scenarios=$2
@@ -21,6 +22,15 @@ cmp -s "$work/summary.txt" "$work/replay/gw/summary.txt" || fail "summary.txt di
 for f in kern.log conntrack-events.txt conntrack.txt iptables-save.txt wan.pcap lan.pcap; do
   [ -f "$work/replay/gw/$f" ] || fail "missing $f"
 done
+
+# --own-output: gw's own frames in these captures are forwards (their
+# copies that came in carry the same time stamp, from the other capture)
+# and answers nfemu makes itself; none is replayed, nothing else changes.
+"$nfemu" replay "$sc" --host gw --in "wan=$work/run/gw/wan.pcap" --in "lan=$work/run/gw/lan.pcap" --own-output \
+  > "$work/summary-own.txt" || fail "replay --own-output exited $?"
+grep -q "own frames (--own-output): 0 replayed as the host's output; not replayed: 5 forwards, 2 answers" \
+  "$work/summary-own.txt" || { cat "$work/summary-own.txt"; fail "--own-output replayed forwards or answers"; }
+diff <(grep -v "own" "$work/summary.txt") <(grep -v "own" "$work/summary-own.txt") || fail "--own-output changed fates"
 
 printf '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n' > "$work/drop-all.rules"
 set +e
