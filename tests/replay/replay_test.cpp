@@ -2197,4 +2197,33 @@ mac = "02:00:00:00:00:01"
   }
 }
 
+// A protocol the host's stack has no handler for (ESP here) is answered
+// with a protocol unreachable, unless the capture shows the host speaking
+// it; an own frame to a group address is counted, not replayed.
+TEST(ReplayTest, OwnOutputSilencesOtherProtocolsTheHostSpokeAndSkipsGroups) {
+  TempDir d;
+  write_pcap(d.file("wan.pcap"),
+             {{1000000, eth_frame("esp 203.0.113.1 > 203.0.113.10 spi 7 payload 8", kFwWan, kPeer)},
+              {1001000, eth_frame("esp 203.0.113.10 > 203.0.113.1 spi 8 payload 8")},
+              {1002000, eth_frame("udp 203.0.113.1:5353 > 224.0.0.251:5353 payload 8", kFwWan, kPeer)}});
+  auto sc = load(R"(
+[hosts.fw]
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+mac = "02:00:00:00:00:01"
+)");
+  ReplayOptions o = wan_replay(d);
+  ReplaySummary skipped = summary_of(sc, o);
+  EXPECT_EQ(skipped.hosts[0].generated, 1u) << format_summary(skipped);  // the protocol unreachable
+  o.own_output = true;
+  ReplaySummary own = summary_of(sc, o);
+  const HostStats& h = own.hosts[0];
+  EXPECT_EQ(h.generated, 0u) << format_summary(own);
+  EXPECT_EQ(h.delivered, 1u);
+  EXPECT_EQ(h.own_sent, 1u);
+  EXPECT_EQ(h.own_out, 1u);
+  EXPECT_EQ(own.own_group, 1u);
+  EXPECT_EQ(h.out_frames.at("wan"), 1u);
+}
+
 }  // namespace nfemu::replay
