@@ -4,7 +4,8 @@
 // report, never crash. Invariant: every frame read is counted in exactly
 // one category of its input, read as the capture of one interface (also
 // with --fixlen pad: datagrams the snaplen cut, zero-filled) and, if it is
-// LINUX_SLL2, as a tcpdump -i any capture of every interface.
+// LINUX_SLL2 or pcapng, as a capture of every interface (tcpdump -i any,
+// dumpcap -i IFNAME -i IFNAME).
 #include <unistd.h>
 
 #include <cstdint>
@@ -67,8 +68,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.diff = true;
   auto d = nfemu::replay::replay(*sc, o, diff);
   if (!d || d->frames != r->frames || d->hosts.size() != 2) std::abort();
+  // A pcapng file's frames of another interface than its first (a later
+  // section's) are counted apart.
   for (const auto& in : r->inputs) {
     uint64_t counted = in.ipv4 + in.ipv6 + in.arp + in.vlan + in.other + in.runt + in.cut + in.own + in.other_host;
+    for (const auto& [index, n] : in.unnamed) counted += n;
     if (counted != in.frames) std::abort();
   }
   if (r->hosts.at(0).replayed != r->inputs[0].ipv4) std::abort();
@@ -102,9 +106,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!w) std::abort();
   own_accounted(*w, *r);
   o.own_output = false;
-  // The same bytes as a tcpdump -i any capture: a LINUX_SLL2 file puts each
-  // frame on the interface its index names (any other link type is
-  // refused); frames of unnamed indexes are counted apart.
+  // The same bytes as a capture of every interface: a LINUX_SLL2 file puts
+  // each frame on the interface its index names, a pcapng one on the
+  // interface of its interface block's name (any other file is refused);
+  // frames of unnamed indexes and interfaces are counted apart.
   o.candidate.reset();
   o.diff = false;
   o.inputs = {{"any", path}};

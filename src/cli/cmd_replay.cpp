@@ -49,8 +49,10 @@ CLI::App* add_replay_command(CLI::App& app) {
   cmd->add_option("SCENARIO", a.scenario, "scenario file (TOML); its traffic entries are ignored")->required();
   cmd->add_option("--host", a.host, "the host the frames arrive at")->required();
   cmd->add_option("--in", a.inputs,
-                  "IFNAME=FILE.pcap: frames of FILE arrive on IFNAME (repeatable); any=FILE.pcap: a tcpdump -i any "
-                  "capture (LINUX_SLL2), each frame arriving on the interface its index names (--ifindex)")
+                  "IFNAME=FILE.pcap: frames of FILE (pcap or pcapng) arrive on IFNAME (repeatable); any=FILE: a "
+                  "tcpdump -i any capture (LINUX_SLL2), each frame arriving on the interface its index names "
+                  "(--ifindex), or a pcapng file of several interfaces (dumpcap -i IFNAME -i IFNAME), each frame "
+                  "arriving on the host's interface named as its interface block names it")
       ->required()
       ->allow_extra_args(false);
   cmd->add_option("--ifindex", a.ifindex,

@@ -29,6 +29,7 @@ struct Buffered {
   uint32_t caplen = 0;
   uint32_t orig_len = 0;
   uint32_t owned = kNotOwned;  // index in Impl::pool of the buffer holding the bytes (libpcap's records)
+  uint32_t interface = 0;      // a pcapng file's (never set in a classic one's ring)
 };
 
 uint32_t load32le(const uint8_t* p) {
@@ -52,6 +53,10 @@ constexpr uint64_t kPcapRecordHeader = 16;
 
 }  // namespace
 
+bool supported_linktype(int dlt) {
+  return dlt == kDltEthernet || dlt == kDltRaw || dlt == kDltRawBsd || dlt == kDltLinuxSll || dlt == kDltLinuxSll2;
+}
+
 std::string linktype_name(int dlt) {
   const char* name = pcap_datalink_val_to_name(dlt);
   return name ? fmt::format("{} ({})", name, dlt) : std::to_string(dlt);
@@ -73,6 +78,9 @@ struct Merger::Impl {
     size_t released = 0;   // the map's pages before this offset are given back
     size_t populated = 0;  // the map's pages before this offset are mapped in
     size_t prefetched = 0; // the cache lines before this offset were prefetched
+    // A pcapng file: read from the map by this, never by libpcap.
+    std::unique_ptr<PcapngReader> ng;
+    size_t ng_checked = 0;  // its interfaces whose link type was checked
     bool mapped = false;   // records still come from the map
     bool swapped = false;  // the file's byte order is not ours
     uint32_t snaplen = 0;  // pcap_snapshot()
@@ -141,31 +149,122 @@ struct Merger::Impl {
     }
   }
 
-  // Maps a classic pcap file (version 2.4, microsecond magic, either byte
-  // order) that libpcap has opened; anything else (pcapng, nanosecond
-  // files, pipes and "-", old versions) stays with libpcap alone.
-  static void map_records(Source& s) {
-    if (s.path == "-") return;
-    int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
+  // A regular file mapped, with the guard that turns a read past a cut
+  // into zeros; false (nothing mapped) for anything else.
+  static bool map_file(const std::string& path, size_t min_size, const uint8_t*& map, size_t& size,
+                       MapGuard*& guard) {
+    if (path == "-") return false;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
     struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(kPcapFileHeader)) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(min_size)) {
       ::close(fd);
-      return;
+      return false;
     }
-    size_t size = static_cast<size_t>(st.st_size);
+    size = static_cast<size_t>(st.st_size);
     void* m = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     ::close(fd);
-    if (m == MAP_FAILED) return;
-    auto* b = static_cast<const uint8_t*>(m);
-    // Without a guard a cut file would kill the process: libpcap reads it.
-    MapGuard* guard = MapGuard::watch(b, size);
-    auto unmap = [&] {
-      if (guard) guard->release();
+    if (m == MAP_FAILED) return false;
+    map = static_cast<const uint8_t*>(m);
+    guard = MapGuard::watch(map, size);
+    if (!guard) {
       munmap(m, size);
-    };
-    if (!guard) return unmap();
+      return false;
+    }
     madvise(m, size, MADV_SEQUENTIAL);
+    return true;
+  }
+
+  // A pcapng file, mapped and read by PcapngReader: its section header and
+  // the interfaces described before the first packet are read here.
+  // nullopt: not a pcapng file (libpcap opens it); an error for a pcapng
+  // file that starts corrupt.
+  static std::optional<Result<Source>> open_pcapng(const std::string& path) {
+    const uint8_t* b = nullptr;
+    size_t size = 0;
+    MapGuard* guard = nullptr;
+    if (!map_file(path, 4, b, size, guard)) return std::nullopt;
+    Source s;
+    s.path = path;
+    s.map = b;
+    s.map_size = s.map_len = size;
+    s.guard = guard;
+    if (!PcapngReader::is_pcapng({b, size}) || guard->cut()) {
+      guard->release();
+      munmap(const_cast<uint8_t*>(b), size);
+      return std::nullopt;
+    }
+    s.ng = std::make_unique<PcapngReader>(std::span<const uint8_t>(b, size));
+    if (!s.ng->start()) {
+      std::string why = s.ng->error();
+      guard->release();
+      munmap(const_cast<uint8_t*>(b), size);
+      s.map = nullptr;
+      s.guard = nullptr;
+      return Result<Source>(make_error(fmt::format("{}: a corrupt pcapng file: {}", path, why)));
+    }
+    if (!s.ng->interfaces().empty()) s.linktype = s.ng->interfaces()[0].linktype;
+    s.pos = s.prefetched = s.ng->offset();
+    return Result<Source>(std::move(s));
+  }
+
+  // The next packet of a pcapng source into b, or false at its end (a
+  // warning says why if it ended early).
+  [[gnu::noinline]] bool read_pcapng(Source& s, Buffered& b) {
+    if (s.eof) return false;
+    PcapngPacket p;
+    const size_t before = s.ng->offset();
+    bool ok = s.ng->next(p);
+    if (s.guard->cut()) [[unlikely]] {
+      s.guard->clear_cut();
+      warnings.push_back(fmt::format("{}: the file was cut while being read; frames from byte {} on are not read",
+                                     s.path, before));
+      s.eof = true;
+      return false;
+    }
+    if (!ok) {
+      if (!s.ng->error().empty())
+        warnings.push_back(fmt::format("{}: truncated or corrupt after frame {}: {}", s.path, s.frames, s.ng->error()));
+      s.eof = true;
+      return false;
+    }
+    const auto& ifaces = s.ng->interfaces();
+    for (; s.ng_checked < ifaces.size(); ++s.ng_checked) {
+      const int lt = ifaces[s.ng_checked].linktype;
+      if (supported_linktype(lt)) continue;
+      const std::string& name = ifaces[s.ng_checked].name;
+      warnings.push_back(fmt::format("{}: frames of interface {}{} and later not read: link type {} is not supported",
+                                     s.path, s.ng_checked, name.empty() ? "" : " (" + name + ")", linktype_name(lt)));
+      s.eof = true;
+      return false;
+    }
+    b.ts_us = p.ts_us;
+    b.orig_len = p.orig_len;
+    b.data = p.data.data();
+    b.caplen = static_cast<uint32_t>(p.data.size());
+    b.owned = kNotOwned;
+    b.interface = p.interface;
+    s.pos = s.ng->offset();
+    // Progress counts a record as its pcap header and bytes: the rest of
+    // the block.
+    bytes_read += (s.pos - before) - (kPcapRecordHeader + b.caplen);
+    read_ahead(s);
+    if (s.pos - s.released >= 2 * kReleaseStep) release_behind(s);
+    return true;
+  }
+
+  // Maps a classic pcap file (version 2.4, microsecond magic, either byte
+  // order) that libpcap has opened; anything else (nanosecond files,
+  // pipes and "-", old versions) stays with libpcap alone.
+  static void map_records(Source& s) {
+    const uint8_t* b = nullptr;
+    size_t size = 0;
+    MapGuard* guard = nullptr;
+    if (!map_file(s.path, kPcapFileHeader, b, size, guard)) return;
+    auto unmap = [&] {
+      guard->release();
+      munmap(const_cast<uint8_t*>(b), size);
+    };
     uint32_t magic = load32le(b);
     bool swapped = false;
     switch (magic) {
@@ -362,6 +461,7 @@ struct Merger::Impl {
   // libpcap's record into b (after the map, or without one), or false at
   // the end of s (a warning said why if it was cut).
   [[gnu::noinline]] bool read_unmapped(Source& s, Buffered& b) {
+    if (s.ng) return read_pcapng(s, b);
     if (s.mapped) leave_map(s);
     if (s.eof) return false;
     pcap_pkthdr* h = nullptr;
@@ -419,6 +519,21 @@ Result<Merger> Merger::open(const std::vector<Input>& inputs, MergeOptions opts)
   impl->opts = opts;
   impl->sources.reserve(inputs.size());
   for (const auto& in : inputs) {
+    if (auto ng = Impl::open_pcapng(in.path)) {
+      if (!*ng) return ng->error();
+      impl->sources.push_back(std::move(**ng));
+      for (const auto& i : impl->sources.back().ng->interfaces())
+        if (!supported_linktype(i.linktype))
+          return make_error(fmt::format(
+              "{}: interface {}{} has link type {}, which is not supported; replay reads Ethernet (EN10MB), raw IP "
+              "(RAW) and Linux cooked (LINUX_SLL, LINUX_SLL2) captures",
+              in.path, &i - impl->sources.back().ng->interfaces().data(), i.name.empty() ? "" : " (" + i.name + ")",
+              linktype_name(i.linktype)));
+      impl->sources.back().ng_checked = impl->sources.back().ng->interfaces().size();
+      impl->bytes_total += impl->sources.back().map_size;
+      impl->bytes_read += impl->sources.back().pos;
+      continue;
+    }
     char err[PCAP_ERRBUF_SIZE] = {};
     pcap_t* p = pcap_open_offline_with_tstamp_precision(in.path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, err);
     if (!p) return make_error(fmt::format("{}: {}", in.path, err));
@@ -429,8 +544,7 @@ Result<Merger> Merger::open(const std::vector<Input>& inputs, MergeOptions opts)
     impl->sources.push_back(std::move(s));
     Impl::map_records(impl->sources.back());
     int lt = impl->sources.back().linktype;
-    if (lt != kDltEthernet && lt != kDltRaw && lt != kDltRawBsd && lt != kDltLinuxSll &&
-        lt != kDltLinuxSll2) {
+    if (!supported_linktype(lt)) {
       return make_error(fmt::format(
           "{}: link type {} is not supported; replay reads Ethernet (EN10MB), raw IP (RAW) and Linux cooked "
           "(LINUX_SLL, LINUX_SLL2) captures",
@@ -470,7 +584,11 @@ Result<Merger> Merger::open(const std::vector<Input>& inputs, MergeOptions opts)
   f.frame_no = b.frame_no;
   f.ts_us = b.ts_us;
   f.orig_len = b.orig_len;
+  // A pcapng file's interface 0 has the file's link type (open_pcapng).
   f.linktype = s.linktype;
+  f.interface = b.interface;
+  if (b.interface != 0) [[unlikely]]
+    f.linktype = s.ng->interfaces()[b.interface].linktype;
   f.data = {b.data, b.caplen};
   s.pop_front();
   return true;
@@ -511,5 +629,11 @@ uint64_t Merger::bytes_read() const { return impl_->bytes_read; }
 uint64_t Merger::bytes_total() const { return impl_->bytes_total; }
 const std::vector<std::string>& Merger::warnings() const { return impl_->warnings; }
 int Merger::linktype(size_t input) const { return impl_->sources.at(input).linktype; }
+
+const std::vector<PcapngInterface>& Merger::interfaces(size_t input) const {
+  static const std::vector<PcapngInterface> none;
+  const auto& s = impl_->sources.at(input);
+  return s.ng ? s.ng->interfaces() : none;
+}
 
 }  // namespace nfemu::replay

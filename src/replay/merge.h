@@ -16,6 +16,8 @@
 // are sorted; an earlier one is refused with the file and frame number.
 // Memory: the frames of one window per input, in recycled buffers.
 // Ties (equal timestamps) keep file order, then the order of the inputs.
+// pcapng files are read by PcapngReader (each frame's interface is kept),
+// classic pcap files in place, and what neither takes (pipes) by libpcap.
 //
 // A truncated or corrupt record ends that input with a warning instead of
 // ending the replay: a capture cut by a killed tcpdump is common, and what
@@ -32,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "replay/pcapng.h"
 #include "util/result.h"
 
 namespace nfemu::replay {
@@ -58,8 +61,14 @@ struct MergedFrame {
   uint64_t ts_us = 0;
   uint32_t orig_len = 0;
   int linktype = kDltEthernet;
+  // A pcapng input's: the interface the frame was captured on, an index in
+  // Merger::interfaces(input). 0 in a classic pcap file.
+  uint32_t interface = 0;
   std::span<const uint8_t> data;  // valid until the next call to next()
 };
+
+// Whether replay reads the link type (one of the DLTs above).
+bool supported_linktype(int dlt);
 
 class Merger {
  public:
@@ -87,8 +96,12 @@ class Merger {
   uint64_t bytes_total() const;
   // One line per input that ended early: "FILE: truncated after frame N: WHY".
   const std::vector<std::string>& warnings() const;
-  // The link type of each input.
+  // The link type of each input (of a pcapng input's first interface).
   int linktype(size_t input) const;
+  // A pcapng input's interfaces, as far as read (a later section may add
+  // some); empty for a classic pcap file, and for pcapng read from a pipe
+  // (libpcap reads those, and does not tell interfaces apart).
+  const std::vector<PcapngInterface>& interfaces(size_t input) const;
 
  private:
   struct Impl;

@@ -585,6 +585,16 @@ struct Ports {
   struct Route {
     size_t port = 0;        // a plain input's
     bool by_index = false;  // "any": the frame's interface index says
+    // A pcapng "any" input: the port of each of its interfaces (by the
+    // number Merger gives it): kNoPort where the host has no interface of
+    // its name, kLoopPort for lo (the host's own traffic).
+    std::vector<int32_t> by_name;
+    uint32_t named = 0;  // by_name is used (to_packet tests it with the frame's interface)
+    static constexpr int32_t kNoPort = -1, kLoopPort = -2;
+    // "any" inputs: the ports of their interfaces start here, in the order
+    // of the input's by_interface counts.
+    bool per_interface = false;
+    size_t first_port = 0;
     // An Ethernet input's VLANs: an 802.1Q frame of VLAN v arrives on the
     // host's interface named IFNAME.v (the name `ip link add link IFNAME
     // type vlan id v` gives), untagged, as the kernel's VLAN device
@@ -675,6 +685,24 @@ struct Ports {
   }
 }
 
+// A pcapng input's frame of interface f.interface: the port of the host's
+// interface of its name, or false (counted) where there is none. A plain
+// input's pcapng file has one interface; frames of another one (a later
+// section's) are not replayed.
+[[gnu::cold, gnu::noinline]] bool named_port(const MergedFrame& f, const Ports::Route& route,
+                                             ReplaySummary::InputStats& in, size_t& port) {
+  if (f.interface < route.by_name.size()) {
+    const int32_t p = route.by_name[f.interface];
+    if (p >= 0) {
+      port = static_cast<size_t>(p);
+      return true;
+    }
+    if (p == Ports::Route::kLoopPort) return ++in.own, false;  // the host talking to itself
+  }
+  ++in.unnamed[f.interface];
+  return false;
+}
+
 // The frame as the host's receive() takes it, written into `pkt` (whose
 // buffer is reused frame after frame) with the port it arrives on: an
 // Ethernet frame carrying IPv4, or false and the reason it is not replayed
@@ -691,6 +719,9 @@ struct Ports {
   std::span<const uint8_t> d = f.data;
   const Ports::Route& route = ports.of_input[f.input];
   port = route.port;
+  if ((f.interface | route.named) != 0) [[unlikely]] {
+    if (!named_port(f, route, in, port)) return false;
+  }
   packet::EthernetHeader eth;
   std::span<const uint8_t> l3;
   if (f.linktype == kDltEthernet) {
@@ -783,7 +814,7 @@ struct Ports {
   // out of line: 26 instructions a frame).
   if (!own) [[likely]] {
     ++in.ipv4;
-    if (route.by_index) ++in.by_interface[port - ports.first_index_port].second;
+    if (route.per_interface) ++in.by_interface[port - route.first_port].second;
   }
   pkt.assign(l3);
   pkt.meta = packet::PacketMeta{};
@@ -1097,6 +1128,18 @@ std::optional<uint16_t> vlan_of(std::string_view name, std::string_view parent) 
   return static_cast<uint16_t>(vid);
 }
 
+// A pcapng interface as messages name it: its if_name, or its number.
+std::string capture_interface_name(const std::string& name, size_t number) {
+  return name.empty() ? fmt::format("interface {} (no name)", number) : name;
+}
+
+std::string capture_interface_names(const std::vector<PcapngInterface>& ifaces) {
+  std::string names;
+  for (size_t k = 0; k < ifaces.size(); ++k)
+    names += (names.empty() ? "" : ", ") + capture_interface_name(ifaces[k].name, k);
+  return names;
+}
+
 // "; the capture's incoming frames (of its first 100000) carry 2 (120
 // frames), 3 (80 frames)": what an "any" capture's LINUX_SLL2 headers say,
 // for the message
@@ -1201,11 +1244,6 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   for (const auto& in : opts.inputs) {
     if (in.ifname == kAnyInterface) {
       any_input = true;
-      if (opts.ifindex.empty())
-        return make_error(fmt::format(
-            "--in any={}: each frame of a tcpdump -i any capture arrives on the interface whose index it carries; "
-            "name the indexes with --ifindex IFNAME=INDEX (`ip -o link` on the captured host lists them){}",
-            in.path, indexes_in(in.path)));
       continue;
     }
     if (in.ifname == "lo" || !sh.find_interface(in.ifname))
@@ -1228,12 +1266,34 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
 
   auto merger = Merger::open(opts.inputs, {.window_us = opts.window_us});
   if (!merger) return merger.error();
-  for (size_t i = 0; i < opts.inputs.size(); ++i)
-    if (opts.inputs[i].ifname == kAnyInterface && merger->linktype(i) != kDltLinuxSll2)
+  // Inputs whose frames arrive on the interfaces their pcapng interface
+  // blocks name.
+  std::vector<bool> by_name(opts.inputs.size());
+  for (size_t i = 0; i < opts.inputs.size(); ++i) {
+    const Input& in = opts.inputs[i];
+    const auto& ifaces = merger->interfaces(i);
+    const bool any = in.ifname == kAnyInterface;
+    if (!any && ifaces.size() > 1)
+      return make_error(fmt::format(
+          "--in {}={}: the file holds the frames of {} interfaces ({}); give it as --in any={}: each frame then "
+          "arrives on the host's interface of the name its pcapng interface block gives",
+          in.ifname, in.path, ifaces.size(), capture_interface_names(ifaces), in.path));
+    if (!any) continue;
+    by_name[i] = std::any_of(ifaces.begin(), ifaces.end(),
+                             [](const PcapngInterface& x) { return x.linktype != kDltLinuxSll2; });
+    if (by_name[i]) continue;
+    if (merger->linktype(i) != kDltLinuxSll2)
       return make_error(fmt::format(
           "--in any={0}: a {1} capture does not say which interface each frame came in on (LINUX_SLL2 does: "
-          "tcpdump -i any with libpcap 1.10 or later); give its interface instead: --in IFNAME={0}",
-          opts.inputs[i].path, linktype_name(merger->linktype(i))));
+          "tcpdump -i any with libpcap 1.10 or later; so does a pcapng file of several interfaces: dumpcap -i "
+          "IFNAME -i IFNAME); give its interface instead: --in IFNAME={0}",
+          in.path, linktype_name(merger->linktype(i))));
+    if (opts.ifindex.empty())
+      return make_error(fmt::format(
+          "--in any={}: each frame of a tcpdump -i any capture arrives on the interface whose index it carries; "
+          "name the indexes with --ifindex IFNAME=INDEX (`ip -o link` on the captured host lists them){}",
+          in.path, indexes_in(in.path)));
+  }
 
   ReplaySummary sum;
   sum.diff = opts.diff;
@@ -1288,9 +1348,26 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
     ports.names.push_back({ifname, packet::IfName(ifname)});
     return ports.links.size() - 1;
   };
-  for (const auto& i : opts.inputs) {
+  for (size_t k = 0; k < opts.inputs.size(); ++k) {
+    const Input& i = opts.inputs[k];
     bool any = i.ifname == kAnyInterface;
-    ports.of_input.push_back({any ? 0 : add_port(i.ifname), any});
+    ports.of_input.push_back({any ? 0 : add_port(i.ifname), any && !by_name[k]});
+    if (by_name[k]) {
+      Ports::Route& route = ports.of_input.back();
+      route.per_interface = true;
+      route.named = 1;
+      route.first_port = ports.links.size();
+      for (const auto& x : merger->interfaces(k)) {
+        const scenario::Interface* vi = x.name == "lo" ? nullptr : sh.find_interface(x.name);
+        if (vi && !vi->loopback) {
+          route.by_name.push_back(static_cast<int32_t>(add_port(x.name)));
+          sum.inputs[k].by_interface.emplace_back(x.name, 0);
+        } else {
+          route.by_name.push_back(x.name == "lo" || (vi && vi->loopback) ? Ports::Route::kLoopPort
+                                                                          : Ports::Route::kNoPort);
+        }
+      }
+    }
     if (any) continue;
     for (const auto& vi : sh.interfaces) {
       auto vid = vlan_of(vi.name, i.ifname);
@@ -1299,6 +1376,8 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   }
   ports.first_index_port = ports.links.size();
   for (const auto& x : opts.ifindex) ports.of_index.emplace_back(x.index, add_port(x.ifname));
+  for (auto& route : ports.of_input)
+    if (route.by_index) route.per_interface = true, route.first_port = ports.first_index_port;
   std::vector<const conntrack::Table*> tables;
   for (auto& r : runs)
     if (r->host().conntrack_enabled()) tables.push_back(&r->host().conntrack());
@@ -1370,6 +1449,9 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   sum.loop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
   progress.end(sum.frames, merger->bytes_total());
   sum.warnings = merger->warnings();
+  for (size_t i = 0; i < opts.inputs.size(); ++i)
+    if (!ports.of_input[i].by_index)
+      for (const auto& x : merger->interfaces(i)) sum.inputs[i].capture_interfaces.push_back(x.name);
   for (auto& r : runs) {
     if (auto ok = r->finish(now_ns); !ok) return ok.error();
     sum.hosts.push_back(r->stats());
@@ -1409,18 +1491,33 @@ std::string format_summary(const ReplaySummary& s) {
     line("  (VLAN: a frame tagged with VLAN v of a capture of IFNAME arrives on the host's interface IFNAME.v; "
          "counted here: tags of VLANs the host has no such interface for)");
   for (const auto& in : s.inputs) {
-    if (in.by_interface.empty()) continue;
-    std::string per_if;
-    for (const auto& [name, n] : in.by_interface) per_if += fmt::format("{}{} {}", per_if.empty() ? "" : ", ", name, n);
-    line("  {} {}: IPv4 replayed on {}", in.ifname, in.path, per_if);
+    if (!in.by_interface.empty()) {
+      std::string per_if;
+      for (const auto& [name, n] : in.by_interface)
+        per_if += fmt::format("{}{} {}", per_if.empty() ? "" : ", ", name, n);
+      line("  {} {}: IPv4 replayed on {}", in.ifname, in.path, per_if);
+    }
     if (in.unnamed.empty()) continue;
     uint64_t n = 0;
     std::string which;
     for (const auto& [index, frames] : in.unnamed) {
       n += frames;
-      which += fmt::format("{}{} ({} frames)", which.empty() ? "" : ", ", index, frames);
+      // An index of LINUX_SLL2, or the number of a pcapng interface.
+      std::string what = index < in.capture_interfaces.size()
+                             ? capture_interface_name(in.capture_interfaces[index], index)
+                             : std::to_string(index);
+      which += fmt::format("{}{} ({} frames)", which.empty() ? "" : ", ", what, frames);
     }
-    line("  {} {}: {} frames not replayed: no --ifindex names their interface index: {}", in.ifname, in.path, n, which);
+    if (in.capture_interfaces.empty())
+      line("  {} {}: {} frames not replayed: no --ifindex names their interface index: {}", in.ifname, in.path, n,
+           which);
+    else if (in.ifname == kAnyInterface)
+      line("  {} {}: {} frames not replayed: the host has no interface of the name of the one they were captured on: "
+           "{}", in.ifname, in.path, n, which);
+    else
+      line("  {} {}: {} frames not replayed: captured on another interface than the file's first ({}); --in any={} "
+           "replays each interface's: {}",
+           in.ifname, in.path, n, capture_interface_name(in.capture_interfaces[0], 0), in.path, which);
   }
   uint64_t other_host = 0;
   for (const auto& in : s.inputs) other_host += in.other_host;

@@ -35,7 +35,11 @@
 // libpcap 1.10) is given as the input named "any": each frame arrives on
 // the interface whose index its header carries, named by `ifindex` (the
 // captured host's `ip -o link`). Index 1 is always lo there: the host's
-// own traffic, skipped like the other frames it sent.
+// own traffic, skipped like the other frames it sent. So is a pcapng
+// capture of several interfaces (dumpcap -i eth0 -i eth1, Wireshark): its
+// frames arrive on the host's interfaces named as its interface blocks
+// name theirs (frames of lo are the host's own); given an interface's
+// name instead, such a file is refused.
 //
 // A candidate ruleset (--rules) replaces the scenario's; with `diff` both
 // run in lockstep on two copies of the host and every frame whose fate
@@ -159,6 +163,11 @@ struct ReplaySummary {
     // frames whose interface index no IfIndex names (not replayed).
     std::vector<std::pair<std::string, uint64_t>> by_interface;
     std::map<uint32_t, uint64_t> unnamed;
+    // A pcapng input's interface names, by the number Merger gives them:
+    // there `unnamed` counts the frames of interfaces the host has no
+    // interface of that name for (or, for an input given an interface's
+    // name, of the file's interfaces after its first).
+    std::vector<std::string> capture_interfaces;
   };
   std::vector<InputStats> inputs;
   std::vector<std::string> warnings;  // truncated files

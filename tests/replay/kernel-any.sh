@@ -39,7 +39,8 @@
 # the counters' bytes and the connections must be the full capture's.
 # The socket phases also capture wan and lan on their own (Ethernet,
 # `tcpdump -i wan`: both directions, other hosts' frames included); those
-# two files, merged by time, must give the kernel's datagrams too.
+# two files, merged by time, must give the kernel's datagrams too, and so
+# must one pcapng file holding both, replayed with --in any=.
 #
 #   kernel-any.sh NFEMU
 #   NFEMU_ANY_SEED=N      repeats phase 2 (the seed is printed)
@@ -210,6 +211,45 @@ replay_and_compare() {
     fail "phase $phase: replay of the Ethernet captures exited $?"
   compare "$dir" any out-eth "$errors" "${compared[@]}" ||
     fail "phase $phase: nfemu and the kernel differ on the Ethernet captures (tcpdump -i IFNAME)"
+  # The same captures as one pcapng file of several interfaces (what
+  # dumpcap -i wan -i lan writes), the first interface's times in
+  # nanoseconds: each frame must arrive on the interface its block names.
+  python3 - "$dir/ifaces.pcapng" $(for i in $ifaces; do echo "$i=$dir/if-$i.pcap"; done) <<'PY' ||
+import struct, sys
+def records(path):
+    d = open(path, "rb").read()
+    assert struct.unpack("<I", d[:4])[0] == 0xa1b2c3d4 and struct.unpack("<I", d[20:24])[0] == 1
+    off = 24
+    while off + 16 <= len(d):
+        sec, usec, incl, orig = struct.unpack("<IIII", d[off:off + 16])
+        yield sec * 1000000 + usec, orig, d[off + 16:off + 16 + incl]
+        off += 16 + incl
+out = bytearray()
+def block(t, body):
+    body += b"\0" * (-len(body) % 4)
+    out.extend(struct.pack("<II", t, 12 + len(body)) + body + struct.pack("<I", 12 + len(body)))
+def option(code, value):
+    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+frames = []
+for k, arg in enumerate(sys.argv[2:]):
+    name, path = arg.split("=", 1)
+    block(1, struct.pack("<HHI", 1, 0, 8192) + option(2, name.encode()) + (option(9, b"\x09") if k == 0 else b"")
+          + option(0, b""))
+    # Ties keep the order of the inputs given separately, then file order.
+    frames += [(us, k, n, orig, data) for n, (us, orig, data) in enumerate(records(path))]
+for us, k, n, orig, data in sorted(frames, key=lambda f: f[:3]):
+    ts = us * 1000 if k == 0 else us
+    block(6, struct.pack("<IIIII", k, ts >> 32, ts & 0xffffffff, len(data), orig) + data)
+open(sys.argv[1], "wb").write(out)
+print(f"kernel-any: {len(frames)} frames of {len(sys.argv) - 2} interfaces in one pcapng file")
+PY
+    fail "phase $phase: writing the pcapng file"
+  "$nfemu" replay "$dir/fw.toml" --host fw --in "any=$dir/ifaces.pcapng" "${replay_extra[@]}" --out "$dir/out-ng" \
+    > "$dir/summary-ng.txt" || fail "phase $phase: replay of the pcapng file exited $?"
+  grep -q "IPv4 replayed on" "$dir/summary-ng.txt" || fail "phase $phase: pcapng frames by interface"
+  compare "$dir" any out-ng "$errors" "${compared[@]}" ||
+    fail "phase $phase: nfemu and the kernel differ on the pcapng file of the Ethernet captures"
 }
 
 # compare DIR CAPTURE OUT ERRORS NAME=INDEX:LEAST...: the datagrams the

@@ -19,6 +19,7 @@
 
 #include "icmp/icmp.h"
 #include "packet/grammar.h"
+#include "pcapng_writer.h"
 #include "packet/mangle.h"
 #include "packet/pcap_io.h"
 #include "ruleset/restore.h"
@@ -1797,6 +1798,190 @@ TEST(ReplayTest, AnyInputNeedsCookedV2AndIndexesThatNameInterfaces) {
   EXPECT_TRUE(has(error({{"any", d.file("long.pcap")}}, {}), "(of its first 100000) carry 2 (100000 frames)"));
   // A plain input next to an "any" one keeps its interface.
   EXPECT_EQ(error({{"wan", d.file("wan.pcap")}, any}, {{"lan", 3}}), "(no error)");
+}
+
+// A pcapng capture of several interfaces (dumpcap -i wan -i lan -i lo
+// -i eth9): given as "any", each frame arrives on the host's interface
+// named as its interface block names it, as the same frames given as one
+// pcap per interface do; lo's are the host's own; frames of an interface
+// the host lacks are counted. Given an interface's name, it is refused.
+TEST(ReplayTest, PcapngOfSeveralInterfacesArrivesOnTheInterfacesItsBlocksName) {
+  TempDir d;
+  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1};
+  auto query = eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53");
+  auto answer = eth_frame("udp 198.51.100.10:53 > 203.0.113.10:5000", kLanPeer, kFwLan);
+  auto query_out = eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53", kFwLan, kLanPeer);
+  auto telnet = eth_frame("tcp 203.0.113.10:40001 > 198.51.100.10:23 flags S");
+  testing::PcapngWriter w;
+  w.section();
+  w.interface(packet::kLinkTypeEthernet, "wan", 9);  // nanoseconds
+  w.interface(packet::kLinkTypeEthernet, "lan");
+  w.interface(packet::kLinkTypeEthernet, "lo");
+  w.interface(packet::kLinkTypeEthernet, "eth9");
+  w.enhanced(0, 1000000000, query);
+  w.enhanced(1, 1000100, query_out);  // fw forwarding it: its own copy
+  w.enhanced(1, 2000000, answer);
+  w.enhanced(2, 2500000, eth_frame("udp 127.0.0.1:1 > 127.0.0.1:2"));
+  w.enhanced(3, 2600000, query);
+  w.enhanced(0, 3000000000, telnet);
+  w.save(d.file("all.pcapng"));
+  auto sc = load(kScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"any", d.file("all.pcapng")}};
+  o.out_dir = d.file("out");
+  ReplaySummary r = summary_of(sc, o);
+  ASSERT_EQ(r.hosts.size(), 1u);
+  const auto& in = r.inputs[0];
+  EXPECT_EQ(in.frames, 6u);
+  EXPECT_EQ(in.ipv4, 3u);
+  EXPECT_EQ(in.own, 2u);  // the copy going out, lo
+  EXPECT_EQ(in.unnamed, (std::map<uint32_t, uint64_t>{{3, 1}}));
+  using ByIf = std::vector<std::pair<std::string, uint64_t>>;
+  EXPECT_EQ(in.by_interface, (ByIf{{"wan", 2}, {"lan", 1}}));
+  std::string text = format_summary(r);
+  EXPECT_NE(text.find("any " + d.file("all.pcapng") + ": IPv4 replayed on wan 2, lan 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("1 frames not replayed: the host has no interface of the name of the one they were captured "
+                      "on: eth9 (1 frames)"),
+            std::string::npos)
+      << text;
+
+  // The same frames, one pcap per interface.
+  write_pcap(d.file("wan.pcap"), {{1000000, query}, {3000000, telnet}});
+  write_pcap(d.file("lan.pcap"), {{1000100, query_out}, {2000000, answer}});
+  ReplayOptions apart = o;
+  apart.inputs = {{"wan", d.file("wan.pcap")}, {"lan", d.file("lan.pcap")}};
+  apart.out_dir = d.file("out-apart");
+  ReplaySummary a = summary_of(sc, apart);
+  ASSERT_EQ(a.hosts.size(), 1u);
+  const HostStats& h = r.hosts[0];
+  EXPECT_EQ(h.replayed, 3u);
+  EXPECT_EQ(h.forwarded, 2u);
+  EXPECT_EQ(h.dropped, 1u);
+  EXPECT_EQ(h.out_frames, (std::map<std::string, uint64_t>{{"lan", 1}, {"wan", 1}}));
+  EXPECT_EQ(h.connections, (std::map<std::string, uint64_t>{{"udp", 1}})) << text;
+  EXPECT_EQ(a.hosts[0].replayed, h.replayed);
+  EXPECT_EQ(a.hosts[0].out_frames, h.out_frames);
+  EXPECT_EQ(a.hosts[0].dropped_by, h.dropped_by);
+  EXPECT_EQ(a.hosts[0].connections, h.connections);
+  EXPECT_EQ(slurp(d.file("out/fw/wan.pcap")), slurp(d.file("out-apart/fw/wan.pcap")));
+  EXPECT_EQ(slurp(d.file("out/fw/lan.pcap")), slurp(d.file("out-apart/fw/lan.pcap")));
+  EXPECT_EQ(slurp(d.file("out/fw/iptables-save.txt")), slurp(d.file("out-apart/fw/iptables-save.txt")));
+
+  // Given an interface's name, a file of several interfaces is refused.
+  ReplayOptions as_wan = o;
+  as_wan.inputs = {{"wan", d.file("all.pcapng")}};
+  std::ostringstream diff;
+  auto refused = replay(sc, as_wan, diff);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("--in wan=" + d.file("all.pcapng") +
+                                         ": the file holds the frames of 4 interfaces (wan, lan, lo, eth9); give "
+                                         "it as --in any="),
+            std::string::npos)
+      << refused.error().message;
+}
+
+// A pcapng file of one interface is one more capture format: given as
+// that interface, it replays as the pcap of the same frames. An
+// interface added by a later section is not taken for the first one.
+TEST(ReplayTest, PcapngOfOneInterfaceIsReplayedAsItsPcap) {
+  TempDir d;
+  ReplayOptions o = fixture_replay(d);
+  o.out_dir = d.file("out-pcap");
+  testing::PcapngWriter w(true);
+  w.section();
+  w.interface(packet::kLinkTypeEthernet, "eth0", 3);  // milliseconds
+  for (const auto& rec : fixture()) w.enhanced(0, rec.ts_us / 1000, rec.bytes);
+  w.save(d.file("wan.pcapng"));
+  auto sc = load(kScenario);
+  ReplaySummary want = summary_of(sc, o);
+  ReplayOptions ng = o;
+  ng.inputs = {{"wan", d.file("wan.pcapng")}};
+  ng.out_dir = d.file("out-ng");
+  ReplaySummary got = summary_of(sc, ng);
+  ASSERT_EQ(got.hosts.size(), 1u);
+  EXPECT_EQ(got.frames, want.frames);
+  EXPECT_EQ(got.inputs[0].ipv4, want.inputs[0].ipv4);
+  EXPECT_EQ(got.hosts[0].dropped_by, want.hosts[0].dropped_by);
+  EXPECT_EQ(got.hosts[0].out_frames, want.hosts[0].out_frames);
+  EXPECT_EQ(slurp(d.file("out-ng/fw/lan.pcap")), slurp(d.file("out-pcap/fw/lan.pcap")));
+  EXPECT_EQ(slurp(d.file("out-ng/fw/iptables-save.txt")), slurp(d.file("out-pcap/fw/iptables-save.txt")));
+
+  // A second section describing another interface: its frames are
+  // counted, not replayed on wan.
+  w.section();
+  w.interface(packet::kLinkTypeEthernet, "eth1");
+  w.enhanced(0, 2000000, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53"));
+  w.save(d.file("two-sections.pcapng"));
+  ng.inputs = {{"wan", d.file("two-sections.pcapng")}};
+  ng.out_dir.clear();
+  ReplaySummary more = summary_of(sc, ng);
+  EXPECT_EQ(more.inputs[0].unnamed, (std::map<uint32_t, uint64_t>{{1, 1}}));
+  EXPECT_EQ(more.hosts[0].replayed, got.hosts[0].replayed);
+  std::string text = format_summary(more);
+  EXPECT_NE(text.find("1 frames not replayed: captured on another interface than the file's first (eth0); --in any="),
+            std::string::npos)
+      << text;
+}
+
+TEST(MergeTest, PcapngFramesCarryTheirInterfaceAndItsLinkType) {
+  TempDir d;
+  testing::PcapngWriter w;
+  w.section();
+  w.interface(packet::kLinkTypeEthernet, "eth0");
+  w.interface(kDltRaw, "tun0");
+  auto f = eth_frame("udp 198.51.100.10:1 > 203.0.113.4:2");
+  std::vector<uint8_t> raw(f.begin() + 14, f.end());
+  w.enhanced(1, 20, raw);
+  w.enhanced(0, 10, f);  // earlier: sorted within the window
+  w.save(d.file("two.pcapng"));
+  write_pcap(d.file("b.pcap"), {{15, f}});
+  auto m = Merger::open({{"any", d.file("two.pcapng")}, {"eth2", d.file("b.pcap")}}, {.window_us = 100});
+  ASSERT_TRUE(m) << m.error().message;
+  ASSERT_EQ(m->interfaces(0).size(), 2u);
+  EXPECT_EQ(m->interfaces(0)[1].name, "tun0");
+  EXPECT_TRUE(m->interfaces(1).empty());
+  std::vector<std::tuple<size_t, uint32_t, int, uint64_t, size_t>> got;
+  MergedFrame x;
+  while (m->next(x)) got.emplace_back(x.input, x.interface, x.linktype, x.ts_us, x.data.size());
+  std::vector<std::tuple<size_t, uint32_t, int, uint64_t, size_t>> want = {
+      {0, 0, packet::kLinkTypeEthernet, 10, f.size()},
+      {1, 0, packet::kLinkTypeEthernet, 15, f.size()},
+      {0, 1, kDltRaw, 20, raw.size()}};
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(m->warnings().empty());
+
+  // An interface of a link type replay does not read: refused when
+  // described up front, the end of that input (with a warning) later.
+  testing::PcapngWriter wifi;
+  wifi.section();
+  wifi.interface(105, "wlan0");
+  wifi.save(d.file("wifi.pcapng"));
+  auto refused = Merger::open({{"any", d.file("wifi.pcapng")}});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("interface 0 (wlan0) has link type IEEE802_11"), std::string::npos)
+      << refused.error().message;
+  w.interface(105, "wlan0");
+  w.enhanced(2, 30, f);
+  w.enhanced(0, 40, f);
+  w.save(d.file("late.pcapng"));
+  auto late = Merger::open({{"any", d.file("late.pcapng")}}, {.window_us = 100});
+  ASSERT_TRUE(late);
+  size_t n = 0;
+  while (late->next(x)) ++n;
+  EXPECT_EQ(n, 2u);
+  ASSERT_EQ(late->warnings().size(), 1u);
+  EXPECT_NE(late->warnings()[0].find("frames of interface 2 (wlan0) and later not read"), std::string::npos)
+      << late->warnings()[0];
+
+  // A corrupt start is an error; a corrupt block later ends the input.
+  auto bytes = w.bytes();
+  bytes[4] = 13;  // the section header's length
+  std::ofstream(d.file("bad.pcapng"), std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), 28);
+  auto bad = Merger::open({{"any", d.file("bad.pcapng")}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("bad.pcapng: a corrupt pcapng file: the block at byte 0"), std::string::npos)
+      << bad.error().message;
 }
 
 namespace {
