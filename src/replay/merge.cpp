@@ -29,7 +29,9 @@ struct Buffered {
   uint32_t caplen = 0;
   uint32_t orig_len = 0;
   uint32_t owned = kNotOwned;  // index in Impl::pool of the buffer holding the bytes (libpcap's records)
-  uint32_t interface = 0;      // a pcapng file's (never set in a classic one's ring)
+  // A pcapng file's (never set in a classic one's ring): MergedFrame's.
+  uint16_t interface = 0;
+  uint16_t flags = 0;
 };
 
 uint32_t load32le(const uint8_t* p) {
@@ -243,7 +245,8 @@ struct Merger::Impl {
     b.data = p.data.data();
     b.caplen = static_cast<uint32_t>(p.data.size());
     b.owned = kNotOwned;
-    b.interface = p.interface;
+    b.interface = static_cast<uint16_t>(p.interface);  // fewer than kMaxInterfaces
+    b.flags = static_cast<uint16_t>(p.flags & (PcapngPacket::kDirectionMask | PcapngPacket::kReceptionMask));
     s.pos = s.ng->offset();
     // Progress counts a record as its pcap header and bytes: the rest of
     // the block.
@@ -587,6 +590,7 @@ Result<Merger> Merger::open(const std::vector<Input>& inputs, MergeOptions opts)
   // A pcapng file's interface 0 has the file's link type (open_pcapng).
   f.linktype = s.linktype;
   f.interface = b.interface;
+  f.flags = b.flags;
   if (b.interface != 0) [[unlikely]]
     f.linktype = s.ng->interfaces()[b.interface].linktype;
   f.data = {b.data, b.caplen};

@@ -62,8 +62,10 @@ struct MergedFrame {
   uint32_t orig_len = 0;
   int linktype = kDltEthernet;
   // A pcapng input's: the interface the frame was captured on, an index in
-  // Merger::interfaces(input). 0 in a classic pcap file.
-  uint32_t interface = 0;
+  // Merger::interfaces(input), and its epb_flags' direction and reception
+  // type (PcapngPacket::flags). 0 in a classic pcap file.
+  uint16_t interface = 0;
+  uint16_t flags = 0;
   std::span<const uint8_t> data;  // valid until the next call to next()
 };
 

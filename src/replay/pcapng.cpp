@@ -21,6 +21,8 @@ constexpr uint16_t kOptEnd = 0;
 constexpr uint16_t kOptIfName = 2;
 constexpr uint16_t kOptIfTsresol = 9;
 constexpr uint16_t kOptIfTsoffset = 14;
+// Of an enhanced packet block.
+constexpr uint16_t kOptEpbFlags = 2;
 
 uint32_t load32le(const uint8_t* p) {
   uint32_t v;
@@ -162,6 +164,8 @@ PcapngReader::Block PcapngReader::read_block(PcapngPacket* p) {
         error_ = fmt::format("the block at byte {}: {}", at, error_);
         return Block::Bad;
       }
+      const size_t options = 20 + (size_t{caplen} + 3) / 4 * 4;
+      p->flags = options < body.size() ? packet_flags(body.subspan(options)) : 0;
       return Block::Packet;
     }
     case kObsoletePacket: {
@@ -174,6 +178,7 @@ PcapngReader::Block PcapngReader::read_block(PcapngPacket* p) {
         error_ = fmt::format("the block at byte {}: {}", at, error_);
         return Block::Bad;
       }
+      p->flags = 0;
       return Block::Packet;
     }
     case kSimplePacket: {
@@ -191,10 +196,24 @@ PcapngReader::Block PcapngReader::read_block(PcapngPacket* p) {
         return Block::Bad;
       }
       p->ts_us = last_ts_us_ = keep;
+      p->flags = 0;
       return Block::Packet;
     }
     default: return Block::Other;
   }
+}
+
+// The epb_flags option among a packet block's options; 0 without one. A
+// malformed option list ends the search, not the file: options are
+// extras, the packet is whole.
+uint32_t PcapngReader::packet_flags(std::span<const uint8_t> options) const {
+  for (size_t off = 0; off + 4 <= options.size();) {
+    const uint16_t code = u16(options.data() + off), len = u16(options.data() + off + 2);
+    if (code == kOptEnd || len > options.size() - off - 4) break;
+    if (code == kOptEpbFlags && len == 4) return u32(options.data() + off + 4);
+    off += 4 + (size_t{len} + 3) / 4 * 4;
+  }
+  return 0;
 }
 
 bool PcapngReader::section_header(std::span<const uint8_t> body) {

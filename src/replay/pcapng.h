@@ -37,7 +37,14 @@ struct PcapngPacket {
   uint32_t interface = 0;  // index in interfaces()
   uint64_t ts_us = 0;
   uint32_t orig_len = 0;
+  // An enhanced packet block's epb_flags, 0 if it has none: the direction
+  // (kInbound, kOutbound) and the reception type (kPromiscuous: to another
+  // host, captured in promiscuous mode).
+  uint32_t flags = 0;
   std::span<const uint8_t> data;
+
+  static constexpr uint32_t kDirectionMask = 0x3, kInbound = 0x1, kOutbound = 0x2;
+  static constexpr uint32_t kReceptionMask = 0x1c, kPromiscuous = 0x10;
 };
 
 class PcapngReader {
@@ -63,6 +70,7 @@ class PcapngReader {
   // The largest packet accepted (libpcap's MAXIMUM_SNAPLEN).
   static constexpr uint32_t kMaxPacket = 262144;
   // More interfaces than this in one file is taken as corruption.
+  // (A frame's interface then fits 16 bits.)
   static constexpr size_t kMaxInterfaces = 65536;
 
  private:
@@ -72,6 +80,7 @@ class PcapngReader {
   bool interface_block(std::span<const uint8_t> body);
   bool packet(uint32_t local_if, uint64_t ts, uint32_t caplen, uint32_t orig_len, std::span<const uint8_t> data,
               PcapngPacket& p);
+  uint32_t packet_flags(std::span<const uint8_t> options) const;
   uint32_t u32(const uint8_t* b) const;
   uint16_t u16(const uint8_t* b) const;
   bool fail(std::string why);

@@ -685,12 +685,19 @@ struct Ports {
   }
 }
 
-// A pcapng input's frame of interface f.interface: the port of the host's
-// interface of its name, or false (counted) where there is none. A plain
+// A pcapng input's frame: the port of the host's interface named as the
+// frame's interface (f.interface), or false (counted) where there is none;
+// `outbound` where its epb_flags say the captured host sent it. A plain
 // input's pcapng file has one interface; frames of another one (a later
-// section's) are not replayed.
-[[gnu::cold, gnu::noinline]] bool named_port(const MergedFrame& f, const Ports::Route& route,
-                                             ReplaySummary::InputStats& in, size_t& port) {
+// section's) are not replayed. A frame received in promiscuous mode was
+// for another host (PACKET_OTHERHOST).
+[[gnu::cold, gnu::noinline]] bool pcapng_port(const MergedFrame& f, const Ports::Route& route,
+                                              ReplaySummary::InputStats& in, size_t& port, bool& outbound) {
+  const uint32_t direction = f.flags & PcapngPacket::kDirectionMask;
+  outbound = direction == PcapngPacket::kOutbound;
+  if (!outbound && (f.flags & PcapngPacket::kReceptionMask) == PcapngPacket::kPromiscuous)
+    return ++in.other_host, false;
+  if (!route.named && f.interface == 0) return true;
   if (f.interface < route.by_name.size()) {
     const int32_t p = route.by_name[f.interface];
     if (p >= 0) {
@@ -719,8 +726,9 @@ struct Ports {
   std::span<const uint8_t> d = f.data;
   const Ports::Route& route = ports.of_input[f.input];
   port = route.port;
-  if ((f.interface | route.named) != 0) [[unlikely]] {
-    if (!named_port(f, route, in, port)) return false;
+  bool outbound = false;  // a pcapng frame's epb_flags say so
+  if ((f.interface | f.flags | route.named) != 0) [[unlikely]] {
+    if (!pcapng_port(f, route, in, port, outbound)) return false;
   }
   packet::EthernetHeader eth;
   std::span<const uint8_t> l3;
@@ -741,7 +749,7 @@ struct Ports {
       }
     }
     const InputLink& link = ports.links[port];
-    if (eth.src == link.own) {  // the host's own output, captured both ways
+    if (eth.src == link.own || outbound) {  // the host's own output, captured both ways
       ++in.own;
       if (!own_output) return false;
       own = true;
@@ -751,7 +759,7 @@ struct Ports {
   } else if (f.linktype == kDltLinuxSll) {
     if (d.size() < kSllHeader) return ++in.runt, false;
     const uint16_t pkttype = load16(d.data());
-    if (pkttype == kSllOutgoing) {
+    if (pkttype == kSllOutgoing || outbound) {
       ++in.own;
       if (!own_output) return false;
       own = true;
@@ -763,7 +771,7 @@ struct Ports {
     if (d.size() < kSll2Header) return ++in.runt, false;
     const Sll2 h = sll2_header(d);
     if (h.index == kLoopbackIndex) return ++in.own, false;  // the host talking to itself
-    if (h.pkttype == kSllOutgoing) {
+    if (h.pkttype == kSllOutgoing || outbound) {
       ++in.own;
       if (!own_output) return false;
       own = true;
@@ -781,6 +789,11 @@ struct Ports {
     l3 = d.subspan(kSll2Header);
   } else {  // raw IP: the version nibble says which
     if (d.empty()) return ++in.runt, false;
+    if (outbound) [[unlikely]] {
+      ++in.own;
+      if (!own_output) return false;
+      own = true;
+    }
     cook(eth, ports.links[port], (d[0] >> 4) == 4 ? packet::kEtherTypeIpv4 : (d[0] >> 4) == 6 ? kEtherTypeIpv6 : 0, 0,
          nullptr);
     l3 = d;

@@ -20,6 +20,7 @@ struct Read {
   uint64_t ts_us;
   uint32_t orig_len;
   std::vector<uint8_t> data;
+  uint32_t flags = 0;
   bool operator==(const Read&) const = default;
 };
 
@@ -29,7 +30,7 @@ std::vector<Read> read_all(const std::vector<uint8_t>& file, std::string* error 
   std::vector<Read> out;
   if (r.start()) {
     PcapngPacket p;
-    while (r.next(p)) out.push_back({p.interface, p.ts_us, p.orig_len, {p.data.begin(), p.data.end()}});
+    while (r.next(p)) out.push_back({p.interface, p.ts_us, p.orig_len, {p.data.begin(), p.data.end()}, p.flags});
   }
   if (error) *error = r.error();
   if (ifaces) *ifaces = r.interfaces();
@@ -48,7 +49,7 @@ TEST(PcapngTest, PacketsKeepTheirInterfaceAndTimesFollowEachInterfacesResolution
     w.interface(101, "tun0", 0x80 | 20, 7);  // 2^-20 s, 7 s later
     w.other(5, 16);                          // interface statistics: skipped
     w.enhanced(0, 1500000, kA);
-    w.enhanced(1, 2000000999, kB, 60);
+    w.enhanced(1, 2000000999, kB, 60, PcapngPacket::kOutbound);
     w.enhanced(2, uint64_t{3} << 20, kA);
     w.obsolete(1, 4000000000, kB);
     w.simple(kA);  // interface 0, the last time seen
@@ -61,7 +62,7 @@ TEST(PcapngTest, PacketsKeepTheirInterfaceAndTimesFollowEachInterfacesResolution
     EXPECT_EQ(ifaces[2].name, "tun0");
     EXPECT_EQ(ifaces[2].linktype, 101);
     std::vector<Read> want = {{0, 1500000, 5, kA},
-                              {1, 2000000, 60, kB},
+                              {1, 2000000, 60, kB, PcapngPacket::kOutbound},
                               {2, 10000000, 5, kA},
                               {1, 4000000, 3, kB},
                               {0, 4000000, 5, kA}};
@@ -164,10 +165,11 @@ TEST(PcapngTest, CorruptAndCutFilesStopAtTheBlockWithTheReason) {
   }
   {
     auto w = base();
+    const size_t second = w.bytes().size();
     w.enhanced(0, 2, kB);
     auto f = w.bytes();
-    // The second packet's caplen, past its block.
-    f[f.size() - 24] = 200;
+    // The second packet's caplen (after type, length, interface, time), past its block.
+    f[second + 20] = 200;
     cases.push_back({"caplen past the block", f, 1, "in a block with room for"});
   }
   {

@@ -42,7 +42,9 @@ class PcapngWriter {
     block(1, b);
   }
 
-  void enhanced(uint32_t iface, uint64_t ts, std::span<const uint8_t> data, uint32_t orig_len = 0) {
+  // flags: an epb_flags option (direction, reception type) when not 0.
+  void enhanced(uint32_t iface, uint64_t ts, std::span<const uint8_t> data, uint32_t orig_len = 0,
+                uint32_t flags = 0) {
     Bytes b;
     put32(b, iface);
     put32(b, static_cast<uint32_t>(ts >> 32));
@@ -52,6 +54,12 @@ class PcapngWriter {
     b.insert(b.end(), data.begin(), data.end());
     pad(b);
     option(b, 1, Bytes{'h', 'i'});  // opt_comment: skipped
+    if (flags) {
+      Bytes v;
+      put32(v, flags);
+      option(b, 2, v);
+    }
+    option(b, 0, {});
     block(6, b);
   }
 

@@ -1881,6 +1881,52 @@ TEST(ReplayTest, PcapngOfSeveralInterfacesArrivesOnTheInterfacesItsBlocksName) {
       << refused.error().message;
 }
 
+// epb_flags tell what the scenario's MACs cannot when it gives none: a
+// frame the captured host sent (outbound) is its own, a frame received in
+// promiscuous mode was for another host. Without the flags, the forwarded
+// copy of the query is replayed as if it came in on lan.
+TEST(ReplayTest, PcapngDirectionAndReceptionFlagsTellOwnAndOtherHostsFrames) {
+  TempDir d;
+  constexpr std::string_view kNoMacs = R"(
+[hosts.fw]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+[hosts.fw.interfaces.wan]
+addresses = ["203.0.113.1/24"]
+[hosts.fw.interfaces.lan]
+addresses = ["198.51.100.1/24"]
+)";
+  auto query = eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53");
+  auto copy = eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53", kFwLan, {0x02, 0xbb, 0, 0, 0, 1});
+  auto stray = eth_frame("udp 203.0.113.20:5000 > 198.51.100.10:53", kPeer, {0x02, 0xcc, 0, 0, 0, 9});
+  auto write = [&](const std::string& name, bool flags) {
+    testing::PcapngWriter w;
+    w.section();
+    w.interface(packet::kLinkTypeEthernet, "wan");
+    w.interface(packet::kLinkTypeEthernet, "lan");
+    const uint32_t in = flags ? PcapngPacket::kInbound | 0x4 : 0;  // unicast
+    w.enhanced(0, 1000, query, 0, in);
+    w.enhanced(1, 1001, copy, 0, flags ? PcapngPacket::kOutbound : 0);
+    w.enhanced(0, 2000, stray, 0, flags ? PcapngPacket::kInbound | PcapngPacket::kPromiscuous : 0);
+    w.save(d.file(name));
+  };
+  write("flags.pcapng", true);
+  write("none.pcapng", false);
+  auto sc = load(kNoMacs);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"any", d.file("flags.pcapng")}};
+  ReplaySummary r = summary_of(sc, o);
+  ASSERT_EQ(r.hosts.size(), 1u);
+  EXPECT_EQ(r.inputs[0].own, 1u);
+  EXPECT_EQ(r.inputs[0].other_host, 1u);
+  EXPECT_EQ(r.inputs[0].ipv4, 1u);
+  EXPECT_EQ(r.hosts[0].forwarded, 1u);
+  o.inputs = {{"any", d.file("none.pcapng")}};
+  ReplaySummary without = summary_of(sc, o);
+  EXPECT_EQ(without.inputs[0].own, 0u);
+  EXPECT_EQ(without.inputs[0].ipv4, 3u);
+}
+
 // A pcapng file of one interface is one more capture format: given as
 // that interface, it replays as the pcap of the same frames. An
 // interface added by a later section is not taken for the first one.
