@@ -1282,6 +1282,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   // Inputs whose frames arrive on the interfaces their pcapng interface
   // blocks name.
   std::vector<bool> by_name(opts.inputs.size());
+  bool by_index_input = false;
   for (size_t i = 0; i < opts.inputs.size(); ++i) {
     const Input& in = opts.inputs[i];
     const auto& ifaces = merger->interfaces(i);
@@ -1301,12 +1302,18 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
           "tcpdump -i any with libpcap 1.10 or later; so does a pcapng file of several interfaces: dumpcap -i "
           "IFNAME -i IFNAME); give its interface instead: --in IFNAME={0}",
           in.path, linktype_name(merger->linktype(i))));
+    by_index_input = true;
     if (opts.ifindex.empty())
       return make_error(fmt::format(
           "--in any={}: each frame of a tcpdump -i any capture arrives on the interface whose index it carries; "
           "name the indexes with --ifindex IFNAME=INDEX (`ip -o link` on the captured host lists them){}",
           in.path, indexes_in(in.path)));
   }
+  if (!opts.ifindex.empty() && !by_index_input)
+    return make_error(fmt::format(
+        "--ifindex {}={}: the --in any= captures here are pcapng files whose frames arrive on the interfaces their "
+        "interface blocks name; --ifindex names the indexes of a tcpdump -i any capture (LINUX_SLL2)",
+        opts.ifindex[0].ifname, opts.ifindex[0].index));
 
   ReplaySummary sum;
   sum.diff = opts.diff;

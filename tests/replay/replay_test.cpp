@@ -1868,6 +1868,16 @@ TEST(ReplayTest, PcapngOfSeveralInterfacesArrivesOnTheInterfacesItsBlocksName) {
   EXPECT_EQ(slurp(d.file("out/fw/lan.pcap")), slurp(d.file("out-apart/fw/lan.pcap")));
   EXPECT_EQ(slurp(d.file("out/fw/iptables-save.txt")), slurp(d.file("out-apart/fw/iptables-save.txt")));
 
+  // --ifindex has no index to name there.
+  ReplayOptions indexed = o;
+  indexed.ifindex = {{"wan", 2}};
+  std::ostringstream unused;
+  auto no_index = replay(sc, indexed, unused);
+  ASSERT_FALSE(no_index);
+  EXPECT_NE(no_index.error().message.find("--ifindex wan=2: the --in any= captures here are pcapng files"),
+            std::string::npos)
+      << no_index.error().message;
+
   // Given an interface's name, a file of several interfaces is refused.
   ReplayOptions as_wan = o;
   as_wan.inputs = {{"wan", d.file("all.pcapng")}};
