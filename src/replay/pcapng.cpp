@@ -154,31 +154,22 @@ PcapngReader::Block PcapngReader::read_block(PcapngPacket* p) {
     case kInterfaceDescription:
       if (!interface_block(body)) return Block::Bad;
       return Block::Other;
-    case kEnhancedPacket: {
-      if (body.size() < 20) return bad_here("an enhanced packet block too short for its fields");
+    case kEnhancedPacket:
+    case kObsoletePacket: {
+      // The same fields, but the obsolete block's interface is 16 bits (a
+      // count of drops follows); its pack_flags option is epb_flags.
+      if (body.size() < 20) return bad_here("a packet block too short for its fields");
       const uint32_t caplen = u32(body.data() + 12);
       if (caplen > body.size() - 20)
         return bad_here(fmt::format("a packet of {} bytes in a block with room for {}", caplen, body.size() - 20));
+      const uint32_t iface = type == kEnhancedPacket ? u32(body.data()) : u16(body.data());
       const uint64_t ts = uint64_t{u32(body.data() + 4)} << 32 | u32(body.data() + 8);
-      if (!packet(u32(body.data()), ts, caplen, u32(body.data() + 16), body.subspan(20, caplen), *p)) {
+      if (!packet(iface, ts, caplen, u32(body.data() + 16), body.subspan(20, caplen), *p)) {
         error_ = fmt::format("the block at byte {}: {}", at, error_);
         return Block::Bad;
       }
       const size_t options = 20 + (size_t{caplen} + 3) / 4 * 4;
       p->flags = options < body.size() ? packet_flags(body.subspan(options)) : 0;
-      return Block::Packet;
-    }
-    case kObsoletePacket: {
-      if (body.size() < 20) return bad_here("a packet block too short for its fields");
-      const uint32_t caplen = u32(body.data() + 12);
-      if (caplen > body.size() - 20)
-        return bad_here(fmt::format("a packet of {} bytes in a block with room for {}", caplen, body.size() - 20));
-      const uint64_t ts = uint64_t{u32(body.data() + 4)} << 32 | u32(body.data() + 8);
-      if (!packet(u16(body.data()), ts, caplen, u32(body.data() + 16), body.subspan(20, caplen), *p)) {
-        error_ = fmt::format("the block at byte {}: {}", at, error_);
-        return Block::Bad;
-      }
-      p->flags = 0;
       return Block::Packet;
     }
     case kSimplePacket: {

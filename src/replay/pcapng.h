@@ -37,7 +37,7 @@ struct PcapngPacket {
   uint32_t interface = 0;  // index in interfaces()
   uint64_t ts_us = 0;
   uint32_t orig_len = 0;
-  // An enhanced packet block's epb_flags, 0 if it has none: the direction
+  // A packet block's epb_flags, 0 if it has none: the direction
   // (kInbound, kOutbound) and the reception type (kPromiscuous: to another
   // host, captured in promiscuous mode).
   uint32_t flags = 0;
