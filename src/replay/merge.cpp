@@ -634,6 +634,8 @@ uint64_t Merger::bytes_total() const { return impl_->bytes_total; }
 const std::vector<std::string>& Merger::warnings() const { return impl_->warnings; }
 int Merger::linktype(size_t input) const { return impl_->sources.at(input).linktype; }
 
+bool Merger::is_pcapng(size_t input) const { return impl_->sources.at(input).ng != nullptr; }
+
 const std::vector<PcapngInterface>& Merger::interfaces(size_t input) const {
   static const std::vector<PcapngInterface> none;
   const auto& s = impl_->sources.at(input);

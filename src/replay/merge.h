@@ -104,6 +104,8 @@ class Merger {
   // some); empty for a classic pcap file, and for pcapng read from a pipe
   // (libpcap reads those, and does not tell interfaces apart).
   const std::vector<PcapngInterface>& interfaces(size_t input) const;
+  // Whether PcapngReader reads the input (a pcapng file, not a pipe).
+  bool is_pcapng(size_t input) const;
 
  private:
   struct Impl;

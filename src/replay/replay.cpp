@@ -1293,8 +1293,11 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
           "arrives on the host's interface of the name its pcapng interface block gives",
           in.ifname, in.path, ifaces.size(), capture_interface_names(ifaces), in.path));
     if (!any) continue;
-    by_name[i] = std::any_of(ifaces.begin(), ifaces.end(),
-                             [](const PcapngInterface& x) { return x.linktype != kDltLinuxSll2; });
+    // (A pcapng file without interfaces has no frames to route.)
+    by_name[i] = merger->is_pcapng(i) &&
+                 (ifaces.empty() || std::any_of(ifaces.begin(), ifaces.end(), [](const PcapngInterface& x) {
+                    return x.linktype != kDltLinuxSll2;
+                  }));
     if (by_name[i]) continue;
     if (merger->linktype(i) != kDltLinuxSll2)
       return make_error(fmt::format(

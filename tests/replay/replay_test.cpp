@@ -1868,6 +1868,15 @@ TEST(ReplayTest, PcapngOfSeveralInterfacesArrivesOnTheInterfacesItsBlocksName) {
   EXPECT_EQ(slurp(d.file("out/fw/lan.pcap")), slurp(d.file("out-apart/fw/lan.pcap")));
   EXPECT_EQ(slurp(d.file("out/fw/iptables-save.txt")), slurp(d.file("out-apart/fw/iptables-save.txt")));
 
+  // A pcapng file without interfaces (nor frames) is an empty capture.
+  testing::PcapngWriter empty;
+  empty.section();
+  empty.save(d.file("empty.pcapng"));
+  ReplayOptions none = o;
+  none.inputs = {{"any", d.file("empty.pcapng")}};
+  none.out_dir.clear();
+  EXPECT_EQ(summary_of(sc, none).frames, 0u);
+
   // --ifindex has no index to name there.
   ReplayOptions indexed = o;
   indexed.ifindex = {{"wan", 2}};
