@@ -586,10 +586,13 @@ struct Ports {
     size_t port = 0;        // a plain input's
     bool by_index = false;  // "any": the frame's interface index says
     // A pcapng "any" input: the port of each of its interfaces (by the
-    // number Merger gives it): kNoPort where the host has no interface of
-    // its name, kLoopPort for lo (the host's own traffic).
-    std::vector<int32_t> by_name;
+    // number Merger gives it), worked out from their names as frames meet
+    // them (a later section may describe more): kNoPort where the host has
+    // no interface of that name, kLoopPort for lo (the host's own traffic).
+    mutable std::vector<int32_t> by_name;
     uint32_t named = 0;  // by_name is used (to_packet tests it with the frame's interface)
+    const std::vector<PcapngInterface>* capture_ifaces = nullptr;  // the Merger's, read as it reads the file
+    std::vector<std::pair<std::string, int32_t>> host_ports;        // the host's interfaces by name
     static constexpr int32_t kNoPort = -1, kLoopPort = -2;
     // "any" inputs: the ports of their interfaces start here, in the order
     // of the input's by_interface counts.
@@ -698,6 +701,15 @@ struct Ports {
   if (!outbound && (f.flags & PcapngPacket::kReceptionMask) == PcapngPacket::kPromiscuous)
     return ++in.other_host, false;
   if (!route.named && f.interface == 0) return true;
+  // Interfaces new to this input get their ports by name.
+  for (size_t k = route.by_name.size(); route.capture_ifaces && k <= f.interface && k < route.capture_ifaces->size();
+       ++k) {
+    const std::string& name = (*route.capture_ifaces)[k].name;
+    int32_t p = name == "lo" ? Ports::Route::kLoopPort : Ports::Route::kNoPort;
+    for (const auto& [host_name, host_port] : route.host_ports)
+      if (host_name == name) p = host_port;
+    route.by_name.push_back(p);
+  }
   if (f.interface < route.by_name.size()) {
     const int32_t p = route.by_name[f.interface];
     if (p >= 0) {
@@ -1183,12 +1195,21 @@ std::string indexes_in(const std::string& path) {
 // it.
 // `inputs`: the summary's, copied for the counts this pass makes (an "any"
 // input's has its interfaces).
-std::unique_ptr<stack::Host::CapturedSockets> captured_sockets(const ReplayOptions& opts, const Ports& ports,
-                                                                const stack::Host& host,
+std::unique_ptr<stack::Host::CapturedSockets> captured_sockets(const ReplayOptions& opts,
+                                                                const Ports& ports_of_replay, const stack::Host& host,
                                                                 std::vector<ReplaySummary::InputStats> stats) {
   auto sockets = std::make_unique<stack::Host::CapturedSockets>();
   auto merger = Merger::open(opts.inputs, {.window_us = opts.window_us});
   if (!merger) return sockets;
+  // This pass reads ahead of the replay's merger: pcapng interfaces by the
+  // names its own merger has read.
+  Ports ports = ports_of_replay;
+  for (size_t i = 0; i < ports.of_input.size(); ++i) {
+    auto& route = ports.of_input[i];
+    if (!route.named) continue;
+    route.capture_ifaces = &merger->interfaces(i);
+    route.by_name.clear();
+  }
   const bool pad = opts.fixlen == ReplayOptions::FixLen::Pad;
   OwnFrames own;
   packet::Packet pkt;
@@ -1380,15 +1401,14 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
       route.per_interface = true;
       route.named = 1;
       route.first_port = ports.links.size();
-      for (const auto& x : merger->interfaces(k)) {
-        const scenario::Interface* vi = x.name == "lo" ? nullptr : sh.find_interface(x.name);
-        if (vi && !vi->loopback) {
-          route.by_name.push_back(static_cast<int32_t>(add_port(x.name)));
-          sum.inputs[k].by_interface.emplace_back(x.name, 0);
-        } else {
-          route.by_name.push_back(x.name == "lo" || (vi && vi->loopback) ? Ports::Route::kLoopPort
-                                                                          : Ports::Route::kNoPort);
+      route.capture_ifaces = &merger->interfaces(k);
+      for (const auto& vi : sh.interfaces) {
+        if (vi.loopback) {
+          route.host_ports.emplace_back(vi.name, Ports::Route::kLoopPort);
+          continue;
         }
+        route.host_ports.emplace_back(vi.name, static_cast<int32_t>(add_port(vi.name)));
+        sum.inputs[k].by_interface.emplace_back(vi.name, 0);
       }
     }
     if (any) continue;

@@ -1900,6 +1900,40 @@ TEST(ReplayTest, PcapngOfSeveralInterfacesArrivesOnTheInterfacesItsBlocksName) {
       << refused.error().message;
 }
 
+// Files of dumpcap's ring buffer joined with cat: each has its own section
+// and describes its interfaces again, and a later one may capture an
+// interface the first did not. Its frames still arrive on the host's
+// interface of that name, with --own-output's first pass too.
+TEST(ReplayTest, PcapngInterfacesOfALaterSectionArriveOnTheirHostInterfaces) {
+  TempDir d;
+  constexpr packet::Mac kLanPeer = {0x02, 0xbb, 0, 0, 0, 1};
+  testing::PcapngWriter w;
+  w.section();
+  w.interface(packet::kLinkTypeEthernet, "wan");
+  w.enhanced(0, 1000, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53"));
+  w.section();
+  w.interface(packet::kLinkTypeEthernet, "lan");
+  w.interface(packet::kLinkTypeEthernet, "wan");
+  w.enhanced(0, 2000, eth_frame("udp 198.51.100.10:53 > 203.0.113.10:5000", kLanPeer, kFwLan));
+  w.enhanced(1, 3000, eth_frame("udp 203.0.113.10:5000 > 198.51.100.10:53"));
+  w.save(d.file("joined.pcapng"));
+  auto sc = load(kScenario);
+  ReplayOptions o;
+  o.host = "fw";
+  o.inputs = {{"any", d.file("joined.pcapng")}};
+  for (bool own : {false, true}) {
+    o.own_output = own;
+    ReplaySummary r = summary_of(sc, o);
+    ASSERT_EQ(r.hosts.size(), 1u);
+    using ByIf = std::vector<std::pair<std::string, uint64_t>>;
+    EXPECT_EQ(r.inputs[0].by_interface, (ByIf{{"wan", 2}, {"lan", 1}})) << format_summary(r);
+    EXPECT_TRUE(r.inputs[0].unnamed.empty());
+    // The answer came in on lan: the query's reply, out on wan.
+    EXPECT_EQ(r.hosts[0].out_frames, (std::map<std::string, uint64_t>{{"lan", 2}, {"wan", 1}}));
+    EXPECT_EQ(r.hosts[0].connections, (std::map<std::string, uint64_t>{{"udp", 1}}));
+  }
+}
+
 // epb_flags tell what the scenario's MACs cannot when it gives none: a
 // frame the captured host sent (outbound) is its own, a frame received in
 // promiscuous mode was for another host. Without the flags, the forwarded
