@@ -546,6 +546,13 @@ Result<Merger> Merger::open(const std::vector<Input>& inputs, MergeOptions opts)
     s.linktype = pcap_datalink(p);
     impl->sources.push_back(std::move(s));
     Impl::map_records(impl->sources.back());
+    // pcapng that PcapngReader could not map (a pipe): libpcap reads it,
+    // and hands out the packets of all its interfaces as one stream.
+    if (pcap_major_version(p) == 1)
+      impl->warnings.push_back(fmt::format(
+          "{}: a pcapng stream read from a pipe: frames of all its interfaces are taken as one interface's; "
+          "give the file itself to tell them apart",
+          in.path));
     int lt = impl->sources.back().linktype;
     if (!supported_linktype(lt)) {
       return make_error(fmt::format(

@@ -2073,6 +2073,26 @@ TEST(MergeTest, PcapngFramesCarryTheirInterfaceAndItsLinkType) {
   EXPECT_NE(late->warnings()[0].find("frames of interface 2 (wlan0) and later not read"), std::string::npos)
       << late->warnings()[0];
 
+  // From a pipe, libpcap reads it, and cannot tell its interfaces apart:
+  // a warning says so.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  testing::PcapngWriter one;
+  one.section();
+  one.interface(packet::kLinkTypeEthernet, "eth0");
+  one.enhanced(0, 10, f);
+  ASSERT_EQ(write(fds[1], one.bytes().data(), one.bytes().size()), static_cast<ssize_t>(one.bytes().size()));
+  close(fds[1]);
+  {
+    auto piped = Merger::open({{"eth0", fmt::format("/dev/fd/{}", fds[0])}});
+    ASSERT_TRUE(piped) << piped.error().message;
+    EXPECT_FALSE(piped->is_pcapng(0));
+    ASSERT_TRUE(piped->next(x));
+    ASSERT_EQ(piped->warnings().size(), 1u);
+    EXPECT_NE(piped->warnings()[0].find("a pcapng stream read from a pipe"), std::string::npos);
+  }
+  close(fds[0]);
+
   // A corrupt start is an error; a corrupt block later ends the input.
   auto bytes = w.bytes();
   bytes[4] = 13;  // the section header's length
