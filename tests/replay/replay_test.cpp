@@ -2152,6 +2152,44 @@ TEST(MergeTest, MappedCaptureDoesNotStayResident) {
   EXPECT_LT(peak - before, 16 * 1024) << "kB of the 100 MB capture stayed resident";
 }
 
+// The same bound for a pcapng file, which PcapngReader reads from its
+// mapping: a 100 MB file leaves at most a few MB resident.
+TEST(MergeTest, MappedPcapngDoesNotStayResident) {
+  TempDir d;
+  constexpr uint32_t kFrames = 100000, kBytes = 1000;
+  std::string path = d.file("big.pcapng");
+  {
+    testing::PcapngWriter w;
+    w.section();
+    w.interface(packet::kLinkTypeEthernet, "eth0");
+    w.interface(packet::kLinkTypeEthernet, "eth1");
+    std::vector<uint8_t> data(kBytes);
+    for (uint32_t i = 0; i < kFrames; ++i) {
+      data[0] = static_cast<uint8_t>(i);
+      data[kBytes - 1] = static_cast<uint8_t>(i >> 8);
+      w.enhanced(i % 2, 1'000'000 + uint64_t{i} * 10, data);
+    }
+    w.save(path);
+  }
+  long before = rss_file_kb();
+  if (before < 0) GTEST_SKIP() << "no RssFile in /proc/self/status";
+  auto m = Merger::open({{"any", path}}, {.window_us = 10'000});
+  ASSERT_TRUE(m) << m.error().message;
+  long peak = before;
+  uint32_t n = 0;
+  MergedFrame f;
+  while (m->next(f)) {
+    ASSERT_EQ(f.data.size(), kBytes);
+    ASSERT_EQ(f.data[0], static_cast<uint8_t>(n));
+    ASSERT_EQ(f.data[kBytes - 1], static_cast<uint8_t>(n >> 8));
+    ASSERT_EQ(f.interface, n % 2);
+    if (++n % 1000 == 0) peak = std::max(peak, rss_file_kb());
+  }
+  EXPECT_FALSE(m->failed());
+  EXPECT_EQ(n, kFrames);
+  EXPECT_LT(peak - before, 16 * 1024) << "kB of the 100 MB capture stayed resident";
+}
+
 // A capture cut while replay has it mapped (a rotating tcpdump, a user's
 // truncate) must end that input with a warning, not kill the process
 // with SIGBUS: a read past the file's new end would. Two cuts: far ahead
