@@ -1314,11 +1314,13 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
           "arrives on the host's interface of the name its pcapng interface block gives",
           in.ifname, in.path, ifaces.size(), capture_interface_names(ifaces), in.path));
     if (!any) continue;
-    // (A pcapng file without interfaces has no frames to route.)
-    by_name[i] = merger->is_pcapng(i) &&
-                 (ifaces.empty() || std::any_of(ifaces.begin(), ifaces.end(), [](const PcapngInterface& x) {
-                    return x.linktype != kDltLinuxSll2;
-                  }));
+    // (A pcapng file without interfaces has no frames to route.) A cooked
+    // capture of every interface at once is one interface named "any":
+    // LINUX_SLL2's frames say theirs by index, LINUX_SLL's do not say.
+    auto all_at_once = [](const PcapngInterface& x) {
+      return x.linktype == kDltLinuxSll2 || (x.linktype == kDltLinuxSll && x.name == kAnyInterface);
+    };
+    by_name[i] = merger->is_pcapng(i) && (ifaces.empty() || !std::all_of(ifaces.begin(), ifaces.end(), all_at_once));
     if (by_name[i]) continue;
     if (merger->linktype(i) != kDltLinuxSll2)
       return make_error(fmt::format(

@@ -1877,6 +1877,34 @@ TEST(ReplayTest, PcapngOfSeveralInterfacesArrivesOnTheInterfacesItsBlocksName) {
   none.out_dir.clear();
   EXPECT_EQ(summary_of(sc, none).frames, 0u);
 
+  // dumpcap -i any: one interface, "any", Linux cooked v1, whose frames do
+  // not say their interface: refused as the same capture in pcap is.
+  testing::PcapngWriter cooked;
+  cooked.section();
+  cooked.interface(kDltLinuxSll, "any");
+  cooked.save(d.file("cooked.pcapng"));
+  ReplayOptions any_v1 = o;
+  any_v1.inputs = {{"any", d.file("cooked.pcapng")}};
+  std::ostringstream ignored;
+  auto v1 = replay(sc, any_v1, ignored);
+  ASSERT_FALSE(v1);
+  EXPECT_NE(v1.error().message.find("a LINUX_SLL (113) capture does not say which interface"), std::string::npos)
+      << v1.error().message;
+
+  // With LINUX_SLL2 its frames carry their interface's index: --ifindex
+  // names them, as for tcpdump -i any's pcap.
+  testing::PcapngWriter cooked2;
+  cooked2.section();
+  cooked2.interface(kDltLinuxSll2, "any");
+  cooked2.save(d.file("cooked2.pcapng"));
+  any_v1.inputs = {{"any", d.file("cooked2.pcapng")}};
+  auto v2 = replay(sc, any_v1, ignored);
+  ASSERT_FALSE(v2);
+  EXPECT_NE(v2.error().message.find("name the indexes with --ifindex IFNAME=INDEX"), std::string::npos)
+      << v2.error().message;
+  any_v1.ifindex = {{"wan", 2}};
+  EXPECT_EQ(summary_of(sc, any_v1).frames, 0u);
+
   // --ifindex has no index to name there.
   ReplayOptions indexed = o;
   indexed.ifindex = {{"wan", 2}};
