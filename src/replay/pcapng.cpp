@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 namespace nfemu::replay {
 
@@ -32,31 +33,58 @@ uint32_t load32le(const uint8_t* p) {
 
 // A timestamp in units of 10^-n or 2^-n seconds (the top bit of resol
 // says which) plus an offset in seconds, in microseconds; false when it
-// does not fit the replay's clock.
+// does not fit the replay's clock. Per packet: microseconds (the default)
+// and nanoseconds (dumpcap's) take no 128-bit division.
 bool to_microseconds(uint64_t ts, uint8_t resol, int64_t offset_s, uint64_t& us) {
-  using u128 = unsigned __int128;
-  u128 v;
+  static constexpr uint64_t kPow10[] = {1,
+                                        10,
+                                        100,
+                                        1000,
+                                        10000,
+                                        100000,
+                                        1000000,
+                                        10000000,
+                                        100000000,
+                                        1000000000,
+                                        10000000000,
+                                        100000000000,
+                                        1000000000000,
+                                        10000000000000,
+                                        100000000000000,
+                                        1000000000000000,
+                                        10000000000000000,
+                                        100000000000000000,
+                                        1000000000000000000,
+                                        10000000000000000000u};
   const unsigned n = resol & 0x7fu;
-  if (resol & 0x80u) {
-    v = (u128{ts} * 1000000u) >> n;
-  } else if (n >= 6) {
+  uint64_t v;
+  if (resol == 6) {
     v = ts;
-    for (unsigned k = 6; k < n && v; ++k) v /= 10;
-  } else {
-    v = ts;
-    for (unsigned k = n; k < 6; ++k) v *= 10;
+  } else if (resol == 9) {
+    v = ts / 1000;
+  } else if (resol & 0x80u) {
+    const unsigned __int128 x = (static_cast<unsigned __int128>(ts) * 1000000u) >> n;
+    if (x >> 64) return false;
+    v = static_cast<uint64_t>(x);
+  } else if (n > 6) {
+    v = n - 6 < std::size(kPow10) ? ts / kPow10[n - 6] : 0;
+  } else if (__builtin_mul_overflow(ts, kPow10[6 - n], &v)) {
+    return false;
   }
-  // The clock adds windows and durations to it: far below 2^64.
-  constexpr u128 kMax = u128{1} << 62;
-  const u128 off = u128{static_cast<uint64_t>(offset_s < 0 ? -offset_s : offset_s)} * 1000000u;
-  if (offset_s < 0) {
-    if (v < off) return false;
-    v -= off;
-  } else {
-    v += off;
+  constexpr uint64_t kMax = PcapngReader::kMaxMicroseconds;
+  if (offset_s != 0) {
+    const uint64_t off_s = offset_s < 0 ? 0 - static_cast<uint64_t>(offset_s) : static_cast<uint64_t>(offset_s);
+    uint64_t off;
+    if (off_s >= kMax / 1000000 || __builtin_mul_overflow(off_s, uint64_t{1000000}, &off)) return false;
+    if (offset_s < 0) {
+      if (v < off) return false;
+      v -= off;
+    } else {
+      v += off;
+    }
   }
   if (v >= kMax) return false;
-  us = static_cast<uint64_t>(v);
+  us = v;
   return true;
 }
 
@@ -103,9 +131,40 @@ bool PcapngReader::start() {
   return true;
 }
 
+// The block nearly every packet of a capture is: an enhanced packet block
+// in the host's byte order, of an interface whose times are micro- or
+// nanoseconds with no offset. Anything else, or anything odd about it,
+// is left to read_block, which reads it the same way (fuzz_pcapng compares
+// the two).
+bool PcapngReader::fast_packet(PcapngPacket& p) {
+  const size_t left = file_.size() - pos_;
+  if (swapped_ || left < 32) return false;
+  const uint8_t* b = file_.data() + pos_;
+  const uint32_t len = load32le(b + 4);
+  if (load32le(b) != kEnhancedPacket || len > left || len % 4 != 0 || len < 32) return false;
+  const uint32_t local_if = load32le(b + 8), caplen = load32le(b + 20);
+  if (local_if >= section_interfaces_.size() || caplen > len - 32 || caplen > kMaxPacket) return false;
+  if (load32le(b + len - 4) != len) return false;
+  const uint8_t resol = section_tsresol_[local_if];
+  if ((resol != 6 && resol != 9) || section_tsoffset_[local_if] != 0) return false;
+  const uint64_t ts = uint64_t{load32le(b + 12)} << 32 | load32le(b + 16);
+  const uint64_t us = resol == 6 ? ts : ts / 1000;
+  if (us >= kMaxMicroseconds) return false;
+  const size_t options = 28 + (size_t{caplen} + 3) / 4 * 4;  // from the block's start
+  p.flags = options + 4 < len ? packet_flags({b + options, len - 4 - options}) : 0;
+  p.interface = section_interfaces_[local_if];
+  p.ts_us = last_ts_us_ = us;
+  const uint32_t orig_len = load32le(b + 24);
+  p.orig_len = orig_len > caplen ? orig_len : caplen;
+  p.data = {b + 28, caplen};
+  pos_ += len;
+  return true;
+}
+
 bool PcapngReader::next(PcapngPacket& p) {
   if (!started_ && !start()) return false;
   for (;;) {
+    if (fast_path_ && fast_packet(p)) return true;
     switch (read_block(&p)) {
       case Block::Packet: return true;
       case Block::Other: continue;

@@ -53,7 +53,9 @@ class PcapngReader {
   // the same in either byte order.
   static bool is_pcapng(std::span<const uint8_t> head);
 
-  explicit PcapngReader(std::span<const uint8_t> file) : file_(file) {}
+  // fast_path false: every block by the general reader (the reference
+  // fuzz_pcapng compares the fast path with).
+  explicit PcapngReader(std::span<const uint8_t> file, bool fast_path = true) : file_(file), fast_path_(fast_path) {}
 
   // Reads the first section header and the blocks up to the first packet:
   // false on a file that does not start as pcapng should (error()).
@@ -72,9 +74,13 @@ class PcapngReader {
   // More interfaces than this in one file is taken as corruption.
   // (A frame's interface then fits 16 bits.)
   static constexpr size_t kMaxInterfaces = 65536;
+  // Times at or past this are refused: the replay's clock adds windows
+  // and durations to them.
+  static constexpr uint64_t kMaxMicroseconds = uint64_t{1} << 62;
 
  private:
   enum class Block { Packet, Other, End, Bad };
+  bool fast_packet(PcapngPacket& p);
   Block read_block(PcapngPacket* p);
   bool section_header(std::span<const uint8_t> body);
   bool interface_block(std::span<const uint8_t> body);
@@ -86,6 +92,7 @@ class PcapngReader {
   bool fail(std::string why);
 
   std::span<const uint8_t> file_;
+  bool fast_path_;
   size_t pos_ = 0;
   bool swapped_ = false;
   bool started_ = false;
