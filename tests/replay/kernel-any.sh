@@ -162,7 +162,7 @@ stop_capture() {
 # The -i any capture is replayed, every interface of $3 named by its index.
 replay_and_compare() {
   local phase=$1 routes=$2 ifaces=$3 least=$4 errors=$5
-  local dir="$work/$phase" i args=() compared=() toml
+  local dir="$work/$phase" i args=() compared=() toml macs=()
   ip netns exec "$F" iptables-legacy-save -c > "$dir/kernel-counters.rules"
   ip netns exec "$F" conntrack -L > "$dir/kernel-conntrack.txt" 2>/dev/null || fail "phase $phase: conntrack -L"
   toml=$(printf '[hosts.fw]\nsysctl = { "net.ipv4.ip_forward" = 1%s }\niptables-save = "fw.rules"\nroutes = [%s]\n' \
@@ -173,6 +173,7 @@ replay_and_compare() {
     addrs=$(ip -n "$F" -o -4 addr show dev "$i" | awk '{printf "%s\"%s\"", n++ ? ", " : "", $4}')
     mac=$(ip -n "$F" -o link show "$i" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
     toml+=$(printf '\n[hosts.fw.interfaces."%s"]\naddresses = [%s]\nmac = "%s"\n' "$i" "$addrs" "$mac")
+    macs+=("$mac")
     args+=(--ifindex "$i=$index")
     local n=0 l
     for l in $least; do [ "${l%:*}" = "$i" ] && n=${l##*:}; done
@@ -214,7 +215,13 @@ replay_and_compare() {
   # The same captures as one pcapng file of several interfaces (what
   # dumpcap -i wan -i lan writes), the first interface's times in
   # nanoseconds: each frame must arrive on the interface its block names.
-  python3 - "$dir/ifaces.pcapng" $(for i in $ifaces; do echo "$i=$dir/if-$i.pcap"; done) <<'PY' ||
+  # A second file gives each packet epb_flags as a capture on fw would
+  # (outbound from fw's MAC; inbound unicast, broadcast, multicast, or
+  # promiscuous to another host's MAC), replayed into fw without its MACs:
+  # the flags alone must tell fw's own frames and other hosts' apart.
+  local k=0
+  python3 - "$dir/ifaces.pcapng" "$dir/flags.pcapng" \
+    $(for i in $ifaces; do echo "$i=$dir/if-$i.pcap=${macs[$k]}"; k=$((k + 1)); done) <<'PY' ||
 import struct, sys
 def records(path):
     d = open(path, "rb").read()
@@ -224,25 +231,40 @@ def records(path):
         sec, usec, incl, orig = struct.unpack("<IIII", d[off:off + 16])
         yield sec * 1000000 + usec, orig, d[off + 16:off + 16 + incl]
         off += 16 + incl
-out = bytearray()
-def block(t, body):
+def block(out, t, body):
     body += b"\0" * (-len(body) % 4)
     out.extend(struct.pack("<II", t, 12 + len(body)) + body + struct.pack("<I", 12 + len(body)))
 def option(code, value):
     return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
-block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-frames = []
-for k, arg in enumerate(sys.argv[2:]):
-    name, path = arg.split("=", 1)
-    block(1, struct.pack("<HHI", 1, 0, 8192) + option(2, name.encode()) + (option(9, b"\x09") if k == 0 else b"")
-          + option(0, b""))
+def flags(data, mac):
+    src, dst = data[6:12], data[0:6]
+    if src == mac:
+        return 2  # outbound
+    if dst == mac:
+        return 1 | 1 << 2  # inbound, unicast
+    if dst == b"\xff" * 6:
+        return 1 | 3 << 2
+    return 1 | (2 if dst[0] & 1 else 4) << 2  # multicast, promiscuous
+plain, flagged, frames = bytearray(), bytearray(), []
+for out in (plain, flagged):
+    block(out, 0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+macs = []
+for k, arg in enumerate(sys.argv[3:]):
+    name, path, mac = arg.split("=", 2)
+    macs.append(bytes.fromhex(mac.replace(":", "")))
+    for out in (plain, flagged):
+        block(out, 1, struct.pack("<HHI", 1, 0, 8192) + option(2, name.encode()) +
+              (option(9, b"\x09") if k == 0 else b"") + option(0, b""))
     # Ties keep the order of the inputs given separately, then file order.
     frames += [(us, k, n, orig, data) for n, (us, orig, data) in enumerate(records(path))]
 for us, k, n, orig, data in sorted(frames, key=lambda f: f[:3]):
     ts = us * 1000 if k == 0 else us
-    block(6, struct.pack("<IIIII", k, ts >> 32, ts & 0xffffffff, len(data), orig) + data)
-open(sys.argv[1], "wb").write(out)
-print(f"kernel-any: {len(frames)} frames of {len(sys.argv) - 2} interfaces in one pcapng file")
+    epb = struct.pack("<IIIII", k, ts >> 32, ts & 0xffffffff, len(data), orig) + data + b"\0" * (-len(data) % 4)
+    block(plain, 6, epb)
+    block(flagged, 6, epb + option(2, struct.pack("<I", flags(data, macs[k]))) + option(0, b""))
+open(sys.argv[1], "wb").write(plain)
+open(sys.argv[2], "wb").write(flagged)
+print(f"kernel-any: {len(frames)} frames of {len(sys.argv) - 3} interfaces in one pcapng file")
 PY
     fail "phase $phase: writing the pcapng file"
   "$nfemu" replay "$dir/fw.toml" --host fw --in "any=$dir/ifaces.pcapng" "${replay_extra[@]}" --out "$dir/out-ng" \
@@ -250,6 +272,11 @@ PY
   grep -q "IPv4 replayed on" "$dir/summary-ng.txt" || fail "phase $phase: pcapng frames by interface"
   compare "$dir" any out-ng "$errors" "${compared[@]}" ||
     fail "phase $phase: nfemu and the kernel differ on the pcapng file of the Ethernet captures"
+  grep -v '^mac = ' "$dir/fw.toml" > "$dir/fw-no-mac.toml"
+  "$nfemu" replay "$dir/fw-no-mac.toml" --host fw --in "any=$dir/flags.pcapng" "${replay_extra[@]}" \
+    --out "$dir/out-flags" > "$dir/summary-flags.txt" || fail "phase $phase: replay of the flagged pcapng file exited $?"
+  compare "$dir" any out-flags "$errors" "${compared[@]}" ||
+    fail "phase $phase: nfemu and the kernel differ on the pcapng file with epb_flags, fw's MACs not given"
 }
 
 # compare DIR CAPTURE OUT ERRORS NAME=INDEX:LEAST...: the datagrams the
