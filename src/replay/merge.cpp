@@ -60,6 +60,9 @@ bool supported_linktype(int dlt) {
 }
 
 std::string linktype_name(int dlt) {
+  // pcapng files (read by PcapngReader) carry LINKTYPE_ values; libpcap
+  // maps LINKTYPE_RAW to DLT_RAW when it reads, and names only the latter.
+  if (dlt == kDltRaw) return "RAW (101)";
   const char* name = pcap_datalink_val_to_name(dlt);
   return name ? fmt::format("{} ({})", name, dlt) : std::to_string(dlt);
 }

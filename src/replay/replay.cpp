@@ -1165,6 +1165,18 @@ std::string capture_interface_names(const std::vector<PcapngInterface>& ifaces) 
   return names;
 }
 
+// The summary's name of an input's format: its link type, and for pcapng
+// the file's interfaces' link types ("pcapng: EN10MB (1), RAW (101)").
+std::string capture_format(const Merger& merger, size_t input) {
+  if (!merger.is_pcapng(input)) return linktype_name(merger.linktype(input));
+  std::vector<int> types;
+  for (const auto& x : merger.interfaces(input))
+    if (std::find(types.begin(), types.end(), x.linktype) == types.end()) types.push_back(x.linktype);
+  std::string text = "pcapng:";
+  for (int t : types) text += (text.size() > 7 ? ", " : " ") + linktype_name(t);
+  return text;
+}
+
 // "; the capture's incoming frames (of its first 100000) carry 2 (120
 // frames), 3 (80 frames)": what an "any" capture's LINUX_SLL2 headers say,
 // for the message
@@ -1346,7 +1358,7 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   sum.fix_checksums = opts.fix_checksums;
   sum.fixlen = opts.fixlen;
   for (size_t i = 0; i < opts.inputs.size(); ++i) {
-    sum.inputs.push_back({opts.inputs[i].ifname, opts.inputs[i].path, linktype_name(merger->linktype(i))});
+    sum.inputs.push_back({opts.inputs[i].ifname, opts.inputs[i].path, capture_format(*merger, i)});
     if (opts.inputs[i].ifname == kAnyInterface)
       for (const auto& x : opts.ifindex) sum.inputs.back().by_interface.emplace_back(x.ifname, 0);
   }
@@ -1494,9 +1506,11 @@ Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& 
   sum.loop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
   progress.end(sum.frames, merger->bytes_total());
   sum.warnings = merger->warnings();
-  for (size_t i = 0; i < opts.inputs.size(); ++i)
+  for (size_t i = 0; i < opts.inputs.size(); ++i) {
+    sum.inputs[i].linktype = capture_format(*merger, i);  // with a later section's interfaces
     if (!ports.of_input[i].by_index)
       for (const auto& x : merger->interfaces(i)) sum.inputs[i].capture_interfaces.push_back(x.name);
+  }
   for (auto& r : runs) {
     if (auto ok = r->finish(now_ns); !ok) return ok.error();
     sum.hosts.push_back(r->stats());

@@ -1841,6 +1841,7 @@ TEST(ReplayTest, PcapngOfSeveralInterfacesArrivesOnTheInterfacesItsBlocksName) {
   EXPECT_EQ(in.by_interface, (ByIf{{"wan", 2}, {"lan", 1}}));
   std::string text = format_summary(r);
   EXPECT_NE(text.find("any " + d.file("all.pcapng") + ": IPv4 replayed on wan 2, lan 1"), std::string::npos) << text;
+  EXPECT_EQ(in.linktype, "pcapng: EN10MB (1)");
   EXPECT_NE(text.find("1 frames not replayed: the host has no interface of the name of the one they were captured "
                       "on: eth9 (1 frames)"),
             std::string::npos)
