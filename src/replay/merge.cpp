@@ -495,11 +495,17 @@ struct Merger::Impl {
 
   [[gnu::noinline, gnu::cold]] bool out_of_order(const Source& s, const Buffered& b) {
     if (b.owned != kNotOwned) free_bytes.push_back(b.owned);
+    // dumpcap writes the packets of several interfaces as each one's
+    // capture hands them over, in batches (96 ms apart seen on veths).
+    const bool batches = s.ng && s.ng->interfaces().size() > 1;
     error = make_error(fmt::format(
         "{}: frame {} (at {} s) is {} s earlier than frame {} (at {} s), beyond the reorder window of {} s; "
-        "sort the capture first (reordercap IN OUT) or widen --reorder-window",
+        "sort the capture first (reordercap IN OUT) or widen --reorder-window{}",
         s.path, s.frames, seconds(b.ts_us), seconds(s.max_ts - b.ts_us), s.max_frame, seconds(s.max_ts),
-        seconds(opts.window_us)));
+        seconds(opts.window_us),
+        batches ? " (a pcapng capture of several interfaces holds each interface's packets in the batches its "
+                  "capture handed them over in: --reorder-window 1 sorts those of dumpcap)"
+                : ""));
     return false;
   }
 

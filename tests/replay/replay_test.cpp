@@ -2079,6 +2079,23 @@ TEST(MergeTest, PcapngFramesCarryTheirInterfaceAndItsLinkType) {
   EXPECT_EQ(got, want);
   EXPECT_TRUE(m->warnings().empty());
 
+  // dumpcap's batches: lan's packet 50 ms before wan's last one. Beyond
+  // the window, the error says why and what sorts them.
+  testing::PcapngWriter batched;
+  batched.section();
+  batched.interface(packet::kLinkTypeEthernet, "wan");
+  batched.interface(packet::kLinkTypeEthernet, "lan");
+  batched.enhanced(0, 100000, f);
+  batched.enhanced(1, 50000, f);
+  batched.save(d.file("batched.pcapng"));
+  std::string error;
+  merge_all({{"any", d.file("batched.pcapng")}}, 1000, &error);
+  EXPECT_NE(error.find("holds each interface's packets in the batches its capture handed them over in: "
+                       "--reorder-window 1 sorts those of dumpcap"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(merge_all({{"any", d.file("batched.pcapng")}}, 1000000).size(), 2u);
+
   // An interface of a link type replay does not read: refused when
   // described up front, the end of that input (with a warning) later.
   testing::PcapngWriter wifi;
