@@ -75,7 +75,7 @@ inline constexpr std::string_view kAnyInterface = "any";
 struct ReplayOptions {
   std::string host;
   std::vector<Input> inputs;
-  std::vector<IfIndex> ifindex;  // for inputs named "any"
+  std::vector<IfIndex> ifindex;  // for inputs named "any" that are LINUX_SLL2 captures
   std::string out_dir;  // empty: no artifacts
   uint64_t window_us = 1000;
   std::optional<xt::Ruleset> candidate;
@@ -189,8 +189,10 @@ struct ReplaySummary {
 // Runs the replay; diff lines (and nothing else) go to `diff_out`.
 // Fails on bad input the run cannot start or go on with: unknown host or
 // interface, unreadable files, link types other than Ethernet / raw IP /
-// Linux cooked, an "any" input that is not LINUX_SLL2 or without
-// `ifindex`, frames out of order beyond the window.
+// Linux cooked, an "any" input that is neither LINUX_SLL2 (with
+// `ifindex`) nor a pcapng file of named interfaces, a pcapng file of
+// several interfaces given an interface's name, frames out of order
+// beyond the window.
 Result<ReplaySummary> replay(const scenario::Scenario& sc, const ReplayOptions& opts, std::ostream& diff_out);
 
 // The table printed on stdout (and written to DIR/HOST/summary.txt).
