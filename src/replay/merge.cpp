@@ -221,11 +221,15 @@ struct Merger::Impl {
     const size_t before = s.ng->offset();
     bool ok = s.ng->next(p);
     if (s.guard->cut()) [[unlikely]] {
-      s.guard->clear_cut();
-      warnings.push_back(fmt::format("{}: the file was cut while being read; frames from byte {} on are not read",
-                                     s.path, before));
-      s.eof = true;
-      return false;
+      // As for pcap (after_cut): the window's frames past the cut are
+      // dropped; a packet read wholly before it is kept, and the reader
+      // goes on up to the new end. A read that met the cut ends the input.
+      const size_t now = drop_past_cut(s);
+      if (!ok || s.ng->offset() > now) {
+        s.eof = true;
+        return false;
+      }
+      s.ng->limit(now);
     }
     if (!ok) {
       if (!s.ng->error().empty())
@@ -330,6 +334,22 @@ struct Merger::Impl {
   // handed out before the cut was seen are the caller's (a cut racing
   // with their use may leave zeros in them).
   [[gnu::noinline, gnu::cold]] bool after_cut(Source& s, Buffered& b) {
+    const size_t now = drop_past_cut(s);
+    // The reader is past the cut (the only case where frames were
+    // dropped: the window holds frames before s.pos): nothing more of
+    // this file. b, the slot after the window's old end, is not committed
+    // then, which matters: the window just got shorter.
+    if (now < s.pos) {
+      s.eof = true;
+      return false;
+    }
+    return read_mapped(s, b);
+  }
+
+  // What a cut leaves of s (pcap or pcapng): the map ends where the file
+  // now ends, the window's frames past it are dropped, with a warning.
+  // Returns the file's new size.
+  size_t drop_past_cut(Source& s) {
     s.guard->clear_cut();
     struct stat st {};
     size_t now = ::stat(s.path.c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
@@ -346,15 +366,7 @@ struct Merger::Impl {
     warnings.push_back(fmt::format("{}: the file was cut to {} bytes while being read ({} were mapped); {} frame{} "
                                    "read before the cut and past it dropped",
                                    s.path, now, s.map_len, dropped, dropped == 1 ? "" : "s"));
-    // The reader is past the cut (the only case where frames were
-    // dropped: the window holds frames before s.pos): nothing more of
-    // this file. b, the slot after the window's old end, is not committed
-    // then, which matters: the window just got shorter.
-    if (now < s.pos) {
-      s.eof = true;
-      return false;
-    }
-    return read_mapped(s, b);
+    return now;
   }
 
   // The records ahead of the reader, before it reads them: a record's

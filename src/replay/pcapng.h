@@ -19,6 +19,7 @@
 // interfaces (statistics, name resolution, custom) are skipped.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -63,6 +64,12 @@ class PcapngReader {
   // The next packet, or false at the end of the file or at a corrupt or
   // cut block (error() then says which and why).
   bool next(PcapngPacket& p);
+
+  // The file was cut to `size` bytes while being read: nothing past it is
+  // read (a block the cut crosses then ends the file with an error).
+  void limit(size_t size) {
+    if (size < file_.size()) file_ = file_.first(std::max(size, pos_));
+  }
 
   const std::vector<PcapngInterface>& interfaces() const { return interfaces_; }
   const std::string& error() const { return error_; }

@@ -2301,6 +2301,60 @@ TEST(MergeTest, CaptureCutWhileMappedEndsWithAWarningNotASignal) {
   }
 }
 
+// The same for a pcapng file, which PcapngReader reads from the mapping:
+// a cut far ahead of the reader, and one inside a 1 s window of frames
+// already read. Every frame handed out is whole and the file's; the frames
+// wholly before the cut are all handed out.
+TEST(MergeTest, PcapngCutWhileMappedEndsWithAWarningNotASignal) {
+  constexpr uint32_t kFrames = 8000, kBytes = 1000;
+  for (const auto& [window_us, cut_at] : {std::pair<uint64_t, size_t>{10'000, 5'000'000 + 500}, {1'000'000, 300'000}}) {
+    SCOPED_TRACE(cut_at);
+    TempDir d;
+    std::string path = d.file("cut.pcapng");
+    size_t header = 0, block = 0;
+    {
+      testing::PcapngWriter w;
+      w.section();
+      w.interface(packet::kLinkTypeEthernet, "eth0");
+      header = w.bytes().size();
+      std::vector<uint8_t> data(kBytes);
+      for (uint32_t i = 0; i < kFrames; ++i) {
+        for (uint32_t j = 0; j < kBytes; j += 97) data[j] = static_cast<uint8_t>(i + j);
+        w.enhanced(0, 1'000'000 + uint64_t{i} * 1000, data);
+        if (i == 0) block = w.bytes().size() - header;
+      }
+      w.save(path);
+    }
+    auto m = Merger::open({{"any", path}}, {.window_us = window_us});
+    ASSERT_TRUE(m) << m.error().message;
+    uint32_t n = 0;
+    auto take = [&] {
+      MergedFrame f;
+      if (!m->next(f)) return false;
+      const uint32_t rec = static_cast<uint32_t>((f.ts_us - 1'000'000) / 1000);
+      EXPECT_EQ(rec, n);
+      EXPECT_EQ(f.data.size(), kBytes);
+      for (uint32_t j = 0; j < f.data.size(); j += 97)
+        if (f.data[j] != static_cast<uint8_t>(rec + j)) {
+          ADD_FAILURE() << "record " << rec << " byte " << j << " is not the file's";
+          return false;
+        }
+      ++n;
+      return true;
+    };
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(take());
+    ASSERT_EQ(truncate(path.c_str(), static_cast<off_t>(cut_at)), 0);
+    while (take()) {
+    }
+    EXPECT_FALSE(m->failed());
+    EXPECT_EQ(n, (cut_at - header) / block) << "the frames wholly before the cut";
+    ASSERT_FALSE(m->warnings().empty());
+    EXPECT_NE(m->warnings()[0].find(fmt::format("cut.pcapng: the file was cut to {} bytes while being read", cut_at)),
+              std::string::npos)
+        << m->warnings()[0];
+  }
+}
+
 // Whether the page holding p is mapped in this process (/proc/self/pagemap
 // bit 63), or -1 when that cannot be read.
 int page_present(const void* p) {
