@@ -2007,6 +2007,24 @@ addresses = ["198.51.100.1/24"]
   ReplaySummary without = summary_of(sc, o);
   EXPECT_EQ(without.inputs[0].own, 0u);
   EXPECT_EQ(without.inputs[0].ipv4, 3u);
+
+  // Raw IP and Linux cooked interfaces have no source MAC to tell: the
+  // flag alone makes a frame the host's own.
+  testing::PcapngWriter other;
+  other.section();
+  other.interface(kDltRaw, "wan");
+  other.interface(kDltLinuxSll, "lan");
+  std::vector<uint8_t> raw(query.begin() + 14, query.end());
+  std::vector<uint8_t> cooked = {0, 0, 0, 1, 0, 6, 2, 0xaa, 0, 0, 0, 1, 0, 0, 0x08, 0x00};  // to us, from kPeer
+  cooked.insert(cooked.end(), raw.begin(), raw.end());
+  other.enhanced(0, 1000, raw, 0, PcapngPacket::kOutbound);
+  other.enhanced(1, 1001, cooked, 0, PcapngPacket::kOutbound);
+  other.enhanced(0, 1002, raw, 0, PcapngPacket::kInbound);
+  other.save(d.file("other.pcapng"));
+  o.inputs = {{"any", d.file("other.pcapng")}};
+  ReplaySummary r2 = summary_of(sc, o);
+  EXPECT_EQ(r2.inputs[0].own, 2u) << format_summary(r2);
+  EXPECT_EQ(r2.inputs[0].ipv4, 1u);
 }
 
 // A pcapng file of one interface is one more capture format: given as
